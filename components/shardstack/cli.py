@@ -1,0 +1,114 @@
+"""The ``shardstack`` command: plan a stack offline, size a model.
+
+    shardstack plan local                       # the resource tree, sizing and $/hour of a stack
+    shardstack plan aws-prod --out plan-out     # + graph.json and every Kubernetes object as YAML
+    shardstack size --params 70e9 --dtype bf16 --gpu h100-80gb --cloud aws
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pulumi
+
+from shardstack.errors import InputError
+
+# Exit codes: 2 for input the user can fix (argparse uses 2 for usage errors too).
+EXIT_INPUT_ERROR = 2
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from shardstack.plan import plan_stack, render_plan, write_plan
+
+    plan = plan_stack(args.stack, args.project_dir)
+    if args.out is not None:
+        manifests = write_plan(plan, args.out)
+        print(f"wrote {args.out / 'graph.json'} and {len(manifests)} manifests under {args.out / 'manifests'}",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(plan.graph.to_json(plan.stack), indent=2))
+    else:
+        print(render_plan(plan))
+    return 0
+
+
+def _size(args: argparse.Namespace) -> int:
+    from shardstack.sizing import size_model
+
+    sizing = size_model(
+        params=args.params,
+        checkpoint_bytes=args.checkpoint_bytes,
+        dtype=args.dtype,
+        gpu=args.gpu,
+        cloud=args.cloud,
+        gpus_per_node=args.gpus_per_node,
+        replica_groups=args.replica_groups,
+        **({"headroom": args.headroom} if args.headroom is not None else {}),
+    )
+    print(json.dumps(sizing.as_dict(), indent=2) if args.json else sizing.render())
+    return 0
+
+
+def _number(text: str) -> float:
+    """Parse ``70e9``, ``7_000_000_000`` or ``70B``-style counts as a float."""
+    cleaned = text.strip().replace("_", "")
+    suffixes = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+    factor = suffixes.get(cleaned[-1:].lower(), 1.0)
+    if factor != 1.0:
+        cleaned = cleaned[:-1]
+    try:
+        return float(cleaned) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 70e9 or 70B)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``shardstack`` command."""
+    parser = argparse.ArgumentParser(prog="shardstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    plan = commands.add_parser("plan", help="plan a stack offline: no Pulumi CLI, no credentials")
+    plan.add_argument("stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
+    plan.add_argument("--json", action="store_true", help="print the graph as JSON instead of the report")
+    plan.add_argument("--out", type=Path, help="write DIR/graph.json and DIR/manifests/*.yaml")
+    plan.add_argument("--project-dir", type=Path, default=None,
+                      help="the Pulumi project (default: the nearest Pulumi.yaml at or above the cwd)")
+    plan.set_defaults(run=_plan)
+
+    size = commands.add_parser("size", help="how many shards, nodes and $/hour a model needs")
+    what = size.add_mutually_exclusive_group(required=True)
+    what.add_argument("--params", type=_number, help="parameter count, e.g. 70e9 or 70B")
+    what.add_argument("--checkpoint-bytes", type=lambda s: int(_number(s)),
+                      help="bytes of the stored checkpoint (wins over params x dtype)")
+    size.add_argument("--dtype", default="bf16", help="weight dtype: fp32, bf16, fp16, fp8, int8, int4")
+    size.add_argument("--gpu", required=True, help="catalogue GPU, e.g. h100-80gb, l4, a100-80gb")
+    size.add_argument("--cloud", choices=["aws", "gcp", "azure"], help="price nodes on this cloud")
+    size.add_argument("--gpus-per-node", type=int, help="GPUs per node (default: smallest offer that fits)")
+    size.add_argument("--replica-groups", type=int, default=1, help="copies of the model (default 1)")
+    size.add_argument("--headroom", type=float, help="fraction of GPU memory kept free (default 0.2)")
+    size.add_argument("--json", action="store_true", help="print JSON")
+    size.set_defaults(run=_size)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; user errors print their message (no traceback) and exit non-zero."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except pulumi.RunError as error:
+        # The program's own refusal (e.g. invalid stack config): its message is the whole story.
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

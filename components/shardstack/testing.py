@@ -1,0 +1,496 @@
+"""Run a Pulumi program in-process under recording mocks and return the resource graph.
+
+For your own tests, with no Pulumi CLI and no cloud account::
+
+    from shardstack.testing import run_program
+    from shardstack.k8s import ShardedInference
+
+    def test_one_group_per_replica():
+        graph = run_program(lambda: ShardedInference("llm", {"image": "img:1", "model_uri": "s3://b/m",
+                                                             "shards": 2, "replica_groups": 2}))
+        assert len(graph.of_type("kubernetes:apps/v1:StatefulSet")) == 2
+
+Every registered resource is recorded with its urn, type, name, parent, inputs, outputs,
+dependencies and provider. Mock outputs are realistic (ids, ARNs, self-links, endpoints,
+kubeconfigs) so that values derived from them are known and can be asserted on.
+
+With ``preview=True`` the run behaves like ``pulumi preview``: what the cloud computes on
+create (ids, ARNs, endpoints, ...) stays unknown, and shows up in the graph as :data:`UNKNOWN`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.sync_await import _sync_await
+
+__all__ = [
+    "SECRET",
+    "UNKNOWN",
+    "Graph",
+    "RecordingMocks",
+    "RecordingMonitor",
+    "Resource",
+    "run_program",
+]
+
+UNKNOWN = "<known after apply>"
+"""How a value that only the cloud can compute (in preview) appears in recorded inputs and outputs."""
+
+SECRET = "<secret>"
+"""How a secret value appears in recorded inputs and outputs; the plaintext is never recorded."""
+
+MOCK_ACCOUNT_ID = "123456789012"
+MOCK_AWS_REGION = "us-east-1"
+MOCK_GCP_PROJECT = "shardstack-test"
+MOCK_GCP_REGION = "us-central1"
+MOCK_AZURE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+MOCK_AZURE_TENANT = "11111111-1111-1111-1111-111111111111"
+
+
+@dataclass
+class Resource:
+    """One registered resource (custom or component) as the engine would have seen it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: list[str]
+    provider: str | None
+    custom: bool
+    id: str | None = None
+    protect: bool = False
+    retain_on_delete: bool = False
+
+
+@dataclass
+class Graph:
+    """The resources one program run registered, in registration order, plus the stack outputs."""
+
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def of_type(self, type_token: str) -> list[Resource]:
+        """Return every resource of the given type token, e.g. ``kubernetes:apps/v1:StatefulSet``."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> Resource:
+        """Return the single resource of a type (and Pulumi name); fail listing what is there otherwise."""
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            have = sorted(r.name for r in self.of_type(type_token))
+            raise AssertionError(
+                f"expected exactly one {type_token}{f' named {name!r}' if name else ''}, "
+                f"found {len(found)}; resources of that type: {have}"
+            )
+        return found[0]
+
+    def named(self, name: str) -> Resource:
+        """Return the resource with this Pulumi name (names are unique within a type, usually overall)."""
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected exactly one resource named {name!r}, found {len(found)}")
+        return found[0]
+
+    def children(self, resource: Resource) -> list[Resource]:
+        """Return the resources whose parent is ``resource``."""
+        return [r for r in self.resources if r.parent == resource.urn]
+
+    def descendants(self, resource: Resource) -> list[Resource]:
+        """Return every resource below ``resource`` in the parent tree."""
+        out: list[Resource] = []
+        for child in self.children(resource):
+            out.append(child)
+            out.extend(self.descendants(child))
+        return out
+
+    def roots(self) -> list[Resource]:
+        """Return the resources with no parent other than the stack."""
+        urns = {r.urn for r in self.resources}
+        return [r for r in self.resources if r.parent is None or r.parent not in urns]
+
+    def count_by_type(self) -> dict[str, int]:
+        """Return ``{type token: count}`` over custom resources (components excluded), sorted by type."""
+        counts = Counter(r.type for r in self.resources if r.custom)
+        return dict(sorted(counts.items()))
+
+    def k8s_objects(self) -> list[dict[str, Any]]:
+        """Return every Kubernetes object as a manifest (apiVersion, kind, metadata, ...).
+
+        Providers and Pulumi-side helpers (charts, YAML groups) are not objects and are left out.
+        """
+        objects = []
+        for r in self.resources:
+            if r.custom and r.type.startswith("kubernetes:") and "apiVersion" in r.inputs:
+                objects.append({k: v for k, v in r.inputs.items() if k != "__defaults"})
+        return objects
+
+    def to_json(self, stack: str) -> dict[str, Any]:
+        """Return the JSON document ``shardstack plan --out`` writes as graph.json."""
+        return {
+            "stack": stack,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "custom": r.custom,
+                    "provider": r.provider,
+                    "dependencies": r.dependencies,
+                    "inputs": r.inputs,
+                    "outputs": r.outputs,
+                }
+                for r in self.resources
+            ],
+            "outputs": self.outputs,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Turn deserialized RPC values into plain JSON-able data with explicit secret/unknown markers."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if k != "__defaults"}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        # The RPC layer turns every number into a float; Kubernetes schemas want integers back.
+        return int(value)
+    return value
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
+
+
+def _mock_kubeconfig(name: str, server: str) -> str:
+    ca = base64.b64encode(f"mock-ca-{name}".encode()).decode()
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": ca}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+            "users": [{"name": name, "user": {"token": "mock-token"}}],
+        }
+    )
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Mocks that give every resource realistic cloud-computed outputs.
+
+    Outputs are the inputs plus what the cloud would add: an id, and per provider an ARN (AWS),
+    a self-link (GCP), an ARM id (Azure) or Kubernetes metadata (uid, status). In preview mode
+    the added values are left unknown, as ``pulumi preview`` would show them.
+    """
+
+    def __init__(self, preview: bool = False) -> None:
+        self.preview = preview
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        resource_id = args.resource_id or self._id_for(args.typ, args.name, inputs)
+        computed = self._computed_outputs(args.typ, args.name, inputs, resource_id)
+        if self.preview:
+            unknown = {k: rpc.UNKNOWN for k in computed if k not in inputs}
+            return "", {**inputs, **unknown}
+        return resource_id, _deep_merge(inputs, computed)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": MOCK_ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock",
+                "userId": "AIDAMOCK",
+                "id": MOCK_ACCOUNT_ID,
+            }, None
+        if token in ("aws:index/getRegion:getRegion", "aws:index/region:Region"):
+            return {"name": MOCK_AWS_REGION, "region": MOCK_AWS_REGION, "id": MOCK_AWS_REGION}, None
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{MOCK_AWS_REGION}{z}" for z in "abc"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": MOCK_AWS_REGION}, None
+        if token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": MOCK_GCP_PROJECT, "region": MOCK_GCP_REGION, "accessToken": "mock"}, None
+        if token == "gcp:organizations/getProject:getProject":
+            return {"projectId": MOCK_GCP_PROJECT, "number": "123456789", "name": MOCK_GCP_PROJECT}, None
+        if token == "azure-native:authorization:getClientConfig":
+            return {
+                "subscriptionId": MOCK_AZURE_SUBSCRIPTION,
+                "tenantId": MOCK_AZURE_TENANT,
+                "clientId": "22222222-2222-2222-2222-222222222222",
+                "objectId": "33333333-3333-3333-3333-333333333333",
+            }, None
+        return dict(args.args), None
+
+    @staticmethod
+    def _id_for(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+        if typ.startswith("kubernetes:"):
+            meta = inputs.get("metadata") or {}
+            obj_name = meta.get("name") or f"{name}-{_short_hash(typ, name)}"
+            ns = meta.get("namespace")
+            return f"{ns}/{obj_name}" if ns else str(obj_name)
+        if typ.startswith("azure-native:"):
+            return _azure_id(typ, name, inputs)
+        return f"{name}-{_short_hash(typ, name)}"
+
+    @staticmethod
+    def _computed_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
+        if typ.startswith("pulumi:providers:"):
+            return {}
+        if typ.startswith("kubernetes:"):
+            return _k8s_outputs(typ, name, inputs)
+        if typ.startswith("aws:"):
+            return _aws_outputs(typ, name, inputs, resource_id)
+        if typ.startswith("gcp:"):
+            return _gcp_outputs(typ, name, inputs, resource_id)
+        if typ.startswith("azure-native:"):
+            return _azure_outputs(typ, name, inputs, resource_id)
+        return {}
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        elif key not in merged or merged[key] is None:
+            merged[key] = value
+    return merged
+
+
+def _k8s_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    meta = inputs.get("metadata") or {}
+    obj_name = meta.get("name") or f"{name}-{_short_hash(typ, name)}"
+    out: dict[str, Any] = {
+        "metadata": {
+            "name": obj_name,
+            "uid": f"{_short_hash(typ, name)}-0000-4000-8000-{_short_hash(name, typ)}0000",
+            "resourceVersion": "1",
+            "generation": 1,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        }
+    }
+    if typ == "kubernetes:core/v1:Service":
+        spec = inputs.get("spec") or {}
+        out["spec"] = {"clusterIP": "None" if spec.get("clusterIP") == "None" else "10.96.0.10"}
+        if spec.get("type") == "LoadBalancer":
+            out["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{obj_name}.lb.example.com"}]}}
+    return out
+
+
+def _aws_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
+    module, _, kind = typ.removeprefix("aws:").partition(":")
+    service = module.split("/")[0]
+    out: dict[str, Any] = {
+        "arn": f"arn:aws:{service}:{MOCK_AWS_REGION}:{MOCK_ACCOUNT_ID}:{kind.lower()}/{resource_id}",
+        "tagsAll": inputs.get("tags") or {},
+    }
+    if typ == "aws:eks/cluster:Cluster":
+        out.update(
+            endpoint=f"https://{_short_hash(name).upper()}.gr7.{MOCK_AWS_REGION}.eks.amazonaws.com",
+            certificateAuthority={"data": base64.b64encode(f"mock-ca-{name}".encode()).decode()},
+            identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{MOCK_AWS_REGION}.amazonaws.com/id/MOCK"}]}],
+            name=inputs.get("name") or resource_id,
+            status="ACTIVE",
+        )
+    elif typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or resource_id
+        out.update(
+            bucket=bucket,
+            arn=f"arn:aws:s3:::{bucket}",
+            bucketRegionalDomainName=f"{bucket}.s3.{MOCK_AWS_REGION}.amazonaws.com",
+            region=MOCK_AWS_REGION,
+        )
+    elif typ == "aws:ecr/repository:Repository":
+        repo = inputs.get("name") or resource_id
+        out.update(repositoryUrl=f"{MOCK_ACCOUNT_ID}.dkr.ecr.{MOCK_AWS_REGION}.amazonaws.com/{repo}")
+    elif typ == "aws:iam/role:Role":
+        out.update(arn=f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{inputs.get('name') or resource_id}")
+    return out
+
+
+def _gcp_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
+    obj_name = inputs.get("name") or resource_id
+    location = inputs.get("location") or inputs.get("region") or MOCK_GCP_REGION
+    module = typ.removeprefix("gcp:").split("/")[0]
+    out: dict[str, Any] = {
+        "selfLink": f"https://www.googleapis.com/{module}/v1/projects/{MOCK_GCP_PROJECT}/"
+        f"locations/{location}/{obj_name}",
+        "project": inputs.get("project") or MOCK_GCP_PROJECT,
+        "name": obj_name,
+    }
+    if typ == "gcp:container/cluster:Cluster":
+        out.update(
+            endpoint="34.0.0.1",
+            masterAuth={"clusterCaCertificate": base64.b64encode(f"mock-ca-{name}".encode()).decode()},
+        )
+    elif typ == "gcp:storage/bucket:Bucket":
+        out.update(url=f"gs://{obj_name}")
+    elif typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId') or obj_name}@{MOCK_GCP_PROJECT}.iam.gserviceaccount.com"
+        out.update(email=email, member=f"serviceAccount:{email}")
+    return out
+
+
+def _azure_id(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+    module, _, kind = typ.removeprefix("azure-native:").partition(":")
+    group = inputs.get("resourceGroupName") or f"{name}-rg"
+    obj_name = inputs.get("resourceName") or inputs.get("accountName") or inputs.get("name") or name
+    if kind == "ResourceGroup":
+        return f"/subscriptions/{MOCK_AZURE_SUBSCRIPTION}/resourceGroups/{obj_name}"
+    return (
+        f"/subscriptions/{MOCK_AZURE_SUBSCRIPTION}/resourceGroups/{group}/providers/"
+        f"Microsoft.{module.split('/')[0].capitalize()}/{kind[0].lower()}{kind[1:]}s/{obj_name}"
+    )
+
+
+def _azure_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": resource_id.rsplit("/", 1)[-1], "azureApiVersion": "2024-01-01"}
+    if typ == "azure-native:containerservice:ManagedCluster":
+        out.update(
+            fqdn=f"{name}.hcp.eastus.azmk8s.io",
+            oidcIssuerProfile={"enabled": True, "issuerURL": f"https://eastus.oic.prod-aks.azure.com/{name}/"},
+        )
+    elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+        out.update(clientId=f"{_short_hash(name)}-client", principalId=f"{_short_hash(name)}-principal")
+    return out
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps the whole graph: parents, dependencies and providers included.
+
+    ``MockResourceArgs`` carries no parent, so the recording happens at the monitor.
+    """
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        outputs = rpc.deserialize_properties(response.object, keep_unknowns=True)
+        self.recorded.append(
+            Resource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=_parent_urn(request.parent),
+                inputs=_plain(inputs),
+                outputs=_plain(outputs),
+                dependencies=list(request.dependencies),
+                provider=request.provider or None,
+                custom=bool(request.custom),
+                id=response.id or None,
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+            )
+        )
+        return response
+
+
+def _parent_urn(parent: str) -> str | None:
+    # Resources at the top of the program hang off the implicit Stack; report them as roots.
+    if not parent or parent.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+        return None
+    return parent
+
+
+def _stack_config(config: Mapping[str, Any], project: str) -> tuple[dict[str, str], list[str]]:
+    """Return Pulumi's flat config (``ns:key`` → string, JSON for structured values) and its secret keys."""
+    flat: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            # A Pulumi-encrypted value: planning has no passphrase, so it stays an opaque secret.
+            secret_keys.append(full_key)
+            value = SECRET
+        flat[full_key] = value if isinstance(value, str) else json.dumps(value)
+    return flat, secret_keys
+
+
+def run_program(
+    program: Callable[[], Any],
+    config: Mapping[str, Any] | None = None,
+    *,
+    project: str = "shardstack",
+    stack: str = "test",
+    preview: bool = False,
+    secret_keys: list[str] | None = None,
+) -> Graph:
+    """Run ``program`` under recording mocks and return every resource it registered.
+
+    ``config`` is the stack's ``config:`` mapping as written in ``Pulumi.<stack>.yaml``: keys are
+    ``namespace:key`` (a bare key gets the project's namespace) and values plain or structured.
+    Each call starts from a fresh event loop, fresh global config and a fresh root stack, so
+    runs never see each other's state. An exception raised by the program propagates unchanged.
+    """
+    flat, encrypted_keys = _stack_config(config or {}, project)
+    pulumi.runtime.set_all_config(flat, [*encrypted_keys, *(secret_keys or [])])
+
+    # Pulumi keeps its event loop and root stack resource in globals; a previous run
+    # (or an asyncio test) may have closed the loop or left its stack behind.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    settings.ROOT.set(None)
+
+    mocks = RecordingMocks(preview=preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+
+    graph = Graph(resources=monitor.recorded)
+
+    async def run_and_collect_outputs() -> None:
+        program()
+        root = settings.get_root_resource()
+        exported = getattr(root, "outputs", {}) if root is not None else {}
+        for key, value in exported.items():
+            graph.outputs[key] = await _resolve(value)
+
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(run_and_collect_outputs))
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    return graph
+
+
+async def _resolve(value: Any) -> Any:
+    """Resolve an exported value to plain data, keeping secret and unknown markers."""
+    output = pulumi.Output.from_input(value)
+    if not await output.is_known():
+        return UNKNOWN
+    resolved = await output.future(with_unknowns=True)
+    if await output.is_secret():
+        return SECRET
+    return _plain(resolved)
