@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from shardstack.errors import InputError, did_you_mean
-from shardstack.testing import Graph, Resource, run_program
+from shardstack.testing import SECRET, UNKNOWN, Graph, Resource, run_program
 
 __all__ = ["Plan", "Project", "find_project", "plan_stack", "render_plan", "write_plan"]
 
@@ -166,7 +166,7 @@ def render_plan(plan: Plan) -> str:
         lines.append("")
         lines.append("Outputs:")
         for key, value in graph.outputs.items():
-            if isinstance(value, str):
+            if not isinstance(value, Mapping | list):
                 lines.append(f"  {key}: {value}")
             else:
                 text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip()
@@ -180,6 +180,19 @@ def _manifest_file_name(index: int, manifest: Mapping[str, Any]) -> str:
     parts = [str(manifest.get("kind", "object")), str(meta.get("namespace", "")), str(meta.get("name", ""))]
     slug = "-".join(re.sub(r"[^A-Za-z0-9.]+", "_", p) for p in parts if p)
     return f"{index:03d}-{slug}.yaml"
+
+
+def _writable(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Return the manifest with an opaque Secret payload written as a map, as the schema requires.
+
+    The Kubernetes SDK wraps a Secret's whole ``data``/``stringData`` in one secret value; when any
+    part of it is only known after apply (generated credentials), even its keys are unknown.
+    """
+    if manifest.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if manifest.get(key) in (SECRET, UNKNOWN):
+                manifest = {**manifest, key: {"known-after-apply": SECRET}}
+    return manifest
 
 
 def write_plan(plan: Plan, out_dir: Path) -> list[Path]:
@@ -198,6 +211,6 @@ def write_plan(plan: Plan, out_dir: Path) -> list[Path]:
     paths = []
     for index, manifest in enumerate(plan.graph.k8s_objects(), start=1):
         path = manifests_dir / _manifest_file_name(index, manifest)
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        path.write_text(yaml.safe_dump(_writable(manifest), sort_keys=False))
         paths.append(path)
     return paths

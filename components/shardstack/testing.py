@@ -169,7 +169,9 @@ class Graph:
 def _plain(value: Any) -> Any:
     """Turn deserialized RPC values into plain JSON-able data with explicit secret/unknown markers."""
     if rpc.is_rpc_secret(value):
-        return SECRET
+        # Keep a secret mapping's keys (a Secret's stringData must stay a map to be a valid object).
+        inner = rpc.unwrap_rpc_secret(value)
+        return {str(k): SECRET for k in inner} if isinstance(inner, Mapping) else SECRET
     if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(value, Mapping):
@@ -395,7 +397,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response

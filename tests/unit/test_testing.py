@@ -9,7 +9,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
-
 from shardstack.testing import SECRET, UNKNOWN, run_program
 
 
@@ -83,7 +82,7 @@ def test_secrets_are_never_recorded_in_plaintext() -> None:
 
     recorded = json.dumps(graph.to_json("test"))
     assert "hunter2" not in recorded
-    assert graph.one("kubernetes:core/v1:Secret").inputs["stringData"] == SECRET
+    assert graph.one("kubernetes:core/v1:Secret").inputs["stringData"] == {"api-key": SECRET}
     assert graph.outputs["secret_data"] == SECRET
 
 

@@ -1,0 +1,35 @@
+"""Kubernetes components: GPU enablement, sharded inference, and a local weights store."""
+
+from shardstack.k8s.gpu_enablement import (
+    GpuEnablement,
+    GpuEnablementArgs,
+    Toleration,
+    validate_gpu_enablement_args,
+)
+from shardstack.k8s.local_weights_store import (
+    LocalWeightsStore,
+    LocalWeightsStoreArgs,
+    validate_local_weights_store_args,
+)
+from shardstack.k8s.sharded_inference import ShardedInference
+from shardstack.k8s.sharded_inference_args import (
+    SecretKeyRef,
+    ShardedInferenceArgs,
+    WeightsCache,
+    validate_sharded_inference_args,
+)
+
+__all__ = [
+    "GpuEnablement",
+    "GpuEnablementArgs",
+    "LocalWeightsStore",
+    "LocalWeightsStoreArgs",
+    "SecretKeyRef",
+    "ShardedInference",
+    "ShardedInferenceArgs",
+    "Toleration",
+    "WeightsCache",
+    "validate_gpu_enablement_args",
+    "validate_local_weights_store_args",
+    "validate_sharded_inference_args",
+]

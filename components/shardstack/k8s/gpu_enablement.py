@@ -1,0 +1,540 @@
+"""GpuEnablement: make NVIDIA GPUs schedulable (device plugin) and observable (DCGM exporter).
+
+Usage::
+
+    from shardstack.k8s import GpuEnablement
+
+    GpuEnablement("gpu", {"dcgm_exporter": True},
+                  opts=pulumi.ResourceOptions(providers=[k8s_provider]))
+
+Plain Kubernetes objects, no Helm chart fetched at deploy time. Both DaemonSets run only on nodes
+labelled ``shardstack.dev/gpu: "true"`` and tolerate the ``nvidia.com/gpu`` taint. On GKE, which
+installs its own device plugin, pass ``device_plugin=False``.
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.k8s import labels as lbl
+from shardstack.k8s import names, pod_security
+
+TYPE_TOKEN = "shardstack:k8s:GpuEnablement"
+
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+"""Latest 0.17 patch release; 0.18 moved to CDI by default, which needs matching node runtime setup."""
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04"
+"""DCGM 4.4.2 with exporter 4.7.1, the current pairing NVIDIA publishes for datacenter GPUs."""
+
+DEFAULT_NAMESPACE = "shardstack-gpu"
+DEFAULT_GPU_NODE_SELECTOR = {lbl.GPU_NODE_LABEL: lbl.GPU_NODE_LABEL_VALUE}
+
+DEVICE_PLUGIN_NAME = "nvidia-device-plugin"
+DCGM_EXPORTER_NAME = "dcgm-exporter"
+DCGM_METRICS_PORT = 9400
+"""dcgm-exporter's default listen port."""
+
+CRITICAL_POD_QUOTA = 1000
+"""Pods of priority class system-node-critical allowed in the namespace. Some clusters (GKE) refuse
+such pods outside kube-system unless a ResourceQuota scoped to the class admits them; 1000 covers
+two DaemonSet pods on 500 GPU nodes."""
+
+DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+POD_RESOURCES_DIR = "/var/lib/kubelet/pod-resources"
+
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+class Toleration(TypedDict, total=False):
+    """A toleration added to the GPU add-ons' pods, as Kubernetes spells it."""
+
+    key: str
+    """Taint key; empty with operator 'Exists' tolerates every taint."""
+    operator: str
+    """'Exists' or 'Equal'. Default: 'Equal'."""
+    value: str
+    """Taint value, for operator 'Equal'."""
+    effect: str
+    """'NoSchedule', 'PreferNoSchedule' or 'NoExecute'; empty matches every effect."""
+
+
+class GpuEnablementArgs(TypedDict, total=False):
+    """Arguments of GpuEnablement."""
+
+    device_plugin: bool
+    """Run the NVIDIA device plugin, which advertises ``nvidia.com/gpu`` on each GPU node. Turn off
+    where the cloud installs it (GKE). Default: True."""
+    dcgm_exporter: bool
+    """Run NVIDIA's DCGM exporter (GPU utilisation, memory, temperature, XID errors as Prometheus
+    metrics) and a Service for it. Default: False."""
+    namespace: str
+    """Namespace for the add-ons. Default: 'shardstack-gpu'."""
+    create_namespace: bool
+    """Create the namespace (labelled Pod Security 'privileged': the device plugin mounts a host
+    path). Turn off to use an existing one such as kube-system. Default: True."""
+    gpu_node_selector: Mapping[str, str]
+    """Node labels of GPU nodes. Default: ``shardstack.dev/gpu: "true"``, which Shardstack's GPU node
+    pools set."""
+    tolerations: Sequence[Toleration]
+    """Tolerations added to the default ones (``nvidia.com/gpu`` and CriticalAddonsOnly), e.g. a
+    cloud's own GPU taint. Default: none."""
+    monitoring_namespace_selector: Mapping[str, str]
+    """Labels of the namespaces allowed to scrape the DCGM exporter. Default: no other namespace may."""
+    device_plugin_image: str
+    """Device plugin image. Default: nvcr.io/nvidia/k8s-device-plugin:v0.17.4 (pin a digest through
+    this argument if your policy requires one)."""
+    dcgm_exporter_image: str
+    """DCGM exporter image. Default: nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04."""
+
+
+def validate_gpu_enablement_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with GpuEnablement arguments, one line each."""
+    problems: list[str] = []
+    for key in sorted(set(args) - set(GpuEnablementArgs.__annotations__)):
+        problems.append(f"unknown argument {key!r}{did_you_mean(key, GpuEnablementArgs.__annotations__)}")
+    for flag in ("device_plugin", "dcgm_exporter", "create_namespace"):
+        if flag in args:
+            problem = names.bool_problem(flag, args[flag])
+            if problem:
+                problems.append(problem)
+    if args.get("device_plugin", True) is False and args.get("dcgm_exporter", False) is False:
+        problems.append(
+            "device_plugin=False and dcgm_exporter=False leave nothing to create: "
+            "enable one or do not create a GpuEnablement"
+        )
+    if name is not None:
+        problem = names.dns_label_problem("name", name)
+        if problem:
+            problems.append(problem)
+    for arg, value in (("namespace", args.get("namespace", DEFAULT_NAMESPACE)),):
+        problem = names.dns_label_problem(arg, value)
+        if problem:
+            problems.append(problem)
+    for arg in ("device_plugin_image", "dcgm_exporter_image"):
+        if arg in args and (not isinstance(args[arg], str) or not args[arg].strip()):
+            problems.append(f"{arg}={args[arg]!r} must be an image reference such as 'registry/repo:tag'")
+    problems.extend(names.label_map_problems("gpu_node_selector", args.get("gpu_node_selector")))
+    if "gpu_node_selector" in args and not args["gpu_node_selector"]:
+        problems.append(
+            "gpu_node_selector={} would run the GPU add-ons on every node: give the GPU nodes' labels"
+        )
+    problems.extend(
+        names.label_map_problems("monitoring_namespace_selector", args.get("monitoring_namespace_selector"))
+    )
+    problems.extend(_toleration_problems(args.get("tolerations")))
+    return problems
+
+
+def _toleration_problems(tolerations: Any) -> list[str]:
+    if tolerations is None:
+        return []
+    if isinstance(tolerations, str | Mapping) or not isinstance(tolerations, Sequence):
+        return [f"tolerations must be a list of tolerations; got {tolerations!r}"]
+    problems: list[str] = []
+    for i, toleration in enumerate(tolerations):
+        arg = f"tolerations[{i}]"
+        if not isinstance(toleration, Mapping):
+            problems.append(f"{arg} must be a mapping with key/operator/value/effect; got {toleration!r}")
+            continue
+        for field in sorted(set(toleration) - set(Toleration.__annotations__)):
+            problems.append(
+                f"{arg} has unknown field {field!r}{did_you_mean(field, Toleration.__annotations__)}"
+            )
+        operator = toleration.get("operator", "Equal")
+        if operator not in TOLERATION_OPERATORS:
+            problems.append(f"{arg}['operator']={operator!r} must be {one_of(TOLERATION_OPERATORS)}")
+        effect = toleration.get("effect", "")
+        if effect and effect not in TAINT_EFFECTS:
+            problems.append(
+                f"{arg}['effect']={effect!r} must be {one_of(TAINT_EFFECTS)}"
+                f"{did_you_mean(str(effect), TAINT_EFFECTS)}"
+            )
+        if operator == "Exists" and toleration.get("value"):
+            problems.append(f"{arg} has operator 'Exists' and value {toleration['value']!r}: drop the value")
+        if toleration.get("key"):
+            problem = names.qualified_name_problem(f"{arg}['key']", toleration["key"])
+            if problem:
+                problems.append(problem)
+        elif operator != "Exists":
+            problems.append(f"{arg} has no key: a toleration without a key needs operator 'Exists'")
+    return problems
+
+
+class GpuEnablement(pulumi.ComponentResource):
+    """Creates the NVIDIA device plugin and, optionally, the DCGM exporter on GPU nodes."""
+
+    namespace: pulumi.Output[str]
+    """Namespace of the add-ons."""
+    device_plugin_name: pulumi.Output[str] | None
+    """Name of the device plugin DaemonSet; None when ``device_plugin`` is False."""
+    dcgm_exporter_service_name: pulumi.Output[str] | None
+    """Name of the DCGM exporter metrics Service; None when ``dcgm_exporter`` is False."""
+    dcgm_metrics_endpoint: pulumi.Output[str] | None
+    """In-cluster URL of the DCGM metrics; None when ``dcgm_exporter`` is False."""
+
+    def __init__(
+        self, name: str, args: GpuEnablementArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        problems = validate_gpu_enablement_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"GpuEnablement {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namespace_name = args.get("namespace", DEFAULT_NAMESPACE)
+        node_selector = dict(args.get("gpu_node_selector", DEFAULT_GPU_NODE_SELECTOR))
+        tolerations = _tolerations(args.get("tolerations", []))
+        monitoring = args.get("monitoring_namespace_selector")
+
+        def labels(app: str, component: str, version: str | None = None) -> dict[str, str]:
+            return lbl.standard_labels(app, name, component, version=version)
+
+        namespace: pulumi.Input[str] = namespace_name
+        if args.get("create_namespace", True):
+            ns = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=namespace_name,
+                    labels={
+                        **labels("shardstack-gpu", "namespace"),
+                        **pod_security.PRIVILEGED_NAMESPACE_LABELS,
+                    },
+                ),
+                opts=child,
+            )
+            namespace = ns.metadata.apply(lambda m: m.name or namespace_name)
+
+        k8s.core.v1.ResourceQuota(
+            f"{name}-critical-pods",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-critical-pods", namespace=namespace, labels=labels("shardstack-gpu", "quota")
+            ),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={"pods": str(CRITICAL_POD_QUOTA)},
+                scope_selector=k8s.core.v1.ScopeSelectorArgs(
+                    match_expressions=[
+                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
+                            scope_name="PriorityClass", operator="In", values=["system-node-critical"]
+                        )
+                    ]
+                ),
+            ),
+            opts=child,
+        )
+
+        # Nothing may connect to the add-ons' pods except, when allowed, Prometheus to DCGM.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-default-deny",
+                namespace=namespace,
+                labels=labels("shardstack-gpu", "network-policy"),
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={lbl.INSTANCE: name}),
+                policy_types=["Ingress"],
+                ingress=[],
+            ),
+            opts=child,
+        )
+
+        self.device_plugin_name = None
+        if args.get("device_plugin", True):
+            image = args.get("device_plugin_image", DEVICE_PLUGIN_IMAGE)
+            plugin = self._device_plugin(name, namespace, image, node_selector, tolerations, labels)
+            self.device_plugin_name = plugin.metadata.apply(lambda m: m.name or DEVICE_PLUGIN_NAME)
+
+        self.dcgm_exporter_service_name = None
+        self.dcgm_metrics_endpoint = None
+        if args.get("dcgm_exporter", False):
+            image = args.get("dcgm_exporter_image", DCGM_EXPORTER_IMAGE)
+            service = self._dcgm_exporter(
+                name, namespace, image, node_selector, tolerations, monitoring, labels
+            )
+            self.dcgm_exporter_service_name = service.metadata.apply(lambda m: m.name or DCGM_EXPORTER_NAME)
+            self.dcgm_metrics_endpoint = pulumi.Output.concat(
+                "http://",
+                self.dcgm_exporter_service_name,
+                ".",
+                namespace,
+                f".svc.cluster.local:{DCGM_METRICS_PORT}/metrics",
+            )
+
+        self.namespace = pulumi.Output.from_input(namespace)
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "device_plugin_name": self.device_plugin_name,
+                "dcgm_exporter_service_name": self.dcgm_exporter_service_name,
+                "dcgm_metrics_endpoint": self.dcgm_metrics_endpoint,
+            }
+        )
+
+    def _device_plugin(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        image: str,
+        node_selector: dict[str, str],
+        tolerations: list[k8s.core.v1.TolerationArgs],
+        labels: Callable[..., dict[str, str]],
+    ) -> k8s.apps.v1.DaemonSet:
+        version = lbl.version_from_image(image)
+        object_labels = labels(DEVICE_PLUGIN_NAME, "device-plugin", version)
+        selector = lbl.selector_labels(DEVICE_PLUGIN_NAME, name)
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-device-plugin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DEVICE_PLUGIN_NAME, namespace=namespace, labels=object_labels
+            ),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        container = k8s.core.v1.ContainerArgs(
+            name="device-plugin",
+            image=image,
+            image_pull_policy="IfNotPresent",
+            # Do not crash-loop on a node whose driver is still installing; it retries on restart.
+            env=[k8s.core.v1.EnvVarArgs(name="FAIL_ON_INIT_ERROR", value="false")],
+            security_context=k8s.core.v1.SecurityContextArgs(
+                # Root is needed to create its socket in the kubelet's root-owned directory; nothing
+                # else: no capabilities, no privilege escalation, read-only root filesystem.
+                run_as_user=0,
+                run_as_non_root=False,
+                privileged=False,
+                allow_privilege_escalation=False,
+                read_only_root_filesystem=True,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP,
+            ),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "64Mi"},
+                limits={"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+            ),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="device-plugins", mount_path=DEVICE_PLUGIN_DIR),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+            termination_message_policy="FallbackToLogsOnError",
+        )
+        return k8s.apps.v1.DaemonSet(
+            f"{name}-device-plugin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DEVICE_PLUGIN_NAME, namespace=namespace, labels=object_labels
+            ),
+            spec=k8s.apps.v1.DaemonSetSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(type="RollingUpdate"),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account.metadata.apply(
+                            lambda m: m.name or DEVICE_PLUGIN_NAME
+                        ),
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        # Without it a full node could evict the plugin and lose every GPU at once.
+                        priority_class_name="system-node-critical",
+                        node_selector=node_selector,
+                        tolerations=tolerations,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP
+                        ),
+                        containers=[container],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="device-plugins",
+                                host_path=k8s.core.v1.HostPathVolumeSourceArgs(
+                                    path=DEVICE_PLUGIN_DIR, type="Directory"
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _dcgm_exporter(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        image: str,
+        node_selector: dict[str, str],
+        tolerations: list[k8s.core.v1.TolerationArgs],
+        monitoring: Mapping[str, str] | None,
+        labels: Callable[..., dict[str, str]],
+    ) -> k8s.core.v1.Service:
+        child = pulumi.ResourceOptions(parent=self)
+        object_labels = labels(DCGM_EXPORTER_NAME, "gpu-metrics", lbl.version_from_image(image))
+        selector = lbl.selector_labels(DCGM_EXPORTER_NAME, name)
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-dcgm-exporter",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels
+            ),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        probe_action = k8s.core.v1.HTTPGetActionArgs(path="/health", port="metrics", scheme="HTTP")
+        container = k8s.core.v1.ContainerArgs(
+            name="dcgm-exporter",
+            image=image,
+            image_pull_policy="IfNotPresent",
+            # The default counters need no SYS_ADMIN; profiling (DCP) counters would.
+            args=["-f", "/etc/dcgm-exporter/default-counters.csv"],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
+                k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_METRICS_PORT}"),
+                k8s.core.v1.EnvVarArgs(
+                    name="NODE_NAME",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="spec.nodeName")
+                    ),
+                ),
+            ],
+            ports=[
+                k8s.core.v1.ContainerPortArgs(
+                    name="metrics", container_port=DCGM_METRICS_PORT, protocol="TCP"
+                )
+            ],
+            security_context=k8s.core.v1.SecurityContextArgs(
+                # DCGM's embedded host engine opens every GPU of the node and the kubelet's
+                # pod-resources socket (to label metrics with pods): both are root-only.
+                run_as_user=0,
+                run_as_non_root=False,
+                privileged=False,
+                allow_privilege_escalation=False,
+                read_only_root_filesystem=True,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP,
+            ),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
+                limits={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "256Mi"},
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=probe_action, initial_delay_seconds=45, period_seconds=10, timeout_seconds=5
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=probe_action, initial_delay_seconds=15, period_seconds=10, timeout_seconds=5
+            ),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(
+                    name="pod-resources", mount_path=POD_RESOURCES_DIR, read_only=True
+                ),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+            termination_message_policy="FallbackToLogsOnError",
+        )
+        k8s.apps.v1.DaemonSet(
+            f"{name}-dcgm-exporter",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels
+            ),
+            spec=k8s.apps.v1.DaemonSetSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(type="RollingUpdate"),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account.metadata.apply(
+                            lambda m: m.name or DCGM_EXPORTER_NAME
+                        ),
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        priority_class_name="system-node-critical",
+                        node_selector=node_selector,
+                        tolerations=tolerations,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP
+                        ),
+                        containers=[container],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="pod-resources",
+                                host_path=k8s.core.v1.HostPathVolumeSourceArgs(
+                                    path=POD_RESOURCES_DIR, type="Directory"
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-dcgm-exporter",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="metrics", port=DCGM_METRICS_PORT, target_port="metrics", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        if monitoring is not None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-dcgm-metrics-access",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{name}-dcgm-metrics", namespace=namespace, labels=object_labels
+                ),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                            from_=[
+                                k8s.networking.v1.NetworkPolicyPeerArgs(
+                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                        match_labels=dict(monitoring)
+                                    )
+                                )
+                            ],
+                            ports=[
+                                k8s.networking.v1.NetworkPolicyPortArgs(
+                                    port=DCGM_METRICS_PORT, protocol="TCP"
+                                )
+                            ],
+                        )
+                    ],
+                ),
+                opts=child,
+            )
+        return service
+
+
+def _tolerations(extra: Sequence[Toleration]) -> list[k8s.core.v1.TolerationArgs]:
+    tolerations = [
+        k8s.core.v1.TolerationArgs(key=lbl.GPU_TAINT_KEY, operator="Exists", effect=lbl.GPU_TAINT_EFFECT),
+        # Nodes reserved for critical add-ons (some clouds' system pools) still get the plugin.
+        k8s.core.v1.TolerationArgs(key="CriticalAddonsOnly", operator="Exists"),
+    ]
+    tolerations.extend(
+        k8s.core.v1.TolerationArgs(
+            key=t.get("key") or None,
+            operator=t.get("operator", "Equal"),
+            value=t.get("value") or None,
+            effect=t.get("effect") or None,
+        )
+        for t in extra
+    )
+    return tolerations

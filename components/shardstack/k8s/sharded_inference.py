@@ -1,0 +1,455 @@
+"""ShardedInference: one model served by replica groups of ranks on Kubernetes.
+
+Usage::
+
+    from shardstack.k8s import ShardedInference
+
+    llm = ShardedInference("llm", {
+        "image": "ghcr.io/org/shardstack-runtime:0.1.0",
+        "model_uri": "s3://weights/llama-3-70b/",
+        "shards": 4,
+        "replica_groups": 2,
+    }, opts=pulumi.ResourceOptions(providers=[k8s_provider]))
+    pulumi.export("endpoint", llm.endpoint)
+
+One pod is one rank; a replica group is ``shards`` pods holding one copy of the model, with rank 0
+as its leader. Each group lives in one zone; groups spread across zones. Only leaders receive API
+traffic. See :mod:`shardstack.k8s.runtime_contract` for what each pod is given.
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from shardstack.errors import ArgumentError
+from shardstack.k8s import labels as lbl
+from shardstack.k8s import network_policies as netpol
+from shardstack.k8s import pod_security
+from shardstack.k8s import runtime_contract as rc
+from shardstack.k8s.inference_pod import (
+    CACHE_VOLUME,
+    RankPod,
+    leader_dns_name,
+    lws_rank_field_path,
+    quantity_gib,
+    rank_pod_template,
+    statefulset_rank_field_path,
+)
+from shardstack.k8s.sharded_inference_args import (
+    MODE_STATEFULSET,
+    ShardedInferenceArgs,
+    ShardedInferenceSettings,
+    group_object_name,
+    resolve_sharded_inference_args,
+    validate_sharded_inference_args,
+)
+
+TYPE_TOKEN = "shardstack:k8s:ShardedInference"
+APP_NAME = "shardstack-inference"
+RANK_COMPONENT = "inference"
+
+LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
+LWS_KIND = "LeaderWorkerSet"
+
+PDB_MAX_UNAVAILABLE = 1
+"""One PodDisruptionBudget over every rank of every group, allowing one voluntary eviction at a time.
+
+A group is useless with any rank missing, so what a budget can protect is the number of working
+groups. Per-group budgets would let a node drain take one rank from each of several groups at once
+(an outage with every group broken); a single budget of one lets a drain break at most one group,
+and waits for that group to be ready again before the next eviction. ``maxUnavailable: 0`` would
+protect a single-group deployment only by blocking node drains and cluster upgrades for good.
+Unhealthy ranks may always be evicted (``AlwaysAllow``), so a crash-looping group never blocks a drain.
+"""
+
+
+class ShardedInference(pulumi.ComponentResource):
+    """Creates one model's namespace, service account, replica groups, Services, PDB and NetworkPolicies."""
+
+    namespace: pulumi.Output[str]
+    """Namespace of every object."""
+    service_name: pulumi.Output[str]
+    """Name of the Service in front of the group leaders' API."""
+    endpoint: pulumi.Output[str]
+    """API base URL: ``http://<service>.<namespace>.svc.cluster.local:<port>``, or for a public API the
+    load balancer's address once it is known."""
+    service_account_name: pulumi.Output[str]
+    """Service account the ranks run as; bind cloud read access to the weights to it."""
+    group_names: pulumi.Output[list[str]]
+    """Name of each replica group: its StatefulSet, or in LeaderWorkerSet mode its leader pod."""
+
+    def __init__(
+        self, name: str, args: ShardedInferenceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        problems = validate_sharded_inference_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"ShardedInference {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        s = resolve_sharded_inference_args(args)
+        child = pulumi.ResourceOptions(parent=self)
+
+        version = lbl.version_from_image(s.image) if isinstance(s.image, str) else None
+
+        def labels(component: str) -> dict[str, str]:
+            return lbl.standard_labels(APP_NAME, name, component, version=version, extra=s.labels)
+
+        instance_selector = lbl.selector_labels(APP_NAME, name)
+
+        namespace: pulumi.Input[str] = s.namespace
+        if s.create_namespace:
+            ns = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=s.namespace,
+                    labels={**labels("namespace"), **pod_security.RESTRICTED_NAMESPACE_LABELS},
+                ),
+                opts=child,
+            )
+            # Taking the name from the Namespace makes every object below wait for it.
+            namespace = ns.metadata.apply(lambda m: m.name or s.namespace)
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=namespace,
+                labels=_merged(labels("service-account"), s.service_account_labels),
+                annotations=s.service_account_annotations,
+            ),
+            automount_service_account_token=False,
+            opts=child,
+        )
+
+        secret_files_name: pulumi.Input[str] | None = None
+        if s.secret_files:
+            secret_files = k8s.core.v1.Secret(
+                f"{name}-secret-files",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{name}-files", namespace=namespace, labels=labels("secret-files")
+                ),
+                type="Opaque",
+                string_data=s.secret_files,
+                opts=child,
+            )
+            secret_files_name = secret_files.metadata.apply(lambda m: m.name or f"{name}-files")
+
+        pod_labels = labels(RANK_COMPONENT)
+        if s.mode == MODE_STATEFULSET:
+            groups, group_selectors, leader_selector = self._statefulset_groups(
+                name, s, namespace, pod_labels, instance_selector, service_account, secret_files_name, labels
+            )
+        else:
+            groups, group_selectors, leader_selector = self._leaderworkerset_groups(
+                name, s, namespace, pod_labels, instance_selector, service_account, secret_files_name, labels
+            )
+
+        api_service = self._api_service(name, s, namespace, leader_selector, labels("api"))
+
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=namespace, labels=labels("disruption-budget")
+            ),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=PDB_MAX_UNAVAILABLE,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=instance_selector),
+                unhealthy_pod_eviction_policy="AlwaysAllow",
+            ),
+            opts=child,
+        )
+
+        target = netpol.PolicyTarget(
+            namespace=namespace,
+            namespace_name=s.namespace,
+            labels=labels("network-policy"),
+            instance_selector=instance_selector,
+            leader_selector=leader_selector,
+            group_selectors=group_selectors,
+        )
+        netpol.default_deny(f"{name}-default-deny", f"{name}-default-deny", target, child)
+        for group_name, selector in group_selectors:
+            netpol.within_group(f"{group_name}-ranks", f"{group_name}-ranks", selector, target, child)
+        netpol.api_access(
+            f"{name}-api-access",
+            f"{name}-api",
+            target,
+            api_port=s.api_port,
+            allowed_namespaces=s.api_allowed_namespaces,
+            allowed_cidrs=s.allowed_cidrs if s.public else [],
+            opts=child,
+        )
+        if s.monitoring_namespace_selector is not None:
+            netpol.metrics_access(
+                f"{name}-metrics-access",
+                f"{name}-metrics",
+                target,
+                metrics_port=s.metrics_port,
+                monitoring_namespace_selector=s.monitoring_namespace_selector,
+                opts=child,
+            )
+
+        self.namespace = pulumi.Output.from_input(namespace)
+        self.service_name = api_service.metadata.apply(lambda m: m.name or "")
+        cluster_url = pulumi.Output.concat(
+            "http://", self.service_name, ".", self.namespace, ".svc.cluster.local:", str(s.api_port)
+        )
+        if s.public:
+            self.endpoint = pulumi.Output.all(api_service.status, cluster_url).apply(
+                lambda parts: _public_url(parts[0], s.api_port) or parts[1]
+            )
+        else:
+            self.endpoint = cluster_url
+        self.service_account_name = service_account.metadata.apply(lambda m: m.name or name)
+        self.group_names = pulumi.Output.all(*groups).apply(lambda names: [str(n) for n in names])
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "service_name": self.service_name,
+                "endpoint": self.endpoint,
+                "service_account_name": self.service_account_name,
+                "group_names": self.group_names,
+            }
+        )
+
+    def _statefulset_groups(
+        self,
+        name: str,
+        s: ShardedInferenceSettings,
+        namespace: pulumi.Input[str],
+        pod_labels: dict[str, str],
+        instance_selector: dict[str, str],
+        service_account: k8s.core.v1.ServiceAccount,
+        secret_files_name: pulumi.Input[str] | None,
+        labels: Callable[[str], dict[str, str]],
+    ) -> tuple[list[pulumi.Output[str]], list[tuple[str, dict[str, str]]], dict[str, str]]:
+        """Create one headless Service + StatefulSet per group; return names and selectors."""
+        child = pulumi.ResourceOptions(parent=self)
+        group_names: list[pulumi.Output[str]] = []
+        group_selectors: list[tuple[str, dict[str, str]]] = []
+        for g in range(s.replica_groups):
+            group = group_object_name(name, s.mode, g)
+            group_value = f"g{g}"
+            selector = {**instance_selector, lbl.GROUP: group_value}
+            group_selectors.append((group, selector))
+            headless = k8s.core.v1.Service(
+                f"{group}-headless",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=group, namespace=namespace, labels={**labels("rank-dns"), lbl.GROUP: group_value}
+                ),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    cluster_ip="None",
+                    # Ranks must resolve each other while loading, long before any is ready.
+                    publish_not_ready_addresses=True,
+                    selector=selector,
+                    ports=_rank_ports(s),
+                ),
+                opts=child,
+            )
+            pod = RankPod(
+                labels={**pod_labels, lbl.GROUP: group_value},
+                group_selector=selector,
+                instance_selector=instance_selector,
+                group_label=lbl.GROUP,
+                group_value=group_value,
+                leader_addr=leader_dns_name(group, namespace),
+                rank_field_path=statefulset_rank_field_path(),
+                namespace=namespace,
+                service_account_name=service_account.metadata.apply(lambda m: m.name or name),
+                secret_files_secret=secret_files_name,
+            )
+            statefulset = k8s.apps.v1.StatefulSet(
+                group,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=group, namespace=namespace, labels={**pod_labels, lbl.GROUP: group_value}
+                ),
+                spec=k8s.apps.v1.StatefulSetSpecArgs(
+                    replicas=s.shards,
+                    service_name=headless.metadata.apply(lambda m, group=group: m.name or group),
+                    # All ranks start together: none is useful alone and each waits for the others.
+                    pod_management_policy="Parallel",
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    template=rank_pod_template(s, pod),
+                    # Ranks are replaced highest first, each rejoining its group; use the
+                    # leaderworkerset mode to restart and roll whole groups at once.
+                    update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                    volume_claim_templates=_cache_claims(s),
+                    persistent_volume_claim_retention_policy=(
+                        # A cache, not state: claims go with the StatefulSet or the ranks removed.
+                        k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                            when_deleted="Delete", when_scaled="Delete"
+                        )
+                        if s.weights_cache_storage_class
+                        else None
+                    ),
+                    revision_history_limit=5,
+                ),
+                opts=child,
+            )
+            group_names.append(statefulset.metadata.apply(lambda m, group=group: m.name or group))
+        leader_selector = {**instance_selector, lbl.POD_INDEX: "0"}
+        return group_names, group_selectors, leader_selector
+
+    def _leaderworkerset_groups(
+        self,
+        name: str,
+        s: ShardedInferenceSettings,
+        namespace: pulumi.Input[str],
+        pod_labels: dict[str, str],
+        instance_selector: dict[str, str],
+        service_account: k8s.core.v1.ServiceAccount,
+        secret_files_name: pulumi.Input[str] | None,
+        labels: Callable[[str], dict[str, str]],
+    ) -> tuple[list[pulumi.Output[str]], list[tuple[str, dict[str, str]]], dict[str, str]]:
+        """Create one LeaderWorkerSet holding every group; return names and selectors."""
+        pod = RankPod(
+            labels=dict(pod_labels),
+            group_selector=None,
+            instance_selector=instance_selector,
+            group_label=None,
+            group_value=None,
+            # Injected by LWS ahead of the template's env: <lws>-<group>.<lws>.<namespace>.
+            leader_addr=f"$({rc.LWS_LEADER_ADDRESS})",
+            rank_field_path=lws_rank_field_path(),
+            namespace=namespace,
+            service_account_name=service_account.metadata.apply(lambda m: m.name or name),
+            secret_files_secret=secret_files_name,
+        )
+        template = rank_pod_template(s, pod)
+        leader_worker_template: dict[str, Any] = {
+            "size": s.shards,
+            # A group is one unit: any rank's restart recreates the whole group.
+            "restartPolicy": "RecreateGroupOnPodRestart",
+            "workerTemplate": template,
+        }
+        claims = _cache_claims(s)
+        if claims:
+            leader_worker_template["volumeClaimTemplates"] = claims
+        lws = k8s.apiextensions.CustomResource(
+            f"{name}-lws",
+            api_version=LWS_API_VERSION,
+            kind=LWS_KIND,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=namespace, labels=labels(RANK_COMPONENT)
+            ),
+            spec={
+                "replicas": s.replica_groups,
+                "leaderWorkerTemplate": leader_worker_template,
+                # Roll one group at a time; the others keep serving.
+                "rolloutStrategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+                },
+                "startupPolicy": "LeaderCreated",
+                "networkConfig": {"subdomainPolicy": "Shared"},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Each group is named after its leader pod, <lws>-<index>; known once the LWS exists.
+        group_names = [
+            lws.id.apply(lambda _, g=g: group_object_name(name, s.mode, g)) for g in range(s.replica_groups)
+        ]
+        group_selectors = [
+            (group_object_name(name, s.mode, g), {**instance_selector, lbl.LWS_GROUP_INDEX: str(g)})
+            for g in range(s.replica_groups)
+        ]
+        leader_selector = {**instance_selector, lbl.LWS_WORKER_INDEX: "0"}
+        return group_names, group_selectors, leader_selector
+
+    def _api_service(
+        self,
+        name: str,
+        s: ShardedInferenceSettings,
+        namespace: pulumi.Input[str],
+        leader_selector: dict[str, str],
+        labels: dict[str, str],
+    ) -> k8s.core.v1.Service:
+        """Create the Service in front of every group's leader."""
+        spec = k8s.core.v1.ServiceSpecArgs(
+            type="LoadBalancer" if s.public else "ClusterIP",
+            selector=leader_selector,
+            ports=[
+                k8s.core.v1.ServicePortArgs(
+                    name="http",
+                    port=s.api_port,
+                    target_port=rc.API_PORT_NAME,
+                    protocol="TCP",
+                    app_protocol="http",
+                )
+            ],
+            load_balancer_source_ranges=s.allowed_cidrs if s.public else None,
+            # Keep the client's address so the NetworkPolicy can check it against allowed_cidrs.
+            external_traffic_policy="Local" if s.public else None,
+        )
+        return k8s.core.v1.Service(
+            f"{name}-api",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-api",
+                namespace=namespace,
+                labels=labels,
+                annotations=s.api_service_annotations or None,
+            ),
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _rank_ports(s: ShardedInferenceSettings) -> list[k8s.core.v1.ServicePortArgs]:
+    return [
+        k8s.core.v1.ServicePortArgs(name=rc.API_PORT_NAME, port=s.api_port, target_port=rc.API_PORT_NAME),
+        k8s.core.v1.ServicePortArgs(
+            name=rc.RENDEZVOUS_PORT_NAME, port=s.rendezvous_port, target_port=rc.RENDEZVOUS_PORT_NAME
+        ),
+        k8s.core.v1.ServicePortArgs(
+            name=rc.METRICS_PORT_NAME, port=s.metrics_port, target_port=rc.METRICS_PORT_NAME
+        ),
+    ]
+
+
+def _cache_claims(s: ShardedInferenceSettings) -> list[k8s.core.v1.PersistentVolumeClaimArgs] | None:
+    if not s.weights_cache_storage_class:
+        return None
+    return [
+        k8s.core.v1.PersistentVolumeClaimArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CACHE_VOLUME),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=s.weights_cache_storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                    requests={"storage": quantity_gib(s.weights_cache_gib)}
+                ),
+            ),
+        )
+    ]
+
+
+def _merged(
+    base: dict[str, str], extra: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None
+) -> pulumi.Input[Mapping[str, pulumi.Input[str]]]:
+    """Return ``extra`` labels with ours on top (ours win: selectors depend on them)."""
+    if extra is None:
+        return base
+    return pulumi.Output.from_input(extra).apply(lambda e: {**dict(e), **base})
+
+
+def _public_url(status: Any, port: int) -> str | None:
+    """Return ``http://<load balancer host or ip>:<port>`` from a Service status, when it has one."""
+    load_balancer = getattr(status, "load_balancer", None)
+    if load_balancer is None and isinstance(status, Mapping):
+        load_balancer = status.get("loadBalancer") or status.get("load_balancer")
+    ingress = getattr(load_balancer, "ingress", None)
+    if ingress is None and isinstance(load_balancer, Mapping):
+        ingress = load_balancer.get("ingress")
+    for entry in ingress or []:
+        host = (
+            (entry.get("hostname") or entry.get("ip"))
+            if isinstance(entry, Mapping)
+            else (getattr(entry, "hostname", None) or getattr(entry, "ip", None))
+        )
+        if host:
+            return f"http://{host}:{port}"
+    return None

@@ -1,0 +1,165 @@
+"""The Shardstack Pulumi program: one validated stack config becomes one complete installation.
+
+    pulumi up -s local        # ShardedInference on your current kubeconfig context, on CPU
+    shardstack plan local     # the same program, offline, under recording mocks
+"""
+
+from __future__ import annotations
+
+import config
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from shardstack.errors import ConfigError
+from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
+from shardstack.k8s.runtime_contract import WEIGHTS_DIR
+
+# The demo model (SmolLM2-135M-Instruct) lives under this prefix in the weight store; the runtime's
+# `weights push` uploads it there.
+DEMO_MODEL_PATH = "demo/smollm2-135m-instruct"
+DEMO_MODEL_PARAMS = 135e6
+# Where a host-path weight directory appears inside the pods.
+HOST_PATH_MOUNT = WEIGHTS_DIR
+# `shards: auto` on a CPU cluster: the model fits in host memory, so one rank serves it.
+LOCAL_AUTO_SHARDS = 1
+
+
+def load_config() -> config.StackConfig:
+    try:
+        return config.load(pulumi.Config("shardstack"), stack=pulumi.get_stack())
+    except ConfigError as error:
+        # RunError ends the program with just this message: no traceback reaches the user.
+        raise pulumi.RunError(str(error)) from None
+
+
+def api_key_secret(cfg: config.StackConfig, namespace: str, opts: pulumi.ResourceOptions) -> SecretKeyRef | None:
+    """Return the Secret reference holding the API key: the user's own, or one made from `api_key`."""
+    if cfg.serving.api_key_secret is not None:
+        return SecretKeyRef(name=cfg.serving.api_key_secret.name, key=cfg.serving.api_key_secret.key)
+    if cfg.api_key is None:
+        return None
+    name = "shardstack-api-key"
+    k8s.core.v1.Secret(
+        "api-key",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
+        string_data={config.DEFAULT_API_KEY_SECRET_KEY: pulumi.Output.secret(cfg.api_key.get_secret_value())},
+        opts=opts,
+    )
+    return SecretKeyRef(name=name, key=config.DEFAULT_API_KEY_SECRET_KEY)
+
+
+def host_path_weights(cfg: config.StackConfig, namespace: str, opts: pulumi.ResourceOptions) -> str:
+    """Return a read-only claim on the node directory that holds the checkpoints.
+
+    A hostPath PersistentVolume rather than a hostPath volume in the pods: the pods then still meet
+    the restricted Pod Security Standard, and only the cluster admin's PV touches the node.
+    """
+    claim = "shardstack-weights"
+    host_path = cfg.local.weights.host_path
+    size = f"{cfg.local.weights.storage_gib}Gi"
+    volume = k8s.core.v1.PersistentVolume(
+        "weights-volume",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{namespace}-weights"),
+        spec=k8s.core.v1.PersistentVolumeSpecArgs(
+            capacity={"storage": size},
+            access_modes=["ReadOnlyMany"],
+            persistent_volume_reclaim_policy="Retain",  # never delete the user's checkpoints
+            storage_class_name="",
+            host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=str(host_path), type="Directory"),
+            claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=namespace, name=claim),
+        ),
+        opts=opts,
+    )
+    k8s.core.v1.PersistentVolumeClaim(
+        "weights-claim",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=namespace),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadOnlyMany"],
+            storage_class_name="",
+            volume_name=volume.metadata.name,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+        ),
+        opts=opts,
+    )
+    return claim
+
+
+def local_installation(cfg: config.StackConfig) -> None:
+    """ShardedInference on the current kubeconfig context, on CPU, weights in-cluster or on the host."""
+    local = cfg.local
+    ns = cfg.serving.namespace
+    provider = k8s.Provider("local", context=local.kube_context)
+    namespace = k8s.core.v1.Namespace(
+        "namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=ns,
+            # Every pod in it meets the restricted Pod Security Standard: enforce it.
+            labels={"pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "shardstack"},
+        ),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    opts = pulumi.ResourceOptions(provider=provider, depends_on=[namespace])
+
+    args = ShardedInferenceArgs(
+        image=cfg.serving.image,
+        model_uri="",
+        shards=cfg.model.shards if cfg.model.shards != "auto" else LOCAL_AUTO_SHARDS,
+        replica_groups=cfg.serving.replica_groups,
+        dtype=cfg.model.dtype,
+        gpus_per_shard=0,
+        namespace=ns,
+        create_namespace=False,
+        cpu=local.cpu_per_shard,
+        memory=local.memory_per_shard,
+        public=cfg.serving.public,
+        mode=cfg.serving.mode,
+        # kind/minikube/k3d nodes carry no zone labels: required zone affinity would never schedule.
+        zone_spread=False,
+    )
+    if cfg.serving.public:
+        args["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
+    key = api_key_secret(cfg, ns, opts)
+    if key is not None:
+        args["api_key_secret"] = key
+
+    model = DEMO_MODEL_PATH if cfg.model.uri == config.DEMO_MODEL_URI else None
+    if local.weights.store == "in-cluster-s3":
+        access_key = random.RandomString("weights-access-key", length=20, special=False, lower=False)
+        secret_key = random.RandomPassword("weights-secret-key", length=40, special=False)
+        store = LocalWeightsStore(
+            "weights",
+            {"namespace": ns, "access_key_id": access_key.result, "secret_access_key": secret_key.result,
+             "storage_gib": local.weights.storage_gib},
+            opts=opts,
+        )
+        args["model_uri"] = pulumi.Output.concat(store.model_uri_prefix, model) if model else cfg.model.uri
+        # Keys reach the pods as a mounted credentials file, never as environment variables.
+        args["env"] = {**store.inference_env, **store.credentials_file_env}
+        args["secret_files"] = store.inference_secret_files
+        pulumi.export("weights_store_endpoint", store.endpoint)
+        pulumi.export("weights_bucket", store.bucket)
+    else:
+        args["weights_volume_claim"] = host_path_weights(cfg, ns, opts)
+        args["model_uri"] = f"file://{HOST_PATH_MOUNT}/{model}" if model else cfg.model.uri
+
+    inference = ShardedInference("inference", args, opts=opts)
+    pulumi.export("endpoint", inference.endpoint)
+    pulumi.export("namespace", inference.namespace)
+    pulumi.export("model_uri", args["model_uri"])
+    pulumi.export("shards", args["shards"])
+    # A local cluster runs on hardware you already have: no GPU nodes to pay for.
+    pulumi.export("gpu_usd_per_hour", {"at_min_nodes": 0.0, "at_max_nodes": 0.0})
+
+
+def main() -> None:
+    cfg = load_config()
+    if cfg.cloud == "local":
+        local_installation(cfg)
+    else:
+        raise pulumi.RunError(
+            f"shardstack:cloud: {cfg.cloud!r} is valid, but this version of Shardstack installs only "
+            "the 'local' stack; the AWS, GCP and Azure installations are not released yet"
+        )
+
+
+main()

