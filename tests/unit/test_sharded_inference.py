@@ -976,3 +976,25 @@ def test_args_and_outputs_give_a_multi_language_schema() -> None:
         "serviceName",
     ]
     assert all(p.get("description") for p in resource["inputProperties"].values())
+
+
+def test_weights_come_from_object_storage_by_default() -> None:
+    pod = spec_of(render().one(STS))["template"]["spec"]
+    (container,) = pod["containers"]
+    assert not any(v.get("persistentVolumeClaim") for v in pod["volumes"])
+    assert rc.WEIGHTS_DIR not in [m["mountPath"] for m in container["volumeMounts"]]
+
+
+def test_a_weights_volume_claim_is_mounted_read_only_at_the_weights_dir() -> None:
+    pod = spec_of(render(weights_volume_claim="checkpoints", model_uri="file:///models/llama").one(STS))
+    spec = pod["template"]["spec"]
+    (container,) = spec["containers"]
+    assert {"name": "weights", "persistentVolumeClaim": {"claimName": "checkpoints", "readOnly": True}} in spec[
+        "volumes"
+    ]
+    assert {"name": "weights", "mountPath": rc.WEIGHTS_DIR, "readOnly": True} in container["volumeMounts"]
+
+
+def test_fails_when_the_weights_volume_claim_is_not_a_valid_name() -> None:
+    message = str(failure(weights_volume_claim="Bad_Claim"))
+    assert "weights_volume_claim" in message and "'Bad_Claim'" in message
