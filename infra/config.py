@@ -48,6 +48,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from shardstack import catalog
 from shardstack.errors import ConfigError, did_you_mean, one_of
+from shardstack.k8s.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_NAME, QUANTITY, SECRET_KEY
 
 __all__ = [
     "DEFAULT_API_KEY_SECRET_KEY",
@@ -118,11 +119,6 @@ _REGION_SHAPES: Mapping[str, re.Pattern[str]] = {
 }
 _AZURE_ZONES = ("1", "2", "3")
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(?:m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 _RESERVED_LABEL_PREFIXES = ("kubernetes.io", "k8s.io")
 
@@ -174,7 +170,7 @@ def _listing(values: Iterable[object]) -> str:
 
 
 def _check_dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
+    if len(value) > 63 or not DNS1123_LABEL.fullmatch(value):
         raise _rule_error(
             f"{value!r} is not a DNS-1123 label: use at most 63 lower-case letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -258,7 +254,7 @@ def _number_to_text(value: Any) -> Any:
 
 
 def _check_quantity(value: str) -> str:
-    match = _QUANTITY.fullmatch(value)
+    match = QUANTITY.fullmatch(value)
     if match is None or float(match.group(1)) == 0:
         raise _rule_error(f"{value!r} is not a positive Kubernetes quantity like '2', '500m' or '4Gi'")
     return value
@@ -267,9 +263,9 @@ def _check_quantity(value: str) -> str:
 def _check_label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
     problem = ""
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.fullmatch(prefix)):
         problem = "its prefix is not a DNS subdomain"
-    elif len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+    elif len(name) > 63 or not LABEL_NAME.fullmatch(name):
         problem = "its name is not 1-63 letters, digits, '-', '_' or '.', starting and ending alphanumeric"
     elif any(prefix == p or prefix.endswith("." + p) for p in _RESERVED_LABEL_PREFIXES):
         problem = "the kubernetes.io and k8s.io prefixes are reserved for Kubernetes"
@@ -279,7 +275,7 @@ def _check_label_key(value: str) -> str:
 
 
 def _check_label_value(value: str) -> str:
-    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+    if value and (len(value) > 63 or not LABEL_NAME.fullmatch(value)):
         raise _rule_error(
             f"{value!r} is not a label value: at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending alphanumeric"
@@ -312,13 +308,13 @@ def _check_absolute_path(value: str) -> str:
 
 
 def _check_secret_name(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+    if len(value) > 253 or not DNS1123_SUBDOMAIN.fullmatch(value):
         raise _rule_error(f"{value!r} is not a Kubernetes Secret name (a lower-case DNS subdomain)")
     return value
 
 
 def _check_secret_key(value: str) -> str:
-    if len(value) > 253 or not _SECRET_KEY.fullmatch(value):
+    if len(value) > 253 or not SECRET_KEY.fullmatch(value):
         raise _rule_error(f"{value!r} is not a Secret data key: use letters, digits, '-', '_' and '.'")
     return value
 

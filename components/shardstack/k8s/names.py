@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 # RFC 1123 label: namespaces, most object names.
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # RFC 1035 label: Service names (must start with a letter).
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
 MAX_LABEL_LENGTH = 63
 MAX_SUBDOMAIN_LENGTH = 253
@@ -28,7 +28,7 @@ MAX_SUBDOMAIN_LENGTH = 253
 
 def dns_label_problem(arg: str, value: Any, *, max_length: int = MAX_LABEL_LENGTH) -> str | None:
     """Check an RFC 1123 label (a namespace, a Secret's object name part)."""
-    if not isinstance(value, str) or not _DNS1123_LABEL.match(value) or len(value) > max_length:
+    if not isinstance(value, str) or not DNS1123_LABEL.match(value) or len(value) > max_length:
         return (
             f"{arg}={value!r} is not a valid Kubernetes name: use at most {max_length} lowercase letters, "
             "digits and '-', starting and ending with a letter or digit"
@@ -38,7 +38,7 @@ def dns_label_problem(arg: str, value: Any, *, max_length: int = MAX_LABEL_LENGT
 
 def service_name_problem(arg: str, value: Any, *, max_length: int = MAX_LABEL_LENGTH) -> str | None:
     """Check an RFC 1035 label, the stricter form Service names (and so rank DNS names) need."""
-    if not isinstance(value, str) or not _DNS1035_LABEL.match(value) or len(value) > max_length:
+    if not isinstance(value, str) or not DNS1035_LABEL.match(value) or len(value) > max_length:
         return (
             f"{arg}={value!r} is not a valid name: use at most {max_length} lowercase letters, digits and "
             "'-', starting with a letter and ending with a letter or digit (it becomes part of DNS names)"
@@ -48,7 +48,7 @@ def service_name_problem(arg: str, value: Any, *, max_length: int = MAX_LABEL_LE
 
 def subdomain_problem(arg: str, value: Any) -> str | None:
     """Check an RFC 1123 subdomain (Secret names, storage class names)."""
-    if not isinstance(value, str) or not _DNS1123_SUBDOMAIN.match(value) or len(value) > MAX_SUBDOMAIN_LENGTH:
+    if not isinstance(value, str) or not DNS1123_SUBDOMAIN.match(value) or len(value) > MAX_SUBDOMAIN_LENGTH:
         return (
             f"{arg}={value!r} is not a valid Kubernetes object name: use lowercase letters, digits, '-' "
             "and '.', starting and ending with a letter or digit"
@@ -63,7 +63,7 @@ def qualified_name_problem(arg: str, value: Any) -> str | None:
     prefix, _, name = value.rpartition("/")
     if (
         (prefix and subdomain_problem(arg, prefix))
-        or not _LABEL_NAME.match(name)
+        or not LABEL_NAME.match(name)
         or len(name) > MAX_LABEL_LENGTH
     ):
         return (
@@ -75,7 +75,7 @@ def qualified_name_problem(arg: str, value: Any) -> str | None:
 
 def label_value_problem(arg: str, value: Any) -> str | None:
     """Check a label value: at most 63 letters, digits, '-', '_' or '.', alphanumeric at both ends."""
-    if not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > MAX_LABEL_LENGTH:
+    if not isinstance(value, str) or not LABEL_VALUE.match(value) or len(value) > MAX_LABEL_LENGTH:
         return (
             f"{arg}={value!r} is not a valid label value: use at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
@@ -107,7 +107,7 @@ def label_map_problems(arg: str, value: Any, *, reserved_prefixes: tuple[str, ..
 
 def env_name_problem(arg: str, value: Any) -> str | None:
     """Check an environment variable name as Kubernetes accepts it."""
-    if not isinstance(value, str) or not _ENV_NAME.match(value):
+    if not isinstance(value, str) or not ENV_NAME.match(value):
         return (
             f"{arg} has an invalid environment variable name {value!r}: use letters, digits, '_', '-' "
             "or '.', not starting with a digit"
@@ -117,14 +117,14 @@ def env_name_problem(arg: str, value: Any) -> str | None:
 
 def secret_key_problem(arg: str, value: Any) -> str | None:
     """Check a key inside a Secret (also a file name when the Secret is mounted)."""
-    if not isinstance(value, str) or not _SECRET_KEY.match(value) or len(value) > MAX_SUBDOMAIN_LENGTH:
+    if not isinstance(value, str) or not SECRET_KEY.match(value) or len(value) > MAX_SUBDOMAIN_LENGTH:
         return f"{arg}={value!r} is not a valid Secret key: use letters, digits, '-', '_' or '.'"
     return None
 
 
 def quantity_problem(arg: str, value: Any) -> str | None:
     """Check a Kubernetes resource quantity such as ``'500m'``, ``'4'`` or ``'16Gi'``."""
-    if not isinstance(value, str) or not _QUANTITY.match(value):
+    if not isinstance(value, str) or not QUANTITY.match(value):
         return f"{arg}={value!r} is not a Kubernetes quantity: use e.g. '500m', '4', '512Mi' or '16Gi'"
     return None
 
