@@ -13,6 +13,7 @@ import pulumi_random as random
 from shardstack.errors import ConfigError
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR
+from shardstack.sizing import DTYPE_BYTES, GIB
 
 # The demo model (SmolLM2-135M-Instruct) lives under this prefix in the weight store; the runtime's
 # `weights push` uploads it there.
@@ -146,7 +147,14 @@ def local_installation(cfg: config.StackConfig) -> None:
     pulumi.export("endpoint", inference.endpoint)
     pulumi.export("namespace", inference.namespace)
     pulumi.export("model_uri", args["model_uri"])
-    pulumi.export("shards", args["shards"])
+    params = DEMO_MODEL_PARAMS if model else cfg.model.params
+    pulumi.export("sizing", {
+        "device": "cpu",
+        "shards": args["shards"],
+        "replica_groups": cfg.serving.replica_groups,
+        "dtype": cfg.model.dtype,
+        **({"params": params, "weights_gib": round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2)} if params else {}),
+    })
     # A local cluster runs on hardware you already have: no GPU nodes to pay for.
     pulumi.export("gpu_usd_per_hour", {"at_min_nodes": 0.0, "at_max_nodes": 0.0})
 

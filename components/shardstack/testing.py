@@ -472,19 +472,20 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
 
     graph = Graph(resources=monitor.recorded)
-
-    async def run_and_collect_outputs() -> None:
-        program()
-        root = settings.get_root_resource()
-        exported = getattr(root, "outputs", {}) if root is not None else {}
-        for key, value in exported.items():
-            graph.outputs[key] = await _resolve(value)
-
     try:
-        _sync_await(pulumi.runtime.stack.run_pulumi_func(run_and_collect_outputs))
+        # run_pulumi_func returns once every registration has finished, as the engine would see it.
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(lambda: _run_sync(program)))
+        root = settings.get_root_resource()
+        for key, value in (getattr(root, "outputs", None) or {}).items():
+            graph.outputs[key] = _sync_await(_resolve(value))
     finally:
         pulumi.runtime.set_all_config({}, [])
     return graph
+
+
+def _run_sync(program: Callable[[], Any]) -> None:
+    # Programs return nothing; older SDKs call this without awaiting, so it must not be a coroutine.
+    program()
 
 
 async def _resolve(value: Any) -> Any:
