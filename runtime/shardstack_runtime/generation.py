@@ -1,0 +1,98 @@
+"""What a generation request asks for and what comes back, between the HTTP server and the engine.
+
+The server turns an OpenAI request into a :class:`GenerationRequest`; the engine streams
+:class:`GenerationEvent` objects back, one per generated token, the last one carrying a
+``finish_reason``. The server never touches tensors; the engine never touches HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+FinishReason = Literal["stop", "length", "abort"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to pick tokens and when to stop; defaults follow the OpenAI API."""
+
+    max_tokens: int = 16
+    temperature: float = 1.0
+    """0 means greedy."""
+    top_p: float = 1.0
+    top_k: int = 0
+    """0 means no top-k cut."""
+    seed: int | None = None
+    """Same seed, same prompt, same params → same tokens, whatever else is in the batch."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences: generation ends before the first occurrence; the text never contains it."""
+    stop_token_ids: tuple[int, ...] = ()
+    """Extra token ids that end generation (the model's EOS ids always do unless ignore_eos)."""
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    prompt_token_ids: Sequence[int]
+    params: SamplingParams
+    arrival_time: float
+    """time.monotonic() when the server received the request (queue time starts here)."""
+
+
+@dataclass(frozen=True)
+class GenerationEvent:
+    """One step of one request: the new token and the text it completes, or the end."""
+
+    request_id: str
+    token_id: int | None
+    text: str
+    """Newly final text since the previous event (may be empty while a stop sequence or a
+    multi-byte character is still undecided)."""
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_scheduled_time: float | None = None
+    """time.monotonic() when the engine started the request's prefill (queue time ends here)."""
+    logprob: float | None = None
+
+
+@dataclass
+class EngineStats:
+    running: int = 0
+    waiting: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class ChatTokenizer(Protocol):
+    """What the server needs from the tokenizer."""
+
+    def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]: ...
+
+    def apply_chat_template(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
+        """Render chat messages with the model's own chat template (tokenizer_config.json)."""
+        ...
+
+
+class Engine(Protocol):
+    """The serving engine as the HTTP layer sees it; tests inject a fake one."""
+
+    model_name: str
+    max_model_len: int
+    tokenizer: ChatTokenizer
+
+    @property
+    def ready(self) -> bool:
+        """Weights loaded, verified and a warm-up forward pass done."""
+        ...
+
+    def stats(self) -> EngineStats: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        """Queue the request and yield its events as the running batch produces them.
+
+        Cancelling the iteration (client gone) aborts the request and frees its batch slot.
+        """
+        ...
