@@ -94,6 +94,20 @@ class GpuEnablementArgs(TypedDict, total=False):
     """DCGM exporter image. Default: nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04."""
 
 
+def _root_without_capabilities() -> k8s.core.v1.SecurityContextArgs:
+    """Root for the root-owned kubelet files an agent must open, and nothing else: no capabilities,
+    no privilege escalation, a read-only root filesystem."""
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_user=0,
+        run_as_non_root=False,
+        privileged=False,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP,
+    )
+
+
 def validate_gpu_enablement_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with GpuEnablement arguments, one line each."""
     problems: list[str] = []
@@ -276,6 +290,58 @@ class GpuEnablement(pulumi.ComponentResource):
             }
         )
 
+    def _node_agent(
+        self,
+        resource_name: str,
+        object_name: str,
+        namespace: pulumi.Input[str],
+        object_labels: dict[str, str],
+        selector: dict[str, str],
+        node_selector: dict[str, str],
+        tolerations: list[k8s.core.v1.TolerationArgs],
+        container: k8s.core.v1.ContainerArgs,
+        host_volume: k8s.core.v1.VolumeArgs,
+    ) -> k8s.apps.v1.DaemonSet:
+        """Create a GPU-node agent: its service account and a DaemonSet of ``container`` on every GPU node."""
+        child = pulumi.ResourceOptions(parent=self)
+        service_account = k8s.core.v1.ServiceAccount(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=object_labels),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        return k8s.apps.v1.DaemonSet(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=object_labels),
+            spec=k8s.apps.v1.DaemonSetSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(type="RollingUpdate"),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account.metadata.apply(lambda m: m.name or object_name),
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        # Without it a full node could evict the agent and lose every GPU at once.
+                        priority_class_name="system-node-critical",
+                        node_selector=node_selector,
+                        tolerations=tolerations,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP
+                        ),
+                        containers=[container],
+                        volumes=[
+                            host_volume,
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+
     def _device_plugin(
         self,
         name: str,
@@ -288,31 +354,14 @@ class GpuEnablement(pulumi.ComponentResource):
         version = lbl.version_from_image(image)
         object_labels = labels(DEVICE_PLUGIN_NAME, "device-plugin", version)
         selector = lbl.selector_labels(DEVICE_PLUGIN_NAME, name)
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-device-plugin",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DEVICE_PLUGIN_NAME, namespace=namespace, labels=object_labels
-            ),
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         container = k8s.core.v1.ContainerArgs(
             name="device-plugin",
             image=image,
             image_pull_policy="IfNotPresent",
             # Do not crash-loop on a node whose driver is still installing; it retries on restart.
             env=[k8s.core.v1.EnvVarArgs(name="FAIL_ON_INIT_ERROR", value="false")],
-            security_context=k8s.core.v1.SecurityContextArgs(
-                # Root is needed to create its socket in the kubelet's root-owned directory; nothing
-                # else: no capabilities, no privilege escalation, read-only root filesystem.
-                run_as_user=0,
-                run_as_non_root=False,
-                privileged=False,
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP,
-            ),
+            # Root is needed to create its socket in the kubelet's root-owned directory.
+            security_context=_root_without_capabilities(),
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "64Mi"},
                 limits={"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
@@ -323,45 +372,19 @@ class GpuEnablement(pulumi.ComponentResource):
             ],
             termination_message_policy="FallbackToLogsOnError",
         )
-        return k8s.apps.v1.DaemonSet(
+        return self._node_agent(
             f"{name}-device-plugin",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DEVICE_PLUGIN_NAME, namespace=namespace, labels=object_labels
+            DEVICE_PLUGIN_NAME,
+            namespace,
+            object_labels,
+            selector,
+            node_selector,
+            tolerations,
+            container,
+            k8s.core.v1.VolumeArgs(
+                name="device-plugins",
+                host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=DEVICE_PLUGIN_DIR, type="Directory"),
             ),
-            spec=k8s.apps.v1.DaemonSetSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(type="RollingUpdate"),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=service_account.metadata.apply(
-                            lambda m: m.name or DEVICE_PLUGIN_NAME
-                        ),
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        # Without it a full node could evict the plugin and lose every GPU at once.
-                        priority_class_name="system-node-critical",
-                        node_selector=node_selector,
-                        tolerations=tolerations,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP
-                        ),
-                        containers=[container],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="device-plugins",
-                                host_path=k8s.core.v1.HostPathVolumeSourceArgs(
-                                    path=DEVICE_PLUGIN_DIR, type="Directory"
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
-                            ),
-                        ],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _dcgm_exporter(
@@ -377,14 +400,6 @@ class GpuEnablement(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         object_labels = labels(DCGM_EXPORTER_NAME, "gpu-metrics", lbl.version_from_image(image))
         selector = lbl.selector_labels(DCGM_EXPORTER_NAME, name)
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-dcgm-exporter",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels
-            ),
-            automount_service_account_token=False,
-            opts=child,
-        )
         probe_action = k8s.core.v1.HTTPGetActionArgs(path="/health", port="metrics", scheme="HTTP")
         container = k8s.core.v1.ContainerArgs(
             name="dcgm-exporter",
@@ -407,17 +422,9 @@ class GpuEnablement(pulumi.ComponentResource):
                     name="metrics", container_port=DCGM_METRICS_PORT, protocol="TCP"
                 )
             ],
-            security_context=k8s.core.v1.SecurityContextArgs(
-                # DCGM's embedded host engine opens every GPU of the node and the kubelet's
-                # pod-resources socket (to label metrics with pods): both are root-only.
-                run_as_user=0,
-                run_as_non_root=False,
-                privileged=False,
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP,
-            ),
+            # DCGM's embedded host engine opens every GPU of the node and the kubelet's
+            # pod-resources socket (to label metrics with pods): both are root-only.
+            security_context=_root_without_capabilities(),
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
                 limits={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "256Mi"},
@@ -436,44 +443,19 @@ class GpuEnablement(pulumi.ComponentResource):
             ],
             termination_message_policy="FallbackToLogsOnError",
         )
-        k8s.apps.v1.DaemonSet(
+        self._node_agent(
             f"{name}-dcgm-exporter",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels
+            DCGM_EXPORTER_NAME,
+            namespace,
+            object_labels,
+            selector,
+            node_selector,
+            tolerations,
+            container,
+            k8s.core.v1.VolumeArgs(
+                name="pod-resources",
+                host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=POD_RESOURCES_DIR, type="Directory"),
             ),
-            spec=k8s.apps.v1.DaemonSetSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(type="RollingUpdate"),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=service_account.metadata.apply(
-                            lambda m: m.name or DCGM_EXPORTER_NAME
-                        ),
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        priority_class_name="system-node-critical",
-                        node_selector=node_selector,
-                        tolerations=tolerations,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            seccomp_profile=pod_security.RUNTIME_DEFAULT_SECCOMP
-                        ),
-                        containers=[container],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="pod-resources",
-                                host_path=k8s.core.v1.HostPathVolumeSourceArgs(
-                                    path=POD_RESOURCES_DIR, type="Directory"
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
-                            ),
-                        ],
-                    ),
-                ),
-            ),
-            opts=child,
         )
         service = k8s.core.v1.Service(
             f"{name}-dcgm-exporter",
