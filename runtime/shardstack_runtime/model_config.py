@@ -1,0 +1,253 @@
+"""The architecture of a Llama-family checkpoint, read from its Hugging Face ``config.json``.
+
+Usage::
+
+    config = ModelConfig.from_hf(json.loads(Path("config.json").read_text()))
+    config.num_layers, config.num_kv_heads, config.head_dim, config.rope
+
+Every problem is reported at once, naming the config key, the bad value and what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SUPPORTED_MODEL_TYPES = ("llama", "mistral")
+SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM")
+SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
+SUPPORTED_ACTIVATIONS = ("silu",)
+
+DEFAULT_ROPE_THETA = 10000.0
+DEFAULT_RMS_NORM_EPS = 1e-6
+DEFAULT_MAX_POSITION_EMBEDDINGS = 2048
+
+
+class ModelConfigError(ValueError):
+    """The checkpoint's config.json describes a model this runtime cannot serve."""
+
+
+@dataclass(frozen=True)
+class RopeConfig:
+    """Rotary position embedding: base frequency and optional context-extension scaling."""
+
+    theta: float = DEFAULT_ROPE_THETA
+    type: str = "default"
+    """``default`` (plain RoPE), ``linear`` (positions divided by ``factor``) or ``llama3``."""
+    factor: float = 1.0
+    low_freq_factor: float = 1.0
+    """llama3 only."""
+    high_freq_factor: float = 4.0
+    """llama3 only."""
+    original_max_position_embeddings: int | None = None
+    """llama3 only: the context length the model was trained with before extension."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the runtime needs to know about a Llama-family model's shape."""
+
+    model_type: str
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rms_norm_eps: float
+    rope: RopeConfig
+    max_position_embeddings: int
+    tie_word_embeddings: bool
+    bos_token_id: int | None
+    eos_token_ids: tuple[int, ...]
+    attention_bias: bool = False
+    mlp_bias: bool = False
+    sliding_window: int | None = None
+    """Mistral: attention looks back at most this many tokens. The runtime caps its context here
+    instead of implementing the window, so results stay exact."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def num_query_groups(self) -> int:
+        """Query heads per KV head (grouped-query attention)."""
+        return self.num_heads // self.num_kv_heads
+
+    @property
+    def max_context(self) -> int:
+        """The longest sequence (prompt + completion) the model handles exactly."""
+        if self.sliding_window is not None:
+            return min(self.max_position_embeddings, self.sliding_window)
+        return self.max_position_embeddings
+
+    @classmethod
+    def from_hf(cls, config: Mapping[str, Any]) -> ModelConfig:
+        """Parse a Hugging Face ``config.json`` (as a dict); raise :class:`ModelConfigError` naming every bad key."""
+        return _parse(config)
+
+
+def _parse(raw: Mapping[str, Any]) -> ModelConfig:
+    problems: list[str] = []
+
+    model_type = raw.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        problems.append(
+            f"model_type: {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    architectures = raw.get("architectures") or []
+    unknown = [a for a in architectures if a not in SUPPORTED_ARCHITECTURES]
+    if unknown:
+        problems.append(
+            f"architectures: {unknown!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
+        )
+    hidden_act = raw.get("hidden_act", "silu")
+    if hidden_act not in SUPPORTED_ACTIVATIONS:
+        problems.append(f"hidden_act: {hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
+
+    def positive_int(key: str, default: int | None = None) -> int:
+        value = raw.get(key, default)
+        if value is None:
+            problems.append(f"{key}: missing; a positive integer is required")
+            return 1
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(f"{key}: {value!r} is not a positive integer")
+            return 1
+        return value
+
+    vocab_size = positive_int("vocab_size")
+    hidden_size = positive_int("hidden_size")
+    intermediate_size = positive_int("intermediate_size")
+    num_layers = positive_int("num_hidden_layers")
+    num_heads = positive_int("num_attention_heads")
+    num_kv_heads = positive_int("num_key_value_heads", raw.get("num_attention_heads"))
+    if num_heads % num_kv_heads:
+        problems.append(
+            f"num_key_value_heads: {num_kv_heads} does not divide num_attention_heads ({num_heads})"
+        )
+    head_dim_raw = raw.get("head_dim")
+    if head_dim_raw is None:
+        if hidden_size % num_heads:
+            problems.append(
+                f"head_dim: missing and hidden_size ({hidden_size}) is not a multiple of "
+                f"num_attention_heads ({num_heads}); set head_dim"
+            )
+        head_dim = max(hidden_size // num_heads, 1)
+    else:
+        head_dim = positive_int("head_dim")
+    if head_dim % 2:
+        problems.append(f"head_dim: {head_dim} is odd; rotary embeddings need an even head_dim")
+    max_position_embeddings = positive_int("max_position_embeddings", DEFAULT_MAX_POSITION_EMBEDDINGS)
+
+    rms_norm_eps = raw.get("rms_norm_eps", DEFAULT_RMS_NORM_EPS)
+    if isinstance(rms_norm_eps, bool) or not isinstance(rms_norm_eps, int | float) or rms_norm_eps <= 0:
+        problems.append(f"rms_norm_eps: {rms_norm_eps!r} is not a positive number")
+        rms_norm_eps = DEFAULT_RMS_NORM_EPS
+
+    rope = _parse_rope(raw, problems)
+
+    sliding_window = raw.get("sliding_window")
+    if sliding_window is not None and (
+        isinstance(sliding_window, bool) or not isinstance(sliding_window, int) or sliding_window <= 0
+    ):
+        problems.append(f"sliding_window: {sliding_window!r} is not a positive integer or null")
+        sliding_window = None
+
+    bos_token_id = raw.get("bos_token_id")
+    if bos_token_id is not None and not _is_token_id(bos_token_id):
+        problems.append(f"bos_token_id: {bos_token_id!r} is not a token id")
+        bos_token_id = None
+    eos_token_ids = _token_ids(raw.get("eos_token_id"), "eos_token_id", problems)
+
+    if problems:
+        raise ModelConfigError("unsupported model config.json:\n  " + "\n  ".join(problems))
+    return ModelConfig(
+        model_type=str(model_type),
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_kv_heads=num_kv_heads,
+        head_dim=head_dim,
+        rms_norm_eps=float(rms_norm_eps),
+        rope=rope,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
+        bos_token_id=bos_token_id,
+        eos_token_ids=eos_token_ids,
+        attention_bias=bool(raw.get("attention_bias", False)),
+        mlp_bias=bool(raw.get("mlp_bias", False)),
+        sliding_window=sliding_window,
+        raw=dict(raw),
+    )
+
+
+def _parse_rope(raw: Mapping[str, Any], problems: list[str]) -> RopeConfig:
+    # transformers ≥ 5 writes one "rope_parameters" dict (theta included); older configs have
+    # "rope_theta" and an optional "rope_scaling" dict. Both name the type "rope_type" or "type".
+    if isinstance(raw.get("rope_parameters"), Mapping):
+        key, params = "rope_parameters", dict(raw["rope_parameters"])
+    elif raw.get("rope_scaling") is not None:
+        key, params = "rope_scaling", raw["rope_scaling"]
+        if not isinstance(params, Mapping):
+            problems.append(f"rope_scaling: {params!r} is not an object or null")
+            return RopeConfig()
+        params = dict(params)
+    else:
+        key, params = "rope_scaling", {}
+    theta = params.get("rope_theta", raw.get("rope_theta", DEFAULT_ROPE_THETA))
+    if isinstance(theta, bool) or not isinstance(theta, int | float) or theta <= 0:
+        problems.append(f"rope_theta: {theta!r} is not a positive number")
+        theta = DEFAULT_ROPE_THETA
+    rope_type = params.get("rope_type", params.get("type", "default"))
+    type_key = f"{key}.rope_type" if "rope_type" in params or "type" not in params else f"{key}.type"
+    if rope_type not in SUPPORTED_ROPE_TYPES:
+        problems.append(
+            f"{type_key}: {rope_type!r} is not supported; supported rope types: {', '.join(SUPPORTED_ROPE_TYPES)}"
+        )
+        return RopeConfig(theta=float(theta))
+    if rope_type == "default":
+        return RopeConfig(theta=float(theta))
+
+    def number(name: str, default: float | None = None) -> float:
+        value = params.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(f"{key}.{name}: {value!r} is not a positive number (required by rope type {rope_type!r})")
+            return 1.0
+        return float(value)
+
+    factor = number("factor")
+    if rope_type == "linear":
+        return RopeConfig(theta=float(theta), type="linear", factor=factor)
+    original = params.get("original_max_position_embeddings")
+    if isinstance(original, bool) or not isinstance(original, int) or original <= 0:
+        problems.append(
+            f"{key}.original_max_position_embeddings: {original!r} is not a positive integer"
+            " (required by rope type 'llama3')"
+        )
+        original = 8192
+    return RopeConfig(
+        theta=float(theta),
+        type="llama3",
+        factor=factor,
+        low_freq_factor=number("low_freq_factor", 1.0),
+        high_freq_factor=number("high_freq_factor", 4.0),
+        original_max_position_embeddings=original,
+    )
+
+
+def _is_token_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _token_ids(value: object, key: str, problems: list[str]) -> tuple[int, ...]:
+    """Normalise a token id field that may be null, an int or a list of ints."""
+    if value is None:
+        return ()
+    values = value if isinstance(value, list | tuple) else [value]
+    bad = [v for v in values if not _is_token_id(v)]
+    if bad:
+        problems.append(f"{key}: {value!r} is not a token id or a list of token ids")
+        return ()
+    return tuple(dict.fromkeys(int(v) for v in values))

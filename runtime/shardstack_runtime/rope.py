@@ -1,0 +1,74 @@
+"""Rotary position embeddings as Llama checkpoints expect them (the "rotate half" layout).
+
+Usage::
+
+    rope = RotaryTable(config.rope, config.head_dim, max_positions=4096, dtype=torch.bfloat16, device="cpu")
+    cos, sin = rope.lookup(positions)          # positions: [B, S] → cos, sin: [B, S, head_dim]
+    q = apply_rotary(q, cos, sin)               # q: [B, S, heads, head_dim]
+
+The cos/sin tables are computed once in float32 for every position up to ``max_positions`` (the same
+arithmetic as transformers, so fp32 results match it to rounding) and then stored in the model's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .model_config import RopeConfig
+
+
+def inverse_frequencies(rope: RopeConfig, head_dim: int) -> torch.Tensor:
+    """Return the ``head_dim // 2`` rotation frequencies, scaled as the config's rope type says (float32)."""
+    inv_freq = 1.0 / (rope.theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(torch.float32) / head_dim))
+    if rope.type == "linear":
+        return inv_freq / rope.factor
+    if rope.type == "llama3":
+        # Meta's Llama 3.1 context extension: long wavelengths are slowed down by `factor`, short ones
+        # kept, the band between interpolated smoothly.
+        assert rope.original_max_position_embeddings is not None
+        old_context = rope.original_max_position_embeddings
+        low_freq_wavelen = old_context / rope.low_freq_factor
+        high_freq_wavelen = old_context / rope.high_freq_factor
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_freq_wavelen, inv_freq / rope.factor, inv_freq)
+        smooth = (old_context / wavelen - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor)
+        smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled
+        is_medium = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+        return torch.where(is_medium, smoothed, scaled)
+    return inv_freq
+
+
+class RotaryTable:
+    """Precomputed cos/sin for positions ``0 .. max_positions - 1``."""
+
+    def __init__(
+        self,
+        rope: RopeConfig,
+        head_dim: int,
+        max_positions: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        inv_freq = inverse_frequencies(rope, head_dim)
+        positions = torch.arange(max_positions, dtype=torch.float32)
+        freqs = positions[:, None] * inv_freq[None, :]
+        angles = torch.cat((freqs, freqs), dim=-1)
+        self.max_positions = max_positions
+        self.cos = angles.cos().to(device=device, dtype=dtype)
+        self.sin = angles.sin().to(device=device, dtype=dtype)
+
+    def lookup(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return cos and sin for ``positions`` (any shape), each with a trailing ``head_dim`` axis."""
+        return self.cos[positions], self.sin[positions]
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` ([B, S, heads, head_dim]) by the angles in ``cos``/``sin`` ([B, S, head_dim])."""
+    cos = cos.unsqueeze(2)
+    sin = sin.unsqueeze(2)
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin

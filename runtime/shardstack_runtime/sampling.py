@@ -1,0 +1,91 @@
+"""Pick the next token of every row of a batch, each row with its own parameters and random stream.
+
+Usage::
+
+    rows = [RowSampler(params) for params in requests]        # one per request, kept across steps
+    tokens, logprobs = sample(logits, rows)                   # logits: [B, vocab]
+
+Temperature 0 (or top-k 1) is greedy. Otherwise logits are divided by the temperature, cut to the
+top-k and then to the smallest set whose probability reaches top-p, and one token is drawn by
+inverse-CDF sampling with a single uniform number from the row's own ``torch.Generator``. That
+generator is seeded from the request's ``seed``, so a request draws the same numbers whatever else
+shares its batch. Logprobs are those of the model's raw distribution (before temperature and cuts).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import torch
+
+from .generation import SamplingParams
+
+
+class RowSampler:
+    """The sampling state of one request: its parameters and its random number generator."""
+
+    __slots__ = ("generator", "greedy", "temperature", "top_k", "top_p")
+
+    def __init__(self, params: SamplingParams) -> None:
+        self.greedy = params.temperature <= 0.0 or params.top_k == 1
+        self.temperature = params.temperature
+        self.top_k = params.top_k
+        self.top_p = params.top_p
+        self.generator: torch.Generator | None = None
+        if not self.greedy:
+            seed = params.seed if params.seed is not None else secrets.randbits(63)
+            self.generator = torch.Generator().manual_seed(seed)
+
+    def uniform(self) -> float:
+        """The next number of this request's random stream, in [0, 1)."""
+        assert self.generator is not None
+        return float(torch.rand((), generator=self.generator))
+
+
+def sample(logits: torch.Tensor, rows: list[RowSampler]) -> tuple[list[int], list[float]]:
+    """Return the chosen token id and its logprob for each row of ``logits`` ([B, vocab])."""
+    logits = logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    tokens = torch.argmax(logits, dim=-1)
+    sampled = [i for i, row in enumerate(rows) if not row.greedy]
+    if sampled:
+        index = torch.tensor(sampled, dtype=torch.int64, device=logits.device)
+        params = [rows[i] for i in sampled]
+        tokens[index] = _draw(logits.index_select(0, index), params)
+    chosen = logprobs.gather(1, tokens[:, None])[:, 0]
+    return tokens.tolist(), chosen.tolist()
+
+
+def _draw(logits: torch.Tensor, rows: list[RowSampler]) -> torch.Tensor:
+    """Temperature, top-k, top-p, then one inverse-CDF draw per row."""
+    device = logits.device
+    vocab = logits.shape[-1]
+    temperature = torch.tensor([r.temperature for r in rows], dtype=torch.float32, device=device)
+    logits = logits / temperature[:, None]
+
+    top_k = [r.top_k if 0 < r.top_k < vocab else 0 for r in rows]
+    if any(top_k):
+        k_max = max(top_k)
+        kth = torch.topk(logits, k_max, dim=-1).values  # [B, k_max], descending
+        index = torch.tensor([max(k, 1) - 1 if k else k_max - 1 for k in top_k], device=device)
+        threshold = kth.gather(1, index[:, None])
+        threshold[torch.tensor([k == 0 for k in top_k], device=device)] = float("-inf")
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+
+    probs = torch.softmax(logits, dim=-1)
+    if any(r.top_p < 1.0 for r in rows):
+        top_p = torch.tensor([r.top_p for r in rows], dtype=torch.float32, device=device)
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
+        before = sorted_probs.cumsum(dim=-1) - sorted_probs
+        # Keep the smallest prefix whose mass reaches top_p: drop a token once the mass before it does.
+        # The most likely token always stays.
+        drop = before >= top_p[:, None]
+        drop[:, 0] = False
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(1, order, sorted_probs)
+
+    cdf = probs.cumsum(dim=-1)
+    uniform = torch.tensor([r.uniform() for r in rows], dtype=torch.float32, device=device)
+    target = uniform[:, None] * cdf[:, -1:]
+    # side="right": the first token whose cumulative mass exceeds the target, never a zero-probability one.
+    return torch.searchsorted(cdf, target, right=True)[:, 0].clamp_(max=vocab - 1)

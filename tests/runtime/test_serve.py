@@ -1,0 +1,203 @@
+"""`shardstack-runtime serve` as a pod runs it: a real process, real HTTP, real weights.
+
+Each server is started on free 127.0.0.1 ports by the test and stopped by PID at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+from storage_emulators import free_port
+
+from shardstack_runtime.checkpoint import open_checkpoint
+from shardstack_runtime.weights_cli import push_checkpoint
+
+READY_TIMEOUT_S = 180
+RUNTIME = [sys.executable, "-m", "shardstack_runtime.cli"]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    api: str
+    probes: str
+    log: Path
+
+    def client(self, **kwargs: object) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.api}/v1", api_key=str(kwargs.pop("api_key", "unused")),
+                             max_retries=0, timeout=120)
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _start(model_uri: str, log: Path, env: dict[str, str] | None = None, *extra: str) -> Server:
+    api_port, metrics_port = free_port(), free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*RUNTIME, "serve", "--model-uri", model_uri, "--host", "127.0.0.1", "--api-port", str(api_port),
+             "--metrics-port", str(metrics_port), "--dtype", "fp32", *extra],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+        )
+    return Server(process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}", log)
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            if _get(f"{server.probes}/ready") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server not ready within {READY_TIMEOUT_S} s:\n{server.log.read_text()}")
+
+
+def _stop(server: Server) -> None:
+    if server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def smollm2_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = _start(str(smollm2_dir), tmp_path_factory.mktemp("serve") / "smollm2.log", None,
+                    "--model-name", "smollm2")
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        _stop(server)
+
+
+def test_health_answers_and_ready_turns_true_after_loading(smollm2_server: Server) -> None:
+    assert _get(f"{smollm2_server.probes}/health") == 200
+    assert _get(f"{smollm2_server.probes}/ready") == 200
+    with urllib.request.urlopen(f"{smollm2_server.probes}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert "shardstack_weights_load_bytes" in metrics
+    loaded = [line for line in metrics.splitlines() if line.startswith("shardstack_weights_load_bytes")]
+    assert float(loaded[0].split()[-1]) > 200e6  # SmolLM2's ~270 MB of bf16 weights were read
+
+
+def test_the_official_client_chats_with_smollm2(smollm2_server: Server) -> None:
+    client = smollm2_server.client()
+
+    reply = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=20, temperature=0,
+    )
+
+    assert "Paris" in (reply.choices[0].message.content or "")
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    assert [m.id for m in client.models.list()] == ["smollm2"]
+
+
+def test_the_official_client_streams_the_same_answer(smollm2_server: Server) -> None:
+    client = smollm2_server.client()
+    request = {"model": "smollm2", "messages": [{"role": "user", "content": "What is the capital of France?"}],
+               "max_tokens": 20, "temperature": 0}
+
+    whole = client.chat.completions.create(**request).choices[0].message.content
+    chunks = list(client.chat.completions.create(**request, stream=True))
+
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_64_concurrent_clients_times_20_requests_all_succeed(tiny_model_dir: Path, tmp_path: Path) -> None:
+    server = _start(str(tiny_model_dir), tmp_path / "tiny.log", None, "--max-slots", "16")
+    try:
+        _wait_ready(server)
+        client = server.client()
+
+        def one_client(index: int) -> int:
+            ok = 0
+            for request in range(20):
+                if (index + request) % 2:
+                    text = client.completions.create(model=client.models.list().data[0].id,
+                                                     prompt=f"client {index} request {request}", max_tokens=4)
+                    ok += len(text.choices) == 1 and text.choices[0].finish_reason in ("length", "stop")
+                else:
+                    stream = client.completions.create(model=client.models.list().data[0].id,
+                                                       prompt=f"client {index} stream {request}", max_tokens=4,
+                                                       stream=True)
+                    ok += any(c.choices and c.choices[0].finish_reason for c in stream)
+            return ok
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+            results = list(pool.map(one_client, range(64)))
+
+        assert results == [20] * 64
+        assert server.process.poll() is None  # still serving
+    finally:
+        _stop(server)
+
+
+def test_a_flipped_byte_makes_the_server_refuse_to_start(tiny_model_dir: Path, tmp_path: Path) -> None:
+    stored = tmp_path / "stored"
+    push_checkpoint(str(tiny_model_dir), f"file://{stored}", progress=False)
+    checkpoint = open_checkpoint(f"file://{stored}")
+    victim = "model.layers.1.mlp.down_proj.weight"
+    location = checkpoint.locate(victim)
+    with (stored / location.file).open("r+b") as f:
+        f.seek(location.start + 7)
+        byte = f.read(1)
+        f.seek(location.start + 7)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+    server = _start(f"file://{stored}", tmp_path / "corrupt.log")
+    try:
+        code = server.process.wait(timeout=READY_TIMEOUT_S)
+    finally:
+        _stop(server)
+
+    output = server.log.read_text()
+    assert code != 0
+    assert victim in output and location.file in output
+
+
+def test_bad_settings_exit_with_the_variable_named(tmp_path: Path) -> None:
+    result = subprocess.run([*RUNTIME, "serve"], capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("SHARDSTACK_")})
+
+    assert result.returncode == 2
+    assert "SHARDSTACK_MODEL_URI: is required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_weights_push_then_verify_round_trip_through_the_command(tiny_model_dir: Path, tmp_path: Path) -> None:
+    dest = f"file://{tmp_path / 'pushed'}"
+    push = subprocess.run([*RUNTIME, "weights", "push", str(tiny_model_dir), dest], capture_output=True, text=True)
+    verify = subprocess.run([*RUNTIME, "weights", "verify", dest], capture_output=True, text=True)
+
+    assert push.returncode == 0, push.stderr
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert (tmp_path / "pushed" / "shardstack-manifest.json").is_file()
+    shutil.rmtree(tmp_path / "pushed")
