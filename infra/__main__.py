@@ -10,6 +10,7 @@ import config
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+
 from shardstack.errors import ConfigError
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR

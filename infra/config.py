@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
 from shardstack import catalog
 from shardstack.errors import ConfigError, did_you_mean, one_of
 from shardstack.k8s.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_NAME, QUANTITY, SECRET_KEY

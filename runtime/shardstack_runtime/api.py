@@ -32,7 +32,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .generation import Engine, FinishReason, GenerationEvent, GenerationRequest, SamplingParams
+from .generation import (
+    Engine,
+    EngineUnavailableError,
+    FinishReason,
+    GenerationEvent,
+    GenerationRequest,
+    SamplingParams,
+)
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics, RequestTimer
 from .openai_schema import (
@@ -570,6 +577,8 @@ async def _merge_events(
             index, event, now, error = await queue.get()
             if error is not None:
                 logger.error("engine.generate failed for %s", requests[index].request_id, exc_info=error)
+                if isinstance(error, EngineUnavailableError):
+                    raise _GenerationFailed(f"The model is unavailable: {error}. Retry later.", status_code=503)
                 raise _GenerationFailed(f"The engine failed while generating: {type(error).__name__}: {error}")
             if event is None:
                 running -= 1

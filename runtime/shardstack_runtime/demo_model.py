@@ -108,24 +108,25 @@ def _convert(gguf: Path, out: Path) -> None:
     """Dequantise the GGUF into bf16 safetensors and write the tokenizer and configs beside them."""
     # Imported here: the serving runtime never needs transformers or gguf.
     import torch
-    from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if not isinstance(config, LlamaConfig):
+        raise RuntimeError(f"{gguf.name} is not a Llama model: transformers read it as {type(config).__name__}")
     # save_pretrained refuses a GGUF-quantised model: build a plain one and load the dequantised
     # tensors into it. (from_pretrained(gguf_file=...) would also need accelerate.)
-    config.quantization_config = None
     if hasattr(config, "quantization_config"):
-        del config.quantization_config
+        delattr(config, "quantization_config")
     model = LlamaForCausalLM(config)
     parsed = load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)
     missing, unexpected = model.load_state_dict(parsed["tensors"], strict=False)
     if unexpected or set(missing) - ({"lm_head.weight"} if config.tie_word_embeddings else set()):
         raise RuntimeError(f"GGUF tensors don't match LlamaForCausalLM: missing {missing}, unexpected {unexpected}")
     model.tie_weights()
-    model.to(torch.bfloat16)
+    model.to(torch.bfloat16)  # pyright: ignore[reportArgumentType]  (transformers types `to` oddly)
     model.save_pretrained(str(out), safe_serialization=True)
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

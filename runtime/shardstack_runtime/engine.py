@@ -9,7 +9,8 @@ Usage::
     engine.shutdown()
 
 All torch work runs in one engine thread. Each step it admits waiting requests into free KV-cache
-slots and prefills them (in chunks of at most ``prefill_chunk`` tokens, one request at a time), then
+slots and prefills them (short prompts together in one padded pass, long ones in chunks of at most
+``prefill_chunk`` tokens), then
 runs one batched decode step over every running sequence, whatever their lengths, samples, and sends
 each request its event through its asyncio queue (``loop.call_soon_threadsafe``). Requests join and
 leave the batch between steps. Closing or cancelling a ``generate()`` iterator aborts the request and
@@ -33,7 +34,14 @@ import torch
 
 from .batch import Batch, SlotMove
 from .detokenizer import TextStream
-from .generation import EngineStats, FinishReason, GenerationEvent, GenerationRequest, SamplingParams
+from .generation import (
+    EngineStats,
+    EngineUnavailableError,
+    FinishReason,
+    GenerationEvent,
+    GenerationRequest,
+    SamplingParams,
+)
 from .kv_cache import KVCache
 from .sampling import RowSampler, sample
 from .shard import Shard, open_shard
@@ -51,11 +59,11 @@ sequences keep getting tokens in between."""
 WARMUP_PROMPT_TOKENS = 8
 
 
-class EngineOverloadedError(RuntimeError):
+class EngineOverloadedError(EngineUnavailableError):
     """The waiting queue is full (``max_waiting``); the server should answer 503 and the client retry."""
 
 
-class EngineStoppedError(RuntimeError):
+class EngineStoppedError(EngineUnavailableError):
     """The engine was shut down, or failed to load its model."""
 
 
@@ -156,7 +164,10 @@ class Engine:
             self._closed = True
         self._stopping.set()
         self._wakeup.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is None:  # never started: answer whatever was queued
+            self._take_inbox()
+            self._fail_all("abort")
+        elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def __enter__(self) -> Engine:
@@ -224,8 +235,10 @@ class Engine:
             self._prepare()
         except BaseException as e:  # reported through .error and wait_ready()
             logger.exception("loading %s failed", self.shard.checkpoint.uri)
-            self.error = e
+            with self._lock:  # generate() checks .error under the lock: nothing slips in after this
+                self.error = e
             self._ready.set()
+            self._take_inbox()
             self._fail_all("abort")
             return
         self._ready.set()
@@ -244,6 +257,7 @@ class Engine:
                 self._counters["failed_steps"] = self._counters.get("failed_steps", 0) + 1
                 for seq in list(self._running):
                     self._finish(seq, "abort", "", None)
+                self._moves.clear()  # between freed slots only; nothing left to carry
         self._take_inbox()
         self._fail_all("abort")
 
@@ -299,10 +313,13 @@ class Engine:
     def _num_waiting(self) -> int:
         return self._inbox.qsize() + len(self._waiting)
 
+    def _forward(self, ids: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Logits of each row's last token. The one place a pipeline of shards would plug in."""
+        assert self._cache is not None
+        return self.shard.model.forward(ids, batch, self._cache)
+
     @torch.inference_mode()
     def _step(self) -> None:
-        assert self._cache is not None
-        model = self.shard.model
         self._counters["steps"] += 1
 
         # Admit waiting requests into free slots (the lowest ones).
@@ -311,7 +328,7 @@ class Engine:
             if seq.cancelled:
                 seq.finished = True
                 continue
-            if len(seq.prompt) >= self.max_model_len:
+            if len(seq.prompt) >= self.max_model_len or seq.params.max_tokens < 1:
                 # The server rejects these; never let one overflow the cache.
                 seq.first_scheduled_time = time.monotonic()
                 self._finish(seq, "length", "", None)
@@ -320,36 +337,56 @@ class Engine:
             seq.first_scheduled_time = time.monotonic()
             self._running.append(seq)
 
-        # Prefill, at most prefill_chunk prompt tokens this step.
-        budget = self.prefill_chunk
-        for seq in list(self._running):
-            if budget <= 0:
-                break
-            if seq.prefilled or seq.finished:
-                continue
-            start = seq.num_cached
-            n = min(len(seq.prompt) - start, budget)
-            ids = torch.tensor([seq.prompt[start : start + n]], dtype=torch.int64)
-            logits = model.forward(ids, Batch.prefill(seq.slot, start, n, self._take_moves()), self._cache)
-            seq.num_cached += n
-            budget -= n
-            self._counters["prompt_tokens"] += n
-            if seq.prefilled:
-                tokens, logprobs = sample(logits, [seq.sampler])
-                self._accept(seq, tokens[0], logprobs[0])
+        self._prefill()
 
         # One decode step over every sequence with a token to feed.
         decoding = [seq for seq in self._running if seq.prefilled and not seq.finished]
         if not decoding:
             return
         ids = torch.tensor([[seq.next_token] for seq in decoding], dtype=torch.int64)
-        batch = Batch.decode([seq.slot for seq in decoding], [seq.num_cached for seq in decoding], self._take_moves())
-        logits = model.forward(ids, batch, self._cache)
+        batch = Batch.decode([seq.held_slot for seq in decoding], [seq.num_cached for seq in decoding],
+                             self._take_moves())
+        logits = self._forward(ids, batch)
         for seq in decoding:
             seq.num_cached += 1
         tokens, logprobs = sample(logits, [seq.sampler for seq in decoding])
         for seq, token, logprob in zip(decoding, tokens, logprobs, strict=True):
             self._accept(seq, token, logprob)
+
+    def _prefill(self) -> None:
+        """Run one forward pass over the next chunks of the prompts still being read.
+
+        Several prompts share a pass, padded to the longest chunk, as long as rows x width stays
+        within ``prefill_chunk``; a long prompt goes alone, in chunks, over several steps.
+        """
+        group: list[tuple[_Sequence, int]] = []
+        for seq in self._running:
+            if seq.prefilled or seq.finished:
+                continue
+            n = min(len(seq.prompt) - seq.num_cached, self.prefill_chunk)
+            width = max([n, *(m for _, m in group)])
+            if group and width * (len(group) + 1) > self.prefill_chunk:
+                break
+            group.append((seq, n))
+        if not group:
+            return
+        width = max(n for _, n in group)
+        ids = torch.zeros((len(group), width), dtype=torch.int64)
+        for row, (seq, n) in enumerate(group):
+            ids[row, :n] = torch.tensor(seq.prompt[seq.num_cached : seq.num_cached + n], dtype=torch.int64)
+        batch = Batch(tuple(seq.held_slot for seq, _ in group), tuple(seq.num_cached for seq, _ in group),
+                      tuple(n for _, n in group), self._take_moves())
+        logits = self._forward(ids, batch)
+        done: list[int] = []
+        for row, (seq, n) in enumerate(group):
+            seq.num_cached += n
+            self._counters["prompt_tokens"] += n
+            if seq.prefilled:
+                done.append(row)
+        if done:
+            tokens, logprobs = sample(logits[done], [group[row][0].sampler for row in done])
+            for row, token, logprob in zip(done, tokens, logprobs, strict=True):
+                self._accept(group[row][0], token, logprob)
 
     def _accept(self, seq: _Sequence, token: int, logprob: float) -> None:
         """Record a sampled token: emit its text, or finish the sequence."""
@@ -384,7 +421,7 @@ class Engine:
         slot, last = seq.slot, self._running[-1]
         self._running.pop()
         if last is not seq:
-            self._moves.append(SlotMove(last.slot, slot, last.num_cached))  # type: ignore[arg-type]
+            self._moves.append(SlotMove(last.held_slot, slot, last.num_cached))
             last.slot = slot
             self._running[slot] = last
         seq.slot = None
@@ -433,6 +470,11 @@ class _Sequence:
         self.params = self.request.params
         self.sampler = RowSampler(self.params)
         self.text = TextStream(self.tokenizer, self.prompt, self.params.stop)
+
+    @property
+    def held_slot(self) -> int:
+        assert self.slot is not None, "the sequence holds no slot"
+        return self.slot
 
     @property
     def prefilled(self) -> bool:

@@ -59,6 +59,13 @@ class GenerationEvent:
     logprob: float | None = None
 
 
+class EngineUnavailableError(RuntimeError):
+    """The engine cannot take or finish requests right now (queue full, stopped, a rank lost).
+
+    The server answers 503 so that clients and load balancers retry elsewhere or later.
+    """
+
+
 @dataclass
 class EngineStats:
     running: int = 0

@@ -136,7 +136,8 @@ class ShardModel:
         self.device = torch.device(device)
         self.is_first = layer_range.is_first
         self.is_last = layer_range.is_last(config.num_layers)
-        self.max_positions = max_positions or config.max_context
+        # Positions past the model's trained context would only extrapolate rope: never go there.
+        self.max_positions = min(max_positions or config.max_context, config.max_context)
 
         c = config
         self._q_size = c.num_heads * c.head_dim
@@ -244,8 +245,9 @@ class ShardModel:
             layer.gate_up = torch.ops.mkldnn._reorder_linear_weight(layer.gate_up, hint)
             layer.down = torch.ops.mkldnn._reorder_linear_weight(layer.down, hint)
         if self._head is not None:
-            # A tied head stays available as plain embeddings for the lookup; the packed copy is extra.
             self._head = torch.ops.mkldnn._reorder_linear_weight(self._head, hint)
+            if self.lm_head is not self.embed_tokens:
+                self.lm_head = self._head  # frees the plain copy; a tied head's is the embedding table
         self.packed = True
         return True
 
@@ -306,8 +308,8 @@ class ShardModel:
             return hidden
         if not all_logits:
             hidden = hidden[step.row_index, step.last_index] if width > 1 else hidden[:, 0]
-        hidden = self._rms_norm(hidden, self.norm)  # type: ignore[arg-type]
-        return _linear(hidden, self._head, None)
+        assert self.norm is not None and self._head is not None
+        return _linear(self._rms_norm(hidden, self.norm), self._head, None)
 
     __call__ = forward
 

@@ -250,4 +250,4 @@ def _token_ids(value: object, key: str, problems: list[str]) -> tuple[int, ...]:
     if bad:
         problems.append(f"{key}: {value!r} is not a token id or a list of token ids")
         return ()
-    return tuple(dict.fromkeys(int(v) for v in values))
+    return tuple(dict.fromkeys(v for v in values if isinstance(v, int)))

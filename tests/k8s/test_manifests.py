@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from shardstack.k8s import GpuEnablement, LocalWeightsStore, ShardedInference
 from shardstack.plan import Plan, find_project, plan_stack, write_plan
 from shardstack.testing import UNKNOWN, run_program

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+
 from shardstack.plan import plan_stack
 from shardstack.testing import Graph
 

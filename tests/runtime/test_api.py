@@ -30,6 +30,7 @@ from shardstack_runtime.api import create_app
 from shardstack_runtime.generation import (
     ChatTokenizer,
     EngineStats,
+    EngineUnavailableError,
     FinishReason,
     GenerationEvent,
     GenerationRequest,
@@ -112,6 +113,8 @@ class FakeEngine:
                 await asyncio.sleep(delay)
                 if "[crash]" in prompt and i == 3:
                     raise RuntimeError("CUDA error: an illegal memory access was encountered")
+                if "[unavailable]" in prompt:
+                    raise EngineUnavailableError("the waiting queue is full")
                 last = i == len(emitted)
                 yield event(i, 100 + i, piece, finish if last and not separate_end else None)
             if separate_end:
@@ -724,6 +727,13 @@ def test_client_gone_before_a_non_streamed_answer_aborts_the_engine_request(base
     request_id = engine.requests[-1].request_id
     assert wait_for(lambda: request_id in engine.aborted), "the engine request was not cancelled"
     assert wait_for(lambda: engine.running == 0)
+    good_completion(client)
+
+
+def test_an_unavailable_engine_is_a_503_to_retry(client: openai.OpenAI, engine: FakeEngine) -> None:
+    with pytest.raises(openai.InternalServerError) as excinfo:
+        client.completions.create(model=MODEL, prompt="[unavailable]")
+    assert excinfo.value.status_code == 503 and "queue is full" in excinfo.value.message
     good_completion(client)
 
 

@@ -99,6 +99,18 @@ def test_concurrent_requests_get_the_tokens_they_would_get_alone(engine: Engine,
     assert engine.stats().running == 0
 
 
+def test_prompts_read_in_small_chunks_give_the_same_tokens(engine: Engine, tiny_model_dir: Path, prompts) -> None:
+    params = {"max_tokens": 6, "temperature": 0.0, "ignore_eos": True}
+    expected = [tokens(asyncio.run(collect(engine, request(p, **params)))) for p in prompts]
+    chunked = make_engine(tiny_model_dir, prefill_chunk=4)  # 9- and 11-token prompts take 3 steps
+    try:
+        results = asyncio.run(_gather(chunked, [request(p, **params) for p in prompts]))
+    finally:
+        chunked.shutdown()
+    assert [tokens(r) for r in results] == expected
+    assert max(len(p) for p in prompts) > 8
+
+
 def test_a_seeded_request_samples_the_same_tokens_in_any_company(engine: Engine, prompts) -> None:
     params = {"max_tokens": 16, "temperature": 1.0, "top_p": 0.9, "seed": 42, "ignore_eos": True}
     alone = tokens(asyncio.run(collect(engine, request(prompts[1], **params))))
@@ -177,6 +189,8 @@ def test_the_context_limit_ends_generation_with_length(engine: Engine) -> None:
 
     too_long = asyncio.run(collect(engine, request(list(range(100, 240)), max_tokens=5)))
     assert [(e.finish_reason, e.token_id, e.completion_tokens) for e in too_long] == [("length", None, 0)]
+    nothing = asyncio.run(collect(engine, request([1, 2, 3], max_tokens=0)))
+    assert [(e.finish_reason, e.token_id, e.completion_tokens) for e in nothing] == [("length", None, 0)]
     assert engine.stats().running == 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import write_tiny_model
 
 from shardstack_runtime.batch import Batch, SlotMove
 from shardstack_runtime.checkpoint import open_checkpoint
@@ -263,8 +264,6 @@ def test_layer_ranges_reject_impossible_splits() -> None:
     pytest.param({"num_key_value_heads": 1, "head_dim": 32}, id="multi-query-wide-heads"),
 ])
 def test_config_variants_match_transformers(overrides: dict, tmp_path: Path) -> None:
-    from conftest import write_tiny_model
-
     model_dir = write_tiny_model(tmp_path, seed=7, vocab_size=512, **overrides)
     model, reference = load_model(model_dir), hf_model(model_dir)
     ids = random_ids(1, 80, seed=6, vocab=512)  # past llama3's original 32 positions

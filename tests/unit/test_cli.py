@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from shardstack.cli import main
 
 LOCAL = {

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pulumi.runtime.config import CONFIG
 from pydantic import BaseModel, ValidationError
+
 from shardstack import catalog
 from shardstack.errors import ConfigError
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from component_schema import component_schema
+
 from shardstack.errors import ArgumentError
 from shardstack.k8s import GpuEnablement, validate_gpu_enablement_args
 from shardstack.k8s.gpu_enablement import DCGM_EXPORTER_IMAGE, DEVICE_PLUGIN_IMAGE
@@ -318,13 +320,7 @@ def test_fails_when_an_image_is_empty() -> None:
 
 
 def test_args_and_outputs_give_a_multi_language_schema() -> None:
-    import json
-
-    from pulumi.provider.experimental.component import ComponentProvider
-
-    text = ComponentProvider([GpuEnablement], "shardstack", "0.1.0").schema
-    assert text is not None
-    schema = json.loads(text)
+    schema = component_schema("GpuEnablement")
     (resource,) = schema["resources"].values()
     assert resource.get("requiredInputs", []) == []
     assert sorted(resource["properties"]) == [

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pulumi
+from component_schema import component_schema
+
 from shardstack.errors import ArgumentError
 from shardstack.k8s import LocalWeightsStore, ShardedInference, validate_local_weights_store_args
 from shardstack.k8s import runtime_contract as rc
@@ -327,11 +329,7 @@ def test_fails_when_an_argument_is_unknown() -> None:
 
 
 def test_args_and_outputs_give_a_multi_language_schema() -> None:
-    from pulumi.provider.experimental.component import ComponentProvider
-
-    text = ComponentProvider([LocalWeightsStore], "shardstack", "0.1.0").schema
-    assert text is not None
-    schema = json.loads(text)
+    schema = component_schema("LocalWeightsStore")
     (resource,) = schema["resources"].values()
     assert sorted(resource["requiredInputs"]) == ["accessKeyId", "secretAccessKey"]
     assert sorted(resource["properties"]) == [

@@ -6,6 +6,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from component_schema import component_schema
+
 from shardstack.errors import ArgumentError
 from shardstack.k8s import ShardedInference, validate_sharded_inference_args
 from shardstack.k8s import runtime_contract as rc
@@ -959,13 +961,7 @@ def test_fails_with_every_problem_at_once() -> None:
 
 
 def test_args_and_outputs_give_a_multi_language_schema() -> None:
-    import json
-
-    from pulumi.provider.experimental.component import ComponentProvider
-
-    text = ComponentProvider([ShardedInference], "shardstack", "0.1.0").schema
-    assert text is not None
-    schema = json.loads(text)
+    schema = component_schema("ShardedInference")
     (resource,) = schema["resources"].values()
     assert sorted(resource["requiredInputs"]) == ["image", "modelUri", "shards"]
     assert sorted(resource["properties"]) == [

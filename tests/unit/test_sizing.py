@@ -13,6 +13,7 @@ import json
 import math
 
 import pytest
+
 from shardstack.errors import ArgumentError
 from shardstack.sizing import DEFAULT_HEADROOM, DTYPE_BYTES, shards_for, size_model
 

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
+
 from shardstack.testing import SECRET, UNKNOWN, run_program
 
 

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Benchmark the runtime on SmolLM2-135M-Instruct, everything measured side by side in one run.
+
+  1. single-stream decode tokens/s: our engine vs transformers `generate`, same dtype, same prompt;
+  2. our single-stream time per token vs the bandwidth floor (weight bytes / memory read bandwidth,
+     the bandwidth measured in this run);
+  3. aggregate tokens/s of our engine at 1, 4 and 8 concurrent streams;
+  4. weight load GiB/s (loader, verify off and on) vs the raw read ceiling of the same file.
+
+    .venv/bin/python scripts/bench_runtime.py --dtypes fp32 bf16 --write
+
+Ratios are what to read: absolute numbers drift with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def read_bandwidth_gib_s(repeat: int) -> float:
+    """Memory read bandwidth: a reduction over 1 GiB that no cache holds."""
+    x = torch.ones(256 << 20, dtype=torch.float32)  # 1 GiB, touched
+    seconds = median_time(lambda: x.sum(), repeat)
+    return 1.0 / seconds
+
+
+def transformers_tokens_per_s(model_dir: Path, dtype: torch.dtype, new_tokens: int, repeat: int) -> float:
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
+    ids = tokenizer(PROMPT, return_tensors="pt").input_ids
+
+    def run(n: int) -> None:
+        with torch.inference_mode():
+            model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+
+    run(new_tokens)  # warm-up
+    # Decode rate: subtract a 1-token generate (prefill) so both sides compare per-token decode work.
+    full = median_time(lambda: run(new_tokens), repeat)
+    prefill = median_time(lambda: run(1), repeat)
+    return (new_tokens - 1) / (full - prefill)
+
+
+async def _generate(engine, prompt_ids: list[int], new_tokens: int) -> int:
+    from shardstack_runtime.generation import GenerationRequest, SamplingParams
+
+    request = GenerationRequest(
+        request_id=uuid.uuid4().hex, prompt_token_ids=prompt_ids,
+        params=SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True),
+        arrival_time=time.monotonic(),
+    )
+    count = 0
+    async for event in engine.generate(request):
+        count += event.token_id is not None
+    return count
+
+
+def engine_tokens_per_s(engine, prompt_ids: list[int], streams: int, new_tokens: int, repeat: int) -> float:
+    """Aggregate generated tokens per second with ``streams`` concurrent requests (prefill included)."""
+
+    async def once() -> int:
+        counts = await asyncio.gather(*(_generate(engine, prompt_ids, new_tokens) for _ in range(streams)))
+        return sum(counts)
+
+    asyncio.run(once())  # warm-up
+    rates = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        tokens = asyncio.run(once())
+        rates.append(tokens / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def engine_decode_tokens_per_s(engine, prompt_ids: list[int], new_tokens: int, repeat: int) -> float:
+    """Single-stream decode rate: a long run minus a 1-token run, as for transformers."""
+
+    def timed(n: int) -> float:
+        return median_time(lambda: asyncio.run(_generate(engine, prompt_ids, n)), repeat)
+
+    timed(new_tokens)  # warm-up
+    return (new_tokens - 1) / (timed(new_tokens) - timed(1))
+
+
+def load_ratio(model_dir: Path, scratch: Path, repeat: int) -> dict[str, float]:
+    """Loader GiB/s (verify off, and on against a manifest) vs a parallel raw read of the same file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shardstack_runtime.checkpoint import open_checkpoint
+    from shardstack_runtime.loader import load_tensors
+    from shardstack_runtime.shard import open_shard
+    from shardstack_runtime.weights_cli import push_checkpoint
+
+    stored = scratch / "stored"
+    push_checkpoint(str(model_dir), str(stored), progress=False)  # a copy with shardstack-manifest.json
+    files = sorted(stored.glob("*.safetensors"))
+    size = sum(f.stat().st_size for f in files)
+    workers = os.cpu_count() or 1
+    buffers = [bytearray(f.stat().st_size) for f in files]
+
+    def raw_read() -> None:
+        # The ceiling: every core reading its slice of each file straight into a touched buffer.
+        def piece(job: tuple[int, int, int]) -> None:
+            index, start, end = job
+            with files[index].open("rb", buffering=0) as handle:
+                handle.seek(start)
+                handle.readinto(memoryview(buffers[index])[start:end])
+
+        jobs = []
+        for index, f in enumerate(files):
+            step = -(-f.stat().st_size // workers)
+            jobs += [(index, s, min(s + step, f.stat().st_size)) for s in range(0, f.stat().st_size, step)]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(piece, jobs))
+
+    raw_read()  # page cache warm, buffers touched
+    raw = size / (1 << 30) / median_time(raw_read, repeat)
+    shard = open_shard(str(stored), dtype=torch.bfloat16)
+    targets = shard.model.checkpoint_targets()
+    checkpoint = open_checkpoint(str(stored))
+    report = load_tensors(checkpoint, targets, verify=True)  # touches the targets: reused from here on
+    assert report.verified, report
+    fetched = report.bytes_fetched / (1 << 30)
+    plain = fetched / median_time(lambda: load_tensors(checkpoint, targets, verify=False), repeat)
+    verified = fetched / median_time(lambda: load_tensors(checkpoint, targets, verify=True), repeat)
+    return {"raw": raw, "load": plain, "load_verified": verified, "ratio": plain / raw,
+            "ratio_verified": verified / raw}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
+    args = parser.parse_args()
+
+    from shardstack_runtime.demo_model import prepare_demo_model
+    from shardstack_runtime.engine import Engine
+
+    model_dir = prepare_demo_model()
+    threads = torch.get_num_threads()
+    bandwidth = read_bandwidth_gib_s(args.repeat)
+    print(f"SmolLM2-135M-Instruct at {model_dir}; torch {torch.__version__}, {threads} threads; "
+          f"memory read bandwidth {bandwidth:.1f} GiB/s")
+    rows = []
+    for name in args.dtypes:
+        dtype = DTYPES[name]
+        engine = Engine.from_uri(str(model_dir), dtype=dtype, max_slots=8)
+        engine.wait_ready(timeout=600)
+        prompt_ids = engine.tokenizer.encode(PROMPT)
+        weight_bytes = engine.shard.model.nbytes  # every tensor a decode step reads, once
+        ours = engine_decode_tokens_per_s(engine, prompt_ids, args.new_tokens, args.repeat)
+        streams = {n: engine_tokens_per_s(engine, prompt_ids, n, args.new_tokens, args.repeat) for n in (1, 4, 8)}
+        engine.shutdown()
+        theirs = transformers_tokens_per_s(model_dir, dtype, args.new_tokens, args.repeat)
+        floor_ms = weight_bytes / (bandwidth * (1 << 30)) * 1000
+        row = {
+            "dtype": name, "ours": ours, "transformers": theirs, "vs_transformers": ours / theirs,
+            "ms_per_token": 1000 / ours, "floor_ms": floor_ms, "vs_floor": floor_ms / (1000 / ours),
+            **{f"streams_{n}": rate for n, rate in streams.items()}, "scale_8": streams[8] / streams[1],
+        }
+        rows.append(row)
+        print(f"{name}: ours {ours:.1f} tok/s vs transformers {theirs:.1f} tok/s = {row['vs_transformers']:.2f}x; "
+              f"{row['ms_per_token']:.1f} ms/token vs floor {floor_ms:.1f} ms = {row['vs_floor']:.2f}x of floor; "
+              f"streams 1/4/8: {streams[1]:.1f}/{streams[4]:.1f}/{streams[8]:.1f} tok/s "
+              f"(8 streams = {row['scale_8']:.2f}x one)")
+    with tempfile.TemporaryDirectory() as scratch:
+        load = load_ratio(model_dir, Path(scratch), args.repeat)
+    print(f"load: raw read {load['raw']:.2f} GiB/s; loader {load['load']:.2f} GiB/s = {load['ratio']:.2f}x "
+          f"(with sha256 verification {load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x)")
+
+    if args.write:
+        table = ["| dtype | ours tok/s | transformers tok/s | ours / transformers | ms/token | bandwidth floor ms "
+                 "| floor / ours | 1 / 4 / 8 streams tok/s | 8 streams / 1 |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        table += [f"| {r['dtype']} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['vs_transformers']:.2f} | "
+                  f"{r['ms_per_token']:.1f} | {r['floor_ms']:.1f} | {r['vs_floor']:.2f} | "
+                  f"{r['streams_1']:.1f} / {r['streams_4']:.1f} / {r['streams_8']:.1f} | {r['scale_8']:.2f} |"
+                  for r in rows]
+        section = "\n".join([
+            BEGIN,
+            "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
+            "",
+            f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
+            f"--new-tokens {args.new_tokens} --repeat {args.repeat} --write` ({datetime.now(UTC):%Y-%m-%d}, "
+            f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads).",
+            "",
+            "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
+            "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
+            f"({bandwidth:.1f} GiB/s): 'floor / ours' is the fraction of the floor reached. Streams are "
+            "aggregate generated tokens/s with that many concurrent requests, prefill included.",
+            "",
+            *table,
+            "",
+            f"Weight load (page cache, targets reused): raw read on every core {load['raw']:.2f} GiB/s; loader "
+            f"{load['load']:.2f} GiB/s = **{load['ratio']:.2f}x** the ceiling; with sha256 verification "
+            f"{load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x (hashing bound).",
+            END,
+        ])
+        text = BENCHMARKS.read_text()
+        if BEGIN in text:
+            head, _, rest = text.partition(BEGIN)
+            text = head + section + rest.partition(END)[2]
+        else:
+            text = text.rstrip() + "\n\n" + section + "\n"
+        BENCHMARKS.write_text(text)
+        print(f"updated {BENCHMARKS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
