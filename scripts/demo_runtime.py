@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Serve the demo model with the runtime, ask it one chat question, print the answer and timings, stop.
+
+    .venv/bin/python scripts/demo_runtime.py
+    .venv/bin/python scripts/demo_runtime.py --question "Name three primary colours." --dtype fp32
+
+It runs exactly what a pod runs (`shardstack-runtime serve`) as a local process on 127.0.0.1, talks
+to it with the official `openai` client, and stops it by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+READY_TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--question", default="What is the capital of France? Answer in one sentence.")
+    parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    parser.add_argument("--max-tokens", type=int, default=48)
+    args = parser.parse_args()
+
+    import openai
+
+    from shardstack_runtime.demo_model import prepare_demo_model
+
+    started = time.monotonic()
+    model_dir: Path = prepare_demo_model()
+    print(f"demo model: SmolLM2-135M-Instruct at {model_dir} ({time.monotonic() - started:.1f} s)")
+
+    api_port, metrics_port = _free_port(), _free_port()
+    log = model_dir.parent / "demo-runtime.log"
+    command = [sys.executable, "-m", "shardstack_runtime.cli", "serve", "--model-uri", str(model_dir),
+               "--host", "127.0.0.1", "--api-port", str(api_port), "--metrics-port", str(metrics_port),
+               "--dtype", args.dtype, "--model-name", "smollm2-135m-instruct"]
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        launched = time.monotonic()
+        while not _ready(f"http://127.0.0.1:{metrics_port}/ready"):
+            if server.poll() is not None or time.monotonic() - launched > READY_TIMEOUT_S:
+                print(f"error: the runtime did not become ready; its log:\n{log.read_text()}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        print(f"runtime ready on http://127.0.0.1:{api_port} in {time.monotonic() - launched:.1f} s "
+              f"(pid {server.pid})")
+
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key="unused", max_retries=0)
+        print(f"\nuser: {args.question}\nassistant: ", end="", flush=True)
+        sent = time.monotonic()
+        first = None
+        tokens = 0
+        for chunk in client.chat.completions.create(
+            model="smollm2-135m-instruct", messages=[{"role": "user", "content": args.question}],
+            max_tokens=args.max_tokens, temperature=0, stream=True, stream_options={"include_usage": True},
+        ):
+            if chunk.usage is not None:
+                tokens = chunk.usage.completion_tokens
+            if chunk.choices and chunk.choices[0].delta.content:
+                first = first or time.monotonic()
+                print(chunk.choices[0].delta.content, end="", flush=True)
+        done = time.monotonic()
+        ttft = (first or done) - sent
+        rate = (tokens - 1) / (done - first) if first and tokens > 1 and done > first else float("nan")
+        print(f"\n\n{tokens} tokens; time to first token {ttft * 1000:.0f} ms; {rate:.1f} tokens/s after it; "
+              f"{done - sent:.2f} s in all")
+        return 0
+    finally:
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        print(f"runtime stopped (log: {log})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
