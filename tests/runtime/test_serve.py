@@ -106,25 +106,25 @@ def test_health_answers_and_ready_turns_true_after_loading(smollm2_server: Serve
 
 
 def test_the_official_client_chats_with_smollm2(smollm2_server: Server) -> None:
-    client = smollm2_server.client()
-
-    reply = client.chat.completions.create(
-        model="smollm2", messages=[{"role": "user", "content": "What is the capital of France?"}],
-        max_tokens=20, temperature=0,
-    )
+    with smollm2_server.client() as client:
+        reply = client.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=20, temperature=0,
+        )
+        models = [m.id for m in client.models.list()]
 
     assert "Paris" in (reply.choices[0].message.content or "")
     assert reply.usage is not None and reply.usage.completion_tokens > 0
-    assert [m.id for m in client.models.list()] == ["smollm2"]
+    assert models == ["smollm2"]
 
 
 def test_the_official_client_streams_the_same_answer(smollm2_server: Server) -> None:
-    client = smollm2_server.client()
     request = {"model": "smollm2", "messages": [{"role": "user", "content": "What is the capital of France?"}],
                "max_tokens": 20, "temperature": 0}
-
-    whole = client.chat.completions.create(**request).choices[0].message.content
-    chunks = list(client.chat.completions.create(**request, stream=True))
+    with smollm2_server.client() as client:
+        whole = client.chat.completions.create(**request).choices[0].message.content
+        with client.chat.completions.create(**request, stream=True) as stream:
+            chunks = list(stream)
 
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == whole
@@ -135,20 +135,22 @@ def test_64_concurrent_clients_times_20_requests_all_succeed(tiny_model_dir: Pat
     server = _start(str(tiny_model_dir), tmp_path / "tiny.log", None, "--max-slots", "16")
     try:
         _wait_ready(server)
-        client = server.client()
+        with server.client() as client:
+            model = client.models.list().data[0].id
 
         def one_client(index: int) -> int:
+            # Each client its own connection pool, as 64 separate processes would have.
             ok = 0
-            for request in range(20):
-                if (index + request) % 2:
-                    text = client.completions.create(model=client.models.list().data[0].id,
-                                                     prompt=f"client {index} request {request}", max_tokens=4)
-                    ok += len(text.choices) == 1 and text.choices[0].finish_reason in ("length", "stop")
-                else:
-                    stream = client.completions.create(model=client.models.list().data[0].id,
-                                                       prompt=f"client {index} stream {request}", max_tokens=4,
-                                                       stream=True)
-                    ok += any(c.choices and c.choices[0].finish_reason for c in stream)
+            with server.client() as client:
+                for request in range(20):
+                    if (index + request) % 2:
+                        text = client.completions.create(model=model, prompt=f"client {index} request {request}",
+                                                         max_tokens=4)
+                        ok += len(text.choices) == 1 and text.choices[0].finish_reason in ("length", "stop")
+                    else:
+                        with client.completions.create(model=model, prompt=f"client {index} stream {request}",
+                                                       max_tokens=4, stream=True) as stream:
+                            ok += any(c.choices and c.choices[0].finish_reason for c in stream)
             return ok
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
