@@ -69,7 +69,8 @@ def matmul_chain_ms(config, dtype: torch.dtype, repeat: int) -> float:
     return median_time(lambda: [step() for _ in range(10)], repeat) * 100  # ms per step
 
 
-def transformers_tokens_per_s(model_dir: Path, dtype: torch.dtype, new_tokens: int, repeat: int) -> float:
+def transformers_generate(model_dir: Path, dtype: torch.dtype):
+    """Return ``run(n)``: transformers' greedy ``generate`` of exactly n new tokens for the prompt."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -80,11 +81,23 @@ def transformers_tokens_per_s(model_dir: Path, dtype: torch.dtype, new_tokens: i
         with torch.inference_mode():
             model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
 
-    run(new_tokens)  # warm-up
-    # Decode rate: subtract a 1-token generate (prefill) so both sides compare per-token decode work.
-    full = median_time(lambda: run(new_tokens), repeat)
-    prefill = median_time(lambda: run(1), repeat)
-    return (new_tokens - 1) / (full - prefill)
+    return run
+
+
+def decode_rates(runs: dict[str, object], new_tokens: int, repeat: int) -> dict[str, float]:
+    """Single-stream decode tokens/s of each ``run(n)``: (n - 1) / (time(n) - time(1)), prefill cancelled out.
+
+    The runs alternate inside each repetition, so that machine noise hits every side alike.
+    """
+    for run in runs.values():
+        run(new_tokens)  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            long = median_time(lambda run=run: run(new_tokens), 1)
+            short = median_time(lambda run=run: run(1), 1)
+            rates[name].append((new_tokens - 1) / (long - short))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 async def _generate(engine, prompt_ids: list[int], new_tokens: int) -> int:
@@ -115,16 +128,6 @@ def engine_tokens_per_s(engine, prompt_ids: list[int], streams: int, new_tokens:
         tokens = asyncio.run(once())
         rates.append(tokens / (time.perf_counter() - start))
     return statistics.median(rates)
-
-
-def engine_decode_tokens_per_s(engine, prompt_ids: list[int], new_tokens: int, repeat: int) -> float:
-    """Single-stream decode rate: a long run minus a 1-token run, as for transformers."""
-
-    def timed(n: int) -> float:
-        return median_time(lambda: asyncio.run(_generate(engine, prompt_ids, n)), repeat)
-
-    timed(new_tokens)  # warm-up
-    return (new_tokens - 1) / (timed(new_tokens) - timed(1))
 
 
 def load_ratio(model_dir: Path, scratch: Path, repeat: int) -> dict[str, float]:
@@ -195,10 +198,14 @@ def main() -> int:
         engine.wait_ready(timeout=600)
         prompt_ids = engine.tokenizer.encode(PROMPT)
         weight_bytes = engine.shard.model.nbytes  # every tensor a decode step reads, once
-        ours = engine_decode_tokens_per_s(engine, prompt_ids, args.new_tokens, args.repeat)
+        def ours_run(n: int, engine=engine, prompt_ids=prompt_ids) -> None:
+            asyncio.run(_generate(engine, prompt_ids, n))
+
+        rates = decode_rates({"ours": ours_run, "transformers": transformers_generate(model_dir, dtype)},
+                             args.new_tokens, args.repeat)
+        ours, theirs = rates["ours"], rates["transformers"]
         streams = {n: engine_tokens_per_s(engine, prompt_ids, n, args.new_tokens, args.repeat) for n in (1, 4, 8)}
         engine.shutdown()
-        theirs = transformers_tokens_per_s(model_dir, dtype, args.new_tokens, args.repeat)
         floor_ms = weight_bytes / (bandwidth * (1 << 30)) * 1000
         chain_ms = matmul_chain_ms(engine.shard.config, dtype, args.repeat)
         row = {
