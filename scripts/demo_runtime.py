@@ -70,20 +70,23 @@ def main() -> int:
         print(f"runtime ready on http://127.0.0.1:{api_port} in {time.monotonic() - launched:.1f} s "
               f"(pid {server.pid})")
 
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key="unused", max_retries=0)
         print(f"\nuser: {args.question}\nassistant: ", end="", flush=True)
         sent = time.monotonic()
         first = None
         tokens = 0
-        for chunk in client.chat.completions.create(
-            model="smollm2-135m-instruct", messages=[{"role": "user", "content": args.question}],
-            max_tokens=args.max_tokens, temperature=0, stream=True, stream_options={"include_usage": True},
+        with (
+            openai.OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key="unused", max_retries=0) as client,
+            client.chat.completions.create(
+                model="smollm2-135m-instruct", messages=[{"role": "user", "content": args.question}],
+                max_tokens=args.max_tokens, temperature=0, stream=True, stream_options={"include_usage": True},
+            ) as stream,
         ):
-            if chunk.usage is not None:
-                tokens = chunk.usage.completion_tokens
-            if chunk.choices and chunk.choices[0].delta.content:
-                first = first or time.monotonic()
-                print(chunk.choices[0].delta.content, end="", flush=True)
+            for chunk in stream:
+                if chunk.usage is not None:
+                    tokens = chunk.usage.completion_tokens
+                if chunk.choices and chunk.choices[0].delta.content:
+                    first = first or time.monotonic()
+                    print(chunk.choices[0].delta.content, end="", flush=True)
         done = time.monotonic()
         ttft = (first or done) - sent
         rate = (tokens - 1) / (done - first) if first and tokens > 1 and done > first else float("nan")
