@@ -115,7 +115,7 @@ def test_final_stage_contract(dockerfile: list[tuple[str, str]]) -> None:
     assert ("EXPOSE", "8000 9090") in final
     assert ("ENTRYPOINT", '["shardstack-runtime", "serve"]') in final
     [healthcheck] = [args for keyword, args in final if keyword == "HEALTHCHECK"]
-    assert "http://127.0.0.1:8000/health" in healthcheck
+    assert "http://127.0.0.1:9090/health" in healthcheck  # every rank serves /health on the metrics port
     env = " ".join(args for keyword, args in final if keyword == "ENV")
     for variable in ("HOME=/tmp", "XDG_CACHE_HOME=/tmp/", "HF_HOME=/tmp/", "TRITON_CACHE_DIR=/tmp/",
                      "PYTHONDONTWRITEBYTECODE=1"):
