@@ -1,0 +1,125 @@
+"""How a model's layers are cut into one contiguous range per rank.
+
+Usage::
+
+    ranges = balanced_layer_ranges(config, shards=3)          # by parameter bytes, not layer count
+    ranges = parse_layer_split("0-8,8-23,23-30", config.num_layers, 3)   # an explicit override
+    rank_bytes(config, ranges)                                 # the weight bytes each rank holds
+
+A rank holds its layers' weights, plus the embedding matrix on the first rank and the final norm and
+LM head on the last (see :class:`~.model.ShardModel`). With tied embeddings the last rank still holds
+a vocab x hidden head matrix, a copy of the embeddings, unless it is also the first rank. The embedding
+matrix of a small model weighs as much as several layers, so splitting by layer count leaves the first
+and last ranks the heaviest; :func:`balanced_layer_ranges` gives them fewer layers instead.
+"""
+
+from __future__ import annotations
+
+from .model import LayerRange
+from .model_config import ModelConfig
+
+__all__ = ["balanced_layer_ranges", "layer_params", "parse_layer_split", "rank_bytes"]
+
+
+def layer_params(config: ModelConfig) -> int:
+    """Parameters of one decoder layer: two norms, q/k/v/o projections, gate/up/down (+ biases)."""
+    c = config
+    q, kv = c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim
+    params = 2 * c.hidden_size  # input and post-attention norms
+    params += (q + 2 * kv) * c.hidden_size + c.hidden_size * q  # q, k, v, o
+    params += 3 * c.intermediate_size * c.hidden_size  # gate, up, down
+    if c.attention_bias:
+        params += q + 2 * kv + c.hidden_size
+    if c.mlp_bias:
+        params += 2 * c.intermediate_size + c.hidden_size
+    return params
+
+
+def _range_params(config: ModelConfig, start: int, end: int, per_layer: int) -> int:
+    c = config
+    params = (end - start) * per_layer
+    if start == 0:
+        params += c.vocab_size * c.hidden_size  # embeddings
+    if end == c.num_layers:
+        params += c.hidden_size  # final norm
+        if not (c.tie_word_embeddings and start == 0):
+            params += c.vocab_size * c.hidden_size  # LM head (a copy of the embeddings when tied)
+    return params
+
+
+def rank_bytes(config: ModelConfig, ranges: list[LayerRange], dtype_bytes: float = 2) -> list[int]:
+    """The weight bytes each range's rank holds, at ``dtype_bytes`` per parameter (2 for bf16/fp16)."""
+    per_layer = layer_params(config)
+    return [round(_range_params(config, r.start, r.end, per_layer) * dtype_bytes) for r in ranges]
+
+
+def balanced_layer_ranges(config: ModelConfig, shards: int, *, dtype_bytes: float = 2) -> list[LayerRange]:
+    """Contiguous ranges, one per rank, that minimise the largest rank's weight bytes.
+
+    Every range gets at least one layer. Among splits with the same largest rank, the one found first
+    (earliest cut points) wins, so the result is deterministic. ``dtype_bytes`` scales every rank alike,
+    so it does not change the split; it is accepted so callers can pass what they pass to :func:`rank_bytes`.
+    """
+    layers = config.num_layers
+    if not 1 <= shards <= layers:
+        raise ValueError(f"shards={shards}: a model of {layers} layers can be split into 1 to {layers} shards "
+                         "(every shard needs at least one layer)")
+    per_layer = layer_params(config)
+
+    def cost(start: int, end: int) -> int:
+        return _range_params(config, start, end, per_layer)
+
+    # best[k][i]: the smallest possible largest rank when layers [0, i) go to k ranks; cut[k][i]: where
+    # the k-th range starts in that split. O(shards · layers²): microseconds for real models.
+    inf = float("inf")
+    best = [[inf] * (layers + 1) for _ in range(shards + 1)]
+    cut = [[0] * (layers + 1) for _ in range(shards + 1)]
+    best[0][0] = 0
+    for k in range(1, shards + 1):
+        for i in range(k, layers - (shards - k) + 1):
+            for j in range(k - 1, i):
+                if best[k - 1][j] == inf:
+                    continue
+                value = max(best[k - 1][j], cost(j, i))
+                if value < best[k][i]:
+                    best[k][i], cut[k][i] = value, j
+    ranges, end = [], layers
+    for k in range(shards, 0, -1):
+        start = cut[k][end]
+        ranges.append(LayerRange(start, end))
+        end = start
+    ranges.reverse()
+    return ranges
+
+
+def parse_layer_split(text: str, num_layers: int, shards: int) -> list[LayerRange]:
+    """Parse an explicit split like ``"0-10,10-20,20-30"``: ``shards`` contiguous ranges covering every layer.
+
+    Each piece is ``start-end`` with ``end`` exclusive. Errors name the bad piece and what is allowed.
+    """
+    pieces = [piece.strip() for piece in text.split(",")]
+    if len(pieces) != shards:
+        raise ValueError(f"layer split {text!r} has {len(pieces)} ranges; it needs exactly {shards}, one per shard")
+    ranges: list[LayerRange] = []
+    expected_start = 0
+    for index, piece in enumerate(pieces):
+        parts = piece.split("-")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"layer split {text!r}: range {index} {piece!r} is not START-END "
+                             f"(whole numbers, END exclusive, e.g. 0-{num_layers})")
+        start, end = (int(p) for p in parts)
+        if start != expected_start:
+            raise ValueError(f"layer split {text!r}: range {index} {piece!r} must start at layer {expected_start} "
+                             "(ranges are contiguous, starting at 0)")
+        if end <= start:
+            raise ValueError(f"layer split {text!r}: range {index} {piece!r} is empty; "
+                             f"its end must be greater than {start}")
+        if end > num_layers:
+            raise ValueError(f"layer split {text!r}: range {index} {piece!r} ends past the model's "
+                             f"{num_layers} layers; the last range must end at {num_layers}")
+        ranges.append(LayerRange(start, end))
+        expected_start = end
+    if expected_start != num_layers:
+        raise ValueError(f"layer split {text!r}: the ranges stop at layer {expected_start}; "
+                         f"the last range must end at {num_layers}")
+    return ranges
