@@ -70,6 +70,15 @@ class EngineStoppedError(EngineUnavailableError):
 class Engine:
     """Continuous-batching generation over a :class:`~.shard.Shard` (implements ``generation.Engine``)."""
 
+    # Hooks for subclasses that run the model elsewhere (pipeline.PipelineEngine).
+    _whole_model = True
+    """Whether the shard must hold every layer (a pipeline's leader holds only the first range)."""
+    _idle_wait_s: float | None = None
+    """With nothing to do, call :meth:`_on_idle` at least this often (None: just wait for work)."""
+
+    def _on_idle(self) -> None:
+        """Called in the engine thread while it has nothing to run (see ``_idle_wait_s``)."""
+
     def __init__(
         self,
         shard: Shard,
@@ -81,7 +90,7 @@ class Engine:
         model_name: str | None = None,
         verify: bool = True,
     ) -> None:
-        if not (shard.model.is_first and shard.model.is_last):
+        if self._whole_model and not (shard.model.is_first and shard.model.is_last):
             raise ValueError(
                 f"Engine runs a whole model on one rank; this shard holds layers {shard.model.layer_range}"
             )
@@ -247,7 +256,8 @@ class Engine:
             self._take_inbox()
             self._take_aborts()
             if not self._running and not self._waiting:
-                self._wakeup.wait()
+                if not self._wakeup.wait(self._idle_wait_s):
+                    self._on_idle()
                 continue
             try:
                 self._step()
