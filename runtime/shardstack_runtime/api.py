@@ -495,42 +495,43 @@ class _Service:
             raise APIError(CLIENT_CLOSED_REQUEST, "The client closed the connection before the answer.",
                            code="client_closed_request")
 
-    async def _stream_completion(self, plan: _Plan) -> AsyncIterator[str]:
-        def chunk(choices: list[CompletionChoice], usage: Usage | None = None) -> str:
+    def _stream_completion(self, plan: _Plan) -> AsyncIterator[str]:
+        def chunk(choices: list[Any], usage: Usage | None = None) -> str:
             data = CompletionResponse(id=plan.request_id, created=plan.created, model=self.model_name,
                                       choices=choices, usage=usage)
             return f"data: {data.model_dump_json()}\n\n"
 
-        generation = self._generate(plan)
-        try:
-            async for choice, event in generation:
-                if event.text or event.finish_reason is not None:
-                    yield chunk([CompletionChoice(index=choice.index, text=event.text,
-                                                  finish_reason=_reported(event.finish_reason))])
-            if plan.include_usage:
-                yield chunk([], plan.usage())
-        except _GenerationFailed as exc:
-            logger.error("request %s failed while streaming: %s", plan.request_id, exc.message)
-            yield f"data: {_error_body(exc.message, 'server_error', None, 'engine_error')}\n\n"
-        finally:
-            await _close_shielded(generation)
-        yield "data: [DONE]\n\n"
+        def choice_of(choice: _Choice, event: GenerationEvent) -> CompletionChoice:
+            return CompletionChoice(index=choice.index, text=event.text, finish_reason=_reported(event.finish_reason))
 
-    async def _stream_chat(self, plan: _Plan) -> AsyncIterator[str]:
-        def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> str:
+        return self._stream(plan, chunk, [], choice_of)
+
+    def _stream_chat(self, plan: _Plan) -> AsyncIterator[str]:
+        def chunk(choices: list[Any], usage: Usage | None = None) -> str:
             data = ChatCompletionChunk(id=plan.request_id, created=plan.created, model=self.model_name,
                                        choices=choices, usage=usage)
             return f"data: {data.model_dump_json()}\n\n"
 
-        for choice in plan.choices:
-            yield chunk([ChatChunkChoice(index=choice.index, delta=ChatDelta(role="assistant", content=""))])
+        def choice_of(choice: _Choice, event: GenerationEvent) -> ChatChunkChoice:
+            delta = ChatDelta(content=event.text) if event.text else ChatDelta()
+            return ChatChunkChoice(index=choice.index, delta=delta, finish_reason=_reported(event.finish_reason))
+
+        opening = [ChatChunkChoice(index=c.index, delta=ChatDelta(role="assistant", content="")) for c in plan.choices]
+        return self._stream(plan, chunk, opening, choice_of)
+
+    async def _stream(self, plan: _Plan, chunk: Callable[..., str], opening: list[Any],
+                      choice_of: Callable[[_Choice, GenerationEvent], Any]) -> AsyncIterator[str]:
+        """Server-sent events for both APIs: opening chunks, one chunk per event, usage, then [DONE].
+
+        An engine failure mid-stream becomes an error event (the status line is already sent).
+        """
+        for choice in opening:
+            yield chunk([choice])
         generation = self._generate(plan)
         try:
             async for choice, event in generation:
                 if event.text or event.finish_reason is not None:
-                    delta = ChatDelta(content=event.text) if event.text else ChatDelta()
-                    yield chunk([ChatChunkChoice(index=choice.index, delta=delta,
-                                                 finish_reason=_reported(event.finish_reason))])
+                    yield chunk([choice_of(choice, event)])
             if plan.include_usage:
                 yield chunk([], plan.usage())
         except _GenerationFailed as exc:
