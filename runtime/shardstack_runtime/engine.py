@@ -43,7 +43,7 @@ from .generation import (
     SamplingParams,
 )
 from .kv_cache import KVCache
-from .sampling import RowSampler, sample
+from .sampling import Draw, RowSampler, sample
 from .shard import Shard, open_shard
 from .tokenizer import Tokenizer
 
@@ -79,6 +79,9 @@ class Engine:
     def _on_idle(self) -> None:
         """Called in the engine thread while it has nothing to run (see ``_idle_wait_s``)."""
 
+    def _on_cache_ready(self) -> None:
+        """Called in the engine thread once the weights are loaded and the KV cache allocated, before warm-up."""
+
     def __init__(
         self,
         shard: Shard,
@@ -89,6 +92,7 @@ class Engine:
         prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
         model_name: str | None = None,
         verify: bool = True,
+        micro_batches: int = 1,
     ) -> None:
         if self._whole_model and not (shard.model.is_first and shard.model.is_last):
             raise ValueError(
@@ -98,6 +102,8 @@ class Engine:
             raise ValueError("Engine needs the checkpoint's tokenizer (tokenizer.json)")
         if max_slots < 1 or prefill_chunk < 1:
             raise ValueError(f"max_slots and prefill_chunk must be ≥ 1; got {max_slots} and {prefill_chunk}")
+        if not 1 <= micro_batches <= max_slots:
+            raise ValueError(f"micro_batches must be between 1 and max_slots ({max_slots}); got {micro_batches}")
         self.shard = shard
         self.tokenizer: Tokenizer = shard.tokenizer
         self.model_name = model_name or _name_from_uri(shard.checkpoint.uri)
@@ -105,6 +111,8 @@ class Engine:
         self.max_slots = max_slots
         self.max_waiting = max_waiting
         self.prefill_chunk = prefill_chunk
+        self.micro_batches = micro_batches
+        """Passes in flight at once, each over its own lane of KV-cache slots (1 unless pipelined)."""
         self._verify = verify
         self._eos_ids = frozenset(self.tokenizer.eos_token_ids) | frozenset(shard.config.eos_token_ids)
 
@@ -123,9 +131,10 @@ class Engine:
         # Engine-thread state.
         self._cache: KVCache | None = None
         self._waiting: deque[_Sequence] = deque()
-        self._running: list[_Sequence] = []  # index == slot
-        self._moves: list[SlotMove] = []
-        self._counters = {"steps": 0, "prompt_tokens": 0, "generation_tokens": 0}
+        self._lanes: list[_Lane] = []
+        self._first_lane = 0
+        self._in_flight: deque[MicroBatch] = deque()  # oldest first: results come back in this order
+        self._counters: dict[str, float] = {"steps": 0, "prompt_tokens": 0, "generation_tokens": 0}
 
     # ------------------------------------------------------------------ construction
 
@@ -192,8 +201,9 @@ class Engine:
         return self._ready.is_set() and self.error is None and not self._closed
 
     def stats(self) -> EngineStats:
-        running = len(self._running)
-        cached = sum(seq.num_cached for seq in list(self._running))
+        sequences = self._running()
+        running = len(sequences)
+        cached = sum(seq.num_cached for seq in sequences)
         capacity = self.max_slots * self.max_model_len
         return EngineStats(
             running=running,
@@ -255,19 +265,24 @@ class Engine:
             self._wakeup.clear()
             self._take_inbox()
             self._take_aborts()
-            if not self._running and not self._waiting:
+            if not self._waiting and not self._in_flight and not any(lane.running for lane in self._lanes):
                 if not self._wakeup.wait(self._idle_wait_s):
                     self._on_idle()
                 continue
             try:
                 self._step()
-            except Exception:
-                # A failed step (say, out of memory) ends the requests in it, not the server.
-                logger.exception("engine step failed; aborting %d running requests", len(self._running))
+            except Exception as e:
+                if self._stopping.is_set():
+                    break  # the engine is unusable (the subclass recorded why); everything ends below
+                # A failure outside a forward pass is a bug: end every request rather than guess at state.
+                logger.exception("engine step failed; aborting %d running requests", len(self._running()))
                 self._counters["failed_steps"] = self._counters.get("failed_steps", 0) + 1
-                for seq in list(self._running):
-                    self._finish(seq, "abort", "", None)
-                self._moves.clear()  # between freed slots only; nothing left to carry
+                if self._in_flight:  # results still on their way cannot be matched any more
+                    with self._lock:
+                        self.error = self.error or e
+                    break
+                for lane in self._lanes:
+                    self._abort_lane(lane)
         self._take_inbox()
         self._fail_all("abort")
 
@@ -280,14 +295,11 @@ class Engine:
         model = self.shard.model
         if model.pack_weights():
             logger.info("weights repacked for oneDNN")
-        self._cache = model.new_cache(self.max_slots, self.max_model_len)
-        # Warm up the paths a real step takes: a prefill, then a batched decode.
-        n = min(WARMUP_PROMPT_TOKENS, self.max_model_len - 1)
-        if n >= 1:
-            ids = torch.zeros((1, n), dtype=torch.int64)
-            model.forward(ids, Batch.prefill(0, 0, n), self._cache)
-            rows = min(self.max_slots, 2)
-            model.forward(torch.zeros((rows, 1), dtype=torch.int64), Batch.decode(range(rows), [n] * rows), self._cache)
+        self._cache = model.new_cache(self.max_slots, self.max_model_len, num_lanes=self.micro_batches)
+        self._lanes = [_Lane(slots) for slots in self._cache.lanes]
+        self._on_cache_ready()
+        self._warm_up()
+        self._counters["compute_seconds"] = 0.0  # count serving only
         logger.info("engine ready in %.2f s: %d slots x %d tokens, KV cache %.1f MiB, %s on %s",
                     time.perf_counter() - started, self.max_slots, self.max_model_len,
                     self._cache.nbytes / 2**20, model.dtype, model.device)
@@ -301,102 +313,166 @@ class Engine:
             self._waiting.append(seq)
 
     def _take_aborts(self) -> None:
+        """Drop cancelled requests that wait; a running one leaves its lane at the lane's next pass."""
         while True:
             try:
                 seq = self._aborts.get_nowait()
             except queue.Empty:
                 return
-            if seq.finished:
-                continue
-            if seq in self._waiting:
+            if not seq.finished and seq in self._waiting:
                 self._waiting.remove(seq)
                 seq.finished = True
-            elif seq.slot is not None:
-                self._release(seq)
 
     def _fail_all(self, reason: FinishReason) -> None:
-        for seq in [*self._running, *self._waiting]:
+        for seq in [*self._running(), *self._waiting]:
             if not seq.finished:
                 self._finish(seq, reason, "", None)
         self._waiting.clear()
+        self._in_flight.clear()
+        for lane in self._lanes:
+            lane.busy = False
 
     def _num_waiting(self) -> int:
         return self._inbox.qsize() + len(self._waiting)
 
-    def _forward(self, ids: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Logits of each row's last token. The one place a pipeline of shards would plug in."""
-        assert self._cache is not None
-        return self.shard.model.forward(ids, batch, self._cache)
+    def _running(self) -> list[_Sequence]:
+        return [seq for lane in self._lanes for seq in lane.running]
+
+    # ------------------------------------------------------------------ scheduling
 
     @torch.inference_mode()
     def _step(self) -> None:
+        """Admit waiting requests, start a micro-batch on every idle lane with work, finish the oldest one."""
         self._counters["steps"] += 1
+        self._admit()
+        lanes = self._lanes[self._first_lane :] + self._lanes[: self._first_lane]
+        self._first_lane = (self._first_lane + 1) % len(self._lanes)  # no lane always goes first
+        for lane in lanes:
+            if lane.busy:
+                continue
+            micro = self._plan(lane)
+            if micro is None:
+                continue
+            try:
+                self._submit(micro)
+            except Exception:
+                if self._stopping.is_set():  # the subclass found the engine unusable (say, a lost rank)
+                    raise
+                # A failed pass (say, out of memory) ends the requests of its lane, not the server.
+                logger.exception("a forward pass failed; aborting the %d requests of its lane", len(lane.running))
+                self._counters["failed_steps"] = self._counters.get("failed_steps", 0) + 1
+                self._abort_lane(lane)
+                continue
+            lane.busy = True
+            self._in_flight.append(micro)
+        if self._in_flight:
+            micro = self._in_flight.popleft()
+            self._collect(micro)
+            if micro.lane is not None:
+                micro.lane.busy = False
+            self._complete(micro)
 
-        # Admit waiting requests into free slots (the lowest ones).
-        while self._waiting and len(self._running) < self.max_slots:
+    def _admit(self) -> None:
+        """Move waiting requests into free slots, each into the lane with the fewest sequences."""
+        while self._waiting:
+            lane = min(self._lanes, key=lambda lane: len(lane.running))
+            if len(lane.running) >= len(lane.slots):
+                return
             seq = self._waiting.popleft()
             if seq.cancelled:
                 seq.finished = True
                 continue
+            seq.first_scheduled_time = time.monotonic()
             if len(seq.prompt) >= self.max_model_len or seq.params.max_tokens < 1:
                 # The server rejects these; never let one overflow the cache.
-                seq.first_scheduled_time = time.monotonic()
                 self._finish(seq, "length", "", None)
                 continue
-            seq.slot = len(self._running)
-            seq.first_scheduled_time = time.monotonic()
-            self._running.append(seq)
+            seq.lane, seq.slot = lane, lane.slots.start + len(lane.running)
+            lane.running.append(seq)
 
-        self._prefill()
+    def _plan(self, lane: _Lane) -> MicroBatch | None:
+        """The lane's next pass: the next chunks of prompts being read, or one token of every other sequence.
 
-        # One decode step over every sequence with a token to feed.
-        decoding = [seq for seq in self._running if seq.prefilled and not seq.finished]
+        The two alternate while both have work, so that reading a long prompt doesn't stall the running
+        sequences. Several prompts share a pass, padded to the longest chunk, as long as rows x width stays
+        within ``prefill_chunk``; a long prompt goes alone, in chunks, over several passes.
+        """
+        for seq in [seq for seq in lane.running if seq.cancelled]:
+            self._release(seq)
+        reading = [seq for seq in lane.running if not seq.prefilled]
+        decoding = [seq for seq in lane.running if seq.prefilled]
+        if reading and (lane.decode_next is False or not decoding):
+            lane.decode_next = True
+            group: list[tuple[_Sequence, int]] = []
+            for seq in reading:
+                n = min(len(seq.prompt) - seq.num_cached, self.prefill_chunk)
+                if group and max(n, *(m for _, m in group)) * (len(group) + 1) > self.prefill_chunk:
+                    break
+                group.append((seq, n))
+            width = max(n for _, n in group)
+            ids = torch.zeros((len(group), width), dtype=torch.int64)
+            for row, (seq, n) in enumerate(group):
+                ids[row, :n] = torch.tensor(seq.prompt[seq.num_cached : seq.num_cached + n], dtype=torch.int64)
+            batch = Batch(tuple(seq.held_slot for seq, _ in group), tuple(seq.num_cached for seq, _ in group),
+                          tuple(n for _, n in group), self._take_moves(lane))
+            for seq, n in group:
+                seq.num_cached += n
+                self._counters["prompt_tokens"] += n
+            rows = [seq for seq, _ in group]
+            draws = [seq.sampler.draw() if seq.prefilled else None for seq in rows]
+            return MicroBatch(lane, rows, ids, batch, draws)
         if not decoding:
-            return
+            return None
+        lane.decode_next = False
         ids = torch.tensor([[seq.next_token] for seq in decoding], dtype=torch.int64)
         batch = Batch.decode([seq.held_slot for seq in decoding], [seq.num_cached for seq in decoding],
-                             self._take_moves())
-        logits = self._forward(ids, batch)
+                             self._take_moves(lane))
         for seq in decoding:
             seq.num_cached += 1
-        tokens, logprobs = sample(logits, [seq.sampler for seq in decoding])
-        for seq, token, logprob in zip(decoding, tokens, logprobs, strict=True):
-            self._accept(seq, token, logprob)
+        return MicroBatch(lane, decoding, ids, batch, [seq.sampler.draw() for seq in decoding])
 
-    def _prefill(self) -> None:
-        """Run one forward pass over the next chunks of the prompts still being read.
+    def _submit(self, micro: MicroBatch) -> None:
+        """Start the micro-batch's forward pass; :meth:`_collect` gets its tokens. Here: run it now.
 
-        Several prompts share a pass, padded to the longest chunk, as long as rows x width stays
-        within ``prefill_chunk``; a long prompt goes alone, in chunks, over several steps.
+        The one place a pipeline of shards plugs in (``pipeline.PipelineEngine``).
         """
-        group: list[tuple[_Sequence, int]] = []
-        for seq in self._running:
-            if seq.prefilled or seq.finished:
-                continue
-            n = min(len(seq.prompt) - seq.num_cached, self.prefill_chunk)
-            width = max([n, *(m for _, m in group)])
-            if group and width * (len(group) + 1) > self.prefill_chunk:
-                break
-            group.append((seq, n))
-        if not group:
+        assert self._cache is not None
+        started = time.perf_counter()
+        logits = self.shard.model.forward(micro.ids, micro.batch, self._cache)
+        rows = [row for row, draw in enumerate(micro.draws) if draw is not None]
+        if rows:
+            tokens, logprobs = sample(logits[rows], [micro.draws[row] for row in rows])
+            for row, token, logprob in zip(rows, tokens, logprobs, strict=True):
+                micro.tokens[row], micro.logprobs[row] = token, logprob
+        self._counters["compute_seconds"] = self._counters.get("compute_seconds", 0.0) + time.perf_counter() - started
+
+    def _collect(self, micro: MicroBatch) -> None:
+        """Wait until ``micro.tokens`` holds the micro-batch's sampled tokens (already so here)."""
+
+    def _complete(self, micro: MicroBatch) -> None:
+        for seq, draw, token, logprob in zip(micro.rows, micro.draws, micro.tokens, micro.logprobs, strict=True):
+            if seq.cancelled:
+                self._release(seq)
+            elif draw is not None:
+                self._accept(seq, token, logprob)
+
+    def _abort_lane(self, lane: _Lane) -> None:
+        for seq in list(lane.running):
+            self._finish(seq, "abort", "", None)
+        lane.moves.clear()  # between freed slots only; nothing left to carry
+
+    def _warm_up(self) -> None:
+        """Run the paths a real step takes, a prefill then a batched decode, through :meth:`_submit`."""
+        n = min(WARMUP_PROMPT_TOKENS, self.max_model_len - 1)
+        if n < 1:
             return
-        width = max(n for _, n in group)
-        ids = torch.zeros((len(group), width), dtype=torch.int64)
-        for row, (seq, n) in enumerate(group):
-            ids[row, :n] = torch.tensor(seq.prompt[seq.num_cached : seq.num_cached + n], dtype=torch.int64)
-        batch = Batch(tuple(seq.held_slot for seq, _ in group), tuple(seq.num_cached for seq, _ in group),
-                      tuple(n for _, n in group), self._take_moves())
-        logits = self._forward(ids, batch)
-        done: list[int] = []
-        for row, (seq, n) in enumerate(group):
-            seq.num_cached += n
-            self._counters["prompt_tokens"] += n
-            if seq.prefilled:
-                done.append(row)
-        if done:
-            tokens, logprobs = sample(logits[done], [group[row][0].sampler for row in done])
-            for row, token, logprob in zip(done, tokens, logprobs, strict=True):
-                self._accept(group[row][0], token, logprob)
+        rows = min(self.max_slots, 2)
+        greedy = RowSampler(SamplingParams(temperature=0.0)).draw()
+        for micro in (MicroBatch(None, [], torch.zeros((1, n), dtype=torch.int64), Batch.prefill(0, 0, n), [greedy]),
+                      MicroBatch(None, [], torch.zeros((rows, 1), dtype=torch.int64),
+                                 Batch.decode(range(rows), [n] * rows), [greedy] * rows)):
+            self._submit(micro)
+            self._collect(micro)
 
     def _accept(self, seq: _Sequence, token: int, logprob: float) -> None:
         """Record a sampled token: emit its text, or finish the sequence."""
@@ -424,20 +500,22 @@ class Engine:
         seq.emit(self._event(seq, token, text, reason, logprob))
 
     def _release(self, seq: _Sequence) -> None:
-        """Free the sequence's slot, moving the highest running sequence into it."""
+        """Free the sequence's slot, moving the highest running sequence of its lane into it."""
         seq.finished = True
-        if seq.slot is None:
+        lane, slot = seq.lane, seq.slot
+        if lane is None or slot is None:
             return
-        slot, last = seq.slot, self._running[-1]
-        self._running.pop()
+        last = lane.running.pop()
         if last is not seq:
-            self._moves.append(SlotMove(last.held_slot, slot, last.num_cached))
+            lane.moves.append(SlotMove(last.held_slot, slot, last.num_cached))
             last.slot = slot
-            self._running[slot] = last
-        seq.slot = None
+            lane.running[slot - lane.slots.start] = last
+        seq.lane = seq.slot = None
 
-    def _take_moves(self) -> tuple[SlotMove, ...]:
-        moves, self._moves = tuple(self._moves), []
+    @staticmethod
+    def _take_moves(lane: _Lane) -> tuple[SlotMove, ...]:
+        moves = tuple(lane.moves)
+        lane.moves.clear()
         return moves
 
     @staticmethod
@@ -456,6 +534,41 @@ class Engine:
 
 
 @dataclass(eq=False)
+class _Lane:
+    """A range of KV-cache slots whose sequences go through the model together, one pass at a time."""
+
+    slots: range
+    running: list[_Sequence] = field(default_factory=list)
+    """``running[i]`` holds slot ``slots.start + i``: the lane's sequences fill its lowest slots."""
+    moves: list[SlotMove] = field(default_factory=list)
+    """Compactions since the lane's last pass, applied (on every rank) before its next one."""
+    busy: bool = False
+    """A pass of this lane is in flight; its sequences must not move until it is back."""
+    decode_next: bool = False
+
+
+@dataclass(eq=False)
+class MicroBatch:
+    """One forward pass of one lane: its rows, inputs and draws, then the tokens sampled for it."""
+
+    lane: _Lane | None
+    """None for the warm-up passes."""
+    rows: list[_Sequence]
+    ids: torch.Tensor
+    batch: Batch
+    draws: list[Draw | None]
+    """One per row; None for a prompt chunk that does not end its prompt (nothing to sample)."""
+    tokens: list[int] = field(init=False)
+    logprobs: list[float] = field(init=False)
+    handle: object = None
+    """What a subclass needs to collect the result (e.g. the pending receive of a pipeline)."""
+
+    def __post_init__(self) -> None:
+        self.tokens = [-1] * len(self.draws)
+        self.logprobs = [0.0] * len(self.draws)
+
+
+@dataclass(eq=False)
 class _Sequence:
     """One request inside the engine."""
 
@@ -466,6 +579,7 @@ class _Sequence:
     params: SamplingParams = field(init=False)
     sampler: RowSampler = field(init=False)
     text: TextStream = field(init=False)
+    lane: _Lane | None = None
     slot: int | None = None
     num_cached: int = 0
     generated: int = 0

@@ -67,10 +67,40 @@ class EngineUnavailableError(RuntimeError):
 
 
 @dataclass
+class StageStats:
+    """One stage (rank) of a pipelined engine, as the leader accounts for it since it became ready."""
+
+    rank: int
+    layers: str
+    """The layer range it runs, e.g. "0-15" (end exclusive)."""
+    compute_seconds: float = 0.0
+    """Running its layers (and, on the last rank, sampling)."""
+    transfer_seconds: float = 0.0
+    """Receiving its inputs, from the moment the sender started sending: the point-to-point latency."""
+    received_bytes: int = 0
+    """Bytes of activations and metadata it received from the previous rank (rank 0: results from the last)."""
+    received_messages: int = 0
+    load_bytes: int = 0
+    load_seconds: float = 0.0
+
+
+@dataclass
 class EngineStats:
     running: int = 0
     waiting: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    stages: list[StageStats] = field(default_factory=list)
+    """One per rank of a pipeline; empty for a single-rank engine."""
+    busy_seconds: float = 0.0
+    """Wall time with at least one micro-batch in the pipeline (the denominator of the bubble fraction)."""
+
+    @property
+    def bubble_fraction(self) -> float | None:
+        """Share of the stages' time idle while the pipeline had work: 1 - sum(compute) / (stages x busy)."""
+        if not self.stages or self.busy_seconds <= 0:
+            return None
+        computing = sum(stage.compute_seconds for stage in self.stages)
+        return max(0.0, 1.0 - computing / (len(self.stages) * self.busy_seconds))
 
 
 class ChatTokenizer(Protocol):

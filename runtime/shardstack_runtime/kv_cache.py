@@ -3,19 +3,20 @@
 Usage::
 
     cache = KVCache(num_layers=len(layer_range), num_slots=8, num_kv_heads=3, head_dim=64,
-                    max_len=2048, dtype=torch.bfloat16, device="cpu", num_lanes=2)
+                    max_len=2048, dtype=torch.bfloat16, device="cpu", num_lanes=3)
     keys, values = cache.layer(0)       # [slots, kv_heads, max_len, head_dim] views
-    cache.lanes                         # [range(0, 4), range(4, 8)]
+    cache.lanes                         # [range(0, 2), range(2, 5), range(5, 8)]
 
 A sequence owns one slot from admission to finish; its tokens sit at positions ``0 .. length - 1``.
-Slots are split into ``num_lanes`` contiguous lanes so that a pipeline can keep one micro-batch per
-lane in flight; within a lane the scheduler keeps running sequences in the lowest slots, so that a
-decode step reads the cache through a view instead of a gather.
+Slots are split into ``num_lanes`` contiguous lanes (sizes differing by at most one) so that a pipeline
+can keep one micro-batch per lane in flight; within a lane the scheduler keeps running sequences in the
+lowest slots, so that a decode step reads the cache through a view instead of a gather.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 
 import torch
 
@@ -39,8 +40,8 @@ class KVCache:
     ) -> None:
         if num_slots < 1 or max_len < 1:
             raise ValueError(f"num_slots and max_len must be ≥ 1; got {num_slots} and {max_len}")
-        if num_lanes < 1 or num_slots % num_lanes:
-            raise ValueError(f"num_lanes ({num_lanes}) must divide num_slots ({num_slots})")
+        if not 1 <= num_lanes <= num_slots:
+            raise ValueError(f"num_lanes must be between 1 and num_slots ({num_slots}); got {num_lanes}")
         shape = (num_layers, num_slots, num_kv_heads, max_len, head_dim)
         # Zeros, not empty: padded rows may attend to positions never written, and stale garbage
         # could hold NaN/inf that a zero attention weight would still turn into NaN.
@@ -49,8 +50,8 @@ class KVCache:
         self.num_slots = num_slots
         self.max_len = max_len
         self.num_lanes = num_lanes
-        lane_size = num_slots // num_lanes
-        self.lanes = [range(i * lane_size, (i + 1) * lane_size) for i in range(num_lanes)]
+        bounds = [i * num_slots // num_lanes for i in range(num_lanes + 1)]
+        self.lanes = [range(a, b) for a, b in pairwise(bounds)]
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the shard's ``index``-th layer, ``[slots, kv_heads, max_len, head_dim]``."""

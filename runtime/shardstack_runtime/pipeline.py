@@ -11,25 +11,32 @@ Usage::
         run_worker(group, shard)                # returns when the leader shuts the pipeline down
     leave_group(group)
 
-Rank 0 (the leader) runs the continuous-batching :class:`~.engine.Engine` with its scheduler, sampling
-and detokenizing unchanged; only the forward pass differs. For each step the leader runs its own layer
-range, then sends rank 1 a fixed-size int64 header (message kind, batch length, rows, width), the
-:class:`~.batch.Batch` (:meth:`~.batch.Batch.to_tensor`) and the hidden states ``[B, S, hidden]``.
-Every worker runs its range over them with its own KV cache, laid out like the leader's (same slots,
-same :class:`~.batch.SlotMove` s applied from the batch), and passes them on; the last rank sends the
-last-token logits ``[B, vocab]`` back to rank 0, which samples. Only preallocated, contiguous tensors
-cross the wire with ``send``/``recv``: no pickles.
+Rank 0 (the leader) runs the continuous-batching :class:`~.engine.Engine`: its scheduler, detokenizer and
+each request's random stream are unchanged; only where a pass runs differs. The KV-cache slots are split
+into ``micro_batches`` lanes (default: one per rank) and every lane has its own pass in flight, so while
+rank 1 runs lane A's pass the leader already runs lane B's: with as many lanes as stages and work in each,
+no stage waits for another except to fill and drain the pipeline.
 
-Bounds: every receive is bounded by the process group's timeout (``Group.timeout_s``), so a dead or
-stuck peer raises instead of hanging. While idle the leader sends a keep-alive every quarter of that
-timeout so that workers waiting for the next step don't time out. A failed exchange is fatal: the
-pipeline's ranks may disagree on what they received, so the engine stops with that error (``ready``
-turns false, ``engine.error`` holds it, in-flight requests end with ``finish_reason="abort"`` and new
-ones raise :class:`~.engine.EngineStoppedError`); the replica group has to be restarted.
+One pass crosses the wire as three preallocated, contiguous tensors, with no pickles:
 
-Limits of this first version: one micro-batch is in flight, so only one rank computes at a time. The
-next step is to keep at least as many micro-batches in flight as there are stages, one per KV-cache
-lane (``KVCache(num_lanes=...)``), and to have the last rank sample so that only token ids travel back.
+- a fixed-size int64 header: message kind, and for a step the batch's encoded length, rows and width;
+- a float64 *meta* tensor: the :class:`~.batch.Batch` (:meth:`~.batch.Batch.to_tensor`), the rows' sampling
+  draws (:func:`~.sampling.encode_draws`, the random number included, so that a seeded request samples the
+  same tokens however it is split) and each rank's timings;
+- the hidden states ``[B, S, hidden]``.
+
+Every worker runs its layers over them with its own KV cache, laid out like the leader's (the same slots;
+the batch's :class:`~.batch.SlotMove` s applied), and passes them on. The last rank samples and sends rank 0
+only ``[2, B]`` token ids and logprobs plus the timings. Results come back in the order passes were sent.
+
+Bounds: every wait on a peer is bounded by the group's timeout (``Group.timeout_s``), and a peer that dies
+closes its connections, which fails the next exchange at once. While idle the leader sends a keep-alive
+every second (at most a quarter of the timeout), so that workers waiting for the next pass don't time out
+and a dead worker is noticed within about a second. A failed exchange is fatal: the ranks may disagree on
+what they received, so the engine stops with that error (``ready`` turns false, ``engine.error`` holds it,
+in-flight requests end with ``finish_reason="abort"``, which the server answers with 503, and new ones
+raise :class:`~.engine.EngineStoppedError`); the replica group has to be restarted, which is what the
+server's exit code asks Kubernetes to do.
 """
 
 from __future__ import annotations
@@ -38,15 +45,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from .batch import Batch
-from .engine import WARMUP_PROMPT_TOKENS, Engine
+from .engine import Engine, MicroBatch
+from .generation import EngineStats, StageStats
 from .kv_cache import KVCache
-from .rendezvous import Group
+from .model import LayerRange
+from .rendezvous import Group, stage_loads
+from .sampling import DRAW_FIELDS, encode_draws, sample_encoded
 from .shard import Shard
 
 __all__ = ["PipelineEngine", "PipelineError", "run_worker"]
@@ -56,8 +67,11 @@ logger = logging.getLogger(__name__)
 HEADER_LEN = 8
 # Message kinds (header[0]).
 STEP, HELLO, KEEPALIVE, SHUTDOWN = 1, 2, 3, 4
-T = TypeVar("T")
 _KINDS = {STEP: "step", HELLO: "hello", KEEPALIVE: "keep-alive", SHUTDOWN: "shutdown"}
+KEEPALIVE_S = 1.0
+TIMINGS = 2
+"""Per rank in the meta tensor: compute seconds and transfer seconds of the pass."""
+T = TypeVar("T")
 
 
 class PipelineError(RuntimeError):
@@ -69,6 +83,10 @@ def _header(kind: int, *values: int) -> torch.Tensor:
     header[0] = kind
     header[1 : 1 + len(values)] = torch.tensor(values, dtype=torch.int64)
     return header
+
+
+def _meta_len(batch_len: int, rows: int, world_size: int) -> int:
+    return batch_len + DRAW_FIELDS * rows + TIMINGS * world_size
 
 
 def _recv(tensor: torch.Tensor, src: int, what: str, rank: int) -> torch.Tensor:
@@ -86,12 +104,23 @@ def _send(tensor: torch.Tensor, dst: int, what: str, rank: int) -> None:
         raise PipelineError(f"rank {rank}: sending {what} to rank {dst} failed: {e}") from e
 
 
+class _InFlight:
+    """The leader's side of one pass in the pipeline: the sends to wait for and the pending result."""
+
+    def __init__(self, sends: list[dist.Work], result: torch.Tensor, receive: dist.Work, sent_at: float) -> None:
+        self.sends = sends
+        self.result = result
+        self.receive = receive
+        self.sent_at = sent_at
+
+
 class PipelineEngine(Engine):
-    """The :class:`~.engine.Engine` on rank 0 of a pipeline: its forward runs through every rank."""
+    """The :class:`~.engine.Engine` on rank 0 of a pipeline: its passes run through every rank."""
 
     _whole_model = False
 
-    def __init__(self, group: Group, shard: Shard, **options) -> None:
+    def __init__(self, group: Group, shard: Shard, *, micro_batches: int | None = None,
+                 layer_ranges: list[LayerRange] | None = None, **options) -> None:
         if group.rank != 0 or group.world_size < 2:
             raise ValueError(f"PipelineEngine runs on rank 0 of a group of ≥ 2 ranks; this is rank {group.rank} "
                              f"of {group.world_size} (use Engine for one rank, run_worker on the others)")
@@ -100,12 +129,19 @@ class PipelineEngine(Engine):
                              f"{shard.model.layer_range} of {shard.config.num_layers}")
         if group.device != "cpu":
             raise ValueError("PipelineEngine supports gloo on CPU only for now")
-        super().__init__(shard, **options)
+        max_slots = options.get("max_slots", 8)
+        super().__init__(shard, micro_batches=micro_batches or min(group.world_size, max_slots), **options)
         self.group = group
-        self._keepalive_s = group.timeout_s / 4
+        self._timeout = timedelta(seconds=group.timeout_s)
+        self._keepalive_s = min(KEEPALIVE_S, group.timeout_s / 4)
         self._idle_wait_s = self._keepalive_s
         self._last_sent = time.monotonic()
         self._pipeline_broken = False
+        world = group.world_size
+        names = [f"{r.start}-{r.end}" for r in layer_ranges] if layer_ranges else ["?"] * world
+        self._stages = [StageStats(rank=r, layers=names[r]) for r in range(world)]
+        self._busy_seconds = 0.0
+        self._busy_since: float | None = None
 
     @classmethod
     def from_group(cls, group: Group, shard: Shard, *, start: bool = True, **options) -> PipelineEngine:
@@ -114,6 +150,15 @@ class PipelineEngine(Engine):
         if start:
             engine.start()
         return engine
+
+    def stats(self) -> EngineStats:
+        stats = super().stats()
+        busy = self._busy_seconds
+        if self._busy_since is not None:
+            busy += time.monotonic() - self._busy_since
+        stats.stages = [StageStats(**vars(stage)) for stage in self._stages]
+        stats.busy_seconds = busy
+        return stats
 
     # ------------------------------------------------------------------ engine-thread hooks
 
@@ -127,32 +172,51 @@ class PipelineEngine(Engine):
                 except PipelineError:
                     logger.exception("could not tell the pipeline's workers to stop")
 
+    def _on_cache_ready(self) -> None:
+        self._guarded(lambda: self._send_header(_header(HELLO, self.max_slots, self.max_model_len,
+                                                        self.micro_batches)))
+        for stage, (load_bytes, load_seconds) in zip(self._stages, stage_loads(self.group), strict=True):
+            stage.load_bytes, stage.load_seconds = load_bytes, load_seconds
+
     def _prepare(self) -> None:
-        started = time.perf_counter()
-        if not self.shard.loaded:
-            logger.info("%s", self.shard.load_weights(verify=self._verify))
-        model = self.shard.model
-        model.pack_weights()
-        self._cache = model.new_cache(self.max_slots, self.max_model_len)
-        self._guarded(lambda: self._send_header(_header(HELLO, self.max_slots, self.max_model_len)))
-        # Warm up every rank through the real path: a prefill, then a batched decode.
-        n = min(WARMUP_PROMPT_TOKENS, self.max_model_len - 1)
-        if n >= 1:
-            self._forward(torch.zeros((1, n), dtype=torch.int64), Batch.prefill(0, 0, n))
-            rows = min(self.max_slots, 2)
-            self._forward(torch.zeros((rows, 1), dtype=torch.int64), Batch.decode(range(rows), [n] * rows))
-        logger.info("pipeline of %d ranks ready in %.2f s: %d slots x %d tokens", self.group.world_size,
-                    time.perf_counter() - started, self.max_slots, self.max_model_len)
+        super()._prepare()
+        for stage in self._stages:  # count serving only, not the warm-up
+            stage.compute_seconds = stage.transfer_seconds = 0.0
+            stage.received_bytes = stage.received_messages = 0
 
     def _on_idle(self) -> None:
         if time.monotonic() - self._last_sent >= self._keepalive_s:
             with contextlib.suppress(PipelineError):  # recorded as the engine's error; the loop stops
                 self._guarded(lambda: self._send_header(_header(KEEPALIVE)))
 
-    def _forward(self, ids: torch.Tensor, batch: Batch) -> torch.Tensor:
+    def _submit(self, micro: MicroBatch) -> None:
         assert self._cache is not None
-        hidden = self.shard.model.forward(ids, batch, self._cache)  # local: a failure here is not fatal
-        return self._guarded(lambda: self._exchange(hidden, batch))
+        started = time.perf_counter()
+        hidden = self.shard.model.forward(micro.ids, micro.batch, self._cache)  # local: a failure is not fatal
+        self._stages[0].compute_seconds += time.perf_counter() - started
+        micro.handle = self._guarded(lambda: self._send_pass(micro, hidden))
+        if self._busy_since is None:
+            self._busy_since = time.monotonic()
+
+    def _collect(self, micro: MicroBatch) -> None:
+        flight = micro.handle
+        assert isinstance(flight, _InFlight)
+        self._guarded(lambda: self._wait(flight))
+        values = flight.result.tolist()
+        rows = len(micro.draws)
+        micro.tokens = [int(v) for v in values[:rows]]
+        micro.logprobs = values[rows : 2 * rows]
+        timings = values[2 * rows :]
+        for rank in range(1, self.group.world_size):
+            stage = self._stages[rank]
+            stage.compute_seconds += timings[TIMINGS * rank]
+            stage.transfer_seconds += timings[TIMINGS * rank + 1]
+        leader = self._stages[0]
+        leader.received_bytes += flight.result.nbytes
+        leader.received_messages += 1
+        if not self._in_flight and self._busy_since is not None:
+            self._busy_seconds += time.monotonic() - self._busy_since
+            self._busy_since = None
 
     # ------------------------------------------------------------------ wire
 
@@ -164,7 +228,7 @@ class PipelineEngine(Engine):
             self._pipeline_broken = True
             with self._lock:
                 if self.error is None:
-                    self.error = e
+                    self.error = e if isinstance(e, PipelineError) else PipelineError(f"rank 0: {e}")
             self._stopping.set()
             self._wakeup.set()
             raise
@@ -173,17 +237,45 @@ class PipelineEngine(Engine):
         _send(header, 1, f"a {_KINDS[int(header[0])]} header", 0)
         self._last_sent = time.monotonic()
 
-    def _exchange(self, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
-        encoded = batch.to_tensor()
-        self._send_header(_header(STEP, encoded.numel(), hidden.shape[0], hidden.shape[1]))
-        _send(encoded, 1, "the batch", 0)
-        _send(hidden, 1, "hidden states", 0)
-        logits = torch.empty((batch.num_rows, self.shard.config.vocab_size), dtype=self.shard.model.dtype)
-        return _recv(logits, self.group.world_size - 1, "logits", 0)
+    def _send_pass(self, micro: MicroBatch, hidden: torch.Tensor) -> _InFlight:
+        """Post the receive of the pass's result, then send it to rank 1, without waiting for either.
+
+        The receive goes first so that the last rank can always deliver a result, even while the leader's
+        sends of later passes wait for rank 1 to take them.
+        """
+        world, rows = self.group.world_size, micro.batch.num_rows
+        encoded = micro.batch.to_tensor()
+        meta = torch.cat([encoded.to(torch.float64), encode_draws(micro.draws).flatten(),
+                          torch.zeros(TIMINGS * world, dtype=torch.float64)])
+        header = _header(STEP, encoded.numel(), rows, hidden.shape[1])
+        result = torch.empty(2 * rows + TIMINGS * world, dtype=torch.float64)
+        hidden = hidden.contiguous()
+        try:
+            receive = dist.irecv(result, src=world - 1)
+            sends = [dist.isend(tensor, dst=1) for tensor in (header, meta, hidden)]
+        except Exception as e:
+            raise PipelineError(f"rank 0: starting a pass through the pipeline failed: {e}") from e
+        self._last_sent = time.monotonic()
+        for stage in self._stages[1:]:  # every hop carries the same shapes
+            stage.received_bytes += header.nbytes + meta.nbytes + hidden.nbytes
+            stage.received_messages += 1
+        return _InFlight(sends, result, receive, time.monotonic())
+
+    def _wait(self, flight: _InFlight) -> None:
+        last = self.group.world_size - 1
+        try:
+            for send in flight.sends:
+                send.wait(self._timeout)
+        except Exception as e:
+            raise PipelineError(f"rank 0: sending a pass to rank 1 failed: {e}") from e
+        try:
+            flight.receive.wait(self._timeout)
+        except Exception as e:
+            raise PipelineError(f"rank 0: receiving tokens from rank {last} failed: {e}") from e
 
 
 def run_worker(group: Group, shard: Shard) -> int:
-    """Serve this rank's layers of the pipeline until the leader shuts it down; returns the steps run.
+    """Serve this rank's layers of the pipeline until the leader shuts it down; returns the passes run.
 
     Raises :class:`PipelineError` when a peer dies or a receive passes the group's timeout.
     """
@@ -209,26 +301,36 @@ def run_worker(group: Group, shard: Shard) -> int:
             if kind == STEP:
                 if cache is None:
                     raise PipelineError(f"rank {rank}: a step arrived before the pipeline's hello")
+                arrived = time.perf_counter()
                 batch_len, rows, width = (int(v) for v in header[1:4])
-                batch = Batch.from_tensor(_recv(torch.empty(batch_len, dtype=torch.int64), prev, "the batch", rank))
-                hidden = torch.empty((rows, width, shard.config.hidden_size), dtype=model.dtype)
-                _recv(hidden, prev, "hidden states", rank)
+                meta = _recv(torch.empty(_meta_len(batch_len, rows, world), dtype=torch.float64), prev, "the meta",
+                             rank)
+                hidden = _recv(torch.empty((rows, width, shard.config.hidden_size), dtype=model.dtype), prev,
+                               "hidden states", rank)
+                started = time.perf_counter()
+                batch = Batch.from_tensor(meta[:batch_len].to(torch.int64))
                 out = model.forward(hidden, batch, cache)
+                if last:
+                    draws = meta[batch_len : batch_len + DRAW_FIELDS * rows].view(rows, DRAW_FIELDS)
+                    out = sample_encoded(out, draws).flatten()
+                timings = meta[batch_len + DRAW_FIELDS * rows :]
+                timings[TIMINGS * rank] = time.perf_counter() - started
+                timings[TIMINGS * rank + 1] = started - arrived
                 steps += 1
                 if last:
-                    _send(out, 0, "logits", rank)
+                    _send(torch.cat([out, timings]), 0, "tokens", rank)
                 else:
                     _send(header, rank + 1, "a step header", rank)
-                    _send(batch.to_tensor(), rank + 1, "the batch", rank)
+                    _send(meta, rank + 1, "the meta", rank)
                     _send(out, rank + 1, "hidden states", rank)
                 continue
             if kind not in _KINDS:
                 raise PipelineError(f"rank {rank}: unknown message kind {kind} from rank {prev}")
             if kind == HELLO:
-                max_slots, max_len = int(header[1]), int(header[2])
-                cache = model.new_cache(max_slots, max_len)
-                logger.info("rank %d: %d slots x %d tokens for layers %s", rank, max_slots, max_len,
-                            model.layer_range)
+                max_slots, max_len, lanes = int(header[1]), int(header[2]), int(header[3])
+                cache = model.new_cache(max_slots, max_len, num_lanes=lanes)
+                logger.info("rank %d: %d slots x %d tokens in %d lanes for layers %s", rank, max_slots, max_len,
+                            lanes, model.layer_range)
             if not last:
                 _send(header, rank + 1, f"a {_KINDS[kind]} header", rank)
             if kind == SHUTDOWN:

@@ -36,7 +36,7 @@ from .settings import RankSettings
 from .shard import Shard, open_shard
 
 __all__ = ["Group", "ModelMismatchError", "RendezvousError", "agree_on_model", "join_and_load", "join_group",
-           "leave_group", "rank_key"]
+           "leave_group", "rank_key", "stage_loads"]
 
 _POLL_S = 0.05
 _DIGEST_BYTES = 32
@@ -189,6 +189,23 @@ def agree_on_model(group: Group, digest: str | None, *, load_error: BaseExceptio
                                  ". Every rank must read the same checkpoint (re-push it, or restart the group)")
 
 
+def _load_key(rank: int) -> str:
+    return f"shardstack/load/{rank}"
+
+
+def stage_loads(group: Group) -> list[tuple[int, float]]:
+    """Each rank's weight load, ``(bytes, seconds)``, as it published it in the group's store ((0, 0) if not)."""
+    loads = []
+    for rank in range(group.world_size):
+        key = _load_key(rank)
+        if group.store.check([key]):
+            size, seconds = group.store.get(key).decode().split()
+            loads.append((int(size), float(seconds)))
+        else:
+            loads.append((0, 0.0))
+    return loads
+
+
 def leave_group(group: Group) -> None:
     """Destroy the process group (the leader's store closes with the process)."""
     if dist.is_initialized():
@@ -230,12 +247,15 @@ def join_and_load(settings: RankSettings, layer_ranges: list[LayerRange], *, tim
         error = result.get("error")
         # Wait (bounded, naming the slow ranks) until every rank has loaded, so that no rank's load time
         # counts against the collective timeout of the agreement below.
+        shard = result.get("shard")
+        if isinstance(shard, Shard) and shard.load_report is not None:
+            report = shard.load_report
+            group.store.set(_load_key(settings.rank), f"{report.bytes_fetched} {report.seconds}")
         group.store.set(f"shardstack/loaded/{settings.rank}", "failed" if error else "ok")
         slow = _wait_for_ranks(group.store, "shardstack/loaded", group.world_size, timeout_s)
         if slow:
             raise RendezvousError(f"{_ranks(slow)} of {group.world_size} did not finish loading "
                                   f"{settings.model_uri} within {timeout_s:g} s of rank {settings.rank}")
-        shard = result.get("shard")
         digest = None
         if isinstance(shard, Shard) and shard.checkpoint.manifest is not None:
             digest = shard.checkpoint.manifest.digest

@@ -3,7 +3,12 @@
 Usage::
 
     rows = [RowSampler(params) for params in requests]        # one per request, kept across steps
-    tokens, logprobs = sample(logits, rows)                   # logits: [B, vocab]
+    draws = [row.draw() for row in rows]                      # this step's parameters and random number
+    tokens, logprobs = sample(logits, draws)                  # logits: [B, vocab]
+
+In a pipeline the leader keeps the :class:`RowSampler` s and the last rank holds the logits: the leader
+sends :func:`encode_draws` (four numbers a row) beside the activations and the last rank calls
+:func:`sample_encoded`, so only token ids and their logprobs travel back.
 
 Temperature 0 (or top-k 1) is greedy. Otherwise logits are divided by the temperature, cut to the
 top-k and then to the smallest set whose probability reaches top-p, and one token is drawn by
@@ -14,11 +19,38 @@ shares its batch. Logprobs are those of the model's raw distribution (before tem
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from .generation import SamplingParams
+
+
+class _Row(Protocol):
+    greedy: bool
+    temperature: float
+    top_k: int
+    top_p: float
+
+    def uniform(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One row's sampling for one step: its parameters and the random number it uses (0 when greedy)."""
+
+    greedy: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    number: float
+
+    def uniform(self) -> float:
+        return self.number
 
 
 class RowSampler:
@@ -41,8 +73,44 @@ class RowSampler:
         assert self.generator is not None
         return float(torch.rand((), generator=self.generator))
 
+    def draw(self) -> Draw:
+        """This step's draw: takes the next random number of the stream unless greedy."""
+        return Draw(self.greedy, self.temperature, self.top_k, self.top_p, 0.0 if self.greedy else self.uniform())
 
-def sample(logits: torch.Tensor, rows: list[RowSampler]) -> tuple[list[int], list[float]]:
+
+DRAW_FIELDS = 4
+"""Numbers per row in :func:`encode_draws`: temperature (0 greedy, NaN: no sample), top-k, top-p, uniform."""
+
+
+def encode_draws(draws: list[Draw | None]) -> torch.Tensor:
+    """``[B, 4]`` float64, one row per batch row; a None row (a prompt chunk mid-prefill) is not sampled."""
+    out = torch.full((len(draws), DRAW_FIELDS), math.nan, dtype=torch.float64)
+    for i, d in enumerate(draws):
+        if d is not None:
+            out[i] = torch.tensor([0.0 if d.greedy else d.temperature, d.top_k, d.top_p, d.number],
+                                  dtype=torch.float64)
+    return out
+
+
+def sample_encoded(logits: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+    """Sample the rows that :func:`encode_draws` asked for; ``[2, B]`` float64 of token ids and logprobs.
+
+    Rows that were not to be sampled get token -1 and logprob 0. Token ids are exact in float64.
+    """
+    values = encoded.tolist()
+    rows = [i for i, v in enumerate(values) if not math.isnan(v[0])]
+    out = torch.zeros((2, len(values)), dtype=torch.float64)
+    out[0] = -1
+    if rows:
+        draws = [Draw(values[i][0] == 0.0, values[i][0], int(values[i][1]), values[i][2], values[i][3]) for i in rows]
+        tokens, logprobs = sample(logits[rows] if len(rows) < len(values) else logits, draws)
+        index = torch.tensor(rows, dtype=torch.int64)
+        out[0, index] = torch.tensor(tokens, dtype=torch.float64)
+        out[1, index] = torch.tensor(logprobs, dtype=torch.float64)
+    return out
+
+
+def sample(logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
     """Return the chosen token id and its logprob for each row of ``logits`` ([B, vocab])."""
     logits = logits.float()
     logprobs = torch.log_softmax(logits, dim=-1)
@@ -56,7 +124,7 @@ def sample(logits: torch.Tensor, rows: list[RowSampler]) -> tuple[list[int], lis
     return tokens.tolist(), chosen.tolist()
 
 
-def _draw(logits: torch.Tensor, rows: list[RowSampler]) -> torch.Tensor:
+def _draw(logits: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
     """Temperature, top-k, top-p, then one inverse-CDF draw per row."""
     device = logits.device
     vocab = logits.shape[-1]

@@ -111,6 +111,23 @@ def test_prompts_read_in_small_chunks_give_the_same_tokens(engine: Engine, tiny_
     assert max(len(p) for p in prompts) > 8
 
 
+def test_lanes_of_micro_batches_give_the_same_tokens(engine: Engine, tiny_model_dir: Path, prompts) -> None:
+    # The scheduling a pipeline uses, on one rank: 3 lanes over 5 slots, each lane's pass in flight on
+    # its own, sequences finishing at different times (slot moves inside lanes), prompts read in chunks.
+    kinds = [{"temperature": 0.0}, {"temperature": 1.0, "top_k": 20, "seed": 7}]
+    alone = [tokens(asyncio.run(collect(engine, request(p, max_tokens=24, ignore_eos=True, **kinds[i % 2]))))
+             for i, p in enumerate(prompts)]
+    laned = make_engine(tiny_model_dir, max_slots=5, micro_batches=3, prefill_chunk=6)
+    try:
+        lengths = [4 + 4 * i for i in range(len(prompts))]
+        results = asyncio.run(_gather(laned, [request(p, max_tokens=n, ignore_eos=True, **kinds[i % 2])
+                                              for i, (p, n) in enumerate(zip(prompts, lengths, strict=True))]))
+        assert [tokens(r) for r in results] == [a[:n] for a, n in zip(alone, lengths, strict=True)]
+        assert laned.stats().running == 0
+    finally:
+        laned.shutdown()
+
+
 def test_a_seeded_request_samples_the_same_tokens_in_any_company(engine: Engine, prompts) -> None:
     params = {"max_tokens": 16, "temperature": 1.0, "top_p": 0.9, "seed": 42, "ignore_eos": True}
     alone = tokens(asyncio.run(collect(engine, request(prompts[1], **params))))
