@@ -463,6 +463,9 @@ class _Service:
                     choice.finish_reason = event.finish_reason
                     choice.timer.finish(event.finish_reason, now)
                     if event.finish_reason == "abort":
+                        if getattr(self.engine, "error", None) is not None:  # e.g. a rank of the pipeline died
+                            raise _GenerationFailed("The engine stopped while serving this request (the server log "
+                                                    "says why); this replica will restart. Retry.", 503)
                         raise _GenerationFailed("The engine aborted the request (it may be shutting down). Retry.",
                                                 503)
                 yield choice, event

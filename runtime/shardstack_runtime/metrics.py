@@ -26,7 +26,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .generation import EngineStats, GenerationEvent
@@ -273,3 +273,40 @@ class _EngineStatsCollector(Collector):
             for name, value in sorted(stats.extra.items()):
                 extra.add_metric([self.model_name, name], value)
             yield extra
+        if stats.stages:
+            yield from self._pipeline(stats)
+
+    def _pipeline(self, stats: EngineStats) -> Iterator[Metric]:
+        """Per-stage compute and transfer, p2p volume, load speed and the bubble of a pipelined engine."""
+        model, stages = self.model_name, stats.stages
+        labels = ["model_name", "stage", "layers"]
+        compute = CounterMetricFamily("shardstack_pipeline_stage_compute_seconds",
+                                      "Seconds each stage spent running its layers (the last also samples).",
+                                      labels=labels)
+        transfer = CounterMetricFamily("shardstack_pipeline_stage_transfer_seconds",
+                                       "Seconds each stage spent receiving its inputs once the sender started: "
+                                       "point-to-point latency (rank 0's results are not timed).", labels=labels)
+        load = GaugeMetricFamily("shardstack_pipeline_stage_load_bytes_per_second",
+                                 "How fast each stage loaded its own weights.", labels=labels)
+        p2p_bytes = CounterMetricFamily("shardstack_pipeline_p2p_bytes",
+                                        "Bytes sent between consecutive ranks (activations, metadata, results).",
+                                        labels=["model_name", "src", "dst"])
+        p2p_messages = CounterMetricFamily("shardstack_pipeline_p2p_messages",
+                                           "Micro-batches sent between consecutive ranks.",
+                                           labels=["model_name", "src", "dst"])
+        for stage in stages:
+            stage_labels = [model, str(stage.rank), stage.layers]
+            compute.add_metric(stage_labels, stage.compute_seconds)
+            transfer.add_metric(stage_labels, stage.transfer_seconds)
+            load.add_metric(stage_labels, stage.load_bytes / stage.load_seconds if stage.load_seconds > 0 else 0.0)
+            hop = [model, str((stage.rank - 1) % len(stages)), str(stage.rank)]
+            p2p_bytes.add_metric(hop, stage.received_bytes)
+            p2p_messages.add_metric(hop, stage.received_messages)
+        busy = CounterMetricFamily("shardstack_pipeline_busy_seconds",
+                                   "Wall seconds with at least one micro-batch in the pipeline.", labels=["model_name"])
+        busy.add_metric([model], stats.busy_seconds)
+        bubble = GaugeMetricFamily("shardstack_pipeline_bubble_fraction",
+                                   "Share of the stages' time idle while the pipeline had work: "
+                                   "1 - sum(stage compute) / (stages x busy seconds).", labels=["model_name"])
+        bubble.add_metric([model], stats.bubble_fraction or 0.0)
+        yield from (compute, transfer, load, p2p_bytes, p2p_messages, busy, bubble)
