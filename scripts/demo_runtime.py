@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Serve the demo model with the runtime, ask it one chat question, print the answer and timings, stop.
+"""Serve the demo model split across ranks, ask it one chat question, print the answer and timings, stop.
 
-    .venv/bin/python scripts/demo_runtime.py
-    .venv/bin/python scripts/demo_runtime.py --question "Name three primary colours." --dtype fp32
+    .venv/bin/python scripts/demo_runtime.py                 # SmolLM2 in 2 shards (2 local ranks)
+    .venv/bin/python scripts/demo_runtime.py --shards 1 --question "Name three primary colours." --dtype fp32
 
-It runs exactly what a pod runs (`shardstack-runtime serve`) as a local process on 127.0.0.1, talks
-to it with the official `openai` client, and stops it by PID.
+It runs `shardstack-runtime local --shards N`: one `shardstack-runtime serve` process per rank, exactly
+what the pods of a replica group run, on 127.0.0.1, each rank on its own CPUs. It talks to rank 0 with
+the official `openai` client, prints the pipeline's per-stage numbers from rank 0's /metrics, and stops
+the group by PID.
 """
 
 from __future__ import annotations
@@ -30,6 +32,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (rank r's probes listen on the first + r)."""
+    while True:
+        first = _free_port()
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+
+
+def _pipeline_summary(metrics_url: str) -> str:
+    """Per-stage compute time, bytes over each hop and the bubble fraction, from rank 0's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name.startswith("shardstack_pipeline_")]
+    lines = []
+    for sample in samples:
+        labels = sample.labels
+        if sample.name == "shardstack_pipeline_stage_compute_seconds_total":
+            lines.append(f"  stage {labels['stage']} (layers {labels['layers']}): "
+                         f"{sample.value * 1000:.0f} ms computing")
+        elif sample.name == "shardstack_pipeline_p2p_bytes_total":
+            lines.append(f"  rank {labels['src']} -> rank {labels['dst']}: {sample.value / 1024:.0f} KiB")
+        elif sample.name == "shardstack_pipeline_bubble_fraction":
+            lines.append(f"  bubble fraction: {sample.value:.2f} (one request keeps one stage busy at a time)")
+    return "\n".join(lines)
+
+
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -43,6 +79,7 @@ def main() -> int:
     parser.add_argument("--question", default="What is the capital of France? Answer in one sentence.")
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
     parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--shards", type=int, default=2, help="ranks the model is split across (default 2)")
     args = parser.parse_args()
 
     import openai
@@ -53,11 +90,11 @@ def main() -> int:
     model_dir: Path = prepare_demo_model()
     print(f"demo model: SmolLM2-135M-Instruct at {model_dir} ({time.monotonic() - started:.1f} s)")
 
-    api_port, metrics_port = _free_port(), _free_port()
+    api_port, metrics_port = _free_port(), _free_ports(args.shards)
     log = model_dir.parent / "demo-runtime.log"
-    command = [sys.executable, "-m", "shardstack_runtime.cli", "serve", "--model-uri", str(model_dir),
-               "--host", "127.0.0.1", "--api-port", str(api_port), "--metrics-port", str(metrics_port),
-               "--dtype", args.dtype, "--model-name", "smollm2-135m-instruct"]
+    command = [sys.executable, "-m", "shardstack_runtime.cli", "local", "--shards", str(args.shards),
+               "--model-uri", str(model_dir), "--host", "127.0.0.1", "--api-port", str(api_port),
+               "--metrics-port", str(metrics_port), "--dtype", args.dtype, "--model-name", "smollm2-135m-instruct"]
     with log.open("wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -67,8 +104,8 @@ def main() -> int:
                 print(f"error: the runtime did not become ready; its log:\n{log.read_text()}", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        print(f"runtime ready on http://127.0.0.1:{api_port} in {time.monotonic() - launched:.1f} s "
-              f"(pid {server.pid})")
+        print(f"runtime ready on http://127.0.0.1:{api_port}: {args.shards} rank(s) in "
+              f"{time.monotonic() - launched:.1f} s (pid {server.pid})")
 
         print(f"\nuser: {args.question}\nassistant: ", end="", flush=True)
         sent = time.monotonic()
@@ -92,15 +129,18 @@ def main() -> int:
         rate = (tokens - 1) / (done - first) if first and tokens > 1 and done > first else float("nan")
         print(f"\n\n{tokens} tokens; time to first token {ttft * 1000:.0f} ms; {rate:.1f} tokens/s after it; "
               f"{done - sent:.2f} s in all")
+        if args.shards > 1:
+            print("pipeline (rank 0's /metrics):\n" + _pipeline_summary(f"http://127.0.0.1:{metrics_port}/metrics"))
         return 0
     finally:
         if server.poll() is None:
             os.kill(server.pid, signal.SIGTERM)
             try:
-                server.wait(timeout=30)
+                server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
-        print(f"runtime stopped (log: {log})")
+                server.wait()
+        print(f"runtime stopped, exit code {server.returncode} (log: {log})")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from shardstack_runtime.serve import DEFAULT_RENDEZVOUS_TIMEOUT_S
 from shardstack_runtime.settings import SettingsError, from_env
+from shardstack_runtime.timeouts import PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
 
 log = logging.getLogger("shardstack_runtime")
 
@@ -37,7 +37,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         return EXIT_BAD_SETTINGS
     options = ServeOptions(host=args.host, max_slots=args.max_slots, max_model_len=args.max_model_len,
                            model_name=args.model_name, micro_batches=args.micro_batches, layer_split=args.layer_split,
-                           rendezvous_timeout_s=args.rendezvous_timeout)
+                           balance=args.balance,
+                           rendezvous_timeout_s=args.rendezvous_timeout, pipeline_timeout_s=args.pipeline_timeout)
     if (problem := _check_options(options, settings.world_size)) is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
@@ -52,6 +53,8 @@ def _check_options(options, world_size: int) -> str | None:
                 f"the default is one per rank ({world_size})")
     if options.rendezvous_timeout_s <= 0:
         return f"--rendezvous-timeout {options.rendezvous_timeout_s:g}: must be a positive number of seconds"
+    if options.pipeline_timeout_s <= 0:
+        return f"--pipeline-timeout {options.pipeline_timeout_s:g}: must be a positive number of seconds"
     return None
 
 
@@ -64,11 +67,18 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", help="the name clients use in `model` (default: the checkpoint's directory)")
     parser.add_argument("--micro-batches", type=int,
                         help="passes in flight through a pipeline, each over its own slots (default: one per rank)")
-    parser.add_argument("--layer-split", help="explicit layer ranges per rank, e.g. 0-10,10-30 (default: balanced "
-                                              "by parameter bytes, embeddings and LM head included)")
-    parser.add_argument("--rendezvous-timeout", type=float, default=DEFAULT_RENDEZVOUS_TIMEOUT_S,
-                        help="seconds to wait for the other ranks to join and to load; also bounds every "
-                             f"pipeline receive (default {DEFAULT_RENDEZVOUS_TIMEOUT_S:g})")
+    parser.add_argument("--layer-split", help="explicit layer ranges per rank, e.g. 0-10,10-30 (default: balanced, "
+                                              "see --balance)")
+    parser.add_argument("--balance", choices=["bytes", "compute"], default="bytes",
+                        help="what the default split evens out: weight bytes, embeddings and LM head included (what "
+                             "must fit in each GPU; default), or the work of a pass, where the embedding lookup is "
+                             "free and the LM head is not (faster where memory is not the limit)")
+    parser.add_argument("--rendezvous-timeout", type=float, default=RENDEZVOUS_TIMEOUT_S,
+                        help="seconds to wait for the other ranks to join, then for them to load "
+                             f"(default {RENDEZVOUS_TIMEOUT_S:g})")
+    parser.add_argument("--pipeline-timeout", type=float, default=PIPELINE_TIMEOUT_S,
+                        help="seconds a rank waits for a peer once serving before it fails the group "
+                             f"(default {PIPELINE_TIMEOUT_S:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,8 +74,8 @@ def add_local_flags(parser: argparse.ArgumentParser) -> None:
 def _serve_flags(args: argparse.Namespace) -> list[str]:
     """The shared serving flags, passed on to every rank's ``serve``."""
     flags = []
-    for name in ("dtype", "max_slots", "max_model_len", "model_name", "micro_batches", "layer_split",
-                 "rendezvous_timeout"):
+    for name in ("dtype", "max_slots", "max_model_len", "model_name", "micro_batches", "layer_split", "balance",
+                 "rendezvous_timeout", "pipeline_timeout"):
         value = getattr(args, name)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]

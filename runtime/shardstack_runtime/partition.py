@@ -3,6 +3,7 @@
 Usage::
 
     ranges = balanced_layer_ranges(config, shards=3)          # by parameter bytes, not layer count
+    ranges = balanced_layer_ranges(config, 3, by="compute")   # by the work of one decode pass instead
     ranges = parse_layer_split("0-8,8-23,23-30", config.num_layers, 3)   # an explicit override
     rank_bytes(config, ranges)                                 # the weight bytes each rank holds
 
@@ -11,6 +12,12 @@ LM head on the last (see :class:`~.model.ShardModel`). With tied embeddings the 
 a vocab x hidden head matrix, a copy of the embeddings, unless it is also the first rank. The embedding
 matrix of a small model weighs as much as several layers, so splitting by layer count leaves the first
 and last ranks the heaviest; :func:`balanced_layer_ranges` gives them fewer layers instead.
+
+Bytes are what must fit on a GPU, so they are the default. Where memory is not the limit (CPUs, or
+large GPUs), balancing the work of a pass is faster: the embedding is a lookup of a few rows, while
+the LM head is a full vocab x hidden matrix product on every pass, as costly as several layers of a
+small model. ``by="compute"`` counts the head but not the embedding, which moves layers from the last
+rank to the first.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from __future__ import annotations
 from .model import LayerRange
 from .model_config import ModelConfig
 
-__all__ = ["balanced_layer_ranges", "layer_params", "parse_layer_split", "rank_bytes"]
+__all__ = ["BALANCE", "balanced_layer_ranges", "layer_params", "parse_layer_split", "rank_bytes"]
+
+BALANCE = ("bytes", "compute")
+"""What :func:`balanced_layer_ranges` evens out across ranks."""
 
 
 def layer_params(config: ModelConfig) -> int:
@@ -35,10 +45,10 @@ def layer_params(config: ModelConfig) -> int:
     return params
 
 
-def _range_params(config: ModelConfig, start: int, end: int, per_layer: int) -> int:
+def _range_params(config: ModelConfig, start: int, end: int, per_layer: int, *, lookups_free: bool = False) -> int:
     c = config
     params = (end - start) * per_layer
-    if start == 0:
+    if start == 0 and not lookups_free:
         params += c.vocab_size * c.hidden_size  # embeddings
     if end == c.num_layers:
         params += c.hidden_size  # final norm
@@ -53,21 +63,25 @@ def rank_bytes(config: ModelConfig, ranges: list[LayerRange], dtype_bytes: float
     return [round(_range_params(config, r.start, r.end, per_layer) * dtype_bytes) for r in ranges]
 
 
-def balanced_layer_ranges(config: ModelConfig, shards: int, *, dtype_bytes: float = 2) -> list[LayerRange]:
-    """Contiguous ranges, one per rank, that minimise the largest rank's weight bytes.
+def balanced_layer_ranges(config: ModelConfig, shards: int, *, dtype_bytes: float = 2,
+                          by: str = "bytes") -> list[LayerRange]:
+    """Contiguous ranges, one per rank, that minimise the largest rank's weight bytes (or, ``by="compute"``,
+    the largest rank's parameters used by every pass: the embedding, a lookup, does not count).
 
     Every range gets at least one layer. Among splits with the same largest rank, the one found first
     (earliest cut points) wins, so the result is deterministic. ``dtype_bytes`` scales every rank alike,
     so it does not change the split; it is accepted so callers can pass what they pass to :func:`rank_bytes`.
     """
     layers = config.num_layers
+    if by not in BALANCE:
+        raise ValueError(f"balance by {by!r}: must be one of {', '.join(BALANCE)}")
     if not 1 <= shards <= layers:
         raise ValueError(f"shards={shards}: a model of {layers} layers can be split into 1 to {layers} shards "
                          "(every shard needs at least one layer)")
     per_layer = layer_params(config)
 
     def cost(start: int, end: int) -> int:
-        return _range_params(config, start, end, per_layer)
+        return _range_params(config, start, end, per_layer, lookups_free=by == "compute")
 
     # best[k][i]: the smallest possible largest rank when layers [0, i) go to k ranks; cut[k][i]: where
     # the k-th range starts in that split. O(shards · layers²): microseconds for real models.

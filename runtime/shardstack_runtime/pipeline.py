@@ -17,7 +17,9 @@ into ``micro_batches`` lanes (default: one per rank) and every lane has its own 
 rank 1 runs lane A's pass the leader already runs lane B's: with as many lanes as stages and work in each,
 no stage waits for another except to fill and drain the pipeline.
 
-One pass crosses the wire as three preallocated, contiguous tensors, with no pickles:
+One pass crosses the wire as three preallocated, contiguous host tensors, with no pickles (on GPUs the
+hidden states are copied to the host and sent over gloo too: correct everywhere, and on CPUs the only
+path; sending them device to device over NCCL is the next step for GPU clusters):
 
 - a fixed-size int64 header: message kind, and for a step the batch's encoded length, rows and width;
 - a float64 *meta* tensor: the :class:`~.batch.Batch` (:meth:`~.batch.Batch.to_tensor`), the rows' sampling
@@ -29,14 +31,15 @@ Every worker runs its layers over them with its own KV cache, laid out like the 
 the batch's :class:`~.batch.SlotMove` s applied), and passes them on. The last rank samples and sends rank 0
 only ``[2, B]`` token ids and logprobs plus the timings. Results come back in the order passes were sent.
 
-Bounds: every wait on a peer is bounded by the group's timeout (``Group.timeout_s``), and a peer that dies
-closes its connections, which fails the next exchange at once. While idle the leader sends a keep-alive
-every second (at most a quarter of the timeout), so that workers waiting for the next pass don't time out
-and a dead worker is noticed within about a second. A failed exchange is fatal: the ranks may disagree on
-what they received, so the engine stops with that error (``ready`` turns false, ``engine.error`` holds it,
-in-flight requests end with ``finish_reason="abort"``, which the server answers with 503, and new ones
-raise :class:`~.engine.EngineStoppedError`); the replica group has to be restarted, which is what the
-server's exit code asks Kubernetes to do.
+Bounds: every wait on a peer is bounded by ``pipeline_timeout_s`` (default
+:data:`~.timeouts.PIPELINE_TIMEOUT_S`), so a stuck peer fails the pipeline instead of hanging it, and a peer
+that dies closes its connections, which fails the next exchange at once. While idle the leader sends a
+keep-alive every second (at most a quarter of the timeout), so that workers waiting for the next pass don't
+time out and a dead worker is noticed within about a second. A failed exchange is fatal: the ranks may
+disagree on what they received, so the engine stops with that error (``ready`` turns false,
+``engine.error`` holds it, in-flight requests end with ``finish_reason="abort"``, which the server answers
+with 503, and new ones raise :class:`~.engine.EngineStoppedError`); the replica group has to be restarted,
+which is what the server's exit code asks Kubernetes to do.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from .model import LayerRange
 from .rendezvous import Group, stage_loads
 from .sampling import DRAW_FIELDS, encode_draws, sample_encoded
 from .shard import Shard
+from .timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
 
 __all__ = ["PipelineEngine", "PipelineError", "run_worker"]
 
@@ -68,7 +72,6 @@ HEADER_LEN = 8
 # Message kinds (header[0]).
 STEP, HELLO, KEEPALIVE, SHUTDOWN = 1, 2, 3, 4
 _KINDS = {STEP: "step", HELLO: "hello", KEEPALIVE: "keep-alive", SHUTDOWN: "shutdown"}
-KEEPALIVE_S = 1.0
 TIMINGS = 2
 """Per rank in the meta tensor: compute seconds and transfer seconds of the pass."""
 T = TypeVar("T")
@@ -89,9 +92,9 @@ def _meta_len(batch_len: int, rows: int, world_size: int) -> int:
     return batch_len + DRAW_FIELDS * rows + TIMINGS * world_size
 
 
-def _recv(tensor: torch.Tensor, src: int, what: str, rank: int) -> torch.Tensor:
+def _recv(tensor: torch.Tensor, src: int, what: str, rank: int, timeout: timedelta) -> torch.Tensor:
     try:
-        dist.recv(tensor, src=src)
+        dist.irecv(tensor, src=src).wait(timeout)
     except Exception as e:  # gloo raises RuntimeError / DistBackendError on timeout or a closed peer
         raise PipelineError(f"rank {rank}: receiving {what} from rank {src} failed: {e}") from e
     return tensor
@@ -120,20 +123,19 @@ class PipelineEngine(Engine):
     _whole_model = False
 
     def __init__(self, group: Group, shard: Shard, *, micro_batches: int | None = None,
-                 layer_ranges: list[LayerRange] | None = None, **options) -> None:
+                 layer_ranges: list[LayerRange] | None = None, pipeline_timeout_s: float = PIPELINE_TIMEOUT_S,
+                 **options) -> None:
         if group.rank != 0 or group.world_size < 2:
             raise ValueError(f"PipelineEngine runs on rank 0 of a group of ≥ 2 ranks; this is rank {group.rank} "
                              f"of {group.world_size} (use Engine for one rank, run_worker on the others)")
         if not shard.model.is_first or shard.model.is_last:
             raise ValueError(f"rank 0 of a pipeline needs the first layers but not the last; it holds "
                              f"{shard.model.layer_range} of {shard.config.num_layers}")
-        if group.device != "cpu":
-            raise ValueError("PipelineEngine supports gloo on CPU only for now")
         max_slots = options.get("max_slots", 8)
         super().__init__(shard, micro_batches=micro_batches or min(group.world_size, max_slots), **options)
         self.group = group
-        self._timeout = timedelta(seconds=group.timeout_s)
-        self._keepalive_s = min(KEEPALIVE_S, group.timeout_s / 4)
+        self._timeout = timedelta(seconds=pipeline_timeout_s)
+        self._keepalive_s = min(KEEPALIVE_S, pipeline_timeout_s / 4)
         self._idle_wait_s = self._keepalive_s
         self._last_sent = time.monotonic()
         self._pipeline_broken = False
@@ -195,8 +197,6 @@ class PipelineEngine(Engine):
         hidden = self.shard.model.forward(micro.ids, micro.batch, self._cache)  # local: a failure is not fatal
         self._stages[0].compute_seconds += time.perf_counter() - started
         micro.handle = self._guarded(lambda: self._send_pass(micro, hidden))
-        if self._busy_since is None:
-            self._busy_since = time.monotonic()
 
     def _collect(self, micro: MicroBatch) -> None:
         flight = micro.handle
@@ -214,7 +214,14 @@ class PipelineEngine(Engine):
         leader = self._stages[0]
         leader.received_bytes += flight.result.nbytes
         leader.received_messages += 1
-        if not self._in_flight and self._busy_since is not None:
+
+    def _step(self) -> None:
+        # Busy: from the first step with work until nothing runs or waits, the leader's bookkeeping between
+        # passes included, so that the bubble fraction counts it as the idle time it is for the workers.
+        if self._busy_since is None:
+            self._busy_since = time.monotonic()
+        super()._step()
+        if not self._in_flight and not self._waiting and not self._running():
             self._busy_seconds += time.monotonic() - self._busy_since
             self._busy_since = None
 
@@ -249,7 +256,7 @@ class PipelineEngine(Engine):
                           torch.zeros(TIMINGS * world, dtype=torch.float64)])
         header = _header(STEP, encoded.numel(), rows, hidden.shape[1])
         result = torch.empty(2 * rows + TIMINGS * world, dtype=torch.float64)
-        hidden = hidden.contiguous()
+        hidden = hidden.to("cpu").contiguous()  # host tensors over gloo (see the module docstring)
         try:
             receive = dist.irecv(result, src=world - 1)
             sends = [dist.isend(tensor, dst=1) for tensor in (header, meta, hidden)]
@@ -274,10 +281,11 @@ class PipelineEngine(Engine):
             raise PipelineError(f"rank 0: receiving tokens from rank {last} failed: {e}") from e
 
 
-def run_worker(group: Group, shard: Shard) -> int:
+def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELINE_TIMEOUT_S) -> int:
     """Serve this rank's layers of the pipeline until the leader shuts it down; returns the passes run.
 
-    Raises :class:`PipelineError` when a peer dies or a receive passes the group's timeout.
+    Raises :class:`PipelineError` when a peer dies or a receive waits longer than ``pipeline_timeout_s``
+    (the leader's keep-alives arrive every second while it is idle).
     """
     rank, world = group.rank, group.world_size
     if rank == 0:
@@ -291,12 +299,13 @@ def run_worker(group: Group, shard: Shard) -> int:
         shard.load_weights()
     model.pack_weights()
     prev, last = rank - 1, rank == world - 1
+    timeout = timedelta(seconds=pipeline_timeout_s)
     header = torch.empty(HEADER_LEN, dtype=torch.int64)
     cache: KVCache | None = None
     steps = 0
     with torch.inference_mode():
         while True:
-            _recv(header, prev, "a header", rank)
+            _recv(header, prev, "a header", rank, timeout)
             kind = int(header[0])
             if kind == STEP:
                 if cache is None:
@@ -304,9 +313,9 @@ def run_worker(group: Group, shard: Shard) -> int:
                 arrived = time.perf_counter()
                 batch_len, rows, width = (int(v) for v in header[1:4])
                 meta = _recv(torch.empty(_meta_len(batch_len, rows, world), dtype=torch.float64), prev, "the meta",
-                             rank)
+                             rank, timeout)
                 hidden = _recv(torch.empty((rows, width, shard.config.hidden_size), dtype=model.dtype), prev,
-                               "hidden states", rank)
+                               "hidden states", rank, timeout)
                 started = time.perf_counter()
                 batch = Batch.from_tensor(meta[:batch_len].to(torch.int64))
                 out = model.forward(hidden, batch, cache)
@@ -322,7 +331,7 @@ def run_worker(group: Group, shard: Shard) -> int:
                 else:
                     _send(header, rank + 1, "a step header", rank)
                     _send(meta, rank + 1, "the meta", rank)
-                    _send(out, rank + 1, "hidden states", rank)
+                    _send(out.to("cpu"), rank + 1, "hidden states", rank)
                 continue
             if kind not in _KINDS:
                 raise PipelineError(f"rank {rank}: unknown message kind {kind} from rank {prev}")

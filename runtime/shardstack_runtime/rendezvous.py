@@ -14,7 +14,7 @@ or, loading this rank's weights while the group forms::
 
 Rank 0 hosts a ``torch.distributed.TCPStore`` on the rendezvous port. Every rank first writes
 ``shardstack/rank/<rank>`` (its hostname) there and waits, for at most ``timeout_s``, until every rank has;
-only then is the process group (gloo on CPU, NCCL on CUDA) initialised. So a rank that never comes is
+only then is the process group (gloo on CPU; gloo and NCCL on CUDA) initialised. So a rank that never comes is
 named in the error ("rank 2 of 3 did not join within 10 s ...; check that pod llm-g0-2 is running")
 instead of every rank hanging in ``init_process_group``. Every wait is bounded by ``timeout_s``.
 """
@@ -102,7 +102,8 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside a group of {world_size} ranks (0..{world_size - 1})")
     device = torch.device(device).type
-    backend = "nccl" if device == "cuda" else "gloo"
+    # On GPUs, CUDA tensors go over NCCL and the pipeline's small host tensors (headers, metadata) over gloo.
+    backend = "cpu:gloo,cuda:nccl" if device == "cuda" else "gloo"
     timeout = timedelta(seconds=timeout_s)
     leader = f"{leader_addr}:{port}"
     is_leader = rank == 0

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .settings import RankSettings
+from .timeouts import PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
 
 log = logging.getLogger("shardstack_runtime")
 
@@ -37,7 +38,6 @@ READY_POLL_S = 0.2
 FAULT_GRACE_S = 2.0
 """After the pipeline breaks, keep answering (503 to requests, /ready false) this long before exiting, so
 that clients in flight get their 503 and the readiness probe sees the rank leave."""
-DEFAULT_RENDEZVOUS_TIMEOUT_S = 600.0
 T = TypeVar("T")
 
 
@@ -52,9 +52,13 @@ class ServeOptions:
     micro_batches: int | None = None
     """Passes in flight in a pipeline (default: one per rank)."""
     layer_split: str | None = None
-    """Explicit layer ranges, e.g. "0-10,10-30" (default: balanced by parameter bytes)."""
-    rendezvous_timeout_s: float = DEFAULT_RENDEZVOUS_TIMEOUT_S
-    """Bound on each wait for the other ranks: to join, then to finish loading; also every pipeline receive."""
+    """Explicit layer ranges, e.g. "0-10,10-30" (default: balanced, see ``balance``)."""
+    balance: str = "bytes"
+    """What the default split evens out: weight "bytes" (what must fit) or per-pass "compute"."""
+    rendezvous_timeout_s: float = RENDEZVOUS_TIMEOUT_S
+    """Bound on each wait for the other ranks: to join, then to finish loading."""
+    pipeline_timeout_s: float = PIPELINE_TIMEOUT_S
+    """Bound on every wait for a peer once serving."""
 
 
 def device_of(settings: RankSettings) -> str:
@@ -201,7 +205,7 @@ class _RankServer:
         try:
             config = ModelConfig.from_hf(open_checkpoint(s.model_uri).config)
             ranges = (parse_layer_split(o.layer_split, config.num_layers, world) if o.layer_split
-                      else balanced_layer_ranges(config, world))
+                      else balanced_layer_ranges(config, world, by=o.balance))
         except Exception as e:
             return self._fail(e)
         mine = ranges[s.rank]
@@ -223,13 +227,13 @@ class _RankServer:
             if s.rank == 0:
                 engine = PipelineEngine.from_group(group, shard, max_slots=o.max_slots, max_model_len=o.max_model_len,
                                                    model_name=o.model_name, micro_batches=o.micro_batches,
-                                                   layer_ranges=ranges)
+                                                   layer_ranges=ranges, pipeline_timeout_s=o.pipeline_timeout_s)
                 return await self._serve_api(engine)
             self.metrics = Metrics(o.model_name or s.model_uri.rstrip("/").rsplit("/", 1)[-1])
             if shard.load_report is not None:
                 self.metrics.record_weights_load(shard.load_report.seconds, shard.load_report.bytes_fetched)
             self.ready.set()
-            working = _in_daemon_thread(lambda: run_worker(group, shard))
+            working = _in_daemon_thread(lambda: run_worker(group, shard, pipeline_timeout_s=o.pipeline_timeout_s))
             if not await self._first(working):
                 return 0  # SIGTERM; the leader sees this rank leave
             self.ready.clear()

@@ -3,8 +3,10 @@
     python pipeline_worker.py '{"rank": 0, "world_size": 2, "port": 29500, "uri": ..., "ranges": [[0, 2], [2, 4]],
                                 "prompts": [[1, 2, 3]], "max_tokens": 8, "out": "result-0.json"}'
 
-Rank 0 serves the prompts concurrently through a PipelineEngine and reports each one's tokens and
-finish reason; the other ranks run ``run_worker``. With ``"hang_after_steps": N`` a worker stops
+Rank 0 serves the prompts concurrently through a PipelineEngine and reports each one's tokens, logprobs
+and finish reason; the other ranks run ``run_worker``. Optional: ``"dtype"`` (``"fp32"``, the default, or
+``"bf16"``), and ``"params"``: SamplingParams fields (besides max_tokens and ignore_eos) for every prompt,
+or a list of them, one per prompt (default: greedy). With ``"hang_after_steps": N`` a worker stops
 responding after N steps (it writes ``args["hung"]`` and sleeps), so that the test can kill it by PID
 while the leader's request is certainly in flight. Writes ``{"ok": true, ...}`` or
 ``{"ok": false, "type": ..., "message": ...}`` to ``args["out"]``.
@@ -21,12 +23,13 @@ from pathlib import Path
 
 
 async def _collect(engine, request) -> dict:
-    tokens, reason = [], None
+    tokens, logprobs, reason = [], [], None
     async for event in engine.generate(request):
         if event.token_id is not None:
             tokens.append(event.token_id)
+            logprobs.append(event.logprob)
         reason = event.finish_reason
-    return {"tokens": tokens, "finish_reason": reason}
+    return {"tokens": tokens, "logprobs": logprobs, "finish_reason": reason}
 
 
 def leader(args: dict, group, shard) -> dict:
@@ -38,9 +41,12 @@ def leader(args: dict, group, shard) -> dict:
                                        max_model_len=args.get("max_model_len", 128), verify=False)
     try:
         engine.wait_ready(args["timeout_s"])
-        params = SamplingParams(max_tokens=args["max_tokens"], temperature=0.0, ignore_eos=True)
-        requests = [GenerationRequest(request_id=f"req-{i}", prompt_token_ids=p, params=params,
-                                      arrival_time=time.monotonic()) for i, p in enumerate(args["prompts"])]
+        prompts = args["prompts"]
+        params = args.get("params", {"temperature": 0.0})
+        per_prompt = params if isinstance(params, list) else [params] * len(prompts)
+        requests = [GenerationRequest(request_id=f"req-{i}", prompt_token_ids=p, arrival_time=time.monotonic(),
+                                      params=SamplingParams(max_tokens=args["max_tokens"], ignore_eos=True, **kw))
+                    for i, (p, kw) in enumerate(zip(prompts, per_prompt, strict=True))]
 
         async def together() -> list[dict]:
             return await asyncio.gather(*(_collect(engine, r) for r in requests))
@@ -83,7 +89,8 @@ def main(args: dict) -> dict:
     from shardstack_runtime.settings import RankSettings
 
     settings = RankSettings(model_uri=args["uri"], world_size=args["world_size"], rank=args["rank"],
-                            leader_addr="127.0.0.1", rendezvous_port=args["port"], dtype="fp32", device="cpu")
+                            leader_addr="127.0.0.1", rendezvous_port=args["port"], dtype=args.get("dtype", "fp32"),
+                            device="cpu")
     ranges = [LayerRange(start, end) for start, end in args["ranges"]]
     group, shard = join_and_load(settings, ranges, timeout_s=args["timeout_s"], verify=False)
     try:

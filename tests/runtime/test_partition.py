@@ -111,6 +111,25 @@ def test_tiny_two_shards_and_fp32() -> None:
     assert rank_bytes(TINY, ranges, 4) == [2 * (TE + 4 * TL), 2 * (TE + TN + 4 * TL)]
 
 
+def test_smollm2_balanced_by_compute() -> None:
+    # The embedding is a lookup and costs a pass nothing; the head (E's worth of parameters) runs on every
+    # pass. Rank 0: aL, rank 1: E + N + (30 - a)L with E ≈ 8L: a = 19 gives 19L = 134_523_648 against
+    # E + N + 11L = 134_506_368; a = 18 puts E + N + 12L = 141_586_560 on rank 1, a = 20 puts 20L on rank 0.
+    ranges = balanced_layer_ranges(SMOLLM2, 2, by="compute")
+    assert ranges == [LayerRange(0, 19), LayerRange(19, 30)]
+    work = [19 * L, E + N + 11 * L]
+    assert max(work) < min(max(18 * L, E + N + 12 * L), max(20 * L, E + N + 10 * L))
+    # Three ranks: 12L, 13L, E + N + 5L ≈ 13L: the last rank (with the head) takes the fewest layers, where
+    # balancing bytes gives the first rank (with the embedding) the fewest (8, 15, 7).
+    assert balanced_layer_ranges(SMOLLM2, 3, by="compute") == [LayerRange(0, 12), LayerRange(12, 25),
+                                                               LayerRange(25, 30)]
+
+
+def test_balance_must_be_bytes_or_compute() -> None:
+    with pytest.raises(ValueError, match=r"balance by 'flops': must be one of bytes, compute"):
+        balanced_layer_ranges(SMOLLM2, 2, by="flops")
+
+
 @pytest.mark.parametrize("config", [SMOLLM2, TINY], ids=["smollm2", "tiny"])
 def test_every_shard_count_covers_and_beats_equal_layers(config: ModelConfig) -> None:
     for shards in range(1, config.num_layers + 1):

@@ -1,5 +1,9 @@
 """A model split over real ranks (separate processes, gloo on 127.0.0.1), driven by rank 0's PipelineEngine.
 
+Sharded == unsharded: for the tiny model and SmolLM2 (fp32) over 2 and 3 ranks, concurrent requests get the
+single-rank Engine's greedy tokens and (to float rounding) its logprobs; seeded sampling gets its tokens too.
+The same check on the logits of every pass, in one process: test_partition_logits.py.
+
 Each test starts one ``pipeline_worker.py`` process per rank, waits for them with a bounded timeout, and
 kills by PID whatever is still running at the end.
 """
@@ -8,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,15 +33,25 @@ WORKER = Path(__file__).with_name("pipeline_worker.py")
 PROCESS_LIMIT_S = 120  # generous: a bound on a hang, not a performance threshold
 TEXTS = ["Hello there", "The quick brown fox jumps over the lazy dog", "1 2 3"]
 MAX_TOKENS = 12
+GREEDY = [{"temperature": 0.0}] * len(TEXTS)
+SAMPLED = [{"temperature": 0.8, "top_p": 0.9, "seed": seed} for seed in (11, 12, 13)]
+# fp32 logprobs. The ranks run the single-rank engine's kernels, but the pipeline's lanes batch the
+# requests differently (other GEMM shapes, a padded or a fresh prefill), so float sums run in another
+# order. Measured differences: up to 4e-5 (tiny model, logits ~25) and 2e-5 (SmolLM2); a wrong split or
+# a wrong row's logits is off by far more than the bound.
+LOGPROB_ATOL = 1e-3
 
 
 def start_ranks(tmp_path: Path, specs: list[dict]) -> list[tuple[subprocess.Popen, Path]]:
+    # One torch thread per rank, as a pod with one CPU would run: the ranks share this machine's few cores,
+    # and several processes' spinning OpenMP threads on them would slow every pass several times over.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = []
     for i, spec in enumerate(specs):
         out = tmp_path / f"result-{i}.json"
         with open(tmp_path / f"log-{i}.txt", "w") as log:
             proc = subprocess.Popen([sys.executable, str(WORKER), json.dumps({**spec, "out": str(out)})],
-                                    stdout=log, stderr=subprocess.STDOUT)
+                                    stdout=log, stderr=subprocess.STDOUT, env=env)
         procs.append((proc, out))
     return procs
 
@@ -66,47 +83,108 @@ def specs_for(model_dir: Path, ranges: list[LayerRange], **common) -> list[dict]
              "ranges": [[x.start, x.end] for x in ranges], **common} for r in range(len(ranges))]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What the single-rank Engine gives the prompts of TEXTS, served concurrently."""
+
+    prompts: list[list[int]]
+    tokens: list[list[int]]
+    logprobs: list[list[float]]
+
+
 @pytest.fixture(scope="module")
-def prompts_and_reference(tiny_model_dir: Path) -> tuple[list[list[int]], list[list[int]]]:
-    """The prompts and their greedy tokens from the single-rank Engine, served concurrently."""
-    engine = make_engine(tiny_model_dir)
-    try:
-        prompts = [engine.tokenizer.encode(t) for t in TEXTS]
-        assert len({len(p) for p in prompts}) == len(prompts)
+def reference() -> Callable[[Path, list[dict]], Reference]:
+    """The single-rank Engine's (fp32) tokens and logprobs for TEXTS with the given per-prompt params (cached)."""
+    cache: dict[tuple[Path, str], Reference] = {}
 
-        async def together():
-            return await asyncio.gather(*(collect(engine, request(p, max_tokens=MAX_TOKENS, temperature=0.0,
-                                                                  ignore_eos=True)) for p in prompts))
+    def get(model_dir: Path, params: list[dict]) -> Reference:
+        key = (model_dir, json.dumps(params))
+        if key not in cache:
+            engine = make_engine(model_dir)
+            try:
+                prompts = [engine.tokenizer.encode(t) for t in TEXTS]
+                assert len({len(p) for p in prompts}) == len(prompts)
 
-        reference = [tokens(events) for events in asyncio.run(together())]
-    finally:
-        engine.shutdown()
-    return prompts, reference
+                async def together():
+                    return await asyncio.gather(*(collect(engine, request(p, max_tokens=MAX_TOKENS, ignore_eos=True,
+                                                                          **kw))
+                                                  for p, kw in zip(prompts, params, strict=True)))
+
+                results = asyncio.run(together())
+            finally:
+                engine.shutdown()
+            cache[key] = Reference(prompts, [tokens(events) for events in results],
+                                   [[e.logprob for e in events if e.token_id is not None] for events in results])
+        return cache[key]
+
+    return get
 
 
-@pytest.mark.parametrize("world_size", [2, 3])
-def test_sharded_tokens_equal_the_single_rank_engines(tmp_path: Path, tiny_model_dir: Path, world_size: int,
-                                                      prompts_and_reference) -> None:
-    prompts, reference = prompts_and_reference
-    config = ModelConfig.from_hf(json.loads((tiny_model_dir / "config.json").read_text()))
-    ranges = balanced_layer_ranges(config, world_size, dtype_bytes=4) if world_size == 2 else \
-        LayerRange.split(config.num_layers, world_size)
-    specs = specs_for(tiny_model_dir, ranges, prompts=prompts, max_tokens=MAX_TOKENS)
-    results = finish_ranks(tmp_path, start_ranks(tmp_path, specs))
-    leader, *workers = results
+def run_pipeline(tmp_path: Path, model_dir: Path, ranges: list[LayerRange], prompts: list[list[int]],
+                 params: list[dict]) -> list[dict]:
+    """Serve the prompts concurrently through real ranks; check every rank ended well; the leader's results."""
+    specs = specs_for(model_dir, ranges, prompts=prompts, max_tokens=MAX_TOKENS, params=params, dtype="fp32")
+    leader, *workers = finish_ranks(tmp_path, start_ranks(tmp_path, specs))
     assert leader is not None and leader["ok"], leader
-    assert [r["tokens"] for r in leader["results"]] == reference
     assert all(r["finish_reason"] == "length" for r in leader["results"])
     assert leader["after"] == {"ready": True, "error": None, "new_request": "accepted"}
     for worker in workers:
         assert worker is not None and worker["ok"], worker  # each stopped on the leader's shutdown message
     # Every worker ran every forward pass.
     assert len({worker["steps"] for worker in workers if worker}) == 1 and workers[0] and workers[0]["steps"] > 2
+    return leader["results"]
+
+
+def max_logprob_difference(results: list[dict], expected: Reference) -> float:
+    return max(abs(a - b) for r, e in zip(results, expected.logprobs, strict=True)
+               for a, b in zip(r["logprobs"], e, strict=True))
+
+
+def server_ranges(model_dir: Path, world_size: int) -> list[LayerRange]:
+    """The split the server uses (serve.py): balanced by weight bytes."""
+    return balanced_layer_ranges(model_config(model_dir), world_size)
+
+
+def model_config(model_dir: Path) -> ModelConfig:
+    return ModelConfig.from_hf(json.loads((model_dir / "config.json").read_text()))
+
+
+@pytest.mark.parametrize(("model", "world_size"), [
+    pytest.param("tiny_model_dir", 2, id="tiny-2"),
+    pytest.param("tiny_model_dir", 3, id="tiny-3"),
+    pytest.param("smollm2_dir", 2, id="smollm2-2"),
+    pytest.param("smollm2_dir", 3, id="smollm2-3"),
+])
+def test_sharded_tokens_equal_the_single_rank_engines(tmp_path: Path, model: str, world_size: int, reference,
+                                                      request: pytest.FixtureRequest) -> None:
+    model_dir = request.getfixturevalue(model)
+    expected = reference(model_dir, GREEDY)
+    if model == "tiny_model_dir" and world_size == 3:  # another split than the server's [0, 1), [1, 3), [3, 4)
+        ranges = LayerRange.split(model_config(model_dir).num_layers, world_size)
+    else:
+        ranges = server_ranges(model_dir, world_size)
+    results = run_pipeline(tmp_path, model_dir, ranges, expected.prompts, GREEDY)
+    assert [r["tokens"] for r in results] == expected.tokens
+    assert max_logprob_difference(results, expected) <= LOGPROB_ATOL, (
+        [r["logprobs"] for r in results], expected.logprobs)
+
+
+def test_seeded_sampling_through_two_ranks_equals_the_single_rank_engines(tmp_path: Path, smollm2_dir: Path,
+                                                                          reference) -> None:
+    # The leader draws each row's random number and sends it with the activations; the last rank samples
+    # with it. So a seeded request samples the same tokens however the model is split.
+    expected = reference(smollm2_dir, SAMPLED)
+    greedy = reference(smollm2_dir, GREEDY)
+    assert expected.tokens != greedy.tokens  # these requests really sample
+    results = run_pipeline(tmp_path, smollm2_dir, server_ranges(smollm2_dir, 2), expected.prompts, SAMPLED)
+    assert [r["tokens"] for r in results] == expected.tokens
+    assert max_logprob_difference(results, expected) <= LOGPROB_ATOL, (
+        [r["logprobs"] for r in results], expected.logprobs)
 
 
 def test_a_killed_worker_ends_the_leaders_requests_with_an_error(tmp_path: Path, tiny_model_dir: Path,
-                                                                  prompts_and_reference) -> None:
-    prompts, _ = prompts_and_reference
+                                                                  reference) -> None:
+    prompts = reference(tiny_model_dir, GREEDY).prompts
     hung = tmp_path / "hung"
     specs = specs_for(tiny_model_dir, [LayerRange(0, 1), LayerRange(1, 3), LayerRange(3, 4)],
                       prompts=prompts[:1], max_tokens=100)
