@@ -60,7 +60,8 @@ def _pipeline_summary(metrics_url: str) -> str:
             lines.append(f"  stage {labels['stage']} (layers {labels['layers']}): "
                          f"{sample.value * 1000:.0f} ms computing")
         elif sample.name == "shardstack_pipeline_p2p_bytes_total":
-            lines.append(f"  rank {labels['src']} -> rank {labels['dst']}: {sample.value / 1024:.0f} KiB")
+            size = f"{sample.value / 1024:.0f} KiB" if sample.value >= 10240 else f"{sample.value:.0f} bytes"
+            lines.append(f"  rank {labels['src']} -> rank {labels['dst']}: {size}")
         elif sample.name == "shardstack_pipeline_bubble_fraction":
             lines.append(f"  bubble fraction: {sample.value:.2f} (one request keeps one stage busy at a time)")
     return "\n".join(lines)
