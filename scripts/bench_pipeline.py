@@ -29,39 +29,24 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shardstack_runtime.local import free_ports, is_ready
+
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench_pipeline:begin -->", "<!-- bench_pipeline:end -->"
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 READY_TIMEOUT_S = 300
-
-
-def _free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports on 127.0.0.1."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = s.getsockname()[1]
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
 
 
 @dataclass(frozen=True)
@@ -99,7 +84,7 @@ class Group:
 
 def start_group(config: Config, model_dir: Path, args: argparse.Namespace, log: Path) -> Group:
     shards = config.shards
-    api_port, metrics_port = _free_ports(1), _free_ports(shards)
+    api_port, metrics_port = free_ports(), free_ports(shards)
     command = [sys.executable, "-m", "shardstack_runtime.cli", "local", "--shards", str(shards),
                "--balance", config.balance,
                *(["--micro-batches", str(config.micro_batches)] if config.micro_batches else []),
@@ -110,17 +95,12 @@ def start_group(config: Config, model_dir: Path, args: argparse.Namespace, log: 
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     group = Group(shards, process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}", log)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"{group.metrics}/ready", timeout=2) as response:
-                if response.status == 200:
-                    return group
-        except (urllib.error.URLError, OSError):
-            pass
+    while not is_ready(f"{group.metrics}/ready"):
         if process.poll() is not None or time.monotonic() > deadline:
             group.stop()
             raise SystemExit(f"the {shards}-rank group did not become ready; its log:\n{log.read_text()}")
         time.sleep(0.2)
+    return group
 
 
 def complete(api: str, new_tokens: int) -> int:

@@ -15,34 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 READY_TIMEOUT_S = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (rank r's probes listen on the first + r)."""
-    while True:
-        first = _free_port()
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
 
 
 def _pipeline_summary(metrics_url: str) -> str:
@@ -67,14 +46,6 @@ def _pipeline_summary(metrics_url: str) -> str:
     return "\n".join(lines)
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--question", default="What is the capital of France? Answer in one sentence.")
@@ -86,12 +57,13 @@ def main() -> int:
     import openai
 
     from shardstack_runtime.demo_model import prepare_demo_model
+    from shardstack_runtime.local import free_ports, is_ready
 
     started = time.monotonic()
     model_dir: Path = prepare_demo_model()
     print(f"demo model: SmolLM2-135M-Instruct at {model_dir} ({time.monotonic() - started:.1f} s)")
 
-    api_port, metrics_port = _free_port(), _free_ports(args.shards)
+    api_port, metrics_port = free_ports(), free_ports(args.shards)
     log = model_dir.parent / "demo-runtime.log"
     command = [sys.executable, "-m", "shardstack_runtime.cli", "local", "--shards", str(args.shards),
                "--model-uri", str(model_dir), "--host", "127.0.0.1", "--api-port", str(api_port),
@@ -100,7 +72,7 @@ def main() -> int:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         launched = time.monotonic()
-        while not _ready(f"http://127.0.0.1:{metrics_port}/ready"):
+        while not is_ready(f"http://127.0.0.1:{metrics_port}/ready"):
             if server.poll() is not None or time.monotonic() - launched > READY_TIMEOUT_S:
                 print(f"error: the runtime did not become ready; its log:\n{log.read_text()}", file=sys.stderr)
                 return 1

@@ -56,10 +56,19 @@ def available_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_ports(count: int = 1, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive free ports on ``host`` (rank r's probes listen on the first + r)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            first = s.getsockname()[1]
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as s:
+                    s.bind((host, port))
+            return first
+        except OSError:
+            continue
 
 
 def add_local_flags(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +93,7 @@ def _serve_flags(args: argparse.Namespace) -> list[str]:
 
 def rank_commands(args: argparse.Namespace, cpus: list[int]) -> list[tuple[list[str], dict[str, str], list[int]]]:
     """Each rank's command line, environment and CPU set."""
-    rendezvous_port = args.rendezvous_port or _free_port(args.host)
+    rendezvous_port = args.rendezvous_port or free_ports(1, args.host)
     sets = cpu_sets(cpus, args.shards)
     ranks = []
     for rank, cpu_set in enumerate(sets):
@@ -112,7 +121,8 @@ def _pin(cpu_set: list[int]) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, cpu_set)  # runs in the child, before it execs
 
 
-def _ready(url: str) -> bool:
+def is_ready(url: str) -> bool:
+    """Whether ``url`` (a rank's /ready) answers 200."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -165,7 +175,7 @@ def _supervise(args: argparse.Namespace, procs: list[subprocess.Popen], stop: di
                     return code if code > 0 else 128 - code  # the shell's convention for a signal
                 print(f"rank {rank} stopped; stopping the other ranks", file=sys.stderr, flush=True)
                 return 0
-        if not announced and _ready(ready_url):
+        if not announced and is_ready(ready_url):
             announced = True
             print(f"ready: {len(procs)} ranks serving http://{args.host}:{args.api_port}/v1", file=sys.stderr,
                   flush=True)
