@@ -50,6 +50,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from shardstack import catalog
 from shardstack.errors import ConfigError, did_you_mean, one_of
 from shardstack.k8s.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_NAME, QUANTITY, SECRET_KEY
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 
 __all__ = [
     "DEFAULT_API_KEY_SECRET_KEY",
@@ -74,12 +75,6 @@ __all__ = [
 
 NAMESPACE = "shardstack"
 """The Pulumi config namespace of every key: ``shardstack:cloud``."""
-
-SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30", "1.31", "1.32", "1.33", "1.34")
-"""Kubernetes minor versions the components are tested against, oldest first."""
-
-DEFAULT_KUBERNETES_VERSION = "1.33"
-"""The newest minor version that EKS, GKE and AKS all offer in their standard support windows."""
 
 DEFAULT_IMAGE = "ghcr.io/shardstack/runtime:0.1.0"
 """The bundled torch runtime image, at the version this program was released with."""

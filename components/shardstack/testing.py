@@ -224,7 +224,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
             return "", {**inputs, **unknown}
         return resource_id, _deep_merge(inputs, computed)
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        # The second item lists failed checks; the mock monitor iterates it, so it must be a list, never None.
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -232,26 +233,26 @@ class RecordingMocks(pulumi_mocks.Mocks):
                 "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock",
                 "userId": "AIDAMOCK",
                 "id": MOCK_ACCOUNT_ID,
-            }, None
+            }, []
         if token in ("aws:index/getRegion:getRegion", "aws:index/region:Region"):
-            return {"name": MOCK_AWS_REGION, "region": MOCK_AWS_REGION, "id": MOCK_AWS_REGION}, None
+            return {"name": MOCK_AWS_REGION, "region": MOCK_AWS_REGION, "id": MOCK_AWS_REGION}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{MOCK_AWS_REGION}{z}" for z in "abc"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": MOCK_AWS_REGION}, None
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": MOCK_AWS_REGION}, []
         if token == "gcp:organizations/getClientConfig:getClientConfig":
-            return {"project": MOCK_GCP_PROJECT, "region": MOCK_GCP_REGION, "accessToken": "mock"}, None
+            return {"project": MOCK_GCP_PROJECT, "region": MOCK_GCP_REGION, "accessToken": "mock"}, []
         if token == "gcp:organizations/getProject:getProject":
-            return {"projectId": MOCK_GCP_PROJECT, "number": "123456789", "name": MOCK_GCP_PROJECT}, None
+            return {"projectId": MOCK_GCP_PROJECT, "number": "123456789", "name": MOCK_GCP_PROJECT}, []
         if token == "azure-native:authorization:getClientConfig":
             return {
                 "subscriptionId": MOCK_AZURE_SUBSCRIPTION,
                 "tenantId": MOCK_AZURE_TENANT,
                 "clientId": "22222222-2222-2222-2222-222222222222",
                 "objectId": "33333333-3333-3333-3333-333333333333",
-            }, None
-        return dict(args.args), None
+            }, []
+        return dict(args.args), []
 
     @staticmethod
     def _id_for(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
@@ -337,6 +338,15 @@ def _aws_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: st
         out.update(repositoryUrl=f"{MOCK_ACCOUNT_ID}.dkr.ecr.{MOCK_AWS_REGION}.amazonaws.com/{repo}")
     elif typ == "aws:iam/role:Role":
         out.update(arn=f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{inputs.get('name') or resource_id}")
+    elif typ == "aws:eks/nodeGroup:NodeGroup":
+        # EKS names a prefixed node group with a timestamp suffix and gives it an Auto Scaling group.
+        group = inputs.get("nodeGroupName") or f"{inputs.get('nodeGroupNamePrefix') or name}20260101000000000000000001"
+        out.update(nodeGroupName=group,
+                   resources=[{"autoscalingGroups": [{"name": f"eks-{group}-{_short_hash(group)[:8]}"}]}])
+    elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        out.update(latestVersion=1, defaultVersion=1)
+    elif typ == "aws:ec2/placementGroup:PlacementGroup":
+        out.update(name=inputs.get("name") or resource_id)
     return out
 
 

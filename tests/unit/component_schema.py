@@ -13,16 +13,16 @@ import sys
 from typing import Any
 
 _SCRIPT = """
+import importlib
 import sys
 from pulumi.provider.experimental.component import ComponentProvider
-import shardstack.k8s
-component = getattr(shardstack.k8s, sys.argv[1])
+component = getattr(importlib.import_module(sys.argv[2]), sys.argv[1])
 print(ComponentProvider([component], "shardstack", "0.1.0").schema)
 """
 
 
-def component_schema(component: str) -> dict[str, Any]:
-    """Return the schema ComponentProvider infers for ``shardstack.k8s.<component>``."""
-    result = subprocess.run([sys.executable, "-c", _SCRIPT, component], capture_output=True, text=True)
+def component_schema(component: str, module: str = "shardstack.k8s") -> dict[str, Any]:
+    """Return the schema ComponentProvider infers for ``<module>.<component>`` (e.g. ``shardstack.aws``)."""
+    result = subprocess.run([sys.executable, "-c", _SCRIPT, component, module], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

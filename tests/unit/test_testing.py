@@ -59,6 +59,20 @@ def test_outputs_are_realistic_so_derived_values_are_known() -> None:
     assert graph.outputs["bucket_arn"] == "arn:aws:s3:::my-weights"
 
 
+def test_data_source_lookups_answer_with_the_mock_account() -> None:
+    def program() -> None:
+        zones = aws.get_availability_zones_output(state="available")
+        pulumi.export("zones", zones.names)
+        pulumi.export("account", aws.get_caller_identity_output().account_id)
+        pulumi.export("region", aws.get_region_output().region)
+
+    graph = run_program(program)
+
+    assert graph.outputs["zones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert graph.outputs["account"].isdigit() and len(graph.outputs["account"]) == 12
+    assert graph.outputs["region"] == "us-east-1"
+
+
 def test_preview_leaves_cloud_computed_values_unknown() -> None:
     def program() -> None:
         bucket = aws.s3.Bucket("weights", bucket="my-weights")

@@ -1,0 +1,40 @@
+"""AWS components: the network, the EKS cluster, GPU node pools, the S3 weight store and the ECR registry.
+
+Usage::
+
+    from shardstack.aws import Cluster, GpuNodePool, Network, Registry, WeightStore
+
+    network = Network("llm", {"cluster_name": "llm"})
+    cluster = Cluster("llm", {"vpc_id": network.vpc_id, "subnet_ids": network.private_subnet_ids})
+    GpuNodePool("l4", {"gpu": "l4", "spot": True, "max_nodes": 2, "cluster_name": cluster.cluster_name,
+                       "node_role_arn": cluster.node_role_arn, "subnet_ids": network.private_subnet_ids})
+    store = WeightStore("weights", {})
+    store.grant_read("shardstack", "shardstack-inference", cluster_name=cluster.cluster_name)
+"""
+
+from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.aws.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
+
+__all__ = [
+    "Cluster",
+    "ClusterArgs",
+    "ExistingNetwork",
+    "GpuNodePool",
+    "GpuNodePoolArgs",
+    "Network",
+    "NetworkArgs",
+    "ReadGrant",
+    "Registry",
+    "RegistryArgs",
+    "SystemPool",
+    "WeightStore",
+    "WeightStoreArgs",
+    "validate_cluster_args",
+    "validate_gpu_node_pool_args",
+    "validate_network_args",
+    "validate_registry_args",
+    "validate_weight_store_args",
+]

@@ -1,0 +1,492 @@
+"""GpuNodePool: an autoscaling EKS managed node group of identical GPU nodes.
+
+Usage::
+
+    from shardstack.aws.gpu_node_pool import GpuNodePool
+
+    pool = GpuNodePool("l4", {
+        "gpu": "l4", "max_nodes": 4, "spot": True,
+        "cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": network.private_subnet_ids,
+    })
+    pool.instance_type      # 'g6.xlarge' (plain: known before anything is created)
+    pool.hourly_usd_max     # 4 x its on-demand list price
+
+The GPU, node count, spot, disk, labels and taints arguments are the ones every cloud's GPU pool takes
+(``shardstack.gpu_pool``). The nodes run an EKS-optimized NVIDIA AMI (drivers and the container toolkit
+included), are labelled ``shardstack.dev/gpu: "true"`` and tainted ``nvidia.com/gpu=present:NoSchedule``,
+and carry the cluster autoscaler's node-template tags so that the pool can scale up from zero nodes.
+
+Pods on these nodes cannot reach the node's IAM role: the instance metadata service answers only the
+node itself (IMDSv2, one network hop). Give pods AWS access with EKS Pod Identity.
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Required, TypedDict, cast
+
+import pulumi
+import pulumi_aws as aws
+
+from shardstack import gpu_pool
+from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPool, Taint, node_labels, node_taints
+from shardstack.k8s import names
+
+TYPE_TOKEN = "shardstack:aws:GpuNodePool"
+CLOUD = "aws"
+
+AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+"""EKS-optimized accelerated AMIs for x86 GPU instances; both ship the NVIDIA driver and toolkit."""
+DEFAULT_AMI_TYPE = "AL2023_x86_64_NVIDIA"
+
+CAPACITY_RESERVATION_TYPES = ("capacity-block", "on-demand")
+"""'capacity-block': an EC2 Capacity Block for ML; 'on-demand': a targeted On-Demand Capacity Reservation."""
+DEFAULT_CAPACITY_RESERVATION_TYPE = "capacity-block"
+
+EFA_NETWORK_CARDS: Mapping[str, int] = {
+    "p4d.24xlarge": 4,
+    "p4de.24xlarge": 4,
+    "p5.48xlarge": 32,
+    "p5e.48xlarge": 32,
+    "p5en.48xlarge": 16,
+}
+"""Instance types this pool attaches EFA interfaces to, with their network cards (one EFA per card).
+
+From the EC2 User Guide's EFA and network-card tables (accelerated computing). Smaller EFA-capable
+shapes (some g5/g6/g6e sizes) are left out: with one network card, EFA adds little for inference.
+"""
+
+EKS_TAINT_EFFECTS: Mapping[str, str] = {
+    "NoSchedule": "NO_SCHEDULE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+}
+"""Kubernetes taint effects as the EKS API spells them."""
+
+AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
+NODE_TEMPLATE_TAG_PREFIX = AUTOSCALER_TAG_PREFIX + "node-template/"
+COMPONENT_TAG = "shardstack:component"
+
+ROOT_DEVICE = "/dev/xvda"
+BOTTLEROCKET_DATA_DEVICE = "/dev/xvdb"
+"""Bottlerocket keeps its read-only OS on /dev/xvda and images, logs and pod storage on /dev/xvdb."""
+
+MAX_NODE_GROUP_NAME_PREFIX = 36
+"""EKS node group names are at most 63 characters; the provider appends 26 to a prefix, plus '-'."""
+
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+_CAPACITY_RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{17}$")
+
+
+class GpuNodePoolArgs(TypedDict, total=False):
+    """Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the EKS wiring."""
+
+    # The cloud-neutral arguments are spelled out again rather than inherited from GpuPoolArgs:
+    # ComponentProvider reads each field's docstring from this class's own source.
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
+    (case-insensitive). It must be offered on AWS."""
+    gpus_per_node: int
+    """GPUs per node: one of the counts the catalogue offers for this GPU on AWS. Default: 1, or the
+    smallest count offered when AWS has no 1-GPU instance for it."""
+    min_nodes: int
+    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero when no GPU workload is pending. Default: 0."""
+    max_nodes: int
+    """Most nodes, ≥ 1 and ≥ min_nodes; the cluster autoscaler adds nodes up to this. Default: 1."""
+    spot: bool
+    """Use Spot capacity: much cheaper, but EC2 may reclaim a node with two minutes' notice.
+    Default: False (on-demand)."""
+    disk_size_gib: int
+    """EBS volume per node for images and the weights' local copy, GiB, at least 50; gp3, encrypted.
+    Default: 200."""
+    labels: Mapping[str, str]
+    """Extra Kubernetes labels on every node. Keys may not use the prefixes Shardstack sets itself
+    (app.kubernetes.io/, shardstack.dev/, leaderworkerset.sigs.k8s.io/) nor the kubernetes.io and k8s.io
+    domains. Default: none (the pool always sets shardstack.dev/gpu, shardstack.dev/pool and
+    shardstack.dev/gpu-type)."""
+    taints: Sequence[Taint]
+    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``, which
+    is always set. Each key at most once. Default: none."""
+    instance_type: str
+    """EC2 instance type, to pick another catalogue shape with the same GPUs than the cheapest one
+    (e.g. 'g6.4xlarge' for more vCPUs). It must be one of the catalogue's AWS offers for this GPU and
+    gpus_per_node. Default: the cheapest such offer."""
+    cluster_name: Required[pulumi.Input[str]]
+    """Name of the EKS cluster the nodes join."""
+    node_role_arn: Required[pulumi.Input[str]]
+    """ARN of the IAM role of the nodes (the kubelet's, not the pods': pods cannot reach it)."""
+    subnet_ids: Required[pulumi.Input[Sequence[pulumi.Input[str]]]]
+    """Private subnets the nodes are placed in. With ``efa`` or ``capacity_reservation_id``, give only
+    subnets of one Availability Zone (the placement group's, or the reservation's)."""
+    ami_type: str
+    """EKS AMI type: 'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'. Default: 'AL2023_x86_64_NVIDIA'."""
+    efa: bool
+    """Attach Elastic Fabric Adapters (one per network card) and place the nodes in a cluster placement
+    group, for fast shard-to-shard traffic between nodes. Only for EFA instance types (p4d.24xlarge,
+    p4de.24xlarge, p5.48xlarge, p5e.48xlarge, p5en.48xlarge); not with ``capacity_reservation_id``.
+    Default: False."""
+    capacity_reservation_id: pulumi.Input[str]
+    """ID of an EC2 capacity reservation ('cr-...') the nodes launch into, of the type
+    ``capacity_reservation_type`` says. Its instance type and Availability Zone must match the pool's.
+    Not with ``spot`` or ``efa``. Default: none."""
+    capacity_reservation_type: str
+    """What ``capacity_reservation_id`` is: 'capacity-block' (an EC2 Capacity Block for ML; the node
+    group's capacity type becomes CAPACITY_BLOCK) or 'on-demand' (a targeted On-Demand Capacity
+    Reservation). Default: 'capacity-block'."""
+    tags: Mapping[str, str]
+    """AWS tags for every resource the pool creates, and its instances and volumes. Default: none
+    (``shardstack:component`` is always set)."""
+
+
+AWS_ARG_NAMES: tuple[str, ...] = tuple(k for k in GpuNodePoolArgs.__annotations__ if k not in GPU_POOL_ARG_NAMES)
+"""The arguments GpuNodePool adds to the cloud-neutral ones."""
+
+
+def validate_gpu_node_pool_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with GpuNodePool arguments, one line each."""
+    if not isinstance(args, Mapping):
+        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
+    problems = gpu_pool.validate_gpu_pool_args(args, CLOUD, known_args=GpuNodePoolArgs.__annotations__)
+    # The instance type is known only when the cloud-neutral arguments are valid.
+    instance_type = None if problems else gpu_pool.resolve_gpu_pool(_neutral(args), CLOUD).instance_type
+    if name is not None:
+        problem = gpu_pool.pool_name_problem(name)
+        if problem:
+            problems.append(problem)
+    for arg in ("cluster_name", "node_role_arn", "subnet_ids"):
+        if args.get(arg) is None:
+            problems.append(f"{arg} is required")
+    if isinstance(args.get("cluster_name"), str) and not args["cluster_name"].strip():
+        problems.append("cluster_name='' must name the EKS cluster")
+    role = args.get("node_role_arn")
+    if isinstance(role, str) and not _ROLE_ARN.match(role):
+        problems.append(f"node_role_arn={role!r} is not an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'")
+    problems += _subnet_problems(args.get("subnet_ids"))
+    ami_type = args.get("ami_type", DEFAULT_AMI_TYPE)
+    if ami_type not in AMI_TYPES:
+        problems.append(f"ami_type={ami_type!r} must be {one_of(AMI_TYPES)}{did_you_mean(str(ami_type), AMI_TYPES)}")
+    if "efa" in args:
+        problem = names.bool_problem("efa", args["efa"])
+        if problem:
+            problems.append(problem)
+    problems += _reservation_problems(args)
+    problems += _tag_problems(args.get("tags"))
+    if args.get("efa") is True and instance_type is not None and instance_type not in EFA_NETWORK_CARDS:
+        problems.append(
+            f"efa=True needs an instance type with EFA; {instance_type!r} has none here. "
+            f"EFA types: {', '.join(repr(t) for t in EFA_NETWORK_CARDS)} (choose gpu/gpus_per_node "
+            "accordingly, e.g. h100-80gb x 8), or drop efa"
+        )
+    return problems
+
+
+def _neutral(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if k in GPU_POOL_ARG_NAMES}
+
+
+def _subnet_problems(subnet_ids: Any) -> list[str]:
+    if subnet_ids is None or isinstance(subnet_ids, pulumi.Output):
+        return []
+    if isinstance(subnet_ids, str) or not isinstance(subnet_ids, Sequence):
+        return [f"subnet_ids must be a list of subnet IDs like ['subnet-0123456789abcdef0']; got {subnet_ids!r}"]
+    if not subnet_ids:
+        return ["subnet_ids=[] must list at least one subnet"]
+    return [
+        f"subnet_ids[{i}]={s!r} is not a subnet ID like 'subnet-0123456789abcdef0'"
+        for i, s in enumerate(subnet_ids)
+        if isinstance(s, str) and not _SUBNET_ID.match(s)
+    ]
+
+
+def _reservation_problems(args: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    reservation = args.get("capacity_reservation_id")
+    if isinstance(reservation, str) and not _CAPACITY_RESERVATION_ID.match(reservation):
+        problems.append(
+            f"capacity_reservation_id={reservation!r} is not a capacity reservation ID like 'cr-0123456789abcdef0'"
+        )
+    kind = args.get("capacity_reservation_type", DEFAULT_CAPACITY_RESERVATION_TYPE)
+    if kind not in CAPACITY_RESERVATION_TYPES:
+        problems.append(
+            f"capacity_reservation_type={kind!r} must be {one_of(CAPACITY_RESERVATION_TYPES)}"
+            f"{did_you_mean(str(kind), CAPACITY_RESERVATION_TYPES)}"
+        )
+    if reservation is None:
+        if "capacity_reservation_type" in args:
+            problems.append(
+                f"capacity_reservation_type={kind!r} is given without capacity_reservation_id; "
+                "give the reservation's ID or drop capacity_reservation_type"
+            )
+        return problems
+    if args.get("spot") is True:
+        problems.append(
+            f"spot=True and capacity_reservation_id={_show(reservation)} conflict: reserved capacity is "
+            "never Spot; drop one of them"
+        )
+    if args.get("efa") is True:
+        problems.append(
+            f"efa=True and capacity_reservation_id={_show(reservation)} conflict: efa places the nodes in a "
+            "new cluster placement group, and a targeted reservation launches only into the placement "
+            "group it was created in. Drop efa (Capacity Blocks already place their instances close "
+            "together on a low-latency network) or drop capacity_reservation_id"
+        )
+    return problems
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else "<output>"
+
+
+def _tag_problems(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, Mapping):
+        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
+    problems: list[str] = []
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128:
+            problems.append(f"tags key {key!r} must be a string of 1 to 128 characters")
+        elif key.lower().startswith("aws:"):
+            problems.append(f"tags key {key!r} uses the prefix 'aws:', which AWS reserves")
+        elif key == COMPONENT_TAG:
+            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
+        if not isinstance(value, str) or len(value) > 256:
+            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
+    return problems
+
+
+def autoscaler_node_template_tags(pool: GpuPool, labels: Mapping[str, str], taints: Sequence[Taint]) -> dict[str, str]:
+    """Return the cluster autoscaler's node-template tags for the pool's Auto Scaling group.
+
+    With no node running, the autoscaler learns from these tags which labels, taints and GPUs a new
+    node would have; without them it cannot tell that a pending GPU pod would fit, and a pool at zero
+    nodes never scales up.
+    """
+    tags = {f"{NODE_TEMPLATE_TAG_PREFIX}label/{key}": value for key, value in labels.items()}
+    tags.update({f"{NODE_TEMPLATE_TAG_PREFIX}taint/{t['key']}": f"{t.get('value', '')}:{t['effect']}" for t in taints})
+    tags[f"{NODE_TEMPLATE_TAG_PREFIX}resources/nvidia.com/gpu"] = str(pool.gpus_per_node)
+    return tags
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    """Creates an EKS managed node group of GPU nodes, its launch template and its autoscaler tags."""
+
+    node_group_name: pulumi.Output[str]
+    """Name of the EKS managed node group."""
+    node_group_arn: pulumi.Output[str]
+    """ARN of the EKS managed node group."""
+    instance_type: str
+    """EC2 instance type of the nodes, from the GPU catalogue (e.g. 'g6.xlarge')."""
+    gpus_per_node: int
+    """GPUs on each node."""
+    hourly_usd_min: float
+    """US dollars per hour at min_nodes, at the catalogue's on-demand list price (us-east-1)."""
+    hourly_usd_max: float
+    """US dollars per hour at max_nodes, at the catalogue's on-demand list price (us-east-1). An upper
+    bound for spot pools; reserved capacity is billed at the reservation's price instead."""
+
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_gpu_node_pool_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"GpuNodePool {name!r}", problems)
+        pool = gpu_pool.resolve_gpu_pool(_neutral(args), CLOUD, what=f"GpuNodePool {name!r}")
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        ami_type = args.get("ami_type", DEFAULT_AMI_TYPE)
+        efa = args.get("efa", False)
+        reservation = args.get("capacity_reservation_id")
+        reservation_type = args.get("capacity_reservation_type", DEFAULT_CAPACITY_RESERVATION_TYPE)
+        tags = {**dict(args.get("tags", {})), COMPONENT_TAG: name}
+        labels = node_labels(pool, name)
+        taints = node_taints(pool)
+
+        placement_group = None
+        if efa:
+            # EFA's latency and bandwidth hold between instances in one cluster placement group.
+            placement_group = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", tags=tags, opts=child)
+
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-launch-template",
+            description=f"Shardstack GPU pool {name}: {pool.gpus_per_node} x {pool.gpu} on {pool.instance_type}",
+            block_device_mappings=_block_devices(ami_type, pool.disk_size_gib),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                # IMDSv2 only, with a hop limit of 1: the token response dies before it reaches a pod's own
+                # network namespace, so no pod can read the node role's credentials. Pods get theirs from
+                # EKS Pod Identity, whose agent runs on the host network.
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled",
+            ),
+            network_interfaces=_efa_interfaces(pool.instance_type) if efa else None,
+            placement=(
+                aws.ec2.LaunchTemplatePlacementArgs(group_name=placement_group.name)
+                if placement_group is not None
+                else None
+            ),
+            capacity_reservation_specification=(
+                aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                    capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                        capacity_reservation_id=reservation
+                    )
+                )
+                if reservation is not None
+                else None
+            ),
+            # EKS rejects a Capacity Block node group whose launch template lacks this market type.
+            instance_market_options=(
+                aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+                if reservation is not None and reservation_type == "capacity-block"
+                else None
+            ),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            # The node group runs latest_version; making it the default too leaves no stale default behind.
+            update_default_version=True,
+            tags=tags,
+            opts=child,
+        )
+
+        cluster_name = pulumi.Output.from_input(args["cluster_name"])
+        ca_tags = autoscaler_node_template_tags(pool, labels, taints)
+        node_group_tags = cluster_name.apply(
+            lambda cluster: {
+                **tags,
+                f"{AUTOSCALER_TAG_PREFIX}enabled": "true",
+                f"{AUTOSCALER_TAG_PREFIX}{cluster}": "owned",
+                **ca_tags,
+            }
+        )
+        node_group = aws.eks.NodeGroup(
+            f"{name}-node-group",
+            cluster_name=cluster_name,
+            node_group_name_prefix=f"{name[:MAX_NODE_GROUP_NAME_PREFIX].rstrip('-')}-",
+            node_role_arn=args["node_role_arn"],
+            subnet_ids=args["subnet_ids"],
+            instance_types=[pool.instance_type],
+            ami_type=ami_type,
+            capacity_type=_capacity_type(pool, reservation, reservation_type),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_nodes, max_size=pool.max_nodes, desired_size=pool.min_nodes
+            ),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id,
+                version=cast(pulumi.Output[str], launch_template.latest_version.apply(_version_text)),
+            ),
+            labels=labels,
+            taints=[
+                aws.eks.NodeGroupTaintArgs(
+                    key=t["key"], value=t.get("value") or None, effect=EKS_TAINT_EFFECTS[t["effect"]]
+                )
+                for t in taints
+            ],
+            # One node at a time: a GPU node holds shards of a running model, and spare GPUs are rare.
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            # The tags document the pool on the node group; EKS does not copy node group tags to the
+            # Auto Scaling group, where the autoscaler reads them (see the Tag resources below).
+            tags=node_group_tags,
+            # The cluster autoscaler owns the node count once the group exists.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+        # EKS tags the Auto Scaling group for the autoscaler's auto-discovery itself (the "enabled" and
+        # "<cluster>: owned" tags) but copies no other node group tag to it, so the node-template tags
+        # are put on the group one by one. They describe future nodes and are not propagated to them.
+        asg_name = node_group.resources.apply(_autoscaling_group_name)
+        for key, value in ca_tags.items():
+            aws.autoscaling.Tag(
+                f"{name}-asg-{key.removeprefix(NODE_TEMPLATE_TAG_PREFIX)}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=child,
+            )
+
+        self.node_group_name = node_group.node_group_name
+        self.node_group_arn = node_group.arn
+        self.instance_type = pool.instance_type
+        self.gpus_per_node = pool.gpus_per_node
+        self.hourly_usd_min = pool.hourly_usd_min
+        self.hourly_usd_max = pool.hourly_usd_max
+        self.register_outputs(
+            {
+                "node_group_name": self.node_group_name,
+                "node_group_arn": self.node_group_arn,
+                "instance_type": self.instance_type,
+                "gpus_per_node": self.gpus_per_node,
+                "hourly_usd_min": self.hourly_usd_min,
+                "hourly_usd_max": self.hourly_usd_max,
+            }
+        )
+
+
+def _capacity_type(pool: GpuPool, reservation: Any, reservation_type: str) -> str:
+    if pool.spot:
+        return "SPOT"
+    if reservation is not None and reservation_type == "capacity-block":
+        return "CAPACITY_BLOCK"
+    # A targeted On-Demand Capacity Reservation is consumed by ordinary on-demand launches.
+    return "ON_DEMAND"
+
+
+def _block_devices(ami_type: str, disk_size_gib: int) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
+    """Return the nodes' EBS volumes: gp3, encrypted, deleted with the instance."""
+
+    def volume(device: str, size: int | None) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+        return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=device,
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_type="gp3", volume_size=size, encrypted="true", delete_on_termination="true"
+            ),
+        )
+
+    if ami_type.startswith("BOTTLEROCKET"):
+        # The OS volume keeps the AMI's size; the disk the user sized is the data volume.
+        return [volume(ROOT_DEVICE, None), volume(BOTTLEROCKET_DATA_DEVICE, disk_size_gib)]
+    return [volume(ROOT_DEVICE, disk_size_gib)]
+
+
+def _efa_interfaces(instance_type: str) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
+    """Return one EFA per network card: the primary one with its ENA (node and pod IPs), the others EFA-only.
+
+    No security groups are named, so EKS applies the cluster security group, which lets its members
+    exchange all traffic, as EFA requires.
+    """
+    return [
+        aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            network_card_index=card,
+            device_index=0 if card == 0 else 1,
+            interface_type="efa" if card == 0 else "efa-only",
+            associate_public_ip_address="false",
+            delete_on_termination="true",
+        )
+        for card in range(EFA_NETWORK_CARDS[instance_type])
+    ]
+
+
+def _version_text(version: int | None) -> str | None:
+    """Return the launch template version as the EKS API takes it, as text.
+
+    EC2 always reports a created template's latest version; offline plans run under mocks that may
+    not model it, and the version then stays empty.
+    """
+    return None if version is None else str(version)
+
+
+def _autoscaling_group_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str | None:
+    """Return the name of the node group's Auto Scaling group.
+
+    EKS reports exactly one once the node group exists. Offline plans run under mocks that may not
+    model it; the name then stays empty rather than failing the whole plan.
+    """
+    for resource in resources or []:
+        for group in resource.autoscaling_groups or []:
+            if group.name:
+                return group.name
+    return None

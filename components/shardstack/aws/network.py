@@ -1,0 +1,701 @@
+"""Network: a VPC for an EKS cluster, private and public subnets over two or more availability zones.
+
+Usage::
+
+    from shardstack.aws.network import Network
+
+    network = Network("net", {"cluster_name": "llm"})          # 10.0.0.0/16 over 3 zones
+    network = Network("net", {"cluster_name": "llm", "nat_gateways": "single"})   # cheaper dev VPC
+    network = Network("net", {                                 # a VPC someone else manages
+        "cluster_name": "llm",
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "private_subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"],
+            "public_subnet_ids": ["subnet-0cccccccccccccccc"],
+        },
+    })
+
+Nodes and pods live in the private subnets: no public IPs, egress through NAT gateways in the public
+subnets, which hold only load balancers and the NATs. Subnets carry the tags EKS and the AWS Load
+Balancer Controller look for (``kubernetes.io/role/internal-elb``, ``kubernetes.io/role/elb``,
+``kubernetes.io/cluster/<cluster_name>``). VPC endpoints for S3, ECR, STS and EKS Pod Identity keep
+weight downloads and image pulls off the NAT gateways, where every gigabyte is billed.
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Required, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from shardstack.errors import ArgumentError, did_you_mean, one_of
+
+TYPE_TOKEN = "shardstack:aws:Network"
+
+DEFAULT_CIDR_BLOCK = "10.0.0.0/16"
+MIN_VPC_PREFIX = 16
+"""The largest VPC AWS allows."""
+MAX_VPC_PREFIX = 24
+"""Smaller VPCs leave too few addresses: the VPC CNI gives every pod an address of its subnet."""
+DEFAULT_ZONE_COUNT = 3
+MIN_ZONES = 2
+"""EKS refuses a cluster whose subnets are not in at least two availability zones."""
+
+NAT_ONE_PER_ZONE = "one_per_zone"
+NAT_SINGLE = "single"
+NAT_GATEWAY_MODES = (NAT_ONE_PER_ZONE, NAT_SINGLE)
+DEFAULT_NAT_GATEWAYS = NAT_ONE_PER_ZONE
+
+# Subnet carving (see carve_subnets): each private subnet is 1/8 of the VPC, each public one 1/64.
+PRIVATE_SUBNET_EXTRA_BITS = 3
+PUBLIC_SUBNET_EXTRA_BITS = 6
+SMALLEST_SUBNET_PREFIX = 28
+"""AWS refuses subnets smaller than a /28."""
+
+GATEWAY_ENDPOINT_SERVICE = "s3"
+INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks-auth")
+"""ECR's API and registry (image pulls; the layers themselves come from S3), STS (IRSA token
+exchange) and eks-auth (EKS Pod Identity credentials)."""
+HTTPS_PORT = 443
+
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+"""Zone IDs the EKS user guide lists as unable to host a cluster's control plane network interfaces."""
+
+FLOW_LOG_RETENTION_DAYS = 365
+"""A year of flow logs: what CIS/checkov ask for, and long enough to investigate an incident."""
+
+CREATION_ARGS = ("cidr_block", "availability_zones", "zone_count", "nat_gateways", "vpc_endpoints", "flow_logs")
+"""Arguments that shape a VPC this component creates, meaningless with ``existing``."""
+RESERVED_TAG_KEYS = ("Name", "shardstack:component")
+"""Set by the component on each resource."""
+
+# An availability zone name such as 'us-east-1a', 'us-gov-west-1b' or the Local Zone 'us-west-2-lax-1a'.
+ZONE_NAME = re.compile(r"^[a-z]{2}(-[a-z0-9]+)*-\d+[a-z]$")
+VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+
+
+class ExistingNetwork(TypedDict, total=False):
+    """A VPC and subnets created elsewhere, used as they are."""
+
+    vpc_id: Required[pulumi.Input[str]]
+    """ID of the VPC, e.g. 'vpc-0123456789abcdef0'."""
+    private_subnet_ids: Required[Sequence[pulumi.Input[str]]]
+    """IDs of the private subnets for nodes and pods: at least 2, in different availability zones,
+    with a route to the internet (NAT) or VPC endpoints, and tagged for EKS
+    (``kubernetes.io/role/internal-elb: 1``)."""
+    public_subnet_ids: Required[Sequence[pulumi.Input[str]]]
+    """IDs of the public subnets for internet-facing load balancers, at least 1, tagged
+    ``kubernetes.io/role/elb: 1``."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """Arguments of Network."""
+
+    cluster_name: Required[str]
+    """Name of the EKS cluster that will use this network; the subnets get the
+    ``kubernetes.io/cluster/<cluster_name>: shared`` tag that EKS and its load balancer controller
+    look for."""
+    cidr_block: str
+    """IPv4 range of the VPC, a /16 to a /24. Private subnets get 1/8 of it each, public ones 1/64
+    (at least a /28). Default: '10.0.0.0/16' (private /19s of 8,190 addresses, public /22s)."""
+    availability_zones: Sequence[str]
+    """Availability zone names, e.g. ['us-east-1a', 'us-east-1b']; at least 2, one private and one
+    public subnet each. Default: the first ``zone_count`` available zones of the region."""
+    zone_count: int
+    """How many of the region's available zones to use when ``availability_zones`` is not given,
+    at least 2. Default: 3."""
+    nat_gateways: str
+    """'one_per_zone' (each zone keeps its internet egress when another zone fails) or 'single'
+    (one NAT gateway for all zones: cheaper, but egress stops when its zone fails).
+    Default: 'one_per_zone'."""
+    vpc_endpoints: bool
+    """Create VPC endpoints: an S3 gateway endpoint (free; model weights and image layers) and
+    interface endpoints for ECR, STS and EKS Pod Identity in the private subnets (billed per hour
+    and zone), so that this traffic does not pay NAT processing. Default: True."""
+    flow_logs: bool
+    """Record the VPC's traffic metadata in a CloudWatch log group kept 365 days. Default: False."""
+    existing: ExistingNetwork
+    """Use a VPC and subnets created elsewhere: nothing is created and the outputs are these ids.
+    Cannot be combined with cidr_block, availability_zones, zone_count, nat_gateways,
+    vpc_endpoints or flow_logs. Default: a new VPC is created."""
+    tags: Mapping[str, str]
+    """Tags added to every resource the component creates. Default: none besides
+    ``shardstack:component: <name>`` and a ``Name`` per resource."""
+
+
+def carve_subnets(cidr_block: str, zones: int) -> tuple[list[str], list[str]]:
+    """Return the (private, public) subnet CIDR blocks of ``zones`` zones in a VPC of ``cidr_block``.
+
+    Private subnets hold nodes and every pod (the VPC CNI gives each pod a VPC address), so they
+    are large: 1/8 of the VPC each, counted up from the start of the range (a /16 gives
+    10.0.0.0/19, 10.0.32.0/19, ...). Public subnets hold only load balancers and NAT gateways, so
+    they are small: 1/64 of the VPC each (at least the /28 AWS requires), counted down from the
+    end of the range (10.0.252.0/22, 10.0.248.0/22, ...). Zone i always gets the same two blocks
+    whatever the number of zones, so adding a zone later does not move (replace) existing subnets,
+    and the space between the two ends stays free for later use.
+
+    Raises ValueError when the zones do not fit (see :func:`max_zones`).
+    """
+    vpc = ipaddress.IPv4Network(cidr_block)
+    if zones > max_zones(vpc.prefixlen):
+        raise ValueError(f"{zones} zones do not fit in {cidr_block}; at most {max_zones(vpc.prefixlen)} do")
+    private_prefix, public_prefix = _subnet_prefixes(vpc.prefixlen)
+    private_size = 2 ** (32 - private_prefix)
+    public_size = 2 ** (32 - public_prefix)
+    start = int(vpc.network_address)
+    end = int(vpc.broadcast_address) + 1
+    private = [ipaddress.IPv4Network((start + i * private_size, private_prefix)) for i in range(zones)]
+    public = [ipaddress.IPv4Network((end - (i + 1) * public_size, public_prefix)) for i in range(zones)]
+    return [str(n) for n in private], [str(n) for n in public]
+
+
+def max_zones(vpc_prefix: int) -> int:
+    """Return how many zones' private and public subnets fit in a VPC with this prefix length."""
+    private_prefix, public_prefix = _subnet_prefixes(vpc_prefix)
+    return 2 ** (32 - vpc_prefix) // (2 ** (32 - private_prefix) + 2 ** (32 - public_prefix))
+
+
+def _subnet_prefixes(vpc_prefix: int) -> tuple[int, int]:
+    return (
+        vpc_prefix + PRIVATE_SUBNET_EXTRA_BITS,
+        min(vpc_prefix + PUBLIC_SUBNET_EXTRA_BITS, SMALLEST_SUBNET_PREFIX),
+    )
+
+
+def validate_network_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with Network arguments, one line each."""
+    if not isinstance(args, Mapping):
+        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
+    problems: list[str] = []
+    for key in sorted(set(args) - set(NetworkArgs.__annotations__)):
+        problems.append(f"unknown argument {key!r}{did_you_mean(key, NetworkArgs.__annotations__)}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        problems.append(f"name={name!r} must be a non-empty string: child resources are named after it")
+    problems.extend(_cluster_name_problems(args))
+
+    if "existing" in args:
+        for key in CREATION_ARGS:
+            if key in args:
+                problems.append(
+                    f"existing and {key} cannot be combined: existing uses a VPC as it is, so "
+                    f"{key}={args[key]!r} would be ignored; drop one of them"
+                )
+        problems.extend(_existing_problems(args["existing"]))
+    else:
+        problems.extend(_vpc_problems(args))
+
+    if "nat_gateways" in args and args["nat_gateways"] not in NAT_GATEWAY_MODES:
+        value = args["nat_gateways"]
+        problems.append(
+            f"nat_gateways={value!r} must be {one_of(NAT_GATEWAY_MODES)}"
+            f"{did_you_mean(str(value), NAT_GATEWAY_MODES)}"
+        )
+    for flag in ("vpc_endpoints", "flow_logs"):
+        if flag in args and not isinstance(args[flag], bool):
+            problems.append(f"{flag} must be True or False; got {args[flag]!r}")
+    problems.extend(_tag_problems(args.get("tags")))
+    return problems
+
+
+def _cluster_name_problems(args: Mapping[str, Any]) -> list[str]:
+    if "cluster_name" not in args:
+        return [
+            "cluster_name is required: the name of the EKS cluster that will use this network, "
+            "for the subnets' kubernetes.io/cluster/<cluster_name> tags"
+        ]
+    value = args["cluster_name"]
+    if not isinstance(value, str) or not EKS_CLUSTER_NAME.match(value):
+        return [
+            f"cluster_name={value!r} is not an EKS cluster name: use 1 to 100 letters, digits, '-' "
+            "and '_', starting with a letter or digit"
+        ]
+    return []
+
+
+def _vpc_problems(args: Mapping[str, Any]) -> list[str]:
+    """Problems with the arguments that shape a new VPC: its range and its zones."""
+    problems: list[str] = []
+    cidr = args.get("cidr_block", DEFAULT_CIDR_BLOCK)
+    vpc = _ipv4_network(cidr)
+    if vpc is None:
+        problems.append(f"cidr_block={cidr!r} is not an IPv4 CIDR block: use e.g. '10.0.0.0/16'")
+    elif vpc.with_prefixlen != cidr:
+        problems.append(f"cidr_block={cidr!r} has host bits set; the block it lies in is {vpc.with_prefixlen!r}")
+        vpc = None
+    elif not MIN_VPC_PREFIX <= vpc.prefixlen <= MAX_VPC_PREFIX:
+        problems.append(
+            f"cidr_block={cidr!r} is a /{vpc.prefixlen}; use a /{MIN_VPC_PREFIX} (65,536 addresses, the "
+            f"most AWS allows) to a /{MAX_VPC_PREFIX} (256): pods take their addresses from the VPC"
+        )
+        vpc = None
+    elif vpc.is_loopback or vpc.is_link_local or vpc.is_multicast or vpc.is_reserved or vpc.is_unspecified:
+        problems.append(
+            f"cidr_block={cidr!r} is a reserved range AWS refuses for a VPC: use a private range "
+            "such as '10.0.0.0/16', '172.16.0.0/16' or '192.168.0.0/16'"
+        )
+        vpc = None
+
+    zones: int | None = None
+    if "availability_zones" in args and "zone_count" in args:
+        problems.append(
+            f"availability_zones={args['availability_zones']!r} and zone_count={args['zone_count']!r} "
+            "cannot be combined: give the zone names, or how many of the region's zones to use"
+        )
+    if "availability_zones" in args:
+        zone_problems = _zone_name_problems(args["availability_zones"])
+        problems.extend(zone_problems)
+        if not zone_problems:
+            zones = len(args["availability_zones"])
+    elif "zone_count" in args:
+        count = args["zone_count"]
+        if isinstance(count, int) and not isinstance(count, bool) and count >= MIN_ZONES:
+            zones = count
+        else:
+            problems.append(
+                f"zone_count must be an integer ≥ {MIN_ZONES} (EKS needs subnets in at least "
+                f"{MIN_ZONES} availability zones); got {count!r}"
+            )
+    else:
+        zones = DEFAULT_ZONE_COUNT
+
+    if vpc is not None and zones is not None and zones > max_zones(vpc.prefixlen):
+        private_prefix, public_prefix = _subnet_prefixes(vpc.prefixlen)
+        problems.append(
+            f"{zones} zones do not fit in cidr_block={cidr!r}: a /{vpc.prefixlen} holds at most "
+            f"{max_zones(vpc.prefixlen)} zones' subnets (a private /{private_prefix} and a public "
+            f"/{public_prefix} each); use a larger block or fewer zones"
+        )
+    return problems
+
+
+def _ipv4_network(value: Any) -> ipaddress.IPv4Network | None:
+    """Return the IPv4 block ``value`` lies in (host bits cleared), or None when it is not one."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+    return network if isinstance(network, ipaddress.IPv4Network) else None
+
+
+def _zone_name_problems(zones: Any) -> list[str]:
+    if isinstance(zones, str) or not isinstance(zones, Sequence):
+        return [f"availability_zones must be a list of zone names such as ['us-east-1a', 'us-east-1b']; got {zones!r}"]
+    problems: list[str] = []
+    for i, zone in enumerate(zones):
+        if not isinstance(zone, str) or not ZONE_NAME.match(zone):
+            problems.append(
+                f"availability_zones[{i}]={zone!r} is not an availability zone name such as 'us-east-1a' "
+                "(zone IDs such as 'use1-az1' are not accepted)"
+            )
+    duplicates = sorted({z for z in zones if isinstance(z, str) and list(zones).count(z) > 1})
+    if duplicates:
+        problems.append(f"availability_zones lists {', '.join(map(repr, duplicates))} more than once")
+    if len(zones) < MIN_ZONES:
+        problems.append(
+            f"availability_zones={list(zones)!r} has {len(zones)} zone(s); EKS needs at least {MIN_ZONES}"
+        )
+    return problems
+
+
+def _existing_problems(existing: Any) -> list[str]:
+    if not isinstance(existing, Mapping):
+        return [
+            "existing must be a mapping with vpc_id, private_subnet_ids and public_subnet_ids; "
+            f"got {existing!r}"
+        ]
+    problems: list[str] = []
+    for key in sorted(set(existing) - set(ExistingNetwork.__annotations__)):
+        problems.append(
+            f"existing has unknown field {key!r}{did_you_mean(key, ExistingNetwork.__annotations__)}"
+        )
+    if "vpc_id" not in existing:
+        problems.append("existing['vpc_id'] is required: the ID of the VPC, e.g. 'vpc-0123456789abcdef0'")
+    elif isinstance(existing["vpc_id"], str) and not VPC_ID.match(existing["vpc_id"]):
+        problems.append(f"existing['vpc_id']={existing['vpc_id']!r} is not a VPC ID such as 'vpc-0123456789abcdef0'")
+    lists: dict[str, list[Any]] = {}
+    for key, minimum, why in (
+        ("private_subnet_ids", MIN_ZONES, "EKS needs at least 2, in different availability zones"),
+        ("public_subnet_ids", 1, "internet-facing load balancers need at least 1"),
+    ):
+        arg = f"existing['{key}']"
+        if key not in existing:
+            problems.append(f"{arg} is required: {why}")
+            continue
+        ids = existing[key]
+        if isinstance(ids, str) or not isinstance(ids, Sequence):
+            problems.append(f"{arg} must be a list of subnet IDs such as ['subnet-0123456789abcdef0']; got {ids!r}")
+            continue
+        lists[key] = list(ids)
+        if len(ids) < minimum:
+            problems.append(f"{arg}={list(ids)!r} has {len(ids)} subnet(s); {why}")
+        for i, subnet in enumerate(ids):
+            if isinstance(subnet, str) and not SUBNET_ID.match(subnet):
+                problems.append(f"{arg}[{i}]={subnet!r} is not a subnet ID such as 'subnet-0123456789abcdef0'")
+        plain = [s for s in ids if isinstance(s, str)]
+        duplicates = sorted({s for s in plain if plain.count(s) > 1})
+        if duplicates:
+            problems.append(f"{arg} lists {', '.join(map(repr, duplicates))} more than once")
+    shared = sorted(
+        {s for s in lists.get("private_subnet_ids", []) if isinstance(s, str)}
+        & {s for s in lists.get("public_subnet_ids", []) if isinstance(s, str)}
+    )
+    if shared:
+        problems.append(
+            f"existing lists {', '.join(map(repr, shared))} as both private and public: "
+            "a subnet is one or the other"
+        )
+    return problems
+
+
+def _tag_problems(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, Mapping):
+        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
+    problems: list[str] = []
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            problems.append(f"tags key {key!r} must be 1 to 128 characters and not start with 'aws:'")
+        elif key in RESERVED_TAG_KEYS:
+            problems.append(f"tags key {key!r} is set by the component on each resource; drop it")
+        if not isinstance(value, str) or len(value) > 256:
+            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
+    return problems
+
+
+class Network(pulumi.ComponentResource):
+    """Creates a VPC with private and public subnets, NAT gateways and VPC endpoints for an EKS cluster."""
+
+    vpc_id: pulumi.Output[str]
+    """ID of the VPC."""
+    private_subnet_ids: pulumi.Output[list[str]]
+    """IDs of the private subnets (nodes and pods), one per zone in zone order."""
+    public_subnet_ids: pulumi.Output[list[str]]
+    """IDs of the public subnets (internet-facing load balancers, NAT gateways), one per zone."""
+    availability_zones: pulumi.Output[list[str]]
+    """Names of the availability zones the subnets are in (with ``existing``: those of the private
+    subnets)."""
+    cidr_block: pulumi.Output[str]
+    """IPv4 range of the VPC."""
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_network_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"Network {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        if "existing" in args:
+            self._use_existing(args["existing"])
+        else:
+            self._create(name, args)
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "public_subnet_ids": self.public_subnet_ids,
+                "availability_zones": self.availability_zones,
+                "cidr_block": self.cidr_block,
+            }
+        )
+
+    def _use_existing(self, existing: ExistingNetwork) -> None:
+        # Read-only lookups, so that cidr_block and availability_zones hold the real values.
+        lookup = pulumi.InvokeOutputOptions(parent=self)
+        self.vpc_id = pulumi.Output.from_input(existing["vpc_id"])
+        self.private_subnet_ids = pulumi.Output.all(*existing["private_subnet_ids"]).apply(list)
+        self.public_subnet_ids = pulumi.Output.all(*existing["public_subnet_ids"]).apply(list)
+        self.cidr_block = aws.ec2.get_vpc_output(id=self.vpc_id, opts=lookup).cidr_block
+        zones = [
+            aws.ec2.get_subnet_output(id=subnet_id, opts=lookup).availability_zone
+            for subnet_id in existing["private_subnet_ids"]
+        ]
+        self.availability_zones = pulumi.Output.all(*zones).apply(lambda z: list(dict.fromkeys(z)))
+
+    def _create(self, name: str, args: NetworkArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_name = args["cluster_name"]
+        cidr_block = str(ipaddress.IPv4Network(args.get("cidr_block", DEFAULT_CIDR_BLOCK)))
+        user_tags = dict(args.get("tags", {}))
+
+        def tags(resource: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+            return {**user_tags, **(extra or {}), "Name": f"{name}-{resource}", "shardstack:component": name}
+
+        zone_names = self._zone_names(args)
+        if "availability_zones" in args:
+            zone_count = len(args["availability_zones"])
+        else:
+            zone_count = args.get("zone_count", DEFAULT_ZONE_COUNT)
+        private_cidrs, public_cidrs = carve_subnets(cidr_block, zone_count)
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=cidr_block,
+            # EKS needs both: nodes register by their private DNS names, and the private API
+            # endpoint and interface VPC endpoints resolve through the VPC's DNS.
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=tags("vpc"),
+            opts=child,
+        )
+        # Adopting the default security group with no rules empties it, so nothing that lands in
+        # it by default (an ENI created without a group) can talk to anything (CIS AWS 5.4).
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, tags=tags("default-sg"), opts=child)
+
+        cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
+        private_subnets: list[aws.ec2.Subnet] = []
+        public_subnets: list[aws.ec2.Subnet] = []
+        for i in range(zone_count):
+            zone = zone_names.apply(lambda names, i=i: names[i])
+            private_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-private-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=private_cidrs[i],
+                    availability_zone=zone,
+                    map_public_ip_on_launch=False,
+                    # Internal load balancers go here.
+                    tags=tags(f"private-{i}", {**cluster_tag, "kubernetes.io/role/internal-elb": "1"}),
+                    opts=child,
+                )
+            )
+            public_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-public-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=public_cidrs[i],
+                    availability_zone=zone,
+                    # Only load balancers and NAT gateways live here, and they bring their own
+                    # addresses: nothing launched here gets a public IP by accident.
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"public-{i}", {**cluster_tag, "kubernetes.io/role/elb": "1"}),
+                    opts=child,
+                )
+            )
+
+        internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child)
+        public_routes = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, tags=tags("public-rt"), opts=child)
+        aws.ec2.Route(
+            f"{name}-public-internet",
+            route_table_id=public_routes.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=internet_gateway.id,
+            opts=child,
+        )
+        for i, subnet in enumerate(public_subnets):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}-rta", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
+            )
+
+        # A NAT gateway needs the internet gateway attached before it can route.
+        after_igw = pulumi.ResourceOptions(parent=self, depends_on=[internet_gateway])
+        nat_count = zone_count if args.get("nat_gateways", DEFAULT_NAT_GATEWAYS) == NAT_ONE_PER_ZONE else 1
+        nat_gateways: list[aws.ec2.NatGateway] = []
+        for i in range(nat_count):
+            address = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", tags=tags(f"nat-{i}"), opts=after_igw)
+            nat_gateways.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{i}",
+                    allocation_id=address.id,
+                    subnet_id=public_subnets[i].id,
+                    connectivity_type="public",
+                    tags=tags(f"nat-{i}"),
+                    opts=after_igw,
+                )
+            )
+
+        # One route table per zone even with a single NAT gateway: switching to one_per_zone later
+        # changes a route, not the subnets' associations.
+        private_route_tables: list[aws.ec2.RouteTable] = []
+        for i, subnet in enumerate(private_subnets):
+            routes = aws.ec2.RouteTable(
+                f"{name}-private-{i}-rt", vpc_id=vpc.id, tags=tags(f"private-{i}-rt"), opts=child
+            )
+            private_route_tables.append(routes)
+            aws.ec2.Route(
+                f"{name}-private-{i}-egress",
+                route_table_id=routes.id,
+                destination_cidr_block="0.0.0.0/0",
+                # The zone's own NAT gateway, so that a zone outage only cuts that zone's egress.
+                nat_gateway_id=nat_gateways[i % nat_count].id,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{i}-rta", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+            )
+
+        if args.get("vpc_endpoints", True):
+            self._endpoints(name, vpc, cidr_block, private_subnets, private_route_tables, tags)
+        if args.get("flow_logs", False):
+            self._flow_logs(name, vpc, tags)
+
+        self.vpc_id = vpc.id
+        self.cidr_block = vpc.cidr_block
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets]).apply(list)
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets]).apply(list)
+        self.availability_zones = zone_names
+
+    def _zone_names(self, args: NetworkArgs) -> pulumi.Output[list[str]]:
+        """Return the zone names: the ones given, or the first ``zone_count`` the region offers."""
+        if "availability_zones" in args:
+            return pulumi.Output.from_input(list(args["availability_zones"]))
+        count = args.get("zone_count", DEFAULT_ZONE_COUNT)
+        available = aws.get_availability_zones_output(
+            state="available",
+            # Regular zones only: Local and Wavelength Zones need an opt-in and cannot hold the
+            # network interfaces of an EKS control plane.
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+
+        def first(names: list[str]) -> list[str]:
+            if len(names) < count:
+                raise ValueError(
+                    f"zone_count={count} but the region offers {len(names)} zones EKS can use "
+                    f"({', '.join(names)}); lower zone_count"
+                )
+            return list(names[:count])
+
+        return available.names.apply(first)
+
+    def _endpoints(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        cidr_block: str,
+        private_subnets: list[aws.ec2.Subnet],
+        private_route_tables: list[aws.ec2.RouteTable],
+        tags: Callable[[str], dict[str, str]],
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+
+        def service_name(service: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat("com.amazonaws.", region, f".{service}")
+
+        # A gateway endpoint adds a route to S3's prefix list in the private route tables: weights
+        # and ECR image layers (stored in S3) skip the NAT gateways, at no charge.
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3-endpoint",
+            vpc_id=vpc.id,
+            service_name=service_name(GATEWAY_ENDPOINT_SERVICE),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[rt.id for rt in private_route_tables],
+            tags=tags("s3-endpoint"),
+            opts=child,
+        )
+        # Interface endpoints are network interfaces: they only need to accept HTTPS from the VPC;
+        # no egress rule is needed (or created) since replies to accepted connections are allowed.
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-endpoints-sg",
+            vpc_id=vpc.id,
+            description="HTTPS from the VPC to its AWS service endpoints",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="HTTPS from the VPC",
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    cidr_blocks=[cidr_block],
+                )
+            ],
+            tags=tags("endpoints-sg"),
+            opts=child,
+        )
+        for service in INTERFACE_ENDPOINT_SERVICES:
+            resource = f"{service.replace('.', '-')}-endpoint"
+            aws.ec2.VpcEndpoint(
+                f"{name}-{resource}",
+                vpc_id=vpc.id,
+                service_name=service_name(service),
+                vpc_endpoint_type="Interface",
+                subnet_ids=[s.id for s in private_subnets],
+                security_group_ids=[security_group.id],
+                # The service's public name then resolves to the endpoint inside the VPC, so clients
+                # (kubelet, the AWS SDKs) use it with no configuration.
+                private_dns_enabled=True,
+                tags=tags(resource),
+                opts=child,
+            )
+
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, tags: Callable[[str], dict[str, str]]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        lookup = pulumi.InvokeOutputOptions(parent=self)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            retention_in_days=FLOW_LOG_RETENTION_DAYS,
+            tags=tags("flow-logs"),
+            opts=child,
+        )
+        account_id = aws.get_caller_identity_output(opts=lookup).account_id
+        partition = aws.get_partition_output(opts=lookup).partition
+        region = aws.get_region_output(opts=lookup).region
+
+        def trust_policy(values: list[Any]) -> str:
+            account, partition_name, region_name = values
+            # Only the flow-logs service, and only on behalf of this account's flow logs (no
+            # confused deputy).
+            return json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": account},
+                                "ArnLike": {
+                                    "aws:SourceArn": f"arn:{partition_name}:ec2:{region_name}:{account}:vpc-flow-log/*"
+                                },
+                            },
+                        }
+                    ],
+                }
+            )
+
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            description=f"Lets VPC flow logs of {name} write to their log group",
+            assume_role_policy=pulumi.Output.all(account_id, partition, region).apply(trust_policy),
+            tags=tags("flow-logs-role"),
+            opts=child,
+        )
+
+        def write_policy(log_group_arn: str) -> str:
+            # The ':*' form covers the group and its streams; no other log group is reachable.
+            return json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                            "Resource": f"{log_group_arn}:*",
+                        }
+                    ],
+                }
+            )
+
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs-policy", role=role.id, policy=log_group.arn.apply(write_policy), opts=child
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            tags=tags("flow-log"),
+            opts=child,
+        )

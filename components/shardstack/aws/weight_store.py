@@ -1,0 +1,535 @@
+"""WeightStore: the S3 bucket that holds model checkpoints, and read-only access to it for pods.
+
+Usage::
+
+    from shardstack.aws.weight_store import WeightStore
+
+    weights = WeightStore("weights", {"tags": {"team": "ml-platform"}})
+    grant = weights.grant_read("shardstack", "shardstack-inference", cluster_name=cluster.name)
+    ShardedInference("llm", {
+        "model_uri": pulumi.Output.concat(weights.model_uri_prefix, "llama-3-70b/"),
+        "service_account_annotations": grant.service_account_annotations,
+        ...
+    }, opts=pulumi.ResourceOptions(depends_on=grant.resources))
+
+The bucket is private (all four public access blocks, ACLs disabled), versioned, encrypted with a
+customer managed KMS key that rotates yearly (or a key you pass), refuses plain-HTTP requests, expires
+old object versions and aborts abandoned multipart uploads. By default it is protected and kept on
+``pulumi destroy``, together with its key and settings, so a destroy never deletes a user's weights;
+pass ``protect=False`` for throwaway stacks.
+
+Pods read the weights through EKS Pod Identity: :meth:`WeightStore.grant_read` creates an IAM role
+that only the Pod Identity service may assume, and only for the given cluster, namespace and service
+account, allowed to list the bucket, get its objects and decrypt them, and nothing else. The cluster
+needs the ``eks-pod-identity-agent`` add-on (Shardstack's Cluster installs it).
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from shardstack.errors import ArgumentError, did_you_mean
+from shardstack.k8s import names
+
+TYPE_TOKEN = "shardstack:aws:WeightStore"
+
+DEFAULT_NONCURRENT_VERSION_DAYS = 30
+"""Long enough to roll back a bad checkpoint upload, short enough not to pay for every old copy."""
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7
+"""A multipart upload of a checkpoint still unfinished after a week was abandoned; its parts cost money."""
+KMS_DELETION_WINDOW_DAYS = 30
+"""The longest window AWS allows: a key deleted by mistake can be restored for 30 days."""
+
+COMPONENT_TAG = "shardstack:component"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+MAX_AUTO_NAMED_COMPONENT = 48
+"""Pulumi names the bucket ``<name>-bucket-<7 random characters>``, lowercased: 63 characters at most."""
+MAX_ROLE_NAME_PREFIX = 38
+"""IAM appends a 26-character unique suffix to a role name prefix; role names hold 64 characters."""
+
+BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9.-]*$")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    bucket_name: str
+    """Globally unique S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.', starting and ending
+    with a letter or digit. Default: Pulumi names it ``<component name>-bucket-<random suffix>``."""
+    kms_key_arn: pulumi.Input[str]
+    """ARN of an existing KMS key to encrypt the objects with; its key policy must let IAM policies in
+    this account grant ``kms:Decrypt`` (the default key policy does). Default: a customer managed key
+    with yearly rotation and an alias is created for this bucket."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before S3 expires it; at least 1.
+    Default: 30."""
+    protect: bool
+    """Protect the bucket and its KMS key from deletion and keep them, with their settings, when the
+    stack is destroyed. Default: True. False lets ``pulumi destroy`` delete them (the bucket only when
+    empty, unless ``force_destroy``)."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    tags: Mapping[str, str]
+    """Tags added to every taggable resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
+@dataclass(frozen=True)
+class ReadGrant:
+    """Read-only access to a WeightStore for one Kubernetes service account, through EKS Pod Identity.
+
+    ``service_account_annotations`` is empty: Pod Identity binds the role to the service account on
+    the EKS side, so the service account needs no annotation. It is here so that code written for
+    every cloud can pass it to ``ShardedInference`` unchanged: the GCP and Azure weight stores will
+    return the annotations Workload Identity needs (``iam.gke.io/gcp-service-account``,
+    ``azure.workload.identity/client-id``).
+    """
+
+    role_arn: pulumi.Output[str]
+    """ARN of the IAM role the service account's pods assume."""
+    namespace: str
+    """Namespace of the service account."""
+    service_account: str
+    """Name of the service account."""
+    service_account_annotations: dict[str, str]
+    """Annotations the service account needs: none on AWS."""
+    resources: list[pulumi.Resource]
+    """The role, its policy and the Pod Identity association: put them in the pods' ``depends_on`` so
+    that no pod starts before it can read the weights."""
+
+
+def _tag_problems(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, Mapping):
+        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
+    problems: list[str] = []
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128:
+            problems.append(f"tags key {key!r} must be a string of 1 to 128 characters")
+        elif key.lower().startswith("aws:"):
+            problems.append(f"tags key {key!r} starts with 'aws:', which AWS reserves for its own tags")
+        elif key == COMPONENT_TAG:
+            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
+        if not isinstance(value, str) or len(value) > 256:
+            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
+    return problems
+
+
+def bucket_name_problems(arg: str, value: Any) -> list[str]:
+    """Return every S3 general purpose bucket naming rule ``value`` breaks, each naming the rule."""
+    if not isinstance(value, str):
+        return [f"{arg} must be a string; got {value!r}"]
+    problems: list[str] = []
+    if not 3 <= len(value) <= 63:
+        problems.append(f"{arg}={value!r} has {len(value)} characters; a bucket name has 3 to 63")
+    if not BUCKET_NAME_CHARS.match(value):
+        bad = sorted({c for c in value if not BUCKET_NAME_CHARS.match(c)})
+        problems.append(
+            f"{arg}={value!r} contains {', '.join(repr(c) for c in bad)}; a bucket name may contain only "
+            "lowercase letters, digits, '-' and '.'"
+        )
+    if value and not (value[0].isalnum() and value[-1].isalnum()):
+        problems.append(f"{arg}={value!r} must start and end with a lowercase letter or digit")
+    if ".." in value:
+        problems.append(f"{arg}={value!r} contains two adjacent periods, which bucket names may not")
+    try:
+        ipaddress.IPv4Address(value)
+        problems.append(f"{arg}={value!r} is formatted as an IP address, which bucket names may not be")
+    except ValueError:
+        pass
+    for prefix in RESERVED_BUCKET_PREFIXES:
+        if value.startswith(prefix):
+            problems.append(f"{arg}={value!r} starts with {prefix!r}, a prefix S3 reserves")
+    for suffix in RESERVED_BUCKET_SUFFIXES:
+        if value.endswith(suffix):
+            problems.append(f"{arg}={value!r} ends with {suffix!r}, a suffix S3 reserves")
+    return problems
+
+
+def _auto_bucket_name_problem(name: str) -> str | None:
+    """Check that Pulumi can auto-name the bucket from the component name."""
+    prefix = f"{name}-bucket".lower()
+    # The random suffix is hex, so the rules on the end of the name are met whatever the prefix.
+    if (
+        len(name) > MAX_AUTO_NAMED_COMPONENT
+        or not BUCKET_NAME_CHARS.match(prefix)
+        or not prefix[0].isalnum()
+        or ".." in prefix
+        or prefix.startswith(RESERVED_BUCKET_PREFIXES)
+    ):
+        return (
+            f"name={name!r} cannot start an auto-generated bucket name ('{prefix}-<random>'): use a "
+            f"component name of at most {MAX_AUTO_NAMED_COMPONENT} letters, digits, '-' and '.', starting "
+            "with a letter or digit, or give bucket_name"
+        )
+    return None
+
+
+def _kms_key_arn_problem(arg: str, value: Any) -> str | None:
+    if isinstance(value, pulumi.Output):
+        return None
+    if not isinstance(value, str) or not KMS_KEY_ARN.match(value):
+        return (
+            f"{arg}={value!r} is not a KMS key ARN: use 'arn:aws:kms:<region>:<account>:key/<key id>' "
+            "(an alias cannot be granted in IAM policies)"
+        )
+    return None
+
+
+def validate_weight_store_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with WeightStore arguments, one line each."""
+    problems: list[str] = []
+    for key in sorted(set(args) - set(WeightStoreArgs.__annotations__)):
+        problems.append(f"unknown argument {key!r}{did_you_mean(key, WeightStoreArgs.__annotations__)}")
+    if "bucket_name" in args:
+        problems.extend(bucket_name_problems("bucket_name", args["bucket_name"]))
+    elif name is not None:
+        problem = _auto_bucket_name_problem(name)
+        if problem:
+            problems.append(problem)
+    if "kms_key_arn" in args:
+        problem = _kms_key_arn_problem("kms_key_arn", args["kms_key_arn"])
+        if problem:
+            problems.append(problem)
+    if "noncurrent_version_days" in args:
+        problem = names.int_problem("noncurrent_version_days", args["noncurrent_version_days"], minimum=1)
+        if problem:
+            problems.append(problem)
+    for flag in ("protect", "force_destroy"):
+        if flag in args:
+            problem = names.bool_problem(flag, args[flag])
+            if problem:
+                problems.append(problem)
+    problems.extend(_tag_problems(args.get("tags")))
+    return problems
+
+
+def validate_read_grant(namespace: Any, service_account: Any, cluster_name: Any) -> list[str]:
+    """Return every problem with the arguments of :meth:`WeightStore.grant_read`, one line each."""
+    problems: list[str] = []
+    for problem in (
+        names.dns_label_problem("namespace", namespace),
+        names.subdomain_problem("service_account", service_account),
+    ):
+        if problem:
+            problems.append(problem)
+    if not isinstance(cluster_name, pulumi.Output) and (
+        not isinstance(cluster_name, str) or not EKS_CLUSTER_NAME.match(cluster_name) or len(cluster_name) > 100
+    ):
+        problems.append(
+            f"cluster_name={cluster_name!r} is not an EKS cluster name: use 1 to 100 letters, digits, '-' "
+            "and '_', starting with a letter or digit"
+        )
+    return problems
+
+
+def _tls_only_policy(bucket_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    # Principal "*" with Deny is AWS's standard TLS-only pattern: it refuses plain-HTTP
+                    # requests from everyone, this account included, and grants nothing to anyone.
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+def _pod_identity_trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AllowEksPodIdentity",
+                    "Effect": "Allow",
+                    "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                    # Pod Identity assumes the role and passes session tags naming the pod's cluster,
+                    # namespace and service account; it needs both actions.
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    # Without these, any Pod Identity association in the account could use the role.
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/eks-cluster-name": cluster_name,
+                            "aws:RequestTag/kubernetes-namespace": namespace,
+                            "aws:RequestTag/kubernetes-service-account": service_account,
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def _read_policy(bucket_arn: str, key_arn: str, region: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "ListWeights", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
+                {
+                    "Sid": "ReadWeights",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"{bucket_arn}/*"],
+                },
+                {
+                    "Sid": "DecryptWeights",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": [key_arn],
+                    # Only through S3 in the bucket's region, not to decrypt arbitrary ciphertext. The
+                    # endpoint's DNS suffix differs by partition (amazonaws.com, amazonaws.com.cn, ...).
+                    "Condition": {"StringLike": {"kms:ViaService": f"s3.{region}.*"}},
+                },
+            ],
+        }
+    )
+
+
+def _role_name_prefix(name: str, namespace: str, service_account: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9_+=,.@-]", "-", f"{name}-{namespace}-{service_account}")
+    return readable[: MAX_ROLE_NAME_PREFIX - 1].rstrip("-") + "-"
+
+
+class WeightStore(pulumi.ComponentResource):
+    """Creates a private, versioned, KMS-encrypted S3 bucket for model weights, kept on destroy."""
+
+    bucket_name: pulumi.Output[str]
+    """Name of the bucket."""
+    bucket_arn: pulumi.Output[str]
+    """ARN of the bucket."""
+    kms_key_arn: pulumi.Output[str]
+    """ARN of the KMS key that encrypts the objects."""
+    model_uri_prefix: pulumi.Output[str]
+    """``s3://<bucket>/``: append a model's directory to get its ``model_uri``."""
+
+    def __init__(self, name: str, args: WeightStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_weight_store_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"WeightStore {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        self._name = name
+        self._grants: set[tuple[str, str]] = set()
+        protect = args.get("protect", True)
+        self._tags = {**args.get("tags", {}), COMPONENT_TAG: name}
+        tags = self._tags
+        child = pulumi.ResourceOptions(parent=self)
+        # Settings of a kept bucket are kept too: deleting them would leave it public-capable,
+        # unencrypted by default and reachable over plain HTTP.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=protect)
+        # The key goes with the bucket: deleting it would make every kept object unreadable.
+        guarded = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+
+        key_arn: pulumi.Input[str]
+        if "kms_key_arn" in args:
+            key_arn = args["kms_key_arn"]
+        else:
+            # No key policy given: AWS's default key policy lets IAM policies of this account grant
+            # use of the key, which is how grant_read's roles get kms:Decrypt.
+            key = aws.kms.Key(
+                f"{name}-key",
+                description=f"Encrypts the model weights of Shardstack WeightStore {name}",
+                enable_key_rotation=True,
+                deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+                tags=tags,
+                opts=guarded,
+            )
+            aws.kms.Alias(
+                f"{name}-key",
+                name_prefix=f"alias/shardstack/{re.sub(r'[^A-Za-z0-9/_-]', '-', name)}-",
+                target_key_id=key.key_id,
+                opts=child,
+            )
+            key_arn = key.arn
+
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket=args.get("bucket_name"),
+            force_destroy=args.get("force_destroy", False),
+            tags=tags,
+            opts=guarded,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            # ACLs off: the bucket owner owns every object and only policies grant access.
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=kept,
+        )
+        public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=kept,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=kept,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=(
+                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms", kms_master_key_id=key_arn
+                        )
+                    ),
+                    # One KMS call per bucket key instead of per object: checkpoints are many shards
+                    # read in parallel, which would otherwise meet KMS request quotas and costs.
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=kept,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(_tls_only_policy),
+            # S3 checks a new policy against the public access block; setting both at once can race.
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[public_access_block])),
+        )
+        noncurrent_days = args.get("noncurrent_version_days", DEFAULT_NONCURRENT_VERSION_DAYS)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-noncurrent-versions",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
+                    noncurrent_version_expiration=(
+                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=noncurrent_days
+                        )
+                    ),
+                    # Delete markers left with no versions behind them only slow listings down.
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-multipart-uploads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
+                    abort_incomplete_multipart_upload=(
+                        aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                            days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS
+                        )
+                    ),
+                ),
+            ],
+            # Noncurrent-version rules apply only once versioning is on.
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[versioning])),
+        )
+
+        self._bucket = bucket
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.kms_key_arn = pulumi.Output.from_input(key_arn)
+        self.model_uri_prefix = pulumi.Output.concat("s3://", bucket.bucket, "/")
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "kms_key_arn": self.kms_key_arn,
+                "model_uri_prefix": self.model_uri_prefix,
+            }
+        )
+
+    def grant_read(
+        self,
+        namespace: str,
+        service_account: str,
+        *,
+        cluster_name: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> ReadGrant:
+        """Let pods of ``service_account`` in ``namespace`` on ``cluster_name`` read the weights.
+
+        Creates, as children of this WeightStore, an IAM role only EKS Pod Identity may assume for that
+        cluster, namespace and service account; an inline policy allowing ``s3:ListBucket`` on the
+        bucket, ``s3:GetObject`` on its objects and ``kms:Decrypt`` (through S3) with its key; and the
+        Pod Identity association. ``opts`` (e.g. ``depends_on`` the cluster's Pod Identity add-on) apply
+        to all three. Raises :class:`~shardstack.errors.ArgumentError`, creating nothing, when a name
+        is invalid or this service account was already granted.
+        """
+        what = f"WeightStore {self._name!r}.grant_read"
+        problems = validate_read_grant(namespace, service_account, cluster_name)
+        if (namespace, service_account) in self._grants:
+            problems.append(f"{namespace}/{service_account} already has read access to this WeightStore")
+        if problems:
+            raise ArgumentError(what, problems)
+        self._grants.add((namespace, service_account))
+
+        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+        resource_name = f"{self._name}-read-{namespace}-{service_account}"
+
+        trust_policy = pulumi.Output.from_input(cluster_name).apply(
+            lambda cluster: _pod_identity_trust_policy(cluster, namespace, service_account)
+        )
+        role = aws.iam.Role(
+            f"{resource_name}-role",
+            name_prefix=_role_name_prefix(self._name, namespace, service_account),
+            description=pulumi.Output.concat(
+                "Reads the model weights in s3://", self._bucket.bucket, f"/ for {namespace}/{service_account}"
+            ),
+            assume_role_policy=trust_policy,
+            tags=self._tags,
+            opts=child,
+        )
+        read_policy = pulumi.Output.all(self._bucket.arn, self.kms_key_arn, self._bucket.region).apply(
+            lambda values: _read_policy(*values)
+        )
+        policy = aws.iam.RolePolicy(
+            f"{resource_name}-policy",
+            role=role.id,
+            policy=read_policy,
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{resource_name}-pod-identity",
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=role.arn,
+            # The role's trust policy matches on the session tags; they must stay on.
+            disable_session_tags=False,
+            tags=self._tags,
+            # The association must not hand out the role before its policy is in place.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[policy])),
+        )
+        return ReadGrant(
+            role_arn=role.arn,
+            namespace=namespace,
+            service_account=service_account,
+            service_account_annotations={},
+            resources=[role, policy, association],
+        )
