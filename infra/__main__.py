@@ -1,20 +1,32 @@
 """The Shardstack Pulumi program: one validated stack config becomes one complete installation.
 
     pulumi up -s local        # ShardedInference on your current kubeconfig context, on CPU
+    pulumi up -s aws-dev      # a VPC, an EKS cluster, GPU pools, an S3 weight store and ECR, then the same
     shardstack plan local     # the same program, offline, under recording mocks
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import config
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from shardstack.aws import (
+    AwsInstallation,
+    AwsInstallationArgs,
+    InstallationCluster,
+    InstallationNetwork,
+    NamedGpuPool,
+    SystemPool,
+)
 from shardstack.errors import ConfigError
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR
-from shardstack.sizing import DTYPE_BYTES, GIB
+from shardstack.sizing import DTYPE_BYTES, GIB, size_model
 
 # The demo model (SmolLM2-135M-Instruct) lives under this prefix in the weight store; the runtime's
 # `weights push` uploads it there.
@@ -117,6 +129,8 @@ def local_installation(cfg: config.StackConfig) -> None:
         mode=cfg.serving.mode,
         # kind/minikube/k3d nodes carry no zone labels: required zone affinity would never schedule.
         zone_spread=False,
+        # A new in-cluster store is empty until `weights push`, after `pulumi up`: don't wait for the ranks.
+        wait_until_ready=local.weights.store != "in-cluster-s3",
     )
     if cfg.serving.public:
         args["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
@@ -160,14 +174,87 @@ def local_installation(cfg: config.StackConfig) -> None:
     pulumi.export("gpu_usd_per_hour", {"at_min_nodes": 0.0, "at_max_nodes": 0.0})
 
 
+def cloud_shards(cfg: config.StackConfig) -> tuple[int, dict[str, object]]:
+    """The shards per replica group on the first GPU pool (sized when 'auto'), and the sizing to report."""
+    pool = cfg.gpu_pools[0]
+    demo = cfg.model.uri == config.DEMO_MODEL_URI
+    params = DEMO_MODEL_PARAMS if demo else cfg.model.params
+    sizing: dict[str, object] = {"device": "gpu", "gpu": pool.gpu, "replica_groups": cfg.serving.replica_groups,
+                                 "dtype": cfg.model.dtype}
+    if params:
+        sizing.update(params=params, weights_gib=round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2))
+    if cfg.model.shards != "auto":
+        return cfg.model.shards, {**sizing, "shards": cfg.model.shards}
+    assert params is not None  # config requires params for 'auto' unless the model is the demo
+    shards = size_model(params=params, dtype=cfg.model.dtype, gpu=pool.gpu).shards
+    return shards, {**sizing, "shards": shards}
+
+
+def aws_installation(cfg: config.StackConfig) -> None:
+    """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment on them."""
+    stack = pulumi.get_stack()
+    provider = aws.Provider("aws", region=cfg.region,
+                            default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}))
+    shards, sizing = cloud_shards(cfg)
+    pools = [NamedGpuPool(name=p.name, gpu=p.gpu, gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes,
+                          max_nodes=p.max_nodes, spot=p.spot, disk_size_gib=p.disk_size_gib, labels=dict(p.labels))
+             for p in cfg.gpu_pools]
+    network = InstallationNetwork(nat_gateways=cfg.network.nat_gateways)
+    if cfg.zones:
+        network["availability_zones"] = list(cfg.zones)
+    system_pool = SystemPool(min_nodes=cfg.system_pool.min_nodes, max_nodes=cfg.system_pool.max_nodes,
+                             disk_size_gib=cfg.system_pool.disk_size_gib)
+    if cfg.system_pool.instance_type:
+        system_pool["instance_type"] = cfg.system_pool.instance_type
+    fields: dict[str, Any] = {
+        "image": cfg.serving.image, "shards": shards, "replica_groups": cfg.serving.replica_groups,
+        "dtype": cfg.model.dtype, "namespace": cfg.serving.namespace, "public": cfg.serving.public,
+        "mode": cfg.serving.mode,
+    }
+    demo = cfg.model.uri == config.DEMO_MODEL_URI
+    if not demo:
+        fields["model_uri"] = cfg.model.uri  # else the installation points it at the demo in its bucket
+    inference = ShardedInferenceArgs(**fields)
+    args = AwsInstallationArgs(
+        network=network,
+        cluster=InstallationCluster(
+            kubernetes_version=cfg.kubernetes_version, private_endpoint=cfg.cluster.private_endpoint,
+            authorized_networks=[str(c) for c in cfg.cluster.authorized_networks], system_pool=system_pool,
+        ),
+        gpu_pools=pools,
+        inference=inference,
+    )
+    if demo:
+        args["model_path"] = f"{DEMO_MODEL_PATH}/"
+    if cfg.serving.public:
+        inference["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
+    if cfg.serving.api_key_secret is not None:
+        inference["api_key_secret"] = SecretKeyRef(name=cfg.serving.api_key_secret.name,
+                                                   key=cfg.serving.api_key_secret.key)
+    elif cfg.api_key is not None:
+        args["api_key"] = pulumi.Output.secret(cfg.api_key.get_secret_value())
+    install = AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider}))
+    pulumi.export("endpoint", install.endpoint)
+    pulumi.export("bucket_uri", install.bucket_uri)
+    pulumi.export("model_uri", install.model_uri)
+    pulumi.export("registry_url", install.registry_url)
+    pulumi.export("cluster_name", install.cluster_name)
+    pulumi.export("kubeconfig", install.kubeconfig)
+    pulumi.export("sizing", sizing)
+    pulumi.export("gpu_usd_per_hour", {"at_min_nodes": install.gpu_usd_per_hour_min,
+                                       "at_max_nodes": install.gpu_usd_per_hour_max})
+
+
 def main() -> None:
     cfg = load_config()
     if cfg.cloud == "local":
         local_installation(cfg)
+    elif cfg.cloud == "aws":
+        aws_installation(cfg)
     else:
         raise pulumi.RunError(
             f"shardstack:cloud: {cfg.cloud!r} is valid, but this version of Shardstack installs only "
-            "the 'local' stack; the AWS, GCP and Azure installations are not released yet"
+            "the 'local' and 'aws' stacks; the GCP and Azure installations are not released yet"
         )
 
 

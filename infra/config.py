@@ -66,6 +66,7 @@ __all__ = [
     "LocalConfig",
     "LocalWeightsConfig",
     "ModelConfig",
+    "NetworkConfig",
     "ServingConfig",
     "StackConfig",
     "SystemPoolConfig",
@@ -95,6 +96,7 @@ Cloud = Literal["local", "aws", "gcp", "azure"]
 Dtype = Literal["fp32", "bf16", "fp16"]
 ServingMode = Literal["statefulset", "leaderworkerset"]
 LocalWeightsStore = Literal["in-cluster-s3", "host-path"]
+NatGateways = Literal["one_per_zone", "single"]
 
 # Model URI schemes each cloud can read with the pod's workload identity; https is a public download
 # and works everywhere. For local, s3 is the in-cluster object store and file a host path.
@@ -563,6 +565,18 @@ class ClusterConfig(_Section):
         return [_Problem(("authorized_networks",), message, [])]
 
 
+class NetworkConfig(_Section):
+    """``shardstack:network``: the cluster's private network (clouds only)."""
+
+    nat_gateways: NatGateways = Field(
+        default="one_per_zone",
+        description=(
+            "Outbound internet for the private nodes: 'one_per_zone' (survives a zone outage) or 'single' "
+            "(one NAT gateway for every zone, cheaper; a dev setting). Default: 'one_per_zone'."
+        ),
+    )
+
+
 class SystemPoolConfig(_Section):
     """``shardstack:system_pool``: the CPU nodes that run cluster services (clouds only)."""
 
@@ -799,6 +813,9 @@ class StackConfig(_Section):
         default_factory=ClusterConfig,
         description="The control plane. Default: a private endpoint. Clouds only.",
     )
+    network: NetworkConfig = Field(
+        default_factory=NetworkConfig, description="The private network. Default: a NAT gateway per zone. Clouds only."
+    )
     system_pool: SystemPoolConfig = Field(
         default_factory=SystemPoolConfig, description="The CPU system nodes. Clouds only."
     )
@@ -856,7 +873,7 @@ def _pool_name_problems(pools: Sequence[_Item]) -> list[_Problem]:
 
 def _local_problems(cfg: StackConfig, checked: _Checked) -> list[_Problem]:
     problems: list[_Problem] = []
-    for name in ("region", "zones", "kubernetes_version", "cluster", "system_pool"):
+    for name in ("region", "zones", "kubernetes_version", "cluster", "network", "system_pool"):
         if name in checked.given:
             value = getattr(cfg, name) if checked.valid(name) else None
             shown = isinstance(value, str | list)

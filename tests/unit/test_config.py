@@ -462,6 +462,17 @@ def test_fails_when_system_pool_given_for_local() -> None:
     assert "local" in line
 
 
+def test_network_defaults_to_a_nat_gateway_per_zone() -> None:
+    assert config.load(AWS, stack="t").network.nat_gateways == "one_per_zone"
+    assert config.load(stack(AWS, network={"nat_gateways": "single"}), stack="t").network.nat_gateways == "single"
+
+
+def test_fails_on_an_unknown_nat_mode_and_on_network_for_local() -> None:
+    line = problem_at(stack(AWS, network={"nat_gateways": "one"}), "shardstack:network.nat_gateways")
+    assert "'one'" in line and "one_per_zone" in line and "single" in line
+    assert "local" in problem_at(stack(LOCAL, network={"nat_gateways": "single"}), "shardstack:network")
+
+
 # --- gpu_pools --------------------------------------------------------------------------------------
 
 

@@ -994,3 +994,12 @@ def test_a_weights_volume_claim_is_mounted_read_only_at_the_weights_dir() -> Non
 def test_fails_when_the_weights_volume_claim_is_not_a_valid_name() -> None:
     message = str(failure(weights_volume_claim="Bad_Claim"))
     assert "weights_volume_claim" in message and "'Bad_Claim'" in message
+
+
+def test_pulumi_up_waits_for_the_ranks_unless_the_weights_come_later() -> None:
+    waiting = render(replica_groups=2).of_type(STS)
+    assert all("annotations" not in (s.inputs["metadata"] or {}) or "pulumi.com/skipAwait" not in
+               s.inputs["metadata"]["annotations"] for s in waiting)
+    later = render(replica_groups=2, wait_until_ready=False).of_type(STS)
+    assert [s.inputs["metadata"]["annotations"] for s in later] == [{"pulumi.com/skipAwait": "true"}] * 2
+    assert "wait_until_ready must be" in str(failure(wait_until_ready="no"))

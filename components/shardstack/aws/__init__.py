@@ -1,4 +1,5 @@
-"""AWS components: the network, the EKS cluster, GPU node pools, the S3 weight store and the ECR registry.
+"""AWS components: the network, the EKS cluster, GPU node pools, the S3 weight store and the ECR registry,
+and AwsInstallation, which composes them with the Kubernetes layer.
 
 Usage::
 
@@ -14,16 +15,29 @@ Usage::
 
 from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
 from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.aws.installation import (
+    AwsInstallation,
+    AwsInstallationArgs,
+    InstallationCluster,
+    InstallationNetwork,
+    NamedGpuPool,
+    validate_aws_installation_args,
+)
 from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
 from shardstack.aws.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
+    "AwsInstallation",
+    "AwsInstallationArgs",
     "Cluster",
     "ClusterArgs",
     "ExistingNetwork",
     "GpuNodePool",
     "GpuNodePoolArgs",
+    "InstallationCluster",
+    "InstallationNetwork",
+    "NamedGpuPool",
     "Network",
     "NetworkArgs",
     "ReadGrant",
@@ -32,6 +46,7 @@ __all__ = [
     "SystemPool",
     "WeightStore",
     "WeightStoreArgs",
+    "validate_aws_installation_args",
     "validate_cluster_args",
     "validate_gpu_node_pool_args",
     "validate_network_args",

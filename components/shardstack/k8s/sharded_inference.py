@@ -265,7 +265,9 @@ class ShardedInference(pulumi.ComponentResource):
             statefulset = k8s.apps.v1.StatefulSet(
                 group,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=group, namespace=namespace, labels={**pod_labels, lbl.GROUP: group_value}
+                    name=group, namespace=namespace, labels={**pod_labels, lbl.GROUP: group_value},
+                    # Pulumi's own annotation: create the object without waiting for its rollout.
+                    annotations=None if s.wait_until_ready else {"pulumi.com/skipAwait": "true"},
                 ),
                 spec=k8s.apps.v1.StatefulSetSpecArgs(
                     replicas=s.shards,

@@ -137,6 +137,10 @@ class ShardedInferenceArgs(TypedDict, total=False):
     """Keep each group's ranks in one zone (required pod affinity) and spread groups across zones.
     Needs nodes labelled topology.kubernetes.io/zone, as every managed cloud does; turn off on
     kind/minikube/k3d. Default: True."""
+    wait_until_ready: bool
+    """Let ``pulumi up`` wait until every rank is ready. Turn off when the weights are pushed after the first
+    ``pulumi up`` (a new bucket): the ranks then restart until the checkpoint is there, and ``pulumi up``
+    returns at once instead of timing out. Default: True."""
     labels: Mapping[str, str]
     """Extra labels on every object and pod. Default: none."""
 
@@ -177,6 +181,7 @@ class ShardedInferenceSettings:
     api_service_annotations: dict[str, pulumi.Input[str]]
     mode: str
     zone_spread: bool
+    wait_until_ready: bool = True
     labels: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -223,6 +228,7 @@ def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferen
         api_service_annotations=dict(args.get("api_service_annotations") or {}),
         mode=args.get("mode", MODE_STATEFULSET),
         zone_spread=args.get("zone_spread", True),
+        wait_until_ready=args.get("wait_until_ready", True),
         labels=dict(args.get("labels") or {}),
     )
 
@@ -278,7 +284,7 @@ def validate_sharded_inference_args(args: Mapping[str, Any], name: str | None = 
     )
     add(names.quantity_problem("cpu", args.get("cpu", DEFAULT_CPU)))
     add(names.quantity_problem("memory", args.get("memory", DEFAULT_MEMORY)))
-    for flag in ("create_namespace", "public", "zone_spread"):
+    for flag in ("create_namespace", "public", "zone_spread", "wait_until_ready"):
         if flag in args:
             add(names.bool_problem(flag, args[flag]))
 

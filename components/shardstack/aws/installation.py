@@ -1,0 +1,327 @@
+"""AwsInstallation: a complete Shardstack installation on AWS from one set of arguments.
+
+Usage::
+
+    from shardstack.aws import AwsInstallation
+
+    install = AwsInstallation("llm", {
+        "cluster": {"private_endpoint": False, "authorized_networks": ["203.0.113.0/24"]},
+        "network": {"nat_gateways": "single"},
+        "gpu_pools": [{"name": "l4", "gpu": "l4", "spot": True, "max_nodes": 2}],
+        "inference": {"image": "ghcr.io/shardstack/runtime:0.1.0", "shards": 2},
+        "model_path": "llama-3.1-8b/",
+    }, opts=pulumi.ResourceOptions(providers={"aws": aws_provider}))
+    pulumi.export("endpoint", install.endpoint)
+
+It composes the AWS components (Network, Cluster, one GpuNodePool per pool, WeightStore, Registry) with
+the Kubernetes layer (GpuEnablement for the NVIDIA device plugin, which EKS does not install, and
+ShardedInference). The ranks read the weights from the store's bucket through EKS Pod Identity: the store
+grants read access to exactly the inference service account, and no key ever reaches a pod.
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Required, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
+from shardstack.errors import ArgumentError, did_you_mean
+from shardstack.gpu_pool import GpuPoolArgs, pool_name_problem
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, SecretKeyRef, ShardedInference, ShardedInferenceArgs
+from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
+from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, validate_sharded_inference_args
+
+TYPE_TOKEN = "shardstack:aws:AwsInstallation"
+
+# Filled in by the installation; giving them would contradict what it wires together.
+_WIRED_NETWORK_ARGS = ("cluster_name",)
+_WIRED_CLUSTER_ARGS = ("vpc_id", "subnet_ids")
+_WIRED_POOL_ARGS = ("cluster_name", "node_role_arn", "subnet_ids")
+_WIRED_INFERENCE_ARGS = ("service_account_annotations",)
+
+
+# The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
+# base, so these repeat the remaining names; a test checks they stay exactly the components' arguments.
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.aws.network.Network`) without ``cluster_name``."""
+
+    cidr_block: str
+    """The VPC's IPv4 CIDR, /16 to /24. Default: '10.0.0.0/16'."""
+    availability_zones: Sequence[str]
+    """Zone names, at least 2. Default: the first ``zone_count`` available zones."""
+    zone_count: int
+    """Zones to use when ``availability_zones`` is not given, at least 2. Default: 3."""
+    nat_gateways: str
+    """'one_per_zone' (survives a zone outage) or 'single' (cheaper). Default: 'one_per_zone'."""
+    vpc_endpoints: bool
+    """S3, ECR, STS and EKS Auth endpoints, saving NAT traffic for weights and images. Default: True."""
+    flow_logs: bool
+    """VPC flow logs to CloudWatch. Default: False."""
+    existing: ExistingNetwork
+    """Use an existing VPC and subnets by id instead of creating them."""
+    tags: Mapping[str, str]
+    """Tags on the network's resources. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.aws.cluster.Cluster`) without ``vpc_id`` and ``subnet_ids``."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. '1.33'. Default: '1.33'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only from inside the VPC. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach a public API endpoint; required when ``private_endpoint`` is False."""
+    admin_role_arns: Sequence[str]
+    """IAM roles or users given cluster-admin through access entries (not the deployer). Default: none."""
+    system_pool: SystemPool
+    """The CPU nodes for cluster services. Default: m6i.large, 1 to 3 nodes, 50 GiB."""
+    log_types: Sequence[str]
+    """Control-plane logs sent to CloudWatch. Default: all five."""
+    log_retention_days: int
+    """How long control-plane logs are kept. Default: 90."""
+    tags: Mapping[str, str]
+    """Tags on the cluster's resources. Default: none."""
+
+
+class NamedGpuPool(GpuPoolArgs, total=False):
+    """A GPU pool (see :class:`~shardstack.aws.gpu_node_pool.GpuNodePool`) without the cluster, node role and
+    subnets, plus its name."""
+
+    name: Required[str]
+    """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
+    ami_type: str
+    """'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'. Default: 'AL2023_x86_64_NVIDIA'."""
+    efa: bool
+    """Elastic Fabric Adapter interfaces and a cluster placement group. Default: False."""
+    capacity_reservation_id: pulumi.Input[str]
+    """A capacity reservation (or capacity block) to launch into. Default: none."""
+    capacity_reservation_type: str
+    """'capacity-block' or 'on-demand', with ``capacity_reservation_id``. Default: 'capacity-block'."""
+    tags: Mapping[str, str]
+    """Tags on the pool's resources. Default: none."""
+
+
+class AwsInstallationArgs(TypedDict, total=False):
+    """Arguments of AwsInstallation: each part's own arguments, minus what the installation wires."""
+
+    network: InstallationNetwork
+    """The VPC. Default: a new VPC over 3 zones, a NAT gateway per zone."""
+    cluster: InstallationCluster
+    """The EKS cluster. Default: private endpoint only."""
+    gpu_pools: Required[Sequence[NamedGpuPool]]
+    """At least one GPU pool (see GpuNodePool), without the cluster, node role and subnets."""
+    weight_store: WeightStoreArgs
+    """The S3 bucket for the weights (see WeightStore). Default: a new, protected, KMS-encrypted bucket."""
+    registry: RegistryArgs
+    """The ECR repository for the runtime image (see Registry). Default: 'shardstack/runtime'."""
+    create_registry: bool
+    """Create the ECR repository. Default: True."""
+    gpu_enablement: GpuEnablementArgs
+    """The NVIDIA device plugin (and optionally the DCGM exporter). Default: the device plugin only."""
+    inference: Required[ShardedInferenceArgs]
+    """The deployment (see ShardedInference). ``model_uri`` defaults to the bucket's URI plus ``model_path``
+    (and then ``wait_until_ready`` to False: the weights go into the new bucket after ``pulumi up``); the
+    service account gets read access to the bucket through Pod Identity."""
+    model_path: str
+    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
+    ``model_uri``."""
+    api_key: pulumi.Input[str]
+    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
+    inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    tags: Mapping[str, str]
+    """Tags on every AWS resource, beside each component's own. Default: none."""
+
+
+API_KEY_SECRET_NAME = "shardstack-api-key"
+API_KEY_SECRET_KEY = "api-key"
+
+
+def _parts(args: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = args.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with AwsInstallation arguments, each prefixed with the part it belongs to."""
+    problems: list[str] = []
+    for key in sorted(set(args) - set(AwsInstallationArgs.__annotations__)):
+        problems.append(f"unknown argument {key!r}{did_you_mean(key, AwsInstallationArgs.__annotations__)}")
+    for key in ("network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "tags"):
+        if key in args and not isinstance(args[key], Mapping):
+            problems.append(f"{key} must be a mapping of arguments; got {args[key]!r}")
+
+    def wired(part: str, given: Mapping[str, Any], keys: Sequence[str]) -> None:
+        for key in keys:
+            if key in given:
+                problems.append(f"{part}.{key} is set by the installation itself; remove it")
+
+    def prefixed(part: str, found: list[str]) -> None:
+        problems.extend(f"{part}: {problem}" for problem in found)
+
+    network = dict(_parts(args, "network"))
+    wired("network", network, _WIRED_NETWORK_ARGS)
+    prefixed("network", validate_network_args({**network, "cluster_name": name or "shardstack"}))
+    cluster = dict(_parts(args, "cluster"))
+    wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
+    # Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
+    placeholders = {"vpc_id": "vpc-00000000000000000",
+                    "subnet_ids": ["subnet-00000000000000000", "subnet-00000000000000001"]}
+    prefixed("cluster", validate_cluster_args({**cluster, **placeholders}, name))
+
+    pools = args.get("gpu_pools")
+    if not isinstance(pools, Sequence) or isinstance(pools, str) or not pools:
+        problems.append(f"gpu_pools must list at least one GPU pool, e.g. [{{'name': 'l4', 'gpu': 'l4'}}]; "
+                        f"got {pools!r}")
+        pools = []
+    seen: dict[str, int] = {}
+    for index, pool in enumerate(pools):
+        part = f"gpu_pools[{index}]"
+        if not isinstance(pool, Mapping):
+            problems.append(f"{part} must be a mapping of GpuNodePool arguments; got {pool!r}")
+            continue
+        pool_name = pool.get("name")
+        if (problem := pool_name_problem(pool_name)) is not None:
+            problems.append(f"{part}: {problem}")
+        elif pool_name in seen:
+            problems.append(f"{part}: name {pool_name!r} is already the name of gpu_pools[{seen[pool_name]}]; "
+                            "pool names must be unique")
+        else:
+            seen[str(pool_name)] = index
+        wired(part, pool, _WIRED_POOL_ARGS)
+        rest = {k: v for k, v in pool.items() if k != "name"}
+        stand_ins = {"cluster_name": "shardstack", "node_role_arn": "arn:aws:iam::000000000000:role/nodes",
+                     "subnet_ids": placeholders["subnet_ids"]}
+        prefixed(part, validate_gpu_node_pool_args({**rest, **stand_ins}, str(pool_name or "pool")))
+
+    prefixed("weight_store", validate_weight_store_args(_parts(args, "weight_store")))
+    if args.get("create_registry", True):
+        prefixed("registry", validate_registry_args(_parts(args, "registry")))
+    prefixed("gpu_enablement", validate_gpu_enablement_args(_parts(args, "gpu_enablement")))
+
+    if "inference" not in args:
+        problems.append("inference is required: at least {'image': ..., 'shards': N}")
+    inference = dict(_parts(args, "inference"))
+    wired("inference", inference, _WIRED_INFERENCE_ARGS)
+    if "model_uri" not in inference and not args.get("model_path"):
+        problems.append("inference.model_uri or model_path is required: where the checkpoint is, e.g. "
+                        "model_path='llama-3.1-8b/' inside the weight store")
+    if "api_key" in args and "api_key_secret" in inference:
+        problems.append("api_key and inference.api_key_secret are both given; give one: the key itself (stored "
+                        "in a Secret) or the Secret that holds it")
+    inference.setdefault("model_uri", "s3://placeholder/")
+    prefixed("inference", validate_sharded_inference_args(inference, name))
+    return problems
+
+
+class AwsInstallation(pulumi.ComponentResource):
+    """Network, EKS cluster, GPU pools, weight store, registry and the sharded inference deployment."""
+
+    endpoint: pulumi.Output[str]
+    """The API endpoint: the load balancer's URL when public, else the in-cluster Service URL."""
+    bucket_uri: pulumi.Output[str]
+    """``s3://<bucket>/``: push checkpoints here with ``shardstack-runtime weights push``."""
+    model_uri: pulumi.Output[str]
+    """The checkpoint the ranks serve."""
+    registry_url: pulumi.Output[str]
+    """The ECR repository URL for the runtime image ('' when ``create_registry`` is False)."""
+    kubeconfig: pulumi.Output[str]
+    """A kubeconfig for the cluster (secret)."""
+    cluster_name: pulumi.Output[str]
+    gpu_usd_per_hour_min: float
+    """List price of every GPU pool at its minimum size, $/hour."""
+    gpu_usd_per_hour_max: float
+    """List price of every GPU pool at its maximum size, $/hour."""
+
+    def __init__(self, name: str, args: AwsInstallationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_aws_installation_args(args, name)
+        if problems:
+            raise ArgumentError(f"AwsInstallation {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.get("tags") or {})
+
+        def tagged(part: Mapping[str, Any]) -> dict[str, Any]:
+            return {**part, "tags": {**tags, **dict(part.get("tags") or {})}} if tags else dict(part)
+
+        network = Network(name, NetworkArgs(**tagged({**_parts(args, "network"), "cluster_name": name})), opts=child)
+        cluster = Cluster(name, ClusterArgs(**tagged({**_parts(args, "cluster"), "vpc_id": network.vpc_id,
+                                                      "subnet_ids": network.private_subnet_ids})), opts=child)
+        pools = []
+        for pool in args["gpu_pools"]:
+            pool_args = {k: v for k, v in pool.items() if k != "name"}
+            pools.append(GpuNodePool(
+                pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
+                GpuNodePoolArgs(**tagged({**pool_args, "cluster_name": cluster.cluster_name,
+                                          "node_role_arn": cluster.node_role_arn,
+                                          "subnet_ids": network.private_subnet_ids})),
+                opts=child,
+            ))
+        store = WeightStore(f"{name}-weights", WeightStoreArgs(**tagged(_parts(args, "weight_store"))), opts=child)
+        registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
+        if args.get("create_registry", True):
+            registry = Registry(f"{name}-registry", RegistryArgs(**tagged(_parts(args, "registry"))), opts=child)
+            registry_url = registry.repository_url
+
+        # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools)
+        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**_parts(args, "gpu_enablement")), opts=k8s_opts)
+
+        inference_args = ShardedInferenceArgs(**args["inference"])
+        namespace: str = inference_args.get("namespace", DEFAULT_NAMESPACE)
+        # ShardedInference names its service account after itself.
+        grant = store.grant_read(namespace, name, cluster_name=cluster.cluster_name,
+                                 opts=pulumi.ResourceOptions(parent=store))
+        model_uri: pulumi.Input[str] | None = inference_args.get("model_uri")
+        if model_uri is None:
+            model_uri = pulumi.Output.concat(store.model_uri_prefix, args.get("model_path", ""))
+            # The bucket is new: its weights are pushed after this `pulumi up`, so don't wait for the ranks.
+            inference_args.setdefault("wait_until_ready", False)
+        inference_args["model_uri"] = model_uri
+        inference_args["service_account_annotations"] = grant.service_account_annotations
+        api_key = args.get("api_key")
+        if api_key is not None:
+            inference_args["api_key_secret"] = SecretKeyRef(name=API_KEY_SECRET_NAME, key=API_KEY_SECRET_KEY)
+        inference = ShardedInference(
+            name, inference_args,
+            # The association first: a rank that starts before it cannot read its weights.
+            opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[*pools, *grant.resources]),
+        )
+
+        if api_key is not None:
+            k8s.core.v1.Secret(
+                f"{name}-api-key",
+                # In the namespace the inference creates; the ranks retry until the Secret is there.
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=API_KEY_SECRET_NAME, namespace=inference.namespace),
+                string_data={API_KEY_SECRET_KEY: pulumi.Output.secret(api_key)},
+                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
+            )
+
+        self.endpoint = inference.endpoint
+        self.bucket_uri = store.model_uri_prefix
+        self.model_uri = pulumi.Output.from_input(model_uri).apply(str)
+        self.registry_url = registry_url
+        self.kubeconfig = cluster.kubeconfig
+        self.cluster_name = cluster.cluster_name
+        self.gpu_usd_per_hour_min = round(float(sum(p.hourly_usd_min for p in pools)), 2)
+        self.gpu_usd_per_hour_max = round(float(sum(p.hourly_usd_max for p in pools)), 2)
+        self.register_outputs({
+            "endpoint": self.endpoint,
+            "bucket_uri": self.bucket_uri,
+            "model_uri": self.model_uri,
+            "registry_url": self.registry_url,
+            "kubeconfig": self.kubeconfig,
+            "cluster_name": self.cluster_name,
+            "gpu_usd_per_hour_min": self.gpu_usd_per_hour_min,
+            "gpu_usd_per_hour_max": self.gpu_usd_per_hour_max,
+        })
