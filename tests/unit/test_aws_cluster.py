@@ -490,7 +490,7 @@ def test_log_retention_must_be_a_period_cloudwatch_accepts() -> None:
 def test_tags_may_not_use_reserved_keys() -> None:
     found = problems(tags={"aws:owner": "me", "shardstack:component": "x"})
     assert found == [
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for itself",
+        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
         "tags key 'shardstack:component' is set by Shardstack itself; choose another key",
     ]
 

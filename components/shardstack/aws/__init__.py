@@ -1,5 +1,5 @@
-"""AWS components: the network, the EKS cluster, GPU node pools, the S3 weight store and the ECR registry,
-and AwsInstallation, which composes them with the Kubernetes layer.
+"""AWS components: the network, the EKS cluster, GPU node pools and their cluster-autoscaler, the S3 weight
+store and the ECR registry, and AwsInstallation, which composes them with the Kubernetes layer.
 
 Usage::
 
@@ -14,10 +14,16 @@ Usage::
 """
 
 from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.aws.cluster_autoscaler import (
+    ClusterAutoscaler,
+    ClusterAutoscalerArgs,
+    validate_cluster_autoscaler_args,
+)
 from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
 from shardstack.aws.installation import (
     AwsInstallation,
     AwsInstallationArgs,
+    InstallationAutoscaler,
     InstallationCluster,
     InstallationNetwork,
     NamedGpuPool,
@@ -32,9 +38,12 @@ __all__ = [
     "AwsInstallationArgs",
     "Cluster",
     "ClusterArgs",
+    "ClusterAutoscaler",
+    "ClusterAutoscalerArgs",
     "ExistingNetwork",
     "GpuNodePool",
     "GpuNodePoolArgs",
+    "InstallationAutoscaler",
     "InstallationCluster",
     "InstallationNetwork",
     "NamedGpuPool",
@@ -48,6 +57,7 @@ __all__ = [
     "WeightStoreArgs",
     "validate_aws_installation_args",
     "validate_cluster_args",
+    "validate_cluster_autoscaler_args",
     "validate_gpu_node_pool_args",
     "validate_network_args",
     "validate_registry_args",

@@ -31,6 +31,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from shardstack import catalog
+from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 from shardstack.k8s import names
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
@@ -74,7 +75,6 @@ NODE_ROLE_POLICIES: tuple[str, ...] = (
 SECRETS_KEY_ACTIONS: tuple[str, ...] = ("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey")
 """What the control plane does with the secrets key (the set terraform-aws-eks grants the cluster role)."""
 
-COMPONENT_TAG = "shardstack:component"
 
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
 _MAX_CLUSTER_NAME_LENGTH = 100
@@ -85,7 +85,6 @@ _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]+$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]+$")
 _PRINCIPAL_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/([\w+=,.@/-]*/)?([\w+=,.@-]+)$")
-_RESERVED_TAG_PREFIX = "aws:"
 
 
 class SystemPool(TypedDict, total=False):
@@ -150,7 +149,7 @@ def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> l
     problems.extend(_admin_problems(args.get("admin_role_arns")))
     problems.extend(_system_pool_problems(args.get("system_pool")))
     problems.extend(_log_problems(args))
-    problems.extend(_tag_problems(args.get("tags")))
+    problems.extend(tag_problems(args.get("tags")))
     return problems
 
 
@@ -330,24 +329,6 @@ def _log_problems(args: Mapping[str, Any]) -> list[str]:
             f"log_retention_days={retention!r} is not a retention period CloudWatch accepts; use one of "
             f"{', '.join(str(d) for d in LOG_RETENTION_DAYS)}"
         )
-    return problems
-
-
-def _tag_problems(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, Mapping):
-        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
-    problems: list[str] = []
-    for key, value in tags.items():
-        if not isinstance(key, str) or not key or len(key) > 128:
-            problems.append(f"tags key {key!r} must be a string of 1 to 128 characters")
-        elif key.lower().startswith(_RESERVED_TAG_PREFIX):
-            problems.append(f"tags key {key!r} starts with 'aws:', which AWS reserves for itself")
-        elif key == COMPONENT_TAG:
-            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
-        if not isinstance(value, str) or len(value) > 256:
-            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
     return problems
 
 

@@ -31,6 +31,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shardstack import gpu_pool
+from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPool, Taint, node_labels, node_taints
 from shardstack.k8s import names
@@ -68,7 +69,6 @@ EKS_TAINT_EFFECTS: Mapping[str, str] = {
 
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
 NODE_TEMPLATE_TAG_PREFIX = AUTOSCALER_TAG_PREFIX + "node-template/"
-COMPONENT_TAG = "shardstack:component"
 
 ROOT_DEVICE = "/dev/xvda"
 BOTTLEROCKET_DATA_DEVICE = "/dev/xvdb"
@@ -174,7 +174,7 @@ def validate_gpu_node_pool_args(args: Mapping[str, Any], name: str | None = None
         if problem:
             problems.append(problem)
     problems += _reservation_problems(args)
-    problems += _tag_problems(args.get("tags"))
+    problems += tag_problems(args.get("tags"))
     if args.get("efa") is True and instance_type is not None and instance_type not in EFA_NETWORK_CARDS:
         problems.append(
             f"efa=True needs an instance type with EFA; {instance_type!r} has none here. "
@@ -239,24 +239,6 @@ def _reservation_problems(args: Mapping[str, Any]) -> list[str]:
 
 def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else "<output>"
-
-
-def _tag_problems(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, Mapping):
-        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
-    problems: list[str] = []
-    for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 128:
-            problems.append(f"tags key {key!r} must be a string of 1 to 128 characters")
-        elif key.lower().startswith("aws:"):
-            problems.append(f"tags key {key!r} uses the prefix 'aws:', which AWS reserves")
-        elif key == COMPONENT_TAG:
-            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
-        if not isinstance(value, str) or len(value) > 256:
-            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
-    return problems
 
 
 def autoscaler_node_template_tags(pool: GpuPool, labels: Mapping[str, str], taints: Sequence[Taint]) -> dict[str, str]:

@@ -13,10 +13,11 @@ Usage::
     }, opts=pulumi.ResourceOptions(providers={"aws": aws_provider}))
     pulumi.export("endpoint", install.endpoint)
 
-It composes the AWS components (Network, Cluster, one GpuNodePool per pool, WeightStore, Registry) with
-the Kubernetes layer (GpuEnablement for the NVIDIA device plugin, which EKS does not install, and
-ShardedInference). The ranks read the weights from the store's bucket through EKS Pod Identity: the store
-grants read access to exactly the inference service account, and no key ever reaches a pod.
+It composes the AWS components (Network, Cluster, one GpuNodePool per pool, WeightStore, Registry, and the
+ClusterAutoscaler that grows the pools from zero) with the Kubernetes layer (GpuEnablement for the NVIDIA
+device plugin, which EKS does not install, and ShardedInference). The ranks read the weights from the
+store's bucket through EKS Pod Identity: the store grants read access to exactly the inference service
+account, and no key ever reaches a pod.
 """
 
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
@@ -29,15 +30,22 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.aws.cluster_autoscaler import (
+    ClusterAutoscaler,
+    ClusterAutoscalerArgs,
+    validate_cluster_autoscaler_args,
+)
 from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
 from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError, did_you_mean
-from shardstack.gpu_pool import GpuPoolArgs, pool_name_problem
+from shardstack.gpu_pool import Taint, pool_name_problem
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, validate_sharded_inference_args
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 
 TYPE_TOKEN = "shardstack:aws:AwsInstallation"
 
@@ -46,6 +54,7 @@ _WIRED_NETWORK_ARGS = ("cluster_name",)
 _WIRED_CLUSTER_ARGS = ("vpc_id", "subnet_ids")
 _WIRED_POOL_ARGS = ("cluster_name", "node_role_arn", "subnet_ids")
 _WIRED_INFERENCE_ARGS = ("service_account_annotations",)
+_WIRED_AUTOSCALER_ARGS = ("cluster_name", "kubernetes_version")
 
 
 # The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
@@ -94,12 +103,57 @@ class InstallationCluster(TypedDict, total=False):
     """Tags on the cluster's resources. Default: none."""
 
 
-class NamedGpuPool(GpuPoolArgs, total=False):
+class InstallationAutoscaler(TypedDict, total=False):
+    """ClusterAutoscaler arguments (see :class:`~shardstack.aws.cluster_autoscaler.ClusterAutoscaler`) without
+    ``cluster_name`` and ``kubernetes_version``."""
+
+    namespace: str
+    """Namespace it runs in; must exist. Default: 'kube-system'."""
+    expander: str
+    """Which pool to grow when several fit: 'least-waste', 'priority', 'random' or 'most-pods'.
+    Default: 'least-waste'."""
+    scale_down_unneeded_time: str
+    """How long a node must be unneeded before it is removed, a Go duration. Default: '10m'."""
+    image: str
+    """The cluster-autoscaler image. Default: the release matching the cluster's Kubernetes version."""
+    tags: Mapping[str, str]
+    """Tags on its IAM role and association. Default: none."""
+
+
+class NamedGpuPool(TypedDict, total=False):
     """A GPU pool (see :class:`~shardstack.aws.gpu_node_pool.GpuNodePool`) without the cluster, node role and
     subnets, plus its name."""
 
     name: Required[str]
     """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
+    (case-insensitive). It must be offered on AWS."""
+    gpus_per_node: int
+    """GPUs per node: one of the counts the catalogue offers for this GPU on AWS. Default: 1, or the
+    smallest count offered when AWS has no 1-GPU instance for it."""
+    min_nodes: int
+    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero when no GPU workload is pending. Default: 0."""
+    max_nodes: int
+    """Most nodes, ≥ 1 and ≥ min_nodes; the cluster autoscaler adds nodes up to this. Default: 1."""
+    spot: bool
+    """Use Spot capacity: much cheaper, but EC2 may reclaim a node with two minutes' notice.
+    Default: False (on-demand)."""
+    disk_size_gib: int
+    """EBS volume per node for images and the weights' local copy, GiB, at least 50; gp3, encrypted.
+    Default: 200."""
+    labels: Mapping[str, str]
+    """Extra Kubernetes labels on every node. Keys may not use the prefixes Shardstack sets itself
+    (app.kubernetes.io/, shardstack.dev/, leaderworkerset.sigs.k8s.io/) nor the kubernetes.io and k8s.io
+    domains. Default: none (the pool always sets shardstack.dev/gpu, shardstack.dev/pool and
+    shardstack.dev/gpu-type)."""
+    taints: Sequence[Taint]
+    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``, which
+    is always set. Each key at most once. Default: none."""
+    instance_type: str
+    """EC2 instance type, to pick another catalogue shape with the same GPUs than the cheapest one
+    (e.g. 'g6.4xlarge' for more vCPUs). It must be one of the catalogue's AWS offers for this GPU and
+    gpus_per_node. Default: the cheapest such offer."""
     ami_type: str
     """'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'. Default: 'AL2023_x86_64_NVIDIA'."""
     efa: bool
@@ -127,6 +181,9 @@ class AwsInstallationArgs(TypedDict, total=False):
     """The ECR repository for the runtime image (see Registry). Default: 'shardstack/runtime'."""
     create_registry: bool
     """Create the ECR repository. Default: True."""
+    cluster_autoscaler: InstallationAutoscaler
+    """The cluster-autoscaler, which grows the GPU pools from ``min_nodes`` (even 0) when ranks are pending
+    and shrinks them when idle. Default: least-waste expander, idle nodes removed after 10 minutes."""
     gpu_enablement: GpuEnablementArgs
     """The NVIDIA device plugin (and optionally the DCGM exporter). Default: the device plugin only."""
     inference: Required[ShardedInferenceArgs]
@@ -152,14 +209,24 @@ def _parts(args: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _with_tags(part: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    """A part's arguments with the installation's tags under its own (a part's own tag wins)."""
+    return {**part, "tags": {**tags, **dict(part.get("tags") or {})}} if tags else dict(part)
+
+
 def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AwsInstallation arguments, each prefixed with the part it belongs to."""
     problems: list[str] = []
     for key in sorted(set(args) - set(AwsInstallationArgs.__annotations__)):
         problems.append(f"unknown argument {key!r}{did_you_mean(key, AwsInstallationArgs.__annotations__)}")
-    for key in ("network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "tags"):
+    for key in ("network", "cluster", "weight_store", "registry", "cluster_autoscaler", "gpu_enablement", "inference",
+                "tags"):
         if key in args and not isinstance(args[key], Mapping):
             problems.append(f"{key} must be a mapping of arguments; got {args[key]!r}")
+    if not isinstance(args.get("create_registry", True), bool):
+        problems.append(f"create_registry must be true or false; got {args['create_registry']!r}")
+    # The installation's tags reach every resource of every part, beside its own "Name" on some.
+    problems += tag_problems(args.get("tags"), reserved=("Name", COMPONENT_TAG))
 
     def wired(part: str, given: Mapping[str, Any], keys: Sequence[str]) -> None:
         for key in keys:
@@ -204,9 +271,15 @@ def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = N
                      "subnet_ids": placeholders["subnet_ids"]}
         prefixed(part, validate_gpu_node_pool_args({**rest, **stand_ins}, str(pool_name or "pool")))
 
-    prefixed("weight_store", validate_weight_store_args(_parts(args, "weight_store")))
-    if args.get("create_registry", True):
+    prefixed("weight_store", validate_weight_store_args(_parts(args, "weight_store"),
+                                                        f"{name or 'shardstack'}-weights"))
+    if args.get("create_registry", True) is not False:
         prefixed("registry", validate_registry_args(_parts(args, "registry")))
+    autoscaler = dict(_parts(args, "cluster_autoscaler"))
+    wired("cluster_autoscaler", autoscaler, _WIRED_AUTOSCALER_ARGS)
+    prefixed("cluster_autoscaler", validate_cluster_autoscaler_args(
+        {**autoscaler, "cluster_name": "shardstack",
+         "kubernetes_version": cluster.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)}))
     prefixed("gpu_enablement", validate_gpu_enablement_args(_parts(args, "gpu_enablement")))
 
     if "inference" not in args:
@@ -238,6 +311,7 @@ class AwsInstallation(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     """A kubeconfig for the cluster (secret)."""
     cluster_name: pulumi.Output[str]
+    """The EKS cluster's name (for ``aws eks update-kubeconfig --name``)."""
     gpu_usd_per_hour_min: float
     """List price of every GPU pool at its minimum size, $/hour."""
     gpu_usd_per_hour_max: float
@@ -252,7 +326,7 @@ class AwsInstallation(pulumi.ComponentResource):
         tags = dict(args.get("tags") or {})
 
         def tagged(part: Mapping[str, Any]) -> dict[str, Any]:
-            return {**part, "tags": {**tags, **dict(part.get("tags") or {})}} if tags else dict(part)
+            return _with_tags(part, tags)
 
         network = Network(name, NetworkArgs(**tagged({**_parts(args, "network"), "cluster_name": name})), opts=child)
         cluster = Cluster(name, ClusterArgs(**tagged({**_parts(args, "cluster"), "vpc_id": network.vpc_id,
@@ -272,6 +346,12 @@ class AwsInstallation(pulumi.ComponentResource):
         if args.get("create_registry", True):
             registry = Registry(f"{name}-registry", RegistryArgs(**tagged(_parts(args, "registry"))), opts=child)
             registry_url = registry.repository_url
+
+        cluster_args = _parts(args, "cluster")
+        ClusterAutoscaler(f"{name}-autoscaler", ClusterAutoscalerArgs(**tagged({
+            **_parts(args, "cluster_autoscaler"), "cluster_name": cluster.cluster_name,
+            "kubernetes_version": cluster_args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+        })), opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider))
 
         # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools)

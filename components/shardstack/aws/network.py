@@ -34,6 +34,7 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 
 TYPE_TOKEN = "shardstack:aws:Network"
@@ -72,7 +73,7 @@ FLOW_LOG_RETENTION_DAYS = 365
 
 CREATION_ARGS = ("cidr_block", "availability_zones", "zone_count", "nat_gateways", "vpc_endpoints", "flow_logs")
 """Arguments that shape a VPC this component creates, meaningless with ``existing``."""
-RESERVED_TAG_KEYS = ("Name", "shardstack:component")
+RESERVED_TAG_KEYS = ("Name", COMPONENT_TAG)
 """Set by the component on each resource."""
 
 # An availability zone name such as 'us-east-1a', 'us-gov-west-1b' or the Local Zone 'us-west-2-lax-1a'.
@@ -201,7 +202,7 @@ def validate_network_args(args: Mapping[str, Any], name: str | None = None) -> l
     for flag in ("vpc_endpoints", "flow_logs"):
         if flag in args and not isinstance(args[flag], bool):
             problems.append(f"{flag} must be True or False; got {args[flag]!r}")
-    problems.extend(_tag_problems(args.get("tags")))
+    problems.extend(tag_problems(args.get("tags"), RESERVED_TAG_KEYS))
     return problems
 
 
@@ -354,22 +355,6 @@ def _existing_problems(existing: Any) -> list[str]:
             f"existing lists {', '.join(map(repr, shared))} as both private and public: "
             "a subnet is one or the other"
         )
-    return problems
-
-
-def _tag_problems(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, Mapping):
-        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
-    problems: list[str] = []
-    for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
-            problems.append(f"tags key {key!r} must be 1 to 128 characters and not start with 'aws:'")
-        elif key in RESERVED_TAG_KEYS:
-            problems.append(f"tags key {key!r} is set by the component on each resource; drop it")
-        if not isinstance(value, str) or len(value) > 256:
-            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
     return problems
 
 

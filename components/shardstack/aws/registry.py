@@ -28,6 +28,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean
 from shardstack.k8s import names
 
@@ -39,7 +40,6 @@ DEFAULT_KEEP_IMAGES = 30
 UNTAGGED_IMAGE_DAYS = 7
 """Untagged images are superseded builds and layers of multi-arch indexes nobody references any more."""
 
-COMPONENT_TAG = "shardstack:component"
 PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 """What pulling an image needs at the repository; nothing that pushes, deletes or changes policy."""
 
@@ -64,24 +64,6 @@ class RegistryArgs(TypedDict, total=False):
     Default: none and no repository policy; the cluster's nodes pull through their own role."""
     tags: Mapping[str, str]
     """Tags added to the repository, next to ``shardstack:component: <name>``. Default: none."""
-
-
-def _tag_problems(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, Mapping):
-        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
-    problems: list[str] = []
-    for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 128:
-            problems.append(f"tags key {key!r} must be a string of 1 to 128 characters")
-        elif key.lower().startswith("aws:"):
-            problems.append(f"tags key {key!r} starts with 'aws:', which AWS reserves for its own tags")
-        elif key == COMPONENT_TAG:
-            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
-        if not isinstance(value, str) or len(value) > 256:
-            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
-    return problems
 
 
 def repository_name_problem(arg: str, value: Any) -> str | None:
@@ -131,7 +113,7 @@ def validate_registry_args(args: Mapping[str, Any]) -> list[str]:
         )
     problems.extend(p for p in checks if p)
     problems.extend(_pull_principal_problems(args.get("pull_principal_arns")))
-    problems.extend(_tag_problems(args.get("tags")))
+    problems.extend(tag_problems(args.get("tags")))
     return problems
 
 

@@ -37,6 +37,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean
 from shardstack.k8s import names
 
@@ -49,7 +50,6 @@ ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 KMS_DELETION_WINDOW_DAYS = 30
 """The longest window AWS allows: a key deleted by mistake can be restored for 30 days."""
 
-COMPONENT_TAG = "shardstack:component"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 MAX_AUTO_NAMED_COMPONENT = 48
@@ -109,24 +109,6 @@ class ReadGrant:
     resources: list[pulumi.Resource]
     """The role, its policy and the Pod Identity association: put them in the pods' ``depends_on`` so
     that no pod starts before it can read the weights."""
-
-
-def _tag_problems(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, Mapping):
-        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
-    problems: list[str] = []
-    for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 128:
-            problems.append(f"tags key {key!r} must be a string of 1 to 128 characters")
-        elif key.lower().startswith("aws:"):
-            problems.append(f"tags key {key!r} starts with 'aws:', which AWS reserves for its own tags")
-        elif key == COMPONENT_TAG:
-            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
-        if not isinstance(value, str) or len(value) > 256:
-            problems.append(f"tags[{key!r}]={value!r} must be a string of at most 256 characters")
-    return problems
 
 
 def bucket_name_problems(arg: str, value: Any) -> list[str]:
@@ -214,7 +196,7 @@ def validate_weight_store_args(args: Mapping[str, Any], name: str | None = None)
             problem = names.bool_problem(flag, args[flag])
             if problem:
                 problems.append(problem)
-    problems.extend(_tag_problems(args.get("tags")))
+    problems.extend(tag_problems(args.get("tags")))
     return problems
 
 

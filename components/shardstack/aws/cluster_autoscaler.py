@@ -1,0 +1,541 @@
+"""ClusterAutoscaler: the Kubernetes cluster-autoscaler for an EKS cluster, with its IAM role.
+
+Usage::
+
+    from shardstack.aws.cluster_autoscaler import ClusterAutoscaler
+
+    ClusterAutoscaler("autoscaler", {"cluster_name": cluster.cluster_name, "kubernetes_version": "1.33"},
+                      opts=pulumi.ResourceOptions(providers=[cluster.provider]))
+
+A GPU node pool may start at zero nodes; only the cluster-autoscaler turns a pending GPU pod into a new
+node. It finds the node groups to scale by the Auto Scaling group tags EKS puts on every managed node
+group (``k8s.io/cluster-autoscaler/enabled`` and ``k8s.io/cluster-autoscaler/<cluster>: owned``), and
+learns what a node of an empty pool would offer from the node-template tags Shardstack's GpuNodePool
+adds (labels, taints, ``nvidia.com/gpu``).
+
+What it creates: an IAM role that only EKS Pod Identity may assume, for this cluster and the
+autoscaler's service account, allowed to describe Auto Scaling groups, instance types and node groups and
+to change the size of only this cluster's Auto Scaling groups; the Pod Identity association; the
+service account, RBAC rules (from the upstream AWS example, tightened where noted), a NetworkPolicy
+that admits no inbound traffic, and a one-replica Deployment on the system pool running the
+cluster-autoscaler release of the cluster's minor version. Plain Kubernetes objects: no Helm chart
+is fetched at deploy time.
+
+The Kubernetes provider comes through ``opts`` (``providers=[...]`` or ``provider=...``); the AWS
+resources use the default or inherited AWS provider. The cluster needs the ``eks-pod-identity-agent``
+add-on (Shardstack's Cluster installs it) and a way out to the Auto Scaling, EC2 and EKS APIs (NAT, or
+interface endpoints for ``autoscaling``, ``ec2`` and ``eks``).
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Required, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from shardstack.aws.cluster import SYSTEM_POOL_LABEL, SYSTEM_POOL_LABEL_VALUE
+from shardstack.aws.tags import component_tags, tag_problems
+from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.k8s import labels as lbl
+from shardstack.k8s import names, pod_security
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+
+TYPE_TOKEN = "shardstack:aws:ClusterAutoscaler"
+
+IMAGE_REPOSITORY = "registry.k8s.io/autoscaling/cluster-autoscaler"
+IMAGE_TAGS: Mapping[str, str] = {
+    "1.30": "v1.30.7",
+    "1.31": "v1.31.5",
+    "1.32": "v1.32.7",
+    "1.33": "v1.33.6",
+    "1.34": "v1.34.5",
+}
+"""The newest cluster-autoscaler patch release of each supported Kubernetes minor version in the
+kubernetes/autoscaler release tags (read 2026-11; 1.33.6 and 1.34.5 published 2026-07-23). Upstream tests
+each release only against its own minor version and recommends the latest patch of that minor."""
+
+APP = "cluster-autoscaler"
+SERVICE_ACCOUNT_NAME = "cluster-autoscaler"
+"""Name of the service account, the RBAC objects and the Deployment, as upstream names them: one
+autoscaler per cluster, so a second one collides instead of fighting the first over node counts."""
+DEFAULT_NAMESPACE = "kube-system"
+
+EXPANDERS = ("least-waste", "priority", "random", "most-pods")
+"""How the autoscaler picks among node groups that fit a pending pod."""
+DEFAULT_EXPANDER = "least-waste"
+AWS_UNSUPPORTED_EXPANDERS: Mapping[str, str] = {
+    "price": (
+        "it works only on GCE, GKE and Equinix Metal: the AWS cloud provider has no pricing model, and "
+        "the autoscaler fails at its first scale-up with it"
+    ),
+}
+
+DEFAULT_SCALE_DOWN_UNNEEDED_TIME = "10m"
+"""The autoscaler's own default: a GPU node must be unneeded this long before it is removed."""
+
+METRICS_PORT = 8085
+"""The autoscaler's --address default: /metrics and /health-check."""
+
+AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
+"""EKS tags each managed node group's Auto Scaling group with ``<prefix>enabled`` and
+``<prefix><cluster name>: owned``."""
+OWNED_TAG_VALUE = "owned"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+DESCRIBE_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+"""Read-only calls of auto-discovery, of --aws-use-static-instance-list=false (instance types from the EC2
+API) and of scale-from-zero (labels and taints of an empty EKS node group)."""
+SCALE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+"""The only calls that change anything: grow a group, or remove one drained node from it."""
+
+MAX_ROLE_NAME_PREFIX = 38
+"""IAM appends a 26-character unique suffix to a role name prefix; role names hold 64 characters."""
+
+_EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
+_MAX_EKS_CLUSTER_NAME = 100
+_VERSION = re.compile(r"^1\.\d+$")
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(?:ns|us|µs|ms|s|m|h)")
+
+
+class ClusterAutoscalerArgs(TypedDict, total=False):
+    """Arguments of ClusterAutoscaler."""
+
+    cluster_name: Required[pulumi.Input[str]]
+    """Name of the EKS cluster. The autoscaler manages the Auto Scaling groups tagged
+    ``k8s.io/cluster-autoscaler/<cluster_name>: owned`` (EKS tags every managed node group's group so)
+    and may change the size of no other."""
+    kubernetes_version: Required[str]
+    """The cluster's Kubernetes minor version, one of '1.30' to '1.34'; the autoscaler release of the
+    same minor version is deployed (e.g. '1.33' gives v1.33.6)."""
+    namespace: str
+    """Existing namespace the autoscaler runs in and keeps its status ConfigMap and leader lease in.
+    Default: 'kube-system'."""
+    expander: str
+    """How to choose among node groups that could take a pending pod: 'least-waste' (least idle CPU and
+    memory after the scale-up), 'priority' (by the ConfigMap ``cluster-autoscaler-priority-expander``
+    you create in the namespace), 'random' or 'most-pods'. Default: 'least-waste'."""
+    scale_down_unneeded_time: str
+    """How long a node must be unneeded before it is removed, as a Go duration such as '10m' or '1h30m'.
+    Default: '10m'."""
+    image: str
+    """Autoscaler image, e.g. a mirror in your own registry or a digest-pinned reference. Default:
+    registry.k8s.io/autoscaling/cluster-autoscaler at the release matching kubernetes_version."""
+    tags: Mapping[str, str]
+    """AWS tags for the IAM role and the Pod Identity association. Default: none
+    (``shardstack:component`` is always set)."""
+
+
+def image_for(kubernetes_version: str) -> str:
+    """Return the pinned cluster-autoscaler image for a supported Kubernetes minor version ('1.33')."""
+    return f"{IMAGE_REPOSITORY}:{IMAGE_TAGS[kubernetes_version]}"
+
+
+def validate_cluster_autoscaler_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with ClusterAutoscaler arguments, one line each."""
+    if not isinstance(args, Mapping):
+        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
+    known = ClusterAutoscalerArgs.__annotations__
+    problems = [f"unknown argument {key!r}{did_you_mean(str(key), known)}" for key in sorted(set(args) - set(known))]
+    if name is not None:
+        # The name is the pods' app.kubernetes.io/instance label.
+        problem = names.label_value_problem("name", name)
+        if problem:
+            problems.append(problem)
+    problems.extend(_cluster_name_problems(args))
+    problems.extend(_version_problems(args))
+    problem = names.dns_label_problem("namespace", args.get("namespace", DEFAULT_NAMESPACE))
+    if problem:
+        problems.append(problem)
+    problems.extend(_expander_problems(args.get("expander", DEFAULT_EXPANDER)))
+    unneeded_time = args.get("scale_down_unneeded_time", DEFAULT_SCALE_DOWN_UNNEEDED_TIME)
+    problem = _duration_problem("scale_down_unneeded_time", unneeded_time)
+    if problem:
+        problems.append(problem)
+    if "image" in args and (not isinstance(args["image"], str) or not args["image"].strip()):
+        problems.append(f"image={args['image']!r} must be an image reference such as 'registry/repo:tag'")
+    problems.extend(tag_problems(args.get("tags")))
+    return problems
+
+
+def _cluster_name_problems(args: Mapping[str, Any]) -> list[str]:
+    if args.get("cluster_name") is None:
+        return ["cluster_name is required: the name of the EKS cluster whose node groups to scale"]
+    cluster_name = args["cluster_name"]
+    if isinstance(cluster_name, pulumi.Output):
+        return []
+    if (
+        not isinstance(cluster_name, str)
+        or not _EKS_CLUSTER_NAME.match(cluster_name)
+        or len(cluster_name) > _MAX_EKS_CLUSTER_NAME
+    ):
+        return [
+            f"cluster_name={cluster_name!r} is not an EKS cluster name: use 1 to {_MAX_EKS_CLUSTER_NAME} letters, "
+            "digits, '-' and '_', starting with a letter or digit"
+        ]
+    return []
+
+
+def _version_problems(args: Mapping[str, Any]) -> list[str]:
+    supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
+    if "kubernetes_version" not in args:
+        return [
+            f"kubernetes_version is required: the cluster's minor version, e.g. {DEFAULT_KUBERNETES_VERSION!r}, "
+            f"which picks the autoscaler release; {supported}"
+        ]
+    version = args["kubernetes_version"]
+    if not isinstance(version, str) or not _VERSION.match(version):
+        hint = " (give the minor version only)" if isinstance(version, str) and version.count(".") == 2 else ""
+        return [
+            f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
+            f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
+        ]
+    if version not in IMAGE_TAGS:
+        return [f"kubernetes_version={version!r} is not supported; {supported}"]
+    return []
+
+
+def _expander_problems(expander: Any) -> list[str]:
+    if expander in AWS_UNSUPPORTED_EXPANDERS:
+        return [
+            f"expander={expander!r} cannot be used on AWS: {AWS_UNSUPPORTED_EXPANDERS[expander]}; "
+            f"use {one_of(EXPANDERS)}"
+        ]
+    if expander not in EXPANDERS:
+        return [f"expander={expander!r} must be {one_of(EXPANDERS)}{did_you_mean(str(expander), EXPANDERS)}"]
+    return []
+
+
+def _duration_problem(arg: str, value: Any) -> str | None:
+    if not isinstance(value, str) or not _DURATION.match(value):
+        return f"{arg}={value!r} is not a duration: use a Go duration such as '10m', '90s' or '1h30m'"
+    if all(float(amount) == 0 for amount in _DURATION_PART.findall(value)):
+        return f"{arg}={value!r} must be longer than zero, or every node would be removed as soon as it is idle"
+    return None
+
+
+def trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
+    """Return the role's trust policy: EKS Pod Identity only, for this cluster's autoscaler service account."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AllowEksPodIdentity",
+                    "Effect": "Allow",
+                    "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                    # Pod Identity assumes the role and passes session tags naming the pod's cluster,
+                    # namespace and service account; it needs both actions.
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    # Without these, any Pod Identity association in the account could use the role.
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/eks-cluster-name": cluster_name,
+                            "aws:RequestTag/kubernetes-namespace": namespace,
+                            "aws:RequestTag/kubernetes-service-account": service_account,
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def autoscaling_policy(cluster_name: str) -> str:
+    """Return the role's permissions: describe what the autoscaler must see, resize only this cluster's groups."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DescribeNodeGroups",
+                    "Effect": "Allow",
+                    "Action": list(DESCRIBE_ACTIONS),
+                    # AWS supports no resource-level permissions for these Describe/Get calls: they are
+                    # granted on "*" or not at all. They read configuration only, never change it.
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "ScaleThisClustersNodeGroups",
+                    "Effect": "Allow",
+                    "Action": list(SCALE_ACTIONS),
+                    # Auto Scaling group ARNs carry a random ID and EKS creates the groups, so they are
+                    # selected by the tag EKS puts on every managed node group's group of this cluster:
+                    # the autoscaler cannot resize any other group in the account.
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {f"aws:ResourceTag/{AUTOSCALER_TAG_PREFIX}{cluster_name}": OWNED_TAG_VALUE}
+                    },
+                },
+            ],
+        }
+    )
+
+
+def autoscaler_command(namespace: str, cluster_name: str, expander: str, scale_down_unneeded_time: str) -> list[str]:
+    """Return the autoscaler's command line."""
+    return [
+        "./cluster-autoscaler",
+        "--cloud-provider=aws",
+        f"--namespace={namespace}",
+        # Every Auto Scaling group with both tags, i.e. every managed node group of this cluster.
+        f"--node-group-auto-discovery=asg:tag={AUTOSCALER_TAG_PREFIX}enabled,{AUTOSCALER_TAG_PREFIX}{cluster_name}",
+        f"--expander={expander}",
+        # Spreads a scale-up over GPU pools of the same shape in different zones.
+        "--balance-similar-node-groups",
+        # Lets system nodes go too when their pods (CoreDNS, ...) fit elsewhere.
+        "--skip-nodes-with-system-pods=false",
+        f"--scale-down-unneeded-time={scale_down_unneeded_time}",
+        # Instance types come from the EC2 API, so new GPU instance types work without a new release.
+        "--aws-use-static-instance-list=false",
+        "--stderrthreshold=info",
+        "--v=4",
+    ]
+
+
+def _role_name_prefix(name: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9_+=,.@-]", "-", f"{name}-cluster-autoscaler")
+    return readable[: MAX_ROLE_NAME_PREFIX - 1].rstrip("-") + "-"
+
+
+def _rule(
+    api_groups: list[str], resources: list[str], verbs: list[str], resource_names: list[str] | None = None
+) -> k8s.rbac.v1.PolicyRuleArgs:
+    return k8s.rbac.v1.PolicyRuleArgs(
+        api_groups=api_groups, resources=resources, verbs=verbs, resource_names=resource_names
+    )
+
+
+READ = ["watch", "list", "get"]
+
+CLUSTER_RULES = [
+    # The upstream AWS example's ClusterRole (cluster-autoscaler-autodiscover.yaml), except:
+    # - no "endpoints" rules: they served the Endpoints leader-election lock, and the autoscaler has used
+    #   a Lease since long before 1.30; creating Endpoints anywhere would let it redirect Service traffic;
+    # - the Lease rules are in the namespaced Role below: the lease lives in --namespace.
+    _rule([""], ["events"], ["create", "patch"]),
+    _rule([""], ["pods/eviction"], ["create"]),
+    _rule([""], ["pods/status"], ["update"]),
+    # Taints a node it is about to remove, so that nothing new lands on it.
+    _rule([""], ["nodes"], ["watch", "list", "get", "update"]),
+    _rule(
+        [""],
+        ["namespaces", "pods", "services", "replicationcontrollers", "persistentvolumeclaims", "persistentvolumes"],
+        READ,
+    ),
+    _rule(["extensions"], ["replicasets", "daemonsets"], READ),
+    _rule(["policy"], ["poddisruptionbudgets"], ["watch", "list"]),
+    _rule(["apps"], ["statefulsets", "replicasets", "daemonsets"], READ),
+    # Dynamic Resource Allocation objects, read only: the scheduler simulation needs them where DRA is on.
+    _rule(["resource.k8s.io"], ["deviceclasses", "resourceslices", "resourceclaims"], READ),
+    _rule(
+        ["storage.k8s.io"],
+        ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"],
+        READ,
+    ),
+    _rule(["batch", "extensions"], ["jobs"], ["get", "list", "watch", "patch"]),
+]
+
+NAMESPACE_RULES = [
+    _rule([""], ["configmaps"], ["create", "list", "watch"]),
+    _rule(
+        [""],
+        ["configmaps"],
+        ["delete", "get", "update", "watch"],
+        ["cluster-autoscaler-status", "cluster-autoscaler-priority-expander"],
+    ),
+    # Leader election: one lease, named after the autoscaler, in its namespace.
+    _rule(["coordination.k8s.io"], ["leases"], ["create"]),
+    _rule(["coordination.k8s.io"], ["leases"], ["get", "update"], ["cluster-autoscaler"]),
+]
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """Creates the cluster-autoscaler Deployment, its RBAC and an IAM role it gets through EKS Pod Identity."""
+
+    role_arn: pulumi.Output[str]
+    """ARN of the IAM role the autoscaler's pods assume."""
+    service_account_name: pulumi.Output[str]
+    """Name of the autoscaler's Kubernetes service account."""
+
+    def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_cluster_autoscaler_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"ClusterAutoscaler {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        namespace = args.get("namespace", DEFAULT_NAMESPACE)
+        expander = args.get("expander", DEFAULT_EXPANDER)
+        unneeded_time = args.get("scale_down_unneeded_time", DEFAULT_SCALE_DOWN_UNNEEDED_TIME)
+        image = args.get("image", image_for(args["kubernetes_version"]))
+        tags = component_tags(name, args.get("tags"))
+        cluster_name = pulumi.Output.from_input(args["cluster_name"])
+
+        role = aws.iam.Role(
+            f"{name}-iam-role",
+            name_prefix=_role_name_prefix(name),
+            description=pulumi.Output.concat("Cluster autoscaler of EKS cluster ", cluster_name),
+            assume_role_policy=cluster_name.apply(lambda c: trust_policy(c, namespace, SERVICE_ACCOUNT_NAME)),
+            tags=tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-iam-policy",
+            role=role.id,
+            policy=cluster_name.apply(autoscaling_policy),
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity",
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=SERVICE_ACCOUNT_NAME,
+            role_arn=role.arn,
+            # The role's trust policy matches on the session tags; they must stay on.
+            disable_session_tags=False,
+            tags=tags,
+            # The association must not hand out the role before its policy is in place.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+        version = lbl.version_from_image(image)
+        object_labels = lbl.standard_labels(APP, name, "autoscaler", version=version)
+
+        def metadata(namespaced: bool = True) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=SERVICE_ACCOUNT_NAME, namespace=namespace if namespaced else None, labels=object_labels
+            )
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=metadata(),
+            # Only the autoscaler's pods get a token, and they ask for it themselves.
+            automount_service_account_token=False,
+            opts=child,
+        )
+        subject = k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT_NAME, namespace=namespace)
+        cluster_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-cluster-role", metadata=metadata(namespaced=False), rules=CLUSTER_RULES, opts=child
+        )
+        cluster_binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-cluster-role-binding",
+            metadata=metadata(namespaced=False),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io",
+                kind="ClusterRole",
+                name=cluster_role.metadata.apply(lambda m: m.name or SERVICE_ACCOUNT_NAME),
+            ),
+            subjects=[subject],
+            opts=child,
+        )
+        namespace_role = k8s.rbac.v1.Role(
+            f"{name}-namespace-role", metadata=metadata(), rules=NAMESPACE_RULES, opts=child
+        )
+        namespace_binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-namespace-role-binding",
+            metadata=metadata(),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io",
+                kind="Role",
+                name=namespace_role.metadata.apply(lambda m: m.name or SERVICE_ACCOUNT_NAME),
+            ),
+            subjects=[subject],
+            opts=child,
+        )
+
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        command = cluster_name.apply(lambda c: autoscaler_command(namespace, c, expander, unneeded_time))
+        selector = lbl.selector_labels(APP, name)
+        health_check = k8s.core.v1.HTTPGetActionArgs(path="/health-check", port=METRICS_PORT, scheme="HTTP")
+        container = k8s.core.v1.ContainerArgs(
+            name=APP,
+            image=image,
+            image_pull_policy="IfNotPresent",
+            command=command,
+            # Pods cannot read the region from instance metadata: IMDS answers the node only (hop limit 1).
+            env=[k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=region)],
+            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT, protocol="TCP")],
+            # /health-check answers once the process serves, and fails when its loop has stalled or kept
+            # failing for many minutes (--max-inactivity, --max-failing-time).
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=health_check, period_seconds=10, timeout_seconds=5),
+            # Readiness gives `pulumi up` a real signal that the autoscaler started.
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=health_check, period_seconds=10, timeout_seconds=5),
+            # Memory as upstream sizes it, limited to the request so that it is never the first pod
+            # killed when a system node runs short; CPU may burst for the scale-down simulation.
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "600Mi"},
+                limits={"cpu": "1", "memory": "600Mi"},
+            ),
+            # The image is distroless with CA certificates included: unlike the upstream example, no
+            # host path is mounted, and nothing is written to disk.
+            security_context=pod_security.restricted_container_security_context(),
+            termination_message_policy="FallbackToLogsOnError",
+        )
+        # Nothing needs to connect to the autoscaler (the kubelet's probes come from its node, which
+        # NetworkPolicies always admit); it only calls out, to the Kubernetes and AWS APIs.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=metadata(),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[],
+            ),
+            opts=child,
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata(),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # One replica: the autoscaler elects a leader anyway, a second one would only wait. No
+                # PodDisruptionBudget: with one replica it would have to allow zero disruptions and would
+                # block every drain of its node; a restart elsewhere loses nothing (its state is
+                # rebuilt from the cluster).
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=object_labels,
+                        # Never remove the node the autoscaler runs on itself (EKS's guidance).
+                        annotations={"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account.metadata.apply(lambda m: m.name or SERVICE_ACCOUNT_NAME),
+                        # It talks to the Kubernetes API.
+                        automount_service_account_token=True,
+                        enable_service_links=False,
+                        # Scale-ups must not wait behind the workloads they are for.
+                        priority_class_name="system-cluster-critical",
+                        # On the always-on system nodes, never on a GPU pool it may scale to zero.
+                        node_selector={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
+                        security_context=pod_security.restricted_pod_security_context(),
+                        containers=[container],
+                    ),
+                ),
+            ),
+            # EKS injects the Pod Identity credentials into pods created after the association exists;
+            # and with its RBAC in place the first pod starts cleanly instead of crash-looping.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[association, cluster_binding, namespace_binding]),
+        )
+
+        self.role_arn = role.arn
+        self.service_account_name = service_account.metadata.apply(lambda m: m.name or SERVICE_ACCOUNT_NAME)
+        self.register_outputs({"role_arn": self.role_arn, "service_account_name": self.service_account_name})
