@@ -24,6 +24,7 @@ from shardstack.aws import (
     SystemPool,
 )
 from shardstack.errors import ConfigError
+from shardstack.gpu_pool import Taint
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR
 from shardstack.sizing import DTYPE_BYTES, GIB, size_model
@@ -196,9 +197,14 @@ def aws_installation(cfg: config.StackConfig) -> None:
     provider = aws.Provider("aws", region=cfg.region,
                             default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}))
     shards, sizing = cloud_shards(cfg)
-    pools = [NamedGpuPool(name=p.name, gpu=p.gpu, gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes,
-                          max_nodes=p.max_nodes, spot=p.spot, disk_size_gib=p.disk_size_gib, labels=dict(p.labels))
-             for p in cfg.gpu_pools]
+    pools = []
+    for p in cfg.gpu_pools:
+        pool = NamedGpuPool(name=p.name, gpu=p.gpu, gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes,
+                            max_nodes=p.max_nodes, spot=p.spot, disk_size_gib=p.disk_size_gib, labels=dict(p.labels),
+                            taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in p.taints])
+        if p.instance_type:
+            pool["instance_type"] = p.instance_type
+        pools.append(pool)
     network = InstallationNetwork(nat_gateways=cfg.network.nat_gateways)
     if cfg.zones:
         network["availability_zones"] = list(cfg.zones)

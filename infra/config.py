@@ -49,6 +49,8 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from shardstack import catalog
 from shardstack.errors import ConfigError, did_you_mean, one_of
+from shardstack.gpu_pool import MIN_GPU_DISK_SIZE_GIB, TAINT_EFFECTS
+from shardstack.k8s.labels import RESERVED_LABEL_PREFIXES
 from shardstack.k8s.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_NAME, QUANTITY, SECRET_KEY
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 
@@ -70,6 +72,7 @@ __all__ = [
     "ServingConfig",
     "StackConfig",
     "SystemPoolConfig",
+    "TaintConfig",
     "format_errors",
     "load",
 ]
@@ -88,8 +91,6 @@ DEMO_MODEL_URI = "demo"
 
 DEFAULT_API_KEY_SECRET_KEY = "api-key"
 """Key of the API key in its Secret's data, unless ``serving.api_key_secret.key`` says otherwise."""
-MIN_GPU_DISK_SIZE_GIB = 50
-"""CUDA images and the model's local copy do not fit on less."""
 MIN_SYSTEM_DISK_SIZE_GIB = 20
 
 Cloud = Literal["local", "aws", "gcp", "azure"]
@@ -267,6 +268,8 @@ def _check_label_key(value: str) -> str:
         problem = "its name is not 1-63 letters, digits, '-', '_' or '.', starting and ending alphanumeric"
     elif any(prefix == p or prefix.endswith("." + p) for p in _RESERVED_LABEL_PREFIXES):
         problem = "the kubernetes.io and k8s.io prefixes are reserved for Kubernetes"
+    elif value.startswith(RESERVED_LABEL_PREFIXES):
+        problem = f"keys starting with {', '.join(map(repr, RESERVED_LABEL_PREFIXES))} are set by Shardstack itself"
     if problem:
         raise _rule_error(f"label key {value!r} is not allowed: {problem}")
     return value
@@ -594,6 +597,16 @@ class SystemPoolConfig(_Section):
         return _node_range_problems(self, checked)
 
 
+class TaintConfig(_Section):
+    """One entry of ``shardstack:gpu_pools[].taints``: a node taint besides the GPU taint every pool has."""
+
+    key: LabelKey = Field(description="Taint key, e.g. 'dedicated'.")
+    value: LabelValue = Field(default="", description="Taint value, e.g. 'llm'. Default: empty.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        description=f"One of {', '.join(map(repr, TAINT_EFFECTS))}."
+    )
+
+
 class GpuPoolConfig(_Section):
     """One entry of ``shardstack:gpu_pools``: an autoscaling pool of identical GPU nodes (clouds only)."""
 
@@ -626,6 +639,17 @@ class GpuPoolConfig(_Section):
     )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra Kubernetes labels on the pool's nodes. Default: none."
+    )
+    taints: list[TaintConfig] = Field(
+        default_factory=list,
+        description="Taints on the pool's nodes besides nvidia.com/gpu=present:NoSchedule. Default: none.",
+    )
+    instance_type: NonEmptyStr | None = Field(
+        default=None,
+        description=(
+            "Instance/VM type, to pick another catalogue shape with the same GPUs than the cheapest one. "
+            "Default: the cheapest shape the catalogue offers for gpu and gpus_per_node."
+        ),
     )
 
     @model_validator(mode="before")

@@ -37,8 +37,7 @@ DEFAULT_MAX_NODES = 1
 DEFAULT_DISK_SIZE_GIB = 200
 """Room for the CUDA images (10-20 GiB each) and a local copy of a mid-sized model's weights."""
 MIN_GPU_DISK_SIZE_GIB = 50
-"""CUDA images and the model's local copy do not fit on less. infra/config.py checks the same bound
-(its own MIN_GPU_DISK_SIZE_GIB, which should be imported from here)."""
+"""CUDA images and the model's local copy do not fit on less (the stack config checks the same bound)."""
 
 POOL_LABEL = "shardstack.dev/pool"
 """Node label naming the pool a node belongs to, so that a workload can pick one pool among several."""

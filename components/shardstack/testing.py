@@ -27,12 +27,14 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.sync_await import _sync_await
+
+from shardstack.errors import InputError
 
 __all__ = [
     "SECRET",
@@ -42,7 +44,10 @@ __all__ = [
     "RecordingMonitor",
     "Resource",
     "run_program",
+    "run_refused",
 ]
+
+InputErrorT = TypeVar("InputErrorT", bound=InputError)
 
 UNKNOWN = "<known after apply>"
 """How a value that only the cloud can compute (in preview) appears in recorded inputs and outputs."""
@@ -491,6 +496,30 @@ def run_program(
     finally:
         pulumi.runtime.set_all_config({}, [])
     return graph
+
+
+def run_refused(program: Callable[[], Any], error: type[InputErrorT]) -> InputErrorT:
+    """Run ``program`` expecting it to refuse its input with ``error`` before registering anything.
+
+    Returns the error, so that a test can assert on its problems::
+
+        error = run_refused(lambda: ShardedInference("llm", {"shards": 0}), ArgumentError)
+        assert "shards" in error.problems[0]
+    """
+    raised: list[InputErrorT] = []
+
+    def guarded() -> None:
+        try:
+            program()
+        except error as refused:
+            raised.append(refused)
+
+    graph = run_program(guarded)
+    if not raised:
+        raise AssertionError(f"expected the program to raise {error.__name__}; it registered {len(graph)} resources")
+    if len(graph):
+        raise AssertionError(f"the program raised {error.__name__} after registering {[r.name for r in graph]}")
+    return raised[0]
 
 
 def _run_sync(program: Callable[[], Any]) -> None:

@@ -13,7 +13,7 @@ from component_schema import component_schema
 from shardstack import catalog
 from shardstack.aws.cluster import Cluster, validate_cluster_args
 from shardstack.errors import ArgumentError
-from shardstack.testing import SECRET, UNKNOWN, Graph, Resource, run_program
+from shardstack.testing import SECRET, UNKNOWN, Graph, Resource, run_program, run_refused
 
 CLUSTER_COMPONENT = "shardstack:aws:Cluster"
 EKS = "aws:eks/cluster:Cluster"
@@ -57,18 +57,7 @@ def render(**args: Any) -> Graph:
 
 
 def failure(args: dict[str, Any]) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            Cluster("llm", args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: Cluster("llm", args), ArgumentError)  # type: ignore[arg-type]
 
 
 def problems(**args: Any) -> list[str]:

@@ -17,7 +17,7 @@ from shardstack.aws.cluster_autoscaler import (
 )
 from shardstack.errors import ArgumentError
 from shardstack.kubernetes_versions import SUPPORTED_KUBERNETES_VERSIONS
-from shardstack.testing import MOCK_AWS_REGION, UNKNOWN, Graph, run_program
+from shardstack.testing import MOCK_AWS_REGION, UNKNOWN, Graph, run_program, run_refused
 
 COMPONENT = "shardstack:aws:ClusterAutoscaler"
 ROLE = "aws:iam/role:Role"
@@ -53,18 +53,7 @@ def render(preview: bool = False, **overrides: Any) -> Graph:
 
 
 def failure(name: str = "autoscaler", **args: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            ClusterAutoscaler(name, args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: ClusterAutoscaler(name, args), ArgumentError)  # type: ignore[arg-type]
 
 
 def statements(policy_json: str) -> list[dict[str, Any]]:

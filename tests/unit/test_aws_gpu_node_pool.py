@@ -16,7 +16,7 @@ from shardstack.aws.gpu_node_pool import (
 )
 from shardstack.errors import ArgumentError
 from shardstack.gpu_pool import GpuPoolArgs
-from shardstack.testing import UNKNOWN, Graph, Resource, run_program
+from shardstack.testing import UNKNOWN, Graph, Resource, run_program, run_refused
 
 COMPONENT = "shardstack:aws:GpuNodePool"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -40,18 +40,7 @@ def render(name: str = "l4", preview: bool = False, **overrides: Any) -> Graph:
 
 
 def failure(name: str = "l4", **overrides: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            GpuNodePool(name, {**BASE, **overrides})  # type: ignore[typeddict-item]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: GpuNodePool(name, {**BASE, **overrides}), ArgumentError)  # type: ignore[typeddict-item]
 
 
 def node_group(graph: Graph) -> dict[str, Any]:

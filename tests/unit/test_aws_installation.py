@@ -22,7 +22,7 @@ from shardstack.aws.installation import (
 )
 from shardstack.aws.network import NetworkArgs
 from shardstack.errors import ArgumentError
-from shardstack.testing import SECRET, Graph, Resource, run_program
+from shardstack.testing import SECRET, Graph, Resource, run_program, run_refused
 
 INSTALLATION = "shardstack:aws:AwsInstallation"
 CLUSTER = "shardstack:aws:Cluster"
@@ -83,19 +83,9 @@ def render(name: str = "llm", **overrides: Any) -> Graph:
 
 
 def failure(name: str = "llm", **overrides: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            AwsInstallation(name, {**BASE, **overrides})  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    assert errors[0].what == f"invalid arguments for AwsInstallation {name!r}"
-    return errors[0]
+    error = run_refused(lambda: AwsInstallation(name, {**BASE, **overrides}), ArgumentError)  # type: ignore[arg-type]
+    assert error.what == f"invalid arguments for AwsInstallation {name!r}"
+    return error
 
 
 def problems(name: str = "llm", **overrides: Any) -> list[str]:

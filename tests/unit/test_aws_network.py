@@ -12,7 +12,7 @@ from component_schema import component_schema
 
 from shardstack.aws.network import Network, carve_subnets, max_zones, validate_network_args
 from shardstack.errors import ArgumentError
-from shardstack.testing import Graph, Resource, run_program
+from shardstack.testing import Graph, Resource, run_program, run_refused
 
 NETWORK = "shardstack:aws:Network"
 VPC = "aws:ec2/vpc:Vpc"
@@ -54,18 +54,7 @@ def outputs(**args: Any) -> dict[str, Any]:
 
 
 def failure(args: dict[str, Any]) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            Network("net", args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: Network("net", args), ArgumentError)  # type: ignore[arg-type]
 
 
 def subnets(graph: Graph, kind: str) -> list[Resource]:

@@ -11,7 +11,7 @@ from component_schema import component_schema
 
 from shardstack.aws.registry import Registry, validate_registry_args
 from shardstack.errors import ArgumentError
-from shardstack.testing import Graph, run_program
+from shardstack.testing import Graph, run_program, run_refused
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -27,18 +27,7 @@ def render(**args: Any) -> Graph:
 
 
 def failure(**args: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            Registry("registry", args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: Registry("registry", args), ArgumentError)  # type: ignore[arg-type]
 
 
 def lifecycle_rules(graph: Graph) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from component_schema import component_schema
 
 from shardstack.aws.weight_store import ReadGrant, WeightStore, validate_weight_store_args
 from shardstack.errors import ArgumentError
-from shardstack.testing import Graph, run_program
+from shardstack.testing import Graph, run_program, run_refused
 
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -44,18 +44,7 @@ def render_grant(namespace: str = "shardstack", service_account: str = "inferenc
 
 
 def failure(name: str = "weights", **args: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            WeightStore(name, args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: WeightStore(name, args), ArgumentError)  # type: ignore[arg-type]
 
 
 def bucket_name(graph: Graph) -> str:

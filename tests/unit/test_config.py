@@ -921,3 +921,16 @@ def test_fails_when_pulumi_config_value_is_broken_json(pulumi_settings: dict[str
         p.startswith("shardstack:gpu_pools: '[{gpu: l4' is not valid JSON") for p in info.value.problems
     )
     assert any(p.startswith("shardstack:region: is required") for p in info.value.problems)
+
+
+def test_gpu_pool_taints_and_instance_type_and_reserved_labels() -> None:
+    pool = {"name": "l4", "gpu": "l4", "instance_type": "g6.4xlarge",
+            "taints": [{"key": "dedicated", "value": "llm", "effect": "NoExecute"}]}
+    loaded = config.load(stack(AWS, gpu_pools=[pool]), stack="t").gpu_pools[0]
+    assert loaded.instance_type == "g6.4xlarge"
+    assert [(t.key, t.value, t.effect) for t in loaded.taints] == [("dedicated", "llm", "NoExecute")]
+    bad = {"name": "l4", "gpu": "l4", "taints": [{"key": "dedicated", "effect": "NoSchedul"}]}
+    assert "NoSchedule" in problem_at(stack(AWS, gpu_pools=[bad]), "shardstack:gpu_pools[0].taints[0].effect")
+    line = problem_at(stack(AWS, gpu_pools=[{"name": "l4", "gpu": "l4", "labels": {"shardstack.dev/x": "y"}}]),
+                      "shardstack:gpu_pools[0].labels['shardstack.dev/x']")
+    assert "set by Shardstack itself" in line

@@ -11,7 +11,7 @@ from component_schema import component_schema
 from shardstack.errors import ArgumentError
 from shardstack.k8s import GpuEnablement, validate_gpu_enablement_args
 from shardstack.k8s.gpu_enablement import DCGM_EXPORTER_IMAGE, DEVICE_PLUGIN_IMAGE
-from shardstack.testing import Graph, Resource, run_program
+from shardstack.testing import Graph, Resource, run_program, run_refused
 
 DS = "kubernetes:apps/v1:DaemonSet"
 SVC = "kubernetes:core/v1:Service"
@@ -31,18 +31,7 @@ def render(**args: Any) -> Graph:
 
 
 def failure(**args: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            GpuEnablement("gpu", args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: GpuEnablement("gpu", args), ArgumentError)  # type: ignore[arg-type]
 
 
 def pod(ds: Resource) -> dict[str, Any]:

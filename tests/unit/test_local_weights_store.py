@@ -12,7 +12,7 @@ from shardstack.errors import ArgumentError
 from shardstack.k8s import LocalWeightsStore, ShardedInference, validate_local_weights_store_args
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.local_weights_store import SEAWEEDFS_IMAGE, _credentials_file, _s3_config
-from shardstack.testing import Graph, Resource, run_program
+from shardstack.testing import Graph, Resource, run_program, run_refused
 
 DEPLOY = "kubernetes:apps/v1:Deployment"
 SVC = "kubernetes:core/v1:Service"
@@ -31,18 +31,7 @@ def render(**args: Any) -> Graph:
 
 
 def failure(**args: Any) -> ArgumentError:
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            LocalWeightsStore("weights", args)  # type: ignore[arg-type]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: LocalWeightsStore("weights", args), ArgumentError)  # type: ignore[arg-type]
 
 
 def server(graph: Graph) -> Resource:

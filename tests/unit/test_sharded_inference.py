@@ -11,7 +11,7 @@ from component_schema import component_schema
 from shardstack.errors import ArgumentError
 from shardstack.k8s import ShardedInference, validate_sharded_inference_args
 from shardstack.k8s import runtime_contract as rc
-from shardstack.testing import Graph, Resource, run_program
+from shardstack.testing import Graph, Resource, run_program, run_refused
 
 STS = "kubernetes:apps/v1:StatefulSet"
 SVC = "kubernetes:core/v1:Service"
@@ -42,18 +42,7 @@ def render_with_outputs(**overrides: Any) -> Graph:
 
 def failure(name: str = "llm", **overrides: Any) -> ArgumentError:
     """Return the ArgumentError the arguments raise, checking that nothing at all was registered."""
-    errors: list[ArgumentError] = []
-
-    def program() -> None:
-        try:
-            ShardedInference(name, {**BASE, **overrides})  # type: ignore[typeddict-item]
-        except ArgumentError as error:
-            errors.append(error)
-
-    graph = run_program(program)
-    assert errors, "expected an ArgumentError"
-    assert len(graph) == 0, [r.name for r in graph]
-    return errors[0]
+    return run_refused(lambda: ShardedInference(name, {**BASE, **overrides}), ArgumentError)  # type: ignore[typeddict-item]
 
 
 def spec_of(resource: Resource) -> dict[str, Any]:

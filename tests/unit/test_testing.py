@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
 
-from shardstack.testing import SECRET, UNKNOWN, run_program
+from shardstack.testing import SECRET, UNKNOWN, run_program, run_refused
 
 
 class _Pair(pulumi.ComponentResource):
@@ -158,3 +158,21 @@ def test_k8s_objects_are_manifests() -> None:
     assert [o["kind"] for o in objects] == ["Namespace", "ConfigMap"]
     assert objects[1]["apiVersion"] == "v1"
     assert objects[1]["metadata"] == {"name": "settings", "namespace": "pair"}
+
+
+def test_run_refused_returns_the_error_and_insists_nothing_was_registered() -> None:
+    from shardstack.errors import ArgumentError
+
+    def refuses() -> None:
+        raise ArgumentError("Thing 'x'", ["size=0 must be ≥ 1"])
+
+    assert run_refused(refuses, ArgumentError).problems == ["size=0 must be ≥ 1"]
+
+    def registers_then_refuses() -> None:
+        aws.s3.Bucket("half-made")
+        refuses()
+
+    with pytest.raises(AssertionError, match=r"after registering \['half-made'\]"):
+        run_refused(registers_then_refuses, ArgumentError)
+    with pytest.raises(AssertionError, match="expected the program to raise ArgumentError"):
+        run_refused(lambda: None, ArgumentError)

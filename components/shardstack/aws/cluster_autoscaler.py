@@ -40,6 +40,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from shardstack.aws.cluster import SYSTEM_POOL_LABEL, SYSTEM_POOL_LABEL_VALUE
+from shardstack.aws.pod_identity import pod_identity_role, role_name_prefix
 from shardstack.aws.tags import component_tags, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 from shardstack.k8s import labels as lbl
@@ -86,7 +87,6 @@ AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
 """EKS tags each managed node group's Auto Scaling group with ``<prefix>enabled`` and
 ``<prefix><cluster name>: owned``."""
 OWNED_TAG_VALUE = "owned"
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 DESCRIBE_ACTIONS = (
     "autoscaling:DescribeAutoScalingGroups",
@@ -105,8 +105,6 @@ API) and of scale-from-zero (labels and taints of an empty EKS node group)."""
 SCALE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 """The only calls that change anything: grow a group, or remove one drained node from it."""
 
-MAX_ROLE_NAME_PREFIX = 38
-"""IAM appends a 26-character unique suffix to a role name prefix; role names hold 64 characters."""
 
 _EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
 _MAX_EKS_CLUSTER_NAME = 100
@@ -231,33 +229,6 @@ def _duration_problem(arg: str, value: Any) -> str | None:
     return None
 
 
-def trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
-    """Return the role's trust policy: EKS Pod Identity only, for this cluster's autoscaler service account."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AllowEksPodIdentity",
-                    "Effect": "Allow",
-                    "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
-                    # Pod Identity assumes the role and passes session tags naming the pod's cluster,
-                    # namespace and service account; it needs both actions.
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    # Without these, any Pod Identity association in the account could use the role.
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:RequestTag/eks-cluster-name": cluster_name,
-                            "aws:RequestTag/kubernetes-namespace": namespace,
-                            "aws:RequestTag/kubernetes-service-account": service_account,
-                        }
-                    },
-                }
-            ],
-        }
-    )
-
-
 def autoscaling_policy(cluster_name: str) -> str:
     """Return the role's permissions: describe what the autoscaler must see, resize only this cluster's groups."""
     return json.dumps(
@@ -308,11 +279,6 @@ def autoscaler_command(namespace: str, cluster_name: str, expander: str, scale_d
         "--stderrthreshold=info",
         "--v=4",
     ]
-
-
-def _role_name_prefix(name: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9_+=,.@-]", "-", f"{name}-cluster-autoscaler")
-    return readable[: MAX_ROLE_NAME_PREFIX - 1].rstrip("-") + "-"
 
 
 def _rule(
@@ -389,32 +355,14 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         tags = component_tags(name, args.get("tags"))
         cluster_name = pulumi.Output.from_input(args["cluster_name"])
 
-        role = aws.iam.Role(
-            f"{name}-iam-role",
-            name_prefix=_role_name_prefix(name),
-            description=pulumi.Output.concat("Cluster autoscaler of EKS cluster ", cluster_name),
-            assume_role_policy=cluster_name.apply(lambda c: trust_policy(c, namespace, SERVICE_ACCOUNT_NAME)),
-            tags=tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-iam-policy",
-            role=role.id,
+        access = pod_identity_role(
+            name, cluster_name=cluster_name, namespace=namespace, service_account=SERVICE_ACCOUNT_NAME,
             policy=cluster_name.apply(autoscaling_policy),
-            opts=child,
+            role_name_prefix=role_name_prefix(name, "cluster-autoscaler"),
+            description=pulumi.Output.concat("Cluster autoscaler of EKS cluster ", cluster_name),
+            tags=tags, opts=child,
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
-            cluster_name=cluster_name,
-            namespace=namespace,
-            service_account=SERVICE_ACCOUNT_NAME,
-            role_arn=role.arn,
-            # The role's trust policy matches on the session tags; they must stay on.
-            disable_session_tags=False,
-            tags=tags,
-            # The association must not hand out the role before its policy is in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
+        role, association = access.role, access.association
 
         version = lbl.version_from_image(image)
         object_labels = lbl.standard_labels(APP, name, "autoscaler", version=version)

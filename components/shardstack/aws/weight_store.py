@@ -37,6 +37,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from shardstack.aws.pod_identity import pod_identity_role, role_name_prefix
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean
 from shardstack.k8s import names
@@ -50,12 +51,8 @@ ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 KMS_DELETION_WINDOW_DAYS = 30
 """The longest window AWS allows: a key deleted by mistake can be restored for 30 days."""
 
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
-
 MAX_AUTO_NAMED_COMPONENT = 48
 """Pulumi names the bucket ``<name>-bucket-<7 random characters>``, lowercased: 63 characters at most."""
-MAX_ROLE_NAME_PREFIX = 38
-"""IAM appends a 26-character unique suffix to a role name prefix; role names hold 64 characters."""
 
 BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9.-]*$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
@@ -239,32 +236,6 @@ def _tls_only_policy(bucket_arn: str) -> str:
     )
 
 
-def _pod_identity_trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AllowEksPodIdentity",
-                    "Effect": "Allow",
-                    "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
-                    # Pod Identity assumes the role and passes session tags naming the pod's cluster,
-                    # namespace and service account; it needs both actions.
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    # Without these, any Pod Identity association in the account could use the role.
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:RequestTag/eks-cluster-name": cluster_name,
-                            "aws:RequestTag/kubernetes-namespace": namespace,
-                            "aws:RequestTag/kubernetes-service-account": service_account,
-                        }
-                    },
-                }
-            ],
-        }
-    )
-
-
 def _read_policy(bucket_arn: str, key_arn: str, region: str) -> str:
     return json.dumps(
         {
@@ -289,11 +260,6 @@ def _read_policy(bucket_arn: str, key_arn: str, region: str) -> str:
             ],
         }
     )
-
-
-def _role_name_prefix(name: str, namespace: str, service_account: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9_+=,.@-]", "-", f"{name}-{namespace}-{service_account}")
-    return readable[: MAX_ROLE_NAME_PREFIX - 1].rstrip("-") + "-"
 
 
 class WeightStore(pulumi.ComponentResource):
@@ -474,44 +440,21 @@ class WeightStore(pulumi.ComponentResource):
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
         resource_name = f"{self._name}-read-{namespace}-{service_account}"
 
-        trust_policy = pulumi.Output.from_input(cluster_name).apply(
-            lambda cluster: _pod_identity_trust_policy(cluster, namespace, service_account)
-        )
-        role = aws.iam.Role(
-            f"{resource_name}-role",
-            name_prefix=_role_name_prefix(self._name, namespace, service_account),
-            description=pulumi.Output.concat(
-                "Reads the model weights in s3://", self._bucket.bucket, f"/ for {namespace}/{service_account}"
-            ),
-            assume_role_policy=trust_policy,
-            tags=self._tags,
-            opts=child,
-        )
         read_policy = pulumi.Output.all(self._bucket.arn, self.kms_key_arn, self._bucket.region).apply(
             lambda values: _read_policy(*values)
         )
-        policy = aws.iam.RolePolicy(
-            f"{resource_name}-policy",
-            role=role.id,
-            policy=read_policy,
-            opts=child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{resource_name}-pod-identity",
-            cluster_name=cluster_name,
-            namespace=namespace,
-            service_account=service_account,
-            role_arn=role.arn,
-            # The role's trust policy matches on the session tags; they must stay on.
-            disable_session_tags=False,
-            tags=self._tags,
-            # The association must not hand out the role before its policy is in place.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[policy])),
+        access = pod_identity_role(
+            resource_name, cluster_name=cluster_name, namespace=namespace, service_account=service_account,
+            policy=read_policy, role_name_prefix=role_name_prefix(self._name, namespace, service_account),
+            description=pulumi.Output.concat(
+                "Reads the model weights in s3://", self._bucket.bucket, f"/ for {namespace}/{service_account}"
+            ),
+            tags=self._tags, opts=child,
         )
         return ReadGrant(
-            role_arn=role.arn,
+            role_arn=access.role.arn,
             namespace=namespace,
             service_account=service_account,
             service_account_annotations={},
-            resources=[role, policy, association],
+            resources=access.resources,
         )
