@@ -220,6 +220,7 @@ class _RankServer:
             group, shard = joining.result()
         except Exception as e:  # RendezvousError, ModelMismatchError, or this rank's own load error
             return self._fail(e)
+        joined = True
         if shard.load_report is not None:
             print(f"rank {s.rank}: group formed and weights loaded in {time.monotonic() - started:.1f} s: "
                   f"{shard.load_report}", file=sys.stderr, flush=True)
@@ -235,7 +236,10 @@ class _RankServer:
             self.ready.set()
             working = _in_daemon_thread(lambda: run_worker(group, shard, pipeline_timeout_s=o.pipeline_timeout_s))
             if not await self._first(working):
-                return 0  # SIGTERM; the leader sees this rank leave
+                # SIGTERM while the worker thread waits in a receive: tearing the group down under it could
+                # block; the process exits anyway, and the leader sees this rank leave.
+                joined = False
+                return 0
             self.ready.clear()
             try:
                 passes = working.result()
@@ -245,7 +249,8 @@ class _RankServer:
                   flush=True)
             return 0
         finally:
-            leave_group(group)
+            if joined:
+                leave_group(group)
 
     async def _first(self, work: asyncio.Future) -> bool:
         """Wait for ``work`` or a stop signal, whichever comes first; True if the work finished."""
