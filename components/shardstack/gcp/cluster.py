@@ -1,0 +1,613 @@
+"""Cluster: a regional GKE Standard cluster for Shardstack, with its system node pool and a Kubernetes provider.
+
+Usage::
+
+    from shardstack.gcp.cluster import Cluster
+
+    cluster = Cluster("shardstack", {
+        "region": "us-central1",
+        "network": network.network_self_link, "subnetwork": network.subnetwork_self_link,
+        "pods_range_name": network.pods_range_name, "services_range_name": network.services_range_name,
+    })
+    GpuEnablement("gpu", {"device_plugin": False}, opts=pulumi.ResourceOptions(providers=[cluster.provider]))
+
+What it creates: a VPC-native cluster with private nodes (the Kubernetes API private too, by
+default), Dataplane V2 (so NetworkPolicy is enforced), Workload Identity, shielded nodes, a release
+channel that keeps control plane and nodes patched, deletion protection; a node service account
+with only the roles GKE nodes need (logs, metrics), shared by every node pool; a node pool of CPU
+"system" nodes; and a Kubernetes provider whose kubeconfig gets a token from
+``gke-gcloud-auth-plugin`` (it must be on the deployer's PATH: ``gcloud components install
+gke-gcloud-auth-plugin``).
+
+Pods get Google Cloud access through Workload Identity (``workload_pool``), never through the node
+service account: the nodes run the GKE metadata server, which hides the node's credentials from pods.
+
+The deployer needs, besides the rights to create the resources, ``iam.serviceAccounts.actAs`` on the
+node service account (Service Account User; project owners and editors have it).
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Required, TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.gcp.labels import COMPONENT_LABEL, label_problems
+from shardstack.k8s import names
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+
+TYPE_TOKEN = "shardstack:gcp:Cluster"
+
+RELEASE_CHANNELS: tuple[str, ...] = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+DEFAULT_RELEASE_CHANNEL = "REGULAR"
+"""Versions reach REGULAR after they have proven themselves in RAPID: current, but not first."""
+DEFAULT_MASTER_IPV4_CIDR = "172.16.0.0/28"
+MASTER_IPV4_PREFIX_LENGTH = 28
+"""GKE gives the control plane of a private cluster exactly a /28."""
+
+DEFAULT_SYSTEM_INSTANCE_TYPE = "e2-standard-4"
+"""4 vCPU, 16 GiB, x86_64: room for the GKE system pods, CoreDNS and Shardstack's own services."""
+DEFAULT_SYSTEM_MIN_NODES = 1
+DEFAULT_SYSTEM_MAX_NODES = 3
+DEFAULT_SYSTEM_DISK_SIZE_GIB = 50
+MIN_SYSTEM_DISK_SIZE_GIB = 20
+"""Container-Optimized OS plus the images of the system pods do not fit on less."""
+SYSTEM_POOL_NAME = "system"
+"""GKE name of the system node pool; node pool names are scoped to their cluster."""
+SYSTEM_POOL_LABEL = "shardstack.dev/pool"
+SYSTEM_POOL_LABEL_VALUE = "system"
+SYSTEM_DISK_TYPE = "pd-balanced"
+SYSTEM_IMAGE_TYPE = "COS_CONTAINERD"
+
+GPU_MACHINE_FAMILIES: tuple[str, ...] = ("a2", "a3", "a4", "a4x", "g2", "g4")
+"""Machine families whose every type carries GPUs (N1 types only get GPUs when some are attached)."""
+ARM_MACHINE_FAMILIES: tuple[str, ...] = ("t2a", "c4a", "n4a")
+"""Arm machine families: GKE taints their nodes kubernetes.io/arch=arm64, which cluster services do not tolerate."""
+
+NODE_SERVICE_ACCOUNT_ROLES: tuple[str, ...] = (
+    "roles/logging.logWriter",  # node and container logs to Cloud Logging
+    "roles/monitoring.metricWriter",  # system metrics to Cloud Monitoring
+    "roles/monitoring.viewer",  # read metric descriptors the metrics agents write against
+    "roles/stackdriver.resourceMetadata.writer",  # metadata of the monitored resources (nodes, pods)
+    "roles/autoscaling.metricsWriter",  # metrics the cluster autoscaler and HPA read
+)
+"""The least-privilege roles GKE documents for a node service account; images from Artifact Registry
+are granted on each repository by the registry component, never project-wide."""
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+"""With the broad scope, IAM alone decides what the nodes may do; narrower scopes are a legacy
+mechanism that IAM already makes redundant."""
+
+LOGGING_COMPONENTS: tuple[str, ...] = ("SYSTEM_COMPONENTS", "WORKLOADS")
+MONITORING_COMPONENTS: tuple[str, ...] = ("SYSTEM_COMPONENTS",)
+DATAPATH_PROVIDER = "ADVANCED_DATAPATH"
+"""Dataplane V2 (eBPF): NetworkPolicy is enforced without a separate add-on."""
+
+"""GCP label set on every labelled resource to the name of the component that made it."""
+
+GKE_AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+
+_CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_MAX_CLUSTER_NAME_LENGTH = 40
+_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
+_VERSION = re.compile(r"^1\.(\d+)$")
+_RANGE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_MACHINE_TYPE = re.compile(r"^([a-z][a-z0-9]*)-[a-z0-9]+(-[a-z0-9]+)*$")
+_MAX_LABEL_LENGTH = 63
+_MAX_ACCOUNT_ID_LENGTH = 30
+
+
+class SystemPool(TypedDict, total=False):
+    """The node pool of CPU nodes that runs cluster services (no GPUs). The cluster is regional, so
+    GKE puts the pool's nodes in each of the region's zones (usually three): node counts are per zone."""
+
+    instance_type: str
+    """Compute Engine machine type, x86_64 without GPUs. Default: 'e2-standard-4'."""
+    min_nodes: int
+    """Fewest nodes per zone, ≥ 1 (CoreDNS and the controllers need somewhere to run). Default: 1."""
+    max_nodes: int
+    """Most nodes per zone, ≥ min_nodes. Default: 3."""
+    disk_size_gib: int
+    """Boot disk per node (pd-balanced, encrypted by Google), GiB, ≥ 20. Default: 50."""
+
+
+class ClusterArgs(TypedDict, total=False):
+    """Arguments of Cluster."""
+
+    region: Required[pulumi.Input[str]]
+    """Region of the cluster, e.g. 'us-central1'. The control plane and the nodes are spread over the
+    region's zones. Required."""
+    network: Required[pulumi.Input[str]]
+    """The VPC network, by name or self-link. Required."""
+    subnetwork: Required[pulumi.Input[str]]
+    """The subnetwork in ``region`` for the nodes, by name or self-link; it holds the two secondary
+    ranges below. Required."""
+    pods_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range that pod IPs come from. Required."""
+    services_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range that Service IPs come from. Required."""
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster
+    on ``release_channel`` from there. Default: '1.33'."""
+    release_channel: str
+    """GKE release channel that upgrades the control plane and the nodes: 'RAPID', 'REGULAR',
+    'STABLE' or 'EXTENDED'. Default: 'REGULAR'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the
+    API also gets a public endpoint, open to ``authorized_networks`` only. Nodes are private either
+    way. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when
+    private_endpoint is False; with a private endpoint, the internal ranges (a VPN, a bastion's
+    subnetwork) that may reach it besides the nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    master_ipv4_cidr: str
+    """The /28 block for the control plane's private endpoint; it must not overlap any range in the
+    VPC. Default: '172.16.0.0/28'."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with
+    50 GiB disks."""
+    deletion_protection: bool
+    """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied).
+    Default: True."""
+    labels: Mapping[str, str]
+    """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys
+    and values are lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""
+
+
+def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with Cluster arguments, one line each."""
+    problems: list[str] = []
+    known = ClusterArgs.__annotations__
+    for key in sorted(set(args) - set(known)):
+        problems.append(f"unknown argument {key!r}{did_you_mean(key, known)}")
+    if name is not None and (not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH):
+        problems.append(
+            f"name={name!r} cannot name a GKE cluster: use at most {_MAX_CLUSTER_NAME_LENGTH} lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit"
+        )
+    problems.extend(_location_problems(args))
+    problems.extend(_network_problems(args))
+    problems.extend(_version_problems(args))
+    problems.extend(_endpoint_problems(args))
+    problems.extend(_system_pool_problems(args.get("system_pool")))
+    if "deletion_protection" in args:
+        problem = names.bool_problem("deletion_protection", args["deletion_protection"])
+        if problem:
+            problems.append(problem)
+    problems.extend(label_problems(args.get("labels")))
+    return problems
+
+
+def _is_plain_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
+def _location_problems(args: Mapping[str, Any]) -> list[str]:
+    if "region" not in args:
+        return ["region is required: the region of the cluster, e.g. 'us-central1'"]
+    region = args["region"]
+    if isinstance(region, pulumi.Output):
+        return []
+    zone = _ZONE.match(region) if isinstance(region, str) else None
+    if zone:
+        return [
+            f"region={region!r} is a zone; the cluster is regional (its control plane and nodes span the "
+            f"region's zones): use the region {zone.group(1)!r}"
+        ]
+    if not isinstance(region, str) or not _REGION.match(region):
+        return [f"region={region!r} is not a GCP region like 'us-central1'"]
+    return []
+
+
+def _network_problems(args: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    what = {
+        "network": "the VPC network's name or self-link",
+        "subnetwork": "the name or self-link of the subnetwork in the cluster's region",
+    }
+    for arg, description in what.items():
+        if arg not in args:
+            problems.append(f"{arg} is required: {description}")
+        elif not isinstance(args[arg], pulumi.Output) and (
+            not isinstance(args[arg], str) or not args[arg] or any(c.isspace() for c in args[arg])
+        ):
+            problems.append(f"{arg}={args[arg]!r} is not {description}")
+    ranges = {
+        "pods_range_name": "pod IPs come from",
+        "services_range_name": "Service IPs come from",
+    }
+    for arg, purpose in ranges.items():
+        if arg not in args:
+            problems.append(f"{arg} is required: the name of the subnetwork's secondary range that {purpose}")
+            continue
+        value = args[arg]
+        if not isinstance(value, pulumi.Output) and (
+            not isinstance(value, str) or not _RANGE_NAME.match(value) or len(value) > _MAX_LABEL_LENGTH
+        ):
+            problems.append(
+                f"{arg}={value!r} is not a secondary range name: use at most 63 lowercase letters, digits "
+                "and '-', starting with a letter and ending with a letter or digit"
+            )
+    pods, services = args.get("pods_range_name"), args.get("services_range_name")
+    if isinstance(pods, str) and pods == services:
+        problems.append(
+            f"pods_range_name and services_range_name are both {pods!r}; pods and Services need separate "
+            "secondary ranges"
+        )
+    return problems
+
+
+def _version_problems(args: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if "kubernetes_version" in args:
+        version = args["kubernetes_version"]
+        supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
+        if not isinstance(version, str) or not _VERSION.match(version):
+            hint = " (GKE picks the patch release)" if isinstance(version, str) and version.count(".") >= 2 else ""
+            problems.append(
+                f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
+                f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
+            )
+        elif version not in SUPPORTED_KUBERNETES_VERSIONS:
+            problems.append(f"kubernetes_version={version!r} is not supported; {supported}")
+    channel = args.get("release_channel", DEFAULT_RELEASE_CHANNEL)
+    if channel not in RELEASE_CHANNELS:
+        problems.append(
+            f"release_channel={channel!r} is not a GKE release channel; use {one_of(RELEASE_CHANNELS)}"
+            f"{did_you_mean(str(channel).upper(), RELEASE_CHANNELS)}"
+        )
+    return problems
+
+
+def _endpoint_problems(args: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    private = args.get("private_endpoint", True)
+    problem = names.bool_problem("private_endpoint", private)
+    if problem:
+        problems.append(problem)
+    master_cidr = args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR)
+    problem = _master_cidr_problem(master_cidr)
+    if problem:
+        problems.append(problem)
+    networks = args.get("authorized_networks", [])
+    if not _is_plain_list(networks):
+        return [*problems, f"authorized_networks must be a list of CIDR blocks; got {networks!r}"]
+    for i, cidr in enumerate(networks):
+        problem = _cidr_problem(f"authorized_networks[{i}]", cidr)
+        if problem:
+            problems.append(problem)
+    for cidr in sorted({c for c in networks if isinstance(c, str) and list(networks).count(c) > 1}):
+        problems.append(f"authorized_networks lists {cidr!r} more than once")
+    if private is False and not networks:
+        problems.append(
+            "authorized_networks is empty, but private_endpoint is False: list the CIDR blocks that may "
+            "reach the Kubernetes API, e.g. ['203.0.113.0/24'], or keep private_endpoint True"
+        )
+    return problems
+
+
+def _cidr_problem(arg: str, value: Any) -> str | None:
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError(value)
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{arg}={value!r} is not a CIDR block like '203.0.113.0/24'"
+    if network.with_prefixlen != value:
+        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
+    if network.prefixlen == 0:
+        return (
+            f"{arg}={value!r} would open the Kubernetes API to the whole internet; list the networks that "
+            "need to reach it (e.g. your office or VPN egress), or keep private_endpoint True"
+        )
+    return None
+
+
+def _master_cidr_problem(value: Any) -> str | None:
+    arg = "master_ipv4_cidr"
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError(value)
+        network = ipaddress.IPv4Network(value, strict=False)
+    except ValueError:
+        return f"{arg}={value!r} is not an IPv4 CIDR block like {DEFAULT_MASTER_IPV4_CIDR!r}"
+    if network.prefixlen != MASTER_IPV4_PREFIX_LENGTH:
+        return (
+            f"{arg}={value!r} is a /{network.prefixlen}; GKE gives the control plane exactly a "
+            f"/{MASTER_IPV4_PREFIX_LENGTH}, e.g. {DEFAULT_MASTER_IPV4_CIDR!r}"
+        )
+    if network.with_prefixlen != value:
+        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
+    return None
+
+
+def _system_pool_problems(pool: Any) -> list[str]:
+    if pool is None:
+        return []
+    if not isinstance(pool, Mapping):
+        return [f"system_pool must be a mapping with instance_type/min_nodes/max_nodes/disk_size_gib; got {pool!r}"]
+    problems: list[str] = []
+    known = SystemPool.__annotations__
+    for key in sorted(set(pool) - set(known)):
+        problems.append(f"system_pool has unknown field {key!r}{did_you_mean(str(key), known)}")
+    instance_type = pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE)
+    match = _MACHINE_TYPE.match(instance_type) if isinstance(instance_type, str) else None
+    if match is None:
+        problems.append(
+            f"system_pool['instance_type']={instance_type!r} is not a Compute Engine machine type like "
+            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
+        )
+    elif match.group(1) in GPU_MACHINE_FAMILIES:
+        problems.append(
+            f"system_pool['instance_type']={instance_type!r} has GPUs; the system pool runs cluster services "
+            f"on CPU nodes: use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r} and a GPU node pool for GPUs"
+        )
+    elif match.group(1) in ARM_MACHINE_FAMILIES:
+        problems.append(
+            f"system_pool['instance_type']={instance_type!r} is an Arm type; GKE taints Arm nodes, which "
+            f"cluster services do not tolerate: use an x86_64 type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
+        )
+    bounds = {"min_nodes": 1, "max_nodes": 1, "disk_size_gib": MIN_SYSTEM_DISK_SIZE_GIB}
+    for field, minimum in bounds.items():
+        if field in pool:
+            problem = names.int_problem(f"system_pool['{field}']", pool[field], minimum=minimum)
+            if problem:
+                problems.append(problem)
+    min_nodes = pool.get("min_nodes", DEFAULT_SYSTEM_MIN_NODES)
+    max_nodes = pool.get("max_nodes", DEFAULT_SYSTEM_MAX_NODES)
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in (min_nodes, max_nodes)) and max_nodes < min_nodes:
+        problems.append(
+            f"system_pool['max_nodes']={max_nodes!r} is less than min_nodes {min_nodes!r}; "
+            "max_nodes must be ≥ min_nodes"
+        )
+    return problems
+
+
+def node_service_account_id(name: str) -> str:
+    """Return the account ID (6 to 30 characters) of the node service account of cluster ``name``."""
+    suffix = "-nodes"
+    account_id = f"{name}{suffix}"
+    if len(account_id) <= _MAX_ACCOUNT_ID_LENGTH:
+        return account_id
+    # Long cluster names keep a readable prefix and a hash, so that two clusters never share an ID.
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    prefix = name[: _MAX_ACCOUNT_ID_LENGTH - len(suffix) - len(digest) - 1].rstrip("-")
+    return f"{prefix}-{digest}{suffix}"
+
+
+def _kubeconfig(project: str, location: str, cluster_name: str, endpoint: str, ca: str) -> str:
+    """Return a kubeconfig that gets a token from gke-gcloud-auth-plugin (no credential stored in it)."""
+    # The names gcloud gives the entries, so that the config merges cleanly with `gcloud container
+    # clusters get-credentials` output.
+    entry = f"gke_{project}_{location}_{cluster_name}"
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": entry, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca}}
+            ],
+            "contexts": [{"name": entry, "context": {"cluster": entry, "user": entry}}],
+            "current-context": entry,
+            "users": [
+                {
+                    "name": entry,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": GKE_AUTH_PLUGIN,
+                            "installHint": (
+                                "Install gke-gcloud-auth-plugin: `gcloud components install gke-gcloud-auth-plugin` "
+                                "(https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)"
+                            ),
+                            "provideClusterInfo": True,
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+class Cluster(pulumi.ComponentResource):
+    """Creates a regional GKE Standard cluster with a system node pool and a Kubernetes provider.
+
+    ``provider`` (a plain attribute, not an output) is the ``pulumi_kubernetes.Provider`` for the
+    cluster: pass it to the Kubernetes components. It is ready once the system nodes are, so
+    workloads never wait on a cluster without nodes. GPU node pools attach to ``cluster_name`` in
+    ``location`` and run as ``node_service_account_email``.
+    """
+
+    cluster_name: pulumi.Output[str]
+    """GKE cluster name (the component's name)."""
+    location: pulumi.Output[str]
+    """Region of the cluster; node pools are created there."""
+    endpoint: pulumi.Output[str]
+    """IP address of the Kubernetes API (the private one when private_endpoint is True)."""
+    certificate_authority: pulumi.Output[str]
+    """Base64-encoded certificate of the cluster's certificate authority."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig (JSON) that gets a token from ``gke-gcloud-auth-plugin``; a secret."""
+    node_service_account_email: pulumi.Output[str]
+    """Email of the service account every node pool runs as; give it read access to image
+    repositories, never to workload data (workloads use Workload Identity)."""
+    workload_pool: pulumi.Output[str]
+    """Workload Identity pool, '<project>.svc.id.goog': Kubernetes service accounts appear in IAM as
+    'serviceAccount:<pool>[<namespace>/<name>]'. Known once the cluster exists, so that IAM bindings
+    on it wait for the pool."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_cluster_args(args, name=name)
+        if problems:
+            raise ArgumentError(f"Cluster {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {**dict(args.get("labels", {})), COMPONENT_LABEL: name}
+        private = args.get("private_endpoint", True)
+        pool: SystemPool = args.get("system_pool", {})
+        project = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self)).project
+
+        node_account = gcp.serviceaccount.Account(
+            f"{name}-nodes",
+            account_id=node_service_account_id(name),
+            display_name=f"GKE nodes of cluster {name}",
+            description=f"Node pools of GKE cluster {name}; pods use Workload Identity instead",
+            opts=child,
+        )
+        node_roles = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
+                project=project,
+                role=role,
+                member=node_account.member,
+                opts=child,
+            )
+            for role in NODE_SERVICE_ACCOUNT_ROLES
+        ]
+        shielded = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
+        # Pods see the GKE metadata server, which serves their Workload Identity and hides the node's.
+        gke_metadata = {"mode": "GKE_METADATA"}
+
+        cluster = gcp.container.Cluster(
+            f"{name}-cluster",
+            # A fixed name: kubeconfigs, node pools and IAM conditions refer to the cluster by it.
+            name=name,
+            description=f"Shardstack cluster {name}",
+            location=args["region"],
+            network=args["network"],
+            subnetwork=args["subnetwork"],
+            min_master_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+            release_channel=gcp.container.ClusterReleaseChannelArgs(
+                channel=args.get("release_channel", DEFAULT_RELEASE_CHANNEL)
+            ),
+            # Node pools are separate resources: GKE insists on creating a default pool, which is
+            # deleted as soon as the cluster exists. While it lives it runs as the node service
+            # account, never the Compute Engine default one (which often holds Editor).
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(**shielded),
+                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(**gke_metadata),
+                resource_labels=labels,
+            ),
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=args["pods_range_name"],
+                services_secondary_range_name=args["services_range_name"],
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                # Nodes have internal IPs only; they reach the internet through the network's Cloud NAT.
+                enable_private_nodes=True,
+                enable_private_endpoint=private,
+                master_ipv4_cidr_block=args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR),
+            ),
+            # Always on: with a public endpoint it admits only the listed networks (not even other
+            # Google Cloud customers' IPs); with a private one, the nodes' subnetwork plus the listed ones.
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                        cidr_block=cidr, display_name=f"authorized_networks[{i}]"
+                    )
+                    for i, cidr in enumerate(args.get("authorized_networks", []))
+                ],
+                gcp_public_cidrs_access_enabled=False,
+            ),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=pulumi.Output.concat(project, ".svc.id.goog")
+            ),
+            datapath_provider=DATAPATH_PROVIDER,
+            enable_shielded_nodes=True,
+            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=list(LOGGING_COMPONENTS)),
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(enable_components=list(MONITORING_COMPONENTS)),
+            deletion_protection=args.get("deletion_protection", True),
+            resource_labels=labels,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Both describe only the short-lived default pool; GKE later reports the first
+                # remaining pool's settings there, which must not look like a change (a replacement).
+                ignore_changes=["nodeConfig", "initialNodeCount"],
+            ),
+        )
+
+        min_nodes = pool.get("min_nodes", DEFAULT_SYSTEM_MIN_NODES)
+        system_nodes = gcp.container.NodePool(
+            f"{name}-system",
+            name=SYSTEM_POOL_NAME,
+            cluster=cluster.name,
+            location=cluster.location,
+            project=cluster.project,
+            # Per zone: a regional pool has this many nodes in each of its zones.
+            initial_node_count=min_nodes,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                min_node_count=min_nodes,
+                max_node_count=pool.get("max_nodes", DEFAULT_SYSTEM_MAX_NODES),
+            ),
+            # The release channel upgrades the nodes after the control plane; auto-repair replaces broken ones.
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=1, max_unavailable=0),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE),
+                image_type=SYSTEM_IMAGE_TYPE,
+                disk_size_gb=pool.get("disk_size_gib", DEFAULT_SYSTEM_DISK_SIZE_GIB),
+                disk_type=SYSTEM_DISK_TYPE,
+                service_account=node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(**gke_metadata),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
+                # GKE sets this itself; stating it keeps the pool from showing a diff that would replace it.
+                metadata={"disable-legacy-endpoints": "true"},
+                labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
+                resource_labels=labels,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The nodes write logs and metrics from their first boot, and until they are gone.
+                depends_on=node_roles,
+                # initial_node_count only matters on create (a change would replace the pool); the
+                # autoscaler owns the count afterwards.
+                ignore_changes=["initialNodeCount"],
+            ),
+        )
+
+        certificate_authority = cluster.master_auth.apply(lambda auth: auth.cluster_ca_certificate or "")
+        kubeconfig_parts = pulumi.Output.all(
+            cluster.project, cluster.location, cluster.name, cluster.endpoint, certificate_authority
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig_parts.apply(lambda values: _kubeconfig(*values)))
+        self.provider = k8s.Provider(
+            f"{name}-provider",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes]),
+        )
+
+        self.cluster_name = cluster.name
+        self.location = cluster.location.apply(lambda location: location or "")
+        self.endpoint = cluster.endpoint
+        self.certificate_authority = certificate_authority
+        self.node_service_account_email = node_account.email
+        self.workload_pool = cluster.workload_identity_config.apply(
+            lambda config: (config.workload_pool or "") if config else ""
+        )
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "location": self.location,
+                "endpoint": self.endpoint,
+                "certificate_authority": self.certificate_authority,
+                "kubeconfig": self.kubeconfig,
+                "node_service_account_email": self.node_service_account_email,
+                "workload_pool": self.workload_pool,
+            }
+        )
