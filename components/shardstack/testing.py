@@ -250,6 +250,11 @@ class RecordingMocks(pulumi_mocks.Mocks):
             return {"project": MOCK_GCP_PROJECT, "region": MOCK_GCP_REGION, "accessToken": "mock"}, []
         if token == "gcp:organizations/getProject:getProject":
             return {"projectId": MOCK_GCP_PROJECT, "number": "123456789", "name": MOCK_GCP_PROJECT}, []
+        if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            # Cloud Storage's service agent of the project (the one CMEK keys must trust).
+            agent = "service-123456789@gs-project-accounts.iam.gserviceaccount.com"
+            return {"emailAddress": agent, "member": f"serviceAccount:{agent}", "project": MOCK_GCP_PROJECT,
+                    "id": MOCK_GCP_PROJECT}, []
         if token == "azure-native:authorization:getClientConfig":
             return {
                 "subscriptionId": MOCK_AZURE_SUBSCRIPTION,

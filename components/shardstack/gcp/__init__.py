@@ -1,5 +1,5 @@
-"""GCP components: the network, the GKE cluster and GPU node pools (the weight store, the registry and the
-whole installation follow).
+"""GCP components: the network, the GKE cluster, GPU node pools, the GCS weight store and the Artifact
+Registry (the whole installation follows).
 
 Usage::
 
@@ -17,6 +17,8 @@ Usage::
 from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
 from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
 from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.gcp.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
     "Cluster",
@@ -26,8 +28,15 @@ __all__ = [
     "GpuNodePoolArgs",
     "Network",
     "NetworkArgs",
+    "ReadGrant",
+    "Registry",
+    "RegistryArgs",
     "SystemPool",
+    "WeightStore",
+    "WeightStoreArgs",
     "validate_cluster_args",
     "validate_gpu_node_pool_args",
     "validate_network_args",
+    "validate_registry_args",
+    "validate_weight_store_args",
 ]
