@@ -20,7 +20,6 @@ the node role: the nodes' instance metadata service is out of reach of pods (hop
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -31,10 +30,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from shardstack import catalog
+from shardstack.api_access import api_access_problems
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 from shardstack.k8s import names
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
 
 TYPE_TOKEN = "shardstack:aws:Cluster"
 
@@ -78,7 +78,6 @@ SECRETS_KEY_ACTIONS: tuple[str, ...] = ("kms:Encrypt", "kms:Decrypt", "kms:ListG
 
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
 _MAX_CLUSTER_NAME_LENGTH = 100
-_VERSION = re.compile(r"^1\.(\d+)$")
 _INSTANCE_TYPE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9]+)$")
 # Graviton families carry a "g" right after the generation digit: m7g, c6gn, r8gd, t4g, g5g.
 _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
@@ -145,7 +144,7 @@ def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> l
         )
     problems.extend(_network_problems(args))
     problems.extend(_version_problems(args))
-    problems.extend(_endpoint_problems(args))
+    problems.extend(api_access_problems(args))
     problems.extend(_admin_problems(args.get("admin_role_arns")))
     problems.extend(_system_pool_problems(args.get("system_pool")))
     problems.extend(_log_problems(args))
@@ -187,55 +186,8 @@ def _network_problems(args: Mapping[str, Any]) -> list[str]:
 def _version_problems(args: Mapping[str, Any]) -> list[str]:
     if "kubernetes_version" not in args:
         return []
-    version = args["kubernetes_version"]
-    supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
-    if not isinstance(version, str) or not _VERSION.match(version):
-        hint = " (EKS picks the patch release)" if isinstance(version, str) and version.count(".") == 2 else ""
-        return [
-            f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
-            f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
-        ]
-    if version not in SUPPORTED_KUBERNETES_VERSIONS:
-        return [f"kubernetes_version={version!r} is not supported; {supported}"]
-    return []
-
-
-def _endpoint_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    private = args.get("private_endpoint", True)
-    problem = names.bool_problem("private_endpoint", private)
-    if problem:
-        problems.append(problem)
-    networks = args.get("authorized_networks", [])
-    if not _is_plain_list(networks):
-        return [*problems, f"authorized_networks must be a list of CIDR blocks; got {networks!r}"]
-    for i, cidr in enumerate(networks):
-        problem = _cidr_problem(f"authorized_networks[{i}]", cidr)
-        if problem:
-            problems.append(problem)
-    if private is False and not networks:
-        problems.append(
-            "authorized_networks is empty, but private_endpoint is False: list the CIDR blocks that may "
-            "reach the Kubernetes API, e.g. ['203.0.113.0/24'], or keep private_endpoint True"
-        )
-    return problems
-
-
-def _cidr_problem(arg: str, value: Any) -> str | None:
-    try:
-        if not isinstance(value, str) or "/" not in value:
-            raise ValueError(value)
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return f"{arg}={value!r} is not a CIDR block like '203.0.113.0/24'"
-    if network.with_prefixlen != value:
-        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
-    if network.prefixlen == 0:
-        return (
-            f"{arg}={value!r} would open the Kubernetes API to the whole internet; list the networks that "
-            "need to reach it (e.g. your office or VPN egress), or keep private_endpoint True"
-        )
-    return None
+    problem = kubernetes_version_problem(args["kubernetes_version"], "EKS")
+    return [problem] if problem else []
 
 
 def _admin_problems(arns: Any) -> list[str]:

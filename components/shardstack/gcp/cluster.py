@@ -40,10 +40,11 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from shardstack.api_access import api_access_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 from shardstack.gcp.labels import COMPONENT_LABEL, label_problems
 from shardstack.k8s import names
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
 
 TYPE_TOKEN = "shardstack:gcp:Cluster"
 
@@ -99,7 +100,6 @@ _CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _MAX_CLUSTER_NAME_LENGTH = 40
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
-_VERSION = re.compile(r"^1\.(\d+)$")
 _RANGE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _MACHINE_TYPE = re.compile(r"^([a-z][a-z0-9]*)-[a-z0-9]+(-[a-z0-9]+)*$")
 _MAX_LABEL_LENGTH = 63
@@ -249,16 +249,9 @@ def _network_problems(args: Mapping[str, Any]) -> list[str]:
 def _version_problems(args: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     if "kubernetes_version" in args:
-        version = args["kubernetes_version"]
-        supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
-        if not isinstance(version, str) or not _VERSION.match(version):
-            hint = " (GKE picks the patch release)" if isinstance(version, str) and version.count(".") >= 2 else ""
-            problems.append(
-                f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
-                f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
-            )
-        elif version not in SUPPORTED_KUBERNETES_VERSIONS:
-            problems.append(f"kubernetes_version={version!r} is not supported; {supported}")
+        problem = kubernetes_version_problem(args["kubernetes_version"], "GKE")
+        if problem:
+            problems.append(problem)
     channel = args.get("release_channel", DEFAULT_RELEASE_CHANNEL)
     if channel not in RELEASE_CHANNELS:
         problems.append(
@@ -269,47 +262,11 @@ def _version_problems(args: Mapping[str, Any]) -> list[str]:
 
 
 def _endpoint_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    private = args.get("private_endpoint", True)
-    problem = names.bool_problem("private_endpoint", private)
+    problems = api_access_problems(args)
+    problem = _master_cidr_problem(args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR))
     if problem:
         problems.append(problem)
-    master_cidr = args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR)
-    problem = _master_cidr_problem(master_cidr)
-    if problem:
-        problems.append(problem)
-    networks = args.get("authorized_networks", [])
-    if not _is_plain_list(networks):
-        return [*problems, f"authorized_networks must be a list of CIDR blocks; got {networks!r}"]
-    for i, cidr in enumerate(networks):
-        problem = _cidr_problem(f"authorized_networks[{i}]", cidr)
-        if problem:
-            problems.append(problem)
-    for cidr in sorted({c for c in networks if isinstance(c, str) and list(networks).count(c) > 1}):
-        problems.append(f"authorized_networks lists {cidr!r} more than once")
-    if private is False and not networks:
-        problems.append(
-            "authorized_networks is empty, but private_endpoint is False: list the CIDR blocks that may "
-            "reach the Kubernetes API, e.g. ['203.0.113.0/24'], or keep private_endpoint True"
-        )
     return problems
-
-
-def _cidr_problem(arg: str, value: Any) -> str | None:
-    try:
-        if not isinstance(value, str) or "/" not in value:
-            raise ValueError(value)
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return f"{arg}={value!r} is not a CIDR block like '203.0.113.0/24'"
-    if network.with_prefixlen != value:
-        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
-    if network.prefixlen == 0:
-        return (
-            f"{arg}={value!r} would open the Kubernetes API to the whole internet; list the networks that "
-            "need to reach it (e.g. your office or VPN egress), or keep private_endpoint True"
-        )
-    return None
 
 
 def _master_cidr_problem(value: Any) -> str | None:
