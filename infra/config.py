@@ -53,6 +53,7 @@ from shardstack.gpu_pool import MIN_GPU_DISK_SIZE_GIB, TAINT_EFFECTS
 from shardstack.k8s.labels import RESERVED_LABEL_PREFIXES
 from shardstack.k8s.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_NAME, QUANTITY, SECRET_KEY
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+from shardstack.system_pool import MIN_DISK_SIZE_GIB as MIN_SYSTEM_DISK_SIZE_GIB
 
 __all__ = [
     "DEFAULT_API_KEY_SECRET_KEY",
@@ -91,7 +92,6 @@ DEMO_MODEL_URI = "demo"
 
 DEFAULT_API_KEY_SECRET_KEY = "api-key"
 """Key of the API key in its Secret's data, unless ``serving.api_key_secret.key`` says otherwise."""
-MIN_SYSTEM_DISK_SIZE_GIB = 20
 
 Cloud = Literal["local", "aws", "gcp", "azure"]
 Dtype = Literal["fp32", "bf16", "fp16"]

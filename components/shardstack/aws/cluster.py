@@ -33,8 +33,8 @@ from shardstack import catalog
 from shardstack.api_access import api_access_problems
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.errors import ArgumentError, did_you_mean, one_of
-from shardstack.k8s import names
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
+from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_problems
 
 TYPE_TOKEN = "shardstack:aws:Cluster"
 
@@ -50,10 +50,6 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 
 DEFAULT_SYSTEM_INSTANCE_TYPE = "m6i.large"
 """2 vCPU, 8 GiB, x86_64: room for CoreDNS, the add-ons' controllers and Shardstack's own services."""
-DEFAULT_SYSTEM_MIN_NODES = 1
-DEFAULT_SYSTEM_MAX_NODES = 3
-DEFAULT_SYSTEM_DISK_SIZE_GIB = 50
-MIN_SYSTEM_DISK_SIZE_GIB = 20
 """AL2023's root volume plus the images of the system pods do not fit on less."""
 
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
@@ -215,46 +211,29 @@ def _admin_problems(arns: Any) -> list[str]:
     return problems
 
 
-def _system_pool_problems(pool: Any) -> list[str]:
-    if pool is None:
-        return []
-    if not isinstance(pool, Mapping):
-        return [f"system_pool must be a mapping with instance_type/min_nodes/max_nodes/disk_size_gib; got {pool!r}"]
-    problems: list[str] = []
-    known = SystemPool.__annotations__
-    for key in sorted(set(pool) - set(known)):
-        problems.append(f"system_pool has unknown field {key!r}{did_you_mean(str(key), known)}")
-    instance_type = pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE)
+def _instance_type_problem(instance_type: Any) -> str | None:
     match = _INSTANCE_TYPE.match(instance_type) if isinstance(instance_type, str) else None
     if match is None:
-        problems.append(
+        return (
             f"system_pool['instance_type']={instance_type!r} is not an EC2 instance type like "
             f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
         )
-    elif instance_type in _gpu_instance_types():
-        problems.append(
+    if instance_type in _gpu_instance_types():
+        return (
             f"system_pool['instance_type']={instance_type!r} has GPUs; the system pool runs cluster services "
             f"on CPU nodes: use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r} and a GPU node pool for GPUs"
         )
-    elif _ARM_FAMILY.match(match.group(1)):
-        problems.append(
+    if _ARM_FAMILY.match(match.group(1)):
+        return (
             f"system_pool['instance_type']={instance_type!r} is an Arm (Graviton) type; the system pool "
             f"uses the x86_64 AMI ({SYSTEM_AMI_TYPE}): use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
         )
-    bounds = {"min_nodes": 1, "max_nodes": 1, "disk_size_gib": MIN_SYSTEM_DISK_SIZE_GIB}
-    for field, minimum in bounds.items():
-        if field in pool:
-            problem = names.int_problem(f"system_pool['{field}']", pool[field], minimum=minimum)
-            if problem:
-                problems.append(problem)
-    min_nodes = pool.get("min_nodes", DEFAULT_SYSTEM_MIN_NODES)
-    max_nodes = pool.get("max_nodes", DEFAULT_SYSTEM_MAX_NODES)
-    if all(isinstance(n, int) and not isinstance(n, bool) for n in (min_nodes, max_nodes)) and max_nodes < min_nodes:
-        problems.append(
-            f"system_pool['max_nodes']={max_nodes!r} is less than min_nodes {min_nodes!r}; "
-            "max_nodes must be ≥ min_nodes"
-        )
-    return problems
+    return None
+
+
+def _system_pool_problems(pool: Any) -> list[str]:
+    return system_pool_problems(pool, SystemPool.__annotations__, DEFAULT_SYSTEM_INSTANCE_TYPE,
+                                _instance_type_problem)
 
 
 def _gpu_instance_types() -> set[str]:
@@ -524,7 +503,7 @@ class Cluster(pulumi.ComponentResource):
         # DaemonSets become healthy without nodes; the nodes then start with the managed CNI's settings.
         node_addons = [addon(a) for a in ADDONS if a != "coredns"]
 
-        disk_size_gib = pool.get("disk_size_gib", DEFAULT_SYSTEM_DISK_SIZE_GIB)
+        disk_size_gib = pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB)
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-system",
             description=f"System nodes of EKS cluster {name}",
@@ -555,7 +534,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        min_nodes = pool.get("min_nodes", DEFAULT_SYSTEM_MIN_NODES)
+        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
         system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
@@ -569,7 +548,7 @@ class Cluster(pulumi.ComponentResource):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=min_nodes,
                 desired_size=min_nodes,
-                max_size=pool.get("max_nodes", DEFAULT_SYSTEM_MAX_NODES),
+                max_size=pool.get("max_nodes", DEFAULT_MAX_NODES),
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(

@@ -35,6 +35,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
+from shardstack.cidr import ipv4_network
 from shardstack.errors import ArgumentError, did_you_mean, one_of
 
 TYPE_TOKEN = "shardstack:aws:Network"
@@ -225,7 +226,7 @@ def _vpc_problems(args: Mapping[str, Any]) -> list[str]:
     """Problems with the arguments that shape a new VPC: its range and its zones."""
     problems: list[str] = []
     cidr = args.get("cidr_block", DEFAULT_CIDR_BLOCK)
-    vpc = _ipv4_network(cidr)
+    vpc = ipv4_network(cidr)
     if vpc is None:
         problems.append(f"cidr_block={cidr!r} is not an IPv4 CIDR block: use e.g. '10.0.0.0/16'")
     elif vpc.with_prefixlen != cidr:
@@ -275,17 +276,6 @@ def _vpc_problems(args: Mapping[str, Any]) -> list[str]:
             f"/{public_prefix} each); use a larger block or fewer zones"
         )
     return problems
-
-
-def _ipv4_network(value: Any) -> ipaddress.IPv4Network | None:
-    """Return the IPv4 block ``value`` lies in (host bits cleared), or None when it is not one."""
-    if not isinstance(value, str) or "/" not in value:
-        return None
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return None
-    return network if isinstance(network, ipaddress.IPv4Network) else None
 
 
 def _zone_name_problems(zones: Any) -> list[str]:

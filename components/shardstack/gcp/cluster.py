@@ -45,6 +45,7 @@ from shardstack.errors import ArgumentError, did_you_mean, one_of
 from shardstack.gcp.labels import COMPONENT_LABEL, label_problems
 from shardstack.k8s import names
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
+from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_problems
 
 TYPE_TOKEN = "shardstack:gcp:Cluster"
 
@@ -57,10 +58,6 @@ MASTER_IPV4_PREFIX_LENGTH = 28
 
 DEFAULT_SYSTEM_INSTANCE_TYPE = "e2-standard-4"
 """4 vCPU, 16 GiB, x86_64: room for the GKE system pods, CoreDNS and Shardstack's own services."""
-DEFAULT_SYSTEM_MIN_NODES = 1
-DEFAULT_SYSTEM_MAX_NODES = 3
-DEFAULT_SYSTEM_DISK_SIZE_GIB = 50
-MIN_SYSTEM_DISK_SIZE_GIB = 20
 """Container-Optimized OS plus the images of the system pods do not fit on less."""
 SYSTEM_POOL_NAME = "system"
 """GKE name of the system node pool; node pool names are scoped to their cluster."""
@@ -287,46 +284,29 @@ def _master_cidr_problem(value: Any) -> str | None:
     return None
 
 
-def _system_pool_problems(pool: Any) -> list[str]:
-    if pool is None:
-        return []
-    if not isinstance(pool, Mapping):
-        return [f"system_pool must be a mapping with instance_type/min_nodes/max_nodes/disk_size_gib; got {pool!r}"]
-    problems: list[str] = []
-    known = SystemPool.__annotations__
-    for key in sorted(set(pool) - set(known)):
-        problems.append(f"system_pool has unknown field {key!r}{did_you_mean(str(key), known)}")
-    instance_type = pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE)
+def _instance_type_problem(instance_type: Any) -> str | None:
     match = _MACHINE_TYPE.match(instance_type) if isinstance(instance_type, str) else None
     if match is None:
-        problems.append(
+        return (
             f"system_pool['instance_type']={instance_type!r} is not a Compute Engine machine type like "
             f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
         )
-    elif match.group(1) in GPU_MACHINE_FAMILIES:
-        problems.append(
+    if match.group(1) in GPU_MACHINE_FAMILIES:
+        return (
             f"system_pool['instance_type']={instance_type!r} has GPUs; the system pool runs cluster services "
             f"on CPU nodes: use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r} and a GPU node pool for GPUs"
         )
-    elif match.group(1) in ARM_MACHINE_FAMILIES:
-        problems.append(
+    if match.group(1) in ARM_MACHINE_FAMILIES:
+        return (
             f"system_pool['instance_type']={instance_type!r} is an Arm type; GKE taints Arm nodes, which "
             f"cluster services do not tolerate: use an x86_64 type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
         )
-    bounds = {"min_nodes": 1, "max_nodes": 1, "disk_size_gib": MIN_SYSTEM_DISK_SIZE_GIB}
-    for field, minimum in bounds.items():
-        if field in pool:
-            problem = names.int_problem(f"system_pool['{field}']", pool[field], minimum=minimum)
-            if problem:
-                problems.append(problem)
-    min_nodes = pool.get("min_nodes", DEFAULT_SYSTEM_MIN_NODES)
-    max_nodes = pool.get("max_nodes", DEFAULT_SYSTEM_MAX_NODES)
-    if all(isinstance(n, int) and not isinstance(n, bool) for n in (min_nodes, max_nodes)) and max_nodes < min_nodes:
-        problems.append(
-            f"system_pool['max_nodes']={max_nodes!r} is less than min_nodes {min_nodes!r}; "
-            "max_nodes must be ≥ min_nodes"
-        )
-    return problems
+    return None
+
+
+def _system_pool_problems(pool: Any) -> list[str]:
+    return system_pool_problems(pool, SystemPool.__annotations__, DEFAULT_SYSTEM_INSTANCE_TYPE,
+                                _instance_type_problem)
 
 
 def node_service_account_id(name: str) -> str:
@@ -498,7 +478,7 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-        min_nodes = pool.get("min_nodes", DEFAULT_SYSTEM_MIN_NODES)
+        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
         system_nodes = gcp.container.NodePool(
             f"{name}-system",
             name=SYSTEM_POOL_NAME,
@@ -509,7 +489,7 @@ class Cluster(pulumi.ComponentResource):
             initial_node_count=min_nodes,
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
                 min_node_count=min_nodes,
-                max_node_count=pool.get("max_nodes", DEFAULT_SYSTEM_MAX_NODES),
+                max_node_count=pool.get("max_nodes", DEFAULT_MAX_NODES),
             ),
             # The release channel upgrades the nodes after the control plane; auto-repair replaces broken ones.
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
@@ -517,7 +497,7 @@ class Cluster(pulumi.ComponentResource):
             node_config=gcp.container.NodePoolNodeConfigArgs(
                 machine_type=pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE),
                 image_type=SYSTEM_IMAGE_TYPE,
-                disk_size_gb=pool.get("disk_size_gib", DEFAULT_SYSTEM_DISK_SIZE_GIB),
+                disk_size_gb=pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB),
                 disk_type=SYSTEM_DISK_TYPE,
                 service_account=node_account.email,
                 oauth_scopes=[CLOUD_PLATFORM_SCOPE],

@@ -35,6 +35,7 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from shardstack.cidr import ipv4_network
 from shardstack.errors import ArgumentError, did_you_mean
 from shardstack.gcp.labels import label_problems
 
@@ -216,7 +217,7 @@ def _range_problems(args: Mapping[str, Any], with_defaults: bool) -> list[str]:
         if key not in args and not with_defaults:
             continue
         value = args.get(key, default)
-        block = _ipv4_network(value)
+        block = ipv4_network(value)
         if block is None:
             problems.append(f"{key}={value!r} is not an IPv4 CIDR block: use e.g. {default!r}")
         elif block.with_prefixlen != value:
@@ -252,17 +253,6 @@ def _shown(args: Mapping[str, Any], key: str) -> str:
     if key in args:
         return f"{key}={args[key]!r}"
     return f"{key}={CIDR_ARGS[key][0]!r} (the default)"
-
-
-def _ipv4_network(value: Any) -> ipaddress.IPv4Network | None:
-    """Return the IPv4 block ``value`` lies in (host bits cleared), or None when it is not one."""
-    if not isinstance(value, str) or "/" not in value:
-        return None
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return None
-    return network if isinstance(network, ipaddress.IPv4Network) else None
 
 
 def _existing_problems(existing: Any, region: Any) -> list[str]:
