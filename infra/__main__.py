@@ -2,28 +2,29 @@
 
     pulumi up -s local        # ShardedInference on your current kubeconfig context, on CPU
     pulumi up -s aws-dev      # a VPC, an EKS cluster, GPU pools, an S3 weight store and ECR, then the same
+    pulumi up -s gcp-dev      # a VPC, a GKE cluster, GPU pools, a GCS weight store and Artifact Registry, the same
     shardstack plan local     # the same program, offline, under recording mocks
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import config
 import pulumi
 import pulumi_aws as aws
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from shardstack.aws import (
-    AwsInstallation,
-    AwsInstallationArgs,
-    InstallationCluster,
-    InstallationNetwork,
-    NamedGpuPool,
-    SystemPool,
-)
+from shardstack.aws import AwsInstallation, AwsInstallationArgs, InstallationNetwork
+from shardstack.aws import InstallationCluster as AwsCluster
+from shardstack.aws import NamedGpuPool as AwsGpuPool
 from shardstack.errors import ConfigError
+from shardstack.gcp import GcpInstallation, GcpInstallationArgs
+from shardstack.gcp import InstallationCluster as GcpCluster
+from shardstack.gcp import NamedGpuPool as GcpGpuPool
 from shardstack.gpu_pool import Taint
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR
@@ -191,55 +192,56 @@ def cloud_shards(cfg: config.StackConfig) -> tuple[int, dict[str, object]]:
     return shards, {**sizing, "shards": shards}
 
 
-def aws_installation(cfg: config.StackConfig) -> None:
-    """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment on them."""
-    stack = pulumi.get_stack()
-    provider = aws.Provider("aws", region=cfg.region,
-                            default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}))
-    shards, sizing = cloud_shards(cfg)
-    pools = []
+def named_pools(cfg: config.StackConfig) -> list[dict[str, Any]]:
+    """The GPU pools' cloud-neutral arguments, as every cloud's installation takes them."""
+    pools: list[dict[str, Any]] = []
     for p in cfg.gpu_pools:
-        pool = NamedGpuPool(name=p.name, gpu=p.gpu, gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes,
-                            max_nodes=p.max_nodes, spot=p.spot, disk_size_gib=p.disk_size_gib, labels=dict(p.labels),
-                            taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in p.taints])
+        pool: dict[str, Any] = {
+            "name": p.name, "gpu": p.gpu, "gpus_per_node": p.gpus_per_node, "min_nodes": p.min_nodes,
+            "max_nodes": p.max_nodes, "spot": p.spot, "disk_size_gib": p.disk_size_gib, "labels": dict(p.labels),
+            "taints": [Taint(key=t.key, value=t.value, effect=t.effect) for t in p.taints],
+        }
         if p.instance_type:
             pool["instance_type"] = p.instance_type
         pools.append(pool)
-    network = InstallationNetwork(nat_gateways=cfg.network.nat_gateways)
-    if cfg.zones:
-        network["availability_zones"] = list(cfg.zones)
-    system_pool = SystemPool(min_nodes=cfg.system_pool.min_nodes, max_nodes=cfg.system_pool.max_nodes,
-                             disk_size_gib=cfg.system_pool.disk_size_gib)
+    return pools
+
+
+def cluster_access(cfg: config.StackConfig) -> dict[str, Any]:
+    """The cluster arguments every cloud shares: version, API access and the system pool."""
+    system_pool: dict[str, Any] = {"min_nodes": cfg.system_pool.min_nodes, "max_nodes": cfg.system_pool.max_nodes,
+                                   "disk_size_gib": cfg.system_pool.disk_size_gib}
     if cfg.system_pool.instance_type:
         system_pool["instance_type"] = cfg.system_pool.instance_type
+    return {"kubernetes_version": cfg.kubernetes_version, "private_endpoint": cfg.cluster.private_endpoint,
+            "authorized_networks": [str(c) for c in cfg.cluster.authorized_networks], "system_pool": system_pool}
+
+
+def serving_args(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
+    """The inference, model_path and api_key arguments every cloud's installation takes."""
     fields: dict[str, Any] = {
         "image": cfg.serving.image, "shards": shards, "replica_groups": cfg.serving.replica_groups,
         "dtype": cfg.model.dtype, "namespace": cfg.serving.namespace, "public": cfg.serving.public,
         "mode": cfg.serving.mode,
     }
-    demo = cfg.model.uri == config.DEMO_MODEL_URI
-    if not demo:
-        fields["model_uri"] = cfg.model.uri  # else the installation points it at the demo in its bucket
-    inference = ShardedInferenceArgs(**fields)
-    args = AwsInstallationArgs(
-        network=network,
-        cluster=InstallationCluster(
-            kubernetes_version=cfg.kubernetes_version, private_endpoint=cfg.cluster.private_endpoint,
-            authorized_networks=[str(c) for c in cfg.cluster.authorized_networks], system_pool=system_pool,
-        ),
-        gpu_pools=pools,
-        inference=inference,
-    )
-    if demo:
-        args["model_path"] = f"{DEMO_MODEL_PATH}/"
     if cfg.serving.public:
-        inference["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
+        fields["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
     if cfg.serving.api_key_secret is not None:
-        inference["api_key_secret"] = SecretKeyRef(name=cfg.serving.api_key_secret.name,
-                                                   key=cfg.serving.api_key_secret.key)
-    elif cfg.api_key is not None:
+        secret = cfg.serving.api_key_secret
+        fields["api_key_secret"] = SecretKeyRef(name=secret.name, key=secret.key)
+    args: dict[str, Any] = {}
+    if cfg.model.uri == config.DEMO_MODEL_URI:
+        args["model_path"] = f"{DEMO_MODEL_PATH}/"  # the installation points model_uri at it in its bucket
+    else:
+        fields["model_uri"] = cfg.model.uri
+    if cfg.serving.api_key_secret is None and cfg.api_key is not None:
         args["api_key"] = pulumi.Output.secret(cfg.api_key.get_secret_value())
-    install = AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider}))
+    args["inference"] = ShardedInferenceArgs(**fields)
+    return args
+
+
+def export_installation(install: AwsInstallation | GcpInstallation, sizing: dict[str, object]) -> None:
+    """The stack outputs every cloud exports."""
     pulumi.export("endpoint", install.endpoint)
     pulumi.export("bucket_uri", install.bucket_uri)
     pulumi.export("model_uri", install.model_uri)
@@ -251,16 +253,70 @@ def aws_installation(cfg: config.StackConfig) -> None:
                                        "at_max_nodes": install.gpu_usd_per_hour_max})
 
 
+def aws_installation(cfg: config.StackConfig) -> None:
+    """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment on them."""
+    stack = pulumi.get_stack()
+    provider = aws.Provider("aws", region=cfg.region,
+                            default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}))
+    shards, sizing = cloud_shards(cfg)
+    network = InstallationNetwork(nat_gateways=cfg.network.nat_gateways)
+    if cfg.zones:
+        network["availability_zones"] = list(cfg.zones)
+    args = AwsInstallationArgs(
+        network=network,
+        cluster=AwsCluster(**cluster_access(cfg)),
+        gpu_pools=[AwsGpuPool(**pool) for pool in named_pools(cfg)],
+        **serving_args(cfg, shards),
+    )
+    install = AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider}))
+    export_installation(install, sizing)
+
+
+def gcp_label_value(value: str) -> str:
+    """``value`` as a GCP label value: lowercase letters, digits, '_' and '-', at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]", "-", value.lower())[:63]
+
+
+def gcp_installation(cfg: config.StackConfig) -> None:
+    """A VPC, a GKE cluster, GPU pools, a GCS weight store, Artifact Registry, and the inference deployment."""
+    stack = pulumi.get_stack()
+    # The project: `gcp:project` in the stack's config, else the provider's own lookup (GOOGLE_CLOUD_PROJECT, ...).
+    provider = gcp.Provider("gcp", project=pulumi.Config("gcp").get("project"), region=cfg.region,
+                            default_labels={"shardstack-stack": gcp_label_value(stack)})
+    shards, sizing = cloud_shards(cfg)
+    pools = []
+    for settings, pool in zip(cfg.gpu_pools, named_pools(cfg), strict=True):
+        gcp_pool = GcpGpuPool(**pool)
+        zones = settings.zones if settings.zones is not None else cfg.zones
+        if zones:
+            gcp_pool["node_locations"] = list(zones)
+        if settings.compact_placement:
+            gcp_pool["placement"] = "COMPACT"
+        pools.append(gcp_pool)
+    assert cfg.region is not None  # config requires a region for every cloud
+    args = GcpInstallationArgs(
+        region=cfg.region,
+        # Cloud NAT is regional and survives a zone outage: shardstack:network.nat_gateways has no GCP choice.
+        cluster=GcpCluster(**cluster_access(cfg)),
+        gpu_pools=pools,
+        **serving_args(cfg, shards),
+    )
+    install = GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider}))
+    export_installation(install, sizing)
+
+
 def main() -> None:
     cfg = load_config()
     if cfg.cloud == "local":
         local_installation(cfg)
     elif cfg.cloud == "aws":
         aws_installation(cfg)
+    elif cfg.cloud == "gcp":
+        gcp_installation(cfg)
     else:
         raise pulumi.RunError(
             f"shardstack:cloud: {cfg.cloud!r} is valid, but this version of Shardstack installs only "
-            "the 'local' and 'aws' stacks; the GCP and Azure installations are not released yet"
+            "the 'local', 'aws' and 'gcp' stacks; the Azure installation is not released yet"
         )
 
 

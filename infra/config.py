@@ -575,7 +575,8 @@ class NetworkConfig(_Section):
         default="one_per_zone",
         description=(
             "Outbound internet for the private nodes: 'one_per_zone' (survives a zone outage) or 'single' "
-            "(one NAT gateway for every zone, cheaper; a dev setting). Default: 'one_per_zone'."
+            "(one NAT gateway for every zone, cheaper; a dev setting). On gcp, Cloud NAT is regional and "
+            "survives a zone outage either way. Default: 'one_per_zone'."
         ),
     )
 
@@ -649,6 +650,22 @@ class GpuPoolConfig(_Section):
         description=(
             "Instance/VM type, to pick another catalogue shape with the same GPUs than the cheapest one. "
             "Default: the cheapest shape the catalogue offers for gpu and gpus_per_node."
+        ),
+    )
+    zones: Zones | None = Field(
+        default=None,
+        description=(
+            "Zones of the region for this pool's nodes, e.g. the zones that have its GPU: GKE node locations "
+            "on gcp, availability zones on azure. Not on aws, where pools use the network's subnets (set "
+            "shardstack:zones). Default: the stack's zones, else every zone the cluster uses."
+        ),
+    )
+    compact_placement: bool = Field(
+        default=False,
+        description=(
+            "Place the nodes close together for fast traffic between shards on different nodes: a COMPACT "
+            "placement policy on gcp, which needs exactly one zone in zones and an A2, A3 or G2 machine "
+            "(A100, H100, H200, L4). gcp only. Default: false."
         ),
     )
 
@@ -822,7 +839,8 @@ class StackConfig(_Section):
         default=None,
         description=(
             "Availability zones of the region to use, unique, e.g. ['us-east-1a', 'us-east-1b'] "
-            "(Azure: ['1', '2']). Default: chosen by the cloud component."
+            "(Azure: ['1', '2']): the network's zones on aws, the GPU pools' zones on gcp (unless a pool "
+            "sets its own). Default: chosen by the cloud component."
         ),
     )
     kubernetes_version: KubernetesVersion = Field(
@@ -943,8 +961,12 @@ def _cloud_problems(cfg: StackConfig, checked: _Checked) -> list[_Problem]:
             "[{name: l4, gpu: l4, max_nodes: 2}]"
         )
         problems.append(_Problem(("gpu_pools",), message, []))
+    stack_zones = cfg.zones if checked.valid("zones") else None
+    region = cfg.region if checked.valid("region") and cfg.region else None
     for item in checked.items.get("gpu_pools", ()):
-        for problem in _gpu_offer_problems(item.section, item.checked, cloud):
+        found = _gpu_offer_problems(item.section, item.checked, cloud)
+        found += _pool_placement_problems(item.section, item.checked, cloud, region, stack_zones)
+        for problem in found:
             problems.append(_Problem(("gpu_pools", item.index, *problem.loc), problem.message, problem.value))
     if checked.valid("model.uri"):
         problems += _model_uri_problems(cfg.model.uri, cloud)
@@ -963,8 +985,12 @@ def _region_problems(cloud: catalog.Cloud, region: str | None, zones: list[str] 
         hint = f" (did you mean {squashed!r}?)" if _REGION_SHAPES[cloud].fullmatch(squashed) else ""
         message = f"{region!r} is not a region name of {_CLOUD_NAMES[cloud]} like {example!r}{hint}"
         return [_Problem(("region",), message, region)]
+    return _zone_problems(cloud, region, zones or [], ("zones",))
+
+
+def _zone_problems(cloud: catalog.Cloud, region: str, zones: list[str], loc: tuple[str | int, ...]) -> list[_Problem]:
     problems: list[_Problem] = []
-    for index, zone in enumerate(zones or []):
+    for index, zone in enumerate(zones):
         if cloud == "azure":
             belongs, zone_example = zone in _AZURE_ZONES, "'1', '2' or '3'"
         elif cloud == "aws":
@@ -979,7 +1005,7 @@ def _region_problems(cloud: catalog.Cloud, region: str | None, zones: list[str] 
             )
         if not belongs:
             message = f"{zone!r} is not a zone of region {region!r}; zones there look like {zone_example}"
-            problems.append(_Problem(("zones", index), message, zone))
+            problems.append(_Problem((*loc, index), message, zone))
     return problems
 
 
@@ -1001,6 +1027,30 @@ def _gpu_offer_problems(pool: GpuPoolConfig, checked: _Checked, cloud: catalog.C
         )
         return [_Problem(("gpus_per_node",), message, pool.gpus_per_node)]
     return []
+
+
+def _pool_placement_problems(
+    pool: GpuPoolConfig, checked: _Checked, cloud: catalog.Cloud, region: str | None, stack_zones: list[str] | None
+) -> list[_Problem]:
+    problems: list[_Problem] = []
+    if pool.zones is not None and checked.valid("zones"):
+        if cloud == "aws":
+            message = ("is not used on aws: its GPU pools run in the network's private subnets, one per zone of "
+                       "shardstack:zones; set the zones there")
+            problems.append(_Problem(("zones",), message, pool.zones))
+        elif region is not None and _REGION_SHAPES[cloud].fullmatch(region):
+            problems += _zone_problems(cloud, region, pool.zones, ("zones",))
+    if pool.compact_placement and checked.valid("compact_placement"):
+        zones = pool.zones if pool.zones is not None else stack_zones
+        if cloud != "gcp":
+            message = f"is only supported on gcp (a COMPACT placement policy); remove it for cloud {cloud!r}"
+            problems.append(_Problem(("compact_placement",), message, True))
+        elif zones is None or len(zones) != 1:
+            given = _show(zones) if zones else "not set (so every zone of the cluster)"
+            message = (f"needs exactly one zone for the pool, but its zones are {given}; "
+                       f"set gpu_pools[].zones to one zone that has the GPU, e.g. ['{region or 'us-central1'}-a']")
+            problems.append(_Problem(("compact_placement",), message, True))
+    return problems
 
 
 def _gpus_per_node(pool: GpuPoolConfig, cloud: catalog.Cloud) -> int:

@@ -62,6 +62,15 @@ EXIT_PASSED_OR_SKIPPED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A provider setting: a key of the stack's config, or one of the environment variables the provider reads."""
+
+    what: str
+    config_key: str
+    env: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CloudAccess:
     """How to tell, without calling the cloud, that credentials for it are present."""
 
@@ -71,6 +80,9 @@ class CloudAccess:
     """Or any of these paths under the home directory."""
     kubeconfig_tools: tuple[str, ...] = ()
     """Commands the stack's kubeconfig runs to get a token (needed on PATH for --port-forward)."""
+    settings: tuple[Setting, ...] = ()
+    """Provider settings `pulumi up` cannot do without, each from the stack's config or the environment."""
+
 
 
 # The one cloud-specific table: a new cloud is a new row.
@@ -84,6 +96,10 @@ CLOUDS: dict[str, CloudAccess] = {
         # GOOGLE_CREDENTIALS: what the Pulumi gcp provider reads besides Application Default Credentials.
         env=(("GOOGLE_APPLICATION_CREDENTIALS",), ("GOOGLE_CREDENTIALS",)),
         files=(".config/gcloud/application_default_credentials.json",),
+        kubeconfig_tools=("gke-gcloud-auth-plugin",),  # the GKE kubeconfig's exec credential plugin
+        # The stacks name no project (it is yours): the provider reads gcp:project or these variables.
+        settings=(Setting("the GCP project", "gcp:project",
+                          ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")),),
     ),
     "azure": CloudAccess(
         # ARM_*: the names the Pulumi azure-native provider reads for a service principal.
@@ -133,22 +149,24 @@ def check_stack(stack: str, stacks_dir: Path) -> str:
     return cloud
 
 
+def stack_config(stack: str, stacks_dir: Path) -> dict[str, Any]:
+    """The ``config`` block of the stack's file."""
+    config = (yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
+    return config if isinstance(config, dict) else {}
+
+
 def needs_port_forward(stack: str, stacks_dir: Path, *, asked: bool) -> bool:
     """Whether to reach the API through `kubectl port-forward`: when asked, or when the stack keeps it private.
 
     Decided from the stack file before `pulumi up`, so that a missing kubectl skips the test before it costs.
     """
-    return asked or not _serves_publicly(stacks_dir / f"Pulumi.{stack}.yaml")
-
-
-def _serves_publicly(stack_file: Path) -> bool:
-    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    serving = config.get("shardstack:serving") or {}
-    return isinstance(serving, dict) and serving.get("public") is True
+    serving = stack_config(stack, stacks_dir).get("shardstack:serving") or {}
+    return asked or not (isinstance(serving, dict) and serving.get("public") is True)
 
 
 def check_preconditions(
-    cloud: str, *, port_forward: bool, which: Callable[[str], str | None], environ: Mapping[str, str], home: Path
+    cloud: str, *, port_forward: bool, which: Callable[[str], str | None], environ: Mapping[str, str], home: Path,
+    config: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise Skipped naming the first missing tool or credential; return when all are there."""
     if which("pulumi") is None:
@@ -163,6 +181,10 @@ def check_preconditions(
     if not has_env and not any((home / path).exists() for path in access.files):
         ways = [" and ".join(group) for group in access.env] + [f"create ~/{path}" for path in access.files]
         raise Skipped(f"no {cloud} credentials: set {' or '.join(ways)}")
+    for setting in access.settings:
+        if not (config or {}).get(setting.config_key) and not any(_set(environ, name) for name in setting.env):
+            raise Skipped(f"{setting.what} is not set: run `pulumi config set {setting.config_key} <value> -s "
+                          f"<stack>` or set {' or '.join(setting.env)}")
     if port_forward:
         for tool in ("kubectl", *access.kubeconfig_tools):
             if which(tool) is None:
@@ -516,7 +538,7 @@ def main(
         # Missing tools or credentials first: where they are missing, this opt-in test is skipped, not misused.
         args.port_forward = needs_port_forward(args.stack, stacks_dir, asked=args.port_forward)
         check_preconditions(cloud, port_forward=args.port_forward, which=which, environ=environ,
-                            home=home or Path.home())
+                            home=home or Path.home(), config=stack_config(args.stack, stacks_dir))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -122,12 +122,12 @@ def test_a_kube_context_and_an_api_key_are_honoured(repo: Path, scratch_project)
 
 
 def test_a_cloud_stack_is_refused_clearly_until_its_installation_ships(scratch_project) -> None:
-    project = scratch_project("gcp-dev", {
-        "shardstack:cloud": "gcp", "shardstack:region": "us-central1",
-        "shardstack:gpu_pools": [{"name": "l4", "gpu": "l4", "min_nodes": 0, "max_nodes": 2}],
-        "shardstack:model": {"uri": "gs://weights/llama", "shards": 1},
+    project = scratch_project("azure-dev", {
+        "shardstack:cloud": "azure", "shardstack:region": "eastus",
+        "shardstack:gpu_pools": [{"name": "t4", "gpu": "t4", "min_nodes": 0, "max_nodes": 2}],
+        "shardstack:model": {"uri": "az://weights/llama", "shards": 1},
     })
 
-    with pytest.raises(pulumi.RunError, match="'gcp' is valid, but this version of Shardstack installs only the "
-                                              "'local' and 'aws' stacks"):
-        plan_stack("gcp-dev", project)
+    with pytest.raises(pulumi.RunError, match="'azure' is valid, but this version of Shardstack installs only the "
+                                              "'local', 'aws' and 'gcp' stacks"):
+        plan_stack("azure-dev", project)

@@ -392,6 +392,54 @@ def test_fails_when_zones_given_for_local() -> None:
     assert "['a']" in line and "local" in line
 
 
+GCP: dict[str, Any] = {
+    "cloud": "gcp",
+    "region": "us-central1",
+    "gpu_pools": [{"name": "h100", "gpu": "h100-80gb", "gpus_per_node": 8}],
+}
+
+
+def gcp_pool(**changes: Any) -> dict[str, Any]:
+    """Return the GCP stack with its one GPU pool changed."""
+    return stack(GCP, gpu_pools=[{**GCP["gpu_pools"][0], **changes}])
+
+
+def test_pool_zones_and_compact_placement_parse_on_gcp() -> None:
+    cfg = config.load(gcp_pool(zones=["us-central1-a"], compact_placement=True), stack="t")
+    assert cfg.gpu_pools[0].zones == ["us-central1-a"]
+    assert cfg.gpu_pools[0].compact_placement is True
+    # The stack's single zone serves a pool without zones of its own.
+    assert config.load(stack(gcp_pool(compact_placement=True), zones=["us-central1-c"]), stack="t")
+
+
+def test_pool_placement_defaults() -> None:
+    pool = config.load(GCP, stack="t").gpu_pools[0]
+    assert pool.zones is None and pool.compact_placement is False
+
+
+def test_fails_when_pool_zone_not_in_region() -> None:
+    line = problem_at(gcp_pool(zones=["us-central1-a", "us-east1-b"]), "shardstack:gpu_pools[0].zones[1]")
+    assert "'us-east1-b'" in line and "'us-central1'" in line
+
+
+def test_fails_when_pool_zones_given_on_aws() -> None:
+    line = problem_at(aws_pool(zones=["us-east-1a"]), "shardstack:gpu_pools[0].zones")
+    assert "not used on aws" in line and "shardstack:zones" in line
+
+
+def test_fails_when_compact_placement_is_not_on_gcp() -> None:
+    line = problem_at(aws_pool(compact_placement=True), "shardstack:gpu_pools[0].compact_placement")
+    assert "only supported on gcp" in line and "'aws'" in line
+
+
+def test_fails_when_compact_placement_has_not_exactly_one_zone() -> None:
+    line = problem_at(gcp_pool(compact_placement=True), "shardstack:gpu_pools[0].compact_placement")
+    assert "exactly one zone" in line and "not set" in line and "'us-central1-a'" in line
+    line = problem_at(gcp_pool(compact_placement=True, zones=["us-central1-a", "us-central1-b"]),
+                      "shardstack:gpu_pools[0].compact_placement")
+    assert "['us-central1-a', 'us-central1-b']" in line
+
+
 def test_fails_when_kubernetes_version_unsupported() -> None:
     line = problem_at(stack(AWS, kubernetes_version="1.29"), "shardstack:kubernetes_version")
     assert "'1.29'" in line and "'1.30' to '1.34'" in line

@@ -154,10 +154,10 @@ def on_path(*tools: str):
     return lambda tool: f"/usr/bin/{tool}" if tool in tools else None
 
 
-ALL_TOOLS = on_path("pulumi", "kubectl", "aws")
+ALL_TOOLS = on_path("pulumi", "kubectl", "aws", "gke-gcloud-auth-plugin")
 CLOUD_ENV = {
     "aws": {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"},
-    "gcp": {"GOOGLE_APPLICATION_CREDENTIALS": "/keys/sa.json"},
+    "gcp": {"GOOGLE_APPLICATION_CREDENTIALS": "/keys/sa.json", "GOOGLE_CLOUD_PROJECT": "acme-ml"},
     "azure": {"AZURE_CLIENT_ID": "id", "AZURE_TENANT_ID": "tenant"},
 }
 
@@ -200,12 +200,31 @@ def test_missing_cloud_credentials_are_a_skip_naming_what_to_set(cloud, names, s
 def test_credentials_from_the_environment_or_a_file_are_enough(cloud, home):
     check = lambda environ: e2e.check_preconditions(  # noqa: E731
         cloud, port_forward=False, which=ALL_TOOLS, environ=environ, home=home)
+    # The settings the provider cannot do without (the GCP project) come from the environment here.
+    settings = {s.env[0]: "value" for s in e2e.CLOUDS[cloud].settings}
     check(CLOUD_ENV[cloud])
     with pytest.raises(e2e.Skipped):
-        check({})
+        check(settings)
     (home / e2e.CLOUDS[cloud].files[0]).parent.mkdir(parents=True, exist_ok=True)
     (home / e2e.CLOUDS[cloud].files[0]).write_text("")
-    check({})
+    check(settings)
+
+
+def test_a_gcp_stack_needs_a_project_from_its_config_or_the_environment(home):
+    credentials = {"GOOGLE_APPLICATION_CREDENTIALS": "/keys/sa.json"}
+    with pytest.raises(e2e.Skipped, match=r"the GCP project is not set: run `pulumi config set gcp:project .*"
+                                          r"GOOGLE_CLOUD_PROJECT"):
+        e2e.check_preconditions("gcp", port_forward=False, which=ALL_TOOLS, environ=credentials, home=home)
+    e2e.check_preconditions("gcp", port_forward=False, which=ALL_TOOLS, environ=credentials, home=home,
+                            config={"gcp:project": "acme-ml"})
+    e2e.check_preconditions("gcp", port_forward=False, which=ALL_TOOLS,
+                            environ={**credentials, "CLOUDSDK_CORE_PROJECT": "acme-ml"}, home=home)
+
+
+def test_a_private_gcp_stack_needs_the_gke_auth_plugin_for_its_kubeconfig(home):
+    with pytest.raises(e2e.Skipped, match="--port-forward needs `gke-gcloud-auth-plugin` on PATH"):
+        e2e.check_preconditions("gcp", port_forward=True, which=on_path("pulumi", "kubectl"),
+                                environ=CLOUD_ENV["gcp"], home=home)
 
 
 def test_half_a_key_pair_is_no_aws_credentials(home):

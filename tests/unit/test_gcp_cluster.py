@@ -12,7 +12,7 @@ import pytest
 from component_schema import component_schema
 
 from shardstack.errors import ArgumentError
-from shardstack.gcp.cluster import Cluster, node_service_account_id, validate_cluster_args
+from shardstack.gcp.cluster import Cluster, known_project, node_service_account_id, validate_cluster_args
 from shardstack.testing import SECRET, UNKNOWN, Graph, Resource, run_program, run_refused
 
 CLUSTER_COMPONENT = "shardstack:gcp:Cluster"
@@ -80,6 +80,15 @@ def depends_on(resource: Resource, other: Resource) -> bool:
 
 
 # -- shape ------------------------------------------------------------------------------------------
+
+
+def test_a_provider_without_a_project_is_refused_naming_how_to_set_one() -> None:
+    assert known_project("acme-ml") == "acme-ml"
+    for missing in ("", None):
+        with pytest.raises(ArgumentError) as error:
+            known_project(missing)
+        (problem,) = error.value.problems
+        assert "pulumi config set gcp:project" in problem and "GOOGLE_CLOUD_PROJECT" in problem
 
 
 def test_component_has_the_fixed_type_token_and_parents_every_child() -> None:

@@ -98,7 +98,9 @@ def test_spot_pools_are_priced_at_the_on_demand_list_price() -> None:
 
 def test_names_and_defaults_agree_with_the_stack_config() -> None:
     fields = config.GpuPoolConfig.model_fields
-    assert set(fields) - {"name"} <= set(GPU_POOL_ARG_NAMES)
+    # Where the nodes go is each cloud's own argument (GCP: node_locations, placement); the rest is shared.
+    placement = {"zones", "compact_placement"}
+    assert set(fields) - {"name"} - placement <= set(GPU_POOL_ARG_NAMES)
     resolved = resolve_gpu_pool({"gpu": "l4"}, "aws")
     for name in ("gpus_per_node", "min_nodes", "max_nodes", "spot", "disk_size_gib"):
         assert fields[name].default == getattr(resolved, name), name

@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Required, TypedDict
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
 from shardstack.aws.cluster_autoscaler import (
@@ -40,11 +39,18 @@ from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, valida
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
-from shardstack.errors import ArgumentError, did_you_mean
-from shardstack.gpu_pool import Taint, pool_name_problem
-from shardstack.k8s import GpuEnablement, GpuEnablementArgs, SecretKeyRef, ShardedInference, ShardedInferenceArgs
+from shardstack.errors import ArgumentError
+from shardstack.gpu_pool import Taint
+from shardstack.installation import (
+    InstallationChecks,
+    WeightAccess,
+    deploy_inference,
+    inference_identity,
+    part,
+    with_common,
+)
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
-from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, validate_sharded_inference_args
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 
 TYPE_TOKEN = "shardstack:aws:AwsInstallation"
@@ -53,7 +59,6 @@ TYPE_TOKEN = "shardstack:aws:AwsInstallation"
 _WIRED_NETWORK_ARGS = ("cluster_name",)
 _WIRED_CLUSTER_ARGS = ("vpc_id", "subnet_ids")
 _WIRED_POOL_ARGS = ("cluster_name", "node_role_arn", "subnet_ids")
-_WIRED_INFERENCE_ARGS = ("service_account_annotations",)
 _WIRED_AUTOSCALER_ARGS = ("cluster_name", "kubernetes_version")
 
 
@@ -200,101 +205,39 @@ class AwsInstallationArgs(TypedDict, total=False):
     """Tags on every AWS resource, beside each component's own. Default: none."""
 
 
-API_KEY_SECRET_NAME = "shardstack-api-key"
-API_KEY_SECRET_KEY = "api-key"
-
-
-def _parts(args: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = args.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _with_tags(part: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
-    """A part's arguments with the installation's tags under its own (a part's own tag wins)."""
-    return {**part, "tags": {**tags, **dict(part.get("tags") or {})}} if tags else dict(part)
-
-
 def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AwsInstallation arguments, each prefixed with the part it belongs to."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(AwsInstallationArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, AwsInstallationArgs.__annotations__)}")
-    for key in ("network", "cluster", "weight_store", "registry", "cluster_autoscaler", "gpu_enablement", "inference",
-                "tags"):
-        if key in args and not isinstance(args[key], Mapping):
-            problems.append(f"{key} must be a mapping of arguments; got {args[key]!r}")
-    if not isinstance(args.get("create_registry", True), bool):
-        problems.append(f"create_registry must be true or false; got {args['create_registry']!r}")
+    checks = InstallationChecks(args, AwsInstallationArgs.__annotations__, (
+        "network", "cluster", "weight_store", "registry", "cluster_autoscaler", "gpu_enablement", "inference", "tags"))
     # The installation's tags reach every resource of every part, beside its own "Name" on some.
-    problems += tag_problems(args.get("tags"), reserved=("Name", COMPONENT_TAG))
+    checks.problems += tag_problems(args.get("tags"), reserved=("Name", COMPONENT_TAG))
 
-    def wired(part: str, given: Mapping[str, Any], keys: Sequence[str]) -> None:
-        for key in keys:
-            if key in given:
-                problems.append(f"{part}.{key} is set by the installation itself; remove it")
-
-    def prefixed(part: str, found: list[str]) -> None:
-        problems.extend(f"{part}: {problem}" for problem in found)
-
-    network = dict(_parts(args, "network"))
-    wired("network", network, _WIRED_NETWORK_ARGS)
-    prefixed("network", validate_network_args({**network, "cluster_name": name or "shardstack"}))
-    cluster = dict(_parts(args, "cluster"))
-    wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
+    network = dict(part(args, "network"))
+    checks.wired("network", network, _WIRED_NETWORK_ARGS)
+    checks.prefixed("network", validate_network_args({**network, "cluster_name": name or "shardstack"}))
+    cluster = dict(part(args, "cluster"))
+    checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
     # Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
     placeholders = {"vpc_id": "vpc-00000000000000000",
                     "subnet_ids": ["subnet-00000000000000000", "subnet-00000000000000001"]}
-    prefixed("cluster", validate_cluster_args({**cluster, **placeholders}, name))
+    checks.prefixed("cluster", validate_cluster_args({**cluster, **placeholders}, name))
+    stand_ins = {"cluster_name": "shardstack", "node_role_arn": "arn:aws:iam::000000000000:role/nodes",
+                 "subnet_ids": placeholders["subnet_ids"]}
+    checks.gpu_pools(_WIRED_POOL_ARGS, lambda pool_name, pool: validate_gpu_node_pool_args({**pool, **stand_ins},
+                                                                                           pool_name))
 
-    pools = args.get("gpu_pools")
-    if not isinstance(pools, Sequence) or isinstance(pools, str) or not pools:
-        problems.append(f"gpu_pools must list at least one GPU pool, e.g. [{{'name': 'l4', 'gpu': 'l4'}}]; "
-                        f"got {pools!r}")
-        pools = []
-    seen: dict[str, int] = {}
-    for index, pool in enumerate(pools):
-        part = f"gpu_pools[{index}]"
-        if not isinstance(pool, Mapping):
-            problems.append(f"{part} must be a mapping of GpuNodePool arguments; got {pool!r}")
-            continue
-        pool_name = pool.get("name")
-        if (problem := pool_name_problem(pool_name)) is not None:
-            problems.append(f"{part}: {problem}")
-        elif pool_name in seen:
-            problems.append(f"{part}: name {pool_name!r} is already the name of gpu_pools[{seen[pool_name]}]; "
-                            "pool names must be unique")
-        else:
-            seen[str(pool_name)] = index
-        wired(part, pool, _WIRED_POOL_ARGS)
-        rest = {k: v for k, v in pool.items() if k != "name"}
-        stand_ins = {"cluster_name": "shardstack", "node_role_arn": "arn:aws:iam::000000000000:role/nodes",
-                     "subnet_ids": placeholders["subnet_ids"]}
-        prefixed(part, validate_gpu_node_pool_args({**rest, **stand_ins}, str(pool_name or "pool")))
-
-    prefixed("weight_store", validate_weight_store_args(_parts(args, "weight_store"),
-                                                        f"{name or 'shardstack'}-weights"))
+    checks.prefixed("weight_store", validate_weight_store_args(part(args, "weight_store"),
+                                                               f"{name or 'shardstack'}-weights"))
     if args.get("create_registry", True) is not False:
-        prefixed("registry", validate_registry_args(_parts(args, "registry")))
-    autoscaler = dict(_parts(args, "cluster_autoscaler"))
-    wired("cluster_autoscaler", autoscaler, _WIRED_AUTOSCALER_ARGS)
-    prefixed("cluster_autoscaler", validate_cluster_autoscaler_args(
+        checks.prefixed("registry", validate_registry_args(part(args, "registry")))
+    autoscaler = dict(part(args, "cluster_autoscaler"))
+    checks.wired("cluster_autoscaler", autoscaler, _WIRED_AUTOSCALER_ARGS)
+    checks.prefixed("cluster_autoscaler", validate_cluster_autoscaler_args(
         {**autoscaler, "cluster_name": "shardstack",
          "kubernetes_version": cluster.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)}))
-    prefixed("gpu_enablement", validate_gpu_enablement_args(_parts(args, "gpu_enablement")))
-
-    if "inference" not in args:
-        problems.append("inference is required: at least {'image': ..., 'shards': N}")
-    inference = dict(_parts(args, "inference"))
-    wired("inference", inference, _WIRED_INFERENCE_ARGS)
-    if "model_uri" not in inference and not args.get("model_path"):
-        problems.append("inference.model_uri or model_path is required: where the checkpoint is, e.g. "
-                        "model_path='llama-3.1-8b/' inside the weight store")
-    if "api_key" in args and "api_key_secret" in inference:
-        problems.append("api_key and inference.api_key_secret are both given; give one: the key itself (stored "
-                        "in a Secret) or the Secret that holds it")
-    inference.setdefault("model_uri", "s3://placeholder/")
-    prefixed("inference", validate_sharded_inference_args(inference, name))
-    return problems
+    checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
+    checks.inference(name, "s3://placeholder/")
+    return checks.problems
 
 
 class AwsInstallation(pulumi.ComponentResource):
@@ -325,11 +268,11 @@ class AwsInstallation(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.get("tags") or {})
 
-        def tagged(part: Mapping[str, Any]) -> dict[str, Any]:
-            return _with_tags(part, tags)
+        def tagged(part_args: Mapping[str, Any]) -> dict[str, Any]:
+            return with_common(part_args, tags, "tags")
 
-        network = Network(name, NetworkArgs(**tagged({**_parts(args, "network"), "cluster_name": name})), opts=child)
-        cluster = Cluster(name, ClusterArgs(**tagged({**_parts(args, "cluster"), "vpc_id": network.vpc_id,
+        network = Network(name, NetworkArgs(**tagged({**part(args, "network"), "cluster_name": name})), opts=child)
+        cluster = Cluster(name, ClusterArgs(**tagged({**part(args, "cluster"), "vpc_id": network.vpc_id,
                                                       "subnet_ids": network.private_subnet_ids})), opts=child)
         pools = []
         for pool in args["gpu_pools"]:
@@ -341,55 +284,33 @@ class AwsInstallation(pulumi.ComponentResource):
                                           "subnet_ids": network.private_subnet_ids})),
                 opts=child,
             ))
-        store = WeightStore(f"{name}-weights", WeightStoreArgs(**tagged(_parts(args, "weight_store"))), opts=child)
+        store = WeightStore(f"{name}-weights", WeightStoreArgs(**tagged(part(args, "weight_store"))), opts=child)
         registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
         if args.get("create_registry", True):
-            registry = Registry(f"{name}-registry", RegistryArgs(**tagged(_parts(args, "registry"))), opts=child)
+            registry = Registry(f"{name}-registry", RegistryArgs(**tagged(part(args, "registry"))), opts=child)
             registry_url = registry.repository_url
 
-        cluster_args = _parts(args, "cluster")
+        cluster_args = part(args, "cluster")
         ClusterAutoscaler(f"{name}-autoscaler", ClusterAutoscalerArgs(**tagged({
-            **_parts(args, "cluster_autoscaler"), "cluster_name": cluster.cluster_name,
+            **part(args, "cluster_autoscaler"), "cluster_name": cluster.cluster_name,
             "kubernetes_version": cluster_args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
         })), opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider))
 
         # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools)
-        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**_parts(args, "gpu_enablement")), opts=k8s_opts)
+        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**part(args, "gpu_enablement")), opts=k8s_opts)
 
-        inference_args = ShardedInferenceArgs(**args["inference"])
-        namespace: str = inference_args.get("namespace", DEFAULT_NAMESPACE)
-        # ShardedInference names its service account after itself.
-        grant = store.grant_read(namespace, name, cluster_name=cluster.cluster_name,
+        namespace, service_account = inference_identity(name, args)
+        grant = store.grant_read(namespace, service_account, cluster_name=cluster.cluster_name,
                                  opts=pulumi.ResourceOptions(parent=store))
-        model_uri: pulumi.Input[str] | None = inference_args.get("model_uri")
-        if model_uri is None:
-            model_uri = pulumi.Output.concat(store.model_uri_prefix, args.get("model_path", ""))
-            # The bucket is new: its weights are pushed after this `pulumi up`, so don't wait for the ranks.
-            inference_args.setdefault("wait_until_ready", False)
-        inference_args["model_uri"] = model_uri
-        inference_args["service_account_annotations"] = grant.service_account_annotations
-        api_key = args.get("api_key")
-        if api_key is not None:
-            inference_args["api_key_secret"] = SecretKeyRef(name=API_KEY_SECRET_NAME, key=API_KEY_SECRET_KEY)
-        inference = ShardedInference(
-            name, inference_args,
-            # The association first: a rank that starts before it cannot read its weights.
-            opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[*pools, *grant.resources]),
+        serving = deploy_inference(
+            self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
+            access=WeightAccess(grant.service_account_annotations, grant.resources), depends_on=pools,
         )
 
-        if api_key is not None:
-            k8s.core.v1.Secret(
-                f"{name}-api-key",
-                # In the namespace the inference creates; the ranks retry until the Secret is there.
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=API_KEY_SECRET_NAME, namespace=inference.namespace),
-                string_data={API_KEY_SECRET_KEY: pulumi.Output.secret(api_key)},
-                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
-            )
-
-        self.endpoint = inference.endpoint
+        self.endpoint = serving.inference.endpoint
         self.bucket_uri = store.model_uri_prefix
-        self.model_uri = pulumi.Output.from_input(model_uri).apply(str)
+        self.model_uri = serving.model_uri
         self.registry_url = registry_url
         self.kubeconfig = cluster.kubeconfig
         self.cluster_name = cluster.cluster_name

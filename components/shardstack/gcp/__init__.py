@@ -1,5 +1,5 @@
-"""GCP components: the network, the GKE cluster, GPU node pools, the GCS weight store and the Artifact
-Registry (the whole installation follows).
+"""GCP components: the network, the GKE cluster, GPU node pools, the GCS weight store, the Artifact
+Registry, and GcpInstallation, which composes them with the Kubernetes layer.
 
 Usage::
 
@@ -16,6 +16,14 @@ Usage::
 
 from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
 from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.gcp.installation import (
+    GcpInstallation,
+    GcpInstallationArgs,
+    InstallationCluster,
+    InstallationNetwork,
+    NamedGpuPool,
+    validate_gcp_installation_args,
+)
 from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
 from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
 from shardstack.gcp.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
@@ -24,8 +32,13 @@ __all__ = [
     "Cluster",
     "ClusterArgs",
     "ExistingNetwork",
+    "GcpInstallation",
+    "GcpInstallationArgs",
     "GpuNodePool",
     "GpuNodePoolArgs",
+    "InstallationCluster",
+    "InstallationNetwork",
+    "NamedGpuPool",
     "Network",
     "NetworkArgs",
     "ReadGrant",
@@ -35,6 +48,7 @@ __all__ = [
     "WeightStore",
     "WeightStoreArgs",
     "validate_cluster_args",
+    "validate_gcp_installation_args",
     "validate_gpu_node_pool_args",
     "validate_network_args",
     "validate_registry_args",

@@ -321,6 +321,15 @@ def node_service_account_id(name: str) -> str:
     return f"{prefix}-{digest}{suffix}"
 
 
+def known_project(project: str | None) -> str:
+    """The provider's project; an unset one stops the program here, not at the first resource GCP refuses."""
+    if not project:
+        raise ArgumentError("the GCP provider", [
+            "it has no project: run `pulumi config set gcp:project <project id>` (or give the provider `project`), "
+            "or export GOOGLE_CLOUD_PROJECT"])
+    return project
+
+
 def _kubeconfig(project: str, location: str, cluster_name: str, endpoint: str, ca: str) -> str:
     """Return a kubeconfig that gets a token from gke-gcloud-auth-plugin (no credential stored in it)."""
     # The names gcloud gives the entries, so that the config merges cleanly with `gcloud container
@@ -392,7 +401,8 @@ class Cluster(pulumi.ComponentResource):
         labels = {**dict(args.get("labels", {})), COMPONENT_LABEL: name}
         private = args.get("private_endpoint", True)
         pool: SystemPool = args.get("system_pool", {})
-        project = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self)).project
+        client = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        project = client.project.apply(known_project)
 
         node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",

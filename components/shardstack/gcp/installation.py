@@ -1,0 +1,325 @@
+"""GcpInstallation: a complete Shardstack installation on GCP from one set of arguments.
+
+Usage::
+
+    from shardstack.gcp import GcpInstallation
+
+    install = GcpInstallation("llm", {
+        "region": "us-central1",
+        "cluster": {"private_endpoint": False, "authorized_networks": ["203.0.113.0/24"]},
+        "gpu_pools": [{"name": "l4", "gpu": "l4", "spot": True, "max_nodes": 2}],
+        "inference": {"image": "us-central1-docker.pkg.dev/acme/shardstack/runtime:0.1.0", "shards": 2},
+        "model_path": "llama-3.1-8b/",
+    }, opts=pulumi.ResourceOptions(providers={"gcp": gcp_provider}))
+    pulumi.export("endpoint", install.endpoint)
+
+It composes the GCP components (Network, Cluster, one GpuNodePool per pool, WeightStore and Registry) with
+the Kubernetes layer (ShardedInference). GKE installs the NVIDIA driver and device plugin on GPU nodes and
+grows the pools from zero with its built-in cluster autoscaler, so neither Shardstack's device plugin nor a
+cluster-autoscaler is deployed (``gpu_enablement`` may still add the DCGM exporter). The ranks read the
+weights from the store's bucket through Workload Identity Federation for GKE: the store grants
+``roles/storage.objectViewer`` on that bucket to exactly the inference service account, and no key ever
+reaches a pod. The nodes' service account may pull from the registry and nothing else of it.
+
+The project is the provider's (``gcp:project``, or ``GOOGLE_CLOUD_PROJECT`` in the environment).
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Required, TypedDict
+
+import pulumi
+
+from shardstack.errors import ArgumentError
+from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.gcp.labels import label_problems
+from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.gcp.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
+from shardstack.gpu_pool import Taint
+from shardstack.installation import (
+    InstallationChecks,
+    WeightAccess,
+    deploy_inference,
+    inference_identity,
+    part,
+    with_common,
+)
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs
+from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
+
+TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
+
+# Filled in by the installation; giving them would contradict what it wires together.
+_WIRED_NETWORK_ARGS = ("region",)
+_WIRED_CLUSTER_ARGS = ("region", "network", "subnetwork", "pods_range_name", "services_range_name")
+_WIRED_POOL_ARGS = ("cluster", "location", "node_service_account")
+
+# Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
+_STAND_IN_NETWORK = {"network": "shardstack", "subnetwork": "shardstack", "pods_range_name": "pods",
+                     "services_range_name": "services"}
+_STAND_IN_NODE_ACCOUNT = "nodes@shardstack.iam.gserviceaccount.com"
+
+
+# The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
+# base, so these repeat the remaining names; a test checks they stay exactly the components' arguments.
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.gcp.network.Network`) without ``region``."""
+
+    subnet_cidr: str
+    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24. Default: '10.0.0.0/20'."""
+    pods_cidr: str
+    """IPv4 range of the secondary range for pods: a /9 to a /21. Default: '10.16.0.0/14'."""
+    services_cidr: str
+    """IPv4 range of the secondary range for Services: a /16 to a /24. Default: '10.20.0.0/20'."""
+    nat: bool
+    """Cloud Router and Cloud NAT, so that the private nodes reach the internet. Default: True."""
+    flow_logs: bool
+    """Record the subnetwork's flows in Cloud Logging. Default: False."""
+    existing: ExistingNetwork
+    """Use a network and subnetwork created elsewhere (e.g. a Shared VPC) instead of creating them."""
+    labels: Mapping[str, str]
+    """GCP labels on the network's resources that take labels. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.gcp.cluster.Cluster`) without the region and the network."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. '1.33'; GKE picks the patch release. Default: '1.33'."""
+    release_channel: str
+    """'RAPID', 'REGULAR', 'STABLE' or 'EXTENDED'. Default: 'REGULAR'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only on its private IP address, from inside the VPC. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the Kubernetes API; required when ``private_endpoint`` is False."""
+    master_ipv4_cidr: str
+    """The /28 block of the control plane's private endpoint. Default: '172.16.0.0/28'."""
+    system_pool: SystemPool
+    """The CPU nodes for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone, 50 GiB."""
+    deletion_protection: bool
+    """Refuse to delete the cluster until this is set to False and applied. Default: True."""
+    labels: Mapping[str, str]
+    """GCP labels on the cluster and its nodes. Default: none."""
+
+
+class NamedGpuPool(TypedDict, total=False):
+    """A GPU pool (see :class:`~shardstack.gcp.gpu_node_pool.GpuNodePool`) without the cluster, its location
+    and the node service account, plus its name."""
+
+    name: Required[str]
+    """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
+    (case-insensitive). It must be offered on GCP."""
+    gpus_per_node: int
+    """GPUs per node: one of the counts the catalogue offers for this GPU on GCP. Default: 1, or the
+    smallest count offered when GCP has no 1-GPU machine type for it (8 for 'h100-80gb')."""
+    min_nodes: int
+    """Fewest nodes in the whole pool, ≥ 0; 0 lets the pool scale to zero. Default: 0."""
+    max_nodes: int
+    """Most nodes in the whole pool, ≥ 1 and ≥ min_nodes; GKE's autoscaler adds nodes up to this. Default: 1."""
+    spot: bool
+    """Use Spot VMs: much cheaper, but Compute Engine may reclaim a node with 30 seconds' notice.
+    Default: False (on-demand)."""
+    disk_size_gib: int
+    """Boot disk per node for images and the weights' local copy, GiB, at least 50. Default: 200."""
+    labels: Mapping[str, str]
+    """Extra Kubernetes labels on every node (not in the shardstack.dev/, kubernetes.io or k8s.io
+    domains). Default: none."""
+    taints: Sequence[Taint]
+    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``. Default: none."""
+    instance_type: str
+    """Compute Engine machine type among the catalogue's GCP offers for this GPU and gpus_per_node.
+    Default: the cheapest such offer."""
+    node_locations: Sequence[str]
+    """Zones of the region the nodes are placed in: the zones that have the GPU, the reservation's zone,
+    exactly one zone with ``placement``. Default: the cluster's zones."""
+    placement: str
+    """'COMPACT': the nodes close together in one zone, for fast traffic between shards. Default: none."""
+    reservation: str
+    """Compute Engine reservation to consume: 'ANY', a name, or 'projects/<p>/reservations/<name>'.
+    Not with ``spot``. Default: none."""
+    gpu_driver_version: str
+    """NVIDIA driver GKE installs: 'DEFAULT' or 'LATEST'. Default: 'DEFAULT'."""
+    resource_labels: Mapping[str, str]
+    """GCP labels on the nodes' VMs and disks. Default: none."""
+
+
+class GcpInstallationArgs(TypedDict, total=False):
+    """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
+
+    region: Required[str]
+    """The region of the network, the cluster and its node pools, e.g. 'us-central1'; also the default
+    location of the weight bucket and the registry (so that loading weights and pulling images stay in-region)."""
+    network: InstallationNetwork
+    """The VPC. Default: a new network with a subnetwork in ``region`` and Cloud NAT."""
+    cluster: InstallationCluster
+    """The GKE cluster, named after the installation. Default: private endpoint only."""
+    gpu_pools: Required[Sequence[NamedGpuPool]]
+    """At least one GPU pool (see GpuNodePool), without the cluster, its location and node service account."""
+    weight_store: WeightStoreArgs
+    """The Cloud Storage bucket for the weights (see WeightStore). Default: a new, protected bucket in
+    ``region``."""
+    registry: RegistryArgs
+    """The Artifact Registry repository for the runtime image (see Registry); the nodes' service account
+    is added to its readers. Default: repository 'shardstack' in ``region``."""
+    create_registry: bool
+    """Create the Artifact Registry repository. Default: True."""
+    gpu_enablement: GpuEnablementArgs
+    """Only for the DCGM exporter (``{'dcgm_exporter': True}``): GKE installs the NVIDIA device plugin
+    itself, so ``device_plugin`` is always False here. Default: nothing is deployed."""
+    inference: Required[ShardedInferenceArgs]
+    """The deployment (see ShardedInference). ``model_uri`` defaults to the bucket's URI plus ``model_path``
+    (and then ``wait_until_ready`` to False: the weights go into the new bucket after ``pulumi up``); the
+    service account gets read access to the bucket through Workload Identity Federation."""
+    model_path: str
+    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
+    ``model_uri``."""
+    api_key: pulumi.Input[str]
+    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
+    inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    labels: Mapping[str, str]
+    """GCP labels on every resource that takes them, beside each component's own. Default: none."""
+
+
+def _location_default(part_args: Mapping[str, Any], region: str, upper: bool) -> dict[str, Any]:
+    """A part's arguments with ``location`` defaulting to the installation's region."""
+    location = region.upper() if upper else region
+    return {"location": location, **part_args}
+
+
+def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with GcpInstallation arguments, each prefixed with the part it belongs to."""
+    checks = InstallationChecks(args, GcpInstallationArgs.__annotations__, (
+        "network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "labels"))
+    region = args.get("region")
+    if not isinstance(region, str) or not region:
+        checks.problems.append(f"region is required: the GCP region of the cluster, e.g. 'us-central1'; "
+                               f"got {region!r}")
+        region = "us-central1"  # judge the parts as if it were given
+    checks.problems += label_problems(args.get("labels"))
+
+    network = dict(part(args, "network"))
+    checks.wired("network", network, _WIRED_NETWORK_ARGS)
+    checks.prefixed("network", validate_network_args({**network, "region": region}, name))
+    cluster = dict(part(args, "cluster"))
+    checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
+    checks.prefixed("cluster", validate_cluster_args({**cluster, "region": region, **_STAND_IN_NETWORK}, name))
+    stand_ins = {"cluster": name or "shardstack", "location": region, "node_service_account": _STAND_IN_NODE_ACCOUNT}
+    checks.gpu_pools(_WIRED_POOL_ARGS, lambda pool_name, pool: validate_gpu_node_pool_args({**pool, **stand_ins},
+                                                                                           pool_name))
+    checks.prefixed("weight_store", validate_weight_store_args(
+        _location_default(part(args, "weight_store"), region, upper=True), f"{name or 'shardstack'}-weights"))
+    if args.get("create_registry", True) is not False:
+        checks.prefixed("registry", validate_registry_args(_location_default(part(args, "registry"), region,
+                                                                             upper=False)))
+    enablement = part(args, "gpu_enablement")
+    if enablement.get("device_plugin") is True:
+        checks.problems.append("gpu_enablement.device_plugin is True, but GKE installs the NVIDIA device plugin on "
+                               "GPU nodes itself and a second one would fight it; remove device_plugin")
+    elif enablement:
+        # GKE's device plugin stands in for ours: what is left to enable is the DCGM exporter.
+        checks.prefixed("gpu_enablement", validate_gpu_enablement_args({**enablement, "device_plugin": False}))
+    checks.inference(name, "gs://placeholder/")
+    return checks.problems
+
+
+class GcpInstallation(pulumi.ComponentResource):
+    """Network, GKE cluster, GPU pools, weight store, registry and the sharded inference deployment."""
+
+    endpoint: pulumi.Output[str]
+    """The API endpoint: the load balancer's URL when public, else the in-cluster Service URL."""
+    bucket_uri: pulumi.Output[str]
+    """``gs://<bucket>/``: push checkpoints here with ``shardstack-runtime weights push``."""
+    model_uri: pulumi.Output[str]
+    """The checkpoint the ranks serve."""
+    registry_url: pulumi.Output[str]
+    """The Artifact Registry repository URL for the runtime image ('' when ``create_registry`` is False)."""
+    kubeconfig: pulumi.Output[str]
+    """A kubeconfig for the cluster (secret); it runs ``gke-gcloud-auth-plugin`` for a token."""
+    cluster_name: pulumi.Output[str]
+    """The GKE cluster's name (for ``gcloud container clusters get-credentials``)."""
+    gpu_usd_per_hour_min: float
+    """List price of every GPU pool at its minimum size, $/hour."""
+    gpu_usd_per_hour_max: float
+    """List price of every GPU pool at its maximum size, $/hour."""
+
+    def __init__(self, name: str, args: GcpInstallationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_gcp_installation_args(args, name)
+        if problems:
+            raise ArgumentError(f"GcpInstallation {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = dict(args.get("labels") or {})
+        region = args["region"]
+
+        def labelled(part_args: Mapping[str, Any], key: str = "labels") -> dict[str, Any]:
+            return with_common(part_args, labels, key)
+
+        network = Network(name, NetworkArgs(**labelled({**part(args, "network"), "region": region})), opts=child)
+        cluster = Cluster(name, ClusterArgs(**labelled({
+            **part(args, "cluster"), "region": region, "network": network.network_self_link,
+            "subnetwork": network.subnetwork_self_link, "pods_range_name": network.pods_range_name,
+            "services_range_name": network.services_range_name,
+        })), opts=child)
+        pools = []
+        for pool in args["gpu_pools"]:
+            pool_args = {k: v for k, v in pool.items() if k != "name"}
+            pools.append(GpuNodePool(
+                pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
+                # GCP labels on a pool go on its VMs (resource_labels); its `labels` are Kubernetes node labels.
+                GpuNodePoolArgs(**labelled({**pool_args, "cluster": cluster.cluster_name, "location": region,
+                                            "node_service_account": cluster.node_service_account_email},
+                                           "resource_labels")),
+                opts=child,
+            ))
+        store = WeightStore(f"{name}-weights", WeightStoreArgs(**labelled(
+            _location_default(part(args, "weight_store"), region, upper=True))), opts=child)
+        registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
+        if args.get("create_registry", True):
+            registry_args = _location_default(part(args, "registry"), region, upper=False)
+            # The nodes pull the runtime image with their own service account (the kubelet's, not the pods').
+            readers = [*registry_args.get("reader_service_accounts", []), cluster.node_service_account_email]
+            registry = Registry(f"{name}-registry", RegistryArgs(**labelled(
+                {**registry_args, "reader_service_accounts": readers})), opts=child)
+            registry_url = registry.repository_url
+
+        enablement = part(args, "gpu_enablement")
+        if enablement:
+            GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**{**enablement, "device_plugin": False}),
+                          opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools))
+
+        namespace, service_account = inference_identity(name, args)
+        # The principal names the cluster's workload identity pool, which exists once the cluster does.
+        grant = store.grant_read(namespace, service_account,
+                                 opts=pulumi.ResourceOptions(parent=store, depends_on=[cluster]))
+        serving = deploy_inference(
+            self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
+            access=WeightAccess(grant.service_account_annotations, grant.resources), depends_on=pools,
+        )
+
+        self.endpoint = serving.inference.endpoint
+        self.bucket_uri = store.model_uri_prefix
+        self.model_uri = serving.model_uri
+        self.registry_url = registry_url
+        self.kubeconfig = cluster.kubeconfig
+        self.cluster_name = cluster.cluster_name
+        self.gpu_usd_per_hour_min = round(float(sum(p.hourly_usd_min for p in pools)), 2)
+        self.gpu_usd_per_hour_max = round(float(sum(p.hourly_usd_max for p in pools)), 2)
+        self.register_outputs({
+            "endpoint": self.endpoint,
+            "bucket_uri": self.bucket_uri,
+            "model_uri": self.model_uri,
+            "registry_url": self.registry_url,
+            "kubeconfig": self.kubeconfig,
+            "cluster_name": self.cluster_name,
+            "gpu_usd_per_hour_min": self.gpu_usd_per_hour_min,
+            "gpu_usd_per_hour_max": self.gpu_usd_per_hour_max,
+        })
+
