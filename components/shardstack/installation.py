@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from shardstack.errors import did_you_mean
 from shardstack.gpu_pool import pool_name_problem
-from shardstack.k8s import SecretKeyRef, ShardedInference, ShardedInferenceArgs
+from shardstack.k8s import SecretKeyRef, ShardedInference, ShardedInferenceArgs, Toleration
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, validate_sharded_inference_args
 
 API_KEY_SECRET_NAME = "shardstack-api-key"
@@ -37,6 +37,25 @@ def with_common(part_args: Mapping[str, Any], common: Mapping[str, str], key: st
     if not common:
         return dict(part_args)
     return {**part_args, key: {**common, **dict(part_args.get(key) or {})}}
+
+
+def pool_tolerations(pools: Sequence[Mapping[str, Any]]) -> list[Toleration]:
+    """Tolerations for the taints callers put on the GPU pools: the ranks (and the GPU add-ons) run on every pool."""
+    found: list[Toleration] = []
+    for pool in pools:
+        for taint in pool.get("taints") or []:
+            toleration = Toleration(key=taint["key"], operator="Equal", value=taint.get("value", ""),
+                                    effect=taint["effect"])
+            if toleration not in found:
+                found.append(toleration)
+    return found
+
+
+def with_tolerations(part_args: Mapping[str, Any], tolerations: Sequence[Toleration]) -> dict[str, Any]:
+    """A Kubernetes component's arguments with ``tolerations`` added to the caller's own."""
+    own = list(part_args.get("tolerations") or [])
+    return {**part_args, "tolerations": [*own, *(t for t in tolerations if t not in own)]} if tolerations else \
+        dict(part_args)
 
 
 def inference_identity(name: str, args: Mapping[str, Any]) -> tuple[str, str]:
@@ -134,10 +153,14 @@ def deploy_inference(
     provider: k8s.Provider,
     model_uri_prefix: pulumi.Input[str],
     access: WeightAccess,
+    tolerations: Sequence[Toleration],
     depends_on: Sequence[pulumi.Resource],
 ) -> Serving:
-    """ShardedInference on the new cluster, reading its checkpoint from the new store (or ``inference.model_uri``)."""
-    inference_args = ShardedInferenceArgs(**args["inference"])
+    """ShardedInference on the new cluster, reading its checkpoint from the new store (or ``inference.model_uri``).
+
+    ``tolerations``: for the GPU pools' taints, so that the ranks can run on every pool.
+    """
+    inference_args = ShardedInferenceArgs(**with_tolerations(args["inference"], tolerations))
     model_uri: pulumi.Input[str] | None = inference_args.get("model_uri")
     if model_uri is None:
         model_uri = pulumi.Output.concat(model_uri_prefix, args.get("model_path", ""))

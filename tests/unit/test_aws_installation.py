@@ -256,6 +256,15 @@ def test_the_ranks_run_on_the_gpu_pools_nodes(graph: Graph) -> None:
                 assert tolerates(spec["tolerations"], taint["key"], taint.get("value"), effect), (pool, taint)
 
 
+def test_the_ranks_and_the_device_plugin_tolerate_the_taints_callers_put_on_pools() -> None:
+    dedicated = {"key": "dedicated", "value": "llm", "effect": "NoSchedule"}
+    graph = render(gpu_pools=[{**POOLS[0], "taints": [dedicated]}, POOLS[1]])
+    (daemonset,) = [d for d in graph.of_type("kubernetes:apps/v1:DaemonSet") if "device-plugin" in d.name]
+    for spec in (pod_spec(graph), daemonset.inputs["spec"]["template"]["spec"]):
+        assert tolerates(spec["tolerations"], "dedicated", "llm", "NoSchedule"), spec["tolerations"]
+        assert tolerates(spec["tolerations"], "nvidia.com/gpu", "present", "NoSchedule")
+
+
 def test_an_api_key_is_stored_in_a_secret_the_ranks_read(graph: Graph) -> None:
     (secret,) = [r for r in graph.of_type(SECRET_OBJECT) if r.parent == graph.one(INSTALLATION).urn]
     meta = secret.inputs["metadata"]

@@ -229,6 +229,23 @@ def test_default_gpu_ranks_tolerate_the_gpu_taint_and_select_gpu_nodes() -> None
     assert container(render(gpus_per_shard=8))["resources"]["limits"]["nvidia.com/gpu"] == "8"
 
 
+def test_extra_tolerations_join_the_gpu_one_on_every_rank() -> None:
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+            "effect": "NoSchedule"}
+    graph = render(replica_groups=2, tolerations=[spot])
+    for group in (0, 1):
+        assert pod_spec(graph, group)["tolerations"] == [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, spot]
+    # On CPU, only the extra ones.
+    assert pod_spec(render(gpus_per_shard=0, tolerations=[spot]))["tolerations"] == [spot]
+
+
+def test_tolerations_are_checked_with_the_rest() -> None:
+    error = failure(tolerations=[{"key": "dedicated", "effect": "NoSchedul"}, {"operator": "Equal"}])
+    assert any(p.startswith("tolerations[0]['effect']='NoSchedul'") for p in error.problems), error.problems
+    assert any(p.startswith("tolerations[1] has no key") for p in error.problems), error.problems
+
+
 def test_gpu_resource_name_can_be_changed() -> None:
     resources = container(render(gpu_resource_name="amd.com/gpu"))["resources"]
     assert resources["limits"]["amd.com/gpu"] == "1"

@@ -47,7 +47,9 @@ from shardstack.installation import (
     deploy_inference,
     inference_identity,
     part,
+    pool_tolerations,
     with_common,
+    with_tolerations,
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
@@ -298,14 +300,18 @@ class AwsInstallation(pulumi.ComponentResource):
 
         # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools)
-        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**part(args, "gpu_enablement")), opts=k8s_opts)
+        # The device plugin must run on every pool, tainted or not, or its GPUs are never advertised.
+        tolerations = pool_tolerations(args["gpu_pools"])
+        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**with_tolerations(part(args, "gpu_enablement"), tolerations)),
+                      opts=k8s_opts)
 
         namespace, service_account = inference_identity(name, args)
         grant = store.grant_read(namespace, service_account, cluster_name=cluster.cluster_name,
                                  opts=pulumi.ResourceOptions(parent=store))
         serving = deploy_inference(
             self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
-            access=WeightAccess(grant.service_account_annotations, grant.resources), depends_on=pools,
+            access=WeightAccess(grant.service_account_annotations, grant.resources), tolerations=tolerations,
+            depends_on=pools,
         )
 
         self.endpoint = serving.inference.endpoint

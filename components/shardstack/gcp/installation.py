@@ -46,7 +46,9 @@ from shardstack.installation import (
     deploy_inference,
     inference_identity,
     part,
+    pool_tolerations,
     with_common,
+    with_tolerations,
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
@@ -290,9 +292,11 @@ class GcpInstallation(pulumi.ComponentResource):
                 {**registry_args, "reader_service_accounts": readers})), opts=child)
             registry_url = registry.repository_url
 
+        tolerations = pool_tolerations(args["gpu_pools"])
         enablement = part(args, "gpu_enablement")
         if enablement:
-            GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**{**enablement, "device_plugin": False}),
+            GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**with_tolerations({**enablement, "device_plugin": False},
+                                                                              tolerations)),
                           opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools))
 
         namespace, service_account = inference_identity(name, args)
@@ -301,7 +305,8 @@ class GcpInstallation(pulumi.ComponentResource):
                                  opts=pulumi.ResourceOptions(parent=store, depends_on=[cluster]))
         serving = deploy_inference(
             self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
-            access=WeightAccess(grant.service_account_annotations, grant.resources), depends_on=pools,
+            access=WeightAccess(grant.service_account_annotations, grant.resources), tolerations=tolerations,
+            depends_on=pools,
         )
 
         self.endpoint = serving.inference.endpoint

@@ -3,7 +3,6 @@
 from shardstack.k8s.gpu_enablement import (
     GpuEnablement,
     GpuEnablementArgs,
-    Toleration,
     validate_gpu_enablement_args,
 )
 from shardstack.k8s.local_weights_store import (
@@ -18,6 +17,7 @@ from shardstack.k8s.sharded_inference_args import (
     WeightsCache,
     validate_sharded_inference_args,
 )
+from shardstack.k8s.tolerations import Toleration
 
 __all__ = [
     "GpuEnablement",

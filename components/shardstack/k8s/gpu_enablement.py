@@ -21,9 +21,10 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.errors import ArgumentError, did_you_mean
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
+from shardstack.k8s.tolerations import Toleration, toleration_args, toleration_problems
 
 TYPE_TOKEN = "shardstack:k8s:GpuEnablement"
 
@@ -47,23 +48,6 @@ two DaemonSet pods on 500 GPU nodes."""
 
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 POD_RESOURCES_DIR = "/var/lib/kubelet/pod-resources"
-
-TOLERATION_OPERATORS = ("Exists", "Equal")
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-
-
-class Toleration(TypedDict, total=False):
-    """A toleration added to the GPU add-ons' pods, as Kubernetes spells it."""
-
-    key: str
-    """Taint key; empty with operator 'Exists' tolerates every taint."""
-    operator: str
-    """'Exists' or 'Equal'. Default: 'Equal'."""
-    value: str
-    """Taint value, for operator 'Equal'."""
-    effect: str
-    """'NoSchedule', 'PreferNoSchedule' or 'NoExecute'; empty matches every effect."""
-
 
 class GpuEnablementArgs(TypedDict, total=False):
     """Arguments of GpuEnablement."""
@@ -142,42 +126,7 @@ def validate_gpu_enablement_args(args: Mapping[str, Any], name: str | None = Non
     problems.extend(
         names.label_map_problems("monitoring_namespace_selector", args.get("monitoring_namespace_selector"))
     )
-    problems.extend(_toleration_problems(args.get("tolerations")))
-    return problems
-
-
-def _toleration_problems(tolerations: Any) -> list[str]:
-    if tolerations is None:
-        return []
-    if isinstance(tolerations, str | Mapping) or not isinstance(tolerations, Sequence):
-        return [f"tolerations must be a list of tolerations; got {tolerations!r}"]
-    problems: list[str] = []
-    for i, toleration in enumerate(tolerations):
-        arg = f"tolerations[{i}]"
-        if not isinstance(toleration, Mapping):
-            problems.append(f"{arg} must be a mapping with key/operator/value/effect; got {toleration!r}")
-            continue
-        for field in sorted(set(toleration) - set(Toleration.__annotations__)):
-            problems.append(
-                f"{arg} has unknown field {field!r}{did_you_mean(field, Toleration.__annotations__)}"
-            )
-        operator = toleration.get("operator", "Equal")
-        if operator not in TOLERATION_OPERATORS:
-            problems.append(f"{arg}['operator']={operator!r} must be {one_of(TOLERATION_OPERATORS)}")
-        effect = toleration.get("effect", "")
-        if effect and effect not in TAINT_EFFECTS:
-            problems.append(
-                f"{arg}['effect']={effect!r} must be {one_of(TAINT_EFFECTS)}"
-                f"{did_you_mean(str(effect), TAINT_EFFECTS)}"
-            )
-        if operator == "Exists" and toleration.get("value"):
-            problems.append(f"{arg} has operator 'Exists' and value {toleration['value']!r}: drop the value")
-        if toleration.get("key"):
-            problem = names.qualified_name_problem(f"{arg}['key']", toleration["key"])
-            if problem:
-                problems.append(problem)
-        elif operator != "Exists":
-            problems.append(f"{arg} has no key: a toleration without a key needs operator 'Exists'")
+    problems.extend(toleration_problems(args.get("tolerations")))
     return problems
 
 
@@ -510,13 +459,5 @@ def _tolerations(extra: Sequence[Toleration]) -> list[k8s.core.v1.TolerationArgs
         # Nodes reserved for critical add-ons (some clouds' system pools) still get the plugin.
         k8s.core.v1.TolerationArgs(key="CriticalAddonsOnly", operator="Exists"),
     ]
-    tolerations.extend(
-        k8s.core.v1.TolerationArgs(
-            key=t.get("key") or None,
-            operator=t.get("operator", "Equal"),
-            value=t.get("value") or None,
-            effect=t.get("effect") or None,
-        )
-        for t in extra
-    )
+    tolerations.extend(toleration_args(t) for t in extra)
     return tolerations

@@ -15,6 +15,7 @@ from shardstack.k8s.sharded_inference_args import (
     TMP_SIZE_GIB,
     ShardedInferenceSettings,
 )
+from shardstack.k8s.tolerations import toleration_args
 
 CONTAINER_NAME = "runtime"
 CACHE_VOLUME = "weights-cache"
@@ -203,10 +204,10 @@ def _volume_mounts(settings: ShardedInferenceSettings, pod: RankPod) -> list[k8s
     return mounts
 
 
-def _gpu_tolerations(settings: ShardedInferenceSettings) -> list[k8s.core.v1.TolerationArgs] | None:
-    if not settings.uses_gpus:
-        return None
-    return [k8s.core.v1.TolerationArgs(key=lbl.GPU_TAINT_KEY, operator="Exists", effect=lbl.GPU_TAINT_EFFECT)]
+def _tolerations(settings: ShardedInferenceSettings) -> list[k8s.core.v1.TolerationArgs] | None:
+    gpu = [k8s.core.v1.TolerationArgs(key=lbl.GPU_TAINT_KEY, operator="Exists", effect=lbl.GPU_TAINT_EFFECT)]
+    extra = [toleration_args(t) for t in settings.tolerations]
+    return [*(gpu if settings.uses_gpus else []), *extra] or None
 
 
 def _affinity(settings: ShardedInferenceSettings, pod: RankPod) -> k8s.core.v1.AffinityArgs | None:
@@ -315,7 +316,7 @@ def rank_pod_template(settings: ShardedInferenceSettings, pod: RankPod) -> k8s.c
             containers=[container],
             volumes=_volumes(settings, pod),
             node_selector=settings.node_selector or None,
-            tolerations=_gpu_tolerations(settings),
+            tolerations=_tolerations(settings),
             affinity=_affinity(settings, pod),
             topology_spread_constraints=_topology_spread(settings, pod),
             termination_grace_period_seconds=TERMINATION_GRACE_PERIOD_S,

@@ -13,6 +13,7 @@ from shardstack.errors import did_you_mean, one_of
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names
 from shardstack.k8s import runtime_contract as rc
+from shardstack.k8s.tolerations import Toleration, toleration_problems
 
 MODE_STATEFULSET = "statefulset"
 MODE_LEADERWORKERSET = "leaderworkerset"
@@ -143,6 +144,9 @@ class ShardedInferenceArgs(TypedDict, total=False):
     returns at once instead of timing out. Default: True."""
     labels: Mapping[str, str]
     """Extra labels on every object and pod. Default: none."""
+    tolerations: Sequence[Toleration]
+    """Tolerations for the ranks besides the GPU taint's, e.g. for the taints of the GPU pools they run on
+    (``{"key": "dedicated", "value": "llm", "effect": "NoSchedule"}``). Default: none."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ class ShardedInferenceSettings:
     zone_spread: bool
     wait_until_ready: bool = True
     labels: dict[str, str] = field(default_factory=dict)
+    tolerations: list[Toleration] = field(default_factory=list)
 
     @property
     def uses_gpus(self) -> bool:
@@ -230,6 +235,7 @@ def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferen
         zone_spread=args.get("zone_spread", True),
         wait_until_ready=args.get("wait_until_ready", True),
         labels=dict(args.get("labels") or {}),
+        tolerations=list(args.get("tolerations") or []),
     )
 
 
@@ -300,6 +306,7 @@ def validate_sharded_inference_args(args: Mapping[str, Any], name: str | None = 
     problems.extend(
         names.label_map_problems("monitoring_namespace_selector", args.get("monitoring_namespace_selector"))
     )
+    problems.extend(toleration_problems(args.get("tolerations")))
     if "api_key_secret" in args:
         problems.extend(_secret_ref_problems("api_key_secret", args["api_key_secret"]))
     if "weights_volume_claim" in args:
