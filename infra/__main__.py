@@ -3,6 +3,7 @@
     pulumi up -s local        # ShardedInference on your current kubeconfig context, on CPU
     pulumi up -s aws-dev      # a VPC, an EKS cluster, GPU pools, an S3 weight store and ECR, then the same
     pulumi up -s gcp-dev      # a VPC, a GKE cluster, GPU pools, a GCS weight store and Artifact Registry, the same
+    pulumi up -s azure-dev    # a VNet, an AKS cluster, GPU pools, a Blob weight store and ACR, the same
     shardstack plan local     # the same program, offline, under recording mocks
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import config
 import pulumi
 import pulumi_aws as aws
+import pulumi_azure_native as azure_native
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
@@ -21,6 +23,9 @@ import pulumi_random as random
 from shardstack.aws import AwsInstallation, AwsInstallationArgs, InstallationNetwork
 from shardstack.aws import InstallationCluster as AwsCluster
 from shardstack.aws import NamedGpuPool as AwsGpuPool
+from shardstack.azure import AzureInstallation, AzureInstallationArgs, InstallationWeightStore
+from shardstack.azure import InstallationCluster as AzureCluster
+from shardstack.azure import NamedGpuPool as AzureGpuPool
 from shardstack.errors import ConfigError
 from shardstack.gcp import GcpInstallation, GcpInstallationArgs
 from shardstack.gcp import InstallationCluster as GcpCluster
@@ -240,7 +245,9 @@ def serving_args(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
     return args
 
 
-def export_installation(install: AwsInstallation | GcpInstallation, sizing: dict[str, object]) -> None:
+def export_installation(
+    install: AwsInstallation | GcpInstallation | AzureInstallation, sizing: dict[str, object]
+) -> None:
     """The stack outputs every cloud exports."""
     pulumi.export("endpoint", install.endpoint)
     pulumi.export("bucket_uri", install.bucket_uri)
@@ -305,6 +312,37 @@ def gcp_installation(cfg: config.StackConfig) -> None:
     export_installation(install, sizing)
 
 
+def azure_installation(cfg: config.StackConfig) -> None:
+    """A VNet, an AKS cluster, GPU pools, a Blob weight store, a container registry, and the inference deployment."""
+    stack = pulumi.get_stack()
+    # The subscription: `azure-native:subscriptionId` in the stack's config, ARM_SUBSCRIPTION_ID, or `az login`'s.
+    provider = azure_native.Provider("azure-native", location=cfg.region)
+    shards, sizing = cloud_shards(cfg)
+    pools = []
+    for settings, pool in zip(cfg.gpu_pools, named_pools(cfg), strict=True):
+        azure_pool = AzureGpuPool(**pool)
+        zones = settings.zones if settings.zones is not None else cfg.zones
+        if zones:
+            azure_pool["zones"] = list(zones)
+        pools.append(azure_pool)
+    cluster = AzureCluster(**cluster_access(cfg))
+    if cfg.zones:
+        cluster["zones"] = list(cfg.zones)
+    assert cfg.region is not None  # config requires a region for every cloud
+    args = AzureInstallationArgs(
+        location=cfg.region,
+        cluster=cluster,
+        gpu_pools=pools,
+        weight_store=InstallationWeightStore(allowed_ip_ranges=[str(c) for c in cfg.weight_store.allowed_networks]),
+        # azure-native has no default tags: the installation passes them to every part.
+        tags={"shardstack-stack": stack},
+        **serving_args(cfg, shards),
+    )
+    install = AzureInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"azure-native": provider}))
+    export_installation(install, sizing)
+    pulumi.export("resource_group_name", install.resource_group_name)
+
+
 def main() -> None:
     cfg = load_config()
     if cfg.cloud == "local":
@@ -314,10 +352,7 @@ def main() -> None:
     elif cfg.cloud == "gcp":
         gcp_installation(cfg)
     else:
-        raise pulumi.RunError(
-            f"shardstack:cloud: {cfg.cloud!r} is valid, but this version of Shardstack installs only "
-            "the 'local', 'aws' and 'gcp' stacks; the Azure installation is not released yet"
-        )
+        azure_installation(cfg)
 
 
 main()

@@ -74,6 +74,7 @@ __all__ = [
     "StackConfig",
     "SystemPoolConfig",
     "TaintConfig",
+    "WeightStoreConfig",
     "format_errors",
     "load",
 ]
@@ -581,6 +582,19 @@ class NetworkConfig(_Section):
     )
 
 
+class WeightStoreConfig(_Section):
+    """``shardstack:weight_store``: who reaches the weight store from outside the cluster (azure only)."""
+
+    allowed_networks: list[ClusterApiCidr] = Field(
+        default_factory=list,
+        description=(
+            "Public CIDR blocks or addresses the storage account's firewall admits besides the cluster's "
+            "subnet, e.g. where you push the weights from: ['203.0.113.0/24']. azure only: S3 and GCS "
+            "buckets admit callers by their credentials alone. Default: none."
+        ),
+    )
+
+
 class SystemPoolConfig(_Section):
     """``shardstack:system_pool``: the CPU nodes that run cluster services (clouds only)."""
 
@@ -839,8 +853,8 @@ class StackConfig(_Section):
         default=None,
         description=(
             "Availability zones of the region to use, unique, e.g. ['us-east-1a', 'us-east-1b'] "
-            "(Azure: ['1', '2']): the network's zones on aws, the GPU pools' zones on gcp (unless a pool "
-            "sets its own). Default: chosen by the cloud component."
+            "(Azure: ['1', '2']): the network's zones on aws; the GPU pools' zones on gcp and azure (unless "
+            "a pool sets its own), and the system nodes' on azure. Default: chosen by the cloud component."
         ),
     )
     kubernetes_version: KubernetesVersion = Field(
@@ -860,6 +874,9 @@ class StackConfig(_Section):
     )
     system_pool: SystemPoolConfig = Field(
         default_factory=SystemPoolConfig, description="The CPU system nodes. Clouds only."
+    )
+    weight_store: WeightStoreConfig = Field(
+        default_factory=WeightStoreConfig, description="Network access to the weight store. azure only."
     )
     gpu_pools: list[GpuPoolConfig] = Field(
         default_factory=list, description="GPU node pools; at least one for clouds, none for local."
@@ -915,7 +932,7 @@ def _pool_name_problems(pools: Sequence[_Item]) -> list[_Problem]:
 
 def _local_problems(cfg: StackConfig, checked: _Checked) -> list[_Problem]:
     problems: list[_Problem] = []
-    for name in ("region", "zones", "kubernetes_version", "cluster", "network", "system_pool"):
+    for name in ("region", "zones", "kubernetes_version", "cluster", "network", "system_pool", "weight_store"):
         if name in checked.given:
             value = getattr(cfg, name) if checked.valid(name) else None
             shown = isinstance(value, str | list)
@@ -953,6 +970,10 @@ def _cloud_problems(cfg: StackConfig, checked: _Checked) -> list[_Problem]:
     if "local" in checked.given:
         message = f"is only used with cloud 'local'; remove it for cloud {cloud!r}"
         problems.append(_Problem(("local",), message, None))
+    if cloud != "azure" and checked.valid("weight_store") and cfg.weight_store.allowed_networks:
+        message = (f"is only used with cloud 'azure', whose storage firewall admits networks; the {cloud} bucket "
+                   "admits callers by their credentials alone, so remove it")
+        problems.append(_Problem(("weight_store", "allowed_networks"), message, cfg.weight_store.allowed_networks))
     if checked.valid("region"):
         problems += _region_problems(cloud, cfg.region, cfg.zones if checked.valid("zones") else None)
     if checked.valid("gpu_pools") and not cfg.gpu_pools:

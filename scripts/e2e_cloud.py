@@ -105,6 +105,8 @@ CLOUDS: dict[str, CloudAccess] = {
         # ARM_*: the names the Pulumi azure-native provider reads for a service principal.
         env=(("AZURE_CLIENT_ID", "AZURE_TENANT_ID"), ("ARM_CLIENT_ID", "ARM_TENANT_ID")),
         files=(".azure",),  # `az login`
+        # The AKS kubeconfig runs `kubelogin get-token --login azurecli`, which asks the Azure CLI for a token.
+        kubeconfig_tools=("kubelogin", "az"),
     ),
 }
 

@@ -101,8 +101,11 @@ class Plan:
     graph: Graph
 
 
-def plan_stack(stack: str, project_dir: Path | None = None) -> Plan:
+def plan_stack(stack: str, project_dir: Path | None = None, *, preview: bool = True) -> Plan:
     """Run the project's program for ``stack`` under recording mocks, in preview mode.
+
+    ``preview=False`` runs it as `pulumi up` would: what the cloud computes (ARNs, resource IDs) takes the
+    mocks' values instead of staying unknown, so that documents built from them can be read.
 
     Raises :class:`pulumi.RunError` with the program's own message when the program refuses
     its configuration, and :class:`~shardstack.errors.InputError` when the stack is unknown.
@@ -119,7 +122,7 @@ def plan_stack(stack: str, project_dir: Path | None = None) -> Plan:
         finally:
             sys.path.remove(main)
 
-    graph = run_program(program, config, project=project.name, stack=stack, preview=True)
+    graph = run_program(program, config, project=project.name, stack=stack, preview=preview)
     return Plan(stack=stack, project=project, graph=graph)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.sync_await import _sync_await
@@ -221,7 +222,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        inputs = dict(args.inputs)
+        inputs = _azure_identity_shape(dict(args.inputs)) if args.typ.startswith("azure-native:") else dict(args.inputs)
         resource_id = args.resource_id or self._id_for(args.typ, args.name, inputs)
         computed = self._computed_outputs(args.typ, args.name, inputs, resource_id)
         if self.preview:
@@ -255,6 +256,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
             agent = "service-123456789@gs-project-accounts.iam.gserviceaccount.com"
             return {"emailAddress": agent, "member": f"serviceAccount:{agent}", "project": MOCK_GCP_PROJECT,
                     "id": MOCK_GCP_PROJECT}, []
+        if token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            return _aks_user_credentials(str(args.args["resourceGroupName"]), str(args.args["resourceName"])), []
         if token == "azure-native:authorization:getClientConfig":
             return {
                 "subscriptionId": MOCK_AZURE_SUBSCRIPTION,
@@ -287,6 +290,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
             return _gcp_outputs(typ, name, inputs, resource_id)
         if typ.startswith("azure-native:"):
             return _azure_outputs(typ, name, inputs, resource_id)
+        if typ == "random:index/randomString:RandomString":
+            return {"result": _random_string(typ, name, inputs)}
         return {}
 
 
@@ -383,7 +388,62 @@ def _gcp_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: st
     return out
 
 
+def _random_string(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+    """A RandomString's result: stable per resource, of the requested length and character classes."""
+    alphabet = "".join(
+        chars
+        for flag, chars in (("lower", "abcdefghijklmnopqrstuvwxyz"), ("numeric", "0123456789"),
+                            ("upper", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"), ("special", "!@#$%&*()-_=+[]{}<>:?"))
+        if inputs.get(flag, True)
+    ) or "abcdefghijklmnopqrstuvwxyz"
+    digest = hashlib.sha256(f"{typ}/{name}".encode()).digest()
+    return "".join(alphabet[digest[i % len(digest)] % len(alphabet)] for i in range(int(inputs.get("length", 16))))
+
+
+def _azure_child_id(typ: str, name: str, inputs: Mapping[str, Any]) -> str | None:
+    """The ARM id of the storage, registry, identity and role assignment resources, as Azure shapes it."""
+    group = f"/subscriptions/{MOCK_AZURE_SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName') or f'{name}-rg'}"
+    account = f"{group}/providers/Microsoft.Storage/storageAccounts/{inputs.get('accountName') or name}"
+    identities = f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+    identity = f"{identities}/{inputs.get('resourceName') or name}"
+    ids = {
+        "azure-native:storage:BlobServiceProperties": f"{account}/blobServices/default",
+        "azure-native:storage:BlobContainer": (
+            f"{account}/blobServices/default/containers/{inputs.get('containerName') or name}"
+        ),
+        "azure-native:storage:ManagementPolicy": f"{account}/managementPolicies/default",
+        "azure-native:containerregistry:Registry": (
+            f"{group}/providers/Microsoft.ContainerRegistry/registries/{inputs.get('registryName') or name}"
+        ),
+        "azure-native:managedidentity:UserAssignedIdentity": identity,
+        "azure-native:managedidentity:FederatedIdentityCredential": (
+            f"{identity}/federatedIdentityCredentials/{inputs.get('federatedIdentityCredentialResourceName') or name}"
+        ),
+        "azure-native:authorization:RoleAssignment": (
+            f"{inputs.get('scope') or group}/providers/Microsoft.Authorization/roleAssignments/"
+            f"{inputs.get('roleAssignmentName') or name}"
+        ),
+        "azure-native:resources:ResourceGroup": (
+            f"/subscriptions/{MOCK_AZURE_SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName') or name}"
+        ),
+        "azure-native:network:Subnet": (
+            f"{group}/providers/Microsoft.Network/virtualNetworks/{inputs.get('virtualNetworkName') or name}"
+            f"/subnets/{inputs.get('subnetName') or name}"
+        ),
+        "azure-native:containerservice:ManagedCluster": (
+            f"{group}/providers/Microsoft.ContainerService/managedClusters/{inputs.get('resourceName') or name}"
+        ),
+        "azure-native:containerservice:AgentPool": (
+            f"{group}/providers/Microsoft.ContainerService/managedClusters/{inputs.get('resourceName') or name}"
+            f"/agentPools/{inputs.get('agentPoolName') or name}"
+        ),
+    }
+    return ids.get(typ)
+
+
 def _azure_id(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+    if child_id := _azure_child_id(typ, name, inputs):
+        return child_id
     module, _, kind = typ.removeprefix("azure-native:").partition(":")
     group = inputs.get("resourceGroupName") or f"{name}-rg"
     obj_name = inputs.get("resourceName") or inputs.get("accountName") or inputs.get("name") or name
@@ -398,13 +458,118 @@ def _azure_id(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
 def _azure_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": resource_id.rsplit("/", 1)[-1], "azureApiVersion": "2024-01-01"}
     if typ == "azure-native:containerservice:ManagedCluster":
-        out.update(
-            fqdn=f"{name}.hcp.eastus.azmk8s.io",
-            oidcIssuerProfile={"enabled": True, "issuerURL": f"https://eastus.oic.prod-aks.azure.com/{name}/"},
-        )
+        out.update(_aks_outputs(out["name"], inputs))
     elif typ == "azure-native:managedidentity:UserAssignedIdentity":
         out.update(clientId=f"{_short_hash(name)}-client", principalId=f"{_short_hash(name)}-principal")
+    elif typ == "azure-native:storage:StorageAccount":
+        account = out["name"]
+        out.update(
+            primaryEndpoints={
+                service: f"https://{account}.{service}.core.windows.net/"
+                for service in ("blob", "dfs", "file", "queue", "table")
+            }
+            | {"web": f"https://{account}.z13.web.core.windows.net/"},
+            primaryLocation=inputs.get("location"),
+            provisioningState="Succeeded",
+        )
+    elif typ == "azure-native:containerregistry:Registry":
+        out.update(loginServer=f"{out['name'].lower()}.azurecr.io", provisioningState="Succeeded")
     return out
+
+
+def _azure_identity_shape(inputs: dict[str, Any]) -> dict[str, Any]:
+    """azure-native takes user-assigned identities as a list of their ids and returns a map from each id to
+    its client and principal ids; the outputs must have the returned shape for the SDK to read them."""
+    identity = inputs.get("identity")
+    if not isinstance(identity, Mapping) or not isinstance(identity.get("userAssignedIdentities"), list):
+        return inputs
+    assigned = {
+        str(i): {"clientId": _mock_guid("client", str(i)), "principalId": _mock_guid("principal", str(i))}
+        for i in identity["userAssignedIdentities"]
+    }
+    return {**inputs, "identity": {**identity, "userAssignedIdentities": assigned}}
+
+
+def _mock_guid(*parts: str) -> str:
+    """A stable, GUID-shaped id (Entra object and client ids, AKS issuer ids) derived from ``parts``."""
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-8{digest[17:20]}-{digest[20:32]}"
+
+
+def _aks_outputs(cluster: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What AKS computes for a managed cluster: API server FQDNs, OIDC issuer, kubelet identity, node group."""
+    location = inputs.get("location") or "eastus"
+    group = inputs.get("resourceGroupName") or f"{cluster}-rg"
+    node_group = inputs.get("nodeResourceGroup") or f"MC_{group}_{cluster}_{location}"
+    access = inputs.get("apiServerAccessProfile") or {}
+    private = bool(access.get("enablePrivateCluster"))
+    host = f"{inputs.get('dnsPrefix') or cluster}-{_short_hash(cluster)}"
+    out: dict[str, Any] = {
+        "oidcIssuerProfile": {
+            "enabled": True,
+            "issuerURL": (
+                f"https://{location}.oic.prod-aks.azure.com/{MOCK_AZURE_TENANT}/{_mock_guid('oidc', cluster)}/"
+            ),
+        },
+        "identityProfile": {
+            "kubeletidentity": {
+                "resourceId": f"/subscriptions/{MOCK_AZURE_SUBSCRIPTION}/resourcegroups/{node_group}/providers/"
+                f"Microsoft.ManagedIdentity/userAssignedIdentities/{cluster}-agentpool",
+                "clientId": _mock_guid("kubelet-client", cluster),
+                "objectId": _mock_guid("kubelet-object", cluster),
+            }
+        },
+        "nodeResourceGroup": node_group,
+        "provisioningState": "Succeeded",
+    }
+    # A private cluster keeps a public FQDN (resolving to the private IP) unless it is turned off.
+    if not private or access.get("enablePrivateClusterPublicFQDN", True):
+        out["fqdn"] = f"{host}.hcp.{location}.azmk8s.io"
+    if private:
+        out["privateFQDN"] = f"{host}.{_mock_guid('private-dns', cluster)}.privatelink.{location}.azmk8s.io"
+    return out
+
+
+def _aks_user_credentials(group: str, cluster: str) -> dict[str, Any]:
+    """listManagedClusterUserCredentials of an Entra ID cluster: one base64 kubeconfig whose user runs kubelogin
+    with device code login (the location is not among the call's arguments, so the server says eastus)."""
+    user = f"clusterUser_{group}_{cluster}"
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "certificate-authority-data": base64.b64encode(f"mock-ca-{cluster}".encode()).decode(),
+                    "server": f"https://{cluster}-{_short_hash(cluster)}.hcp.eastus.azmk8s.io:443",
+                },
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+        "current-context": cluster,
+        "preferences": {},
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "kubelogin",
+                        "args": ["get-token", "--environment", "AzurePublicCloud", "--server-id",
+                                 "6dae42f8-4368-4678-94ff-3960e28e3630", "--client-id",
+                                 "80faf920-1908-4b52-b5ef-a8e7bedfc67a", "--tenant-id", MOCK_AZURE_TENANT,
+                                 "--login", "devicecode"],
+                        "env": None,
+                        "interactiveMode": "IfAvailable",
+                        "provideClusterInfo": False,
+                    }
+                },
+            }
+        ],
+    }
+    value = base64.b64encode(yaml.safe_dump(kubeconfig, sort_keys=False).encode()).decode()
+    return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import runpy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +11,8 @@ import yaml
 
 from shardstack import catalog
 from shardstack.cli import main
-from shardstack.plan import find_project, plan_stack
-from shardstack.testing import UNKNOWN, Graph, Resource, run_program
+from shardstack.plan import plan_stack
+from shardstack.testing import UNKNOWN, Graph, Resource
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,25 +39,6 @@ def stack_file(stack: str) -> dict[str, Any]:
     return yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
-def applied_stack(stack: str) -> Graph:
-    """Run the stack's program as `pulumi up` would (not preview): values the cloud computes are the mocks'.
-
-    In preview the IAM policies built from the bucket's and keys' ARNs are wholly "<known after apply>";
-    this is the same program and stack file, with those ARNs known.
-    """
-    project = find_project(REPO)
-    program_dir = str(project.main)
-
-    def program() -> None:
-        sys.path.insert(0, program_dir)
-        try:
-            runpy.run_path(program_dir, run_name="__main__")
-        finally:
-            sys.path.remove(program_dir)
-
-    return run_program(program, project.stack_config(stack), project=project.name, stack=stack)
-
-
 @pytest.fixture(scope="module")
 def dev() -> Graph:
     return plan_stack("aws-dev", REPO).graph
@@ -72,7 +51,9 @@ def prod() -> Graph:
 
 @pytest.fixture(scope="module")
 def prod_applied() -> Graph:
-    return applied_stack("aws-prod")
+    """In preview the IAM policies built from the bucket's and keys' ARNs are wholly "<known after apply>";
+    this is the same program and stack file as `pulumi up` runs it, with those ARNs known."""
+    return plan_stack("aws-prod", REPO, preview=False).graph
 
 
 def gpu_pools(graph: Graph) -> dict[str, Resource]:

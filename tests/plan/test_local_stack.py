@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 import yaml
 
@@ -119,15 +118,3 @@ def test_a_kube_context_and_an_api_key_are_honoured(repo: Path, scratch_project)
     env = _env(_container(graph))
     assert env["SHARDSTACK_API_KEY"] == {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "api-key",
                                                           "optional": False}}
-
-
-def test_a_cloud_stack_is_refused_clearly_until_its_installation_ships(scratch_project) -> None:
-    project = scratch_project("azure-dev", {
-        "shardstack:cloud": "azure", "shardstack:region": "eastus",
-        "shardstack:gpu_pools": [{"name": "t4", "gpu": "t4", "min_nodes": 0, "max_nodes": 2}],
-        "shardstack:model": {"uri": "az://weights/llama", "shards": 1},
-    })
-
-    with pytest.raises(pulumi.RunError, match="'azure' is valid, but this version of Shardstack installs only the "
-                                              "'local', 'aws' and 'gcp' stacks"):
-        plan_stack("azure-dev", project)

@@ -440,6 +440,27 @@ def test_fails_when_compact_placement_has_not_exactly_one_zone() -> None:
     assert "['us-central1-a', 'us-central1-b']" in line
 
 
+def test_weight_store_networks_parse_on_azure_and_default_empty() -> None:
+    azure = {"cloud": "azure", "region": "eastus", "gpu_pools": [{"gpu": "t4"}]}
+    assert config.load(azure, stack="t").weight_store.allowed_networks == []
+    cfg = config.load({**azure, "weight_store": {"allowed_networks": ["203.0.113.0/24"]}}, stack="t")
+    assert cfg.weight_store.allowed_networks == ["203.0.113.0/24"]
+
+
+def test_fails_when_weight_store_networks_are_given_for_a_bucket_cloud() -> None:
+    line = problem_at(stack(AWS, weight_store={"allowed_networks": ["203.0.113.0/24"]}),
+                      "shardstack:weight_store.allowed_networks")
+    assert "only used with cloud 'azure'" in line and "credentials" in line
+    line = problem_at(stack(LOCAL, weight_store={"allowed_networks": ["203.0.113.0/24"]}), "shardstack:weight_store")
+    assert "local" in line
+
+
+def test_fails_when_weight_store_network_is_the_whole_internet() -> None:
+    values = {"cloud": "azure", "region": "eastus", "gpu_pools": [{"gpu": "t4"}],
+              "weight_store": {"allowed_networks": ["0.0.0.0/0"]}}
+    assert "0.0.0.0/0" in problem_at(values, "shardstack:weight_store.allowed_networks[0]")
+
+
 def test_fails_when_kubernetes_version_unsupported() -> None:
     line = problem_at(stack(AWS, kubernetes_version="1.29"), "shardstack:kubernetes_version")
     assert "'1.29'" in line and "'1.30' to '1.34'" in line

@@ -154,7 +154,7 @@ def on_path(*tools: str):
     return lambda tool: f"/usr/bin/{tool}" if tool in tools else None
 
 
-ALL_TOOLS = on_path("pulumi", "kubectl", "aws", "gke-gcloud-auth-plugin")
+ALL_TOOLS = on_path("pulumi", "kubectl", "aws", "gke-gcloud-auth-plugin", "kubelogin", "az")
 CLOUD_ENV = {
     "aws": {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"},
     "gcp": {"GOOGLE_APPLICATION_CREDENTIALS": "/keys/sa.json", "GOOGLE_CLOUD_PROJECT": "acme-ml"},
@@ -221,10 +221,11 @@ def test_a_gcp_stack_needs_a_project_from_its_config_or_the_environment(home):
                             environ={**credentials, "CLOUDSDK_CORE_PROJECT": "acme-ml"}, home=home)
 
 
-def test_a_private_gcp_stack_needs_the_gke_auth_plugin_for_its_kubeconfig(home):
-    with pytest.raises(e2e.Skipped, match="--port-forward needs `gke-gcloud-auth-plugin` on PATH"):
-        e2e.check_preconditions("gcp", port_forward=True, which=on_path("pulumi", "kubectl"),
-                                environ=CLOUD_ENV["gcp"], home=home)
+@pytest.mark.parametrize(("cloud", "tool"), [("gcp", "gke-gcloud-auth-plugin"), ("azure", "kubelogin")])
+def test_a_private_stack_needs_the_tool_its_kubeconfig_runs(cloud, tool, home):
+    with pytest.raises(e2e.Skipped, match=f"--port-forward needs `{tool}` on PATH"):
+        e2e.check_preconditions(cloud, port_forward=True, which=on_path("pulumi", "kubectl"),
+                                environ=CLOUD_ENV[cloud], home=home)
 
 
 def test_half_a_key_pair_is_no_aws_credentials(home):

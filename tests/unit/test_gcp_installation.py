@@ -18,10 +18,14 @@ from shardstack.gcp.installation import (
     GcpInstallation,
     InstallationCluster,
     InstallationNetwork,
+    InstallationRegistry,
+    InstallationWeightStore,
     NamedGpuPool,
     validate_gcp_installation_args,
 )
 from shardstack.gcp.network import NetworkArgs
+from shardstack.gcp.registry import RegistryArgs
+from shardstack.gcp.weight_store import WeightStoreArgs
 from shardstack.testing import SECRET, Graph, Resource, run_program, run_refused
 
 INSTALLATION = "shardstack:gcp:GcpInstallation"
@@ -415,22 +419,25 @@ def _fields(typed_dict: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("part", "component", "wired", "added"),
+    ("part", "component", "wired", "added", "defaulted"),
     [
-        (InstallationNetwork, NetworkArgs, {"region"}, set()),
+        (InstallationNetwork, NetworkArgs, {"region"}, set(), set()),
         (InstallationCluster, ClusterArgs,
-         {"region", "network", "subnetwork", "pods_range_name", "services_range_name"}, set()),
-        (NamedGpuPool, GpuNodePoolArgs, {"cluster", "location", "node_service_account"}, {"name"}),
+         {"region", "network", "subnetwork", "pods_range_name", "services_range_name"}, set(), set()),
+        (NamedGpuPool, GpuNodePoolArgs, {"cluster", "location", "node_service_account"}, {"name"}, set()),
+        (InstallationWeightStore, WeightStoreArgs, set(), set(), {"location"}),
+        (InstallationRegistry, RegistryArgs, set(), set(), {"location"}),
     ],
-    ids=["network", "cluster", "gpu_pool"],
+    ids=["network", "cluster", "gpu_pool", "weight_store", "registry"],
 )
 def test_part_arguments_are_the_components_arguments_minus_the_wiring(
-    part: Any, component: Any, wired: set[str], added: set[str]
+    part: Any, component: Any, wired: set[str], added: set[str], defaulted: set[str]
 ) -> None:
     mine, theirs = _fields(part), _fields(component)
     assert set(mine) == (set(theirs) - wired) | added
     assert {k: v for k, v in mine.items() if k not in added} == {k: v for k, v in theirs.items() if k not in wired}
-    assert part.__required_keys__ == (component.__required_keys__ - wired) | added
+    # ``defaulted``: required by the component, optional here because the installation supplies a default.
+    assert part.__required_keys__ == (component.__required_keys__ - wired - defaulted) | added
 
 
 # -- schema ---------------------------------------------------------------------------------------------
@@ -452,5 +459,6 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
     pool = schema["types"]["shardstack:index:NamedGpuPool"]
     assert not {"cluster", "location", "nodeServiceAccount"} & set(pool["properties"])
     assert set(pool["required"]) == {"gpu", "name"}
+    assert "required" not in schema["types"]["shardstack:index:InstallationWeightStore"]
     assert [key for key, value in pool["properties"].items() if not value.get("description")] == []
     assert [key for key, value in resource["properties"].items() if not value.get("description")] == []

@@ -153,6 +153,47 @@ class NamedGpuPool(TypedDict, total=False):
     """GCP labels on the nodes' VMs and disks. Default: none."""
 
 
+class InstallationWeightStore(TypedDict, total=False):
+    """WeightStore arguments (see :class:`~shardstack.gcp.weight_store.WeightStore`); the location defaults to
+    the installation's region."""
+
+    location: str
+    """Where the bucket stores the weights: a region, a multi-region ('US', 'EU', 'ASIA') or a predefined
+    dual-region. Default: the installation's ``region``."""
+    bucket_name: str
+    """Globally unique bucket name. Default: Pulumi names it ``<name>-weights-bucket-<random suffix>``."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the objects with (CMEK), in the bucket's location. Default: Google-managed."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept; at least 1. Default: 30."""
+    soft_delete_days: int
+    """Days a deleted object stays restorable: 7 to 90, or 0 to turn soft delete off. Default: 7."""
+    protect: bool
+    """Protect the bucket from deletion and keep it when the stack is destroyed. Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    labels: Mapping[str, str]
+    """GCP labels on the bucket. Default: none."""
+
+
+class InstallationRegistry(TypedDict, total=False):
+    """Registry arguments (see :class:`~shardstack.gcp.registry.Registry`); the location defaults to the
+    installation's region."""
+
+    location: str
+    """Region or multi-region of the repository. Default: the installation's ``region``."""
+    repository_id: str
+    """Repository ID. Default: 'shardstack'."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the images with (CMEK). Default: Google-managed encryption."""
+    keep_images: int
+    """Versions of each image kept from deletion, newest first; at least 1. Default: 30."""
+    reader_service_accounts: Sequence[pulumi.Input[str]]
+    """Google service accounts that may pull besides the nodes' service account, which always may. Default: none."""
+    labels: Mapping[str, str]
+    """GCP labels on the repository. Default: none."""
+
+
 class GcpInstallationArgs(TypedDict, total=False):
     """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
 
@@ -165,10 +206,10 @@ class GcpInstallationArgs(TypedDict, total=False):
     """The GKE cluster, named after the installation. Default: private endpoint only."""
     gpu_pools: Required[Sequence[NamedGpuPool]]
     """At least one GPU pool (see GpuNodePool), without the cluster, its location and node service account."""
-    weight_store: WeightStoreArgs
+    weight_store: InstallationWeightStore
     """The Cloud Storage bucket for the weights (see WeightStore). Default: a new, protected bucket in
     ``region``."""
-    registry: RegistryArgs
+    registry: InstallationRegistry
     """The Artifact Registry repository for the runtime image (see Registry); the nodes' service account
     is added to its readers. Default: repository 'shardstack' in ``region``."""
     create_registry: bool

@@ -35,7 +35,7 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from shardstack.cidr import ipv4_network
+from shardstack.cidr import sized_ipv4_block
 from shardstack.errors import ArgumentError, did_you_mean
 from shardstack.gcp.labels import label_problems
 
@@ -217,13 +217,9 @@ def _range_problems(args: Mapping[str, Any], with_defaults: bool) -> list[str]:
         if key not in args and not with_defaults:
             continue
         value = args.get(key, default)
-        block = ipv4_network(value)
-        if block is None:
-            problems.append(f"{key}={value!r} is not an IPv4 CIDR block: use e.g. {default!r}")
-        elif block.with_prefixlen != value:
-            problems.append(f"{key}={value!r} has host bits set; the block it lies in is {block.with_prefixlen!r}")
-        elif not largest <= block.prefixlen <= smallest:
-            problems.append(f"{key}={value!r} is a /{block.prefixlen}; use a /{largest} to a /{smallest}: {holds}")
+        block = sized_ipv4_block(key, value, default, (largest, smallest), holds)
+        if isinstance(block, str):
+            problems.append(block)
         elif (
             block.is_loopback
             or block.is_link_local

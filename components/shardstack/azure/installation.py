@@ -1,0 +1,461 @@
+"""AzureInstallation: a complete Shardstack installation on Azure from one set of arguments.
+
+Usage::
+
+    from shardstack.azure import AzureInstallation
+
+    install = AzureInstallation("llm", {
+        "location": "eastus",
+        "cluster": {"private_endpoint": False, "authorized_networks": ["203.0.113.0/24"]},
+        "gpu_pools": [{"name": "t4", "gpu": "t4", "spot": True, "max_nodes": 2}],
+        "weight_store": {"allowed_ip_ranges": ["203.0.113.0/24"]},
+        "inference": {"image": "ghcr.io/shardstack/runtime:0.1.0", "shards": 2},
+        "model_path": "llama-3.1-8b/",
+    }, opts=pulumi.ResourceOptions(providers={"azure-native": azure_provider}))
+    pulumi.export("endpoint", install.endpoint)
+
+It composes the Azure components (Network, Cluster, one GpuNodePool per pool, WeightStore and Registry) with
+the Kubernetes layer: GpuEnablement for the NVIDIA device plugin, which AKS does not install, and
+ShardedInference. AKS grows the GPU pools from zero with its own cluster autoscaler. The ranks read the
+weights from the store's container through Azure Workload Identity: a managed identity that trusts exactly
+the inference service account's tokens holds "Storage Blob Data Reader" on that container, and no key ever
+reaches a pod (shared-key access is off on the account). The kubelet identity may pull from the registry.
+
+Uploading the weights needs a data-plane role too: unless ``weight_store.writer_principal_ids`` names the
+writers, the identity that runs ``pulumi up`` gets "Storage Blob Data Contributor" on the container (of
+``cluster.deployer_principal_type``). The storage firewall admits the cluster's subnet and
+``weight_store.allowed_ip_ranges`` only: list the public address you push from there.
+
+The subscription is the provider's (``azure-native:subscriptionId``, ``ARM_SUBSCRIPTION_ID`` or ``az login``'s).
+"""
+
+# No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
+# output annotations at run time to infer the package schema, and cannot resolve strings.
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Required, TypedDict
+
+import pulumi
+from pulumi_azure_native import authorization
+from pulumi_azure_native import network as azure_network
+
+from shardstack.azure.cluster import SYSTEM_POOL_NAME, Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name, validate_gpu_node_pool_args
+from shardstack.azure.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.azure.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.azure.tags import tag_problems
+from shardstack.azure.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
+from shardstack.errors import ArgumentError
+from shardstack.gpu_pool import Taint
+from shardstack.installation import (
+    InstallationChecks,
+    WeightAccess,
+    deploy_inference,
+    inference_identity,
+    part,
+    with_common,
+    with_tolerations,
+)
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs, Toleration
+from shardstack.k8s import labels as lbl
+from shardstack.k8s import runtime_contract as rc
+from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
+
+TYPE_TOKEN = "shardstack:azure:AzureInstallation"
+
+# Filled in by the installation; giving them would contradict what it wires together.
+_WIRED_NETWORK_ARGS = ("location",)
+_WIRED_CLUSTER_ARGS = ("resource_group_name", "location", "node_subnet_id")
+_WIRED_POOL_ARGS = ("cluster_name", "resource_group_name", "node_subnet_id")
+_WIRED_STORE_ARGS = ("resource_group_name",)
+_WIRED_REGISTRY_ARGS = ("resource_group_name",)
+
+# Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
+_STAND_IN_GROUP = "shardstack-rg"
+_STAND_IN_SUBNET = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/shardstack-rg/providers/"
+                    "Microsoft.Network/virtualNetworks/shardstack/subnets/nodes")
+
+PUBLIC_API_RULE_PRIORITY = 200
+"""Subnet NSG rules are read lowest first; Azure's own default rules start at 65000."""
+
+
+# The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
+# base, so these repeat the remaining names; a test checks they stay exactly the components' arguments.
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.azure.network.Network`) without ``location``."""
+
+    resource_group_name: str
+    """Name of the resource group to create. Default: '<name>-rg' plus a random suffix."""
+    cidr_block: str
+    """IPv4 address space of the VNet, a private /8 to /24. Default: '10.224.0.0/12'."""
+    node_subnet_cidr: str
+    """IPv4 range of the node subnet inside ``cidr_block``. Default: '10.224.0.0/20'."""
+    existing: ExistingNetwork
+    """Use a resource group and subnet created elsewhere instead of creating them."""
+    tags: Mapping[str, str]
+    """Azure tags on the resource group, the VNet and the NSG. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.azure.cluster.Cluster`) without its resource group, location and
+    subnet."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. '1.33'; AKS picks the patch release. Default: '1.33'."""
+    auto_upgrade_channel: str
+    """'patch', 'stable', 'rapid' or 'none'. Default: 'patch'."""
+    private_endpoint: bool
+    """A private cluster: the Kubernetes API only inside the VNet. Default: True."""
+    authorized_networks: Sequence[str]
+    """Public CIDR blocks allowed to reach a public API server; required when ``private_endpoint`` is False."""
+    pod_cidr: str
+    """Overlay range of pod IPs. Default: '10.244.0.0/14'."""
+    service_cidr: str
+    """Range of Service cluster IPs. Default: '10.0.0.0/16'."""
+    dns_service_ip: str
+    """Cluster IP of CoreDNS inside ``service_cidr``. Default: '10.0.0.10'."""
+    system_pool: SystemPool
+    """The CPU nodes for cluster services. Default: 1 to 3 Standard_D4s_v5 nodes, 50 GiB."""
+    zones: Sequence[str]
+    """Availability zones of the system nodes, e.g. ['1', '2', '3']. Default: none."""
+    admin_group_object_ids: Sequence[pulumi.Input[str]]
+    """Entra groups whose members are Kubernetes cluster-admins. Default: none."""
+    admin_principal_ids: Sequence[pulumi.Input[str]]
+    """Entra principals given "Azure Kubernetes Service RBAC Cluster Admin" on the cluster. Default: none."""
+    admin_principal_type: str
+    """'User', 'Group' or 'ServicePrincipal': what every admin principal is. Default: 'User'."""
+    grant_deployer_admin: bool
+    """Give the identity Pulumi runs as cluster-admin rights, so that it can deploy to the cluster. Default: True."""
+    deployer_principal_type: str
+    """'User' (``az login``) or 'ServicePrincipal' (CI): what the identity Pulumi runs as is. Default: 'User'."""
+    sku_tier: str
+    """'Free', 'Standard' or 'Premium'. Default: 'Standard'."""
+    protect: bool
+    """Protect the AKS cluster from deletion. Default: True."""
+    tags: Mapping[str, str]
+    """Azure tags on the cluster and its identity. Default: none."""
+
+
+class NamedGpuPool(TypedDict, total=False):
+    """A GPU pool (see :class:`~shardstack.azure.gpu_node_pool.GpuNodePool`) without the cluster, its resource
+    group and subnet, plus its name."""
+
+    name: Required[str]
+    """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 't4' or 'h100-80gb'
+    (case-insensitive). It must be offered on Azure."""
+    gpus_per_node: int
+    """GPUs per node: one of the counts the catalogue offers for this GPU on Azure. Default: 1, or the
+    smallest count offered (8 for 'h100-80gb')."""
+    min_nodes: int
+    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero. Default: 0."""
+    max_nodes: int
+    """Most nodes, ≥ 1 and ≥ min_nodes; AKS's cluster autoscaler adds nodes up to this. Default: 1."""
+    spot: bool
+    """Use Azure Spot VMs: much cheaper, but Azure may evict a node with 30 seconds' notice. Default: False."""
+    disk_size_gib: int
+    """OS disk per node, GiB, 50 to 2048. Default: 200."""
+    labels: Mapping[str, str]
+    """Extra Kubernetes labels on every node (not in the shardstack.dev/, kubernetes.io, k8s.io or
+    kubernetes.azure.com domains). Default: none."""
+    taints: Sequence[Taint]
+    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``. Default: none."""
+    instance_type: str
+    """Azure VM size among the catalogue's Azure offers for this GPU and gpus_per_node. Default: the cheapest."""
+    zones: Sequence[str]
+    """Availability zones the nodes are placed in, e.g. ['1', '2']. Default: none."""
+    spot_max_price: float
+    """Most USD per hour and node for a Spot VM; -1 pays up to the on-demand price. Default: -1."""
+    gpu_instance_profile: str
+    """Multi-Instance GPU profile, 'MIG1g' to 'MIG7g' (A100 and H100 only). Default: none."""
+    gpu_driver: str
+    """'Install' (AKS installs the NVIDIA driver) or 'None'. Default: 'Install'."""
+    tags: Mapping[str, str]
+    """Azure tags on the node pool and its VM scale set. Default: none."""
+
+
+class InstallationWeightStore(TypedDict, total=False):
+    """WeightStore arguments (see :class:`~shardstack.azure.weight_store.WeightStore`) without the resource group;
+    the location defaults to the installation's."""
+
+    location: str
+    """Azure region of the storage account. Default: the installation's ``location``."""
+    account_name: str
+    """Globally unique storage account name, 3 to 24 lowercase letters and digits. Default: derived from the
+    name plus 8 random characters."""
+    sku: str
+    """'Standard_LRS' or 'Standard_ZRS'. Default: 'Standard_LRS'."""
+    container_name: str
+    """Name of the blob container. Default: 'weights'."""
+    allowed_subnet_ids: Sequence[pulumi.Input[str]]
+    """Subnets the storage firewall admits besides the cluster's node subnet, which is always admitted."""
+    allowed_ip_ranges: Sequence[str]
+    """Public IPv4 addresses or CIDR blocks the storage firewall admits, e.g. where the weights are pushed
+    from. Default: none."""
+    writer_principal_ids: Sequence[pulumi.Input[str]]
+    """Entra object IDs given "Storage Blob Data Contributor" on the container. Default: the identity that
+    runs ``pulumi up``."""
+    writer_principal_type: str
+    """'User', 'Group' or 'ServicePrincipal': what every writer is. Default: 'User', or, for the default
+    writer, ``cluster.deployer_principal_type``."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted blob version is kept. Default: 30."""
+    soft_delete_days: int
+    """Days a deleted blob stays restorable, 0 to turn off. Default: 7."""
+    container_soft_delete_days: int
+    """Days a deleted container stays restorable, 0 to turn off. Default: 7."""
+    infrastructure_encryption: bool
+    """Encrypt the data a second time at the infrastructure level. Default: False."""
+    protect: bool
+    """Protect the storage account and container, and keep them on destroy. Default: True."""
+    tags: Mapping[str, str]
+    """Azure tags on the storage account and the identities. Default: none."""
+
+
+class InstallationRegistry(TypedDict, total=False):
+    """Registry arguments (see :class:`~shardstack.azure.registry.Registry`) without the resource group; the
+    location defaults to the installation's."""
+
+    location: str
+    """Azure region of the registry. Default: the installation's ``location``."""
+    registry_name: str
+    """Globally unique registry name, 5 to 50 letters and digits. Default: derived from the name."""
+    sku: str
+    """'Premium' or 'Standard'. Default: 'Premium'."""
+    untagged_retention_days: int
+    """Days an untagged manifest is kept, 0 to 365 (Premium only). Default: 7."""
+    reader_principal_ids: Sequence[pulumi.Input[str]]
+    """Principals given AcrPull besides the cluster's kubelet identity, which always is. Default: none."""
+    tags: Mapping[str, str]
+    """Azure tags on the registry. Default: none."""
+
+
+class AzureInstallationArgs(TypedDict, total=False):
+    """Arguments of AzureInstallation: each part's own arguments, minus what the installation wires."""
+
+    location: Required[str]
+    """The Azure region of every part, e.g. 'eastus'."""
+    network: InstallationNetwork
+    """The resource group and VNet. Default: new ones, with a node subnet and its NSG."""
+    cluster: InstallationCluster
+    """The AKS cluster. Default: a private cluster."""
+    gpu_pools: Required[Sequence[NamedGpuPool]]
+    """At least one GPU pool (see GpuNodePool), without the cluster, its resource group and subnet."""
+    weight_store: InstallationWeightStore
+    """The storage account for the weights (see WeightStore). Default: a new, protected account that only
+    the cluster's subnet reaches."""
+    registry: InstallationRegistry
+    """The container registry for the runtime image (see Registry); the kubelet identity may pull.
+    Default: a Premium registry."""
+    create_registry: bool
+    """Create the container registry. Default: True."""
+    gpu_enablement: GpuEnablementArgs
+    """The NVIDIA device plugin (and optionally the DCGM exporter); it tolerates every pool's taints, AKS's
+    Spot taint included. Default: the device plugin only."""
+    inference: Required[ShardedInferenceArgs]
+    """The deployment (see ShardedInference). ``model_uri`` defaults to the container's URI plus ``model_path``
+    (and then ``wait_until_ready`` to False: the weights go into the new container after ``pulumi up``);
+    the service account reads the container through Workload Identity."""
+    model_path: str
+    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
+    ``model_uri``."""
+    api_key: pulumi.Input[str]
+    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
+    inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    tags: Mapping[str, str]
+    """Azure tags on every resource that takes them, beside each component's own. Default: none."""
+
+
+def _located(part_args: Mapping[str, Any], location: str) -> dict[str, Any]:
+    return {"location": location, **part_args}
+
+
+def _pool_name_problems(pools: Any) -> list[str]:
+    """AKS names the pools without their '-' and in 12 characters: two pools, or a pool and the system pool,
+    must not end up with one name."""
+    if not isinstance(pools, Sequence) or isinstance(pools, str):
+        return []
+    named = [(f"gpu_pools[{i}]", p["name"]) for i, p in enumerate(pools)
+             if isinstance(p, Mapping) and isinstance(p.get("name"), str) and p["name"]]
+    seen = {SYSTEM_POOL_NAME: "the system pool"}
+    problems: list[str] = []
+    for where, pool_name in named:
+        aks_name = agent_pool_name(pool_name)
+        if aks_name in seen:
+            problems.append(f"{where}: name {pool_name!r} becomes the AKS node pool name {aks_name!r}, which is "
+                            f"already {seen[aks_name]}'s (AKS drops '-' and keeps 12 characters); rename the pool")
+        else:
+            seen[aks_name] = where
+    return problems
+
+
+def validate_azure_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Return every problem with AzureInstallation arguments, each prefixed with the part it belongs to."""
+    checks = InstallationChecks(args, AzureInstallationArgs.__annotations__, (
+        "network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "tags"))
+    location = args.get("location")
+    if not isinstance(location, str) or not location:
+        checks.problems.append(f"location is required: the Azure region of the installation, e.g. 'eastus'; "
+                               f"got {location!r}")
+        location = "eastus"  # judge the parts as if it were given
+    checks.problems += tag_problems(args.get("tags"))
+
+    network = dict(part(args, "network"))
+    checks.wired("network", network, _WIRED_NETWORK_ARGS)
+    checks.prefixed("network", validate_network_args({**network, "location": location}, name))
+    cluster = dict(part(args, "cluster"))
+    checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
+    stand_ins = {"resource_group_name": _STAND_IN_GROUP, "node_subnet_id": _STAND_IN_SUBNET}
+    checks.prefixed("cluster", validate_cluster_args({**cluster, "location": location, **stand_ins}, name))
+    checks.gpu_pools(_WIRED_POOL_ARGS, lambda pool_name, pool: validate_gpu_node_pool_args(
+        {**pool, **stand_ins, "cluster_name": name or "shardstack"}, pool_name))
+    checks.problems += _pool_name_problems(args.get("gpu_pools"))
+
+    store = dict(part(args, "weight_store"))
+    checks.wired("weight_store", store, _WIRED_STORE_ARGS)
+    checks.prefixed("weight_store", validate_weight_store_args(
+        {**_located(store, location), "resource_group_name": _STAND_IN_GROUP}, f"{name or 'shardstack'}-weights"))
+    if args.get("create_registry", True) is not False:
+        registry = dict(part(args, "registry"))
+        checks.wired("registry", registry, _WIRED_REGISTRY_ARGS)
+        checks.prefixed("registry", validate_registry_args(
+            {**_located(registry, location), "resource_group_name": _STAND_IN_GROUP},
+            f"{name or 'shardstack'}-registry"))
+    checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
+    checks.inference(name, "az://placeholder@account.blob.core.windows.net/")
+    return checks.problems
+
+
+class AzureInstallation(pulumi.ComponentResource):
+    """Network, AKS cluster, GPU pools, weight store, registry and the sharded inference deployment."""
+
+    endpoint: pulumi.Output[str]
+    """The API endpoint: the load balancer's URL when public, else the in-cluster Service URL."""
+    bucket_uri: pulumi.Output[str]
+    """``az://<container>@<account>.blob.core.windows.net/``: push checkpoints here with
+    ``shardstack-runtime weights push``."""
+    model_uri: pulumi.Output[str]
+    """The checkpoint the ranks serve."""
+    registry_url: pulumi.Output[str]
+    """The registry's login server for the runtime image ('' when ``create_registry`` is False)."""
+    kubeconfig: pulumi.Output[str]
+    """A kubeconfig for the cluster (secret); it runs ``kubelogin`` with the Azure CLI's sign-in for a token."""
+    cluster_name: pulumi.Output[str]
+    """The AKS cluster's name (for ``az aks get-credentials --name``)."""
+    resource_group_name: pulumi.Output[str]
+    """The resource group of the cluster and the other parts (for ``az aks get-credentials --resource-group``)."""
+    gpu_usd_per_hour_min: float
+    """List price of every GPU pool at its minimum size, $/hour."""
+    gpu_usd_per_hour_max: float
+    """List price of every GPU pool at its maximum size, $/hour."""
+
+    def __init__(self, name: str, args: AzureInstallationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = validate_azure_installation_args(args, name)
+        if problems:
+            raise ArgumentError(f"AzureInstallation {name!r}", problems)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.get("tags") or {})
+        location = args["location"]
+
+        def tagged(part_args: Mapping[str, Any]) -> dict[str, Any]:
+            return with_common(part_args, tags, "tags")
+
+        network = Network(name, NetworkArgs(**tagged({**part(args, "network"), "location": location})), opts=child)
+        cluster_part = part(args, "cluster")
+        cluster = Cluster(name, ClusterArgs(**tagged({
+            **cluster_part, "resource_group_name": network.resource_group_name, "location": location,
+            "node_subnet_id": network.node_subnet_id,
+        })), opts=child)
+        pools = []
+        for pool in args["gpu_pools"]:
+            pool_args = {k: v for k, v in pool.items() if k != "name"}
+            pools.append(GpuNodePool(
+                pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
+                GpuNodePoolArgs(**tagged({**pool_args, "cluster_name": cluster.cluster_name,
+                                          "resource_group_name": cluster.resource_group_name,
+                                          "node_subnet_id": network.node_subnet_id})),
+                opts=child,
+            ))
+
+        store_args = _located(part(args, "weight_store"), location)
+        if not store_args.get("writer_principal_ids"):
+            # Shared-key access is off: without a data-plane role nobody could push the weights.
+            deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            store_args["writer_principal_ids"] = [deployer.object_id]
+            store_args["writer_principal_type"] = cluster_part.get("deployer_principal_type", "User")
+        store = WeightStore(f"{name}-weights", WeightStoreArgs(**tagged({
+            **store_args, "resource_group_name": network.resource_group_name,
+            "allowed_subnet_ids": [network.node_subnet_id, *store_args.get("allowed_subnet_ids", [])],
+        })), opts=child)
+
+        registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
+        if args.get("create_registry", True):
+            registry_args = _located(part(args, "registry"), location)
+            # The kubelet pulls the runtime image with its own identity (the nodes', not the pods').
+            readers = [*registry_args.get("reader_principal_ids", []), cluster.kubelet_identity_object_id]
+            registry = Registry(f"{name}-registry", RegistryArgs(**tagged({
+                **registry_args, "resource_group_name": network.resource_group_name, "reader_principal_ids": readers,
+            })), opts=child)
+            registry_url = registry.registry_url
+
+        # Every pool's taints, AKS's Spot taint included: the device plugin and the ranks run on each pool.
+        tolerations: list[Toleration] = []
+        for gpu_pool in pools:
+            # The GPU taint is tolerated by both already.
+            tolerations += [t for t in gpu_pool.required_tolerations
+                            if t not in tolerations and t.get("key") != lbl.GPU_TAINT_KEY]
+        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**with_tolerations(part(args, "gpu_enablement"), tolerations)),
+                      opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools))
+
+        namespace, service_account = inference_identity(name, args)
+        grant = store.grant_read(namespace, service_account, oidc_issuer_url=cluster.oidc_issuer_url,
+                                 opts=pulumi.ResourceOptions(parent=store))
+        serving = deploy_inference(
+            self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
+            access=WeightAccess(grant.service_account_annotations, grant.resources, grant.pod_labels),
+            tolerations=tolerations, depends_on=pools,
+        )
+        inference: Mapping[str, Any] = args["inference"]
+        if inference.get("public") and "existing" not in part(args, "network"):
+            # AKS opens the load balancer, but never the subnet's NSG: without this rule the clients'
+            # packets (their source address kept) stop at the subnet's default DenyAllInBound.
+            azure_network.SecurityRule(
+                f"{name}-public-api",
+                resource_group_name=network.resource_group_name,
+                network_security_group_name=network.network_security_group_id.apply(lambda i: i.rsplit("/", 1)[-1]),
+                priority=PUBLIC_API_RULE_PRIORITY,
+                direction="Inbound",
+                access="Allow",
+                protocol="Tcp",
+                source_address_prefixes=list(inference.get("allowed_cidrs") or []),
+                source_port_range="*",
+                destination_address_prefix="*",
+                destination_port_range=str(inference.get("api_port", rc.DEFAULT_API_PORT)),
+                description=f"Clients of the Shardstack API ({name}): inference.allowed_cidrs",
+                opts=child,
+            )
+
+        self.endpoint = serving.inference.endpoint
+        self.bucket_uri = store.model_uri_prefix
+        self.model_uri = serving.model_uri
+        self.registry_url = registry_url
+        self.kubeconfig = cluster.kubeconfig
+        self.cluster_name = cluster.cluster_name
+        self.resource_group_name = cluster.resource_group_name
+        self.gpu_usd_per_hour_min = round(float(sum(p.hourly_usd_min for p in pools)), 2)
+        self.gpu_usd_per_hour_max = round(float(sum(p.hourly_usd_max for p in pools)), 2)
+        self.register_outputs({
+            "endpoint": self.endpoint,
+            "bucket_uri": self.bucket_uri,
+            "model_uri": self.model_uri,
+            "registry_url": self.registry_url,
+            "kubeconfig": self.kubeconfig,
+            "cluster_name": self.cluster_name,
+            "resource_group_name": self.resource_group_name,
+            "gpu_usd_per_hour_min": self.gpu_usd_per_hour_min,
+            "gpu_usd_per_hour_max": self.gpu_usd_per_hour_max,
+        })
