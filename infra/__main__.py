@@ -263,7 +263,8 @@ def export_installation(
 def aws_installation(cfg: config.StackConfig) -> None:
     """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment on them."""
     stack = pulumi.get_stack()
-    provider = aws.Provider("aws", region=cfg.region,
+    # A provider made in code reads no `aws:*` stack key by itself; `aws:profile` picks the credentials.
+    provider = aws.Provider("aws", region=cfg.region, profile=pulumi.Config("aws").get("profile"),
                             default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}))
     shards, sizing = cloud_shards(cfg)
     network = InstallationNetwork(nat_gateways=cfg.network.nat_gateways)
@@ -315,8 +316,14 @@ def gcp_installation(cfg: config.StackConfig) -> None:
 def azure_installation(cfg: config.StackConfig) -> None:
     """A VNet, an AKS cluster, GPU pools, a Blob weight store, a container registry, and the inference deployment."""
     stack = pulumi.get_stack()
-    # The subscription: `azure-native:subscriptionId` in the stack's config, ARM_SUBSCRIPTION_ID, or `az login`'s.
-    provider = azure_native.Provider("azure-native", location=cfg.region)
+    # A provider made in code reads none of the stack's `azure-native:*` keys by itself: pass the ones a
+    # stack sets to pick its subscription and sign-in. Unset, the provider's own lookup applies
+    # (ARM_SUBSCRIPTION_ID, ARM_CLIENT_ID, ..., else `az login`'s subscription).
+    settings = pulumi.Config("azure-native")
+    provider = azure_native.Provider(
+        "azure-native", location=cfg.region, subscription_id=settings.get("subscriptionId"),
+        tenant_id=settings.get("tenantId"), client_id=settings.get("clientId"), use_oidc=settings.get_bool("useOidc"),
+    )
     shards, sizing = cloud_shards(cfg)
     pools = []
     for settings, pool in zip(cfg.gpu_pools, named_pools(cfg), strict=True):
@@ -325,7 +332,7 @@ def azure_installation(cfg: config.StackConfig) -> None:
         if zones:
             azure_pool["zones"] = list(zones)
         pools.append(azure_pool)
-    cluster = AzureCluster(**cluster_access(cfg))
+    cluster = AzureCluster(**cluster_access(cfg), deployer_principal_type=cfg.cluster.deployer_principal_type)
     if cfg.zones:
         cluster["zones"] = list(cfg.zones)
     assert cfg.region is not None  # config requires a region for every cloud
@@ -333,7 +340,8 @@ def azure_installation(cfg: config.StackConfig) -> None:
         location=cfg.region,
         cluster=cluster,
         gpu_pools=pools,
-        weight_store=InstallationWeightStore(allowed_ip_ranges=[str(c) for c in cfg.weight_store.allowed_networks]),
+        weight_store=InstallationWeightStore(allowed_ip_ranges=[str(c) for c in cfg.weight_store.allowed_networks],
+                                             allowed_subnet_ids=list(cfg.weight_store.allowed_subnet_ids)),
         # azure-native has no default tags: the installation passes them to every part.
         tags={"shardstack-stack": stack},
         **serving_args(cfg, shards),

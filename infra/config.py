@@ -557,6 +557,15 @@ class ClusterConfig(_Section):
         ),
     )
 
+    deployer_principal_type: Literal["User", "ServicePrincipal"] = Field(
+        default="User",
+        description=(
+            "azure only: what runs `pulumi up`, which gets cluster-admin and weight upload rights: 'User' "
+            "(`az login` as a person) or 'ServicePrincipal' (CI; sign the Azure CLI in as it too, for the "
+            "kubeconfig's kubelogin). Azure refuses a role assignment of the wrong type. Default: 'User'."
+        ),
+    )
+
     def _rules(self, checked: _Checked) -> list[_Problem]:
         if not checked.valid("private_endpoint", "authorized_networks"):
             return []
@@ -591,6 +600,14 @@ class WeightStoreConfig(_Section):
             "Public CIDR blocks or addresses the storage account's firewall admits besides the cluster's "
             "subnet, e.g. where you push the weights from: ['203.0.113.0/24']. azure only: S3 and GCS "
             "buckets admit callers by their credentials alone. Default: none."
+        ),
+    )
+    allowed_subnet_ids: list[NonEmptyStr] = Field(
+        default_factory=list,
+        description=(
+            "Resource IDs of Azure subnets the storage firewall admits besides the cluster's, e.g. a CI runner's "
+            "or a VPN gateway's subnet in the same region (IP rules never match callers in the account's own "
+            "region); each needs the Microsoft.Storage service endpoint. azure only. Default: none."
         ),
     )
 
@@ -970,10 +987,15 @@ def _cloud_problems(cfg: StackConfig, checked: _Checked) -> list[_Problem]:
     if "local" in checked.given:
         message = f"is only used with cloud 'local'; remove it for cloud {cloud!r}"
         problems.append(_Problem(("local",), message, None))
-    if cloud != "azure" and checked.valid("weight_store") and cfg.weight_store.allowed_networks:
-        message = (f"is only used with cloud 'azure', whose storage firewall admits networks; the {cloud} bucket "
-                   "admits callers by their credentials alone, so remove it")
-        problems.append(_Problem(("weight_store", "allowed_networks"), message, cfg.weight_store.allowed_networks))
+    if cloud != "azure" and checked.valid("weight_store"):
+        for key in ("allowed_networks", "allowed_subnet_ids"):
+            if value := getattr(cfg.weight_store, key):
+                message = (f"is only used with cloud 'azure', whose storage firewall admits networks; the {cloud} "
+                           "bucket admits callers by their credentials alone, so remove it")
+                problems.append(_Problem(("weight_store", key), message, value))
+    if cloud != "azure" and checked.valid("cluster") and "deployer_principal_type" in cfg.cluster.model_fields_set:
+        message = "is only used with cloud 'azure', where role assignments name a principal type; remove it"
+        problems.append(_Problem(("cluster", "deployer_principal_type"), message, cfg.cluster.deployer_principal_type))
     if checked.valid("region"):
         problems += _region_problems(cloud, cfg.region, cfg.zones if checked.valid("zones") else None)
     if checked.valid("gpu_pools") and not cfg.gpu_pools:

@@ -10,7 +10,7 @@ new cluster, reading the weights from the new store through the cloud's workload
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -187,3 +187,36 @@ def deploy_inference(
             opts=pulumi.ResourceOptions(parent=owner, provider=provider),
         )
     return Serving(inference, pulumi.Output.from_input(model_uri).apply(str))
+
+
+class PricedPool(Protocol):
+    hourly_usd_min: float
+    hourly_usd_max: float
+
+
+def register_installation_outputs(
+    owner: pulumi.ComponentResource,
+    *,
+    serving: Serving,
+    bucket_uri: pulumi.Output[str],
+    registry_url: pulumi.Output[str],
+    kubeconfig: pulumi.Output[str],
+    cluster_name: pulumi.Output[str],
+    pools: Sequence[PricedPool],
+    **extra: Any,
+) -> None:
+    """Set and register the outputs every cloud's installation has (each class declares them, for its schema)."""
+    outputs: dict[str, Any] = {
+        "endpoint": serving.inference.endpoint,
+        "bucket_uri": bucket_uri,
+        "model_uri": serving.model_uri,
+        "registry_url": registry_url,
+        "kubeconfig": kubeconfig,
+        "cluster_name": cluster_name,
+        "gpu_usd_per_hour_min": round(float(sum(p.hourly_usd_min for p in pools)), 2),
+        "gpu_usd_per_hour_max": round(float(sum(p.hourly_usd_max for p in pools)), 2),
+        **extra,
+    }
+    for key, value in outputs.items():
+        setattr(owner, key, value)
+    owner.register_outputs(outputs)

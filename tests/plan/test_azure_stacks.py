@@ -160,6 +160,13 @@ def test_prod_serves_two_replica_groups_of_two_ranks_on_the_nodes_always_there(p
     assert at_min >= gpus_requested(prod) == 4
 
 
+def test_prod_deployer_is_granted_as_the_service_principal_ci_runs_as(prod: Graph) -> None:
+    assert stack_file("azure-prod")["shardstack:cluster"]["deployer_principal_type"] == "ServicePrincipal"
+    deployer = [a for a in prod.of_type(ROLE_ASSIGNMENT) if a.name.endswith(("admin-deployer", "writer-0"))]
+    assert len(deployer) == 2
+    assert {a.inputs["principalType"] for a in deployer} == {"ServicePrincipal"}
+
+
 def test_prod_weights_are_protected_and_reached_only_from_the_cluster(prod: Graph) -> None:
     account = prod.one(ACCOUNT)
     assert account.protect and account.retain_on_delete

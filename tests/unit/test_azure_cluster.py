@@ -29,6 +29,7 @@ CLUSTER_COMPONENT = "shardstack:azure:Cluster"
 AKS = "azure-native:containerservice:ManagedCluster"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+SLEEP = "time:index/sleep:Sleep"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # what the mocks answer
@@ -128,6 +129,7 @@ def test_default_creates_a_cluster_its_control_plane_identity_two_role_assignmen
         ROLE_ASSIGNMENT: 2,  # Network Contributor on the subnet, Cluster Admin for the deployer
         IDENTITY: 1,
         K8S_PROVIDER: 1,
+        SLEEP: 1,  # the wait for the admin grant to reach the API server
     }
 
 
@@ -396,6 +398,16 @@ def test_provider_is_a_kubernetes_provider_ready_after_the_cluster_and_its_admin
     admins = [a for a in graph.of_type(ROLE_ASSIGNMENT) if a.name.startswith("llm-admin-")]
     assert len(admins) == 2
     assert all(depends_on(provider, a) for a in admins)
+    # ... and only after they have had Microsoft's documented propagation time, taken again when one changes.
+    sleep = graph.one(SLEEP)
+    assert depends_on(provider, sleep) and all(depends_on(sleep, a) for a in admins)
+    assert sleep.inputs["createDuration"] == "5m"
+    assert sorted(sleep.inputs["triggers"]["assignments"].split(",")) == sorted(a.id for a in admins)
+
+
+def test_without_admin_grants_there_is_nothing_to_wait_for() -> None:
+    graph = run_program(lambda: Cluster("llm", cluster_args(grant_deployer_admin=False)))  # type: ignore[arg-type]
+    assert graph.of_type(SLEEP) == []
 
 
 def test_outputs() -> None:

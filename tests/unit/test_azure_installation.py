@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-import typing
 from typing import Any
 
 import pulumi
 import pytest
 from component_schema import component_schema
+from installation_parts import (
+    assert_part_matches_component,
+    child_of,
+    env,
+    pod_template,
+    skips_await,
+    tolerates,
+)
 
 from shardstack import catalog
 from shardstack.azure.cluster import ClusterArgs
@@ -120,19 +127,10 @@ def agent_pools(graph: Graph) -> dict[str, Resource]:
     return found
 
 
-def child_of(graph: Graph, type_token: str, parent_type: str) -> Resource:
-    (found,) = [r for r in graph.of_type(type_token) if r.parent == graph.one(parent_type).urn]
-    return found
 
 
-def pod_template(graph: Graph) -> dict[str, Any]:
-    (statefulset,) = graph.of_type(STATEFULSET)
-    return statefulset.inputs["spec"]["template"]
 
 
-def env(graph: Graph) -> dict[str, Any]:
-    (container,) = pod_template(graph)["spec"]["containers"]
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
 def role_assignments(graph: Graph, role: str) -> list[Resource]:
@@ -144,15 +142,6 @@ def catalogue_price(gpu: str, gpus_per_node: int) -> float:
     return min(o.usd_per_hour for o in catalog.GPUS[gpu].offers if o.cloud == "azure" and o.gpu_count == gpus_per_node)
 
 
-def tolerates(tolerations: list[dict[str, Any]], key: str, value: str | None, effect: str) -> bool:
-    for toleration in tolerations:
-        if toleration.get("effect") not in (None, "", effect):
-            continue
-        if toleration.get("operator") == "Exists" and toleration.get("key") in (None, "", key):
-            return True
-        if toleration.get("key") == key and toleration.get("value") == value:
-            return True
-    return False
 
 
 def aks_taint(taint: str) -> tuple[str, str, str]:
@@ -260,12 +249,8 @@ def test_the_ranks_read_the_checkpoint_from_the_container(graph: Graph) -> None:
 def test_an_explicit_model_uri_wins_and_pulumi_up_then_waits_for_the_ranks(graph: Graph, custom: Graph) -> None:
     assert env(custom)["SHARDSTACK_MODEL_URI"] == "az://w@acct.blob.core.windows.net/llama/"
 
-    def annotations(g: Graph) -> dict[str, str]:
-        (statefulset,) = g.of_type(STATEFULSET)
-        return statefulset.inputs["metadata"].get("annotations") or {}
-
-    assert annotations(graph).get("pulumi.com/skipAwait") == "true"
-    assert "pulumi.com/skipAwait" not in annotations(custom)
+    assert skips_await(graph)
+    assert not skips_await(custom)
 
 
 def test_the_ranks_and_the_device_plugin_run_on_every_pool_spot_and_tainted_ones_too(graph: Graph) -> None:
@@ -404,12 +389,8 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
 # -- drift: the installation's part arguments are the components' arguments minus the wiring ---------
 
 
-def _strip(annotation: Any) -> Any:
-    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Required else annotation
 
 
-def _fields(typed_dict: Any) -> dict[str, Any]:
-    return {key: _strip(value) for key, value in typed_dict.__annotations__.items()}
 
 
 @pytest.mark.parametrize(
@@ -426,11 +407,7 @@ def _fields(typed_dict: Any) -> dict[str, Any]:
 def test_part_arguments_are_the_components_arguments_minus_the_wiring(
     part: Any, component: Any, wired: set[str], added: set[str], defaulted: set[str]
 ) -> None:
-    mine, theirs = _fields(part), _fields(component)
-    assert set(mine) == (set(theirs) - wired) | added
-    assert {k: v for k, v in mine.items() if k not in added} == {k: v for k, v in theirs.items() if k not in wired}
-    # ``defaulted``: required by the component, optional here because the installation supplies a default.
-    assert part.__required_keys__ == (component.__required_keys__ - wired - defaulted) | added
+    assert_part_matches_component(part, component, wired, added, defaulted)
 
 
 # -- schema ---------------------------------------------------------------------------------------------

@@ -455,6 +455,23 @@ def test_fails_when_weight_store_networks_are_given_for_a_bucket_cloud() -> None
     assert "local" in line
 
 
+def test_azure_only_keys_are_refused_elsewhere_naming_the_key() -> None:
+    line = problem_at(stack(AWS, weight_store={"allowed_subnet_ids": ["/subscriptions/x/subnets/ci"]}),
+                      "shardstack:weight_store.allowed_subnet_ids")
+    assert "only used with cloud 'azure'" in line
+    line = problem_at(stack(AWS, cluster={"deployer_principal_type": "ServicePrincipal"}),
+                      "shardstack:cluster.deployer_principal_type")
+    assert "only used with cloud 'azure'" in line
+
+
+def test_deployer_principal_type_is_user_or_service_principal() -> None:
+    azure = {"cloud": "azure", "region": "eastus", "gpu_pools": [{"gpu": "t4"}]}
+    assert config.load(azure, stack="t").cluster.deployer_principal_type == "User"
+    line = problem_at({**azure, "cluster": {"deployer_principal_type": "Group"}},
+                      "shardstack:cluster.deployer_principal_type")
+    assert "'Group'" in line and "'ServicePrincipal'" in line
+
+
 def test_fails_when_weight_store_network_is_the_whole_internet() -> None:
     values = {"cloud": "azure", "region": "eastus", "gpu_pools": [{"gpu": "t4"}],
               "weight_store": {"allowed_networks": ["0.0.0.0/0"]}}

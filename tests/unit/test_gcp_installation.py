@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-import typing
 from typing import Any
 
 import pulumi
 import pytest
 from component_schema import component_schema
+from installation_parts import (
+    assert_part_matches_component,
+    child_of,
+    env,
+    pod_spec,
+    skips_await,
+    tolerates,
+)
 
 from shardstack import catalog
 from shardstack.errors import ArgumentError
@@ -112,19 +119,10 @@ def gpu_node_pools(graph: Graph) -> dict[str, Resource]:
     return found
 
 
-def child_of(graph: Graph, type_token: str, parent_type: str) -> Resource:
-    (found,) = [r for r in graph.of_type(type_token) if r.parent == graph.one(parent_type).urn]
-    return found
 
 
-def pod_spec(graph: Graph) -> dict[str, Any]:
-    (statefulset,) = graph.of_type(STATEFULSET)
-    return statefulset.inputs["spec"]["template"]["spec"]
 
 
-def env(graph: Graph) -> dict[str, Any]:
-    (container,) = pod_spec(graph)["containers"]
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
 def catalogue_price(gpu: str, gpus_per_node: int) -> float:
@@ -132,15 +130,6 @@ def catalogue_price(gpu: str, gpus_per_node: int) -> float:
     return min(o.usd_per_hour for o in catalog.GPUS[gpu].offers if o.cloud == "gcp" and o.gpu_count == gpus_per_node)
 
 
-def tolerates(tolerations: list[dict[str, Any]], key: str, value: str | None, effect: str) -> bool:
-    for toleration in tolerations:
-        if toleration.get("effect") not in (None, "", effect):
-            continue
-        if toleration.get("operator") == "Exists" and toleration.get("key") in (None, "", key):
-            return True
-        if toleration.get("key") == key and toleration.get("value") == value:
-            return True
-    return False
 
 
 # -- wiring -------------------------------------------------------------------------------------------
@@ -251,12 +240,8 @@ def test_an_explicit_model_uri_and_bucket_location_win(custom: Graph) -> None:
 
 
 def test_pulumi_up_waits_for_the_ranks_only_when_the_weights_are_already_there(graph: Graph, custom: Graph) -> None:
-    def annotations(g: Graph) -> dict[str, str]:
-        (statefulset,) = g.of_type(STATEFULSET)
-        return statefulset.inputs["metadata"].get("annotations") or {}
-
-    assert annotations(graph).get("pulumi.com/skipAwait") == "true"
-    assert "pulumi.com/skipAwait" not in annotations(custom)
+    assert skips_await(graph)
+    assert not skips_await(custom)
 
 
 def test_the_ranks_run_on_the_gpu_pools_nodes(graph: Graph) -> None:
@@ -410,12 +395,8 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
 # -- drift: the installation's part arguments are the components' arguments minus the wiring ---------
 
 
-def _strip(annotation: Any) -> Any:
-    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Required else annotation
 
 
-def _fields(typed_dict: Any) -> dict[str, Any]:
-    return {key: _strip(value) for key, value in typed_dict.__annotations__.items()}
 
 
 @pytest.mark.parametrize(
@@ -433,11 +414,7 @@ def _fields(typed_dict: Any) -> dict[str, Any]:
 def test_part_arguments_are_the_components_arguments_minus_the_wiring(
     part: Any, component: Any, wired: set[str], added: set[str], defaulted: set[str]
 ) -> None:
-    mine, theirs = _fields(part), _fields(component)
-    assert set(mine) == (set(theirs) - wired) | added
-    assert {k: v for k, v in mine.items() if k not in added} == {k: v for k, v in theirs.items() if k not in wired}
-    # ``defaulted``: required by the component, optional here because the installation supplies a default.
-    assert part.__required_keys__ == (component.__required_keys__ - wired - defaulted) | added
+    assert_part_matches_component(part, component, wired, added, defaulted)
 
 
 # -- schema ---------------------------------------------------------------------------------------------

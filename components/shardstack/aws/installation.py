@@ -48,6 +48,7 @@ from shardstack.installation import (
     inference_identity,
     part,
     pool_tolerations,
+    register_installation_outputs,
     with_common,
     with_tolerations,
 )
@@ -314,21 +315,7 @@ class AwsInstallation(pulumi.ComponentResource):
             depends_on=pools,
         )
 
-        self.endpoint = serving.inference.endpoint
-        self.bucket_uri = store.model_uri_prefix
-        self.model_uri = serving.model_uri
-        self.registry_url = registry_url
-        self.kubeconfig = cluster.kubeconfig
-        self.cluster_name = cluster.cluster_name
-        self.gpu_usd_per_hour_min = round(float(sum(p.hourly_usd_min for p in pools)), 2)
-        self.gpu_usd_per_hour_max = round(float(sum(p.hourly_usd_max for p in pools)), 2)
-        self.register_outputs({
-            "endpoint": self.endpoint,
-            "bucket_uri": self.bucket_uri,
-            "model_uri": self.model_uri,
-            "registry_url": self.registry_url,
-            "kubeconfig": self.kubeconfig,
-            "cluster_name": self.cluster_name,
-            "gpu_usd_per_hour_min": self.gpu_usd_per_hour_min,
-            "gpu_usd_per_hour_max": self.gpu_usd_per_hour_max,
-        })
+        register_installation_outputs(
+            self, serving=serving, bucket_uri=store.model_uri_prefix, registry_url=registry_url,
+            kubeconfig=cluster.kubeconfig, cluster_name=cluster.cluster_name, pools=pools,
+        )

@@ -39,8 +39,8 @@ or a VPN), the right to list the cluster's user credentials (for its CA certific
 Kubernetes Service Cluster User Role"), and, to create the role assignments, the right to assign roles
 (Owner, User Access Administrator or Role Based Access Control Administrator on the resource group and the
 node subnet). Pass ``grant_deployer_admin=False`` where someone else grants Kubernetes access. Azure RBAC
-role assignments can take a few minutes to reach the API server: a first ``pulumi up`` whose Kubernetes
-resources fail with 403 succeeds when run again.
+role assignments take up to five minutes to reach the API server, so the Kubernetes provider waits that long
+after they are created (once; again only when one is replaced).
 """
 
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
@@ -55,6 +55,7 @@ from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumiverse_time
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity
 
@@ -112,6 +113,9 @@ OUTBOUND_TYPE = "loadBalancer"
 DEFAULT_SYSTEM_INSTANCE_TYPE = "Standard_D4s_v5"
 """4 vCPU, 16 GiB, x86_64: AKS's minimum for a system pool (4 vCPUs), room for CoreDNS, Cilium and
 Shardstack's own services."""
+RBAC_PROPAGATION_WAIT = "5m"
+"""How long Kubernetes objects wait after the admin role assignments: the propagation time Microsoft documents."""
+
 SYSTEM_POOL_NAME = "system"
 """AKS name of the system node pool: lowercase letters and digits, at most 12."""
 SYSTEM_POOL_LABEL = "shardstack.dev/pool"
@@ -220,8 +224,8 @@ class ClusterArgs(TypedDict, total=False):
     """What the identity Pulumi runs as is: 'User' (signed in with ``az login``) or 'ServicePrincipal' (a
     service principal or managed identity, e.g. CI). Default: 'User'."""
     sku_tier: str
-    """AKS pricing tier: 'Free' (no SLA, for trials), 'Standard' (API server SLA) or 'Premium' (long-term
-    support). Default: 'Standard'."""
+    """AKS pricing tier: 'Free' (no SLA, for trials), 'Standard' (API server SLA) or 'Premium' (the tier
+    long-term support needs; this component does not enroll in that support plan). Default: 'Standard'."""
     protect: bool
     """Protect the AKS cluster: ``pulumi destroy`` fails until this is set to False and applied.
     Default: True."""
@@ -628,10 +632,22 @@ class Cluster(pulumi.ComponentResource):
         server = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda hosts: _api_server(*hosts))
         kubeconfig_parts = pulumi.Output.all(pulumi.Output.from_input(resource_group), cluster.name, server, ca)
         self.kubeconfig = pulumi.Output.secret(kubeconfig_parts.apply(lambda values: _kubeconfig(*values)))
+        # ARM returns a role assignment before the API server honours it (Microsoft documents up to five
+        # minutes). Kubernetes objects created in that window get 403 and leave a half-applied stack, so they
+        # wait; the wait runs again only when an assignment is replaced.
+        propagated: list[pulumi.Resource] = []
+        if admins:
+            propagated.append(pulumiverse_time.Sleep(
+                f"{name}-rbac-propagation",
+                create_duration=RBAC_PROPAGATION_WAIT,
+                triggers={"assignments": pulumi.Output.all(*[a.id for a in admins]).apply(
+                    lambda ids: ",".join(sorted(ids)))},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=admins),
+            ))
         self.provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *admins]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *admins, *propagated]),
         )
 
         self.cluster_name = cluster.name

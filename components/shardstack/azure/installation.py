@@ -53,6 +53,7 @@ from shardstack.installation import (
     deploy_inference,
     inference_identity,
     part,
+    register_installation_outputs,
     with_common,
     with_tolerations,
 )
@@ -131,7 +132,7 @@ class InstallationCluster(TypedDict, total=False):
     deployer_principal_type: str
     """'User' (``az login``) or 'ServicePrincipal' (CI): what the identity Pulumi runs as is. Default: 'User'."""
     sku_tier: str
-    """'Free', 'Standard' or 'Premium'. Default: 'Standard'."""
+    """'Free', 'Standard' or 'Premium' (the tier long-term support needs). Default: 'Standard'."""
     protect: bool
     """Protect the AKS cluster from deletion. Default: True."""
     tags: Mapping[str, str]
@@ -396,7 +397,9 @@ class AzureInstallation(pulumi.ComponentResource):
         if args.get("create_registry", True):
             registry_args = _located(part(args, "registry"), location)
             # The kubelet pulls the runtime image with its own identity (the nodes', not the pods').
-            readers = [*registry_args.get("reader_principal_ids", []), cluster.kubelet_identity_object_id]
+            # First, so that its resource name ('-reader-0') stays put when readers are added: a renamed
+            # assignment would be written again under its fixed Azure name and then deleted with the old one.
+            readers = [cluster.kubelet_identity_object_id, *registry_args.get("reader_principal_ids", [])]
             registry = Registry(f"{name}-registry", RegistryArgs(**tagged({
                 **registry_args, "resource_group_name": network.resource_group_name, "reader_principal_ids": readers,
             })), opts=child)
@@ -439,23 +442,8 @@ class AzureInstallation(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.endpoint = serving.inference.endpoint
-        self.bucket_uri = store.model_uri_prefix
-        self.model_uri = serving.model_uri
-        self.registry_url = registry_url
-        self.kubeconfig = cluster.kubeconfig
-        self.cluster_name = cluster.cluster_name
-        self.resource_group_name = cluster.resource_group_name
-        self.gpu_usd_per_hour_min = round(float(sum(p.hourly_usd_min for p in pools)), 2)
-        self.gpu_usd_per_hour_max = round(float(sum(p.hourly_usd_max for p in pools)), 2)
-        self.register_outputs({
-            "endpoint": self.endpoint,
-            "bucket_uri": self.bucket_uri,
-            "model_uri": self.model_uri,
-            "registry_url": self.registry_url,
-            "kubeconfig": self.kubeconfig,
-            "cluster_name": self.cluster_name,
-            "resource_group_name": self.resource_group_name,
-            "gpu_usd_per_hour_min": self.gpu_usd_per_hour_min,
-            "gpu_usd_per_hour_max": self.gpu_usd_per_hour_max,
-        })
+        register_installation_outputs(
+            self, serving=serving, bucket_uri=store.model_uri_prefix, registry_url=registry_url,
+            kubeconfig=cluster.kubeconfig, cluster_name=cluster.cluster_name, pools=pools,
+            resource_group_name=cluster.resource_group_name,
+        )

@@ -132,8 +132,9 @@ class ExistingNetwork(TypedDict, total=False):
     """Resource ID of the subnet's virtual network. Default: derived from ``node_subnet_id``."""
     node_subnet_id: Required[pulumi.Input[str]]
     """Resource ID of the subnet for the AKS nodes, e.g. '/subscriptions/<subscription id>/resourceGroups/
-    <group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'. Give it the
-    ``Microsoft.Storage`` service endpoint if the weight store's firewall should admit it."""
+    <group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'. It needs the
+    ``Microsoft.Storage`` service endpoint when a weight store's firewall admits it (AzureInstallation's
+    does): Azure refuses a storage network rule for a subnet without it."""
 
 
 class NetworkArgs(TypedDict, total=False):
