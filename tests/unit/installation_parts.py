@@ -5,7 +5,10 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from shardstack.testing import Graph, Resource
+import pulumi
+
+from shardstack.errors import ArgumentError
+from shardstack.testing import Graph, Resource, run_program, run_refused
 
 SHARDED_INFERENCE = "shardstack:k8s:ShardedInference"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
@@ -73,3 +76,28 @@ def assert_part_matches_component(
     assert set(mine) == (set(theirs) - wired) | added
     assert {k: v for k, v in mine.items() if k not in added} == {k: v for k, v in theirs.items() if k not in wired}
     assert part.__required_keys__ == (component.__required_keys__ - wired - defaulted) | added
+
+
+OUTPUTS = ("endpoint", "bucket_uri", "model_uri", "registry_url", "cluster_name", "kubeconfig",
+           "gpu_usd_per_hour_min", "gpu_usd_per_hour_max")
+"""The outputs every cloud's installation has."""
+
+
+def render_installation(
+    installation: Any, name: str, args: dict[str, Any], extra_outputs: tuple[str, ...] = ()
+) -> Graph:
+    """Run an installation and export its outputs, so that graph.outputs holds their values."""
+
+    def program() -> None:
+        install = installation(name, args)
+        for output in (*OUTPUTS, *extra_outputs):
+            pulumi.export(output, getattr(install, output))
+
+    return run_program(program)
+
+
+def refused_installation(installation: Any, name: str, args: dict[str, Any]) -> ArgumentError:
+    """The ArgumentError an installation raises before it registers anything."""
+    error = run_refused(lambda: installation(name, args), ArgumentError)
+    assert error.what == f"invalid arguments for {installation.__name__} {name!r}"
+    return error

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
 import pytest
 from component_schema import component_schema
 from installation_parts import (
@@ -13,6 +12,8 @@ from installation_parts import (
     child_of,
     env,
     pod_spec,
+    refused_installation,
+    render_installation,
     skips_await,
     tolerates,
 )
@@ -29,7 +30,7 @@ from shardstack.aws.installation import (
 )
 from shardstack.aws.network import NetworkArgs
 from shardstack.errors import ArgumentError
-from shardstack.testing import SECRET, Graph, Resource, run_program, run_refused
+from shardstack.testing import SECRET, Graph, Resource
 
 INSTALLATION = "shardstack:aws:AwsInstallation"
 CLUSTER = "shardstack:aws:Cluster"
@@ -72,27 +73,15 @@ BASE: dict[str, Any] = {
     "inference": {"image": IMAGE, "shards": 2},
     "model_path": "llama-3.1-8b/",
 }
-OUTPUTS = ("endpoint", "bucket_uri", "model_uri", "registry_url", "cluster_name", "kubeconfig",
-           "gpu_usd_per_hour_min", "gpu_usd_per_hour_max")
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
 
 
 def render(name: str = "llm", **overrides: Any) -> Graph:
-    """Run an AwsInstallation and export its outputs, so that graph.outputs holds their values."""
-    args = {**BASE, **overrides}
-
-    def program() -> None:
-        install = AwsInstallation(name, args)  # type: ignore[arg-type]
-        for output in OUTPUTS:
-            pulumi.export(output, getattr(install, output))
-
-    return run_program(program)
+    return render_installation(AwsInstallation, name, {**BASE, **overrides})
 
 
 def failure(name: str = "llm", **overrides: Any) -> ArgumentError:
-    error = run_refused(lambda: AwsInstallation(name, {**BASE, **overrides}), ArgumentError)  # type: ignore[arg-type]
-    assert error.what == f"invalid arguments for AwsInstallation {name!r}"
-    return error
+    return refused_installation(AwsInstallation, name, {**BASE, **overrides})
 
 
 def problems(name: str = "llm", **overrides: Any) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
 import pytest
 from component_schema import component_schema
 from installation_parts import (
@@ -13,6 +12,8 @@ from installation_parts import (
     child_of,
     env,
     pod_template,
+    refused_installation,
+    render_installation,
     skips_await,
     tolerates,
 )
@@ -33,7 +34,7 @@ from shardstack.azure.network import NetworkArgs
 from shardstack.azure.registry import RegistryArgs
 from shardstack.azure.weight_store import WeightStoreArgs
 from shardstack.errors import ArgumentError
-from shardstack.testing import SECRET, Graph, Resource, run_program, run_refused
+from shardstack.testing import SECRET, Graph, Resource
 
 INSTALLATION = "shardstack:azure:AzureInstallation"
 CLUSTER = "shardstack:azure:Cluster"
@@ -76,26 +77,14 @@ BASE: dict[str, Any] = {
     "inference": {"image": IMAGE, "shards": 2},
     "model_path": "llama-3.1-8b/",
 }
-OUTPUTS = ("endpoint", "bucket_uri", "model_uri", "registry_url", "cluster_name", "resource_group_name",
-           "kubeconfig", "gpu_usd_per_hour_min", "gpu_usd_per_hour_max")
 
 
 def render(name: str = "llm", **overrides: Any) -> Graph:
-    """Run an AzureInstallation and export its outputs, so that graph.outputs holds their values."""
-    args = {**BASE, **overrides}
-
-    def program() -> None:
-        install = AzureInstallation(name, args)  # type: ignore[arg-type]
-        for output in OUTPUTS:
-            pulumi.export(output, getattr(install, output))
-
-    return run_program(program)
+    return render_installation(AzureInstallation, name, {**BASE, **overrides}, ("resource_group_name",))
 
 
 def failure(name: str = "llm", **overrides: Any) -> ArgumentError:
-    error = run_refused(lambda: AzureInstallation(name, {**BASE, **overrides}), ArgumentError)  # type: ignore[arg-type]
-    assert error.what == f"invalid arguments for AzureInstallation {name!r}"
-    return error
+    return refused_installation(AzureInstallation, name, {**BASE, **overrides})
 
 
 def problems(name: str = "llm", **overrides: Any) -> list[str]:
