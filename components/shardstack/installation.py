@@ -8,7 +8,7 @@ prefixed with its part; :func:`deploy_inference` puts ShardedInference (and the 
 new cluster, reading the weights from the new store through the cloud's workload identity.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,9 +16,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from shardstack.errors import did_you_mean
-from shardstack.gpu_pool import pool_name_problem
 from shardstack.k8s import SecretKeyRef, ShardedInference, ShardedInferenceArgs, Toleration
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, validate_sharded_inference_args
+from shardstack.specs.gpu_pool import named_pool_spec
+from shardstack.specs.problem import as_arguments
+from shardstack.specs.spec import Spec
 
 API_KEY_SECRET_NAME = "shardstack-api-key"
 API_KEY_SECRET_KEY = "api-key"
@@ -87,13 +89,20 @@ class InstallationChecks:
     def prefixed(self, part_name: str, found: Sequence[str]) -> None:
         self.problems.extend(f"{part_name}: {problem}" for problem in found)
 
-    def gpu_pools(self, wired: Sequence[str], validate: Callable[[str, dict[str, Any]], list[str]]) -> None:
-        """Check ``gpu_pools``: at least one, unique names, each pool by ``validate(name, pool without name)``."""
+    def gpu_pools(self, wired: Sequence[str], pool_spec: Spec, known: Mapping[str, Any] | None = None) -> None:
+        """Check ``gpu_pools``: at least one, unique names, each pool by the cloud's ``pool_spec``.
+
+        The ``wired`` arguments are the installation's to set; those it already knows as plain values
+        (``known``, e.g. the region) are checked with each pool, so that rules across them still run. The
+        others' rules are left out: no stand-in values.
+        """
         pools = self.args.get("gpu_pools")
         if not isinstance(pools, Sequence) or isinstance(pools, str) or not pools:
             self.problems.append(f"gpu_pools must list at least one GPU pool, e.g. [{{'name': 'l4', 'gpu': 'l4'}}]; "
                                  f"got {pools!r}")
             return
+        known = dict(known or {})
+        named = named_pool_spec(pool_spec, [w for w in wired if w not in known], "a pool of an installation")
         seen: dict[str, int] = {}
         for index, pool in enumerate(pools):
             part_name = f"gpu_pools[{index}]"
@@ -101,16 +110,14 @@ class InstallationChecks:
                 self.problems.append(f"{part_name} must be a mapping of GpuNodePool arguments; got {pool!r}")
                 continue
             pool_name = pool.get("name")
-            if (problem := pool_name_problem(pool_name)) is not None:
-                self.problems.append(f"{part_name}: {problem}")
-            elif pool_name in seen:
+            if isinstance(pool_name, str) and pool_name in seen:
                 self.problems.append(f"{part_name}: name {pool_name!r} is already the name of "
                                      f"gpu_pools[{seen[pool_name]}]; pool names must be unique")
-            else:
-                seen[str(pool_name)] = index
+            elif isinstance(pool_name, str):
+                seen[pool_name] = index
             self.wired(part_name, pool, wired)
-            rest = {k: v for k, v in pool.items() if k != "name"}
-            self.prefixed(part_name, validate(str(pool_name or "pool"), rest))
+            given = {k: v for k, v in pool.items() if k not in wired}
+            self.prefixed(part_name, as_arguments(named.check({**given, **known})))
 
     def inference(self, name: str | None, placeholder_uri: str) -> None:
         """Check ``inference``, ``model_path`` and ``api_key`` together."""

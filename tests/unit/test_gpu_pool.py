@@ -163,13 +163,13 @@ def test_gpus_per_node_must_be_a_count_the_cloud_offers() -> None:
         only_problem(gpu="l4", gpus_per_node=3)
         == "gpus_per_node=3 is not a node size for 'l4' on aws; allowed: 1, 4, 8"
     )
-    assert only_problem(gpu="l4", gpus_per_node=0) == "gpus_per_node must be an integer ≥ 1; got 0"
+    assert only_problem(gpu="l4", gpus_per_node=0) == "gpus_per_node=0 must be a whole number ≥ 1"
 
 
 def test_node_counts_are_checked() -> None:
-    assert only_problem(gpu="l4", min_nodes=-1) == "min_nodes must be an integer ≥ 0; got -1"
-    assert only_problem(gpu="l4", max_nodes=0) == "max_nodes must be an integer ≥ 1; got 0"
-    assert only_problem(gpu="l4", max_nodes=True) == "max_nodes must be an integer ≥ 1; got True"
+    assert only_problem(gpu="l4", min_nodes=-1) == "min_nodes=-1 must be a whole number ≥ 0"
+    assert only_problem(gpu="l4", max_nodes=0) == "max_nodes=0 must be a whole number ≥ 1"
+    assert only_problem(gpu="l4", max_nodes=True) == "max_nodes=True must be a whole number ≥ 1"
     assert (
         only_problem(gpu="l4", min_nodes=3, max_nodes=2)
         == "max_nodes=2 is less than min_nodes=3; max_nodes must be ≥ min_nodes"
@@ -178,20 +178,20 @@ def test_node_counts_are_checked() -> None:
 
 
 def test_spot_must_be_a_boolean() -> None:
-    assert only_problem(gpu="l4", spot="yes") == "spot must be True or False; got 'yes'"
+    assert only_problem(gpu="l4", spot="yes") == "spot='yes' must be true or false"
 
 
 def test_disk_must_hold_cuda_images() -> None:
     problem = only_problem(gpu="l4", disk_size_gib=20)
-    assert problem.startswith(f"disk_size_gib must be an integer ≥ {MIN_GPU_DISK_SIZE_GIB}; got 20")
+    assert problem.startswith(f"disk_size_gib=20 must be a whole number ≥ {MIN_GPU_DISK_SIZE_GIB} (CUDA images")
 
 
 def test_labels_may_not_use_shardstack_or_kubernetes_prefixes() -> None:
     assert only_problem(gpu="l4", labels={"shardstack.dev/pool": "x"}).startswith(
-        "labels key 'shardstack.dev/pool' is set by Shardstack itself"
+        "labels['shardstack.dev/pool'] is not allowed: keys starting with 'app.kubernetes.io/', 'shardstack.dev/'"
     )
     assert only_problem(gpu="l4", labels={"node.kubernetes.io/role": "gpu"}).startswith(
-        "labels key 'node.kubernetes.io/role' is in a domain Kubernetes reserves"
+        "labels['node.kubernetes.io/role'] is not allowed: the domains 'kubernetes.io', 'k8s.io' are Kubernetes' own"
     )
     assert only_problem(gpu="l4", labels={"team": "ml team"}).startswith(
         "labels['team']='ml team' is not a valid label value"
@@ -201,25 +201,30 @@ def test_labels_may_not_use_shardstack_or_kubernetes_prefixes() -> None:
 def test_taints_are_checked_field_by_field() -> None:
     problem = only_problem(gpu="l4", taints=[{"key": "dedicated", "effect": "NoScedule"}])
     assert problem == (
-        "taints[0]['effect']='NoScedule' must be one of 'NoSchedule', 'PreferNoSchedule', 'NoExecute'"
+        "taints[0].effect='NoScedule' must be one of 'NoSchedule', 'PreferNoSchedule', 'NoExecute'"
         " (did you mean 'NoSchedule'?)"
     )
-    assert only_problem(gpu="l4", taints=[{"key": "dedicated"}]).startswith("taints[0] has no effect")
-    assert only_problem(gpu="l4", taints=[{"effect": "NoSchedule"}]).startswith("taints[0] has no key")
+    assert only_problem(gpu="l4", taints=[{"key": "dedicated"}]).startswith(
+        "taints[0].effect is required: one of 'NoSchedule'"
+    )
+    assert only_problem(gpu="l4", taints=[{"effect": "NoSchedule"}]).startswith(
+        "taints[0].key is required: a taint key"
+    )
     assert (
         only_problem(gpu="l4", taints=[{"key": "dedicated", "effect": "NoSchedule", "efect": "x"}])
-        == "taints[0] has unknown field 'efect' (did you mean 'effect'?)"
+        == "taints[0] has unknown argument 'efect' (did you mean 'effect'?)"
     )
-    assert only_problem(gpu="l4", taints={"key": "x"}).startswith("taints must be a list of taints")
+    assert only_problem(gpu="l4", taints={"key": "x"}).startswith(
+        "taints={'key': 'x'} must be a list, each item a mapping with key, value, effect"
+    )
 
 
 def test_taint_keys_are_unique_and_the_gpu_taint_is_reserved() -> None:
     assert only_problem(gpu="l4", taints=[{"key": "nvidia.com/gpu", "effect": "NoExecute"}]) == (
-        "taints[0]['key']='nvidia.com/gpu' is already used by the GPU taint the pool always sets; "
-        "give each taint key once"
+        "taints[0].key='nvidia.com/gpu' is the key of the GPU taint the pool always sets; choose another key"
     )
     twice = [{"key": "a", "effect": "NoSchedule"}, {"key": "a", "effect": "NoExecute"}]
-    assert only_problem(gpu="l4", taints=twice).startswith("taints[1]['key']='a' is already used by taints[0]")
+    assert only_problem(gpu="l4", taints=twice).startswith("taints[1].key='a' is already used by taints[0]")
 
 
 def test_instance_type_must_be_a_catalogue_shape_with_those_gpus() -> None:

@@ -23,42 +23,40 @@ node itself (IMDSv2, one network hop). Give pods AWS access with EKS Pod Identit
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict, cast
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
 
 from shardstack import gpu_pool
-from shardstack.aws.tags import COMPONENT_TAG, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.aws.args import GpuNodePoolArgs
+from shardstack.aws.specs import (
+    AMI_TYPES,
+    CAPACITY_RESERVATION_TYPES,
+    DEFAULT_AMI_TYPE,
+    DEFAULT_CAPACITY_RESERVATION_TYPE,
+    EFA_NETWORK_CARDS,
+    GPU_NODE_POOL,
+)
+from shardstack.aws.tags import COMPONENT_TAG
+from shardstack.errors import ArgumentError
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPool, Taint, node_labels, node_taints
-from shardstack.k8s import names
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:GpuNodePool"
 CLOUD = "aws"
 
-AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
-"""EKS-optimized accelerated AMIs for x86 GPU instances; both ship the NVIDIA driver and toolkit."""
-DEFAULT_AMI_TYPE = "AL2023_x86_64_NVIDIA"
-
-CAPACITY_RESERVATION_TYPES = ("capacity-block", "on-demand")
-"""'capacity-block': an EC2 Capacity Block for ML; 'on-demand': a targeted On-Demand Capacity Reservation."""
-DEFAULT_CAPACITY_RESERVATION_TYPE = "capacity-block"
-
-EFA_NETWORK_CARDS: Mapping[str, int] = {
-    "p4d.24xlarge": 4,
-    "p4de.24xlarge": 4,
-    "p5.48xlarge": 32,
-    "p5e.48xlarge": 32,
-    "p5en.48xlarge": 16,
-}
-"""Instance types this pool attaches EFA interfaces to, with their network cards (one EFA per card).
-
-From the EC2 User Guide's EFA and network-card tables (accelerated computing). Smaller EFA-capable
-shapes (some g5/g6/g6e sizes) are left out: with one network card, EFA adds little for inference.
-"""
+__all__ = [
+    "AMI_TYPES",
+    "CAPACITY_RESERVATION_TYPES",
+    "DEFAULT_AMI_TYPE",
+    "DEFAULT_CAPACITY_RESERVATION_TYPE",
+    "EFA_NETWORK_CARDS",
+    "GpuNodePool",
+    "GpuNodePoolArgs",
+    "validate_gpu_node_pool_args",
+]
 
 EKS_TAINT_EFFECTS: Mapping[str, str] = {
     "NoSchedule": "NO_SCHEDULE",
@@ -77,168 +75,20 @@ BOTTLEROCKET_DATA_DEVICE = "/dev/xvdb"
 MAX_NODE_GROUP_NAME_PREFIX = 36
 """EKS node group names are at most 63 characters; the provider appends 26 to a prefix, plus '-'."""
 
-_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
-_CAPACITY_RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{17}$")
-
-
-class GpuNodePoolArgs(TypedDict, total=False):
-    """Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the EKS wiring."""
-
-    # The cloud-neutral arguments are spelled out again rather than inherited from GpuPoolArgs:
-    # ComponentProvider reads each field's docstring from this class's own source.
-    gpu: Required[str]
-    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
-    (case-insensitive). It must be offered on AWS."""
-    gpus_per_node: int
-    """GPUs per node: one of the counts the catalogue offers for this GPU on AWS. Default: 1, or the
-    smallest count offered when AWS has no 1-GPU instance for it."""
-    min_nodes: int
-    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero when no GPU workload is pending. Default: 0."""
-    max_nodes: int
-    """Most nodes, ≥ 1 and ≥ min_nodes; the cluster autoscaler adds nodes up to this. Default: 1."""
-    spot: bool
-    """Use Spot capacity: much cheaper, but EC2 may reclaim a node with two minutes' notice.
-    Default: False (on-demand)."""
-    disk_size_gib: int
-    """EBS volume per node for images and the weights' local copy, GiB, at least 50; gp3, encrypted.
-    Default: 200."""
-    labels: Mapping[str, str]
-    """Extra Kubernetes labels on every node. Keys may not use the prefixes Shardstack sets itself
-    (app.kubernetes.io/, shardstack.dev/, leaderworkerset.sigs.k8s.io/) nor the kubernetes.io and k8s.io
-    domains. Default: none (the pool always sets shardstack.dev/gpu, shardstack.dev/pool and
-    shardstack.dev/gpu-type)."""
-    taints: Sequence[Taint]
-    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``, which
-    is always set. Each key at most once. Default: none."""
-    instance_type: str
-    """EC2 instance type, to pick another catalogue shape with the same GPUs than the cheapest one
-    (e.g. 'g6.4xlarge' for more vCPUs). It must be one of the catalogue's AWS offers for this GPU and
-    gpus_per_node. Default: the cheapest such offer."""
-    cluster_name: Required[pulumi.Input[str]]
-    """Name of the EKS cluster the nodes join."""
-    node_role_arn: Required[pulumi.Input[str]]
-    """ARN of the IAM role of the nodes (the kubelet's, not the pods': pods cannot reach it)."""
-    subnet_ids: Required[pulumi.Input[Sequence[pulumi.Input[str]]]]
-    """Private subnets the nodes are placed in. With ``efa`` or ``capacity_reservation_id``, give only
-    subnets of one Availability Zone (the placement group's, or the reservation's)."""
-    ami_type: str
-    """EKS AMI type: 'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'. Default: 'AL2023_x86_64_NVIDIA'."""
-    efa: bool
-    """Attach Elastic Fabric Adapters (one per network card) and place the nodes in a cluster placement
-    group, for fast shard-to-shard traffic between nodes. Only for EFA instance types (p4d.24xlarge,
-    p4de.24xlarge, p5.48xlarge, p5e.48xlarge, p5en.48xlarge); not with ``capacity_reservation_id``.
-    Default: False."""
-    capacity_reservation_id: pulumi.Input[str]
-    """ID of an EC2 capacity reservation ('cr-...') the nodes launch into, of the type
-    ``capacity_reservation_type`` says. Its instance type and Availability Zone must match the pool's.
-    Not with ``spot`` or ``efa``. Default: none."""
-    capacity_reservation_type: str
-    """What ``capacity_reservation_id`` is: 'capacity-block' (an EC2 Capacity Block for ML; the node
-    group's capacity type becomes CAPACITY_BLOCK) or 'on-demand' (a targeted On-Demand Capacity
-    Reservation). Default: 'capacity-block'."""
-    tags: Mapping[str, str]
-    """AWS tags for every resource the pool creates, and its instances and volumes. Default: none
-    (``shardstack:component`` is always set)."""
-
-
-AWS_ARG_NAMES: tuple[str, ...] = tuple(k for k in GpuNodePoolArgs.__annotations__ if k not in GPU_POOL_ARG_NAMES)
+AWS_ARG_NAMES: tuple[str, ...] = tuple(k for k in GPU_NODE_POOL.names if k not in GPU_POOL_ARG_NAMES)
 """The arguments GpuNodePool adds to the cloud-neutral ones."""
 
 
 def validate_gpu_node_pool_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with GpuNodePool arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    problems = gpu_pool.validate_gpu_pool_args(args, CLOUD, known_args=GpuNodePoolArgs.__annotations__)
-    # The instance type is known only when the cloud-neutral arguments are valid.
-    instance_type = None if problems else gpu_pool.resolve_gpu_pool(_neutral(args), CLOUD).instance_type
-    if name is not None:
-        problem = gpu_pool.pool_name_problem(name)
-        if problem:
-            problems.append(problem)
-    for arg in ("cluster_name", "node_role_arn", "subnet_ids"):
-        if args.get(arg) is None:
-            problems.append(f"{arg} is required")
-    if isinstance(args.get("cluster_name"), str) and not args["cluster_name"].strip():
-        problems.append("cluster_name='' must name the EKS cluster")
-    role = args.get("node_role_arn")
-    if isinstance(role, str) and not _ROLE_ARN.match(role):
-        problems.append(f"node_role_arn={role!r} is not an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'")
-    problems += _subnet_problems(args.get("subnet_ids"))
-    ami_type = args.get("ami_type", DEFAULT_AMI_TYPE)
-    if ami_type not in AMI_TYPES:
-        problems.append(f"ami_type={ami_type!r} must be {one_of(AMI_TYPES)}{did_you_mean(str(ami_type), AMI_TYPES)}")
-    if "efa" in args:
-        problem = names.bool_problem("efa", args["efa"])
-        if problem:
-            problems.append(problem)
-    problems += _reservation_problems(args)
-    problems += tag_problems(args.get("tags"))
-    if args.get("efa") is True and instance_type is not None and instance_type not in EFA_NETWORK_CARDS:
-        problems.append(
-            f"efa=True needs an instance type with EFA; {instance_type!r} has none here. "
-            f"EFA types: {', '.join(repr(t) for t in EFA_NETWORK_CARDS)} (choose gpu/gpus_per_node "
-            "accordingly, e.g. h100-80gb x 8), or drop efa"
-        )
+    """Return every problem with GpuNodePool arguments (and its name, when given), one line each."""
+    problems = as_arguments(GPU_NODE_POOL.check(args))
+    if name is not None and (problem := gpu_pool.pool_name_problem(name)):
+        problems.append(problem)
     return problems
 
 
 def _neutral(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in GPU_POOL_ARG_NAMES}
-
-
-def _subnet_problems(subnet_ids: Any) -> list[str]:
-    if subnet_ids is None or isinstance(subnet_ids, pulumi.Output):
-        return []
-    if isinstance(subnet_ids, str) or not isinstance(subnet_ids, Sequence):
-        return [f"subnet_ids must be a list of subnet IDs like ['subnet-0123456789abcdef0']; got {subnet_ids!r}"]
-    if not subnet_ids:
-        return ["subnet_ids=[] must list at least one subnet"]
-    return [
-        f"subnet_ids[{i}]={s!r} is not a subnet ID like 'subnet-0123456789abcdef0'"
-        for i, s in enumerate(subnet_ids)
-        if isinstance(s, str) and not _SUBNET_ID.match(s)
-    ]
-
-
-def _reservation_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    reservation = args.get("capacity_reservation_id")
-    if isinstance(reservation, str) and not _CAPACITY_RESERVATION_ID.match(reservation):
-        problems.append(
-            f"capacity_reservation_id={reservation!r} is not a capacity reservation ID like 'cr-0123456789abcdef0'"
-        )
-    kind = args.get("capacity_reservation_type", DEFAULT_CAPACITY_RESERVATION_TYPE)
-    if kind not in CAPACITY_RESERVATION_TYPES:
-        problems.append(
-            f"capacity_reservation_type={kind!r} must be {one_of(CAPACITY_RESERVATION_TYPES)}"
-            f"{did_you_mean(str(kind), CAPACITY_RESERVATION_TYPES)}"
-        )
-    if reservation is None:
-        if "capacity_reservation_type" in args:
-            problems.append(
-                f"capacity_reservation_type={kind!r} is given without capacity_reservation_id; "
-                "give the reservation's ID or drop capacity_reservation_type"
-            )
-        return problems
-    if args.get("spot") is True:
-        problems.append(
-            f"spot=True and capacity_reservation_id={_show(reservation)} conflict: reserved capacity is "
-            "never Spot; drop one of them"
-        )
-    if args.get("efa") is True:
-        problems.append(
-            f"efa=True and capacity_reservation_id={_show(reservation)} conflict: efa places the nodes in a "
-            "new cluster placement group, and a targeted reservation launches only into the placement "
-            "group it was created in. Drop efa (Capacity Blocks already place their instances close "
-            "together on a low-latency network) or drop capacity_reservation_id"
-        )
-    return problems
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else "<output>"
 
 
 def autoscaler_node_template_tags(pool: GpuPool, labels: Mapping[str, str], taints: Sequence[Taint]) -> dict[str, str]:

@@ -28,19 +28,20 @@ from typing import Any, Required, TypedDict
 
 import pulumi
 
+from shardstack.aws.args import NamedGpuPool
 from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
 from shardstack.aws.cluster_autoscaler import (
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
     validate_cluster_autoscaler_args,
 )
-from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.aws.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError
-from shardstack.gpu_pool import Taint
 from shardstack.installation import (
     InstallationChecks,
     WeightAccess,
@@ -61,7 +62,6 @@ TYPE_TOKEN = "shardstack:aws:AwsInstallation"
 # Filled in by the installation; giving them would contradict what it wires together.
 _WIRED_NETWORK_ARGS = ("cluster_name",)
 _WIRED_CLUSTER_ARGS = ("vpc_id", "subnet_ids")
-_WIRED_POOL_ARGS = ("cluster_name", "node_role_arn", "subnet_ids")
 _WIRED_AUTOSCALER_ARGS = ("cluster_name", "kubernetes_version")
 
 
@@ -128,52 +128,6 @@ class InstallationAutoscaler(TypedDict, total=False):
     """Tags on its IAM role and association. Default: none."""
 
 
-class NamedGpuPool(TypedDict, total=False):
-    """A GPU pool (see :class:`~shardstack.aws.gpu_node_pool.GpuNodePool`) without the cluster, node role and
-    subnets, plus its name."""
-
-    name: Required[str]
-    """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
-    gpu: Required[str]
-    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
-    (case-insensitive). It must be offered on AWS."""
-    gpus_per_node: int
-    """GPUs per node: one of the counts the catalogue offers for this GPU on AWS. Default: 1, or the
-    smallest count offered when AWS has no 1-GPU instance for it."""
-    min_nodes: int
-    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero when no GPU workload is pending. Default: 0."""
-    max_nodes: int
-    """Most nodes, ≥ 1 and ≥ min_nodes; the cluster autoscaler adds nodes up to this. Default: 1."""
-    spot: bool
-    """Use Spot capacity: much cheaper, but EC2 may reclaim a node with two minutes' notice.
-    Default: False (on-demand)."""
-    disk_size_gib: int
-    """EBS volume per node for images and the weights' local copy, GiB, at least 50; gp3, encrypted.
-    Default: 200."""
-    labels: Mapping[str, str]
-    """Extra Kubernetes labels on every node. Keys may not use the prefixes Shardstack sets itself
-    (app.kubernetes.io/, shardstack.dev/, leaderworkerset.sigs.k8s.io/) nor the kubernetes.io and k8s.io
-    domains. Default: none (the pool always sets shardstack.dev/gpu, shardstack.dev/pool and
-    shardstack.dev/gpu-type)."""
-    taints: Sequence[Taint]
-    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``, which
-    is always set. Each key at most once. Default: none."""
-    instance_type: str
-    """EC2 instance type, to pick another catalogue shape with the same GPUs than the cheapest one
-    (e.g. 'g6.4xlarge' for more vCPUs). It must be one of the catalogue's AWS offers for this GPU and
-    gpus_per_node. Default: the cheapest such offer."""
-    ami_type: str
-    """'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'. Default: 'AL2023_x86_64_NVIDIA'."""
-    efa: bool
-    """Elastic Fabric Adapter interfaces and a cluster placement group. Default: False."""
-    capacity_reservation_id: pulumi.Input[str]
-    """A capacity reservation (or capacity block) to launch into. Default: none."""
-    capacity_reservation_type: str
-    """'capacity-block' or 'on-demand', with ``capacity_reservation_id``. Default: 'capacity-block'."""
-    tags: Mapping[str, str]
-    """Tags on the pool's resources. Default: none."""
-
-
 class AwsInstallationArgs(TypedDict, total=False):
     """Arguments of AwsInstallation: each part's own arguments, minus what the installation wires."""
 
@@ -224,10 +178,7 @@ def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = N
     placeholders = {"vpc_id": "vpc-00000000000000000",
                     "subnet_ids": ["subnet-00000000000000000", "subnet-00000000000000001"]}
     checks.prefixed("cluster", validate_cluster_args({**cluster, **placeholders}, name))
-    stand_ins = {"cluster_name": "shardstack", "node_role_arn": "arn:aws:iam::000000000000:role/nodes",
-                 "subnet_ids": placeholders["subnet_ids"]}
-    checks.gpu_pools(_WIRED_POOL_ARGS, lambda pool_name, pool: validate_gpu_node_pool_args({**pool, **stand_ins},
-                                                                                           pool_name))
+    checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL)
 
     checks.prefixed("weight_store", validate_weight_store_args(part(args, "weight_store"),
                                                                f"{name or 'shardstack'}-weights"))
