@@ -14,6 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shardstack.aws import specs as aws
+from shardstack.gcp import specs as gcp
+from shardstack.specs import gpu_pool, render
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -25,29 +29,21 @@ class Generated:
     render: Callable[[], str]
 
 
-def targets() -> list[Generated]:
-    """Return every generated file. Imported here, not at the top: each cloud's specs import its package."""
-    from shardstack.aws import specs as aws
-    from shardstack.specs import gpu_pool, render
+SHARED = "shardstack.gpu_pool_args"
+"""The module of the TypedDicts every cloud's share (a taint), which the cloud modules import."""
 
+
+def targets() -> list[Generated]:
+    """Return every generated file."""
     modules = {
-        "shardstack.gpu_pool_args": (
-            "The GPU pool arguments every cloud shares, and a taint.",
-            "shardstack.specs.gpu_pool",
-            [gpu_pool.TAINT, gpu_pool.gpu_pool_spec(None)],
-        ),
-        "shardstack.aws.args": (
-            "AWS component arguments.",
-            "shardstack.aws.specs",
-            [aws.GPU_NODE_POOL, aws.NAMED_GPU_POOL],
-        ),
+        SHARED: ("The GPU pool arguments every cloud shares, and a taint.", "shardstack.specs.gpu_pool",
+                 [gpu_pool.TAINT, gpu_pool.gpu_pool_spec(None)]),
+        "shardstack.aws.args": ("AWS component arguments.", "shardstack.aws.specs",
+                                [aws.GPU_NODE_POOL, aws.NAMED_GPU_POOL]),
+        "shardstack.gcp.args": ("GCP component arguments.", "shardstack.gcp.specs",
+                                [gcp.GPU_NODE_POOL, gcp.NAMED_GPU_POOL]),
     }
-    homes = {
-        spec.name: name
-        for name, (_, _, specs) in modules.items()
-        for spec in specs
-        if name == "shardstack.gpu_pool_args"
-    }
+    homes = {spec.name: SHARED for spec in modules[SHARED][2]}
 
     def typed_dicts(name: str) -> Callable[[], str]:
         doc, source, specs = modules[name]

@@ -35,7 +35,10 @@ class ConfigError(InputError):
 
 def did_you_mean(value: str, allowed: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest allowed value, or ``""`` when none is close."""
-    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
+    choices = list(allowed)
+    # The same word in another case is the likeliest meaning ('latest' for 'LATEST').
+    same = [a for a in choices if a.lower() == value.lower()]
+    close = same or difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -274,7 +274,8 @@ def test_unknown_argument_suggests_a_gcp_one() -> None:
 
 def test_cluster_location_and_service_account_are_required() -> None:
     error = run_refused(lambda: GpuNodePool("l4", {"gpu": "l4"}), ArgumentError)  # type: ignore[typeddict-item]
-    assert error.problems == ["cluster is required", "location is required", "node_service_account is required"]
+    assert [p.split(":")[0] for p in error.problems] == [
+        "cluster is required", "location is required", "node_service_account is required"]
 
 
 def test_location_is_a_region_not_a_zone() -> None:
@@ -297,20 +298,24 @@ def test_cluster_id_must_be_in_the_pool_location() -> None:
 def test_node_locations_must_be_distinct_zones_of_the_region() -> None:
     problems = failure(node_locations=["us-central1-a", "europe-west4-b", "us-central1-a", "a"]).problems
     assert problems == [
-        "node_locations[1]='europe-west4-b' is not a zone of location='us-central1'; use e.g. 'us-central1-a'",
-        "node_locations[2]='us-central1-a' is listed twice; give each zone once",
         "node_locations[3]='a' is not a zone like 'us-central1-a'",
+        "node_locations[2]='us-central1-a' is listed twice; give each item once",
+    ]
+    # Zones are matched against the region once every zone is a zone.
+    problems = failure(node_locations=["us-central1-a", "europe-west4-b"]).problems
+    assert problems == [
+        "node_locations[1]='europe-west4-b' is not a zone of location='us-central1'; use e.g. 'us-central1-a'",
     ]
     assert failure(node_locations=[]).problems == [
-        "node_locations=[] must list at least one zone (leave it out to use the cluster's zones)"
+        "node_locations=[] must be a list of at least 1 item, each item a zone like 'us-central1-a'"
     ]
 
 
 def test_placement_must_be_compact() -> None:
     (problem,) = failure(placement="compact", node_locations=[ZONE]).problems
-    assert problem == "placement='compact' must be one of 'COMPACT' or left out (did you mean 'COMPACT'?)"
+    assert problem == "placement='compact' must be one of 'COMPACT' (did you mean 'COMPACT'?)"
     (problem,) = failure(placement="SPREAD").problems
-    assert problem == "placement='SPREAD' must be one of 'COMPACT' or left out"
+    assert problem == "placement='SPREAD' must be one of 'COMPACT'"
 
 
 def test_compact_placement_needs_exactly_one_zone() -> None:
@@ -343,7 +348,7 @@ def test_spot_and_a_reservation_conflict() -> None:
 
 def test_reservation_must_be_any_or_a_reservation_name() -> None:
     (problem,) = failure(reservation="any").problems
-    assert problem.startswith("reservation='any': write 'ANY' for any matching reservation")
+    assert problem.startswith("reservation='any' is written 'ANY' for any matching reservation")
     (problem,) = failure(reservation="H100 block").problems
     assert problem.startswith("reservation='H100 block' is neither 'ANY' nor a reservation name")
 
@@ -385,8 +390,8 @@ def test_every_problem_is_reported_at_once() -> None:
         "gpu",
         "location",
         "placement",
-        "spot",
         "resource_labels",
+        "spot",
     ]
 
 

@@ -13,25 +13,31 @@ Usage::
     store.grant_read("shardstack", "shardstack-inference", cluster_name=cluster.cluster_name)
 """
 
-from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
-from shardstack.aws.cluster_autoscaler import (
-    ClusterAutoscaler,
-    ClusterAutoscalerArgs,
-    validate_cluster_autoscaler_args,
-)
-from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
-from shardstack.aws.installation import (
-    AwsInstallation,
-    AwsInstallationArgs,
-    InstallationAutoscaler,
-    InstallationCluster,
-    InstallationNetwork,
-    NamedGpuPool,
-    validate_aws_installation_args,
-)
-from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
-from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
-from shardstack.aws.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
+from typing import TYPE_CHECKING
+
+from shardstack.lazy import module_getattr
+
+# The components load on first use: importing this package (say, for its specs) loads no cloud SDK.
+if TYPE_CHECKING:
+    from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+    from shardstack.aws.cluster_autoscaler import (
+        ClusterAutoscaler,
+        ClusterAutoscalerArgs,
+        validate_cluster_autoscaler_args,
+    )
+    from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+    from shardstack.aws.installation import (
+        AwsInstallation,
+        AwsInstallationArgs,
+        InstallationAutoscaler,
+        InstallationCluster,
+        InstallationNetwork,
+        NamedGpuPool,
+        validate_aws_installation_args,
+    )
+    from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+    from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
+    from shardstack.aws.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
     "AwsInstallation",
@@ -63,3 +69,5 @@ __all__ = [
     "validate_registry_args",
     "validate_weight_store_args",
 ]
+
+__getattr__ = module_getattr(__name__, __file__)

@@ -13,21 +13,27 @@ Usage::
                        "node_subnet_id": network.node_subnet_id})
 """
 
-from shardstack.azure.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
-from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name, validate_gpu_node_pool_args
-from shardstack.azure.installation import (
-    AzureInstallation,
-    AzureInstallationArgs,
-    InstallationCluster,
-    InstallationNetwork,
-    InstallationRegistry,
-    InstallationWeightStore,
-    NamedGpuPool,
-    validate_azure_installation_args,
-)
-from shardstack.azure.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
-from shardstack.azure.registry import Registry, RegistryArgs, validate_registry_args
-from shardstack.azure.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
+from typing import TYPE_CHECKING
+
+from shardstack.lazy import module_getattr
+
+# The components load on first use: importing this package (say, for its specs) loads no cloud SDK.
+if TYPE_CHECKING:
+    from shardstack.azure.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+    from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name, validate_gpu_node_pool_args
+    from shardstack.azure.installation import (
+        AzureInstallation,
+        AzureInstallationArgs,
+        InstallationCluster,
+        InstallationNetwork,
+        InstallationRegistry,
+        InstallationWeightStore,
+        NamedGpuPool,
+        validate_azure_installation_args,
+    )
+    from shardstack.azure.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+    from shardstack.azure.registry import Registry, RegistryArgs, validate_registry_args
+    from shardstack.azure.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
     "AzureInstallation",
@@ -58,3 +64,5 @@ __all__ = [
     "validate_registry_args",
     "validate_weight_store_args",
 ]
+
+__getattr__ = module_getattr(__name__, __file__)

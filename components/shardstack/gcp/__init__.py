@@ -14,19 +14,25 @@ Usage::
                        "location": "us-central1", "node_service_account": cluster.node_service_account_email})
 """
 
-from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
-from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
-from shardstack.gcp.installation import (
-    GcpInstallation,
-    GcpInstallationArgs,
-    InstallationCluster,
-    InstallationNetwork,
-    NamedGpuPool,
-    validate_gcp_installation_args,
-)
-from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
-from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
-from shardstack.gcp.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
+from typing import TYPE_CHECKING
+
+from shardstack.lazy import module_getattr
+
+# The components load on first use: importing this package (say, for its specs) loads no cloud SDK.
+if TYPE_CHECKING:
+    from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+    from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+    from shardstack.gcp.installation import (
+        GcpInstallation,
+        GcpInstallationArgs,
+        InstallationCluster,
+        InstallationNetwork,
+        NamedGpuPool,
+        validate_gcp_installation_args,
+    )
+    from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+    from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
+    from shardstack.gcp.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
     "Cluster",
@@ -54,3 +60,5 @@ __all__ = [
     "validate_registry_args",
     "validate_weight_store_args",
 ]
+
+__getattr__ = module_getattr(__name__, __file__)

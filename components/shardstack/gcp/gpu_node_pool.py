@@ -26,43 +26,45 @@ them instead of the Compute Engine one. Give pods Google Cloud access with Workl
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
 from shardstack import catalog, gpu_pool
-from shardstack.errors import ArgumentError, did_you_mean, one_of
-from shardstack.gcp.labels import COMPONENT_LABEL, label_problems
-from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPool, Taint, node_labels, node_taints
+from shardstack.errors import ArgumentError
+from shardstack.gcp.args import GpuNodePoolArgs
+from shardstack.gcp.labels import COMPONENT_LABEL
+from shardstack.gcp.specs import (
+    ANY_RESERVATION,
+    COMPACT_PLACEMENT_MACHINE_SERIES,
+    DEFAULT_GPU_DRIVER_VERSION,
+    GPU_DRIVER_VERSIONS,
+    GPU_NODE_POOL,
+    MAX_COMPACT_PLACEMENT_NODES,
+    PLACEMENTS,
+)
+from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPool, node_labels, node_taints
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:gcp:GpuNodePool"
 CLOUD = "gcp"
 
-"""GCP label set on the pool's VMs to the name of the component that made them."""
+__all__ = [
+    "ANY_RESERVATION",
+    "COMPACT_PLACEMENT_MACHINE_SERIES",
+    "DEFAULT_GPU_DRIVER_VERSION",
+    "GPU_DRIVER_VERSIONS",
+    "MAX_COMPACT_PLACEMENT_NODES",
+    "PLACEMENTS",
+    "GpuNodePool",
+    "GpuNodePoolArgs",
+    "validate_gpu_node_pool_args",
+]
 
-GPU_DRIVER_VERSIONS = ("DEFAULT", "LATEST")
-"""GKE-managed NVIDIA driver versions: the GKE version's default driver, or the latest one it offers."""
-DEFAULT_GPU_DRIVER_VERSION = "DEFAULT"
-
-PLACEMENTS = ("COMPACT",)
-ANY_RESERVATION = "ANY"
 RESERVATION_NAME_KEY = "compute.googleapis.com/reservation-name"
 """Reservation affinity key that targets one reservation by name (GKE's consuming-reservations guide)."""
-
-# Compact placement, as GKE and Compute Engine document it:
-# - "Compact placement is only available for node pools operating in a single zone" (GKE, "Define
-#   compact placement for GKE nodes", Standard limitations; Google's cluster-toolkit gke-node-pool
-#   module refuses anything else with that message).
-# - Compute Engine compact placement policies without a max distance (the kind GKE creates) take
-#   "A2, A3, C2, C3, C4, C2D, C3D, G2, H3, N2 and N2D" machines, "1500" VMs at most
-#   (https://cloud.google.com/compute/docs/instances/placement-policies-overview; older revisions
-#   said 150 VMs and no A3). Of the catalogue's GCP shapes, n1 (T4) is the one left out.
-# - Neither page restricts Spot VMs, so spot and compact placement may be combined.
-COMPACT_PLACEMENT_MACHINE_SERIES = ("a2", "a3", "g2")
-MAX_COMPACT_PLACEMENT_NODES = 1500
 
 HYPERDISK_ONLY_MACHINE_PREFIXES = ("a3-ultragpu-",)
 """Machine types that boot only from Hyperdisk (A3 Ultra: Vertex AI's DiskSpec documents
@@ -85,245 +87,20 @@ MAX_NODE_POOL_NAME_PREFIX = 31
 """GKE node pool names are at most 40 characters; the provider accepts a prefix of at most 31 and
 appends a unique suffix (a timestamp and counter up to 14, 9 random characters above)."""
 
-"""Compute Engine allows 64 labels per resource; one of them is the component's own."""
-
-_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")  # us-central1, northamerica-northeast2 (as in the stack config)
-_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
-_CLUSTER_ID = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/clusters/(?P<cluster>[^/]+)$")
-_CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
-_SERVICE_ACCOUNT_EMAIL = re.compile(r"^[a-z0-9][-a-z0-9]{0,62}@[a-z0-9][-a-z0-9.]*\.gserviceaccount\.com$")
-_RESOURCE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_SHARED_RESERVATION = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/(?P<name>[^/]+)$")
-
-
-class GpuNodePoolArgs(TypedDict, total=False):
-    """Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the GKE wiring."""
-
-    # The cloud-neutral arguments are spelled out again rather than inherited from GpuPoolArgs:
-    # ComponentProvider reads each field's docstring from this class's own source.
-    gpu: Required[str]
-    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
-    (case-insensitive). It must be offered on GCP."""
-    gpus_per_node: int
-    """GPUs per node: one of the counts the catalogue offers for this GPU on GCP. Default: 1, or the
-    smallest count offered when GCP has no 1-GPU machine type for it (8 for 'h100-80gb')."""
-    min_nodes: int
-    """Fewest nodes in the whole pool (all zones together), ≥ 0; 0 lets the pool scale to zero when no
-    GPU workload is pending. Default: 0."""
-    max_nodes: int
-    """Most nodes in the whole pool (all zones together), ≥ 1 and ≥ min_nodes; GKE's cluster autoscaler
-    adds nodes up to this. Default: 1."""
-    spot: bool
-    """Use Spot VMs: much cheaper, but Compute Engine may reclaim a node with 30 seconds' notice.
-    Default: False (on-demand)."""
-    disk_size_gib: int
-    """Boot disk per node for images and the weights' local copy, GiB, at least 50; pd-balanced
-    (hyperdisk-balanced on A3 Ultra), encrypted. Default: 200."""
-    labels: Mapping[str, str]
-    """Extra Kubernetes labels on every node. Keys may not use the prefixes Shardstack sets itself
-    (app.kubernetes.io/, shardstack.dev/, leaderworkerset.sigs.k8s.io/) nor the kubernetes.io and k8s.io
-    domains. Default: none (the pool always sets shardstack.dev/gpu, shardstack.dev/pool and
-    shardstack.dev/gpu-type). For GCP labels on the VMs, see ``resource_labels``."""
-    taints: Sequence[Taint]
-    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``, which
-    is always set. Each key at most once. Default: none."""
-    instance_type: str
-    """Compute Engine machine type, to pick another catalogue shape with the same GPUs than the cheapest
-    one (e.g. 'g2-standard-8' for more vCPUs). It must be one of the catalogue's GCP offers for this GPU
-    and gpus_per_node. Default: the cheapest such offer."""
-    cluster: Required[pulumi.Input[str]]
-    """The GKE cluster the nodes join: its name, or its id 'projects/<project>/locations/<region>/clusters/<name>'."""
-    location: Required[str]
-    """Region of the cluster, e.g. 'us-central1'. Zones go in ``node_locations``."""
-    node_service_account: Required[pulumi.Input[str]]
-    """Email of the nodes' IAM service account (the kubelet's and the node agents', not the pods':
-    pods cannot reach it), e.g. 'gke-nodes@my-project.iam.gserviceaccount.com'."""
-    node_locations: Sequence[str]
-    """Zones of ``location`` the nodes are placed in, e.g. ['us-central1-a', 'us-central1-c']: give the
-    zones that have the GPU (not every zone has every GPU), the reservation's zone with ``reservation``,
-    and exactly one zone with ``placement``. Default: the cluster's zones."""
-    placement: str
-    """'COMPACT': place the nodes close together in one zone (a compact placement policy) for fast
-    shard-to-shard traffic between nodes. Needs exactly one zone in ``node_locations``, at most 1500
-    nodes, and an A2, A3 or G2 machine type (A100, H100, H200, L4; not T4). Default: none."""
-    reservation: str
-    """Compute Engine reservation the nodes consume: 'ANY' (any matching reservation, else on-demand),
-    a reservation's name in the cluster's project, or 'projects/<project>/reservations/<name>' for one
-    shared from another project. A named reservation is zonal: give its zone in ``node_locations``.
-    Not with ``spot``. Default: none (GKE's default applies)."""
-    gpu_driver_version: str
-    """NVIDIA driver GKE installs: 'DEFAULT' (the default driver of the node's GKE version) or 'LATEST'
-    (the latest driver that GKE version offers). Default: 'DEFAULT'."""
-    resource_labels: Mapping[str, str]
-    """GCP labels on the nodes' VMs and disks, e.g. for billing reports. Keys: a lowercase letter, then
-    up to 62 lowercase letters, digits, '_' or '-', not starting with 'goog'; values: up to 63 of those.
-    Default: none (``shardstack-component`` is always set)."""
-
-
-GCP_ARG_NAMES: tuple[str, ...] = tuple(k for k in GpuNodePoolArgs.__annotations__ if k not in GPU_POOL_ARG_NAMES)
+GCP_ARG_NAMES: tuple[str, ...] = tuple(k for k in GPU_NODE_POOL.names if k not in GPU_POOL_ARG_NAMES)
 """The arguments GpuNodePool adds to the cloud-neutral ones."""
 
 
 def validate_gpu_node_pool_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with GpuNodePool arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    problems = gpu_pool.validate_gpu_pool_args(args, CLOUD, known_args=GpuNodePoolArgs.__annotations__)
-    # The machine type is known only when the cloud-neutral arguments are valid.
-    machine_type = None if problems else gpu_pool.resolve_gpu_pool(_neutral(args), CLOUD).instance_type
-    if name is not None:
-        problem = gpu_pool.pool_name_problem(name)
-        if problem:
-            problems.append(problem)
-    for arg in ("cluster", "location", "node_service_account"):
-        if args.get(arg) is None:
-            problems.append(f"{arg} is required")
-    location_problems = _location_problems(args.get("location"))
-    problems += location_problems
-    # Zones and cluster ids are checked against the region only when it is a region.
-    region = args.get("location") if not location_problems else None
-    problems += _cluster_problems(args.get("cluster"), region)
-    account = args.get("node_service_account")
-    if isinstance(account, str) and not _SERVICE_ACCOUNT_EMAIL.match(account):
-        problems.append(
-            f"node_service_account={account!r} is not a service account email like "
-            "'gke-nodes@my-project.iam.gserviceaccount.com'"
-        )
-    elif account is not None and not isinstance(account, str | pulumi.Output):
-        problems.append(f"node_service_account must be a service account email; got {account!r}")
-    problems += _node_location_problems(args.get("node_locations"), region)
-    problems += _placement_problems(args, machine_type)
-    problems += _reservation_problems(args)
-    driver = args.get("gpu_driver_version", DEFAULT_GPU_DRIVER_VERSION)
-    if driver not in GPU_DRIVER_VERSIONS:
-        problems.append(
-            f"gpu_driver_version={driver!r} must be {one_of(GPU_DRIVER_VERSIONS)}"
-            f"{did_you_mean(str(driver).upper(), GPU_DRIVER_VERSIONS)}"
-        )
-    problems += label_problems(args.get("resource_labels"), "resource_labels")
+    """Return every problem with GpuNodePool arguments (and its name, when given), one line each."""
+    problems = as_arguments(GPU_NODE_POOL.check(args))
+    if name is not None and (problem := gpu_pool.pool_name_problem(name)):
+        problems.append(problem)
     return problems
 
 
 def _neutral(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in GPU_POOL_ARG_NAMES}
-
-
-def _location_problems(location: Any) -> list[str]:
-    if location is None or (isinstance(location, str) and _REGION.match(location)):
-        return []
-    if isinstance(location, str) and (zone := _ZONE.match(location)):
-        return [
-            f"location={location!r} is a zone; give the cluster's region ({zone.group(1)!r}) and put the "
-            "zone in node_locations"
-        ]
-    return [f"location={location!r} is not a GCP region like 'us-central1'"]
-
-
-def _cluster_problems(cluster: Any, region: str | None) -> list[str]:
-    if cluster is None or isinstance(cluster, pulumi.Output):
-        return []
-    if not isinstance(cluster, str):
-        return [f"cluster must be the GKE cluster's name or id; got {cluster!r}"]
-    if "/" in cluster:
-        match = _CLUSTER_ID.match(cluster)
-        if not match:
-            return [
-                f"cluster={cluster!r} is neither a cluster name nor a cluster id like "
-                "'projects/my-project/locations/us-central1/clusters/shardstack'"
-            ]
-        if region is not None and match.group("location") != region:
-            return [
-                f"cluster={cluster!r} is in {match.group('location')!r}, but location={region!r}; "
-                "give the cluster's own region as location"
-            ]
-        return []
-    if not _CLUSTER_NAME.match(cluster):
-        return [
-            f"cluster={cluster!r} is not a GKE cluster name: a lowercase letter, then at most 39 lowercase "
-            "letters, digits and '-', not ending in '-'"
-        ]
-    return []
-
-
-def _node_location_problems(zones: Any, region: str | None) -> list[str]:
-    if zones is None:
-        return []
-    if isinstance(zones, str) or not isinstance(zones, Sequence):
-        return [f"node_locations must be a list of zones like ['us-central1-a']; got {zones!r}"]
-    if not zones:
-        return ["node_locations=[] must list at least one zone (leave it out to use the cluster's zones)"]
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, zone in enumerate(zones):
-        match = _ZONE.match(zone) if isinstance(zone, str) else None
-        if match is None:
-            problems.append(f"node_locations[{i}]={zone!r} is not a zone like 'us-central1-a'")
-        elif region is not None and match.group(1) != region:
-            problems.append(f"node_locations[{i}]={zone!r} is not a zone of location={region!r}; use e.g. '{region}-a'")
-        elif zone in seen:
-            problems.append(f"node_locations[{i}]={zone!r} is listed twice; give each zone once")
-        else:
-            seen.add(zone)
-    return problems
-
-
-def _placement_problems(args: Mapping[str, Any], machine_type: str | None) -> list[str]:
-    if "placement" not in args:
-        return []
-    placement = args["placement"]
-    if placement not in PLACEMENTS:
-        hint = " (did you mean 'COMPACT'?)" if isinstance(placement, str) and placement.upper() == "COMPACT" else ""
-        return [f"placement={placement!r} must be {one_of(PLACEMENTS)} or left out{hint}"]
-    problems: list[str] = []
-    zones = args.get("node_locations")
-    if not (isinstance(zones, Sequence) and not isinstance(zones, str) and len(zones) == 1):
-        problems.append(
-            f"placement='COMPACT' needs exactly one zone in node_locations (GKE places a compact pool in a "
-            f"single zone); got node_locations={zones!r}"
-        )
-    max_nodes = args.get("max_nodes", gpu_pool.DEFAULT_MAX_NODES)
-    if isinstance(max_nodes, int) and max_nodes > MAX_COMPACT_PLACEMENT_NODES:
-        problems.append(
-            f"placement='COMPACT' takes at most {MAX_COMPACT_PLACEMENT_NODES} nodes; got max_nodes={max_nodes}"
-        )
-    if machine_type is not None and machine_type.split("-")[0] not in COMPACT_PLACEMENT_MACHINE_SERIES:
-        series = ", ".join(s.upper() for s in COMPACT_PLACEMENT_MACHINE_SERIES)
-        problems.append(
-            f"placement='COMPACT' is not available for machine type {machine_type!r}; compact placement "
-            f"takes {series} machine types (GPUs A100, H100, H200 or L4): choose another gpu or drop placement"
-        )
-    return problems
-
-
-def _reservation_problems(args: Mapping[str, Any]) -> list[str]:
-    if "reservation" not in args:
-        return []
-    reservation = args["reservation"]
-    if not isinstance(reservation, str):
-        return [f"reservation must be 'ANY' or a reservation's name; got {reservation!r}"]
-    problems: list[str] = []
-    if reservation != ANY_RESERVATION:
-        if reservation.lower() == "any":
-            problems.append(
-                f"reservation={reservation!r}: write 'ANY' for any matching reservation (a reservation "
-                "that is really named 'any' is 'projects/<project>/reservations/any')"
-            )
-        else:
-            shared = _SHARED_RESERVATION.match(reservation)
-            reservation_name = shared.group("name") if shared else reservation
-            if not _RESOURCE_NAME.match(reservation_name):
-                problems.append(
-                    f"reservation={reservation!r} is neither 'ANY' nor a reservation name (a lowercase letter, "
-                    "then at most 62 lowercase letters, digits and '-') or "
-                    "'projects/<project>/reservations/<name>'"
-                )
-    if args.get("spot") is True:
-        # Compute Engine: "You can't consume a reservation to create ... Spot VMs or preemptible
-        # instances" (https://cloud.google.com/compute/docs/instances/reservations-consume).
-        problems.append(
-            f"spot=True and reservation={reservation!r} conflict: Spot VMs never consume reservations; drop one of them"
-        )
-    return problems
 
 
 def disk_type(machine_type: str) -> str:

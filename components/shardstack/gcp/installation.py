@@ -33,13 +33,14 @@ from typing import Any, Required, TypedDict
 import pulumi
 
 from shardstack.errors import ArgumentError
+from shardstack.gcp.args import NamedGpuPool
 from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
-from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, validate_gpu_node_pool_args
+from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from shardstack.gcp.labels import label_problems
 from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
 from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.gcp.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
 from shardstack.gcp.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
-from shardstack.gpu_pool import Taint
 from shardstack.installation import (
     InstallationChecks,
     WeightAccess,
@@ -59,12 +60,10 @@ TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
 # Filled in by the installation; giving them would contradict what it wires together.
 _WIRED_NETWORK_ARGS = ("region",)
 _WIRED_CLUSTER_ARGS = ("region", "network", "subnetwork", "pods_range_name", "services_range_name")
-_WIRED_POOL_ARGS = ("cluster", "location", "node_service_account")
 
 # Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
 _STAND_IN_NETWORK = {"network": "shardstack", "subnetwork": "shardstack", "pods_range_name": "pods",
                      "services_range_name": "services"}
-_STAND_IN_NODE_ACCOUNT = "nodes@shardstack.iam.gserviceaccount.com"
 
 
 # The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
@@ -109,49 +108,6 @@ class InstallationCluster(TypedDict, total=False):
     """Refuse to delete the cluster until this is set to False and applied. Default: True."""
     labels: Mapping[str, str]
     """GCP labels on the cluster and its nodes. Default: none."""
-
-
-class NamedGpuPool(TypedDict, total=False):
-    """A GPU pool (see :class:`~shardstack.gcp.gpu_node_pool.GpuNodePool`) without the cluster, its location
-    and the node service account, plus its name."""
-
-    name: Required[str]
-    """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
-    gpu: Required[str]
-    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb'
-    (case-insensitive). It must be offered on GCP."""
-    gpus_per_node: int
-    """GPUs per node: one of the counts the catalogue offers for this GPU on GCP. Default: 1, or the
-    smallest count offered when GCP has no 1-GPU machine type for it (8 for 'h100-80gb')."""
-    min_nodes: int
-    """Fewest nodes in the whole pool, ≥ 0; 0 lets the pool scale to zero. Default: 0."""
-    max_nodes: int
-    """Most nodes in the whole pool, ≥ 1 and ≥ min_nodes; GKE's autoscaler adds nodes up to this. Default: 1."""
-    spot: bool
-    """Use Spot VMs: much cheaper, but Compute Engine may reclaim a node with 30 seconds' notice.
-    Default: False (on-demand)."""
-    disk_size_gib: int
-    """Boot disk per node for images and the weights' local copy, GiB, at least 50. Default: 200."""
-    labels: Mapping[str, str]
-    """Extra Kubernetes labels on every node (not in the shardstack.dev/, kubernetes.io or k8s.io
-    domains). Default: none."""
-    taints: Sequence[Taint]
-    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``. Default: none."""
-    instance_type: str
-    """Compute Engine machine type among the catalogue's GCP offers for this GPU and gpus_per_node.
-    Default: the cheapest such offer."""
-    node_locations: Sequence[str]
-    """Zones of the region the nodes are placed in: the zones that have the GPU, the reservation's zone,
-    exactly one zone with ``placement``. Default: the cluster's zones."""
-    placement: str
-    """'COMPACT': the nodes close together in one zone, for fast traffic between shards. Default: none."""
-    reservation: str
-    """Compute Engine reservation to consume: 'ANY', a name, or 'projects/<p>/reservations/<name>'.
-    Not with ``spot``. Default: none."""
-    gpu_driver_version: str
-    """NVIDIA driver GKE installs: 'DEFAULT' or 'LATEST'. Default: 'DEFAULT'."""
-    resource_labels: Mapping[str, str]
-    """GCP labels on the nodes' VMs and disks. Default: none."""
 
 
 class InstallationWeightStore(TypedDict, total=False):
@@ -255,9 +211,7 @@ def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = N
     cluster = dict(part(args, "cluster"))
     checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
     checks.prefixed("cluster", validate_cluster_args({**cluster, "region": region, **_STAND_IN_NETWORK}, name))
-    stand_ins = {"cluster": name or "shardstack", "location": region, "node_service_account": _STAND_IN_NODE_ACCOUNT}
-    checks.gpu_pools(_WIRED_POOL_ARGS, lambda pool_name, pool: validate_gpu_node_pool_args({**pool, **stand_ins},
-                                                                                           pool_name))
+    checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL, known={"location": region})
     checks.prefixed("weight_store", validate_weight_store_args(
         _location_default(part(args, "weight_store"), region, upper=True), f"{name or 'shardstack'}-weights"))
     if args.get("create_registry", True) is not False:

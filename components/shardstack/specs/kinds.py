@@ -213,6 +213,8 @@ class ListOf(Kind):
     item: Kind
     min_items: int = 0
     unique_by: str | None = None
+    unique: bool = False
+    """Refuse an item that repeats an earlier one (for items that are plain values)."""
 
     @property
     def annotation(self) -> str:
@@ -229,6 +231,14 @@ class ListOf(Kind):
         if len(value) < self.min_items:
             return [Problem(path, f"must be {self.allowed}", list(value))]
         problems = [p for i, item in enumerate(value) for p in self.item.problems(item, (*path, i))]
+        if self.unique:
+            seen: set[str | int] = set()
+            for i, item in enumerate(value):
+                if not isinstance(item, str | int):
+                    continue
+                if item in seen:
+                    problems.append(Problem((*path, i), "is listed twice; give each item once", item))
+                seen.add(item)
         if self.unique_by is not None:
             first: dict[str, int] = {}
             for i, item in enumerate(value):
