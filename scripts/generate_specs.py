@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shardstack.aws import specs as aws
+from shardstack.azure import specs as azure
 from shardstack.gcp import specs as gcp
 from shardstack.specs import gpu_pool, render
 
@@ -42,6 +43,8 @@ def targets() -> list[Generated]:
                                 [aws.GPU_NODE_POOL, aws.NAMED_GPU_POOL]),
         "shardstack.gcp.args": ("GCP component arguments.", "shardstack.gcp.specs",
                                 [gcp.GPU_NODE_POOL, gcp.NAMED_GPU_POOL]),
+        "shardstack.azure.args": ("Azure component arguments.", "shardstack.azure.specs",
+                                  [azure.GPU_NODE_POOL, azure.NAMED_GPU_POOL]),
     }
     homes = {spec.name: SHARED for spec in modules[SHARED][2]}
 

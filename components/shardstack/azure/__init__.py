@@ -20,7 +20,12 @@ from shardstack.lazy import module_getattr
 # The components load on first use: importing this package (say, for its specs) loads no cloud SDK.
 if TYPE_CHECKING:
     from shardstack.azure.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
-    from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name, validate_gpu_node_pool_args
+    from shardstack.azure.gpu_node_pool import (
+        GpuNodePool,
+        GpuNodePoolArgs,
+        agent_pool_name,
+        validate_gpu_node_pool_args,
+    )
     from shardstack.azure.installation import (
         AzureInstallation,
         AzureInstallationArgs,

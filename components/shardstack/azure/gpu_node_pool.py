@@ -41,20 +41,32 @@ pods their own Azure access with Workload Identity.
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import hashlib
-import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure_native
 
-from shardstack import catalog, gpu_pool
-from shardstack.azure.arm import resource_group_name_problem, subnet_id_problem, zones_problems
-from shardstack.azure.tags import component_tags, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack import gpu_pool
+from shardstack.azure.args import GpuNodePoolArgs
+from shardstack.azure.specs import (
+    AKS_RESERVED_DOMAIN,
+    DEFAULT_GPU_DRIVER,
+    DEFAULT_SPOT_MAX_PRICE,
+    GPU_DRIVERS,
+    GPU_INSTANCE_PROFILES,
+    GPU_NODE_POOL,
+    MAX_OS_DISK_SIZE_GIB,
+    MAX_POOL_NODES,
+    MIG_GPUS,
+    SPOT_MAX_PRICE_DECIMALS,
+)
+from shardstack.azure.tags import component_tags
+from shardstack.errors import ArgumentError
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPool, Taint, node_labels, node_taints
 from shardstack.k8s.tolerations import Toleration
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:azure:GpuNodePool"
 CLOUD = "azure"
@@ -76,24 +88,10 @@ OS disk lives in the VM's cache or temporary disk and must fit there, that room 
 to the next (Standard_NC4as_T4_v3 has 180 GiB of temporary disk, less than the 200 GiB default), a misfit
 fails only when the pool is created, and the disk type cannot be changed afterwards. A managed disk takes
 any size from 50 to 2048 GiB on every size in the catalogue."""
-MAX_OS_DISK_SIZE_GIB = 2048
-"""Largest AKS OS disk."""
-MAX_POOL_NODES = 1000
-"""Most nodes in one AKS node pool."""
 MAX_PODS = 110
 """Pods per node: the kubelet's default, room for 56 MIG slices (MIG1g on 8 GPUs) plus the system and GPU
 DaemonSets. Lower than Azure CNI Overlay's default of 250 because AKS (Kubernetes 1.29+) reserves 20 MB
 of node memory per allowed pod."""
-
-GPU_DRIVERS = ("Install", "None")
-"""'Install': AKS installs the NVIDIA driver on each node; 'None': something else does (the NVIDIA GPU
-Operator)."""
-DEFAULT_GPU_DRIVER = "Install"
-
-GPU_INSTANCE_PROFILES: Mapping[str, int] = {"MIG1g": 7, "MIG2g": 3, "MIG3g": 2, "MIG4g": 1, "MIG7g": 1}
-"""AKS's Multi-Instance GPU profiles, with the GPU instances each makes of one GPU."""
-MIG_GPUS = ("a100-40gb", "a100-80gb", "h100-80gb", "h100-nvl-94gb")
-"""Catalogue GPUs that AKS partitions with ``gpuInstanceProfile`` (A100 and H100 boards)."""
 
 SPOT_LABEL_KEY = "kubernetes.azure.com/scalesetpriority"
 SPOT_LABEL_VALUE = "spot"
@@ -101,12 +99,6 @@ SPOT_TAINT = Taint(key=SPOT_LABEL_KEY, value=SPOT_LABEL_VALUE, effect="NoSchedul
 """The taint AKS puts on every Spot node; workloads that may run there tolerate it."""
 SPOT_EVICTION_POLICY = "Delete"
 """Evicted Spot VMs are deleted, not deallocated: a deallocated VM keeps counting against the GPU quota."""
-DEFAULT_SPOT_MAX_PRICE = -1.0
-"""-1: pay the current Spot price, up to the on-demand price; the node is evicted only for capacity."""
-SPOT_MAX_PRICE_DECIMALS = 5
-
-AKS_RESERVED_DOMAIN = "kubernetes.azure.com"
-"""Label and taint domain AKS keeps for itself (the Spot label and taint, agent pool and mode labels)."""
 
 MAX_SURGE = "0"
 MAX_UNAVAILABLE = "1"
@@ -130,227 +122,37 @@ CREATE_ONLY_PROPERTIES = (
 """Agent pool properties AKS sets at creation only: a change replaces the pool."""
 
 _AGENT_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
-# AKS cluster names: 1 to 63 letters, digits, '-' and '_', starting and ending with a letter or digit.
-_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-_A-Za-z0-9]{0,61}[A-Za-z0-9])?$")
 
 
-class GpuNodePoolArgs(TypedDict, total=False):
-    """Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the AKS wiring."""
+__all__ = [
+    "AKS_RESERVED_DOMAIN",
+    "DEFAULT_GPU_DRIVER",
+    "DEFAULT_SPOT_MAX_PRICE",
+    "GPU_DRIVERS",
+    "GPU_INSTANCE_PROFILES",
+    "MAX_OS_DISK_SIZE_GIB",
+    "MAX_POOL_NODES",
+    "MIG_GPUS",
+    "SPOT_MAX_PRICE_DECIMALS",
+    "GpuNodePool",
+    "GpuNodePoolArgs",
+    "validate_gpu_node_pool_args",
+]
 
-    # The cloud-neutral arguments are spelled out again rather than inherited from GpuPoolArgs:
-    # ComponentProvider reads each field's docstring from this class's own source.
-    gpu: Required[str]
-    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 't4' or 'a100-80gb'
-    (case-insensitive). It must be offered on Azure."""
-    gpus_per_node: int
-    """GPUs per node: one of the counts the catalogue offers for this GPU on Azure. Default: 1, or the
-    smallest count offered when Azure has no 1-GPU size for it (8 for 'h100-80gb')."""
-    min_nodes: int
-    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero when no GPU workload is pending. Default: 0."""
-    max_nodes: int
-    """Most nodes, ≥ 1 and ≥ min_nodes, at most 1000; AKS's cluster autoscaler adds nodes up to this.
-    Default: 1."""
-    spot: bool
-    """Use Azure Spot VMs: much cheaper, but Azure may evict a node with 30 seconds' notice. Spot nodes
-    carry AKS's Spot taint, which workloads must tolerate (see ``required_tolerations``). Default: False
-    (regular VMs)."""
-    disk_size_gib: int
-    """OS disk per node for images and the weights' local copy, GiB, from 50 to 2048; a managed disk,
-    encrypted at rest. Default: 200."""
-    labels: Mapping[str, str]
-    """Extra Kubernetes labels on every node. Keys may not use the prefixes Shardstack sets itself
-    (app.kubernetes.io/, shardstack.dev/, leaderworkerset.sigs.k8s.io/) nor the kubernetes.io, k8s.io and
-    kubernetes.azure.com domains. Default: none (the pool always sets shardstack.dev/gpu, shardstack.dev/pool
-    and shardstack.dev/gpu-type). For Azure tags on the VMs, see ``tags``."""
-    taints: Sequence[Taint]
-    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``, which
-    is always set. Each key at most once. Default: none."""
-    instance_type: str
-    """Azure VM size, to pick another catalogue size with the same GPUs than the cheapest one (e.g.
-    'Standard_NC8as_T4_v3' for more vCPUs). It must be one of the catalogue's Azure offers for this GPU
-    and gpus_per_node. Default: the cheapest such offer."""
-    cluster_name: Required[pulumi.Input[str]]
-    """Name of the AKS cluster the nodes join."""
-    resource_group_name: Required[pulumi.Input[str]]
-    """Resource group of the AKS cluster (not its node resource group)."""
-    node_subnet_id: Required[pulumi.Input[str]]
-    """ARM ID of the subnet the nodes are placed in, in the cluster's virtual network:
-    '/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'."""
-    zones: Sequence[str]
-    """Availability zones of the cluster's region the nodes are placed in, e.g. ['1', '2']: give the zones
-    that have the VM size (not every zone has every GPU size). Default: none (Azure places the nodes
-    without zone pinning)."""
-    spot_max_price: float
-    """Most US dollars per hour and node to pay for a Spot VM, with at most 5 decimal places; Azure evicts
-    the node when the Spot price rises above it. -1 pays up to the on-demand price, so that nodes are
-    evicted only when Azure needs the capacity back. Only with ``spot``. Default: -1."""
-    gpu_instance_profile: str
-    """Multi-Instance GPU profile that splits each GPU into isolated instances: 'MIG1g' (7 per GPU),
-    'MIG2g' (3), 'MIG3g' (2), 'MIG4g' (1) or 'MIG7g' (1). A100 and H100 GPUs only ('a100-40gb',
-    'a100-80gb', 'h100-80gb', 'h100-nvl-94gb'); the device plugin must run with a MIG strategy.
-    Default: none (whole GPUs)."""
-    gpu_driver: str
-    """'Install': AKS installs the NVIDIA driver on every node; 'None': it does not, for the NVIDIA GPU
-    Operator to install its own. Default: 'Install'."""
-    tags: Mapping[str, str]
-    """Azure tags for the node pool and its VM scale set. Default: none (``shardstack-component`` is
-    always set)."""
-
-
-AZURE_ARG_NAMES: tuple[str, ...] = tuple(k for k in GpuNodePoolArgs.__annotations__ if k not in GPU_POOL_ARG_NAMES)
+AZURE_ARG_NAMES: tuple[str, ...] = tuple(k for k in GPU_NODE_POOL.names if k not in GPU_POOL_ARG_NAMES)
 """The arguments GpuNodePool adds to the cloud-neutral ones."""
 
 
 def validate_gpu_node_pool_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with GpuNodePool arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    problems = gpu_pool.validate_gpu_pool_args(args, CLOUD, known_args=GpuNodePoolArgs.__annotations__)
-    if name is not None:
-        problem = gpu_pool.pool_name_problem(name)
-        if problem:
-            problems.append(problem)
-    for arg in ("cluster_name", "resource_group_name", "node_subnet_id"):
-        if args.get(arg) is None:
-            problems.append(f"{arg} is required")
-    problems += _name_problems(
-        "cluster_name",
-        args.get("cluster_name"),
-        _CLUSTER_NAME,
-        "an AKS cluster name: 1 to 63 letters, digits, '-' and '_', starting and ending with a letter or digit",
-    )
-    # None is reported as missing above.
-    group, subnet = args.get("resource_group_name"), args.get("node_subnet_id")
-    if group is not None and (problem := resource_group_name_problem(group)):
+    """Return every problem with GpuNodePool arguments (and its name, when given), one line each."""
+    problems = as_arguments(GPU_NODE_POOL.check(args))
+    if name is not None and (problem := gpu_pool.pool_name_problem(name)):
         problems.append(problem)
-    if subnet is not None and (problem := subnet_id_problem("node_subnet_id", subnet)):
-        problems.append(problem)
-    problems += _aks_limit_problems(args)
-    problems += _aks_label_and_taint_problems(args)
-    problems += zones_problems(args.get("zones"))
-    problems += _spot_max_price_problems(args)
-    problems += _gpu_instance_profile_problems(args)
-    if "gpu_driver" in args and args["gpu_driver"] not in GPU_DRIVERS:
-        driver = args["gpu_driver"]
-        problems.append(f"gpu_driver={driver!r} must be {one_of(GPU_DRIVERS)}{_case_hint(driver, GPU_DRIVERS)}")
-    problems += tag_problems(args.get("tags"))
     return problems
 
 
 def _neutral(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in GPU_POOL_ARG_NAMES}
-
-
-def _case_hint(value: Any, allowed: Sequence[str]) -> str:
-    """Return ``" (did you mean 'X'?)"`` when ``value`` is an allowed value in another case, or close to one."""
-    if not isinstance(value, str):
-        return ""
-    by_lower = {a.lower(): a for a in allowed}
-    if value.lower() in by_lower:
-        return f" (did you mean {by_lower[value.lower()]!r}?)"
-    return did_you_mean(value, allowed)
-
-
-def _name_problems(arg: str, value: Any, pattern: re.Pattern[str], what: str) -> list[str]:
-    if value is None or isinstance(value, pulumi.Output):
-        return []
-    if not isinstance(value, str) or not pattern.match(value):
-        return [f"{arg}={value!r} is not {what}"]
-    return []
-
-
-def _aks_limit_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    max_nodes = args.get("max_nodes")
-    if isinstance(max_nodes, int) and not isinstance(max_nodes, bool) and max_nodes > MAX_POOL_NODES:
-        problems.append(f"max_nodes={max_nodes!r} is more than an AKS node pool holds ({MAX_POOL_NODES})")
-    disk = args.get("disk_size_gib")
-    if isinstance(disk, int) and not isinstance(disk, bool) and disk > MAX_OS_DISK_SIZE_GIB:
-        problems.append(f"disk_size_gib={disk!r} is more than an AKS OS disk takes ({MAX_OS_DISK_SIZE_GIB} GiB)")
-    return problems
-
-
-def _in_aks_domain(key: Any) -> bool:
-    domain = str(key).rpartition("/")[0]
-    return domain == AKS_RESERVED_DOMAIN or domain.endswith("." + AKS_RESERVED_DOMAIN)
-
-
-def _aks_label_and_taint_problems(args: Mapping[str, Any]) -> list[str]:
-    """AKS-only rules on the caller's labels and taints (the cloud-neutral ones are checked in gpu_pool)."""
-    problems: list[str] = []
-    labels = args.get("labels")
-    if isinstance(labels, Mapping):
-        problems += [
-            f"labels key {key!r} is in the domain AKS reserves ({AKS_RESERVED_DOMAIN!r}); choose another key"
-            for key in labels
-            if _in_aks_domain(key)
-        ]
-    taints = args.get("taints")
-    if isinstance(taints, Sequence) and not isinstance(taints, str):
-        for i, taint in enumerate(taints):
-            if not isinstance(taint, Mapping):
-                continue  # reported by gpu_pool
-            if _in_aks_domain(taint.get("key", "")):
-                problems.append(
-                    f"taints[{i}]['key']={taint['key']!r} is in the domain AKS reserves ({AKS_RESERVED_DOMAIN!r}; "
-                    "AKS sets the Spot taint itself when spot=True); choose another key"
-                )
-            if "key" in taint and "effect" in taint and not taint.get("value"):
-                # AKS takes node taints as 'key=value:Effect' strings; the Azure CLI refuses an empty value.
-                problems.append(
-                    f"taints[{i}] has no value: AKS node taints are 'key=value:Effect' with a value; "
-                    f"give one, e.g. {{'key': {taint['key']!r}, 'value': 'true', 'effect': {taint['effect']!r}}}"
-                )
-    return problems
-
-
-def _spot_max_price_problems(args: Mapping[str, Any]) -> list[str]:
-    if "spot_max_price" not in args:
-        return []
-    price = args["spot_max_price"]
-    number = isinstance(price, int | float) and not isinstance(price, bool) and math.isfinite(price)
-    if not number or not (price == -1 or price > 0):
-        return [
-            f"spot_max_price={price!r} must be -1 (pay up to the on-demand price) or a positive price in US "
-            "dollars per hour and node, e.g. 2.5"
-        ]
-    problems: list[str] = []
-    if price != -1 and round(price, SPOT_MAX_PRICE_DECIMALS) != price:
-        problems.append(
-            f"spot_max_price={price!r} has more than {SPOT_MAX_PRICE_DECIMALS} decimal places, which Azure refuses"
-        )
-    if args.get("spot") is not True:
-        problems.append(f"spot_max_price={price!r} applies to Spot pools only; set spot=True or drop spot_max_price")
-    return problems
-
-
-def _catalogue_gpu(args: Mapping[str, Any]) -> str | None:
-    """Return the catalogue key of ``args['gpu']`` when it is an Azure GPU, else None (gpu_pool reports it)."""
-    gpu = args.get("gpu")
-    if not isinstance(gpu, str):
-        return None
-    key = gpu.strip().lower()
-    model = catalog.GPUS.get(key)
-    return key if model is not None and model.offers_on(CLOUD) else None
-
-
-def _gpu_instance_profile_problems(args: Mapping[str, Any]) -> list[str]:
-    if "gpu_instance_profile" not in args:
-        return []
-    profile = args["gpu_instance_profile"]
-    if profile not in GPU_INSTANCE_PROFILES:
-        return [
-            f"gpu_instance_profile={profile!r} must be {one_of(GPU_INSTANCE_PROFILES)}"
-            f"{_case_hint(profile, tuple(GPU_INSTANCE_PROFILES))}"
-        ]
-    gpu = _catalogue_gpu(args)
-    if gpu is not None and gpu not in MIG_GPUS:
-        return [
-            f"gpu_instance_profile={profile!r} needs a GPU with Multi-Instance GPU support "
-            f"({', '.join(repr(g) for g in MIG_GPUS)}); gpu={args['gpu']!r} has none. Drop gpu_instance_profile "
-            "or choose one of those GPUs"
-        ]
-    return []
 
 
 def agent_pool_name(name: str) -> str:

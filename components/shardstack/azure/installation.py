@@ -39,14 +39,15 @@ import pulumi
 from pulumi_azure_native import authorization
 from pulumi_azure_native import network as azure_network
 
+from shardstack.azure.args import NamedGpuPool
 from shardstack.azure.cluster import SYSTEM_POOL_NAME, Cluster, ClusterArgs, SystemPool, validate_cluster_args
-from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name, validate_gpu_node_pool_args
+from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name
 from shardstack.azure.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
 from shardstack.azure.registry import Registry, RegistryArgs, validate_registry_args
+from shardstack.azure.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
 from shardstack.azure.tags import tag_problems
 from shardstack.azure.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError
-from shardstack.gpu_pool import Taint
 from shardstack.installation import (
     InstallationChecks,
     WeightAccess,
@@ -67,7 +68,6 @@ TYPE_TOKEN = "shardstack:azure:AzureInstallation"
 # Filled in by the installation; giving them would contradict what it wires together.
 _WIRED_NETWORK_ARGS = ("location",)
 _WIRED_CLUSTER_ARGS = ("resource_group_name", "location", "node_subnet_id")
-_WIRED_POOL_ARGS = ("cluster_name", "resource_group_name", "node_subnet_id")
 _WIRED_STORE_ARGS = ("resource_group_name",)
 _WIRED_REGISTRY_ARGS = ("resource_group_name",)
 
@@ -137,45 +137,6 @@ class InstallationCluster(TypedDict, total=False):
     """Protect the AKS cluster from deletion. Default: True."""
     tags: Mapping[str, str]
     """Azure tags on the cluster and its identity. Default: none."""
-
-
-class NamedGpuPool(TypedDict, total=False):
-    """A GPU pool (see :class:`~shardstack.azure.gpu_node_pool.GpuNodePool`) without the cluster, its resource
-    group and subnet, plus its name."""
-
-    name: Required[str]
-    """Pool name, a DNS-1123 label unique among the pools; nodes are labelled ``shardstack.dev/pool``."""
-    gpu: Required[str]
-    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 't4' or 'h100-80gb'
-    (case-insensitive). It must be offered on Azure."""
-    gpus_per_node: int
-    """GPUs per node: one of the counts the catalogue offers for this GPU on Azure. Default: 1, or the
-    smallest count offered (8 for 'h100-80gb')."""
-    min_nodes: int
-    """Fewest nodes, ≥ 0; 0 lets the pool scale to zero. Default: 0."""
-    max_nodes: int
-    """Most nodes, ≥ 1 and ≥ min_nodes; AKS's cluster autoscaler adds nodes up to this. Default: 1."""
-    spot: bool
-    """Use Azure Spot VMs: much cheaper, but Azure may evict a node with 30 seconds' notice. Default: False."""
-    disk_size_gib: int
-    """OS disk per node, GiB, 50 to 2048. Default: 200."""
-    labels: Mapping[str, str]
-    """Extra Kubernetes labels on every node (not in the shardstack.dev/, kubernetes.io, k8s.io or
-    kubernetes.azure.com domains). Default: none."""
-    taints: Sequence[Taint]
-    """Taints on every node in addition to the GPU taint ``nvidia.com/gpu=present:NoSchedule``. Default: none."""
-    instance_type: str
-    """Azure VM size among the catalogue's Azure offers for this GPU and gpus_per_node. Default: the cheapest."""
-    zones: Sequence[str]
-    """Availability zones the nodes are placed in, e.g. ['1', '2']. Default: none."""
-    spot_max_price: float
-    """Most USD per hour and node for a Spot VM; -1 pays up to the on-demand price. Default: -1."""
-    gpu_instance_profile: str
-    """Multi-Instance GPU profile, 'MIG1g' to 'MIG7g' (A100 and H100 only). Default: none."""
-    gpu_driver: str
-    """'Install' (AKS installs the NVIDIA driver) or 'None'. Default: 'Install'."""
-    tags: Mapping[str, str]
-    """Azure tags on the node pool and its VM scale set. Default: none."""
 
 
 class InstallationWeightStore(TypedDict, total=False):
@@ -311,8 +272,7 @@ def validate_azure_installation_args(args: Mapping[str, Any], name: str | None =
     checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
     stand_ins = {"resource_group_name": _STAND_IN_GROUP, "node_subnet_id": _STAND_IN_SUBNET}
     checks.prefixed("cluster", validate_cluster_args({**cluster, "location": location, **stand_ins}, name))
-    checks.gpu_pools(_WIRED_POOL_ARGS, lambda pool_name, pool: validate_gpu_node_pool_args(
-        {**pool, **stand_ins, "cluster_name": name or "shardstack"}, pool_name))
+    checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL)
     checks.problems += _pool_name_problems(args.get("gpu_pools"))
 
     store = dict(part(args, "weight_store"))
