@@ -27,8 +27,8 @@ class GpuNodePoolArgs(TypedDict, total=False):
     max_nodes: int
     """Most nodes, ≥ 1 and ≥ min_nodes; the autoscaler adds nodes up to this. Default: 1."""
     spot: bool
-    """Use spot/preemptible capacity: much cheaper, but the cloud may reclaim a node at any time. Default: False
-    (on-demand)."""
+    """Use spot/preemptible capacity: much cheaper, but the cloud may reclaim a node at any time. Default: on-demand
+    capacity."""
     disk_size_gib: int
     """Boot/data disk per node, GiB, at least 50 (CUDA images and the weights' local copy). The disk is encrypted.
     Default: 200."""
@@ -86,8 +86,8 @@ class NamedGpuPool(TypedDict, total=False):
     max_nodes: int
     """Most nodes, ≥ 1 and ≥ min_nodes; the autoscaler adds nodes up to this. Default: 1."""
     spot: bool
-    """Use spot/preemptible capacity: much cheaper, but the cloud may reclaim a node at any time. Default: False
-    (on-demand)."""
+    """Use spot/preemptible capacity: much cheaper, but the cloud may reclaim a node at any time. Default: on-demand
+    capacity."""
     disk_size_gib: int
     """Boot/data disk per node, GiB, at least 50 (CUDA images and the weights' local copy). The disk is encrypted.
     Default: 200."""

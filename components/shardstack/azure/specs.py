@@ -75,42 +75,58 @@ def _aks_limits(values: Values) -> Iterator[Problem]:
     if values["max_nodes"] > MAX_POOL_NODES:
         yield Problem(("max_nodes",), f"is more than an AKS node pool holds ({MAX_POOL_NODES})", values["max_nodes"])
     if values["disk_size_gib"] > MAX_OS_DISK_SIZE_GIB:
-        yield Problem(("disk_size_gib",), f"is more than an AKS OS disk takes ({MAX_OS_DISK_SIZE_GIB} GiB)",
-                      values["disk_size_gib"])
+        yield Problem(
+            ("disk_size_gib",),
+            f"is more than an AKS OS disk takes ({MAX_OS_DISK_SIZE_GIB} GiB)",
+            values["disk_size_gib"],
+        )
 
 
 def _aks_labels(values: Values) -> Iterator[Problem]:
     for key in values.get("labels", {}):
         if _in_aks_domain(key):
-            yield Problem(("labels", Key(key)), f"is in the domain AKS reserves ({AKS_RESERVED_DOMAIN!r}); choose "
-                                                "another key")
+            yield Problem(
+                ("labels", Key(key)), f"is in the domain AKS reserves ({AKS_RESERVED_DOMAIN!r}); choose another key"
+            )
 
 
 def _aks_taints(values: Values) -> Iterator[Problem]:
     for i, taint in enumerate(values.get("taints", ())):
         if _in_aks_domain(taint["key"]):
-            reason = (f"is in the domain AKS reserves ({AKS_RESERVED_DOMAIN!r}; AKS sets the Spot taint itself when "
-                      "spot=True); choose another key")
+            reason = (
+                f"is in the domain AKS reserves ({AKS_RESERVED_DOMAIN!r}; AKS sets the Spot taint itself when "
+                "spot=True); choose another key"
+            )
             yield Problem(("taints", i, "key"), reason, taint["key"])
         if not taint.get("value"):
             # AKS takes node taints as 'key=value:Effect' strings; the Azure CLI refuses an empty value.
-            yield Problem(("taints", i), "has no value: AKS node taints are 'key=value:Effect' with a value; give "
-                                         f"one, e.g. {{'key': {taint['key']!r}, 'value': 'true', 'effect': "
-                                         f"{taint['effect']!r}}}")
+            yield Problem(
+                ("taints", i),
+                "has no value: AKS node taints are 'key=value:Effect' with a value; give "
+                f"one, e.g. {{'key': {taint['key']!r}, 'value': 'true', 'effect': "
+                f"{taint['effect']!r}}}",
+            )
 
 
 def _spot_price_needs_spot(values: Values) -> Iterator[Problem]:
     if values.given("spot_max_price") and values["spot"] is not True:
-        yield Problem(("spot_max_price",), "applies to Spot pools only; set spot=True or drop spot_max_price",
-                      values["spot_max_price"])
+        yield Problem(
+            ("spot_max_price",),
+            "applies to Spot pools only; set spot=True or drop spot_max_price",
+            values["spot_max_price"],
+        )
 
 
 def _mig_gpu(values: Values) -> Iterator[Problem]:
     gpu = str(values["gpu"]).strip().lower()
     if values.given("gpu_instance_profile") and catalog.GPUS[gpu].offers_on(CLOUD) and gpu not in MIG_GPUS:
-        yield Problem(("gpu_instance_profile",), "needs a GPU with Multi-Instance GPU support ("
-                      f"{', '.join(repr(g) for g in MIG_GPUS)}); gpu={values['gpu']!r} has none. Drop "
-                      "gpu_instance_profile or choose one of those GPUs", values["gpu_instance_profile"])
+        yield Problem(
+            ("gpu_instance_profile",),
+            "needs a GPU with Multi-Instance GPU support ("
+            f"{', '.join(repr(g) for g in MIG_GPUS)}); gpu={values['gpu']!r} has none. Drop "
+            "gpu_instance_profile or choose one of those GPUs",
+            values["gpu_instance_profile"],
+        )
 
 
 def _worded(check: Any) -> Worded:
@@ -119,50 +135,103 @@ def _worded(check: Any) -> Worded:
 
 
 GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
-    "GpuNodePoolArgs", "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the AKS wiring.", (
-        Arg("cluster_name", Input(Text("an AKS cluster name: 1 to 63 letters, digits, '-' and '_', starting and "
-                                       "ending with a letter or digit", lambda v: None if _CLUSTER_NAME.match(v) else
-                                       "is not an AKS cluster name: 1 to 63 letters, digits, '-' and '_', starting "
-                                       "and ending with a letter or digit")),
-            "Name of the AKS cluster the nodes join.", required=True),
-        Arg("resource_group_name", Input(_worded(lambda name, value: resource_group_name_problem(value, name))),
-            "Resource group of the AKS cluster (not its node resource group).", required=True),
-        Arg("node_subnet_id", Input(_worded(subnet_id_problem)), "ARM ID of the subnet the nodes are placed in, in "
+    "GpuNodePoolArgs",
+    "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the AKS wiring.",
+    (
+        Arg(
+            "cluster_name",
+            Input(
+                Text(
+                    "an AKS cluster name: 1 to 63 letters, digits, '-' and '_', starting and "
+                    "ending with a letter or digit",
+                    lambda v: (
+                        None
+                        if _CLUSTER_NAME.match(v)
+                        else "is not an AKS cluster name: 1 to 63 letters, digits, '-' and '_', starting "
+                        "and ending with a letter or digit"
+                    ),
+                )
+            ),
+            "Name of the AKS cluster the nodes join.",
+            required=True,
+        ),
+        Arg(
+            "resource_group_name",
+            Input(_worded(lambda name, value: resource_group_name_problem(value, name))),
+            "Resource group of the AKS cluster (not its node resource group).",
+            required=True,
+        ),
+        Arg(
+            "node_subnet_id",
+            Input(_worded(subnet_id_problem)),
+            "ARM ID of the subnet the nodes are placed in, in "
             "the cluster's virtual network: '/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/"
-            "virtualNetworks/<vnet>/subnets/<subnet>'.", required=True),
-        Arg("zones", Worded("Sequence[str]", "a list of availability zones ('1', '2', '3')",
-                            lambda _name, value: zones_problems(value)),
+            "virtualNetworks/<vnet>/subnets/<subnet>'.",
+            required=True,
+        ),
+        Arg(
+            "zones",
+            Worded(
+                "Sequence[str]",
+                "a list of availability zones ('1', '2', '3')",
+                lambda _name, value: zones_problems(value),
+            ),
             "Availability zones of the cluster's region the nodes are placed in, e.g. ['1', '2']: give the zones "
             "that have the VM size (not every zone has every GPU size).",
-            default_doc="none (Azure places the nodes without zone pinning)"),
-        Arg("spot_max_price", _SpotMaxPrice(), "Most US dollars per hour and node to pay for a Spot VM, with at most "
+            default_doc="none (Azure places the nodes without zone pinning)",
+        ),
+        Arg(
+            "spot_max_price",
+            _SpotMaxPrice(),
+            "Most US dollars per hour and node to pay for a Spot VM, with at most "
             f"{SPOT_MAX_PRICE_DECIMALS} decimal places; Azure evicts the node when the Spot price rises above it. -1 "
             "pays up to the on-demand price, so that nodes are evicted only when Azure needs the capacity back. Only "
-            "with ``spot``.", default=DEFAULT_SPOT_MAX_PRICE, default_doc="-1"),
-        Arg("gpu_instance_profile", Choice(tuple(GPU_INSTANCE_PROFILES)), "Multi-Instance GPU profile that splits "
-            "each GPU into isolated instances: " + ", ".join(f"'{p}' ({n} per GPU)" for p, n in
-                                                            GPU_INSTANCE_PROFILES.items()) +
-            f". A100 and H100 GPUs only ({', '.join(repr(g) for g in MIG_GPUS)}); the device plugin must run with a "
-            "MIG strategy.", default_doc="none (whole GPUs)"),
-        Arg("gpu_driver", Choice(GPU_DRIVERS), "'Install': AKS installs the NVIDIA driver on every node; 'None': it "
-            "does not, for the NVIDIA GPU Operator to install its own.", default=DEFAULT_GPU_DRIVER),
-        Arg("tags", Worded("Mapping[str, str]", "a mapping of tag keys to values",
-                           lambda _name, value: tag_problems(value)),
+            "with ``spot``.",
+            default=DEFAULT_SPOT_MAX_PRICE,
+            default_doc="-1",
+        ),
+        Arg(
+            "gpu_instance_profile",
+            Choice(tuple(GPU_INSTANCE_PROFILES)),
+            "Multi-Instance GPU profile that splits "
+            "each GPU into isolated instances: "
+            + ", ".join(f"'{p}' ({n} per GPU)" for p, n in GPU_INSTANCE_PROFILES.items())
+            + f". A100 and H100 GPUs only ({', '.join(repr(g) for g in MIG_GPUS)}); the device plugin must run with a "
+            "MIG strategy.",
+            default_doc="none (whole GPUs)",
+        ),
+        Arg(
+            "gpu_driver",
+            Choice(GPU_DRIVERS),
+            "'Install': AKS installs the NVIDIA driver on every node; 'None': it "
+            "does not, for the NVIDIA GPU Operator to install its own.",
+            default=DEFAULT_GPU_DRIVER,
+        ),
+        Arg(
+            "tags",
+            Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value)),
             "Azure tags for the node pool and its VM scale set.",
-            default_doc="none (``shardstack-component`` is always set)"),
-    ), rules=(
+            default_doc="none (``shardstack-component`` is always set)",
+        ),
+    ),
+    rules=(
         Rule(("max_nodes", "disk_size_gib"), _aks_limits),
         Rule(("labels",), _aks_labels),
         Rule(("taints",), _aks_taints),
         Rule(("spot_max_price", "spot"), _spot_price_needs_spot),
         Rule(("gpu", "gpu_instance_profile"), _mig_gpu),
-    ))
+    ),
+)
 """GpuNodePool's arguments."""
 
 WIRED_POOL_ARGS = ("cluster_name", "resource_group_name", "node_subnet_id")
 """What AzureInstallation sets on each of its pools itself."""
 
-NAMED_GPU_POOL = named_pool_spec(GPU_NODE_POOL, WIRED_POOL_ARGS, "A GPU pool (see "
-                                 ":class:`~shardstack.azure.gpu_node_pool.GpuNodePool`) without the cluster, its "
-                                 "resource group and subnet, plus its name.")
+NAMED_GPU_POOL = named_pool_spec(
+    GPU_NODE_POOL,
+    WIRED_POOL_ARGS,
+    "A GPU pool (see "
+    ":class:`~shardstack.azure.gpu_node_pool.GpuNodePool`) without the cluster, its "
+    "resource group and subnet, plus its name.",
+)
 """An AzureInstallation's GPU pool."""

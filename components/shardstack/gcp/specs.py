@@ -55,12 +55,16 @@ def _location(value: str) -> str | None:
 def _cluster(value: str) -> str | None:
     if "/" in value:
         if not _CLUSTER_ID.match(value):
-            return ("is neither a cluster name nor a cluster id like "
-                    "'projects/my-project/locations/us-central1/clusters/shardstack'")
+            return (
+                "is neither a cluster name nor a cluster id like "
+                "'projects/my-project/locations/us-central1/clusters/shardstack'"
+            )
         return None
     if not _CLUSTER_NAME.match(value):
-        return ("is not a GKE cluster name: a lowercase letter, then at most 39 lowercase letters, digits and '-', "
-                "not ending in '-'")
+        return (
+            "is not a GKE cluster name: a lowercase letter, then at most 39 lowercase letters, digits and '-', "
+            "not ending in '-'"
+        )
     return None
 
 
@@ -78,12 +82,16 @@ def _reservation_name(value: str) -> str | None:
     if value == ANY_RESERVATION:
         return None
     if value.lower() == "any":
-        return ("is written 'ANY' for any matching reservation (a reservation that is really named 'any' is "
-                "'projects/<project>/reservations/any')")
+        return (
+            "is written 'ANY' for any matching reservation (a reservation that is really named 'any' is "
+            "'projects/<project>/reservations/any')"
+        )
     shared = _SHARED_RESERVATION.match(value)
     if not _RESOURCE_NAME.match(shared.group("name") if shared else value):
-        return ("is neither 'ANY' nor a reservation name (a lowercase letter, then at most 62 lowercase letters, "
-                "digits and '-') or 'projects/<project>/reservations/<name>'")
+        return (
+            "is neither 'ANY' nor a reservation name (a lowercase letter, then at most 62 lowercase letters, "
+            "digits and '-') or 'projects/<project>/reservations/<name>'"
+        )
     return None
 
 
@@ -91,8 +99,11 @@ def _cluster_in_location(values: Values) -> Iterator[Problem]:
     cluster, region = values["cluster"], values["location"]
     match = _CLUSTER_ID.match(cluster) if isinstance(cluster, str) else None
     if match is not None and match.group("location") != region:
-        yield Problem(("cluster",), f"is in {match.group('location')!r}, but location={region!r}; give the "
-                                    "cluster's own region as location", cluster)
+        yield Problem(
+            ("cluster",),
+            f"is in {match.group('location')!r}, but location={region!r}; give the cluster's own region as location",
+            cluster,
+        )
 
 
 def _zones_in_location(values: Values) -> Iterator[Problem]:
@@ -109,70 +120,133 @@ def _compact_placement(values: Values) -> Iterator[Problem]:
         return
     zones: Sequence[str] | None = values.get("node_locations")
     if zones is None or len(zones) != 1:
-        yield Problem(("placement",), "needs exactly one zone in node_locations (GKE places a compact pool in a "
-                                      f"single zone); got node_locations={zones!r}", "COMPACT")
+        yield Problem(
+            ("placement",),
+            "needs exactly one zone in node_locations (GKE places a compact pool in a "
+            f"single zone); got node_locations={zones!r}",
+            "COMPACT",
+        )
     if values["max_nodes"] > MAX_COMPACT_PLACEMENT_NODES:
-        yield Problem(("placement",), f"takes at most {MAX_COMPACT_PLACEMENT_NODES} nodes; got "
-                                      f"max_nodes={values['max_nodes']}", "COMPACT")
-    instance_type = (values["instance_type"] if values.given("instance_type")
-                     else gpu_model(values).offer(CLOUD, resolved_gpus_per_node(values, CLOUD)).instance_type)
+        yield Problem(
+            ("placement",),
+            f"takes at most {MAX_COMPACT_PLACEMENT_NODES} nodes; got max_nodes={values['max_nodes']}",
+            "COMPACT",
+        )
+    instance_type = (
+        values["instance_type"]
+        if values.given("instance_type")
+        else gpu_model(values).offer(CLOUD, resolved_gpus_per_node(values, CLOUD)).instance_type
+    )
     if instance_type.split("-")[0] not in COMPACT_PLACEMENT_MACHINE_SERIES:
         series = ", ".join(s.upper() for s in COMPACT_PLACEMENT_MACHINE_SERIES)
-        yield Problem(("placement",), f"is not available for machine type {instance_type!r}; compact placement "
-                                      f"takes {series} machine types (GPUs A100, H100, H200 or L4): choose another "
-                                      "gpu or drop placement", "COMPACT")
+        yield Problem(
+            ("placement",),
+            f"is not available for machine type {instance_type!r}; compact placement "
+            f"takes {series} machine types (GPUs A100, H100, H200 or L4): choose another "
+            "gpu or drop placement",
+            "COMPACT",
+        )
 
 
 def _spot_reservation(values: Values) -> Iterator[Problem]:
     if values.given("reservation") and values["spot"] is True:
         # Compute Engine: "You can't consume a reservation to create ... Spot VMs or preemptible
         # instances" (https://cloud.google.com/compute/docs/instances/reservations-consume).
-        yield Problem(("spot",), f"and reservation={values['reservation']!r} conflict: Spot VMs never consume "
-                                 "reservations; drop one of them", True)
+        yield Problem(
+            ("spot",),
+            f"and reservation={values['reservation']!r} conflict: Spot VMs never consume "
+            "reservations; drop one of them",
+            True,
+        )
 
 
 GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
-    "GpuNodePoolArgs", "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the GKE wiring.", (
-        Arg("cluster", Input(Text("the GKE cluster's name or id", _cluster)), "The GKE cluster the nodes join: its "
-            "name, or its id 'projects/<project>/locations/<region>/clusters/<name>'.", required=True),
-        Arg("location", Text("a GCP region like 'us-central1'", _location), "Region of the cluster, e.g. "
-            "'us-central1'. Zones go in ``node_locations``.", required=True),
-        Arg("node_service_account", Input(Text("a service account email", _service_account)), "Email of the nodes' "
+    "GpuNodePoolArgs",
+    "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the GKE wiring.",
+    (
+        Arg(
+            "cluster",
+            Input(Text("the GKE cluster's name or id", _cluster)),
+            "The GKE cluster the nodes join: its "
+            "name, or its id 'projects/<project>/locations/<region>/clusters/<name>'.",
+            required=True,
+        ),
+        Arg(
+            "location",
+            Text("a GCP region like 'us-central1'", _location),
+            "Region of the cluster, e.g. 'us-central1'. Zones go in ``node_locations``.",
+            required=True,
+        ),
+        Arg(
+            "node_service_account",
+            Input(Text("a service account email", _service_account)),
+            "Email of the nodes' "
             "IAM service account (the kubelet's and the node agents', not the pods': pods cannot reach it), e.g. "
-            "'gke-nodes@my-project.iam.gserviceaccount.com'.", required=True),
-        Arg("node_locations", ListOf(Text("a zone like 'us-central1-a'", _zone), min_items=1, unique=True), "Zones of "
+            "'gke-nodes@my-project.iam.gserviceaccount.com'.",
+            required=True,
+        ),
+        Arg(
+            "node_locations",
+            ListOf(Text("a zone like 'us-central1-a'", _zone), min_items=1, unique=True),
+            "Zones of "
             "``location`` the nodes are placed in, e.g. ['us-central1-a', 'us-central1-c']: give the zones that have "
             "the GPU (not every zone has every GPU), the reservation's zone with ``reservation``, and exactly one zone "
-            "with ``placement``.", default_doc="the cluster's zones"),
-        Arg("placement", Choice(PLACEMENTS), "'COMPACT': place the nodes close together in one zone (a compact "
+            "with ``placement``.",
+            default_doc="the cluster's zones",
+        ),
+        Arg(
+            "placement",
+            Choice(PLACEMENTS),
+            "'COMPACT': place the nodes close together in one zone (a compact "
             "placement policy) for fast shard-to-shard traffic between nodes. Needs exactly one zone in "
             f"``node_locations``, at most {MAX_COMPACT_PLACEMENT_NODES} nodes, and an A2, A3 or G2 machine type "
-            "(A100, H100, H200, L4; not T4)."),
-        Arg("reservation", Text("'ANY' or a reservation's name", _reservation_name), "Compute Engine reservation "
+            "(A100, H100, H200, L4; not T4).",
+        ),
+        Arg(
+            "reservation",
+            Text("'ANY' or a reservation's name", _reservation_name),
+            "Compute Engine reservation "
             "the nodes consume: 'ANY' (any matching reservation, else on-demand), a reservation's name in the "
             "cluster's project, or 'projects/<project>/reservations/<name>' for one shared from another project. A "
             "named reservation is zonal: give its zone in ``node_locations``. Not with ``spot``.",
-            default_doc="none (GKE's default applies)"),
-        Arg("gpu_driver_version", Choice(GPU_DRIVER_VERSIONS), "NVIDIA driver GKE installs: 'DEFAULT' (the default "
+            default_doc="none (GKE's default applies)",
+        ),
+        Arg(
+            "gpu_driver_version",
+            Choice(GPU_DRIVER_VERSIONS),
+            "NVIDIA driver GKE installs: 'DEFAULT' (the default "
             "driver of the node's GKE version) or 'LATEST' (the latest driver that GKE version offers).",
-            default=DEFAULT_GPU_DRIVER_VERSION),
-        Arg("resource_labels", Worded("Mapping[str, str]", "a mapping of GCP label keys to values",
-                                      lambda name, value: label_problems(value, name)),
+            default=DEFAULT_GPU_DRIVER_VERSION,
+        ),
+        Arg(
+            "resource_labels",
+            Worded(
+                "Mapping[str, str]",
+                "a mapping of GCP label keys to values",
+                lambda name, value: label_problems(value, name),
+            ),
             "GCP labels on the nodes' VMs and disks, e.g. for billing reports. Keys: a lowercase letter, then up to "
             "62 lowercase letters, digits, '_' or '-', not starting with 'goog'; values: up to 63 of those.",
-            default_doc="none (``shardstack-component`` is always set)"),
-    ), rules=(
+            default_doc="none (``shardstack-component`` is always set)",
+        ),
+    ),
+    rules=(
         Rule(("cluster", "location"), _cluster_in_location),
         Rule(("node_locations", "location"), _zones_in_location),
         Rule(("placement", "node_locations", "max_nodes", "gpu", "gpus_per_node", "instance_type"), _compact_placement),
         Rule(("reservation", "spot"), _spot_reservation),
-    ))
+    ),
+)
 """GpuNodePool's arguments."""
 
 WIRED_POOL_ARGS = ("cluster", "location", "node_service_account")
 """What GcpInstallation sets on each of its pools itself."""
 
-NAMED_GPU_POOL = named_pool_spec(GPU_NODE_POOL, WIRED_POOL_ARGS, "A GPU pool (see "
-                                 ":class:`~shardstack.gcp.gpu_node_pool.GpuNodePool`) without the cluster, its "
-                                 "location and the node service account, plus its name.")
+NAMED_GPU_POOL = named_pool_spec(
+    GPU_NODE_POOL,
+    WIRED_POOL_ARGS,
+    "A GPU pool (see "
+    ":class:`~shardstack.gcp.gpu_node_pool.GpuNodePool`) without the cluster, its "
+    "location and the node service account, plus its name.",
+)
 """A GcpInstallation's GPU pool."""

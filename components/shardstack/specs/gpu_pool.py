@@ -8,7 +8,7 @@ rules. Each cloud's GpuNodePool extends it (``shardstack.specs.aws`` ...); the s
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shardstack import catalog
@@ -86,11 +86,11 @@ TAINT = Spec(
 )
 
 
+@dataclass(frozen=True)
 class GpuKey(Kind):
     """A key of the GPU catalogue (any case), offered on ``cloud`` when one is given."""
 
-    def __init__(self, cloud: catalog.Cloud | None) -> None:
-        self.cloud = cloud
+    cloud: catalog.Cloud | None
 
     @property
     def annotation(self) -> str:
@@ -213,7 +213,7 @@ def gpu_pool_spec(cloud: catalog.Cloud | None) -> Spec:
             Flag(),
             "Use spot/preemptible capacity: much cheaper, but the cloud may reclaim a node at any time.",
             default=False,
-            default_doc="False (on-demand)",
+            default_doc="on-demand capacity",
         ),
         Arg(
             "disk_size_gib",

@@ -191,10 +191,12 @@ class Labels(Kind):
                     Problem(
                         at,
                         f"is not allowed: the domains {_listing(self.reserved_domains)} are "
-                        "Kubernetes' own; choose another key",
+                        "reserved for Kubernetes; choose another key",
                     )
                 )
-            if names.label_value_problem("value", item):
+            if not isinstance(item, str):
+                problems.append(Problem(at, "is not a string; quote it", item))
+            elif names.label_value_problem("value", item):
                 problems.append(Problem(at, f"is not a valid label value: {_LABEL_VALUE_RULE}", item))
         return problems
 
@@ -224,6 +226,11 @@ class ListOf(Kind):
     def allowed(self) -> str:
         least = f" of at least {self.min_items} item{'s' if self.min_items > 1 else ''}" if self.min_items else ""
         return f"a list{least}, each item {self.item.allowed}"
+
+    def from_text(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.item.from_text(item) for item in value]
+        return value
 
     def problems(self, value: Any, path: Path) -> list[Problem]:
         if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
@@ -270,6 +277,9 @@ class Record(Kind):
     @property
     def allowed(self) -> str:
         return f"a mapping with {', '.join(arg.name for arg in self.spec.args)}"
+
+    def from_text(self, value: Any) -> Any:
+        return self.spec.from_text(value)
 
     def problems(self, value: Any, path: Path) -> list[Problem]:
         return self.spec.check(value, path)

@@ -53,10 +53,11 @@ class Problem:
 
     def as_config(self, namespace: str) -> str:
         """Render for a stack config: ``shardstack:gpu_pools[0].min_nodes: -1 must be ...``."""
-        where = f"{namespace}:{dotted(self.path)}"
-        if self.value is NO_VALUE:
-            return f"{where}: {self.reason}"
-        return f"{where}: {show(self.value)} {self.reason}"
+        return f"{namespace}:{dotted(self.path)}: {self.as_config_text()}"
+
+    def as_config_text(self) -> str:
+        """Render what follows the key in a stack config message: ``-1 must be a whole number ≥ 0``."""
+        return self.reason if self.value is NO_VALUE else f"{show(self.value)} {self.reason}"
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")

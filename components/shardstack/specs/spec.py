@@ -194,6 +194,18 @@ class Spec:
             problems.append(Problem(path, reason if not path else f"has {reason}"))
         return problems
 
+    def from_text(self, values: Any) -> Any:
+        """Return ``values`` as read from a stack config, where scalars may arrive as text ('3', 'true')."""
+        if not isinstance(values, Mapping):
+            return values
+        kinds = {arg.name: arg.kind for arg in self.args}
+        return {k: kinds[k].from_text(v) if k in kinds else v for k, v in values.items()}
+
+    def only(self, names: Iterable[str], *, name: str, doc: str) -> Spec:
+        """Return this spec with only the arguments ``names`` (and the rules that read nothing else)."""
+        keep = set(names)
+        return self.without([n for n in self.names if n not in keep], name=name, doc=doc)
+
     def resolved(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``values`` with every documented default filled in (call after :meth:`check` passed)."""
         return dict(Values(self, values))
