@@ -18,11 +18,9 @@ from pathlib import Path
 from shardstack.aws import specs as aws
 from shardstack.azure import specs as azure
 from shardstack.gcp import specs as gcp
-from shardstack.specs import gpu_pool, render
+from shardstack.specs import gpu_pool, render, stack
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "infra"))  # the stack config, as Pulumi loads it
-from config import gpu_pool_spec, reference  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -33,56 +31,50 @@ class Generated:
     render: Callable[[], str]
 
 
-SHARED = "shardstack.gpu_pool_args"
-"""The module of the TypedDicts every cloud's share (a taint), which the cloud modules import."""
+ARGS_MODULES = (gpu_pool.ARGS, aws.ARGS, gcp.ARGS, azure.ARGS)
+"""Every module of TypedDicts, each declared by its spec module."""
 
 
 def targets() -> list[Generated]:
     """Return every generated file."""
-    modules = {
-        SHARED: (
-            "The GPU pool arguments every cloud shares, and a taint.",
-            "shardstack.specs.gpu_pool",
-            [gpu_pool.TAINT, gpu_pool.gpu_pool_spec(None)],
-        ),
-        "shardstack.aws.args": (
-            "AWS component arguments.",
-            "shardstack.aws.specs",
-            [aws.GPU_NODE_POOL, aws.NAMED_GPU_POOL],
-        ),
-        "shardstack.gcp.args": (
-            "GCP component arguments.",
-            "shardstack.gcp.specs",
-            [gcp.GPU_NODE_POOL, gcp.NAMED_GPU_POOL],
-        ),
-        "shardstack.azure.args": (
-            "Azure component arguments.",
-            "shardstack.azure.specs",
-            [azure.GPU_NODE_POOL, azure.NAMED_GPU_POOL],
-        ),
-    }
-    homes = {spec.name: SHARED for spec in modules[SHARED][2]}
+    homes = {id(spec): args.module for args in ARGS_MODULES for spec in args.specs}
 
-    def typed_dicts(name: str) -> Callable[[], str]:
-        doc, source, specs = modules[name]
-        return lambda: render.module(doc, source, specs, homes, name)
+    def typed_dicts(args: render.ArgsModule) -> Callable[[], str]:
+        return lambda: render.module(args, homes)
 
     return [
-        *(Generated("components/" + name.replace(".", "/") + ".py", typed_dicts(name)) for name in modules),
-        Generated("infra/config/gpu_pools.py", stack_config_pools),
-        Generated("docs/CONFIG.md", reference.render),
+        *(Generated(args.path, typed_dicts(args)) for args in ARGS_MODULES),
+        Generated("infra/config/node_pools.py", stack_config_pools),
+        Generated("docs/CONFIG.md", config_reference),
     ]
+
+
+def config_reference() -> str:
+    """Return docs/CONFIG.md, rendered from the stack config's sections.
+
+    Imported here, after the sections above are written: the stack config package imports them.
+    """
+    sys.path.insert(0, str(REPO / "infra"))  # the stack config, as Pulumi loads it
+    from config import reference
+
+    return reference.render()
 
 
 def stack_config_pools() -> str:
     """Return the stack config's GPU pool sections, checked by their specs."""
-    classes = {gpu_pool.TAINT.name: "TaintConfig", gpu_pool_spec.GPU_POOL.name: "GpuPoolConfig"}
+    classes = {
+        gpu_pool.TAINT.name: "TaintConfig",
+        stack.GPU_POOL.name: "GpuPoolConfig",
+        stack.SYSTEM_POOL.name: "SystemPoolConfig",
+    }
     sections = [
         render.config_section(gpu_pool.TAINT, "TAINT", "SpecSection", classes),
-        render.config_section(gpu_pool_spec.GPU_POOL, "GPU_POOL", "GpuPoolSection", classes),
+        render.config_section(stack.SYSTEM_POOL, "SYSTEM_POOL", "SpecSection", classes),
+        render.config_section(stack.GPU_POOL, "GPU_POOL", "GpuPoolSection", classes),
     ]
     header = render.header(
-        "The stack config's ``gpu_pools`` entries, as sections checked by their specs.", "infra/config/gpu_pool_spec.py"
+        "The stack config's node pools (``gpu_pools`` entries, ``system_pool``), as sections checked by their specs.",
+        "infra/config/stack.py",
     )
     imports = [
         "from __future__ import annotations",
@@ -92,24 +84,19 @@ def stack_config_pools() -> str:
         "from shardstack.specs.gpu_pool import TAINT",
         "from shardstack.specs.spec import Spec",
         "",
-        "from .gpu_pool_spec import GPU_POOL, GpuPoolSection",
-        "from .section import SpecSection, spec_field",
+        "from shardstack.specs.stack import GPU_POOL, SYSTEM_POOL",
+        "from .section import GpuPoolSection, SpecSection, spec_field",
     ]
     return header + "\n\n" + "\n".join(imports) + "\n\n\n" + "\n\n\n".join(sections) + "\n"
 
 
 def formatted(text: str, path: str) -> str:
-    """Return ``text`` as ``ruff format`` writes it, so that the suite's format check and this one agree."""
-    ruff = Path(sys.executable).parent / "ruff"
-    result = subprocess.run(
-        [str(ruff), "format", "--stdin-filename", path, "-"],
-        input=text,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
+    """Return ``text`` as ``ruff`` sorts and formats it, so that the suite's lint and format checks agree."""
+    ruff = str(Path(sys.executable).parent / "ruff")
+    for command in ([ruff, "check", "--select", "I", "--fix-only", "--stdin-filename", path, "-"],
+                    [ruff, "format", "--stdin-filename", path, "-"]):
+        text = subprocess.run(command, input=text, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return text
 
 
 def main() -> int:

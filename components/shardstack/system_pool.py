@@ -9,12 +9,14 @@ from typing import Any
 
 from shardstack.errors import did_you_mean
 from shardstack.k8s import names
+from shardstack.specs.system_pool import (  # declared once, in the spec
+    DEFAULT_DISK_SIZE_GIB,
+    DEFAULT_MAX_NODES,
+    DEFAULT_MIN_NODES,
+    MIN_DISK_SIZE_GIB,
+)
 
-DEFAULT_MIN_NODES = 1
-DEFAULT_MAX_NODES = 3
-DEFAULT_DISK_SIZE_GIB = 50
-MIN_DISK_SIZE_GIB = 20
-"""The node image and the system pods' images do not fit on less."""
+__all__ = ["DEFAULT_DISK_SIZE_GIB", "DEFAULT_MAX_NODES", "DEFAULT_MIN_NODES", "MIN_DISK_SIZE_GIB", "system_pool_problems"]
 
 
 def system_pool_problems(pool: Any, fields: Iterable[str], default_instance_type: str,

@@ -46,7 +46,6 @@ __all__ = [
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 
 from .defaults import DEFAULT_API_KEY_SECRET_KEY, DEFAULT_IMAGE, DEFAULT_NAMESPACE, DEMO_MODEL_URI, NAMESPACE
-from .gpu_pools import GpuPoolConfig, TaintConfig
 from .loading import load
 from .messages import format_errors
 from .models import (
@@ -58,6 +57,6 @@ from .models import (
     NetworkConfig,
     ServingConfig,
     StackConfig,
-    SystemPoolConfig,
     WeightStoreConfig,
 )
+from .node_pools import GpuPoolConfig, SystemPoolConfig, TaintConfig

@@ -11,7 +11,6 @@ from pydantic import (
 )
 
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
-from shardstack.system_pool import MIN_DISK_SIZE_GIB as MIN_SYSTEM_DISK_SIZE_GIB
 
 from .defaults import (
     DEFAULT_API_KEY_SECRET_KEY,
@@ -24,7 +23,7 @@ from .defaults import (
     NatGateways,
     ServingMode,
 )
-from .gpu_pools import GpuPoolConfig
+from .node_pools import GpuPoolConfig, SystemPoolConfig
 from .problems import Problem
 from .rules import api_key_problems, cloud_problems, gpus_per_node, local_problems, pool_name_problems
 from .section import Checked, Section
@@ -44,14 +43,6 @@ from .values import (
     Shards,
     Zones,
 )
-
-
-def node_range_problems(section: SystemPoolConfig, checked: Checked) -> list[Problem]:
-    if not checked.valid("min_nodes", "max_nodes") or section.max_nodes >= section.min_nodes:
-        return []
-    message = f"{section.max_nodes} is less than min_nodes {section.min_nodes}; max_nodes must be ≥ min_nodes"
-    return [Problem(("max_nodes",), message, section.max_nodes)]
-
 
 # --- Sections ----------------------------------------------------------------------------------------
 
@@ -124,23 +115,6 @@ class WeightStoreConfig(Section):
             "region); each needs the Microsoft.Storage service endpoint. azure only. Default: none."
         ),
     )
-
-
-class SystemPoolConfig(Section):
-    """``shardstack:system_pool``: the CPU nodes that run cluster services (clouds only)."""
-
-    instance_type: NonEmptyStr | None = Field(
-        default=None,
-        description="Instance/VM type of the system nodes. Default: a small general-purpose type per cloud.",
-    )
-    min_nodes: int = Field(default=1, ge=1, description="Fewest system nodes. Default: 1.")
-    max_nodes: int = Field(default=3, ge=1, description="Most system nodes; ≥ min_nodes. Default: 3.")
-    disk_size_gib: int = Field(
-        default=50, ge=MIN_SYSTEM_DISK_SIZE_GIB, description="Boot disk size per node, GiB. Default: 50."
-    )
-
-    def _rules(self, checked: Checked) -> list[Problem]:
-        return node_range_problems(self, checked)
 
 
 class ModelConfig(Section):

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shardstack import catalog
+from shardstack.gpu_pool import GPU_POOL_ARG_NAMES
 from shardstack.specs.gpu_pool import gpu_pool_spec, resolved_gpus_per_node
 from shardstack.specs.problem import show
 from shardstack.specs.spec import Values
 
 from .defaults import AZURE_ZONES, CLOUD_NAMES, DEMO_MODEL_URI, MODEL_URI_SCHEMES, REGION_EXAMPLES, REGION_SHAPES, Cloud
-from .gpu_pool_spec import NEUTRAL
 from .problems import Problem
 from .section import Checked, Item
 from .values import is_whole_internet
@@ -186,8 +186,8 @@ def gpus_per_node(pool: GpuPoolConfig, cloud: catalog.Cloud) -> int:
     """Return the pool's GPUs per node, resolving the default against the catalogue."""
     if not catalog.GPUS[pool.gpu].gpu_counts(cloud):
         return pool.gpus_per_node  # a GPU the cloud does not offer, reported as such
-    given = {k: getattr(pool, k) for k in pool.model_fields_set if k in NEUTRAL.names}
-    return resolved_gpus_per_node(Values(NEUTRAL, given), cloud)
+    given = {k: getattr(pool, k) for k in pool.model_fields_set if k in GPU_POOL_ARG_NAMES}
+    return resolved_gpus_per_node(Values(gpu_pool_spec(None), given), cloud)
 
 
 def _model_uri_problems(uri: str, cloud: Cloud) -> list[Problem]:

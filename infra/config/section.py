@@ -1,7 +1,6 @@
 """A section of the stack config (a mapping of keys): unknown keys refused, rules across keys run even when some
 keys are invalid, so that one run reports every problem."""
 
-
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from shardstack import catalog
 from shardstack.specs.problem import NO_VALUE, show
 from shardstack.specs.problem import Problem as SpecProblem
 from shardstack.specs.render import config_default
@@ -135,11 +135,7 @@ class Section(BaseModel):
             except ValidationError:
                 invalid.add(name)
                 section_type = unwrap(info.annotation)
-                if (
-                    isinstance(raw, Mapping)
-                    and isinstance(section_type, type)
-                    and issubclass(section_type, Section)
-                ):
+                if isinstance(raw, Mapping) and isinstance(section_type, type) and issubclass(section_type, Section):
                     values[name], sections[name] = section_type._partial(cast(Mapping[str, Any], raw))
         given = frozenset(name for name in data if name in cls.model_fields)
         return cls.model_construct(**values), Checked(given, frozenset(invalid), items, sections)
@@ -219,8 +215,11 @@ class SpecSection(Section):
         data = cls._prefilled(cast(Mapping[str, Any], data))
         problems = cls._spec_problems(data)
         if problems:
-            unknown = [InitErrorDetails(type="extra_forbidden", loc=(key,), input=value)
-                       for key, value in data.items() if key not in cls.model_fields]
+            unknown = [
+                InitErrorDetails(type="extra_forbidden", loc=(key,), input=value)
+                for key, value in data.items()
+                if key not in cls.model_fields
+            ]
             details = [*(spec_problem_details(p) for p in problems if p.path), *unknown]
             raise ValidationError.from_exception_data(cls.__name__, details)
         section = handler(data)
@@ -253,3 +252,16 @@ def spec_field(spec: Spec, name: str) -> Any:
     if how in ("list", "dict"):
         return Field(default_factory=list if how == "list" else dict, description=description)
     return Field(default=None if how == "none" else arg.default, description=description)
+
+
+class GpuPoolSection(SpecSection):
+    """A GPU pool entry, whose name defaults to its GPU's catalogue key."""
+
+    @classmethod
+    def _prefilled(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        values = super()._prefilled(data)
+        # Only a catalogue key is a sensible name; otherwise the missing name is reported as missing.
+        gpu = values.get("gpu")
+        if "name" not in values and isinstance(gpu, str) and gpu in catalog.GPUS:
+            values["name"] = gpu
+        return values

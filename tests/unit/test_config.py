@@ -535,7 +535,7 @@ def test_fails_when_system_pool_max_below_min() -> None:
     line = problem_at(
         stack(AWS, system_pool={"min_nodes": 3, "max_nodes": 2}), "shardstack:system_pool.max_nodes"
     )
-    assert "2 is less than min_nodes 3" in line
+    assert "2 is less than min_nodes=3" in line
 
 
 def test_fails_when_system_pool_disk_too_small() -> None:

@@ -13,6 +13,7 @@ from shardstack.aws.tags import tag_problems
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
 from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Text, Worded
 from shardstack.specs.problem import Problem
+from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Values
 
 CLOUD = "aws"
@@ -192,3 +193,6 @@ NAMED_GPU_POOL = named_pool_spec(
     "and subnets, plus its name.",
 )
 """An AwsInstallation's GPU pool."""
+
+ARGS = ArgsModule("shardstack.aws.args", "AWS component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

@@ -16,6 +16,7 @@ from shardstack.azure.tags import tag_problems
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
 from shardstack.specs.kinds import Choice, Input, Kind, Text, Worded
 from shardstack.specs.problem import Key, Problem
+from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Values
 
 CLOUD = "azure"
@@ -235,3 +236,6 @@ NAMED_GPU_POOL = named_pool_spec(
     "resource group and subnet, plus its name.",
 )
 """An AzureInstallation's GPU pool."""
+
+ARGS = ArgsModule("shardstack.azure.args", "Azure component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

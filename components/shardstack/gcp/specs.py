@@ -12,6 +12,7 @@ from shardstack.gcp.labels import label_problems
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
 from shardstack.specs.kinds import Choice, Input, ListOf, Text, Worded
 from shardstack.specs.problem import Problem
+from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Values
 
 CLOUD = "gcp"
@@ -250,3 +251,6 @@ NAMED_GPU_POOL = named_pool_spec(
     "location and the node service account, plus its name.",
 )
 """A GcpInstallation's GPU pool."""
+
+ARGS = ArgsModule("shardstack.gcp.args", "GCP component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

@@ -1,18 +1,16 @@
-"""The stack config's GPU pool: the pool every cloud shares (``shardstack.specs.gpu_pool``), its name, and
-where its nodes go. ``gpu_pools.py`` is generated from this spec (``scripts/generate_specs.py``)."""
+"""The stack config's node pools, declared once: each ``gpu_pools`` entry is the pool every cloud shares
+(:mod:`shardstack.specs.gpu_pool`), its name, and where its nodes go; ``system_pool`` is the one every cloud's
+cluster takes. The program's config sections (``infra/config/node_pools.py``) are generated from these specs by
+``scripts/generate_specs.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
-from shardstack import catalog
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
 from shardstack.specs.kinds import Flag, ListOf, Text
 from shardstack.specs.spec import Arg
-
-from .section import SpecSection
+from shardstack.specs.system_pool import system_pool_spec
 
 NEUTRAL = gpu_pool_spec(None)
 
@@ -43,15 +41,9 @@ GPU_POOL = NEUTRAL.extend(
 GPU_POOL = replace(GPU_POOL, args=(replace(POOL_NAME, doc=f"{POOL_NAME.doc} Default: the gpu key."), *GPU_POOL.args))
 """What each ``shardstack:gpu_pools`` entry takes: its name, the GPU pool every cloud shares, and placement."""
 
-
-class GpuPoolSection(SpecSection):
-    """A GPU pool entry, whose name defaults to its GPU's catalogue key."""
-
-    @classmethod
-    def _prefilled(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        values = super()._prefilled(data)
-        # Only a catalogue key is a sensible name; otherwise the missing name is reported as missing.
-        gpu = values.get("gpu")
-        if "name" not in values and isinstance(gpu, str) and gpu in catalog.GPUS:
-            values["name"] = gpu
-        return values
+SYSTEM_POOL = replace(
+    system_pool_spec(),
+    name="SystemPoolConfig",
+    doc="``shardstack:system_pool``: the CPU nodes that run cluster services (clouds only).",
+)
+"""``shardstack:system_pool``: the system pool every cloud's cluster takes, its instance type checked by the cloud."""
