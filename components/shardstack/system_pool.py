@@ -16,19 +16,28 @@ from shardstack.specs.system_pool import (  # declared once, in the spec
     MIN_DISK_SIZE_GIB,
 )
 
-__all__ = ["DEFAULT_DISK_SIZE_GIB", "DEFAULT_MAX_NODES", "DEFAULT_MIN_NODES", "MIN_DISK_SIZE_GIB", "system_pool_problems"]
+__all__ = [
+    "DEFAULT_DISK_SIZE_GIB",
+    "DEFAULT_MAX_NODES",
+    "DEFAULT_MIN_NODES",
+    "MIN_DISK_SIZE_GIB",
+    "system_pool_problems",
+]
 
 
-def system_pool_problems(pool: Any, fields: Iterable[str], default_instance_type: str,
-                         instance_type_problem: Callable[[str], str | None]) -> list[str]:
+def system_pool_problems(
+    pool: Any, fields: Iterable[str], default_instance_type: str, instance_type_problem: Callable[[str], str | None]
+) -> list[str]:
     """Every problem with a ``system_pool`` argument: unknown ``fields``, its type, node counts and disk."""
     if pool is None:
         return []
     if not isinstance(pool, Mapping):
         return [f"system_pool must be a mapping with instance_type/min_nodes/max_nodes/disk_size_gib; got {pool!r}"]
     known = list(fields)
-    problems = [f"system_pool has unknown field {key!r}{did_you_mean(str(key), known)}"
-                for key in sorted(set(pool) - set(known))]
+    problems = [
+        f"system_pool has unknown field {key!r}{did_you_mean(str(key), known)}"
+        for key in sorted(set(pool) - set(known))
+    ]
     problem = instance_type_problem(pool.get("instance_type", default_instance_type))
     if problem:
         problems.append(problem)
