@@ -5,6 +5,7 @@ Each stack is planned in a fresh interpreter: what it imports is what `shardstac
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shardstack.offline.fakes import PROVIDERS, sdk_packages
+from shardstack.offline.fakes import PROVIDERS, FakedProvider, fakes_for, provider_of, sdk_packages
 from shardstack.plan import find_project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +68,13 @@ def test_planning_a_stack_loads_the_fakes_of_its_own_providers_only(stack: str) 
     allowed = {p.module for p in PROVIDERS if p.cloud in (None, cloud) and p.module is not None}
     assert fakes <= allowed, f"{stack} ({cloud}) loaded the fakes of {sorted(fakes - allowed)}"
     assert "kubernetes" in fakes  # every stack deploys on Kubernetes: its fakes did load, on first use
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.type_prefixes[0])
+def test_every_declared_provider_has_its_sdk_installed_and_its_fakes_loadable(provider: FakedProvider) -> None:
+    for package in provider.sdk_packages:
+        assert importlib.util.find_spec(package) is not None, f"{package} is declared but not installed"
+    for prefix in provider.type_prefixes:
+        assert provider_of(f"{prefix}index/thing:Thing") is provider
+        fakes = fakes_for(f"{prefix}index/thing:Thing")
+        assert (fakes is None) == (provider.module is None)
