@@ -10,30 +10,24 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import config
 import pulumi
-import pulumi_aws as aws
-import pulumi_azure_native as azure_native
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from shardstack.aws import AwsInstallation, AwsInstallationArgs, InstallationNetwork
-from shardstack.aws import InstallationCluster as AwsCluster
-from shardstack.aws import NamedGpuPool as AwsGpuPool
-from shardstack.azure import AzureInstallation, AzureInstallationArgs, InstallationWeightStore
-from shardstack.azure import InstallationCluster as AzureCluster
-from shardstack.azure import NamedGpuPool as AzureGpuPool
 from shardstack.errors import ConfigError
-from shardstack.gcp import GcpInstallation, GcpInstallationArgs
-from shardstack.gcp import InstallationCluster as GcpCluster
-from shardstack.gcp import NamedGpuPool as GcpGpuPool
 from shardstack.gpu_pool import Taint
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInference, ShardedInferenceArgs
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR
 from shardstack.sizing import DTYPE_BYTES, GIB, size_model
+
+# Each cloud's SDK and components are imported inside its installation function: a stack loads only its own.
+if TYPE_CHECKING:
+    from shardstack.aws import AwsInstallation
+    from shardstack.azure import AzureInstallation
+    from shardstack.gcp import GcpInstallation
 
 # The demo model (SmolLM2-135M-Instruct) lives under this prefix in the weight store; the runtime's
 # `weights push` uploads it there.
@@ -262,6 +256,12 @@ def export_installation(
 
 def aws_installation(cfg: config.StackConfig) -> None:
     """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment on them."""
+    import pulumi_aws as aws
+
+    from shardstack.aws import AwsInstallation, AwsInstallationArgs, InstallationNetwork
+    from shardstack.aws import InstallationCluster as AwsCluster
+    from shardstack.aws import NamedGpuPool as AwsGpuPool
+
     stack = pulumi.get_stack()
     # A provider made in code reads no `aws:*` stack key by itself; `aws:profile` picks the credentials.
     provider = aws.Provider("aws", region=cfg.region, profile=pulumi.Config("aws").get("profile"),
@@ -287,6 +287,12 @@ def gcp_label_value(value: str) -> str:
 
 def gcp_installation(cfg: config.StackConfig) -> None:
     """A VPC, a GKE cluster, GPU pools, a GCS weight store, Artifact Registry, and the inference deployment."""
+    import pulumi_gcp as gcp
+
+    from shardstack.gcp import GcpInstallation, GcpInstallationArgs
+    from shardstack.gcp import InstallationCluster as GcpCluster
+    from shardstack.gcp import NamedGpuPool as GcpGpuPool
+
     stack = pulumi.get_stack()
     # The project: `gcp:project` in the stack's config, else the provider's own lookup (GOOGLE_CLOUD_PROJECT, ...).
     provider = gcp.Provider("gcp", project=pulumi.Config("gcp").get("project"), region=cfg.region,
@@ -315,6 +321,12 @@ def gcp_installation(cfg: config.StackConfig) -> None:
 
 def azure_installation(cfg: config.StackConfig) -> None:
     """A VNet, an AKS cluster, GPU pools, a Blob weight store, a container registry, and the inference deployment."""
+    import pulumi_azure_native as azure_native
+
+    from shardstack.azure import AzureInstallation, AzureInstallationArgs, InstallationWeightStore
+    from shardstack.azure import InstallationCluster as AzureCluster
+    from shardstack.azure import NamedGpuPool as AzureGpuPool
+
     stack = pulumi.get_stack()
     # A provider made in code reads none of the stack's `azure-native:*` keys by itself: pass the ones a
     # stack sets to pick its subscription and sign-in. Unset, the provider's own lookup applies
