@@ -16,7 +16,7 @@ from typing import Any
 
 import config
 import pulumi
-from model_sizing import size_for_stack
+from model_sizing import ModelSizing, size_for_stack
 
 from shardstack.errors import ConfigError
 
@@ -29,29 +29,28 @@ def load_config() -> config.StackConfig:
         raise pulumi.RunError(str(error)) from None
 
 
-def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
-    """The stack's one installation, with `shards` ranks per replica group; its stack outputs."""
+def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
+    """The stack's one installation, with ``sizing.shards`` ranks per replica group; its stack outputs."""
     if cfg.cloud == "local":
         import local_installation
 
-        return local_installation.install(cfg, shards)
+        return local_installation.install(cfg, sizing)
     if cfg.cloud == "aws":
         import aws_installation
 
-        return aws_installation.install(cfg, shards)
+        return aws_installation.install(cfg, sizing)
     if cfg.cloud == "gcp":
         import gcp_installation
 
-        return gcp_installation.install(cfg, shards)
+        return gcp_installation.install(cfg, sizing)
     import azure_installation
 
-    return azure_installation.install(cfg, shards)
+    return azure_installation.install(cfg, sizing)
 
 
 def main() -> None:
     cfg = load_config()
-    sizing = size_for_stack(cfg)
-    for key, value in {**install(cfg, sizing.shards), "sizing": sizing.report}.items():
+    for key, value in install(cfg, size_for_stack(cfg)).items():
         pulumi.export(key, value)
 
 

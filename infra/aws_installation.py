@@ -8,11 +8,12 @@ import config
 import pulumi
 import pulumi_aws as aws
 from installation_args import cloud_outputs, cluster_access, gpu_pool_args, serving_args
+from model_sizing import ModelSizing
 
 from shardstack.aws import AwsInstallation, AwsInstallationArgs, InstallationCluster, InstallationNetwork, NamedGpuPool
 
 
-def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
+def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment; its outputs."""
     stack = pulumi.get_stack()
     # A provider made in code reads no `aws:*` stack key by itself; `aws:profile` picks the credentials.
@@ -25,6 +26,7 @@ def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
         network=network,
         cluster=InstallationCluster(**cluster_access(cfg)),
         gpu_pools=[NamedGpuPool(name=pool.name, **gpu_pool_args(pool)) for pool in cfg.gpu_pools],
-        **serving_args(cfg, shards),
+        **serving_args(cfg, sizing.shards),
     )
-    return cloud_outputs(AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider})))
+    return cloud_outputs(AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider})),
+                         sizing)

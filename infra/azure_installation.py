@@ -8,6 +8,7 @@ import config
 import pulumi
 import pulumi_azure_native as azure_native
 from installation_args import cloud_outputs, cluster_access, gpu_pool_args, serving_args
+from model_sizing import ModelSizing
 
 from shardstack.azure import (
     AzureInstallation,
@@ -41,7 +42,7 @@ def gpu_pool(cfg: config.StackConfig, pool: config.GpuPoolConfig) -> NamedGpuPoo
     return args
 
 
-def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
+def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """A VNet, an AKS cluster, GPU pools, a Blob weight store, a registry, and the inference; its outputs."""
     stack = pulumi.get_stack()
     cluster = InstallationCluster(**cluster_access(cfg), deployer_principal_type=cfg.cluster.deployer_principal_type)
@@ -56,8 +57,8 @@ def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
                                              allowed_subnet_ids=list(cfg.weight_store.allowed_subnet_ids)),
         # azure-native has no default tags: the installation passes them to every part.
         tags={"shardstack-stack": stack},
-        **serving_args(cfg, shards),
+        **serving_args(cfg, sizing.shards),
     )
     install = AzureInstallation(stack, args,
                                 opts=pulumi.ResourceOptions(providers={"azure-native": provider(cfg)}))
-    return {**cloud_outputs(install), "resource_group_name": install.resource_group_name}
+    return {**cloud_outputs(install, sizing), "resource_group_name": install.resource_group_name}

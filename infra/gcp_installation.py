@@ -9,6 +9,7 @@ import config
 import pulumi
 import pulumi_gcp as gcp
 from installation_args import cloud_outputs, cluster_access, gpu_pool_args, serving_args
+from model_sizing import ModelSizing
 
 from shardstack.gcp import GcpInstallation, GcpInstallationArgs, InstallationCluster, NamedGpuPool
 
@@ -29,7 +30,7 @@ def gpu_pool(cfg: config.StackConfig, pool: config.GpuPoolConfig) -> NamedGpuPoo
     return args
 
 
-def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
+def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """A VPC, a GKE cluster, GPU pools, a GCS weight store, Artifact Registry, and the inference; its outputs."""
     stack = pulumi.get_stack()
     # The project: `gcp:project` in the stack's config, else the provider's own lookup (GOOGLE_CLOUD_PROJECT, ...).
@@ -41,6 +42,7 @@ def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
         # Cloud NAT is regional and survives a zone outage: shardstack:network.nat_gateways has no GCP choice.
         cluster=InstallationCluster(**cluster_access(cfg)),
         gpu_pools=[gpu_pool(cfg, pool) for pool in cfg.gpu_pools],
-        **serving_args(cfg, shards),
+        **serving_args(cfg, sizing.shards),
     )
-    return cloud_outputs(GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider})))
+    return cloud_outputs(GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider})),
+                         sizing)

@@ -7,6 +7,7 @@ from typing import Any, Protocol, Required, TypedDict
 
 import config
 import pulumi
+from model_sizing import ModelSizing
 
 from shardstack.gpu_pool import GpuPoolArgs, Taint
 from shardstack.k8s import SecretKeyRef, ShardedInferenceArgs
@@ -111,8 +112,8 @@ class CloudInstallation(PricedInstallation, Protocol):
     cluster_name: pulumi.Output[str]
 
 
-def cloud_outputs(install: CloudInstallation) -> dict[str, Any]:
-    """The stack outputs every cloud exports (beside `sizing`)."""
+def cloud_outputs(install: CloudInstallation, sizing: ModelSizing) -> dict[str, Any]:
+    """The stack outputs every cloud exports."""
     return {
         "endpoint": install.endpoint,
         "bucket_uri": install.bucket_uri,
@@ -120,5 +121,6 @@ def cloud_outputs(install: CloudInstallation) -> dict[str, Any]:
         "registry_url": install.registry_url,
         "cluster_name": install.cluster_name,
         "kubeconfig": install.kubeconfig,
+        "sizing": sizing.report,
         "gpu_usd_per_hour": gpu_usd_per_hour(install),
     }

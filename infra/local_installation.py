@@ -7,13 +7,14 @@ from typing import Any
 import config
 import pulumi_kubernetes as k8s
 from installation_args import DEMO_MODEL_PATH, gpu_usd_per_hour, serving_args
+from model_sizing import ModelSizing
 
 from shardstack.local import LocalInstallation, LocalInstallationArgs, LocalWeights
 
 
-def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
+def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """ShardedInference on the current kubeconfig context, on CPU, weights in-cluster or on the host; its outputs."""
-    serving = serving_args(cfg, shards)
+    serving = serving_args(cfg, sizing.shards)
     serving["inference"]["cpu"] = cfg.local.cpu_per_shard
     serving["inference"]["memory"] = cfg.local.memory_per_shard
     if "model_path" in serving:
@@ -28,4 +29,4 @@ def install(cfg: config.StackConfig, shards: int) -> dict[str, Any]:
     if install.weights_store_endpoint is not None:
         outputs.update(weights_store_endpoint=install.weights_store_endpoint, weights_bucket=install.weights_bucket)
     return {**outputs, "endpoint": install.endpoint, "namespace": install.namespace, "model_uri": install.model_uri,
-            "gpu_usd_per_hour": gpu_usd_per_hour(install)}
+            "sizing": sizing.report, "gpu_usd_per_hour": gpu_usd_per_hour(install)}

@@ -30,10 +30,6 @@ def size_for_stack(cfg: config.StackConfig) -> ModelSizing:
     """The shards per replica group (sized on the first GPU pool's GPU when 'auto') and the sizing to report."""
     params = DEMO_MODEL_PARAMS if cfg.model.uri == config.DEMO_MODEL_URI else cfg.model.params
     local = cfg.cloud == "local"
-    report: dict[str, object] = {"device": "cpu"} if local else {"device": "gpu", "gpu": cfg.gpu_pools[0].gpu}
-    report.update(replica_groups=cfg.serving.replica_groups, dtype=cfg.model.dtype)
-    if params:
-        report.update(params=params, weights_gib=round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2))
     if cfg.model.shards != "auto":
         shards = cfg.model.shards
     elif local:
@@ -41,4 +37,9 @@ def size_for_stack(cfg: config.StackConfig) -> ModelSizing:
     else:
         assert params is not None  # config requires params for 'auto' unless the model is the demo
         shards = size_model(params=params, dtype=cfg.model.dtype, gpu=cfg.gpu_pools[0].gpu).shards
-    return ModelSizing(shards=shards, report={**report, "shards": shards})
+    model: dict[str, object] = {"replica_groups": cfg.serving.replica_groups, "dtype": cfg.model.dtype}
+    if params:
+        model.update(params=params, weights_gib=round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2))
+    if local:
+        return ModelSizing(shards, {"device": "cpu", "shards": shards, **model})
+    return ModelSizing(shards, {"device": "gpu", "gpu": cfg.gpu_pools[0].gpu, **model, "shards": shards})
