@@ -1,4 +1,10 @@
-"""What every cloud's installation shares: the checks on its arguments, and the inference deployment on the cluster.
+"""One composition template for every installation, and what the installations share.
+
+An installation is always the same chain: network → cluster (and a Kubernetes provider for it) → GPU pools →
+weight store → registry → GPU enablement → read grant for the ranks → ShardedInference → outputs. :func:`install`
+runs it; each cloud supplies its own parts through :class:`InstallationParts` (``shardstack.aws``,
+``shardstack.gcp``, ``shardstack.azure``), and so does a local cluster (``shardstack.local``), whose network,
+pools and registry are empty parts.
 
 ``shardstack.aws.AwsInstallation``, ``shardstack.gcp.GcpInstallation`` and ``shardstack.azure.AzureInstallation``
 take the same shape of arguments: each part's own arguments (``network``, ``cluster``, ``gpu_pools``,
@@ -139,11 +145,18 @@ class InstallationChecks:
 class WeightAccess:
     """How the ranks read the weight store: what their service account and pods carry, and what to wait for."""
 
-    service_account_annotations: pulumi.Input[Mapping[str, pulumi.Input[str]]]
-    resources: Sequence[pulumi.Resource]
+    service_account_annotations: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None
+    """What ties the service account to the cloud's workload identity; None where no identity reads the store."""
+    resources: Sequence[pulumi.Resource] = ()
     """The grant's resources: no rank starts before it can read."""
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     """Labels the cloud's workload identity needs on the pods (Azure), beside the caller's own."""
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Environment the ranks need to reach the store (the in-cluster store's endpoint), beside the caller's own."""
+    secret_files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Files mounted from a Secret (the in-cluster store's keys: never in the environment), beside the caller's."""
+    weights_volume_claim: str | None = None
+    """A claim on a volume holding the weights (a directory on a local node), mounted read-only."""
 
 
 @dataclass
@@ -153,7 +166,7 @@ class Serving:
 
 
 def deploy_inference(
-    owner: pulumi.Resource,
+    owner: pulumi.Resource | None,
     name: str,
     args: Mapping[str, Any],
     *,
@@ -165,7 +178,8 @@ def deploy_inference(
 ) -> Serving:
     """ShardedInference on the new cluster, reading its checkpoint from the new store (or ``inference.model_uri``).
 
-    ``tolerations``: for the GPU pools' taints, so that the ranks can run on every pool.
+    ``owner``: the parent of what it creates (None: the top of the stack). ``tolerations``: for the GPU pools'
+    taints, so that the ranks can run on every pool.
     """
     inference_args = ShardedInferenceArgs(**with_tolerations(args["inference"], tolerations))
     model_uri: pulumi.Input[str] | None = inference_args.get("model_uri")
@@ -174,9 +188,16 @@ def deploy_inference(
         # The bucket is new: its weights are pushed after this `pulumi up`, so don't wait for the ranks.
         inference_args.setdefault("wait_until_ready", False)
     inference_args["model_uri"] = model_uri
-    inference_args["service_account_annotations"] = access.service_account_annotations
+    if access.service_account_annotations is not None:
+        inference_args["service_account_annotations"] = access.service_account_annotations
     if access.pod_labels:
         inference_args["labels"] = {**dict(inference_args.get("labels") or {}), **access.pod_labels}
+    if access.env:
+        inference_args["env"] = {**dict(inference_args.get("env") or {}), **access.env}
+    if access.secret_files:
+        inference_args["secret_files"] = {**dict(inference_args.get("secret_files") or {}), **access.secret_files}
+    if access.weights_volume_claim is not None:
+        inference_args["weights_volume_claim"] = access.weights_volume_claim
     api_key = args.get("api_key")
     if api_key is not None:
         inference_args["api_key_secret"] = SecretKeyRef(name=API_KEY_SECRET_NAME, key=API_KEY_SECRET_KEY)
@@ -201,6 +222,11 @@ class PricedPool(Protocol):
     hourly_usd_max: float
 
 
+def hourly_usd(pools: Sequence[PricedPool], *, at_max: bool) -> float:
+    """List price of every pool at its minimum (or maximum) size, $/hour, to the cent."""
+    return round(float(sum(p.hourly_usd_max if at_max else p.hourly_usd_min for p in pools)), 2)
+
+
 def register_installation_outputs(
     owner: pulumi.ComponentResource,
     *,
@@ -213,17 +239,126 @@ def register_installation_outputs(
     **extra: Any,
 ) -> None:
     """Set and register the outputs every cloud's installation has (each class declares them, for its schema)."""
-    outputs: dict[str, Any] = {
+    register_outputs(owner, {
         "endpoint": serving.inference.endpoint,
         "bucket_uri": bucket_uri,
         "model_uri": serving.model_uri,
         "registry_url": registry_url,
         "kubeconfig": kubeconfig,
         "cluster_name": cluster_name,
-        "gpu_usd_per_hour_min": round(float(sum(p.hourly_usd_min for p in pools)), 2),
-        "gpu_usd_per_hour_max": round(float(sum(p.hourly_usd_max for p in pools)), 2),
+        "gpu_usd_per_hour_min": hourly_usd(pools, at_max=False),
+        "gpu_usd_per_hour_max": hourly_usd(pools, at_max=True),
         **extra,
-    }
+    })
+
+
+def register_outputs(owner: pulumi.ComponentResource, outputs: Mapping[str, Any]) -> None:
+    """Set ``outputs`` as the component's attributes (each class declares them, for its schema) and register them."""
     for key, value in outputs.items():
         setattr(owner, key, value)
-    owner.register_outputs(outputs)
+    owner.register_outputs(dict(outputs))
+
+
+# --- The template ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KubernetesTarget:
+    """The cluster the installation deploys to: its Kubernetes provider, and what must exist before the ranks."""
+
+    provider: k8s.Provider
+    ready: Sequence[pulumi.Resource] = ()
+    """Objects the installation made in the cluster for the inference (a local cluster's namespace)."""
+
+
+@dataclass(frozen=True)
+class GpuPools:
+    """The GPU pools an installation made: what the ranks wait for, and what they cost."""
+
+    resources: Sequence[pulumi.Resource]
+    """The pool components: no rank is scheduled before there is a pool to scale up."""
+    priced: Sequence[PricedPool]
+    """The same pools, for their list prices (usually the very same objects as ``resources``)."""
+
+    @property
+    def hourly_usd_min(self) -> float:
+        return hourly_usd(self.priced, at_max=False)
+
+    @property
+    def hourly_usd_max(self) -> float:
+        return hourly_usd(self.priced, at_max=True)
+
+
+NO_GPU_POOLS = GpuPools((), ())
+"""A CPU-only cluster's pools (a local one): nothing to wait for, nothing to pay per hour."""
+
+
+class InstallationParts(Protocol):
+    """The parts one cloud (or a local cluster) supplies to :func:`install`, one method per part.
+
+    :func:`install` calls each method once, in the order below; a part may use what the earlier ones made
+    (the parts object keeps them). A part the cloud has no use for does nothing (a local cluster has no
+    network, GPU pools or registry).
+    """
+
+    def network(self) -> None:
+        """Make the network the cluster runs in."""
+        ...
+
+    def cluster(self) -> KubernetesTarget:
+        """Make (or reach) the cluster, and return where Kubernetes objects go."""
+        ...
+
+    def gpu_pools(self) -> GpuPools:
+        """Make the GPU node pools."""
+        ...
+
+    def weight_store(self) -> pulumi.Input[str]:
+        """Make the weight store; return the URI prefix that ``model_path`` is appended to."""
+        ...
+
+    def registry(self) -> None:
+        """Make the image registry, if the cloud has one."""
+        ...
+
+    def gpu_enablement(self) -> Sequence[Toleration]:
+        """Make what GPUs need in the cluster (device plugin, autoscaler); return the tolerations the ranks need."""
+        ...
+
+    def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
+        """Let the ranks (``service_account`` in ``namespace``) read the weight store."""
+        ...
+
+    def outputs(self, serving: Serving) -> Mapping[str, Any]:
+        """Make what goes last (after the inference), and return the outputs only this cloud has."""
+        ...
+
+
+def install(
+    parts: InstallationParts, owner: pulumi.Resource | None, name: str, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Run the installation: each part in order, then ShardedInference ``name``; return every output.
+
+    ``owner``: the parent of the inference (None: the top of the stack); ``args``: ``inference``, ``model_path``
+    and ``api_key``, as :func:`deploy_inference` takes them. The outputs are the endpoint, the model URI and the
+    GPU pools' list prices, then the parts' own.
+    """
+    parts.network()
+    target = parts.cluster()
+    pools = parts.gpu_pools()
+    model_uri_prefix = parts.weight_store()
+    parts.registry()
+    tolerations = parts.gpu_enablement()
+    namespace, service_account = inference_identity(name, args)
+    access = parts.read_grant(namespace, service_account)
+    serving = deploy_inference(
+        owner, name, args, provider=target.provider, model_uri_prefix=model_uri_prefix, access=access,
+        tolerations=tolerations, depends_on=[*target.ready, *pools.resources],
+    )
+    return {
+        "endpoint": serving.inference.endpoint,
+        "model_uri": serving.model_uri,
+        "gpu_usd_per_hour_min": pools.hourly_usd_min,
+        "gpu_usd_per_hour_max": pools.hourly_usd_max,
+        **parts.outputs(serving),
+    }

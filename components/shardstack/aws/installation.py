@@ -43,17 +43,19 @@ from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError
 from shardstack.installation import (
+    GpuPools,
     InstallationChecks,
+    KubernetesTarget,
+    Serving,
     WeightAccess,
-    deploy_inference,
-    inference_identity,
+    install,
     part,
     pool_tolerations,
-    register_installation_outputs,
+    register_outputs,
     with_common,
     with_tolerations,
 )
-from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 
@@ -219,54 +221,82 @@ class AwsInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"AwsInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.get("tags") or {})
+        register_outputs(self, install(_AwsParts(self, name, args), self, name, args))
 
-        def tagged(part_args: Mapping[str, Any]) -> dict[str, Any]:
-            return with_common(part_args, tags, "tags")
 
-        network = Network(name, NetworkArgs(**tagged({**part(args, "network"), "cluster_name": name})), opts=child)
-        cluster = Cluster(name, ClusterArgs(**tagged({**part(args, "cluster"), "vpc_id": network.vpc_id,
-                                                      "subnet_ids": network.private_subnet_ids})), opts=child)
-        pools = []
-        for pool in args["gpu_pools"]:
+class _AwsParts:
+    """AwsInstallation's parts, for :func:`shardstack.installation.install`; all children of the installation."""
+
+    _network: Network
+    _cluster: Cluster
+    _pools: list[GpuNodePool]
+    _store: WeightStore
+    _registry_url: pulumi.Output[str]
+
+    def __init__(self, owner: AwsInstallation, name: str, args: AwsInstallationArgs) -> None:
+        self.owner, self.name, self.args = owner, name, args
+        self.child = pulumi.ResourceOptions(parent=owner)
+        self.tags = dict(args.get("tags") or {})
+
+    def tagged(self, part_args: Mapping[str, Any]) -> dict[str, Any]:
+        return with_common(part_args, self.tags, "tags")
+
+    def network(self) -> None:
+        self._network = Network(self.name, NetworkArgs(**self.tagged({**part(self.args, "network"),
+                                                                      "cluster_name": self.name})), opts=self.child)
+
+    def cluster(self) -> KubernetesTarget:
+        self._cluster = Cluster(self.name, ClusterArgs(**self.tagged({
+            **part(self.args, "cluster"), "vpc_id": self._network.vpc_id,
+            "subnet_ids": self._network.private_subnet_ids,
+        })), opts=self.child)
+        return KubernetesTarget(self._cluster.provider)
+
+    def gpu_pools(self) -> GpuPools:
+        self._pools = []
+        for pool in self.args["gpu_pools"]:
             pool_args = {k: v for k, v in pool.items() if k != "name"}
-            pools.append(GpuNodePool(
+            self._pools.append(GpuNodePool(
                 pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
-                GpuNodePoolArgs(**tagged({**pool_args, "cluster_name": cluster.cluster_name,
-                                          "node_role_arn": cluster.node_role_arn,
-                                          "subnet_ids": network.private_subnet_ids})),
-                opts=child,
+                GpuNodePoolArgs(**self.tagged({**pool_args, "cluster_name": self._cluster.cluster_name,
+                                               "node_role_arn": self._cluster.node_role_arn,
+                                               "subnet_ids": self._network.private_subnet_ids})),
+                opts=self.child,
             ))
-        store = WeightStore(f"{name}-weights", WeightStoreArgs(**tagged(part(args, "weight_store"))), opts=child)
-        registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
-        if args.get("create_registry", True):
-            registry = Registry(f"{name}-registry", RegistryArgs(**tagged(part(args, "registry"))), opts=child)
-            registry_url = registry.repository_url
+        return GpuPools(self._pools, self._pools)
 
-        cluster_args = part(args, "cluster")
-        ClusterAutoscaler(f"{name}-autoscaler", ClusterAutoscalerArgs(**tagged({
-            **part(args, "cluster_autoscaler"), "cluster_name": cluster.cluster_name,
+    def weight_store(self) -> pulumi.Input[str]:
+        store_args = WeightStoreArgs(**self.tagged(part(self.args, "weight_store")))
+        self._store = WeightStore(f"{self.name}-weights", store_args, opts=self.child)
+        return self._store.model_uri_prefix
+
+    def registry(self) -> None:
+        self._registry_url = pulumi.Output.from_input("")
+        if self.args.get("create_registry", True):
+            registry = Registry(f"{self.name}-registry", RegistryArgs(**self.tagged(part(self.args, "registry"))),
+                                opts=self.child)
+            self._registry_url = registry.repository_url
+
+    def gpu_enablement(self) -> Sequence[Toleration]:
+        cluster_args = part(self.args, "cluster")
+        ClusterAutoscaler(f"{self.name}-autoscaler", ClusterAutoscalerArgs(**self.tagged({
+            **part(self.args, "cluster_autoscaler"), "cluster_name": self._cluster.cluster_name,
             "kubernetes_version": cluster_args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
-        })), opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider))
-
-        # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools)
+        })), opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider))
         # The device plugin must run on every pool, tainted or not, or its GPUs are never advertised.
-        tolerations = pool_tolerations(args["gpu_pools"])
-        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**with_tolerations(part(args, "gpu_enablement"), tolerations)),
-                      opts=k8s_opts)
+        tolerations = pool_tolerations(self.args["gpu_pools"])
+        # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
+        GpuEnablement(f"{self.name}-gpu", GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"),
+                                                                                tolerations)),
+                      opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider,
+                                                  depends_on=self._pools))
+        return tolerations
 
-        namespace, service_account = inference_identity(name, args)
-        grant = store.grant_read(namespace, service_account, cluster_name=cluster.cluster_name,
-                                 opts=pulumi.ResourceOptions(parent=store))
-        serving = deploy_inference(
-            self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
-            access=WeightAccess(grant.service_account_annotations, grant.resources), tolerations=tolerations,
-            depends_on=pools,
-        )
+    def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
+        grant = self._store.grant_read(namespace, service_account, cluster_name=self._cluster.cluster_name,
+                                      opts=pulumi.ResourceOptions(parent=self._store))
+        return WeightAccess(grant.service_account_annotations, grant.resources)
 
-        register_installation_outputs(
-            self, serving=serving, bucket_uri=store.model_uri_prefix, registry_url=registry_url,
-            kubeconfig=cluster.kubeconfig, cluster_name=cluster.cluster_name, pools=pools,
-        )
+    def outputs(self, serving: Serving) -> Mapping[str, Any]:
+        return {"bucket_uri": self._store.model_uri_prefix, "registry_url": self._registry_url,
+                "kubeconfig": self._cluster.kubeconfig, "cluster_name": self._cluster.cluster_name}

@@ -49,12 +49,14 @@ from shardstack.azure.tags import tag_problems
 from shardstack.azure.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError
 from shardstack.installation import (
+    GpuPools,
     InstallationChecks,
+    KubernetesTarget,
+    Serving,
     WeightAccess,
-    deploy_inference,
-    inference_identity,
+    install,
     part,
-    register_installation_outputs,
+    register_outputs,
     with_common,
     with_tolerations,
 )
@@ -318,78 +320,106 @@ class AzureInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"AzureInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.get("tags") or {})
-        location = args["location"]
+        register_outputs(self, install(_AzureParts(self, name, args), self, name, args))
 
-        def tagged(part_args: Mapping[str, Any]) -> dict[str, Any]:
-            return with_common(part_args, tags, "tags")
 
-        network = Network(name, NetworkArgs(**tagged({**part(args, "network"), "location": location})), opts=child)
-        cluster_part = part(args, "cluster")
-        cluster = Cluster(name, ClusterArgs(**tagged({
-            **cluster_part, "resource_group_name": network.resource_group_name, "location": location,
-            "node_subnet_id": network.node_subnet_id,
-        })), opts=child)
-        pools = []
-        for pool in args["gpu_pools"]:
+class _AzureParts:
+    """AzureInstallation's parts, for :func:`shardstack.installation.install`; all children of the installation."""
+
+    _network: Network
+    _cluster: Cluster
+    _pools: list[GpuNodePool]
+    _store: WeightStore
+    _registry_url: pulumi.Output[str]
+
+    def __init__(self, owner: AzureInstallation, name: str, args: AzureInstallationArgs) -> None:
+        self.owner, self.name, self.args = owner, name, args
+        self.child = pulumi.ResourceOptions(parent=owner)
+        self.tags = dict(args.get("tags") or {})
+        self.location = args["location"]
+
+    def tagged(self, part_args: Mapping[str, Any]) -> dict[str, Any]:
+        return with_common(part_args, self.tags, "tags")
+
+    def network(self) -> None:
+        self._network = Network(self.name, NetworkArgs(**self.tagged({**part(self.args, "network"),
+                                                                      "location": self.location})), opts=self.child)
+
+    def cluster(self) -> KubernetesTarget:
+        self._cluster = Cluster(self.name, ClusterArgs(**self.tagged({
+            **part(self.args, "cluster"), "resource_group_name": self._network.resource_group_name,
+            "location": self.location, "node_subnet_id": self._network.node_subnet_id,
+        })), opts=self.child)
+        return KubernetesTarget(self._cluster.provider)
+
+    def gpu_pools(self) -> GpuPools:
+        self._pools = []
+        for pool in self.args["gpu_pools"]:
             pool_args = {k: v for k, v in pool.items() if k != "name"}
-            pools.append(GpuNodePool(
+            self._pools.append(GpuNodePool(
                 pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
-                GpuNodePoolArgs(**tagged({**pool_args, "cluster_name": cluster.cluster_name,
-                                          "resource_group_name": cluster.resource_group_name,
-                                          "node_subnet_id": network.node_subnet_id})),
-                opts=child,
+                GpuNodePoolArgs(**self.tagged({**pool_args, "cluster_name": self._cluster.cluster_name,
+                                               "resource_group_name": self._cluster.resource_group_name,
+                                               "node_subnet_id": self._network.node_subnet_id})),
+                opts=self.child,
             ))
+        return GpuPools(self._pools, self._pools)
 
-        store_args = _located(part(args, "weight_store"), location)
+    def weight_store(self) -> pulumi.Input[str]:
+        store_args = _located(part(self.args, "weight_store"), self.location)
         if not store_args.get("writer_principal_ids"):
             # Shared-key access is off: without a data-plane role nobody could push the weights.
-            deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self.owner))
             store_args["writer_principal_ids"] = [deployer.object_id]
-            store_args["writer_principal_type"] = cluster_part.get("deployer_principal_type", "User")
-        store = WeightStore(f"{name}-weights", WeightStoreArgs(**tagged({
-            **store_args, "resource_group_name": network.resource_group_name,
-            "allowed_subnet_ids": [network.node_subnet_id, *store_args.get("allowed_subnet_ids", [])],
-        })), opts=child)
+            store_args["writer_principal_type"] = part(self.args, "cluster").get("deployer_principal_type", "User")
+        self._store = WeightStore(f"{self.name}-weights", WeightStoreArgs(**self.tagged({
+            **store_args, "resource_group_name": self._network.resource_group_name,
+            "allowed_subnet_ids": [self._network.node_subnet_id, *store_args.get("allowed_subnet_ids", [])],
+        })), opts=self.child)
+        return self._store.model_uri_prefix
 
-        registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
-        if args.get("create_registry", True):
-            registry_args = _located(part(args, "registry"), location)
+    def registry(self) -> None:
+        self._registry_url = pulumi.Output.from_input("")
+        if self.args.get("create_registry", True):
+            registry_args = _located(part(self.args, "registry"), self.location)
             # The kubelet pulls the runtime image with its own identity (the nodes', not the pods').
             # First, so that its resource name ('-reader-0') stays put when readers are added: a renamed
             # assignment would be written again under its fixed Azure name and then deleted with the old one.
-            readers = [cluster.kubelet_identity_object_id, *registry_args.get("reader_principal_ids", [])]
-            registry = Registry(f"{name}-registry", RegistryArgs(**tagged({
-                **registry_args, "resource_group_name": network.resource_group_name, "reader_principal_ids": readers,
-            })), opts=child)
-            registry_url = registry.registry_url
+            readers = [self._cluster.kubelet_identity_object_id, *registry_args.get("reader_principal_ids", [])]
+            registry = Registry(f"{self.name}-registry", RegistryArgs(**self.tagged({
+                **registry_args, "resource_group_name": self._network.resource_group_name,
+                "reader_principal_ids": readers,
+            })), opts=self.child)
+            self._registry_url = registry.registry_url
 
+    def gpu_enablement(self) -> Sequence[Toleration]:
         # Every pool's taints, AKS's Spot taint included: the device plugin and the ranks run on each pool.
         tolerations: list[Toleration] = []
-        for gpu_pool in pools:
+        for gpu_pool in self._pools:
             # The GPU taint is tolerated by both already.
             tolerations += [t for t in gpu_pool.required_tolerations
                             if t not in tolerations and t.get("key") != lbl.GPU_TAINT_KEY]
-        GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**with_tolerations(part(args, "gpu_enablement"), tolerations)),
-                      opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools))
+        GpuEnablement(f"{self.name}-gpu", GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"),
+                                                                                tolerations)),
+                      opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider,
+                                                  depends_on=self._pools))
+        return tolerations
 
-        namespace, service_account = inference_identity(name, args)
-        grant = store.grant_read(namespace, service_account, oidc_issuer_url=cluster.oidc_issuer_url,
-                                 opts=pulumi.ResourceOptions(parent=store))
-        serving = deploy_inference(
-            self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
-            access=WeightAccess(grant.service_account_annotations, grant.resources, grant.pod_labels),
-            tolerations=tolerations, depends_on=pools,
-        )
-        inference: Mapping[str, Any] = args["inference"]
-        if inference.get("public") and "existing" not in part(args, "network"):
+    def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
+        grant = self._store.grant_read(namespace, service_account, oidc_issuer_url=self._cluster.oidc_issuer_url,
+                                       opts=pulumi.ResourceOptions(parent=self._store))
+        return WeightAccess(grant.service_account_annotations, grant.resources, grant.pod_labels)
+
+    def outputs(self, serving: Serving) -> Mapping[str, Any]:
+        inference: Mapping[str, Any] = self.args["inference"]
+        if inference.get("public") and "existing" not in part(self.args, "network"):
             # AKS opens the load balancer, but never the subnet's NSG: without this rule the clients'
             # packets (their source address kept) stop at the subnet's default DenyAllInBound.
             azure_network.SecurityRule(
-                f"{name}-public-api",
-                resource_group_name=network.resource_group_name,
-                network_security_group_name=network.network_security_group_id.apply(lambda i: i.rsplit("/", 1)[-1]),
+                f"{self.name}-public-api",
+                resource_group_name=self._network.resource_group_name,
+                network_security_group_name=self._network.network_security_group_id.apply(
+                    lambda i: i.rsplit("/", 1)[-1]),
                 priority=PUBLIC_API_RULE_PRIORITY,
                 direction="Inbound",
                 access="Allow",
@@ -398,12 +428,9 @@ class AzureInstallation(pulumi.ComponentResource):
                 source_port_range="*",
                 destination_address_prefix="*",
                 destination_port_range=str(inference.get("api_port", rc.DEFAULT_API_PORT)),
-                description=f"Clients of the Shardstack API ({name}): inference.allowed_cidrs",
-                opts=child,
+                description=f"Clients of the Shardstack API ({self.name}): inference.allowed_cidrs",
+                opts=self.child,
             )
-
-        register_installation_outputs(
-            self, serving=serving, bucket_uri=store.model_uri_prefix, registry_url=registry_url,
-            kubeconfig=cluster.kubeconfig, cluster_name=cluster.cluster_name, pools=pools,
-            resource_group_name=cluster.resource_group_name,
-        )
+        return {"bucket_uri": self._store.model_uri_prefix, "registry_url": self._registry_url,
+                "kubeconfig": self._cluster.kubeconfig, "cluster_name": self._cluster.cluster_name,
+                "resource_group_name": self._cluster.resource_group_name}

@@ -42,17 +42,19 @@ from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_ar
 from shardstack.gcp.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
 from shardstack.gcp.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.installation import (
+    GpuPools,
     InstallationChecks,
+    KubernetesTarget,
+    Serving,
     WeightAccess,
-    deploy_inference,
-    inference_identity,
+    install,
     part,
     pool_tolerations,
-    register_installation_outputs,
+    register_outputs,
     with_common,
     with_tolerations,
 )
-from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 
 TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
@@ -253,60 +255,86 @@ class GcpInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"GcpInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        labels = dict(args.get("labels") or {})
-        region = args["region"]
+        register_outputs(self, install(_GcpParts(self, name, args), self, name, args))
 
-        def labelled(part_args: Mapping[str, Any], key: str = "labels") -> dict[str, Any]:
-            return with_common(part_args, labels, key)
 
-        network = Network(name, NetworkArgs(**labelled({**part(args, "network"), "region": region})), opts=child)
-        cluster = Cluster(name, ClusterArgs(**labelled({
-            **part(args, "cluster"), "region": region, "network": network.network_self_link,
+class _GcpParts:
+    """GcpInstallation's parts, for :func:`shardstack.installation.install`; all children of the installation."""
+
+    _network: Network
+    _cluster: Cluster
+    _pools: list[GpuNodePool]
+    _store: WeightStore
+    _registry_url: pulumi.Output[str]
+
+    def __init__(self, owner: GcpInstallation, name: str, args: GcpInstallationArgs) -> None:
+        self.owner, self.name, self.args = owner, name, args
+        self.child = pulumi.ResourceOptions(parent=owner)
+        self.labels = dict(args.get("labels") or {})
+        self.region = args["region"]
+
+    def labelled(self, part_args: Mapping[str, Any], key: str = "labels") -> dict[str, Any]:
+        return with_common(part_args, self.labels, key)
+
+    def network(self) -> None:
+        self._network = Network(self.name, NetworkArgs(**self.labelled({**part(self.args, "network"),
+                                                                        "region": self.region})), opts=self.child)
+
+    def cluster(self) -> KubernetesTarget:
+        network = self._network
+        self._cluster = Cluster(self.name, ClusterArgs(**self.labelled({
+            **part(self.args, "cluster"), "region": self.region, "network": network.network_self_link,
             "subnetwork": network.subnetwork_self_link, "pods_range_name": network.pods_range_name,
             "services_range_name": network.services_range_name,
-        })), opts=child)
-        pools = []
-        for pool in args["gpu_pools"]:
+        })), opts=self.child)
+        return KubernetesTarget(self._cluster.provider)
+
+    def gpu_pools(self) -> GpuPools:
+        self._pools = []
+        for pool in self.args["gpu_pools"]:
             pool_args = {k: v for k, v in pool.items() if k != "name"}
-            pools.append(GpuNodePool(
+            self._pools.append(GpuNodePool(
                 pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
                 # GCP labels on a pool go on its VMs (resource_labels); its `labels` are Kubernetes node labels.
-                GpuNodePoolArgs(**labelled({**pool_args, "cluster": cluster.cluster_name, "location": region,
-                                            "node_service_account": cluster.node_service_account_email},
-                                           "resource_labels")),
-                opts=child,
+                GpuNodePoolArgs(**self.labelled({**pool_args, "cluster": self._cluster.cluster_name,
+                                                 "location": self.region,
+                                                 "node_service_account": self._cluster.node_service_account_email},
+                                                "resource_labels")),
+                opts=self.child,
             ))
-        store = WeightStore(f"{name}-weights", WeightStoreArgs(**labelled(
-            _location_default(part(args, "weight_store"), region, upper=True))), opts=child)
-        registry_url: pulumi.Output[str] = pulumi.Output.from_input("")
-        if args.get("create_registry", True):
-            registry_args = _location_default(part(args, "registry"), region, upper=False)
+        return GpuPools(self._pools, self._pools)
+
+    def weight_store(self) -> pulumi.Input[str]:
+        store_args = WeightStoreArgs(**self.labelled(_location_default(part(self.args, "weight_store"), self.region,
+                                                                       upper=True)))
+        self._store = WeightStore(f"{self.name}-weights", store_args, opts=self.child)
+        return self._store.model_uri_prefix
+
+    def registry(self) -> None:
+        self._registry_url = pulumi.Output.from_input("")
+        if self.args.get("create_registry", True):
+            registry_args = _location_default(part(self.args, "registry"), self.region, upper=False)
             # The nodes pull the runtime image with their own service account (the kubelet's, not the pods').
-            readers = [*registry_args.get("reader_service_accounts", []), cluster.node_service_account_email]
-            registry = Registry(f"{name}-registry", RegistryArgs(**labelled(
-                {**registry_args, "reader_service_accounts": readers})), opts=child)
-            registry_url = registry.repository_url
+            readers = [*registry_args.get("reader_service_accounts", []), self._cluster.node_service_account_email]
+            registry = Registry(f"{self.name}-registry", RegistryArgs(**self.labelled(
+                {**registry_args, "reader_service_accounts": readers})), opts=self.child)
+            self._registry_url = registry.repository_url
 
-        tolerations = pool_tolerations(args["gpu_pools"])
-        enablement = part(args, "gpu_enablement")
+    def gpu_enablement(self) -> Sequence[Toleration]:
+        tolerations = pool_tolerations(self.args["gpu_pools"])
+        enablement = part(self.args, "gpu_enablement")
         if enablement:
-            GpuEnablement(f"{name}-gpu", GpuEnablementArgs(**with_tolerations({**enablement, "device_plugin": False},
-                                                                              tolerations)),
-                          opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=pools))
+            GpuEnablement(f"{self.name}-gpu", GpuEnablementArgs(**with_tolerations(
+                {**enablement, "device_plugin": False}, tolerations)),
+                opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools))
+        return tolerations
 
-        namespace, service_account = inference_identity(name, args)
+    def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         # The principal names the cluster's workload identity pool, which exists once the cluster does.
-        grant = store.grant_read(namespace, service_account,
-                                 opts=pulumi.ResourceOptions(parent=store, depends_on=[cluster]))
-        serving = deploy_inference(
-            self, name, args, provider=cluster.provider, model_uri_prefix=store.model_uri_prefix,
-            access=WeightAccess(grant.service_account_annotations, grant.resources), tolerations=tolerations,
-            depends_on=pools,
-        )
+        grant = self._store.grant_read(namespace, service_account,
+                                       opts=pulumi.ResourceOptions(parent=self._store, depends_on=[self._cluster]))
+        return WeightAccess(grant.service_account_annotations, grant.resources)
 
-        register_installation_outputs(
-            self, serving=serving, bucket_uri=store.model_uri_prefix, registry_url=registry_url,
-            kubeconfig=cluster.kubeconfig, cluster_name=cluster.cluster_name, pools=pools,
-        )
-
+    def outputs(self, serving: Serving) -> Mapping[str, Any]:
+        return {"bucket_uri": self._store.model_uri_prefix, "registry_url": self._registry_url,
+                "kubeconfig": self._cluster.kubeconfig, "cluster_name": self._cluster.cluster_name}

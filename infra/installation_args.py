@@ -1,0 +1,126 @@
+"""The installation arguments every cloud takes alike, from the stack config, and the stack outputs they share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, Required, TypedDict
+
+import config
+import pulumi
+from model_sizing import ModelSizing
+
+from shardstack.gpu_pool import GpuPoolArgs, Taint
+from shardstack.k8s import SecretKeyRef, ShardedInferenceArgs
+
+DEMO_MODEL_PATH = "demo/smollm2-135m-instruct"
+"""Where the demo model (SmolLM2-135M-Instruct) lives in the weight store; the runtime's `weights push` puts it
+there."""
+
+
+class ServingArgs(TypedDict, total=False):
+    """The ``inference``, ``model_path`` and ``api_key`` arguments of every installation."""
+
+    inference: Required[ShardedInferenceArgs]
+    model_path: str
+    api_key: pulumi.Input[str]
+
+
+class SystemPoolArgs(TypedDict, total=False):
+    """The system pool arguments every cloud's cluster takes (each cloud's ``SystemPool`` has these fields)."""
+
+    instance_type: str
+    min_nodes: int
+    max_nodes: int
+    disk_size_gib: int
+
+
+class ClusterAccess(TypedDict, total=False):
+    """The cluster arguments every cloud's installation takes: version, API access and the system pool."""
+
+    kubernetes_version: str
+    private_endpoint: bool
+    authorized_networks: Sequence[str]
+    system_pool: SystemPoolArgs
+
+
+def serving_args(cfg: config.StackConfig, shards: int) -> ServingArgs:
+    """The deployment, where its model is, and the API key, as every installation takes them."""
+    # ShardedInferenceArgs requires model_uri, which the installation fills in from model_path for the demo
+    # model: these keys go in untyped, every other one below is checked.
+    fields: dict[str, Any] = {
+        "image": cfg.serving.image, "shards": shards, "replica_groups": cfg.serving.replica_groups,
+        "dtype": cfg.model.dtype, "namespace": cfg.serving.namespace, "public": cfg.serving.public,
+        "mode": cfg.serving.mode,
+    }
+    inference = ShardedInferenceArgs(**fields)
+    if cfg.serving.public:
+        inference["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
+    if cfg.serving.api_key_secret is not None:
+        secret = cfg.serving.api_key_secret
+        inference["api_key_secret"] = SecretKeyRef(name=secret.name, key=secret.key)
+    args = ServingArgs(inference=inference)
+    if cfg.model.uri == config.DEMO_MODEL_URI:
+        args["model_path"] = f"{DEMO_MODEL_PATH}/"  # the installation points model_uri at it in its store
+    else:
+        inference["model_uri"] = cfg.model.uri
+    if cfg.serving.api_key_secret is None and cfg.api_key is not None:
+        args["api_key"] = pulumi.Output.secret(cfg.api_key.get_secret_value())
+    return args
+
+
+def gpu_pool_args(pool: config.GpuPoolConfig) -> GpuPoolArgs:
+    """A GPU pool's cloud-neutral arguments, as every cloud's installation takes them (beside its name)."""
+    args = GpuPoolArgs(
+        gpu=pool.gpu, gpus_per_node=pool.gpus_per_node, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes,
+        spot=pool.spot, disk_size_gib=pool.disk_size_gib, labels=dict(pool.labels),
+        taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in pool.taints],
+    )
+    if pool.instance_type:
+        args["instance_type"] = pool.instance_type
+    return args
+
+
+def cluster_access(cfg: config.StackConfig) -> ClusterAccess:
+    """The cluster arguments every cloud shares: version, API access and the system pool."""
+    system_pool = SystemPoolArgs(min_nodes=cfg.system_pool.min_nodes, max_nodes=cfg.system_pool.max_nodes,
+                                 disk_size_gib=cfg.system_pool.disk_size_gib)
+    if cfg.system_pool.instance_type:
+        system_pool["instance_type"] = cfg.system_pool.instance_type
+    return ClusterAccess(kubernetes_version=cfg.kubernetes_version, private_endpoint=cfg.cluster.private_endpoint,
+                         authorized_networks=[str(c) for c in cfg.cluster.authorized_networks],
+                         system_pool=system_pool)
+
+
+class PricedInstallation(Protocol):
+    gpu_usd_per_hour_min: float
+    gpu_usd_per_hour_max: float
+
+
+def gpu_usd_per_hour(install: PricedInstallation) -> dict[str, float]:
+    """The `gpu_usd_per_hour` stack output: the GPU pools' list price at their smallest and largest."""
+    return {"at_min_nodes": install.gpu_usd_per_hour_min, "at_max_nodes": install.gpu_usd_per_hour_max}
+
+
+class CloudInstallation(PricedInstallation, Protocol):
+    """What AwsInstallation, GcpInstallation and AzureInstallation all have."""
+
+    endpoint: pulumi.Output[str]
+    bucket_uri: pulumi.Output[str]
+    model_uri: pulumi.Output[str]
+    registry_url: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+
+
+def cloud_outputs(install: CloudInstallation, sizing: ModelSizing) -> dict[str, Any]:
+    """The stack outputs every cloud exports."""
+    return {
+        "endpoint": install.endpoint,
+        "bucket_uri": install.bucket_uri,
+        "model_uri": install.model_uri,
+        "registry_url": install.registry_url,
+        "cluster_name": install.cluster_name,
+        "kubeconfig": install.kubeconfig,
+        "sizing": sizing.report,
+        "gpu_usd_per_hour": gpu_usd_per_hour(install),
+    }

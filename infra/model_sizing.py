@@ -1,0 +1,45 @@
+"""How many shards serve one copy of the model: the one place `shardstack:model.shards: auto` is resolved.
+
+The installation deploys that many ranks per replica group, and the `sizing` stack output reports the same
+number with what it was derived from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import config
+
+from shardstack.sizing import DTYPE_BYTES, GIB, size_model
+
+DEMO_MODEL_PARAMS = 135e6
+"""The demo model, SmolLM2-135M-Instruct: the stack config needs no `params` for it."""
+LOCAL_AUTO_SHARDS = 1
+"""`shards: auto` on a CPU cluster: the model fits in host memory, so one rank serves it."""
+
+
+@dataclass(frozen=True)
+class ModelSizing:
+    shards: int
+    """Shards (ranks) per replica group."""
+    report: dict[str, object]
+    """The `sizing` stack output: the device, the GPU, the model's size and the shards."""
+
+
+def size_for_stack(cfg: config.StackConfig) -> ModelSizing:
+    """The shards per replica group (sized on the first GPU pool's GPU when 'auto') and the sizing to report."""
+    params = DEMO_MODEL_PARAMS if cfg.model.uri == config.DEMO_MODEL_URI else cfg.model.params
+    local = cfg.cloud == "local"
+    if cfg.model.shards != "auto":
+        shards = cfg.model.shards
+    elif local:
+        shards = LOCAL_AUTO_SHARDS
+    else:
+        assert params is not None  # config requires params for 'auto' unless the model is the demo
+        shards = size_model(params=params, dtype=cfg.model.dtype, gpu=cfg.gpu_pools[0].gpu).shards
+    model: dict[str, object] = {"replica_groups": cfg.serving.replica_groups, "dtype": cfg.model.dtype}
+    if params:
+        model.update(params=params, weights_gib=round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2))
+    if local:
+        return ModelSizing(shards, {"device": "cpu", "shards": shards, **model})
+    return ModelSizing(shards, {"device": "gpu", "gpu": cfg.gpu_pools[0].gpu, **model, "shards": shards})
