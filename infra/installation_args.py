@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, Required, TypedDict
+from typing import Any, Protocol, Required, TypedDict, cast
 
 import config
 import pulumi
 from model_sizing import ModelSizing
 
-from shardstack.gpu_pool import GpuPoolArgs, Taint
+from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPoolArgs
 from shardstack.k8s import SecretKeyRef, ShardedInferenceArgs
+from shardstack.pool_args import SystemPool
 
 DEMO_MODEL_PATH = "demo/smollm2-135m-instruct"
 """Where the demo model (SmolLM2-135M-Instruct) lives in the weight store; the runtime's `weights push` puts it
@@ -25,22 +26,13 @@ class ServingArgs(TypedDict, total=False):
     api_key: pulumi.Input[str]
 
 
-class SystemPoolArgs(TypedDict, total=False):
-    """The system pool arguments every cloud's cluster takes (each cloud's ``SystemPool`` has these fields)."""
-
-    instance_type: str
-    min_nodes: int
-    max_nodes: int
-    disk_size_gib: int
-
-
 class ClusterAccess(TypedDict, total=False):
     """The cluster arguments every cloud's installation takes: version, API access and the system pool."""
 
     kubernetes_version: str
     private_endpoint: bool
     authorized_networks: Sequence[str]
-    system_pool: SystemPoolArgs
+    system_pool: SystemPool
 
 
 def serving_args(cfg: config.StackConfig, shards: int) -> ServingArgs:
@@ -69,23 +61,19 @@ def serving_args(cfg: config.StackConfig, shards: int) -> ServingArgs:
 
 
 def gpu_pool_args(pool: config.GpuPoolConfig) -> GpuPoolArgs:
-    """A GPU pool's cloud-neutral arguments, as every cloud's installation takes them (beside its name)."""
-    args = GpuPoolArgs(
-        gpu=pool.gpu, gpus_per_node=pool.gpus_per_node, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes,
-        spot=pool.spot, disk_size_gib=pool.disk_size_gib, labels=dict(pool.labels),
-        taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in pool.taints],
-    )
-    if pool.instance_type:
-        args["instance_type"] = pool.instance_type
-    return args
+    """A GPU pool's cloud-neutral arguments, as every cloud's installation takes them (beside its name).
+
+    The stack config's pool keys are the pool's own arguments, declared once in ``shardstack.specs.gpu_pool``
+    (``config.GpuPoolConfig`` is generated from it): they pass through by name, so a new pool argument needs no
+    wiring here.
+    """
+    return cast(GpuPoolArgs, pool.model_dump(include=set(GPU_POOL_ARG_NAMES), exclude_none=True))
 
 
 def cluster_access(cfg: config.StackConfig) -> ClusterAccess:
     """The cluster arguments every cloud shares: version, API access and the system pool."""
-    system_pool = SystemPoolArgs(min_nodes=cfg.system_pool.min_nodes, max_nodes=cfg.system_pool.max_nodes,
-                                 disk_size_gib=cfg.system_pool.disk_size_gib)
-    if cfg.system_pool.instance_type:
-        system_pool["instance_type"] = cfg.system_pool.instance_type
+    # The stack config's system pool keys are the system pool's own arguments (shardstack.specs.system_pool).
+    system_pool = cast(SystemPool, cfg.system_pool.model_dump(exclude_none=True))
     return ClusterAccess(kubernetes_version=cfg.kubernetes_version, private_endpoint=cfg.cluster.private_endpoint,
                          authorized_networks=[str(c) for c in cfg.cluster.authorized_networks],
                          system_pool=system_pool)

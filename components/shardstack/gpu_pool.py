@@ -23,8 +23,8 @@ from typing import Any
 
 from shardstack import catalog
 from shardstack.errors import ArgumentError, one_of
-from shardstack.gpu_pool_args import GpuPoolArgs, Taint
 from shardstack.k8s import labels as lbl
+from shardstack.pool_args import GpuPoolArgs, Taint
 from shardstack.specs import gpu_pool as spec
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Values

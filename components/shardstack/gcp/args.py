@@ -10,7 +10,7 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.gpu_pool_args import Taint
+from shardstack.pool_args import Taint
 
 
 class GpuNodePoolArgs(TypedDict, total=False):

@@ -17,7 +17,6 @@ from shardstack.k8s import labels as lbl
 from shardstack.k8s import names
 from shardstack.specs.kinds import Choice, Flag, Kind, Labels, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Problem
-from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 
 DEFAULT_GPUS_PER_NODE = 1
@@ -274,12 +273,3 @@ def named_pool_spec(pool: Spec, wired: Sequence[str], doc: str) -> Spec:
     """Return the GPU pool an installation takes: a name, then ``pool``'s arguments without those it wires."""
     rest = pool.without(wired, name="NamedGpuPool", doc=doc)
     return replace(rest, args=(POOL_NAME, *rest.args))
-
-
-ARGS = ArgsModule(
-    "shardstack.gpu_pool_args",
-    "The GPU pool arguments every cloud shares, and a taint.",
-    __name__,
-    (TAINT, gpu_pool_spec(None)),
-)
-"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
