@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,9 +70,12 @@ def matmul_chain_ms(config, dtype: torch.dtype, repeat: int) -> float:
     return median_time(lambda: [step() for _ in range(10)], repeat) * 100  # ms per step
 
 
-def transformers_generate(model_dir: Path, dtype: torch.dtype):
+def transformers_generate(model_dir: Path, dtype: torch.dtype) -> Callable[[int], None]:
     """Return ``run(n)``: transformers' greedy ``generate`` of exactly n new tokens for the prompt."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    # transformers' names from their defining modules: importing the package itself makes pyright bind
+    # every model family it has (about a minute of each type check).
+    from transformers.models.auto.tokenization_auto import AutoTokenizer
+    from transformers.models.llama import LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = LlamaForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
@@ -79,12 +83,15 @@ def transformers_generate(model_dir: Path, dtype: torch.dtype):
 
     def run(n: int) -> None:
         with torch.inference_mode():
-            model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+            # transformers types `generate`'s self as a Protocol written for the `ty` checker, which its
+            # own models do not satisfy under pyright (a property `device` against a mutable attribute).
+            model.generate(  # pyright: ignore[reportAttributeAccessIssue]
+                ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
 
     return run
 
 
-def decode_rates(runs: dict[str, object], new_tokens: int, repeat: int) -> dict[str, float]:
+def decode_rates(runs: dict[str, Callable[[int], None]], new_tokens: int, repeat: int) -> dict[str, float]:
     """Single-stream decode tokens/s of each ``run(n)``: (n - 1) / (time(n) - time(1)), prefill cancelled out.
 
     The runs alternate inside each repetition, so that machine noise hits every side alike.

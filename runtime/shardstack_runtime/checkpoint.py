@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .manifest import MANIFEST_NAME, Manifest
-from .storage import filesystem, join
+from .storage import filesystem, join, read_bytes
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -106,7 +106,7 @@ class Checkpoint:
 
     def read_bytes(self, name: str) -> bytes:
         try:
-            return self.fs.cat_file(self.path(name))
+            return read_bytes(self.fs, self.path(name))
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.uri} has no file {name!r}") from None
 

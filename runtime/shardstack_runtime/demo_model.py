@@ -108,9 +108,13 @@ def prepare_demo_model(
 def _convert(gguf: Path, out: Path) -> None:
     """Dequantise the GGUF into bf16 safetensors and write the tokenizer and configs beside them."""
     # Imported here: the serving runtime never needs transformers or gguf.
+    # transformers' names from their defining modules: importing the package itself makes pyright bind
+    # every model family it has (about a minute of each type check).
     import torch
-    from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+    from transformers.models.auto.configuration_auto import AutoConfig
+    from transformers.models.auto.tokenization_auto import AutoTokenizer
+    from transformers.models.llama import LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

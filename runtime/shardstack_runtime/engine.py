@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -215,7 +215,7 @@ class Engine:
             },
         )
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Queue ``request`` and yield one event per generated token; the last carries finish_reason."""
         if not request.prompt_token_ids:
             raise ValueError(f"request {request.request_id}: the prompt has no tokens")
@@ -441,7 +441,7 @@ class Engine:
         logits = self.shard.model.forward(micro.ids, micro.batch, self._cache)
         rows = [row for row, draw in enumerate(micro.draws) if draw is not None]
         if rows:
-            tokens, logprobs = sample(logits[rows], [micro.draws[row] for row in rows])
+            tokens, logprobs = sample(logits[rows], [draw for draw in micro.draws if draw is not None])
             for row, token, logprob in zip(rows, tokens, logprobs, strict=True):
                 micro.tokens[row], micro.logprobs[row] = token, logprob
         self._counters["compute_seconds"] = self._counters.get("compute_seconds", 0.0) + time.perf_counter() - started

@@ -192,7 +192,7 @@ class _Job:
         self.direct: memoryview | None = None
         if (self.flat is not None and self.flat.device.type == "cpu" and self.flat.dtype == source_dtype
                 and self.flat.numel() > 0):
-            self.direct = memoryview(self.flat.view(torch.uint8).numpy()).cast("B")
+            self.direct = self.flat.view(torch.uint8).numpy().data.cast("B")
         self.hasher = hashlib.sha256() if hash_bytes else None
         self.expected_sha256 = expected_sha256
         self.digest: str | None = None

@@ -92,9 +92,16 @@ def _meta_len(batch_len: int, rows: int, world_size: int) -> int:
     return batch_len + DRAW_FIELDS * rows + TIMINGS * world_size
 
 
+def _started(work: dist.Work | None) -> dist.Work:
+    """The handle of a started isend/irecv; torch returns None only to a process outside the group."""
+    if work is None:
+        raise PipelineError("this process is not a member of the pipeline's process group")
+    return work
+
+
 def _recv(tensor: torch.Tensor, src: int, what: str, rank: int, timeout: timedelta) -> torch.Tensor:
     try:
-        dist.irecv(tensor, src=src).wait(timeout)
+        _started(dist.irecv(tensor, src=src)).wait(timeout)
     except Exception as e:  # gloo raises RuntimeError / DistBackendError on timeout or a closed peer
         raise PipelineError(f"rank {rank}: receiving {what} from rank {src} failed: {e}") from e
     return tensor
@@ -258,8 +265,8 @@ class PipelineEngine(Engine):
         result = torch.empty(2 * rows + TIMINGS * world, dtype=torch.float64)
         hidden = hidden.to("cpu").contiguous()  # host tensors over gloo (see the module docstring)
         try:
-            receive = dist.irecv(result, src=world - 1)
-            sends = [dist.isend(tensor, dst=1) for tensor in (header, meta, hidden)]
+            receive = _started(dist.irecv(result, src=world - 1))
+            sends = [_started(dist.isend(tensor, dst=1)) for tensor in (header, meta, hidden)]
         except Exception as e:
             raise PipelineError(f"rank 0: starting a pass through the pipeline failed: {e}") from e
         self._last_sent = time.monotonic()

@@ -31,6 +31,10 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+# TCPStore is public, documented torch.distributed API, but torch re-exports it from torch._C without
+# `as TCPStore` or an __all__ entry, so pyright takes it for a private import.
+from torch.distributed import TCPStore  # pyright: ignore[reportPrivateImportUsage]
+
 from .model import LayerRange
 from .settings import RankSettings
 from .shard import Shard, open_shard
@@ -60,7 +64,7 @@ class Group:
     world_size: int
     backend: str
     device: str
-    store: dist.TCPStore
+    store: TCPStore
     timeout_s: float
 
 
@@ -82,7 +86,7 @@ def _ranks(ranks: list[int]) -> str:
     return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
 
 
-def _wait_for_ranks(store: dist.TCPStore, prefix: str, world_size: int, timeout_s: float) -> list[int]:
+def _wait_for_ranks(store: TCPStore, prefix: str, world_size: int, timeout_s: float) -> list[int]:
     """Wait until ``prefix/<r>`` is set for every rank, or ``timeout_s`` passes; return the ranks still missing."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -108,8 +112,8 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
     leader = f"{leader_addr}:{port}"
     is_leader = rank == 0
     try:
-        store = dist.TCPStore(leader_addr, port, world_size, is_master=is_leader, timeout=timeout,
-                              wait_for_workers=False)
+        store = TCPStore(leader_addr, port, world_size, is_master=is_leader, timeout=timeout,
+                         wait_for_workers=False)
     except (RuntimeError, OSError) as e:  # DistNetworkError / DistStoreError are RuntimeErrors
         if is_leader:
             raise RendezvousError(f"rank 0 could not listen for the group on {leader}: {e}") from e

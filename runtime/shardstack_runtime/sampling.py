@@ -31,10 +31,15 @@ from .generation import SamplingParams
 
 
 class _Row(Protocol):
-    greedy: bool
-    temperature: float
-    top_k: int
-    top_p: float
+    # Read-only properties, so that the frozen Draw qualifies as well as the mutable RowSampler.
+    @property
+    def greedy(self) -> bool: ...
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def top_k(self) -> int: ...
+    @property
+    def top_p(self) -> float: ...
 
     def uniform(self) -> float: ...
 

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["SUPPORTED_SCHEMES", "filesystem", "join", "read_into"]
+__all__ = ["SUPPORTED_SCHEMES", "filesystem", "join", "read_bytes", "read_into"]
 
 SUPPORTED_SCHEMES = ("file", "s3", "gs", "az")
 
@@ -73,6 +73,18 @@ def join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
 
+def read_bytes(fs: AbstractFileSystem, path: str, start: int | None = None, end: int | None = None) -> bytes:
+    """Return the bytes of ``path`` (from ``start`` to ``end`` when given): ``fs.cat_file`` with its type.
+
+    fsspec is unannotated and its ``cat_file`` reads through a file object that could be text, so a type
+    checker sees ``str | bytes``; every filesystem opens the file in binary mode, and text here is a bug.
+    """
+    data = fs.cat_file(path, start=start, end=end)
+    if isinstance(data, str):
+        raise TypeError(f"{type(fs).__name__}.cat_file({path!r}) returned text, expected bytes")
+    return data
+
+
 def read_into(fs: AbstractFileSystem, path: str, start: int, outs: Sequence[memoryview]) -> None:
     """Read the bytes of ``path`` from ``start`` on into ``outs``, one after the other (a scatter read).
 
@@ -97,7 +109,7 @@ def read_into(fs: AbstractFileSystem, path: str, start: int, outs: Sequence[memo
                 if filled < len(out):
                     break
     else:
-        data = memoryview(fs.cat_file(path, start=start, end=start + want))
+        data = memoryview(read_bytes(fs, path, start=start, end=start + want))
         got = len(data)
         if got == want:
             offset = 0
@@ -175,9 +187,10 @@ def _azure(uri: str) -> tuple[AbstractFileSystem, str]:
     # Without a key, SAS or connection string adlfs authenticates with DefaultAzureCredential (workload
     # identity). It reads these variables itself; passing them keeps fsspec's instance cache in step.
     connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
-    if account_host is None:
-        fs = adlfs.AzureBlobFileSystem(account_name=account, connection_string=connection_string)
-    else:
-        fs = adlfs.AzureBlobFileSystem(account_name=account, account_host=account_host,
-                                       connection_string=connection_string)
+    # adlfs annotates these `str = None`: None is its own default and means "not given".
+    fs = adlfs.AzureBlobFileSystem(
+        account_name=account,  # pyright: ignore[reportArgumentType]
+        account_host=account_host,  # pyright: ignore[reportArgumentType]
+        connection_string=connection_string,  # pyright: ignore[reportArgumentType]
+    )
     return fs, f"{container}/{path}".rstrip("/")

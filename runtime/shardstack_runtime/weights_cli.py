@@ -66,7 +66,9 @@ def push_checkpoint(src: str, dest: str, progress: bool = True, *,
             if local_dest:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
             callback = _BytesCallback(bar)
-            dest_fs.put_file(os.path.join(src_root, name), target, callback=callback)
+            # fsspec is unannotated: pyright types `callback` from its default, NoOpCallback; any Callback is taken.
+            dest_fs.put_file(os.path.join(src_root, name), target,
+                             callback=callback)  # pyright: ignore[reportArgumentType]
             callback.finish(manifest.files[name].size)
     finally:
         if bar is not None:

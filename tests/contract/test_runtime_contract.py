@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from shardstack.k8s import ShardedInference
+from shardstack.k8s import ShardedInference, ShardedInferenceArgs
 from shardstack.k8s import runtime_contract as rc
 from shardstack.testing import Graph, run_program
 from shardstack_runtime import settings
 
-ARGS: dict[str, Any] = {"image": "runtime:1", "model_uri": "s3://weights/llama/", "shards": 3, "dtype": "fp16",
-                        "api_key_secret": {"name": "api", "key": "token"}}
+ARGS: ShardedInferenceArgs = {"image": "runtime:1", "model_uri": "s3://weights/llama/", "shards": 3, "dtype": "fp16",
+                              "api_key_secret": {"name": "api", "key": "token"}}
 _REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 

@@ -33,6 +33,7 @@ def main(args: dict) -> dict:
     group, shard = join_and_load(settings, ranges, timeout_s=args["timeout_s"])
     try:
         report = shard.load_report
+        assert report is not None  # join_and_load returns a loaded shard
         return {"ok": True, "bytes_fetched": report.bytes_fetched, "verified": report.verified,
                 "digest": report.manifest_digest, "tensors": sorted(shard.model.checkpoint_targets())}
     finally:

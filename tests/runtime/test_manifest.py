@@ -21,7 +21,9 @@ def test_build_records_each_tensors_sha256_and_absolute_byte_range(tmp_path: Pat
                                       "model-00002-of-00002.safetensors", "model.safetensors.index.json",
                                       "tokenizer.json"]
     for name, tensor in tensors.items():
-        file, record = manifest.tensor(name)
+        listed = manifest.tensor(name)
+        assert listed is not None, name
+        file, record = listed
         loc = ckpt.locate(name)
         assert (file, record.dtype, record.shape, record.start, record.end) == (
             loc.file, loc.dtype, loc.shape, loc.start, loc.end)

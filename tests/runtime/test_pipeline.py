@@ -114,7 +114,7 @@ def reference() -> Callable[[Path, list[dict]], Reference]:
             finally:
                 engine.shutdown()
             cache[key] = Reference(prompts, [tokens(events) for events in results],
-                                   [[e.logprob for e in events if e.token_id is not None] for events in results])
+                                   [[e.logprob for e in events if e.logprob is not None] for events in results])
         return cache[key]
 
     return get

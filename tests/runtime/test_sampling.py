@@ -124,7 +124,7 @@ def test_stop_strings_over_real_tokens(tokenizer: Tokenizer) -> None:
     ids = tokenizer.encode("Answer: Paris is lovely. The end.")
     assert "".join(tokenizer.decode([i]) for i in ids) == "Answer: Paris is lovely. The end."
     stream = TextStream(tokenizer, tokenizer.encode("Q?"), stop=["ris is lov"])  # spans three tokens
-    out = []
+    out, stopped = [], False
     for token in ids:
         text, stopped = stream.push(token)
         out.append(text)

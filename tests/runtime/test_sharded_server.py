@@ -30,6 +30,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client.parser import text_string_to_metric_families
 from storage_emulators import free_port
 from test_engine import collect, make_engine, request, text, tokens
@@ -41,7 +42,7 @@ from shardstack_runtime.weights_cli import push_checkpoint
 EXIT_BOUND_S = 60  # a bound on a hang, not a performance threshold
 KILLED_REQUEST_BOUND_S = 5.0  # the requirement: a request in flight when a rank dies is answered 503 within this
 MAX_MODEL_LEN = 512
-CHAT = [{"role": "user", "content": "Write a short poem about the sea."}]
+CHAT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Write a short poem about the sea."}]
 
 
 @dataclass
@@ -273,8 +274,9 @@ def test_ranks_that_read_different_revisions_both_refuse_to_serve(tiny_model_dir
         f.seek(location.start)
         f.write(bytes([byte ^ 0x01]))  # the lowest mantissa bit of an fp32 value
     push_checkpoint(str(changed), f"file://{tmp_path / 'b'}", progress=False)
-    digests = [open_checkpoint(f"file://{tmp_path / name}").manifest.digest for name in ("a", "b")]
-    assert digests[0] != digests[1]
+    manifests = [open_checkpoint(f"file://{tmp_path / name}").manifest for name in ("a", "b")]
+    digests = [manifest.digest for manifest in manifests if manifest is not None]
+    assert len(digests) == 2 and digests[0] != digests[1]
 
     group = _start_group([f"file://{tmp_path / 'a'}", f"file://{tmp_path / 'b'}"], tmp_path)
     try:

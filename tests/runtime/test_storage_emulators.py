@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import adlfs
 import pytest
+import s3fs
 import torch
 from google.auth.exceptions import DefaultCredentialsError
 from storage_emulators import SEAM_VARIABLES, azure_emulator, gcs_emulator, s3_emulator  # noqa: F401 (fixtures)
@@ -18,7 +20,7 @@ from synthetic_weights import layer_tensor_names, write_checkpoint
 from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.loader import WeightsCorruptError, load_tensors
 from shardstack_runtime.manifest import verify_checkpoint
-from shardstack_runtime.storage import filesystem
+from shardstack_runtime.storage import filesystem, read_bytes
 from shardstack_runtime.weights_cli import push_checkpoint
 
 STORES = ["file", "s3", "gs", "az"]
@@ -59,7 +61,7 @@ def test_a_corrupted_object_is_caught_by_verify_and_refused_by_the_loader(store,
     push_checkpoint(str(tmp_path / "src"), uri, progress=False)
     victim = open_checkpoint(uri).locate("model.layers.2.self_attn.k_proj.weight")
     fs, root = filesystem(uri)
-    data = bytearray(fs.cat_file(f"{root}/{victim.file}"))
+    data = bytearray(read_bytes(fs, f"{root}/{victim.file}"))
     data[victim.start + 3] ^= 0x01
     fs.pipe_file(f"{root}/{victim.file}", bytes(data))
 
@@ -75,12 +77,14 @@ def test_az_uris_name_the_account_in_the_host_or_in_the_environment(monkeypatch:
     for name in (*SEAM_VARIABLES, "AZURE_STORAGE_ACCOUNT_NAME"):
         monkeypatch.delenv(name, raising=False)
     fs, path = filesystem("az://weights@prodweights.blob.core.windows.net/models/smollm2/")
+    assert isinstance(fs, adlfs.AzureBlobFileSystem)
     assert (fs.account_name, fs.account_url, path) == (
         "prodweights", "https://prodweights.blob.core.windows.net", "weights/models/smollm2")
     with pytest.raises(ValueError, match=r"names no storage account.*AZURE_STORAGE_ACCOUNT_NAME"):
         filesystem("az://weights/models/smollm2")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "devweights")
     fs, path = filesystem("az://weights/models/smollm2")
+    assert isinstance(fs, adlfs.AzureBlobFileSystem)
     assert (fs.account_name, path) == ("devweights", "weights/models/smollm2")
 
 
@@ -89,6 +93,7 @@ def test_s3_takes_its_region_from_aws_region(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
     fs, path = filesystem("s3://weights/models/smollm2/")
+    assert isinstance(fs, s3fs.S3FileSystem)
     assert fs.client_kwargs["region_name"] == "eu-west-3" and path == "weights/models/smollm2"
 
 
@@ -101,6 +106,9 @@ def test_gcs_is_anonymous_only_for_an_emulator_and_never_falls_back_to_it(monkey
         filesystem("gs://weights/models")
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     fs, path = filesystem("gs://weights/models/")
+    import gcsfs  # only now: gcsfs reads GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT on import, which filesystem() sets
+
+    assert isinstance(fs, gcsfs.GCSFileSystem)
     assert fs.credentials.token == "anon" and path == "weights/models"
 
 

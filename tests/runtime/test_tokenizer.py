@@ -32,7 +32,9 @@ def tokenizer(smollm2_dir: Path) -> Tokenizer:
 
 @pytest.fixture(scope="module")
 def hf_tokenizer(smollm2_dir: Path):
-    from transformers import AutoTokenizer
+    # transformers' names from their defining modules: importing the package itself makes pyright bind
+    # every model family it has (about a minute of each type check).
+    from transformers.models.auto.tokenization_auto import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(smollm2_dir))
 

@@ -45,8 +45,10 @@ def write_tiny_model(out: Path, *, tokenizer_from: Path | None = None, seed: int
     seed-dependent next-token distributions instead of the near-uniform ones of the default 0.02.
     With ``tokenizer_from`` the tokenizer files of that model directory are copied in.
     """
+    # transformers' names from their defining modules: importing the package itself makes pyright bind
+    # every model family it has (about a minute of each type check).
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.models.llama import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(**{**TINY_CONFIG, "initializer_range": initializer_range, **overrides})
     torch.manual_seed(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pulumi
@@ -65,7 +66,8 @@ def _fields(typed_dict: Any) -> dict[str, Any]:
 
 
 def assert_part_matches_component(
-    part: Any, component: Any, wired: set[str], added: set[str] = frozenset(), defaulted: set[str] = frozenset()
+    part: Any, component: Any, wired: AbstractSet[str], added: AbstractSet[str] = frozenset(),
+    defaulted: AbstractSet[str] = frozenset(),
 ) -> None:
     """An installation's part arguments are the component's arguments minus what the installation wires.
 

@@ -8,8 +8,10 @@ import importlib.util
 import json
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,7 +28,10 @@ def _load_script():
     return module
 
 
-e2e = _load_script()
+if TYPE_CHECKING:
+    import e2e_cloud as e2e  # found through pyright's extraPaths; at run time _load_script() loads the file
+else:
+    e2e = _load_script()
 
 ENDPOINT = "http://inference-api.shardstack.svc.cluster.local:8000"
 MODELS = json.dumps({"object": "list", "data": [{"id": "smollm2-135m-instruct", "object": "model"}]})
@@ -59,7 +64,7 @@ class FakeHttp:
 
     def __init__(self, answers: dict[str, list]) -> None:
         self.answers = answers
-        self.requests: list[tuple[str, str, object, dict]] = []
+        self.requests: list[tuple[str, str, Mapping[str, Any] | None, dict[str, str]]] = []
 
     def _answer(self, url: str):
         path = url.split("127.0.0.1", 1)[-1] if "127.0.0.1" in url else url
@@ -482,7 +487,8 @@ def test_up_wait_complete_destroy():
     assert e2e.run_stack(args(), lambda name: stack, make_seams(http, clock, log)) == " world"
     assert stack.calls == ["up", "destroy"]
     assert all(request[3] == {"Authorization": "Bearer sk-e2e"} for request in http.requests)
-    assert http.requests[-1][2]["model"] == "smollm2-135m-instruct"
+    method, _, body, _ = http.requests[-1]
+    assert method == "POST" and body is not None and body["model"] == "smollm2-135m-instruct"
     assert "Resources: + 12 to create" in log  # pulumi's own output is shown
 
 
