@@ -13,7 +13,12 @@ from shardstack.errors import did_you_mean, one_of
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names
 from shardstack.k8s import runtime_contract as rc
-from shardstack.k8s.tolerations import Toleration, toleration_problems
+from shardstack.k8s.args import Toleration
+from shardstack.k8s.specs import TOLERATION
+from shardstack.specs.kinds import ListOf, Record
+from shardstack.specs.problem import as_arguments
+
+_TOLERATIONS = ListOf(Record(TOLERATION))
 
 MODE_STATEFULSET = "statefulset"
 MODE_LEADERWORKERSET = "leaderworkerset"
@@ -306,7 +311,8 @@ def validate_sharded_inference_args(args: Mapping[str, Any], name: str | None = 
     problems.extend(
         names.label_map_problems("monitoring_namespace_selector", args.get("monitoring_namespace_selector"))
     )
-    problems.extend(toleration_problems(args.get("tolerations")))
+    if "tolerations" in args:
+        problems.extend(as_arguments(_TOLERATIONS.problems(args["tolerations"], ("tolerations",))))
     if "api_key_secret" in args:
         problems.extend(_secret_ref_problems("api_key_secret", args["api_key_secret"]))
     if "weights_volume_claim" in args:

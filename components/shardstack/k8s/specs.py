@@ -1,0 +1,232 @@
+"""The Kubernetes components' arguments, declared once (see :mod:`shardstack.specs`): tolerations, GpuEnablement,
+LocalWeightsStore and ShardedInference (with its Secret references and weights cache).
+
+``shardstack/k8s/args.py`` is generated from these specs (``scripts/generate_specs.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from shardstack.k8s import labels as lbl
+from shardstack.k8s.kinds import (
+    IMAGE,
+    KUBERNETES_NAME,
+    LABEL_VALUE,
+    OBJECT_NAME,
+    QUALIFIED_NAME,
+    AnyText,
+    OrEmpty,
+)
+from shardstack.specs.gpu_pool import TAINT_EFFECTS
+from shardstack.specs.kinds import Choice, Flag, Input, Labels, ListOf, Record, Text, Whole
+from shardstack.specs.problem import Problem
+from shardstack.specs.render import ArgsModule
+from shardstack.specs.spec import Arg, Rule, Spec, Values
+
+# --- Tolerations ---------------------------------------------------------------------------------------
+
+TOLERATION_OPERATORS = ("Exists", "Equal")
+
+
+def _toleration_shape(values: Values) -> Iterator[Problem]:
+    operator = values["operator"]
+    if operator == "Exists" and values.get("value"):
+        yield Problem(
+            ("value",), "is given with operator 'Exists', which matches every value: drop the value", values["value"]
+        )
+    if not values.get("key") and operator != "Exists":
+        yield Problem(("key",), "is missing: a toleration without a key needs operator 'Exists'")
+
+
+TOLERATION = Spec(
+    "Toleration",
+    "A toleration on pods, as Kubernetes spells it.",
+    (
+        Arg(
+            "key",
+            OrEmpty(QUALIFIED_NAME),
+            "Taint key; empty with operator 'Exists' tolerates every taint.",
+            default_doc="'' (with operator 'Exists' only)",
+        ),
+        Arg("operator", Choice(TOLERATION_OPERATORS), "How the value is matched.", default="Equal"),
+        Arg("value", AnyText(), "Taint value, for operator 'Equal'.", default_doc="''"),
+        Arg(
+            "effect",
+            OrEmpty(Choice(TAINT_EFFECTS)),
+            "Effect of the taints tolerated; empty matches every effect.",
+            default_doc="'' (every effect)",
+        ),
+    ),
+    rules=(Rule(("key", "operator", "value"), _toleration_shape),),
+)
+"""A toleration, which GpuEnablement and ShardedInference take."""
+
+_TOLERATIONS = ListOf(Record(TOLERATION))
+
+# --- GpuEnablement -------------------------------------------------------------------------------------
+
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+"""Latest 0.17 patch release; 0.18 moved to CDI by default, which needs matching node runtime setup."""
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04"
+"""DCGM 4.4.2 with exporter 4.7.1, the current pairing NVIDIA publishes for datacenter GPUs."""
+GPU_ENABLEMENT_NAMESPACE = "shardstack-gpu"
+DEFAULT_GPU_NODE_SELECTOR = {lbl.GPU_NODE_LABEL: lbl.GPU_NODE_LABEL_VALUE}
+
+
+def _something_to_create(values: Values) -> Iterator[Problem]:
+    if values["device_plugin"] is False and values["dcgm_exporter"] is False:
+        yield Problem(
+            ("device_plugin",),
+            "and dcgm_exporter=False leave nothing to create: enable one or do not create a GpuEnablement",
+            False,
+        )
+
+
+def _gpu_nodes_selected(values: Values) -> Iterator[Problem]:
+    if values.given("gpu_node_selector") and not values["gpu_node_selector"]:
+        yield Problem(("gpu_node_selector",), "would run the GPU add-ons on every node: give the GPU nodes' labels", {})
+
+
+GPU_ENABLEMENT = Spec(
+    "GpuEnablementArgs",
+    "Arguments of GpuEnablement.",
+    (
+        Arg(
+            "device_plugin",
+            Flag(),
+            "Run the NVIDIA device plugin, which advertises ``nvidia.com/gpu`` on each GPU "
+            "node. Turn off where the cloud installs it (GKE).",
+            default=True,
+        ),
+        Arg(
+            "dcgm_exporter",
+            Flag(),
+            "Run NVIDIA's DCGM exporter (GPU utilisation, memory, temperature, XID errors "
+            "as Prometheus metrics) and a Service for it.",
+            default=False,
+        ),
+        Arg("namespace", KUBERNETES_NAME, "Namespace for the add-ons.", default=GPU_ENABLEMENT_NAMESPACE),
+        Arg(
+            "create_namespace",
+            Flag(),
+            "Create the namespace (labelled Pod Security 'privileged': the device plugin "
+            "mounts a host path). Turn off to use an existing one such as kube-system.",
+            default=True,
+        ),
+        Arg(
+            "gpu_node_selector",
+            Labels(),
+            "Node labels of GPU nodes.",
+            default=DEFAULT_GPU_NODE_SELECTOR,
+            default_doc='``shardstack.dev/gpu: "true"``, which Shardstack\'s GPU node pools set',
+        ),
+        Arg(
+            "tolerations",
+            _TOLERATIONS,
+            "Tolerations added to the default ones (``nvidia.com/gpu`` and "
+            "CriticalAddonsOnly), e.g. a cloud's own GPU taint.",
+        ),
+        Arg(
+            "monitoring_namespace_selector",
+            Labels(),
+            "Labels of the namespaces allowed to scrape the DCGM exporter.",
+            default_doc="no other namespace may",
+        ),
+        Arg(
+            "device_plugin_image",
+            IMAGE,
+            "Device plugin image (pin a digest through this argument if your policy requires one).",
+            default=DEVICE_PLUGIN_IMAGE,
+        ),
+        Arg("dcgm_exporter_image", IMAGE, "DCGM exporter image.", default=DCGM_EXPORTER_IMAGE),
+    ),
+    rules=(
+        Rule(("device_plugin", "dcgm_exporter"), _something_to_create),
+        Rule(("gpu_node_selector",), _gpu_nodes_selected),
+    ),
+)
+"""GpuEnablement's arguments."""
+
+# --- LocalWeightsStore ---------------------------------------------------------------------------------
+
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
+"""A recent weekly release that has ``weed mini`` with ``-bucket`` and ``-s3.config``."""
+DEFAULT_BUCKET = "models"
+DEFAULT_STORAGE_GIB = 20
+"""Room for a few small demo models (SmolLM2-135M is ~0.3 GB in bf16) and one 7B model (~15 GB)."""
+DEFAULT_REGION = "us-east-1"
+"""SeaweedFS accepts any region; SDKs need one to sign requests."""
+INFERENCE_NAMESPACE = "shardstack"
+"""ShardedInference's namespace, which the local store shares by default, so ranks can read its Secret."""
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RULE = "3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
+_GENERATED_KEY = "a key generated in the program (e.g. with pulumi_random)"
+
+LOCAL_WEIGHTS_STORE = Spec(
+    "LocalWeightsStoreArgs",
+    "Arguments of LocalWeightsStore.",
+    (
+        Arg(
+            "access_key_id",
+            Input(Text(_GENERATED_KEY)),
+            "Access key of the store's one identity; generate it in the program (e.g. pulumi_random).",
+            required=True,
+        ),
+        Arg(
+            "secret_access_key",
+            Input(Text(_GENERATED_KEY)),
+            "Secret key of that identity; generate it in the program, keep it a Pulumi secret.",
+            required=True,
+        ),
+        Arg(
+            "bucket",
+            Text(
+                f"an S3 bucket name: {_BUCKET_RULE}",
+                lambda v: (
+                    None if _BUCKET.match(v) and ".." not in v else f"is not a valid S3 bucket name: use {_BUCKET_RULE}"
+                ),
+            ),
+            "Bucket created at start.",
+            default=DEFAULT_BUCKET,
+        ),
+        Arg(
+            "namespace",
+            KUBERNETES_NAME,
+            "Namespace of the store; it must exist unless ``create_namespace`` is True.",
+            default=INFERENCE_NAMESPACE,
+            default_doc="'shardstack', ShardedInference's default namespace",
+        ),
+        Arg(
+            "create_namespace",
+            Flag(),
+            "Create the namespace, enforcing the 'restricted' Pod Security Standard.",
+            default=False,
+            default_doc="False: the namespace is usually shared with ShardedInference and created once, by the program",
+        ),
+        Arg("storage_gib", Whole(1), "Size of the data volume, in GiB.", default=DEFAULT_STORAGE_GIB),
+        Arg(
+            "storage_class", OBJECT_NAME, "Storage class of the data volume.", default_doc="the cluster's default class"
+        ),
+        Arg(
+            "client_namespaces",
+            ListOf(KUBERNETES_NAME),
+            "Namespaces whose inference ranks, and pods labelled "
+            '``shardstack.dev/weights-loader: "true"``, may reach the store.',
+            default_doc="the store's own namespace",
+        ),
+        Arg("region", LABEL_VALUE, "Region name clients sign requests with.", default=DEFAULT_REGION),
+        Arg("image", IMAGE, "SeaweedFS image.", default=SEAWEEDFS_IMAGE),
+    ),
+)
+"""LocalWeightsStore's arguments."""
+
+ARGS = ArgsModule(
+    "shardstack.k8s.args",
+    "Kubernetes component arguments.",
+    __name__,
+    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE),
+)
+"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
