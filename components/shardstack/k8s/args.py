@@ -79,3 +79,109 @@ class LocalWeightsStoreArgs(TypedDict, total=False):
     """Region name clients sign requests with. Default: 'us-east-1'."""
     image: str
     """SeaweedFS image. Default: 'chrislusf/seaweedfs:4.48'."""
+
+
+class SecretKeyRef(TypedDict, total=False):
+    """One key of a Kubernetes Secret that already exists in the inference namespace."""
+
+    name: Required[str]
+    """Name of the Secret."""
+    key: Required[str]
+    """Key inside the Secret."""
+
+
+class WeightsCache(TypedDict, total=False):
+    """Where each rank keeps the weight bytes it downloaded."""
+
+    size_gib: Required[int]
+    """Size of each rank's cache, in GiB."""
+    storage_class: str
+    """When set, each rank gets a PersistentVolumeClaim of this storage class, so its cache survives pod restarts
+    (deleted with the StatefulSet). Default: an emptyDir limited to ``size_gib``."""
+
+
+class ShardedInferenceArgs(TypedDict, total=False):
+    """Arguments of ShardedInference: one model, ``shards`` ranks per copy, ``replica_groups`` copies."""
+
+    image: Required[pulumi.Input[str]]
+    """Runtime image reference, e.g. ``ghcr.io/org/shardstack-runtime:0.1.0`` (pin a tag or digest)."""
+    model_uri: Required[pulumi.Input[str]]
+    """Where the weights are: an ``s3://``, ``gs://``, ``az://``, ``file://`` or ``https://`` URI."""
+    shards: Required[int]
+    """Ranks (pods) per replica group, each holding a slice of the layers."""
+    replica_groups: int
+    """Copies of the model, each a group of ``shards`` pods. Default: 1."""
+    dtype: str
+    """Compute dtype. One of 'bf16', 'fp16', 'fp32'. Default: 'bf16'."""
+    gpus_per_shard: int
+    """GPUs each rank requests; 0 runs on CPU without GPU requests or GPU tolerations. Default: 1."""
+    gpu_resource_name: str
+    """Extended resource name of a GPU. Default: 'nvidia.com/gpu'."""
+    node_selector: Mapping[str, str]
+    """Node labels the ranks must run on. Default: ``shardstack.dev/gpu: "true"`` when ``gpus_per_shard`` > 0, none on
+    CPU."""
+    namespace: str
+    """Namespace for every object. Default: 'shardstack'."""
+    create_namespace: bool
+    """Create the namespace, labelled to enforce the 'restricted' Pod Security Standard. Default: True."""
+    service_account_annotations: pulumi.Input[Mapping[str, pulumi.Input[str]]]
+    """Annotations on the ranks' service account, e.g. the cloud identity to assume (``eks.amazonaws.com/role-arn``,
+    ``iam.gke.io/gcp-service-account``, ``azure.workload.identity/client-id``). Default: none."""
+    service_account_labels: pulumi.Input[Mapping[str, pulumi.Input[str]]]
+    """Extra labels on the service account (``azure.workload.identity/use`` goes on pods, see ``labels``). Default:
+    none."""
+    env: Mapping[str, pulumi.Input[str]]
+    """Extra plain environment variables for every rank. Names starting SHARDSTACK_ or LWS_ are reserved. Default:
+    none."""
+    env_from_secrets: Mapping[str, SecretKeyRef]
+    """Extra environment variables read from existing Secrets in the namespace, by variable name. Default: none."""
+    secret_files: Mapping[str, pulumi.Input[str]]
+    """Files to write into a Secret and mount read-only under /var/run/secrets/shardstack/<file name> (e.g. an AWS
+    shared-credentials file for a local object store). Default: none."""
+    cpu: str
+    """CPU each rank requests and is limited to (a Kubernetes quantity). Default: '4'."""
+    memory: str
+    """Memory each rank requests and is limited to, /dev/shm included. Default: '16Gi'."""
+    shm_size_gib: int
+    """Size of the memory-backed /dev/shm for NCCL and torch, in GiB. Default: 1."""
+    weights_cache: WeightsCache
+    """Each rank's weights cache. Default: a 20 GiB emptyDir."""
+    weights_volume_claim: str
+    """An existing PersistentVolumeClaim in the namespace that holds checkpoints, mounted read-only at /models in every
+    rank (then ``model_uri`` is ``file:///models/<dir>``): e.g. a host directory of a kind/minikube node, bound through
+    a hostPath PersistentVolume. Default: none, weights come from object storage."""
+    api_port: int
+    """The leader's HTTP API port. Default: 8000."""
+    rendezvous_port: int
+    """The leader's torch.distributed rendezvous port. Default: 29500."""
+    metrics_port: int
+    """Every rank's /health, /ready and /metrics port. Default: 9090."""
+    public: bool
+    """Expose the API through a LoadBalancer Service reachable from ``allowed_cidrs``. Default: False, a ClusterIP
+    Service reachable in-cluster only."""
+    allowed_cidrs: Sequence[str]
+    """Client CIDR blocks allowed to reach a public API; required when ``public`` is True. Default: none."""
+    api_allowed_namespaces: Sequence[str]
+    """Other namespaces whose pods may call the API. Default: only the inference namespace itself."""
+    monitoring_namespace_selector: Mapping[str, str]
+    """Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port. Default: no other namespace
+    may."""
+    api_key_secret: SecretKeyRef
+    """Existing Secret key holding the API bearer token, passed as SHARDSTACK_API_KEY. Default: no key."""
+    api_service_annotations: Mapping[str, pulumi.Input[str]]
+    """Annotations on the API Service, e.g. a cloud load balancer's settings. Default: none."""
+    mode: str
+    """'statefulset' (one StatefulSet + headless Service per group) or 'leaderworkerset' (one LeaderWorkerSet; needs the
+    LWS controller ≥ 0.6 installed). One of 'statefulset', 'leaderworkerset'. Default: 'statefulset'."""
+    zone_spread: bool
+    """Keep each group's ranks in one zone (required pod affinity) and spread groups across zones. Needs nodes labelled
+    topology.kubernetes.io/zone, as every managed cloud does; turn off on kind/minikube/k3d. Default: True."""
+    wait_until_ready: bool
+    """Let ``pulumi up`` wait until every rank is ready. Turn off when the weights are pushed after the first ``pulumi
+    up`` (a new bucket): the ranks then restart until the checkpoint is there, and ``pulumi up`` returns at once instead
+    of timing out. Default: True."""
+    labels: Mapping[str, str]
+    """Extra labels on every object and pod. Default: none."""
+    tolerations: Sequence[Toleration]
+    """Tolerations for the ranks besides the GPU taint's, e.g. for the taints of the GPU pools they run on (``{"key":
+    "dedicated", "value": "llm", "effect": "NoSchedule"}``). Default: none."""

@@ -47,8 +47,7 @@ from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
 from shardstack.k8s import runtime_contract as rc
-from shardstack.k8s.args import LocalWeightsStoreArgs
-from shardstack.k8s.sharded_inference_args import SecretKeyRef
+from shardstack.k8s.args import LocalWeightsStoreArgs, SecretKeyRef
 from shardstack.k8s.specs import (
     DEFAULT_BUCKET,
     DEFAULT_REGION,

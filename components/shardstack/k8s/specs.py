@@ -1,5 +1,6 @@
-"""The Kubernetes components' arguments, declared once (see :mod:`shardstack.specs`): tolerations, GpuEnablement,
-LocalWeightsStore and ShardedInference (with its Secret references and weights cache).
+"""The Kubernetes components' arguments, declared once (see :mod:`shardstack.specs`): GpuEnablement and
+LocalWeightsStore here, ShardedInference (with tolerations and Secret references) in
+:mod:`shardstack.k8s.inference_specs`.
 
 ``shardstack/k8s/args.py`` is generated from these specs (``scripts/generate_specs.py``).
 """
@@ -10,60 +11,47 @@ import re
 from collections.abc import Iterator
 
 from shardstack.k8s import labels as lbl
+from shardstack.k8s.inference_specs import (
+    INFERENCE_NAMESPACE,
+    SECRET_KEY_REF,
+    SHARDED_INFERENCE,
+    TAINT_EFFECTS,
+    TOLERATION,
+    TOLERATION_OPERATORS,
+    TOLERATIONS,
+    WEIGHTS_CACHE,
+)
 from shardstack.k8s.kinds import (
     IMAGE,
     KUBERNETES_NAME,
     LABEL_VALUE,
     OBJECT_NAME,
-    QUALIFIED_NAME,
-    AnyText,
-    OrEmpty,
 )
-from shardstack.specs.gpu_pool import TAINT_EFFECTS
-from shardstack.specs.kinds import Choice, Flag, Input, Labels, ListOf, Record, Text, Whole
+from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 
-# --- Tolerations ---------------------------------------------------------------------------------------
-
-TOLERATION_OPERATORS = ("Exists", "Equal")
-
-
-def _toleration_shape(values: Values) -> Iterator[Problem]:
-    operator = values["operator"]
-    if operator == "Exists" and values.get("value"):
-        yield Problem(
-            ("value",), "is given with operator 'Exists', which matches every value: drop the value", values["value"]
-        )
-    if not values.get("key") and operator != "Exists":
-        yield Problem(("key",), "is missing: a toleration without a key needs operator 'Exists'")
-
-
-TOLERATION = Spec(
-    "Toleration",
-    "A toleration on pods, as Kubernetes spells it.",
-    (
-        Arg(
-            "key",
-            OrEmpty(QUALIFIED_NAME),
-            "Taint key; empty with operator 'Exists' tolerates every taint.",
-            default_doc="'' (with operator 'Exists' only)",
-        ),
-        Arg("operator", Choice(TOLERATION_OPERATORS), "How the value is matched.", default="Equal"),
-        Arg("value", AnyText(), "Taint value, for operator 'Equal'.", default_doc="''"),
-        Arg(
-            "effect",
-            OrEmpty(Choice(TAINT_EFFECTS)),
-            "Effect of the taints tolerated; empty matches every effect.",
-            default_doc="'' (every effect)",
-        ),
-    ),
-    rules=(Rule(("key", "operator", "value"), _toleration_shape),),
-)
-"""A toleration, which GpuEnablement and ShardedInference take."""
-
-_TOLERATIONS = ListOf(Record(TOLERATION))
+__all__ = [
+    "ARGS",
+    "DCGM_EXPORTER_IMAGE",
+    "DEFAULT_BUCKET",
+    "DEFAULT_GPU_NODE_SELECTOR",
+    "DEFAULT_REGION",
+    "DEFAULT_STORAGE_GIB",
+    "DEVICE_PLUGIN_IMAGE",
+    "GPU_ENABLEMENT",
+    "GPU_ENABLEMENT_NAMESPACE",
+    "INFERENCE_NAMESPACE",
+    "LOCAL_WEIGHTS_STORE",
+    "SEAWEEDFS_IMAGE",
+    "SECRET_KEY_REF",
+    "SHARDED_INFERENCE",
+    "TAINT_EFFECTS",
+    "TOLERATION",
+    "TOLERATION_OPERATORS",
+    "WEIGHTS_CACHE",
+]
 
 # --- GpuEnablement -------------------------------------------------------------------------------------
 
@@ -124,7 +112,7 @@ GPU_ENABLEMENT = Spec(
         ),
         Arg(
             "tolerations",
-            _TOLERATIONS,
+            TOLERATIONS,
             "Tolerations added to the default ones (``nvidia.com/gpu`` and "
             "CriticalAddonsOnly), e.g. a cloud's own GPU taint.",
         ),
@@ -158,8 +146,6 @@ DEFAULT_STORAGE_GIB = 20
 """Room for a few small demo models (SmolLM2-135M is ~0.3 GB in bf16) and one 7B model (~15 GB)."""
 DEFAULT_REGION = "us-east-1"
 """SeaweedFS accepts any region; SDKs need one to sign requests."""
-INFERENCE_NAMESPACE = "shardstack"
-"""ShardedInference's namespace, which the local store shares by default, so ranks can read its Secret."""
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_RULE = "3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
@@ -223,10 +209,11 @@ LOCAL_WEIGHTS_STORE = Spec(
 )
 """LocalWeightsStore's arguments."""
 
+
 ARGS = ArgsModule(
     "shardstack.k8s.args",
     "Kubernetes component arguments.",
     __name__,
-    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE),
+    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE, SECRET_KEY_REF, WEIGHTS_CACHE, SHARDED_INFERENCE),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

@@ -4,7 +4,7 @@
 import pulumi_kubernetes as k8s
 
 from shardstack.k8s.args import Toleration
-from shardstack.k8s.specs import TAINT_EFFECTS, TOLERATION_OPERATORS
+from shardstack.k8s.inference_specs import TAINT_EFFECTS, TOLERATION_OPERATORS
 
 __all__ = ["TAINT_EFFECTS", "TOLERATION_OPERATORS", "Toleration", "toleration_args"]
 
