@@ -18,6 +18,7 @@ from pathlib import Path
 from shardstack.aws import specs as aws
 from shardstack.azure import specs as azure
 from shardstack.gcp import specs as gcp
+from shardstack.k8s import specs as k8s
 from shardstack.specs import gpu_pool, render, stack, system_pool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ class Generated:
     render: Callable[[], str]
 
 
-ARGS_MODULES = (system_pool.ARGS, aws.ARGS, gcp.ARGS, azure.ARGS)
+ARGS_MODULES = (system_pool.ARGS, aws.ARGS, gcp.ARGS, azure.ARGS, k8s.ARGS)
 """Every module of TypedDicts, each declared by its spec module."""
 
 

@@ -269,7 +269,7 @@ def test_fails_when_nothing_is_enabled() -> None:
 
 
 def test_fails_when_a_flag_is_not_a_boolean() -> None:
-    assert "dcgm_exporter must be True or False; got 'yes'" in failure(dcgm_exporter="yes").problems
+    assert "dcgm_exporter='yes' must be true or false" in failure(dcgm_exporter="yes").problems
 
 
 def test_fails_when_the_namespace_is_not_a_dns_label() -> None:
@@ -284,18 +284,20 @@ def test_fails_when_the_gpu_node_selector_is_empty() -> None:
 
 def test_fails_when_a_toleration_operator_is_unknown() -> None:
     (problem,) = failure(tolerations=[{"key": "sku", "operator": "In", "value": "gpu"}]).problems
-    assert problem == "tolerations[0]['operator']='In' must be one of 'Exists', 'Equal'"
+    assert problem == "tolerations[0].operator='In' must be one of 'Exists', 'Equal'"
 
 
 def test_fails_when_a_toleration_effect_is_unknown() -> None:
     (problem,) = failure(tolerations=[{"key": "sku", "operator": "Exists", "effect": "NoScedule"}]).problems
-    assert problem.startswith("tolerations[0]['effect']='NoScedule' must be one of")
+    assert problem.startswith("tolerations[0].effect='NoScedule' must be one of")
     assert "(did you mean 'NoSchedule'?)" in problem
 
 
 def test_fails_when_an_exists_toleration_has_a_value() -> None:
     (problem,) = failure(tolerations=[{"key": "sku", "operator": "Exists", "value": "gpu"}]).problems
-    assert problem == "tolerations[0] has operator 'Exists' and value 'gpu': drop the value"
+    assert problem == (
+        "tolerations[0].value='gpu' is given with operator 'Exists', which matches every value: drop the value"
+    )
 
 
 def test_fails_when_an_argument_is_unknown() -> None:

@@ -283,14 +283,14 @@ def test_valid_arguments_have_no_problems() -> None:
 
 def test_fails_when_the_keys_are_missing() -> None:
     assert failure().problems == [
-        "access_key_id is required (generate it in the program, e.g. with pulumi_random)",
-        "secret_access_key is required (generate it in the program, e.g. with pulumi_random)",
+        "access_key_id is required: a key generated in the program (e.g. with pulumi_random)",
+        "secret_access_key is required: a key generated in the program (e.g. with pulumi_random)",
     ]
 
 
 def test_fails_when_a_key_is_empty() -> None:
     (problem,) = failure(**{**KEYS, "secret_access_key": " "}).problems
-    assert problem == "secret_access_key is empty: generate a random value in the program"
+    assert problem == "secret_access_key=' ' must be a key generated in the program (e.g. with pulumi_random)"
 
 
 def test_fails_when_the_bucket_name_is_invalid() -> None:
@@ -304,12 +304,12 @@ def test_fails_when_the_namespace_is_invalid() -> None:
 
 
 def test_fails_when_the_storage_size_is_zero() -> None:
-    assert "storage_gib must be an integer ≥ 1; got 0" in failure(**KEYS, storage_gib=0).problems
+    assert "storage_gib=0 must be a whole number ≥ 1" in failure(**KEYS, storage_gib=0).problems
 
 
 def test_fails_when_a_client_namespace_is_invalid() -> None:
     (problem,) = failure(**KEYS, client_namespaces=["ok", "Not OK"]).problems
-    assert "client_namespaces entry='Not OK'" in problem
+    assert problem.startswith("client_namespaces[1]='Not OK' is not a valid Kubernetes name")
 
 
 def test_fails_when_an_argument_is_unknown() -> None:

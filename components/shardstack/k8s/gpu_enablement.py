@@ -16,25 +16,31 @@ installs its own device plugin, pass ``device_plugin=False``.
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from shardstack.errors import ArgumentError, did_you_mean
+from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
-from shardstack.k8s.tolerations import Toleration, toleration_args, toleration_problems
+from shardstack.k8s.args import GpuEnablementArgs
+from shardstack.k8s.specs import DCGM_EXPORTER_IMAGE, DEFAULT_GPU_NODE_SELECTOR, DEVICE_PLUGIN_IMAGE, GPU_ENABLEMENT
+from shardstack.k8s.specs import GPU_ENABLEMENT_NAMESPACE as DEFAULT_NAMESPACE
+from shardstack.k8s.tolerations import Toleration, toleration_args
+from shardstack.specs.problem import as_arguments
+
+__all__ = [
+    "DCGM_EXPORTER_IMAGE",
+    "DEFAULT_GPU_NODE_SELECTOR",
+    "DEFAULT_NAMESPACE",
+    "DEVICE_PLUGIN_IMAGE",
+    "GpuEnablement",
+    "GpuEnablementArgs",
+    "validate_gpu_enablement_args",
+]
 
 TYPE_TOKEN = "shardstack:k8s:GpuEnablement"
-
-DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
-"""Latest 0.17 patch release; 0.18 moved to CDI by default, which needs matching node runtime setup."""
-DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04"
-"""DCGM 4.4.2 with exporter 4.7.1, the current pairing NVIDIA publishes for datacenter GPUs."""
-
-DEFAULT_NAMESPACE = "shardstack-gpu"
-DEFAULT_GPU_NODE_SELECTOR = {lbl.GPU_NODE_LABEL: lbl.GPU_NODE_LABEL_VALUE}
 
 DEVICE_PLUGIN_NAME = "nvidia-device-plugin"
 DCGM_EXPORTER_NAME = "dcgm-exporter"
@@ -48,34 +54,6 @@ two DaemonSet pods on 500 GPU nodes."""
 
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 POD_RESOURCES_DIR = "/var/lib/kubelet/pod-resources"
-
-class GpuEnablementArgs(TypedDict, total=False):
-    """Arguments of GpuEnablement."""
-
-    device_plugin: bool
-    """Run the NVIDIA device plugin, which advertises ``nvidia.com/gpu`` on each GPU node. Turn off
-    where the cloud installs it (GKE). Default: True."""
-    dcgm_exporter: bool
-    """Run NVIDIA's DCGM exporter (GPU utilisation, memory, temperature, XID errors as Prometheus
-    metrics) and a Service for it. Default: False."""
-    namespace: str
-    """Namespace for the add-ons. Default: 'shardstack-gpu'."""
-    create_namespace: bool
-    """Create the namespace (labelled Pod Security 'privileged': the device plugin mounts a host
-    path). Turn off to use an existing one such as kube-system. Default: True."""
-    gpu_node_selector: Mapping[str, str]
-    """Node labels of GPU nodes. Default: ``shardstack.dev/gpu: "true"``, which Shardstack's GPU node
-    pools set."""
-    tolerations: Sequence[Toleration]
-    """Tolerations added to the default ones (``nvidia.com/gpu`` and CriticalAddonsOnly), e.g. a
-    cloud's own GPU taint. Default: none."""
-    monitoring_namespace_selector: Mapping[str, str]
-    """Labels of the namespaces allowed to scrape the DCGM exporter. Default: no other namespace may."""
-    device_plugin_image: str
-    """Device plugin image. Default: nvcr.io/nvidia/k8s-device-plugin:v0.17.4 (pin a digest through
-    this argument if your policy requires one)."""
-    dcgm_exporter_image: str
-    """DCGM exporter image. Default: nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04."""
 
 
 def _root_without_capabilities() -> k8s.core.v1.SecurityContextArgs:
@@ -93,40 +71,12 @@ def _root_without_capabilities() -> k8s.core.v1.SecurityContextArgs:
 
 
 def validate_gpu_enablement_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with GpuEnablement arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(GpuEnablementArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, GpuEnablementArgs.__annotations__)}")
-    for flag in ("device_plugin", "dcgm_exporter", "create_namespace"):
-        if flag in args:
-            problem = names.bool_problem(flag, args[flag])
-            if problem:
-                problems.append(problem)
-    if args.get("device_plugin", True) is False and args.get("dcgm_exporter", False) is False:
-        problems.append(
-            "device_plugin=False and dcgm_exporter=False leave nothing to create: "
-            "enable one or do not create a GpuEnablement"
-        )
+    """Return every problem with GpuEnablement arguments (and its resource ``name``), one line each."""
+    problems = as_arguments(GPU_ENABLEMENT.check(args))
     if name is not None:
         problem = names.dns_label_problem("name", name)
         if problem:
             problems.append(problem)
-    for arg, value in (("namespace", args.get("namespace", DEFAULT_NAMESPACE)),):
-        problem = names.dns_label_problem(arg, value)
-        if problem:
-            problems.append(problem)
-    for arg in ("device_plugin_image", "dcgm_exporter_image"):
-        if arg in args and (not isinstance(args[arg], str) or not args[arg].strip()):
-            problems.append(f"{arg}={args[arg]!r} must be an image reference such as 'registry/repo:tag'")
-    problems.extend(names.label_map_problems("gpu_node_selector", args.get("gpu_node_selector")))
-    if "gpu_node_selector" in args and not args["gpu_node_selector"]:
-        problems.append(
-            "gpu_node_selector={} would run the GPU add-ons on every node: give the GPU nodes' labels"
-        )
-    problems.extend(
-        names.label_map_problems("monitoring_namespace_selector", args.get("monitoring_namespace_selector"))
-    )
-    problems.extend(toleration_problems(args.get("tolerations")))
     return problems
 
 

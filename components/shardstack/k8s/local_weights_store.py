@@ -37,33 +37,40 @@ goes with its namespace when the stack is destroyed.
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import json
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from shardstack.errors import ArgumentError, did_you_mean
+from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
 from shardstack.k8s import runtime_contract as rc
-from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE as INFERENCE_NAMESPACE
-from shardstack.k8s.sharded_inference_args import SecretKeyRef
+from shardstack.k8s.args import LocalWeightsStoreArgs, SecretKeyRef
+from shardstack.k8s.specs import (
+    DEFAULT_BUCKET,
+    DEFAULT_REGION,
+    DEFAULT_STORAGE_GIB,
+    LOCAL_WEIGHTS_STORE,
+    SEAWEEDFS_IMAGE,
+)
+from shardstack.k8s.specs import INFERENCE_NAMESPACE as DEFAULT_NAMESPACE
+from shardstack.specs.problem import as_arguments
+
+__all__ = [
+    "DEFAULT_BUCKET",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_REGION",
+    "DEFAULT_STORAGE_GIB",
+    "SEAWEEDFS_IMAGE",
+    "LocalWeightsStore",
+    "LocalWeightsStoreArgs",
+    "validate_local_weights_store_args",
+]
 
 TYPE_TOKEN = "shardstack:k8s:LocalWeightsStore"
 APP_NAME = "shardstack-weights-store"
-
-SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
-"""A recent weekly release that has ``weed mini`` with ``-bucket`` and ``-s3.config``."""
-
-DEFAULT_NAMESPACE = INFERENCE_NAMESPACE
-"""The store shares ShardedInference's default namespace, so ranks can read its Secret."""
-DEFAULT_BUCKET = "models"
-DEFAULT_STORAGE_GIB = 20
-"""Room for a few small demo models (SmolLM2-135M is ~0.3 GB in bf16) and one 7B model (~15 GB)."""
-DEFAULT_REGION = "us-east-1"
-"""SeaweedFS accepts any region; SDKs need one to sign requests."""
 
 S3_PORT = 8333
 """SeaweedFS's S3 gateway port."""
@@ -80,82 +87,14 @@ CPU = "1"
 MEMORY = "1Gi"
 """Enough for weed mini streaming multi-GB safetensors files on a laptop cluster."""
 
-_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-
-
-class LocalWeightsStoreArgs(TypedDict, total=False):
-    """Arguments of LocalWeightsStore."""
-
-    access_key_id: Required[pulumi.Input[str]]
-    """Access key of the store's one identity; generate it in the program (e.g. pulumi_random)."""
-    secret_access_key: Required[pulumi.Input[str]]
-    """Secret key of that identity; generate it in the program, keep it a Pulumi secret."""
-    bucket: str
-    """Bucket created at start. Default: 'models'."""
-    namespace: str
-    """Namespace of the store; it must exist unless ``create_namespace`` is True. Default: 'shardstack',
-    ShardedInference's default namespace."""
-    create_namespace: bool
-    """Create the namespace, enforcing the 'restricted' Pod Security Standard. Default: False: the
-    namespace is usually shared with ShardedInference and created once, by the program."""
-    storage_gib: int
-    """Size of the data volume, in GiB. Default: 20."""
-    storage_class: str
-    """Storage class of the data volume. Default: the cluster's default class."""
-    client_namespaces: Sequence[str]
-    """Namespaces whose inference ranks, and pods labelled ``shardstack.dev/weights-loader: "true"``,
-    may reach the store. Default: the store's own namespace."""
-    region: str
-    """Region name clients sign requests with. Default: 'us-east-1'."""
-    image: str
-    """SeaweedFS image. Default: chrislusf/seaweedfs:4.48."""
-
 
 def validate_local_weights_store_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with LocalWeightsStore arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(LocalWeightsStoreArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, LocalWeightsStoreArgs.__annotations__)}")
-    for required in ("access_key_id", "secret_access_key"):
-        value = args.get(required)
-        if value is None:
-            problems.append(f"{required} is required (generate it in the program, e.g. with pulumi_random)")
-        elif isinstance(value, str) and not value.strip():
-            problems.append(f"{required} is empty: generate a random value in the program")
+    """Return every problem with LocalWeightsStore arguments (and its resource ``name``), one line each."""
+    problems = as_arguments(LOCAL_WEIGHTS_STORE.check(args))
     if name is not None:
         problem = names.service_name_problem("name", name)
         if problem:
             problems.append(problem)
-    bucket = args.get("bucket", DEFAULT_BUCKET)
-    if not isinstance(bucket, str) or not re.match(_BUCKET, bucket) or ".." in bucket:
-        problems.append(
-            f"bucket={bucket!r} is not a valid S3 bucket name: use 3-63 lowercase letters, digits, '-' "
-            "or '.', "
-            "starting and ending with a letter or digit"
-        )
-    for problem in (
-        names.dns_label_problem("namespace", args.get("namespace", DEFAULT_NAMESPACE)),
-        names.int_problem("storage_gib", args.get("storage_gib", DEFAULT_STORAGE_GIB), minimum=1),
-        names.subdomain_problem("storage_class", args["storage_class"]) if "storage_class" in args else None,
-        names.bool_problem("create_namespace", args["create_namespace"])
-        if "create_namespace" in args
-        else None,
-        names.label_value_problem("region", args.get("region", DEFAULT_REGION)),
-    ):
-        if problem:
-            problems.append(problem)
-    if "image" in args and (not isinstance(args["image"], str) or not args["image"].strip()):
-        problems.append(
-            f"image={args['image']!r} must be an image reference such as 'chrislusf/seaweedfs:4.48'"
-        )
-    clients = args.get("client_namespaces", [])
-    if isinstance(clients, str) or not isinstance(clients, Sequence):
-        problems.append(f"client_namespaces must be a list of namespace names; got {clients!r}")
-    else:
-        for ns in clients:
-            problem = names.dns_label_problem("client_namespaces entry", ns)
-            if problem:
-                problems.append(problem)
     return problems
 
 

@@ -1,0 +1,219 @@
+"""The Kubernetes components' arguments, declared once (see :mod:`shardstack.specs`): GpuEnablement and
+LocalWeightsStore here, ShardedInference (with tolerations and Secret references) in
+:mod:`shardstack.k8s.inference_specs`.
+
+``shardstack/k8s/args.py`` is generated from these specs (``scripts/generate_specs.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from shardstack.k8s import labels as lbl
+from shardstack.k8s.inference_specs import (
+    INFERENCE_NAMESPACE,
+    SECRET_KEY_REF,
+    SHARDED_INFERENCE,
+    TAINT_EFFECTS,
+    TOLERATION,
+    TOLERATION_OPERATORS,
+    TOLERATIONS,
+    WEIGHTS_CACHE,
+)
+from shardstack.k8s.kinds import (
+    IMAGE,
+    KUBERNETES_NAME,
+    LABEL_VALUE,
+    OBJECT_NAME,
+)
+from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Text, Whole
+from shardstack.specs.problem import Problem
+from shardstack.specs.render import ArgsModule
+from shardstack.specs.spec import Arg, Rule, Spec, Values
+
+__all__ = [
+    "ARGS",
+    "DCGM_EXPORTER_IMAGE",
+    "DEFAULT_BUCKET",
+    "DEFAULT_GPU_NODE_SELECTOR",
+    "DEFAULT_REGION",
+    "DEFAULT_STORAGE_GIB",
+    "DEVICE_PLUGIN_IMAGE",
+    "GPU_ENABLEMENT",
+    "GPU_ENABLEMENT_NAMESPACE",
+    "INFERENCE_NAMESPACE",
+    "LOCAL_WEIGHTS_STORE",
+    "SEAWEEDFS_IMAGE",
+    "SECRET_KEY_REF",
+    "SHARDED_INFERENCE",
+    "TAINT_EFFECTS",
+    "TOLERATION",
+    "TOLERATION_OPERATORS",
+    "WEIGHTS_CACHE",
+]
+
+# --- GpuEnablement -------------------------------------------------------------------------------------
+
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+"""Latest 0.17 patch release; 0.18 moved to CDI by default, which needs matching node runtime setup."""
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04"
+"""DCGM 4.4.2 with exporter 4.7.1, the current pairing NVIDIA publishes for datacenter GPUs."""
+GPU_ENABLEMENT_NAMESPACE = "shardstack-gpu"
+DEFAULT_GPU_NODE_SELECTOR = {lbl.GPU_NODE_LABEL: lbl.GPU_NODE_LABEL_VALUE}
+
+
+def _something_to_create(values: Values) -> Iterator[Problem]:
+    if values["device_plugin"] is False and values["dcgm_exporter"] is False:
+        yield Problem(
+            ("device_plugin",),
+            "and dcgm_exporter=False leave nothing to create: enable one or do not create a GpuEnablement",
+            False,
+        )
+
+
+def _gpu_nodes_selected(values: Values) -> Iterator[Problem]:
+    if values.given("gpu_node_selector") and not values["gpu_node_selector"]:
+        yield Problem(("gpu_node_selector",), "would run the GPU add-ons on every node: give the GPU nodes' labels", {})
+
+
+GPU_ENABLEMENT = Spec(
+    "GpuEnablementArgs",
+    "Arguments of GpuEnablement.",
+    (
+        Arg(
+            "device_plugin",
+            Flag(),
+            "Run the NVIDIA device plugin, which advertises ``nvidia.com/gpu`` on each GPU "
+            "node. Turn off where the cloud installs it (GKE).",
+            default=True,
+        ),
+        Arg(
+            "dcgm_exporter",
+            Flag(),
+            "Run NVIDIA's DCGM exporter (GPU utilisation, memory, temperature, XID errors "
+            "as Prometheus metrics) and a Service for it.",
+            default=False,
+        ),
+        Arg("namespace", KUBERNETES_NAME, "Namespace for the add-ons.", default=GPU_ENABLEMENT_NAMESPACE),
+        Arg(
+            "create_namespace",
+            Flag(),
+            "Create the namespace (labelled Pod Security 'privileged': the device plugin "
+            "mounts a host path). Turn off to use an existing one such as kube-system.",
+            default=True,
+        ),
+        Arg(
+            "gpu_node_selector",
+            Labels(),
+            "Node labels of GPU nodes.",
+            default=DEFAULT_GPU_NODE_SELECTOR,
+            default_doc='``shardstack.dev/gpu: "true"``, which Shardstack\'s GPU node pools set',
+        ),
+        Arg(
+            "tolerations",
+            TOLERATIONS,
+            "Tolerations added to the default ones (``nvidia.com/gpu`` and "
+            "CriticalAddonsOnly), e.g. a cloud's own GPU taint.",
+        ),
+        Arg(
+            "monitoring_namespace_selector",
+            Labels(),
+            "Labels of the namespaces allowed to scrape the DCGM exporter.",
+            default_doc="no other namespace may",
+        ),
+        Arg(
+            "device_plugin_image",
+            IMAGE,
+            "Device plugin image (pin a digest through this argument if your policy requires one).",
+            default=DEVICE_PLUGIN_IMAGE,
+        ),
+        Arg("dcgm_exporter_image", IMAGE, "DCGM exporter image.", default=DCGM_EXPORTER_IMAGE),
+    ),
+    rules=(
+        Rule(("device_plugin", "dcgm_exporter"), _something_to_create),
+        Rule(("gpu_node_selector",), _gpu_nodes_selected),
+    ),
+)
+"""GpuEnablement's arguments."""
+
+# --- LocalWeightsStore ---------------------------------------------------------------------------------
+
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
+"""A recent weekly release that has ``weed mini`` with ``-bucket`` and ``-s3.config``."""
+DEFAULT_BUCKET = "models"
+DEFAULT_STORAGE_GIB = 20
+"""Room for a few small demo models (SmolLM2-135M is ~0.3 GB in bf16) and one 7B model (~15 GB)."""
+DEFAULT_REGION = "us-east-1"
+"""SeaweedFS accepts any region; SDKs need one to sign requests."""
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RULE = "3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
+_GENERATED_KEY = "a key generated in the program (e.g. with pulumi_random)"
+
+LOCAL_WEIGHTS_STORE = Spec(
+    "LocalWeightsStoreArgs",
+    "Arguments of LocalWeightsStore.",
+    (
+        Arg(
+            "access_key_id",
+            Input(Text(_GENERATED_KEY)),
+            "Access key of the store's one identity; generate it in the program (e.g. pulumi_random).",
+            required=True,
+        ),
+        Arg(
+            "secret_access_key",
+            Input(Text(_GENERATED_KEY)),
+            "Secret key of that identity; generate it in the program, keep it a Pulumi secret.",
+            required=True,
+        ),
+        Arg(
+            "bucket",
+            Text(
+                f"an S3 bucket name: {_BUCKET_RULE}",
+                lambda v: (
+                    None if _BUCKET.match(v) and ".." not in v else f"is not a valid S3 bucket name: use {_BUCKET_RULE}"
+                ),
+            ),
+            "Bucket created at start.",
+            default=DEFAULT_BUCKET,
+        ),
+        Arg(
+            "namespace",
+            KUBERNETES_NAME,
+            "Namespace of the store; it must exist unless ``create_namespace`` is True.",
+            default=INFERENCE_NAMESPACE,
+            default_doc="'shardstack', ShardedInference's default namespace",
+        ),
+        Arg(
+            "create_namespace",
+            Flag(),
+            "Create the namespace, enforcing the 'restricted' Pod Security Standard.",
+            default=False,
+            default_doc="False: the namespace is usually shared with ShardedInference and created once, by the program",
+        ),
+        Arg("storage_gib", Whole(1), "Size of the data volume, in GiB.", default=DEFAULT_STORAGE_GIB),
+        Arg(
+            "storage_class", OBJECT_NAME, "Storage class of the data volume.", default_doc="the cluster's default class"
+        ),
+        Arg(
+            "client_namespaces",
+            ListOf(KUBERNETES_NAME),
+            "Namespaces whose inference ranks, and pods labelled "
+            '``shardstack.dev/weights-loader: "true"``, may reach the store.',
+            default_doc="the store's own namespace",
+        ),
+        Arg("region", LABEL_VALUE, "Region name clients sign requests with.", default=DEFAULT_REGION),
+        Arg("image", IMAGE, "SeaweedFS image.", default=SEAWEEDFS_IMAGE),
+    ),
+)
+"""LocalWeightsStore's arguments."""
+
+
+ARGS = ArgsModule(
+    "shardstack.k8s.args",
+    "Kubernetes component arguments.",
+    __name__,
+    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE, SECRET_KEY_REF, WEIGHTS_CACHE, SHARDED_INFERENCE),
+)
+"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
