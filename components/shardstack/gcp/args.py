@@ -125,3 +125,117 @@ class NamedGpuPool(TypedDict, total=False):
     """GCP labels on the nodes' VMs and disks, e.g. for billing reports. Keys: a lowercase letter, then up to 62
     lowercase letters, digits, '_' or '-', not starting with 'goog'; values: up to 63 of those. Default: none
     (``shardstack-component`` is always set)."""
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    location: Required[str]
+    """Where the bucket stores the weights: a region such as 'US-CENTRAL1' (best next to the cluster: no cross-region
+    egress and the lowest latency when shards load), a multi-region ('US', 'EU', 'ASIA') or a predefined dual-region
+    ('NAM4', 'EUR4', ...). Case does not matter."""
+    bucket_name: str
+    """Globally unique bucket name: 3 to 63 lowercase letters, digits, '-', '_' and '.' (up to 222 with dots, 63 between
+    dots; dotted names need a verified domain), starting and ending with a letter or digit, not starting with 'goog' and
+    not containing 'google'. Default: Pulumi names it ``<component name>-bucket-<random suffix>``."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the objects with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the bucket's location. The project's
+    Cloud Storage service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default: Google-managed
+    encryption."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before Cloud Storage deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted object stays restorable (soft delete): 7 to 90, or 0 to turn soft delete off. Default: 7."""
+    protect: bool
+    """Protect the bucket from deletion and keep it, with the key binding, when the stack is destroyed. False lets
+    ``pulumi destroy`` delete them (the bucket only when empty, unless ``force_destroy``). Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    labels: Mapping[str, str]
+    """Labels added to the bucket, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters, digits,
+    '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class InstallationWeightStore(TypedDict, total=False):
+    """WeightStore arguments (see :class:`~shardstack.gcp.weight_store.WeightStore`); the location defaults to the
+    installation's region."""
+
+    location: str
+    """Where the bucket stores the weights: a region such as 'US-CENTRAL1' (best next to the cluster: no cross-region
+    egress and the lowest latency when shards load), a multi-region ('US', 'EU', 'ASIA') or a predefined dual-region
+    ('NAM4', 'EUR4', ...). Case does not matter. Default: the installation's ``region``."""
+    bucket_name: str
+    """Globally unique bucket name: 3 to 63 lowercase letters, digits, '-', '_' and '.' (up to 222 with dots, 63 between
+    dots; dotted names need a verified domain), starting and ending with a letter or digit, not starting with 'goog' and
+    not containing 'google'. Default: Pulumi names it ``<name>-weights-bucket-<random suffix>``."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the objects with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the bucket's location. The project's
+    Cloud Storage service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default: Google-managed
+    encryption."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before Cloud Storage deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted object stays restorable (soft delete): 7 to 90, or 0 to turn soft delete off. Default: 7."""
+    protect: bool
+    """Protect the bucket from deletion and keep it, with the key binding, when the stack is destroyed. False lets
+    ``pulumi destroy`` delete them (the bucket only when empty, unless ``force_destroy``). Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    labels: Mapping[str, str]
+    """Labels added to the bucket, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters, digits,
+    '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class RegistryArgs(TypedDict, total=False):
+    """Arguments of Registry."""
+
+    location: Required[str]
+    """Region ('us-central1', best the cluster's: pulls stay in-region) or multi-region ('us', 'europe', 'asia') of the
+    repository. Case does not matter."""
+    repository_id: str
+    """Repository ID: 1 to 63 lowercase letters, digits and '-', starting with a letter and not ending with '-'.
+    Default: 'shardstack'."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the images with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the repository's location. The
+    project's Artifact Registry service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default:
+    Google-managed encryption."""
+    keep_images: int
+    """Versions of each image kept from deletion, newest first: older tagged versions are deleted (and untagged ones
+    after 7 days). At least 1. Default: 30."""
+    reader_service_accounts: Sequence[pulumi.Input[str]]
+    """Emails of the Google service accounts that may pull (e.g. the GKE nodes' service account), each given
+    'roles/artifactregistry.reader' on this repository. Default: none."""
+    labels: Mapping[str, str]
+    """Labels added to the repository, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters,
+    digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class InstallationRegistry(TypedDict, total=False):
+    """Registry arguments (see :class:`~shardstack.gcp.registry.Registry`); the location defaults to the installation's
+    region."""
+
+    location: str
+    """Region ('us-central1', best the cluster's: pulls stay in-region) or multi-region ('us', 'europe', 'asia') of the
+    repository. Case does not matter. Default: the installation's ``region``."""
+    repository_id: str
+    """Repository ID: 1 to 63 lowercase letters, digits and '-', starting with a letter and not ending with '-'.
+    Default: 'shardstack'."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the images with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the repository's location. The
+    project's Artifact Registry service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default:
+    Google-managed encryption."""
+    keep_images: int
+    """Versions of each image kept from deletion, newest first: older tagged versions are deleted (and untagged ones
+    after 7 days). At least 1. Default: 30."""
+    reader_service_accounts: Sequence[pulumi.Input[str]]
+    """Emails of the Google service accounts that may pull besides the nodes' service account, which always may; each is
+    given 'roles/artifactregistry.reader' on this repository. Default: none."""
+    labels: Mapping[str, str]
+    """Labels added to the repository, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters,
+    digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""

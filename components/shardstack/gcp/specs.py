@@ -1,4 +1,5 @@
-"""The GCP components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool so far.
+"""The GCP components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool here, the other
+components in their own spec modules, gathered in :data:`ARGS`.
 
 ``shardstack/gcp/args.py`` is generated from these specs (``scripts/generate_specs.py``).
 """
@@ -9,6 +10,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from shardstack.gcp.labels import label_problems
+from shardstack.gcp.storage_specs import INSTALLATION_REGISTRY, INSTALLATION_WEIGHT_STORE, REGISTRY, WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
 from shardstack.specs.kinds import Choice, Input, ListOf, Text, Worded
 from shardstack.specs.problem import Problem
@@ -252,5 +254,17 @@ NAMED_GPU_POOL = named_pool_spec(
 )
 """A GcpInstallation's GPU pool."""
 
-ARGS = ArgsModule("shardstack.gcp.args", "GCP component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+ARGS = ArgsModule(
+    "shardstack.gcp.args",
+    "GCP component arguments.",
+    __name__,
+    (
+        GPU_NODE_POOL,
+        NAMED_GPU_POOL,
+        WEIGHT_STORE,
+        INSTALLATION_WEIGHT_STORE,
+        REGISTRY,
+        INSTALLATION_REGISTRY,
+    ),
+)
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
