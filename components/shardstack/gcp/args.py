@@ -127,6 +127,79 @@ class NamedGpuPool(TypedDict, total=False):
     (``shardstack-component`` is always set)."""
 
 
+class ExistingNetwork(TypedDict, total=False):
+    """A VPC network and subnetwork created elsewhere (e.g. a Shared VPC), used as they are."""
+
+    network: Required[pulumi.Input[str]]
+    """The VPC network: its name (in the provider's project) or its self-link, e.g.
+    'projects/host-project/global/networks/shared-vpc' (required for a Shared VPC)."""
+    subnetwork: Required[pulumi.Input[str]]
+    """The subnetwork for the nodes, in ``region``: its name or its self-link, e.g.
+    'projects/host-project/regions/us-central1/subnetworks/gke'."""
+    pods_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range for pods, e.g. 'gke-pods'."""
+    services_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range for Services, e.g. 'gke-services'."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """Arguments of Network."""
+
+    region: Required[str]
+    """GCP region of the subnetwork, router and NAT (and of the cluster that uses them), e.g. 'us-central1'."""
+    subnet_cidr: str
+    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24 (the default holds 4,094 nodes). Default:
+    '10.0.0.0/20'."""
+    pods_cidr: str
+    """IPv4 range of the secondary range 'pods': a /9 to a /21. GKE gives every node a /24 of it (110 pods per node; the
+    default serves 1,024 nodes). Default: '10.16.0.0/14'."""
+    services_cidr: str
+    """IPv4 range of the secondary range 'services', for Service cluster IPs: a /16 to a /24 (the default holds 4,096
+    Services). Default: '10.20.0.0/20'."""
+    nat: bool
+    """Create a Cloud Router and Cloud NAT so that the nodes, which have no public IPs, reach the internet (image
+    registries outside Google, package mirrors). Google APIs are reached through Private Google Access either way.
+    Default: True."""
+    flow_logs: bool
+    """Record the subnetwork's flows (every flow, 5-second aggregation, all metadata) in Cloud Logging. Default:
+    False."""
+    existing: ExistingNetwork
+    """Use a network and subnetwork created elsewhere: nothing is created and the outputs are these names. Cannot be
+    combined with subnet_cidr, pods_cidr, services_cidr, nat or flow_logs. Default: a new network is created."""
+    labels: Mapping[str, str]
+    """GCP labels for the resources this component creates that take labels; keys and values use lowercase letters,
+    digits, '_' and '-' (at most 63 characters). VPC networks, subnetworks, routers, NATs and firewall rules take no
+    labels, so today they are only checked; their descriptions name the component instead. Default: none."""
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.gcp.network.Network`) without ``region``."""
+
+    subnet_cidr: str
+    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24 (the default holds 4,094 nodes). Default:
+    '10.0.0.0/20'."""
+    pods_cidr: str
+    """IPv4 range of the secondary range 'pods': a /9 to a /21. GKE gives every node a /24 of it (110 pods per node; the
+    default serves 1,024 nodes). Default: '10.16.0.0/14'."""
+    services_cidr: str
+    """IPv4 range of the secondary range 'services', for Service cluster IPs: a /16 to a /24 (the default holds 4,096
+    Services). Default: '10.20.0.0/20'."""
+    nat: bool
+    """Create a Cloud Router and Cloud NAT so that the nodes, which have no public IPs, reach the internet (image
+    registries outside Google, package mirrors). Google APIs are reached through Private Google Access either way.
+    Default: True."""
+    flow_logs: bool
+    """Record the subnetwork's flows (every flow, 5-second aggregation, all metadata) in Cloud Logging. Default:
+    False."""
+    existing: ExistingNetwork
+    """Use a network and subnetwork created elsewhere: nothing is created and the outputs are these names. Cannot be
+    combined with subnet_cidr, pods_cidr, services_cidr, nat or flow_logs. Default: a new network is created."""
+    labels: Mapping[str, str]
+    """GCP labels for the resources this component creates that take labels; keys and values use lowercase letters,
+    digits, '_' and '-' (at most 63 characters). VPC networks, subnetworks, routers, NATs and firewall rules take no
+    labels, so today they are only checked; their descriptions name the component instead. Default: none."""
+
+
 class WeightStoreArgs(TypedDict, total=False):
     """Arguments of WeightStore."""
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from shardstack.gcp.labels import label_problems
+from shardstack.gcp.network_specs import EXISTING_NETWORK, INSTALLATION_NETWORK, NETWORK
 from shardstack.gcp.storage_specs import INSTALLATION_REGISTRY, INSTALLATION_WEIGHT_STORE, REGISTRY, WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
 from shardstack.specs.kinds import Choice, Input, ListOf, Text, Worded
@@ -261,6 +262,9 @@ ARGS = ArgsModule(
     (
         GPU_NODE_POOL,
         NAMED_GPU_POOL,
+        EXISTING_NETWORK,
+        NETWORK,
+        INSTALLATION_NETWORK,
         WEIGHT_STORE,
         INSTALLATION_WEIGHT_STORE,
         REGISTRY,
