@@ -127,6 +127,86 @@ class NamedGpuPool(TypedDict, total=False):
     (``shardstack-component`` is always set)."""
 
 
+class SystemPool(TypedDict, total=False):
+    """The node pool of CPU nodes that runs cluster services (no GPUs). The cluster is regional, so GKE puts the pool's
+    nodes in each of the region's zones (usually three): node counts are per zone."""
+
+    instance_type: str
+    """Compute Engine machine type, x86_64 without GPUs. Default: 'e2-standard-4'."""
+    min_nodes: int
+    """Fewest nodes. Default: 1."""
+    max_nodes: int
+    """Most nodes, ≥ min_nodes. Default: 3."""
+    disk_size_gib: int
+    """Boot disk per node, GiB; encrypted. Default: 50."""
+
+
+class ClusterArgs(TypedDict, total=False):
+    """Arguments of Cluster."""
+
+    region: Required[pulumi.Input[str]]
+    """Region of the cluster, e.g. 'us-central1'. The control plane and the nodes are spread over the region's zones."""
+    network: Required[pulumi.Input[str]]
+    """The VPC network, by name or self-link."""
+    subnetwork: Required[pulumi.Input[str]]
+    """The subnetwork in ``region`` for the nodes, by name or self-link; it holds the two secondary ranges below."""
+    pods_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range that pod IPs come from."""
+    services_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range that Service IPs come from."""
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on
+    ``release_channel`` from there. Default: '1.33'."""
+    release_channel: str
+    """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
+    'EXTENDED'. Default: 'REGULAR'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also gets a
+    public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is
+    False; with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the
+    nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    master_ipv4_cidr: str
+    """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
+    '172.16.0.0/28'."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with 50 GiB disks."""
+    deletion_protection: bool
+    """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied). Default: True."""
+    labels: Mapping[str, str]
+    """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys and values are
+    lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.gcp.cluster.Cluster`) without the region and the network."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on
+    ``release_channel`` from there. Default: '1.33'."""
+    release_channel: str
+    """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
+    'EXTENDED'. Default: 'REGULAR'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also gets a
+    public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is
+    False; with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the
+    nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    master_ipv4_cidr: str
+    """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
+    '172.16.0.0/28'."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with 50 GiB disks."""
+    deletion_protection: bool
+    """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied). Default: True."""
+    labels: Mapping[str, str]
+    """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys and values are
+    lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""
+
+
 class ExistingNetwork(TypedDict, total=False):
     """A VPC network and subnetwork created elsewhere (e.g. a Shared VPC), used as they are."""
 

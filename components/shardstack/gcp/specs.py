@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from shardstack.gcp.cluster_specs import CLUSTER, INSTALLATION_CLUSTER, SYSTEM_POOL
 from shardstack.gcp.labels import label_problems
 from shardstack.gcp.network_specs import EXISTING_NETWORK, INSTALLATION_NETWORK, NETWORK
 from shardstack.gcp.storage_specs import INSTALLATION_REGISTRY, INSTALLATION_WEIGHT_STORE, REGISTRY, WEIGHT_STORE
@@ -262,6 +263,9 @@ ARGS = ArgsModule(
     (
         GPU_NODE_POOL,
         NAMED_GPU_POOL,
+        SYSTEM_POOL,
+        CLUSTER,
+        INSTALLATION_CLUSTER,
         EXISTING_NETWORK,
         NETWORK,
         INSTALLATION_NETWORK,
