@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shardstack.api_access import api_access_problems
-from shardstack.gcp.storage_specs import GCP_LABELS
+from shardstack.gcp.labels import GCP_LABELS
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
 from shardstack.specs.kinds import Choice, Flag, Input, Record, Text, Worded
 from shardstack.specs.problem import Problem

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shardstack.cidr import sized_ipv4_block
-from shardstack.gcp.storage_specs import GCP_LABELS
+from shardstack.gcp.labels import GCP_LABELS
 from shardstack.specs.kinds import Flag, Input, Record, Text, Worded
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shardstack.gcp.labels import label_problems
-from shardstack.specs.kinds import Flag, Input, Kind, ListOf, Text, Whole, Worded
+from shardstack.gcp.labels import GCP_LABELS
+from shardstack.specs.kinds import Flag, Input, Kind, ListOf, Text, Whole
 from shardstack.specs.problem import Path, Problem
 from shardstack.specs.spec import Arg, Spec
 
@@ -31,14 +31,6 @@ def _kms_key_name(value: str) -> str | None:
 
 
 KMS_KEY = Input(Text("a Cloud KMS key name 'projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>'", _kms_key_name))
-
-GCP_LABELS = Worded(
-    "Mapping[str, str]",
-    "a mapping of GCP label keys to values",
-    # Shared with GcpInstallation's own labels, which are checked by the same lines.
-    lambda name, value: label_problems(value, name),
-)
-"""GCP labels a caller adds; ``shardstack-component`` is Shardstack's own."""
 
 # --- WeightStore -----------------------------------------------------------------------------------------
 
