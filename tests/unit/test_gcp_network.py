@@ -249,17 +249,16 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         "unknown argument 'flow_log' (did you mean 'flow_logs'?)",
         "region='us-central1-a' is not a GCP region name such as 'us-central1' or 'europe-west4' "
         "('us-central1-a' is a zone; its region is 'us-central1')",
-        "existing and subnet_cidr cannot be combined: existing uses a network as it is, so "
-        "subnet_cidr='10.0.0.0/26' would be ignored; drop one of them",
+        "subnet_cidr='10.0.0.0/26' is a /26; use a /16 to a /24: every node takes one address of it",
+        "labels key 'Team' is not a GCP label key: use 1 to 63 lowercase letters, digits, '_' and '-', "
+        "starting with a letter",
+        # subnet_cidr is reported once, as a bad range: its clash with existing shows once it is a range.
         "existing and pods_cidr cannot be combined: existing uses a network as it is, so "
         "pods_cidr='10.16.0.0/14' would be ignored; drop one of them",
         "existing and services_cidr cannot be combined: existing uses a network as it is, so "
         "services_cidr='10.17.0.0/20' would be ignored; drop one of them",
-        "subnet_cidr='10.0.0.0/26' is a /26; use a /16 to a /24: every node takes one address of it",
         "pods_cidr='10.16.0.0/14' and services_cidr='10.17.0.0/20' overlap: the node, pod and "
         "service ranges of a subnetwork must be disjoint; move one of them",
-        "labels key 'Team' is not a GCP label key: use 1 to 63 lowercase letters, digits, '_' and '-', "
-        "starting with a letter",
     ]
 
 
@@ -291,9 +290,9 @@ def test_existing_with_range_arguments_reports_each_pair_and_its_own_problems() 
         "pods_cidr='10.16.0.0/14' would be ignored; drop one of them",
         "existing and nat cannot be combined: existing uses a network as it is, so "
         "nat=False would be ignored; drop one of them",
-        "existing['subnetwork']='projects/host-project/regions/europe-west4/subnetworks/gke-nodes' is in region "
+        "existing.subnetwork='projects/host-project/regions/europe-west4/subnetworks/gke-nodes' is in region "
         "'europe-west4', not in region='us-central1': the cluster's nodes must be in its region's subnetwork",
-        "existing['pods_range_name'] and existing['services_range_name'] are both 'gke-pods': "
+        "existing.services_range_name='gke-pods' is also pods_range_name: "
         "pods and Services need separate secondary ranges",
     ]
 
@@ -320,7 +319,8 @@ def test_fails_when_a_range_is_not_a_usable_ipv4_block(key: str, cidr: str, expe
 @pytest.mark.parametrize("region", ["us-central", "US-CENTRAL1", "uscentral1", "", 1])
 def test_fails_when_the_region_is_not_a_region_name(region: Any) -> None:
     (problem,) = failure({"region": region}).problems
-    assert problem == f"region={region!r} is not a GCP region name such as 'us-central1' or 'europe-west4'"
+    verb = "is not" if isinstance(region, str) and region else "must be"  # "" or a number is not even a name
+    assert problem == f"region={region!r} {verb} a GCP region name such as 'us-central1' or 'europe-west4'"
 
 
 def test_fails_when_the_region_is_missing() -> None:
@@ -333,11 +333,11 @@ def test_fails_when_existing_misses_fields_or_names_are_malformed() -> None:
         {"region": "us-central1", "existing": {"network": "My_VPC", "subnetwork": "nodes", "pod_range_name": "p"}}
     ).problems
     assert problems == [
-        "existing has unknown field 'pod_range_name' (did you mean 'pods_range_name'?)",
-        "existing['pods_range_name'] is required: the name of the subnetwork's secondary range for pods",
-        "existing['services_range_name'] is required: the name of the subnetwork's secondary range for Services",
-        "existing['network']='My_VPC' is neither a network name nor a self-link such as "
+        "existing has unknown argument 'pod_range_name' (did you mean 'pods_range_name'?)",
+        "existing.network='My_VPC' is neither a network name nor a self-link such as "
         "'projects/my-project/global/networks/my-vpc'",
+        "existing.pods_range_name is required: the name of the subnetwork's secondary range for pods",
+        "existing.services_range_name is required: the name of the subnetwork's secondary range for Services",
     ]
 
 
@@ -352,7 +352,7 @@ def test_fails_when_a_flag_is_not_a_boolean_or_a_label_is_reserved() -> None:
         {"region": "us-central1", "nat": "yes", "labels": {"shardstack-component": "x", "team": "ML"}}
     ).problems
     assert problems == [
-        "nat must be True or False; got 'yes'",
+        "nat='yes' must be true or false",
         "labels key 'shardstack-component' is set by Shardstack itself; choose another key",
         "labels['team']='ML' is not a GCP label value: use at most 63 lowercase letters, digits, '_' and '-'",
     ]

@@ -154,13 +154,15 @@ def test_location_is_required() -> None:
 @pytest.mark.parametrize("location", ["us-central", "eu", "US CENTRAL1", 3])
 def test_bad_locations_are_reported(location: Any) -> None:
     (problem,) = failure(location=location).problems
-    assert problem.startswith(f"location={location!r} is not an Artifact Registry location")
+    assert problem.startswith(f"location={location!r} ")
+    assert "Artifact Registry location" in problem
 
 
 @pytest.mark.parametrize("repository_id", ["", "Shardstack", "1runtime", "runtime-", "shard_stack", "a" * 64])
 def test_bad_repository_ids_are_reported(repository_id: str) -> None:
     (problem,) = failure(repository_id=repository_id).problems
-    assert problem.startswith(f"repository_id={repository_id!r} is not an Artifact Registry repository ID")
+    assert problem.startswith(f"repository_id={repository_id!r} ")
+    assert "Artifact Registry repository ID" in problem
 
 
 def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
@@ -178,21 +180,21 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert problems[0] == "unknown argument 'keep_image' (did you mean 'keep_images'?)"
     assert any(p.startswith("location='mars1' is not an Artifact Registry location") for p in problems)
     assert any(p.startswith("repository_id='Runtime' is not an Artifact Registry repository ID") for p in problems)
-    assert "keep_images must be an integer ≥ 1; got 0" in problems
+    assert "keep_images=0 must be a whole number ≥ 1" in problems
     assert any(p.startswith("kms_key_name='images-key' is not a Cloud KMS key name") for p in problems)
     assert any(
         p.startswith(f"reader_service_accounts[0]='serviceAccount:{NODES}' is not a service account email")
         and p.endswith("(give the email without 'serviceAccount:')")
         for p in problems
     )
-    assert f"reader_service_accounts[2]={NODES!r} is listed twice" in problems
+    assert any(p.startswith(f"reader_service_accounts[2]={NODES!r} is listed twice") for p in problems)
     assert any(p.startswith("labels key 'Team' is not a GCP label key") for p in problems)
     assert len(problems) == 8
 
 
 def test_reader_service_accounts_must_be_a_list() -> None:
     (problem,) = failure(reader_service_accounts=NODES).problems
-    assert problem.startswith("reader_service_accounts must be a list of service account emails")
+    assert problem.startswith(f"reader_service_accounts={NODES!r} must be a list, each item a service account email")
 
 
 def test_args_and_outputs_give_a_multi_language_schema() -> None:

@@ -125,3 +125,270 @@ class NamedGpuPool(TypedDict, total=False):
     """GCP labels on the nodes' VMs and disks, e.g. for billing reports. Keys: a lowercase letter, then up to 62
     lowercase letters, digits, '_' or '-', not starting with 'goog'; values: up to 63 of those. Default: none
     (``shardstack-component`` is always set)."""
+
+
+class SystemPool(TypedDict, total=False):
+    """The node pool of CPU nodes that runs cluster services (no GPUs). The cluster is regional, so GKE puts the pool's
+    nodes in each of the region's zones (usually three): node counts are per zone."""
+
+    instance_type: str
+    """Compute Engine machine type, x86_64 without GPUs. Default: 'e2-standard-4'."""
+    min_nodes: int
+    """Fewest nodes. Default: 1."""
+    max_nodes: int
+    """Most nodes, ≥ min_nodes. Default: 3."""
+    disk_size_gib: int
+    """Boot disk per node, GiB; encrypted. Default: 50."""
+
+
+class ClusterArgs(TypedDict, total=False):
+    """Arguments of Cluster."""
+
+    region: Required[pulumi.Input[str]]
+    """Region of the cluster, e.g. 'us-central1'. The control plane and the nodes are spread over the region's zones."""
+    network: Required[pulumi.Input[str]]
+    """The VPC network, by name or self-link."""
+    subnetwork: Required[pulumi.Input[str]]
+    """The subnetwork in ``region`` for the nodes, by name or self-link; it holds the two secondary ranges below."""
+    pods_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range that pod IPs come from."""
+    services_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range that Service IPs come from."""
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on
+    ``release_channel`` from there. Default: '1.33'."""
+    release_channel: str
+    """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
+    'EXTENDED'. Default: 'REGULAR'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also gets a
+    public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is
+    False; with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the
+    nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    master_ipv4_cidr: str
+    """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
+    '172.16.0.0/28'."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with 50 GiB disks."""
+    deletion_protection: bool
+    """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied). Default: True."""
+    labels: Mapping[str, str]
+    """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys and values are
+    lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.gcp.cluster.Cluster`) without the region and the network."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on
+    ``release_channel`` from there. Default: '1.33'."""
+    release_channel: str
+    """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
+    'EXTENDED'. Default: 'REGULAR'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also gets a
+    public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is
+    False; with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the
+    nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    master_ipv4_cidr: str
+    """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
+    '172.16.0.0/28'."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with 50 GiB disks."""
+    deletion_protection: bool
+    """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied). Default: True."""
+    labels: Mapping[str, str]
+    """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys and values are
+    lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""
+
+
+class ExistingNetwork(TypedDict, total=False):
+    """A VPC network and subnetwork created elsewhere (e.g. a Shared VPC), used as they are."""
+
+    network: Required[pulumi.Input[str]]
+    """The VPC network: its name (in the provider's project) or its self-link, e.g.
+    'projects/host-project/global/networks/shared-vpc' (required for a Shared VPC)."""
+    subnetwork: Required[pulumi.Input[str]]
+    """The subnetwork for the nodes, in ``region``: its name or its self-link, e.g.
+    'projects/host-project/regions/us-central1/subnetworks/gke'."""
+    pods_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range for pods, e.g. 'gke-pods'."""
+    services_range_name: Required[pulumi.Input[str]]
+    """Name of the subnetwork's secondary range for Services, e.g. 'gke-services'."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """Arguments of Network."""
+
+    region: Required[str]
+    """GCP region of the subnetwork, router and NAT (and of the cluster that uses them), e.g. 'us-central1'."""
+    subnet_cidr: str
+    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24 (the default holds 4,094 nodes). Default:
+    '10.0.0.0/20'."""
+    pods_cidr: str
+    """IPv4 range of the secondary range 'pods': a /9 to a /21. GKE gives every node a /24 of it (110 pods per node; the
+    default serves 1,024 nodes). Default: '10.16.0.0/14'."""
+    services_cidr: str
+    """IPv4 range of the secondary range 'services', for Service cluster IPs: a /16 to a /24 (the default holds 4,096
+    Services). Default: '10.20.0.0/20'."""
+    nat: bool
+    """Create a Cloud Router and Cloud NAT so that the nodes, which have no public IPs, reach the internet (image
+    registries outside Google, package mirrors). Google APIs are reached through Private Google Access either way.
+    Default: True."""
+    flow_logs: bool
+    """Record the subnetwork's flows (every flow, 5-second aggregation, all metadata) in Cloud Logging. Default:
+    False."""
+    existing: ExistingNetwork
+    """Use a network and subnetwork created elsewhere: nothing is created and the outputs are these names. Cannot be
+    combined with subnet_cidr, pods_cidr, services_cidr, nat or flow_logs. Default: a new network is created."""
+    labels: Mapping[str, str]
+    """GCP labels for the resources this component creates that take labels; keys and values use lowercase letters,
+    digits, '_' and '-' (at most 63 characters). VPC networks, subnetworks, routers, NATs and firewall rules take no
+    labels, so today they are only checked; their descriptions name the component instead. Default: none."""
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.gcp.network.Network`) without ``region``."""
+
+    subnet_cidr: str
+    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24 (the default holds 4,094 nodes). Default:
+    '10.0.0.0/20'."""
+    pods_cidr: str
+    """IPv4 range of the secondary range 'pods': a /9 to a /21. GKE gives every node a /24 of it (110 pods per node; the
+    default serves 1,024 nodes). Default: '10.16.0.0/14'."""
+    services_cidr: str
+    """IPv4 range of the secondary range 'services', for Service cluster IPs: a /16 to a /24 (the default holds 4,096
+    Services). Default: '10.20.0.0/20'."""
+    nat: bool
+    """Create a Cloud Router and Cloud NAT so that the nodes, which have no public IPs, reach the internet (image
+    registries outside Google, package mirrors). Google APIs are reached through Private Google Access either way.
+    Default: True."""
+    flow_logs: bool
+    """Record the subnetwork's flows (every flow, 5-second aggregation, all metadata) in Cloud Logging. Default:
+    False."""
+    existing: ExistingNetwork
+    """Use a network and subnetwork created elsewhere: nothing is created and the outputs are these names. Cannot be
+    combined with subnet_cidr, pods_cidr, services_cidr, nat or flow_logs. Default: a new network is created."""
+    labels: Mapping[str, str]
+    """GCP labels for the resources this component creates that take labels; keys and values use lowercase letters,
+    digits, '_' and '-' (at most 63 characters). VPC networks, subnetworks, routers, NATs and firewall rules take no
+    labels, so today they are only checked; their descriptions name the component instead. Default: none."""
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    location: Required[str]
+    """Where the bucket stores the weights: a region such as 'US-CENTRAL1' (best next to the cluster: no cross-region
+    egress and the lowest latency when shards load), a multi-region ('US', 'EU', 'ASIA') or a predefined dual-region
+    ('NAM4', 'EUR4', ...). Case does not matter."""
+    bucket_name: str
+    """Globally unique bucket name: 3 to 63 lowercase letters, digits, '-', '_' and '.' (up to 222 with dots, 63 between
+    dots; dotted names need a verified domain), starting and ending with a letter or digit, not starting with 'goog' and
+    not containing 'google'. Default: Pulumi names it ``<component name>-bucket-<random suffix>``."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the objects with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the bucket's location. The project's
+    Cloud Storage service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default: Google-managed
+    encryption."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before Cloud Storage deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted object stays restorable (soft delete): 7 to 90, or 0 to turn soft delete off. Default: 7."""
+    protect: bool
+    """Protect the bucket from deletion and keep it, with the key binding, when the stack is destroyed. False lets
+    ``pulumi destroy`` delete them (the bucket only when empty, unless ``force_destroy``). Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    labels: Mapping[str, str]
+    """Labels added to the bucket, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters, digits,
+    '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class InstallationWeightStore(TypedDict, total=False):
+    """WeightStore arguments (see :class:`~shardstack.gcp.weight_store.WeightStore`); the location defaults to the
+    installation's region."""
+
+    location: str
+    """Where the bucket stores the weights: a region such as 'US-CENTRAL1' (best next to the cluster: no cross-region
+    egress and the lowest latency when shards load), a multi-region ('US', 'EU', 'ASIA') or a predefined dual-region
+    ('NAM4', 'EUR4', ...). Case does not matter. Default: the installation's ``region``."""
+    bucket_name: str
+    """Globally unique bucket name: 3 to 63 lowercase letters, digits, '-', '_' and '.' (up to 222 with dots, 63 between
+    dots; dotted names need a verified domain), starting and ending with a letter or digit, not starting with 'goog' and
+    not containing 'google'. Default: Pulumi names it ``<name>-weights-bucket-<random suffix>``."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the objects with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the bucket's location. The project's
+    Cloud Storage service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default: Google-managed
+    encryption."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before Cloud Storage deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted object stays restorable (soft delete): 7 to 90, or 0 to turn soft delete off. Default: 7."""
+    protect: bool
+    """Protect the bucket from deletion and keep it, with the key binding, when the stack is destroyed. False lets
+    ``pulumi destroy`` delete them (the bucket only when empty, unless ``force_destroy``). Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    labels: Mapping[str, str]
+    """Labels added to the bucket, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters, digits,
+    '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class RegistryArgs(TypedDict, total=False):
+    """Arguments of Registry."""
+
+    location: Required[str]
+    """Region ('us-central1', best the cluster's: pulls stay in-region) or multi-region ('us', 'europe', 'asia') of the
+    repository. Case does not matter."""
+    repository_id: str
+    """Repository ID: 1 to 63 lowercase letters, digits and '-', starting with a letter and not ending with '-'.
+    Default: 'shardstack'."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the images with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the repository's location. The
+    project's Artifact Registry service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default:
+    Google-managed encryption."""
+    keep_images: int
+    """Versions of each image kept from deletion, newest first: older tagged versions are deleted (and untagged ones
+    after 7 days). At least 1. Default: 30."""
+    reader_service_accounts: Sequence[pulumi.Input[str]]
+    """Emails of the Google service accounts that may pull (e.g. the GKE nodes' service account), each given
+    'roles/artifactregistry.reader' on this repository. Default: none."""
+    labels: Mapping[str, str]
+    """Labels added to the repository, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters,
+    digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class InstallationRegistry(TypedDict, total=False):
+    """Registry arguments (see :class:`~shardstack.gcp.registry.Registry`); the location defaults to the installation's
+    region."""
+
+    location: str
+    """Region ('us-central1', best the cluster's: pulls stay in-region) or multi-region ('us', 'europe', 'asia') of the
+    repository. Case does not matter. Default: the installation's ``region``."""
+    repository_id: str
+    """Repository ID: 1 to 63 lowercase letters, digits and '-', starting with a letter and not ending with '-'.
+    Default: 'shardstack'."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key to encrypt the images with (CMEK), as
+    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the repository's location. The
+    project's Artifact Registry service agent is granted 'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default:
+    Google-managed encryption."""
+    keep_images: int
+    """Versions of each image kept from deletion, newest first: older tagged versions are deleted (and untagged ones
+    after 7 days). At least 1. Default: 30."""
+    reader_service_accounts: Sequence[pulumi.Input[str]]
+    """Emails of the Google service accounts that may pull besides the nodes' service account, which always may; each is
+    given 'roles/artifactregistry.reader' on this repository. Default: none."""
+    labels: Mapping[str, str]
+    """Labels added to the repository, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters,
+    digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""

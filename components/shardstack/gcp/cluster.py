@@ -30,35 +30,50 @@ node service account (Service Account User; project owners and editors have it).
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import hashlib
-import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from shardstack.api_access import api_access_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
-from shardstack.gcp.labels import COMPONENT_LABEL, label_problems
-from shardstack.k8s import names
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
-from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_problems
+from shardstack.errors import ArgumentError
+from shardstack.gcp.args import ClusterArgs, SystemPool
+from shardstack.gcp.cluster_specs import (
+    ARM_MACHINE_FAMILIES,
+    CLUSTER,
+    DEFAULT_MASTER_IPV4_CIDR,
+    DEFAULT_RELEASE_CHANNEL,
+    DEFAULT_SYSTEM_INSTANCE_TYPE,
+    GPU_MACHINE_FAMILIES,
+    MASTER_IPV4_PREFIX_LENGTH,
+    RELEASE_CHANNELS,
+)
+from shardstack.gcp.labels import COMPONENT_LABEL
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
+from shardstack.specs.problem import as_arguments
+from shardstack.specs.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES
 
 TYPE_TOKEN = "shardstack:gcp:Cluster"
 
-RELEASE_CHANNELS: tuple[str, ...] = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
-DEFAULT_RELEASE_CHANNEL = "REGULAR"
-"""Versions reach REGULAR after they have proven themselves in RAPID: current, but not first."""
-DEFAULT_MASTER_IPV4_CIDR = "172.16.0.0/28"
-MASTER_IPV4_PREFIX_LENGTH = 28
-"""GKE gives the control plane of a private cluster exactly a /28."""
+__all__ = [
+    "ARM_MACHINE_FAMILIES",
+    "DEFAULT_MASTER_IPV4_CIDR",
+    "DEFAULT_RELEASE_CHANNEL",
+    "DEFAULT_SYSTEM_INSTANCE_TYPE",
+    "GPU_MACHINE_FAMILIES",
+    "MASTER_IPV4_PREFIX_LENGTH",
+    "RELEASE_CHANNELS",
+    "Cluster",
+    "ClusterArgs",
+    "SystemPool",
+    "known_project",
+    "node_service_account_id",
+    "validate_cluster_args",
+]
 
-DEFAULT_SYSTEM_INSTANCE_TYPE = "e2-standard-4"
-"""4 vCPU, 16 GiB, x86_64: room for the GKE system pods, CoreDNS and Shardstack's own services."""
-"""Container-Optimized OS plus the images of the system pods do not fit on less."""
 SYSTEM_POOL_NAME = "system"
 """GKE name of the system node pool; node pool names are scoped to their cluster."""
 SYSTEM_POOL_LABEL = "shardstack.dev/pool"
@@ -66,10 +81,6 @@ SYSTEM_POOL_LABEL_VALUE = "system"
 SYSTEM_DISK_TYPE = "pd-balanced"
 SYSTEM_IMAGE_TYPE = "COS_CONTAINERD"
 
-GPU_MACHINE_FAMILIES: tuple[str, ...] = ("a2", "a3", "a4", "a4x", "g2", "g4")
-"""Machine families whose every type carries GPUs (N1 types only get GPUs when some are attached)."""
-ARM_MACHINE_FAMILIES: tuple[str, ...] = ("t2a", "c4a", "n4a")
-"""Arm machine families: GKE taints their nodes kubernetes.io/arch=arm64, which cluster services do not tolerate."""
 
 NODE_SERVICE_ACCOUNT_ROLES: tuple[str, ...] = (
     "roles/logging.logWriter",  # node and container logs to Cloud Logging
@@ -95,218 +106,19 @@ GKE_AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 
 _CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _MAX_CLUSTER_NAME_LENGTH = 40
-_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
-_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
-_RANGE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_MACHINE_TYPE = re.compile(r"^([a-z][a-z0-9]*)-[a-z0-9]+(-[a-z0-9]+)*$")
-_MAX_LABEL_LENGTH = 63
 _MAX_ACCOUNT_ID_LENGTH = 30
 
 
-class SystemPool(TypedDict, total=False):
-    """The node pool of CPU nodes that runs cluster services (no GPUs). The cluster is regional, so
-    GKE puts the pool's nodes in each of the region's zones (usually three): node counts are per zone."""
-
-    instance_type: str
-    """Compute Engine machine type, x86_64 without GPUs. Default: 'e2-standard-4'."""
-    min_nodes: int
-    """Fewest nodes per zone, ≥ 1 (CoreDNS and the controllers need somewhere to run). Default: 1."""
-    max_nodes: int
-    """Most nodes per zone, ≥ min_nodes. Default: 3."""
-    disk_size_gib: int
-    """Boot disk per node (pd-balanced, encrypted by Google), GiB, ≥ 20. Default: 50."""
-
-
-class ClusterArgs(TypedDict, total=False):
-    """Arguments of Cluster."""
-
-    region: Required[pulumi.Input[str]]
-    """Region of the cluster, e.g. 'us-central1'. The control plane and the nodes are spread over the
-    region's zones. Required."""
-    network: Required[pulumi.Input[str]]
-    """The VPC network, by name or self-link. Required."""
-    subnetwork: Required[pulumi.Input[str]]
-    """The subnetwork in ``region`` for the nodes, by name or self-link; it holds the two secondary
-    ranges below. Required."""
-    pods_range_name: Required[pulumi.Input[str]]
-    """Name of the subnetwork's secondary range that pod IPs come from. Required."""
-    services_range_name: Required[pulumi.Input[str]]
-    """Name of the subnetwork's secondary range that Service IPs come from. Required."""
-    kubernetes_version: str
-    """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster
-    on ``release_channel`` from there. Default: '1.33'."""
-    release_channel: str
-    """GKE release channel that upgrades the control plane and the nodes: 'RAPID', 'REGULAR',
-    'STABLE' or 'EXTENDED'. Default: 'REGULAR'."""
-    private_endpoint: bool
-    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the
-    API also gets a public endpoint, open to ``authorized_networks`` only. Nodes are private either
-    way. Default: True."""
-    authorized_networks: Sequence[str]
-    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when
-    private_endpoint is False; with a private endpoint, the internal ranges (a VPN, a bastion's
-    subnetwork) that may reach it besides the nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
-    master_ipv4_cidr: str
-    """The /28 block for the control plane's private endpoint; it must not overlap any range in the
-    VPC. Default: '172.16.0.0/28'."""
-    system_pool: SystemPool
-    """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with
-    50 GiB disks."""
-    deletion_protection: bool
-    """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied).
-    Default: True."""
-    labels: Mapping[str, str]
-    """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys
-    and values are lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""
-
-
 def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with Cluster arguments, one line each."""
-    problems: list[str] = []
-    known = ClusterArgs.__annotations__
-    for key in sorted(set(args) - set(known)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, known)}")
+    """Return every problem with Cluster arguments, one line each (``name``: the component's, the GKE cluster's
+    name)."""
+    problems = as_arguments(CLUSTER.check(args))
     if name is not None and (not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH):
         problems.append(
             f"name={name!r} cannot name a GKE cluster: use at most {_MAX_CLUSTER_NAME_LENGTH} lowercase "
             "letters, digits and '-', starting with a letter and ending with a letter or digit"
         )
-    problems.extend(_location_problems(args))
-    problems.extend(_network_problems(args))
-    problems.extend(_version_problems(args))
-    problems.extend(_endpoint_problems(args))
-    problems.extend(_system_pool_problems(args.get("system_pool")))
-    if "deletion_protection" in args:
-        problem = names.bool_problem("deletion_protection", args["deletion_protection"])
-        if problem:
-            problems.append(problem)
-    problems.extend(label_problems(args.get("labels")))
     return problems
-
-
-def _is_plain_list(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str)
-
-
-def _location_problems(args: Mapping[str, Any]) -> list[str]:
-    if "region" not in args:
-        return ["region is required: the region of the cluster, e.g. 'us-central1'"]
-    region = args["region"]
-    if isinstance(region, pulumi.Output):
-        return []
-    zone = _ZONE.match(region) if isinstance(region, str) else None
-    if zone:
-        return [
-            f"region={region!r} is a zone; the cluster is regional (its control plane and nodes span the "
-            f"region's zones): use the region {zone.group(1)!r}"
-        ]
-    if not isinstance(region, str) or not _REGION.match(region):
-        return [f"region={region!r} is not a GCP region like 'us-central1'"]
-    return []
-
-
-def _network_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    what = {
-        "network": "the VPC network's name or self-link",
-        "subnetwork": "the name or self-link of the subnetwork in the cluster's region",
-    }
-    for arg, description in what.items():
-        if arg not in args:
-            problems.append(f"{arg} is required: {description}")
-        elif not isinstance(args[arg], pulumi.Output) and (
-            not isinstance(args[arg], str) or not args[arg] or any(c.isspace() for c in args[arg])
-        ):
-            problems.append(f"{arg}={args[arg]!r} is not {description}")
-    ranges = {
-        "pods_range_name": "pod IPs come from",
-        "services_range_name": "Service IPs come from",
-    }
-    for arg, purpose in ranges.items():
-        if arg not in args:
-            problems.append(f"{arg} is required: the name of the subnetwork's secondary range that {purpose}")
-            continue
-        value = args[arg]
-        if not isinstance(value, pulumi.Output) and (
-            not isinstance(value, str) or not _RANGE_NAME.match(value) or len(value) > _MAX_LABEL_LENGTH
-        ):
-            problems.append(
-                f"{arg}={value!r} is not a secondary range name: use at most 63 lowercase letters, digits "
-                "and '-', starting with a letter and ending with a letter or digit"
-            )
-    pods, services = args.get("pods_range_name"), args.get("services_range_name")
-    if isinstance(pods, str) and pods == services:
-        problems.append(
-            f"pods_range_name and services_range_name are both {pods!r}; pods and Services need separate "
-            "secondary ranges"
-        )
-    return problems
-
-
-def _version_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    if "kubernetes_version" in args:
-        problem = kubernetes_version_problem(args["kubernetes_version"], "GKE")
-        if problem:
-            problems.append(problem)
-    channel = args.get("release_channel", DEFAULT_RELEASE_CHANNEL)
-    if channel not in RELEASE_CHANNELS:
-        problems.append(
-            f"release_channel={channel!r} is not a GKE release channel; use {one_of(RELEASE_CHANNELS)}"
-            f"{did_you_mean(str(channel).upper(), RELEASE_CHANNELS)}"
-        )
-    return problems
-
-
-def _endpoint_problems(args: Mapping[str, Any]) -> list[str]:
-    problems = api_access_problems(args)
-    problem = _master_cidr_problem(args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR))
-    if problem:
-        problems.append(problem)
-    return problems
-
-
-def _master_cidr_problem(value: Any) -> str | None:
-    arg = "master_ipv4_cidr"
-    try:
-        if not isinstance(value, str) or "/" not in value:
-            raise ValueError(value)
-        network = ipaddress.IPv4Network(value, strict=False)
-    except ValueError:
-        return f"{arg}={value!r} is not an IPv4 CIDR block like {DEFAULT_MASTER_IPV4_CIDR!r}"
-    if network.prefixlen != MASTER_IPV4_PREFIX_LENGTH:
-        return (
-            f"{arg}={value!r} is a /{network.prefixlen}; GKE gives the control plane exactly a "
-            f"/{MASTER_IPV4_PREFIX_LENGTH}, e.g. {DEFAULT_MASTER_IPV4_CIDR!r}"
-        )
-    if network.with_prefixlen != value:
-        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
-    return None
-
-
-def _instance_type_problem(instance_type: Any) -> str | None:
-    match = _MACHINE_TYPE.match(instance_type) if isinstance(instance_type, str) else None
-    if match is None:
-        return (
-            f"system_pool['instance_type']={instance_type!r} is not a Compute Engine machine type like "
-            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    if match.group(1) in GPU_MACHINE_FAMILIES:
-        return (
-            f"system_pool['instance_type']={instance_type!r} has GPUs; the system pool runs cluster services "
-            f"on CPU nodes: use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r} and a GPU node pool for GPUs"
-        )
-    if match.group(1) in ARM_MACHINE_FAMILIES:
-        return (
-            f"system_pool['instance_type']={instance_type!r} is an Arm type; GKE taints Arm nodes, which "
-            f"cluster services do not tolerate: use an x86_64 type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    return None
-
-
-def _system_pool_problems(pool: Any) -> list[str]:
-    return system_pool_problems(pool, SystemPool.__annotations__, DEFAULT_SYSTEM_INSTANCE_TYPE,
-                                _instance_type_problem)
 
 
 def node_service_account_id(name: str) -> str:

@@ -4,6 +4,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shardstack.specs.kinds import Worded
+
 COMPONENT_LABEL = "shardstack-component"
 """Set on every labelled resource to the name of the component that made it."""
 
@@ -41,3 +43,12 @@ def label_problems(labels: Any, arg: str = "labels", reserved: Iterable[str] = (
 def component_labels(name: str, labels: Mapping[str, str] | None) -> dict[str, str]:
     """The caller's labels plus the component's own."""
     return {**dict(labels or {}), COMPONENT_LABEL: name}
+
+
+GCP_LABELS = Worded(
+    "Mapping[str, str]",
+    "a mapping of GCP label keys to values",
+    # Worded by label_problems, which GcpInstallation's own labels share.
+    lambda name, value: label_problems(value, name),
+)
+"""The kind of a labels argument of a GCP component: labels a caller adds (``shardstack-component`` is ours)."""

@@ -27,26 +27,52 @@ arriving from outside is refused by GCP's implied deny-ingress rule.
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
-from shardstack.cidr import sized_ipv4_block
-from shardstack.errors import ArgumentError, did_you_mean
-from shardstack.gcp.labels import label_problems
+from shardstack.errors import ArgumentError
+from shardstack.gcp.args import ExistingNetwork, NetworkArgs
+from shardstack.gcp.network_specs import (
+    CIDR_ARGS,
+    CREATION_ARGS,
+    DEFAULT_PODS_CIDR,
+    DEFAULT_SERVICES_CIDR,
+    DEFAULT_SUBNET_CIDR,
+    GCP_NAME,
+    NETWORK,
+    NETWORK_LINK,
+    REGION,
+    SUBNETWORK_LINK,
+    THIS_NETWORK_ZERO,
+    ZONE,
+)
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:gcp:Network"
 
-DEFAULT_SUBNET_CIDR = "10.0.0.0/20"
-"""4,094 node addresses."""
-DEFAULT_PODS_CIDR = "10.16.0.0/14"
-"""GKE gives each node a /24 of the pod range (110 pods per node): a /14 serves 1,024 nodes."""
-DEFAULT_SERVICES_CIDR = "10.20.0.0/20"
-"""4,096 Service cluster IPs."""
+__all__ = [
+    "CIDR_ARGS",
+    "CREATION_ARGS",
+    "DEFAULT_PODS_CIDR",
+    "DEFAULT_SERVICES_CIDR",
+    "DEFAULT_SUBNET_CIDR",
+    "GCP_NAME",
+    "MAX_NAME_LENGTH",
+    "NETWORK_LINK",
+    "REGION",
+    "SUBNETWORK_LINK",
+    "THIS_NETWORK_ZERO",
+    "ZONE",
+    "ExistingNetwork",
+    "Network",
+    "NetworkArgs",
+    "validate_network_args",
+]
+
 
 PODS_RANGE_NAME = "pods"
 SERVICES_RANGE_NAME = "services"
@@ -75,17 +101,6 @@ INTERNAL_PROTOCOLS = ("tcp", "udp", "icmp")
 """What nodes and pods exchange: HTTP, DNS, torch.distributed rendezvous and NCCL/gloo on arbitrary
 ports, and ICMP for path MTU discovery."""
 
-CIDR_ARGS: Mapping[str, tuple[str, int, int, str]] = {
-    "subnet_cidr": (DEFAULT_SUBNET_CIDR, 16, 24, "every node takes one address of it"),
-    "pods_cidr": (DEFAULT_PODS_CIDR, 9, 21, "GKE gives every node a /24 of it for its pods"),
-    "services_cidr": (DEFAULT_SERVICES_CIDR, 16, 24, "every Kubernetes Service takes one address of it"),
-}
-"""Each range argument: (default, largest prefix, smallest prefix, what the range holds)."""
-CREATION_ARGS = ("subnet_cidr", "pods_cidr", "services_cidr", "nat", "flow_logs")
-"""Arguments that shape a network this component creates, meaningless with ``existing``."""
-THIS_NETWORK_ZERO = ipaddress.IPv4Network("0.0.0.0/8")
-"""'This network' (RFC 1122): GCP refuses subnetwork ranges in it."""
-
 CHILD_SUFFIXES = ("-vpc", "-subnet", "-router", "-nat", "-internal")
 AUTONAME_SUFFIX_LENGTH = 8
 """Pulumi names a GCP resource '<resource name>-<7 hex digits>' unless a name is given."""
@@ -93,92 +108,15 @@ GCP_NAME_LENGTH = 63
 MAX_NAME_LENGTH = GCP_NAME_LENGTH - max(map(len, CHILD_SUFFIXES)) - AUTONAME_SUFFIX_LENGTH
 """The longest component name whose children's GCP names stay within GCP's 63 characters."""
 
-# A region such as 'us-central1' or 'northamerica-northeast2' (the same shape infra/config.py checks).
-REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
-ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+\d+)-[a-z]$")
-# RFC 1035 labels, as GCP names networks, subnetworks and secondary ranges.
-GCP_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 COMPONENT_NAME = re.compile(r"^[a-z][-a-z0-9]*$")
-_LINK_PREFIX = r"^(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta)/)?"
-NETWORK_LINK = re.compile(_LINK_PREFIX + r"projects/(?P<project>[^/]+)/global/networks/(?P<name>[^/]+)$")
-SUBNETWORK_LINK = re.compile(
-    _LINK_PREFIX + r"projects/(?P<project>[^/]+)/regions/(?P<region>[^/]+)/subnetworks/(?P<name>[^/]+)$"
-)
-
-
-class ExistingNetwork(TypedDict, total=False):
-    """A VPC network and subnetwork created elsewhere (e.g. a Shared VPC), used as they are."""
-
-    network: Required[pulumi.Input[str]]
-    """The VPC network: its name (in the provider's project) or its self-link, e.g.
-    'projects/host-project/global/networks/shared-vpc' (required for a Shared VPC)."""
-    subnetwork: Required[pulumi.Input[str]]
-    """The subnetwork for the nodes, in ``region``: its name or its self-link, e.g.
-    'projects/host-project/regions/us-central1/subnetworks/gke'."""
-    pods_range_name: Required[pulumi.Input[str]]
-    """Name of the subnetwork's secondary range for pods, e.g. 'gke-pods'."""
-    services_range_name: Required[pulumi.Input[str]]
-    """Name of the subnetwork's secondary range for Services, e.g. 'gke-services'."""
-
-
-class NetworkArgs(TypedDict, total=False):
-    """Arguments of Network."""
-
-    region: Required[str]
-    """GCP region of the subnetwork, router and NAT (and of the cluster that uses them), e.g.
-    'us-central1'."""
-    subnet_cidr: str
-    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24. Default: '10.0.0.0/20'
-    (4,094 nodes)."""
-    pods_cidr: str
-    """IPv4 range of the secondary range 'pods': a /9 to a /21. GKE gives every node a /24 of it
-    (110 pods per node). Default: '10.16.0.0/14' (1,024 nodes)."""
-    services_cidr: str
-    """IPv4 range of the secondary range 'services', for Service cluster IPs: a /16 to a /24.
-    Default: '10.20.0.0/20' (4,096 Services)."""
-    nat: bool
-    """Create a Cloud Router and Cloud NAT so that the nodes, which have no public IPs, reach the
-    internet (image registries outside Google, package mirrors). Google APIs are reached through
-    Private Google Access either way. Default: True."""
-    flow_logs: bool
-    """Record the subnetwork's flows (every flow, 5-second aggregation, all metadata) in Cloud
-    Logging. Default: False."""
-    existing: ExistingNetwork
-    """Use a network and subnetwork created elsewhere: nothing is created and the outputs are these
-    names. Cannot be combined with subnet_cidr, pods_cidr, services_cidr, nat or flow_logs.
-    Default: a new network is created."""
-    labels: Mapping[str, str]
-    """GCP labels for the resources this component creates that take labels; keys and values use
-    lowercase letters, digits, '_' and '-' (at most 63 characters). VPC networks, subnetworks,
-    routers, NATs and firewall rules take no labels, so today they are only checked; their
-    descriptions name the component instead. Default: none."""
 
 
 def validate_network_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with Network arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    problems: list[str] = []
-    for key in sorted(set(args) - set(NetworkArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, NetworkArgs.__annotations__)}")
-    problems.extend(_name_problems(name, creates="existing" not in args))
-    problems.extend(_region_problems(args))
-
-    if "existing" in args:
-        for key in CREATION_ARGS:
-            if key in args:
-                problems.append(
-                    f"existing and {key} cannot be combined: existing uses a network as it is, so "
-                    f"{key}={args[key]!r} would be ignored; drop one of them"
-                )
-        problems.extend(_existing_problems(args["existing"], args.get("region")))
-    # With existing, the ranges given are still checked (every problem at once), but defaults are not.
-    problems.extend(_range_problems(args, with_defaults="existing" not in args))
-
-    for flag in ("nat", "flow_logs"):
-        if flag in args and not isinstance(args[flag], bool):
-            problems.append(f"{flag} must be True or False; got {args[flag]!r}")
-    problems.extend(label_problems(args.get("labels")))
+    """Return every problem with Network arguments, one line each (``name``: the component's, which prefixes
+    the names of what it creates)."""
+    problems = as_arguments(NETWORK.check(args))
+    if isinstance(args, Mapping):
+        problems += _name_problems(name, creates="existing" not in args)
     return problems
 
 
@@ -195,129 +133,6 @@ def _name_problems(name: Any, creates: bool) -> list[str]:
             f"at most {GCP_NAME_LENGTH})"
         ]
     return []
-
-
-def _region_problems(args: Mapping[str, Any]) -> list[str]:
-    if "region" not in args:
-        return ["region is required: the GCP region of the subnetwork and its NAT, e.g. 'us-central1'"]
-    region = args["region"]
-    if isinstance(region, str) and REGION.fullmatch(region):
-        return []
-    zone = ZONE.fullmatch(region) if isinstance(region, str) else None
-    hint = f" ({region!r} is a zone; its region is {zone['region']!r})" if zone else ""
-    return [f"region={region!r} is not a GCP region name such as 'us-central1' or 'europe-west4'{hint}"]
-
-
-def _range_problems(args: Mapping[str, Any], with_defaults: bool) -> list[str]:
-    """Problems with the node, pod and service ranges, each alone and together; ``with_defaults``
-    checks the defaults of the ranges not given against those given."""
-    problems: list[str] = []
-    ranges: dict[str, ipaddress.IPv4Network] = {}
-    for key, (default, largest, smallest, holds) in CIDR_ARGS.items():
-        if key not in args and not with_defaults:
-            continue
-        value = args.get(key, default)
-        block = sized_ipv4_block(key, value, default, (largest, smallest), holds)
-        if isinstance(block, str):
-            problems.append(block)
-        elif (
-            block.is_loopback
-            or block.is_link_local
-            or block.is_multicast
-            or block.is_reserved
-            or block.overlaps(THIS_NETWORK_ZERO)
-        ):
-            problems.append(
-                f"{key}={value!r} lies in a reserved range GCP refuses for a subnetwork: use a private "
-                f"range such as {default!r}"
-            )
-        else:
-            ranges[key] = block
-
-    keys = list(ranges)
-    for i, first in enumerate(keys):
-        for second in keys[i + 1 :]:
-            if ranges[first].overlaps(ranges[second]):
-                problems.append(
-                    f"{_shown(args, first)} and {_shown(args, second)} overlap: the node, pod and "
-                    "service ranges of a subnetwork must be disjoint; move one of them"
-                )
-    return problems
-
-
-def _shown(args: Mapping[str, Any], key: str) -> str:
-    if key in args:
-        return f"{key}={args[key]!r}"
-    return f"{key}={CIDR_ARGS[key][0]!r} (the default)"
-
-
-def _existing_problems(existing: Any, region: Any) -> list[str]:
-    fields = ExistingNetwork.__annotations__
-    if not isinstance(existing, Mapping):
-        return [f"existing must be a mapping with {', '.join(fields)}; got {existing!r}"]
-    problems: list[str] = []
-    for key in sorted(set(existing) - set(fields)):
-        problems.append(f"existing has unknown field {key!r}{did_you_mean(key, fields)}")
-    for key in fields:
-        if key not in existing:
-            problems.append(f"existing[{key!r}] is required: {_EXISTING_FIELD_HELP[key]}")
-
-    network = existing.get("network")
-    network_link = None
-    if isinstance(network, str):
-        network_link = NETWORK_LINK.fullmatch(network)
-        network_name = network_link["name"] if network_link else network
-        if not GCP_NAME.fullmatch(network_name):
-            problems.append(
-                f"existing['network']={network!r} is neither a network name nor a self-link such as "
-                "'projects/my-project/global/networks/my-vpc'"
-            )
-    subnetwork = existing.get("subnetwork")
-    if isinstance(subnetwork, str):
-        subnetwork_link = SUBNETWORK_LINK.fullmatch(subnetwork)
-        subnetwork_name = subnetwork_link["name"] if subnetwork_link else subnetwork
-        if not GCP_NAME.fullmatch(subnetwork_name):
-            problems.append(
-                f"existing['subnetwork']={subnetwork!r} is neither a subnetwork name nor a self-link such as "
-                "'projects/my-project/regions/us-central1/subnetworks/my-subnet'"
-            )
-        elif (
-            subnetwork_link
-            and isinstance(region, str)
-            and REGION.fullmatch(region)
-            and subnetwork_link["region"] != region
-        ):
-            problems.append(
-                f"existing['subnetwork']={subnetwork!r} is in region {subnetwork_link['region']!r}, "
-                f"not in region={region!r}: the cluster's nodes must be in its region's subnetwork"
-            )
-        elif subnetwork_link and network_link and subnetwork_link["project"] != network_link["project"]:
-            problems.append(
-                f"existing['subnetwork'] is in project {subnetwork_link['project']!r} but existing['network'] "
-                f"in project {network_link['project']!r}: a subnetwork belongs to its network's project"
-            )
-    for key in ("pods_range_name", "services_range_name"):
-        value = existing.get(key)
-        if isinstance(value, str) and not GCP_NAME.fullmatch(value):
-            problems.append(
-                f"existing[{key!r}]={value!r} is not a secondary range name: 1 to 63 lowercase letters, "
-                "digits and '-', starting with a letter"
-            )
-    pods, services = existing.get("pods_range_name"), existing.get("services_range_name")
-    if isinstance(pods, str) and pods == services:
-        problems.append(
-            f"existing['pods_range_name'] and existing['services_range_name'] are both {pods!r}: "
-            "pods and Services need separate secondary ranges"
-        )
-    return problems
-
-
-_EXISTING_FIELD_HELP = {
-    "network": "the VPC network's name or self-link",
-    "subnetwork": "the name or self-link of the subnetwork for the nodes",
-    "pods_range_name": "the name of the subnetwork's secondary range for pods",
-    "services_range_name": "the name of the subnetwork's secondary range for Services",
-}
 
 
 class Network(pulumi.ComponentResource):

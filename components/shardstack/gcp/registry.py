@@ -25,23 +25,29 @@ GKE nodes pull as their node service account: list it in ``reader_service_accoun
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
-from shardstack.errors import ArgumentError, did_you_mean
-from shardstack.gcp.labels import component_labels, label_problems
-from shardstack.gcp.weight_store import KMS_ROLE, component_label_value, kms_key_name_problem
-from shardstack.k8s import names
+from shardstack.errors import ArgumentError
+from shardstack.gcp.args import RegistryArgs
+from shardstack.gcp.labels import component_labels
+from shardstack.gcp.storage_specs import (
+    AR_MULTI_REGIONS,
+    AR_REGION,
+    DEFAULT_KEEP_IMAGES,
+    DEFAULT_REPOSITORY_ID,
+    REGISTRY,
+    REPOSITORY_ID,
+    SERVICE_ACCOUNT_EMAIL,
+)
+from shardstack.gcp.weight_store import KMS_ROLE, component_label_value
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:gcp:Registry"
 
-DEFAULT_REPOSITORY_ID = "shardstack"
-DEFAULT_KEEP_IMAGES = 30
-"""Enough to roll back through weeks of releases; older images only cost storage and scan noise."""
 UNTAGGED_IMAGE_DAYS = 7
 """Untagged images are superseded builds nobody references by tag any more."""
 SECONDS_PER_DAY = 86_400
@@ -49,98 +55,22 @@ SECONDS_PER_DAY = 86_400
 READ_ROLE = "roles/artifactregistry.reader"
 """Pull images (and list them): nothing that pushes, deletes or changes IAM."""
 
-REPOSITORY_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-AR_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-AR_MULTI_REGIONS = ("us", "europe", "asia")
-SERVICE_ACCOUNT_EMAIL = re.compile(r"^[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.:-]*\.gserviceaccount\.com$")
-
-
-class RegistryArgs(TypedDict, total=False):
-    """Arguments of Registry."""
-
-    location: Required[str]
-    """Region ('us-central1', best the cluster's: pulls stay in-region) or multi-region ('us',
-    'europe', 'asia') of the repository. Case does not matter. Required."""
-    repository_id: str
-    """Repository ID: 1 to 63 lowercase letters, digits and '-', starting with a letter and not ending
-    with '-'. Default: 'shardstack'."""
-    kms_key_name: pulumi.Input[str]
-    """Cloud KMS key to encrypt the images with (CMEK), as
-    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the repository's
-    location. The project's Artifact Registry service agent is granted
-    'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default: Google-managed encryption."""
-    keep_images: int
-    """Versions of each image kept from deletion, newest first: older tagged versions are deleted (and
-    untagged ones after 7 days). At least 1. Default: 30."""
-    reader_service_accounts: Sequence[pulumi.Input[str]]
-    """Emails of the Google service accounts that may pull (e.g. the GKE nodes' service account), each
-    given 'roles/artifactregistry.reader' on this repository. Default: none."""
-    labels: Mapping[str, str]
-    """Labels added to the repository, next to ``shardstack-component: <name>``: keys of 1 to 63
-    lowercase letters, digits, '_' and '-' starting with a letter; values of at most 63 of the same.
-    Default: none."""
-
-
-def repository_id_problem(arg: str, value: Any) -> str | None:
-    """Check an Artifact Registry repository ID."""
-    if not isinstance(value, str) or not REPOSITORY_ID.match(value):
-        return (
-            f"{arg}={value!r} is not an Artifact Registry repository ID: use 1 to 63 lowercase letters, "
-            "digits and '-', starting with a letter and ending with a letter or digit"
-        )
-    return None
-
-
-def location_problem(value: Any) -> str | None:
-    """Check an Artifact Registry location: a region or a multi-region."""
-    if isinstance(value, str) and (AR_REGION.match(value.lower()) or value.lower() in AR_MULTI_REGIONS):
-        return None
-    return (
-        f"location={value!r} is not an Artifact Registry location: use a region such as 'us-central1' or a "
-        f"multi-region ({', '.join(repr(r) for r in AR_MULTI_REGIONS)})"
-    )
-
-
-def _reader_problems(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        return [f"reader_service_accounts must be a list of service account emails; got {value!r}"]
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, email in enumerate(value):
-        if isinstance(email, pulumi.Output):
-            continue
-        if not isinstance(email, str) or not SERVICE_ACCOUNT_EMAIL.match(email):
-            hint = " (give the email without 'serviceAccount:')" if str(email).startswith("serviceAccount:") else ""
-            problems.append(
-                f"reader_service_accounts[{i}]={email!r} is not a service account email such as "
-                f"'gke-nodes@my-project.iam.gserviceaccount.com'{hint}"
-            )
-        elif email in seen:
-            problems.append(f"reader_service_accounts[{i}]={email!r} is listed twice")
-        else:
-            seen.add(email)
-    return problems
+__all__ = [
+    "AR_MULTI_REGIONS",
+    "AR_REGION",
+    "DEFAULT_KEEP_IMAGES",
+    "DEFAULT_REPOSITORY_ID",
+    "REPOSITORY_ID",
+    "SERVICE_ACCOUNT_EMAIL",
+    "Registry",
+    "RegistryArgs",
+    "validate_registry_args",
+]
 
 
 def validate_registry_args(args: Mapping[str, Any]) -> list[str]:
     """Return every problem with Registry arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(RegistryArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, RegistryArgs.__annotations__)}")
-    checks = [
-        location_problem(args["location"])
-        if "location" in args
-        else "location is required: the region or multi-region of the repository, e.g. 'us-central1'",
-        repository_id_problem("repository_id", args["repository_id"]) if "repository_id" in args else None,
-        kms_key_name_problem("kms_key_name", args["kms_key_name"]) if "kms_key_name" in args else None,
-        names.int_problem("keep_images", args["keep_images"], minimum=1) if "keep_images" in args else None,
-    ]
-    problems.extend(p for p in checks if p)
-    problems.extend(_reader_problems(args.get("reader_service_accounts")))
-    problems.extend(label_problems(args.get("labels")))
-    return problems
+    return as_arguments(REGISTRY.check(args))
 
 
 def cleanup_policies(keep_images: int) -> list[gcp.artifactregistry.RepositoryCleanupPolicyArgs]:

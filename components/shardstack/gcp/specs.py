@@ -1,4 +1,5 @@
-"""The GCP components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool so far.
+"""The GCP components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool here, the other
+components in their own spec modules, gathered in :data:`ARGS`.
 
 ``shardstack/gcp/args.py`` is generated from these specs (``scripts/generate_specs.py``).
 """
@@ -8,9 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from shardstack.gcp.labels import label_problems
+from shardstack.gcp.cluster_specs import CLUSTER, INSTALLATION_CLUSTER, SYSTEM_POOL
+from shardstack.gcp.labels import GCP_LABELS
+from shardstack.gcp.network_specs import EXISTING_NETWORK, INSTALLATION_NETWORK, NETWORK
+from shardstack.gcp.storage_specs import INSTALLATION_REGISTRY, INSTALLATION_WEIGHT_STORE, REGISTRY, WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
-from shardstack.specs.kinds import Choice, Input, ListOf, Text, Worded
+from shardstack.specs.kinds import Choice, Input, ListOf, Text
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Values
@@ -221,11 +225,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "resource_labels",
-            Worded(
-                "Mapping[str, str]",
-                "a mapping of GCP label keys to values",
-                lambda name, value: label_problems(value, name),
-            ),
+            GCP_LABELS,
             "GCP labels on the nodes' VMs and disks, e.g. for billing reports. Keys: a lowercase letter, then up to "
             "62 lowercase letters, digits, '_' or '-', not starting with 'goog'; values: up to 63 of those.",
             default_doc="none (``shardstack-component`` is always set)",
@@ -252,5 +252,23 @@ NAMED_GPU_POOL = named_pool_spec(
 )
 """A GcpInstallation's GPU pool."""
 
-ARGS = ArgsModule("shardstack.gcp.args", "GCP component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+ARGS = ArgsModule(
+    "shardstack.gcp.args",
+    "GCP component arguments.",
+    __name__,
+    (
+        GPU_NODE_POOL,
+        NAMED_GPU_POOL,
+        SYSTEM_POOL,
+        CLUSTER,
+        INSTALLATION_CLUSTER,
+        EXISTING_NETWORK,
+        NETWORK,
+        INSTALLATION_NETWORK,
+        WEIGHT_STORE,
+        INSTALLATION_WEIGHT_STORE,
+        REGISTRY,
+        INSTALLATION_REGISTRY,
+    ),
+)
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

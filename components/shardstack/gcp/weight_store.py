@@ -43,28 +43,49 @@ node pools the GKE metadata server.
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
-from shardstack.errors import ArgumentError, did_you_mean
-from shardstack.gcp.labels import component_labels, label_problems
+from shardstack.errors import ArgumentError
+from shardstack.gcp.args import WeightStoreArgs
+from shardstack.gcp.labels import component_labels
+from shardstack.gcp.storage_specs import (
+    BUCKET_NAME_CHARS,
+    DEFAULT_NONCURRENT_VERSION_DAYS,
+    DEFAULT_SOFT_DELETE_DAYS,
+    GCS_MULTI_AND_DUAL_REGIONS,
+    GCS_REGION,
+    KMS_KEY_NAME,
+    MAX_SOFT_DELETE_DAYS,
+    MIN_SOFT_DELETE_DAYS,
+    WEIGHT_STORE,
+)
 from shardstack.k8s import names
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:gcp:WeightStore"
 
-DEFAULT_NONCURRENT_VERSION_DAYS = 30
-"""Long enough to roll back a bad checkpoint upload, short enough not to pay for every old copy."""
-DEFAULT_SOFT_DELETE_DAYS = 7
-"""Cloud Storage's own default and its minimum: a deleted object can be restored for a week."""
-MIN_SOFT_DELETE_DAYS = 7
-MAX_SOFT_DELETE_DAYS = 90
-"""The retention Cloud Storage accepts for soft delete, besides 0 (off)."""
+__all__ = [
+    "BUCKET_NAME_CHARS",
+    "DEFAULT_NONCURRENT_VERSION_DAYS",
+    "DEFAULT_SOFT_DELETE_DAYS",
+    "GCS_MULTI_AND_DUAL_REGIONS",
+    "GCS_REGION",
+    "KMS_KEY_NAME",
+    "MAX_SOFT_DELETE_DAYS",
+    "MIN_SOFT_DELETE_DAYS",
+    "ReadGrant",
+    "WeightStore",
+    "WeightStoreArgs",
+    "validate_read_grant",
+    "validate_weight_store_args",
+]
+
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 """A multipart upload of a checkpoint still unfinished after a week was abandoned; its parts cost money."""
 SECONDS_PER_DAY = 86_400
@@ -80,46 +101,7 @@ MAX_AUTO_NAMED_COMPONENT = 48
 """Pulumi names the bucket ``<name>-bucket-<7 random hex characters>`` (63 characters at most) and,
 unlike for S3, does not lowercase it."""
 
-BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9._-]*$")
-KMS_KEY_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 PROJECT_ID = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-GCS_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-GCS_MULTI_AND_DUAL_REGIONS = ("US", "EU", "ASIA", "NAM4", "EUR4", "EUR5", "EUR7", "EUR8", "ASIA1")
-"""Cloud Storage's multi-regions and predefined dual-regions (regions such as 'us-central1' are accepted too)."""
-
-
-class WeightStoreArgs(TypedDict, total=False):
-    """Arguments of WeightStore."""
-
-    location: Required[str]
-    """Where the bucket stores the weights: a region such as 'US-CENTRAL1' (best next to the cluster:
-    no cross-region egress and the lowest latency when shards load), a multi-region ('US', 'EU',
-    'ASIA') or a predefined dual-region ('NAM4', 'EUR4', ...). Case does not matter. Required."""
-    bucket_name: str
-    """Globally unique bucket name: 3 to 63 lowercase letters, digits, '-', '_' and '.' (up to 222 with
-    dots, 63 between dots; dotted names need a verified domain), starting and ending with a letter or
-    digit, not starting with 'goog' and not containing 'google'. Default: Pulumi names it
-    ``<component name>-bucket-<random suffix>``."""
-    kms_key_name: pulumi.Input[str]
-    """Cloud KMS key to encrypt the objects with (CMEK), as
-    'projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>', in the bucket's
-    location. The project's Cloud Storage service agent is granted
-    'roles/cloudkms.cryptoKeyEncrypterDecrypter' on it. Default: Google-managed encryption."""
-    noncurrent_version_days: int
-    """Days an overwritten or deleted object version is kept before Cloud Storage deletes it; at least
-    1. Default: 30."""
-    soft_delete_days: int
-    """Days a deleted object stays restorable (soft delete): 7 to 90, or 0 to turn soft delete off.
-    Default: 7."""
-    protect: bool
-    """Protect the bucket from deletion and keep it, with the key binding, when the stack is destroyed.
-    Default: True. False lets ``pulumi destroy`` delete them (the bucket only when empty, unless
-    ``force_destroy``)."""
-    force_destroy: bool
-    """Let deleting the bucket delete every object in it first. Default: False."""
-    labels: Mapping[str, str]
-    """Labels added to the bucket, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase
-    letters, digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
 
 
 @dataclass(frozen=True)
@@ -151,51 +133,6 @@ def component_label_value(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", name.lower())[:MAX_LABEL_LENGTH]
 
 
-def kms_key_name_problem(arg: str, value: Any) -> str | None:
-    """Check a Cloud KMS crypto key resource name (Outputs are not checked)."""
-    if isinstance(value, pulumi.Output):
-        return None
-    if not isinstance(value, str) or not KMS_KEY_NAME.match(value):
-        return (
-            f"{arg}={value!r} is not a Cloud KMS key name: use "
-            "'projects/<project>/locations/<location>/keyRings/<key ring>/cryptoKeys/<key>'"
-        )
-    return None
-
-
-def bucket_name_problems(arg: str, value: Any) -> list[str]:
-    """Return every Cloud Storage bucket naming rule ``value`` breaks, each naming the rule."""
-    if not isinstance(value, str):
-        return [f"{arg} must be a string; got {value!r}"]
-    problems: list[str] = []
-    max_length = 222 if "." in value else 63
-    if not 3 <= len(value) <= max_length:
-        problems.append(
-            f"{arg}={value!r} has {len(value)} characters; a bucket name has 3 to 63 (222 when it contains dots)"
-        )
-    long_parts = [part for part in value.split(".") if len(part) > 63] if "." in value else []
-    if long_parts:
-        problems.append(f"{arg}={value!r} has a dot-separated part longer than 63 characters")
-    if not BUCKET_NAME_CHARS.match(value):
-        bad = sorted({c for c in value if not BUCKET_NAME_CHARS.match(c)})
-        problems.append(
-            f"{arg}={value!r} contains {', '.join(repr(c) for c in bad)}; a bucket name may contain only "
-            "lowercase letters, digits, '-', '_' and '.'"
-        )
-    if value and not (value[0].isalnum() and value[-1].isalnum()):
-        problems.append(f"{arg}={value!r} must start and end with a lowercase letter or digit")
-    try:
-        ipaddress.IPv4Address(value)
-        problems.append(f"{arg}={value!r} is formatted as an IP address, which bucket names may not be")
-    except ValueError:
-        pass
-    if value.startswith("goog"):
-        problems.append(f"{arg}={value!r} starts with 'goog', a prefix Cloud Storage reserves")
-    if "google" in value or "g00gle" in value:
-        problems.append(f"{arg}={value!r} contains 'google' (or a look-alike), which Cloud Storage refuses")
-    return problems
-
-
 def _auto_bucket_name_problem(name: str) -> str | None:
     """Check that Pulumi can auto-name the bucket from the component name."""
     prefix = f"{name}-bucket"
@@ -216,53 +153,14 @@ def _auto_bucket_name_problem(name: str) -> str | None:
     return None
 
 
-def location_problem(value: Any) -> str | None:
-    """Check a Cloud Storage location: a region, a multi-region or a predefined dual-region."""
-    if isinstance(value, str) and (GCS_REGION.match(value.lower()) or value.upper() in GCS_MULTI_AND_DUAL_REGIONS):
-        return None
-    return (
-        f"location={value!r} is not a Cloud Storage location: use a region such as 'US-CENTRAL1', a "
-        f"multi-region or a predefined dual-region ({', '.join(repr(r) for r in GCS_MULTI_AND_DUAL_REGIONS)})"
-    )
-
-
 def validate_weight_store_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with WeightStore arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(WeightStoreArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, WeightStoreArgs.__annotations__)}")
-    if "location" not in args:
-        problems.append("location is required: the region or multi-region of the bucket, e.g. 'US-CENTRAL1'")
-    else:
-        problem = location_problem(args["location"])
-        if problem:
-            problems.append(problem)
-    if "bucket_name" in args:
-        problems.extend(bucket_name_problems("bucket_name", args["bucket_name"]))
-    elif name is not None:
+    """Return every problem with WeightStore arguments, one line each (``name``: the component's, which Pulumi
+    names the bucket after unless ``bucket_name`` is given)."""
+    problems = as_arguments(WEIGHT_STORE.check(args))
+    if name is not None and isinstance(args, Mapping) and "bucket_name" not in args:
         problem = _auto_bucket_name_problem(name)
         if problem:
             problems.append(problem)
-    checks = [
-        kms_key_name_problem("kms_key_name", args["kms_key_name"]) if "kms_key_name" in args else None,
-        names.int_problem("noncurrent_version_days", args["noncurrent_version_days"], minimum=1)
-        if "noncurrent_version_days" in args
-        else None,
-    ]
-    if "soft_delete_days" in args:
-        days = args["soft_delete_days"]
-        if (
-            names.int_problem("soft_delete_days", days, minimum=0)
-            or 0 < days < MIN_SOFT_DELETE_DAYS
-            or (days > MAX_SOFT_DELETE_DAYS)
-        ):
-            checks.append(
-                f"soft_delete_days must be an integer from {MIN_SOFT_DELETE_DAYS} to {MAX_SOFT_DELETE_DAYS}, "
-                f"or 0 to turn soft delete off; got {days!r}"
-            )
-    checks.extend(names.bool_problem(flag, args[flag]) for flag in ("protect", "force_destroy") if flag in args)
-    problems.extend(p for p in checks if p)
-    problems.extend(label_problems(args.get("labels")))
     return problems
 
 
