@@ -95,6 +95,21 @@ class InstallationChecks:
     def prefixed(self, part_name: str, found: Sequence[str]) -> None:
         self.problems.extend(f"{part_name}: {problem}" for problem in found)
 
+    def spec_part(self, part_name: str, spec: Spec, wired: Sequence[str], known: Mapping[str, Any] | None = None,
+                  given: Mapping[str, Any] | None = None) -> None:
+        """Check the part ``part_name`` (or ``given``) by its component's ``spec``, under its path.
+
+        The ``wired`` arguments are the installation's to set and are refused here; those it already knows as
+        plain values (``known``, e.g. the region) are checked with the part, so that the rules across them still
+        run. The other wired arguments' rules are left out: no stand-in values.
+        """
+        values = dict(part(self.args, part_name) if given is None else given)
+        self.wired(part_name, values, wired)
+        known = dict(known or {})
+        rest = spec.without([w for w in wired if w not in known], name=spec.name, doc=spec.doc)
+        found = rest.check({**{k: v for k, v in values.items() if k not in wired}, **known})
+        self.prefixed(part_name, as_arguments(found))
+
     def gpu_pools(self, wired: Sequence[str], pool_spec: Spec, known: Mapping[str, Any] | None = None) -> None:
         """Check ``gpu_pools``: at least one, unique names, each pool by the cloud's ``pool_spec``.
 
@@ -107,8 +122,7 @@ class InstallationChecks:
             self.problems.append(f"gpu_pools must list at least one GPU pool, e.g. [{{'name': 'l4', 'gpu': 'l4'}}]; "
                                  f"got {pools!r}")
             return
-        known = dict(known or {})
-        named = named_pool_spec(pool_spec, [w for w in wired if w not in known], "a pool of an installation")
+        named = named_pool_spec(pool_spec, (), "a pool of an installation")
         seen: dict[str, int] = {}
         for index, pool in enumerate(pools):
             part_name = f"gpu_pools[{index}]"
@@ -121,9 +135,7 @@ class InstallationChecks:
                                      f"gpu_pools[{seen[pool_name]}]; pool names must be unique")
             elif isinstance(pool_name, str):
                 seen[pool_name] = index
-            self.wired(part_name, pool, wired)
-            given = {k: v for k, v in pool.items() if k not in wired}
-            self.prefixed(part_name, as_arguments(named.check({**given, **known})))
+            self.spec_part(part_name, named, wired, known, given=pool)
 
     def inference(self, name: str | None, placeholder_uri: str) -> None:
         """Check ``inference``, ``model_path`` and ``api_key`` together."""

@@ -113,12 +113,19 @@ def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> l
     """Return every problem with Cluster arguments, one line each (``name``: the component's, the GKE cluster's
     name)."""
     problems = as_arguments(CLUSTER.check(args))
-    if name is not None and (not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH):
-        problems.append(
+    if name is not None and (problem := cluster_name_problem(name)):
+        problems.append(problem)
+    return problems
+
+
+def cluster_name_problem(name: str) -> str | None:
+    """Why the component's name cannot name a GKE cluster, or None."""
+    if not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH:
+        return (
             f"name={name!r} cannot name a GKE cluster: use at most {_MAX_CLUSTER_NAME_LENGTH} lowercase "
             "letters, digits and '-', starting with a letter and ending with a letter or digit"
         )
-    return problems
+    return None
 
 
 def node_service_account_id(name: str) -> str:

@@ -33,11 +33,19 @@ from typing import Any, Required, TypedDict
 import pulumi
 
 from shardstack.errors import ArgumentError
-from shardstack.gcp.args import NamedGpuPool
-from shardstack.gcp.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.gcp.args import (
+    InstallationCluster,
+    InstallationNetwork,
+    InstallationRegistry,
+    InstallationWeightStore,
+    NamedGpuPool,
+)
+from shardstack.gcp.cluster import Cluster, ClusterArgs, cluster_name_problem
+from shardstack.gcp.cluster_specs import CLUSTER, WIRED_CLUSTER_ARGS
 from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from shardstack.gcp.labels import label_problems
-from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.gcp.network import Network, NetworkArgs, validate_network_args
+from shardstack.gcp.network_specs import WIRED_NETWORK_ARGS
 from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
 from shardstack.gcp.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
 from shardstack.gcp.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
@@ -58,100 +66,6 @@ from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArg
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 
 TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
-
-# Filled in by the installation; giving them would contradict what it wires together.
-_WIRED_NETWORK_ARGS = ("region",)
-_WIRED_CLUSTER_ARGS = ("region", "network", "subnetwork", "pods_range_name", "services_range_name")
-
-# Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
-_STAND_IN_NETWORK = {"network": "shardstack", "subnetwork": "shardstack", "pods_range_name": "pods",
-                     "services_range_name": "services"}
-
-
-# The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
-# base, so these repeat the remaining names; a test checks they stay exactly the components' arguments.
-
-
-class InstallationNetwork(TypedDict, total=False):
-    """Network arguments (see :class:`~shardstack.gcp.network.Network`) without ``region``."""
-
-    subnet_cidr: str
-    """IPv4 range of the subnetwork, for the nodes: a /16 to a /24. Default: '10.0.0.0/20'."""
-    pods_cidr: str
-    """IPv4 range of the secondary range for pods: a /9 to a /21. Default: '10.16.0.0/14'."""
-    services_cidr: str
-    """IPv4 range of the secondary range for Services: a /16 to a /24. Default: '10.20.0.0/20'."""
-    nat: bool
-    """Cloud Router and Cloud NAT, so that the private nodes reach the internet. Default: True."""
-    flow_logs: bool
-    """Record the subnetwork's flows in Cloud Logging. Default: False."""
-    existing: ExistingNetwork
-    """Use a network and subnetwork created elsewhere (e.g. a Shared VPC) instead of creating them."""
-    labels: Mapping[str, str]
-    """GCP labels on the network's resources that take labels. Default: none."""
-
-
-class InstallationCluster(TypedDict, total=False):
-    """Cluster arguments (see :class:`~shardstack.gcp.cluster.Cluster`) without the region and the network."""
-
-    kubernetes_version: str
-    """Kubernetes minor version, e.g. '1.33'; GKE picks the patch release. Default: '1.33'."""
-    release_channel: str
-    """'RAPID', 'REGULAR', 'STABLE' or 'EXTENDED'. Default: 'REGULAR'."""
-    private_endpoint: bool
-    """Reach the Kubernetes API only on its private IP address, from inside the VPC. Default: True."""
-    authorized_networks: Sequence[str]
-    """CIDR blocks allowed to reach the Kubernetes API; required when ``private_endpoint`` is False."""
-    master_ipv4_cidr: str
-    """The /28 block of the control plane's private endpoint. Default: '172.16.0.0/28'."""
-    system_pool: SystemPool
-    """The CPU nodes for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone, 50 GiB."""
-    deletion_protection: bool
-    """Refuse to delete the cluster until this is set to False and applied. Default: True."""
-    labels: Mapping[str, str]
-    """GCP labels on the cluster and its nodes. Default: none."""
-
-
-class InstallationWeightStore(TypedDict, total=False):
-    """WeightStore arguments (see :class:`~shardstack.gcp.weight_store.WeightStore`); the location defaults to
-    the installation's region."""
-
-    location: str
-    """Where the bucket stores the weights: a region, a multi-region ('US', 'EU', 'ASIA') or a predefined
-    dual-region. Default: the installation's ``region``."""
-    bucket_name: str
-    """Globally unique bucket name. Default: Pulumi names it ``<name>-weights-bucket-<random suffix>``."""
-    kms_key_name: pulumi.Input[str]
-    """Cloud KMS key to encrypt the objects with (CMEK), in the bucket's location. Default: Google-managed."""
-    noncurrent_version_days: int
-    """Days an overwritten or deleted object version is kept; at least 1. Default: 30."""
-    soft_delete_days: int
-    """Days a deleted object stays restorable: 7 to 90, or 0 to turn soft delete off. Default: 7."""
-    protect: bool
-    """Protect the bucket from deletion and keep it when the stack is destroyed. Default: True."""
-    force_destroy: bool
-    """Let deleting the bucket delete every object in it first. Default: False."""
-    labels: Mapping[str, str]
-    """GCP labels on the bucket. Default: none."""
-
-
-class InstallationRegistry(TypedDict, total=False):
-    """Registry arguments (see :class:`~shardstack.gcp.registry.Registry`); the location defaults to the
-    installation's region."""
-
-    location: str
-    """Region or multi-region of the repository. Default: the installation's ``region``."""
-    repository_id: str
-    """Repository ID. Default: 'shardstack'."""
-    kms_key_name: pulumi.Input[str]
-    """Cloud KMS key to encrypt the images with (CMEK). Default: Google-managed encryption."""
-    keep_images: int
-    """Versions of each image kept from deletion, newest first; at least 1. Default: 30."""
-    reader_service_accounts: Sequence[pulumi.Input[str]]
-    """Google service accounts that may pull besides the nodes' service account, which always may. Default: none."""
-    labels: Mapping[str, str]
-    """GCP labels on the repository. Default: none."""
-
 
 class GcpInstallationArgs(TypedDict, total=False):
     """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
@@ -208,11 +122,11 @@ def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = N
     checks.problems += label_problems(args.get("labels"))
 
     network = dict(part(args, "network"))
-    checks.wired("network", network, _WIRED_NETWORK_ARGS)
+    checks.wired("network", network, WIRED_NETWORK_ARGS)
     checks.prefixed("network", validate_network_args({**network, "region": region}, name))
-    cluster = dict(part(args, "cluster"))
-    checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
-    checks.prefixed("cluster", validate_cluster_args({**cluster, "region": region, **_STAND_IN_NETWORK}, name))
+    checks.spec_part("cluster", CLUSTER, WIRED_CLUSTER_ARGS, known={"region": region})
+    if name is not None and (problem := cluster_name_problem(name)):
+        checks.prefixed("cluster", [problem])
     checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL, known={"location": region})
     checks.prefixed("weight_store", validate_weight_store_args(
         _location_default(part(args, "weight_store"), region, upper=True), f"{name or 'shardstack'}-weights"))
