@@ -17,6 +17,14 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_leaves_every_file_as_it_is() -> None:
+    # Settings in pyproject.toml [tool.ruff.format]; `ruff format .` rewrites what this lists.
+    result = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_pyright_finds_no_errors_in_components_and_infra() -> None:
     # pyright checks our calls against the provider SDKs' type hints: wrong argument names,
     # wrong types and Output misuse. Settings live in pyproject.toml [tool.pyright].
