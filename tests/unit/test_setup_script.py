@@ -52,8 +52,13 @@ def setup(checkout: Path, expect_rc: int = 0, **env: str) -> list[str]:
     log = checkout / "pip.log"
     log.unlink(missing_ok=True)
     base = {k: v for k, v in os.environ.items() if k not in ("TORCH_VERSION", "PIP_FAILS")}
-    result = subprocess.run(["bash", "scripts/setup"], cwd=checkout, capture_output=True, text=True,
-                            env={**base, "PIP_LOG": str(log), **env})
+    result = subprocess.run(
+        ["bash", "scripts/setup"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        env={**base, "PIP_LOG": str(log), **env},
+    )
     assert result.returncode == expect_rc, result.stdout + result.stderr
     return log.read_text().splitlines() if log.exists() else []
 
