@@ -1,13 +1,62 @@
-"""Shared fixtures: the repository root and a scratch Pulumi project that reuses infra/."""
+"""Shared fixtures (the repository root, a scratch Pulumi project that reuses infra/) and the fast tier.
+
+``pytest --fast`` (``scripts/test --fast``) runs only the directories in :data:`FAST_TIER`.
+"""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+FAST_TIER = ("unit", "contract", "plan")
+"""The directories under tests/ that ``--fast`` runs: in one process, under mocks, with no server, emulator or
+scanner. tests/runtime (real processes, servers and emulators), tests/k8s (checkov, trivy) and tests/static
+(lint, format, types, packaging) run in the full suite only; so does any new directory until it is listed here."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help=f"run the fast tier only: tests/{{{','.join(FAST_TIER)}}} (no servers, emulators or scans)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Ignored rather than deselected: the full tier's modules and conftests (torch, transformers) are not
+    # even imported.
+    if not config.getoption("fast") or not collection_path.is_relative_to(TESTS):
+        return None
+    parts = collection_path.relative_to(TESTS).parts
+    if parts and (TESTS / parts[0]).is_dir() and parts[0] not in FAST_TIER:
+        return True
+    return None
+
+
+_LISTEN_PATCH = pytest.StashKey[pytest.MonkeyPatch]()
+
+
+def _refuse_to_listen(sock: socket.socket, *args: Any) -> None:
+    raise RuntimeError("this test starts a server, which the fast tier does not run: move it to tests/runtime")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A server started in the test process fails here instead of slowing the fast tier down.
+    if config.getoption("fast"):
+        config.stash[_LISTEN_PATCH] = patch = pytest.MonkeyPatch()
+        patch.setattr(socket.socket, "listen", _refuse_to_listen)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _LISTEN_PATCH in config.stash:
+        config.stash[_LISTEN_PATCH].undo()
 
 
 @pytest.fixture

@@ -19,6 +19,14 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_leaves_every_file_as_it_is() -> None:
+    # Settings in pyproject.toml [tool.ruff.format]; `ruff format .` rewrites what this lists.
+    result = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_pyright_finds_no_errors_anywhere() -> None:
     # pyright checks our calls against the provider SDKs', torch's and the clients' type hints: wrong
     # argument names, wrong types, Output misuse, a forgotten None. It runs on what pyproject.toml's
