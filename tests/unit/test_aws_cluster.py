@@ -479,8 +479,8 @@ def test_log_retention_must_be_a_period_cloudwatch_accepts() -> None:
 def test_tags_may_not_use_reserved_keys() -> None:
     found = problems(tags={"aws:owner": "me", "shardstack:component": "x"})
     assert found == [
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
-        "tags key 'shardstack:component' is set by Shardstack itself; choose another key",
+        "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
+        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
     ]
 
 

@@ -451,7 +451,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert problems[3].startswith("namespace='Kube_System' is not a valid Kubernetes name")
     assert problems[4] == "expander='fastest' must be one of 'least-waste', 'priority', 'random', 'most-pods'"
     assert problems[5].startswith("scale_down_unneeded_time='ten minutes' is not a duration")
-    assert problems[6].startswith("tags key 'aws:owner' starts with 'aws:'")
+    assert problems[6].startswith("tags['aws:owner'] is not allowed: AWS reserves")
 
 
 def test_required_arguments_are_named() -> None:

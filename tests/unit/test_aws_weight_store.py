@@ -409,8 +409,8 @@ def test_a_component_name_that_cannot_start_a_bucket_name_needs_bucket_name() ->
 def test_tags_are_checked() -> None:
     problems = failure(tags={"aws:owner": "x", "shardstack:component": "y", "team": 3}).problems
     assert problems == [
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
-        "tags key 'shardstack:component' is set by Shardstack itself; choose another key",
+        "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
+        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
         "tags['team']=3 must be a string of at most 256 characters",
     ]
 

@@ -119,3 +119,21 @@ class NamedGpuPool(TypedDict, total=False):
     tags: Mapping[str, str]
     """AWS tags for every resource the pool creates, and its instances and volumes. Default: none
     (``shardstack:component`` is always set)."""
+
+
+class RegistryArgs(TypedDict, total=False):
+    """Arguments of Registry."""
+
+    repository_name: str
+    """Repository name: 2 to 256 lowercase letters, digits and '.', '_', '-' between them, in '/'-separated parts.
+    Default: 'shardstack/runtime'."""
+    kms_key_arn: pulumi.Input[str]
+    """ARN of a KMS key to encrypt the images with. Default: KMS encryption with the AWS managed key for ECR
+    (aws/ecr)."""
+    keep_images: int
+    """Tagged images to keep; older ones expire, newest first kept. At least 1. Default: 30."""
+    pull_principal_arns: Sequence[pulumi.Input[str]]
+    """IAM principals (role, user or account root ARNs) allowed to pull, through a repository policy. Default: none and
+    no repository policy; the cluster's nodes pull through their own role."""
+    tags: Mapping[str, str]
+    """Tags added to the repository, next to ``shardstack:component: <name>``. Default: none."""

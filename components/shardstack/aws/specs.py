@@ -1,4 +1,5 @@
-"""The AWS components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool so far.
+"""The AWS components' arguments, declared once (see :mod:`shardstack.specs`), and the parts of an
+AwsInstallation (each a component's spec without what the installation wires).
 
 ``shardstack/aws/args.py`` is generated from these specs (``scripts/generate_specs.py``).
 """
@@ -9,12 +10,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from shardstack.aws.tags import tag_problems
+from shardstack.aws.tags import Tags
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
-from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Text, Worded
+from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
-from shardstack.specs.spec import Arg, Rule, Values
+from shardstack.specs.spec import Arg, Rule, Spec, Values
 
 CLOUD = "aws"
 
@@ -94,8 +95,6 @@ def _reservation(values: Values) -> Iterator[Problem]:
         )
 
 
-_TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))
-
 GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
     "GpuNodePoolArgs",
     "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the EKS wiring.",
@@ -170,7 +169,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "tags",
-            _TAGS,
+            Tags(),
             "AWS tags for every resource the pool creates, and its instances and volumes.",
             default_doc="none (``shardstack:component`` is always set)",
         ),
@@ -194,5 +193,89 @@ NAMED_GPU_POOL = named_pool_spec(
 )
 """An AwsInstallation's GPU pool."""
 
-ARGS = ArgsModule("shardstack.aws.args", "AWS component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+# --- Registry ------------------------------------------------------------------------------------------
+
+DEFAULT_REPOSITORY_NAME = "shardstack/runtime"
+DEFAULT_KEEP_IMAGES = 30
+"""Enough to roll back through weeks of releases; older images only cost storage and scan noise."""
+
+_REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/.+|user/.+)$")
+
+
+def _repository_name(value: str) -> str | None:
+    if 2 <= len(value) <= 256 and _REPOSITORY_NAME.match(value):
+        return None
+    return (
+        "is not an ECR repository name: use 2 to 256 lowercase letters and digits, with single '.', '_' or '-' "
+        "between them, in parts separated by '/' (e.g. 'shardstack/runtime')"
+    )
+
+
+KMS_KEY = Input(
+    Text(
+        "a KMS key ARN like 'arn:aws:kms:<region>:<account>:key/<key id>'",
+        _shaped(
+            _KMS_KEY_ARN,
+            "is not a KMS key ARN: use 'arn:aws:kms:<region>:<account>:key/<key id>' "
+            "(an alias cannot be granted in IAM policies)",
+        ),
+    )
+)
+"""A KMS key, by ARN (IAM policies grant keys by ARN, never by alias)."""
+
+REGISTRY = Spec(
+    "RegistryArgs",
+    "Arguments of Registry.",
+    (
+        Arg(
+            "repository_name",
+            Text("an ECR repository name like 'shardstack/runtime'", _repository_name),
+            "Repository name: 2 to 256 lowercase letters, digits and '.', '_', '-' between them, in '/'-separated "
+            "parts.",
+            default=DEFAULT_REPOSITORY_NAME,
+        ),
+        Arg(
+            "kms_key_arn",
+            KMS_KEY,
+            "ARN of a KMS key to encrypt the images with.",
+            default_doc="KMS encryption with the AWS managed key for ECR (aws/ecr)",
+        ),
+        Arg(
+            "keep_images",
+            Whole(1),
+            "Tagged images to keep; older ones expire, newest first kept. At least 1.",
+            default=DEFAULT_KEEP_IMAGES,
+        ),
+        Arg(
+            "pull_principal_arns",
+            ListOf(
+                Input(
+                    Text(
+                        "an IAM principal ARN like 'arn:aws:iam::123456789012:role/nodes'",
+                        _shaped(
+                            _IAM_PRINCIPAL_ARN,
+                            "is not an IAM principal ARN: use a role, user or account root ARN such as "
+                            "'arn:aws:iam::123456789012:role/nodes'",
+                        ),
+                    )
+                )
+            ),
+            "IAM principals (role, user or account root ARNs) allowed to pull, through a repository policy.",
+            default_doc="none and no repository policy; the cluster's nodes pull through their own role",
+        ),
+        Arg(
+            "tags",
+            Tags(),
+            "Tags added to the repository, next to ``shardstack:component: <name>``.",
+            default_doc="none",
+        ),
+    ),
+)
+"""Registry's arguments."""
+
+ARGS = ArgsModule(
+    "shardstack.aws.args", "AWS component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY)
+)
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
