@@ -137,3 +137,24 @@ class RegistryArgs(TypedDict, total=False):
     no repository policy; the cluster's nodes pull through their own role."""
     tags: Mapping[str, str]
     """Tags added to the repository, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    bucket_name: str
+    """Globally unique S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.', starting and ending with a letter
+    or digit. Default: Pulumi names it ``<component name>-bucket-<random suffix>``."""
+    kms_key_arn: pulumi.Input[str]
+    """ARN of an existing KMS key to encrypt the objects with; its key policy must let IAM policies in this account
+    grant ``kms:Decrypt`` (the default key policy does). Default: a customer managed key with yearly rotation and an
+    alias is created for this bucket."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before S3 expires it; at least 1. Default: 30."""
+    protect: bool
+    """Protect the bucket and its KMS key from deletion and keep them, with their settings, when the stack is destroyed.
+    False lets ``pulumi destroy`` delete them (the bucket only when empty, unless ``force_destroy``). Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    tags: Mapping[str, str]
+    """Tags added to every taggable resource, next to ``shardstack:component: <name>``. Default: none."""
