@@ -158,3 +158,53 @@ class WeightStoreArgs(TypedDict, total=False):
     """Let deleting the bucket delete every object in it first. Default: False."""
     tags: Mapping[str, str]
     """Tags added to every taggable resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class ClusterAutoscalerArgs(TypedDict, total=False):
+    """Arguments of ClusterAutoscaler."""
+
+    cluster_name: Required[pulumi.Input[str]]
+    """Name of the EKS cluster. The autoscaler manages the Auto Scaling groups tagged
+    ``k8s.io/cluster-autoscaler/<cluster_name>: owned`` (EKS tags every managed node group's group so) and may change
+    the size of no other."""
+    kubernetes_version: Required[str]
+    """The cluster's Kubernetes minor version; the autoscaler release of the same minor version is deployed (e.g. '1.33'
+    gives v1.33.6). One of '1.30', '1.31', '1.32', '1.33', '1.34'."""
+    namespace: str
+    """Existing namespace the autoscaler runs in and keeps its status ConfigMap and leader lease in. Default:
+    'kube-system'."""
+    expander: str
+    """How to choose among node groups that could take a pending pod: 'least-waste' (least idle CPU and memory after the
+    scale-up), 'priority' (by the ConfigMap ``cluster-autoscaler-priority-expander`` you create in the namespace),
+    'random' or 'most-pods'. One of 'least-waste', 'priority', 'random', 'most-pods'. Default: 'least-waste'."""
+    scale_down_unneeded_time: str
+    """How long a node must be unneeded before it is removed, as a Go duration such as '10m' or '1h30m'. Default:
+    '10m'."""
+    image: str
+    """Autoscaler image, e.g. a mirror in your own registry or a digest-pinned reference. Default:
+    registry.k8s.io/autoscaling/cluster-autoscaler at the release matching kubernetes_version."""
+    tags: Mapping[str, str]
+    """AWS tags for the IAM role and the Pod Identity association. Default: none (``shardstack:component`` is always
+    set)."""
+
+
+class InstallationAutoscaler(TypedDict, total=False):
+    """ClusterAutoscaler arguments (see :class:`~shardstack.aws.cluster_autoscaler.ClusterAutoscaler`) without
+    ``cluster_name`` and ``kubernetes_version``."""
+
+    namespace: str
+    """Existing namespace the autoscaler runs in and keeps its status ConfigMap and leader lease in. Default:
+    'kube-system'."""
+    expander: str
+    """How to choose among node groups that could take a pending pod: 'least-waste' (least idle CPU and memory after the
+    scale-up), 'priority' (by the ConfigMap ``cluster-autoscaler-priority-expander`` you create in the namespace),
+    'random' or 'most-pods'. One of 'least-waste', 'priority', 'random', 'most-pods'. Default: 'least-waste'."""
+    scale_down_unneeded_time: str
+    """How long a node must be unneeded before it is removed, as a Go duration such as '10m' or '1h30m'. Default:
+    '10m'."""
+    image: str
+    """Autoscaler image, e.g. a mirror in your own registry or a digest-pinned reference. Default:
+    registry.k8s.io/autoscaling/cluster-autoscaler at the release matching kubernetes_version."""
+    tags: Mapping[str, str]
+    """AWS tags for the IAM role and the Pod Identity association. Default: none (``shardstack:component`` is always
+    set)."""
