@@ -160,6 +160,82 @@ class WeightStoreArgs(TypedDict, total=False):
     """Tags added to every taggable resource, next to ``shardstack:component: <name>``. Default: none."""
 
 
+class ExistingNetwork(TypedDict, total=False):
+    """A VPC and subnets created elsewhere, used as they are."""
+
+    vpc_id: Required[pulumi.Input[str]]
+    """ID of the VPC, e.g. 'vpc-0123456789abcdef0'."""
+    private_subnet_ids: Required[Sequence[pulumi.Input[str]]]
+    """IDs of the private subnets for nodes and pods: at least 2, in different availability zones, with a route to the
+    internet (NAT) or VPC endpoints, and tagged for EKS (``kubernetes.io/role/internal-elb: 1``)."""
+    public_subnet_ids: Required[Sequence[pulumi.Input[str]]]
+    """IDs of the public subnets for internet-facing load balancers, at least 1, tagged ``kubernetes.io/role/elb:
+    1``."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """Arguments of Network."""
+
+    cluster_name: Required[str]
+    """Name of the EKS cluster that will use this network; the subnets get the ``kubernetes.io/cluster/<cluster_name>:
+    shared`` tag that EKS and its load balancer controller look for."""
+    cidr_block: str
+    """IPv4 range of the VPC, a /16 to a /24. Private subnets get 1/8 of it each, public ones 1/64 (at least a /28).
+    Default: '10.0.0.0/16' (private /19s of 8,190 addresses, public /22s)."""
+    availability_zones: Sequence[str]
+    """Availability zone names, e.g. ['us-east-1a', 'us-east-1b']; at least 2, one private and one public subnet each.
+    Default: the first ``zone_count`` available zones of the region."""
+    zone_count: int
+    """How many of the region's available zones to use when ``availability_zones`` is not given, at least 2. Default:
+    3."""
+    nat_gateways: str
+    """'one_per_zone' (each zone keeps its internet egress when another zone fails) or 'single' (one NAT gateway for all
+    zones: cheaper, but egress stops when its zone fails). One of 'one_per_zone', 'single'. Default: 'one_per_zone'."""
+    vpc_endpoints: bool
+    """Create VPC endpoints: an S3 gateway endpoint (free; model weights and image layers) and interface endpoints for
+    ECR, STS and EKS Pod Identity in the private subnets (billed per hour and zone), so that this traffic does not pay
+    NAT processing. Default: True."""
+    flow_logs: bool
+    """Record the VPC's traffic metadata in a CloudWatch log group kept 365 days. Default: False."""
+    existing: ExistingNetwork
+    """Use a VPC and subnets created elsewhere: nothing is created and the outputs are these ids. Cannot be combined
+    with cidr_block, availability_zones, zone_count, nat_gateways, vpc_endpoints or flow_logs. Default: a new VPC is
+    created."""
+    tags: Mapping[str, str]
+    """Tags added to every resource the component creates. Default: none besides ``shardstack:component: <name>`` and a
+    ``Name`` per resource."""
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.aws.network.Network`) without ``cluster_name``."""
+
+    cidr_block: str
+    """IPv4 range of the VPC, a /16 to a /24. Private subnets get 1/8 of it each, public ones 1/64 (at least a /28).
+    Default: '10.0.0.0/16' (private /19s of 8,190 addresses, public /22s)."""
+    availability_zones: Sequence[str]
+    """Availability zone names, e.g. ['us-east-1a', 'us-east-1b']; at least 2, one private and one public subnet each.
+    Default: the first ``zone_count`` available zones of the region."""
+    zone_count: int
+    """How many of the region's available zones to use when ``availability_zones`` is not given, at least 2. Default:
+    3."""
+    nat_gateways: str
+    """'one_per_zone' (each zone keeps its internet egress when another zone fails) or 'single' (one NAT gateway for all
+    zones: cheaper, but egress stops when its zone fails). One of 'one_per_zone', 'single'. Default: 'one_per_zone'."""
+    vpc_endpoints: bool
+    """Create VPC endpoints: an S3 gateway endpoint (free; model weights and image layers) and interface endpoints for
+    ECR, STS and EKS Pod Identity in the private subnets (billed per hour and zone), so that this traffic does not pay
+    NAT processing. Default: True."""
+    flow_logs: bool
+    """Record the VPC's traffic metadata in a CloudWatch log group kept 365 days. Default: False."""
+    existing: ExistingNetwork
+    """Use a VPC and subnets created elsewhere: nothing is created and the outputs are these ids. Cannot be combined
+    with cidr_block, availability_zones, zone_count, nat_gateways, vpc_endpoints or flow_logs. Default: a new VPC is
+    created."""
+    tags: Mapping[str, str]
+    """Tags added to every resource the component creates. Default: none besides ``shardstack:component: <name>`` and a
+    ``Name`` per resource."""
+
+
 class ClusterAutoscalerArgs(TypedDict, total=False):
     """Arguments of ClusterAutoscaler."""
 
