@@ -236,6 +236,79 @@ class InstallationNetwork(TypedDict, total=False):
     ``Name`` per resource."""
 
 
+class SystemPool(TypedDict, total=False):
+    """The CPU nodes that run cluster services (no GPUs)."""
+
+    instance_type: str
+    """EC2 instance type, x86_64 without GPUs. Default: 'm6i.large'."""
+    min_nodes: int
+    """Fewest nodes. Default: 1."""
+    max_nodes: int
+    """Most nodes, ≥ min_nodes. Default: 3."""
+    disk_size_gib: int
+    """Boot disk per node, GiB; encrypted. Default: 50."""
+
+
+class ClusterArgs(TypedDict, total=False):
+    """Arguments of Cluster."""
+
+    subnet_ids: Required[pulumi.Input[Sequence[str]]]
+    """Private subnets, in at least two availability zones, for the control plane's network interfaces and the system
+    nodes; at least 2."""
+    vpc_id: Required[pulumi.Input[str]]
+    """The VPC of ``subnet_ids``: clients in it (a bastion, a VPN, a CI runner) may reach the Kubernetes API's private
+    endpoint on port 443."""
+    kubernetes_version: str
+    """Kubernetes minor version; EKS picks the patch release. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default:
+    '1.33'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public endpoint, open
+    to ``authorized_networks`` only. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
+    private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    admin_role_arns: Sequence[str]
+    """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
+    made admin when the cluster is created: do not list it. Default: none."""
+    system_pool: SystemPool
+    """The CPU node group for cluster services. Default: 1 to 3 m6i.large nodes with 50 GiB disks."""
+    log_types: Sequence[str]
+    """Control-plane logs sent to CloudWatch: any of 'api', 'audit', 'authenticator', 'controllerManager', 'scheduler'.
+    Default: all five."""
+    log_retention_days: int
+    """Days CloudWatch keeps the control-plane logs, one of the periods CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90,
+    ..., 3653). Default: 90."""
+    tags: Mapping[str, str]
+    """AWS tags added to every resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.aws.cluster.Cluster`) without ``vpc_id`` and ``subnet_ids``."""
+
+    kubernetes_version: str
+    """Kubernetes minor version; EKS picks the patch release. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default:
+    '1.33'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public endpoint, open
+    to ``authorized_networks`` only. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
+    private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    admin_role_arns: Sequence[str]
+    """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
+    made admin when the cluster is created: do not list it. Default: none."""
+    system_pool: SystemPool
+    """The CPU node group for cluster services. Default: 1 to 3 m6i.large nodes with 50 GiB disks."""
+    log_types: Sequence[str]
+    """Control-plane logs sent to CloudWatch: any of 'api', 'audit', 'authenticator', 'controllerManager', 'scheduler'.
+    Default: all five."""
+    log_retention_days: int
+    """Days CloudWatch keeps the control-plane logs, one of the periods CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90,
+    ..., 3653). Default: 90."""
+    tags: Mapping[str, str]
+    """AWS tags added to every resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
 class ClusterAutoscalerArgs(TypedDict, total=False):
     """Arguments of ClusterAutoscaler."""
 
