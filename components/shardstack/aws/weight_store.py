@@ -45,9 +45,11 @@ from shardstack.aws.specs import (
     RESERVED_BUCKET_SUFFIXES,
     WEIGHT_STORE,
 )
+from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME
 from shardstack.aws.tags import COMPONENT_TAG
 from shardstack.errors import ArgumentError
 from shardstack.k8s import names
+from shardstack.specs.kinds import Input
 from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:WeightStore"
@@ -72,8 +74,6 @@ KMS_DELETION_WINDOW_DAYS = 30
 
 MAX_AUTO_NAMED_COMPONENT = 48
 """Pulumi names the bucket ``<name>-bucket-<7 random characters>``, lowercased: 63 characters at most."""
-
-EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,7 @@ def validate_read_grant(namespace: Any, service_account: Any, cluster_name: Any)
     ):
         if problem:
             problems.append(problem)
-    if not isinstance(cluster_name, pulumi.Output) and (
-        not isinstance(cluster_name, str) or not EKS_CLUSTER_NAME.match(cluster_name) or len(cluster_name) > 100
-    ):
-        problems.append(
-            f"cluster_name={cluster_name!r} is not an EKS cluster name: use 1 to 100 letters, digits, '-' "
-            "and '_', starting with a letter or digit"
-        )
+    problems += as_arguments(Input(EKS_CLUSTER_NAME).problems(cluster_name, ("cluster_name",)))
     return problems
 
 

@@ -34,6 +34,7 @@ EFA_NETWORK_CARDS: Mapping[str, int] = {
 From the EC2 User Guide's EFA and network-card tables (accelerated computing). Smaller EFA-capable
 shapes (some g5/g6/g6e sizes) are left out: with one network card, EFA adds little for inference.
 """
+
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _CAPACITY_RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{17}$")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ from shardstack.kubernetes_versions import SUPPORTED_KUBERNETES_VERSIONS
 from shardstack.specs.kinds import Choice, Input, Text
 
 
-def shaped(pattern: re.Pattern[str], reason: str) -> Any:
+def shaped(pattern: re.Pattern[str], reason: str) -> Callable[[str], str | None]:
     """Return a check for :class:`Text` that refuses, with ``reason``, a value not matching ``pattern``."""
     return lambda value: None if pattern.match(value) else reason
 
