@@ -15,7 +15,7 @@ from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 from shardstack.specs.kinds import Choice, Flag, Input, Kind, ListOf, Record, Text
 from shardstack.specs.problem import Path, Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
-from shardstack.specs.system_pool import system_pool_spec
+from shardstack.specs.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_spec
 
 LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 """Every control-plane log EKS can send to CloudWatch."""
@@ -180,7 +180,8 @@ CLUSTER = Spec(
             "system_pool",
             Record(SYSTEM_POOL),
             "The CPU node group for cluster services.",
-            default_doc=f"1 to 3 {DEFAULT_SYSTEM_INSTANCE_TYPE} nodes with 50 GiB disks",
+            default_doc=f"{DEFAULT_MIN_NODES} to {DEFAULT_MAX_NODES} {DEFAULT_SYSTEM_INSTANCE_TYPE} nodes with "
+            f"{DEFAULT_DISK_SIZE_GIB} GiB disks",
         ),
         Arg(
             "log_types",
