@@ -399,11 +399,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     )
     assert len(found) == 5, found
     assert found[0] == "unknown argument 'log_retention_day' (did you mean 'log_retention_days'?)"
-    assert any(p.startswith("subnet_ids=['subnet-0aaaaaaaaaaaaaaaa'] has 1; EKS needs at least 2") for p in found)
-    assert "kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'" in found
+    assert any(
+        p.startswith("subnet_ids=['subnet-0aaaaaaaaaaaaaaaa'] must be a list of at least 2 items") for p in found
+    )
+    assert "kubernetes_version='1.29' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'" in found
     assert any(p.startswith("authorized_networks is empty, but private_endpoint is False") for p in found)
     assert any(
-        p.startswith("log_types[1]='audti' is not a control-plane log type") and "(did you mean 'audit'?)" in p
+        p.startswith("log_types[1]='audti' must be one of 'api', 'audit',") and "(did you mean 'audit'?)" in p
         for p in found
     )
 
@@ -424,9 +426,13 @@ def test_authorized_networks_must_be_cidr_blocks_without_host_bits() -> None:
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ("1.33.2", "kubernetes_version='1.33.2' is not a MAJOR.MINOR version string like '1.33' (EKS picks"),
-        (1.3, "kubernetes_version=1.3 is not a MAJOR.MINOR version string like '1.33'"),
-        ("1.35", "kubernetes_version='1.35' is not supported; supported: '1.30' to '1.34'"),
+        (
+            "1.33.2",
+            "kubernetes_version='1.33.2' must be one of '1.30', '1.31', '1.32', '1.33', '1.34' (give the minor "
+            "version only: EKS picks the patch release)",
+        ),
+        (1.3, "kubernetes_version=1.3 must be one of '1.30', '1.31', '1.32', '1.33', '1.34'"),
+        ("1.35", "kubernetes_version='1.35' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'"),
     ],
 )
 def test_kubernetes_version_must_be_a_supported_minor_version(version: Any, expected: str) -> None:
@@ -437,8 +443,8 @@ def test_kubernetes_version_must_be_a_supported_minor_version(version: Any, expe
 def test_vpc_and_subnets_are_required() -> None:
     found = failure({}).problems
     assert found == [
-        "vpc_id is required: the ID of the VPC the cluster's subnets are in, e.g. 'vpc-0abc123'",
-        "subnet_ids is required: at least 2 private subnets in different availability zones",
+        "subnet_ids is required: a list of at least 2 items, each item a subnet ID like 'subnet-0123456789abcdef0'",
+        "vpc_id is required: a VPC ID like 'vpc-0123456789abcdef0'",
     ]
 
 
@@ -461,14 +467,17 @@ def test_admin_role_arns_must_be_iam_role_or_user_arns_with_distinct_names() -> 
 
 def test_system_pool_is_checked_field_by_field() -> None:
     found = problems(system_pool={"instance_type": "g6.xlarge", "min_nodes": 3, "max_nodes": 2, "disk_size": 10})
-    assert found[0] == "system_pool has unknown field 'disk_size' (did you mean 'disk_size_gib'?)"
-    assert found[1].startswith("system_pool['instance_type']='g6.xlarge' has GPUs")
-    assert found[2] == "system_pool['max_nodes']=2 is less than min_nodes 3; max_nodes must be ≥ min_nodes"
+    assert found[0] == "system_pool has unknown argument 'disk_size' (did you mean 'disk_size_gib'?)"
+    assert found[1].startswith("system_pool.instance_type='g6.xlarge' has GPUs")
+    assert found[2] == "system_pool.max_nodes=2 is less than min_nodes=3; max_nodes must be ≥ min_nodes"
     assert len(found) == 3
     (arm,) = problems(system_pool={"instance_type": "m7g.large"})
-    assert arm.startswith("system_pool['instance_type']='m7g.large' is an Arm (Graviton) type")
+    assert arm.startswith("system_pool.instance_type='m7g.large' is an Arm (Graviton) type")
     (disk,) = problems(system_pool={"disk_size_gib": 10})
-    assert disk == "system_pool['disk_size_gib'] must be an integer ≥ 20; got 10"
+    assert disk == (
+        "system_pool.disk_size_gib=10 must be a whole number ≥ 20 (the node image and the system pods' images need "
+        "the room)"
+    )
 
 
 def test_log_retention_must_be_a_period_cloudwatch_accepts() -> None:
@@ -479,8 +488,8 @@ def test_log_retention_must_be_a_period_cloudwatch_accepts() -> None:
 def test_tags_may_not_use_reserved_keys() -> None:
     found = problems(tags={"aws:owner": "me", "shardstack:component": "x"})
     assert found == [
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
-        "tags key 'shardstack:component' is set by Shardstack itself; choose another key",
+        "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
+        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
     ]
 
 

@@ -447,11 +447,11 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(problems) == 7
     assert problems[0] == "unknown argument 'expandr' (did you mean 'expander'?)"
     assert problems[1].startswith("cluster_name='not a cluster' is not an EKS cluster name")
-    assert problems[2] == "kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'"
+    assert problems[2] == "kubernetes_version='1.29' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'"
     assert problems[3].startswith("namespace='Kube_System' is not a valid Kubernetes name")
     assert problems[4] == "expander='fastest' must be one of 'least-waste', 'priority', 'random', 'most-pods'"
     assert problems[5].startswith("scale_down_unneeded_time='ten minutes' is not a duration")
-    assert problems[6].startswith("tags key 'aws:owner' starts with 'aws:'")
+    assert problems[6].startswith("tags['aws:owner'] is not allowed: AWS reserves")
 
 
 def test_required_arguments_are_named() -> None:
@@ -462,7 +462,7 @@ def test_required_arguments_are_named() -> None:
 
 def test_a_patch_version_is_refused_with_a_hint() -> None:
     (problem,) = failure(cluster_name="llm", kubernetes_version="1.33.2").problems
-    assert "(give the minor version only)" in problem
+    assert "(give the minor version only: EKS picks the patch release)" in problem
 
 
 def test_the_price_expander_is_refused_on_aws() -> None:

@@ -394,8 +394,8 @@ def test_capacity_reservation_id_must_look_like_one() -> None:
 def test_tags_may_not_use_reserved_keys() -> None:
     problems = failure(tags={"aws:owner": "x", "shardstack:component": "y"}).problems
     assert problems == [
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
-        "tags key 'shardstack:component' is set by Shardstack itself; choose another key",
+        "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
+        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
     ]
 
 

@@ -351,7 +351,7 @@ def test_problems_of_a_part_are_prefixed_with_the_part() -> None:
     )
     for part in ("network", "cluster", "gpu_pools[0]", "weight_store", "inference"):
         assert any(p.startswith(f"{part}: ") for p in found), (part, found)
-    assert "cluster: kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'" in found
+    assert "cluster: kubernetes_version='1.29' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'" in found
     assert any(p.startswith("gpu_pools[0]: gpu='l5' is not in the GPU catalogue") for p in found)
 
 

@@ -167,7 +167,7 @@ def test_carving_refuses_zones_that_do_not_fit() -> None:
     with pytest.raises(ValueError, match="8 zones do not fit"):
         carve_subnets("10.0.0.0/16", 8)
     (problem,) = failure({"cluster_name": "llm", "cidr_block": "192.168.7.0/24", "zone_count": 6}).problems
-    assert problem.startswith("6 zones do not fit in cidr_block='192.168.7.0/24': a /24 holds at most 5")
+    assert problem.startswith("cidr_block='192.168.7.0/24' cannot hold 6 zones: a /24 holds at most 5")
 
 
 def test_explicit_availability_zones_are_used_in_their_order() -> None:
@@ -311,9 +311,7 @@ def test_flow_logs_go_to_a_kept_log_group_through_a_role_that_can_write_only_the
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
-    assert trust["Condition"]["ArnLike"] == {
-        "aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"
-    }
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"}
 
 
 # -- outputs ----------------------------------------------------------------------------------------
@@ -373,12 +371,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert problems == [
         "unknown argument 'vpc_endpoint' (did you mean 'vpc_endpoints'?)",
         "cidr_block='10.0.0.0/33' is not an IPv4 CIDR block: use e.g. '10.0.0.0/16'",
-        "availability_zones=['us-east-1a'] has 1 zone(s); EKS needs at least 2",
+        "availability_zones=['us-east-1a'] must be a list of at least 2 items, each item an availability zone name "
+        "such as 'us-east-1a'",
         "nat_gateways='one-per-zone' must be one of 'one_per_zone', 'single' (did you mean 'one_per_zone'?)",
     ]
 
 
-def test_existing_with_creation_arguments_reports_each_pair_and_its_own_problems() -> None:
+def test_existing_reports_its_own_problems_and_each_creation_argument_given_with_it() -> None:
     problems = failure(
         {
             "cluster_name": "llm",
@@ -388,13 +387,20 @@ def test_existing_with_creation_arguments_reports_each_pair_and_its_own_problems
         }
     ).problems
     assert problems == [
-        "existing and cidr_block cannot be combined: existing uses a VPC as it is, so "
-        "cidr_block='10.1.0.0/16' would be ignored; drop one of them",
-        "existing and zone_count cannot be combined: existing uses a VPC as it is, so "
-        "zone_count=2 would be ignored; drop one of them",
-        "existing['private_subnet_ids']=['subnet-0aaaaaaaaaaaaaaaa'] has 1 subnet(s); EKS needs at least 2, "
-        "in different availability zones",
-        "existing['public_subnet_ids']=[] has 0 subnet(s); internet-facing load balancers need at least 1",
+        "existing.private_subnet_ids=['subnet-0aaaaaaaaaaaaaaaa'] must be a list of at least 2 items, each item a "
+        "subnet ID like 'subnet-0123456789abcdef0'",
+        "existing.public_subnet_ids=[] must be a list of at least 1 item, each item a subnet ID like "
+        "'subnet-0123456789abcdef0'",
+    ]
+    # The pairs are judged once existing itself is valid (a rule reads only valid arguments).
+    problems = failure(
+        {"cluster_name": "llm", "cidr_block": "10.1.0.0/16", "zone_count": 2, "existing": EXISTING}
+    ).problems
+    assert problems == [
+        "cidr_block='10.1.0.0/16' cannot be combined with existing: existing uses a VPC as it is, so it would be "
+        "ignored; drop one of them",
+        "zone_count=2 cannot be combined with existing: existing uses a VPC as it is, so it would be ignored; "
+        "drop one of them",
     ]
 
 
@@ -416,7 +422,7 @@ def test_fails_when_the_cidr_block_is_not_a_usable_ipv4_block(cidr: str, expecte
 
 def test_fails_when_fewer_than_two_zones_are_asked_for() -> None:
     (problem,) = failure({"cluster_name": "llm", "zone_count": 1}).problems
-    assert problem == "zone_count must be an integer ≥ 2 (EKS needs subnets in at least 2 availability zones); got 1"
+    assert problem == "zone_count=1 must be a whole number ≥ 2 (EKS needs subnets in at least 2 availability zones)"
 
 
 def test_fails_when_zone_ids_are_given_instead_of_names() -> None:
@@ -429,10 +435,14 @@ def test_fails_when_zone_ids_are_given_instead_of_names() -> None:
 
 def test_fails_when_zones_are_given_twice_over() -> None:
     problems = failure(
-        {"cluster_name": "llm", "availability_zones": ["us-east-1a", "us-east-1a"], "zone_count": 2}
+        {"cluster_name": "llm", "availability_zones": ["us-east-1a", "us-east-1b"], "zone_count": 2}
     ).problems
-    assert problems[0].startswith("availability_zones=['us-east-1a', 'us-east-1a'] and zone_count=2 cannot be combined")
-    assert problems[1] == "availability_zones lists 'us-east-1a' more than once"
+    assert problems == [
+        "zone_count=2 and availability_zones=['us-east-1a', 'us-east-1b'] cannot be combined: give the zone names, "
+        "or how many of the region's zones to use",
+    ]
+    problems = failure({"cluster_name": "llm", "availability_zones": ["us-east-1a", "us-east-1a"]}).problems
+    assert problems == ["availability_zones[1]='us-east-1a' is listed twice; give each item once"]
 
 
 def test_fails_when_the_cluster_name_is_missing_or_invalid() -> None:
@@ -447,17 +457,17 @@ def test_fails_when_an_existing_id_is_malformed() -> None:
         {"cluster_name": "llm", "existing": {**EXISTING, "vpc_id": "my-vpc", "public_subnet_ids": ["sn-1"]}}
     ).problems
     assert problems == [
-        "existing['vpc_id']='my-vpc' is not a VPC ID such as 'vpc-0123456789abcdef0'",
-        "existing['public_subnet_ids'][0]='sn-1' is not a subnet ID such as 'subnet-0123456789abcdef0'",
+        "existing.vpc_id='my-vpc' is not a VPC ID such as 'vpc-0123456789abcdef0'",
+        "existing.public_subnet_ids[0]='sn-1' is not a subnet ID such as 'subnet-0123456789abcdef0'",
     ]
 
 
 def test_fails_when_a_flag_is_not_a_boolean_or_a_tag_is_reserved() -> None:
     problems = failure({"cluster_name": "llm", "flow_logs": "yes", "tags": {"Name": "x", "aws:owner": "me"}}).problems
     assert problems == [
-        "flow_logs must be True or False; got 'yes'",
-        "tags key 'Name' is set by Shardstack itself; choose another key",
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
+        "flow_logs='yes' must be true or false",
+        "tags['Name'] is not allowed: Shardstack sets this key itself; choose another key",
+        "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
     ]
 
 

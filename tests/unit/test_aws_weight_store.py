@@ -391,8 +391,8 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     problems = error.problems
     assert problems[0] == "unknown argument 'tag' (did you mean 'tags'?)"
     assert sum(p.startswith("bucket_name='Weights_'") for p in problems) == 2  # characters, last character
-    assert "noncurrent_version_days must be an integer ≥ 1; got 0" in problems
-    assert "protect must be True or False; got 'yes'" in problems
+    assert "noncurrent_version_days=0 must be a whole number ≥ 1" in problems
+    assert "protect='yes' must be true or false" in problems
     assert any(p.startswith("kms_key_arn='alias/weights' is not a KMS key ARN") for p in problems)
     assert len(problems) == 6
 
@@ -409,8 +409,8 @@ def test_a_component_name_that_cannot_start_a_bucket_name_needs_bucket_name() ->
 def test_tags_are_checked() -> None:
     problems = failure(tags={"aws:owner": "x", "shardstack:component": "y", "team": 3}).problems
     assert problems == [
-        "tags key 'aws:owner' starts with 'aws:', which AWS reserves for its own tags",
-        "tags key 'shardstack:component' is set by Shardstack itself; choose another key",
+        "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
+        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
         "tags['team']=3 must be a string of at most 256 characters",
     ]
 

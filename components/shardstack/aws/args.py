@@ -119,3 +119,241 @@ class NamedGpuPool(TypedDict, total=False):
     tags: Mapping[str, str]
     """AWS tags for every resource the pool creates, and its instances and volumes. Default: none
     (``shardstack:component`` is always set)."""
+
+
+class RegistryArgs(TypedDict, total=False):
+    """Arguments of Registry."""
+
+    repository_name: str
+    """Repository name: 2 to 256 lowercase letters, digits and '.', '_', '-' between them, in '/'-separated parts.
+    Default: 'shardstack/runtime'."""
+    kms_key_arn: pulumi.Input[str]
+    """ARN of a KMS key to encrypt the images with. Default: KMS encryption with the AWS managed key for ECR
+    (aws/ecr)."""
+    keep_images: int
+    """Tagged images to keep; older ones expire, newest first kept. At least 1. Default: 30."""
+    pull_principal_arns: Sequence[pulumi.Input[str]]
+    """IAM principals (role, user or account root ARNs) allowed to pull, through a repository policy. Default: none and
+    no repository policy; the cluster's nodes pull through their own role."""
+    tags: Mapping[str, str]
+    """Tags added to the repository, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    bucket_name: str
+    """Globally unique S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.', starting and ending with a letter
+    or digit. Default: Pulumi names it ``<component name>-bucket-<random suffix>``."""
+    kms_key_arn: pulumi.Input[str]
+    """ARN of an existing KMS key to encrypt the objects with; its key policy must let IAM policies in this account
+    grant ``kms:Decrypt`` (the default key policy does). Default: a customer managed key with yearly rotation and an
+    alias is created for this bucket."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted object version is kept before S3 expires it; at least 1. Default: 30."""
+    protect: bool
+    """Protect the bucket and its KMS key from deletion and keep them, with their settings, when the stack is destroyed.
+    False lets ``pulumi destroy`` delete them (the bucket only when empty, unless ``force_destroy``). Default: True."""
+    force_destroy: bool
+    """Let deleting the bucket delete every object in it first. Default: False."""
+    tags: Mapping[str, str]
+    """Tags added to every taggable resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class ExistingNetwork(TypedDict, total=False):
+    """A VPC and subnets created elsewhere, used as they are."""
+
+    vpc_id: Required[pulumi.Input[str]]
+    """ID of the VPC, e.g. 'vpc-0123456789abcdef0'."""
+    private_subnet_ids: Required[Sequence[pulumi.Input[str]]]
+    """IDs of the private subnets for nodes and pods: at least 2, in different availability zones, with a route to the
+    internet (NAT) or VPC endpoints, and tagged for EKS (``kubernetes.io/role/internal-elb: 1``)."""
+    public_subnet_ids: Required[Sequence[pulumi.Input[str]]]
+    """IDs of the public subnets for internet-facing load balancers, at least 1, tagged ``kubernetes.io/role/elb:
+    1``."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """Arguments of Network."""
+
+    cluster_name: Required[str]
+    """Name of the EKS cluster that will use this network; the subnets get the ``kubernetes.io/cluster/<cluster_name>:
+    shared`` tag that EKS and its load balancer controller look for."""
+    cidr_block: str
+    """IPv4 range of the VPC, a /16 to a /24. Private subnets get 1/8 of it each, public ones 1/64 (at least a /28).
+    Default: '10.0.0.0/16' (private /19s of 8,190 addresses, public /22s)."""
+    availability_zones: Sequence[str]
+    """Availability zone names, e.g. ['us-east-1a', 'us-east-1b']; at least 2, one private and one public subnet each.
+    Default: the first ``zone_count`` available zones of the region."""
+    zone_count: int
+    """How many of the region's available zones to use when ``availability_zones`` is not given, at least 2. Default:
+    3."""
+    nat_gateways: str
+    """'one_per_zone' (each zone keeps its internet egress when another zone fails) or 'single' (one NAT gateway for all
+    zones: cheaper, but egress stops when its zone fails). One of 'one_per_zone', 'single'. Default: 'one_per_zone'."""
+    vpc_endpoints: bool
+    """Create VPC endpoints: an S3 gateway endpoint (free; model weights and image layers) and interface endpoints for
+    ECR, STS and EKS Pod Identity in the private subnets (billed per hour and zone), so that this traffic does not pay
+    NAT processing. Default: True."""
+    flow_logs: bool
+    """Record the VPC's traffic metadata in a CloudWatch log group kept 365 days. Default: False."""
+    existing: ExistingNetwork
+    """Use a VPC and subnets created elsewhere: nothing is created and the outputs are these ids. Cannot be combined
+    with cidr_block, availability_zones, zone_count, nat_gateways, vpc_endpoints or flow_logs. Default: a new VPC is
+    created."""
+    tags: Mapping[str, str]
+    """Tags added to every resource the component creates. Default: none besides ``shardstack:component: <name>`` and a
+    ``Name`` per resource."""
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.aws.network.Network`) without ``cluster_name``."""
+
+    cidr_block: str
+    """IPv4 range of the VPC, a /16 to a /24. Private subnets get 1/8 of it each, public ones 1/64 (at least a /28).
+    Default: '10.0.0.0/16' (private /19s of 8,190 addresses, public /22s)."""
+    availability_zones: Sequence[str]
+    """Availability zone names, e.g. ['us-east-1a', 'us-east-1b']; at least 2, one private and one public subnet each.
+    Default: the first ``zone_count`` available zones of the region."""
+    zone_count: int
+    """How many of the region's available zones to use when ``availability_zones`` is not given, at least 2. Default:
+    3."""
+    nat_gateways: str
+    """'one_per_zone' (each zone keeps its internet egress when another zone fails) or 'single' (one NAT gateway for all
+    zones: cheaper, but egress stops when its zone fails). One of 'one_per_zone', 'single'. Default: 'one_per_zone'."""
+    vpc_endpoints: bool
+    """Create VPC endpoints: an S3 gateway endpoint (free; model weights and image layers) and interface endpoints for
+    ECR, STS and EKS Pod Identity in the private subnets (billed per hour and zone), so that this traffic does not pay
+    NAT processing. Default: True."""
+    flow_logs: bool
+    """Record the VPC's traffic metadata in a CloudWatch log group kept 365 days. Default: False."""
+    existing: ExistingNetwork
+    """Use a VPC and subnets created elsewhere: nothing is created and the outputs are these ids. Cannot be combined
+    with cidr_block, availability_zones, zone_count, nat_gateways, vpc_endpoints or flow_logs. Default: a new VPC is
+    created."""
+    tags: Mapping[str, str]
+    """Tags added to every resource the component creates. Default: none besides ``shardstack:component: <name>`` and a
+    ``Name`` per resource."""
+
+
+class SystemPool(TypedDict, total=False):
+    """The CPU nodes that run cluster services (no GPUs)."""
+
+    instance_type: str
+    """EC2 instance type, x86_64 without GPUs. Default: 'm6i.large'."""
+    min_nodes: int
+    """Fewest nodes. Default: 1."""
+    max_nodes: int
+    """Most nodes, ≥ min_nodes. Default: 3."""
+    disk_size_gib: int
+    """Boot disk per node, GiB; encrypted. Default: 50."""
+
+
+class ClusterArgs(TypedDict, total=False):
+    """Arguments of Cluster."""
+
+    subnet_ids: Required[pulumi.Input[Sequence[str]]]
+    """Private subnets, in at least two availability zones, for the control plane's network interfaces and the system
+    nodes; at least 2."""
+    vpc_id: Required[pulumi.Input[str]]
+    """The VPC of ``subnet_ids``: clients in it (a bastion, a VPN, a CI runner) may reach the Kubernetes API's private
+    endpoint on port 443."""
+    kubernetes_version: str
+    """Kubernetes minor version; EKS picks the patch release. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default:
+    '1.33'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public endpoint, open
+    to ``authorized_networks`` only. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
+    private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    admin_role_arns: Sequence[str]
+    """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
+    made admin when the cluster is created: do not list it. Default: none."""
+    system_pool: SystemPool
+    """The CPU node group for cluster services. Default: 1 to 3 m6i.large nodes with 50 GiB disks."""
+    log_types: Sequence[str]
+    """Control-plane logs sent to CloudWatch: any of 'api', 'audit', 'authenticator', 'controllerManager', 'scheduler'.
+    Default: all five."""
+    log_retention_days: int
+    """Days CloudWatch keeps the control-plane logs, one of the periods CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90,
+    ..., 3653). Default: 90."""
+    tags: Mapping[str, str]
+    """AWS tags added to every resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.aws.cluster.Cluster`) without ``vpc_id`` and ``subnet_ids``."""
+
+    kubernetes_version: str
+    """Kubernetes minor version; EKS picks the patch release. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default:
+    '1.33'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public endpoint, open
+    to ``authorized_networks`` only. Default: True."""
+    authorized_networks: Sequence[str]
+    """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
+    private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    admin_role_arns: Sequence[str]
+    """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
+    made admin when the cluster is created: do not list it. Default: none."""
+    system_pool: SystemPool
+    """The CPU node group for cluster services. Default: 1 to 3 m6i.large nodes with 50 GiB disks."""
+    log_types: Sequence[str]
+    """Control-plane logs sent to CloudWatch: any of 'api', 'audit', 'authenticator', 'controllerManager', 'scheduler'.
+    Default: all five."""
+    log_retention_days: int
+    """Days CloudWatch keeps the control-plane logs, one of the periods CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90,
+    ..., 3653). Default: 90."""
+    tags: Mapping[str, str]
+    """AWS tags added to every resource, next to ``shardstack:component: <name>``. Default: none."""
+
+
+class ClusterAutoscalerArgs(TypedDict, total=False):
+    """Arguments of ClusterAutoscaler."""
+
+    cluster_name: Required[pulumi.Input[str]]
+    """Name of the EKS cluster. The autoscaler manages the Auto Scaling groups tagged
+    ``k8s.io/cluster-autoscaler/<cluster_name>: owned`` (EKS tags every managed node group's group so) and may change
+    the size of no other."""
+    kubernetes_version: Required[str]
+    """The cluster's Kubernetes minor version; the autoscaler release of the same minor version is deployed (e.g. '1.33'
+    gives v1.33.6). One of '1.30', '1.31', '1.32', '1.33', '1.34'."""
+    namespace: str
+    """Existing namespace the autoscaler runs in and keeps its status ConfigMap and leader lease in. Default:
+    'kube-system'."""
+    expander: str
+    """How to choose among node groups that could take a pending pod: 'least-waste' (least idle CPU and memory after the
+    scale-up), 'priority' (by the ConfigMap ``cluster-autoscaler-priority-expander`` you create in the namespace),
+    'random' or 'most-pods'. One of 'least-waste', 'priority', 'random', 'most-pods'. Default: 'least-waste'."""
+    scale_down_unneeded_time: str
+    """How long a node must be unneeded before it is removed, as a Go duration such as '10m' or '1h30m'. Default:
+    '10m'."""
+    image: str
+    """Autoscaler image, e.g. a mirror in your own registry or a digest-pinned reference. Default:
+    registry.k8s.io/autoscaling/cluster-autoscaler at the release matching kubernetes_version."""
+    tags: Mapping[str, str]
+    """AWS tags for the IAM role and the Pod Identity association. Default: none (``shardstack:component`` is always
+    set)."""
+
+
+class InstallationAutoscaler(TypedDict, total=False):
+    """ClusterAutoscaler arguments (see :class:`~shardstack.aws.cluster_autoscaler.ClusterAutoscaler`) without
+    ``cluster_name`` and ``kubernetes_version``."""
+
+    namespace: str
+    """Existing namespace the autoscaler runs in and keeps its status ConfigMap and leader lease in. Default:
+    'kube-system'."""
+    expander: str
+    """How to choose among node groups that could take a pending pod: 'least-waste' (least idle CPU and memory after the
+    scale-up), 'priority' (by the ConfigMap ``cluster-autoscaler-priority-expander`` you create in the namespace),
+    'random' or 'most-pods'. One of 'least-waste', 'priority', 'random', 'most-pods'. Default: 'least-waste'."""
+    scale_down_unneeded_time: str
+    """How long a node must be unneeded before it is removed, as a Go duration such as '10m' or '1h30m'. Default:
+    '10m'."""
+    image: str
+    """Autoscaler image, e.g. a mirror in your own registry or a digest-pinned reference. Default:
+    registry.k8s.io/autoscaling/cluster-autoscaler at the release matching kubernetes_version."""
+    tags: Mapping[str, str]
+    """AWS tags for the IAM role and the Pod Identity association. Default: none (``shardstack:component`` is always
+    set)."""

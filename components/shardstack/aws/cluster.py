@@ -21,38 +21,47 @@ the node role: the nodes' instance metadata service is out of reach of pods (hop
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from shardstack import catalog
-from shardstack.api_access import api_access_problems
-from shardstack.aws.tags import COMPONENT_TAG, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
-from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_problems
+from shardstack.aws.args import ClusterArgs, SystemPool
+from shardstack.aws.specs import (
+    CLUSTER,
+    DEFAULT_LOG_RETENTION_DAYS,
+    DEFAULT_LOG_TYPES,
+    DEFAULT_SYSTEM_INSTANCE_TYPE,
+    LOG_RETENTION_DAYS,
+    LOG_TYPES,
+    SYSTEM_AMI_TYPE,
+)
+from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME
+from shardstack.aws.tags import COMPONENT_TAG
+from shardstack.errors import ArgumentError
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
+from shardstack.specs.problem import as_arguments
+from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES
 
 TYPE_TOKEN = "shardstack:aws:Cluster"
 
+__all__ = [
+    "DEFAULT_LOG_RETENTION_DAYS",
+    "DEFAULT_LOG_TYPES",
+    "DEFAULT_SYSTEM_INSTANCE_TYPE",
+    "LOG_RETENTION_DAYS",
+    "LOG_TYPES",
+    "SYSTEM_AMI_TYPE",
+    "SYSTEM_POOL_LABEL",
+    "SYSTEM_POOL_LABEL_VALUE",
+    "Cluster",
+    "ClusterArgs",
+    "SystemPool",
+    "validate_cluster_args",
+]
 
-LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-"""Every control-plane log EKS can send to CloudWatch."""
-DEFAULT_LOG_TYPES = LOG_TYPES
-DEFAULT_LOG_RETENTION_DAYS = 90
-LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-"""Retention periods CloudWatch Logs accepts (0, "never expire", is left out on purpose)."""
-
-DEFAULT_SYSTEM_INSTANCE_TYPE = "m6i.large"
-"""2 vCPU, 8 GiB, x86_64: room for CoreDNS, the add-ons' controllers and Shardstack's own services."""
-"""AL2023's root volume plus the images of the system pods do not fit on less."""
-
-SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 SYSTEM_POOL_LABEL = "shardstack.dev/pool"
 SYSTEM_POOL_LABEL_VALUE = "system"
 ROOT_DEVICE_NAME = "/dev/xvda"
@@ -72,193 +81,13 @@ SECRETS_KEY_ACTIONS: tuple[str, ...] = ("kms:Encrypt", "kms:Decrypt", "kms:ListG
 """What the control plane does with the secrets key (the set terraform-aws-eks grants the cluster role)."""
 
 
-_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
-_MAX_CLUSTER_NAME_LENGTH = 100
-_INSTANCE_TYPE = re.compile(r"^([a-z][a-z0-9-]*)\.([a-z0-9]+)$")
-# Graviton families carry a "g" right after the generation digit: m7g, c6gn, r8gd, t4g, g5g.
-_ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
-_VPC_ID = re.compile(r"^vpc-[0-9a-f]+$")
-_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]+$")
-_PRINCIPAL_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/([\w+=,.@/-]*/)?([\w+=,.@-]+)$")
-
-
-class SystemPool(TypedDict, total=False):
-    """The managed node group of CPU nodes that runs cluster services (no GPUs)."""
-
-    instance_type: str
-    """EC2 instance type, x86_64 without GPUs. Default: 'm6i.large'."""
-    min_nodes: int
-    """Fewest nodes, ≥ 1 (CoreDNS and the controllers need somewhere to run). Default: 1."""
-    max_nodes: int
-    """Most nodes, ≥ min_nodes. Default: 3."""
-    disk_size_gib: int
-    """Root volume per node (gp3, encrypted), GiB, ≥ 20. Default: 50."""
-
-
-class ClusterArgs(TypedDict, total=False):
-    """Arguments of Cluster."""
-
-    subnet_ids: Required[pulumi.Input[Sequence[str]]]
-    """Private subnets, in at least two availability zones, for the control plane's network
-    interfaces and the system nodes. Required; at least 2."""
-    vpc_id: Required[pulumi.Input[str]]
-    """The VPC of ``subnet_ids``: clients in it (a bastion, a VPN, a CI runner) may reach the
-    Kubernetes API's private endpoint on port 443. Required."""
-    kubernetes_version: str
-    """Kubernetes minor version, '1.30' to '1.34'; EKS picks the patch release. Default: '1.33'."""
-    private_endpoint: bool
-    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a
-    public endpoint, open to ``authorized_networks`` only. Default: True."""
-    authorized_networks: Sequence[str]
-    """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24'].
-    Required when private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
-    admin_role_arns: Sequence[str]
-    """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs
-    ``pulumi up`` is made admin when the cluster is created: do not list it. Default: none."""
-    system_pool: SystemPool
-    """The CPU node group for cluster services. Default: 1 to 3 m6i.large nodes with 50 GiB disks."""
-    log_types: Sequence[str]
-    """Control-plane logs sent to CloudWatch: any of 'api', 'audit', 'authenticator',
-    'controllerManager', 'scheduler'. Default: all five."""
-    log_retention_days: int
-    """Days CloudWatch keeps the control-plane logs, one of the periods CloudWatch accepts
-    (1, 3, 5, 7, 14, 30, 60, 90, ..., 3653). Default: 90."""
-    tags: Mapping[str, str]
-    """AWS tags added to every resource, next to ``shardstack:component: <name>``. Default: none."""
-
-
 def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with Cluster arguments, one line each."""
-    problems: list[str] = []
-    known = ClusterArgs.__annotations__
-    for key in sorted(set(args) - set(known)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, known)}")
-    if name is not None and (not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH):
+    """Return every problem with Cluster arguments (and its name, the EKS cluster's, when given), one line each."""
+    problems = as_arguments(CLUSTER.check(args))
+    if name is not None and EKS_CLUSTER_NAME.reason(name) is not None:
         problems.append(
-            f"name={name!r} cannot name an EKS cluster: use at most {_MAX_CLUSTER_NAME_LENGTH} letters, "
-            "digits, '-' and '_', starting with a letter or digit"
-        )
-    problems.extend(_network_problems(args))
-    problems.extend(_version_problems(args))
-    problems.extend(api_access_problems(args))
-    problems.extend(_admin_problems(args.get("admin_role_arns")))
-    problems.extend(_system_pool_problems(args.get("system_pool")))
-    problems.extend(_log_problems(args))
-    problems.extend(tag_problems(args.get("tags")))
-    return problems
-
-
-def _is_plain_list(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str)
-
-
-def _network_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    if "vpc_id" not in args:
-        problems.append("vpc_id is required: the ID of the VPC the cluster's subnets are in, e.g. 'vpc-0abc123'")
-    elif isinstance(args["vpc_id"], str) and not _VPC_ID.match(args["vpc_id"]):
-        problems.append(f"vpc_id={args['vpc_id']!r} is not a VPC ID like 'vpc-0abc123'")
-    if "subnet_ids" not in args:
-        problems.append("subnet_ids is required: at least 2 private subnets in different availability zones")
-        return problems
-    subnets = args["subnet_ids"]
-    if isinstance(subnets, str | Mapping):
-        problems.append(f"subnet_ids must be a list of subnet IDs; got {subnets!r}")
-    elif _is_plain_list(subnets):
-        if len(subnets) < 2:
-            problems.append(
-                f"subnet_ids={list(subnets)!r} has {len(subnets)}; EKS needs at least 2 subnets in "
-                "different availability zones"
-            )
-        for i, subnet in enumerate(subnets):
-            if isinstance(subnet, str) and not _SUBNET_ID.match(subnet):
-                problems.append(f"subnet_ids[{i}]={subnet!r} is not a subnet ID like 'subnet-0abc123'")
-        plain = [s for s in subnets if isinstance(s, str)]
-        for subnet in sorted({s for s in plain if plain.count(s) > 1}):
-            problems.append(f"subnet_ids lists {subnet!r} more than once")
-    return problems
-
-
-def _version_problems(args: Mapping[str, Any]) -> list[str]:
-    if "kubernetes_version" not in args:
-        return []
-    problem = kubernetes_version_problem(args["kubernetes_version"], "EKS")
-    return [problem] if problem else []
-
-
-def _admin_problems(arns: Any) -> list[str]:
-    if arns is None:
-        return []
-    if not _is_plain_list(arns):
-        return [f"admin_role_arns must be a list of IAM role or user ARNs; got {arns!r}"]
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for i, arn in enumerate(arns):
-        match = _PRINCIPAL_ARN.match(arn) if isinstance(arn, str) else None
-        if match is None:
-            problems.append(
-                f"admin_role_arns[{i}]={arn!r} is not an IAM role or user ARN like "
-                "'arn:aws:iam::123456789012:role/platform-admin'"
-            )
-            continue
-        # The principal's name names the access entry, so it must be unique among the admins.
-        principal = match.group(4)
-        if principal in seen:
-            problems.append(
-                f"admin_role_arns[{i}]={arn!r} has the same role or user name as admin_role_arns[{seen[principal]}]"
-            )
-        seen.setdefault(principal, i)
-    return problems
-
-
-def _instance_type_problem(instance_type: Any) -> str | None:
-    match = _INSTANCE_TYPE.match(instance_type) if isinstance(instance_type, str) else None
-    if match is None:
-        return (
-            f"system_pool['instance_type']={instance_type!r} is not an EC2 instance type like "
-            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    if instance_type in _gpu_instance_types():
-        return (
-            f"system_pool['instance_type']={instance_type!r} has GPUs; the system pool runs cluster services "
-            f"on CPU nodes: use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r} and a GPU node pool for GPUs"
-        )
-    if _ARM_FAMILY.match(match.group(1)):
-        return (
-            f"system_pool['instance_type']={instance_type!r} is an Arm (Graviton) type; the system pool "
-            f"uses the x86_64 AMI ({SYSTEM_AMI_TYPE}): use a type like {DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    return None
-
-
-def _system_pool_problems(pool: Any) -> list[str]:
-    return system_pool_problems(pool, SystemPool.__annotations__, DEFAULT_SYSTEM_INSTANCE_TYPE,
-                                _instance_type_problem)
-
-
-def _gpu_instance_types() -> set[str]:
-    return {o.instance_type for model in catalog.GPUS.values() for o in model.offers_on("aws")}
-
-
-def _log_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    log_types = args.get("log_types", DEFAULT_LOG_TYPES)
-    if not _is_plain_list(log_types):
-        problems.append(f"log_types must be a list of control-plane log types; got {log_types!r}")
-    else:
-        for i, log_type in enumerate(log_types):
-            if log_type not in LOG_TYPES:
-                problems.append(
-                    f"log_types[{i}]={log_type!r} is not a control-plane log type; use {one_of(LOG_TYPES)}"
-                    f"{did_you_mean(str(log_type), LOG_TYPES)}"
-                )
-        for log_type in sorted({t for t in log_types if isinstance(t, str) and list(log_types).count(t) > 1}):
-            problems.append(f"log_types lists {log_type!r} more than once")
-    retention = args.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS)
-    if isinstance(retention, bool) or retention not in LOG_RETENTION_DAYS:
-        problems.append(
-            f"log_retention_days={retention!r} is not a retention period CloudWatch accepts; use one of "
-            f"{', '.join(str(d) for d in LOG_RETENTION_DAYS)}"
+            f"name={name!r} cannot name an EKS cluster: use at most 100 letters, digits, '-' and '_', starting with "
+            "a letter or digit"
         )
     return problems
 

@@ -31,23 +31,46 @@ interface endpoints for ``autoscaling``, ``ec2`` and ``eks``).
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import json
-import re
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from shardstack.aws.args import ClusterAutoscalerArgs
 from shardstack.aws.cluster import SYSTEM_POOL_LABEL, SYSTEM_POOL_LABEL_VALUE
 from shardstack.aws.pod_identity import pod_identity_role, role_name_prefix
-from shardstack.aws.tags import component_tags, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.aws.specs import (
+    AWS_UNSUPPORTED_EXPANDERS,
+    CLUSTER_AUTOSCALER,
+    DEFAULT_EXPANDER,
+    DEFAULT_NAMESPACE,
+    DEFAULT_SCALE_DOWN_UNNEEDED_TIME,
+    EXPANDERS,
+)
+from shardstack.aws.tags import component_tags
+from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:ClusterAutoscaler"
+
+__all__ = [
+    "AWS_UNSUPPORTED_EXPANDERS",
+    "DEFAULT_EXPANDER",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_SCALE_DOWN_UNNEEDED_TIME",
+    "EXPANDERS",
+    "IMAGE_TAGS",
+    "ClusterAutoscaler",
+    "ClusterAutoscalerArgs",
+    "autoscaler_command",
+    "autoscaling_policy",
+    "image_for",
+    "validate_cluster_autoscaler_args",
+]
 
 IMAGE_REPOSITORY = "registry.k8s.io/autoscaling/cluster-autoscaler"
 IMAGE_TAGS: Mapping[str, str] = {
@@ -65,20 +88,6 @@ APP = "cluster-autoscaler"
 SERVICE_ACCOUNT_NAME = "cluster-autoscaler"
 """Name of the service account, the RBAC objects and the Deployment, as upstream names them: one
 autoscaler per cluster, so a second one collides instead of fighting the first over node counts."""
-DEFAULT_NAMESPACE = "kube-system"
-
-EXPANDERS = ("least-waste", "priority", "random", "most-pods")
-"""How the autoscaler picks among node groups that fit a pending pod."""
-DEFAULT_EXPANDER = "least-waste"
-AWS_UNSUPPORTED_EXPANDERS: Mapping[str, str] = {
-    "price": (
-        "it works only on GCE, GKE and Equinix Metal: the AWS cloud provider has no pricing model, and "
-        "the autoscaler fails at its first scale-up with it"
-    ),
-}
-
-DEFAULT_SCALE_DOWN_UNNEEDED_TIME = "10m"
-"""The autoscaler's own default: a GPU node must be unneeded this long before it is removed."""
 
 METRICS_PORT = 8085
 """The autoscaler's --address default: /metrics and /health-check."""
@@ -106,127 +115,18 @@ SCALE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanc
 """The only calls that change anything: grow a group, or remove one drained node from it."""
 
 
-_EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
-_MAX_EKS_CLUSTER_NAME = 100
-_VERSION = re.compile(r"^1\.\d+$")
-_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(?:ns|us|µs|ms|s|m|h)")
-
-
-class ClusterAutoscalerArgs(TypedDict, total=False):
-    """Arguments of ClusterAutoscaler."""
-
-    cluster_name: Required[pulumi.Input[str]]
-    """Name of the EKS cluster. The autoscaler manages the Auto Scaling groups tagged
-    ``k8s.io/cluster-autoscaler/<cluster_name>: owned`` (EKS tags every managed node group's group so)
-    and may change the size of no other."""
-    kubernetes_version: Required[str]
-    """The cluster's Kubernetes minor version, one of '1.30' to '1.34'; the autoscaler release of the
-    same minor version is deployed (e.g. '1.33' gives v1.33.6)."""
-    namespace: str
-    """Existing namespace the autoscaler runs in and keeps its status ConfigMap and leader lease in.
-    Default: 'kube-system'."""
-    expander: str
-    """How to choose among node groups that could take a pending pod: 'least-waste' (least idle CPU and
-    memory after the scale-up), 'priority' (by the ConfigMap ``cluster-autoscaler-priority-expander``
-    you create in the namespace), 'random' or 'most-pods'. Default: 'least-waste'."""
-    scale_down_unneeded_time: str
-    """How long a node must be unneeded before it is removed, as a Go duration such as '10m' or '1h30m'.
-    Default: '10m'."""
-    image: str
-    """Autoscaler image, e.g. a mirror in your own registry or a digest-pinned reference. Default:
-    registry.k8s.io/autoscaling/cluster-autoscaler at the release matching kubernetes_version."""
-    tags: Mapping[str, str]
-    """AWS tags for the IAM role and the Pod Identity association. Default: none
-    (``shardstack:component`` is always set)."""
-
-
 def image_for(kubernetes_version: str) -> str:
     """Return the pinned cluster-autoscaler image for a supported Kubernetes minor version ('1.33')."""
     return f"{IMAGE_REPOSITORY}:{IMAGE_TAGS[kubernetes_version]}"
 
 
 def validate_cluster_autoscaler_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with ClusterAutoscaler arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    known = ClusterAutoscalerArgs.__annotations__
-    problems = [f"unknown argument {key!r}{did_you_mean(str(key), known)}" for key in sorted(set(args) - set(known))]
-    if name is not None:
-        # The name is the pods' app.kubernetes.io/instance label.
-        problem = names.label_value_problem("name", name)
-        if problem:
-            problems.append(problem)
-    problems.extend(_cluster_name_problems(args))
-    problems.extend(_version_problems(args))
-    problem = names.dns_label_problem("namespace", args.get("namespace", DEFAULT_NAMESPACE))
-    if problem:
+    """Return every problem with ClusterAutoscaler arguments (and its name, when given), one line each."""
+    problems = as_arguments(CLUSTER_AUTOSCALER.check(args))
+    # The name is the pods' app.kubernetes.io/instance label.
+    if name is not None and (problem := names.label_value_problem("name", name)):
         problems.append(problem)
-    problems.extend(_expander_problems(args.get("expander", DEFAULT_EXPANDER)))
-    unneeded_time = args.get("scale_down_unneeded_time", DEFAULT_SCALE_DOWN_UNNEEDED_TIME)
-    problem = _duration_problem("scale_down_unneeded_time", unneeded_time)
-    if problem:
-        problems.append(problem)
-    if "image" in args and (not isinstance(args["image"], str) or not args["image"].strip()):
-        problems.append(f"image={args['image']!r} must be an image reference such as 'registry/repo:tag'")
-    problems.extend(tag_problems(args.get("tags")))
     return problems
-
-
-def _cluster_name_problems(args: Mapping[str, Any]) -> list[str]:
-    if args.get("cluster_name") is None:
-        return ["cluster_name is required: the name of the EKS cluster whose node groups to scale"]
-    cluster_name = args["cluster_name"]
-    if isinstance(cluster_name, pulumi.Output):
-        return []
-    if (
-        not isinstance(cluster_name, str)
-        or not _EKS_CLUSTER_NAME.match(cluster_name)
-        or len(cluster_name) > _MAX_EKS_CLUSTER_NAME
-    ):
-        return [
-            f"cluster_name={cluster_name!r} is not an EKS cluster name: use 1 to {_MAX_EKS_CLUSTER_NAME} letters, "
-            "digits, '-' and '_', starting with a letter or digit"
-        ]
-    return []
-
-
-def _version_problems(args: Mapping[str, Any]) -> list[str]:
-    supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
-    if "kubernetes_version" not in args:
-        return [
-            f"kubernetes_version is required: the cluster's minor version, e.g. {DEFAULT_KUBERNETES_VERSION!r}, "
-            f"which picks the autoscaler release; {supported}"
-        ]
-    version = args["kubernetes_version"]
-    if not isinstance(version, str) or not _VERSION.match(version):
-        hint = " (give the minor version only)" if isinstance(version, str) and version.count(".") == 2 else ""
-        return [
-            f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
-            f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
-        ]
-    if version not in IMAGE_TAGS:
-        return [f"kubernetes_version={version!r} is not supported; {supported}"]
-    return []
-
-
-def _expander_problems(expander: Any) -> list[str]:
-    if expander in AWS_UNSUPPORTED_EXPANDERS:
-        return [
-            f"expander={expander!r} cannot be used on AWS: {AWS_UNSUPPORTED_EXPANDERS[expander]}; "
-            f"use {one_of(EXPANDERS)}"
-        ]
-    if expander not in EXPANDERS:
-        return [f"expander={expander!r} must be {one_of(EXPANDERS)}{did_you_mean(str(expander), EXPANDERS)}"]
-    return []
-
-
-def _duration_problem(arg: str, value: Any) -> str | None:
-    if not isinstance(value, str) or not _DURATION.match(value):
-        return f"{arg}={value!r} is not a duration: use a Go duration such as '10m', '90s' or '1h30m'"
-    if all(float(amount) == 0 for amount in _DURATION_PART.findall(value)):
-        return f"{arg}={value!r} must be longer than zero, or every node would be removed as soon as it is idle"
-    return None
 
 
 def autoscaling_policy(cluster_name: str) -> str:
@@ -356,11 +256,15 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         cluster_name = pulumi.Output.from_input(args["cluster_name"])
 
         access = pod_identity_role(
-            name, cluster_name=cluster_name, namespace=namespace, service_account=SERVICE_ACCOUNT_NAME,
+            name,
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=SERVICE_ACCOUNT_NAME,
             policy=cluster_name.apply(autoscaling_policy),
             role_name_prefix=role_name_prefix(name, "cluster-autoscaler"),
             description=pulumi.Output.concat("Cluster autoscaler of EKS cluster ", cluster_name),
-            tags=tags, opts=child,
+            tags=tags,
+            opts=child,
         )
         role, association = access.role, access.association
 

@@ -27,38 +27,59 @@ weight downloads and image pulls off the NAT gateways, where every gigabyte is b
 
 import ipaddress
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Required, TypedDict
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from shardstack.aws.tags import COMPONENT_TAG, tag_problems
-from shardstack.cidr import ipv4_network
-from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.aws.args import ExistingNetwork, NetworkArgs
+from shardstack.aws.specs import (
+    CREATION_ARGS,
+    DEFAULT_CIDR_BLOCK,
+    DEFAULT_NAT_GATEWAYS,
+    DEFAULT_ZONE_COUNT,
+    MAX_VPC_PREFIX,
+    MIN_VPC_PREFIX,
+    MIN_ZONES,
+    NAT_GATEWAY_MODES,
+    NAT_ONE_PER_ZONE,
+    NAT_SINGLE,
+    NETWORK,
+    NETWORK_RESERVED_TAG_KEYS,
+    PRIVATE_SUBNET_EXTRA_BITS,
+    PUBLIC_SUBNET_EXTRA_BITS,
+    SMALLEST_SUBNET_PREFIX,
+    max_zones,
+    subnet_prefixes,
+)
+from shardstack.errors import ArgumentError
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:Network"
 
-DEFAULT_CIDR_BLOCK = "10.0.0.0/16"
-MIN_VPC_PREFIX = 16
-"""The largest VPC AWS allows."""
-MAX_VPC_PREFIX = 24
-"""Smaller VPCs leave too few addresses: the VPC CNI gives every pod an address of its subnet."""
-DEFAULT_ZONE_COUNT = 3
-MIN_ZONES = 2
-"""EKS refuses a cluster whose subnets are not in at least two availability zones."""
-
-NAT_ONE_PER_ZONE = "one_per_zone"
-NAT_SINGLE = "single"
-NAT_GATEWAY_MODES = (NAT_ONE_PER_ZONE, NAT_SINGLE)
-DEFAULT_NAT_GATEWAYS = NAT_ONE_PER_ZONE
-
-# Subnet carving (see carve_subnets): each private subnet is 1/8 of the VPC, each public one 1/64.
-PRIVATE_SUBNET_EXTRA_BITS = 3
-PUBLIC_SUBNET_EXTRA_BITS = 6
-SMALLEST_SUBNET_PREFIX = 28
-"""AWS refuses subnets smaller than a /28."""
+__all__ = [
+    "CREATION_ARGS",
+    "DEFAULT_CIDR_BLOCK",
+    "DEFAULT_NAT_GATEWAYS",
+    "DEFAULT_ZONE_COUNT",
+    "MAX_VPC_PREFIX",
+    "MIN_VPC_PREFIX",
+    "MIN_ZONES",
+    "NAT_GATEWAY_MODES",
+    "NAT_ONE_PER_ZONE",
+    "NAT_SINGLE",
+    "PRIVATE_SUBNET_EXTRA_BITS",
+    "PUBLIC_SUBNET_EXTRA_BITS",
+    "RESERVED_TAG_KEYS",
+    "SMALLEST_SUBNET_PREFIX",
+    "ExistingNetwork",
+    "Network",
+    "NetworkArgs",
+    "carve_subnets",
+    "max_zones",
+    "validate_network_args",
+]
 
 GATEWAY_ENDPOINT_SERVICE = "s3"
 INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks-auth")
@@ -72,65 +93,7 @@ EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 FLOW_LOG_RETENTION_DAYS = 365
 """A year of flow logs: what CIS/checkov ask for, and long enough to investigate an incident."""
 
-CREATION_ARGS = ("cidr_block", "availability_zones", "zone_count", "nat_gateways", "vpc_endpoints", "flow_logs")
-"""Arguments that shape a VPC this component creates, meaningless with ``existing``."""
-RESERVED_TAG_KEYS = ("Name", COMPONENT_TAG)
-"""Set by the component on each resource."""
-
-# An availability zone name such as 'us-east-1a', 'us-gov-west-1b' or the Local Zone 'us-west-2-lax-1a'.
-ZONE_NAME = re.compile(r"^[a-z]{2}(-[a-z0-9]+)*-\d+[a-z]$")
-VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
-SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
-
-
-class ExistingNetwork(TypedDict, total=False):
-    """A VPC and subnets created elsewhere, used as they are."""
-
-    vpc_id: Required[pulumi.Input[str]]
-    """ID of the VPC, e.g. 'vpc-0123456789abcdef0'."""
-    private_subnet_ids: Required[Sequence[pulumi.Input[str]]]
-    """IDs of the private subnets for nodes and pods: at least 2, in different availability zones,
-    with a route to the internet (NAT) or VPC endpoints, and tagged for EKS
-    (``kubernetes.io/role/internal-elb: 1``)."""
-    public_subnet_ids: Required[Sequence[pulumi.Input[str]]]
-    """IDs of the public subnets for internet-facing load balancers, at least 1, tagged
-    ``kubernetes.io/role/elb: 1``."""
-
-
-class NetworkArgs(TypedDict, total=False):
-    """Arguments of Network."""
-
-    cluster_name: Required[str]
-    """Name of the EKS cluster that will use this network; the subnets get the
-    ``kubernetes.io/cluster/<cluster_name>: shared`` tag that EKS and its load balancer controller
-    look for."""
-    cidr_block: str
-    """IPv4 range of the VPC, a /16 to a /24. Private subnets get 1/8 of it each, public ones 1/64
-    (at least a /28). Default: '10.0.0.0/16' (private /19s of 8,190 addresses, public /22s)."""
-    availability_zones: Sequence[str]
-    """Availability zone names, e.g. ['us-east-1a', 'us-east-1b']; at least 2, one private and one
-    public subnet each. Default: the first ``zone_count`` available zones of the region."""
-    zone_count: int
-    """How many of the region's available zones to use when ``availability_zones`` is not given,
-    at least 2. Default: 3."""
-    nat_gateways: str
-    """'one_per_zone' (each zone keeps its internet egress when another zone fails) or 'single'
-    (one NAT gateway for all zones: cheaper, but egress stops when its zone fails).
-    Default: 'one_per_zone'."""
-    vpc_endpoints: bool
-    """Create VPC endpoints: an S3 gateway endpoint (free; model weights and image layers) and
-    interface endpoints for ECR, STS and EKS Pod Identity in the private subnets (billed per hour
-    and zone), so that this traffic does not pay NAT processing. Default: True."""
-    flow_logs: bool
-    """Record the VPC's traffic metadata in a CloudWatch log group kept 365 days. Default: False."""
-    existing: ExistingNetwork
-    """Use a VPC and subnets created elsewhere: nothing is created and the outputs are these ids.
-    Cannot be combined with cidr_block, availability_zones, zone_count, nat_gateways,
-    vpc_endpoints or flow_logs. Default: a new VPC is created."""
-    tags: Mapping[str, str]
-    """Tags added to every resource the component creates. Default: none besides
-    ``shardstack:component: <name>`` and a ``Name`` per resource."""
+RESERVED_TAG_KEYS = NETWORK_RESERVED_TAG_KEYS
 
 
 def carve_subnets(cidr_block: str, zones: int) -> tuple[list[str], list[str]]:
@@ -149,7 +112,7 @@ def carve_subnets(cidr_block: str, zones: int) -> tuple[list[str], list[str]]:
     vpc = ipaddress.IPv4Network(cidr_block)
     if zones > max_zones(vpc.prefixlen):
         raise ValueError(f"{zones} zones do not fit in {cidr_block}; at most {max_zones(vpc.prefixlen)} do")
-    private_prefix, public_prefix = _subnet_prefixes(vpc.prefixlen)
+    private_prefix, public_prefix = subnet_prefixes(vpc.prefixlen)
     private_size = 2 ** (32 - private_prefix)
     public_size = 2 ** (32 - public_prefix)
     start = int(vpc.network_address)
@@ -159,192 +122,11 @@ def carve_subnets(cidr_block: str, zones: int) -> tuple[list[str], list[str]]:
     return [str(n) for n in private], [str(n) for n in public]
 
 
-def max_zones(vpc_prefix: int) -> int:
-    """Return how many zones' private and public subnets fit in a VPC with this prefix length."""
-    private_prefix, public_prefix = _subnet_prefixes(vpc_prefix)
-    return 2 ** (32 - vpc_prefix) // (2 ** (32 - private_prefix) + 2 ** (32 - public_prefix))
-
-
-def _subnet_prefixes(vpc_prefix: int) -> tuple[int, int]:
-    return (
-        vpc_prefix + PRIVATE_SUBNET_EXTRA_BITS,
-        min(vpc_prefix + PUBLIC_SUBNET_EXTRA_BITS, SMALLEST_SUBNET_PREFIX),
-    )
-
-
 def validate_network_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with Network arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    problems: list[str] = []
-    for key in sorted(set(args) - set(NetworkArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, NetworkArgs.__annotations__)}")
+    """Return every problem with Network arguments (and its name, when given), one line each."""
+    problems = as_arguments(NETWORK.check(args))
     if name is not None and (not isinstance(name, str) or not name.strip()):
         problems.append(f"name={name!r} must be a non-empty string: child resources are named after it")
-    problems.extend(_cluster_name_problems(args))
-
-    if "existing" in args:
-        for key in CREATION_ARGS:
-            if key in args:
-                problems.append(
-                    f"existing and {key} cannot be combined: existing uses a VPC as it is, so "
-                    f"{key}={args[key]!r} would be ignored; drop one of them"
-                )
-        problems.extend(_existing_problems(args["existing"]))
-    else:
-        problems.extend(_vpc_problems(args))
-
-    if "nat_gateways" in args and args["nat_gateways"] not in NAT_GATEWAY_MODES:
-        value = args["nat_gateways"]
-        problems.append(
-            f"nat_gateways={value!r} must be {one_of(NAT_GATEWAY_MODES)}"
-            f"{did_you_mean(str(value), NAT_GATEWAY_MODES)}"
-        )
-    for flag in ("vpc_endpoints", "flow_logs"):
-        if flag in args and not isinstance(args[flag], bool):
-            problems.append(f"{flag} must be True or False; got {args[flag]!r}")
-    problems.extend(tag_problems(args.get("tags"), RESERVED_TAG_KEYS))
-    return problems
-
-
-def _cluster_name_problems(args: Mapping[str, Any]) -> list[str]:
-    if "cluster_name" not in args:
-        return [
-            "cluster_name is required: the name of the EKS cluster that will use this network, "
-            "for the subnets' kubernetes.io/cluster/<cluster_name> tags"
-        ]
-    value = args["cluster_name"]
-    if not isinstance(value, str) or not EKS_CLUSTER_NAME.match(value):
-        return [
-            f"cluster_name={value!r} is not an EKS cluster name: use 1 to 100 letters, digits, '-' "
-            "and '_', starting with a letter or digit"
-        ]
-    return []
-
-
-def _vpc_problems(args: Mapping[str, Any]) -> list[str]:
-    """Problems with the arguments that shape a new VPC: its range and its zones."""
-    problems: list[str] = []
-    cidr = args.get("cidr_block", DEFAULT_CIDR_BLOCK)
-    vpc = ipv4_network(cidr)
-    if vpc is None:
-        problems.append(f"cidr_block={cidr!r} is not an IPv4 CIDR block: use e.g. '10.0.0.0/16'")
-    elif vpc.with_prefixlen != cidr:
-        problems.append(f"cidr_block={cidr!r} has host bits set; the block it lies in is {vpc.with_prefixlen!r}")
-        vpc = None
-    elif not MIN_VPC_PREFIX <= vpc.prefixlen <= MAX_VPC_PREFIX:
-        problems.append(
-            f"cidr_block={cidr!r} is a /{vpc.prefixlen}; use a /{MIN_VPC_PREFIX} (65,536 addresses, the "
-            f"most AWS allows) to a /{MAX_VPC_PREFIX} (256): pods take their addresses from the VPC"
-        )
-        vpc = None
-    elif vpc.is_loopback or vpc.is_link_local or vpc.is_multicast or vpc.is_reserved or vpc.is_unspecified:
-        problems.append(
-            f"cidr_block={cidr!r} is a reserved range AWS refuses for a VPC: use a private range "
-            "such as '10.0.0.0/16', '172.16.0.0/16' or '192.168.0.0/16'"
-        )
-        vpc = None
-
-    zones: int | None = None
-    if "availability_zones" in args and "zone_count" in args:
-        problems.append(
-            f"availability_zones={args['availability_zones']!r} and zone_count={args['zone_count']!r} "
-            "cannot be combined: give the zone names, or how many of the region's zones to use"
-        )
-    if "availability_zones" in args:
-        zone_problems = _zone_name_problems(args["availability_zones"])
-        problems.extend(zone_problems)
-        if not zone_problems:
-            zones = len(args["availability_zones"])
-    elif "zone_count" in args:
-        count = args["zone_count"]
-        if isinstance(count, int) and not isinstance(count, bool) and count >= MIN_ZONES:
-            zones = count
-        else:
-            problems.append(
-                f"zone_count must be an integer ≥ {MIN_ZONES} (EKS needs subnets in at least "
-                f"{MIN_ZONES} availability zones); got {count!r}"
-            )
-    else:
-        zones = DEFAULT_ZONE_COUNT
-
-    if vpc is not None and zones is not None and zones > max_zones(vpc.prefixlen):
-        private_prefix, public_prefix = _subnet_prefixes(vpc.prefixlen)
-        problems.append(
-            f"{zones} zones do not fit in cidr_block={cidr!r}: a /{vpc.prefixlen} holds at most "
-            f"{max_zones(vpc.prefixlen)} zones' subnets (a private /{private_prefix} and a public "
-            f"/{public_prefix} each); use a larger block or fewer zones"
-        )
-    return problems
-
-
-def _zone_name_problems(zones: Any) -> list[str]:
-    if isinstance(zones, str) or not isinstance(zones, Sequence):
-        return [f"availability_zones must be a list of zone names such as ['us-east-1a', 'us-east-1b']; got {zones!r}"]
-    problems: list[str] = []
-    for i, zone in enumerate(zones):
-        if not isinstance(zone, str) or not ZONE_NAME.match(zone):
-            problems.append(
-                f"availability_zones[{i}]={zone!r} is not an availability zone name such as 'us-east-1a' "
-                "(zone IDs such as 'use1-az1' are not accepted)"
-            )
-    duplicates = sorted({z for z in zones if isinstance(z, str) and list(zones).count(z) > 1})
-    if duplicates:
-        problems.append(f"availability_zones lists {', '.join(map(repr, duplicates))} more than once")
-    if len(zones) < MIN_ZONES:
-        problems.append(
-            f"availability_zones={list(zones)!r} has {len(zones)} zone(s); EKS needs at least {MIN_ZONES}"
-        )
-    return problems
-
-
-def _existing_problems(existing: Any) -> list[str]:
-    if not isinstance(existing, Mapping):
-        return [
-            "existing must be a mapping with vpc_id, private_subnet_ids and public_subnet_ids; "
-            f"got {existing!r}"
-        ]
-    problems: list[str] = []
-    for key in sorted(set(existing) - set(ExistingNetwork.__annotations__)):
-        problems.append(
-            f"existing has unknown field {key!r}{did_you_mean(key, ExistingNetwork.__annotations__)}"
-        )
-    if "vpc_id" not in existing:
-        problems.append("existing['vpc_id'] is required: the ID of the VPC, e.g. 'vpc-0123456789abcdef0'")
-    elif isinstance(existing["vpc_id"], str) and not VPC_ID.match(existing["vpc_id"]):
-        problems.append(f"existing['vpc_id']={existing['vpc_id']!r} is not a VPC ID such as 'vpc-0123456789abcdef0'")
-    lists: dict[str, list[Any]] = {}
-    for key, minimum, why in (
-        ("private_subnet_ids", MIN_ZONES, "EKS needs at least 2, in different availability zones"),
-        ("public_subnet_ids", 1, "internet-facing load balancers need at least 1"),
-    ):
-        arg = f"existing['{key}']"
-        if key not in existing:
-            problems.append(f"{arg} is required: {why}")
-            continue
-        ids = existing[key]
-        if isinstance(ids, str) or not isinstance(ids, Sequence):
-            problems.append(f"{arg} must be a list of subnet IDs such as ['subnet-0123456789abcdef0']; got {ids!r}")
-            continue
-        lists[key] = list(ids)
-        if len(ids) < minimum:
-            problems.append(f"{arg}={list(ids)!r} has {len(ids)} subnet(s); {why}")
-        for i, subnet in enumerate(ids):
-            if isinstance(subnet, str) and not SUBNET_ID.match(subnet):
-                problems.append(f"{arg}[{i}]={subnet!r} is not a subnet ID such as 'subnet-0123456789abcdef0'")
-        plain = [s for s in ids if isinstance(s, str)]
-        duplicates = sorted({s for s in plain if plain.count(s) > 1})
-        if duplicates:
-            problems.append(f"{arg} lists {', '.join(map(repr, duplicates))} more than once")
-    shared = sorted(
-        {s for s in lists.get("private_subnet_ids", []) if isinstance(s, str)}
-        & {s for s in lists.get("public_subnet_ids", []) if isinstance(s, str)}
-    )
-    if shared:
-        problems.append(
-            f"existing lists {', '.join(map(repr, shared))} as both private and public: "
-            "a subnet is one or the other"
-        )
     return problems
 
 

@@ -21,100 +21,41 @@ their own IAM policy, as that action has no repository to scope it to.
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import json
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from shardstack.aws.tags import COMPONENT_TAG, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean
-from shardstack.k8s import names
+from shardstack.aws.args import RegistryArgs
+from shardstack.aws.specs import DEFAULT_KEEP_IMAGES, DEFAULT_REPOSITORY_NAME, REGISTRY
+from shardstack.aws.tags import COMPONENT_TAG
+from shardstack.errors import ArgumentError
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:Registry"
 
-DEFAULT_REPOSITORY_NAME = "shardstack/runtime"
-DEFAULT_KEEP_IMAGES = 30
-"""Enough to roll back through weeks of releases; older images only cost storage and scan noise."""
+__all__ = [
+    "DEFAULT_KEEP_IMAGES",
+    "DEFAULT_REPOSITORY_NAME",
+    "PULL_ACTIONS",
+    "UNTAGGED_IMAGE_DAYS",
+    "Registry",
+    "RegistryArgs",
+    "lifecycle_policy",
+    "validate_registry_args",
+]
+
 UNTAGGED_IMAGE_DAYS = 7
 """Untagged images are superseded builds and layers of multi-arch indexes nobody references any more."""
 
 PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 """What pulling an image needs at the repository; nothing that pushes, deletes or changes policy."""
 
-REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/.+|user/.+)$")
-
-
-class RegistryArgs(TypedDict, total=False):
-    """Arguments of Registry."""
-
-    repository_name: str
-    """Repository name: 2 to 256 lowercase letters, digits and '.', '_', '-' between them, in
-    '/'-separated parts. Default: 'shardstack/runtime'."""
-    kms_key_arn: pulumi.Input[str]
-    """ARN of a KMS key to encrypt the images with. Default: KMS encryption with the AWS managed key
-    for ECR (aws/ecr)."""
-    keep_images: int
-    """Tagged images to keep; older ones expire, newest first kept. At least 1. Default: 30."""
-    pull_principal_arns: Sequence[pulumi.Input[str]]
-    """IAM principals (role, user or account root ARNs) allowed to pull, through a repository policy.
-    Default: none and no repository policy; the cluster's nodes pull through their own role."""
-    tags: Mapping[str, str]
-    """Tags added to the repository, next to ``shardstack:component: <name>``. Default: none."""
-
-
-def repository_name_problem(arg: str, value: Any) -> str | None:
-    """Check an ECR repository name."""
-    if not isinstance(value, str) or not 2 <= len(value) <= 256 or not REPOSITORY_NAME.match(value):
-        return (
-            f"{arg}={value!r} is not an ECR repository name: use 2 to 256 lowercase letters and digits, "
-            "with single '.', '_' or '-' between them, in parts separated by '/' (e.g. 'shardstack/runtime')"
-        )
-    return None
-
-
-def _pull_principal_problems(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        return [f"pull_principal_arns must be a list of IAM principal ARNs; got {value!r}"]
-    problems: list[str] = []
-    for i, arn in enumerate(value):
-        if isinstance(arn, pulumi.Output):
-            continue
-        if not isinstance(arn, str) or not IAM_PRINCIPAL_ARN.match(arn):
-            problems.append(
-                f"pull_principal_arns[{i}]={arn!r} is not an IAM principal ARN: use a role, user or account "
-                "root ARN such as 'arn:aws:iam::123456789012:role/nodes'"
-            )
-    return problems
-
 
 def validate_registry_args(args: Mapping[str, Any]) -> list[str]:
     """Return every problem with Registry arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(RegistryArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, RegistryArgs.__annotations__)}")
-    checks = [
-        repository_name_problem("repository_name", args["repository_name"]) if "repository_name" in args else None,
-        names.int_problem("keep_images", args["keep_images"], minimum=1) if "keep_images" in args else None,
-    ]
-    kms_key_arn = args.get("kms_key_arn")
-    if (
-        "kms_key_arn" in args
-        and not isinstance(kms_key_arn, pulumi.Output)
-        and (not isinstance(kms_key_arn, str) or not KMS_KEY_ARN.match(kms_key_arn))
-    ):
-        checks.append(
-            f"kms_key_arn={kms_key_arn!r} is not a KMS key ARN: use 'arn:aws:kms:<region>:<account>:key/<key id>'"
-        )
-    problems.extend(p for p in checks if p)
-    problems.extend(_pull_principal_problems(args.get("pull_principal_arns")))
-    problems.extend(tag_problems(args.get("tags")))
-    return problems
+    return as_arguments(REGISTRY.check(args))
 
 
 def lifecycle_policy(keep_images: int) -> str:

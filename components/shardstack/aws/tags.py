@@ -1,7 +1,11 @@
 """The tags every Shardstack AWS resource carries, and the checks on the tags a caller adds."""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from shardstack.specs.kinds import Kind
+from shardstack.specs.problem import Key, Path, Problem
 
 COMPONENT_TAG = "shardstack:component"
 """Set on every resource to the name of the component that made it."""
@@ -12,24 +16,42 @@ RESERVED_PREFIX = "aws:"
 """AWS keeps tag keys starting with this for itself."""
 
 
+@dataclass(frozen=True)
+class Tags(Kind):
+    """AWS tags, ``{key: value}``; ``reserved`` keys are set by the component itself."""
+
+    reserved: tuple[str, ...] = (COMPONENT_TAG,)
+
+    @property
+    def annotation(self) -> str:
+        return "Mapping[str, str]"
+
+    @property
+    def allowed(self) -> str:
+        return "a mapping of tag keys to values"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if not isinstance(value, Mapping):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        problems: list[Problem] = []
+        for key, item in value.items():
+            at = (*path, Key(str(key)))
+            if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
+                problems.append(Problem(at, f"is not a tag key: use a string of 1 to {MAX_KEY_LENGTH} characters"))
+            elif key.lower().startswith(RESERVED_PREFIX):
+                problems.append(Problem(at, f"is not allowed: AWS reserves keys starting with {RESERVED_PREFIX!r}"))
+            elif key in self.reserved:
+                problems.append(Problem(at, "is not allowed: Shardstack sets this key itself; choose another key"))
+            if not isinstance(item, str) or len(item) > MAX_VALUE_LENGTH:
+                problems.append(Problem(at, f"must be a string of at most {MAX_VALUE_LENGTH} characters", item))
+        return problems
+
+
 def tag_problems(tags: Any, reserved: Iterable[str] = (COMPONENT_TAG,)) -> list[str]:
     """Every problem with caller ``tags``, naming the key; ``reserved`` keys are set by the component itself."""
     if tags is None:
         return []
-    if not isinstance(tags, Mapping):
-        return [f"tags must be a mapping of tag keys to values; got {tags!r}"]
-    reserved = tuple(reserved)
-    problems: list[str] = []
-    for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
-            problems.append(f"tags key {key!r} must be a string of 1 to {MAX_KEY_LENGTH} characters")
-        elif key.lower().startswith(RESERVED_PREFIX):
-            problems.append(f"tags key {key!r} starts with {RESERVED_PREFIX!r}, which AWS reserves for its own tags")
-        elif key in reserved:
-            problems.append(f"tags key {key!r} is set by Shardstack itself; choose another key")
-        if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
-            problems.append(f"tags[{key!r}]={value!r} must be a string of at most {MAX_VALUE_LENGTH} characters")
-    return problems
+    return [p.as_argument() for p in Tags(tuple(reserved)).problems(tags, ("tags",))]
 
 
 def component_tags(name: str, tags: Mapping[str, str] | None) -> dict[str, str]:

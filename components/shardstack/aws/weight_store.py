@@ -27,25 +27,46 @@ needs the ``eks-pod-identity-agent`` add-on (Shardstack's Cluster installs it).
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from shardstack.aws.args import WeightStoreArgs
 from shardstack.aws.pod_identity import pod_identity_role, role_name_prefix
-from shardstack.aws.tags import COMPONENT_TAG, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean
+from shardstack.aws.specs import (
+    BUCKET_NAME_CHARS,
+    DEFAULT_NONCURRENT_VERSION_DAYS,
+    RESERVED_BUCKET_PREFIXES,
+    RESERVED_BUCKET_SUFFIXES,
+    WEIGHT_STORE,
+)
+from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME
+from shardstack.aws.tags import COMPONENT_TAG
+from shardstack.errors import ArgumentError
 from shardstack.k8s import names
+from shardstack.specs.kinds import Input
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:WeightStore"
 
-DEFAULT_NONCURRENT_VERSION_DAYS = 30
-"""Long enough to roll back a bad checkpoint upload, short enough not to pay for every old copy."""
+__all__ = [
+    "BUCKET_NAME_CHARS",
+    "DEFAULT_NONCURRENT_VERSION_DAYS",
+    "RESERVED_BUCKET_PREFIXES",
+    "RESERVED_BUCKET_SUFFIXES",
+    "ReadGrant",
+    "WeightStore",
+    "WeightStoreArgs",
+    "bucket_name_problems",
+    "validate_read_grant",
+    "validate_weight_store_args",
+]
+
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 """A multipart upload of a checkpoint still unfinished after a week was abandoned; its parts cost money."""
 KMS_DELETION_WINDOW_DAYS = 30
@@ -53,35 +74,6 @@ KMS_DELETION_WINDOW_DAYS = 30
 
 MAX_AUTO_NAMED_COMPONENT = 48
 """Pulumi names the bucket ``<name>-bucket-<7 random characters>``, lowercased: 63 characters at most."""
-
-BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9.-]*$")
-KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
-RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-
-
-class WeightStoreArgs(TypedDict, total=False):
-    """Arguments of WeightStore."""
-
-    bucket_name: str
-    """Globally unique S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.', starting and ending
-    with a letter or digit. Default: Pulumi names it ``<component name>-bucket-<random suffix>``."""
-    kms_key_arn: pulumi.Input[str]
-    """ARN of an existing KMS key to encrypt the objects with; its key policy must let IAM policies in
-    this account grant ``kms:Decrypt`` (the default key policy does). Default: a customer managed key
-    with yearly rotation and an alias is created for this bucket."""
-    noncurrent_version_days: int
-    """Days an overwritten or deleted object version is kept before S3 expires it; at least 1.
-    Default: 30."""
-    protect: bool
-    """Protect the bucket and its KMS key from deletion and keep them, with their settings, when the
-    stack is destroyed. Default: True. False lets ``pulumi destroy`` delete them (the bucket only when
-    empty, unless ``force_destroy``)."""
-    force_destroy: bool
-    """Let deleting the bucket delete every object in it first. Default: False."""
-    tags: Mapping[str, str]
-    """Tags added to every taggable resource, next to ``shardstack:component: <name>``. Default: none."""
 
 
 @dataclass(frozen=True)
@@ -110,33 +102,7 @@ class ReadGrant:
 
 def bucket_name_problems(arg: str, value: Any) -> list[str]:
     """Return every S3 general purpose bucket naming rule ``value`` breaks, each naming the rule."""
-    if not isinstance(value, str):
-        return [f"{arg} must be a string; got {value!r}"]
-    problems: list[str] = []
-    if not 3 <= len(value) <= 63:
-        problems.append(f"{arg}={value!r} has {len(value)} characters; a bucket name has 3 to 63")
-    if not BUCKET_NAME_CHARS.match(value):
-        bad = sorted({c for c in value if not BUCKET_NAME_CHARS.match(c)})
-        problems.append(
-            f"{arg}={value!r} contains {', '.join(repr(c) for c in bad)}; a bucket name may contain only "
-            "lowercase letters, digits, '-' and '.'"
-        )
-    if value and not (value[0].isalnum() and value[-1].isalnum()):
-        problems.append(f"{arg}={value!r} must start and end with a lowercase letter or digit")
-    if ".." in value:
-        problems.append(f"{arg}={value!r} contains two adjacent periods, which bucket names may not")
-    try:
-        ipaddress.IPv4Address(value)
-        problems.append(f"{arg}={value!r} is formatted as an IP address, which bucket names may not be")
-    except ValueError:
-        pass
-    for prefix in RESERVED_BUCKET_PREFIXES:
-        if value.startswith(prefix):
-            problems.append(f"{arg}={value!r} starts with {prefix!r}, a prefix S3 reserves")
-    for suffix in RESERVED_BUCKET_SUFFIXES:
-        if value.endswith(suffix):
-            problems.append(f"{arg}={value!r} ends with {suffix!r}, a suffix S3 reserves")
-    return problems
+    return as_arguments(WEIGHT_STORE.arg("bucket_name").kind.problems(value, (arg,)))
 
 
 def _auto_bucket_name_problem(name: str) -> str | None:
@@ -158,42 +124,13 @@ def _auto_bucket_name_problem(name: str) -> str | None:
     return None
 
 
-def _kms_key_arn_problem(arg: str, value: Any) -> str | None:
-    if isinstance(value, pulumi.Output):
-        return None
-    if not isinstance(value, str) or not KMS_KEY_ARN.match(value):
-        return (
-            f"{arg}={value!r} is not a KMS key ARN: use 'arn:aws:kms:<region>:<account>:key/<key id>' "
-            "(an alias cannot be granted in IAM policies)"
-        )
-    return None
-
-
 def validate_weight_store_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with WeightStore arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(WeightStoreArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, WeightStoreArgs.__annotations__)}")
-    if "bucket_name" in args:
-        problems.extend(bucket_name_problems("bucket_name", args["bucket_name"]))
-    elif name is not None:
+    """Return every problem with WeightStore arguments (and with its name, when the bucket is named after it)."""
+    problems = as_arguments(WEIGHT_STORE.check(args))
+    if isinstance(args, Mapping) and "bucket_name" not in args and name is not None:
         problem = _auto_bucket_name_problem(name)
         if problem:
             problems.append(problem)
-    if "kms_key_arn" in args:
-        problem = _kms_key_arn_problem("kms_key_arn", args["kms_key_arn"])
-        if problem:
-            problems.append(problem)
-    if "noncurrent_version_days" in args:
-        problem = names.int_problem("noncurrent_version_days", args["noncurrent_version_days"], minimum=1)
-        if problem:
-            problems.append(problem)
-    for flag in ("protect", "force_destroy"):
-        if flag in args:
-            problem = names.bool_problem(flag, args[flag])
-            if problem:
-                problems.append(problem)
-    problems.extend(tag_problems(args.get("tags")))
     return problems
 
 
@@ -206,13 +143,7 @@ def validate_read_grant(namespace: Any, service_account: Any, cluster_name: Any)
     ):
         if problem:
             problems.append(problem)
-    if not isinstance(cluster_name, pulumi.Output) and (
-        not isinstance(cluster_name, str) or not EKS_CLUSTER_NAME.match(cluster_name) or len(cluster_name) > 100
-    ):
-        problems.append(
-            f"cluster_name={cluster_name!r} is not an EKS cluster name: use 1 to 100 letters, digits, '-' "
-            "and '_', starting with a letter or digit"
-        )
+    problems += as_arguments(Input(EKS_CLUSTER_NAME).problems(cluster_name, ("cluster_name",)))
     return problems
 
 
@@ -444,12 +375,17 @@ class WeightStore(pulumi.ComponentResource):
             lambda values: _read_policy(*values)
         )
         access = pod_identity_role(
-            resource_name, cluster_name=cluster_name, namespace=namespace, service_account=service_account,
-            policy=read_policy, role_name_prefix=role_name_prefix(self._name, namespace, service_account),
+            resource_name,
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
+            policy=read_policy,
+            role_name_prefix=role_name_prefix(self._name, namespace, service_account),
             description=pulumi.Output.concat(
                 "Reads the model weights in s3://", self._bucket.bucket, f"/ for {namespace}/{service_account}"
             ),
-            tags=self._tags, opts=child,
+            tags=self._tags,
+            opts=child,
         )
         return ReadGrant(
             role_arn=access.role.arn,

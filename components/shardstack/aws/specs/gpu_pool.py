@@ -1,19 +1,15 @@
-"""The AWS components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool so far.
-
-``shardstack/aws/args.py`` is generated from these specs (``scripts/generate_specs.py``).
-"""
+"""GpuNodePool's arguments: the cloud-neutral GPU pool plus the EKS wiring, and an installation's pool."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
 
-from shardstack.aws.tags import tag_problems
+from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID, shaped
+from shardstack.aws.tags import Tags
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
-from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Text, Worded
+from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Text
 from shardstack.specs.problem import Problem
-from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Values
 
 CLOUD = "aws"
@@ -39,13 +35,8 @@ From the EC2 User Guide's EFA and network-card tables (accelerated computing). S
 shapes (some g5/g6/g6e sizes) are left out: with one network card, EFA adds little for inference.
 """
 
-_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _CAPACITY_RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{17}$")
-
-
-def _shaped(pattern: re.Pattern[str], reason: str) -> Any:
-    return lambda value: None if pattern.match(value) else reason
 
 
 def _efa_instance_type(values: Values) -> Iterator[Problem]:
@@ -94,15 +85,13 @@ def _reservation(values: Values) -> Iterator[Problem]:
         )
 
 
-_TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))
-
 GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
     "GpuNodePoolArgs",
     "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the EKS wiring.",
     (
         Arg(
             "cluster_name",
-            Input(Text("the EKS cluster's name")),
+            Input(EKS_CLUSTER_NAME),
             "Name of the EKS cluster the nodes join.",
             required=True,
         ),
@@ -111,7 +100,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
             Input(
                 Text(
                     "an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'",
-                    _shaped(_ROLE_ARN, "is not an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'"),
+                    shaped(_ROLE_ARN, "is not an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'"),
                 )
             ),
             "ARN of the IAM role of the nodes (the kubelet's, not the pods': pods cannot reach it).",
@@ -119,17 +108,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "subnet_ids",
-            Input(
-                ListOf(
-                    Input(
-                        Text(
-                            "a subnet ID like 'subnet-0123456789abcdef0'",
-                            _shaped(_SUBNET_ID, "is not a subnet ID like 'subnet-0123456789abcdef0'"),
-                        )
-                    ),
-                    min_items=1,
-                )
-            ),
+            Input(ListOf(SUBNET_ID, min_items=1)),
             "Private subnets the nodes are placed in. With ``efa`` or ``capacity_reservation_id``, give only subnets "
             "of one Availability Zone (the placement group's, or the reservation's).",
             required=True,
@@ -153,7 +132,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
             Input(
                 Text(
                     "a capacity reservation ID like 'cr-0123456789abcdef0'",
-                    _shaped(_CAPACITY_RESERVATION_ID, "is not a capacity reservation ID like 'cr-0123456789abcdef0'"),
+                    shaped(_CAPACITY_RESERVATION_ID, "is not a capacity reservation ID like 'cr-0123456789abcdef0'"),
                 )
             ),
             "ID of an EC2 capacity reservation ('cr-...') the nodes launch into, of the type "
@@ -170,7 +149,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "tags",
-            _TAGS,
+            Tags(),
             "AWS tags for every resource the pool creates, and its instances and volumes.",
             default_doc="none (``shardstack:component`` is always set)",
         ),
@@ -193,6 +172,3 @@ NAMED_GPU_POOL = named_pool_spec(
     "and subnets, plus its name.",
 )
 """An AwsInstallation's GPU pool."""
-
-ARGS = ArgsModule("shardstack.aws.args", "AWS component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
-"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
