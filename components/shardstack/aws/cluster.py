@@ -84,12 +84,17 @@ SECRETS_KEY_ACTIONS: tuple[str, ...] = ("kms:Encrypt", "kms:Decrypt", "kms:ListG
 def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with Cluster arguments (and its name, the EKS cluster's, when given), one line each."""
     problems = as_arguments(CLUSTER.check(args))
-    if name is not None and EKS_CLUSTER_NAME.reason(name) is not None:
-        problems.append(
-            f"name={name!r} cannot name an EKS cluster: use at most 100 letters, digits, '-' and '_', starting with "
-            "a letter or digit"
-        )
+    if name is not None and (problem := cluster_name_problem(name)):
+        problems.append(problem)
     return problems
+
+
+def cluster_name_problem(name: str) -> str | None:
+    """Why the component's name cannot name an EKS cluster, or None."""
+    if EKS_CLUSTER_NAME.reason(name) is None:
+        return None
+    return (f"name={name!r} cannot name an EKS cluster: use at most 100 letters, digits, '-' and '_', starting with "
+            "a letter or digit")
 
 
 def _assume_role_policy(service: str) -> str:

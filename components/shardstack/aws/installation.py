@@ -28,17 +28,25 @@ from typing import Any, Required, TypedDict
 
 import pulumi
 
-from shardstack.aws.args import NamedGpuPool
-from shardstack.aws.cluster import Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.aws.args import InstallationAutoscaler, InstallationCluster, InstallationNetwork, NamedGpuPool
+from shardstack.aws.cluster import Cluster, ClusterArgs, cluster_name_problem
 from shardstack.aws.cluster_autoscaler import (
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
-    validate_cluster_autoscaler_args,
 )
 from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
-from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
+from shardstack.aws.network import Network, NetworkArgs
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
-from shardstack.aws.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
+from shardstack.aws.specs import (
+    CLUSTER,
+    CLUSTER_AUTOSCALER,
+    GPU_NODE_POOL,
+    NETWORK,
+    WIRED_AUTOSCALER_ARGS,
+    WIRED_CLUSTER_ARGS,
+    WIRED_NETWORK_ARGS,
+    WIRED_POOL_ARGS,
+)
 from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError
@@ -60,75 +68,6 @@ from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 
 TYPE_TOKEN = "shardstack:aws:AwsInstallation"
-
-# Filled in by the installation; giving them would contradict what it wires together.
-_WIRED_NETWORK_ARGS = ("cluster_name",)
-_WIRED_CLUSTER_ARGS = ("vpc_id", "subnet_ids")
-_WIRED_AUTOSCALER_ARGS = ("cluster_name", "kubernetes_version")
-
-
-# The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
-# base, so these repeat the remaining names; a test checks they stay exactly the components' arguments.
-
-
-class InstallationNetwork(TypedDict, total=False):
-    """Network arguments (see :class:`~shardstack.aws.network.Network`) without ``cluster_name``."""
-
-    cidr_block: str
-    """The VPC's IPv4 CIDR, /16 to /24. Default: '10.0.0.0/16'."""
-    availability_zones: Sequence[str]
-    """Zone names, at least 2. Default: the first ``zone_count`` available zones."""
-    zone_count: int
-    """Zones to use when ``availability_zones`` is not given, at least 2. Default: 3."""
-    nat_gateways: str
-    """'one_per_zone' (survives a zone outage) or 'single' (cheaper). Default: 'one_per_zone'."""
-    vpc_endpoints: bool
-    """S3, ECR, STS and EKS Auth endpoints, saving NAT traffic for weights and images. Default: True."""
-    flow_logs: bool
-    """VPC flow logs to CloudWatch. Default: False."""
-    existing: ExistingNetwork
-    """Use an existing VPC and subnets by id instead of creating them."""
-    tags: Mapping[str, str]
-    """Tags on the network's resources. Default: none."""
-
-
-class InstallationCluster(TypedDict, total=False):
-    """Cluster arguments (see :class:`~shardstack.aws.cluster.Cluster`) without ``vpc_id`` and ``subnet_ids``."""
-
-    kubernetes_version: str
-    """Kubernetes minor version, e.g. '1.33'. Default: '1.33'."""
-    private_endpoint: bool
-    """Reach the Kubernetes API only from inside the VPC. Default: True."""
-    authorized_networks: Sequence[str]
-    """CIDR blocks allowed to reach a public API endpoint; required when ``private_endpoint`` is False."""
-    admin_role_arns: Sequence[str]
-    """IAM roles or users given cluster-admin through access entries (not the deployer). Default: none."""
-    system_pool: SystemPool
-    """The CPU nodes for cluster services. Default: m6i.large, 1 to 3 nodes, 50 GiB."""
-    log_types: Sequence[str]
-    """Control-plane logs sent to CloudWatch. Default: all five."""
-    log_retention_days: int
-    """How long control-plane logs are kept. Default: 90."""
-    tags: Mapping[str, str]
-    """Tags on the cluster's resources. Default: none."""
-
-
-class InstallationAutoscaler(TypedDict, total=False):
-    """ClusterAutoscaler arguments (see :class:`~shardstack.aws.cluster_autoscaler.ClusterAutoscaler`) without
-    ``cluster_name`` and ``kubernetes_version``."""
-
-    namespace: str
-    """Namespace it runs in; must exist. Default: 'kube-system'."""
-    expander: str
-    """Which pool to grow when several fit: 'least-waste', 'priority', 'random' or 'most-pods'.
-    Default: 'least-waste'."""
-    scale_down_unneeded_time: str
-    """How long a node must be unneeded before it is removed, a Go duration. Default: '10m'."""
-    image: str
-    """The cluster-autoscaler image. Default: the release matching the cluster's Kubernetes version."""
-    tags: Mapping[str, str]
-    """Tags on its IAM role and association. Default: none."""
-
 
 class AwsInstallationArgs(TypedDict, total=False):
     """Arguments of AwsInstallation: each part's own arguments, minus what the installation wires."""
@@ -171,26 +110,21 @@ def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = N
     # The installation's tags reach every resource of every part, beside its own "Name" on some.
     checks.problems += tag_problems(args.get("tags"), reserved=("Name", COMPONENT_TAG))
 
-    network = dict(part(args, "network"))
-    checks.wired("network", network, _WIRED_NETWORK_ARGS)
-    checks.prefixed("network", validate_network_args({**network, "cluster_name": name or "shardstack"}))
-    cluster = dict(part(args, "cluster"))
-    checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
-    # Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
-    placeholders = {"vpc_id": "vpc-00000000000000000",
-                    "subnet_ids": ["subnet-00000000000000000", "subnet-00000000000000001"]}
-    checks.prefixed("cluster", validate_cluster_args({**cluster, **placeholders}, name))
+    # The installation's name is the network's cluster_name and the EKS cluster's name: known, so checked.
+    named = {"cluster_name": name} if name is not None else {}
+    checks.spec_part("network", NETWORK, WIRED_NETWORK_ARGS, known=named)
+    checks.spec_part("cluster", CLUSTER, WIRED_CLUSTER_ARGS)
+    if name is not None and (problem := cluster_name_problem(name)):
+        checks.prefixed("cluster", [problem])
     checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL)
 
     checks.prefixed("weight_store", validate_weight_store_args(part(args, "weight_store"),
                                                                f"{name or 'shardstack'}-weights"))
     if args.get("create_registry", True) is not False:
         checks.prefixed("registry", validate_registry_args(part(args, "registry")))
-    autoscaler = dict(part(args, "cluster_autoscaler"))
-    checks.wired("cluster_autoscaler", autoscaler, _WIRED_AUTOSCALER_ARGS)
-    checks.prefixed("cluster_autoscaler", validate_cluster_autoscaler_args(
-        {**autoscaler, "cluster_name": "shardstack",
-         "kubernetes_version": cluster.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)}))
+    version = part(args, "cluster").get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
+    checks.spec_part("cluster_autoscaler", CLUSTER_AUTOSCALER, WIRED_AUTOSCALER_ARGS,
+                     known={**named, "kubernetes_version": version})
     checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
     checks.inference(name, "s3://placeholder/")
     return checks.problems
