@@ -23,7 +23,8 @@ import pulumi_kubernetes as k8s
 
 from shardstack.errors import did_you_mean
 from shardstack.k8s import SecretKeyRef, ShardedInference, ShardedInferenceArgs, Toleration
-from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, validate_sharded_inference_args
+from shardstack.k8s.inference_specs import SHARDED_INFERENCE
+from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
 from shardstack.specs.gpu_pool import named_pool_spec
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Spec
@@ -31,6 +32,9 @@ from shardstack.specs.spec import Spec
 API_KEY_SECRET_NAME = "shardstack-api-key"
 API_KEY_SECRET_KEY = "api-key"
 WIRED_INFERENCE_ARGS = ("service_account_annotations",)
+INSTALLATION_INFERENCE = SHARDED_INFERENCE.with_arg("model_uri", required=False)
+"""ShardedInference as an installation takes it: without ``model_uri``, the installation points it at ``model_path``
+in its weight store (the check above requires one of the two)."""
 """The cloud's workload identity fills these in; a caller's own would contradict the read grant."""
 
 
@@ -137,20 +141,21 @@ class InstallationChecks:
                 seen[pool_name] = index
             self.spec_part(part_name, named, wired, known, given=pool)
 
-    def inference(self, name: str | None, placeholder_uri: str) -> None:
-        """Check ``inference``, ``model_path`` and ``api_key`` together."""
+    def inference(self, name: str | None) -> None:
+        """Check ``inference``, ``model_path`` and ``api_key`` together; ``model_uri`` may be left to the
+        installation, which points it at ``model_path`` in its weight store."""
         if "inference" not in self.args:
             self.problems.append("inference is required: at least {'image': ..., 'shards': N}")
         inference = dict(part(self.args, "inference"))
-        self.wired("inference", inference, WIRED_INFERENCE_ARGS)
         if "model_uri" not in inference and not self.args.get("model_path"):
             self.problems.append("inference.model_uri or model_path is required: where the checkpoint is, e.g. "
                                  "model_path='llama-3.1-8b/' inside the weight store")
         if "api_key" in self.args and "api_key_secret" in inference:
             self.problems.append("api_key and inference.api_key_secret are both given; give one: the key itself "
                                  "(stored in a Secret) or the Secret that holds it")
-        inference.setdefault("model_uri", placeholder_uri)
-        self.prefixed("inference", validate_sharded_inference_args(inference, name))
+        self.spec_part("inference", INSTALLATION_INFERENCE, WIRED_INFERENCE_ARGS, given=inference)
+        if name is not None:
+            self.prefixed("inference", name_problems(inference, name))
 
 
 @dataclass

@@ -126,7 +126,7 @@ def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = N
     checks.spec_part("cluster_autoscaler", CLUSTER_AUTOSCALER, WIRED_AUTOSCALER_ARGS,
                      known={**named, "kubernetes_version": version})
     checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
-    checks.inference(name, "s3://placeholder/")
+    checks.inference(name)
     return checks.problems
 
 

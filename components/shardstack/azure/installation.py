@@ -288,7 +288,7 @@ def validate_azure_installation_args(args: Mapping[str, Any], name: str | None =
             {**_located(registry, location), "resource_group_name": _STAND_IN_GROUP},
             f"{name or 'shardstack'}-registry"))
     checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
-    checks.inference(name, "az://placeholder@account.blob.core.windows.net/")
+    checks.inference(name)
     return checks.problems
 
 

@@ -140,7 +140,7 @@ def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = N
     elif enablement:
         # GKE's device plugin stands in for ours: what is left to enable is the DCGM exporter.
         checks.prefixed("gpu_enablement", validate_gpu_enablement_args({**enablement, "device_plugin": False}))
-    checks.inference(name, "gs://placeholder/")
+    checks.inference(name)
     return checks.problems
 
 

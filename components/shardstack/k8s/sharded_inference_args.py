@@ -162,11 +162,11 @@ def validate_sharded_inference_args(args: Mapping[str, Any], name: str | None = 
     """Return every problem with ShardedInference arguments (and its resource ``name``), one line each."""
     problems = as_arguments(SHARDED_INFERENCE.check(args))
     if name is not None:
-        problems += _name_problems(args, name)
+        problems += name_problems(args, name)
     return problems
 
 
-def _name_problems(args: Mapping[str, Any], name: str) -> list[str]:
+def name_problems(args: Mapping[str, Any], name: str) -> list[str]:
     """The resource name becomes part of every group object's name: it must be a DNS label that leaves room."""
     problem = names.service_name_problem("name", name)
     if problem:
