@@ -119,3 +119,26 @@ class NamedGpuPool(TypedDict, total=False):
     install its own. One of 'Install', 'None'. Default: 'Install'."""
     tags: Mapping[str, str]
     """Azure tags for the node pool and its VM scale set. Default: none (``shardstack-component`` is always set)."""
+
+
+class RegistryArgs(TypedDict, total=False):
+    """Arguments of Registry."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the registry, e.g. the Network's ``resource_group_name``."""
+    location: Required[str]
+    """Azure region of the registry, e.g. 'eastus': best the cluster's, so that pulls stay in-region."""
+    registry_name: str
+    """Globally unique registry name: 5 to 50 letters and digits; the registry URL is ``<lowercased name>.azurecr.io``.
+    Default: the component name's lowercase letters and digits (at most 42) followed by 8 random ones."""
+    sku: str
+    """Service tier: 'Premium' (most pull throughput, untagged-manifest retention, private endpoints) or 'Standard'
+    (cheaper, none of those). One of 'Standard', 'Premium'. Default: 'Premium'."""
+    untagged_retention_days: int
+    """Days an untagged manifest is kept before the retention policy deletes it, 0 to 365 (0 deletes it as soon as it is
+    untagged). Premium only. Default: 7 on Premium; on Standard untagged manifests are kept."""
+    reader_principal_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's
+    ``kubelet_identity_object_id``), each given AcrPull on this registry. Default: none."""
+    tags: Mapping[str, str]
+    """Tags added to the registry, next to ``shardstack-component: <name>``. Default: none."""

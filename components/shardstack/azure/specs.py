@@ -1,4 +1,4 @@
-"""The Azure components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool so far.
+"""The Azure components' arguments, declared once (see :mod:`shardstack.specs`).
 
 ``shardstack/azure/args.py`` is generated from these specs (``scripts/generate_specs.py``).
 """
@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import pulumi
+
 from shardstack import catalog
-from shardstack.azure.arm import resource_group_name_problem, subnet_id_problem, zones_problems
+from shardstack.azure.arm import (
+    is_guid,
+    location_problem,
+    resource_group_name_problem,
+    subnet_id_problem,
+    zones_problems,
+)
 from shardstack.azure.tags import tag_problems
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
-from shardstack.specs.kinds import Choice, Input, Kind, Text, Worded
-from shardstack.specs.problem import Key, Problem
+from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole, Worded
+from shardstack.specs.problem import Key, Path, Problem
 from shardstack.specs.render import ArgsModule
-from shardstack.specs.spec import Arg, Rule, Values
+from shardstack.specs.spec import Arg, Rule, Spec, Values
 
 CLOUD = "azure"
 
@@ -237,5 +245,163 @@ NAMED_GPU_POOL = named_pool_spec(
 )
 """An AzureInstallation's GPU pool."""
 
-ARGS = ArgsModule("shardstack.azure.args", "Azure component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+
+# --- What every Azure component takes -------------------------------------------------------------------
+
+GUID_EXAMPLE = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+class PrincipalIds(Kind):
+    """Microsoft Entra object IDs (GUIDs), each once in any case; Outputs are checked by Azure when they resolve."""
+
+    @property
+    def annotation(self) -> str:
+        return "Sequence[pulumi.Input[str]]"
+
+    @property
+    def allowed(self) -> str:
+        return "a list of Microsoft Entra object IDs"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for i, principal in enumerate(value):
+            if isinstance(principal, pulumi.Output):
+                continue
+            if not is_guid(principal):
+                reason = (
+                    "is not a Microsoft Entra object ID: use the principal's object ID, a GUID such as "
+                    f"{GUID_EXAMPLE!r} (not a name, email or client ID URI)"
+                )
+                problems.append(Problem((*path, i), reason, principal))
+            elif principal.lower() in seen:
+                problems.append(Problem((*path, i), "is listed twice", principal))
+            else:
+                seen.add(principal.lower())
+        return problems
+
+
+def _location_problems(_name: str, value: Any) -> list[str]:
+    return [p] if (p := location_problem(value)) else []
+
+
+LOCATION = Worded("str", "an Azure region name such as 'eastus'", _location_problems)
+RESOURCE_GROUP_NAME = Input(_worded(lambda name, value: resource_group_name_problem(value, name)))
+TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))
+
+
+# --- Registry -----------------------------------------------------------------------------------------------
+
+REGISTRY_SKUS = ("Standard", "Premium")
+DEFAULT_REGISTRY_SKU = "Premium"
+"""Highest pull concurrency and bandwidth, and the untagged-manifest retention policy (see the Registry doc)."""
+RETENTION_SKUS = ("Premium",)
+"""The SKUs that support the retention policy for untagged manifests."""
+DEFAULT_UNTAGGED_RETENTION_DAYS = 7
+"""Untagged manifests are superseded builds nobody references by tag any more."""
+MAX_UNTAGGED_RETENTION_DAYS = 365
+MIN_REGISTRY_NAME_LENGTH = 5
+MAX_REGISTRY_NAME_LENGTH = 50
+
+
+class RegistrySku(Choice):
+    """A registry SKU; 'Basic' gets the reason it is not offered."""
+
+    def reason(self, value: Any) -> str | None:
+        reason = super().reason(value)
+        if reason is not None and value == "Basic":
+            return f"{reason} ('Basic' has too little pull throughput for GPU nodes)"
+        return reason
+
+
+class RegistryName(Kind):
+    """A container registry name: 5 to 50 letters and digits (each rule it breaks is a problem)."""
+
+    @property
+    def annotation(self) -> str:
+        return "str"
+
+    @property
+    def allowed(self) -> str:
+        return f"a registry name: {MIN_REGISTRY_NAME_LENGTH} to {MAX_REGISTRY_NAME_LENGTH} letters and digits"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if not isinstance(value, str):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        problems: list[Problem] = []
+        if not MIN_REGISTRY_NAME_LENGTH <= len(value) <= MAX_REGISTRY_NAME_LENGTH:
+            reason = f"has {len(value)} characters; a registry name has 5 to 50"
+            problems.append(Problem(path, reason, value))
+        if bad := sorted({c for c in value if not (c.isascii() and c.isalnum())}):
+            reason = f"contains {', '.join(repr(c) for c in bad)}; a registry name may contain only letters and digits"
+            problems.append(Problem(path, reason, value))
+        return problems
+
+
+def _retention_needs_premium(values: Values) -> Iterator[Problem]:
+    if values.given("untagged_retention_days") and values["sku"] not in RETENTION_SKUS:
+        yield Problem(
+            ("untagged_retention_days",),
+            "needs sku 'Premium': the retention policy for untagged manifests is a Premium feature "
+            f"(sku is {values['sku']!r})",
+            values["untagged_retention_days"],
+        )
+
+
+REGISTRY = Spec(
+    "RegistryArgs",
+    "Arguments of Registry.",
+    (
+        Arg(
+            "resource_group_name",
+            RESOURCE_GROUP_NAME,
+            "Resource group of the registry, e.g. the Network's ``resource_group_name``.",
+            required=True,
+        ),
+        Arg(
+            "location",
+            LOCATION,
+            "Azure region of the registry, e.g. 'eastus': best the cluster's, so that pulls stay in-region.",
+            required=True,
+        ),
+        Arg(
+            "registry_name",
+            RegistryName(),
+            "Globally unique registry name: 5 to 50 letters and digits; the registry URL is "
+            "``<lowercased name>.azurecr.io``.",
+            default_doc="the component name's lowercase letters and digits (at most 42) followed by 8 random ones",
+        ),
+        Arg(
+            "sku",
+            RegistrySku(REGISTRY_SKUS),
+            "Service tier: 'Premium' (most pull throughput, untagged-manifest retention, private endpoints) or "
+            "'Standard' (cheaper, none of those).",
+            default=DEFAULT_REGISTRY_SKU,
+        ),
+        Arg(
+            "untagged_retention_days",
+            Whole(0, MAX_UNTAGGED_RETENTION_DAYS),
+            "Days an untagged manifest is kept before the retention policy deletes it, 0 to 365 (0 deletes it as "
+            "soon as it is untagged). Premium only.",
+            default=DEFAULT_UNTAGGED_RETENTION_DAYS,
+            default_doc=f"{DEFAULT_UNTAGGED_RETENTION_DAYS} on Premium; on Standard untagged manifests are kept",
+        ),
+        Arg(
+            "reader_principal_ids",
+            PrincipalIds(),
+            "Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's "
+            "``kubelet_identity_object_id``), each given AcrPull on this registry.",
+            default_doc="none",
+        ),
+        Arg("tags", TAGS, "Tags added to the registry, next to ``shardstack-component: <name>``.", default_doc="none"),
+    ),
+    rules=(Rule(("sku", "untagged_retention_days"), _retention_needs_premium),),
+)
+"""Registry's arguments."""
+
+ARGS = ArgsModule(
+    "shardstack.azure.args", "Azure component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY)
+)
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
