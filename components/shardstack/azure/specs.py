@@ -7,20 +7,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import pulumi
-
 from shardstack import catalog
-from shardstack.azure.arm import (
-    is_guid,
-    location_problem,
-    resource_group_name_problem,
-    subnet_id_problem,
-    zones_problems,
-)
-from shardstack.azure.tags import tag_problems
+from shardstack.azure.arm import zones_problems
+from shardstack.azure.kinds import REGION, RESOURCE_GROUP, SUBNET, TAGS, PrincipalIds
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
 from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole, Worded
 from shardstack.specs.problem import Key, Path, Problem
@@ -138,11 +130,6 @@ def _mig_gpu(values: Values) -> Iterator[Problem]:
         )
 
 
-def _worded(check: Any) -> Worded:
-    """An argument checked by one of the shared ARM checks, which word their own lines."""
-    return Worded("str", "an Azure name or ID", lambda name, value: [p] if (p := check(name, value)) else [])
-
-
 GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
     "GpuNodePoolArgs",
     "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the AKS wiring.",
@@ -166,13 +153,13 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "resource_group_name",
-            Input(_worded(lambda name, value: resource_group_name_problem(value, name))),
+            RESOURCE_GROUP,
             "Resource group of the AKS cluster (not its node resource group).",
             required=True,
         ),
         Arg(
             "node_subnet_id",
-            Input(_worded(subnet_id_problem)),
+            SUBNET,
             "ARM ID of the subnet the nodes are placed in, in "
             "the cluster's virtual network: '/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/"
             "virtualNetworks/<vnet>/subnets/<subnet>'.",
@@ -218,7 +205,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "tags",
-            Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value)),
+            TAGS,
             "Azure tags for the node pool and its VM scale set.",
             default_doc="none (``shardstack-component`` is always set)",
         ),
@@ -244,52 +231,6 @@ NAMED_GPU_POOL = named_pool_spec(
     "resource group and subnet, plus its name.",
 )
 """An AzureInstallation's GPU pool."""
-
-
-# --- What every Azure component takes -------------------------------------------------------------------
-
-GUID_EXAMPLE = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
-
-
-class PrincipalIds(Kind):
-    """Microsoft Entra object IDs (GUIDs), each once in any case; Outputs are checked by Azure when they resolve."""
-
-    @property
-    def annotation(self) -> str:
-        return "Sequence[pulumi.Input[str]]"
-
-    @property
-    def allowed(self) -> str:
-        return "a list of Microsoft Entra object IDs"
-
-    def problems(self, value: Any, path: Path) -> list[Problem]:
-        if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-            return [Problem(path, f"must be {self.allowed}", value)]
-        problems: list[Problem] = []
-        seen: set[str] = set()
-        for i, principal in enumerate(value):
-            if isinstance(principal, pulumi.Output):
-                continue
-            if not is_guid(principal):
-                reason = (
-                    "is not a Microsoft Entra object ID: use the principal's object ID, a GUID such as "
-                    f"{GUID_EXAMPLE!r} (not a name, email or client ID URI)"
-                )
-                problems.append(Problem((*path, i), reason, principal))
-            elif principal.lower() in seen:
-                problems.append(Problem((*path, i), "is listed twice", principal))
-            else:
-                seen.add(principal.lower())
-        return problems
-
-
-def _location_problems(_name: str, value: Any) -> list[str]:
-    return [p] if (p := location_problem(value)) else []
-
-
-LOCATION = Worded("str", "an Azure region name such as 'eastus'", _location_problems)
-RESOURCE_GROUP_NAME = Input(_worded(lambda name, value: resource_group_name_problem(value, name)))
-TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))
 
 
 # --- Registry -----------------------------------------------------------------------------------------------
@@ -356,13 +297,13 @@ REGISTRY = Spec(
     (
         Arg(
             "resource_group_name",
-            RESOURCE_GROUP_NAME,
+            RESOURCE_GROUP,
             "Resource group of the registry, e.g. the Network's ``resource_group_name``.",
             required=True,
         ),
         Arg(
             "location",
-            LOCATION,
+            REGION,
             "Azure region of the registry, e.g. 'eastus': best the cluster's, so that pulls stay in-region.",
             required=True,
         ),
