@@ -139,6 +139,12 @@ def subscription_id(resource_id: str) -> str:
     return match["subscription"]
 
 
+def parent_vnet_id(subnet_id: str) -> str:
+    """Return the VNet ID of a subnet ID ('.../virtualNetworks/v/subnets/s' → '.../virtualNetworks/v')."""
+    index = subnet_id.lower().rfind("/subnets/")
+    return subnet_id[:index] if index >= 0 else subnet_id
+
+
 def name_prefix(name: str, max_length: int) -> str:
     """Return the lowercase letters and digits of a component name, at most ``max_length`` of them."""
     return re.sub(r"[^a-z0-9]", "", name.lower())[:max_length]

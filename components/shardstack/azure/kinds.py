@@ -23,6 +23,7 @@ from shardstack.azure.arm import (
     VNET_ID,
     VNET_ID_EXAMPLE,
     is_guid,
+    zones_problems,
 )
 from shardstack.azure.tags import tag_problems
 from shardstack.cidr import ipv4_network
@@ -30,6 +31,11 @@ from shardstack.specs.kinds import Input, Kind, Worded
 from shardstack.specs.problem import Path, Problem
 
 GUID_EXAMPLE = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+PRINCIPAL_TYPES: tuple[str, ...] = ("User", "Group", "ServicePrincipal")
+"""What a role assignment's principal is ('ServicePrincipal' also for managed identities). Azure refuses an
+assignment whose type does not match the principal (UnmatchedPrincipalType), so the type must be right, and
+the SDK would otherwise say 'User'."""
 
 PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
@@ -154,13 +160,14 @@ class PrincipalIds(Kind):
 
 
 REGION = Region()
-RESOURCE_GROUP = Input(
-    Shaped(
-        "a resource group name: 1 to 90 letters, digits, '_', '-', '.', '(' and ')', not ending with '.'",
-        re.compile(RESOURCE_GROUP_NAME.pattern + r"(?<!\.)"),
-        "is not a resource group name: use 1 to 90 letters, digits, '_', '-', '.', '(' and ')', not ending with '.'",
-    )
+GROUP_NAME = Shaped(
+    "a resource group name: 1 to 90 letters, digits, '_', '-', '.', '(' and ')', not ending with '.'",
+    re.compile(RESOURCE_GROUP_NAME.pattern + r"(?<!\.)"),
+    "is not a resource group name: use 1 to 90 letters, digits, '_', '-', '.', '(' and ')', not ending with '.'",
 )
+"""The name of a resource group a component creates."""
+RESOURCE_GROUP = Input(GROUP_NAME)
+"""The name of a resource group to place things in (another component's output, often)."""
 SUBNET = Input(
     Shaped(
         f"a subnet resource ID, {SUBNET_ID_EXAMPLE}", SUBNET_ID, f"is not a subnet resource ID: use {SUBNET_ID_EXAMPLE}"
@@ -172,5 +179,8 @@ VNET = Input(
         VNET_ID,
         f"is not a virtual network resource ID: use {VNET_ID_EXAMPLE}",
     )
+)
+ZONES = Worded(
+    "Sequence[str]", "a list of availability zones ('1', '2', '3')", lambda _name, value: zones_problems(value)
 )
 TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))

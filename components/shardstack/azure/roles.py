@@ -32,6 +32,7 @@ import pulumi
 from pulumi_azure_native import authorization
 
 from shardstack.azure import arm
+from shardstack.azure.kinds import PRINCIPAL_TYPES as PRINCIPAL_TYPES  # declared with the other Azure kinds
 from shardstack.errors import one_of
 
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
@@ -45,10 +46,6 @@ NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 """Azure Kubernetes Service RBAC Cluster Admin: every Kubernetes resource, cluster-wide."""
 
-PRINCIPAL_TYPES: tuple[str, ...] = ("User", "Group", "ServicePrincipal")
-"""What a role assignment's principal is ('ServicePrincipal' also for managed identities). Azure refuses an
-assignment whose type does not match the principal (UnmatchedPrincipalType), so the type must be right, and
-the SDK would otherwise say 'User'."""
 
 ROLE_ASSIGNMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "shardstack:azure:role-assignment")
 """Namespace of the role assignment names (the one every Shardstack Azure component uses); changing it

@@ -11,10 +11,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shardstack import catalog
-from shardstack.azure.arm import zones_problems
-from shardstack.azure.kinds import REGION, RESOURCE_GROUP, SUBNET, TAGS, PrincipalIds
+from shardstack.azure.cluster_specs import CLUSTER, EXISTING_NETWORK, NETWORK, SYSTEM_POOL
+from shardstack.azure.kinds import REGION, RESOURCE_GROUP, SUBNET, TAGS, ZONES, PrincipalIds
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
-from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole, Worded
+from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole
 from shardstack.specs.problem import Key, Path, Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -167,11 +167,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "zones",
-            Worded(
-                "Sequence[str]",
-                "a list of availability zones ('1', '2', '3')",
-                lambda _name, value: zones_problems(value),
-            ),
+            ZONES,
             "Availability zones of the cluster's region the nodes are placed in, e.g. ['1', '2']: give the zones "
             "that have the VM size (not every zone has every GPU size).",
             default_doc="none (Azure places the nodes without zone pinning)",
@@ -343,6 +339,9 @@ REGISTRY = Spec(
 """Registry's arguments."""
 
 ARGS = ArgsModule(
-    "shardstack.azure.args", "Azure component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY)
+    "shardstack.azure.args",
+    "Azure component arguments.",
+    __name__,
+    (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY, EXISTING_NETWORK, NETWORK, SYSTEM_POOL, CLUSTER),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
