@@ -260,3 +260,52 @@ class ClusterArgs(TypedDict, total=False):
     tags: Mapping[str, str]
     """Azure tags for the cluster, its nodes and its control plane identity, next to ``shardstack-component: <name>``.
     Default: none."""
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the storage account (and of the identities ``grant_read`` creates), e.g. the Network's
+    ``resource_group_name``."""
+    location: Required[str]
+    """Azure region of the storage account, e.g. 'eastus': best the cluster's, so that shards load without cross-region
+    traffic and the node subnet's service endpoint applies."""
+    account_name: str
+    """Globally unique storage account name: 3 to 24 lowercase letters and digits. It also names the blob endpoint
+    (``<account>.blob.core.windows.net``). Default: the component name's lowercase letters and digits (at most 16)
+    followed by 8 random ones."""
+    sku: str
+    """Redundancy of the storage account: 'Standard_LRS' (three copies in one datacenter) or 'Standard_ZRS' (across the
+    region's availability zones). One of 'Standard_LRS', 'Standard_ZRS'. Default: 'Standard_LRS'."""
+    container_name: str
+    """Name of the blob container: 3 to 63 lowercase letters, digits and single '-' between them. Default: 'weights'."""
+    allowed_subnet_ids: Sequence[pulumi.Input[str]]
+    """Subnets whose traffic the storage firewall lets through (e.g. the Network's ``node_subnet_id``); each needs the
+    ``Microsoft.Storage`` service endpoint. Default: none."""
+    allowed_ip_ranges: Sequence[str]
+    """Public IPv4 addresses ('203.0.113.7') or CIDR blocks ('203.0.113.0/24', at most /30) the storage firewall lets
+    through, e.g. the machine that uploads the weights. Private ranges are not allowed, and callers in the account's own
+    region never match: list their subnet instead. Default: none."""
+    writer_principal_ids: Sequence[pulumi.Input[str]]
+    """Microsoft Entra object IDs given "Storage Blob Data Contributor" on the container, to upload the weights, all of
+    the type ``writer_principal_type``. Default: none."""
+    writer_principal_type: str
+    """What every one of ``writer_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed identities and
+    the service principals CI signs in as); Azure refuses a role assignment whose type does not match. One of 'User',
+    'Group', 'ServicePrincipal'. Default: 'User'."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted blob version is kept before a lifecycle rule deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted blob (or version) stays restorable: 1 to 365, or 0 to turn blob soft delete off. Default: 7."""
+    container_soft_delete_days: int
+    """Days a deleted container stays restorable: 1 to 365, or 0 to turn container soft delete off. Default: 7."""
+    infrastructure_encryption: bool
+    """Encrypt the data a second time, at the infrastructure level, with another key and algorithm. Set only when the
+    account is created: changing it later needs a new account. Default: False."""
+    protect: bool
+    """Protect the storage account and the container from deletion and keep them, with their settings, when the stack is
+    destroyed; False lets ``pulumi destroy`` delete them. Default: True."""
+    tags: Mapping[str, str]
+    """Tags added to the storage account and the identities, next to ``shardstack-component: <name>``. Default: none."""

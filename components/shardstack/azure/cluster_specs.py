@@ -14,6 +14,7 @@ from shardstack.api_access import api_access_problems
 from shardstack.azure.arm import SUBNET_ID, SUBNET_ID_EXAMPLE, parent_vnet_id
 from shardstack.azure.kinds import (
     GROUP_NAME,
+    PRINCIPAL_IDS,
     PRINCIPAL_TYPES,
     REGION,
     RESOURCE_GROUP,
@@ -21,7 +22,6 @@ from shardstack.azure.kinds import (
     TAGS,
     VNET,
     ZONES,
-    PrincipalIds,
     PrivateRange,
 )
 from shardstack.cidr import ipv4_network
@@ -450,14 +450,14 @@ CLUSTER = Spec(
         ),
         Arg(
             "admin_group_object_ids",
-            PrincipalIds(),
+            PRINCIPAL_IDS,
             "Object IDs of Microsoft Entra groups whose members are Kubernetes cluster-admins (through Kubernetes "
             "RBAC).",
             default_doc="none",
         ),
         Arg(
             "admin_principal_ids",
-            PrincipalIds(),
+            PRINCIPAL_IDS,
             'Object IDs of Entra users, groups or service principals given "Azure Kubernetes Service RBAC Cluster '
             'Admin" on this cluster. Do not repeat the deployer here while ``grant_deployer_admin`` is True (Azure '
             "allows one such assignment).",

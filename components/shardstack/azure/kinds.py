@@ -13,16 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-
 from shardstack.azure.arm import (
+    GUID_PATTERN,
     LOCATION,
     RESOURCE_GROUP_NAME,
     SUBNET_ID,
     SUBNET_ID_EXAMPLE,
     VNET_ID,
     VNET_ID_EXAMPLE,
-    is_guid,
     zones_problems,
 )
 from shardstack.azure.tags import tag_problems
@@ -127,35 +125,35 @@ class PrivateRange(Kind):
         return None
 
 
-class PrincipalIds(Kind):
-    """Microsoft Entra object IDs (GUIDs), each once in any case."""
+@dataclass(frozen=True)
+class IdList(Kind):
+    """A list of Azure IDs of one ``item`` kind, each once in any case (ARM and Entra IDs ignore case)."""
+
+    item: Kind
+    what: str
+    """What the list holds, in the plural: 'Microsoft Entra object IDs'."""
 
     @property
     def annotation(self) -> str:
-        return "Sequence[pulumi.Input[str]]"
+        return f"Sequence[{self.item.annotation}]"
 
     @property
     def allowed(self) -> str:
-        return "a list of Microsoft Entra object IDs"
+        return f"a list of {self.what}"
 
     def problems(self, value: Any, path: Path) -> list[Problem]:
         if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
             return [Problem(path, f"must be {self.allowed}", value)]
         problems: list[Problem] = []
         seen: set[str] = set()
-        for i, principal in enumerate(value):
-            if isinstance(principal, pulumi.Output):
-                continue
-            if not is_guid(principal):
-                reason = (
-                    "is not a Microsoft Entra object ID: use the principal's object ID, a GUID such as "
-                    f"{GUID_EXAMPLE!r} (not a name, email or client ID URI)"
-                )
-                problems.append(Problem((*path, i), reason, principal))
-            elif principal.lower() in seen:
-                problems.append(Problem((*path, i), "is listed twice", principal))
-            else:
-                seen.add(principal.lower())
+        for i, item in enumerate(value):
+            found = self.item.problems(item, (*path, i))
+            if found:
+                problems += found
+            elif isinstance(item, str) and item.lower() in seen:
+                problems.append(Problem((*path, i), "is listed twice", item))
+            elif isinstance(item, str):
+                seen.add(item.lower())
         return problems
 
 
@@ -183,4 +181,12 @@ VNET = Input(
 ZONES = Worded(
     "Sequence[str]", "a list of availability zones ('1', '2', '3')", lambda _name, value: zones_problems(value)
 )
+ENTRA_OBJECT_ID = Shaped(
+    "a Microsoft Entra object ID",
+    re.compile(GUID_PATTERN),
+    f"is not a Microsoft Entra object ID: use the principal's object ID, a GUID such as {GUID_EXAMPLE!r} (not a "
+    "name, email or client ID URI)",
+)
+PRINCIPAL_IDS = IdList(Input(ENTRA_OBJECT_ID), "Microsoft Entra object IDs")
+SUBNET_IDS = IdList(SUBNET, "subnet resource IDs")
 TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))

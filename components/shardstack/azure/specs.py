@@ -12,7 +12,8 @@ from typing import Any
 
 from shardstack import catalog
 from shardstack.azure.cluster_specs import CLUSTER, EXISTING_NETWORK, NETWORK, SYSTEM_POOL
-from shardstack.azure.kinds import REGION, RESOURCE_GROUP, SUBNET, TAGS, ZONES, PrincipalIds
+from shardstack.azure.kinds import PRINCIPAL_IDS, REGION, RESOURCE_GROUP, SUBNET, TAGS, ZONES
+from shardstack.azure.weight_store_specs import WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
 from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole
 from shardstack.specs.problem import Key, Path, Problem
@@ -327,7 +328,7 @@ REGISTRY = Spec(
         ),
         Arg(
             "reader_principal_ids",
-            PrincipalIds(),
+            PRINCIPAL_IDS,
             "Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's "
             "``kubelet_identity_object_id``), each given AcrPull on this registry.",
             default_doc="none",
@@ -342,6 +343,6 @@ ARGS = ArgsModule(
     "shardstack.azure.args",
     "Azure component arguments.",
     __name__,
-    (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY, EXISTING_NETWORK, NETWORK, SYSTEM_POOL, CLUSTER),
+    (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY, EXISTING_NETWORK, NETWORK, SYSTEM_POOL, CLUSTER, WEIGHT_STORE),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
