@@ -339,10 +339,60 @@ REGISTRY = Spec(
 )
 """Registry's arguments."""
 
+# --- AzureInstallation's parts ----------------------------------------------------------------------------------
+# Each part's arguments without what the installation wires itself, so that checking them needs no stand-ins.
+
+INSTALLATION_NETWORK = NETWORK.without(
+    ("location",),
+    name="InstallationNetwork",
+    doc="Network arguments (see :class:`~shardstack.azure.network.Network`) without ``location``.",
+)
+INSTALLATION_CLUSTER = CLUSTER.without(
+    ("resource_group_name", "location", "node_subnet_id"),
+    name="InstallationCluster",
+    doc="Cluster arguments (see :class:`~shardstack.azure.cluster.Cluster`) without its resource group, location "
+    "and subnet.",
+)
+INSTALLATION_WEIGHT_STORE = WEIGHT_STORE.without(
+    ("resource_group_name",),
+    name="InstallationWeightStore",
+    doc="WeightStore arguments (see :class:`~shardstack.azure.weight_store.WeightStore`) without the resource "
+    "group; the location defaults to the installation's.",
+).with_arg(
+    "location",
+    required=False,
+    doc="Azure region of the storage account.",
+    default_doc="the installation's ``location``",
+)
+INSTALLATION_REGISTRY = REGISTRY.without(
+    ("resource_group_name",),
+    name="InstallationRegistry",
+    doc="Registry arguments (see :class:`~shardstack.azure.registry.Registry`) without the resource group; the "
+    "location defaults to the installation's.",
+).with_arg(
+    "location",
+    required=False,
+    doc="Azure region of the registry.",
+    default_doc="the installation's ``location``",
+)
+
 ARGS = ArgsModule(
     "shardstack.azure.args",
     "Azure component arguments.",
     __name__,
-    (GPU_NODE_POOL, NAMED_GPU_POOL, REGISTRY, EXISTING_NETWORK, NETWORK, SYSTEM_POOL, CLUSTER, WEIGHT_STORE),
+    (
+        GPU_NODE_POOL,
+        NAMED_GPU_POOL,
+        REGISTRY,
+        EXISTING_NETWORK,
+        NETWORK,
+        SYSTEM_POOL,
+        CLUSTER,
+        WEIGHT_STORE,
+        INSTALLATION_NETWORK,
+        INSTALLATION_CLUSTER,
+        INSTALLATION_WEIGHT_STORE,
+        INSTALLATION_REGISTRY,
+    ),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
