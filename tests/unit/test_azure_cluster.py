@@ -511,7 +511,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         "zones[0]=1 is not an Azure availability zone; use one of '1', '2', '3' (write it as a string: '1')",
         "grant_deployer_admin='yes' must be true or false",
         "sku_tier='standard' must be one of 'Free', 'Standard', 'Premium' (did you mean 'Standard'?)",
-        "tags key 'shardstack-component' is set by Shardstack itself; choose another key",
+        "tags['shardstack-component'] is set by Shardstack itself; choose another key",
         "authorized_networks is empty, but private_endpoint is False: list the CIDR blocks that may reach the "
         "Kubernetes API, e.g. ['203.0.113.0/24'], or keep private_endpoint True",
         "pod_cidr='10.0.0.0/14' overlaps service_cidr='10.0.0.0/16' (the default): pod and Service addresses "

@@ -488,7 +488,7 @@ def test_gpu_driver_must_be_install_or_none() -> None:
 
 def test_tags_are_checked_with_the_azure_tag_rules() -> None:
     (problem,) = failure(tags={"shardstack-component": "x"}).problems
-    assert problem == "tags key 'shardstack-component' is set by Shardstack itself; choose another key"
+    assert problem == "tags['shardstack-component'] is set by Shardstack itself; choose another key"
 
 
 def test_every_problem_is_reported_at_once() -> None:

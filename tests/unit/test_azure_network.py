@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from component_schema import component_schema
 
-from shardstack.azure.arm import subnet_id_problem
+from shardstack.azure.arm import SUBNET_ID as ARM_SUBNET_ID
 from shardstack.azure.network import MAX_NAME_LENGTH, Network, validate_network_args
 from shardstack.errors import ArgumentError
 from shardstack.testing import UNKNOWN, Graph, run_program, run_refused
@@ -163,7 +163,8 @@ def test_outputs_name_the_created_group_vnet_subnet_and_nsg() -> None:
         "nodes",
     )
     assert result["node_subnet_id"].startswith(result["vnet_id"] + "/subnets/")
-    assert subnet_id_problem("node_subnet_id", result["node_subnet_id"]) is None
+    # The cluster, the GPU pools and the weight store take it as it is.
+    assert ARM_SUBNET_ID.fullmatch(result["node_subnet_id"])
 
 
 def test_existing_subnet_creates_nothing_and_passes_its_ids_through() -> None:
@@ -261,7 +262,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         "'(' and ')', not ending with '.'",
         "existing.node_subnet_id='aks-nodes' is not a subnet resource ID: use '/subscriptions/<subscription "
         "id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'",
-        "tags key 'shardstack-component' is set by Shardstack itself; choose another key",
+        "tags['shardstack-component'] is set by Shardstack itself; choose another key",
     ]
 
 
@@ -364,10 +365,11 @@ def test_fails_when_the_existing_subnet_is_not_in_the_given_vnet() -> None:
     ],
 )
 def test_subnet_ids_must_have_the_full_arm_shape(subnet_id: str) -> None:
-    problem = subnet_id_problem("node_subnet_id", subnet_id)
-    assert problem is not None and problem.startswith(f"node_subnet_id={subnet_id!r} is not a subnet resource ID")
+    (problem,) = problems(existing={**EXISTING, "node_subnet_id": subnet_id, "vnet_id": EXISTING_VNET})
+    assert problem.startswith(f"existing.node_subnet_id={subnet_id!r} is not a subnet resource ID")
     # ARM ids are case-insensitive in their fixed segments.
-    assert subnet_id_problem("node_subnet_id", EXISTING_SUBNET.lower()) is None
+    lower = {**EXISTING, "node_subnet_id": EXISTING_SUBNET.lower()}
+    assert validate_network_args({"location": "eastus", "existing": lower}) == []
 
 
 def test_fails_when_the_component_name_cannot_prefix_azure_names() -> None:

@@ -245,7 +245,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         p.startswith("reader_principal_ids[0]='aks-kubelet' is not a Microsoft Entra object ID") for p in problems
     )
     assert f"reader_principal_ids[2]={KUBELET!r} is listed twice" in problems
-    assert any(p.startswith("tags key 'Microsoft.x' starts with a prefix Azure reserves") for p in problems)
+    assert any(p.startswith("tags['Microsoft.x'] starts with a prefix Azure reserves") for p in problems)
     assert len(problems) == 9
 
 

@@ -718,13 +718,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert "container_soft_delete_days=True must be a whole number from 0 to 365 (0 turns soft delete off)" in problems
     assert "infrastructure_encryption='yes' must be true or false" in problems
     assert "protect=1 must be true or false" in problems
-    assert any(p.startswith("tags key 'azure-team' starts with a prefix Azure reserves") for p in problems)
+    assert any(p.startswith("tags['azure-team'] starts with a prefix Azure reserves") for p in problems)
     assert len(problems) == 17
 
 
 def test_the_component_tag_cannot_be_overridden() -> None:
     (problem,) = failure(tags={"shardstack-component": "x"}).problems
-    assert problem == "tags key 'shardstack-component' is set by Shardstack itself; choose another key"
+    assert problem == "tags['shardstack-component'] is set by Shardstack itself; choose another key"
 
 
 def test_args_and_outputs_give_a_multi_language_schema() -> None:

@@ -23,7 +23,7 @@ from shardstack.azure.arm import (
     VNET_ID_EXAMPLE,
     zones_problems,
 )
-from shardstack.azure.tags import tag_problems
+from shardstack.azure.tags import AzureTags
 from shardstack.cidr import ipv4_network
 from shardstack.specs.kinds import Input, Kind, Worded
 from shardstack.specs.problem import Path, Problem
@@ -189,4 +189,4 @@ ENTRA_OBJECT_ID = Shaped(
 )
 PRINCIPAL_IDS = IdList(Input(ENTRA_OBJECT_ID), "Microsoft Entra object IDs")
 SUBNET_IDS = IdList(SUBNET, "subnet resource IDs")
-TAGS = Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value))
+TAGS = AzureTags()
