@@ -15,13 +15,9 @@ too.
 """
 
 import re
-from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 import pulumi_random as random
-
-from shardstack.errors import one_of
 
 GUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 """A GUID (Entra object IDs, subscription IDs, role definition names), to compose into other patterns."""
@@ -53,28 +49,6 @@ ZONES: tuple[str, ...] = ("1", "2", "3")
 
 NAME_SUFFIX_LENGTH = 8
 """Random lowercase letters and digits appended to a globally unique name derived from the component name."""
-
-
-def zones_problems(zones: Any) -> list[str]:
-    """Return every problem with a ``zones`` list of availability zones for nodes (None: not given, no zone
-    pinning)."""
-    if zones is None:
-        return []
-    if isinstance(zones, str) or not isinstance(zones, Sequence):
-        return [f"zones must be a list of availability zones like ['1', '2']; got {zones!r}"]
-    if not zones:
-        return ["zones=[] must list at least one zone (leave it out to place the nodes without zone pinning)"]
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, zone in enumerate(zones):
-        if zone not in ZONES:
-            hint = f" (write it as a string: {str(zone)!r})" if str(zone) in ZONES else ""
-            problems.append(f"zones[{i}]={zone!r} is not an Azure availability zone; use {one_of(ZONES)}{hint}")
-        elif zone in seen:
-            problems.append(f"zones[{i}]={zone!r} is listed twice; give each zone once")
-        else:
-            seen.add(zone)
-    return problems
 
 
 def subscription_id(resource_id: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from shardstack.api_access import api_access_problems
 from shardstack.azure.arm import SUBNET_ID, SUBNET_ID_EXAMPLE, parent_vnet_id
 from shardstack.azure.kinds import (
+    AVAILABILITY_ZONES,
     GROUP_NAME,
     PRINCIPAL_IDS,
     PRINCIPAL_TYPES,
@@ -21,7 +22,6 @@ from shardstack.azure.kinds import (
     SUBNET,
     TAGS,
     VNET,
-    ZONES,
     PrivateRange,
 )
 from shardstack.cidr import ipv4_network
@@ -444,7 +444,7 @@ CLUSTER = Spec(
         ),
         Arg(
             "zones",
-            ZONES,
+            AVAILABILITY_ZONES,
             "Availability zones of the system nodes, e.g. ['1', '2', '3'] (the region and VM size must offer them).",
             default_doc="none, AKS places the nodes without zone guarantees",
         ),

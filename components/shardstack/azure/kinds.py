@@ -21,11 +21,12 @@ from shardstack.azure.arm import (
     SUBNET_ID_EXAMPLE,
     VNET_ID,
     VNET_ID_EXAMPLE,
-    zones_problems,
+    ZONES,
 )
 from shardstack.azure.tags import AzureTags
 from shardstack.cidr import ipv4_network
-from shardstack.specs.kinds import Input, Kind, Worded
+from shardstack.errors import one_of
+from shardstack.specs.kinds import Input, Kind
 from shardstack.specs.problem import Path, Problem
 
 GUID_EXAMPLE = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -125,6 +126,37 @@ class PrivateRange(Kind):
         return None
 
 
+class Zones(Kind):
+    """Availability zones of a region, as ARM names them ('1', '2', '3'), each once."""
+
+    @property
+    def annotation(self) -> str:
+        return "Sequence[str]"
+
+    @property
+    def allowed(self) -> str:
+        return "a list of availability zones like ['1', '2']"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        if not value:
+            reason = "must list at least one zone (leave it out to place the nodes without zone pinning)"
+            return [Problem(path, reason, list(value))]
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for i, zone in enumerate(value):
+            if zone not in ZONES:
+                hint = f" (write it as a string: {str(zone)!r})" if str(zone) in ZONES else ""
+                reason = f"is not an Azure availability zone; use {one_of(ZONES)}{hint}"
+                problems.append(Problem((*path, i), reason, zone))
+            elif zone in seen:
+                problems.append(Problem((*path, i), "is listed twice; give each zone once", zone))
+            else:
+                seen.add(zone)
+        return problems
+
+
 @dataclass(frozen=True)
 class IdList(Kind):
     """A list of Azure IDs of one ``item`` kind, each once in any case (ARM and Entra IDs ignore case)."""
@@ -178,9 +210,7 @@ VNET = Input(
         f"is not a virtual network resource ID: use {VNET_ID_EXAMPLE}",
     )
 )
-ZONES = Worded(
-    "Sequence[str]", "a list of availability zones ('1', '2', '3')", lambda _name, value: zones_problems(value)
-)
+AVAILABILITY_ZONES = Zones()
 ENTRA_OBJECT_ID = Shaped(
     "a Microsoft Entra object ID",
     re.compile(GUID_PATTERN),

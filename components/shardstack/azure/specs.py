@@ -12,7 +12,7 @@ from typing import Any
 
 from shardstack import catalog
 from shardstack.azure.cluster_specs import CLUSTER, EXISTING_NETWORK, NETWORK, SYSTEM_POOL
-from shardstack.azure.kinds import PRINCIPAL_IDS, REGION, RESOURCE_GROUP, SUBNET, TAGS, ZONES
+from shardstack.azure.kinds import AVAILABILITY_ZONES, PRINCIPAL_IDS, REGION, RESOURCE_GROUP, SUBNET, TAGS
 from shardstack.azure.weight_store_specs import WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
 from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole
@@ -168,7 +168,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "zones",
-            ZONES,
+            AVAILABILITY_ZONES,
             "Availability zones of the cluster's region the nodes are placed in, e.g. ['1', '2']: give the zones "
             "that have the VM size (not every zone has every GPU size).",
             default_doc="none (Azure places the nodes without zone pinning)",
