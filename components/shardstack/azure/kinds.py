@@ -28,6 +28,7 @@ from shardstack.cidr import ipv4_network
 from shardstack.errors import one_of
 from shardstack.specs.kinds import Input, Kind
 from shardstack.specs.problem import Path, Problem
+from shardstack.specs.spec import Values
 
 GUID_EXAMPLE = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 
@@ -124,6 +125,17 @@ class PrivateRange(Kind):
         if reserved:
             return f"overlaps {', '.join(reserved)}, which AKS reserves; use e.g. {self.example!r}"
         return None
+
+
+def shown_range(values: Values, key: str) -> str:
+    """Return ``key=<value>`` as given, or ``key=<default> (the default)``, for a message about two ranges."""
+    shown = f"{key}={values[key]!r}"
+    return shown if values.given(key) else f"{shown} (the default)"
+
+
+def range_block(values: Values, key: str) -> ipaddress.IPv4Network | None:
+    """The range ``key`` as a block, or None when it is an Output (known once it resolves)."""
+    return ipv4_network(values[key]) if key in values else None
 
 
 class Zones(Kind):

@@ -54,7 +54,8 @@ from pulumi_azure_native import resources
 
 from shardstack.azure.args import ExistingNetwork, NetworkArgs
 from shardstack.azure.arm import parent_vnet_id
-from shardstack.azure.cluster_specs import (
+from shardstack.azure.kinds import AKS_RESERVED_RANGES, PRIVATE_RANGES
+from shardstack.azure.network_specs import (
     CIDR_BLOCK_PREFIXES,
     CREATION_ARGS,
     DEFAULT_CIDR_BLOCK,
@@ -62,7 +63,6 @@ from shardstack.azure.cluster_specs import (
     NETWORK,
     NODE_SUBNET_PREFIXES,
 )
-from shardstack.azure.kinds import AKS_RESERVED_RANGES, PRIVATE_RANGES
 from shardstack.azure.tags import component_tags
 from shardstack.errors import ArgumentError
 from shardstack.specs.problem import as_arguments

@@ -11,8 +11,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shardstack import catalog
-from shardstack.azure.cluster_specs import CLUSTER, EXISTING_NETWORK, NETWORK, SYSTEM_POOL
+from shardstack.azure.cluster_specs import CLUSTER, SYSTEM_POOL
 from shardstack.azure.kinds import AVAILABILITY_ZONES, PRINCIPAL_IDS, REGION, RESOURCE_GROUP, SUBNET, TAGS
+from shardstack.azure.network_specs import EXISTING_NETWORK, NETWORK
 from shardstack.azure.weight_store_specs import WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
 from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole
