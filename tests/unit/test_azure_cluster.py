@@ -605,12 +605,15 @@ def test_system_pool_fields_and_disk_are_checked() -> None:
     (unknown,) = problems(system_pool={"disk_size": 80})
     assert unknown == "system_pool has unknown argument 'disk_size' (did you mean 'disk_size_gib'?)"
     (small,) = problems(system_pool={"disk_size_gib": 25})
-    assert small == "system_pool.disk_size_gib=25 is outside what AKS accepts for an OS disk: 30 to 2048 GiB"
+    assert small == (
+        "system_pool.disk_size_gib=25 must be a whole number from 30 to 2048 (what AKS accepts for an OS disk)"
+    )
     (tiny,) = problems(system_pool={"disk_size_gib": 10})
     assert tiny == (
-        "system_pool.disk_size_gib=10 must be a whole number ≥ 20 (the node image and the system pods' images need "
-        "the room)"
+        "system_pool.disk_size_gib=10 must be a whole number from 30 to 2048 (what AKS accepts for an OS disk)"
     )
+    (huge,) = problems(system_pool={"disk_size_gib": 4096})
+    assert huge.startswith("system_pool.disk_size_gib=4096 must be a whole number from 30 to 2048")
     (nodes,) = problems(system_pool={"min_nodes": 0})
     assert nodes == (
         "system_pool.min_nodes=0 must be a whole number ≥ 1 (CoreDNS and the controllers need somewhere to run)"

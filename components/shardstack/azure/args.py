@@ -194,7 +194,7 @@ class SystemPool(TypedDict, total=False):
     max_nodes: int
     """Most nodes, ≥ min_nodes. Default: 3."""
     disk_size_gib: int
-    """Boot disk per node, GiB; encrypted. Default: 50."""
+    """OS disk per node, GiB, 30 to 2048 (ephemeral where the VM size's cache holds it, else managed). Default: 50."""
 
 
 class ClusterArgs(TypedDict, total=False):

@@ -28,7 +28,7 @@ from shardstack.kubernetes_versions import (
     SUPPORTED_KUBERNETES_VERSIONS,
     kubernetes_version_problem,
 )
-from shardstack.specs.kinds import Choice, Flag, Kind, Record, Worded
+from shardstack.specs.kinds import Choice, Flag, Kind, Record, Whole, Worded
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
@@ -104,30 +104,28 @@ class SystemVmSize(Kind):
         return None
 
 
-def _aks_os_disk(values: Values) -> Iterator[Problem]:
-    disk = values["disk_size_gib"]
-    if not MIN_OS_DISK_GIB <= disk <= MAX_OS_DISK_GIB:
-        yield Problem(
-            ("disk_size_gib",),
-            f"is outside what AKS accepts for an OS disk: {MIN_OS_DISK_GIB} to {MAX_OS_DISK_GIB} GiB",
-            disk,
+SYSTEM_POOL = (
+    system_pool_spec(
+        Arg(
+            "instance_type",
+            SystemVmSize(),
+            "Azure VM size, x86_64 with at least 4 vCPUs, no GPUs, not burstable (B-series).",
+            default=DEFAULT_SYSTEM_INSTANCE_TYPE,
         )
-
-
-SYSTEM_POOL = system_pool_spec(
-    Arg(
-        "instance_type",
-        SystemVmSize(),
-        "Azure VM size, x86_64 with at least 4 vCPUs, no GPUs, not burstable (B-series).",
-        default=DEFAULT_SYSTEM_INSTANCE_TYPE,
     )
-).extend(
-    "SystemPool",
-    "The node pool of CPU nodes that runs cluster services (no GPUs). With ``zones``, AKS spreads its nodes over "
-    "them; node counts are for the whole pool.",
-    rules=(Rule(("disk_size_gib",), _aks_os_disk),),
+    .extend(
+        "SystemPool",
+        "The node pool of CPU nodes that runs cluster services (no GPUs). With ``zones``, AKS spreads its nodes over "
+        "them; node counts are for the whole pool.",
+    )
+    .with_arg(
+        "disk_size_gib",
+        kind=Whole(MIN_OS_DISK_GIB, MAX_OS_DISK_GIB, why="what AKS accepts for an OS disk"),
+        doc=f"OS disk per node, GiB, {MIN_OS_DISK_GIB} to {MAX_OS_DISK_GIB} (ephemeral where the VM size's cache "
+        "holds it, else managed).",
+    )
 )
-"""A Cluster's ``system_pool``."""
+"""A Cluster's ``system_pool``: the neutral system pool with the AKS VM size and OS disk limits."""
 
 
 class IPv4Address(Kind):
