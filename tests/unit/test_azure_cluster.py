@@ -504,28 +504,28 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert found == [
         "unknown argument 'locaton' (did you mean 'location'?)",
         "kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'",
-        "auto_upgrade_channel='Patch' is not an AKS auto-upgrade channel; use one of 'patch', 'stable', 'rapid', "
-        "'none' (did you mean 'patch'?)",
+        "auto_upgrade_channel='Patch' must be one of 'patch', 'stable', 'rapid', 'none' (did you mean 'patch'?)",
+        "system_pool.instance_type='Standard_NC24ads_A100_v4' has GPUs; the system pool runs cluster services "
+        "on CPU nodes: use a size like 'Standard_D4s_v5' and a GPU node pool for GPUs",
+        "system_pool.max_nodes=2 is less than min_nodes=3; max_nodes must be ≥ min_nodes",
+        "zones[0]=1 is not an Azure availability zone; use one of '1', '2', '3' (write it as a string: '1')",
+        "grant_deployer_admin='yes' must be true or false",
+        "sku_tier='standard' must be one of 'Free', 'Standard', 'Premium' (did you mean 'Standard'?)",
+        "tags['shardstack-component'] is set by Shardstack itself; choose another key",
         "authorized_networks is empty, but private_endpoint is False: list the CIDR blocks that may reach the "
         "Kubernetes API, e.g. ['203.0.113.0/24'], or keep private_endpoint True",
-        "pod_cidr='10.0.0.0/14' and service_cidr='10.0.0.0/16' (the default) overlap: pod and Service addresses "
+        "pod_cidr='10.0.0.0/14' overlaps service_cidr='10.0.0.0/16' (the default): pod and Service addresses "
         "must be disjoint; move one of them",
-        "system_pool['instance_type']='Standard_NC24ads_A100_v4' has GPUs; the system pool runs cluster services "
-        "on CPU nodes: use a size like 'Standard_D4s_v5' and a GPU node pool for GPUs",
-        "system_pool['max_nodes']=2 is less than min_nodes 3; max_nodes must be ≥ min_nodes",
-        "zones[0]=1 is not an Azure availability zone; use one of '1', '2', '3' (write it as a string: '1')",
-        "grant_deployer_admin must be True or False; got 'yes'",
-        "sku_tier='standard' is not an AKS pricing tier; use one of 'Free', 'Standard', 'Premium' "
-        "(did you mean 'Standard'?)",
-        "tags key 'shardstack-component' is set by Shardstack itself; choose another key",
     ]
 
 
 def test_required_arguments_are_named() -> None:
     assert failure({}).problems == [
-        "resource_group_name is required: the resource group of the cluster",
-        "location is required: the Azure region of the cluster, e.g. 'eastus'",
-        "node_subnet_id is required: the resource ID of the subnet for the nodes",
+        "resource_group_name is required: a resource group name: 1 to 90 letters, digits, '_', '-', '.', '(' and "
+        "')', not ending with '.'",
+        "location is required: an Azure region name such as 'eastus' or 'westeurope'",
+        "node_subnet_id is required: a subnet resource ID, '/subscriptions/<subscription id>/resourceGroups/<group>/"
+        "providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'",
     ]
 
 
@@ -598,18 +598,26 @@ def test_pod_and_service_ranges_and_the_dns_ip_are_checked(args: dict[str, Any],
 )
 def test_system_pool_vm_size_must_suit_cluster_services(instance_type: str, expected: str) -> None:
     (problem,) = problems(system_pool={"instance_type": instance_type})
-    assert problem.startswith(f"system_pool['instance_type']={instance_type!r} {expected}"), problem
+    assert problem.startswith(f"system_pool.instance_type={instance_type!r} {expected}"), problem
 
 
 def test_system_pool_fields_and_disk_are_checked() -> None:
     (unknown,) = problems(system_pool={"disk_size": 80})
-    assert unknown == "system_pool has unknown field 'disk_size' (did you mean 'disk_size_gib'?)"
+    assert unknown == "system_pool has unknown argument 'disk_size' (did you mean 'disk_size_gib'?)"
     (small,) = problems(system_pool={"disk_size_gib": 25})
-    assert small == "system_pool['disk_size_gib']=25 is outside what AKS accepts for an OS disk: 30 to 2048 GiB"
+    assert small == (
+        "system_pool.disk_size_gib=25 must be a whole number from 30 to 2048 (what AKS accepts for an OS disk)"
+    )
     (tiny,) = problems(system_pool={"disk_size_gib": 10})
-    assert tiny == "system_pool['disk_size_gib'] must be an integer ≥ 20; got 10"
+    assert tiny == (
+        "system_pool.disk_size_gib=10 must be a whole number from 30 to 2048 (what AKS accepts for an OS disk)"
+    )
+    (huge,) = problems(system_pool={"disk_size_gib": 4096})
+    assert huge.startswith("system_pool.disk_size_gib=4096 must be a whole number from 30 to 2048")
     (nodes,) = problems(system_pool={"min_nodes": 0})
-    assert nodes == "system_pool['min_nodes'] must be an integer ≥ 1; got 0"
+    assert nodes == (
+        "system_pool.min_nodes=0 must be a whole number ≥ 1 (CoreDNS and the controllers need somewhere to run)"
+    )
 
 
 def test_zones_must_be_distinct_zone_names() -> None:
@@ -632,11 +640,11 @@ def test_principals_must_be_distinct_entra_object_ids_of_a_known_type() -> None:
         "admin_group_object_ids[0]='admins' is not a Microsoft Entra object ID: use the principal's object ID, a "
         "GUID such as '5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b' (not a name, email or client ID URI)",
         f"admin_principal_ids[1]={ADMIN.upper()!r} is listed twice",
-        "admin_principal_type='user' is not a principal type: use one of 'User', 'Group', 'ServicePrincipal'",
-        "deployer_principal_type='Group' is not a principal type: use one of 'User', 'ServicePrincipal'",
+        "admin_principal_type='user' must be one of 'User', 'Group', 'ServicePrincipal' (did you mean 'User'?)",
+        "deployer_principal_type='Group' must be one of 'User', 'ServicePrincipal'",
     ]
     (not_a_list,) = problems(admin_principal_ids=ADMIN)
-    assert not_a_list == f"admin_principal_ids must be a list of Microsoft Entra object IDs; got {ADMIN!r}"
+    assert not_a_list == f"admin_principal_ids={ADMIN!r} must be a list of Microsoft Entra object IDs"
 
 
 def test_name_must_be_a_valid_aks_name_and_dns_prefix() -> None:

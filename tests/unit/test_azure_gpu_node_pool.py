@@ -448,7 +448,7 @@ def test_zones_must_be_distinct_azure_zones() -> None:
         "zones=[] must list at least one zone (leave it out to place the nodes without zone pinning)"
     ]
     (problem,) = failure(zones="1").problems
-    assert problem == "zones must be a list of availability zones like ['1', '2']; got '1'"
+    assert problem == "zones='1' must be a list of availability zones like ['1', '2']"
 
 
 def test_aks_limits_on_pool_size_and_disk() -> None:
@@ -488,7 +488,7 @@ def test_gpu_driver_must_be_install_or_none() -> None:
 
 def test_tags_are_checked_with_the_azure_tag_rules() -> None:
     (problem,) = failure(tags={"shardstack-component": "x"}).problems
-    assert problem == "tags key 'shardstack-component' is set by Shardstack itself; choose another key"
+    assert problem == "tags['shardstack-component'] is set by Shardstack itself; choose another key"
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -370,7 +370,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         inference={"image": IMAGE, "shards": 2, "api_key_secret": {"name": "k", "key": "k"}},
     )
     expected = ("network.location is set by", "gpu_pools[0]: gpu='l5'", "gpu_pools[1]: name 't4' is already",
-                "tags key 'microsoft-x'", "api_key and inference.api_key_secret")
+                "tags['microsoft-x']", "api_key and inference.api_key_secret")
     for start in expected:
         assert any(p.startswith(start) for p in error.problems), (start, error.problems)
 

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from component_schema import component_schema
 
-from shardstack.azure.arm import subnet_id_problem
+from shardstack.azure.arm import SUBNET_ID as ARM_SUBNET_ID
 from shardstack.azure.network import MAX_NAME_LENGTH, Network, validate_network_args
 from shardstack.errors import ArgumentError
 from shardstack.testing import UNKNOWN, Graph, run_program, run_refused
@@ -163,7 +163,8 @@ def test_outputs_name_the_created_group_vnet_subnet_and_nsg() -> None:
         "nodes",
     )
     assert result["node_subnet_id"].startswith(result["vnet_id"] + "/subnets/")
-    assert subnet_id_problem("node_subnet_id", result["node_subnet_id"]) is None
+    # The cluster, the GPU pools and the weight store take it as it is.
+    assert ARM_SUBNET_ID.fullmatch(result["node_subnet_id"])
 
 
 def test_existing_subnet_creates_nothing_and_passes_its_ids_through() -> None:
@@ -251,23 +252,36 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
             "tags": {"shardstack-component": "x"},
         }
     ).problems
+    # A rule runs once the arguments it reads pass their own checks: with existing (and
+    # resource_group_name) refused, the conflicts between them come after those are fixed.
     assert found == [
         "unknown argument 'tag' (did you mean 'tags'?)",
         "location='East US' is not an Azure region name such as 'eastus' or 'westeurope' ('East US' looks like "
         "a display name; its region name is 'eastus')",
-        "existing and resource_group_name cannot be combined: existing uses a subnet as it is, so "
-        "resource_group_name='prod.' would be ignored; drop one of them",
-        "existing and cidr_block cannot be combined: existing uses a subnet as it is, so "
-        "cidr_block='10.0.0.0/16' would be ignored; drop one of them",
-        "existing and node_subnet_cidr cannot be combined: existing uses a subnet as it is, so "
-        "node_subnet_cidr='10.1.0.0/24' would be ignored; drop one of them",
-        "existing['node_subnet_id']='aks-nodes' is not a subnet resource ID: use '/subscriptions/<subscription "
-        "id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'",
         "resource_group_name='prod.' is not a resource group name: use 1 to 90 letters, digits, '_', '-', '.', "
         "'(' and ')', not ending with '.'",
+        "existing.node_subnet_id='aks-nodes' is not a subnet resource ID: use '/subscriptions/<subscription "
+        "id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'",
+        "tags['shardstack-component'] is set by Shardstack itself; choose another key",
+    ]
+
+
+def test_existing_cannot_be_combined_with_what_shapes_a_new_network() -> None:
+    found = problems(
+        resource_group_name="prod",
+        cidr_block="10.0.0.0/16",
+        node_subnet_cidr="10.1.0.0/24",
+        existing=EXISTING,
+    )
+    assert found == [
+        "resource_group_name='prod' cannot be combined with existing, which uses a subnet as it is (this would be "
+        "ignored); drop one of them",
+        "cidr_block='10.0.0.0/16' cannot be combined with existing, which uses a subnet as it is (this would be "
+        "ignored); drop one of them",
+        "node_subnet_cidr='10.1.0.0/24' cannot be combined with existing, which uses a subnet as it is (this would "
+        "be ignored); drop one of them",
         "node_subnet_cidr='10.1.0.0/24' is not inside cidr_block='10.0.0.0/16': the node subnet takes its "
         "addresses from the VNet's address space",
-        "tags key 'shardstack-component' is set by Shardstack itself; choose another key",
     ]
 
 
@@ -312,31 +326,30 @@ def test_fails_when_the_location_is_not_a_region_name(location: Any) -> None:
 
 def test_fails_when_the_location_is_missing() -> None:
     (problem,) = failure({}).problems
-    assert problem == "location is required: the Azure region of the network, e.g. 'eastus'"
+    assert problem == "location is required: an Azure region name such as 'eastus' or 'westeurope'"
 
 
 def test_fails_when_existing_misses_fields_or_ids_are_malformed() -> None:
     found = problems(existing={"node_subnet": EXISTING_SUBNET, "vnet_id": "spoke"})
     assert found == [
-        "existing has unknown field 'node_subnet' (did you mean 'node_subnet_id'?)",
-        "existing['resource_group_name'] is required: the resource group the cluster and the other Shardstack "
-        "resources go in",
-        "existing['node_subnet_id'] is required: the resource ID of the subnet for the AKS nodes, "
-        "'/subscriptions/<subscription id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/"
-        "<vnet>/subnets/<subnet>'",
-        "existing['vnet_id']='spoke' is not a virtual network resource ID: use '/subscriptions/<subscription id>/"
+        "existing has unknown argument 'node_subnet' (did you mean 'node_subnet_id'?)",
+        "existing.resource_group_name is required: a resource group name: 1 to 90 letters, digits, '_', '-', '.', "
+        "'(' and ')', not ending with '.'",
+        "existing.vnet_id='spoke' is not a virtual network resource ID: use '/subscriptions/<subscription id>/"
         "resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>'",
+        "existing.node_subnet_id is required: a subnet resource ID, '/subscriptions/<subscription id>/"
+        "resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'",
     ]
     (not_a_mapping,) = problems(existing="spoke")
-    assert not_a_mapping.startswith("existing must be a mapping with resource_group_name, vnet_id, node_subnet_id")
+    assert not_a_mapping == "existing='spoke' must be a mapping of resource_group_name, vnet_id, node_subnet_id"
 
 
 def test_fails_when_the_existing_subnet_is_not_in_the_given_vnet() -> None:
     other = f"{HUB}/virtualNetworks/other"
     (problem,) = problems(existing={**EXISTING, "vnet_id": other})
     assert problem == (
-        f"existing['node_subnet_id'] is in virtual network {EXISTING_VNET!r}, not in existing['vnet_id']="
-        f"{other!r}: give the subnet's own VNet, or leave vnet_id out"
+        f"existing.node_subnet_id is in virtual network {EXISTING_VNET!r}, not in vnet_id={other!r}: give the "
+        "subnet's own VNet, or leave vnet_id out"
     )
 
 
@@ -352,10 +365,11 @@ def test_fails_when_the_existing_subnet_is_not_in_the_given_vnet() -> None:
     ],
 )
 def test_subnet_ids_must_have_the_full_arm_shape(subnet_id: str) -> None:
-    problem = subnet_id_problem("node_subnet_id", subnet_id)
-    assert problem is not None and problem.startswith(f"node_subnet_id={subnet_id!r} is not a subnet resource ID")
+    (problem,) = problems(existing={**EXISTING, "node_subnet_id": subnet_id, "vnet_id": EXISTING_VNET})
+    assert problem.startswith(f"existing.node_subnet_id={subnet_id!r} is not a subnet resource ID")
     # ARM ids are case-insensitive in their fixed segments.
-    assert subnet_id_problem("node_subnet_id", EXISTING_SUBNET.lower()) is None
+    lower = {**EXISTING, "node_subnet_id": EXISTING_SUBNET.lower()}
+    assert validate_network_args({"location": "eastus", "existing": lower}) == []
 
 
 def test_fails_when_the_component_name_cannot_prefix_azure_names() -> None:

@@ -119,3 +119,343 @@ class NamedGpuPool(TypedDict, total=False):
     install its own. One of 'Install', 'None'. Default: 'Install'."""
     tags: Mapping[str, str]
     """Azure tags for the node pool and its VM scale set. Default: none (``shardstack-component`` is always set)."""
+
+
+class RegistryArgs(TypedDict, total=False):
+    """Arguments of Registry."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the registry, e.g. the Network's ``resource_group_name``."""
+    location: Required[str]
+    """Azure region of the registry, e.g. 'eastus': best the cluster's, so that pulls stay in-region."""
+    registry_name: str
+    """Globally unique registry name: 5 to 50 letters and digits; the registry URL is ``<lowercased name>.azurecr.io``.
+    Default: the component name's lowercase letters and digits (at most 42) followed by 8 random ones."""
+    sku: str
+    """Service tier: 'Premium' (most pull throughput, untagged-manifest retention, private endpoints) or 'Standard'
+    (cheaper, none of those). One of 'Standard', 'Premium'. Default: 'Premium'."""
+    untagged_retention_days: int
+    """Days an untagged manifest is kept before the retention policy deletes it, 0 to 365 (0 deletes it as soon as it is
+    untagged). Premium only. Default: 7 on Premium; on Standard untagged manifests are kept."""
+    reader_principal_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's
+    ``kubelet_identity_object_id``), each given AcrPull on this registry. Default: none."""
+    tags: Mapping[str, str]
+    """Tags added to the registry, next to ``shardstack-component: <name>``. Default: none."""
+
+
+class ExistingNetwork(TypedDict, total=False):
+    """A resource group and a node subnet created elsewhere (e.g. a hub-and-spoke VNet), used as they are."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """The resource group the cluster and the other Shardstack resources go in, e.g. 'shardstack-prod'. It may differ
+    from the subnet's own group."""
+    vnet_id: pulumi.Input[str]
+    """Resource ID of the subnet's virtual network. Default: derived from ``node_subnet_id``."""
+    node_subnet_id: Required[pulumi.Input[str]]
+    """Resource ID of the subnet for the AKS nodes, e.g. '/subscriptions/<subscription
+    id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'. It needs the
+    ``Microsoft.Storage`` service endpoint when a weight store's firewall admits it (AzureInstallation's does): Azure
+    refuses a storage network rule for a subnet without it."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """Arguments of Network."""
+
+    location: Required[str]
+    """Azure region of the resource group and the VNet (and of the cluster that uses them), e.g. 'eastus'."""
+    resource_group_name: str
+    """Name of the resource group to create: 1 to 90 letters, digits, '_', '-', '.', '(' and ')'. Default: '<name>-rg'
+    plus a random suffix."""
+    cidr_block: str
+    """IPv4 address space of the VNet, a private (RFC 1918 or RFC 6598) /8 to /24 outside AKS's reserved ranges; it must
+    not overlap the cluster's pod and service ranges. Default: '10.224.0.0/12'."""
+    node_subnet_cidr: str
+    """IPv4 range of the node subnet, a /16 to a /27 inside ``cidr_block``; every node takes one address (pods take
+    theirs from the cluster's overlay pod range). Default: '10.224.0.0/20' (4,091 nodes)."""
+    existing: ExistingNetwork
+    """Use a resource group and subnet created elsewhere: nothing is created and the outputs are these IDs
+    (``network_security_group_id`` is then empty: the subnet's NSG belongs to whoever manages it). Cannot be combined
+    with resource_group_name, cidr_block or node_subnet_cidr. Default: a new resource group, VNet, node subnet and NSG
+    are created."""
+    tags: Mapping[str, str]
+    """Azure tags for the resource group, the VNet and the NSG, next to ``shardstack-component: <name>``. Nothing is
+    tagged with ``existing``. Default: none."""
+
+
+class SystemPool(TypedDict, total=False):
+    """The node pool of CPU nodes that runs cluster services (no GPUs). With ``zones``, AKS spreads its nodes over them;
+    node counts are for the whole pool."""
+
+    instance_type: str
+    """Azure VM size, x86_64 with at least 4 vCPUs, no GPUs, not burstable (B-series). Default: 'Standard_D4s_v5'."""
+    min_nodes: int
+    """Fewest nodes. Default: 1."""
+    max_nodes: int
+    """Most nodes, ≥ min_nodes. Default: 3."""
+    disk_size_gib: int
+    """OS disk per node, GiB, 30 to 2048 (ephemeral where the VM size's cache holds it, else managed). Default: 50."""
+
+
+class ClusterArgs(TypedDict, total=False):
+    """Arguments of Cluster."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the cluster (its nodes go in AKS's own node resource group)."""
+    location: Required[str]
+    """Azure region of the cluster, e.g. 'eastus'."""
+    node_subnet_id: Required[pulumi.Input[str]]
+    """Resource ID of the subnet for the nodes (Network's ``node_subnet_id``)."""
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; AKS picks the patch release and ``auto_upgrade_channel`` keeps it
+    patched. Default: '1.33'."""
+    auto_upgrade_channel: str
+    """How AKS upgrades Kubernetes by itself: 'patch' (the latest patch of the declared minor), 'stable' or 'rapid'
+    (newer minors too; the declared version is then only the starting one) or 'none'. The nodes' OS image is upgraded
+    weekly either way. One of 'patch', 'stable', 'rapid', 'none'. Default: 'patch'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only through its private endpoint in the VNet (a private cluster). When False the API
+    server is public, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    authorized_networks: Sequence[str]
+    """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds the
+    cluster's own egress IP). Required when private_endpoint is False; AKS does not apply them to a private cluster, so
+    they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
+    pod_cidr: str
+    """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must not overlap
+    the VNet, peered networks or ``service_cidr``. Default: '10.244.0.0/14' (1,024 nodes)."""
+    service_cidr: str
+    """Range of Service cluster IPs, a private /13 to /24 that overlaps neither the VNet nor ``pod_cidr``. Default:
+    '10.0.0.0/16'."""
+    dns_service_ip: str
+    """Cluster IP of CoreDNS, inside ``service_cidr`` but not its first address (the kubernetes Service's). Default: the
+    10th address of ``service_cidr`` ('10.0.0.10')."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 Standard_D4s_v5 nodes with 50 GiB disks."""
+    zones: Sequence[str]
+    """Availability zones of the system nodes, e.g. ['1', '2', '3'] (the region and VM size must offer them). Default:
+    none, AKS places the nodes without zone guarantees."""
+    admin_group_object_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of Microsoft Entra groups whose members are Kubernetes cluster-admins (through Kubernetes RBAC).
+    Default: none."""
+    admin_principal_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of Entra users, groups or service principals given "Azure Kubernetes Service RBAC Cluster Admin" on
+    this cluster. Do not repeat the deployer here while ``grant_deployer_admin`` is True (Azure allows one such
+    assignment). Default: none."""
+    admin_principal_type: str
+    """What every one of ``admin_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed identities);
+    Azure refuses a role assignment whose type does not match. One of 'User', 'Group', 'ServicePrincipal'. Default:
+    'User'."""
+    grant_deployer_admin: bool
+    """Give the identity Pulumi runs as "Azure Kubernetes Service RBAC Cluster Admin" on this cluster, so that the
+    Kubernetes provider can manage the cluster. Default: True."""
+    deployer_principal_type: str
+    """What the identity Pulumi runs as is: 'User' (signed in with ``az login``) or 'ServicePrincipal' (a service
+    principal or managed identity, e.g. CI). One of 'User', 'ServicePrincipal'. Default: 'User'."""
+    sku_tier: str
+    """AKS pricing tier: 'Free' (no SLA, for trials), 'Standard' (API server SLA) or 'Premium' (the tier long-term
+    support needs; this component does not enroll in that support plan). One of 'Free', 'Standard', 'Premium'. Default:
+    'Standard'."""
+    protect: bool
+    """Protect the AKS cluster: ``pulumi destroy`` fails until this is set to False and applied. Default: True."""
+    tags: Mapping[str, str]
+    """Azure tags for the cluster, its nodes and its control plane identity, next to ``shardstack-component: <name>``.
+    Default: none."""
+
+
+class WeightStoreArgs(TypedDict, total=False):
+    """Arguments of WeightStore."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the storage account (and of the identities ``grant_read`` creates), e.g. the Network's
+    ``resource_group_name``."""
+    location: Required[str]
+    """Azure region of the storage account, e.g. 'eastus': best the cluster's, so that shards load without cross-region
+    traffic and the node subnet's service endpoint applies."""
+    account_name: str
+    """Globally unique storage account name: 3 to 24 lowercase letters and digits. It also names the blob endpoint
+    (``<account>.blob.core.windows.net``). Default: the component name's lowercase letters and digits (at most 16)
+    followed by 8 random ones."""
+    sku: str
+    """Redundancy of the storage account: 'Standard_LRS' (three copies in one datacenter) or 'Standard_ZRS' (across the
+    region's availability zones). One of 'Standard_LRS', 'Standard_ZRS'. Default: 'Standard_LRS'."""
+    container_name: str
+    """Name of the blob container: 3 to 63 lowercase letters, digits and single '-' between them. Default: 'weights'."""
+    allowed_subnet_ids: Sequence[pulumi.Input[str]]
+    """Subnets whose traffic the storage firewall lets through (e.g. the Network's ``node_subnet_id``); each needs the
+    ``Microsoft.Storage`` service endpoint. Default: none."""
+    allowed_ip_ranges: Sequence[str]
+    """Public IPv4 addresses ('203.0.113.7') or CIDR blocks ('203.0.113.0/24', at most /30) the storage firewall lets
+    through, e.g. the machine that uploads the weights. Private ranges are not allowed, and callers in the account's own
+    region never match: list their subnet instead. Default: none."""
+    writer_principal_ids: Sequence[pulumi.Input[str]]
+    """Microsoft Entra object IDs given "Storage Blob Data Contributor" on the container, to upload the weights, all of
+    the type ``writer_principal_type``. Default: none."""
+    writer_principal_type: str
+    """What every one of ``writer_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed identities and
+    the service principals CI signs in as); Azure refuses a role assignment whose type does not match. One of 'User',
+    'Group', 'ServicePrincipal'. Default: 'User'."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted blob version is kept before a lifecycle rule deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted blob (or version) stays restorable: 1 to 365, or 0 to turn blob soft delete off. Default: 7."""
+    container_soft_delete_days: int
+    """Days a deleted container stays restorable: 1 to 365, or 0 to turn container soft delete off. Default: 7."""
+    infrastructure_encryption: bool
+    """Encrypt the data a second time, at the infrastructure level, with another key and algorithm. Set only when the
+    account is created: changing it later needs a new account. Default: False."""
+    protect: bool
+    """Protect the storage account and the container from deletion and keep them, with their settings, when the stack is
+    destroyed; False lets ``pulumi destroy`` delete them. Default: True."""
+    tags: Mapping[str, str]
+    """Tags added to the storage account and the identities, next to ``shardstack-component: <name>``. Default: none."""
+
+
+class InstallationNetwork(TypedDict, total=False):
+    """Network arguments (see :class:`~shardstack.azure.network.Network`) without ``location``."""
+
+    resource_group_name: str
+    """Name of the resource group to create: 1 to 90 letters, digits, '_', '-', '.', '(' and ')'. Default: '<name>-rg'
+    plus a random suffix."""
+    cidr_block: str
+    """IPv4 address space of the VNet, a private (RFC 1918 or RFC 6598) /8 to /24 outside AKS's reserved ranges; it must
+    not overlap the cluster's pod and service ranges. Default: '10.224.0.0/12'."""
+    node_subnet_cidr: str
+    """IPv4 range of the node subnet, a /16 to a /27 inside ``cidr_block``; every node takes one address (pods take
+    theirs from the cluster's overlay pod range). Default: '10.224.0.0/20' (4,091 nodes)."""
+    existing: ExistingNetwork
+    """Use a resource group and subnet created elsewhere: nothing is created and the outputs are these IDs
+    (``network_security_group_id`` is then empty: the subnet's NSG belongs to whoever manages it). Cannot be combined
+    with resource_group_name, cidr_block or node_subnet_cidr. Default: a new resource group, VNet, node subnet and NSG
+    are created."""
+    tags: Mapping[str, str]
+    """Azure tags for the resource group, the VNet and the NSG, next to ``shardstack-component: <name>``. Nothing is
+    tagged with ``existing``. Default: none."""
+
+
+class InstallationCluster(TypedDict, total=False):
+    """Cluster arguments (see :class:`~shardstack.azure.cluster.Cluster`) without its resource group, location and
+    subnet."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, '1.30' to '1.34'; AKS picks the patch release and ``auto_upgrade_channel`` keeps it
+    patched. Default: '1.33'."""
+    auto_upgrade_channel: str
+    """How AKS upgrades Kubernetes by itself: 'patch' (the latest patch of the declared minor), 'stable' or 'rapid'
+    (newer minors too; the declared version is then only the starting one) or 'none'. The nodes' OS image is upgraded
+    weekly either way. One of 'patch', 'stable', 'rapid', 'none'. Default: 'patch'."""
+    private_endpoint: bool
+    """Reach the Kubernetes API only through its private endpoint in the VNet (a private cluster). When False the API
+    server is public, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    authorized_networks: Sequence[str]
+    """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds the
+    cluster's own egress IP). Required when private_endpoint is False; AKS does not apply them to a private cluster, so
+    they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
+    pod_cidr: str
+    """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must not overlap
+    the VNet, peered networks or ``service_cidr``. Default: '10.244.0.0/14' (1,024 nodes)."""
+    service_cidr: str
+    """Range of Service cluster IPs, a private /13 to /24 that overlaps neither the VNet nor ``pod_cidr``. Default:
+    '10.0.0.0/16'."""
+    dns_service_ip: str
+    """Cluster IP of CoreDNS, inside ``service_cidr`` but not its first address (the kubernetes Service's). Default: the
+    10th address of ``service_cidr`` ('10.0.0.10')."""
+    system_pool: SystemPool
+    """The CPU node pool for cluster services. Default: 1 to 3 Standard_D4s_v5 nodes with 50 GiB disks."""
+    zones: Sequence[str]
+    """Availability zones of the system nodes, e.g. ['1', '2', '3'] (the region and VM size must offer them). Default:
+    none, AKS places the nodes without zone guarantees."""
+    admin_group_object_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of Microsoft Entra groups whose members are Kubernetes cluster-admins (through Kubernetes RBAC).
+    Default: none."""
+    admin_principal_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of Entra users, groups or service principals given "Azure Kubernetes Service RBAC Cluster Admin" on
+    this cluster. Do not repeat the deployer here while ``grant_deployer_admin`` is True (Azure allows one such
+    assignment). Default: none."""
+    admin_principal_type: str
+    """What every one of ``admin_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed identities);
+    Azure refuses a role assignment whose type does not match. One of 'User', 'Group', 'ServicePrincipal'. Default:
+    'User'."""
+    grant_deployer_admin: bool
+    """Give the identity Pulumi runs as "Azure Kubernetes Service RBAC Cluster Admin" on this cluster, so that the
+    Kubernetes provider can manage the cluster. Default: True."""
+    deployer_principal_type: str
+    """What the identity Pulumi runs as is: 'User' (signed in with ``az login``) or 'ServicePrincipal' (a service
+    principal or managed identity, e.g. CI). One of 'User', 'ServicePrincipal'. Default: 'User'."""
+    sku_tier: str
+    """AKS pricing tier: 'Free' (no SLA, for trials), 'Standard' (API server SLA) or 'Premium' (the tier long-term
+    support needs; this component does not enroll in that support plan). One of 'Free', 'Standard', 'Premium'. Default:
+    'Standard'."""
+    protect: bool
+    """Protect the AKS cluster: ``pulumi destroy`` fails until this is set to False and applied. Default: True."""
+    tags: Mapping[str, str]
+    """Azure tags for the cluster, its nodes and its control plane identity, next to ``shardstack-component: <name>``.
+    Default: none."""
+
+
+class InstallationWeightStore(TypedDict, total=False):
+    """WeightStore arguments (see :class:`~shardstack.azure.weight_store.WeightStore`) without the resource group; the
+    location defaults to the installation's."""
+
+    location: str
+    """Azure region of the storage account. Default: the installation's ``location``."""
+    account_name: str
+    """Globally unique storage account name: 3 to 24 lowercase letters and digits. It also names the blob endpoint
+    (``<account>.blob.core.windows.net``). Default: the component name's lowercase letters and digits (at most 16)
+    followed by 8 random ones."""
+    sku: str
+    """Redundancy of the storage account: 'Standard_LRS' (three copies in one datacenter) or 'Standard_ZRS' (across the
+    region's availability zones). One of 'Standard_LRS', 'Standard_ZRS'. Default: 'Standard_LRS'."""
+    container_name: str
+    """Name of the blob container: 3 to 63 lowercase letters, digits and single '-' between them. Default: 'weights'."""
+    allowed_subnet_ids: Sequence[pulumi.Input[str]]
+    """Subnets whose traffic the storage firewall lets through (e.g. the Network's ``node_subnet_id``); each needs the
+    ``Microsoft.Storage`` service endpoint. Default: none."""
+    allowed_ip_ranges: Sequence[str]
+    """Public IPv4 addresses ('203.0.113.7') or CIDR blocks ('203.0.113.0/24', at most /30) the storage firewall lets
+    through, e.g. the machine that uploads the weights. Private ranges are not allowed, and callers in the account's own
+    region never match: list their subnet instead. Default: none."""
+    writer_principal_ids: Sequence[pulumi.Input[str]]
+    """Microsoft Entra object IDs given "Storage Blob Data Contributor" on the container, to upload the weights, all of
+    the type ``writer_principal_type``. Default: none."""
+    writer_principal_type: str
+    """What every one of ``writer_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed identities and
+    the service principals CI signs in as); Azure refuses a role assignment whose type does not match. One of 'User',
+    'Group', 'ServicePrincipal'. Default: 'User'."""
+    noncurrent_version_days: int
+    """Days an overwritten or deleted blob version is kept before a lifecycle rule deletes it; at least 1. Default:
+    30."""
+    soft_delete_days: int
+    """Days a deleted blob (or version) stays restorable: 1 to 365, or 0 to turn blob soft delete off. Default: 7."""
+    container_soft_delete_days: int
+    """Days a deleted container stays restorable: 1 to 365, or 0 to turn container soft delete off. Default: 7."""
+    infrastructure_encryption: bool
+    """Encrypt the data a second time, at the infrastructure level, with another key and algorithm. Set only when the
+    account is created: changing it later needs a new account. Default: False."""
+    protect: bool
+    """Protect the storage account and the container from deletion and keep them, with their settings, when the stack is
+    destroyed; False lets ``pulumi destroy`` delete them. Default: True."""
+    tags: Mapping[str, str]
+    """Tags added to the storage account and the identities, next to ``shardstack-component: <name>``. Default: none."""
+
+
+class InstallationRegistry(TypedDict, total=False):
+    """Registry arguments (see :class:`~shardstack.azure.registry.Registry`) without the resource group; the location
+    defaults to the installation's."""
+
+    location: str
+    """Azure region of the registry. Default: the installation's ``location``."""
+    registry_name: str
+    """Globally unique registry name: 5 to 50 letters and digits; the registry URL is ``<lowercased name>.azurecr.io``.
+    Default: the component name's lowercase letters and digits (at most 42) followed by 8 random ones."""
+    sku: str
+    """Service tier: 'Premium' (most pull throughput, untagged-manifest retention, private endpoints) or 'Standard'
+    (cheaper, none of those). One of 'Standard', 'Premium'. Default: 'Premium'."""
+    untagged_retention_days: int
+    """Days an untagged manifest is kept before the retention policy deletes it, 0 to 365 (0 deletes it as soon as it is
+    untagged). Premium only. Default: 7 on Premium; on Standard untagged manifests are kept."""
+    reader_principal_ids: Sequence[pulumi.Input[str]]
+    """Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's
+    ``kubelet_identity_object_id``), each given AcrPull on this registry. Default: none."""
+    tags: Mapping[str, str]
+    """Tags added to the registry, next to ``shardstack-component: <name>``. Default: none."""

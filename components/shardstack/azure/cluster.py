@@ -51,7 +51,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -59,45 +59,39 @@ import pulumiverse_time
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity
 
-from shardstack.api_access import api_access_problems
 from shardstack.azure import roles
-from shardstack.azure.arm import placement_problems, subnet_id_problem, zones_problems
-from shardstack.azure.network import RangeSpec, range_problems, shown_range
-from shardstack.azure.tags import component_tags, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
-from shardstack.k8s import names
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
-from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_problems
+from shardstack.azure.args import ClusterArgs, SystemPool
+from shardstack.azure.cluster_specs import (
+    AUTO_UPGRADE_CHANNELS,
+    CLUSTER,
+    DEFAULT_AUTO_UPGRADE_CHANNEL,
+    DEFAULT_POD_CIDR,
+    DEFAULT_PRINCIPAL_TYPE,
+    DEFAULT_SERVICE_CIDR,
+    DEFAULT_SKU_TIER,
+    DEFAULT_SYSTEM_INSTANCE_TYPE,
+    DEPLOYER_PRINCIPAL_TYPES,
+    DNS_SERVICE_IP_OFFSET,
+    MAX_AUTHORIZED_NETWORKS,
+    MAX_OS_DISK_GIB,
+    MIN_OS_DISK_GIB,
+    MIN_SYSTEM_VCPUS,
+    POD_CIDR_PREFIXES,
+    SERVICE_CIDR_PREFIXES,
+    SKU_TIERS,
+)
+from shardstack.azure.tags import component_tags
+from shardstack.errors import ArgumentError
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
+from shardstack.specs.problem import as_arguments
+from shardstack.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES
 
 TYPE_TOKEN = "shardstack:azure:Cluster"
 
-AUTO_UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid", "none")
-DEFAULT_AUTO_UPGRADE_CHANNEL = "patch"
-"""AKS applies every patch release of the minor version given as ``kubernetes_version`` and never moves to
-another minor on its own: the version stays the one the program declares."""
 MINOR_UPGRADE_CHANNELS = ("stable", "rapid")
 """Channels that move the cluster to newer minor versions by themselves."""
 NODE_OS_UPGRADE_CHANNEL = "NodeImage"
 """AKS replaces the nodes' image weekly with one carrying the latest OS security patches."""
-SKU_TIERS: tuple[str, ...] = ("Free", "Standard", "Premium")
-DEFAULT_SKU_TIER = "Standard"
-"""A financially backed API server SLA and a control plane sized for production; 'Free' is for trials."""
-
-DEFAULT_POD_CIDR = "10.244.0.0/14"
-"""AKS's default overlay pod range, widened to a /14: every node takes a /24 of it, so 1,024 nodes."""
-DEFAULT_SERVICE_CIDR = "10.0.0.0/16"
-"""AKS's default Service range: 65,536 Service cluster IPs."""
-DNS_SERVICE_IP_OFFSET = 10
-"""CoreDNS gets the 10th address of the Service range ('10.0.0.10' by default), as AKS does."""
-POD_CIDR_PREFIXES = (8, 22)
-"""Largest and smallest pod range: a /22 holds four nodes' /24s."""
-SERVICE_CIDR_PREFIXES = (13, 24)
-"""AKS wants the Service range smaller than a /12."""
-RANGES = {
-    "pod_cidr": RangeSpec(DEFAULT_POD_CIDR, POD_CIDR_PREFIXES, "every node takes a /24 of it"),
-    "service_cidr": RangeSpec(DEFAULT_SERVICE_CIDR, SERVICE_CIDR_PREFIXES, "every Service takes one address of it"),
-}
-"""The overlay pod range and the Service range."""
 
 NETWORK_PLUGIN = "azure"
 NETWORK_PLUGIN_MODE = "overlay"
@@ -110,9 +104,6 @@ not affect Shardstack's policies, whose ipBlocks are outside clients."""
 OUTBOUND_TYPE = "loadBalancer"
 """Nodes reach the internet through the cluster's standard load balancer, the egress AKS manages."""
 
-DEFAULT_SYSTEM_INSTANCE_TYPE = "Standard_D4s_v5"
-"""4 vCPU, 16 GiB, x86_64: AKS's minimum for a system pool (4 vCPUs), room for CoreDNS, Cilium and
-Shardstack's own services."""
 RBAC_PROPAGATION_WAIT = "5m"
 """How long Kubernetes objects wait after the admin role assignments: the propagation time Microsoft documents."""
 
@@ -124,14 +115,6 @@ SYSTEM_OS_SKU = "AzureLinux"
 """Microsoft's minimal, hardened container host: fewer packages to patch than Ubuntu."""
 SYSTEM_MAX_SURGE = "1"
 """Upgrades add one node before draining one, so capacity never drops below min_nodes."""
-MIN_SYSTEM_VCPUS = 4
-MIN_OS_DISK_GIB = 30
-MAX_OS_DISK_GIB = 2048
-"""The OS disk sizes AKS accepts."""
-
-DEPLOYER_PRINCIPAL_TYPES: tuple[str, ...] = ("User", "ServicePrincipal")
-"""A person signed in with ``az login``, or a service principal or managed identity (CI)."""
-DEFAULT_PRINCIPAL_TYPE = "User"
 
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 """The AKS Microsoft Entra server application: the audience of every token an AKS API server accepts."""
@@ -141,107 +124,38 @@ KUBELOGIN_INSTALL_HINT = (
     "(https://azure.github.io/kubelogin/) and sign in with `az login`."
 )
 
-MAX_AUTHORIZED_NETWORKS = 200
-"""The most authorized IP ranges AKS accepts on a public API server."""
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 _MAX_CLUSTER_NAME_LENGTH = 54
 """The cluster name is also its DNS prefix, which AKS limits to 54 characters."""
-# Standard_<family><vCPUs>[-<active vCPUs>]<feature letters>[_<accelerator or version>...], e.g.
-# Standard_D4s_v5, Standard_M64-32ms, Standard_NC24ads_A100_v4, Standard_D4ps_v5.
-_VM_SIZE = re.compile(
-    r"^Standard_(?P<family>[A-Z]+)(?P<vcpus>\d+)(?:-(?P<active>\d+))?(?P<features>[a-z]*)(?:_[A-Za-z0-9]+)*$"
-)
 
-
-class SystemPool(TypedDict, total=False):
-    """The node pool of CPU nodes that runs cluster services (no GPUs). With ``zones``, AKS spreads its
-    nodes over them; node counts are for the whole pool."""
-
-    instance_type: str
-    """Azure VM size, x86_64 with at least 4 vCPUs, no GPUs, not burstable (B-series). Default:
-    'Standard_D4s_v5'."""
-    min_nodes: int
-    """Fewest nodes, ≥ 1 (CoreDNS and the controllers need somewhere to run). Default: 1."""
-    max_nodes: int
-    """Most nodes, ≥ min_nodes. Default: 3."""
-    disk_size_gib: int
-    """OS disk per node, GiB, 30 to 2048 (ephemeral where the VM size's cache holds it, else managed).
-    Default: 50."""
-
-
-class ClusterArgs(TypedDict, total=False):
-    """Arguments of Cluster."""
-
-    resource_group_name: Required[pulumi.Input[str]]
-    """Resource group of the cluster (its nodes go in AKS's own node resource group). Required."""
-    location: Required[str]
-    """Azure region of the cluster, e.g. 'eastus'. Required."""
-    node_subnet_id: Required[pulumi.Input[str]]
-    """Resource ID of the subnet for the nodes (Network's ``node_subnet_id``). Required."""
-    kubernetes_version: str
-    """Kubernetes minor version, '1.30' to '1.34'; AKS picks the patch release and ``auto_upgrade_channel``
-    keeps it patched. Default: '1.33'."""
-    auto_upgrade_channel: str
-    """How AKS upgrades Kubernetes by itself: 'patch' (the latest patch of the declared minor), 'stable'
-    or 'rapid' (newer minors too; the declared version is then only the starting one) or 'none'. The
-    nodes' OS image is upgraded weekly either way. Default: 'patch'."""
-    private_endpoint: bool
-    """Reach the Kubernetes API only through its private endpoint in the VNet (a private cluster). When
-    False the API server is public, open to ``authorized_networks`` only. Nodes are private either way.
-    Default: True."""
-    authorized_networks: Sequence[str]
-    """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS
-    adds the cluster's own egress IP). Required when private_endpoint is False; AKS does not apply them to
-    a private cluster, so they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
-    pod_cidr: str
-    """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must
-    not overlap the VNet, peered networks or ``service_cidr``. Default: '10.244.0.0/14' (1,024 nodes)."""
-    service_cidr: str
-    """Range of Service cluster IPs, a private /13 to /24 that overlaps neither the VNet nor ``pod_cidr``.
-    Default: '10.0.0.0/16'."""
-    dns_service_ip: str
-    """Cluster IP of CoreDNS, inside ``service_cidr`` but not its first address (the kubernetes Service's).
-    Default: the 10th address of ``service_cidr`` ('10.0.0.10')."""
-    system_pool: SystemPool
-    """The CPU node pool for cluster services. Default: 1 to 3 Standard_D4s_v5 nodes with 50 GiB disks."""
-    zones: Sequence[str]
-    """Availability zones of the system nodes, e.g. ['1', '2', '3'] (the region and VM size must offer
-    them). Default: none, AKS places the nodes without zone guarantees."""
-    admin_group_object_ids: Sequence[pulumi.Input[str]]
-    """Object IDs of Microsoft Entra groups whose members are Kubernetes cluster-admins (through
-    Kubernetes RBAC). Default: none."""
-    admin_principal_ids: Sequence[pulumi.Input[str]]
-    """Object IDs of Entra users, groups or service principals given "Azure Kubernetes Service RBAC Cluster
-    Admin" on this cluster. Do not repeat the deployer here while ``grant_deployer_admin`` is True (Azure
-    allows one such assignment). Default: none."""
-    admin_principal_type: str
-    """What every one of ``admin_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed
-    identities); Azure refuses a role assignment whose type does not match. Default: 'User'."""
-    grant_deployer_admin: bool
-    """Give the identity Pulumi runs as "Azure Kubernetes Service RBAC Cluster Admin" on this cluster, so
-    that the Kubernetes provider can manage the cluster. Default: True."""
-    deployer_principal_type: str
-    """What the identity Pulumi runs as is: 'User' (signed in with ``az login``) or 'ServicePrincipal' (a
-    service principal or managed identity, e.g. CI). Default: 'User'."""
-    sku_tier: str
-    """AKS pricing tier: 'Free' (no SLA, for trials), 'Standard' (API server SLA) or 'Premium' (the tier
-    long-term support needs; this component does not enroll in that support plan). Default: 'Standard'."""
-    protect: bool
-    """Protect the AKS cluster: ``pulumi destroy`` fails until this is set to False and applied.
-    Default: True."""
-    tags: Mapping[str, str]
-    """Azure tags for the cluster, its nodes and its control plane identity, next to
-    ``shardstack-component: <name>``. Default: none."""
+__all__ = [
+    "AUTO_UPGRADE_CHANNELS",
+    "DEFAULT_AUTO_UPGRADE_CHANNEL",
+    "DEFAULT_POD_CIDR",
+    "DEFAULT_PRINCIPAL_TYPE",
+    "DEFAULT_SERVICE_CIDR",
+    "DEFAULT_SKU_TIER",
+    "DEFAULT_SYSTEM_INSTANCE_TYPE",
+    "DEPLOYER_PRINCIPAL_TYPES",
+    "DNS_SERVICE_IP_OFFSET",
+    "MAX_AUTHORIZED_NETWORKS",
+    "MAX_OS_DISK_GIB",
+    "MIN_OS_DISK_GIB",
+    "MIN_SYSTEM_VCPUS",
+    "POD_CIDR_PREFIXES",
+    "SERVICE_CIDR_PREFIXES",
+    "SKU_TIERS",
+    "SYSTEM_POOL_NAME",
+    "Cluster",
+    "ClusterArgs",
+    "SystemPool",
+    "validate_cluster_args",
+]
 
 
 def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with Cluster arguments, one line each."""
-    if not isinstance(args, Mapping):
-        return [f"arguments must be a mapping of argument names to values; got {args!r}"]
-    problems: list[str] = []
-    known = ClusterArgs.__annotations__
-    for key in sorted(set(args) - set(known)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, known)}")
+    """Return every problem with Cluster arguments (and its name, when given), one line each."""
+    problems = as_arguments(CLUSTER.check(args))
     if name is not None and (
         not isinstance(name, str) or not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH
     ):
@@ -249,150 +163,6 @@ def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> l
             f"name={name!r} cannot name an AKS cluster (it is also its DNS prefix): use at most "
             f"{_MAX_CLUSTER_NAME_LENGTH} letters, digits and '-', starting and ending with a letter or digit"
         )
-    problems.extend(_required_problems(args))
-    problems.extend(_version_problems(args))
-    problems.extend(_endpoint_problems(args))
-    problems.extend(_range_problems(args))
-    problems.extend(_system_pool_problems(args.get("system_pool")))
-    problems.extend(zones_problems(args.get("zones")))
-    problems.extend(_principal_problems(args))
-    for flag in ("grant_deployer_admin", "protect"):
-        if flag in args and (problem := names.bool_problem(flag, args[flag])):
-            problems.append(problem)
-    if "sku_tier" in args and args["sku_tier"] not in SKU_TIERS:
-        problems.append(
-            f"sku_tier={args['sku_tier']!r} is not an AKS pricing tier; use {one_of(SKU_TIERS)}"
-            f"{did_you_mean(str(args['sku_tier']).capitalize(), SKU_TIERS)}"
-        )
-    problems.extend(tag_problems(args.get("tags")))
-    return problems
-
-
-def _required_problems(args: Mapping[str, Any]) -> list[str]:
-    problems = placement_problems(args, "the cluster")
-    if "node_subnet_id" not in args:
-        problems.append("node_subnet_id is required: the resource ID of the subnet for the nodes")
-    elif problem := subnet_id_problem("node_subnet_id", args["node_subnet_id"]):
-        problems.append(problem)
-    return problems
-
-
-def _version_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    if "kubernetes_version" in args and (problem := kubernetes_version_problem(args["kubernetes_version"], "AKS")):
-        problems.append(problem)
-    channel = args.get("auto_upgrade_channel", DEFAULT_AUTO_UPGRADE_CHANNEL)
-    if channel not in AUTO_UPGRADE_CHANNELS:
-        problems.append(
-            f"auto_upgrade_channel={channel!r} is not an AKS auto-upgrade channel; use {one_of(AUTO_UPGRADE_CHANNELS)}"
-            f"{did_you_mean(str(channel).lower(), AUTO_UPGRADE_CHANNELS)}"
-        )
-    return problems
-
-
-def _endpoint_problems(args: Mapping[str, Any]) -> list[str]:
-    problems = api_access_problems(args)
-    networks = args.get("authorized_networks", [])
-    if args.get("private_endpoint", True) is True and isinstance(networks, Sequence) and networks:
-        problems.append(
-            f"authorized_networks={list(networks)!r} cannot be combined with a private API server: AKS applies "
-            "authorized IP ranges to a public API server only, and a private one is reached from the VNet, "
-            "peered networks or a VPN; drop authorized_networks or set private_endpoint False"
-        )
-    if isinstance(networks, Sequence) and len(networks) > MAX_AUTHORIZED_NETWORKS:
-        problems.append(
-            f"authorized_networks lists {len(networks)} blocks; AKS accepts at most {MAX_AUTHORIZED_NETWORKS}"
-        )
-    return problems
-
-
-def _range_problems(args: Mapping[str, Any]) -> list[str]:
-    """Problems with the pod and Service ranges and the DNS Service IP, alone and together (defaults included)."""
-    problems, blocks = range_problems(args, RANGES)
-    pods, services = blocks.get("pod_cidr"), blocks.get("service_cidr")
-    if pods and services and pods.overlaps(services):
-        problems.append(
-            f"{shown_range(args, 'pod_cidr', RANGES)} and {shown_range(args, 'service_cidr', RANGES)} "
-            "overlap: pod and Service addresses must be disjoint; move one of them"
-        )
-    if "dns_service_ip" in args:
-        problem = _dns_service_ip_problem(args["dns_service_ip"], services, shown_range(args, "service_cidr", RANGES))
-        if problem:
-            problems.append(problem)
-    return problems
-
-
-def _dns_service_ip_problem(value: Any, services: ipaddress.IPv4Network | None, shown: str) -> str | None:
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        address = ipaddress.IPv4Address(value)
-    except ValueError:
-        return f"dns_service_ip={value!r} is not an IPv4 address like '10.0.0.10'"
-    if services is None:
-        return None  # the Service range has its own problem
-    if address not in services:
-        return f"dns_service_ip={value!r} is not inside {shown}: CoreDNS takes its address from the Service range"
-    if address in (services.network_address, services.network_address + 1, services.broadcast_address):
-        return (
-            f"dns_service_ip={value!r} is the network, first or broadcast address of {shown}; the first one is "
-            f"the kubernetes Service's: use e.g. {str(services.network_address + DNS_SERVICE_IP_OFFSET)!r}"
-        )
-    return None
-
-
-def _instance_type_problem(instance_type: Any) -> str | None:
-    arg = f"system_pool['instance_type']={instance_type!r}"
-    match = _VM_SIZE.match(instance_type) if isinstance(instance_type, str) else None
-    if match is None:
-        return f"{arg} is not an Azure VM size like {DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-    vcpus = int(match["active"] or match["vcpus"])
-    if match["family"].startswith("N"):
-        return (
-            f"{arg} has GPUs; the system pool runs cluster services on CPU nodes: use a size like "
-            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r} and a GPU node pool for GPUs"
-        )
-    if "p" in match["features"]:
-        return (
-            f"{arg} is an Arm size; cluster services need x86_64 nodes: use a size like "
-            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    if match["family"] == "B":
-        return (
-            f"{arg} is burstable (B-series), which AKS refuses for system pools: use e.g. "
-            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    if vcpus < MIN_SYSTEM_VCPUS:
-        return (
-            f"{arg} has {vcpus} vCPUs; AKS wants at least {MIN_SYSTEM_VCPUS} on a system pool: use e.g. "
-            f"{DEFAULT_SYSTEM_INSTANCE_TYPE!r}"
-        )
-    return None
-
-
-def _system_pool_problems(pool: Any) -> list[str]:
-    problems = system_pool_problems(pool, SystemPool.__annotations__, DEFAULT_SYSTEM_INSTANCE_TYPE,
-                                    _instance_type_problem)
-    disk = pool.get("disk_size_gib") if isinstance(pool, Mapping) else None
-    # Below 20 GiB the shared check already reports it.
-    if isinstance(disk, int) and not isinstance(disk, bool) and disk >= 20 and not (
-        MIN_OS_DISK_GIB <= disk <= MAX_OS_DISK_GIB
-    ):
-        problems.append(
-            f"system_pool['disk_size_gib']={disk!r} is outside what AKS accepts for an OS disk: "
-            f"{MIN_OS_DISK_GIB} to {MAX_OS_DISK_GIB} GiB"
-        )
-    return problems
-
-
-def _principal_problems(args: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    for key in ("admin_group_object_ids", "admin_principal_ids"):
-        problems.extend(roles.principal_ids_problems(key, args.get(key)))
-    types = {"admin_principal_type": roles.PRINCIPAL_TYPES, "deployer_principal_type": DEPLOYER_PRINCIPAL_TYPES}
-    for key, allowed in types.items():
-        if key in args and (problem := roles.principal_type_problem(key, args[key], allowed)):
-            problems.append(problem)
     return problems
 
 

@@ -36,104 +36,54 @@ Azure's default role assignment mode (registry-wide RBAC), in which AcrPull is h
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization, containerregistry
 
 from shardstack.azure import roles
-from shardstack.azure.arm import name_prefix, placement_problems, unique_name
-from shardstack.azure.tags import component_tags, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
-from shardstack.k8s import names
+from shardstack.azure.args import RegistryArgs
+from shardstack.azure.arm import name_prefix, unique_name
+from shardstack.azure.specs import (
+    DEFAULT_REGISTRY_SKU,
+    DEFAULT_UNTAGGED_RETENTION_DAYS,
+    MAX_REGISTRY_NAME_LENGTH,
+    MAX_UNTAGGED_RETENTION_DAYS,
+    REGISTRY,
+    REGISTRY_SKUS,
+    RETENTION_SKUS,
+)
+from shardstack.azure.tags import component_tags
+from shardstack.errors import ArgumentError
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:azure:Registry"
 
-SKUS = ("Standard", "Premium")
-DEFAULT_SKU = "Premium"
-"""Highest pull concurrency and bandwidth, and the untagged-manifest retention policy (see the module doc)."""
-RETENTION_SKUS = ("Premium",)
-"""The SKUs that support the retention policy for untagged manifests."""
-DEFAULT_UNTAGGED_RETENTION_DAYS = 7
-"""Untagged manifests are superseded builds nobody references by tag any more."""
-MAX_UNTAGGED_RETENTION_DAYS = 365
+SKUS = REGISTRY_SKUS
+DEFAULT_SKU = DEFAULT_REGISTRY_SKU
 
-REGISTRY_NAME = re.compile(r"^[A-Za-z0-9]{5,50}$")
-MAX_REGISTRY_NAME_LENGTH = 50
-
-
-class RegistryArgs(TypedDict, total=False):
-    """Arguments of Registry."""
-
-    resource_group_name: Required[pulumi.Input[str]]
-    """Resource group of the registry, e.g. the Network's ``resource_group_name``. Required."""
-    location: Required[str]
-    """Azure region of the registry, e.g. 'eastus': best the cluster's, so that pulls stay in-region.
-    Required."""
-    registry_name: str
-    """Globally unique registry name: 5 to 50 letters and digits; the registry URL is
-    ``<lowercased name>.azurecr.io``. Default: the component name's lowercase letters and digits (at most
-    42) followed by 8 random ones."""
-    sku: str
-    """Service tier: 'Premium' (most pull throughput, untagged-manifest retention, private endpoints) or
-    'Standard' (cheaper, none of those). Default: 'Premium'."""
-    untagged_retention_days: int
-    """Days an untagged manifest is kept before the retention policy deletes it: 0 to 365 (0 deletes it
-    as soon as it is untagged). Premium only. Default: 7 on Premium; on Standard untagged manifests are
-    kept."""
-    reader_principal_ids: Sequence[pulumi.Input[str]]
-    """Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's
-    ``kubelet_identity_object_id``), each given AcrPull on this registry. Default: none."""
-    tags: Mapping[str, str]
-    """Tags added to the registry, next to ``shardstack-component: <name>``. Default: none."""
-
-
-def registry_name_problems(value: Any) -> list[str]:
-    """Return every container registry naming rule ``value`` breaks."""
-    if not isinstance(value, str):
-        return [f"registry_name must be a string; got {value!r}"]
-    problems: list[str] = []
-    if not 5 <= len(value) <= MAX_REGISTRY_NAME_LENGTH:
-        problems.append(f"registry_name={value!r} has {len(value)} characters; a registry name has 5 to 50")
-    if bad := sorted({c for c in value if not (c.isascii() and c.isalnum())}):
-        problems.append(
-            f"registry_name={value!r} contains {', '.join(repr(c) for c in bad)}; a registry name may contain "
-            "only letters and digits"
-        )
-    return problems
+__all__ = [
+    "DEFAULT_SKU",
+    "DEFAULT_UNTAGGED_RETENTION_DAYS",
+    "MAX_REGISTRY_NAME_LENGTH",
+    "MAX_UNTAGGED_RETENTION_DAYS",
+    "RETENTION_SKUS",
+    "SKUS",
+    "Registry",
+    "RegistryArgs",
+    "validate_registry_args",
+]
 
 
 def validate_registry_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with Registry arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(RegistryArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, RegistryArgs.__annotations__)}")
-    problems.extend(placement_problems(args, "the registry"))
-    if "registry_name" in args:
-        problems.extend(registry_name_problems(args["registry_name"]))
-    elif name is not None and not name_prefix(name, MAX_REGISTRY_NAME_LENGTH):
+    """Return every problem with Registry arguments (and its name, when given), one line each."""
+    problems = as_arguments(REGISTRY.check(args))
+    if name is not None and "registry_name" not in args and not name_prefix(name, MAX_REGISTRY_NAME_LENGTH):
         problems.append(
             f"name={name!r} has no letters or digits to start a registry name with: give registry_name "
             "(5 to 50 letters and digits)"
         )
-    sku = args.get("sku", DEFAULT_SKU)
-    if sku not in SKUS:
-        hint = " ('Basic' has too little pull throughput for GPU nodes)" if sku == "Basic" else ""
-        problems.append(f"sku={sku!r} is not allowed: use {one_of(SKUS)}{hint}")
-    if "untagged_retention_days" in args:
-        days = args["untagged_retention_days"]
-        problem = names.int_problem("untagged_retention_days", days, minimum=0, maximum=MAX_UNTAGGED_RETENTION_DAYS)
-        if problem:
-            problems.append(problem)
-        elif sku in SKUS and sku not in RETENTION_SKUS:
-            problems.append(
-                f"untagged_retention_days={days!r} needs sku 'Premium': the retention policy for untagged "
-                f"manifests is a Premium feature (sku is {sku!r})"
-            )
-    problems.extend(roles.principal_ids_problems("reader_principal_ids", args.get("reader_principal_ids")))
-    problems.extend(tag_problems(args.get("tags")))
     return problems
 
 

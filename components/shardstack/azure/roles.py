@@ -12,7 +12,6 @@ Usage::
         principal_type="ServicePrincipal",     # what the principal is ('User', 'Group', 'ServicePrincipal')
         opts=pulumi.ResourceOptions(parent=self),
     )
-    problems += roles.principal_ids_problems("reader_principal_ids", args.get("reader_principal_ids"))
 
 Each grant is the narrowest built-in role on the narrowest scope that serves its purpose; the role is
 referenced in the scope's own subscription (a subnet may live in another subscription than the cluster).
@@ -25,14 +24,12 @@ it changes whenever any of them changes, so a replacement never deletes the assi
 """
 
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization
 
 from shardstack.azure import arm
-from shardstack.errors import one_of
+from shardstack.azure.kinds import PRINCIPAL_TYPES as PRINCIPAL_TYPES  # declared with the other Azure kinds
 
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 """Storage Blob Data Reader: read and list blobs (and get a user delegation key); nothing that writes."""
@@ -45,16 +42,10 @@ NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 """Azure Kubernetes Service RBAC Cluster Admin: every Kubernetes resource, cluster-wide."""
 
-PRINCIPAL_TYPES: tuple[str, ...] = ("User", "Group", "ServicePrincipal")
-"""What a role assignment's principal is ('ServicePrincipal' also for managed identities). Azure refuses an
-assignment whose type does not match the principal (UnmatchedPrincipalType), so the type must be right, and
-the SDK would otherwise say 'User'."""
 
 ROLE_ASSIGNMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "shardstack:azure:role-assignment")
 """Namespace of the role assignment names (the one every Shardstack Azure component uses); changing it
 would rename, so replace, every role assignment."""
-
-_GUID_EXAMPLE = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 def role_definition_id(subscription_id: str, role: str) -> str:
@@ -103,34 +94,3 @@ def principal_resource_name(prefix: str, index: int, principal: pulumi.Input[str
     if not isinstance(principal, str):
         return f"{prefix}-{index}"
     return f"{prefix}-{principal.lower() if lowercase else principal}"
-
-
-def principal_ids_problems(arg: str, value: Any) -> list[str]:
-    """Return every problem with a list of Microsoft Entra object IDs (GUIDs, each once, in any case);
-    None (not given) and Outputs are not checked."""
-    if value is None:
-        return []
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        return [f"{arg} must be a list of Microsoft Entra object IDs; got {value!r}"]
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, principal in enumerate(value):
-        if isinstance(principal, pulumi.Output):
-            continue
-        if not arm.is_guid(principal):
-            problems.append(
-                f"{arg}[{i}]={principal!r} is not a Microsoft Entra object ID: use the principal's object ID, a "
-                f"GUID such as {_GUID_EXAMPLE!r} (not a name, email or client ID URI)"
-            )
-        elif principal.lower() in seen:
-            problems.append(f"{arg}[{i}]={principal!r} is listed twice")
-        else:
-            seen.add(principal.lower())
-    return problems
-
-
-def principal_type_problem(arg: str, value: Any, allowed: Sequence[str] = PRINCIPAL_TYPES) -> str | None:
-    """Why ``value`` is not one of the ``allowed`` principal types, or None."""
-    if value in allowed:
-        return None
-    return f"{arg}={value!r} is not a principal type: use {one_of(allowed)}"

@@ -1,4 +1,4 @@
-"""The Azure components' arguments, declared once (see :mod:`shardstack.specs`): the GPU pool so far.
+"""The Azure components' arguments, declared once (see :mod:`shardstack.specs`).
 
 ``shardstack/azure/args.py`` is generated from these specs (``scripts/generate_specs.py``).
 """
@@ -11,13 +11,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shardstack import catalog
-from shardstack.azure.arm import resource_group_name_problem, subnet_id_problem, zones_problems
-from shardstack.azure.tags import tag_problems
+from shardstack.azure.cluster_specs import CLUSTER, SYSTEM_POOL
+from shardstack.azure.kinds import AVAILABILITY_ZONES, PRINCIPAL_IDS, REGION, RESOURCE_GROUP, SUBNET, TAGS
+from shardstack.azure.network_specs import EXISTING_NETWORK, NETWORK
+from shardstack.azure.weight_store_specs import WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
-from shardstack.specs.kinds import Choice, Input, Kind, Text, Worded
-from shardstack.specs.problem import Key, Problem
+from shardstack.specs.kinds import Choice, Input, Kind, Text, Whole
+from shardstack.specs.problem import Key, Path, Problem
 from shardstack.specs.render import ArgsModule
-from shardstack.specs.spec import Arg, Rule, Values
+from shardstack.specs.spec import Arg, Rule, Spec, Values
 
 CLOUD = "azure"
 
@@ -130,11 +132,6 @@ def _mig_gpu(values: Values) -> Iterator[Problem]:
         )
 
 
-def _worded(check: Any) -> Worded:
-    """An argument checked by one of the shared ARM checks, which word their own lines."""
-    return Worded("str", "an Azure name or ID", lambda name, value: [p] if (p := check(name, value)) else [])
-
-
 GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
     "GpuNodePoolArgs",
     "Arguments of GpuNodePool: the cloud-neutral GPU pool arguments plus the AKS wiring.",
@@ -158,13 +155,13 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "resource_group_name",
-            Input(_worded(lambda name, value: resource_group_name_problem(value, name))),
+            RESOURCE_GROUP,
             "Resource group of the AKS cluster (not its node resource group).",
             required=True,
         ),
         Arg(
             "node_subnet_id",
-            Input(_worded(subnet_id_problem)),
+            SUBNET,
             "ARM ID of the subnet the nodes are placed in, in "
             "the cluster's virtual network: '/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/"
             "virtualNetworks/<vnet>/subnets/<subnet>'.",
@@ -172,11 +169,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "zones",
-            Worded(
-                "Sequence[str]",
-                "a list of availability zones ('1', '2', '3')",
-                lambda _name, value: zones_problems(value),
-            ),
+            AVAILABILITY_ZONES,
             "Availability zones of the cluster's region the nodes are placed in, e.g. ['1', '2']: give the zones "
             "that have the VM size (not every zone has every GPU size).",
             default_doc="none (Azure places the nodes without zone pinning)",
@@ -210,7 +203,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "tags",
-            Worded("Mapping[str, str]", "a mapping of tag keys to values", lambda _name, value: tag_problems(value)),
+            TAGS,
             "Azure tags for the node pool and its VM scale set.",
             default_doc="none (``shardstack-component`` is always set)",
         ),
@@ -237,5 +230,170 @@ NAMED_GPU_POOL = named_pool_spec(
 )
 """An AzureInstallation's GPU pool."""
 
-ARGS = ArgsModule("shardstack.azure.args", "Azure component arguments.", __name__, (GPU_NODE_POOL, NAMED_GPU_POOL))
+
+# --- Registry -----------------------------------------------------------------------------------------------
+
+REGISTRY_SKUS = ("Standard", "Premium")
+DEFAULT_REGISTRY_SKU = "Premium"
+"""Highest pull concurrency and bandwidth, and the untagged-manifest retention policy (see the Registry doc)."""
+RETENTION_SKUS = ("Premium",)
+"""The SKUs that support the retention policy for untagged manifests."""
+DEFAULT_UNTAGGED_RETENTION_DAYS = 7
+"""Untagged manifests are superseded builds nobody references by tag any more."""
+MAX_UNTAGGED_RETENTION_DAYS = 365
+MIN_REGISTRY_NAME_LENGTH = 5
+MAX_REGISTRY_NAME_LENGTH = 50
+
+
+class RegistrySku(Choice):
+    """A registry SKU; 'Basic' gets the reason it is not offered."""
+
+    def reason(self, value: Any) -> str | None:
+        reason = super().reason(value)
+        if reason is not None and value == "Basic":
+            return f"{reason} ('Basic' has too little pull throughput for GPU nodes)"
+        return reason
+
+
+class RegistryName(Kind):
+    """A container registry name: 5 to 50 letters and digits (each rule it breaks is a problem)."""
+
+    @property
+    def annotation(self) -> str:
+        return "str"
+
+    @property
+    def allowed(self) -> str:
+        return f"a registry name: {MIN_REGISTRY_NAME_LENGTH} to {MAX_REGISTRY_NAME_LENGTH} letters and digits"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if not isinstance(value, str):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        problems: list[Problem] = []
+        if not MIN_REGISTRY_NAME_LENGTH <= len(value) <= MAX_REGISTRY_NAME_LENGTH:
+            reason = f"has {len(value)} characters; a registry name has 5 to 50"
+            problems.append(Problem(path, reason, value))
+        if bad := sorted({c for c in value if not (c.isascii() and c.isalnum())}):
+            reason = f"contains {', '.join(repr(c) for c in bad)}; a registry name may contain only letters and digits"
+            problems.append(Problem(path, reason, value))
+        return problems
+
+
+def _retention_needs_premium(values: Values) -> Iterator[Problem]:
+    if values.given("untagged_retention_days") and values["sku"] not in RETENTION_SKUS:
+        yield Problem(
+            ("untagged_retention_days",),
+            "needs sku 'Premium': the retention policy for untagged manifests is a Premium feature "
+            f"(sku is {values['sku']!r})",
+            values["untagged_retention_days"],
+        )
+
+
+REGISTRY = Spec(
+    "RegistryArgs",
+    "Arguments of Registry.",
+    (
+        Arg(
+            "resource_group_name",
+            RESOURCE_GROUP,
+            "Resource group of the registry, e.g. the Network's ``resource_group_name``.",
+            required=True,
+        ),
+        Arg(
+            "location",
+            REGION,
+            "Azure region of the registry, e.g. 'eastus': best the cluster's, so that pulls stay in-region.",
+            required=True,
+        ),
+        Arg(
+            "registry_name",
+            RegistryName(),
+            "Globally unique registry name: 5 to 50 letters and digits; the registry URL is "
+            "``<lowercased name>.azurecr.io``.",
+            default_doc="the component name's lowercase letters and digits (at most 42) followed by 8 random ones",
+        ),
+        Arg(
+            "sku",
+            RegistrySku(REGISTRY_SKUS),
+            "Service tier: 'Premium' (most pull throughput, untagged-manifest retention, private endpoints) or "
+            "'Standard' (cheaper, none of those).",
+            default=DEFAULT_REGISTRY_SKU,
+        ),
+        Arg(
+            "untagged_retention_days",
+            Whole(0, MAX_UNTAGGED_RETENTION_DAYS),
+            "Days an untagged manifest is kept before the retention policy deletes it, 0 to 365 (0 deletes it as "
+            "soon as it is untagged). Premium only.",
+            default=DEFAULT_UNTAGGED_RETENTION_DAYS,
+            default_doc=f"{DEFAULT_UNTAGGED_RETENTION_DAYS} on Premium; on Standard untagged manifests are kept",
+        ),
+        Arg(
+            "reader_principal_ids",
+            PRINCIPAL_IDS,
+            "Object IDs of the service principals or managed identities that may pull (e.g. the Cluster's "
+            "``kubelet_identity_object_id``), each given AcrPull on this registry.",
+            default_doc="none",
+        ),
+        Arg("tags", TAGS, "Tags added to the registry, next to ``shardstack-component: <name>``.", default_doc="none"),
+    ),
+    rules=(Rule(("sku", "untagged_retention_days"), _retention_needs_premium),),
+)
+"""Registry's arguments."""
+
+# --- AzureInstallation's parts ----------------------------------------------------------------------------------
+# Each part's arguments without what the installation wires itself, so that checking them needs no stand-ins.
+
+INSTALLATION_NETWORK = NETWORK.without(
+    ("location",),
+    name="InstallationNetwork",
+    doc="Network arguments (see :class:`~shardstack.azure.network.Network`) without ``location``.",
+)
+INSTALLATION_CLUSTER = CLUSTER.without(
+    ("resource_group_name", "location", "node_subnet_id"),
+    name="InstallationCluster",
+    doc="Cluster arguments (see :class:`~shardstack.azure.cluster.Cluster`) without its resource group, location "
+    "and subnet.",
+)
+INSTALLATION_WEIGHT_STORE = WEIGHT_STORE.without(
+    ("resource_group_name",),
+    name="InstallationWeightStore",
+    doc="WeightStore arguments (see :class:`~shardstack.azure.weight_store.WeightStore`) without the resource "
+    "group; the location defaults to the installation's.",
+).with_arg(
+    "location",
+    required=False,
+    doc="Azure region of the storage account.",
+    default_doc="the installation's ``location``",
+)
+INSTALLATION_REGISTRY = REGISTRY.without(
+    ("resource_group_name",),
+    name="InstallationRegistry",
+    doc="Registry arguments (see :class:`~shardstack.azure.registry.Registry`) without the resource group; the "
+    "location defaults to the installation's.",
+).with_arg(
+    "location",
+    required=False,
+    doc="Azure region of the registry.",
+    default_doc="the installation's ``location``",
+)
+
+ARGS = ArgsModule(
+    "shardstack.azure.args",
+    "Azure component arguments.",
+    __name__,
+    (
+        GPU_NODE_POOL,
+        NAMED_GPU_POOL,
+        REGISTRY,
+        EXISTING_NETWORK,
+        NETWORK,
+        SYSTEM_POOL,
+        CLUSTER,
+        WEIGHT_STORE,
+        INSTALLATION_NETWORK,
+        INSTALLATION_CLUSTER,
+        INSTALLATION_WEIGHT_STORE,
+        INSTALLATION_REGISTRY,
+    ),
+)
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

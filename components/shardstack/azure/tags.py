@@ -1,7 +1,11 @@
 """The tags every Shardstack Azure resource carries, and the checks on the tags a caller adds."""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from shardstack.specs.kinds import Kind
+from shardstack.specs.problem import Key, Path, Problem, as_arguments
 
 COMPONENT_TAG = "shardstack-component"
 """Set on every taggable resource to the name of the component that made it."""
@@ -16,31 +20,54 @@ RESERVED_PREFIXES = ("microsoft", "azure", "windows")
 """Azure refuses tag keys starting with these (any case)."""
 
 
+@dataclass(frozen=True)
+class AzureTags(Kind):
+    """Azure tags a caller adds, ``{name: value}``; the ``reserved`` names are Shardstack's own."""
+
+    reserved: tuple[str, ...] = (COMPONENT_TAG,)
+
+    @property
+    def annotation(self) -> str:
+        return "Mapping[str, str]"
+
+    @property
+    def allowed(self) -> str:
+        return "a mapping of Azure tag names to values"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if not isinstance(value, Mapping):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        problems: list[Problem] = []
+        if len(value) + len(self.reserved) > MAX_TAGS:
+            most = MAX_TAGS - len(self.reserved)
+            reason = (
+                f"has {len(value)} entries; Azure allows {MAX_TAGS} tags per resource and Shardstack sets "
+                f"{len(self.reserved)}, so give at most {most}"
+            )
+            problems.append(Problem(path, reason))
+        for key, item in value.items():
+            at = (*path, Key(str(key)))
+            if reason := self._key_reason(key):
+                problems.append(Problem(at, reason))
+            if not isinstance(item, str) or len(item) > MAX_VALUE_LENGTH:
+                problems.append(Problem(at, f"must be a string of at most {MAX_VALUE_LENGTH} characters", item))
+        return problems
+
+    def _key_reason(self, key: Any) -> str | None:
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
+            return f"is not a tag name: use a string of 1 to {MAX_KEY_LENGTH} characters"
+        if bad := sorted({c for c in key if c in FORBIDDEN_KEY_CHARACTERS}):
+            return f"contains {''.join(bad)!r}; Azure tag names may not contain any of {FORBIDDEN_KEY_CHARACTERS!r}"
+        if key.lower().startswith(RESERVED_PREFIXES):
+            return f"starts with a prefix Azure reserves ({', '.join(repr(p) for p in RESERVED_PREFIXES)})"
+        if key in self.reserved:
+            return "is set by Shardstack itself; choose another key"
+        return None
+
+
 def tag_problems(tags: Any, reserved: Iterable[str] = (COMPONENT_TAG,), arg: str = "tags") -> list[str]:
     """Every problem with caller Azure ``tags`` (given as ``arg``), naming the key; ``reserved`` keys are ours."""
-    if tags is None:
-        return []
-    if not isinstance(tags, Mapping):
-        return [f"{arg} must be a mapping of Azure tag names to values; got {tags!r}"]
-    reserved = tuple(reserved)
-    problems: list[str] = []
-    if len(tags) + len(reserved) > MAX_TAGS:
-        problems.append(f"{arg} has {len(tags)} entries; Azure allows {MAX_TAGS} tags per resource and "
-                        f"Shardstack sets {len(reserved)}, so give at most {MAX_TAGS - len(reserved)}")
-    for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
-            problems.append(f"{arg} key {key!r} must be a string of 1 to {MAX_KEY_LENGTH} characters")
-        elif bad := sorted({c for c in key if c in FORBIDDEN_KEY_CHARACTERS}):
-            problems.append(f"{arg} key {key!r} contains {''.join(bad)!r}; Azure tag names may not contain any of "
-                            f"{FORBIDDEN_KEY_CHARACTERS!r}")
-        elif key.lower().startswith(RESERVED_PREFIXES):
-            problems.append(f"{arg} key {key!r} starts with a prefix Azure reserves "
-                            f"({', '.join(repr(p) for p in RESERVED_PREFIXES)})")
-        elif key in reserved:
-            problems.append(f"{arg} key {key!r} is set by Shardstack itself; choose another key")
-        if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
-            problems.append(f"{arg}[{key!r}]={value!r} must be a string of at most {MAX_VALUE_LENGTH} characters")
-    return problems
+    return [] if tags is None else as_arguments(AzureTags(tuple(reserved)).problems(tags, (arg,)))
 
 
 def component_tags(name: str, tags: Mapping[str, str] | None) -> dict[str, str]:

@@ -53,104 +53,66 @@ identity enabled (Shardstack's AKS cluster enables both).
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import hashlib
-import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Required, TypedDict
+from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
 from pulumi_azure_native import authorization, managedidentity, storage
 
 from shardstack.azure import roles
-from shardstack.azure.arm import name_prefix, placement_problems, subnet_id_problem, unique_name
-from shardstack.azure.tags import component_tags, tag_problems
-from shardstack.errors import ArgumentError, did_you_mean, one_of
+from shardstack.azure.args import WeightStoreArgs
+from shardstack.azure.arm import name_prefix, unique_name
+from shardstack.azure.tags import component_tags
+from shardstack.azure.weight_store_specs import (
+    CONTAINER_NAME,
+    DEFAULT_CONTAINER_NAME,
+    DEFAULT_NONCURRENT_VERSION_DAYS,
+    DEFAULT_SKU,
+    DEFAULT_SOFT_DELETE_DAYS,
+    DEFAULT_WRITER_PRINCIPAL_TYPE,
+    MAX_ACCOUNT_NAME_LENGTH,
+    MAX_SOFT_DELETE_DAYS,
+    NON_PUBLIC_BLOCKS,
+    SKUS,
+    WEIGHT_STORE,
+    ip_rule,
+)
+from shardstack.errors import ArgumentError
 from shardstack.k8s import names
+from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:azure:WeightStore"
-
-SKUS = ("Standard_LRS", "Standard_ZRS")
-"""Locally redundant (three copies in one datacenter) or zone-redundant (across the region's availability
-zones). Geo-redundant SKUs are left out: a lost region's weights are re-uploaded, not failed over."""
-DEFAULT_SKU = "Standard_LRS"
-"""The weights are a copy of a checkpoint kept elsewhere: the cheapest durable SKU is enough."""
-DEFAULT_CONTAINER_NAME = "weights"
-DEFAULT_NONCURRENT_VERSION_DAYS = 30
-"""Long enough to roll back a bad checkpoint upload, short enough not to pay for every old copy."""
-DEFAULT_SOFT_DELETE_DAYS = 7
-"""Deleted blobs and containers can be restored for a week."""
-MAX_SOFT_DELETE_DAYS = 365
-"""The longest retention Azure accepts for blob and container soft delete."""
-
-DEFAULT_WRITER_PRINCIPAL_TYPE = "User"
-"""The person who uploads the weights from their workstation (listed in allowed_ip_ranges)."""
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 """The audience Microsoft Entra expects in a Kubernetes service account token it exchanges."""
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"
 
-ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
-MAX_ACCOUNT_NAME_LENGTH = 24
-CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_IDENTITY_NAME_LENGTH = 128
 MAX_FEDERATED_CREDENTIAL_NAME_LENGTH = 120
 IDENTITY_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
-
-class WeightStoreArgs(TypedDict, total=False):
-    """Arguments of WeightStore."""
-
-    resource_group_name: Required[pulumi.Input[str]]
-    """Resource group of the storage account (and of the identities ``grant_read`` creates), e.g.
-    the Network's ``resource_group_name``. Required."""
-    location: Required[str]
-    """Azure region of the storage account, e.g. 'eastus': best the cluster's, so that shards load without
-    cross-region traffic and the node subnet's service endpoint applies. Required."""
-    account_name: str
-    """Globally unique storage account name: 3 to 24 lowercase letters and digits. It also names the blob
-    endpoint (``<account>.blob.core.windows.net``). Default: the component name's lowercase letters and
-    digits (at most 16) followed by 8 random ones."""
-    sku: str
-    """Redundancy of the storage account: 'Standard_LRS' (three copies in one datacenter) or 'Standard_ZRS'
-    (across the region's availability zones). Default: 'Standard_LRS'."""
-    container_name: str
-    """Name of the blob container: 3 to 63 lowercase letters, digits and single '-' between them.
-    Default: 'weights'."""
-    allowed_subnet_ids: Sequence[pulumi.Input[str]]
-    """Subnets whose traffic the storage firewall lets through (e.g. the Network's ``node_subnet_id``);
-    each needs the ``Microsoft.Storage`` service endpoint. Default: none."""
-    allowed_ip_ranges: Sequence[str]
-    """Public IPv4 addresses ('203.0.113.7') or CIDR blocks ('203.0.113.0/24', at most /30) the storage
-    firewall lets through, e.g. the machine that uploads the weights. Private ranges are not allowed,
-    and callers in the account's own region never match: list their subnet instead. Default: none."""
-    writer_principal_ids: Sequence[pulumi.Input[str]]
-    """Microsoft Entra object IDs given "Storage Blob Data Contributor" on the container, to upload the
-    weights, all of the type ``writer_principal_type``. Default: none."""
-    writer_principal_type: str
-    """What every one of ``writer_principal_ids`` is: 'User', 'Group' or 'ServicePrincipal' (also managed
-    identities and the service principals CI signs in as); Azure refuses a role assignment whose type does
-    not match. Default: 'User'."""
-    noncurrent_version_days: int
-    """Days an overwritten or deleted blob version is kept before a lifecycle rule deletes it; at least 1.
-    Default: 30."""
-    soft_delete_days: int
-    """Days a deleted blob (or version) stays restorable: 1 to 365, or 0 to turn blob soft delete off.
-    Default: 7."""
-    container_soft_delete_days: int
-    """Days a deleted container stays restorable: 1 to 365, or 0 to turn container soft delete off.
-    Default: 7."""
-    infrastructure_encryption: bool
-    """Encrypt the data a second time, at the infrastructure level, with another key and algorithm.
-    Set only when the account is created: changing it later needs a new account. Default: False."""
-    protect: bool
-    """Protect the storage account and the container from deletion and keep them, with their settings,
-    when the stack is destroyed. Default: True. False lets ``pulumi destroy`` delete them."""
-    tags: Mapping[str, str]
-    """Tags added to the storage account and the identities, next to ``shardstack-component: <name>``.
-    Default: none."""
+__all__ = [
+    "CONTAINER_NAME",
+    "DEFAULT_CONTAINER_NAME",
+    "DEFAULT_NONCURRENT_VERSION_DAYS",
+    "DEFAULT_SKU",
+    "DEFAULT_SOFT_DELETE_DAYS",
+    "DEFAULT_WRITER_PRINCIPAL_TYPE",
+    "MAX_ACCOUNT_NAME_LENGTH",
+    "MAX_SOFT_DELETE_DAYS",
+    "NON_PUBLIC_BLOCKS",
+    "SKUS",
+    "ReadGrant",
+    "WeightStore",
+    "WeightStoreArgs",
+    "ip_rule",
+    "validate_read_grant",
+    "validate_weight_store_args",
+]
 
 
 @dataclass(frozen=True)
@@ -180,146 +142,14 @@ class ReadGrant:
     ``depends_on`` so that no pod starts before it can read the weights."""
 
 
-def account_name_problems(value: Any) -> list[str]:
-    """Return every storage account naming rule ``value`` breaks."""
-    if not isinstance(value, str):
-        return [f"account_name must be a string; got {value!r}"]
-    problems: list[str] = []
-    if not 3 <= len(value) <= MAX_ACCOUNT_NAME_LENGTH:
-        problems.append(
-            f"account_name={value!r} has {len(value)} characters; a storage account name has 3 to 24"
-        )
-    if bad := sorted({c for c in value if not (c.isascii() and (c.islower() or c.isdigit()))}):
-        problems.append(
-            f"account_name={value!r} contains {', '.join(repr(c) for c in bad)}; a storage account name may "
-            "contain only lowercase letters and digits"
-        )
-    return problems
-
-
-def _subnet_problems(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        return [f"allowed_subnet_ids must be a list of subnet resource IDs; got {value!r}"]
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, subnet in enumerate(value):
-        if isinstance(subnet, pulumi.Output):
-            continue
-        if problem := subnet_id_problem(f"allowed_subnet_ids[{i}]", subnet):
-            problems.append(problem)
-        elif subnet.lower() in seen:
-            problems.append(f"allowed_subnet_ids[{i}]={subnet!r} is listed twice")
-        else:
-            seen.add(subnet.lower())
-    return problems
-
-
-def ip_rule(value: str) -> str:
-    """Return an allowed IP range as the storage firewall takes it: a /32 block as its plain address."""
-    return value.removesuffix("/32")
-
-
-NON_PUBLIC_BLOCKS = tuple(ipaddress.IPv4Network(block) for block in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",  # RFC 1918, which Azure refuses in IP rules
-    "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/3",  # never a caller's address
-))
-"""Addresses no caller on the internet has. Documentation ranges such as 203.0.113.0/24 are allowed: they are
-placeholders in examples and stack files, and a rule for them matches nobody."""
-
-
-def ip_range_problem(arg: str, value: Any) -> str | None:
-    """Why ``value`` cannot be an IP rule of the storage firewall, or None."""
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return f"{arg}={value!r} is not an IPv4 address or CIDR block like '203.0.113.7' or '203.0.113.0/24'"
-    if not isinstance(network, ipaddress.IPv4Network):
-        return f"{arg}={value!r} is an IPv6 range; the storage firewall takes IPv4 addresses and blocks only"
-    if "/" in value and network.with_prefixlen != value:
-        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
-    if network.prefixlen == 0:
-        return (
-            f"{arg}={value!r} would open the storage account to the whole internet; list the addresses that "
-            "upload weights instead"
-        )
-    if network.prefixlen == 31:
-        return (
-            f"{arg}={value!r}: the storage firewall does not take /31 blocks; list its two addresses instead "
-            f"({', '.join(repr(str(a)) for a in network)})"
-        )
-    if any(network.overlaps(block) for block in NON_PUBLIC_BLOCKS):
-        return (
-            f"{arg}={value!r} is not a public IPv4 range; the storage firewall only matches public addresses "
-            "(allow private callers through allowed_subnet_ids)"
-        )
-    return None
-
-
-def _ip_range_problems(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        return [f"allowed_ip_ranges must be a list of IPv4 addresses or CIDR blocks; got {value!r}"]
-    problems = [p for i, item in enumerate(value) if (p := ip_range_problem(f"allowed_ip_ranges[{i}]", item))]
-    rules = [ip_rule(item) for item in value if isinstance(item, str)]
-    for rule in sorted({r for r in rules if rules.count(r) > 1}):
-        problems.append(f"allowed_ip_ranges lists {rule!r} more than once")
-    return problems
-
-
-def _soft_delete_problem(arg: str, value: Any) -> str | None:
-    if names.int_problem(arg, value, minimum=0, maximum=MAX_SOFT_DELETE_DAYS):
-        return f"{arg} must be an integer from 1 to {MAX_SOFT_DELETE_DAYS}, or 0 to turn soft delete off; got {value!r}"
-    return None
-
-
 def validate_weight_store_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
-    """Return every problem with WeightStore arguments, one line each."""
-    problems: list[str] = []
-    for key in sorted(set(args) - set(WeightStoreArgs.__annotations__)):
-        problems.append(f"unknown argument {key!r}{did_you_mean(key, WeightStoreArgs.__annotations__)}")
-    problems.extend(placement_problems(args, "the storage account"))
-    if "account_name" in args:
-        problems.extend(account_name_problems(args["account_name"]))
-    elif name is not None and not name_prefix(name, MAX_ACCOUNT_NAME_LENGTH):
+    """Return every problem with WeightStore arguments (and its name, when given), one line each."""
+    problems = as_arguments(WEIGHT_STORE.check(args))
+    if name is not None and "account_name" not in args and not name_prefix(name, MAX_ACCOUNT_NAME_LENGTH):
         problems.append(
             f"name={name!r} has no letters or digits to start a storage account name with: give account_name "
             "(3 to 24 lowercase letters and digits)"
         )
-    if "sku" in args and args["sku"] not in SKUS:
-        problems.append(f"sku={args['sku']!r} is not allowed: use {one_of(SKUS)}")
-    if "container_name" in args and (
-        not isinstance(args["container_name"], str) or not CONTAINER_NAME.match(args["container_name"])
-    ):
-        problems.append(
-            f"container_name={args['container_name']!r} is not a blob container name: use 3 to 63 lowercase "
-            "letters, digits and '-', starting and ending with a letter or digit, without '--'"
-        )
-    problems.extend(_subnet_problems(args.get("allowed_subnet_ids")))
-    problems.extend(_ip_range_problems(args.get("allowed_ip_ranges")))
-    problems.extend(roles.principal_ids_problems("writer_principal_ids", args.get("writer_principal_ids")))
-    if "writer_principal_type" in args and (
-        problem := roles.principal_type_problem("writer_principal_type", args["writer_principal_type"])
-    ):
-        problems.append(problem)
-    checks = [
-        names.int_problem("noncurrent_version_days", args["noncurrent_version_days"], minimum=1)
-        if "noncurrent_version_days" in args
-        else None,
-        _soft_delete_problem("soft_delete_days", args["soft_delete_days"]) if "soft_delete_days" in args else None,
-        _soft_delete_problem("container_soft_delete_days", args["container_soft_delete_days"])
-        if "container_soft_delete_days" in args
-        else None,
-    ]
-    checks.extend(
-        names.bool_problem(flag, args[flag]) for flag in ("infrastructure_encryption", "protect") if flag in args
-    )
-    problems.extend(p for p in checks if p)
-    problems.extend(tag_problems(args.get("tags")))
     return problems
 
 
