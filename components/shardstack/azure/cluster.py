@@ -156,14 +156,17 @@ __all__ = [
 def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with Cluster arguments (and its name, when given), one line each."""
     problems = as_arguments(CLUSTER.check(args))
-    if name is not None and (
-        not isinstance(name, str) or not _CLUSTER_NAME.match(name) or len(name) > _MAX_CLUSTER_NAME_LENGTH
-    ):
-        problems.append(
-            f"name={name!r} cannot name an AKS cluster (it is also its DNS prefix): use at most "
-            f"{_MAX_CLUSTER_NAME_LENGTH} letters, digits and '-', starting and ending with a letter or digit"
-        )
+    if name is not None and (problem := cluster_name_problem(name)):
+        problems.append(problem)
     return problems
+
+
+def cluster_name_problem(name: Any) -> str | None:
+    """Why the component's name cannot name an AKS cluster (it is also its DNS prefix), or None."""
+    if isinstance(name, str) and _CLUSTER_NAME.match(name) and len(name) <= _MAX_CLUSTER_NAME_LENGTH:
+        return None
+    return (f"name={name!r} cannot name an AKS cluster (it is also its DNS prefix): use at most "
+            f"{_MAX_CLUSTER_NAME_LENGTH} letters, digits and '-', starting and ending with a letter or digit")
 
 
 def _certificate_authority(kubeconfigs: Sequence[Any]) -> str:

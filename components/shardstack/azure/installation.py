@@ -39,14 +39,34 @@ import pulumi
 from pulumi_azure_native import authorization
 from pulumi_azure_native import network as azure_network
 
-from shardstack.azure.args import NamedGpuPool
-from shardstack.azure.cluster import SYSTEM_POOL_NAME, Cluster, ClusterArgs, SystemPool, validate_cluster_args
+from shardstack.azure.args import (
+    InstallationCluster,
+    InstallationNetwork,
+    InstallationRegistry,
+    InstallationWeightStore,
+    NamedGpuPool,
+)
+from shardstack.azure.cluster import SYSTEM_POOL_NAME, Cluster, ClusterArgs, cluster_name_problem
+from shardstack.azure.cluster_specs import CLUSTER
 from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name
-from shardstack.azure.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
-from shardstack.azure.registry import Registry, RegistryArgs, validate_registry_args
-from shardstack.azure.specs import GPU_NODE_POOL, WIRED_POOL_ARGS
+from shardstack.azure.network import Network, NetworkArgs
+from shardstack.azure.network import name_problems as network_name_problems
+from shardstack.azure.network_specs import NETWORK
+from shardstack.azure.registry import Registry, RegistryArgs
+from shardstack.azure.registry import name_problems as registry_name_problems
+from shardstack.azure.specs import (
+    GPU_NODE_POOL,
+    REGISTRY,
+    WIRED_CLUSTER_ARGS,
+    WIRED_NETWORK_ARGS,
+    WIRED_POOL_ARGS,
+    WIRED_REGISTRY_ARGS,
+    WIRED_STORE_ARGS,
+)
 from shardstack.azure.tags import tag_problems
-from shardstack.azure.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
+from shardstack.azure.weight_store import WeightStore, WeightStoreArgs
+from shardstack.azure.weight_store import name_problems as store_name_problems
+from shardstack.azure.weight_store_specs import WEIGHT_STORE
 from shardstack.errors import ArgumentError
 from shardstack.installation import (
     GpuPools,
@@ -67,134 +87,8 @@ from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 
 TYPE_TOKEN = "shardstack:azure:AzureInstallation"
 
-# Filled in by the installation; giving them would contradict what it wires together.
-_WIRED_NETWORK_ARGS = ("location",)
-_WIRED_CLUSTER_ARGS = ("resource_group_name", "location", "node_subnet_id")
-_WIRED_STORE_ARGS = ("resource_group_name",)
-_WIRED_REGISTRY_ARGS = ("resource_group_name",)
-
-# Stand-ins for what the installation wires, so that only the caller's own arguments are judged.
-_STAND_IN_GROUP = "shardstack-rg"
-_STAND_IN_SUBNET = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/shardstack-rg/providers/"
-                    "Microsoft.Network/virtualNetworks/shardstack/subnets/nodes")
-
 PUBLIC_API_RULE_PRIORITY = 200
 """Subnet NSG rules are read lowest first; Azure's own default rules start at 65000."""
-
-
-# The parts' arguments minus what the installation wires. TypedDicts cannot drop a Required key of a
-# base, so these repeat the remaining names; a test checks they stay exactly the components' arguments.
-
-
-class InstallationNetwork(TypedDict, total=False):
-    """Network arguments (see :class:`~shardstack.azure.network.Network`) without ``location``."""
-
-    resource_group_name: str
-    """Name of the resource group to create. Default: '<name>-rg' plus a random suffix."""
-    cidr_block: str
-    """IPv4 address space of the VNet, a private /8 to /24. Default: '10.224.0.0/12'."""
-    node_subnet_cidr: str
-    """IPv4 range of the node subnet inside ``cidr_block``. Default: '10.224.0.0/20'."""
-    existing: ExistingNetwork
-    """Use a resource group and subnet created elsewhere instead of creating them."""
-    tags: Mapping[str, str]
-    """Azure tags on the resource group, the VNet and the NSG. Default: none."""
-
-
-class InstallationCluster(TypedDict, total=False):
-    """Cluster arguments (see :class:`~shardstack.azure.cluster.Cluster`) without its resource group, location and
-    subnet."""
-
-    kubernetes_version: str
-    """Kubernetes minor version, e.g. '1.33'; AKS picks the patch release. Default: '1.33'."""
-    auto_upgrade_channel: str
-    """'patch', 'stable', 'rapid' or 'none'. Default: 'patch'."""
-    private_endpoint: bool
-    """A private cluster: the Kubernetes API only inside the VNet. Default: True."""
-    authorized_networks: Sequence[str]
-    """Public CIDR blocks allowed to reach a public API server; required when ``private_endpoint`` is False."""
-    pod_cidr: str
-    """Overlay range of pod IPs. Default: '10.244.0.0/14'."""
-    service_cidr: str
-    """Range of Service cluster IPs. Default: '10.0.0.0/16'."""
-    dns_service_ip: str
-    """Cluster IP of CoreDNS inside ``service_cidr``. Default: '10.0.0.10'."""
-    system_pool: SystemPool
-    """The CPU nodes for cluster services. Default: 1 to 3 Standard_D4s_v5 nodes, 50 GiB."""
-    zones: Sequence[str]
-    """Availability zones of the system nodes, e.g. ['1', '2', '3']. Default: none."""
-    admin_group_object_ids: Sequence[pulumi.Input[str]]
-    """Entra groups whose members are Kubernetes cluster-admins. Default: none."""
-    admin_principal_ids: Sequence[pulumi.Input[str]]
-    """Entra principals given "Azure Kubernetes Service RBAC Cluster Admin" on the cluster. Default: none."""
-    admin_principal_type: str
-    """'User', 'Group' or 'ServicePrincipal': what every admin principal is. Default: 'User'."""
-    grant_deployer_admin: bool
-    """Give the identity Pulumi runs as cluster-admin rights, so that it can deploy to the cluster. Default: True."""
-    deployer_principal_type: str
-    """'User' (``az login``) or 'ServicePrincipal' (CI): what the identity Pulumi runs as is. Default: 'User'."""
-    sku_tier: str
-    """'Free', 'Standard' or 'Premium' (the tier long-term support needs). Default: 'Standard'."""
-    protect: bool
-    """Protect the AKS cluster from deletion. Default: True."""
-    tags: Mapping[str, str]
-    """Azure tags on the cluster and its identity. Default: none."""
-
-
-class InstallationWeightStore(TypedDict, total=False):
-    """WeightStore arguments (see :class:`~shardstack.azure.weight_store.WeightStore`) without the resource group;
-    the location defaults to the installation's."""
-
-    location: str
-    """Azure region of the storage account. Default: the installation's ``location``."""
-    account_name: str
-    """Globally unique storage account name, 3 to 24 lowercase letters and digits. Default: derived from the
-    name plus 8 random characters."""
-    sku: str
-    """'Standard_LRS' or 'Standard_ZRS'. Default: 'Standard_LRS'."""
-    container_name: str
-    """Name of the blob container. Default: 'weights'."""
-    allowed_subnet_ids: Sequence[pulumi.Input[str]]
-    """Subnets the storage firewall admits besides the cluster's node subnet, which is always admitted."""
-    allowed_ip_ranges: Sequence[str]
-    """Public IPv4 addresses or CIDR blocks the storage firewall admits, e.g. where the weights are pushed
-    from. Default: none."""
-    writer_principal_ids: Sequence[pulumi.Input[str]]
-    """Entra object IDs given "Storage Blob Data Contributor" on the container. Default: the identity that
-    runs ``pulumi up``."""
-    writer_principal_type: str
-    """'User', 'Group' or 'ServicePrincipal': what every writer is. Default: 'User', or, for the default
-    writer, ``cluster.deployer_principal_type``."""
-    noncurrent_version_days: int
-    """Days an overwritten or deleted blob version is kept. Default: 30."""
-    soft_delete_days: int
-    """Days a deleted blob stays restorable, 0 to turn off. Default: 7."""
-    container_soft_delete_days: int
-    """Days a deleted container stays restorable, 0 to turn off. Default: 7."""
-    infrastructure_encryption: bool
-    """Encrypt the data a second time at the infrastructure level. Default: False."""
-    protect: bool
-    """Protect the storage account and container, and keep them on destroy. Default: True."""
-    tags: Mapping[str, str]
-    """Azure tags on the storage account and the identities. Default: none."""
-
-
-class InstallationRegistry(TypedDict, total=False):
-    """Registry arguments (see :class:`~shardstack.azure.registry.Registry`) without the resource group; the
-    location defaults to the installation's."""
-
-    location: str
-    """Azure region of the registry. Default: the installation's ``location``."""
-    registry_name: str
-    """Globally unique registry name, 5 to 50 letters and digits. Default: derived from the name."""
-    sku: str
-    """'Premium' or 'Standard'. Default: 'Premium'."""
-    untagged_retention_days: int
-    """Days an untagged manifest is kept, 0 to 365 (Premium only). Default: 7."""
-    reader_principal_ids: Sequence[pulumi.Input[str]]
-    """Principals given AcrPull besides the cluster's kubelet identity, which always is. Default: none."""
-    tags: Mapping[str, str]
-    """Azure tags on the registry. Default: none."""
 
 
 class AzureInstallationArgs(TypedDict, total=False):
@@ -267,26 +161,22 @@ def validate_azure_installation_args(args: Mapping[str, Any], name: str | None =
         location = "eastus"  # judge the parts as if it were given
     checks.problems += tag_problems(args.get("tags"))
 
-    network = dict(part(args, "network"))
-    checks.wired("network", network, _WIRED_NETWORK_ARGS)
-    checks.prefixed("network", validate_network_args({**network, "location": location}, name))
-    cluster = dict(part(args, "cluster"))
-    checks.wired("cluster", cluster, _WIRED_CLUSTER_ARGS)
-    stand_ins = {"resource_group_name": _STAND_IN_GROUP, "node_subnet_id": _STAND_IN_SUBNET}
-    checks.prefixed("cluster", validate_cluster_args({**cluster, "location": location, **stand_ins}, name))
+    checks.spec_part("network", NETWORK, WIRED_NETWORK_ARGS, known={"location": location})
+    if isinstance(args.get("network", {}), Mapping):
+        checks.prefixed("network", network_name_problems(name, creates="existing" not in part(args, "network")))
+    checks.spec_part("cluster", CLUSTER, WIRED_CLUSTER_ARGS, known={"location": location})
+    if name is not None and (problem := cluster_name_problem(name)):
+        checks.prefixed("cluster", [problem])
     checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL)
     checks.problems += _pool_name_problems(args.get("gpu_pools"))
 
-    store = dict(part(args, "weight_store"))
-    checks.wired("weight_store", store, _WIRED_STORE_ARGS)
-    checks.prefixed("weight_store", validate_weight_store_args(
-        {**_located(store, location), "resource_group_name": _STAND_IN_GROUP}, f"{name or 'shardstack'}-weights"))
+    store = _located(part(args, "weight_store"), location)
+    checks.spec_part("weight_store", WEIGHT_STORE, WIRED_STORE_ARGS, given=store)
+    checks.prefixed("weight_store", store_name_problems(store, f"{name or 'shardstack'}-weights"))
     if args.get("create_registry", True) is not False:
-        registry = dict(part(args, "registry"))
-        checks.wired("registry", registry, _WIRED_REGISTRY_ARGS)
-        checks.prefixed("registry", validate_registry_args(
-            {**_located(registry, location), "resource_group_name": _STAND_IN_GROUP},
-            f"{name or 'shardstack'}-registry"))
+        registry = _located(part(args, "registry"), location)
+        checks.spec_part("registry", REGISTRY, WIRED_REGISTRY_ARGS, given=registry)
+        checks.prefixed("registry", registry_name_problems(registry, f"{name or 'shardstack'}-registry"))
     checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
     checks.inference(name)
     return checks.problems

@@ -103,11 +103,12 @@ def validate_network_args(args: Mapping[str, Any], name: str | None = None) -> l
     """Return every problem with Network arguments (and its name, when given), one line each."""
     problems = as_arguments(NETWORK.check(args))
     if isinstance(args, Mapping):
-        problems.extend(_name_problems(name, creates="existing" not in args))
+        problems.extend(name_problems(name, creates="existing" not in args))
     return problems
 
 
-def _name_problems(name: Any, creates: bool) -> list[str]:
+def name_problems(name: Any, creates: bool) -> list[str]:
+    """Why the component's name cannot name what it creates, if it can't."""
     if name is None:
         return []
     if not isinstance(name, str) or not name.strip():

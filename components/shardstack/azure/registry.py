@@ -79,12 +79,19 @@ __all__ = [
 def validate_registry_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with Registry arguments (and its name, when given), one line each."""
     problems = as_arguments(REGISTRY.check(args))
-    if name is not None and "registry_name" not in args and not name_prefix(name, MAX_REGISTRY_NAME_LENGTH):
-        problems.append(
+    if name is not None and isinstance(args, Mapping):
+        problems += name_problems(args, name)
+    return problems
+
+
+def name_problems(args: Mapping[str, Any], name: str) -> list[str]:
+    """Why the component's name cannot start the registry's name (when ``args`` give none), if it can't."""
+    if "registry_name" not in args and not name_prefix(name, MAX_REGISTRY_NAME_LENGTH):
+        return [
             f"name={name!r} has no letters or digits to start a registry name with: give registry_name "
             "(5 to 50 letters and digits)"
-        )
-    return problems
+        ]
+    return []
 
 
 class Registry(pulumi.ComponentResource):

@@ -343,19 +343,24 @@ REGISTRY = Spec(
 # --- AzureInstallation's parts ----------------------------------------------------------------------------------
 # Each part's arguments without what the installation wires itself, so that checking them needs no stand-ins.
 
+WIRED_NETWORK_ARGS = ("location",)
+WIRED_CLUSTER_ARGS = ("resource_group_name", "location", "node_subnet_id")
+WIRED_STORE_ARGS = ("resource_group_name",)
+WIRED_REGISTRY_ARGS = ("resource_group_name",)
+
 INSTALLATION_NETWORK = NETWORK.without(
-    ("location",),
+    WIRED_NETWORK_ARGS,
     name="InstallationNetwork",
     doc="Network arguments (see :class:`~shardstack.azure.network.Network`) without ``location``.",
 )
 INSTALLATION_CLUSTER = CLUSTER.without(
-    ("resource_group_name", "location", "node_subnet_id"),
+    WIRED_CLUSTER_ARGS,
     name="InstallationCluster",
     doc="Cluster arguments (see :class:`~shardstack.azure.cluster.Cluster`) without its resource group, location "
     "and subnet.",
 )
 INSTALLATION_WEIGHT_STORE = WEIGHT_STORE.without(
-    ("resource_group_name",),
+    WIRED_STORE_ARGS,
     name="InstallationWeightStore",
     doc="WeightStore arguments (see :class:`~shardstack.azure.weight_store.WeightStore`) without the resource "
     "group; the location defaults to the installation's.",
@@ -366,7 +371,7 @@ INSTALLATION_WEIGHT_STORE = WEIGHT_STORE.without(
     default_doc="the installation's ``location``",
 )
 INSTALLATION_REGISTRY = REGISTRY.without(
-    ("resource_group_name",),
+    WIRED_REGISTRY_ARGS,
     name="InstallationRegistry",
     doc="Registry arguments (see :class:`~shardstack.azure.registry.Registry`) without the resource group; the "
     "location defaults to the installation's.",

@@ -145,12 +145,19 @@ class ReadGrant:
 def validate_weight_store_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with WeightStore arguments (and its name, when given), one line each."""
     problems = as_arguments(WEIGHT_STORE.check(args))
-    if name is not None and "account_name" not in args and not name_prefix(name, MAX_ACCOUNT_NAME_LENGTH):
-        problems.append(
+    if name is not None and isinstance(args, Mapping):
+        problems += name_problems(args, name)
+    return problems
+
+
+def name_problems(args: Mapping[str, Any], name: str) -> list[str]:
+    """Why the component's name cannot start the storage account's name (when ``args`` give none), if it can't."""
+    if "account_name" not in args and not name_prefix(name, MAX_ACCOUNT_NAME_LENGTH):
+        return [
             f"name={name!r} has no letters or digits to start a storage account name with: give account_name "
             "(3 to 24 lowercase letters and digits)"
-        )
-    return problems
+        ]
+    return []
 
 
 def validate_read_grant(namespace: Any, service_account: Any, oidc_issuer_url: Any) -> list[str]:
