@@ -17,8 +17,12 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """A VPC, an EKS cluster, GPU pools, an S3 weight store, ECR, and the inference deployment; its outputs."""
     stack = pulumi.get_stack()
     # A provider made in code reads no `aws:*` stack key by itself; `aws:profile` picks the credentials.
-    provider = aws.Provider("aws", region=cfg.region, profile=pulumi.Config("aws").get("profile"),
-                            default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}))
+    provider = aws.Provider(
+        "aws",
+        region=cfg.region,
+        profile=pulumi.Config("aws").get("profile"),
+        default_tags=aws.ProviderDefaultTagsArgs(tags={"shardstack:stack": stack}),
+    )
     network = InstallationNetwork(nat_gateways=cfg.network.nat_gateways)
     if cfg.zones:
         network["availability_zones"] = list(cfg.zones)
@@ -28,5 +32,4 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
         gpu_pools=[NamedGpuPool(name=pool.name, **gpu_pool_args(pool)) for pool in cfg.gpu_pools],
         **serving_args(cfg, sizing.shards),
     )
-    return cloud_outputs(AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider})),
-                         sizing)
+    return cloud_outputs(AwsInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"aws": provider})), sizing)

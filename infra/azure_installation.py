@@ -28,8 +28,12 @@ def provider(cfg: config.StackConfig) -> azure_native.Provider:
     """
     settings = pulumi.Config("azure-native")
     return azure_native.Provider(
-        "azure-native", location=cfg.region, subscription_id=settings.get("subscriptionId"),
-        tenant_id=settings.get("tenantId"), client_id=settings.get("clientId"), use_oidc=settings.get_bool("useOidc"),
+        "azure-native",
+        location=cfg.region,
+        subscription_id=settings.get("subscriptionId"),
+        tenant_id=settings.get("tenantId"),
+        client_id=settings.get("clientId"),
+        use_oidc=settings.get_bool("useOidc"),
     )
 
 
@@ -53,12 +57,13 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
         location=cfg.region,
         cluster=cluster,
         gpu_pools=[gpu_pool(cfg, pool) for pool in cfg.gpu_pools],
-        weight_store=InstallationWeightStore(allowed_ip_ranges=[str(c) for c in cfg.weight_store.allowed_networks],
-                                             allowed_subnet_ids=list(cfg.weight_store.allowed_subnet_ids)),
+        weight_store=InstallationWeightStore(
+            allowed_ip_ranges=[str(c) for c in cfg.weight_store.allowed_networks],
+            allowed_subnet_ids=list(cfg.weight_store.allowed_subnet_ids),
+        ),
         # azure-native has no default tags: the installation passes them to every part.
         tags={"shardstack-stack": stack},
         **serving_args(cfg, sizing.shards),
     )
-    install = AzureInstallation(stack, args,
-                                opts=pulumi.ResourceOptions(providers={"azure-native": provider(cfg)}))
+    install = AzureInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"azure-native": provider(cfg)}))
     return {**cloud_outputs(install, sizing), "resource_group_name": install.resource_group_name}

@@ -34,8 +34,12 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """A VPC, a GKE cluster, GPU pools, a GCS weight store, Artifact Registry, and the inference; its outputs."""
     stack = pulumi.get_stack()
     # The project: `gcp:project` in the stack's config, else the provider's own lookup (GOOGLE_CLOUD_PROJECT, ...).
-    provider = gcp.Provider("gcp", project=pulumi.Config("gcp").get("project"), region=cfg.region,
-                            default_labels={"shardstack-stack": label_value(stack)})
+    provider = gcp.Provider(
+        "gcp",
+        project=pulumi.Config("gcp").get("project"),
+        region=cfg.region,
+        default_labels={"shardstack-stack": label_value(stack)},
+    )
     assert cfg.region is not None  # config requires a region for every cloud
     args = GcpInstallationArgs(
         region=cfg.region,
@@ -44,5 +48,4 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
         gpu_pools=[gpu_pool(cfg, pool) for pool in cfg.gpu_pools],
         **serving_args(cfg, sizing.shards),
     )
-    return cloud_outputs(GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider})),
-                         sizing)
+    return cloud_outputs(GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider})), sizing)

@@ -40,8 +40,12 @@ def serving_args(cfg: config.StackConfig, shards: int) -> ServingArgs:
     # ShardedInferenceArgs requires model_uri, which the installation fills in from model_path for the demo
     # model: these keys go in untyped, every other one below is checked.
     fields: dict[str, Any] = {
-        "image": cfg.serving.image, "shards": shards, "replica_groups": cfg.serving.replica_groups,
-        "dtype": cfg.model.dtype, "namespace": cfg.serving.namespace, "public": cfg.serving.public,
+        "image": cfg.serving.image,
+        "shards": shards,
+        "replica_groups": cfg.serving.replica_groups,
+        "dtype": cfg.model.dtype,
+        "namespace": cfg.serving.namespace,
+        "public": cfg.serving.public,
         "mode": cfg.serving.mode,
     }
     inference = ShardedInferenceArgs(**fields)
@@ -74,9 +78,12 @@ def cluster_access(cfg: config.StackConfig) -> ClusterAccess:
     """The cluster arguments every cloud shares: version, API access and the system pool."""
     # The stack config's system pool keys are the system pool's own arguments (shardstack.specs.system_pool).
     system_pool = cast(SystemPool, cfg.system_pool.model_dump(exclude_none=True))
-    return ClusterAccess(kubernetes_version=cfg.kubernetes_version, private_endpoint=cfg.cluster.private_endpoint,
-                         authorized_networks=[str(c) for c in cfg.cluster.authorized_networks],
-                         system_pool=system_pool)
+    return ClusterAccess(
+        kubernetes_version=cfg.kubernetes_version,
+        private_endpoint=cfg.cluster.private_endpoint,
+        authorized_networks=[str(c) for c in cfg.cluster.authorized_networks],
+        system_pool=system_pool,
+    )
 
 
 class PricedInstallation(Protocol):

@@ -23,10 +23,18 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     weights = LocalWeights(store=cfg.local.weights.store, storage_gib=cfg.local.weights.storage_gib)
     if cfg.local.weights.host_path is not None:
         weights["host_path"] = str(cfg.local.weights.host_path)
-    install = LocalInstallation(LocalInstallationArgs(**serving, weights=weights),
-                                provider=k8s.Provider("local", context=cfg.local.kube_context))
+    install = LocalInstallation(
+        LocalInstallationArgs(**serving, weights=weights),
+        provider=k8s.Provider("local", context=cfg.local.kube_context),
+    )
     outputs: dict[str, Any] = {}
     if install.weights_store_endpoint is not None:
         outputs.update(weights_store_endpoint=install.weights_store_endpoint, weights_bucket=install.weights_bucket)
-    return {**outputs, "endpoint": install.endpoint, "namespace": install.namespace, "model_uri": install.model_uri,
-            "sizing": sizing.report, "gpu_usd_per_hour": gpu_usd_per_hour(install)}
+    return {
+        **outputs,
+        "endpoint": install.endpoint,
+        "namespace": install.namespace,
+        "model_uri": install.model_uri,
+        "sizing": sizing.report,
+        "gpu_usd_per_hour": gpu_usd_per_hour(install),
+    }

@@ -57,9 +57,12 @@ class Config:
     micro_batches: int | None = None
 
 
-CONFIGS = (Config("1 rank", 1), Config("2 ranks, split by bytes (default)", 2, "bytes"),
-           Config("2 ranks, split by compute", 2, "compute"),
-           Config("2 ranks, split by compute, 4 micro-batches", 2, "compute", 4))
+CONFIGS = (
+    Config("1 rank", 1),
+    Config("2 ranks, split by bytes (default)", 2, "bytes"),
+    Config("2 ranks, split by compute", 2, "compute"),
+    Config("2 ranks, split by compute, 4 micro-batches", 2, "compute", 4),
+)
 
 
 @dataclass
@@ -85,12 +88,31 @@ class Group:
 def start_group(config: Config, model_dir: Path, args: argparse.Namespace, log: Path) -> Group:
     shards = config.shards
     api_port, metrics_port = free_ports(), free_ports(shards)
-    command = [sys.executable, "-m", "shardstack_runtime.cli", "local", "--shards", str(shards),
-               "--balance", config.balance,
-               *(["--micro-batches", str(config.micro_batches)] if config.micro_batches else []),
-               "--model-uri", str(model_dir), "--api-port", str(api_port), "--metrics-port", str(metrics_port),
-               "--dtype", args.dtype, "--max-slots", str(args.streams), "--max-model-len", "1024",
-               "--model-name", "bench"]
+    command = [
+        sys.executable,
+        "-m",
+        "shardstack_runtime.cli",
+        "local",
+        "--shards",
+        str(shards),
+        "--balance",
+        config.balance,
+        *(["--micro-batches", str(config.micro_batches)] if config.micro_batches else []),
+        "--model-uri",
+        str(model_dir),
+        "--api-port",
+        str(api_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--dtype",
+        args.dtype,
+        "--max-slots",
+        str(args.streams),
+        "--max-model-len",
+        "1024",
+        "--model-name",
+        "bench",
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     group = Group(shards, process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}", log)
@@ -105,8 +127,9 @@ def start_group(config: Config, model_dir: Path, args: argparse.Namespace, log: 
 
 def complete(api: str, new_tokens: int) -> int:
     """One greedy completion of exactly ``new_tokens`` tokens; returns the tokens generated."""
-    body = json.dumps({"model": "bench", "prompt": PROMPT, "max_tokens": new_tokens, "temperature": 0,
-                       "ignore_eos": True}).encode()
+    body = json.dumps(
+        {"model": "bench", "prompt": PROMPT, "max_tokens": new_tokens, "temperature": 0, "ignore_eos": True}
+    ).encode()
     request = urllib.request.Request(f"{api}/v1/completions", data=body, headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.loads(response.read())["usage"]["completion_tokens"]
@@ -175,7 +198,7 @@ def main() -> int:
     runs: dict[Config, list[dict[str, float]]] = {config: [] for config in CONFIGS}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            order = CONFIGS[round_ % len(CONFIGS):] + CONFIGS[:round_ % len(CONFIGS)]
+            order = CONFIGS[round_ % len(CONFIGS) :] + CONFIGS[: round_ % len(CONFIGS)]
             for config in order:
                 group = start_group(config, model_dir, args, Path(tmp) / f"group-{config.shards}-{round_}.log")
                 try:
@@ -209,9 +232,11 @@ def main() -> int:
         if config.shards == 1:
             lines.append(f"| {config.label} | {m['tps1']:.1f} | {m['tpsN']:.1f} | 1 / 1 | n/a | n/a | n/a |")
             continue
-        lines.append(f"| {config.label} | {m['tps1']:.1f} | {m['tpsN']:.1f} | {m['tps1'] / one['tps1']:.2f} / "
-                     f"**{m['tpsN'] / one['tpsN']:.2f}** | {m['bubble']:.1%} | {m['latency_ms']:.2f} ms | "
-                     f"{m['kib_per_pass']:.1f} KiB |")
+        lines.append(
+            f"| {config.label} | {m['tps1']:.1f} | {m['tpsN']:.1f} | {m['tps1'] / one['tps1']:.2f} / "
+            f"**{m['tpsN'] / one['tpsN']:.2f}** | {m['bubble']:.1%} | {m['latency_ms']:.2f} ms | "
+            f"{m['kib_per_pass']:.1f} KiB |"
+        )
     lines += [
         "",
         f"Master-Worker model, Total Time = N·T/P with T = {t:.2f} s (one request alone on 1 rank); N requests "

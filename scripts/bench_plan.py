@@ -63,8 +63,11 @@ def cpu() -> dict[str, str]:
     except (OSError, subprocess.CalledProcessError):
         return {"model": platform.processor() or platform.machine(), "cpus": "?", "flags": "unknown (no lscpu)"}
     fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return {"model": fields.get("Model name", "?").strip(), "cpus": fields.get("CPU(s)", "?").strip(),
-            "flags": fields.get("Flags", "?").strip()}
+    return {
+        "model": fields.get("Model name", "?").strip(),
+        "cpus": fields.get("CPU(s)", "?").strip(),
+        "flags": fields.get("Flags", "?").strip(),
+    }
 
 
 @dataclass(frozen=True)
@@ -95,15 +98,19 @@ class StackTiming:
 
 def bench_stack(stack: str, repeat: int) -> StackTiming:
     cloud = str(find_project(REPO).stack_config(stack)["shardstack:cloud"])
-    listing = subprocess.run([sys.executable, "-c", LIST_MODULES, stack], cwd=REPO, check=True,
-                             capture_output=True, text=True)
+    listing = subprocess.run(
+        [sys.executable, "-c", LIST_MODULES, stack], cwd=REPO, check=True, capture_output=True, text=True
+    )
     loaded = json.loads(listing.stdout.strip().splitlines()[-1])
     needed = {"pulumi", *sdk_packages(cloud)}
     modules = [m for m in loaded if m.split(".")[0] in needed]
     unneeded = sorted({m.split(".")[0] for m in loaded} - needed)
     if unneeded:
-        print(f"!!! {stack}: planning a {cloud} stack loaded {', '.join(unneeded)}, which it does not need "
-              "(see shardstack.offline.fakes.PROVIDERS)", file=sys.stderr)
+        print(
+            f"!!! {stack}: planning a {cloud} stack loaded {', '.join(unneeded)}, which it does not need "
+            "(see shardstack.offline.fakes.PROVIDERS)",
+            file=sys.stderr,
+        )
     import_cmd = [sys.executable, "-c", "\n".join(f"import {m}" for m in modules)]
     plan_cmd = [sys.executable, "-m", "shardstack.cli", "plan", stack]
     _seconds(import_cmd)  # warm the page cache for both before measuring
@@ -112,47 +119,62 @@ def bench_stack(stack: str, repeat: int) -> StackTiming:
     for _ in range(repeat):
         imports.append(_seconds(import_cmd))
         plans.append(_seconds(plan_cmd))
-    return StackTiming(stack=stack, sdks=sorted({m.split(".")[0] for m in modules}), modules=len(modules),
-                       import_s=statistics.median(w for w, _ in imports), plan_s=statistics.median(w for w, _ in plans),
-                       import_cpu_s=statistics.median(c for _, c in imports),
-                       plan_cpu_s=statistics.median(c for _, c in plans), unneeded=unneeded)
+    return StackTiming(
+        stack=stack,
+        sdks=sorted({m.split(".")[0] for m in modules}),
+        modules=len(modules),
+        import_s=statistics.median(w for w, _ in imports),
+        plan_s=statistics.median(w for w, _ in plans),
+        import_cpu_s=statistics.median(c for _, c in imports),
+        plan_cpu_s=statistics.median(c for _, c in plans),
+        unneeded=unneeded,
+    )
 
 
 def section(rows: list[StackTiming], repeat: int, machine: dict[str, str], load: tuple[float, float]) -> str:
     """Return this benchmark's section of docs/BENCHMARKS.md."""
-    table = ["| stack | SDKs it needs | SDK modules imported | import floor (s) | `shardstack plan` (s) | ratio "
-             f"| ≤ {TARGET_RATIO}x | CPU s: floor / plan (ratio) | SDKs loaded but not needed |",
-             "|---|---|---:|---:|---:|---:|---|---:|---|"]
-    table += [f"| {r.stack} | {', '.join(r.sdks)} | {r.modules} | {r.import_s:.2f} | {r.plan_s:.2f} | "
-              f"{r.ratio:.2f} | {'yes' if r.ratio <= TARGET_RATIO else '**no**'} | "
-              f"{r.import_cpu_s:.2f} / {r.plan_cpu_s:.2f} ({r.cpu_ratio:.2f}) | {', '.join(r.unneeded) or 'none'} |"
-              for r in rows]
-    return "\n".join([
-        BEGIN,
-        "## Offline plan vs. SDK import time",
-        "",
-        f"Command: `.venv/bin/python scripts/bench_plan.py --repeat {repeat} --write` "
-        f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {machine['cpus']} CPUs, Python "
-        f"{platform.python_version()}, medians of {repeat} alternating runs, each in a fresh interpreter).",
-        "",
-        f"CPU: {machine['model']}; flags: {machine['flags']}. Load average (1 min) {load[0]:.1f} at the start, "
-        f"{load[1]:.1f} at the end: the CPU seconds beside the wall-clock ones are what other work on the machine "
-        "does not inflate.",
-        "",
-        "The import floor is a fresh interpreter importing the `pulumi*` modules that planning the stack loads, "
-        "kept to the SDKs a stack of its cloud needs (`pulumi`, the Kubernetes and random providers, and its "
-        "own cloud's packages as `shardstack.offline.fakes.PROVIDERS` declares them); the ratio is the plan "
-        f"over that floor (target: at most {TARGET_RATIO}x). The last column lists any SDK the plan loaded "
-        "that its cloud does not need.",
-        "",
-        *table,
-        END,
-    ])
+    table = [
+        "| stack | SDKs it needs | SDK modules imported | import floor (s) | `shardstack plan` (s) | ratio "
+        f"| ≤ {TARGET_RATIO}x | CPU s: floor / plan (ratio) | SDKs loaded but not needed |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    table += [
+        f"| {r.stack} | {', '.join(r.sdks)} | {r.modules} | {r.import_s:.2f} | {r.plan_s:.2f} | "
+        f"{r.ratio:.2f} | {'yes' if r.ratio <= TARGET_RATIO else '**no**'} | "
+        f"{r.import_cpu_s:.2f} / {r.plan_cpu_s:.2f} ({r.cpu_ratio:.2f}) | {', '.join(r.unneeded) or 'none'} |"
+        for r in rows
+    ]
+    return "\n".join(
+        [
+            BEGIN,
+            "## Offline plan vs. SDK import time",
+            "",
+            f"Command: `.venv/bin/python scripts/bench_plan.py --repeat {repeat} --write` "
+            f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {machine['cpus']} CPUs, Python "
+            f"{platform.python_version()}, medians of {repeat} alternating runs, each in a fresh interpreter).",
+            "",
+            f"CPU: {machine['model']}; flags: {machine['flags']}. Load average (1 min) {load[0]:.1f} at the start, "
+            f"{load[1]:.1f} at the end: the CPU seconds beside the wall-clock ones are what other work on the machine "
+            "does not inflate.",
+            "",
+            "The import floor is a fresh interpreter importing the `pulumi*` modules that planning the stack loads, "
+            "kept to the SDKs a stack of its cloud needs (`pulumi`, the Kubernetes and random providers, and its "
+            "own cloud's packages as `shardstack.offline.fakes.PROVIDERS` declares them); the ratio is the plan "
+            f"over that floor (target: at most {TARGET_RATIO}x). The last column lists any SDK the plan loaded "
+            "that its cloud does not need.",
+            "",
+            *table,
+            END,
+        ]
+    )
 
 
 def write_section(text_of_section: str) -> None:
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\n" \
-        "Every number here comes from a script in `scripts/`, with the command that produced it.\n"
+    text = (
+        BENCHMARKS.read_text()
+        if BENCHMARKS.exists()
+        else "# Benchmarks\n\nEvery number here comes from a script in `scripts/`, with the command that produced it.\n"
+    )
     if BEGIN in text:
         head, _, rest = text.partition(BEGIN)
         _, _, tail = rest.partition(END)
@@ -176,14 +198,20 @@ def main() -> int:
     print(f"CPU: {machine['model']} ({machine['cpus']} CPUs); flags: {machine['flags']}")
     stacks = args.stacks or find_project(REPO).stacks()
     rows = []
-    print(f"{'stack':<12} {'sdk modules':>11} {'import floor s':>14} {'plan s':>8} {'ratio':>6} {'overhead s':>10} "
-          f"{'cpu ratio':>9}", flush=True)
+    print(
+        f"{'stack':<12} {'sdk modules':>11} {'import floor s':>14} {'plan s':>8} {'ratio':>6} {'overhead s':>10} "
+        f"{'cpu ratio':>9}",
+        flush=True,
+    )
     for stack in stacks:
         row = bench_stack(stack, args.repeat)
         rows.append(row)
         over = "" if row.ratio <= TARGET_RATIO else f"  over {TARGET_RATIO}x"
-        print(f"{row.stack:<12} {row.modules:>11} {row.import_s:>14.2f} {row.plan_s:>8.2f} {row.ratio:>6.2f} "
-              f"{row.overhead_s:>10.2f} {row.cpu_ratio:>9.2f}{over}", flush=True)
+        print(
+            f"{row.stack:<12} {row.modules:>11} {row.import_s:>14.2f} {row.plan_s:>8.2f} {row.ratio:>6.2f} "
+            f"{row.overhead_s:>10.2f} {row.cpu_ratio:>9.2f}{over}",
+            flush=True,
+        )
     if args.write:
         write_section(section(rows, args.repeat, machine, (load_at_start, os.getloadavg()[0])))
     return 0

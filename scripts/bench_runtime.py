@@ -55,9 +55,12 @@ def read_bandwidth_gib_s(repeat: int) -> float:
 def matmul_chain_ms(config, dtype: torch.dtype, repeat: int) -> float:
     """Time of the bare matrix products of one decode step (batch 1): the model's compute, nothing else."""
     c = config
-    shapes = [(c.num_heads * c.head_dim + 2 * c.num_kv_heads * c.head_dim, c.hidden_size),
-              (c.hidden_size, c.num_heads * c.head_dim),
-              (2 * c.intermediate_size, c.hidden_size), (c.hidden_size, c.intermediate_size)] * c.num_layers
+    shapes = [
+        (c.num_heads * c.head_dim + 2 * c.num_kv_heads * c.head_dim, c.hidden_size),
+        (c.hidden_size, c.num_heads * c.head_dim),
+        (2 * c.intermediate_size, c.hidden_size),
+        (c.hidden_size, c.intermediate_size),
+    ] * c.num_layers
     weights = [torch.randn(shape, dtype=dtype) for shape in [*shapes, (c.vocab_size, c.hidden_size)]]
     x = {w.shape[1]: torch.randn(1, w.shape[1], dtype=dtype) for w in weights}
 
@@ -86,7 +89,8 @@ def transformers_generate(model_dir: Path, dtype: torch.dtype) -> Callable[[int]
             # transformers types `generate`'s self as a Protocol written for the `ty` checker, which its
             # own models do not satisfy under pyright (a property `device` against a mutable attribute).
             model.generate(  # pyright: ignore[reportAttributeAccessIssue]
-                ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+                ids, max_new_tokens=n, min_new_tokens=n, do_sample=False
+            )
 
     return run
 
@@ -111,7 +115,8 @@ async def _generate(engine, prompt_ids: list[int], new_tokens: int) -> int:
     from shardstack_runtime.generation import GenerationRequest, SamplingParams
 
     request = GenerationRequest(
-        request_id=uuid.uuid4().hex, prompt_token_ids=prompt_ids,
+        request_id=uuid.uuid4().hex,
+        prompt_token_ids=prompt_ids,
         params=SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True),
         arrival_time=time.monotonic(),
     )
@@ -178,8 +183,13 @@ def load_ratio(model_dir: Path, scratch: Path, repeat: int) -> dict[str, float]:
     fetched = report.bytes_fetched / (1 << 30)
     plain = fetched / median_time(lambda: load_tensors(checkpoint, targets, verify=False), repeat)
     verified = fetched / median_time(lambda: load_tensors(checkpoint, targets, verify=True), repeat)
-    return {"raw": raw, "load": plain, "load_verified": verified, "ratio": plain / raw,
-            "ratio_verified": verified / raw}
+    return {
+        "raw": raw,
+        "load": plain,
+        "load_verified": verified,
+        "ratio": plain / raw,
+        "ratio_verified": verified / raw,
+    }
 
 
 def main() -> int:
@@ -196,8 +206,10 @@ def main() -> int:
     model_dir = prepare_demo_model()
     threads = torch.get_num_threads()
     bandwidth = read_bandwidth_gib_s(args.repeat)
-    print(f"SmolLM2-135M-Instruct at {model_dir}; torch {torch.__version__}, {threads} threads; "
-          f"memory read bandwidth {bandwidth:.1f} GiB/s")
+    print(
+        f"SmolLM2-135M-Instruct at {model_dir}; torch {torch.__version__}, {threads} threads; "
+        f"memory read bandwidth {bandwidth:.1f} GiB/s"
+    )
     rows = []
     for name in args.dtypes:
         dtype = DTYPES[name]
@@ -205,64 +217,83 @@ def main() -> int:
         engine.wait_ready(timeout=600)
         prompt_ids = engine.tokenizer.encode(PROMPT)
         weight_bytes = engine.shard.model.nbytes  # every tensor a decode step reads, once
+
         def ours_run(n: int, engine=engine, prompt_ids=prompt_ids) -> None:
             asyncio.run(_generate(engine, prompt_ids, n))
 
-        rates = decode_rates({"ours": ours_run, "transformers": transformers_generate(model_dir, dtype)},
-                             args.new_tokens, args.repeat)
+        rates = decode_rates(
+            {"ours": ours_run, "transformers": transformers_generate(model_dir, dtype)}, args.new_tokens, args.repeat
+        )
         ours, theirs = rates["ours"], rates["transformers"]
         streams = {n: engine_tokens_per_s(engine, prompt_ids, n, args.new_tokens, args.repeat) for n in (1, 4, 8)}
         engine.shutdown()
         floor_ms = weight_bytes / (bandwidth * (1 << 30)) * 1000
         chain_ms = matmul_chain_ms(engine.shard.config, dtype, args.repeat)
         row = {
-            "dtype": name, "ours": ours, "transformers": theirs, "vs_transformers": ours / theirs,
-            "ms_per_token": 1000 / ours, "floor_ms": floor_ms, "vs_floor": floor_ms / (1000 / ours),
-            "chain_ms": chain_ms, "vs_chain": chain_ms / (1000 / ours),
-            **{f"streams_{n}": rate for n, rate in streams.items()}, "scale_8": streams[8] / streams[1],
+            "dtype": name,
+            "ours": ours,
+            "transformers": theirs,
+            "vs_transformers": ours / theirs,
+            "ms_per_token": 1000 / ours,
+            "floor_ms": floor_ms,
+            "vs_floor": floor_ms / (1000 / ours),
+            "chain_ms": chain_ms,
+            "vs_chain": chain_ms / (1000 / ours),
+            **{f"streams_{n}": rate for n, rate in streams.items()},
+            "scale_8": streams[8] / streams[1],
         }
         rows.append(row)
-        print(f"{name}: ours {ours:.1f} tok/s vs transformers {theirs:.1f} tok/s = {row['vs_transformers']:.2f}x; "
-              f"{row['ms_per_token']:.1f} ms/token vs floor {floor_ms:.1f} ms = {row['vs_floor']:.2f}x of floor "
-              f"(bare matmul chain {chain_ms:.1f} ms = {row['vs_chain']:.2f}x); "
-              f"streams 1/4/8: {streams[1]:.1f}/{streams[4]:.1f}/{streams[8]:.1f} tok/s "
-              f"(8 streams = {row['scale_8']:.2f}x one)")
+        print(
+            f"{name}: ours {ours:.1f} tok/s vs transformers {theirs:.1f} tok/s = {row['vs_transformers']:.2f}x; "
+            f"{row['ms_per_token']:.1f} ms/token vs floor {floor_ms:.1f} ms = {row['vs_floor']:.2f}x of floor "
+            f"(bare matmul chain {chain_ms:.1f} ms = {row['vs_chain']:.2f}x); "
+            f"streams 1/4/8: {streams[1]:.1f}/{streams[4]:.1f}/{streams[8]:.1f} tok/s "
+            f"(8 streams = {row['scale_8']:.2f}x one)"
+        )
     with tempfile.TemporaryDirectory() as scratch:
         load = load_ratio(model_dir, Path(scratch), args.repeat)
-    print(f"load: raw read {load['raw']:.2f} GiB/s; loader {load['load']:.2f} GiB/s = {load['ratio']:.2f}x "
-          f"(with sha256 verification {load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x)")
+    print(
+        f"load: raw read {load['raw']:.2f} GiB/s; loader {load['load']:.2f} GiB/s = {load['ratio']:.2f}x "
+        f"(with sha256 verification {load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x)"
+    )
 
     if args.write:
-        table = ["| dtype | ours tok/s | transformers tok/s | ours / transformers | ms/token | bandwidth floor ms "
-                 "| floor / ours | matmul chain ms | chain / ours | 1 / 4 / 8 streams tok/s | 8 streams / 1 |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        table += [f"| {r['dtype']} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['vs_transformers']:.2f} | "
-                  f"{r['ms_per_token']:.1f} | {r['floor_ms']:.1f} | {r['vs_floor']:.2f} | {r['chain_ms']:.1f} | "
-                  f"{r['vs_chain']:.2f} | "
-                  f"{r['streams_1']:.1f} / {r['streams_4']:.1f} / {r['streams_8']:.1f} | {r['scale_8']:.2f} |"
-                  for r in rows]
-        section = "\n".join([
-            BEGIN,
-            "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
-            "",
-            f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
-            f"--new-tokens {args.new_tokens} --repeat {args.repeat} --write` ({datetime.now(UTC):%Y-%m-%d}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads).",
-            "",
-            "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
-            "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
-            f"({bandwidth:.1f} GiB/s): 'floor / ours' is the fraction of the floor reached. The matmul chain "
-            "is the bare matrix products of one batch-1 decode step in the same dtype (the compute a step "
-            "cannot avoid): 'chain / ours' is the fraction of it reached. Streams are "
-            "aggregate generated tokens/s with that many concurrent requests, prefill included.",
-            "",
-            *table,
-            "",
-            f"Weight load (page cache, targets reused): raw read on every core {load['raw']:.2f} GiB/s; loader "
-            f"{load['load']:.2f} GiB/s = **{load['ratio']:.2f}x** the ceiling; with sha256 verification "
-            f"{load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x (hashing bound).",
-            END,
-        ])
+        table = [
+            "| dtype | ours tok/s | transformers tok/s | ours / transformers | ms/token | bandwidth floor ms "
+            "| floor / ours | matmul chain ms | chain / ours | 1 / 4 / 8 streams tok/s | 8 streams / 1 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        table += [
+            f"| {r['dtype']} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['vs_transformers']:.2f} | "
+            f"{r['ms_per_token']:.1f} | {r['floor_ms']:.1f} | {r['vs_floor']:.2f} | {r['chain_ms']:.1f} | "
+            f"{r['vs_chain']:.2f} | "
+            f"{r['streams_1']:.1f} / {r['streams_4']:.1f} / {r['streams_8']:.1f} | {r['scale_8']:.2f} |"
+            for r in rows
+        ]
+        section = "\n".join(
+            [
+                BEGIN,
+                "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
+                "",
+                f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
+                f"--new-tokens {args.new_tokens} --repeat {args.repeat} --write` ({datetime.now(UTC):%Y-%m-%d}, "
+                f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads).",
+                "",
+                "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
+                "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
+                f"({bandwidth:.1f} GiB/s): 'floor / ours' is the fraction of the floor reached. The matmul chain "
+                "is the bare matrix products of one batch-1 decode step in the same dtype (the compute a step "
+                "cannot avoid): 'chain / ours' is the fraction of it reached. Streams are "
+                "aggregate generated tokens/s with that many concurrent requests, prefill included.",
+                "",
+                *table,
+                "",
+                f"Weight load (page cache, targets reused): raw read on every core {load['raw']:.2f} GiB/s; loader "
+                f"{load['load']:.2f} GiB/s = **{load['ratio']:.2f}x** the ceiling; with sha256 verification "
+                f"{load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x (hashing bound).",
+                END,
+            ]
+        )
         text = BENCHMARKS.read_text()
         if BEGIN in text:
             head, _, rest = text.partition(BEGIN)

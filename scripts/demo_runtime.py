@@ -30,14 +30,19 @@ def _pipeline_summary(metrics_url: str) -> str:
 
     with urllib.request.urlopen(metrics_url, timeout=5) as response:
         text = response.read().decode()
-    samples = [s for family in text_string_to_metric_families(text) for s in family.samples
-               if s.name.startswith("shardstack_pipeline_")]
+    samples = [
+        s
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("shardstack_pipeline_")
+    ]
     lines = []
     for sample in samples:
         labels = sample.labels
         if sample.name == "shardstack_pipeline_stage_compute_seconds_total":
-            lines.append(f"  stage {labels['stage']} (layers {labels['layers']}): "
-                         f"{sample.value * 1000:.0f} ms computing")
+            lines.append(
+                f"  stage {labels['stage']} (layers {labels['layers']}): {sample.value * 1000:.0f} ms computing"
+            )
         elif sample.name == "shardstack_pipeline_p2p_bytes_total":
             size = f"{sample.value / 1024:.0f} KiB" if sample.value >= 10240 else f"{sample.value:.0f} bytes"
             lines.append(f"  rank {labels['src']} -> rank {labels['dst']}: {size}")
@@ -65,9 +70,26 @@ def main() -> int:
 
     api_port, metrics_port = free_ports(), free_ports(args.shards)
     log = model_dir.parent / "demo-runtime.log"
-    command = [sys.executable, "-m", "shardstack_runtime.cli", "local", "--shards", str(args.shards),
-               "--model-uri", str(model_dir), "--host", "127.0.0.1", "--api-port", str(api_port),
-               "--metrics-port", str(metrics_port), "--dtype", args.dtype, "--model-name", "smollm2-135m-instruct"]
+    command = [
+        sys.executable,
+        "-m",
+        "shardstack_runtime.cli",
+        "local",
+        "--shards",
+        str(args.shards),
+        "--model-uri",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--api-port",
+        str(api_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--dtype",
+        args.dtype,
+        "--model-name",
+        "smollm2-135m-instruct",
+    ]
     with log.open("wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -77,8 +99,10 @@ def main() -> int:
                 print(f"error: the runtime did not become ready; its log:\n{log.read_text()}", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        print(f"runtime ready on http://127.0.0.1:{api_port}: {args.shards} rank(s) in "
-              f"{time.monotonic() - launched:.1f} s (pid {server.pid})")
+        print(
+            f"runtime ready on http://127.0.0.1:{api_port}: {args.shards} rank(s) in "
+            f"{time.monotonic() - launched:.1f} s (pid {server.pid})"
+        )
 
         print(f"\nuser: {args.question}\nassistant: ", end="", flush=True)
         sent = time.monotonic()
@@ -87,8 +111,12 @@ def main() -> int:
         with (
             openai.OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key="unused", max_retries=0) as client,
             client.chat.completions.create(
-                model="smollm2-135m-instruct", messages=[{"role": "user", "content": args.question}],
-                max_tokens=args.max_tokens, temperature=0, stream=True, stream_options={"include_usage": True},
+                model="smollm2-135m-instruct",
+                messages=[{"role": "user", "content": args.question}],
+                max_tokens=args.max_tokens,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True},
             ) as stream,
         ):
             for chunk in stream:
@@ -100,8 +128,10 @@ def main() -> int:
         done = time.monotonic()
         ttft = (first or done) - sent
         rate = (tokens - 1) / (done - first) if first and tokens > 1 and done > first else float("nan")
-        print(f"\n\n{tokens} tokens; time to first token {ttft * 1000:.0f} ms; {rate:.1f} tokens/s after it; "
-              f"{done - sent:.2f} s in all")
+        print(
+            f"\n\n{tokens} tokens; time to first token {ttft * 1000:.0f} ms; {rate:.1f} tokens/s after it; "
+            f"{done - sent:.2f} s in all"
+        )
         if args.shards > 1:
             print("pipeline (rank 0's /metrics):\n" + _pipeline_summary(f"http://127.0.0.1:{metrics_port}/metrics"))
         return 0

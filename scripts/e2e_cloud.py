@@ -84,7 +84,6 @@ class CloudAccess:
     """Provider settings `pulumi up` cannot do without, each from the stack's config or the environment."""
 
 
-
 # The one cloud-specific table: a new cloud is a new row.
 CLOUDS: dict[str, CloudAccess] = {
     "aws": CloudAccess(
@@ -98,8 +97,13 @@ CLOUDS: dict[str, CloudAccess] = {
         files=(".config/gcloud/application_default_credentials.json",),
         kubeconfig_tools=("gke-gcloud-auth-plugin",),  # the GKE kubeconfig's exec credential plugin
         # The stacks name no project (it is yours): the provider reads gcp:project or these variables.
-        settings=(Setting("the GCP project", "gcp:project",
-                          ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")),),
+        settings=(
+            Setting(
+                "the GCP project",
+                "gcp:project",
+                ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"),
+            ),
+        ),
     ),
     "azure": CloudAccess(
         # ARM_*: the names the Pulumi azure-native provider reads for a service principal.
@@ -167,17 +171,27 @@ def needs_port_forward(stack: str, stacks_dir: Path, *, asked: bool) -> bool:
 
 
 def check_preconditions(
-    cloud: str, *, port_forward: bool, which: Callable[[str], str | None], environ: Mapping[str, str], home: Path,
+    cloud: str,
+    *,
+    port_forward: bool,
+    which: Callable[[str], str | None],
+    environ: Mapping[str, str],
+    home: Path,
     config: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise Skipped naming the first missing tool or credential; return when all are there."""
     if which("pulumi") is None:
         raise Skipped("the Pulumi CLI is not on PATH (install it: https://www.pulumi.com/docs/install/)")
     pulumi_home = Path(environ.get("PULUMI_HOME") or home / ".pulumi")
-    if not (_set(environ, "PULUMI_ACCESS_TOKEN") or _set(environ, "PULUMI_BACKEND_URL")
-            or (pulumi_home / "credentials.json").is_file()):
-        raise Skipped("not logged in to a Pulumi backend: run `pulumi login` (or `pulumi login --local`), "
-                      "or set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL")
+    if not (
+        _set(environ, "PULUMI_ACCESS_TOKEN")
+        or _set(environ, "PULUMI_BACKEND_URL")
+        or (pulumi_home / "credentials.json").is_file()
+    ):
+        raise Skipped(
+            "not logged in to a Pulumi backend: run `pulumi login` (or `pulumi login --local`), "
+            "or set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL"
+        )
     access = CLOUDS[cloud]
     has_env = any(all(_set(environ, name) for name in group) for group in access.env)
     if not has_env and not any((home / path).exists() for path in access.files):
@@ -185,8 +199,10 @@ def check_preconditions(
         raise Skipped(f"no {cloud} credentials: set {' or '.join(ways)}")
     for setting in access.settings:
         if not (config or {}).get(setting.config_key) and not any(_set(environ, name) for name in setting.env):
-            raise Skipped(f"{setting.what} is not set: run `pulumi config set {setting.config_key} <value> -s "
-                          f"<stack>` or set {' or '.join(setting.env)}")
+            raise Skipped(
+                f"{setting.what} is not set: run `pulumi config set {setting.config_key} <value> -s "
+                f"<stack>` or set {' or '.join(setting.env)}"
+            )
     if port_forward:
         for tool in ("kubectl", *access.kubeconfig_tools):
             if which(tool) is None:
@@ -210,8 +226,9 @@ def http_get(url: str, headers: Mapping[str, str], timeout_s: float) -> tuple[in
 
 def http_post(url: str, body: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float) -> tuple[int, str]:
     """POST ``body`` as JSON; return (status, body); raise OSError when nothing answers."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={**headers, "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={**headers, "Content-Type": "application/json"}
+    )
     return _send(request, timeout_s)
 
 
@@ -225,8 +242,14 @@ def _send(request: urllib.request.Request, timeout_s: float) -> tuple[int, str]:
 
 
 def wait_until_ready(
-    base_url: str, headers: Mapping[str, str], *, timeout_s: float, http_get: HttpGet,
-    clock: Callable[[], float], sleep: Callable[[float], None], log: Callable[[str], None],
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    timeout_s: float,
+    http_get: HttpGet,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    log: Callable[[str], None],
     interval_s: float = POLL_INTERVAL_S,
 ) -> str:
     """Poll GET <base_url>/v1/models until it answers 200 with a model; return the first model's id."""
@@ -242,13 +265,16 @@ def wait_until_ready(
                 log(f"ready after {clock() - started:.0f} s: {url} lists {model!r}")
                 return model
             if status in (401, 403):
-                raise StepFailed("wait for the endpoint",
-                                 f"{url} answered {status}: the API key (stack output api_key) is missing or wrong")
+                raise StepFailed(
+                    "wait for the endpoint",
+                    f"{url} answered {status}: the API key (stack output api_key) is missing or wrong",
+                )
             last = f"{status}" if status != 200 else "200 without a model listed"
         elapsed = clock() - started
         if elapsed >= timeout_s:
-            raise StepFailed("wait for the endpoint",
-                             f"{url} did not answer 200 within {timeout_s:.0f} s (last: {last})")
+            raise StepFailed(
+                "wait for the endpoint", f"{url} did not answer 200 within {timeout_s:.0f} s (last: {last})"
+            )
         log(f"waiting for {url}: {elapsed:.0f} s elapsed, last: {last}")
         sleep(min(interval_s, timeout_s - elapsed))
 
@@ -262,8 +288,15 @@ def _first_model(body: str) -> str | None:
 
 
 def complete(
-    base_url: str, model: str, headers: Mapping[str, str], *, deadline: float, http_post: HttpPost,
-    clock: Callable[[], float], sleep: Callable[[float], None], log: Callable[[str], None],
+    base_url: str,
+    model: str,
+    headers: Mapping[str, str],
+    *,
+    deadline: float,
+    http_post: HttpPost,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    log: Callable[[str], None],
     interval_s: float = POLL_INTERVAL_S,
 ) -> str:
     """Ask one completion; return its text, or raise StepFailed("completion") if it is not a non-empty text.
@@ -361,8 +394,16 @@ class PortForward:
     def __init__(self, kubeconfig_path: str, service: InClusterService, seams: Seams) -> None:
         self.service, self.seams = service, seams
         self.local_port = seams.free_local_port()
-        self.command = ["kubectl", "--kubeconfig", kubeconfig_path, "--namespace", service.namespace,
-                        "port-forward", f"service/{service.name}", f"{self.local_port}:{service.port}"]
+        self.command = [
+            "kubectl",
+            "--kubeconfig",
+            kubeconfig_path,
+            "--namespace",
+            service.namespace,
+            "port-forward",
+            f"service/{service.name}",
+            f"{self.local_port}:{service.port}",
+        ]
         self.process: Any = None
 
     @property
@@ -404,8 +445,11 @@ def reachable_endpoint(
         yield endpoint.rstrip("/"), seams.http_get, seams.http_post
         return
     if not port_forward:
-        raise StepFailed("endpoint", f"{endpoint} is an in-cluster address, not reachable from here: "
-                                     "rerun with --port-forward, or serve publicly (shardstack:serving.public)")
+        raise StepFailed(
+            "endpoint",
+            f"{endpoint} is an in-cluster address, not reachable from here: "
+            "rerun with --port-forward, or serve publicly (shardstack:serving.public)",
+        )
     kubeconfig = outputs.get("kubeconfig")
     if not kubeconfig:
         raise StepFailed("port-forward", "the stack has no `kubeconfig` output to reach the cluster with")
@@ -458,11 +502,19 @@ def exercise(stack: Any, args: argparse.Namespace, seams: Seams) -> str:
     deadline = seams.clock() + args.timeout_min * 60
     with reachable_endpoint(endpoint, outputs, port_forward=args.port_forward, seams=seams) as (url, get, post):
         seams.log(f"== wait for the endpoint: {url}/v1/models (at most {args.timeout_min:g} min)")
-        model = wait_until_ready(url, headers, timeout_s=deadline - seams.clock(), http_get=get,
-                                 clock=seams.clock, sleep=seams.sleep, log=seams.log)
+        model = wait_until_ready(
+            url,
+            headers,
+            timeout_s=deadline - seams.clock(),
+            http_get=get,
+            clock=seams.clock,
+            sleep=seams.sleep,
+            log=seams.log,
+        )
         seams.log(f"== completion: {model!r}, prompt {PROMPT!r}, max_tokens {MAX_TOKENS}")
-        text = complete(url, model, headers, deadline=deadline, http_post=post,
-                        clock=seams.clock, sleep=seams.sleep, log=seams.log)
+        text = complete(
+            url, model, headers, deadline=deadline, http_post=post, clock=seams.clock, sleep=seams.sleep, log=seams.log
+        )
         seams.log(f"completion: {text!r}")
         return text
 
@@ -517,12 +569,19 @@ def select_pulumi_stack(stack: str) -> Any:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True, help="a stack in stacks/, e.g. aws-dev")
-    parser.add_argument("--timeout-min", type=float, default=DEFAULT_TIMEOUT_MIN,
-                        help=f"how long to wait for the endpoint after up (default {DEFAULT_TIMEOUT_MIN})")
+    parser.add_argument(
+        "--timeout-min",
+        type=float,
+        default=DEFAULT_TIMEOUT_MIN,
+        help=f"how long to wait for the endpoint after up (default {DEFAULT_TIMEOUT_MIN})",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the stack up: skip destroy")
-    parser.add_argument("--port-forward", action="store_true",
-                        help="reach the endpoint through `kubectl port-forward` (the stack's kubeconfig); "
-                             "automatic for stacks that keep the API private")
+    parser.add_argument(
+        "--port-forward",
+        action="store_true",
+        help="reach the endpoint through `kubectl port-forward` (the stack's kubeconfig); "
+        "automatic for stacks that keep the API private",
+    )
     args = parser.parse_args(argv)
     if args.timeout_min <= 0:
         parser.error(f"--timeout-min must be > 0; got {args.timeout_min:g}")
@@ -530,17 +589,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(
-    argv: list[str] | None = None, *, which: Callable[[str], str | None] = shutil.which,
-    environ: Mapping[str, str] = os.environ, home: Path | None = None, stacks_dir: Path = STACKS_DIR,
-    select_stack: Callable[[str], Any] = select_pulumi_stack, seams: Seams | None = None,
+    argv: list[str] | None = None,
+    *,
+    which: Callable[[str], str | None] = shutil.which,
+    environ: Mapping[str, str] = os.environ,
+    home: Path | None = None,
+    stacks_dir: Path = STACKS_DIR,
+    select_stack: Callable[[str], Any] = select_pulumi_stack,
+    seams: Seams | None = None,
 ) -> int:
     args = parse_args(argv)  # exits 2 on a bad command line
     try:
         cloud = check_stack(args.stack, stacks_dir)
         # Missing tools or credentials first: where they are missing, this opt-in test is skipped, not misused.
         args.port_forward = needs_port_forward(args.stack, stacks_dir, asked=args.port_forward)
-        check_preconditions(cloud, port_forward=args.port_forward, which=which, environ=environ,
-                            home=home or Path.home(), config=stack_config(args.stack, stacks_dir))
+        check_preconditions(
+            cloud,
+            port_forward=args.port_forward,
+            which=which,
+            environ=environ,
+            home=home or Path.home(),
+            config=stack_config(args.stack, stacks_dir),
+        )
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

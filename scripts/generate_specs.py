@@ -94,8 +94,10 @@ def stack_config_pools() -> str:
 def formatted(text: str, path: str) -> str:
     """Return ``text`` as ``ruff`` sorts and formats it, so that the suite's lint and format checks agree."""
     ruff = str(Path(sys.executable).parent / "ruff")
-    for command in ([ruff, "check", "--select", "I", "--fix-only", "--stdin-filename", path, "-"],
-                    [ruff, "format", "--stdin-filename", path, "-"]):
+    for command in (
+        [ruff, "check", "--select", "I", "--fix-only", "--stdin-filename", path, "-"],
+        [ruff, "format", "--stdin-filename", path, "-"],
+    ):
         text = subprocess.run(command, input=text, cwd=REPO, capture_output=True, text=True, check=True).stdout
     return text
 

@@ -18,8 +18,9 @@ from shardstack_runtime.demo_model import prepare_demo_model
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="exact output directory (default: a content-addressed cache directory)")
-    parser.add_argument("--cache-dir",
-                        help="cache root (default: $SHARDSTACK_DEMO_CACHE or ~/.cache/shardstack/demo-models)")
+    parser.add_argument(
+        "--cache-dir", help="cache root (default: $SHARDSTACK_DEMO_CACHE or ~/.cache/shardstack/demo-models)"
+    )
     args = parser.parse_args()
     print(prepare_demo_model(args.cache_dir, out=args.out))
 

@@ -67,9 +67,11 @@ def repo() -> Path:
 @pytest.fixture
 def scratch_project(tmp_path: Path):
     """Return a function that writes ``stacks/Pulumi.<stack>.yaml`` into a project running the real infra/."""
-    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(
-        {"name": "shardstack", "runtime": "python", "main": str(REPO / "infra"), "stackConfigDir": "stacks"}
-    ))
+    (tmp_path / "Pulumi.yaml").write_text(
+        yaml.safe_dump(
+            {"name": "shardstack", "runtime": "python", "main": str(REPO / "infra"), "stackConfigDir": "stacks"}
+        )
+    )
     (tmp_path / "stacks").mkdir()
 
     def write(stack: str, config: dict) -> Path:

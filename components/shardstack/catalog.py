@@ -56,9 +56,7 @@ CLOUDS: tuple[Cloud, ...] = ("aws", "gcp", "azure")
 PRICES_AS_OF = "2026-11"
 """Year and month the price tables below were last checked."""
 
-PRICE_REGION: Mapping[Cloud, str] = MappingProxyType(
-    {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
-)
+PRICE_REGION: Mapping[Cloud, str] = MappingProxyType({"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"})
 """The region each cloud's list prices are for: the cheapest large US region on each cloud."""
 
 PRICE_SOURCE_URL: Mapping[Cloud, str] = MappingProxyType(

@@ -1,8 +1,8 @@
 """The ``shardstack`` command: plan a stack offline, size a model.
 
-    shardstack plan local                       # the resource tree, sizing and $/hour of a stack
-    shardstack plan aws-prod --out plan-out     # + graph.json and every Kubernetes object as YAML
-    shardstack size --params 70e9 --dtype bf16 --gpu h100-80gb --cloud aws
+shardstack plan local                       # the resource tree, sizing and $/hour of a stack
+shardstack plan aws-prod --out plan-out     # + graph.json and every Kubernetes object as YAML
+shardstack size --params 70e9 --dtype bf16 --gpu h100-80gb --cloud aws
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ def _plan(args: argparse.Namespace) -> int:
     plan = plan_stack(args.stack, args.project_dir)
     if args.out is not None:
         manifests = write_plan(plan, args.out)
-        print(f"wrote {args.out / 'graph.json'} and {len(manifests)} manifests under {args.out / 'manifests'}",
-              file=sys.stderr)
+        print(
+            f"wrote {args.out / 'graph.json'} and {len(manifests)} manifests under {args.out / 'manifests'}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(plan.graph.to_json(plan.stack), indent=2))
     else:
@@ -68,23 +70,31 @@ def _number(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``shardstack`` command."""
-    parser = argparse.ArgumentParser(prog="shardstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="shardstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     plan = commands.add_parser("plan", help="plan a stack offline: no Pulumi CLI, no credentials")
     plan.add_argument("stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="print the graph as JSON instead of the report")
     plan.add_argument("--out", type=Path, help="write DIR/graph.json and DIR/manifests/*.yaml")
-    plan.add_argument("--project-dir", type=Path, default=None,
-                      help="the Pulumi project (default: the nearest Pulumi.yaml at or above the cwd)")
+    plan.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="the Pulumi project (default: the nearest Pulumi.yaml at or above the cwd)",
+    )
     plan.set_defaults(run=_plan)
 
     size = commands.add_parser("size", help="how many shards, nodes and $/hour a model needs")
     what = size.add_mutually_exclusive_group(required=True)
     what.add_argument("--params", type=_number, help="parameter count, e.g. 70e9 or 70B")
-    what.add_argument("--checkpoint-bytes", type=lambda s: int(_number(s)),
-                      help="bytes of the stored checkpoint (wins over params x dtype)")
+    what.add_argument(
+        "--checkpoint-bytes",
+        type=lambda s: int(_number(s)),
+        help="bytes of the stored checkpoint (wins over params x dtype)",
+    )
     size.add_argument("--dtype", default="bf16", help="weight dtype: fp32, bf16, fp16, fp8, int8, int4")
     size.add_argument("--gpu", required=True, help="catalogue GPU, e.g. h100-80gb, l4, a100-80gb")
     size.add_argument("--cloud", choices=["aws", "gcp", "azure"], help="price nodes on this cloud")

@@ -56,8 +56,9 @@ def pool_tolerations(pools: Sequence[Mapping[str, Any]]) -> list[Toleration]:
     found: list[Toleration] = []
     for pool in pools:
         for taint in pool.get("taints") or []:
-            toleration = Toleration(key=taint["key"], operator="Equal", value=taint.get("value", ""),
-                                    effect=taint["effect"])
+            toleration = Toleration(
+                key=taint["key"], operator="Equal", value=taint.get("value", ""), effect=taint["effect"]
+            )
             if toleration not in found:
                 found.append(toleration)
     return found
@@ -66,8 +67,11 @@ def pool_tolerations(pools: Sequence[Mapping[str, Any]]) -> list[Toleration]:
 def with_tolerations(part_args: Mapping[str, Any], tolerations: Sequence[Toleration]) -> dict[str, Any]:
     """A Kubernetes component's arguments with ``tolerations`` added to the caller's own."""
     own = list(part_args.get("tolerations") or [])
-    return {**part_args, "tolerations": [*own, *(t for t in tolerations if t not in own)]} if tolerations else \
-        dict(part_args)
+    return (
+        {**part_args, "tolerations": [*own, *(t for t in tolerations if t not in own)]}
+        if tolerations
+        else dict(part_args)
+    )
 
 
 def inference_identity(name: str, args: Mapping[str, Any]) -> tuple[str, str]:
@@ -99,8 +103,14 @@ class InstallationChecks:
     def prefixed(self, part_name: str, found: Sequence[str]) -> None:
         self.problems.extend(f"{part_name}: {problem}" for problem in found)
 
-    def spec_part(self, part_name: str, spec: Spec, wired: Sequence[str], known: Mapping[str, Any] | None = None,
-                  given: Mapping[str, Any] | None = None) -> None:
+    def spec_part(
+        self,
+        part_name: str,
+        spec: Spec,
+        wired: Sequence[str],
+        known: Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
+    ) -> None:
         """Check the part ``part_name`` (or ``given``) by its component's ``spec``, under its path.
 
         The ``wired`` arguments are the installation's to set and are refused here; those it already knows as
@@ -123,8 +133,9 @@ class InstallationChecks:
         """
         pools = self.args.get("gpu_pools")
         if not isinstance(pools, Sequence) or isinstance(pools, str) or not pools:
-            self.problems.append(f"gpu_pools must list at least one GPU pool, e.g. [{{'name': 'l4', 'gpu': 'l4'}}]; "
-                                 f"got {pools!r}")
+            self.problems.append(
+                f"gpu_pools must list at least one GPU pool, e.g. [{{'name': 'l4', 'gpu': 'l4'}}]; got {pools!r}"
+            )
             return
         named = named_pool_spec(pool_spec, (), "a pool of an installation")
         seen: dict[str, int] = {}
@@ -135,8 +146,10 @@ class InstallationChecks:
                 continue
             pool_name = pool.get("name")
             if isinstance(pool_name, str) and pool_name in seen:
-                self.problems.append(f"{part_name}: name {pool_name!r} is already the name of "
-                                     f"gpu_pools[{seen[pool_name]}]; pool names must be unique")
+                self.problems.append(
+                    f"{part_name}: name {pool_name!r} is already the name of "
+                    f"gpu_pools[{seen[pool_name]}]; pool names must be unique"
+                )
             elif isinstance(pool_name, str):
                 seen[pool_name] = index
             self.spec_part(part_name, named, wired, known, given=pool)
@@ -148,11 +161,15 @@ class InstallationChecks:
             self.problems.append("inference is required: at least {'image': ..., 'shards': N}")
         inference = dict(part(self.args, "inference"))
         if "model_uri" not in inference and not self.args.get("model_path"):
-            self.problems.append("inference.model_uri or model_path is required: where the checkpoint is, e.g. "
-                                 "model_path='llama-3.1-8b/' inside the weight store")
+            self.problems.append(
+                "inference.model_uri or model_path is required: where the checkpoint is, e.g. "
+                "model_path='llama-3.1-8b/' inside the weight store"
+            )
         if "api_key" in self.args and "api_key_secret" in inference:
-            self.problems.append("api_key and inference.api_key_secret are both given; give one: the key itself "
-                                 "(stored in a Secret) or the Secret that holds it")
+            self.problems.append(
+                "api_key and inference.api_key_secret are both given; give one: the key itself "
+                "(stored in a Secret) or the Secret that holds it"
+            )
         self.spec_part("inference", INSTALLATION_INFERENCE, WIRED_INFERENCE_ARGS, given=inference)
         if name is not None:
             self.prefixed("inference", name_problems(inference, name))
@@ -219,7 +236,8 @@ def deploy_inference(
     if api_key is not None:
         inference_args["api_key_secret"] = SecretKeyRef(name=API_KEY_SECRET_NAME, key=API_KEY_SECRET_KEY)
     inference = ShardedInference(
-        name, inference_args,
+        name,
+        inference_args,
         # The grant first: a rank that starts before it cannot read its weights.
         opts=pulumi.ResourceOptions(parent=owner, provider=provider, depends_on=[*depends_on, *access.resources]),
     )
@@ -256,17 +274,20 @@ def register_installation_outputs(
     **extra: Any,
 ) -> None:
     """Set and register the outputs every cloud's installation has (each class declares them, for its schema)."""
-    register_outputs(owner, {
-        "endpoint": serving.inference.endpoint,
-        "bucket_uri": bucket_uri,
-        "model_uri": serving.model_uri,
-        "registry_url": registry_url,
-        "kubeconfig": kubeconfig,
-        "cluster_name": cluster_name,
-        "gpu_usd_per_hour_min": hourly_usd(pools, at_max=False),
-        "gpu_usd_per_hour_max": hourly_usd(pools, at_max=True),
-        **extra,
-    })
+    register_outputs(
+        owner,
+        {
+            "endpoint": serving.inference.endpoint,
+            "bucket_uri": bucket_uri,
+            "model_uri": serving.model_uri,
+            "registry_url": registry_url,
+            "kubeconfig": kubeconfig,
+            "cluster_name": cluster_name,
+            "gpu_usd_per_hour_min": hourly_usd(pools, at_max=False),
+            "gpu_usd_per_hour_max": hourly_usd(pools, at_max=True),
+            **extra,
+        },
+    )
 
 
 def register_outputs(owner: pulumi.ComponentResource, outputs: Mapping[str, Any]) -> None:
@@ -369,8 +390,14 @@ def install(
     namespace, service_account = inference_identity(name, args)
     access = parts.read_grant(namespace, service_account)
     serving = deploy_inference(
-        owner, name, args, provider=target.provider, model_uri_prefix=model_uri_prefix, access=access,
-        tolerations=tolerations, depends_on=[*target.ready, *pools.resources],
+        owner,
+        name,
+        args,
+        provider=target.provider,
+        model_uri_prefix=model_uri_prefix,
+        access=access,
+        tolerations=tolerations,
+        depends_on=[*target.ready, *pools.resources],
     )
     return {
         "endpoint": serving.inference.endpoint,

@@ -18,8 +18,10 @@ def kubernetes_version_problem(version: Any, service: str) -> str | None:
     supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
     if not isinstance(version, str) or not _MINOR_VERSION.match(version):
         hint = f" ({service} picks the patch release)" if isinstance(version, str) and version.count(".") >= 2 else ""
-        return (f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
-                f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}")
+        return (
+            f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
+            f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
+        )
     if version not in SUPPORTED_KUBERNETES_VERSIONS:
         return f"kubernetes_version={version!r} is not supported; {supported}"
     return None

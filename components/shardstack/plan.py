@@ -48,8 +48,10 @@ class Project:
             known = self.stacks()
             raise InputError(
                 f"no stack {stack!r} in {self.stacks_dir}",
-                [f"STACK: {stack!r} has no {path.name}; known stacks: {', '.join(known) or 'none'}"
-                 f"{did_you_mean(stack, known)}"],
+                [
+                    f"STACK: {stack!r} has no {path.name}; known stacks: {', '.join(known) or 'none'}"
+                    f"{did_you_mean(stack, known)}"
+                ],
             )
         document = yaml.safe_load(path.read_text()) or {}
         config = document.get("config") or {}
@@ -73,8 +75,10 @@ def find_project(start: Path | None = None) -> Project:
             )
     raise InputError(
         "no Pulumi project found",
-        [f"project directory: no Pulumi.yaml in {here} or any directory above it; "
-         "run from the project or pass --project-dir"],
+        [
+            f"project directory: no Pulumi.yaml in {here} or any directory above it; "
+            "run from the project or pass --project-dir"
+        ],
     )
 
 

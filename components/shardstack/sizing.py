@@ -45,9 +45,7 @@ from shardstack.catalog import (
 from shardstack.catalog import gpu as lookup_gpu
 from shardstack.errors import ArgumentError, InputError, did_you_mean, one_of
 
-DTYPE_BYTES: Mapping[str, float] = MappingProxyType(
-    {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": 0.5}
-)
+DTYPE_BYTES: Mapping[str, float] = MappingProxyType({"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": 0.5})
 """Bytes per parameter for each weight dtype."""
 
 DEFAULT_HEADROOM = 0.2
@@ -141,9 +139,7 @@ class Sizing:
             f" {replicas} = {self.total_gpus} GPU{_plural(self.total_gpus)}",
         ]
         if self.cloud is None or self.offer is None or self.nodes is None or self.usd_per_hour is None:
-            where = "; ".join(
-                f"{c} ({', '.join(str(n) for n in g.gpu_counts(c))} GPUs per node)" for c in g.clouds
-            )
+            where = "; ".join(f"{c} ({', '.join(str(n) for n in g.gpu_counts(c))} GPUs per node)" for c in g.clouds)
             lines.append(f"Cloud:     none given; set a cloud ({', '.join(CLOUDS)}) to price it.")
             lines.append(f"Offered:   {where or 'on no cloud in the catalogue'}")
             return "\n".join(lines)
@@ -249,8 +245,7 @@ def size_model(
         if not gpu_on_cloud:
             offered = ", ".join(repr(c) for c in model.clouds) or "none"
             problems.append(
-                f"gpu: {model.name!r} is not offered on {cloud!r} in this catalogue;"
-                f" clouds that offer it: {offered}"
+                f"gpu: {model.name!r} is not offered on {cloud!r} in this catalogue; clouds that offer it: {offered}"
             )
 
     if gpus_per_node is not None:
@@ -296,9 +291,7 @@ def size_model(
     nodes: int | None = None
     usd_per_hour: float | None = None
     if cloud is not None:
-        per_node = (
-            gpus_per_node if gpus_per_node is not None else _default_gpus_per_node(model, cloud, shards)
-        )
+        per_node = gpus_per_node if gpus_per_node is not None else _default_gpus_per_node(model, cloud, shards)
         offer = model.offer(cloud, per_node)
         nodes = math.ceil(shards * replica_groups / per_node)
         usd_per_hour = nodes * offer.usd_per_hour

@@ -46,4 +46,3 @@ __all__ = [
     "run_program",
     "run_refused",
 ]
-

@@ -1,7 +1,6 @@
 """Names and defaults the stack config refers to: the config namespace, the default image, the clouds and their
 region shapes."""
 
-
 from __future__ import annotations
 
 import re
@@ -50,4 +49,3 @@ AZURE_ZONES = ("1", "2", "3")
 
 VERSION = re.compile(r"(\d+)\.(\d+)")
 KUBERNETES_LABEL_PREFIXES = ("kubernetes.io", "k8s.io")
-

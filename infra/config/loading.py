@@ -1,6 +1,5 @@
 """Reading the stack config: every key the user wrote, parsed and checked at once."""
 
-
 from __future__ import annotations
 
 import json
@@ -73,4 +72,3 @@ def _read_pulumi_config(config: pulumi.Config) -> tuple[dict[str, Any], dict[str
                 unreadable[key] = f"{full_key}: {show(value)} is not valid JSON ({reason})"
         raw[key] = value
     return raw, unreadable
-

@@ -1,6 +1,5 @@
 """One line per problem, naming the key as it is written in the YAML, the bad value and what is allowed."""
 
-
 from __future__ import annotations
 
 import re
@@ -128,11 +127,7 @@ def _annotation_at(loc: tuple[str | int, ...]) -> Any:
         annotation = unwrap(annotation)
         if isinstance(part, int):
             annotation = get_args(annotation)[0] if get_origin(annotation) is list else None
-        elif (
-            isinstance(annotation, type)
-            and issubclass(annotation, BaseModel)
-            and part in annotation.model_fields
-        ):
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
             annotation = annotation.model_fields[part].annotation
         else:
             return None

@@ -1,7 +1,6 @@
 """The sections of the stack config, one class per mapping in the YAML; each field's description is its
 documentation."""
 
-
 from __future__ import annotations
 
 from typing import Literal
@@ -128,9 +127,7 @@ class ModelConfig(Section):
             "local, or http(s):// anywhere. Default: 'demo'."
         ),
     )
-    dtype: Dtype = Field(
-        default="bf16", description="Weight and compute dtype: fp32, bf16 or fp16. Default: bf16."
-    )
+    dtype: Dtype = Field(default="bf16", description="Weight and compute dtype: fp32, bf16 or fp16. Default: bf16.")
     shards: Shards = Field(
         default="auto",
         description=(
@@ -206,10 +203,7 @@ class ServingConfig(Section):
     def _rules(self, checked: Checked) -> list[Problem]:
         if not checked.valid("public", "allowed_cidrs") or not self.public or self.allowed_cidrs:
             return []
-        message = (
-            "is empty, but public is true; list the CIDR blocks that may reach the API, "
-            "e.g. ['203.0.113.0/24']"
-        )
+        message = "is empty, but public is true; list the CIDR blocks that may reach the API, e.g. ['203.0.113.0/24']"
         return [Problem(("allowed_cidrs",), message, [])]
 
 
@@ -236,9 +230,7 @@ class LocalWeightsConfig(Section):
             message = "is required when store is 'host-path', e.g. '/srv/shardstack/models'"
             return [Problem(("host_path",), message, None)]
         if self.store != "host-path" and self.host_path is not None:
-            message = (
-                f"{self.host_path!r} is only used when store is 'host-path', but store is {self.store!r}"
-            )
+            message = f"{self.host_path!r} is only used when store is 'host-path', but store is {self.store!r}"
             return [Problem(("host_path",), message, self.host_path)]
         return []
 
@@ -254,17 +246,13 @@ class LocalConfig(Section):
         description="Where the weights are kept. Default: the in-cluster S3 store.",
     )
     cpu_per_shard: Quantity = Field(default="2", description="CPU request per shard pod. Default: '2'.")
-    memory_per_shard: Quantity = Field(
-        default="4Gi", description="Memory request per shard pod. Default: '4Gi'."
-    )
+    memory_per_shard: Quantity = Field(default="4Gi", description="Memory request per shard pod. Default: '4Gi'.")
 
 
 class StackConfig(Section):
     """The whole ``shardstack:`` namespace of a stack: what ``load`` returns."""
 
-    cloud: Cloud = Field(
-        description="Where to install: 'local' (an existing cluster), 'aws', 'gcp' or 'azure'."
-    )
+    cloud: Cloud = Field(description="Where to install: 'local' (an existing cluster), 'aws', 'gcp' or 'azure'.")
     region: NonEmptyStr | None = Field(
         default=None,
         description="Cloud region, e.g. 'us-east-1', 'us-central1', 'eastus'; required for clouds only.",
@@ -301,9 +289,7 @@ class StackConfig(Section):
     gpu_pools: list[GpuPoolConfig] = Field(
         default_factory=list, description="GPU node pools; at least one for clouds, none for local."
     )
-    model: ModelConfig = Field(
-        default_factory=ModelConfig, description="The model to serve. Default: the demo model."
-    )
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The model to serve. Default: the demo model.")
     serving: ServingConfig = Field(default_factory=ServingConfig, description="The inference deployment.")
     local: LocalConfig = Field(default_factory=LocalConfig, description="Settings for cloud 'local' only.")
     api_key: ApiKey | None = Field(
@@ -329,5 +315,3 @@ class StackConfig(Section):
         if self.cloud != "local":
             for pool in self.gpu_pools:
                 pool.gpus_per_node = gpus_per_node(pool, self.cloud)
-
-

@@ -1,6 +1,5 @@
 """A problem found by a check of the stack config, at a key path, and how it travels in a pydantic error."""
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -44,5 +43,3 @@ def raise_problems(title: str, problems: Sequence[Problem]) -> None:
 
 def listing(values: Iterable[object]) -> str:
     return ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
-
-

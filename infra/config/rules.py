@@ -1,6 +1,5 @@
 """Rules of the whole stack: what depends on the cloud, the region, or several sections at once."""
 
-
 from __future__ import annotations
 
 import re
@@ -33,9 +32,7 @@ def pool_name_problems(pools: Sequence[Item]) -> list[Problem]:
             continue
         name: str = item.section.name
         if name in first_index:
-            message = (
-                f"{name!r} is already the name of gpu_pools[{first_index[name]}]; pool names must be unique"
-            )
+            message = f"{name!r} is already the name of gpu_pools[{first_index[name]}]; pool names must be unique"
             problems.append(Problem(("gpu_pools", item.index, "name"), message, name))
         first_index.setdefault(name, item.index)
     return problems
@@ -55,10 +52,7 @@ def local_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
             problems.append(Problem((name,), message, value))
     pools = checked.items.get("gpu_pools", ())
     if pools:
-        message = (
-            f"{len(pools)} pool(s) given, but cloud 'local' uses the existing cluster's nodes; "
-            "remove gpu_pools"
-        )
+        message = f"{len(pools)} pool(s) given, but cloud 'local' uses the existing cluster's nodes; remove gpu_pools"
         problems.append(Problem(("gpu_pools",), message, None))
     if checked.valid("model.uri"):
         problems += _model_uri_problems(cfg.model.uri, "local")
@@ -66,9 +60,7 @@ def local_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
         uri, store = cfg.model.uri, cfg.local.weights.store
         needed = {"s3": "in-cluster-s3", "file": "host-path"}.get(urlsplit(uri).scheme)
         if needed is not None and needed != store:
-            message = (
-                f"{uri!r} needs local.weights.store {needed!r}, but store is {store!r}; change one of them"
-            )
+            message = f"{uri!r} needs local.weights.store {needed!r}, but store is {store!r}; change one of them"
             problems.append(Problem(("model", "uri"), message, uri))
     return problems
 
@@ -84,8 +76,10 @@ def cloud_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
     if cloud != "azure" and checked.valid("weight_store"):
         for key in ("allowed_networks", "allowed_subnet_ids"):
             if value := getattr(cfg.weight_store, key):
-                message = (f"is only used with cloud 'azure', whose storage firewall admits networks; the {cloud} "
-                           "bucket admits callers by their credentials alone, so remove it")
+                message = (
+                    f"is only used with cloud 'azure', whose storage firewall admits networks; the {cloud} "
+                    "bucket admits callers by their credentials alone, so remove it"
+                )
                 problems.append(Problem(("weight_store", key), message, value))
     if cloud != "azure" and checked.valid("cluster") and "deployer_principal_type" in cfg.cluster.model_fields_set:
         message = "is only used with cloud 'azure', where role assignments name a principal type; remove it"
@@ -94,8 +88,7 @@ def cloud_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
         problems += _region_problems(cloud, cfg.region, cfg.zones if checked.valid("zones") else None)
     if checked.valid("gpu_pools") and not cfg.gpu_pools:
         message = (
-            f"is empty, but cloud {cloud!r} needs at least one GPU pool, e.g. "
-            "[{name: l4, gpu: l4, max_nodes: 2}]"
+            f"is empty, but cloud {cloud!r} needs at least one GPU pool, e.g. [{{name: l4, gpu: l4, max_nodes: 2}}]"
         )
         problems.append(Problem(("gpu_pools",), message, []))
     stack_zones = cfg.zones if checked.valid("zones") else None
@@ -164,8 +157,10 @@ def _pool_placement_problems(
     problems: list[Problem] = []
     if pool.zones is not None and checked.valid("zones"):
         if cloud == "aws":
-            message = ("is not used on aws: its GPU pools run in the network's private subnets, one per zone of "
-                       "shardstack:zones; set the zones there")
+            message = (
+                "is not used on aws: its GPU pools run in the network's private subnets, one per zone of "
+                "shardstack:zones; set the zones there"
+            )
             problems.append(Problem(("zones",), message, pool.zones))
         elif region is not None and REGION_SHAPES[cloud].fullmatch(region):
             problems += _zone_problems(cloud, region, pool.zones, ("zones",))
@@ -176,8 +171,10 @@ def _pool_placement_problems(
             problems.append(Problem(("compact_placement",), message, True))
         elif zones is None or len(zones) != 1:
             given = show(zones) if zones else "not set (so every zone of the cluster)"
-            message = (f"needs exactly one zone for the pool, but its zones are {given}; "
-                       f"set gpu_pools[].zones to one zone that has the GPU, e.g. ['{region or 'us-central1'}-a']")
+            message = (
+                f"needs exactly one zone for the pool, but its zones are {given}; "
+                f"set gpu_pools[].zones to one zone that has the GPU, e.g. ['{region or 'us-central1'}-a']"
+            )
             problems.append(Problem(("compact_placement",), message, True))
     return problems
 
@@ -221,9 +218,7 @@ def api_key_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
     problems: list[Problem] = []
     serving = cfg.serving
     if cfg.api_key is not None and serving.api_key_secret is not None:
-        message = (
-            f"Secret {serving.api_key_secret.name!r} is given and so is shardstack:api_key; set only one"
-        )
+        message = f"Secret {serving.api_key_secret.name!r} is given and so is shardstack:api_key; set only one"
         problems.append(Problem(("serving", "api_key_secret"), message, serving.api_key_secret.name))
     unauthenticated = cfg.api_key is None and serving.api_key_secret is None
     if checked.valid("serving.public", "serving.allowed_cidrs") and serving.public and unauthenticated:
@@ -236,5 +231,3 @@ def api_key_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
                 )
                 problems.append(Problem(("serving", "allowed_cidrs", index), message, cidr))
     return problems
-
-

@@ -1,6 +1,5 @@
 """The stack config's value types (a CIDR block, a DNS label, a Kubernetes version, ...): each checks its own values."""
 
-
 from __future__ import annotations
 
 import ipaddress
@@ -151,9 +150,7 @@ def _check_model_uri(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ALL_MODEL_URI_SCHEMES or "://" not in value:
         schemes = ", ".join(f"{s}://" for s in ALL_MODEL_URI_SCHEMES)
-        raise rule_error(
-            f"{value!r} is not a model location; use {DEMO_MODEL_URI!r} or a URI starting {schemes}"
-        )
+        raise rule_error(f"{value!r} is not a model location; use {DEMO_MODEL_URI!r} or a URI starting {schemes}")
     if parts.scheme == "file":
         if parts.netloc or not parts.path.startswith("/"):
             raise rule_error(f"{value!r} is not an absolute file URI; write file:///path/to/model")
@@ -234,4 +231,3 @@ SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
 Namespace = Annotated[str, AfterValidator(_check_namespace)]
 Image = Annotated[str, AfterValidator(_check_image)]
 ApiKey = Annotated[SecretStr, AfterValidator(_check_api_key)]
-

@@ -105,7 +105,11 @@ def _error_body(message: str, type: str, param: str | None, code: str | None) ->
 
 
 def _error_response(
-    status_code: int, message: str, type: str, param: str | None = None, code: str | None = None,
+    status_code: int,
+    message: str,
+    type: str,
+    param: str | None = None,
+    code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     return Response(_error_body(message, type, param, code), status_code, headers, media_type="application/json")
@@ -271,60 +275,83 @@ class _Service:
     def check_ready(self) -> None:
         if not self.engine.ready:
             raise APIError(
-                503, "The model is not ready yet: its weights are loading or warming up. Retry shortly.",
-                type="server_error", code="model_not_ready", headers={"Retry-After": "5"},
+                503,
+                "The model is not ready yet: its weights are loading or warming up. Retry shortly.",
+                type="server_error",
+                code="model_not_ready",
+                headers={"Retry-After": "5"},
             )
 
     def check_model(self, name: str | None) -> None:
         if name is not None and name != self.model_name:
             raise APIError(
-                404, f"The model `{name}` does not exist. This server serves `{self.model_name}`.",
-                param="model", code="model_not_found",
+                404,
+                f"The model `{name}` does not exist. This server serves `{self.model_name}`.",
+                param="model",
+                code="model_not_found",
             )
 
     def _check_choices(self, n: int, prompts: int) -> None:
         limit = self.settings.max_n
         if n > limit:
-            raise APIError(400, f"Invalid 'n': at most {limit} choices per request; got {n}.", param="n",
-                           code="invalid_value")
+            raise APIError(
+                400, f"Invalid 'n': at most {limit} choices per request; got {n}.", param="n", code="invalid_value"
+            )
         if n * prompts > limit:
             raise APIError(
-                400, f"Invalid 'prompt': {prompts} prompts with n={n} ask for {n * prompts} choices; this server "
+                400,
+                f"Invalid 'prompt': {prompts} prompts with n={n} ask for {n * prompts} choices; this server "
                 f"allows at most {limit} per request. Send fewer prompts per request.",
-                param="prompt", code="invalid_value",
+                param="prompt",
+                code="invalid_value",
             )
 
-    def _max_tokens(self, requested: int | None, explicit: bool, param: str, prompt_param: str,
-                    prompt_lengths: Sequence[int]) -> int:
+    def _max_tokens(
+        self, requested: int | None, explicit: bool, param: str, prompt_param: str, prompt_lengths: Sequence[int]
+    ) -> int:
         """The completion budget: the requested one if it fits, else an error naming the field."""
         limit = self.settings.max_tokens_limit
         context = self.engine.max_model_len
         if requested is not None and explicit and requested > limit:
-            raise APIError(400, f"Invalid '{param}': at most {limit} on this server; got {requested}.", param=param,
-                           code="invalid_value")
+            raise APIError(
+                400,
+                f"Invalid '{param}': at most {limit} on this server; got {requested}.",
+                param=param,
+                code="invalid_value",
+            )
         longest = max(prompt_lengths)
         if longest >= context:
             raise APIError(
-                400, f"This model's maximum context length is {context} tokens, but the prompt has {longest} "
+                400,
+                f"This model's maximum context length is {context} tokens, but the prompt has {longest} "
                 f"tokens, which leaves no room for a completion. Shorten the {prompt_param}.",
-                param=prompt_param, code="context_length_exceeded",
+                param=prompt_param,
+                code="context_length_exceeded",
             )
         room = context - longest
         if requested is None or not explicit:
             return min(requested or limit, limit, room)
         if requested > room:
             raise APIError(
-                400, f"This model's maximum context length is {context} tokens. However, you requested "
+                400,
+                f"This model's maximum context length is {context} tokens. However, you requested "
                 f"{longest + requested} tokens ({longest} in the {prompt_param}, {requested} in the completion). "
                 f"Reduce the length of the {prompt_param} or '{param}'.",
-                param=param, code="context_length_exceeded",
+                param=param,
+                code="context_length_exceeded",
             )
         return requested
 
     # -- building engine requests ---------------------------------------------------------------
 
-    def _plan(self, prefix: str, body: CompletionRequest | ChatCompletionRequest, prompts: list[list[int]],
-              max_tokens: int, arrival: float) -> _Plan:
+    def _plan(
+        self,
+        prefix: str,
+        body: CompletionRequest | ChatCompletionRequest,
+        prompts: list[list[int]],
+        max_tokens: int,
+        arrival: float,
+    ) -> _Plan:
         request_id = f"{prefix}-{uuid.uuid4().hex}"
         temperature = 1.0 if body.temperature is None else body.temperature
         top_p = 1.0 if body.top_p is None else body.top_p
@@ -342,8 +369,14 @@ class _Service:
                     # Distinct choices under one seed, still reproducible; wraps inside int64.
                     seed = (seed + j - INT64_MIN) % (INT64_MAX - INT64_MIN + 1) + INT64_MIN
                 params = SamplingParams(
-                    max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, stop=stop,
-                    stop_token_ids=tuple(body.stop_token_ids or ()), ignore_eos=body.ignore_eos,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=top_p,
+                    top_k=top_k,
+                    seed=seed,
+                    stop=stop,
+                    stop_token_ids=tuple(body.stop_token_ids or ()),
+                    ignore_eos=body.ignore_eos,
                 )
                 request = GenerationRequest(
                     request_id=f"{request_id}-{index}", prompt_token_ids=prompt, params=params, arrival_time=arrival
@@ -365,14 +398,13 @@ class _Service:
         encode = self.engine.tokenizer.encode
         ids = await run_in_threadpool(lambda: [encode(t, add_special_tokens=True) for t in texts])
         if any(not p for p in ids):
-            raise APIError(400, "Invalid 'prompt': it encodes to no tokens; send some text.", param="prompt",
-                           code="invalid_value")
+            raise APIError(
+                400, "Invalid 'prompt': it encodes to no tokens; send some text.", param="prompt", code="invalid_value"
+            )
         return ids
 
     async def _encode_chat(self, body: ChatCompletionRequest) -> list[int]:
-        messages = [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages
-        ]
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
         tokenizer = self.engine.tokenizer
 
         def render() -> list[int]:
@@ -380,8 +412,12 @@ class _Service:
                 text = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
             except Exception as exc:
                 # Templates raise on what they can't render (say, roles that don't alternate): the caller's to fix.
-                raise APIError(400, f"Invalid 'messages': the model's chat template rejected them: {exc}",
-                               param="messages", code="invalid_value") from exc
+                raise APIError(
+                    400,
+                    f"Invalid 'messages': the model's chat template rejected them: {exc}",
+                    param="messages",
+                    code="invalid_value",
+                ) from exc
             # The template already wrote BOS and the role markers; encoding must not add them twice.
             return tokenizer.encode(text, add_special_tokens=False)
 
@@ -413,13 +449,19 @@ class _Service:
         if plan.stream:
             return _EventStream(self._stream_completion(plan), headers=headers)
         await self._run_until_disconnected(request, plan)
-        return _json(CompletionResponse(
-            id=plan.request_id, created=plan.created, model=self.model_name, usage=plan.usage(),
-            choices=[
-                CompletionChoice(index=c.index, text="".join(c.text), finish_reason=_reported(c.finish_reason))
-                for c in plan.choices
-            ],
-        ), headers)
+        return _json(
+            CompletionResponse(
+                id=plan.request_id,
+                created=plan.created,
+                model=self.model_name,
+                usage=plan.usage(),
+                choices=[
+                    CompletionChoice(index=c.index, text="".join(c.text), finish_reason=_reported(c.finish_reason))
+                    for c in plan.choices
+                ],
+            ),
+            headers,
+        )
 
     async def chat_completions(self, body: ChatCompletionRequest, request: Request) -> Response:
         arrival = time.monotonic()
@@ -437,14 +479,23 @@ class _Service:
         if plan.stream:
             return _EventStream(self._stream_chat(plan), headers=headers)
         await self._run_until_disconnected(request, plan)
-        return _json(ChatCompletionResponse(
-            id=plan.request_id, created=plan.created, model=self.model_name, usage=plan.usage(),
-            choices=[
-                ChatChoice(index=c.index, message=AssistantMessage(content="".join(c.text)),
-                           finish_reason=_reported(c.finish_reason) or "stop")
-                for c in plan.choices
-            ],
-        ), headers)
+        return _json(
+            ChatCompletionResponse(
+                id=plan.request_id,
+                created=plan.created,
+                model=self.model_name,
+                usage=plan.usage(),
+                choices=[
+                    ChatChoice(
+                        index=c.index,
+                        message=AssistantMessage(content="".join(c.text)),
+                        finish_reason=_reported(c.finish_reason) or "stop",
+                    )
+                    for c in plan.choices
+                ],
+            ),
+            headers,
+        )
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -464,10 +515,12 @@ class _Service:
                     choice.timer.finish(event.finish_reason, now)
                     if event.finish_reason == "abort":
                         if getattr(self.engine, "error", None) is not None:  # e.g. a rank of the pipeline died
-                            raise _GenerationFailed("The engine stopped while serving this request (the server log "
-                                                    "says why); this replica will restart. Retry.", 503)
-                        raise _GenerationFailed("The engine aborted the request (it may be shutting down). Retry.",
-                                                503)
+                            raise _GenerationFailed(
+                                "The engine stopped while serving this request (the server log "
+                                "says why); this replica will restart. Retry.",
+                                503,
+                            )
+                        raise _GenerationFailed("The engine aborted the request (it may be shutting down). Retry.", 503)
                 yield choice, event
             if any(c.finish_reason is None for c in plan.choices):
                 raise _GenerationFailed("The engine ended a request without a finish reason.")
@@ -495,13 +548,17 @@ class _Service:
             logger.error("request %s failed: %s", plan.request_id, exc.message)
             raise APIError(exc.status_code, exc.message, type="server_error", code="engine_error") from exc
         if not finished:
-            raise APIError(CLIENT_CLOSED_REQUEST, "The client closed the connection before the answer.",
-                           code="client_closed_request")
+            raise APIError(
+                CLIENT_CLOSED_REQUEST,
+                "The client closed the connection before the answer.",
+                code="client_closed_request",
+            )
 
     def _stream_completion(self, plan: _Plan) -> AsyncIterator[str]:
         def chunk(choices: list[Any], usage: Usage | None = None) -> str:
-            data = CompletionResponse(id=plan.request_id, created=plan.created, model=self.model_name,
-                                      choices=choices, usage=usage)
+            data = CompletionResponse(
+                id=plan.request_id, created=plan.created, model=self.model_name, choices=choices, usage=usage
+            )
             return f"data: {data.model_dump_json()}\n\n"
 
         def choice_of(choice: _Choice, event: GenerationEvent) -> CompletionChoice:
@@ -511,8 +568,9 @@ class _Service:
 
     def _stream_chat(self, plan: _Plan) -> AsyncIterator[str]:
         def chunk(choices: list[Any], usage: Usage | None = None) -> str:
-            data = ChatCompletionChunk(id=plan.request_id, created=plan.created, model=self.model_name,
-                                       choices=choices, usage=usage)
+            data = ChatCompletionChunk(
+                id=plan.request_id, created=plan.created, model=self.model_name, choices=choices, usage=usage
+            )
             return f"data: {data.model_dump_json()}\n\n"
 
         def choice_of(choice: _Choice, event: GenerationEvent) -> ChatChunkChoice:
@@ -522,8 +580,13 @@ class _Service:
         opening = [ChatChunkChoice(index=c.index, delta=ChatDelta(role="assistant", content="")) for c in plan.choices]
         return self._stream(plan, chunk, opening, choice_of)
 
-    async def _stream(self, plan: _Plan, chunk: Callable[..., str], opening: list[Any],
-                      choice_of: Callable[[_Choice, GenerationEvent], Any]) -> AsyncIterator[str]:
+    async def _stream(
+        self,
+        plan: _Plan,
+        chunk: Callable[..., str],
+        opening: list[Any],
+        choice_of: Callable[[_Choice, GenerationEvent], Any],
+    ) -> AsyncIterator[str]:
         """Server-sent events for both APIs: opening chunks, one chunk per event, usage, then [DONE].
 
         An engine failure mid-stream becomes an error event (the status line is already sent).
@@ -703,13 +766,17 @@ def _describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None, 
         position = error["loc"][-1] if error.get("loc") else "?"
         return (
             f"We could not parse the JSON body of your request: {detail} at character {position}. "
-            "Send a JSON object (Content-Type: application/json).", None, "invalid_json",
+            "Send a JSON object (Content-Type: application/json).",
+            None,
+            "invalid_json",
         )
     param = _param_name(error.get("loc", ()))
     if param is None:
         return (
             "The request body must be a JSON object (Content-Type: application/json); "
-            f"got {type(error.get('input')).__name__}.", None, "invalid_json",
+            f"got {type(error.get('input')).__name__}.",
+            None,
+            "invalid_json",
         )
     if kind == "missing":
         return f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
@@ -761,8 +828,13 @@ class _RequestGate:
         if self.api_key is not None and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
             problem = self._key_problem(headers.get(b"authorization"))
             if problem:
-                await _send_error(send, 401, problem, code="invalid_api_key",
-                                  headers={"WWW-Authenticate": 'Bearer realm="shardstack"'})
+                await _send_error(
+                    send,
+                    401,
+                    problem,
+                    code="invalid_api_key",
+                    headers={"WWW-Authenticate": 'Bearer realm="shardstack"'},
+                )
                 return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             body = await self._read_body(scope, receive, send, headers)
@@ -774,8 +846,7 @@ class _RequestGate:
     def _key_problem(self, authorization: bytes | None) -> str | None:
         assert self.api_key is not None
         if not authorization:
-            return ("You didn't provide an API key. Send it in the Authorization header: "
-                    "'Authorization: Bearer <key>'.")
+            return "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer <key>'."
         scheme, _, key = authorization.partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(key.strip(), self.api_key):
             return "Incorrect API key provided. Send 'Authorization: Bearer <key>' with this server's key."
@@ -825,13 +896,19 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _body_too_large(send: Send, limit: int) -> None:
     # Connection: close, since the unread rest of the body would otherwise be taken for the next request.
-    await _send_error(send, 413, f"The request body is larger than this server's limit of {limit} bytes "
-                                 "(max_body_bytes). Send a smaller request.",
-                      code="request_too_large", headers={"Connection": "close"})
+    await _send_error(
+        send,
+        413,
+        f"The request body is larger than this server's limit of {limit} bytes "
+        "(max_body_bytes). Send a smaller request.",
+        code="request_too_large",
+        headers={"Connection": "close"},
+    )
 
 
-async def _send_error(send: Send, status: int, message: str, *, code: str | None = None,
-                      headers: dict[str, str] | None = None) -> None:
+async def _send_error(
+    send: Send, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+) -> None:
     body = _error_body(message, "invalid_request_error", None, code).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]

@@ -105,7 +105,5 @@ class Batch:
         values = encoded.tolist()
         rows, num_moves = values[0], values[1]
         body = values[2:]
-        moves = tuple(
-            SlotMove(*body[3 * rows + 3 * i : 3 * rows + 3 * i + 3]) for i in range(num_moves)
-        )
+        moves = tuple(SlotMove(*body[3 * rows + 3 * i : 3 * rows + 3 * i + 3]) for i in range(num_moves))
         return cls(tuple(body[:rows]), tuple(body[rows : 2 * rows]), tuple(body[2 * rows : 3 * rows]), moves)

@@ -34,8 +34,21 @@ MAX_HEADER_BYTES = 100_000_000
 
 # Bytes per element of every safetensors dtype (the loader converts a subset of them).
 DTYPE_SIZES: Mapping[str, int] = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
-    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
 }
 
 
@@ -67,8 +80,16 @@ class TensorLocation:
 class Checkpoint:
     """An opened checkpoint: config, tensor locations and manifest, with the filesystem to read bytes from."""
 
-    def __init__(self, uri: str, fs: AbstractFileSystem, root: str, config: dict, files: Mapping[str, int],
-                 tensors: Mapping[str, TensorLocation], manifest: Manifest | None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        fs: AbstractFileSystem,
+        root: str,
+        config: dict,
+        files: Mapping[str, int],
+        tensors: Mapping[str, TensorLocation],
+        manifest: Manifest | None,
+    ) -> None:
         self.uri = uri
         self.fs = fs
         self.root = root
@@ -96,8 +117,10 @@ class Checkpoint:
         try:
             return self._tensors[name]
         except KeyError:
-            raise KeyError(f"{self.uri} has no tensor {name!r} ({len(self._tensors)} tensors in "
-                           f"{', '.join(self.safetensors_files)})") from None
+            raise KeyError(
+                f"{self.uri} has no tensor {name!r} ({len(self._tensors)} tensors in "
+                f"{', '.join(self.safetensors_files)})"
+            ) from None
 
     def has_file(self, name: str) -> bool:
         if name in self.files:
@@ -130,12 +153,17 @@ def open_checkpoint(uri: str, *, read_manifest: bool = True) -> Checkpoint:
         listing = fs.ls(root, detail=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"{uri}: no such checkpoint directory") from None
-    files = {posixpath.basename(entry["name"].rstrip("/")): int(entry.get("size") or 0)
-             for entry in listing if entry.get("type") == "file"}
+    files = {
+        posixpath.basename(entry["name"].rstrip("/")): int(entry.get("size") or 0)
+        for entry in listing
+        if entry.get("type") == "file"
+    }
     if CONFIG_NAME not in files:
         found = ", ".join(sorted(files)) or "nothing"
-        raise FileNotFoundError(f"{uri} has no {CONFIG_NAME}: a Hugging Face checkpoint directory holds "
-                                f"{CONFIG_NAME} next to its *.safetensors files (found: {found})")
+        raise FileNotFoundError(
+            f"{uri} has no {CONFIG_NAME}: a Hugging Face checkpoint directory holds "
+            f"{CONFIG_NAME} next to its *.safetensors files (found: {found})"
+        )
 
     def read_json(name: str) -> dict:
         try:
@@ -144,8 +172,11 @@ def open_checkpoint(uri: str, *, read_manifest: bool = True) -> Checkpoint:
             raise CheckpointError(f"{uri}/{name} is not valid JSON: {e}") from None
 
     config = read_json(CONFIG_NAME)
-    manifest = Manifest.from_json(fs.cat_file(join(root, MANIFEST_NAME)), source=f"{uri}/{MANIFEST_NAME}") \
-        if read_manifest and MANIFEST_NAME in files else None
+    manifest = (
+        Manifest.from_json(fs.cat_file(join(root, MANIFEST_NAME)), source=f"{uri}/{MANIFEST_NAME}")
+        if read_manifest and MANIFEST_NAME in files
+        else None
+    )
 
     weight_map: dict[str, str] | None = None
     if INDEX_NAME in files:
@@ -171,8 +202,9 @@ def open_checkpoint(uri: str, *, read_manifest: bool = True) -> Checkpoint:
     return Checkpoint(uri, fs, root, config, files, tensors, manifest)
 
 
-def read_headers(fs: AbstractFileSystem, root: str, names: list[str], sizes: Mapping[str, int], *,
-                 uri: str) -> dict[str, TensorLocation]:
+def read_headers(
+    fs: AbstractFileSystem, root: str, names: list[str], sizes: Mapping[str, int], *, uri: str
+) -> dict[str, TensorLocation]:
     """Read the safetensors headers of ``names`` with two batched ranged reads each; return every tensor."""
     paths = [join(root, name) for name in names]
     prefixes = fs.cat_ranges(paths, [0] * len(paths), [8] * len(paths), on_error="raise")
@@ -189,14 +221,14 @@ def read_headers(fs: AbstractFileSystem, root: str, names: list[str], sizes: Map
     for name, length, header in zip(names, lengths, headers, strict=True):
         for loc in parse_header(header, file=name, data_start=8 + length, file_size=sizes.get(name), uri=uri):
             if loc.name in tensors:
-                raise CheckpointError(f"tensor {loc.name!r} is in both {uri}/{tensors[loc.name].file} and "
-                                      f"{uri}/{name}")
+                raise CheckpointError(f"tensor {loc.name!r} is in both {uri}/{tensors[loc.name].file} and {uri}/{name}")
             tensors[loc.name] = loc
     return tensors
 
 
-def parse_header(header: bytes, *, file: str, data_start: int, file_size: int | None = None,
-                 uri: str = "") -> list[TensorLocation]:
+def parse_header(
+    header: bytes, *, file: str, data_start: int, file_size: int | None = None, uri: str = ""
+) -> list[TensorLocation]:
     """Parse one safetensors JSON header into absolute tensor locations, checking sizes and bounds."""
     where = f"{uri}/{file}" if uri else file
     try:
@@ -216,10 +248,14 @@ def parse_header(header: bytes, *, file: str, data_start: int, file_size: int | 
         loc = TensorLocation(name, file, dtype, shape, data_start + int(begin), data_start + int(end))
         itemsize = DTYPE_SIZES.get(dtype)
         if itemsize is not None and loc.nbytes != loc.numel * itemsize:
-            raise CheckpointError(f"{where}: tensor {name!r} is {dtype}{list(shape)} ({loc.numel * itemsize} bytes) "
-                                  f"but its data_offsets span {loc.nbytes} bytes")
+            raise CheckpointError(
+                f"{where}: tensor {name!r} is {dtype}{list(shape)} ({loc.numel * itemsize} bytes) "
+                f"but its data_offsets span {loc.nbytes} bytes"
+            )
         if loc.start < data_start or loc.end < loc.start or (file_size is not None and loc.end > file_size):
-            raise CheckpointError(f"{where}: tensor {name!r} has bytes [{loc.start}, {loc.end}) outside the file's "
-                                  f"data [{data_start}, {file_size}) (truncated file?)")
+            raise CheckpointError(
+                f"{where}: tensor {name!r} has bytes [{loc.start}, {loc.end}) outside the file's "
+                f"data [{data_start}, {file_size}) (truncated file?)"
+            )
         locations.append(loc)
     return locations

@@ -1,10 +1,10 @@
 """The ``shardstack-runtime`` command: what a pod runs, and the weight tools.
 
-    shardstack-runtime serve                                  # one rank, configured from SHARDSTACK_* env
-    shardstack-runtime serve --model-uri file:///models/demo --api-port 8000
-    shardstack-runtime local --shards 2 --model-uri ./smollm2 --api-port 8000   # a replica group on this machine
-    shardstack-runtime weights push ./smollm2 s3://my-weights/smollm2/
-    shardstack-runtime weights verify s3://my-weights/smollm2/
+shardstack-runtime serve                                  # one rank, configured from SHARDSTACK_* env
+shardstack-runtime serve --model-uri file:///models/demo --api-port 8000
+shardstack-runtime local --shards 2 --model-uri ./smollm2 --api-port 8000   # a replica group on this machine
+shardstack-runtime weights push ./smollm2 s3://my-weights/smollm2/
+shardstack-runtime weights verify s3://my-weights/smollm2/
 """
 
 from __future__ import annotations
@@ -30,15 +30,27 @@ def _run_serve(args: argparse.Namespace) -> int:
     from shardstack_runtime.serve import ServeOptions, serve
 
     try:
-        settings = from_env(model_uri=args.model_uri, api_port=args.api_port, metrics_port=args.metrics_port,
-                            dtype=args.dtype, device=args.device)
+        settings = from_env(
+            model_uri=args.model_uri,
+            api_port=args.api_port,
+            metrics_port=args.metrics_port,
+            dtype=args.dtype,
+            device=args.device,
+        )
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    options = ServeOptions(host=args.host, max_slots=args.max_slots, max_model_len=args.max_model_len,
-                           model_name=args.model_name, micro_batches=args.micro_batches, layer_split=args.layer_split,
-                           balance=args.balance,
-                           rendezvous_timeout_s=args.rendezvous_timeout, pipeline_timeout_s=args.pipeline_timeout)
+    options = ServeOptions(
+        host=args.host,
+        max_slots=args.max_slots,
+        max_model_len=args.max_model_len,
+        model_name=args.model_name,
+        micro_batches=args.micro_batches,
+        layer_split=args.layer_split,
+        balance=args.balance,
+        rendezvous_timeout_s=args.rendezvous_timeout,
+        pipeline_timeout_s=args.pipeline_timeout,
+    )
     if (problem := _check_options(options, settings.world_size)) is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
@@ -49,8 +61,10 @@ def _check_options(options, world_size: int) -> str | None:
     if options.max_slots < 1:
         return f"--max-slots {options.max_slots}: must be at least 1"
     if options.micro_batches is not None and not 1 <= options.micro_batches <= options.max_slots:
-        return (f"--micro-batches {options.micro_batches}: must be between 1 and --max-slots ({options.max_slots}); "
-                f"the default is one per rank ({world_size})")
+        return (
+            f"--micro-batches {options.micro_batches}: must be between 1 and --max-slots ({options.max_slots}); "
+            f"the default is one per rank ({world_size})"
+        )
     if options.rendezvous_timeout_s <= 0:
         return f"--rendezvous-timeout {options.rendezvous_timeout_s:g}: must be a positive number of seconds"
     if options.pipeline_timeout_s <= 0:
@@ -65,20 +79,34 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-slots", type=int, default=8, help="sequences decoded together (default 8)")
     parser.add_argument("--max-model-len", type=int, help="prompt + completion tokens (default: the model's)")
     parser.add_argument("--model-name", help="the name clients use in `model` (default: the checkpoint's directory)")
-    parser.add_argument("--micro-batches", type=int,
-                        help="passes in flight through a pipeline, each over its own slots (default: one per rank)")
-    parser.add_argument("--layer-split", help="explicit layer ranges per rank, e.g. 0-10,10-30 (default: balanced, "
-                                              "see --balance)")
-    parser.add_argument("--balance", choices=["bytes", "compute"], default="bytes",
-                        help="what the default split evens out: weight bytes, embeddings and LM head included (what "
-                             "must fit in each GPU; default), or the work of a pass, where the embedding lookup is "
-                             "free and the LM head is not (faster where memory is not the limit)")
-    parser.add_argument("--rendezvous-timeout", type=float, default=RENDEZVOUS_TIMEOUT_S,
-                        help="seconds to wait for the other ranks to join, then for them to load "
-                             f"(default {RENDEZVOUS_TIMEOUT_S:g})")
-    parser.add_argument("--pipeline-timeout", type=float, default=PIPELINE_TIMEOUT_S,
-                        help="seconds a rank waits for a peer once serving before it fails the group "
-                             f"(default {PIPELINE_TIMEOUT_S:g})")
+    parser.add_argument(
+        "--micro-batches",
+        type=int,
+        help="passes in flight through a pipeline, each over its own slots (default: one per rank)",
+    )
+    parser.add_argument(
+        "--layer-split", help="explicit layer ranges per rank, e.g. 0-10,10-30 (default: balanced, see --balance)"
+    )
+    parser.add_argument(
+        "--balance",
+        choices=["bytes", "compute"],
+        default="bytes",
+        help="what the default split evens out: weight bytes, embeddings and LM head included (what "
+        "must fit in each GPU; default), or the work of a pass, where the embedding lookup is "
+        "free and the LM head is not (faster where memory is not the limit)",
+    )
+    parser.add_argument(
+        "--rendezvous-timeout",
+        type=float,
+        default=RENDEZVOUS_TIMEOUT_S,
+        help=f"seconds to wait for the other ranks to join, then for them to load (default {RENDEZVOUS_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--pipeline-timeout",
+        type=float,
+        default=PIPELINE_TIMEOUT_S,
+        help=f"seconds a rank waits for a peer once serving before it fails the group (default {PIPELINE_TIMEOUT_S:g})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from shardstack_runtime.local import add_local_flags, run_local
     from shardstack_runtime.weights_cli import add_weights_commands
 
-    parser = argparse.ArgumentParser(prog="shardstack-runtime", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="shardstack-runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve one rank (settings from SHARDSTACK_* env; flags win)")
     _add_serving_flags(serve)

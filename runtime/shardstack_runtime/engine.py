@@ -300,9 +300,15 @@ class Engine:
         self._on_cache_ready()
         self._warm_up()
         self._counters["compute_seconds"] = 0.0  # count serving only
-        logger.info("engine ready in %.2f s: %d slots x %d tokens, KV cache %.1f MiB, %s on %s",
-                    time.perf_counter() - started, self.max_slots, self.max_model_len,
-                    self._cache.nbytes / 2**20, model.dtype, model.device)
+        logger.info(
+            "engine ready in %.2f s: %d slots x %d tokens, KV cache %.1f MiB, %s on %s",
+            time.perf_counter() - started,
+            self.max_slots,
+            self.max_model_len,
+            self._cache.nbytes / 2**20,
+            model.dtype,
+            model.device,
+        )
 
     def _take_inbox(self) -> None:
         while True:
@@ -413,8 +419,12 @@ class Engine:
             ids = torch.zeros((len(group), width), dtype=torch.int64)
             for row, (seq, n) in enumerate(group):
                 ids[row, :n] = torch.tensor(seq.prompt[seq.num_cached : seq.num_cached + n], dtype=torch.int64)
-            batch = Batch(tuple(seq.held_slot for seq, _ in group), tuple(seq.num_cached for seq, _ in group),
-                          tuple(n for _, n in group), self._take_moves(lane))
+            batch = Batch(
+                tuple(seq.held_slot for seq, _ in group),
+                tuple(seq.num_cached for seq, _ in group),
+                tuple(n for _, n in group),
+                self._take_moves(lane),
+            )
             for seq, n in group:
                 seq.num_cached += n
                 self._counters["prompt_tokens"] += n
@@ -425,8 +435,9 @@ class Engine:
             return None
         lane.decode_next = False
         ids = torch.tensor([[seq.next_token] for seq in decoding], dtype=torch.int64)
-        batch = Batch.decode([seq.held_slot for seq in decoding], [seq.num_cached for seq in decoding],
-                             self._take_moves(lane))
+        batch = Batch.decode(
+            [seq.held_slot for seq in decoding], [seq.num_cached for seq in decoding], self._take_moves(lane)
+        )
         for seq in decoding:
             seq.num_cached += 1
         return MicroBatch(lane, decoding, ids, batch, [seq.sampler.draw() for seq in decoding])
@@ -468,9 +479,16 @@ class Engine:
             return
         rows = min(self.max_slots, 2)
         greedy = RowSampler(SamplingParams(temperature=0.0)).draw()
-        for micro in (MicroBatch(None, [], torch.zeros((1, n), dtype=torch.int64), Batch.prefill(0, 0, n), [greedy]),
-                      MicroBatch(None, [], torch.zeros((rows, 1), dtype=torch.int64),
-                                 Batch.decode(range(rows), [n] * rows), [greedy] * rows)):
+        for micro in (
+            MicroBatch(None, [], torch.zeros((1, n), dtype=torch.int64), Batch.prefill(0, 0, n), [greedy]),
+            MicroBatch(
+                None,
+                [],
+                torch.zeros((rows, 1), dtype=torch.int64),
+                Batch.decode(range(rows), [n] * rows),
+                [greedy] * rows,
+            ),
+        ):
             self._submit(micro)
             self._collect(micro)
 
@@ -494,8 +512,9 @@ class Engine:
         else:
             seq.emit(self._event(seq, token, text, None, logprob))
 
-    def _finish(self, seq: _Sequence, reason: FinishReason, text: str, token: int | None,
-                logprob: float | None = None) -> None:
+    def _finish(
+        self, seq: _Sequence, reason: FinishReason, text: str, token: int | None, logprob: float | None = None
+    ) -> None:
         self._release(seq)  # first, so that stats() no longer counts a request its client saw end
         seq.emit(self._event(seq, token, text, reason, logprob))
 
@@ -519,8 +538,9 @@ class Engine:
         return moves
 
     @staticmethod
-    def _event(seq: _Sequence, token: int | None, text: str, reason: FinishReason | None,
-               logprob: float | None) -> GenerationEvent:
+    def _event(
+        seq: _Sequence, token: int | None, text: str, reason: FinishReason | None, logprob: float | None
+    ) -> GenerationEvent:
         return GenerationEvent(
             request_id=seq.request.request_id,
             token_id=token,
@@ -616,4 +636,3 @@ class _Sequence:
 def _name_from_uri(uri: str) -> str:
     name = os.path.basename(uri.rstrip("/"))
     return name or uri
-

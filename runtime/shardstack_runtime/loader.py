@@ -49,9 +49,17 @@ DEFAULT_CHUNK_BYTES = 16 << 20
 
 # safetensors dtype → torch dtype, for the dtypes the loader can convert from.
 DTYPES: Mapping[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
     "BOOL": torch.bool,
 }
 
@@ -81,13 +89,21 @@ class LoadReport:
 
     def __str__(self) -> str:
         check = f"sha256 verified against manifest {self.manifest_digest}" if self.verified else self.note
-        return (f"loaded {self.tensors} tensors from {self.files} files: {self.bytes_fetched / 2**30:.3f} GiB in "
-                f"{self.seconds:.2f} s ({self.gib_per_s:.2f} GiB/s); {check}")
+        return (
+            f"loaded {self.tensors} tensors from {self.files} files: {self.bytes_fetched / 2**30:.3f} GiB in "
+            f"{self.seconds:.2f} s ({self.gib_per_s:.2f} GiB/s); {check}"
+        )
 
 
-def load_tensors(checkpoint: Checkpoint, targets: Mapping[str, torch.Tensor], *, verify: bool = True,
-                 concurrency: int = DEFAULT_CONCURRENCY, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                 progress: Callable[[int, int], None] | None = None) -> LoadReport:
+def load_tensors(
+    checkpoint: Checkpoint,
+    targets: Mapping[str, torch.Tensor],
+    *,
+    verify: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadReport:
     """Copy the checkpoint tensors named by ``targets`` into the given tensors, converting dtype.
 
     ``targets`` maps a checkpoint tensor name to a preallocated tensor of the same shape (any dtype,
@@ -116,8 +132,10 @@ def load_tensors(checkpoint: Checkpoint, targets: Mapping[str, torch.Tensor], *,
             problems.append(f"{where}: stored dtype {loc.dtype} is not supported (supported: {', '.join(DTYPES)})")
             continue
         if tuple(target.shape) != loc.shape:
-            problems.append(f"{where}: expected shape {list(target.shape)} (the target), found {loc.dtype}"
-                            f"{list(loc.shape)} in the checkpoint")
+            problems.append(
+                f"{where}: expected shape {list(target.shape)} (the target), found {loc.dtype}"
+                f"{list(loc.shape)} in the checkpoint"
+            )
             continue
         if target.device.type == "meta":
             problems.append(f"{where}: the target is on the meta device; allocate it first")
@@ -131,22 +149,34 @@ def load_tensors(checkpoint: Checkpoint, targets: Mapping[str, torch.Tensor], *,
             file, record = entry
             found = (loc.file, loc.dtype, loc.shape, loc.start, loc.end)
             if (file, record.dtype, record.shape, record.start, record.end) != found:
-                corrupt.append(f"{where}: the header says {loc.dtype}{list(loc.shape)} at bytes [{loc.start}, "
-                               f"{loc.end}), the manifest says {record.dtype}{list(record.shape)} at bytes "
-                               f"[{record.start}, {record.end}) of {file}")
+                corrupt.append(
+                    f"{where}: the header says {loc.dtype}{list(loc.shape)} at bytes [{loc.start}, "
+                    f"{loc.end}), the manifest says {record.dtype}{list(record.shape)} at bytes "
+                    f"[{record.start}, {record.end}) of {file}"
+                )
                 continue
             expected = record.sha256
         destination = target.detach()
         if not destination.is_contiguous():
             destination = torch.empty(loc.shape, dtype=target.dtype, device=target.device)
             staged_targets.append((target, destination))
-        jobs.append(_Job(loc, checkpoint.path(loc.file), where, destination=destination, source_dtype=source_dtype,
-                         hash_bytes=expected is not None, expected_sha256=expected))
+        jobs.append(
+            _Job(
+                loc,
+                checkpoint.path(loc.file),
+                where,
+                destination=destination,
+                source_dtype=source_dtype,
+                hash_bytes=expected is not None,
+                expected_sha256=expected,
+            )
+        )
     if problems:
         raise ValueError("cannot load the requested tensors:\n  " + "\n  ".join(problems))
     if corrupt:
-        raise WeightsCorruptError("the checkpoint does not match its manifest; refusing to load:\n  "
-                                  + "\n  ".join(corrupt))
+        raise WeightsCorruptError(
+            "the checkpoint does not match its manifest; refusing to load:\n  " + "\n  ".join(corrupt)
+        )
 
     fetched = _fetch(checkpoint.fs, jobs, concurrency=concurrency, chunk_bytes=chunk_bytes, progress=progress)
     for target, staging in staged_targets:
@@ -155,22 +185,48 @@ def load_tensors(checkpoint: Checkpoint, targets: Mapping[str, torch.Tensor], *,
         verified, digest, note = True, manifest.digest, ""
     else:
         verified, digest = False, None
-        note = ("not verified: verify=False" if not verify
-                else f"not verified: {checkpoint.uri} has no shardstack-manifest.json")
-    return LoadReport(bytes_fetched=fetched, seconds=time.perf_counter() - started, tensors=len(jobs),
-                      files=len({job.path for job in jobs}), verified=verified, manifest_digest=digest, note=note)
+        note = (
+            "not verified: verify=False"
+            if not verify
+            else f"not verified: {checkpoint.uri} has no shardstack-manifest.json"
+        )
+    return LoadReport(
+        bytes_fetched=fetched,
+        seconds=time.perf_counter() - started,
+        tensors=len(jobs),
+        files=len({job.path for job in jobs}),
+        verified=verified,
+        manifest_digest=digest,
+        note=note,
+    )
 
 
-def hash_ranges(fs: AbstractFileSystem, root: str, locations: Sequence[TensorLocation], *,
-                concurrency: int = DEFAULT_CONCURRENCY, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                progress: Callable[[int, int], None] | None = None) -> list[str]:
+def hash_ranges(
+    fs: AbstractFileSystem,
+    root: str,
+    locations: Sequence[TensorLocation],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
     """Return the sha256 hex digest of each location's bytes (``[start, end)`` of ``root/file``), in order.
 
     The same chunked, concurrent reads as :func:`load_tensors`, without targets; used to build and
     verify manifests (a whole file is a location of dtype ``U8`` spanning it).
     """
-    jobs = [_Job(loc, join(root, loc.file), f"{root}/{loc.file}: {loc.name!r}", destination=None,
-                 source_dtype=torch.uint8, hash_bytes=True, expected_sha256=None) for loc in locations]
+    jobs = [
+        _Job(
+            loc,
+            join(root, loc.file),
+            f"{root}/{loc.file}: {loc.name!r}",
+            destination=None,
+            source_dtype=torch.uint8,
+            hash_bytes=True,
+            expected_sha256=None,
+        )
+        for loc in locations
+    ]
     _fetch(fs, jobs, concurrency=concurrency, chunk_bytes=chunk_bytes, progress=progress)
     return [job.digest or "" for job in jobs]
 
@@ -182,16 +238,29 @@ class _Aborted(Exception):
 class _Job:
     """One tensor to fetch: where its bytes go and its in-order sha256."""
 
-    def __init__(self, loc: TensorLocation, path: str, where: str, *, destination: torch.Tensor | None,
-                 source_dtype: torch.dtype, hash_bytes: bool, expected_sha256: str | None) -> None:
+    def __init__(
+        self,
+        loc: TensorLocation,
+        path: str,
+        where: str,
+        *,
+        destination: torch.Tensor | None,
+        source_dtype: torch.dtype,
+        hash_bytes: bool,
+        expected_sha256: str | None,
+    ) -> None:
         self.loc, self.path, self.where = loc, path, where
         self.source_dtype = source_dtype
         self.itemsize = source_dtype.itemsize
         self.flat = None if destination is None else destination.view(-1)
         # Bytes go straight into the target when no conversion is needed and it lives in host memory.
         self.direct: memoryview | None = None
-        if (self.flat is not None and self.flat.device.type == "cpu" and self.flat.dtype == source_dtype
-                and self.flat.numel() > 0):
+        if (
+            self.flat is not None
+            and self.flat.device.type == "cpu"
+            and self.flat.dtype == source_dtype
+            and self.flat.numel() > 0
+        ):
             self.direct = self.flat.view(torch.uint8).numpy().data.cast("B")
         self.hasher = hashlib.sha256() if hash_bytes else None
         self.expected_sha256 = expected_sha256
@@ -207,7 +276,7 @@ class _Job:
         count = (piece.end - piece.start) // self.itemsize
         source = torch.frombuffer(buffer, dtype=self.source_dtype, count=count, offset=offset)
         first = (piece.start - self.loc.start) // self.itemsize
-        self.flat[first:first + count].copy_(source)
+        self.flat[first : first + count].copy_(source)
 
     def hash(self, piece: _Piece, data: memoryview, abort: threading.Event) -> None:
         """Feed one piece to the sha256 in file order, waiting for the previous piece's turn."""
@@ -229,9 +298,11 @@ class _Job:
         assert self.hasher is not None
         self.digest = self.hasher.hexdigest()
         if self.expected_sha256 is not None and self.digest != self.expected_sha256:
-            raise WeightsCorruptError(f"{self.where}: sha256 of its stored bytes [{self.loc.start}, {self.loc.end}) "
-                                      f"is {self.digest}, the manifest says {self.expected_sha256}: the stored "
-                                      "weights are corrupt; refusing to load")
+            raise WeightsCorruptError(
+                f"{self.where}: sha256 of its stored bytes [{self.loc.start}, {self.loc.end}) "
+                f"is {self.digest}, the manifest says {self.expected_sha256}: the stored "
+                "weights are corrupt; refusing to load"
+            )
 
 
 @dataclass(eq=False)
@@ -277,8 +348,14 @@ def _plan(jobs: Sequence[_Job], chunk_bytes: int) -> list[_Read]:
     return reads
 
 
-def _fetch(fs: AbstractFileSystem, jobs: Sequence[_Job], *, concurrency: int, chunk_bytes: int,
-           progress: Callable[[int, int], None] | None) -> int:
+def _fetch(
+    fs: AbstractFileSystem,
+    jobs: Sequence[_Job],
+    *,
+    concurrency: int,
+    chunk_bytes: int,
+    progress: Callable[[int, int], None] | None,
+) -> int:
     """Run every job's reads on a bounded thread pool; return the bytes fetched."""
     reads = _plan(jobs, chunk_bytes)
     total = sum(read.end - read.start for read in reads)
@@ -305,19 +382,20 @@ def _fetch(fs: AbstractFileSystem, jobs: Sequence[_Job], *, concurrency: int, ch
             size = piece.end - piece.start
             if piece.job.direct is not None:
                 first = piece.start - piece.job.loc.start
-                outs.append(piece.job.direct[first:first + size])
+                outs.append(piece.job.direct[first : first + size])
                 offsets.append(-1)
             else:
                 assert view is not None
-                outs.append(view[used:used + size])
+                outs.append(view[used : used + size])
                 offsets.append(used)
                 used += size
         try:
             read_into(fs, read.path, read.start, outs)
         except OSError as e:
             names = ", ".join(repr(p.job.loc.name) for p in read.pieces)
-            raise OSError(f"reading bytes [{read.start}, {read.end}) of {read.path} (tensors {names}) failed: "
-                          f"{e}") from e
+            raise OSError(
+                f"reading bytes [{read.start}, {read.end}) of {read.path} (tensors {names}) failed: {e}"
+            ) from e
         for piece, out, offset in zip(read.pieces, outs, offsets, strict=True):
             if offset >= 0:
                 assert buffer is not None

@@ -75,16 +75,29 @@ def add_local_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, required=True, help="ranks in the group, each a local process")
     parser.add_argument("--host", default="127.0.0.1", help="address every rank listens on (default 127.0.0.1)")
     parser.add_argument("--api-port", type=int, default=8000, help="rank 0's OpenAI API port (default 8000)")
-    parser.add_argument("--metrics-port", type=int, default=9090,
-                        help="rank 0's health/ready/metrics port; rank r uses this + r (default 9090)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9090,
+        help="rank 0's health/ready/metrics port; rank r uses this + r (default 9090)",
+    )
     parser.add_argument("--rendezvous-port", type=int, help="rank 0's rendezvous port (default: a free port)")
 
 
 def _serve_flags(args: argparse.Namespace) -> list[str]:
     """The shared serving flags, passed on to every rank's ``serve``."""
     flags = []
-    for name in ("dtype", "max_slots", "max_model_len", "model_name", "micro_batches", "layer_split", "balance",
-                 "rendezvous_timeout", "pipeline_timeout"):
+    for name in (
+        "dtype",
+        "max_slots",
+        "max_model_len",
+        "model_name",
+        "micro_batches",
+        "layer_split",
+        "balance",
+        "rendezvous_timeout",
+        "pipeline_timeout",
+    ):
         value = getattr(args, name)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
@@ -137,8 +150,11 @@ def run_local(args: argparse.Namespace) -> int:
     cpus = available_cpus()
     ranks = rank_commands(args, cpus)
     if len(cpus) < args.shards:
-        print(f"warning: {args.shards} ranks on {len(cpus)} CPUs: ranks share CPUs, so they slow each other down",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: {args.shards} ranks on {len(cpus)} CPUs: ranks share CPUs, so they slow each other down",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = {"signal": 0}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -148,11 +164,15 @@ def run_local(args: argparse.Namespace) -> int:
     procs: list[subprocess.Popen] = []
     try:
         for rank, (command, env, cpu_set) in enumerate(ranks):
-            print(f"rank {rank}: CPUs {','.join(map(str, cpu_set))}, {len(cpu_set)} threads", file=sys.stderr,
-                  flush=True)
+            print(
+                f"rank {rank}: CPUs {','.join(map(str, cpu_set))}, {len(cpu_set)} threads", file=sys.stderr, flush=True
+            )
             # The children ignore the terminal's Ctrl-C (own session); this process stops them in order.
-            procs.append(subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_pin(cpu_set),
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_pin(cpu_set), start_new_session=True
+                )
+            )
         code = _supervise(args, procs, stop)
     finally:
         _stop_all(procs)
@@ -177,8 +197,9 @@ def _supervise(args: argparse.Namespace, procs: list[subprocess.Popen], stop: di
                 return 0
         if not announced and is_ready(ready_url):
             announced = True
-            print(f"ready: {len(procs)} ranks serving http://{args.host}:{args.api_port}/v1", file=sys.stderr,
-                  flush=True)
+            print(
+                f"ready: {len(procs)} ranks serving http://{args.host}:{args.api_port}/v1", file=sys.stderr, flush=True
+            )
         time.sleep(POLL_S)
     print(f"stopping {len(procs)} ranks", file=sys.stderr, flush=True)
     return 0

@@ -86,8 +86,10 @@ class Manifest:
     @cached_property
     def digest(self) -> str:
         """The model revision: ``sha256:<hex>`` over every tensor's name, dtype, shape and sha256."""
-        lines = sorted(f"{name}\t{rec.dtype}\t{','.join(map(str, rec.shape))}\t{rec.sha256}\n"
-                       for _, name, rec in self.iter_tensors())
+        lines = sorted(
+            f"{name}\t{rec.dtype}\t{','.join(map(str, rec.shape))}\t{rec.sha256}\n"
+            for _, name, rec in self.iter_tensors()
+        )
         return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
 
     @cached_property
@@ -118,10 +120,13 @@ class Manifest:
             if record.tensors:
                 entry["tensors"] = {
                     t: {"dtype": r.dtype, "shape": list(r.shape), "start": r.start, "end": r.end, "sha256": r.sha256}
-                    for t, r in sorted(record.tensors.items(), key=lambda item: item[1].start)}
+                    for t, r in sorted(record.tensors.items(), key=lambda item: item[1].start)
+                }
             files[name] = entry
-        return json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "digest": self.digest, "files": files},
-                          indent=1) + "\n"
+        return (
+            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "digest": self.digest, "files": files}, indent=1)
+            + "\n"
+        )
 
     @classmethod
     def from_json(cls, data: str | bytes, *, source: str = MANIFEST_NAME) -> Manifest:
@@ -131,23 +136,33 @@ class Manifest:
             if doc.get("format") != FORMAT:
                 raise ManifestError(f"{source}: not a {FORMAT} file (format={doc.get('format')!r})")
             if doc.get("version") != FORMAT_VERSION:
-                raise ManifestError(f"{source}: manifest version {doc.get('version')!r} is not supported; this "
-                                    f"runtime reads version {FORMAT_VERSION}")
+                raise ManifestError(
+                    f"{source}: manifest version {doc.get('version')!r} is not supported; this "
+                    f"runtime reads version {FORMAT_VERSION}"
+                )
             files = {
                 name: FileRecord(
-                    size=int(entry["size"]), sha256=entry.get("sha256"),
-                    tensors={t: TensorRecord(r["dtype"], tuple(int(d) for d in r["shape"]), int(r["start"]),
-                                             int(r["end"]), r["sha256"])
-                             for t, r in entry.get("tensors", {}).items()})
-                for name, entry in doc["files"].items()}
+                    size=int(entry["size"]),
+                    sha256=entry.get("sha256"),
+                    tensors={
+                        t: TensorRecord(
+                            r["dtype"], tuple(int(d) for d in r["shape"]), int(r["start"]), int(r["end"]), r["sha256"]
+                        )
+                        for t, r in entry.get("tensors", {}).items()
+                    },
+                )
+                for name, entry in doc["files"].items()
+            }
         except ManifestError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ManifestError(f"{source}: malformed manifest: {e!r}") from None
         manifest = cls(files)
         if doc.get("digest") != manifest.digest:
-            raise ManifestError(f"{source}: stored digest {doc.get('digest')} does not match its tensors' "
-                                f"{manifest.digest}: the manifest was edited or damaged")
+            raise ManifestError(
+                f"{source}: stored digest {doc.get('digest')} does not match its tensors' "
+                f"{manifest.digest}: the manifest was edited or damaged"
+            )
         return manifest
 
     def save(self, uri: str) -> None:
@@ -199,8 +214,10 @@ class VerifyReport:
     def summary(self) -> str:
         gib = self.bytes_read / 2**30
         rate = gib / self.seconds if self.seconds > 0 else 0.0
-        head = (f"{self.uri}: {'OK' if self.ok else 'FAILED'}: {self.files_checked} files, {self.tensors_checked} "
-                f"tensors, {gib:.3f} GiB hashed in {self.seconds:.2f} s ({rate:.2f} GiB/s); revision {self.digest}")
+        head = (
+            f"{self.uri}: {'OK' if self.ok else 'FAILED'}: {self.files_checked} files, {self.tensors_checked} "
+            f"tensors, {gib:.3f} GiB hashed in {self.seconds:.2f} s ({rate:.2f} GiB/s); revision {self.digest}"
+        )
         lines = [head]
         lines += [f"  missing: {name}" for name in self.missing_files]
         lines += [f"  mismatch: {m}" for m in self.mismatches]
@@ -208,8 +225,9 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def build_manifest(checkpoint_dir: str, *, concurrency: int = 8,
-                   progress: Callable[[int, int], None] | None = None) -> Manifest:
+def build_manifest(
+    checkpoint_dir: str, *, concurrency: int = 8, progress: Callable[[int, int], None] | None = None
+) -> Manifest:
     """Hash every tensor of every weight file, and every other file, of a checkpoint directory or URI.
 
     All files under the directory are included (recursively), except an existing manifest and hidden
@@ -222,20 +240,24 @@ def build_manifest(checkpoint_dir: str, *, concurrency: int = 8,
     sizes = _list_files(checkpoint.fs, checkpoint.root)
     weight_files = set(checkpoint.safetensors_files)
     tensors = [checkpoint.locate(name) for name in sorted(checkpoint.tensor_names)]
-    others = [TensorLocation(name, name, "U8", (size,), 0, size) for name, size in sorted(sizes.items())
-              if name not in weight_files]
+    others = [
+        TensorLocation(name, name, "U8", (size,), 0, size)
+        for name, size in sorted(sizes.items())
+        if name not in weight_files
+    ]
     digests = hash_ranges(checkpoint.fs, checkpoint.root, tensors + others, concurrency=concurrency, progress=progress)
     by_file: dict[str, dict[str, TensorRecord]] = {name: {} for name in weight_files}
-    for loc, digest in zip(tensors, digests[:len(tensors)], strict=True):
+    for loc, digest in zip(tensors, digests[: len(tensors)], strict=True):
         by_file[loc.file][loc.name] = TensorRecord(loc.dtype, loc.shape, loc.start, loc.end, digest)
     files = {name: FileRecord(size=sizes[name], tensors=by_file[name]) for name in weight_files}
-    for loc, digest in zip(others, digests[len(tensors):], strict=True):
+    for loc, digest in zip(others, digests[len(tensors) :], strict=True):
         files[loc.file] = FileRecord(size=loc.nbytes, sha256=digest)
     return Manifest(files)
 
 
-def verify_checkpoint(uri: str, *, concurrency: int = 8,
-                      progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify_checkpoint(
+    uri: str, *, concurrency: int = 8, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
     """Check a stored checkpoint against its manifest: every listed file present with its size, every
     safetensors header entry as recorded, every tensor's and every other file's sha256.
 
@@ -252,8 +274,10 @@ def verify_checkpoint(uri: str, *, concurrency: int = 8,
     try:
         manifest = Manifest.from_json(fs.cat_file(join(root, MANIFEST_NAME)), source=f"{uri}/{MANIFEST_NAME}")
     except FileNotFoundError:
-        raise FileNotFoundError(f"{uri} has no {MANIFEST_NAME}: upload it with `shardstack-runtime weights push` "
-                                "(which writes the manifest)") from None
+        raise FileNotFoundError(
+            f"{uri} has no {MANIFEST_NAME}: upload it with `shardstack-runtime weights push` "
+            "(which writes the manifest)"
+        ) from None
     sizes = _list_files(fs, root)
     mismatches: list[Mismatch] = []
     missing = sorted(name for name in manifest.files if name not in sizes)
@@ -282,23 +306,33 @@ def verify_checkpoint(uri: str, *, concurrency: int = 8,
                 continue
             stored = TensorRecord(loc.dtype, loc.shape, loc.start, loc.end, expected.sha256)
             if stored != expected:
-                mismatches.append(Mismatch(name, tensor, f"header says {_describe(stored)}, manifest says "
-                                                         f"{_describe(expected)}"))
+                mismatches.append(
+                    Mismatch(name, tensor, f"header says {_describe(stored)}, manifest says {_describe(expected)}")
+                )
             else:
                 checks.append((loc, expected.sha256, False))
-        mismatches += [Mismatch(name, tensor, "in the file's header but not in the manifest")
-                       for tensor in sorted(set(found) - set(record.tensors))]
+        mismatches += [
+            Mismatch(name, tensor, "in the file's header but not in the manifest")
+            for tensor in sorted(set(found) - set(record.tensors))
+        ]
 
     digests = hash_ranges(fs, root, [loc for loc, _, _ in checks], concurrency=concurrency, progress=progress)
     for (loc, expected, whole_file), digest in zip(checks, digests, strict=True):
         if digest != expected:
-            mismatches.append(Mismatch(loc.file, None if whole_file else loc.name,
-                                       f"sha256 is {digest}, manifest says {expected}"))
+            mismatches.append(
+                Mismatch(loc.file, None if whole_file else loc.name, f"sha256 is {digest}, manifest says {expected}")
+            )
     return VerifyReport(
-        uri=uri, digest=manifest.digest, files_checked=len(present),
+        uri=uri,
+        digest=manifest.digest,
+        files_checked=len(present),
         tensors_checked=sum(1 for _, _, whole_file in checks if not whole_file),
-        bytes_read=sum(loc.nbytes for loc, _, _ in checks), seconds=time.perf_counter() - started,
-        mismatches=tuple(mismatches), missing_files=tuple(missing), unlisted_files=tuple(unlisted))
+        bytes_read=sum(loc.nbytes for loc, _, _ in checks),
+        seconds=time.perf_counter() - started,
+        mismatches=tuple(mismatches),
+        missing_files=tuple(missing),
+        unlisted_files=tuple(unlisted),
+    )
 
 
 def _describe(record: TensorRecord) -> str:
@@ -318,7 +352,7 @@ def _list_files(fs, root: str) -> dict[str, int]:
     for path, info in found.items():
         if info.get("type", "file") != "file" or not path.startswith(prefix):
             continue
-        name = path[len(prefix):]
+        name = path[len(prefix) :]
         if name != MANIFEST_NAME and not any(part.startswith(".") for part in name.split("/")):
             sizes[name] = int(info.get("size") or 0)
     return sizes

@@ -39,15 +39,72 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Buckets as vLLM's PrometheusStatLogger has them, so quantiles line up across a mixed fleet.
 TTFT_BUCKETS = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
 )
 TOKEN_LATENCY_BUCKETS = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
 )
 REQUEST_LATENCY_BUCKETS = (
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0,
-    960.0, 1920.0, 7680.0,
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
 )
 FINISH_REASONS = ("stop", "length", "abort")
 
@@ -82,12 +139,14 @@ class Metrics:
 
         # Children bound to the model label once: the hot path then skips the label lookup.
         self.prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.").labels(model_name)
-        self.generation_tokens = counter(
-            "vllm:generation_tokens", "Number of generation tokens processed."
-        ).labels(model_name)
+        self.generation_tokens = counter("vllm:generation_tokens", "Number of generation tokens processed.").labels(
+            model_name
+        )
         success = Counter(
-            "vllm:request_success", "Count of finished requests by finish reason.",
-            (*labels, "finished_reason"), registry=registry,
+            "vllm:request_success",
+            "Count of finished requests by finish reason.",
+            (*labels, "finished_reason"),
+            registry=registry,
         )
         self.request_success = {reason: success.labels(model_name, reason) for reason in FINISH_REASONS}
         self.time_to_first_token = histogram(
@@ -111,19 +170,23 @@ class Metrics:
             "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", REQUEST_LATENCY_BUCKETS
         ).labels(model_name)
         self.request_queue_time = histogram(
-            "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
             REQUEST_LATENCY_BUCKETS,
         ).labels(model_name)
         self.request_inference_time = histogram(
-            "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.",
+            "vllm:request_inference_time_seconds",
+            "Histogram of time spent in RUNNING phase for request.",
             REQUEST_LATENCY_BUCKETS,
         ).labels(model_name)
         self.request_prefill_time = histogram(
-            "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.",
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
             REQUEST_LATENCY_BUCKETS,
         ).labels(model_name)
         self.request_decode_time = histogram(
-            "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.",
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
             REQUEST_LATENCY_BUCKETS,
         ).labels(model_name)
         token_buckets = _token_count_buckets(max_model_len)
@@ -137,16 +200,22 @@ class Metrics:
             "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", token_buckets
         ).labels(model_name)
         self.weights_load_seconds = Gauge(
-            "shardstack_weights_load_seconds", "Seconds this rank took to load its shard's weights.",
-            labels, registry=registry,
+            "shardstack_weights_load_seconds",
+            "Seconds this rank took to load its shard's weights.",
+            labels,
+            registry=registry,
         ).labels(model_name)
         self.weights_load_bytes = Gauge(
-            "shardstack_weights_load_bytes", "Bytes of weights this rank loaded for its shard.",
-            labels, registry=registry,
+            "shardstack_weights_load_bytes",
+            "Bytes of weights this rank loaded for its shard.",
+            labels,
+            registry=registry,
         ).labels(model_name)
         self.http_requests = Counter(
-            "shardstack_http_requests", "HTTP responses by route, method and status code.",
-            ("route", "method", "status"), registry=registry,
+            "shardstack_http_requests",
+            "HTTP responses by route, method and status code.",
+            ("route", "method", "status"),
+            registry=registry,
         )
         self._engine_stats = _EngineStatsCollector(model_name)
         registry.register(self._engine_stats)
@@ -181,7 +250,14 @@ class RequestTimer:
     """Latencies of one engine request, computed from when its events reached the server."""
 
     __slots__ = (
-        "_arrival", "_finished", "_first_token", "_last_token", "_metrics", "_prompt_tokens", "_scheduled", "_tokens",
+        "_arrival",
+        "_finished",
+        "_first_token",
+        "_last_token",
+        "_metrics",
+        "_prompt_tokens",
+        "_scheduled",
+        "_tokens",
     )
 
     def __init__(self, metrics: Metrics, arrival_time: float, prompt_tokens: int) -> None:
@@ -280,20 +356,32 @@ class _EngineStatsCollector(Collector):
         """Per-stage compute and transfer, p2p volume, load speed and the bubble of a pipelined engine."""
         model, stages = self.model_name, stats.stages
         labels = ["model_name", "stage", "layers"]
-        compute = CounterMetricFamily("shardstack_pipeline_stage_compute_seconds",
-                                      "Seconds each stage spent running its layers (the last also samples).",
-                                      labels=labels)
-        transfer = CounterMetricFamily("shardstack_pipeline_stage_transfer_seconds",
-                                       "Seconds each stage spent receiving its inputs once the sender started: "
-                                       "point-to-point latency (rank 0's results are not timed).", labels=labels)
-        load = GaugeMetricFamily("shardstack_pipeline_stage_load_bytes_per_second",
-                                 "How fast each stage loaded its own weights.", labels=labels)
-        p2p_bytes = CounterMetricFamily("shardstack_pipeline_p2p_bytes",
-                                        "Bytes sent between consecutive ranks (activations, metadata, results).",
-                                        labels=["model_name", "src", "dst"])
-        p2p_messages = CounterMetricFamily("shardstack_pipeline_p2p_messages",
-                                           "Micro-batches sent between consecutive ranks.",
-                                           labels=["model_name", "src", "dst"])
+        compute = CounterMetricFamily(
+            "shardstack_pipeline_stage_compute_seconds",
+            "Seconds each stage spent running its layers (the last also samples).",
+            labels=labels,
+        )
+        transfer = CounterMetricFamily(
+            "shardstack_pipeline_stage_transfer_seconds",
+            "Seconds each stage spent receiving its inputs once the sender started: "
+            "point-to-point latency (rank 0's results are not timed).",
+            labels=labels,
+        )
+        load = GaugeMetricFamily(
+            "shardstack_pipeline_stage_load_bytes_per_second",
+            "How fast each stage loaded its own weights.",
+            labels=labels,
+        )
+        p2p_bytes = CounterMetricFamily(
+            "shardstack_pipeline_p2p_bytes",
+            "Bytes sent between consecutive ranks (activations, metadata, results).",
+            labels=["model_name", "src", "dst"],
+        )
+        p2p_messages = CounterMetricFamily(
+            "shardstack_pipeline_p2p_messages",
+            "Micro-batches sent between consecutive ranks.",
+            labels=["model_name", "src", "dst"],
+        )
         for stage in stages:
             stage_labels = [model, str(stage.rank), stage.layers]
             compute.add_metric(stage_labels, stage.compute_seconds)
@@ -302,11 +390,17 @@ class _EngineStatsCollector(Collector):
             hop = [model, str((stage.rank - 1) % len(stages)), str(stage.rank)]
             p2p_bytes.add_metric(hop, stage.received_bytes)
             p2p_messages.add_metric(hop, stage.received_messages)
-        busy = CounterMetricFamily("shardstack_pipeline_busy_seconds",
-                                   "Wall seconds with at least one micro-batch in the pipeline.", labels=["model_name"])
+        busy = CounterMetricFamily(
+            "shardstack_pipeline_busy_seconds",
+            "Wall seconds with at least one micro-batch in the pipeline.",
+            labels=["model_name"],
+        )
         busy.add_metric([model], stats.busy_seconds)
-        bubble = GaugeMetricFamily("shardstack_pipeline_bubble_fraction",
-                                   "Share of the stages' time idle while the pipeline had work: "
-                                   "1 - sum(stage compute) / (stages x busy seconds).", labels=["model_name"])
+        bubble = GaugeMetricFamily(
+            "shardstack_pipeline_bubble_fraction",
+            "Share of the stages' time idle while the pipeline had work: "
+            "1 - sum(stage compute) / (stages x busy seconds).",
+            labels=["model_name"],
+        )
         bubble.add_metric([model], stats.bubble_fraction or 0.0)
         yield from (compute, transfer, load, p2p_bytes, p2p_messages, busy, bubble)

@@ -270,9 +270,7 @@ class ShardModel:
     # ------------------------------------------------------------------ forward
 
     @torch.inference_mode()
-    def forward(
-        self, inputs: torch.Tensor, batch: Batch, cache: KVCache, *, all_logits: bool = False
-    ) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, batch: Batch, cache: KVCache, *, all_logits: bool = False) -> torch.Tensor:
         """Run this shard's layers over one batch, reading and extending ``cache``.
 
         ``inputs`` are token ids ``[B, S]`` on the first shard, hidden states ``[B, S, hidden]`` on the

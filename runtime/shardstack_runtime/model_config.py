@@ -98,9 +98,7 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
     architectures = raw.get("architectures") or []
     unknown = [a for a in architectures if a not in SUPPORTED_ARCHITECTURES]
     if unknown:
-        problems.append(
-            f"architectures: {unknown!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
-        )
+        problems.append(f"architectures: {unknown!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}")
     hidden_act = raw.get("hidden_act", "silu")
     if hidden_act not in SUPPORTED_ACTIVATIONS:
         problems.append(f"hidden_act: {hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
@@ -122,9 +120,7 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
     num_heads = positive_int("num_attention_heads")
     num_kv_heads = positive_int("num_key_value_heads", raw.get("num_attention_heads"))
     if num_heads % num_kv_heads:
-        problems.append(
-            f"num_key_value_heads: {num_kv_heads} does not divide num_attention_heads ({num_heads})"
-        )
+        problems.append(f"num_key_value_heads: {num_kv_heads} does not divide num_attention_heads ({num_heads})")
     head_dim_raw = raw.get("head_dim")
     if head_dim_raw is None:
         if hidden_size % num_heads:

@@ -115,7 +115,8 @@ class _SharedRequestFields(BaseModel):
         stops = [] if stop is None else [stop] if isinstance(stop, str) else stop
         if len(stops) > MAX_STOP_SEQUENCES:
             raise PydanticCustomError(
-                "invalid_value", "stop takes at most {limit} sequences; got {count}",
+                "invalid_value",
+                "stop takes at most {limit} sequences; got {count}",
                 {"limit": MAX_STOP_SEQUENCES, "count": len(stops)},
             )
         if any(not s for s in stops):
@@ -229,7 +230,8 @@ def _check_content_value(value: Any, handler: ValidatorFunctionWrapHandler) -> A
             if kind != "text" or not isinstance(part.get("text"), str):
                 raise PydanticCustomError(
                     "invalid_type",
-                    'content part {index} must be {{"type": "text", "text": "<string>"}}', {"index": i},
+                    'content part {index} must be {{"type": "text", "text": "<string>"}}',
+                    {"index": i},
                 ) from None
     raise PydanticCustomError(
         "invalid_type", "content must be a string or an array of text parts; got {kind}", {"kind": _kind(value)}

@@ -63,8 +63,9 @@ def rank_bytes(config: ModelConfig, ranges: list[LayerRange], dtype_bytes: float
     return [round(_range_params(config, r.start, r.end, per_layer) * dtype_bytes) for r in ranges]
 
 
-def balanced_layer_ranges(config: ModelConfig, shards: int, *, dtype_bytes: float = 2,
-                          by: str = "bytes") -> list[LayerRange]:
+def balanced_layer_ranges(
+    config: ModelConfig, shards: int, *, dtype_bytes: float = 2, by: str = "bytes"
+) -> list[LayerRange]:
     """Contiguous ranges, one per rank, that minimise the largest rank's weight bytes (or, ``by="compute"``,
     the largest rank's parameters used by every pass: the embedding, a lookup, does not count).
 
@@ -76,8 +77,10 @@ def balanced_layer_ranges(config: ModelConfig, shards: int, *, dtype_bytes: floa
     if by not in BALANCE:
         raise ValueError(f"balance by {by!r}: must be one of {', '.join(BALANCE)}")
     if not 1 <= shards <= layers:
-        raise ValueError(f"shards={shards}: a model of {layers} layers can be split into 1 to {layers} shards "
-                         "(every shard needs at least one layer)")
+        raise ValueError(
+            f"shards={shards}: a model of {layers} layers can be split into 1 to {layers} shards "
+            "(every shard needs at least one layer)"
+        )
     per_layer = layer_params(config)
 
     def cost(start: int, end: int) -> int:
@@ -119,21 +122,29 @@ def parse_layer_split(text: str, num_layers: int, shards: int) -> list[LayerRang
     for index, piece in enumerate(pieces):
         parts = piece.split("-")
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"layer split {text!r}: range {index} {piece!r} is not START-END "
-                             f"(whole numbers, END exclusive, e.g. 0-{num_layers})")
+            raise ValueError(
+                f"layer split {text!r}: range {index} {piece!r} is not START-END "
+                f"(whole numbers, END exclusive, e.g. 0-{num_layers})"
+            )
         start, end = (int(p) for p in parts)
         if start != expected_start:
-            raise ValueError(f"layer split {text!r}: range {index} {piece!r} must start at layer {expected_start} "
-                             "(ranges are contiguous, starting at 0)")
+            raise ValueError(
+                f"layer split {text!r}: range {index} {piece!r} must start at layer {expected_start} "
+                "(ranges are contiguous, starting at 0)"
+            )
         if end <= start:
-            raise ValueError(f"layer split {text!r}: range {index} {piece!r} is empty; "
-                             f"its end must be greater than {start}")
+            raise ValueError(
+                f"layer split {text!r}: range {index} {piece!r} is empty; its end must be greater than {start}"
+            )
         if end > num_layers:
-            raise ValueError(f"layer split {text!r}: range {index} {piece!r} ends past the model's "
-                             f"{num_layers} layers; the last range must end at {num_layers}")
+            raise ValueError(
+                f"layer split {text!r}: range {index} {piece!r} ends past the model's "
+                f"{num_layers} layers; the last range must end at {num_layers}"
+            )
         ranges.append(LayerRange(start, end))
         expected_start = end
     if expected_start != num_layers:
-        raise ValueError(f"layer split {text!r}: the ranges stop at layer {expected_start}; "
-                         f"the last range must end at {num_layers}")
+        raise ValueError(
+            f"layer split {text!r}: the ranges stop at layer {expected_start}; the last range must end at {num_layers}"
+        )
     return ranges

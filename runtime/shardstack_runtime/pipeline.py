@@ -129,15 +129,26 @@ class PipelineEngine(Engine):
 
     _whole_model = False
 
-    def __init__(self, group: Group, shard: Shard, *, micro_batches: int | None = None,
-                 layer_ranges: list[LayerRange] | None = None, pipeline_timeout_s: float = PIPELINE_TIMEOUT_S,
-                 **options) -> None:
+    def __init__(
+        self,
+        group: Group,
+        shard: Shard,
+        *,
+        micro_batches: int | None = None,
+        layer_ranges: list[LayerRange] | None = None,
+        pipeline_timeout_s: float = PIPELINE_TIMEOUT_S,
+        **options,
+    ) -> None:
         if group.rank != 0 or group.world_size < 2:
-            raise ValueError(f"PipelineEngine runs on rank 0 of a group of ≥ 2 ranks; this is rank {group.rank} "
-                             f"of {group.world_size} (use Engine for one rank, run_worker on the others)")
+            raise ValueError(
+                f"PipelineEngine runs on rank 0 of a group of ≥ 2 ranks; this is rank {group.rank} "
+                f"of {group.world_size} (use Engine for one rank, run_worker on the others)"
+            )
         if not shard.model.is_first or shard.model.is_last:
-            raise ValueError(f"rank 0 of a pipeline needs the first layers but not the last; it holds "
-                             f"{shard.model.layer_range} of {shard.config.num_layers}")
+            raise ValueError(
+                f"rank 0 of a pipeline needs the first layers but not the last; it holds "
+                f"{shard.model.layer_range} of {shard.config.num_layers}"
+            )
         max_slots = options.get("max_slots", 8)
         super().__init__(shard, micro_batches=micro_batches or min(group.world_size, max_slots), **options)
         self.group = group
@@ -182,8 +193,7 @@ class PipelineEngine(Engine):
                     logger.exception("could not tell the pipeline's workers to stop")
 
     def _on_cache_ready(self) -> None:
-        self._guarded(lambda: self._send_header(_header(HELLO, self.max_slots, self.max_model_len,
-                                                        self.micro_batches)))
+        self._guarded(lambda: self._send_header(_header(HELLO, self.max_slots, self.max_model_len, self.micro_batches)))
         for stage, (load_bytes, load_seconds) in zip(self._stages, stage_loads(self.group), strict=True):
             stage.load_bytes, stage.load_seconds = load_bytes, load_seconds
 
@@ -259,8 +269,13 @@ class PipelineEngine(Engine):
         """
         world, rows = self.group.world_size, micro.batch.num_rows
         encoded = micro.batch.to_tensor()
-        meta = torch.cat([encoded.to(torch.float64), encode_draws(micro.draws).flatten(),
-                          torch.zeros(TIMINGS * world, dtype=torch.float64)])
+        meta = torch.cat(
+            [
+                encoded.to(torch.float64),
+                encode_draws(micro.draws).flatten(),
+                torch.zeros(TIMINGS * world, dtype=torch.float64),
+            ]
+        )
         header = _header(STEP, encoded.numel(), rows, hidden.shape[1])
         result = torch.empty(2 * rows + TIMINGS * world, dtype=torch.float64)
         hidden = hidden.to("cpu").contiguous()  # host tensors over gloo (see the module docstring)
@@ -319,10 +334,16 @@ def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELI
                     raise PipelineError(f"rank {rank}: a step arrived before the pipeline's hello")
                 arrived = time.perf_counter()
                 batch_len, rows, width = (int(v) for v in header[1:4])
-                meta = _recv(torch.empty(_meta_len(batch_len, rows, world), dtype=torch.float64), prev, "the meta",
-                             rank, timeout)
-                hidden = _recv(torch.empty((rows, width, shard.config.hidden_size), dtype=model.dtype), prev,
-                               "hidden states", rank, timeout)
+                meta = _recv(
+                    torch.empty(_meta_len(batch_len, rows, world), dtype=torch.float64), prev, "the meta", rank, timeout
+                )
+                hidden = _recv(
+                    torch.empty((rows, width, shard.config.hidden_size), dtype=model.dtype),
+                    prev,
+                    "hidden states",
+                    rank,
+                    timeout,
+                )
                 started = time.perf_counter()
                 batch = Batch.from_tensor(meta[:batch_len].to(torch.int64))
                 out = model.forward(hidden, batch, cache)
@@ -345,8 +366,14 @@ def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELI
             if kind == HELLO:
                 max_slots, max_len, lanes = int(header[1]), int(header[2]), int(header[3])
                 cache = model.new_cache(max_slots, max_len, num_lanes=lanes)
-                logger.info("rank %d: %d slots x %d tokens in %d lanes for layers %s", rank, max_slots, max_len,
-                            lanes, model.layer_range)
+                logger.info(
+                    "rank %d: %d slots x %d tokens in %d lanes for layers %s",
+                    rank,
+                    max_slots,
+                    max_len,
+                    lanes,
+                    model.layer_range,
+                )
             if not last:
                 _send(header, rank + 1, f"a {_KINDS[kind]} header", rank)
             if kind == SHUTDOWN:

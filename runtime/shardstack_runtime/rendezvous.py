@@ -39,8 +39,17 @@ from .model import LayerRange
 from .settings import RankSettings
 from .shard import Shard, open_shard
 
-__all__ = ["Group", "ModelMismatchError", "RendezvousError", "agree_on_model", "join_and_load", "join_group",
-           "leave_group", "rank_key", "stage_loads"]
+__all__ = [
+    "Group",
+    "ModelMismatchError",
+    "RendezvousError",
+    "agree_on_model",
+    "join_and_load",
+    "join_group",
+    "leave_group",
+    "rank_key",
+    "stage_loads",
+]
 
 _POLL_S = 0.05
 _DIGEST_BYTES = 32
@@ -78,8 +87,14 @@ def _pods(leader_host: str, ranks: list[int]) -> str:
     if match:
         names = [f"{match.group(1)}-{r}" for r in ranks]
         return ("pod " if len(names) == 1 else "pods ") + ", ".join(names)
-    return "the pod" + ("" if len(ranks) == 1 else "s") + " of rank" + ("" if len(ranks) == 1 else "s") + " " + \
-        ", ".join(map(str, ranks))
+    return (
+        "the pod"
+        + ("" if len(ranks) == 1 else "s")
+        + " of rank"
+        + ("" if len(ranks) == 1 else "s")
+        + " "
+        + ", ".join(map(str, ranks))
+    )
 
 
 def _ranks(ranks: list[int]) -> str:
@@ -96,8 +111,7 @@ def _wait_for_ranks(store: TCPStore, prefix: str, world_size: int, timeout_s: fl
         time.sleep(_POLL_S)
 
 
-def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, device: str,
-               timeout_s: float) -> Group:
+def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, device: str, timeout_s: float) -> Group:
     """Join the process group of ``world_size`` ranks whose rank 0 listens on ``leader_addr:port``.
 
     Raises :class:`RendezvousError` within about ``timeout_s`` when a rank is missing (naming it) or the
@@ -112,14 +126,15 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
     leader = f"{leader_addr}:{port}"
     is_leader = rank == 0
     try:
-        store = TCPStore(leader_addr, port, world_size, is_master=is_leader, timeout=timeout,
-                         wait_for_workers=False)
+        store = TCPStore(leader_addr, port, world_size, is_master=is_leader, timeout=timeout, wait_for_workers=False)
     except (RuntimeError, OSError) as e:  # DistNetworkError / DistStoreError are RuntimeErrors
         if is_leader:
             raise RendezvousError(f"rank 0 could not listen for the group on {leader}: {e}") from e
-        raise RendezvousError(f"rank {rank} could not reach the leader at {leader} within {timeout_s:g} s; check "
-                              f"that rank 0 is running and that {leader_addr} resolves and port {port} is open "
-                              f"({e})") from e
+        raise RendezvousError(
+            f"rank {rank} could not reach the leader at {leader} within {timeout_s:g} s; check "
+            f"that rank 0 is running and that {leader_addr} resolves and port {port} is open "
+            f"({e})"
+        ) from e
 
     try:
         store.set(rank_key(rank), socket.gethostname())
@@ -128,7 +143,8 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
             leader_host = store.get(rank_key(0)).decode() if store.check([rank_key(0)]) else leader_addr
             raise RendezvousError(
                 f"{_ranks(missing)} of {world_size} did not join within {timeout_s:g} s (leader {leader}); "
-                f"check that {_pods(leader_host, missing)} {'is' if len(missing) == 1 else 'are'} running")
+                f"check that {_pods(leader_host, missing)} {'is' if len(missing) == 1 else 'are'} running"
+            )
     except RendezvousError:
         raise
     except (RuntimeError, OSError) as e:  # the leader went away while we waited
@@ -137,8 +153,10 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
     try:
         dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     except (RuntimeError, OSError) as e:
-        raise RendezvousError(f"rank {rank}: every rank joined {leader}, but the {backend} process group did not "
-                              f"form within {timeout_s:g} s: {e}") from e
+        raise RendezvousError(
+            f"rank {rank}: every rank joined {leader}, but the {backend} process group did not "
+            f"form within {timeout_s:g} s: {e}"
+        ) from e
     return Group(rank=rank, world_size=world_size, backend=backend, device=device, store=store, timeout_s=timeout_s)
 
 
@@ -151,7 +169,7 @@ def _encode(status: int, digest: str | None, device: str) -> torch.Tensor:
         except ValueError:
             payload = b""
         if len(payload) != _DIGEST_BYTES:
-            raise ValueError(f"digest {digest!r} is not a sha256 (\"sha256:\" + 64 hex digits)")
+            raise ValueError(f'digest {digest!r} is not a sha256 ("sha256:" + 64 hex digits)')
     return torch.tensor([status, *payload], dtype=torch.uint8, device=device)
 
 
@@ -182,16 +200,20 @@ def agree_on_model(group: Group, digest: str | None, *, load_error: BaseExceptio
         if load_error is not None:
             raise load_error
         its = "its" if len(failed) == 1 else "their"
-        raise RendezvousError(f"{_ranks(failed)} of {group.world_size} failed to load {its} weights; "
-                              f"see {its} log")
+        raise RendezvousError(f"{_ranks(failed)} of {group.world_size} failed to load {its} weights; see {its} log")
     holders: dict[str | None, list[int]] = {}
     for r, (_, d) in enumerate(views):
         holders.setdefault(d, []).append(r)
     if len(holders) > 1:
-        parts = [f"{_ranks(ranks)} {'has' if len(ranks) == 1 else 'have'} "
-                 f"{d if d is not None else 'no manifest'}" for d, ranks in holders.items()]
-        raise ModelMismatchError("the ranks hold different model revisions: " + "; ".join(parts) +
-                                 ". Every rank must read the same checkpoint (re-push it, or restart the group)")
+        parts = [
+            f"{_ranks(ranks)} {'has' if len(ranks) == 1 else 'have'} {d if d is not None else 'no manifest'}"
+            for d, ranks in holders.items()
+        ]
+        raise ModelMismatchError(
+            "the ranks hold different model revisions: "
+            + "; ".join(parts)
+            + ". Every rank must read the same checkpoint (re-push it, or restart the group)"
+        )
 
 
 def _load_key(rank: int) -> str:
@@ -217,8 +239,14 @@ def leave_group(group: Group) -> None:
         dist.destroy_process_group()
 
 
-def join_and_load(settings: RankSettings, layer_ranges: list[LayerRange], *, timeout_s: float,
-                  verify: bool = True, require_tokenizer: bool = True) -> tuple[Group, Shard]:
+def join_and_load(
+    settings: RankSettings,
+    layer_ranges: list[LayerRange],
+    *,
+    timeout_s: float,
+    verify: bool = True,
+    require_tokenizer: bool = True,
+) -> tuple[Group, Shard]:
     """Load this rank's layers in a thread while the group forms, then agree on the model revision.
 
     ``timeout_s`` bounds each wait on the other ranks: for them to join, then for the slowest to finish
@@ -227,8 +255,9 @@ def join_and_load(settings: RankSettings, layer_ranges: list[LayerRange], *, tim
     the ranks disagree; a rank whose load fails raises its own error, and the others name that rank.
     """
     if len(layer_ranges) != settings.world_size:
-        raise ValueError(f"{len(layer_ranges)} layer ranges for a group of {settings.world_size} ranks; "
-                         "need one per rank")
+        raise ValueError(
+            f"{len(layer_ranges)} layer ranges for a group of {settings.world_size} ranks; need one per rank"
+        )
     device = settings.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -236,8 +265,13 @@ def join_and_load(settings: RankSettings, layer_ranges: list[LayerRange], *, tim
 
     def load() -> None:
         try:
-            shard = open_shard(settings.model_uri, layer_range=layer_ranges[settings.rank], dtype=settings.dtype,
-                               device=device, require_tokenizer=require_tokenizer)
+            shard = open_shard(
+                settings.model_uri,
+                layer_range=layer_ranges[settings.rank],
+                dtype=settings.dtype,
+                device=device,
+                require_tokenizer=require_tokenizer,
+            )
             shard.load_weights(verify=verify)
             result["shard"] = shard
         except Exception as e:  # handed to the other ranks by agree_on_model
@@ -245,8 +279,14 @@ def join_and_load(settings: RankSettings, layer_ranges: list[LayerRange], *, tim
 
     loader = threading.Thread(target=load, name=f"shardstack-load-rank{settings.rank}", daemon=True)
     loader.start()
-    group = join_group(settings.rank, settings.world_size, settings.leader_addr, settings.rendezvous_port,
-                       device=device, timeout_s=timeout_s)
+    group = join_group(
+        settings.rank,
+        settings.world_size,
+        settings.leader_addr,
+        settings.rendezvous_port,
+        device=device,
+        timeout_s=timeout_s,
+    )
     try:
         loader.join()
         error = result.get("error")
@@ -259,8 +299,10 @@ def join_and_load(settings: RankSettings, layer_ranges: list[LayerRange], *, tim
         group.store.set(f"shardstack/loaded/{settings.rank}", "failed" if error else "ok")
         slow = _wait_for_ranks(group.store, "shardstack/loaded", group.world_size, timeout_s)
         if slow:
-            raise RendezvousError(f"{_ranks(slow)} of {group.world_size} did not finish loading "
-                                  f"{settings.model_uri} within {timeout_s:g} s of rank {settings.rank}")
+            raise RendezvousError(
+                f"{_ranks(slow)} of {group.world_size} did not finish loading "
+                f"{settings.model_uri} within {timeout_s:g} s of rank {settings.rank}"
+            )
         digest = None
         if isinstance(shard, Shard) and shard.checkpoint.manifest is not None:
             digest = shard.checkpoint.manifest.digest

@@ -92,8 +92,7 @@ def encode_draws(draws: list[Draw | None]) -> torch.Tensor:
     out = torch.full((len(draws), DRAW_FIELDS), math.nan, dtype=torch.float64)
     for i, d in enumerate(draws):
         if d is not None:
-            out[i] = torch.tensor([0.0 if d.greedy else d.temperature, d.top_k, d.top_p, d.number],
-                                  dtype=torch.float64)
+            out[i] = torch.tensor([0.0 if d.greedy else d.temperature, d.top_k, d.top_p, d.number], dtype=torch.float64)
     return out
 
 

@@ -188,8 +188,14 @@ class _RankServer:
 
         s, o = self.settings, self.options
         # The engine loads in its own thread; the probes answer meanwhile.
-        engine = Engine.from_uri(s.model_uri, dtype=s.dtype, device=device_of(s), max_slots=o.max_slots,
-                                 max_model_len=o.max_model_len, model_name=o.model_name)
+        engine = Engine.from_uri(
+            s.model_uri,
+            dtype=s.dtype,
+            device=device_of(s),
+            max_slots=o.max_slots,
+            max_model_len=o.max_model_len,
+            model_name=o.model_name,
+        )
         return await self._serve_api(engine)
 
     async def _serve_rank_of_pipeline(self) -> int:
@@ -204,14 +210,20 @@ class _RankServer:
         world = s.world_size
         try:
             config = ModelConfig.from_hf(open_checkpoint(s.model_uri).config)
-            ranges = (parse_layer_split(o.layer_split, config.num_layers, world) if o.layer_split
-                      else balanced_layer_ranges(config, world, by=o.balance))
+            ranges = (
+                parse_layer_split(o.layer_split, config.num_layers, world)
+                if o.layer_split
+                else balanced_layer_ranges(config, world, by=o.balance)
+            )
         except Exception as e:
             return self._fail(e)
         mine = ranges[s.rank]
-        print(f"rank {s.rank} of {world}: layers {mine.start}-{mine.end} of {config.num_layers} (split "
-              f"{','.join(f'{r.start}-{r.end}' for r in ranges)}); joining {s.leader_addr}:{s.rendezvous_port}",
-              file=sys.stderr, flush=True)
+        print(
+            f"rank {s.rank} of {world}: layers {mine.start}-{mine.end} of {config.num_layers} (split "
+            f"{','.join(f'{r.start}-{r.end}' for r in ranges)}); joining {s.leader_addr}:{s.rendezvous_port}",
+            file=sys.stderr,
+            flush=True,
+        )
         started = time.monotonic()
         joining = _in_daemon_thread(lambda: join_and_load(s, ranges, timeout_s=o.rendezvous_timeout_s))
         if not await self._first(joining):
@@ -222,13 +234,24 @@ class _RankServer:
             return self._fail(e)
         joined = True
         if shard.load_report is not None:
-            print(f"rank {s.rank}: group formed and weights loaded in {time.monotonic() - started:.1f} s: "
-                  f"{shard.load_report}", file=sys.stderr, flush=True)
+            print(
+                f"rank {s.rank}: group formed and weights loaded in {time.monotonic() - started:.1f} s: "
+                f"{shard.load_report}",
+                file=sys.stderr,
+                flush=True,
+            )
         try:
             if s.rank == 0:
-                engine = PipelineEngine.from_group(group, shard, max_slots=o.max_slots, max_model_len=o.max_model_len,
-                                                   model_name=o.model_name, micro_batches=o.micro_batches,
-                                                   layer_ranges=ranges, pipeline_timeout_s=o.pipeline_timeout_s)
+                engine = PipelineEngine.from_group(
+                    group,
+                    shard,
+                    max_slots=o.max_slots,
+                    max_model_len=o.max_model_len,
+                    model_name=o.model_name,
+                    micro_batches=o.micro_batches,
+                    layer_ranges=ranges,
+                    pipeline_timeout_s=o.pipeline_timeout_s,
+                )
                 return await self._serve_api(engine)
             self.metrics = Metrics(o.model_name or s.model_uri.rstrip("/").rsplit("/", 1)[-1])
             if shard.load_report is not None:
@@ -245,8 +268,9 @@ class _RankServer:
                 passes = working.result()
             except Exception as e:  # PipelineError: a peer died or timed out
                 return self._fail(e)
-            print(f"rank {s.rank}: the leader shut the pipeline down after {passes} passes", file=sys.stderr,
-                  flush=True)
+            print(
+                f"rank {s.rank}: the leader shut the pipeline down after {passes} passes", file=sys.stderr, flush=True
+            )
             return 0
         finally:
             if joined:
@@ -269,8 +293,11 @@ class _RankServer:
 
         s = self.settings
         self.metrics = metrics = Metrics(engine.model_name, max_model_len=engine.max_model_len)
-        api = self._server(create_app(engine, ServerSettings(api_key=s.api_key), metrics=metrics), s.api_port,
-                           timeout_graceful_shutdown=30)
+        api = self._server(
+            create_app(engine, ServerSettings(api_key=s.api_key), metrics=metrics),
+            s.api_port,
+            timeout_graceful_shutdown=30,
+        )
         outcome = {"code": 0}
 
         async def watch_engine() -> None:
@@ -296,8 +323,12 @@ class _RankServer:
             self._stop()
 
         watcher = asyncio.create_task(watch_engine())
-        print(f"serving {s.model_uri} on http://{self.options.host}:{s.api_port} "
-              f"(health, ready, metrics on :{s.metrics_port})", file=sys.stderr, flush=True)
+        print(
+            f"serving {s.model_uri} on http://{self.options.host}:{s.api_port} "
+            f"(health, ready, metrics on :{s.metrics_port})",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             await api.serve()
         finally:

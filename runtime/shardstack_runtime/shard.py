@@ -39,8 +39,9 @@ class Shard:
     def loaded(self) -> bool:
         return self.load_report is not None
 
-    def load_weights(self, *, verify: bool = True, concurrency: int = 8,
-                     progress: Callable[[int, int], None] | None = None) -> LoadReport:
+    def load_weights(
+        self, *, verify: bool = True, concurrency: int = 8, progress: Callable[[int, int], None] | None = None
+    ) -> LoadReport:
         """Fetch this shard's tensors into the model (only those; see :meth:`ShardModel.checkpoint_targets`)."""
         self.load_report = load_tensors(
             self.checkpoint, self.model.checkpoint_targets(), verify=verify, concurrency=concurrency, progress=progress

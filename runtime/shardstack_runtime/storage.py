@@ -114,11 +114,13 @@ def read_into(fs: AbstractFileSystem, path: str, start: int, outs: Sequence[memo
         if got == want:
             offset = 0
             for out in outs:
-                out[:] = data[offset:offset + len(out)]
+                out[:] = data[offset : offset + len(out)]
                 offset += len(out)
     if got != want:
-        raise OSError(f"{path}: expected {want} bytes at offset {start}, got {got}: the file is shorter than its "
-                      "safetensors header says (truncated upload?)")
+        raise OSError(
+            f"{path}: expected {want} bytes at offset {start}, got {got}: the file is shorter than its "
+            "safetensors header says (truncated upload?)"
+        )
 
 
 def _local(rest: str) -> tuple[AbstractFileSystem, str]:
@@ -140,8 +142,11 @@ def _s3(rest: str) -> tuple[AbstractFileSystem, str]:
     if region:
         client_kwargs["region_name"] = region
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint, client_kwargs=client_kwargs,
-                           config_kwargs={"max_pool_connections": S3_MAX_POOL_CONNECTIONS})
+    fs = s3fs.S3FileSystem(
+        endpoint_url=endpoint,
+        client_kwargs=client_kwargs,
+        config_kwargs={"max_pool_connections": S3_MAX_POOL_CONNECTIONS},
+    )
     return fs, rest.rstrip("/")
 
 
@@ -176,12 +181,15 @@ def _azure(uri: str) -> tuple[AbstractFileSystem, str]:
     if "@" in container:
         container, account_host = container.split("@", 1)
         if "." not in account_host:
-            raise ValueError(f"{uri!r}: expected az://<container>@<account>.blob.core.windows.net/<path>, "
-                             f"got host {account_host!r}")
+            raise ValueError(
+                f"{uri!r}: expected az://<container>@<account>.blob.core.windows.net/<path>, got host {account_host!r}"
+            )
         account = account_host.split(".", 1)[0]
     elif not (account or os.environ.get("AZURE_STORAGE_CONNECTION_STRING")):
-        raise ValueError(f"{uri!r} names no storage account: use az://<container>@<account>.blob.core.windows.net/"
-                         "<path>, or set AZURE_STORAGE_ACCOUNT_NAME (or AZURE_STORAGE_CONNECTION_STRING)")
+        raise ValueError(
+            f"{uri!r} names no storage account: use az://<container>@<account>.blob.core.windows.net/"
+            "<path>, or set AZURE_STORAGE_ACCOUNT_NAME (or AZURE_STORAGE_CONNECTION_STRING)"
+        )
     if not container:
         raise ValueError(f"{uri!r} names no container: expected az://<container>/<path>")
     # Without a key, SAS or connection string adlfs authenticates with DefaultAzureCredential (workload

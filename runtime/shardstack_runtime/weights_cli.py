@@ -37,8 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["add_weights_commands", "main", "push_checkpoint"]
 
 
-def push_checkpoint(src: str, dest: str, progress: bool = True, *,
-                    concurrency: int = DEFAULT_CONCURRENCY) -> Manifest:
+def push_checkpoint(src: str, dest: str, progress: bool = True, *, concurrency: int = DEFAULT_CONCURRENCY) -> Manifest:
     """Upload the local checkpoint directory ``src`` to ``dest`` (file://, s3://, gs://, az://) with its manifest.
 
     The source is validated and hashed first (a malformed checkpoint uploads nothing), then every file
@@ -49,8 +48,11 @@ def push_checkpoint(src: str, dest: str, progress: bool = True, *,
         raise ValueError(f"SRC must be a local checkpoint directory, got {src!r}")
     if not os.path.isdir(src_root):
         raise FileNotFoundError(f"{src}: no such directory")
-    manifest = _with_bar(progress, f"hashing {src}",
-                         lambda callback: build_manifest(src_root, concurrency=concurrency, progress=callback))
+    manifest = _with_bar(
+        progress,
+        f"hashing {src}",
+        lambda callback: build_manifest(src_root, concurrency=concurrency, progress=callback),
+    )
 
     dest_fs, dest_root = filesystem(dest)
     local_dest = "file" in _protocols(dest_fs)
@@ -67,8 +69,7 @@ def push_checkpoint(src: str, dest: str, progress: bool = True, *,
                 os.makedirs(os.path.dirname(target), exist_ok=True)
             callback = _BytesCallback(bar)
             # fsspec is unannotated: pyright types `callback` from its default, NoOpCallback; any Callback is taken.
-            dest_fs.put_file(os.path.join(src_root, name), target,
-                             callback=callback)  # pyright: ignore[reportArgumentType]
+            dest_fs.put_file(os.path.join(src_root, name), target, callback=callback)  # pyright: ignore[reportArgumentType]
             callback.finish(manifest.files[name].size)
     finally:
         if bar is not None:
@@ -79,26 +80,38 @@ def push_checkpoint(src: str, dest: str, progress: bool = True, *,
 
 def add_weights_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``weights push`` and ``weights verify``; each sets ``func(args) -> exit code``."""
-    weights = subparsers.add_parser("weights", help="upload a checkpoint to object storage, or verify a stored one",
-                                    description=__doc__.split("\n\n")[0] if __doc__ else None)
+    weights = subparsers.add_parser(
+        "weights",
+        help="upload a checkpoint to object storage, or verify a stored one",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
     commands = weights.add_subparsers(dest="weights_command", required=True, metavar="{push,verify}")
 
-    push = commands.add_parser("push", help="upload a checkpoint directory with its manifest",
-                               description="Hash a local Hugging Face checkpoint directory, upload every file of it "
-                                           f"to DEST, then write {MANIFEST_NAME} (per-tensor sha256 and byte ranges).")
+    push = commands.add_parser(
+        "push",
+        help="upload a checkpoint directory with its manifest",
+        description="Hash a local Hugging Face checkpoint directory, upload every file of it "
+        f"to DEST, then write {MANIFEST_NAME} (per-tensor sha256 and byte ranges).",
+    )
     push.add_argument("src", metavar="SRC", help="local checkpoint directory (config.json, *.safetensors, ...)")
-    push.add_argument("dest", metavar="DEST",
-                      help="destination: file:///path, s3://bucket/prefix, gs://bucket/prefix, "
-                           "az://container/prefix (+ AZURE_STORAGE_ACCOUNT_NAME) or "
-                           "az://container@account.blob.core.windows.net/prefix")
+    push.add_argument(
+        "dest",
+        metavar="DEST",
+        help="destination: file:///path, s3://bucket/prefix, gs://bucket/prefix, "
+        "az://container/prefix (+ AZURE_STORAGE_ACCOUNT_NAME) or "
+        "az://container@account.blob.core.windows.net/prefix",
+    )
     push.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="parallel reads while hashing")
     push.add_argument("--quiet", action="store_true", help="no progress bars")
     push.set_defaults(func=_run_push)
 
-    verify = commands.add_parser("verify", help="check a stored checkpoint against its manifest",
-                                 description=f"Re-read every file of a stored checkpoint and compare it with its "
-                                             f"{MANIFEST_NAME}: sizes, safetensors headers, sha256 of every tensor "
-                                             "and file. Exits 1 on any mismatch or missing file.")
+    verify = commands.add_parser(
+        "verify",
+        help="check a stored checkpoint against its manifest",
+        description=f"Re-read every file of a stored checkpoint and compare it with its "
+        f"{MANIFEST_NAME}: sizes, safetensors headers, sha256 of every tensor "
+        "and file. Exits 1 on any mismatch or missing file.",
+    )
     verify.add_argument("uri", metavar="URI", help="the checkpoint directory or URI")
     verify.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="parallel ranged reads")
     verify.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -121,16 +134,20 @@ def _run_push(args: argparse.Namespace) -> int:
     except Exception as e:  # any storage SDK's error: report it, no traceback
         print(f"shardstack-runtime weights push: error: {_message(e)}", file=sys.stderr)
         return 1
-    print(f"pushed {len(manifest.files)} files ({manifest.total_bytes / 2**30:.3f} GiB) to {args.dest} in "
-          f"{time.perf_counter() - started:.1f} s; model revision {manifest.digest}")
+    print(
+        f"pushed {len(manifest.files)} files ({manifest.total_bytes / 2**30:.3f} GiB) to {args.dest} in "
+        f"{time.perf_counter() - started:.1f} s; model revision {manifest.digest}"
+    )
     return 0
 
 
 def _run_verify(args: argparse.Namespace) -> int:
     try:
-        report = _with_bar(not args.quiet, f"verifying {args.uri}",
-                           lambda callback: verify_checkpoint(args.uri, concurrency=args.concurrency,
-                                                              progress=callback))
+        report = _with_bar(
+            not args.quiet,
+            f"verifying {args.uri}",
+            lambda callback: verify_checkpoint(args.uri, concurrency=args.concurrency, progress=callback),
+        )
     except Exception as e:  # any storage SDK's error: report it, no traceback
         print(f"shardstack-runtime weights verify: error: {_message(e)}", file=sys.stderr)
         return 1

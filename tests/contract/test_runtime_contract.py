@@ -17,8 +17,13 @@ from shardstack.k8s import runtime_contract as rc
 from shardstack.testing import Graph, run_program
 from shardstack_runtime import settings
 
-ARGS: ShardedInferenceArgs = {"image": "runtime:1", "model_uri": "s3://weights/llama/", "shards": 3, "dtype": "fp16",
-                              "api_key_secret": {"name": "api", "key": "token"}}
+ARGS: ShardedInferenceArgs = {
+    "image": "runtime:1",
+    "model_uri": "s3://weights/llama/",
+    "shards": 3,
+    "dtype": "fp16",
+    "api_key_secret": {"name": "api", "key": "token"},
+}
 _REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -29,8 +34,9 @@ def _pod_template(graph: Graph) -> dict[str, Any]:
     return template
 
 
-def _kubelet_env(container: dict[str, Any], pod: dict[str, str], injected: dict[str, str],
-                 secrets: dict[tuple[str, str], str]) -> dict[str, str]:
+def _kubelet_env(
+    container: dict[str, Any], pod: dict[str, str], injected: dict[str, str], secrets: dict[tuple[str, str], str]
+) -> dict[str, str]:
     """Resolve a container's env as the kubelet would: injected vars first, fieldRefs, secretKeyRefs, $(VAR)."""
     env = dict(injected)
     for item in container["env"]:
@@ -64,7 +70,10 @@ def test_a_statefulset_rank_reads_its_place_in_the_group(index: int) -> None:
     assert rank.model_uri == "s3://weights/llama/"
     assert rank.leader_addr == "llm-g0-0.llm-g0.shardstack.svc.cluster.local"
     assert (rank.api_port, rank.rendezvous_port, rank.metrics_port) == (
-        rc.DEFAULT_API_PORT, rc.DEFAULT_RENDEZVOUS_PORT, rc.DEFAULT_METRICS_PORT)
+        rc.DEFAULT_API_PORT,
+        rc.DEFAULT_RENDEZVOUS_PORT,
+        rc.DEFAULT_METRICS_PORT,
+    )
     assert rank.dtype == "fp16"
     assert rank.cache_dir == rc.CACHE_DIR
     assert rank.api_key is not None and rank.api_key.get_secret_value() == "s3cret"

@@ -117,9 +117,7 @@ def variants_program() -> None:
             "api_key_secret": {"name": "gpu-llm-api-key", "key": "token"},
             "monitoring_namespace_selector": {"kubernetes.io/metadata.name": "monitoring"},
             "weights_cache": {"size_gib": 100, "storage_class": "gp3"},
-            "service_account_annotations": {
-                "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/read"
-            },
+            "service_account_annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/read"},
             "secret_files": {"extra.conf": "x = 1\n"},
         },
     )
@@ -244,8 +242,7 @@ def test_checkov_finds_no_failed_check(manifests: dict[str, Any]) -> None:
         f"{c['check_id']} {c['resource']}: {c['check_name']}"
         for c in report["results"]["failed_checks"]
         if not any(
-            c["check_id"] == check and re.fullmatch(resource, c["resource"])
-            for check, resource in CHECKOV_ALLOWED
+            c["check_id"] == check and re.fullmatch(resource, c["resource"]) for check, resource in CHECKOV_ALLOWED
         )
     ]
     assert failed == []

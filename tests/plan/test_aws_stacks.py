@@ -105,8 +105,9 @@ def gpus_requested(graph: Graph) -> int:
 def something_scales_the_gpu_pools(graph: Graph) -> bool:
     """A cluster-autoscaler Deployment that discovers this cluster's node groups by their tags."""
     cluster = graph.one(EKS_CLUSTER).outputs["name"]
-    discovery = ("--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,"
-                 f"k8s.io/cluster-autoscaler/{cluster}")
+    discovery = (
+        f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/{cluster}"
+    )
     for deployment in graph.of_type("kubernetes:apps/v1:Deployment"):
         for container in deployment.inputs["spec"]["template"]["spec"]["containers"]:
             if discovery in [*(container.get("command") or []), *(container.get("args") or [])]:
@@ -272,14 +273,21 @@ def test_prod_iam_policies_grant_no_wildcard_actions(prod_applied: Graph) -> Non
                 # to a resource, and the autoscaler's two scaling calls, scoped by a tag condition instead.
                 read_only = all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions)
                 tag_scoped = "aws:ResourceTag/k8s.io/cluster-autoscaler/aws-prod" in json.dumps(
-                    statement.get("Condition", {}))
+                    statement.get("Condition", {})
+                )
                 assert read_only or tag_scoped, (name, statement)
 
 
 def test_prod_other_policies_use_wildcards_only_to_deny(prod_applied: Graph) -> None:
     # The weight bucket's TLS-only policy denies s3:* to "*" over plain HTTP (commented in weight_store.py).
-    policies = [r for r in prod_applied if r.type.startswith("aws:") and not r.type.startswith("aws:iam/")
-                and isinstance(r.inputs.get("policy"), str) and '"Statement"' in r.inputs["policy"]]
+    policies = [
+        r
+        for r in prod_applied
+        if r.type.startswith("aws:")
+        and not r.type.startswith("aws:iam/")
+        and isinstance(r.inputs.get("policy"), str)
+        and '"Statement"' in r.inputs["policy"]
+    ]
     assert "aws:s3/bucketPolicy:BucketPolicy" in [r.type for r in policies]
     for policy in policies:
         for statement in statements(policy.inputs["policy"]):
@@ -329,5 +337,7 @@ def test_plan_cli_prints_the_gpu_cost_per_hour(stack: str, gpu: str, nodes: tupl
     start = lines.index("  gpu_usd_per_hour:")
     cost = yaml.safe_load("\n".join(line.strip() for line in lines[start + 1 : start + 3]))
     price = catalog.GPUS[gpu].offer("aws", 8 if gpu == "h100-80gb" else 1).usd_per_hour
-    assert cost == {"at_min_nodes": pytest.approx(nodes[0] * price, abs=0.005),
-                    "at_max_nodes": pytest.approx(nodes[1] * price, abs=0.005)}
+    assert cost == {
+        "at_min_nodes": pytest.approx(nodes[0] * price, abs=0.005),
+        "at_max_nodes": pytest.approx(nodes[1] * price, abs=0.005),
+    }

@@ -107,8 +107,9 @@ def test_dev_api_server_is_public_only_to_the_stack_files_networks(dev: Graph) -
 def test_dev_storage_firewall_admits_the_subnet_and_the_stack_files_networks(dev: Graph) -> None:
     rules = dev.one(ACCOUNT).inputs["networkRuleSet"]
     assert rules["defaultAction"] == "Deny"
-    assert [r["iPAddressOrRange"] for r in rules["ipRules"]] == \
-        stack_file("azure-dev")["shardstack:weight_store"]["allowed_networks"]
+    assert [r["iPAddressOrRange"] for r in rules["ipRules"]] == stack_file("azure-dev")["shardstack:weight_store"][
+        "allowed_networks"
+    ]
     assert len(rules["virtualNetworkRules"]) == 1
 
 
@@ -119,15 +120,26 @@ def test_dev_runs_two_ranks_with_one_gpu_each_that_tolerate_spot_nodes(dev: Grap
     assert env(container)["SHARDSTACK_WORLD_SIZE"] == "2"
     assert container["resources"]["limits"][GPU] == "1"
     tolerations = statefulset.inputs["spec"]["template"]["spec"]["tolerations"]
-    assert {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
-            "effect": "NoSchedule"} in tolerations
+    assert {
+        "key": "kubernetes.azure.com/scalesetpriority",
+        "operator": "Equal",
+        "value": "spot",
+        "effect": "NoSchedule",
+    } in tolerations
     capacity = sum(p.inputs["maxCount"] * offer(p.inputs["vmSize"]).gpu_count for p in gpu_pools(dev).values())
     assert capacity >= gpus_requested(dev) == 2
 
 
 def test_dev_exports_what_a_user_needs_next(dev: Graph) -> None:
-    assert {"endpoint", "bucket_uri", "model_uri", "registry_url", "cluster_name", "resource_group_name",
-            "kubeconfig"} <= set(dev.outputs)
+    assert {
+        "endpoint",
+        "bucket_uri",
+        "model_uri",
+        "registry_url",
+        "cluster_name",
+        "resource_group_name",
+        "kubeconfig",
+    } <= set(dev.outputs)
     assert dev.one(AKS).inputs["resourceName"] == "azure-dev"
 
 
@@ -234,5 +246,7 @@ def test_plan_cli_prints_the_gpu_cost_per_hour(stack: str, gpu: str, nodes: tupl
     start = lines.index("  gpu_usd_per_hour:")
     cost = yaml.safe_load("\n".join(line.strip() for line in lines[start + 1 : start + 3]))
     price = catalog.GPUS[gpu].offer("azure", 8 if gpu == "h100-80gb" else 1).usd_per_hour
-    assert cost == {"at_min_nodes": pytest.approx(nodes[0] * price, abs=0.005),
-                    "at_max_nodes": pytest.approx(nodes[1] * price, abs=0.005)}
+    assert cost == {
+        "at_min_nodes": pytest.approx(nodes[0] * price, abs=0.005),
+        "at_max_nodes": pytest.approx(nodes[1] * price, abs=0.005),
+    }

@@ -27,8 +27,13 @@ GPU = "nvidia.com/gpu"
 
 # Every kind of IAM grant pulumi_gcp has that this program could use; the scan below must see them all.
 IAM_TYPES = ("iammember", "iambinding", "iampolicy")
-NODE_ROLES = {"roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
-              "roles/stackdriver.resourceMetadata.writer", "roles/autoscaling.metricsWriter"}
+NODE_ROLES = {
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/monitoring.viewer",
+    "roles/stackdriver.resourceMetadata.writer",
+    "roles/autoscaling.metricsWriter",
+}
 
 
 def stack_file(stack: str) -> dict[str, Any]:
@@ -211,14 +216,17 @@ def test_every_iam_grant_is_scoped_and_least_privilege(stack: str, dev: Graph, p
     assert bucket_grant.inputs["member"].endswith("/subject/ns/shardstack/sa/" + stack)
     # The registry: pull only, on this repository only, for the nodes.
     assert grants["gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"] == [
-        ("roles/artifactregistry.reader", node_account)]
+        ("roles/artifactregistry.reader", node_account)
+    ]
     # The project: only the nodes' logging and monitoring roles; nothing that reads data or grants roles.
     project_grants = grants["gcp:projects/iAMMember:IAMMember"]
     assert {member for _, member in project_grants} == {node_account}
     assert {role for role, _ in project_grants} == NODE_ROLES
-    assert set(grants) == {"gcp:storage/bucketIAMMember:BucketIAMMember",
-                           "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
-                           "gcp:projects/iAMMember:IAMMember"}
+    assert set(grants) == {
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
+        "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+        "gcp:projects/iAMMember:IAMMember",
+    }
 
 
 @pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
@@ -254,5 +262,7 @@ def test_plan_cli_prints_the_gpu_cost_per_hour(stack: str, gpu: str, nodes: tupl
     start = lines.index("  gpu_usd_per_hour:")
     cost = yaml.safe_load("\n".join(line.strip() for line in lines[start + 1 : start + 3]))
     price = catalog.GPUS[gpu].offer("gcp", 8 if gpu == "h100-80gb" else 1).usd_per_hour
-    assert cost == {"at_min_nodes": pytest.approx(nodes[0] * price, abs=0.005),
-                    "at_max_nodes": pytest.approx(nodes[1] * price, abs=0.005)}
+    assert cost == {
+        "at_min_nodes": pytest.approx(nodes[0] * price, abs=0.005),
+        "at_max_nodes": pytest.approx(nodes[1] * price, abs=0.005),
+    }

@@ -99,8 +99,10 @@ def test_host_path_weights_mount_read_only_through_a_persistent_volume(repo: Pat
     assert volume["accessModes"] == claim["spec"]["accessModes"] == ["ReadOnlyMany"]
     assert volume["claimRef"] == {"namespace": "shardstack", "name": claim["metadata"]["name"]}
     assert {"name": "weights", "mountPath": "/models", "readOnly": True} in container["volumeMounts"]
-    assert {"name": "weights", "persistentVolumeClaim": {"claimName": claim["metadata"]["name"],
-                                                         "readOnly": True}} in pod["volumes"]
+    assert {
+        "name": "weights",
+        "persistentVolumeClaim": {"claimName": claim["metadata"]["name"], "readOnly": True},
+    } in pod["volumes"]
     # The pods themselves carry no hostPath: the restricted profile still holds.
     assert not any("hostPath" in v for v in pod["volumes"])
     assert _env(container)["SHARDSTACK_MODEL_URI"] == "file:///models/demo/smollm2-135m-instruct"
@@ -116,5 +118,6 @@ def test_a_kube_context_and_an_api_key_are_honoured(repo: Path, scratch_project)
     assert graph.one("pulumi:providers:kubernetes").inputs["context"] == "kind-shardstack"
     secret = graph.one("kubernetes:core/v1:Secret", "api-key").inputs
     env = _env(_container(graph))
-    assert env["SHARDSTACK_API_KEY"] == {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "api-key",
-                                                          "optional": False}}
+    assert env["SHARDSTACK_API_KEY"] == {
+        "secretKeyRef": {"name": secret["metadata"]["name"], "key": "api-key", "optional": False}
+    }

@@ -37,5 +37,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) 
 @pytest.fixture(scope="session")
 def tiny_tied_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) -> Path:
     """A tiny random Llama with tied embeddings (fp32) and SmolLM2's tokenizer."""
-    return write_tiny_model(tmp_path_factory.mktemp("tiny-llama-tied"), tokenizer_from=smollm2_dir, seed=1,
-                            tie_word_embeddings=True)
+    return write_tiny_model(
+        tmp_path_factory.mktemp("tiny-llama-tied"), tokenizer_from=smollm2_dir, seed=1, tie_word_embeddings=True
+    )

@@ -37,16 +37,23 @@ def leader(args: dict, group, shard) -> dict:
     from shardstack_runtime.generation import GenerationRequest, SamplingParams
     from shardstack_runtime.pipeline import PipelineEngine
 
-    engine = PipelineEngine.from_group(group, shard, max_slots=args.get("max_slots", 4),
-                                       max_model_len=args.get("max_model_len", 128), verify=False)
+    engine = PipelineEngine.from_group(
+        group, shard, max_slots=args.get("max_slots", 4), max_model_len=args.get("max_model_len", 128), verify=False
+    )
     try:
         engine.wait_ready(args["timeout_s"])
         prompts = args["prompts"]
         params = args.get("params", {"temperature": 0.0})
         per_prompt = params if isinstance(params, list) else [params] * len(prompts)
-        requests = [GenerationRequest(request_id=f"req-{i}", prompt_token_ids=p, arrival_time=time.monotonic(),
-                                      params=SamplingParams(max_tokens=args["max_tokens"], ignore_eos=True, **kw))
-                    for i, (p, kw) in enumerate(zip(prompts, per_prompt, strict=True))]
+        requests = [
+            GenerationRequest(
+                request_id=f"req-{i}",
+                prompt_token_ids=p,
+                arrival_time=time.monotonic(),
+                params=SamplingParams(max_tokens=args["max_tokens"], ignore_eos=True, **kw),
+            )
+            for i, (p, kw) in enumerate(zip(prompts, per_prompt, strict=True))
+        ]
 
         async def together() -> list[dict]:
             return await asyncio.gather(*(_collect(engine, r) for r in requests))
@@ -88,9 +95,15 @@ def main(args: dict) -> dict:
     from shardstack_runtime.rendezvous import join_and_load, leave_group
     from shardstack_runtime.settings import RankSettings
 
-    settings = RankSettings(model_uri=args["uri"], world_size=args["world_size"], rank=args["rank"],
-                            leader_addr="127.0.0.1", rendezvous_port=args["port"], dtype=args.get("dtype", "fp32"),
-                            device="cpu")
+    settings = RankSettings(
+        model_uri=args["uri"],
+        world_size=args["world_size"],
+        rank=args["rank"],
+        leader_addr="127.0.0.1",
+        rendezvous_port=args["port"],
+        dtype=args.get("dtype", "fp32"),
+        device="cpu",
+    )
     ranges = [LayerRange(start, end) for start, end in args["ranges"]]
     group, shard = join_and_load(settings, ranges, timeout_s=args["timeout_s"], verify=False)
     try:

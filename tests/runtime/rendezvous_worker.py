@@ -19,23 +19,36 @@ def main(args: dict) -> dict:
     from shardstack_runtime.settings import RankSettings
 
     if args["mode"] == "agree":
-        group = join_group(args["rank"], args["world_size"], "127.0.0.1", args["port"], device="cpu",
-                           timeout_s=args["timeout_s"])
+        group = join_group(
+            args["rank"], args["world_size"], "127.0.0.1", args["port"], device="cpu", timeout_s=args["timeout_s"]
+        )
         try:
             agree_on_model(group, args.get("digest"))
             return {"ok": True, "rank": group.rank, "world_size": group.world_size, "backend": group.backend}
         finally:
             leave_group(group)
 
-    settings = RankSettings(model_uri=args["uri"], world_size=args["world_size"], rank=args["rank"],
-                            leader_addr="127.0.0.1", rendezvous_port=args["port"], dtype="fp32", device="cpu")
+    settings = RankSettings(
+        model_uri=args["uri"],
+        world_size=args["world_size"],
+        rank=args["rank"],
+        leader_addr="127.0.0.1",
+        rendezvous_port=args["port"],
+        dtype="fp32",
+        device="cpu",
+    )
     ranges = [LayerRange(start, end) for start, end in args["ranges"]]
     group, shard = join_and_load(settings, ranges, timeout_s=args["timeout_s"])
     try:
         report = shard.load_report
         assert report is not None  # join_and_load returns a loaded shard
-        return {"ok": True, "bytes_fetched": report.bytes_fetched, "verified": report.verified,
-                "digest": report.manifest_digest, "tensors": sorted(shard.model.checkpoint_targets())}
+        return {
+            "ok": True,
+            "bytes_fetched": report.bytes_fetched,
+            "verified": report.verified,
+            "digest": report.manifest_digest,
+            "tensors": sorted(shard.model.checkpoint_targets()),
+        }
     finally:
         leave_group(group)
 

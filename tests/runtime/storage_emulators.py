@@ -35,9 +35,19 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 # Every variable any emulator sets, so that one emulator's test never sees another's seam.
 SEAM_VARIABLES = (
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE",
-    "STORAGE_EMULATOR_HOST", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_PROFILE",
+    "STORAGE_EMULATOR_HOST",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT_NAME",
 )
 
 
@@ -96,8 +106,9 @@ def _start(name: str, command: list[str], port: int, log_dir: Path) -> tuple[sub
             time.sleep(0.1)
     process.kill()
     process.wait()
-    raise RuntimeError(f"{name} did not answer on 127.0.0.1:{port} within {STARTUP_TIMEOUT_S} s; log:\n"
-                       f"{log.read_text()}")
+    raise RuntimeError(
+        f"{name} did not answer on 127.0.0.1:{port} within {STARTUP_TIMEOUT_S} s; log:\n{log.read_text()}"
+    )
 
 
 def start_s3(log_dir: Path, bucket: str = "weights") -> Emulator:
@@ -113,8 +124,13 @@ def start_s3(log_dir: Path, bucket: str = "weights") -> Emulator:
     try:
         import boto3
 
-        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
-                     aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+        boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=bucket)
     except BaseException:
         emulator.stop()
         raise
@@ -123,25 +139,48 @@ def start_s3(log_dir: Path, bucket: str = "weights") -> Emulator:
 
 def start_gcs(log_dir: Path, bucket: str = "weights") -> Emulator:
     port = free_port()
-    command = [str(VENV_BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port),
-               "--in-memory", f"--default-bucket={bucket}"]
+    command = [
+        str(VENV_BIN / "gcp-storage-emulator"),
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--in-memory",
+        f"--default-bucket={bucket}",
+    ]
     process, log = _start("gcp-storage-emulator", command, port, log_dir)
-    return Emulator("gcp-storage-emulator", "gs", port, bucket, {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"},
-                    process, log)
+    return Emulator(
+        "gcp-storage-emulator", "gs", port, bucket, {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}, process, log
+    )
 
 
 def start_azure(log_dir: Path, container: str = "weights") -> Emulator:
     if not os.access(AZURITE_BLOB, os.X_OK):
-        pytest.fail(f"Azurite is not installed at {AZURITE_BLOB}: run scripts/setup (it installs it under "
-                    ".tools/azurite)")
+        pytest.fail(
+            f"Azurite is not installed at {AZURITE_BLOB}: run scripts/setup (it installs it under .tools/azurite)"
+        )
     port = free_port()
-    command = [str(AZURITE_BLOB), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
-               "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+    command = [
+        str(AZURITE_BLOB),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--silent",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--disableTelemetry",
+    ]
     process, log = _start("azurite-blob", command, port, log_dir)
-    connection_string = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-                         f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
-    emulator = Emulator("azurite-blob", "az", port, container, {"AZURE_STORAGE_CONNECTION_STRING": connection_string},
-                        process, log)
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    emulator = Emulator(
+        "azurite-blob", "az", port, container, {"AZURE_STORAGE_CONNECTION_STRING": connection_string}, process, log
+    )
     try:
         from azure.storage.blob import BlobServiceClient
 

@@ -19,9 +19,11 @@ LAYERS = 3
 
 def layer_tensor_names(layer: int) -> list[str]:
     prefix = f"model.layers.{layer}"
-    return [f"{prefix}.self_attn.{p}_proj.weight" for p in "qkvo"] + \
-           [f"{prefix}.mlp.{p}_proj.weight" for p in ("gate", "up", "down")] + \
-           [f"{prefix}.input_layernorm.weight", f"{prefix}.post_attention_layernorm.weight"]
+    return (
+        [f"{prefix}.self_attn.{p}_proj.weight" for p in "qkvo"]
+        + [f"{prefix}.mlp.{p}_proj.weight" for p in ("gate", "up", "down")]
+        + [f"{prefix}.input_layernorm.weight", f"{prefix}.post_attention_layernorm.weight"]
+    )
 
 
 def make_tensors(*, layers: int = LAYERS, tied: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -45,29 +47,39 @@ def make_tensors(*, layers: int = LAYERS, tied: bool = False, seed: int = 0) -> 
     return tensors
 
 
-def write_checkpoint(directory: Path, *, layers: int = LAYERS, tied: bool = False, sharded: bool = True,
-                     seed: int = 0) -> dict[str, torch.Tensor]:
+def write_checkpoint(
+    directory: Path, *, layers: int = LAYERS, tied: bool = False, sharded: bool = True, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """Write config.json, tokenizer.json and the weights (2 files + index when ``sharded``); return the tensors."""
     directory.mkdir(parents=True, exist_ok=True)
     tensors = make_tensors(layers=layers, tied=tied, seed=seed)
-    config = {"architectures": ["LlamaForCausalLM"], "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE,
-              "num_hidden_layers": layers, "vocab_size": VOCAB, "tie_word_embeddings": tied,
-              "torch_dtype": "bfloat16"}
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": HIDDEN,
+        "intermediate_size": INTERMEDIATE,
+        "num_hidden_layers": layers,
+        "vocab_size": VOCAB,
+        "tie_word_embeddings": tied,
+        "torch_dtype": "bfloat16",
+    }
     (directory / "config.json").write_text(json.dumps(config))
     (directory / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "BPE"}}))
     if not sharded:
         save_file(tensors, directory / "model.safetensors", metadata={"format": "pt"})
         return tensors
     # Layers 0..1 and the embeddings in the first file, the rest in the second.
-    first = {n: t for n, t in tensors.items() if n.startswith(("model.embed_tokens", "model.layers.0.",
-                                                                "model.layers.1."))}
+    first = {
+        n: t for n, t in tensors.items() if n.startswith(("model.embed_tokens", "model.layers.0.", "model.layers.1."))
+    }
     second = {n: t for n, t in tensors.items() if n not in first}
     files = {"model-00001-of-00002.safetensors": first, "model-00002-of-00002.safetensors": second}
     for file, part in files.items():
         save_file(part, directory / file, metadata={"format": "pt"})
     weight_map = {name: file for file, part in files.items() for name in part}
-    index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in tensors.values())},
-             "weight_map": weight_map}
+    index = {
+        "metadata": {"total_size": sum(t.numel() * t.element_size() for t in tensors.values())},
+        "weight_map": weight_map,
+    }
     (directory / "model.safetensors.index.json").write_text(json.dumps(index))
     return tensors
 

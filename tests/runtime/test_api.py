@@ -103,8 +103,12 @@ class FakeEngine:
 
         def event(i: int, token: int | None, text: str, reason: FinishReason | None) -> GenerationEvent:
             return GenerationEvent(
-                request_id=request.request_id, token_id=token, text=text, finish_reason=reason,
-                prompt_tokens=len(request.prompt_token_ids), completion_tokens=i,
+                request_id=request.request_id,
+                token_id=token,
+                text=text,
+                finish_reason=reason,
+                prompt_tokens=len(request.prompt_token_ids),
+                completion_tokens=i,
                 first_scheduled_time=scheduled if i <= 1 else None,
             )
 
@@ -235,8 +239,7 @@ def good_completion(client: openai.OpenAI) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_health_is_open_and_ready_follows_the_engine(base_url: str, engine: FakeEngine,
-                                                     client: openai.OpenAI) -> None:
+def test_health_is_open_and_ready_follows_the_engine(base_url: str, engine: FakeEngine, client: openai.OpenAI) -> None:
     engine.is_ready = False
     with httpx.Client(base_url=base_url) as anonymous:  # probes carry no key
         assert anonymous.get("/health").status_code == 200
@@ -276,41 +279,51 @@ VLLM_METRICS = (
 )
 
 
-def test_metrics_names_and_counters_move(base_url: str, app: FastAPI, engine: FakeEngine,
-                                         client: openai.OpenAI) -> None:
+def test_metrics_names_and_counters_move(
+    base_url: str, app: FastAPI, engine: FakeEngine, client: openai.OpenAI
+) -> None:
     app.state.metrics.record_weights_load(seconds=2.5, num_bytes=270_000_000)
     with httpx.Client(base_url=base_url) as anonymous:  # Prometheus carries no key
         before = anonymous.get("/metrics").text
         client.completions.create(model=MODEL, prompt="abc")  # 4 prompt tokens with BOS, 8 generated
-        for _ in client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                                                stream=True):
+        for _ in client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True):
             pass
         response = anonymous.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     after = response.text
-    chat_prompt = len(FakeTokenizer().encode(FakeTokenizer().apply_chat_template(
-        [{"role": "user", "content": "hi"}]), add_special_tokens=False))
+    chat_prompt = len(
+        FakeTokenizer().encode(
+            FakeTokenizer().apply_chat_template([{"role": "user", "content": "hi"}]), add_special_tokens=False
+        )
+    )
     labels = {"model_name": MODEL}
-    assert metric(after, "vllm:prompt_tokens_total", **labels) - metric(before, "vllm:prompt_tokens_total",
-                                                                        **labels) == 4 + chat_prompt
+    assert (
+        metric(after, "vllm:prompt_tokens_total", **labels) - metric(before, "vllm:prompt_tokens_total", **labels)
+        == 4 + chat_prompt
+    )
     assert metric(after, "vllm:generation_tokens_total", **labels) - metric(
-        before, "vllm:generation_tokens_total", **labels) == 2 * len(REPLY)
+        before, "vllm:generation_tokens_total", **labels
+    ) == 2 * len(REPLY)
     success = {"finished_reason": "stop", **labels}
-    assert metric(after, "vllm:request_success_total", **success) - metric(
-        before, "vllm:request_success_total", **success) == 2
+    assert (
+        metric(after, "vllm:request_success_total", **success) - metric(before, "vllm:request_success_total", **success)
+        == 2
+    )
     for name in VLLM_METRICS:
         assert metric(after, name, **labels) - metric(before, name, **labels) >= 2, name
     # 7 gaps between 8 tokens, for each of the two requests
-    assert metric(after, "vllm:inter_token_latency_seconds_count", **labels) - metric(
-        before, "vllm:inter_token_latency_seconds_count", **labels) == 14
+    assert (
+        metric(after, "vllm:inter_token_latency_seconds_count", **labels)
+        - metric(before, "vllm:inter_token_latency_seconds_count", **labels)
+        == 14
+    )
     assert metric(after, "vllm:num_requests_running", **labels) == engine.running == 0
     assert "vllm:num_requests_waiting{" in after
     assert metric(after, "shardstack_engine_stat", stat="kv_cache_usage_perc") == 0.25
     assert metric(after, "shardstack_weights_load_seconds", **labels) == 2.5
     assert metric(after, "shardstack_weights_load_bytes", **labels) == 270_000_000
-    assert metric(after, "shardstack_http_requests_total", route="/v1/completions", method="POST",
-                  status="200") >= 1
+    assert metric(after, "shardstack_http_requests_total", route="/v1/completions", method="POST", status="200") >= 1
 
 
 def test_metrics_have_their_own_registry_and_port() -> None:
@@ -342,8 +355,7 @@ def test_completion(client: openai.OpenAI, engine: FakeEngine) -> None:
     [choice] = response.choices
     assert (choice.index, choice.text, choice.finish_reason) == (0, REPLY_TEXT, "stop")
     assert response.usage is not None
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (
-        7, 8, 15)
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (7, 8, 15)
     request = engine.requests[-1]
     assert list(request.prompt_token_ids) == FakeTokenizer().encode("Say hi")
     assert request.params == SamplingParams(max_tokens=16)  # OpenAI's defaults
@@ -351,8 +363,9 @@ def test_completion(client: openai.OpenAI, engine: FakeEngine) -> None:
 
 
 def test_completion_stream_with_usage(client: openai.OpenAI) -> None:
-    chunks = list(client.completions.create(model=MODEL, prompt="Say hi", stream=True,
-                                            stream_options={"include_usage": True}))
+    chunks = list(
+        client.completions.create(model=MODEL, prompt="Say hi", stream=True, stream_options={"include_usage": True})
+    )
     assert len({c.id for c in chunks}) == 1 and chunks[0].id.startswith("cmpl-")
     text = "".join(choice.text for c in chunks for choice in c.choices)
     assert text == REPLY_TEXT
@@ -374,8 +387,9 @@ def test_chat(client: openai.OpenAI, engine: FakeEngine) -> None:
     assert choice.message.role == "assistant" and choice.message.content == REPLY_TEXT
     assert choice.finish_reason == "stop"
     tokenizer = FakeTokenizer()
-    rendered = tokenizer.apply_chat_template([{"role": "system", "content": "Be brief."},
-                                              {"role": "user", "content": "Say\nhi"}])
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say\nhi"}]
+    )
     # The template wrote "<s>" itself: encoding adds no second BOS.
     expected = tokenizer.encode(rendered, add_special_tokens=False)
     assert list(engine.requests[-1].prompt_token_ids) == expected
@@ -385,8 +399,9 @@ def test_chat(client: openai.OpenAI, engine: FakeEngine) -> None:
 
 
 def test_chat_stream_with_usage(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                                            stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert chunks[0].object == "chat.completion.chunk" and chunks[0].id.startswith("chatcmpl-")
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -398,14 +413,14 @@ def test_chat_stream_with_usage(client: openai.OpenAI) -> None:
 
 
 def test_developer_role_is_rendered_as_system(client: openai.OpenAI, engine: FakeEngine) -> None:
-    client.chat.completions.create(model=MODEL, messages=[{"role": "developer", "content": "x"},
-                                                          {"role": "user", "content": "y"}])
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "developer", "content": "x"}, {"role": "user", "content": "y"}]
+    )
     assert FakeTokenizer().decode(engine.requests[-1].prompt_token_ids).startswith("<s><|system|>x\n")
 
 
 def test_n_choices_with_seed(client: openai.OpenAI, engine: FakeEngine) -> None:
-    response = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], n=3,
-                                              seed=7)
+    response = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], n=3, seed=7)
     assert [c.index for c in response.choices] == [0, 1, 2]
     assert all(c.message.content == REPLY_TEXT for c in response.choices)
     assert [r.params.seed for r in engine.requests[-3:]] == [7, 8, 9]
@@ -443,8 +458,9 @@ def test_max_tokens_ends_with_length(client: openai.OpenAI) -> None:
     completion = client.completions.create(model=MODEL, prompt="hi", max_tokens=3)
     assert completion.choices[0].text == "Hello, world" and completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
-    chat = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                                          max_completion_tokens=2)
+    chat = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], max_completion_tokens=2
+    )
     assert chat.choices[0].message.content == "Hello," and chat.choices[0].finish_reason == "length"
 
 
@@ -456,15 +472,28 @@ def test_token_less_final_event(client: openai.OpenAI) -> None:
 
 def test_sampling_parameters_reach_the_engine(client: openai.OpenAI, engine: FakeEngine) -> None:
     client.completions.create(
-        model=MODEL, prompt="hi", max_tokens=5, temperature=0.5, top_p=0.9, seed=3, stop=["x", "y"],
+        model=MODEL,
+        prompt="hi",
+        max_tokens=5,
+        temperature=0.5,
+        top_p=0.9,
+        seed=3,
+        stop=["x", "y"],
         extra_body={"top_k": 40, "stop_token_ids": [2], "ignore_eos": True},
     )
     assert engine.requests[-1].params == SamplingParams(
-        max_tokens=5, temperature=0.5, top_p=0.9, top_k=40, seed=3, stop=("x", "y"), stop_token_ids=(2,),
+        max_tokens=5,
+        temperature=0.5,
+        top_p=0.9,
+        top_k=40,
+        seed=3,
+        stop=("x", "y"),
+        stop_token_ids=(2,),
         ignore_eos=True,
     )
-    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], top_p=0.0,
-                                   stop="\n", extra_body={"top_k": -1})
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], top_p=0.0, stop="\n", extra_body={"top_k": -1}
+    )
     params = engine.requests[-1].params
     assert (params.temperature, params.top_p, params.top_k, params.stop) == (0.0, 1.0, 0, ("\n",))
 
@@ -475,8 +504,7 @@ def test_many_concurrent_streams_run_together(base_url: str, engine: FakeEngine)
         return "".join([choice.text async for chunk in stream for choice in chunk.choices])
 
     async def run() -> list[str]:
-        async with openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0,
-                                      timeout=30) as client:
+        async with openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0, timeout=30) as client:
             return await asyncio.gather(*(one(client) for _ in range(32)))
 
     engine.peak_running = 0
@@ -491,8 +519,10 @@ def test_many_concurrent_streams_run_together(base_url: str, engine: FakeEngine)
 
 
 def test_api_key_required_accepted_and_rejected(base_url: str) -> None:
-    with (openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-wrong", max_retries=0) as wrong,
-          pytest.raises(openai.AuthenticationError) as excinfo):
+    with (
+        openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-wrong", max_retries=0) as wrong,
+        pytest.raises(openai.AuthenticationError) as excinfo,
+    ):
         wrong.models.list()
     assert excinfo.value.code == "invalid_api_key"
     with openai.OpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0) as right:
@@ -504,10 +534,18 @@ def test_api_key_required_accepted_and_rejected(base_url: str) -> None:
             assert response.headers["www-authenticate"].startswith("Bearer")
         body = {"model": MODEL, "prompt": "hi"}
         assert_openai_error(anonymous.post("/v1/completions", json=body), 401, None, "invalid_api_key")
-        assert_openai_error(anonymous.post("/v1/completions", json=body, headers={
-            "Authorization": f"Basic {API_KEY}"}), 401, None, "invalid_api_key")
-        assert_openai_error(anonymous.post("/v1/completions", json=body, headers={
-            "Authorization": f"Bearer {API_KEY}x"}), 401, None, "invalid_api_key")
+        assert_openai_error(
+            anonymous.post("/v1/completions", json=body, headers={"Authorization": f"Basic {API_KEY}"}),
+            401,
+            None,
+            "invalid_api_key",
+        )
+        assert_openai_error(
+            anonymous.post("/v1/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}x"}),
+            401,
+            None,
+            "invalid_api_key",
+        )
         # An unauthenticated oversized body is refused for the key, before its size matters.
         assert_openai_error(anonymous.post("/v1/completions", content=b"x" * 100_000), 401, None)
         for path in ("/health", "/ready", "/metrics"):
@@ -527,11 +565,17 @@ def test_settings_open_api_model_alias_cors_and_shared_metrics() -> None:
         assert ok.status_code == 200 and ok.json()["model"] == "alias"
         no_model = anonymous.post("/v1/completions", json={"prompt": "hi", "max_tokens": 1})
         assert no_model.status_code == 200  # model may be left out: there is one
-        assert_openai_error(anonymous.post("/v1/completions", json={"model": MODEL, "prompt": "hi"}), 404,
-                            "model", "model_not_found")
-        preflight = anonymous.options("/v1/chat/completions", headers={
-            "Origin": "https://ui.example", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert_openai_error(
+            anonymous.post("/v1/completions", json={"model": MODEL, "prompt": "hi"}), 404, "model", "model_not_found"
+        )
+        preflight = anonymous.options(
+            "/v1/chat/completions",
+            headers={
+                "Origin": "https://ui.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://ui.example"
         assert b'vllm:generation_tokens_total{model_name="alias"} 2.0' in metrics.render()
@@ -575,8 +619,13 @@ MALFORMED: dict[str, tuple[str, Any, int, str | None, str | None]] = {
     "max_tokens a float": (C, _completion(max_tokens=1.5), 400, "max_tokens", "invalid_type"),
     "max_tokens over the limit": (C, _completion(max_tokens=100_000), 400, "max_tokens", "invalid_value"),
     "prompt over the context": (C, _completion(prompt="x" * 300), 400, "prompt", "context_length_exceeded"),
-    "prompt plus max_tokens over the context": (C, _completion(prompt="x" * 200, max_tokens=100), 400,
-                                                "max_tokens", "context_length_exceeded"),
+    "prompt plus max_tokens over the context": (
+        C,
+        _completion(prompt="x" * 200, max_tokens=100),
+        400,
+        "max_tokens",
+        "context_length_exceeded",
+    ),
     "temperature too high": (C, _completion(temperature=2.5), 400, "temperature", "invalid_value"),
     "temperature negative": (C, _completion(temperature=-0.1), 400, "temperature", "invalid_value"),
     "temperature a string": (C, _completion(temperature="hot"), 400, "temperature", "invalid_type"),
@@ -588,10 +637,20 @@ MALFORMED: dict[str, tuple[str, Any, int, str | None, str | None]] = {
     "batch over the choice limit": (C, _completion(prompt=["a", "b", "c"], n=2), 400, "prompt", "invalid_value"),
     "stream a string": (C, _completion(stream="yes"), 400, "stream", "invalid_type"),
     "stream an integer": (C, _completion(stream=1), 400, "stream", "invalid_type"),
-    "stream_options without stream": (C, _completion(stream_options={"include_usage": True}), 400,
-                                      "stream_options", "invalid_value"),
-    "stream_options.include_usage a string": (C, _completion(stream=True, stream_options={"include_usage": "y"}),
-                                              400, "stream_options.include_usage", "invalid_type"),
+    "stream_options without stream": (
+        C,
+        _completion(stream_options={"include_usage": True}),
+        400,
+        "stream_options",
+        "invalid_value",
+    ),
+    "stream_options.include_usage a string": (
+        C,
+        _completion(stream=True, stream_options={"include_usage": "y"}),
+        400,
+        "stream_options.include_usage",
+        "invalid_type",
+    ),
     "five stop sequences": (C, _completion(stop=["a", "b", "c", "d", "e"]), 400, "stop", "invalid_value"),
     "stop numbers": (C, _completion(stop=[1, 2]), 400, "stop", "invalid_type"),
     "stop empty string": (C, _completion(stop=[""]), 400, "stop", "invalid_value"),
@@ -611,47 +670,115 @@ MALFORMED: dict[str, tuple[str, Any, int, str | None, str | None]] = {
     "empty messages": (CHAT, _chat(messages=[]), 400, "messages", "invalid_value"),
     "messages a string": (CHAT, _chat(messages="hi"), 400, "messages", "invalid_type"),
     "message a string": (CHAT, _chat(messages=["hi"]), 400, "messages[0]", "invalid_type"),
-    "unknown role": (CHAT, _chat(messages=[{"role": "robot", "content": "hi"}]), 400, "messages[0].role",
-                     "invalid_value"),
-    "tool role": (CHAT, _chat(messages=[*USER, {"role": "tool", "content": "42"}]), 400, "messages[1].role",
-                  "invalid_value"),
-    "missing role": (CHAT, _chat(messages=[{"content": "hi"}]), 400, "messages[0].role",
-                     "missing_required_parameter"),
-    "missing content": (CHAT, _chat(messages=[{"role": "user"}]), 400, "messages[0].content",
-                        "missing_required_parameter"),
-    "content a number": (CHAT, _chat(messages=[{"role": "user", "content": 5}]), 400, "messages[0].content",
-                         "invalid_type"),
-    "content null": (CHAT, _chat(messages=[{"role": "user", "content": None}]), 400, "messages[0].content",
-                     "invalid_type"),
-    "image content part": (CHAT, _chat(messages=[{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]), 400,
-        "messages[0].content", "unsupported_parameter"),
-    "text part without text": (CHAT, _chat(messages=[{"role": "user", "content": [{"type": "text"}]}]), 400,
-                               "messages[0].content", "invalid_type"),
-    "template rejects the messages": (CHAT, _chat(messages=[{"role": "user", "content": "[reject]"}]), 400,
-                                      "messages", "invalid_value"),
-    "chat over the context": (CHAT, _chat(messages=[{"role": "user", "content": "x" * 300}]), 400, "messages",
-                              "context_length_exceeded"),
-    "max_completion_tokens zero": (CHAT, _chat(max_completion_tokens=0), 400, "max_completion_tokens",
-                                   "invalid_value"),
-    "max_completion_tokens over the limit": (CHAT, _chat(max_completion_tokens=129), 400,
-                                             "max_completion_tokens", "invalid_value"),
+    "unknown role": (
+        CHAT,
+        _chat(messages=[{"role": "robot", "content": "hi"}]),
+        400,
+        "messages[0].role",
+        "invalid_value",
+    ),
+    "tool role": (
+        CHAT,
+        _chat(messages=[*USER, {"role": "tool", "content": "42"}]),
+        400,
+        "messages[1].role",
+        "invalid_value",
+    ),
+    "missing role": (CHAT, _chat(messages=[{"content": "hi"}]), 400, "messages[0].role", "missing_required_parameter"),
+    "missing content": (
+        CHAT,
+        _chat(messages=[{"role": "user"}]),
+        400,
+        "messages[0].content",
+        "missing_required_parameter",
+    ),
+    "content a number": (
+        CHAT,
+        _chat(messages=[{"role": "user", "content": 5}]),
+        400,
+        "messages[0].content",
+        "invalid_type",
+    ),
+    "content null": (
+        CHAT,
+        _chat(messages=[{"role": "user", "content": None}]),
+        400,
+        "messages[0].content",
+        "invalid_type",
+    ),
+    "image content part": (
+        CHAT,
+        _chat(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}],
+                }
+            ]
+        ),
+        400,
+        "messages[0].content",
+        "unsupported_parameter",
+    ),
+    "text part without text": (
+        CHAT,
+        _chat(messages=[{"role": "user", "content": [{"type": "text"}]}]),
+        400,
+        "messages[0].content",
+        "invalid_type",
+    ),
+    "template rejects the messages": (
+        CHAT,
+        _chat(messages=[{"role": "user", "content": "[reject]"}]),
+        400,
+        "messages",
+        "invalid_value",
+    ),
+    "chat over the context": (
+        CHAT,
+        _chat(messages=[{"role": "user", "content": "x" * 300}]),
+        400,
+        "messages",
+        "context_length_exceeded",
+    ),
+    "max_completion_tokens zero": (CHAT, _chat(max_completion_tokens=0), 400, "max_completion_tokens", "invalid_value"),
+    "max_completion_tokens over the limit": (
+        CHAT,
+        _chat(max_completion_tokens=129),
+        400,
+        "max_completion_tokens",
+        "invalid_value",
+    ),
     "chat n over the limit": (CHAT, _chat(n=9), 400, "n", "invalid_value"),
-    "tools": (CHAT, _chat(tools=[{"type": "function", "function": {"name": "f"}}]), 400, "tools",
-              "unsupported_parameter"),
+    "tools": (
+        CHAT,
+        _chat(tools=[{"type": "function", "function": {"name": "f"}}]),
+        400,
+        "tools",
+        "unsupported_parameter",
+    ),
     "tool_choice required": (CHAT, _chat(tool_choice="required"), 400, "tool_choice", "unsupported_parameter"),
     "chat logprobs": (CHAT, _chat(logprobs=True), 400, "logprobs", "unsupported_parameter"),
     "top_logprobs": (CHAT, _chat(top_logprobs=3), 400, "top_logprobs", "unsupported_parameter"),
-    "JSON mode": (CHAT, _chat(response_format={"type": "json_object"}), 400, "response_format",
-                  "unsupported_parameter"),
-    "unknown response_format": (CHAT, _chat(response_format={"type": "yaml"}), 400, "response_format.type",
-                                "invalid_value"),
+    "JSON mode": (
+        CHAT,
+        _chat(response_format={"type": "json_object"}),
+        400,
+        "response_format",
+        "unsupported_parameter",
+    ),
+    "unknown response_format": (
+        CHAT,
+        _chat(response_format={"type": "yaml"}),
+        400,
+        "response_format.type",
+        "invalid_value",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", MALFORMED.keys())
-def test_malformed_request_is_a_4xx_naming_the_field(case: str, http: httpx.Client,
-                                                      client: openai.OpenAI) -> None:
+def test_malformed_request_is_a_4xx_naming_the_field(case: str, http: httpx.Client, client: openai.OpenAI) -> None:
     path, body, status, param, code = MALFORMED[case]
     if isinstance(body, bytes):
         response = http.post(path, content=body, headers={"Content-Type": "application/json"})
@@ -665,9 +792,10 @@ def test_at_least_thirty_malformed_shapes() -> None:
     assert len(MALFORMED) >= 30
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/v1/nowhere", 404),
-                                                        ("GET", "/v1/completions", 405),
-                                                        ("DELETE", "/v1/models", 405)])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/v1/nowhere", 404), ("GET", "/v1/completions", 405), ("DELETE", "/v1/models", 405)],
+)
 def test_unknown_routes_and_methods(http: httpx.Client, method: str, path: str, status: int) -> None:
     assert_openai_error(http.request(method, path), status, None)
 
@@ -683,12 +811,13 @@ def test_body_not_sent_as_json(http: httpx.Client, client: openai.OpenAI) -> Non
 def test_oversized_body_is_413_before_parsing(http: httpx.Client, client: openai.OpenAI) -> None:
     huge = json.dumps(_completion(prompt="x" * 80_000)).encode()
     assert len(huge) > SETTINGS.max_body_bytes
-    assert_openai_error(http.post(C, content=huge, headers={"Content-Type": "application/json"}), 413, None,
-                        "request_too_large")
+    assert_openai_error(
+        http.post(C, content=huge, headers={"Content-Type": "application/json"}), 413, None, "request_too_large"
+    )
 
     def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
         for i in range(0, len(huge), 16 * 1024):
-            yield huge[i:i + 16 * 1024]
+            yield huge[i : i + 16 * 1024]
 
     response = http.post(C, content=chunked(), headers={"Content-Type": "application/json"})
     assert "content-length" not in response.request.headers
@@ -702,13 +831,15 @@ def test_oversized_body_is_413_before_parsing(http: httpx.Client, client: openai
 
 
 @pytest.mark.parametrize("route", ["completions", "chat"])
-def test_client_disconnect_mid_stream_aborts_the_engine_request(route: str, client: openai.OpenAI,
-                                                                engine: FakeEngine) -> None:
+def test_client_disconnect_mid_stream_aborts_the_engine_request(
+    route: str, client: openai.OpenAI, engine: FakeEngine
+) -> None:
     if route == "completions":
         stream: Any = client.completions.create(model=MODEL, prompt="[slow]", max_tokens=100, stream=True)
     else:
-        stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "[slow]"}],
-                                                max_tokens=100, stream=True)
+        stream = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "[slow]"}], max_tokens=100, stream=True
+        )
     for received, _ in enumerate(stream, start=1):
         if received == 3:
             break
@@ -719,10 +850,13 @@ def test_client_disconnect_mid_stream_aborts_the_engine_request(route: str, clie
     good_completion(client)
 
 
-def test_client_gone_before_a_non_streamed_answer_aborts_the_engine_request(base_url: str, engine: FakeEngine,
-                                                                            client: openai.OpenAI) -> None:
-    with (openai.OpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0, timeout=0.3) as impatient,
-          pytest.raises(openai.APITimeoutError)):
+def test_client_gone_before_a_non_streamed_answer_aborts_the_engine_request(
+    base_url: str, engine: FakeEngine, client: openai.OpenAI
+) -> None:
+    with (
+        openai.OpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0, timeout=0.3) as impatient,
+        pytest.raises(openai.APITimeoutError),
+    ):
         impatient.completions.create(model=MODEL, prompt="[slow]", max_tokens=100)
     request_id = engine.requests[-1].request_id
     assert wait_for(lambda: request_id in engine.aborted), "the engine request was not cancelled"
@@ -749,8 +883,9 @@ def test_engine_abort_and_crash(client: openai.OpenAI, engine: FakeEngine) -> No
             for _ in client.completions.create(model=MODEL, prompt=prompt, stream=True):
                 pass
     with pytest.raises(openai.APIError, match="engine"):
-        for _ in client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "[crash]"}],
-                                                stream=True, n=2):
+        for _ in client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "[crash]"}], stream=True, n=2
+        ):
             pass
     assert wait_for(lambda: engine.running == 0)
     good_completion(client)

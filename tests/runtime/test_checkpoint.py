@@ -79,8 +79,11 @@ def test_an_index_naming_a_missing_file_or_the_wrong_file_is_refused(tmp_path: P
     index = json.loads(index_path.read_text())
     index["weight_map"]["model.norm.weight"] = "model-00001-of-00002.safetensors"
     index_path.write_text(json.dumps(index))
-    with pytest.raises(CheckpointError, match=r"maps tensor 'model.norm.weight' to model-00001-of-00002.*it is in "
-                                              r"model-00002-of-00002"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"maps tensor 'model.norm.weight' to model-00001-of-00002.*it is in "
+        r"model-00002-of-00002",
+    ):
         open_checkpoint(str(tmp_path))
     (tmp_path / "model-00002-of-00002.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"names files that are not there: model-00002-of-00002\.safetensors"):
@@ -97,4 +100,3 @@ def test_malformed_or_truncated_weight_files_are_refused_naming_the_file(tmp_pat
     weights.write_bytes((10**12).to_bytes(8, "little") + data[8:])
     with pytest.raises(CheckpointError, match=r"model\.safetensors is not a safetensors file"):
         open_checkpoint(str(tmp_path))
-

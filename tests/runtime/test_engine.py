@@ -19,8 +19,12 @@ _ids = itertools.count()
 
 
 def request(prompt: list[int], **params) -> GenerationRequest:
-    return GenerationRequest(request_id=f"req-{next(_ids)}", prompt_token_ids=prompt,
-                             params=SamplingParams(**params), arrival_time=time.monotonic())
+    return GenerationRequest(
+        request_id=f"req-{next(_ids)}",
+        prompt_token_ids=prompt,
+        params=SamplingParams(**params),
+        arrival_time=time.monotonic(),
+    )
 
 
 async def collect(engine: Engine, req: GenerationRequest) -> list[GenerationEvent]:
@@ -45,8 +49,9 @@ def wait_until(condition, timeout: float = 10.0) -> None:
 def make_engine(model_dir: Path, *, start: bool = True, dtype: str = "float32", **options) -> Engine:
     options.setdefault("max_slots", 4)
     options.setdefault("max_model_len", 128)
-    engine = Engine(open_shard(str(model_dir), dtype=dtype, max_positions=options["max_model_len"]),
-                    verify=False, **options)
+    engine = Engine(
+        open_shard(str(model_dir), dtype=dtype, max_positions=options["max_model_len"]), verify=False, **options
+    )
     if start:
         engine.start().wait_ready(60)
     return engine
@@ -61,8 +66,14 @@ def engine(tiny_model_dir: Path) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def prompts(engine: Engine) -> list[list[int]]:
-    texts = ["Hello there", "The quick brown fox jumps over the lazy dog", "1 2 3", "A",
-             "Once upon a time, in a land far away, there lived", "Shardstack serves models"]
+    texts = [
+        "Hello there",
+        "The quick brown fox jumps over the lazy dog",
+        "1 2 3",
+        "A",
+        "Once upon a time, in a land far away, there lived",
+        "Shardstack serves models",
+    ]
     return [engine.tokenizer.encode(t) for t in texts]
 
 
@@ -115,13 +126,22 @@ def test_lanes_of_micro_batches_give_the_same_tokens(engine: Engine, tiny_model_
     # The scheduling a pipeline uses, on one rank: 3 lanes over 5 slots, each lane's pass in flight on
     # its own, sequences finishing at different times (slot moves inside lanes), prompts read in chunks.
     kinds = [{"temperature": 0.0}, {"temperature": 1.0, "top_k": 20, "seed": 7}]
-    alone = [tokens(asyncio.run(collect(engine, request(p, max_tokens=24, ignore_eos=True, **kinds[i % 2]))))
-             for i, p in enumerate(prompts)]
+    alone = [
+        tokens(asyncio.run(collect(engine, request(p, max_tokens=24, ignore_eos=True, **kinds[i % 2]))))
+        for i, p in enumerate(prompts)
+    ]
     laned = make_engine(tiny_model_dir, max_slots=5, micro_batches=3, prefill_chunk=6)
     try:
         lengths = [4 + 4 * i for i in range(len(prompts))]
-        results = asyncio.run(_gather(laned, [request(p, max_tokens=n, ignore_eos=True, **kinds[i % 2])
-                                              for i, (p, n) in enumerate(zip(prompts, lengths, strict=True))]))
+        results = asyncio.run(
+            _gather(
+                laned,
+                [
+                    request(p, max_tokens=n, ignore_eos=True, **kinds[i % 2])
+                    for i, (p, n) in enumerate(zip(prompts, lengths, strict=True))
+                ],
+            )
+        )
         assert [tokens(r) for r in results] == [a[:n] for a, n in zip(alone, lengths, strict=True)]
         assert laned.stats().running == 0
     finally:
@@ -133,20 +153,24 @@ def test_a_seeded_request_samples_the_same_tokens_in_any_company(engine: Engine,
     alone = tokens(asyncio.run(collect(engine, request(prompts[1], **params))))
 
     async def crowded() -> list[GenerationEvent]:
-        others = [collect(engine, request(p, max_tokens=n, temperature=0.7, ignore_eos=True))
-                  for p, n in zip(prompts, [3, 9, 20, 5], strict=False)]
+        others = [
+            collect(engine, request(p, max_tokens=n, temperature=0.7, ignore_eos=True))
+            for p, n in zip(prompts, [3, 9, 20, 5], strict=False)
+        ]
         results = await asyncio.gather(collect(engine, request(prompts[1], **params)), *others)
         return results[0]
 
     assert tokens(asyncio.run(crowded())) == alone
-    unseeded = {tuple(tokens(asyncio.run(collect(engine, request(prompts[1], **{**params, "seed": None})))))
-                for _ in range(2)}
+    unseeded = {
+        tuple(tokens(asyncio.run(collect(engine, request(prompts[1], **{**params, "seed": None}))))) for _ in range(2)
+    }
     assert len(unseeded | {tuple(alone)}) > 1
 
 
 def test_cancelling_a_request_frees_its_slot(tiny_model_dir: Path, prompts) -> None:
     engine = make_engine(tiny_model_dir, max_slots=2, max_model_len=512)
     try:
+
         async def scenario() -> list[GenerationEvent]:
             long = dict(max_tokens=400, temperature=0.0, ignore_eos=True)
             streams = [engine.generate(request(p, **long)) for p in prompts[:2]]
@@ -183,8 +207,9 @@ def test_stop_token_ids_and_stop_strings_end_with_stop(engine: Engine, prompts) 
     ids, full = tokens(reference), text(reference)
 
     stop_id = ids[5]
-    stopped = asyncio.run(collect(engine, request(prompts[4], max_tokens=20, temperature=0.0, ignore_eos=True,
-                                                  stop_token_ids=(stop_id,))))
+    stopped = asyncio.run(
+        collect(engine, request(prompts[4], max_tokens=20, temperature=0.0, ignore_eos=True, stop_token_ids=(stop_id,)))
+    )
     cut = ids.index(stop_id)
     assert tokens(stopped) == ids[: cut + 1] and stopped[-1].finish_reason == "stop"
     assert text(stopped) == engine.tokenizer.decode(ids[:cut])  # the stop token's text is not shown
@@ -193,8 +218,9 @@ def test_stop_token_ids_and_stop_strings_end_with_stop(engine: Engine, prompts) 
     start = len(engine.tokenizer.decode(ids[:6])) - 1
     stop = full[start : len(engine.tokenizer.decode(ids[:8])) + 1]
     assert len(stop) >= 2 and full.index(stop) == start
-    stopped = asyncio.run(collect(engine, request(prompts[4], max_tokens=20, temperature=0.0, ignore_eos=True,
-                                                  stop=(stop,))))
+    stopped = asyncio.run(
+        collect(engine, request(prompts[4], max_tokens=20, temperature=0.0, ignore_eos=True, stop=(stop,)))
+    )
     assert text(stopped) == full[:start] and stopped[-1].finish_reason == "stop"
     assert len(stopped) <= 9
 

@@ -37,15 +37,30 @@ def tool(path: Path) -> str:
 
 
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool(HADOLINT), "--no-color", str(dockerfile)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([tool(HADOLINT), "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=60)
 
 
 def trivy(directory: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [tool(TRIVY), "config", "--skip-check-update", "--skip-version-check", "--severity", "HIGH,CRITICAL",
-         "--exit-code", "1", "--cache-dir", str(cache), "--quiet", "--format", "json", str(directory)],
-        capture_output=True, text=True, timeout=120,
+        [
+            tool(TRIVY),
+            "config",
+            "--skip-check-update",
+            "--skip-version-check",
+            "--severity",
+            "HIGH,CRITICAL",
+            "--exit-code",
+            "1",
+            "--cache-dir",
+            str(cache),
+            "--quiet",
+            "--format",
+            "json",
+            str(directory),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -72,7 +87,7 @@ def pyproject() -> dict:
 
 def final_stage(dockerfile: list[tuple[str, str]]) -> list[tuple[str, str]]:
     starts = [i for i, (keyword, _) in enumerate(dockerfile) if keyword == "FROM"]
-    return dockerfile[starts[-1]:]
+    return dockerfile[starts[-1] :]
 
 
 def test_hadolint_is_clean() -> None:
@@ -117,8 +132,13 @@ def test_final_stage_contract(dockerfile: list[tuple[str, str]]) -> None:
     [healthcheck] = [args for keyword, args in final if keyword == "HEALTHCHECK"]
     assert "http://127.0.0.1:9090/health" in healthcheck  # every rank serves /health on the metrics port
     env = " ".join(args for keyword, args in final if keyword == "ENV")
-    for variable in ("HOME=/tmp", "XDG_CACHE_HOME=/tmp/", "HF_HOME=/tmp/", "TRITON_CACHE_DIR=/tmp/",
-                     "PYTHONDONTWRITEBYTECODE=1"):
+    for variable in (
+        "HOME=/tmp",
+        "XDG_CACHE_HOME=/tmp/",
+        "HF_HOME=/tmp/",
+        "TRITON_CACHE_DIR=/tmp/",
+        "PYTHONDONTWRITEBYTECODE=1",
+    ):
         assert variable in env, variable
     runs = " ".join(args for keyword, args in final if keyword == "RUN")
     assert f"--uid {POD_UID}" in runs and f"--gid {POD_UID}" in runs
@@ -136,8 +156,7 @@ def test_every_pip_install_is_cacheless_and_pinned(dockerfile: list[tuple[str, s
                         assert "==" in package or package.startswith('"/wheels/'), package
 
 
-def test_pins_cover_and_satisfy_the_runtime_dependencies(dockerfile: list[tuple[str, str]],
-                                                         pyproject: dict) -> None:
+def test_pins_cover_and_satisfy_the_runtime_dependencies(dockerfile: list[tuple[str, str]], pyproject: dict) -> None:
     runs = " ".join(args for keyword, args in final_stage(dockerfile) if keyword == "RUN")
     pins = {canonicalize_name(name): version for name, version in re.findall(r"([A-Za-z0-9_.-]+)==([^\s\"]+)", runs)}
     project = pyproject["project"]
@@ -155,24 +174,40 @@ def test_pins_cover_and_satisfy_the_runtime_dependencies(dockerfile: list[tuple[
         )
 
 
-def test_the_wheel_the_dockerfile_installs_is_the_one_hatchling_builds(tmp_path: Path,
-                                                                       dockerfile: list[tuple[str, str]],
-                                                                       pyproject: dict) -> None:
+def test_the_wheel_the_dockerfile_installs_is_the_one_hatchling_builds(
+    tmp_path: Path, dockerfile: list[tuple[str, str]], pyproject: dict
+) -> None:
     [version_arg] = [args for keyword, args in dockerfile if keyword == "ARG" and args.startswith("RUNTIME_VERSION=")]
     version = version_arg.removeprefix("RUNTIME_VERSION=")
     assert version == pyproject["project"]["version"]
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir", "--quiet",
-         "--wheel-dir", str(tmp_path), str(RUNTIME)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path),
+            str(RUNTIME),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert [p.name for p in tmp_path.glob("*.whl")] == [f"shardstack_runtime-{version}-py3-none-any.whl"]
 
 
 def test_dockerignore_sends_only_the_package() -> None:
-    patterns = [line for line in (RUNTIME / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line
+        for line in (RUNTIME / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*"
     assert {p for p in patterns if p.startswith("!")} == {"!pyproject.toml", "!shardstack_runtime/"}
     assert "**/__pycache__" in patterns

@@ -133,8 +133,10 @@ def test_bad_targets_are_all_reported_before_anything_is_fetched(tmp_path: Path)
         load_tensors(ckpt, targets)
     message = str(e.value)
     assert "no tensor 'model.layers.7.self_attn.q_proj.weight'" in message
-    assert ("model-00001-of-00002.safetensors: tensor 'model.layers.0.self_attn.k_proj.weight': expected shape "
-            "[16, 32] (the target), found BF16[32, 32]") in message
+    assert (
+        "model-00001-of-00002.safetensors: tensor 'model.layers.0.self_attn.k_proj.weight': expected shape "
+        "[16, 32] (the target), found BF16[32, 32]"
+    ) in message
     assert "v_proj" not in message
     assert CountingMemoryFileSystem.bytes_read == 0
 
@@ -144,8 +146,11 @@ def test_a_manifest_that_disagrees_with_the_header_is_refused_before_fetching(tm
     with_manifest(tmp_path)
     write_checkpoint(tmp_path, tied=True)  # re-exported without lm_head: the same tensors at other offsets
     ckpt = open_checkpoint(str(tmp_path))
-    with pytest.raises(WeightsCorruptError, match=r"model\.layers\.2\.mlp\.up_proj\.weight': the header says BF16"
-                                                  r"\[64, 32\] at bytes \[\d+, \d+\), the manifest says"):
+    with pytest.raises(
+        WeightsCorruptError,
+        match=r"model\.layers\.2\.mlp\.up_proj\.weight': the header says BF16"
+        r"\[64, 32\] at bytes \[\d+, \d+\), the manifest says",
+    ):
         load_tensors(ckpt, targets_for(tensors, ["model.layers.2.mlp.up_proj.weight"]))
 
 

@@ -23,8 +23,10 @@ from shardstack_runtime.local import cpu_sets
 STOP_BOUND_S = 60  # a bound on a hang, not a performance threshold
 
 
-@pytest.mark.parametrize(("cpus", "shards"), [(list(range(8)), 3), (list(range(4)), 4), ([7, 2, 5, 3, 11], 2),
-                                             (list(range(16)), 1), ([0, 1], 2)])
+@pytest.mark.parametrize(
+    ("cpus", "shards"),
+    [(list(range(8)), 3), (list(range(4)), 4), ([7, 2, 5, 3, 11], 2), (list(range(16)), 1), ([0, 1], 2)],
+)
 def test_enough_cpus_are_cut_into_disjoint_sets(cpus: list[int], shards: int) -> None:
     sets = cpu_sets(cpus, shards)
 
@@ -91,9 +93,25 @@ def test_local_runs_a_pinned_group_and_stops_it_on_sigterm(tiny_model_dir: Path,
     log = tmp_path / "local.log"
     with log.open("wb") as out:
         launcher = subprocess.Popen(
-            [*RUNTIME, "local", "--shards", "2", "--model-uri", str(tiny_model_dir), "--dtype", "fp32",
-             "--api-port", str(api_port), "--metrics-port", str(metrics_port), "--max-model-len", "256"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                *RUNTIME,
+                "local",
+                "--shards",
+                "2",
+                "--model-uri",
+                str(tiny_model_dir),
+                "--dtype",
+                "fp32",
+                "--api-port",
+                str(api_port),
+                "--metrics-port",
+                str(metrics_port),
+                "--max-model-len",
+                "256",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith(("SHARDSTACK_", "LWS_"))},
         )
     leader = Server(launcher, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}", log)
@@ -108,8 +126,9 @@ def test_local_runs_a_pinned_group_and_stops_it_on_sigterm(tiny_model_dir: Path,
 
         with leader.client() as client:
             model = client.models.list().data[0].id
-            reply = client.completions.create(model=model, prompt="Hello", max_tokens=8,
-                                              extra_body={"ignore_eos": True})
+            reply = client.completions.create(
+                model=model, prompt="Hello", max_tokens=8, extra_body={"ignore_eos": True}
+            )
         assert model == tiny_model_dir.name
         assert reply.choices[0].text and reply.choices[0].finish_reason == "length"
         assert reply.usage is not None and reply.usage.completion_tokens == 8

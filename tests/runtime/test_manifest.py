@@ -17,22 +17,33 @@ def test_build_records_each_tensors_sha256_and_absolute_byte_range(tmp_path: Pat
     tensors = write_checkpoint(tmp_path)
     manifest = build_manifest(str(tmp_path))
     ckpt = open_checkpoint(str(tmp_path))
-    assert sorted(manifest.files) == ["config.json", "model-00001-of-00002.safetensors",
-                                      "model-00002-of-00002.safetensors", "model.safetensors.index.json",
-                                      "tokenizer.json"]
+    assert sorted(manifest.files) == [
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+    ]
     for name, tensor in tensors.items():
         listed = manifest.tensor(name)
         assert listed is not None, name
         file, record = listed
         loc = ckpt.locate(name)
         assert (file, record.dtype, record.shape, record.start, record.end) == (
-            loc.file, loc.dtype, loc.shape, loc.start, loc.end)
+            loc.file,
+            loc.dtype,
+            loc.shape,
+            loc.start,
+            loc.end,
+        )
         assert record.sha256 == hashlib.sha256(stored_bytes(tensor)).hexdigest()
     config = manifest.files["config.json"]
     assert config.sha256 == hashlib.sha256((tmp_path / "config.json").read_bytes()).hexdigest()
     assert config.size == (tmp_path / "config.json").stat().st_size and not config.tensors
-    assert manifest.files["model-00001-of-00002.safetensors"].size == (
-        tmp_path / "model-00001-of-00002.safetensors").stat().st_size
+    assert (
+        manifest.files["model-00001-of-00002.safetensors"].size
+        == (tmp_path / "model-00001-of-00002.safetensors").stat().st_size
+    )
     assert manifest.digest.startswith("sha256:") and len(manifest.digest) == 7 + 64
 
 
@@ -75,7 +86,8 @@ def test_verify_passes_an_intact_checkpoint_and_lists_extra_files_without_failin
     assert (report.files_checked, report.tensors_checked) == (5, len(list(manifest.iter_tensors())))
     assert report.unlisted_files == ("README.md",)
     assert report.bytes_read == sum(r.end - r.start for _, _, r in manifest.iter_tensors()) + sum(
-        f.size for f in manifest.files.values() if not f.tensors)
+        f.size for f in manifest.files.values() if not f.tensors
+    )
     assert "OK" in report.summary()
 
 
@@ -90,8 +102,10 @@ def test_verify_names_the_file_and_tensor_of_a_flipped_byte_and_missing_or_chang
     assert not report.ok
     assert report.missing_files == ("tokenizer.json",)
     problems = {(m.file, m.tensor) for m in report.mismatches}
-    assert problems == {("model-00001-of-00002.safetensors", "model.layers.1.self_attn.o_proj.weight"),
-                        ("config.json", None)}
+    assert problems == {
+        ("model-00001-of-00002.safetensors", "model.layers.1.self_attn.o_proj.weight"),
+        ("config.json", None),
+    }
     summary = report.summary()
     assert "FAILED" in summary and "missing: tokenizer.json" in summary
     assert "model-00001-of-00002.safetensors: model.layers.1.self_attn.o_proj.weight: sha256 is" in summary
@@ -105,11 +119,15 @@ def test_verify_reports_a_truncated_file_by_its_size(tmp_path: Path) -> None:
     report = verify_checkpoint(str(tmp_path))
     assert [str(m) for m in report.mismatches] == [
         f"model-00002-of-00002.safetensors: size is {weights.stat().st_size} bytes, manifest says "
-        f"{weights.stat().st_size + 100}"]
+        f"{weights.stat().st_size + 100}"
+    ]
 
 
 def test_verify_without_a_manifest_says_how_to_get_one(tmp_path: Path) -> None:
     write_checkpoint(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"no shardstack-manifest\.json: upload it with "
-                                                r"`shardstack-runtime weights push`"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"no shardstack-manifest\.json: upload it with "
+        r"`shardstack-runtime weights push`",
+    ):
         verify_checkpoint(str(tmp_path))

@@ -27,12 +27,14 @@ TINY_ATOL = 1e-3
 SMOLLM2_FP32_ATOL = 2e-3
 
 
-def load_model(model_dir: Path, layer_range: LayerRange | None = None, *, dtype=torch.float32,
-               max_positions: int = 256) -> ShardModel:
+def load_model(
+    model_dir: Path, layer_range: LayerRange | None = None, *, dtype=torch.float32, max_positions: int = 256
+) -> ShardModel:
     checkpoint = open_checkpoint(str(model_dir))
     config = ModelConfig.from_hf(checkpoint.config)
-    model = ShardModel(config, layer_range or LayerRange.full(config.num_layers), dtype=dtype,
-                       max_positions=max_positions)
+    model = ShardModel(
+        config, layer_range or LayerRange.full(config.num_layers), dtype=dtype, max_positions=max_positions
+    )
     load_tensors(checkpoint, model.checkpoint_targets(), verify=False)
     return model
 
@@ -83,7 +85,7 @@ def test_decoding_through_the_cache_equals_one_full_pass(tiny_model_dir: Path, t
     pieces = [model.forward(ids[:, :7], Batch.prefill(1, 0, 7), cache, all_logits=True)]  # chunked prefill
     pieces.append(model.forward(ids[:, 7:12], Batch.prefill(1, 7, 5), cache, all_logits=True))
     for position in range(12, 20):  # then one token at a time
-        pieces.append(model.forward(ids[:, position:position + 1], Batch.decode([1], [position]), cache)[:, None])
+        pieces.append(model.forward(ids[:, position : position + 1], Batch.decode([1], [position]), cache)[:, None])
     torch.testing.assert_close(torch.cat(pieces, dim=1), hf_logits(tiny_hf, ids), atol=TINY_ATOL, rtol=0)
 
 
@@ -124,8 +126,9 @@ def test_batched_decode_of_different_lengths_equals_each_sequence_alone(tiny_mod
     for prompt, n in zip(prompts, lengths, strict=True):
         cache = model.new_cache(1)
         model.forward(prompt[:, :n], Batch.prefill(0, 0, n), cache)
-        alone.append(torch.cat([model.forward(prompt[:, p:p + 1], Batch.decode([0], [p]), cache)
-                                for p in range(n, n + 6)]))
+        alone.append(
+            torch.cat([model.forward(prompt[:, p : p + 1], Batch.decode([0], [p]), cache) for p in range(n, n + 6)])
+        )
 
     # Together, in slots 0..3 (a contiguous range: the cache is read through views) ...
     cache = model.new_cache(4)
@@ -133,7 +136,7 @@ def test_batched_decode_of_different_lengths_equals_each_sequence_alone(tiny_mod
         model.forward(prompt[:, :n], Batch.prefill(slot, 0, n), cache)
     together = []
     for step in range(6):
-        ids = torch.cat([prompt[:, n + step:n + step + 1] for prompt, n in zip(prompts, lengths, strict=True)])
+        ids = torch.cat([prompt[:, n + step : n + step + 1] for prompt, n in zip(prompts, lengths, strict=True)])
         together.append(model.forward(ids, Batch.decode(range(4), [n + step for n in lengths]), cache))
     for row in range(4):
         torch.testing.assert_close(torch.stack([t[row] for t in together]), alone[row], atol=TINY_ATOL, rtol=0)
@@ -143,7 +146,7 @@ def test_batched_decode_of_different_lengths_equals_each_sequence_alone(tiny_mod
     slots = [6, 1, 4, 3]
     for slot, prompt, n in zip(slots, prompts, lengths, strict=True):
         model.forward(prompt[:, :n], Batch.prefill(slot, 0, n), cache)
-    ids = torch.cat([prompt[:, n:n + 1] for prompt, n in zip(prompts, lengths, strict=True)])
+    ids = torch.cat([prompt[:, n : n + 1] for prompt, n in zip(prompts, lengths, strict=True)])
     first = model.forward(ids, Batch.decode(slots, lengths), cache)
     for row in range(4):
         torch.testing.assert_close(first[row], alone[row][0], atol=TINY_ATOL, rtol=0)
@@ -215,15 +218,16 @@ def test_layer_ranges_chained_by_hand_equal_the_full_model(fixture: str, request
         return activations
 
     prompt = Batch.prefill(1, 0, 11)
-    torch.testing.assert_close(chained(ids[:, :11], prompt), full.forward(ids[:, :11], prompt, full_cache),
-                               atol=TINY_ATOL, rtol=0)
+    torch.testing.assert_close(
+        chained(ids[:, :11], prompt), full.forward(ids[:, :11], prompt, full_cache), atol=TINY_ATOL, rtol=0
+    )
     step = Batch.decode([1], [11])
-    torch.testing.assert_close(chained(ids[:, 11:], step), full.forward(ids[:, 11:], step, full_cache),
-                               atol=TINY_ATOL, rtol=0)
+    torch.testing.assert_close(
+        chained(ids[:, 11:], step), full.forward(ids[:, 11:], step, full_cache), atol=TINY_ATOL, rtol=0
+    )
 
 
-def test_each_range_asks_the_loader_for_its_own_tensors_only(tiny_model_dir: Path,
-                                                             tiny_tied_model_dir: Path) -> None:
+def test_each_range_asks_the_loader_for_its_own_tensors_only(tiny_model_dir: Path, tiny_tied_model_dir: Path) -> None:
     config = ModelConfig.from_hf(json.loads((tiny_model_dir / "config.json").read_text()))
     first, middle, last = (ShardModel(config, r, dtype=torch.float32) for r in LayerRange.split(4, 3))
     assert "model.embed_tokens.weight" in first.checkpoint_targets()
@@ -256,15 +260,28 @@ def test_layer_ranges_reject_impossible_splits() -> None:
 # ---------------------------------------------------------------------------- config variants vs transformers
 
 
-@pytest.mark.parametrize("overrides", [
-    pytest.param({"rope_scaling": {"rope_type": "linear", "factor": 4.0}}, id="linear-rope"),
-    pytest.param({"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 32},
-                  "rope_theta": 500000.0}, id="llama3-rope"),
-    pytest.param({"attention_bias": True, "mlp_bias": True}, id="biases"),
-    pytest.param({"num_key_value_heads": 4}, id="no-gqa"),
-    pytest.param({"num_key_value_heads": 1, "head_dim": 32}, id="multi-query-wide-heads"),
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"rope_scaling": {"rope_type": "linear", "factor": 4.0}}, id="linear-rope"),
+        pytest.param(
+            {
+                "rope_scaling": {
+                    "rope_type": "llama3",
+                    "factor": 8.0,
+                    "low_freq_factor": 1.0,
+                    "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 32,
+                },
+                "rope_theta": 500000.0,
+            },
+            id="llama3-rope",
+        ),
+        pytest.param({"attention_bias": True, "mlp_bias": True}, id="biases"),
+        pytest.param({"num_key_value_heads": 4}, id="no-gqa"),
+        pytest.param({"num_key_value_heads": 1, "head_dim": 32}, id="multi-query-wide-heads"),
+    ],
+)
 def test_config_variants_match_transformers(overrides: dict, tmp_path: Path) -> None:
     model_dir = write_tiny_model(tmp_path, seed=7, vocab_size=512, **overrides)
     model, reference = load_model(model_dir), hf_model(model_dir)
@@ -317,7 +334,10 @@ def test_smollm2_greedy_text_equals_transformers(dtype: torch.dtype, smollm2_dir
         # transformers types `generate`'s self as a Protocol written for the `ty` checker, which its
         # own models do not satisfy under pyright (a property `device` against a mutable attribute).
         out = reference.generate(  # pyright: ignore[reportAttributeAccessIssue]
-            torch.tensor([prompt]), max_new_tokens=8, do_sample=False,
-            attention_mask=torch.ones(1, len(prompt), dtype=torch.int64))
-    assert ours == out[0, len(prompt):].tolist()
+            torch.tensor([prompt]),
+            max_new_tokens=8,
+            do_sample=False,
+            attention_mask=torch.ones(1, len(prompt), dtype=torch.int64),
+        )
+    assert ours == out[0, len(prompt) :].tolist()
     assert tokenizer.decode(ours).startswith(" Paris.")

@@ -10,13 +10,30 @@ import pytest
 from shardstack_runtime.model_config import ModelConfig, ModelConfigError, RopeConfig
 
 LLAMA_3_1_8B = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
-    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-    "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
-    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
-    "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "tie_word_embeddings": False,
-    "attention_bias": False, "mlp_bias": False, "hidden_act": "silu",
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "vocab_size": 128256,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 131072,
+    "rms_norm_eps": 1e-05,
+    "rope_theta": 500000.0,
+    "rope_scaling": {
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+        "rope_type": "llama3",
+    },
+    "bos_token_id": 128000,
+    "eos_token_id": [128001, 128008, 128009],
+    "tie_word_embeddings": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "hidden_act": "silu",
 }
 
 
@@ -32,8 +49,14 @@ def test_smollm2_as_transformers_5_writes_it(smollm2_dir: Path) -> None:
 def test_llama_3_1_with_llama3_rope_and_several_eos_ids() -> None:
     config = ModelConfig.from_hf(LLAMA_3_1_8B)
     assert config.head_dim == 128  # hidden_size / heads when head_dim is absent
-    assert config.rope == RopeConfig(theta=500000.0, type="llama3", factor=8.0, low_freq_factor=1.0,
-                                     high_freq_factor=4.0, original_max_position_embeddings=8192)
+    assert config.rope == RopeConfig(
+        theta=500000.0,
+        type="llama3",
+        factor=8.0,
+        low_freq_factor=1.0,
+        high_freq_factor=4.0,
+        original_max_position_embeddings=8192,
+    )
     assert config.eos_token_ids == (128001, 128008, 128009)
     assert not config.attention_bias and not config.mlp_bias
 
@@ -44,8 +67,16 @@ def test_linear_rope_scaling_in_the_old_type_key() -> None:
 
 
 def test_mistral_caps_its_context_at_the_sliding_window() -> None:
-    config = ModelConfig.from_hf({**LLAMA_3_1_8B, "model_type": "mistral", "architectures": ["MistralForCausalLM"],
-                                  "rope_scaling": None, "max_position_embeddings": 32768, "sliding_window": 4096})
+    config = ModelConfig.from_hf(
+        {
+            **LLAMA_3_1_8B,
+            "model_type": "mistral",
+            "architectures": ["MistralForCausalLM"],
+            "rope_scaling": None,
+            "max_position_embeddings": 32768,
+            "sliding_window": 4096,
+        }
+    )
     assert config.max_context == 4096
 
 
@@ -55,19 +86,35 @@ def test_unknown_rope_type_is_refused_naming_the_key() -> None:
     assert "rope_scaling.rope_type: 'yarn' is not supported" in str(error.value)
     assert "default, linear, llama3" in str(error.value)
     with pytest.raises(ModelConfigError, match=r"rope_parameters.rope_type: 'dynamic'"):
-        ModelConfig.from_hf({**LLAMA_3_1_8B, "rope_scaling": None,
-                             "rope_parameters": {"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4}})
+        ModelConfig.from_hf(
+            {
+                **LLAMA_3_1_8B,
+                "rope_scaling": None,
+                "rope_parameters": {"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4},
+            }
+        )
 
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ModelConfigError) as error:
-        ModelConfig.from_hf({**LLAMA_3_1_8B, "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
-                             "num_key_value_heads": 5, "hidden_act": "gelu",
-                             "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})
+        ModelConfig.from_hf(
+            {
+                **LLAMA_3_1_8B,
+                "model_type": "gpt2",
+                "architectures": ["GPT2LMHeadModel"],
+                "num_key_value_heads": 5,
+                "hidden_act": "gelu",
+                "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
+            }
+        )
     message = str(error.value)
-    for expected in ("model_type: 'gpt2' is not supported; supported model types: llama, mistral",
-                     "architectures: ['GPT2LMHeadModel']", "num_key_value_heads: 5 does not divide",
-                     "hidden_act: 'gelu'", "rope_scaling.original_max_position_embeddings: None"):
+    for expected in (
+        "model_type: 'gpt2' is not supported; supported model types: llama, mistral",
+        "architectures: ['GPT2LMHeadModel']",
+        "num_key_value_heads: 5 does not divide",
+        "hidden_act: 'gelu'",
+        "rope_scaling.original_max_position_embeddings: None",
+    ):
         assert expected in message
 
 

@@ -11,11 +11,21 @@ from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.partition import balanced_layer_ranges, layer_params, parse_layer_split, rank_bytes
 
 # SmolLM2-135M: 30 layers, hidden 576, intermediate 1536, 9 heads / 3 KV heads of 64, vocab 49152, tied.
-SMOLLM2 = ModelConfig.from_hf({
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 49152, "hidden_size": 576,
-    "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
-    "head_dim": 64, "max_position_embeddings": 8192, "tie_word_embeddings": True,
-})
+SMOLLM2 = ModelConfig.from_hf(
+    {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": 49152,
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+        "head_dim": 64,
+        "max_position_embeddings": 8192,
+        "tie_word_embeddings": True,
+    }
+)
 # Per layer (parameters):
 #   norms       2 · 576                      =     1_152
 #   q,k,v       (576 + 2·192) · 576 = 960·576 =   552_960
@@ -30,11 +40,21 @@ L, E, N = 7_080_192, 56_623_104, 1_152
 
 # A tiny config where the embeddings outweigh a layer several times over: 8 layers, hidden 64,
 # intermediate 128, 4 heads = 4 KV heads of 16, vocab 2048, untied.
-TINY = ModelConfig.from_hf({
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 2048, "hidden_size": 64,
-    "intermediate_size": 128, "num_hidden_layers": 8, "num_attention_heads": 4, "num_key_value_heads": 4,
-    "head_dim": 16, "max_position_embeddings": 512, "tie_word_embeddings": False,
-})
+TINY = ModelConfig.from_hf(
+    {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": 2048,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "head_dim": 16,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    }
+)
 # Per layer: norms 128 + q,k,v 3·64·64 = 12_288 + o 4_096 + gate,up 2·128·64 = 16_384 + down 8_192
 #   = 41_088 params → TL = 82_176 bytes. Embeddings (and the untied head) 2048·64 = 131_072 params
 #   → TE = 262_144 bytes (≈ 3.19 TL). Final norm 64 params → TN = 128 bytes.
@@ -84,8 +104,7 @@ def test_smollm2_three_shards() -> None:
     # The equal split (10, 10, 10) puts E + 10L + N = 127_426_176 on rank 2.
     ranges = balanced_layer_ranges(SMOLLM2, 3)
     assert ranges == [LayerRange(0, 8), LayerRange(8, 23), LayerRange(23, 30)]
-    assert rank_bytes(SMOLLM2, ranges) == [E + 8 * L, 15 * L, E + N + 7 * L] == [113_264_640, 106_202_880,
-                                                                                   106_185_600]
+    assert rank_bytes(SMOLLM2, ranges) == [E + 8 * L, 15 * L, E + N + 7 * L] == [113_264_640, 106_202_880, 106_185_600]
     naive = rank_bytes(SMOLLM2, LayerRange.split(30, 3))
     assert naive == [E + 10 * L, 10 * L, E + N + 10 * L]
     assert max(rank_bytes(SMOLLM2, ranges)) < max(naive)
@@ -121,8 +140,11 @@ def test_smollm2_balanced_by_compute() -> None:
     assert max(work) < min(max(18 * L, E + N + 12 * L), max(20 * L, E + N + 10 * L))
     # Three ranks: 12L, 13L, E + N + 5L ≈ 13L: the last rank (with the head) takes the fewest layers, where
     # balancing bytes gives the first rank (with the embedding) the fewest (8, 15, 7).
-    assert balanced_layer_ranges(SMOLLM2, 3, by="compute") == [LayerRange(0, 12), LayerRange(12, 25),
-                                                               LayerRange(25, 30)]
+    assert balanced_layer_ranges(SMOLLM2, 3, by="compute") == [
+        LayerRange(0, 12),
+        LayerRange(12, 25),
+        LayerRange(25, 30),
+    ]
 
 
 def test_balance_must_be_bytes_or_compute() -> None:
@@ -136,8 +158,7 @@ def test_every_shard_count_covers_and_beats_equal_layers(config: ModelConfig) ->
         ranges = balanced_layer_ranges(config, shards)
         assert len(ranges) == shards
         check_cover(ranges, config.num_layers)
-        assert max(rank_bytes(config, ranges)) <= max(rank_bytes(config, LayerRange.split(config.num_layers,
-                                                                                          shards)))
+        assert max(rank_bytes(config, ranges)) <= max(rank_bytes(config, LayerRange.split(config.num_layers, shards)))
 
 
 @pytest.mark.parametrize("shards", [0, -1, 9])
@@ -147,26 +168,28 @@ def test_bad_shard_counts(shards: int) -> None:
 
 
 def test_parse_layer_split() -> None:
-    assert parse_layer_split("0-10,10-20,20-30", 30, 3) == [LayerRange(0, 10), LayerRange(10, 20),
-                                                           LayerRange(20, 30)]
+    assert parse_layer_split("0-10,10-20,20-30", 30, 3) == [LayerRange(0, 10), LayerRange(10, 20), LayerRange(20, 30)]
     assert parse_layer_split(" 0-8, 8-23 ,23-30 ", 30, 3) == balanced_layer_ranges(SMOLLM2, 3)
     assert parse_layer_split("0-30", 30, 1) == [LayerRange(0, 30)]
 
 
-@pytest.mark.parametrize("text, shards, message", [
-    ("0-10,10-30", 3, r"has 2 ranges; it needs exactly 3, one per shard"),
-    ("0-10,10-20,20-30,30-30", 3, r"has 4 ranges; it needs exactly 3"),
-    ("0-10,ten-20,20-30", 3, r"range 1 'ten-20' is not START-END"),
-    ("0-10,10,10-30", 3, r"range 1 '10' is not START-END"),
-    ("0-10,-5-20,20-30", 3, r"range 1 '-5-20' is not START-END"),
-    ("0-10,11-20,20-30", 3, r"range 1 '11-20' must start at layer 10"),
-    ("0-10,5-20,20-30", 3, r"range 1 '5-20' must start at layer 10"),
-    ("1-10,10-20,20-30", 3, r"range 0 '1-10' must start at layer 0"),
-    ("0-10,10-10,10-30", 3, r"range 1 '10-10' is empty; its end must be greater than 10"),
-    ("0-10,10-20,20-31", 3, r"range 2 '20-31' ends past the model's 30 layers; the last range must end at 30"),
-    ("0-10,10-20,20-29", 3, r"the ranges stop at layer 29; the last range must end at 30"),
-    ("", 1, r"range 0 '' is not START-END"),
-])
+@pytest.mark.parametrize(
+    "text, shards, message",
+    [
+        ("0-10,10-30", 3, r"has 2 ranges; it needs exactly 3, one per shard"),
+        ("0-10,10-20,20-30,30-30", 3, r"has 4 ranges; it needs exactly 3"),
+        ("0-10,ten-20,20-30", 3, r"range 1 'ten-20' is not START-END"),
+        ("0-10,10,10-30", 3, r"range 1 '10' is not START-END"),
+        ("0-10,-5-20,20-30", 3, r"range 1 '-5-20' is not START-END"),
+        ("0-10,11-20,20-30", 3, r"range 1 '11-20' must start at layer 10"),
+        ("0-10,5-20,20-30", 3, r"range 1 '5-20' must start at layer 10"),
+        ("1-10,10-20,20-30", 3, r"range 0 '1-10' must start at layer 0"),
+        ("0-10,10-10,10-30", 3, r"range 1 '10-10' is empty; its end must be greater than 10"),
+        ("0-10,10-20,20-31", 3, r"range 2 '20-31' ends past the model's 30 layers; the last range must end at 30"),
+        ("0-10,10-20,20-29", 3, r"the ranges stop at layer 29; the last range must end at 30"),
+        ("", 1, r"range 0 '' is not START-END"),
+    ],
+)
 def test_parse_layer_split_errors(text: str, shards: int, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         parse_layer_split(text, 30, shards)

@@ -91,9 +91,9 @@ def whole_models() -> dict[Path, Shard]:
 
 @pytest.mark.parametrize("world_size", [2, 3])
 @pytest.mark.parametrize("fixture", MODELS)
-def test_the_servers_split_chained_gives_the_whole_models_logits(fixture: str, world_size: int,
-                                                                  whole_models: dict[Path, Shard],
-                                                                  request: pytest.FixtureRequest) -> None:
+def test_the_servers_split_chained_gives_the_whole_models_logits(
+    fixture: str, world_size: int, whole_models: dict[Path, Shard], request: pytest.FixtureRequest
+) -> None:
     model_dir = request.getfixturevalue(fixture)
     config = ModelConfig.from_hf(json.loads((model_dir / "config.json").read_text()))
     ranges = balanced_layer_ranges(config, world_size)

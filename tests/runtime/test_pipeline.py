@@ -50,14 +50,19 @@ def start_ranks(tmp_path: Path, specs: list[dict]) -> list[tuple[subprocess.Pope
     for i, spec in enumerate(specs):
         out = tmp_path / f"result-{i}.json"
         with open(tmp_path / f"log-{i}.txt", "w") as log:
-            proc = subprocess.Popen([sys.executable, str(WORKER), json.dumps({**spec, "out": str(out)})],
-                                    stdout=log, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, str(WORKER), json.dumps({**spec, "out": str(out)})],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         procs.append((proc, out))
     return procs
 
 
-def finish_ranks(tmp_path: Path, procs: list[tuple[subprocess.Popen, Path]], *, killed: int | None = None
-                 ) -> list[dict | None]:
+def finish_ranks(
+    tmp_path: Path, procs: list[tuple[subprocess.Popen, Path]], *, killed: int | None = None
+) -> list[dict | None]:
     """Wait (bounded) for every rank; return each one's result (None for the ``killed`` rank)."""
     try:
         for proc, _ in procs:
@@ -79,8 +84,18 @@ def finish_ranks(tmp_path: Path, procs: list[tuple[subprocess.Popen, Path]], *, 
 
 def specs_for(model_dir: Path, ranges: list[LayerRange], **common) -> list[dict]:
     port = free_port()
-    return [{"rank": r, "world_size": len(ranges), "port": port, "uri": str(model_dir), "timeout_s": 30,
-             "ranges": [[x.start, x.end] for x in ranges], **common} for r in range(len(ranges))]
+    return [
+        {
+            "rank": r,
+            "world_size": len(ranges),
+            "port": port,
+            "uri": str(model_dir),
+            "timeout_s": 30,
+            "ranges": [[x.start, x.end] for x in ranges],
+            **common,
+        }
+        for r in range(len(ranges))
+    ]
 
 
 @dataclass(frozen=True)
@@ -106,22 +121,29 @@ def reference() -> Callable[[Path, list[dict]], Reference]:
                 assert len({len(p) for p in prompts}) == len(prompts)
 
                 async def together():
-                    return await asyncio.gather(*(collect(engine, request(p, max_tokens=MAX_TOKENS, ignore_eos=True,
-                                                                          **kw))
-                                                  for p, kw in zip(prompts, params, strict=True)))
+                    return await asyncio.gather(
+                        *(
+                            collect(engine, request(p, max_tokens=MAX_TOKENS, ignore_eos=True, **kw))
+                            for p, kw in zip(prompts, params, strict=True)
+                        )
+                    )
 
                 results = asyncio.run(together())
             finally:
                 engine.shutdown()
-            cache[key] = Reference(prompts, [tokens(events) for events in results],
-                                   [[e.logprob for e in events if e.logprob is not None] for events in results])
+            cache[key] = Reference(
+                prompts,
+                [tokens(events) for events in results],
+                [[e.logprob for e in events if e.logprob is not None] for events in results],
+            )
         return cache[key]
 
     return get
 
 
-def run_pipeline(tmp_path: Path, model_dir: Path, ranges: list[LayerRange], prompts: list[list[int]],
-                 params: list[dict]) -> list[dict]:
+def run_pipeline(
+    tmp_path: Path, model_dir: Path, ranges: list[LayerRange], prompts: list[list[int]], params: list[dict]
+) -> list[dict]:
     """Serve the prompts concurrently through real ranks; check every rank ended well; the leader's results."""
     specs = specs_for(model_dir, ranges, prompts=prompts, max_tokens=MAX_TOKENS, params=params, dtype="fp32")
     leader, *workers = finish_ranks(tmp_path, start_ranks(tmp_path, specs))
@@ -136,8 +158,11 @@ def run_pipeline(tmp_path: Path, model_dir: Path, ranges: list[LayerRange], prom
 
 
 def max_logprob_difference(results: list[dict], expected: Reference) -> float:
-    return max(abs(a - b) for r, e in zip(results, expected.logprobs, strict=True)
-               for a, b in zip(r["logprobs"], e, strict=True))
+    return max(
+        abs(a - b)
+        for r, e in zip(results, expected.logprobs, strict=True)
+        for a, b in zip(r["logprobs"], e, strict=True)
+    )
 
 
 def server_ranges(model_dir: Path, world_size: int) -> list[LayerRange]:
@@ -149,14 +174,18 @@ def model_config(model_dir: Path) -> ModelConfig:
     return ModelConfig.from_hf(json.loads((model_dir / "config.json").read_text()))
 
 
-@pytest.mark.parametrize(("model", "world_size"), [
-    pytest.param("tiny_model_dir", 2, id="tiny-2"),
-    pytest.param("tiny_model_dir", 3, id="tiny-3"),
-    pytest.param("smollm2_dir", 2, id="smollm2-2"),
-    pytest.param("smollm2_dir", 3, id="smollm2-3"),
-])
-def test_sharded_tokens_equal_the_single_rank_engines(tmp_path: Path, model: str, world_size: int, reference,
-                                                      request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(
+    ("model", "world_size"),
+    [
+        pytest.param("tiny_model_dir", 2, id="tiny-2"),
+        pytest.param("tiny_model_dir", 3, id="tiny-3"),
+        pytest.param("smollm2_dir", 2, id="smollm2-2"),
+        pytest.param("smollm2_dir", 3, id="smollm2-3"),
+    ],
+)
+def test_sharded_tokens_equal_the_single_rank_engines(
+    tmp_path: Path, model: str, world_size: int, reference, request: pytest.FixtureRequest
+) -> None:
     model_dir = request.getfixturevalue(model)
     expected = reference(model_dir, GREEDY)
     if model == "tiny_model_dir" and world_size == 3:  # another split than the server's [0, 1), [1, 3), [3, 4)
@@ -166,11 +195,14 @@ def test_sharded_tokens_equal_the_single_rank_engines(tmp_path: Path, model: str
     results = run_pipeline(tmp_path, model_dir, ranges, expected.prompts, GREEDY)
     assert [r["tokens"] for r in results] == expected.tokens
     assert max_logprob_difference(results, expected) <= LOGPROB_ATOL, (
-        [r["logprobs"] for r in results], expected.logprobs)
+        [r["logprobs"] for r in results],
+        expected.logprobs,
+    )
 
 
-def test_seeded_sampling_through_two_ranks_equals_the_single_rank_engines(tmp_path: Path, smollm2_dir: Path,
-                                                                          reference) -> None:
+def test_seeded_sampling_through_two_ranks_equals_the_single_rank_engines(
+    tmp_path: Path, smollm2_dir: Path, reference
+) -> None:
     # The leader draws each row's random number and sends it with the activations; the last rank samples
     # with it. So a seeded request samples the same tokens however the model is split.
     expected = reference(smollm2_dir, SAMPLED)
@@ -179,15 +211,19 @@ def test_seeded_sampling_through_two_ranks_equals_the_single_rank_engines(tmp_pa
     results = run_pipeline(tmp_path, smollm2_dir, server_ranges(smollm2_dir, 2), expected.prompts, SAMPLED)
     assert [r["tokens"] for r in results] == expected.tokens
     assert max_logprob_difference(results, expected) <= LOGPROB_ATOL, (
-        [r["logprobs"] for r in results], expected.logprobs)
+        [r["logprobs"] for r in results],
+        expected.logprobs,
+    )
 
 
-def test_a_killed_worker_ends_the_leaders_requests_with_an_error(tmp_path: Path, tiny_model_dir: Path,
-                                                                  reference) -> None:
+def test_a_killed_worker_ends_the_leaders_requests_with_an_error(
+    tmp_path: Path, tiny_model_dir: Path, reference
+) -> None:
     prompts = reference(tiny_model_dir, GREEDY).prompts
     hung = tmp_path / "hung"
-    specs = specs_for(tiny_model_dir, [LayerRange(0, 1), LayerRange(1, 3), LayerRange(3, 4)],
-                      prompts=prompts[:1], max_tokens=100)
+    specs = specs_for(
+        tiny_model_dir, [LayerRange(0, 1), LayerRange(1, 3), LayerRange(3, 4)], prompts=prompts[:1], max_tokens=100
+    )
     specs[1].update(hang_after_steps=4, hung=str(hung))  # two warm-up passes, then a prefill and a decode
     procs = start_ranks(tmp_path, specs)
     try:
@@ -226,5 +262,14 @@ def test_pipeline_engine_refuses_a_whole_model_or_a_worker_rank(tiny_model_dir: 
         PipelineEngine(group, whole)
     first = open_shard(str(tiny_model_dir), dtype="float32", layer_range=LayerRange(0, 2))
     with pytest.raises(ValueError, match="rank 0 of a group"):
-        PipelineEngine(Group(rank=1, world_size=2, backend="gloo", device="cpu", store=None,  # type: ignore[arg-type]
-                             timeout_s=5), first)
+        PipelineEngine(
+            Group(
+                rank=1,
+                world_size=2,
+                backend="gloo",
+                device="cpu",
+                store=None,  # type: ignore[arg-type]
+                timeout_s=5,
+            ),
+            first,
+        )

@@ -40,8 +40,11 @@ def run_ranks(tmp_path: Path, specs: list[dict]) -> list[dict]:
         for i, spec in enumerate(specs):
             out = tmp_path / f"result-{i}.json"
             with open(tmp_path / f"log-{i}.txt", "w") as log:
-                proc = subprocess.Popen([sys.executable, str(WORKER), json.dumps({**spec, "out": str(out)})],
-                                        stdout=log, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    [sys.executable, str(WORKER), json.dumps({**spec, "out": str(out)})],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             procs.append((proc, out))
         for proc, _ in procs:
             proc.wait(timeout=PROCESS_LIMIT_S)
@@ -57,11 +60,21 @@ def run_ranks(tmp_path: Path, specs: list[dict]) -> list[dict]:
     return results
 
 
-def agree_specs(world_size: int, digests: list[str | None], *, ranks: list[int] | None = None,
-                timeout_s: float = 30) -> list[dict]:
+def agree_specs(
+    world_size: int, digests: list[str | None], *, ranks: list[int] | None = None, timeout_s: float = 30
+) -> list[dict]:
     port = free_port()
-    return [{"mode": "agree", "rank": r, "world_size": world_size, "port": port, "timeout_s": timeout_s,
-             "digest": digests[r]} for r in (ranks if ranks is not None else range(world_size))]
+    return [
+        {
+            "mode": "agree",
+            "rank": r,
+            "world_size": world_size,
+            "port": port,
+            "timeout_s": timeout_s,
+            "digest": digests[r],
+        }
+        for r in (ranks if ranks is not None else range(world_size))
+    ]
 
 
 @pytest.mark.parametrize("world_size", [2, 3])
@@ -101,8 +114,7 @@ def test_pod_names_follow_the_leaders_ordinal() -> None:
     assert _pods("10.0.0.7", [2]) == "the pod of rank 2"
 
 
-@pytest.mark.parametrize("odd_digest, shown", [(DIGEST_B, f"rank 2 has {DIGEST_B}"),
-                                               (None, "rank 2 has no manifest")])
+@pytest.mark.parametrize("odd_digest, shown", [(DIGEST_B, f"rank 2 has {DIGEST_B}"), (None, "rank 2 has no manifest")])
 def test_digest_mismatch_fails_on_every_rank(tmp_path: Path, odd_digest: str | None, shown: str) -> None:
     results = run_ranks(tmp_path, agree_specs(3, [DIGEST_A, DIGEST_A, odd_digest]))
     for result in results:
@@ -121,8 +133,18 @@ def test_join_and_load_fetches_only_each_ranks_tensors(tmp_path: Path, tiny_mode
     config = ModelConfig.from_hf(checkpoint.config)
     ranges = balanced_layer_ranges(config, 2, dtype_bytes=4)
     port = free_port()
-    specs = [{"mode": "load", "rank": r, "world_size": 2, "port": port, "timeout_s": 60, "uri": uris[r],
-              "ranges": [[x.start, x.end] for x in ranges]} for r in range(2)]
+    specs = [
+        {
+            "mode": "load",
+            "rank": r,
+            "world_size": 2,
+            "port": port,
+            "timeout_s": 60,
+            "uri": uris[r],
+            "ranges": [[x.start, x.end] for x in ranges],
+        }
+        for r in range(2)
+    ]
     results = run_ranks(tmp_path, specs)
     all_bytes = sum(checkpoint.locate(name).nbytes for name in checkpoint.tensor_names)
     for rank, result in enumerate(results):
@@ -140,9 +162,18 @@ def test_a_rank_that_cannot_load_is_named_by_the_others(tmp_path: Path, tiny_mod
     uri = f"file://{tmp_path / 'stored'}"
     push_checkpoint(str(tiny_model_dir), uri, progress=False)
     port = free_port()
-    specs = [{"mode": "load", "rank": r, "world_size": 2, "port": port, "timeout_s": 60,
-              "uri": uri if r == 0 else f"file://{tmp_path / 'nothing-here'}", "ranges": [[0, 2], [2, 4]]}
-             for r in range(2)]
+    specs = [
+        {
+            "mode": "load",
+            "rank": r,
+            "world_size": 2,
+            "port": port,
+            "timeout_s": 60,
+            "uri": uri if r == 0 else f"file://{tmp_path / 'nothing-here'}",
+            "ranges": [[0, 2], [2, 4]],
+        }
+        for r in range(2)
+    ]
     leader, worker = run_ranks(tmp_path, specs)
     assert not worker["ok"] and worker["type"] == "FileNotFoundError", worker
     assert "nothing-here" in worker["message"]

@@ -31,11 +31,15 @@ def test_temperature_zero_is_argmax_with_the_raw_logprob() -> None:
     assert logprobs == pytest.approx(expected.tolist())
 
 
-@pytest.mark.parametrize("params", [
-    SamplingParams(temperature=1.5, top_k=1, seed=3),
-    SamplingParams(temperature=1.5, top_p=1e-6, seed=3),
-    SamplingParams(temperature=1.5, top_k=5, top_p=1e-6, seed=3),
-], ids=["top_k=1", "tiny top_p", "top_k+tiny top_p"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(temperature=1.5, top_k=1, seed=3),
+        SamplingParams(temperature=1.5, top_p=1e-6, seed=3),
+        SamplingParams(temperature=1.5, top_k=5, top_p=1e-6, seed=3),
+    ],
+    ids=["top_k=1", "tiny top_p", "top_k+tiny top_p"],
+)
 def test_cuts_that_leave_one_token_are_greedy(params: SamplingParams) -> None:
     logits = random_logits(1, seed=1)
     assert draw(logits, params, 20) == [int(logits.argmax())] * 20
@@ -46,8 +50,10 @@ def test_the_same_seed_draws_the_same_tokens_whatever_shares_the_batch() -> None
     params = SamplingParams(temperature=0.9, top_p=0.95, top_k=50, seed=1234)
     alone = [sample(logits[2:3], [row])[0][0] for row in [RowSampler(params)] for _ in range(30)]
 
-    mine, others = RowSampler(params), [RowSampler(SamplingParams(temperature=t, seed=i))
-                                        for i, t in enumerate([0.0, 1.0, 0.5, 2.0])]
+    mine, others = (
+        RowSampler(params),
+        [RowSampler(SamplingParams(temperature=t, seed=i)) for i, t in enumerate([0.0, 1.0, 0.5, 2.0])],
+    )
     in_batch = []
     for step in range(30):
         rows = [others[0], others[1], mine, others[2], others[3]][: 3 + step % 3]  # batch size varies
@@ -75,8 +81,11 @@ def test_top_k_and_top_p_restrict_the_support() -> None:
 
 def test_rows_with_different_parameters_in_one_batch() -> None:
     probs = torch.tensor([[0.05, 0.4, 0.3, 0.15, 0.1]]).log().repeat(3, 1)
-    rows = [RowSampler(SamplingParams(top_k=1)), RowSampler(SamplingParams(top_k=2, seed=1)),
-            RowSampler(SamplingParams(seed=2))]
+    rows = [
+        RowSampler(SamplingParams(top_k=1)),
+        RowSampler(SamplingParams(top_k=2, seed=1)),
+        RowSampler(SamplingParams(seed=2)),
+    ]
     seen: list[set[int]] = [set(), set(), set()]
     for _ in range(300):
         for i, token in enumerate(sample(probs, rows)[0]):

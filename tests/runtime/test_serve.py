@@ -37,8 +37,9 @@ class Server:
     log: Path
 
     def client(self, **kwargs: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.api}/v1", api_key=str(kwargs.pop("api_key", "unused")),
-                             max_retries=0, timeout=120)
+        return openai.OpenAI(
+            base_url=f"{self.api}/v1", api_key=str(kwargs.pop("api_key", "unused")), max_retries=0, timeout=120
+        )
 
 
 def _get(url: str) -> int:
@@ -53,9 +54,25 @@ def _start(model_uri: str, log: Path, env: dict[str, str] | None = None, *extra:
     api_port, metrics_port = free_port(), free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*RUNTIME, "serve", "--model-uri", model_uri, "--host", "127.0.0.1", "--api-port", str(api_port),
-             "--metrics-port", str(metrics_port), "--dtype", "fp32", *extra],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+            [
+                *RUNTIME,
+                "serve",
+                "--model-uri",
+                model_uri,
+                "--host",
+                "127.0.0.1",
+                "--api-port",
+                str(api_port),
+                "--metrics-port",
+                str(metrics_port),
+                "--dtype",
+                "fp32",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
     return Server(process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}", log)
 
@@ -86,8 +103,7 @@ def _stop(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def smollm2_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = _start(str(smollm2_dir), tmp_path_factory.mktemp("serve") / "smollm2.log", None,
-                    "--model-name", "smollm2")
+    server = _start(str(smollm2_dir), tmp_path_factory.mktemp("serve") / "smollm2.log", None, "--model-name", "smollm2")
     try:
         _wait_ready(server)
         yield server
@@ -108,8 +124,10 @@ def test_health_answers_and_ready_turns_true_after_loading(smollm2_server: Serve
 def test_the_official_client_chats_with_smollm2(smollm2_server: Server) -> None:
     with smollm2_server.client() as client:
         reply = client.chat.completions.create(
-            model="smollm2", messages=[{"role": "user", "content": "What is the capital of France?"}],
-            max_tokens=20, temperature=0,
+            model="smollm2",
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=20,
+            temperature=0,
         )
         models = [m.id for m in client.models.list()]
 
@@ -119,8 +137,12 @@ def test_the_official_client_chats_with_smollm2(smollm2_server: Server) -> None:
 
 
 def test_the_official_client_streams_the_same_answer(smollm2_server: Server) -> None:
-    request = {"model": "smollm2", "messages": [{"role": "user", "content": "What is the capital of France?"}],
-               "max_tokens": 20, "temperature": 0}
+    request = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "max_tokens": 20,
+        "temperature": 0,
+    }
     with smollm2_server.client() as client:
         whole = client.chat.completions.create(**request).choices[0].message.content
         with client.chat.completions.create(**request, stream=True) as stream:
@@ -144,12 +166,14 @@ def test_64_concurrent_clients_times_20_requests_all_succeed(tiny_model_dir: Pat
             with server.client() as client:
                 for request in range(20):
                     if (index + request) % 2:
-                        text = client.completions.create(model=model, prompt=f"client {index} request {request}",
-                                                         max_tokens=4)
+                        text = client.completions.create(
+                            model=model, prompt=f"client {index} request {request}", max_tokens=4
+                        )
                         ok += len(text.choices) == 1 and text.choices[0].finish_reason in ("length", "stop")
                     else:
-                        with client.completions.create(model=model, prompt=f"client {index} stream {request}",
-                                                       max_tokens=4, stream=True) as stream:
+                        with client.completions.create(
+                            model=model, prompt=f"client {index} stream {request}", max_tokens=4, stream=True
+                        ) as stream:
                             ok += any(c.choices and c.choices[0].finish_reason for c in stream)
             return ok
 
@@ -186,8 +210,12 @@ def test_a_flipped_byte_makes_the_server_refuse_to_start(tiny_model_dir: Path, t
 
 
 def test_bad_settings_exit_with_the_variable_named(tmp_path: Path) -> None:
-    result = subprocess.run([*RUNTIME, "serve"], capture_output=True, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("SHARDSTACK_")})
+    result = subprocess.run(
+        [*RUNTIME, "serve"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SHARDSTACK_")},
+    )
 
     assert result.returncode == 2
     assert "SHARDSTACK_MODEL_URI: is required" in result.stderr

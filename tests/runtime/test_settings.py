@@ -17,8 +17,9 @@ def test_defaults_describe_a_single_rank_leader_on_the_usual_ports() -> None:
 
 
 def test_shardstack_variables_win_over_leaderworkerset_ones() -> None:
-    rank = from_env({**URI, "SHARDSTACK_WORLD_SIZE": "4", "LWS_GROUP_SIZE": "2", "SHARDSTACK_RANK": "3",
-                     "LWS_WORKER_INDEX": "1"})
+    rank = from_env(
+        {**URI, "SHARDSTACK_WORLD_SIZE": "4", "LWS_GROUP_SIZE": "2", "SHARDSTACK_RANK": "3", "LWS_WORKER_INDEX": "1"}
+    )
     assert (rank.world_size, rank.rank) == (4, 3)
 
 

@@ -54,29 +54,37 @@ class Group:
         return self.ranks[0]
 
     def logs(self) -> str:
-        return "\n".join(f"--- rank {r} (exit {s.process.poll()}) ---\n{s.log.read_text(errors='replace')}"
-                         for r, s in enumerate(self.ranks))
+        return "\n".join(
+            f"--- rank {r} (exit {s.process.poll()}) ---\n{s.log.read_text(errors='replace')}"
+            for r, s in enumerate(self.ranks)
+        )
 
 
-def _start_rank(model_uri: str, rank: int, world_size: int, rendezvous_port: int, api_port: int, log: Path,
-                *flags: str) -> Server:
+def _start_rank(
+    model_uri: str, rank: int, world_size: int, rendezvous_port: int, api_port: int, log: Path, *flags: str
+) -> Server:
     """One rank's ``serve``, configured from the environment as a pod's is (flags only for the engine)."""
     metrics_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHARDSTACK_", "LWS_"))}
-    env.update({
-        "SHARDSTACK_MODEL_URI": model_uri,
-        "SHARDSTACK_WORLD_SIZE": str(world_size),
-        "SHARDSTACK_RANK": str(rank),
-        "SHARDSTACK_LEADER_ADDR": "127.0.0.1",
-        "SHARDSTACK_RENDEZVOUS_PORT": str(rendezvous_port),
-        "SHARDSTACK_API_PORT": str(api_port),
-        "SHARDSTACK_METRICS_PORT": str(metrics_port),
-        "OMP_NUM_THREADS": "1",
-    })
+    env.update(
+        {
+            "SHARDSTACK_MODEL_URI": model_uri,
+            "SHARDSTACK_WORLD_SIZE": str(world_size),
+            "SHARDSTACK_RANK": str(rank),
+            "SHARDSTACK_LEADER_ADDR": "127.0.0.1",
+            "SHARDSTACK_RENDEZVOUS_PORT": str(rendezvous_port),
+            "SHARDSTACK_API_PORT": str(api_port),
+            "SHARDSTACK_METRICS_PORT": str(metrics_port),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*RUNTIME, "serve", "--dtype", "fp32", "--host", "127.0.0.1", "--rendezvous-timeout", "60", *flags],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
     return Server(process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}", log)
 
@@ -85,8 +93,12 @@ def _start_group(model_uris: list[str], log_dir: Path, *flags: str) -> Group:
     """Rank ``r`` reads ``model_uris[r]``; all share one rendezvous port and rank 0's API port."""
     rendezvous_port, api_port = free_port(), free_port()
     world = len(model_uris)
-    return Group([_start_rank(uri, r, world, rendezvous_port, api_port, log_dir / f"rank{r}.log", *flags)
-                  for r, uri in enumerate(model_uris)])
+    return Group(
+        [
+            _start_rank(uri, r, world, rendezvous_port, api_port, log_dir / f"rank{r}.log", *flags)
+            for r, uri in enumerate(model_uris)
+        ]
+    )
 
 
 def _stop_group(group: Group) -> None:
@@ -130,8 +142,9 @@ def _ready_status(probes: str) -> tuple[int, str] | None:
 def _metrics(probes: str) -> list[tuple[str, dict[str, str], float]]:
     with urllib.request.urlopen(f"{probes}/metrics", timeout=5) as response:
         exposition = response.read().decode()
-    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(exposition)
-            for s in family.samples]
+    return [
+        (s.name, s.labels, s.value) for family in text_string_to_metric_families(exposition) for s in family.samples
+    ]
 
 
 def _values(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> list[float]:
@@ -143,8 +156,16 @@ def _values(samples: list[tuple[str, dict[str, str], float]], name: str, **label
 
 @pytest.fixture(scope="module")
 def smollm2_group(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
-    group = _start_group([str(smollm2_dir)] * 2, tmp_path_factory.mktemp("sharded-smollm2"), "--max-slots", "4",
-                         "--max-model-len", str(MAX_MODEL_LEN), "--model-name", "smollm2")
+    group = _start_group(
+        [str(smollm2_dir)] * 2,
+        tmp_path_factory.mktemp("sharded-smollm2"),
+        "--max-slots",
+        "4",
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+        "--model-name",
+        "smollm2",
+    )
     try:
         _wait_group_ready(group)
         yield group
@@ -153,10 +174,17 @@ def smollm2_group(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_two_ranks_stream_what_one_rank_generates(smollm2_group: Group, smollm2_dir: Path) -> None:
-    with smollm2_group.leader.client() as client, client.chat.completions.create(
-        model="smollm2", messages=CHAT, max_tokens=24, temperature=0, stream=True,
-        stream_options={"include_usage": True},
-    ) as stream:
+    with (
+        smollm2_group.leader.client() as client,
+        client.chat.completions.create(
+            model="smollm2",
+            messages=CHAT,
+            max_tokens=24,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        ) as stream,
+    ):
         chunks = list(stream)
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -184,8 +212,11 @@ def test_pipeline_metrics_and_every_ranks_probes(smollm2_group: Group, smollm2_d
     leader = _metrics(smollm2_group.leader.probes)
     worker_probes = smollm2_group.ranks[1].probes
 
-    compute = {labels["stage"]: (labels["layers"], value) for name, labels, value in leader
-               if name == "shardstack_pipeline_stage_compute_seconds_total"}
+    compute = {
+        labels["stage"]: (labels["layers"], value)
+        for name, labels, value in leader
+        if name == "shardstack_pipeline_stage_compute_seconds_total"
+    }
     assert sorted(compute) == ["0", "1"]
     assert compute["0"][1] > 0 and compute["1"][1] > 0  # both stages ran layers while serving
     # The stages' layer ranges split the whole model at one point.
@@ -223,8 +254,9 @@ def test_a_killed_worker_fails_the_request_and_the_leader(tiny_model_dir: Path, 
         def long_request() -> tuple[int, float]:
             with leader.client() as client:
                 try:
-                    client.completions.create(model=model.name, prompt="Once upon a time", max_tokens=4000,
-                                              extra_body={"ignore_eos": True})
+                    client.completions.create(
+                        model=model.name, prompt="Once upon a time", max_tokens=4000, extra_body={"ignore_eos": True}
+                    )
                 except openai.APIStatusError as error:
                     return error.status_code, time.monotonic()
             return 200, time.monotonic()
@@ -292,8 +324,9 @@ def test_ranks_that_read_different_revisions_both_refuse_to_serve(tiny_model_dir
 
 
 def test_a_rank_that_never_joins_is_named_by_the_leader(tiny_model_dir: Path, tmp_path: Path) -> None:
-    rank0 = _start_rank(str(tiny_model_dir), 0, 2, free_port(), free_port(), tmp_path / "rank0.log",
-                        "--rendezvous-timeout", "3")
+    rank0 = _start_rank(
+        str(tiny_model_dir), 0, 2, free_port(), free_port(), tmp_path / "rank0.log", "--rendezvous-timeout", "3"
+    )
     group = Group([rank0])
     try:
         code = _wait_exit(rank0, group)

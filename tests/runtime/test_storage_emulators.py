@@ -79,7 +79,10 @@ def test_az_uris_name_the_account_in_the_host_or_in_the_environment(monkeypatch:
     fs, path = filesystem("az://weights@prodweights.blob.core.windows.net/models/smollm2/")
     assert isinstance(fs, adlfs.AzureBlobFileSystem)
     assert (fs.account_name, fs.account_url, path) == (
-        "prodweights", "https://prodweights.blob.core.windows.net", "weights/models/smollm2")
+        "prodweights",
+        "https://prodweights.blob.core.windows.net",
+        "weights/models/smollm2",
+    )
     with pytest.raises(ValueError, match=r"names no storage account.*AZURE_STORAGE_ACCOUNT_NAME"):
         filesystem("az://weights/models/smollm2")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "devweights")
@@ -97,8 +100,9 @@ def test_s3_takes_its_region_from_aws_region(monkeypatch: pytest.MonkeyPatch) ->
     assert fs.client_kwargs["region_name"] == "eu-west-3" and path == "weights/models/smollm2"
 
 
-def test_gcs_is_anonymous_only_for_an_emulator_and_never_falls_back_to_it(monkeypatch: pytest.MonkeyPatch,
-                                                                          tmp_path: Path) -> None:
+def test_gcs_is_anonymous_only_for_an_emulator_and_never_falls_back_to_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in SEAM_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))

@@ -20,8 +20,12 @@ TEXTS = [
 ]
 CONVERSATIONS = [
     [{"role": "user", "content": "What is the capital of France?"}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye 👋"}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Bye 👋"},
+    ],
 ]
 
 
@@ -49,11 +53,13 @@ def test_encode_and_decode_match_transformers(text: str, tokenizer: Tokenizer, h
 
 @pytest.mark.parametrize("messages", CONVERSATIONS)
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
-def test_the_chat_template_renders_as_transformers_does(messages, add_generation_prompt: bool,
-                                                        tokenizer: Tokenizer, hf_tokenizer) -> None:
+def test_the_chat_template_renders_as_transformers_does(
+    messages, add_generation_prompt: bool, tokenizer: Tokenizer, hf_tokenizer
+) -> None:
     ours = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
-    assert ours == hf_tokenizer.apply_chat_template(messages, tokenize=False,
-                                                    add_generation_prompt=add_generation_prompt)
+    assert ours == hf_tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
     if add_generation_prompt:
         assert ours.endswith("<|im_start|>assistant\n")
 
@@ -84,14 +90,19 @@ class Files:
 
 
 def test_template_features_of_other_models(tmp_path: Path, smollm2_dir: Path) -> None:
-    template = ("{{ bos_token }}{% for m in messages %}{% if m.role == 'tool' %}"
-                "{{ raise_exception('tools are not supported') }}{% endif %}"
-                "[{{ m.role }}] {{ m.content | tojson }}\n{% endfor %}")
-    root = write_tokenizer_dir(tmp_path, smollm2_dir, chat_template=[{"name": "default", "template": template},
-                                                                      {"name": "tool_use", "template": "x"}],
-                               bos_token={"content": "<|endoftext|>", "special": True})
+    template = (
+        "{{ bos_token }}{% for m in messages %}{% if m.role == 'tool' %}"
+        "{{ raise_exception('tools are not supported') }}{% endif %}"
+        "[{{ m.role }}] {{ m.content | tojson }}\n{% endfor %}"
+    )
+    root = write_tokenizer_dir(
+        tmp_path,
+        smollm2_dir,
+        chat_template=[{"name": "default", "template": template}, {"name": "tool_use", "template": "x"}],
+        bos_token={"content": "<|endoftext|>", "special": True},
+    )
     tokenizer = Tokenizer.from_checkpoint(Files(root))
-    assert tokenizer.apply_chat_template([{"role": "user", "content": "é\"<b>"}]) == '<|endoftext|>[user] "é\\"<b>"\n'
+    assert tokenizer.apply_chat_template([{"role": "user", "content": 'é"<b>'}]) == '<|endoftext|>[user] "é\\"<b>"\n'
     with pytest.raises(ChatTemplateError, match="tools are not supported"):
         tokenizer.apply_chat_template([{"role": "tool", "content": "{}"}])
 
@@ -120,11 +131,14 @@ def test_add_bos_token_is_honoured(tmp_path: Path, smollm2_dir: Path) -> None:
 # ---------------------------------------------------------------------------- incremental detokenisation
 
 
-@pytest.mark.parametrize("text", [
-    "héllo wörld — 世界 🎉🚀 naïve café",
-    "日本語のテキストを少しだけ書きます。",
-    "emoji: 👩‍👩‍👧‍👦 and flags 🇫🇷🇯🇵",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "héllo wörld — 世界 🎉🚀 naïve café",
+        "日本語のテキストを少しだけ書きます。",
+        "emoji: 👩‍👩‍👧‍👦 and flags 🇫🇷🇯🇵",
+    ],
+)
 def test_incremental_decoding_never_splits_a_character(text: str, tokenizer: Tokenizer) -> None:
     prompt = tokenizer.encode("Say it:")
     ids = tokenizer.encode(text)

@@ -14,8 +14,9 @@ from shardstack_runtime.manifest import MANIFEST_NAME, Manifest, build_manifest
 from shardstack_runtime.weights_cli import main, push_checkpoint
 
 
-def test_push_copies_every_file_and_writes_the_manifest_of_the_source(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_push_copies_every_file_and_writes_the_manifest_of_the_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src, dest = tmp_path / "src", tmp_path / "bucket" / "models" / "tiny"
     write_checkpoint(src)
     (src / "original").mkdir()
@@ -34,7 +35,8 @@ def test_push_copies_every_file_and_writes_the_manifest_of_the_source(tmp_path: 
 
 
 def test_the_manifest_is_removed_first_and_written_last_so_a_failed_push_leaves_none(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "src"
     write_checkpoint(src)
     fs = CountingMemoryFileSystem()
@@ -46,6 +48,7 @@ def test_the_manifest_is_removed_first_and_written_last_so_a_failed_push_leaves_
         def call(self, path, *args, **kwargs):
             events.append((name, args[0] if name == "put_file" else path))
             return original[name](self, path, *args, **kwargs)
+
         return call
 
     for name in original:
@@ -69,7 +72,8 @@ def test_the_manifest_is_removed_first_and_written_last_so_a_failed_push_leaves_
 
 
 def test_push_refuses_a_directory_that_is_not_a_checkpoint_and_uploads_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "weights.bin").write_bytes(b"x")
     assert main(["weights", "push", str(tmp_path / "src"), str(tmp_path / "dest"), "--quiet"]) == 1
@@ -80,7 +84,8 @@ def test_push_refuses_a_directory_that_is_not_a_checkpoint_and_uploads_nothing(
 
 
 def test_verify_exits_0_when_intact_and_1_naming_file_and_tensor_when_corrupted(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_checkpoint(tmp_path / "src")
     dest = tmp_path / "dest"
     push_checkpoint(str(tmp_path / "src"), str(dest), progress=False)
@@ -98,11 +103,16 @@ def test_verify_exits_0_when_intact_and_1_naming_file_and_tensor_when_corrupted(
 def test_the_command_runs_as_a_process_with_progress_bars(tmp_path: Path) -> None:
     write_checkpoint(tmp_path / "src")
     command = [sys.executable, "-m", "shardstack_runtime.weights_cli", "weights"]
-    push = subprocess.run([*command, "push", str(tmp_path / "src"), f"file://{tmp_path}/dest"],
-                          capture_output=True, text=True, timeout=120)
+    push = subprocess.run(
+        [*command, "push", str(tmp_path / "src"), f"file://{tmp_path}/dest"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert push.returncode == 0, push.stderr
     assert "uploading to file://" in push.stderr and "hashing" in push.stderr
-    verify = subprocess.run([*command, "verify", f"file://{tmp_path}/dest"], capture_output=True, text=True,
-                            timeout=120)
+    verify = subprocess.run(
+        [*command, "verify", f"file://{tmp_path}/dest"], capture_output=True, text=True, timeout=120
+    )
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.startswith(f"file://{tmp_path}/dest: OK: 5 files")

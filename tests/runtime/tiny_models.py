@@ -37,8 +37,15 @@ TINY_CONFIG: Mapping[str, Any] = {
 }
 
 
-def write_tiny_model(out: Path, *, tokenizer_from: Path | None = None, seed: int = 0,
-                     dtype: str = "float32", initializer_range: float = 0.5, **overrides: Any) -> Path:
+def write_tiny_model(
+    out: Path,
+    *,
+    tokenizer_from: Path | None = None,
+    seed: int = 0,
+    dtype: str = "float32",
+    initializer_range: float = 0.5,
+    **overrides: Any,
+) -> Path:
     """Write a seeded random ``LlamaForCausalLM`` in Hugging Face layout to ``out`` and return it.
 
     ``overrides`` replace keys of :data:`TINY_CONFIG`. A large ``initializer_range`` gives peaked,

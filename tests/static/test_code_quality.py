@@ -14,8 +14,7 @@ TYPE_CHECKED = ("components", "infra", "runtime", "tests", "scripts")
 
 
 def test_ruff_is_clean() -> None:
-    result = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -110,8 +110,12 @@ def _never_runs_on_import(test: ast.expr) -> bool:
     """``TYPE_CHECKING`` / ``typing.TYPE_CHECKING``, or ``__name__ == "__main__"``."""
     if isinstance(test, ast.Name | ast.Attribute):
         return (test.id if isinstance(test, ast.Name) else test.attr) == "TYPE_CHECKING"
-    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
-            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators))
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
 
 
 class _Resolver:
@@ -232,7 +236,7 @@ def test_the_checker_finds_a_cycle_and_leaves_out_imports_that_do_not_run_on_imp
     files = {
         "__init__.py": "from .a import A\n",
         "a.py": "from __future__ import annotations\nfrom typing import TYPE_CHECKING\nfrom . import b\n"
-                "if TYPE_CHECKING:\n    from .c import C\nclass A: ...\n",
+        "if TYPE_CHECKING:\n    from .c import C\nclass A: ...\n",
         "b.py": "import pkg.util\n\ndef late():\n    from pkg.a import A\n    return A\n",
         "c.py": "from pkg import A\nclass C: ...\n",
         "util.py": "try:\n    from .c import C\nexcept ImportError:\n    C = None\n",
@@ -247,7 +251,8 @@ def test_the_checker_finds_a_cycle_and_leaves_out_imports_that_do_not_run_on_imp
 
     # pkg/__init__ -> a -> b -> util -> c -> pkg/__init__ (a name of the package): one cycle of five.
     assert [[p.relative_to(tmp_path).as_posix() for p in cycle] for cycle in graph.cycles()] == [
-        ["lib/pkg/__init__.py", "lib/pkg/a.py", "lib/pkg/b.py", "lib/pkg/c.py", "lib/pkg/util.py"]]
+        ["lib/pkg/__init__.py", "lib/pkg/a.py", "lib/pkg/b.py", "lib/pkg/c.py", "lib/pkg/util.py"]
+    ]
     deferred = {(i.importer.name, i.imported.name) for i in graph.imports if not i.at_import_time}
     assert deferred == {("a.py", "c.py"), ("b.py", "a.py"), ("helper.py", "tool.py")}
     assert "lib/pkg/b.py:1 imports lib/pkg/util.py" in graph.describe(graph.cycles()[0])

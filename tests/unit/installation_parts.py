@@ -66,7 +66,10 @@ def _fields(typed_dict: Any) -> dict[str, Any]:
 
 
 def assert_part_matches_component(
-    part: Any, component: Any, wired: AbstractSet[str], added: AbstractSet[str] = frozenset(),
+    part: Any,
+    component: Any,
+    wired: AbstractSet[str],
+    added: AbstractSet[str] = frozenset(),
     defaulted: AbstractSet[str] = frozenset(),
 ) -> None:
     """An installation's part arguments are the component's arguments minus what the installation wires.
@@ -80,8 +83,16 @@ def assert_part_matches_component(
     assert part.__required_keys__ == (component.__required_keys__ - wired - defaulted) | added
 
 
-OUTPUTS = ("endpoint", "bucket_uri", "model_uri", "registry_url", "cluster_name", "kubeconfig",
-           "gpu_usd_per_hour_min", "gpu_usd_per_hour_max")
+OUTPUTS = (
+    "endpoint",
+    "bucket_uri",
+    "model_uri",
+    "registry_url",
+    "cluster_name",
+    "kubeconfig",
+    "gpu_usd_per_hour_min",
+    "gpu_usd_per_hour_max",
+)
 """The outputs every cloud's installation has."""
 
 

@@ -370,12 +370,16 @@ def test_cluster_role_and_subnets_are_required() -> None:
 
     assert len(run_program(program)) == 0
     assert [p.split(":")[0] for p in errors[0].problems] == [
-        "cluster_name is required", "node_role_arn is required", "subnet_ids is required"]
+        "cluster_name is required",
+        "node_role_arn is required",
+        "subnet_ids is required",
+    ]
 
 
 def test_subnets_must_be_subnet_ids() -> None:
     assert failure(subnet_ids=[]).problems == [
-        "subnet_ids=[] must be a list of at least 1 item, each item a subnet ID like 'subnet-0123456789abcdef0'"]
+        "subnet_ids=[] must be a list of at least 1 item, each item a subnet ID like 'subnet-0123456789abcdef0'"
+    ]
     (problem,) = failure(subnet_ids=["sn-1"]).problems
     assert problem.startswith("subnet_ids[0]='sn-1' is not a subnet ID")
 

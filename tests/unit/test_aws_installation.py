@@ -97,9 +97,10 @@ def graph() -> Graph:
 @pytest.fixture(scope="module")
 def custom() -> Graph:
     """An explicit model URI, another namespace, and no registry."""
-    return render(inference={"image": IMAGE, "shards": 2, "model_uri": "s3://elsewhere/llama/",
-                             "namespace": "serving"},
-                  create_registry=False)
+    return render(
+        inference={"image": IMAGE, "shards": 2, "model_uri": "s3://elsewhere/llama/", "namespace": "serving"},
+        create_registry=False,
+    )
 
 
 def private_subnet_ids(graph: Graph, name: str = "llm") -> list[str | None]:
@@ -118,17 +119,9 @@ def gpu_node_groups(graph: Graph) -> dict[str, Resource]:
     return groups
 
 
-
-
-
-
-
-
 def catalogue_price(gpu: str, gpus_per_node: int) -> float:
     """The cheapest AWS on-demand price the catalogue lists for this GPU and node size."""
     return min(o.usd_per_hour for o in catalog.GPUS[gpu].offers if o.cloud == "aws" and o.gpu_count == gpus_per_node)
-
-
 
 
 # -- wiring -------------------------------------------------------------------------------------------
@@ -139,9 +132,14 @@ def test_component_has_the_fixed_type_token_and_every_part_is_its_child(graph: G
     assert installation.name == "llm"
     parts = {(r.type, r.name) for r in graph.children(installation)}
     assert parts >= {
-        ("shardstack:aws:Network", "llm"), (CLUSTER, "llm"), (GPU_NODE_POOL, "l4"), (GPU_NODE_POOL, "h100"),
-        (WEIGHT_STORE, "llm-weights"), ("shardstack:aws:Registry", "llm-registry"),
-        ("shardstack:k8s:GpuEnablement", "llm-gpu"), (SHARDED_INFERENCE, "llm"),
+        ("shardstack:aws:Network", "llm"),
+        (CLUSTER, "llm"),
+        (GPU_NODE_POOL, "l4"),
+        (GPU_NODE_POOL, "h100"),
+        (WEIGHT_STORE, "llm-weights"),
+        ("shardstack:aws:Registry", "llm-registry"),
+        ("shardstack:k8s:GpuEnablement", "llm-gpu"),
+        (SHARDED_INFERENCE, "llm"),
     }
     # Everything else hangs below one of them.
     assert graph.roots() == [installation]
@@ -270,9 +268,16 @@ def test_create_registry_false_creates_no_repository(custom: Graph) -> None:
 
 def test_installation_tags_reach_the_resources_of_every_part(graph: Graph) -> None:
     tagged = [
-        graph.one(VPC), graph.one(EKS_CLUSTER), graph.one(NODE_GROUP, "llm-system"),
-        *gpu_node_groups(graph).values(), *graph.of_type(LAUNCH_TEMPLATE), graph.one(BUCKET),
-        *graph.of_type(KMS_KEY), graph.one(REPOSITORY), *graph.of_type(ROLE), *graph.of_type(ASSOCIATION),
+        graph.one(VPC),
+        graph.one(EKS_CLUSTER),
+        graph.one(NODE_GROUP, "llm-system"),
+        *gpu_node_groups(graph).values(),
+        *graph.of_type(LAUNCH_TEMPLATE),
+        graph.one(BUCKET),
+        *graph.of_type(KMS_KEY),
+        graph.one(REPOSITORY),
+        *graph.of_type(ROLE),
+        *graph.of_type(ASSOCIATION),
     ]
     untagged = [r.name for r in tagged if r.inputs["tags"].get("team") != "ml-platform"]
     assert untagged == []
@@ -312,8 +317,12 @@ def test_arguments_the_installation_wires_itself_are_refused() -> None:
         gpu_pools=[{**POOLS[0], "node_role_arn": "arn:aws:iam::123456789012:role/nodes"}],
         inference={"image": IMAGE, "shards": 2, "service_account_annotations": {"a": "b"}},
     )
-    for wired in ("network.cluster_name", "cluster.vpc_id", "gpu_pools[0].node_role_arn",
-                  "inference.service_account_annotations"):
+    for wired in (
+        "network.cluster_name",
+        "cluster.vpc_id",
+        "gpu_pools[0].node_role_arn",
+        "inference.service_account_annotations",
+    ):
         assert f"{wired} is set by the installation itself; remove it" in found, found
     assert len(found) == 4, found
 
@@ -331,8 +340,9 @@ def test_pool_names_must_be_unique() -> None:
 
 
 def test_an_api_key_and_an_api_key_secret_exclude_each_other() -> None:
-    (problem,) = problems(api_key=API_KEY,
-                          inference={"image": IMAGE, "shards": 2, "api_key_secret": {"name": "k", "key": "k"}})
+    (problem,) = problems(
+        api_key=API_KEY, inference={"image": IMAGE, "shards": 2, "api_key_secret": {"name": "k", "key": "k"}}
+    )
     assert problem.startswith("api_key and inference.api_key_secret are both given")
 
 
@@ -363,8 +373,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         api_key=API_KEY,
         inference={"image": IMAGE, "shards": 2, "api_key_secret": {"name": "k", "key": "k"}},
     )
-    expected = ("network.cluster_name is set by", "cluster: kubernetes_version=", "gpu_pools[0]: gpu='l5'",
-                "gpu_pools[1]: name 'l4' is already", "api_key and inference.api_key_secret")
+    expected = (
+        "network.cluster_name is set by",
+        "cluster: kubernetes_version=",
+        "gpu_pools[0]: gpu='l5'",
+        "gpu_pools[1]: name 'l4' is already",
+        "api_key and inference.api_key_secret",
+    )
     for start in expected:
         assert any(p.startswith(start) for p in error.problems), (start, error.problems)
 
@@ -387,10 +402,6 @@ def test_create_registry_must_be_true_or_false() -> None:
 
 
 # -- drift: the installation's part arguments are the components' arguments minus the wiring ---------
-
-
-
-
 
 
 @pytest.mark.parametrize(
@@ -420,10 +431,30 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
     resource = schema["resources"]["shardstack:index:AwsInstallation"]
     assert resource["isComponent"] is True
     assert set(resource["requiredInputs"]) == {"gpuPools", "inference"}
-    assert {"network", "cluster", "gpuPools", "weightStore", "registry", "createRegistry", "gpuEnablement",
-            "inference", "modelPath", "apiKey", "tags", "clusterAutoscaler"} == set(resource["inputProperties"])
-    assert {"endpoint", "bucketUri", "modelUri", "registryUrl", "kubeconfig", "clusterName",
-            "gpuUsdPerHourMin", "gpuUsdPerHourMax"} == set(resource["properties"])
+    assert {
+        "network",
+        "cluster",
+        "gpuPools",
+        "weightStore",
+        "registry",
+        "createRegistry",
+        "gpuEnablement",
+        "inference",
+        "modelPath",
+        "apiKey",
+        "tags",
+        "clusterAutoscaler",
+    } == set(resource["inputProperties"])
+    assert {
+        "endpoint",
+        "bucketUri",
+        "modelUri",
+        "registryUrl",
+        "kubeconfig",
+        "clusterName",
+        "gpuUsdPerHourMin",
+        "gpuUsdPerHourMax",
+    } == set(resource["properties"])
     types = schema["types"]
     assert "clusterName" not in types["shardstack:index:InstallationNetwork"]["properties"]
     assert not {"vpcId", "subnetIds"} & set(types["shardstack:index:InstallationCluster"]["properties"])
@@ -448,8 +479,10 @@ def test_the_autoscaler_grows_this_clusters_pools_with_a_release_of_its_kubernet
     (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
     command = container.get("command") or container.get("args")
     cluster = graph.one("aws:eks/cluster:Cluster").outputs["name"]
-    assert f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/" \
-           f"{cluster}" in command
+    assert (
+        f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/"
+        f"{cluster}" in command
+    )
     assert "--expander=most-pods" in command
     assert container["image"].rsplit(":", 1)[1].startswith("v1.32.")
     # It runs on the system nodes and gets AWS access through its own Pod Identity association.

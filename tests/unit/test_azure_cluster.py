@@ -205,8 +205,11 @@ def test_deployer_gets_cluster_admin_on_this_cluster_only() -> None:
     assert role_of(deployer) == (SUBSCRIPTION, CLUSTER_ADMIN)
     assert deployer.inputs["principalId"] == DEPLOYER
     assert deployer.inputs["principalType"] == "User"
-    ci = [a for a in render(deployer_principal_type="ServicePrincipal").of_type(ROLE_ASSIGNMENT)
-          if a.name == "llm-admin-deployer"]
+    ci = [
+        a
+        for a in render(deployer_principal_type="ServicePrincipal").of_type(ROLE_ASSIGNMENT)
+        if a.name == "llm-admin-deployer"
+    ]
     assert ci[0].inputs["principalType"] == "ServicePrincipal"
 
 
@@ -235,8 +238,9 @@ def test_role_assignment_names_are_guids_fixed_by_scope_principal_and_role() -> 
         name = inputs["roleAssignmentName"]
         assert str(uuid.UUID(name)) == name
         assert name == role_assignment_name(inputs["scope"], inputs["principalId"], inputs["roleDefinitionId"])
-    again = {a.name: a.inputs["roleAssignmentName"] for a in render(admin_principal_ids=[ADMIN]).of_type(
-        ROLE_ASSIGNMENT)}
+    again = {
+        a.name: a.inputs["roleAssignmentName"] for a in render(admin_principal_ids=[ADMIN]).of_type(ROLE_ASSIGNMENT)
+    }
     assert again == {a.name: a.inputs["roleAssignmentName"] for a in graph.of_type(ROLE_ASSIGNMENT)}
     assert len(set(again.values())) == 3
     # ARM ids are case-insensitive: so is the name.
@@ -551,9 +555,7 @@ def test_authorized_networks_only_apply_to_a_public_api_server() -> None:
 
 def test_the_whole_internet_and_too_many_networks_are_refused() -> None:
     (internet,) = problems(private_endpoint=False, authorized_networks=["0.0.0.0/0"])
-    assert internet.startswith(
-        "authorized_networks[0]='0.0.0.0/0' would open the Kubernetes API to the whole internet"
-    )
+    assert internet.startswith("authorized_networks[0]='0.0.0.0/0' would open the Kubernetes API to the whole internet")
     many = [f"203.0.{i // 256}.{i % 256}/32" for i in range(201)]
     (too_many,) = problems(private_endpoint=False, authorized_networks=many)
     assert too_many == "authorized_networks lists 201 blocks; AKS accepts at most 200"
@@ -563,21 +565,34 @@ def test_the_whole_internet_and_too_many_networks_are_refused() -> None:
     ("args", "expected"),
     [
         ({"pod_cidr": "10.244.0.0"}, "pod_cidr='10.244.0.0' is not an IPv4 CIDR block: use e.g. '10.244.0.0/14'"),
-        ({"pod_cidr": "10.244.0.1/16"}, "pod_cidr='10.244.0.1/16' has host bits set; the block it lies in is "
-         "'10.244.0.0/16'"),
-        ({"pod_cidr": "10.244.0.0/23"}, "pod_cidr='10.244.0.0/23' is a /23; use a /8 to a /22: every node takes a "
-         "/24 of it"),
+        (
+            {"pod_cidr": "10.244.0.1/16"},
+            "pod_cidr='10.244.0.1/16' has host bits set; the block it lies in is '10.244.0.0/16'",
+        ),
+        (
+            {"pod_cidr": "10.244.0.0/23"},
+            "pod_cidr='10.244.0.0/23' is a /23; use a /8 to a /22: every node takes a /24 of it",
+        ),
         ({"service_cidr": "10.0.0.0/12"}, "service_cidr='10.0.0.0/12' is a /12; use a /13 to a /24"),
         ({"pod_cidr": "52.0.0.0/16"}, "pod_cidr='52.0.0.0/16' is not a private range"),
-        ({"pod_cidr": "172.16.0.0/12"}, "pod_cidr='172.16.0.0/12' overlaps 172.30.0.0/16, 172.31.0.0/16, which AKS "
-         "reserves"),
-        ({"dns_service_ip": "10.1.0.10"}, "dns_service_ip='10.1.0.10' is not inside service_cidr='10.0.0.0/16' (the "
-         "default)"),
-        ({"dns_service_ip": "10.0.0.1"}, "dns_service_ip='10.0.0.1' is the network, first or broadcast address of "
-         "service_cidr='10.0.0.0/16' (the default); the first one is the kubernetes Service's: use e.g. '10.0.0.10'"),
+        (
+            {"pod_cidr": "172.16.0.0/12"},
+            "pod_cidr='172.16.0.0/12' overlaps 172.30.0.0/16, 172.31.0.0/16, which AKS reserves",
+        ),
+        (
+            {"dns_service_ip": "10.1.0.10"},
+            "dns_service_ip='10.1.0.10' is not inside service_cidr='10.0.0.0/16' (the default)",
+        ),
+        (
+            {"dns_service_ip": "10.0.0.1"},
+            "dns_service_ip='10.0.0.1' is the network, first or broadcast address of "
+            "service_cidr='10.0.0.0/16' (the default); the first one is the kubernetes Service's: use e.g. '10.0.0.10'",
+        ),
         ({"dns_service_ip": "10.0.0.0/32"}, "dns_service_ip='10.0.0.0/32' is not an IPv4 address like '10.0.0.10'"),
-        ({"service_cidr": "172.19.0.0/20", "dns_service_ip": "10.0.0.10"}, "dns_service_ip='10.0.0.10' is not "
-         "inside service_cidr='172.19.0.0/20'"),
+        (
+            {"service_cidr": "172.19.0.0/20", "dns_service_ip": "10.0.0.10"},
+            "dns_service_ip='10.0.0.10' is not inside service_cidr='172.19.0.0/20'",
+        ),
     ],
 )
 def test_pod_and_service_ranges_and_the_dns_ip_are_checked(args: dict[str, Any], expected: str) -> None:

@@ -68,8 +68,14 @@ API_KEY = "plain-text-api-key"
 TAGS = {"team": "ml-platform"}
 POOLS: list[dict[str, Any]] = [
     {"name": "t4", "gpu": "t4", "spot": True, "max_nodes": 2},
-    {"name": "h100", "gpu": "h100-80gb", "gpus_per_node": 8, "min_nodes": 1, "max_nodes": 2,
-     "taints": [{"key": "dedicated", "value": "llm", "effect": "NoSchedule"}]},
+    {
+        "name": "h100",
+        "gpu": "h100-80gb",
+        "gpus_per_node": 8,
+        "min_nodes": 1,
+        "max_nodes": 2,
+        "taints": [{"key": "dedicated", "value": "llm", "effect": "NoSchedule"}],
+    },
 ]
 BASE: dict[str, Any] = {
     "location": "eastus",
@@ -100,11 +106,22 @@ def graph() -> Graph:
 @pytest.fixture(scope="module")
 def custom() -> Graph:
     """An explicit model URI, another namespace, no registry, named writers, a public API."""
-    return render(inference={"image": IMAGE, "shards": 2, "model_uri": "az://w@acct.blob.core.windows.net/llama/",
-                             "namespace": "serving", "public": True, "allowed_cidrs": ["198.51.100.0/24"]},
-                  create_registry=False,
-                  weight_store={"writer_principal_ids": ["5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"],
-                                "writer_principal_type": "Group", "allowed_ip_ranges": ["198.51.100.7"]})
+    return render(
+        inference={
+            "image": IMAGE,
+            "shards": 2,
+            "model_uri": "az://w@acct.blob.core.windows.net/llama/",
+            "namespace": "serving",
+            "public": True,
+            "allowed_cidrs": ["198.51.100.0/24"],
+        },
+        create_registry=False,
+        weight_store={
+            "writer_principal_ids": ["5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"],
+            "writer_principal_type": "Group",
+            "allowed_ip_ranges": ["198.51.100.7"],
+        },
+    )
 
 
 def agent_pools(graph: Graph) -> dict[str, Resource]:
@@ -116,12 +133,6 @@ def agent_pools(graph: Graph) -> dict[str, Resource]:
     return found
 
 
-
-
-
-
-
-
 def role_assignments(graph: Graph, role: str) -> list[Resource]:
     return [r for r in graph.of_type(ROLE_ASSIGNMENT) if r.inputs["roleDefinitionId"].endswith(f"/{role}")]
 
@@ -129,8 +140,6 @@ def role_assignments(graph: Graph, role: str) -> list[Resource]:
 def catalogue_price(gpu: str, gpus_per_node: int) -> float:
     """The cheapest Azure on-demand price the catalogue lists for this GPU and node size."""
     return min(o.usd_per_hour for o in catalog.GPUS[gpu].offers if o.cloud == "azure" and o.gpu_count == gpus_per_node)
-
-
 
 
 def aks_taint(taint: str) -> tuple[str, str, str]:
@@ -146,9 +155,14 @@ def test_component_has_the_fixed_type_token_and_every_part_is_its_child(graph: G
     installation = graph.one(INSTALLATION)
     parts = {(r.type, r.name) for r in graph.children(installation)}
     assert parts >= {
-        ("shardstack:azure:Network", "llm"), (CLUSTER, "llm"), (GPU_NODE_POOL, "t4"), (GPU_NODE_POOL, "h100"),
-        (WEIGHT_STORE, "llm-weights"), ("shardstack:azure:Registry", "llm-registry"),
-        ("shardstack:k8s:GpuEnablement", "llm-gpu"), (SHARDED_INFERENCE, "llm"),
+        ("shardstack:azure:Network", "llm"),
+        (CLUSTER, "llm"),
+        (GPU_NODE_POOL, "t4"),
+        (GPU_NODE_POOL, "h100"),
+        (WEIGHT_STORE, "llm-weights"),
+        ("shardstack:azure:Registry", "llm-registry"),
+        ("shardstack:k8s:GpuEnablement", "llm-gpu"),
+        (SHARDED_INFERENCE, "llm"),
     }
     assert graph.roots() == [installation]
 
@@ -289,8 +303,13 @@ def test_a_public_api_opens_the_subnets_nsg_to_the_allowed_cidrs_only(graph: Gra
 
 
 def test_installation_tags_reach_the_resources_of_every_part(graph: Graph) -> None:
-    tagged = [graph.one("azure-native:resources:ResourceGroup"), graph.one(AKS), graph.one(ACCOUNT),
-              graph.one(REGISTRY), *agent_pools(graph).values()]
+    tagged = [
+        graph.one("azure-native:resources:ResourceGroup"),
+        graph.one(AKS),
+        graph.one(ACCOUNT),
+        graph.one(REGISTRY),
+        *agent_pools(graph).values(),
+    ]
     assert [r.name for r in tagged if r.inputs["tags"].get("team") != "ml-platform"] == []
     assert graph.one(ACCOUNT).inputs["tags"]["shardstack-component"] == "llm-weights"
 
@@ -332,17 +351,24 @@ def test_arguments_the_installation_wires_itself_are_refused() -> None:
         registry={"resource_group_name": "other"},
         inference={"image": IMAGE, "shards": 2, "service_account_annotations": {"a": "b"}},
     )
-    for wired in ("network.location", "cluster.node_subnet_id", "gpu_pools[0].cluster_name",
-                  "weight_store.resource_group_name", "registry.resource_group_name",
-                  "inference.service_account_annotations"):
+    for wired in (
+        "network.location",
+        "cluster.node_subnet_id",
+        "gpu_pools[0].cluster_name",
+        "weight_store.resource_group_name",
+        "registry.resource_group_name",
+        "inference.service_account_annotations",
+    ):
         assert f"{wired} is set by the installation itself; remove it" in found, found
     assert len(found) == 6, found
 
 
 def test_pools_whose_aks_names_collide_are_refused() -> None:
     found = problems(gpu_pools=[{**POOLS[0], "name": "a-100"}, {**POOLS[1], "name": "a100"}])
-    assert found == ["gpu_pools[1]: name 'a100' becomes the AKS node pool name 'a100', which is already "
-                     "gpu_pools[0]'s (AKS drops '-' and keeps 12 characters); rename the pool"]
+    assert found == [
+        "gpu_pools[1]: name 'a100' becomes the AKS node pool name 'a100', which is already "
+        "gpu_pools[0]'s (AKS drops '-' and keeps 12 characters); rename the pool"
+    ]
     (system,) = problems(gpu_pools=[{**POOLS[0], "name": "sys-tem"}])
     assert "already the system pool's" in system
 
@@ -369,17 +395,18 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         api_key=API_KEY,
         inference={"image": IMAGE, "shards": 2, "api_key_secret": {"name": "k", "key": "k"}},
     )
-    expected = ("network.location is set by", "gpu_pools[0]: gpu='l5'", "gpu_pools[1]: name 't4' is already",
-                "tags['microsoft-x']", "api_key and inference.api_key_secret")
+    expected = (
+        "network.location is set by",
+        "gpu_pools[0]: gpu='l5'",
+        "gpu_pools[1]: name 't4' is already",
+        "tags['microsoft-x']",
+        "api_key and inference.api_key_secret",
+    )
     for start in expected:
         assert any(p.startswith(start) for p in error.problems), (start, error.problems)
 
 
 # -- drift: the installation's part arguments are the components' arguments minus the wiring ---------
-
-
-
-
 
 
 @pytest.mark.parametrize(
@@ -411,10 +438,31 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
     resource = schema["resources"]["shardstack:index:AzureInstallation"]
     assert resource["isComponent"] is True
     assert set(resource["requiredInputs"]) == {"location", "gpuPools", "inference"}
-    assert {"location", "network", "cluster", "gpuPools", "weightStore", "registry", "createRegistry",
-            "gpuEnablement", "inference", "modelPath", "apiKey", "tags"} == set(resource["inputProperties"])
-    assert {"endpoint", "bucketUri", "modelUri", "registryUrl", "kubeconfig", "clusterName", "resourceGroupName",
-            "gpuUsdPerHourMin", "gpuUsdPerHourMax"} == set(resource["properties"])
+    assert {
+        "location",
+        "network",
+        "cluster",
+        "gpuPools",
+        "weightStore",
+        "registry",
+        "createRegistry",
+        "gpuEnablement",
+        "inference",
+        "modelPath",
+        "apiKey",
+        "tags",
+    } == set(resource["inputProperties"])
+    assert {
+        "endpoint",
+        "bucketUri",
+        "modelUri",
+        "registryUrl",
+        "kubeconfig",
+        "clusterName",
+        "resourceGroupName",
+        "gpuUsdPerHourMin",
+        "gpuUsdPerHourMax",
+    } == set(resource["properties"])
     pool = schema["types"]["shardstack:index:NamedGpuPool"]
     assert set(pool["required"]) == {"gpu", "name"}
     assert "required" not in schema["types"]["shardstack:index:InstallationWeightStore"]

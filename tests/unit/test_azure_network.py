@@ -298,15 +298,24 @@ def test_subnet_outside_the_default_vnet_names_the_default() -> None:
     [
         ("cidr_block", "10.224.0.0", "cidr_block='10.224.0.0' is not an IPv4 CIDR block: use e.g. '10.224.0.0/12'"),
         ("cidr_block", "fd00::/48", "cidr_block='fd00::/48' is not an IPv4 CIDR block"),
-        ("cidr_block", "10.224.0.1/12", "cidr_block='10.224.0.1/12' has host bits set; the block it lies in is "
-         "'10.224.0.0/12'"),
+        (
+            "cidr_block",
+            "10.224.0.1/12",
+            "cidr_block='10.224.0.1/12' has host bits set; the block it lies in is '10.224.0.0/12'",
+        ),
         ("cidr_block", "10.224.0.0/25", "cidr_block='10.224.0.0/25' is a /25; use a /8 to a /24"),
-        ("node_subnet_cidr", "10.224.0.0/28", "node_subnet_cidr='10.224.0.0/28' is a /28; use a /16 to a /27: "
-         "every node takes one address of it"),
+        (
+            "node_subnet_cidr",
+            "10.224.0.0/28",
+            "node_subnet_cidr='10.224.0.0/28' is a /28; use a /16 to a /27: every node takes one address of it",
+        ),
         ("node_subnet_cidr", "10.224.0.0/14", "node_subnet_cidr='10.224.0.0/14' is a /14; use a /16 to a /27"),
         ("cidr_block", "20.0.0.0/16", "cidr_block='20.0.0.0/16' is not a private range: use RFC 1918"),
-        ("cidr_block", "172.30.0.0/15", "cidr_block='172.30.0.0/15' overlaps 172.30.0.0/16, 172.31.0.0/16, which "
-         "AKS reserves"),
+        (
+            "cidr_block",
+            "172.30.0.0/15",
+            "cidr_block='172.30.0.0/15' overlaps 172.30.0.0/16, 172.31.0.0/16, which AKS reserves",
+        ),
         ("cidr_block", "169.254.0.0/16", "cidr_block='169.254.0.0/16' is not a private range"),
     ],
 )

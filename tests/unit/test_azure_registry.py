@@ -145,8 +145,9 @@ def test_each_reader_gets_acr_pull_on_this_registry_only() -> None:
         assert reader.inputs["principalType"] == "ServicePrincipal"
         name = reader.inputs["roleAssignmentName"]
         assert str(uuid.UUID(name)) == name
-        assert name == role_assignment_name(reader.inputs["scope"], reader.inputs["principalId"],
-                                            reader.inputs["roleDefinitionId"])
+        assert name == role_assignment_name(
+            reader.inputs["scope"], reader.inputs["principalId"], reader.inputs["roleDefinitionId"]
+        )
         assert (reader.protect, reader.retain_on_delete) == (False, False)
 
 
@@ -207,8 +208,7 @@ def test_a_component_name_without_letters_or_digits_needs_registry_name() -> Non
 def test_basic_and_unknown_skus_are_refused() -> None:
     (problem,) = failure(sku="Basic").problems
     assert problem == (
-        "sku='Basic' must be one of 'Standard', 'Premium' ('Basic' has too little pull throughput "
-        "for GPU nodes)"
+        "sku='Basic' must be one of 'Standard', 'Premium' ('Basic' has too little pull throughput for GPU nodes)"
     )
     (problem,) = failure(sku="premium").problems
     assert problem == "sku='premium' must be one of 'Standard', 'Premium' (did you mean 'Premium'?)"

@@ -364,8 +364,12 @@ def test_outputs() -> None:
     def program() -> None:
         store = WeightStore(
             "weights",
-            {"resource_group_name": "llm-rg", "location": "eastus", "account_name": "acmeweights01",
-             "container_name": "llama-3"},
+            {
+                "resource_group_name": "llm-rg",
+                "location": "eastus",
+                "account_name": "acmeweights01",
+                "container_name": "llama-3",
+            },
         )
         pulumi.export("account_name", store.account_name)
         pulumi.export("account_id", store.account_id)
@@ -658,8 +662,11 @@ def test_bad_ip_ranges_are_reported(ip_range: str, message: str) -> None:
 
 def test_documentation_ranges_pass_as_the_placeholders_they_are_in_examples() -> None:
     # A stack file ships 203.0.113.0/24 for the user to replace; it matches no caller, so it is harmless.
-    args = {"resource_group_name": "llm-rg", "location": "eastus",
-            "allowed_ip_ranges": ["203.0.113.0/24", "198.51.100.7"]}
+    args = {
+        "resource_group_name": "llm-rg",
+        "location": "eastus",
+        "allowed_ip_ranges": ["203.0.113.0/24", "198.51.100.7"],
+    }
     assert validate_weight_store_args(args) == []
 
 
@@ -685,8 +692,11 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         account_name="Acme-Weights",
         sku="Premium_LRS",
         container_name="Weights",
-        allowed_subnet_ids=["/subscriptions/x/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v", SUBNET,
-                            SUBNET.upper()],
+        allowed_subnet_ids=[
+            "/subscriptions/x/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v",
+            SUBNET,
+            SUBNET.upper(),
+        ],
         allowed_ip_ranges=["10.1.2.3"],
         writer_principal_ids=["alice@example.com", DEPLOYER, DEPLOYER.upper()],
         writer_principal_type="Person",

@@ -62,8 +62,9 @@ def test_plan_shows_values_known_only_after_apply_as_a_placeholder(repo: Path, t
 
 
 def test_plan_config_error_exits_non_zero_with_only_the_errors(scratch_project, capsys) -> None:
-    project = scratch_project("broken", {**LOCAL, "shardstack:modle": {"uri": "demo"},
-                                         "shardstack:serving": {"replica_groups": 0}})
+    project = scratch_project(
+        "broken", {**LOCAL, "shardstack:modle": {"uri": "demo"}, "shardstack:serving": {"replica_groups": 0}}
+    )
 
     code = main(["plan", "broken", "--project-dir", str(project)])
 
@@ -89,8 +90,7 @@ def test_plan_outside_a_project_says_so(tmp_path: Path, capsys) -> None:
 
 
 def test_size_prints_shards_for_a_70b_model(capsys) -> None:
-    assert main(["size", "--params", "70e9", "--dtype", "bf16", "--gpu", "h100-80gb", "--cloud", "aws",
-                 "--json"]) == 0
+    assert main(["size", "--params", "70e9", "--dtype", "bf16", "--gpu", "h100-80gb", "--cloud", "aws", "--json"]) == 0
 
     sizing = json.loads(capsys.readouterr().out)
     # 140e9 B of weights over 79.1 GiB x 0.8 usable per H100 = 130.4 / 63.3 -> 3 shards.
@@ -111,8 +111,9 @@ def test_size_bad_input_is_an_error_not_a_traceback(capsys) -> None:
 
 
 def test_console_script_runs_as_a_process(repo: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "shardstack.cli", "plan", "local"], cwd=repo,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "shardstack.cli", "plan", "local"], cwd=repo, capture_output=True, text=True
+    )
 
     assert result.returncode == 0, result.stderr
     assert "Stack 'local'" in result.stdout

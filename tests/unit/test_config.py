@@ -241,9 +241,7 @@ def test_gpu_pool_defaults() -> None:
 
 
 def test_gpu_pool_name_defaults_to_gpu_key() -> None:
-    assert (
-        config.load(stack(AWS, gpu_pools=[{"gpu": "h100-80gb"}]), stack="t").gpu_pools[0].name == "h100-80gb"
-    )
+    assert config.load(stack(AWS, gpu_pools=[{"gpu": "h100-80gb"}]), stack="t").gpu_pools[0].name == "h100-80gb"
 
 
 def test_gpus_per_node_defaults_to_smallest_count_offered() -> None:
@@ -348,16 +346,12 @@ def test_fails_when_region_given_for_local() -> None:
 
 
 def test_fails_when_region_is_not_a_region_of_the_cloud() -> None:
-    line = problem_at(
-        stack(AWS, cloud="gcp", region="us-east-1", gpu_pools=[{"gpu": "l4"}]), "shardstack:region"
-    )
+    line = problem_at(stack(AWS, cloud="gcp", region="us-east-1", gpu_pools=[{"gpu": "l4"}]), "shardstack:region")
     assert "'us-east-1'" in line and "GCP" in line and "'us-central1'" in line
 
 
 def test_fails_when_azure_region_is_a_display_name() -> None:
-    line = problem_at(
-        stack(AWS, cloud="azure", region="East US", gpu_pools=[{"gpu": "a10"}]), "shardstack:region"
-    )
+    line = problem_at(stack(AWS, cloud="azure", region="East US", gpu_pools=[{"gpu": "a10"}]), "shardstack:region")
     assert "'East US'" in line and "did you mean 'eastus'?" in line
 
 
@@ -435,8 +429,10 @@ def test_fails_when_compact_placement_is_not_on_gcp() -> None:
 def test_fails_when_compact_placement_has_not_exactly_one_zone() -> None:
     line = problem_at(gcp_pool(compact_placement=True), "shardstack:gpu_pools[0].compact_placement")
     assert "exactly one zone" in line and "not set" in line and "'us-central1-a'" in line
-    line = problem_at(gcp_pool(compact_placement=True, zones=["us-central1-a", "us-central1-b"]),
-                      "shardstack:gpu_pools[0].compact_placement")
+    line = problem_at(
+        gcp_pool(compact_placement=True, zones=["us-central1-a", "us-central1-b"]),
+        "shardstack:gpu_pools[0].compact_placement",
+    )
     assert "['us-central1-a', 'us-central1-b']" in line
 
 
@@ -448,33 +444,43 @@ def test_weight_store_networks_parse_on_azure_and_default_empty() -> None:
 
 
 def test_fails_when_weight_store_networks_are_given_for_a_bucket_cloud() -> None:
-    line = problem_at(stack(AWS, weight_store={"allowed_networks": ["203.0.113.0/24"]}),
-                      "shardstack:weight_store.allowed_networks")
+    line = problem_at(
+        stack(AWS, weight_store={"allowed_networks": ["203.0.113.0/24"]}), "shardstack:weight_store.allowed_networks"
+    )
     assert "only used with cloud 'azure'" in line and "credentials" in line
     line = problem_at(stack(LOCAL, weight_store={"allowed_networks": ["203.0.113.0/24"]}), "shardstack:weight_store")
     assert "local" in line
 
 
 def test_azure_only_keys_are_refused_elsewhere_naming_the_key() -> None:
-    line = problem_at(stack(AWS, weight_store={"allowed_subnet_ids": ["/subscriptions/x/subnets/ci"]}),
-                      "shardstack:weight_store.allowed_subnet_ids")
+    line = problem_at(
+        stack(AWS, weight_store={"allowed_subnet_ids": ["/subscriptions/x/subnets/ci"]}),
+        "shardstack:weight_store.allowed_subnet_ids",
+    )
     assert "only used with cloud 'azure'" in line
-    line = problem_at(stack(AWS, cluster={"deployer_principal_type": "ServicePrincipal"}),
-                      "shardstack:cluster.deployer_principal_type")
+    line = problem_at(
+        stack(AWS, cluster={"deployer_principal_type": "ServicePrincipal"}),
+        "shardstack:cluster.deployer_principal_type",
+    )
     assert "only used with cloud 'azure'" in line
 
 
 def test_deployer_principal_type_is_user_or_service_principal() -> None:
     azure = {"cloud": "azure", "region": "eastus", "gpu_pools": [{"gpu": "t4"}]}
     assert config.load(azure, stack="t").cluster.deployer_principal_type == "User"
-    line = problem_at({**azure, "cluster": {"deployer_principal_type": "Group"}},
-                      "shardstack:cluster.deployer_principal_type")
+    line = problem_at(
+        {**azure, "cluster": {"deployer_principal_type": "Group"}}, "shardstack:cluster.deployer_principal_type"
+    )
     assert "'Group'" in line and "'ServicePrincipal'" in line
 
 
 def test_fails_when_weight_store_network_is_the_whole_internet() -> None:
-    values = {"cloud": "azure", "region": "eastus", "gpu_pools": [{"gpu": "t4"}],
-              "weight_store": {"allowed_networks": ["0.0.0.0/0"]}}
+    values = {
+        "cloud": "azure",
+        "region": "eastus",
+        "gpu_pools": [{"gpu": "t4"}],
+        "weight_store": {"allowed_networks": ["0.0.0.0/0"]},
+    }
     assert "0.0.0.0/0" in problem_at(values, "shardstack:weight_store.allowed_networks[0]")
 
 
@@ -502,9 +508,7 @@ def test_fails_when_kubernetes_version_given_for_local() -> None:
 
 
 def test_fails_when_public_endpoint_has_no_authorized_networks() -> None:
-    line = problem_at(
-        stack(AWS, cluster={"private_endpoint": False}), "shardstack:cluster.authorized_networks"
-    )
+    line = problem_at(stack(AWS, cluster={"private_endpoint": False}), "shardstack:cluster.authorized_networks")
     assert "is empty, but private_endpoint is false" in line
 
 
@@ -532,9 +536,7 @@ def test_fails_when_cluster_given_for_local() -> None:
 
 
 def test_fails_when_system_pool_max_below_min() -> None:
-    line = problem_at(
-        stack(AWS, system_pool={"min_nodes": 3, "max_nodes": 2}), "shardstack:system_pool.max_nodes"
-    )
+    line = problem_at(stack(AWS, system_pool={"min_nodes": 3, "max_nodes": 2}), "shardstack:system_pool.max_nodes")
     assert "2 is less than min_nodes=3" in line
 
 
@@ -620,9 +622,7 @@ def test_fails_when_max_nodes_zero() -> None:
 
 def test_fails_when_max_nodes_below_min_nodes() -> None:
     line = problem_at(aws_pool(min_nodes=2, max_nodes=1), "shardstack:gpu_pools[0].max_nodes")
-    assert line == (
-        "shardstack:gpu_pools[0].max_nodes: 1 is less than min_nodes=2; max_nodes must be ≥ min_nodes"
-    )
+    assert line == ("shardstack:gpu_pools[0].max_nodes: 1 is less than min_nodes=2; max_nodes must be ≥ min_nodes")
 
 
 def test_fails_when_max_nodes_not_a_number() -> None:
@@ -914,9 +914,7 @@ def test_messages_carry_no_pydantic_text() -> None:
 def test_model_validate_alone_applies_rules_across_keys() -> None:
     with pytest.raises(ValidationError) as info:
         config.StackConfig.model_validate({"cloud": "aws", "gpu_pools": [{"gpu": "l4"}]})
-    assert config.format_errors(info.value) == [
-        "shardstack:region: is required for cloud 'aws', e.g. 'us-east-1'"
-    ]
+    assert config.format_errors(info.value) == ["shardstack:region: is required for cloud 'aws', e.g. 'us-east-1'"]
 
 
 def test_format_errors_writes_odd_keys_in_brackets() -> None:
@@ -1003,20 +1001,24 @@ def test_fails_when_pulumi_config_value_is_broken_json(pulumi_settings: dict[str
     pulumi_settings.update({"shardstack:cloud": "aws", "shardstack:gpu_pools": "[{gpu: l4"})
     with pytest.raises(ConfigError) as info:
         config.load(pulumi.Config("shardstack"), stack="aws-dev")
-    assert any(
-        p.startswith("shardstack:gpu_pools: '[{gpu: l4' is not valid JSON") for p in info.value.problems
-    )
+    assert any(p.startswith("shardstack:gpu_pools: '[{gpu: l4' is not valid JSON") for p in info.value.problems)
     assert any(p.startswith("shardstack:region: is required") for p in info.value.problems)
 
 
 def test_gpu_pool_taints_and_instance_type_and_reserved_labels() -> None:
-    pool = {"name": "l4", "gpu": "l4", "instance_type": "g6.4xlarge",
-            "taints": [{"key": "dedicated", "value": "llm", "effect": "NoExecute"}]}
+    pool = {
+        "name": "l4",
+        "gpu": "l4",
+        "instance_type": "g6.4xlarge",
+        "taints": [{"key": "dedicated", "value": "llm", "effect": "NoExecute"}],
+    }
     loaded = config.load(stack(AWS, gpu_pools=[pool]), stack="t").gpu_pools[0]
     assert loaded.instance_type == "g6.4xlarge"
     assert [(t.key, t.value, t.effect) for t in loaded.taints] == [("dedicated", "llm", "NoExecute")]
     bad = {"name": "l4", "gpu": "l4", "taints": [{"key": "dedicated", "effect": "NoSchedul"}]}
     assert "NoSchedule" in problem_at(stack(AWS, gpu_pools=[bad]), "shardstack:gpu_pools[0].taints[0].effect")
-    line = problem_at(stack(AWS, gpu_pools=[{"name": "l4", "gpu": "l4", "labels": {"shardstack.dev/x": "y"}}]),
-                      "shardstack:gpu_pools[0].labels['shardstack.dev/x']")
+    line = problem_at(
+        stack(AWS, gpu_pools=[{"name": "l4", "gpu": "l4", "labels": {"shardstack.dev/x": "y"}}]),
+        "shardstack:gpu_pools[0].labels['shardstack.dev/x']",
+    )
     assert "set by Shardstack itself" in line

@@ -85,8 +85,9 @@ class FakeHttp:
 
 
 class FakeStack:
-    def __init__(self, outputs: dict, *, up_error: Exception | None = None,
-                 destroy_error: Exception | None = None) -> None:
+    def __init__(
+        self, outputs: dict, *, up_error: Exception | None = None, destroy_error: Exception | None = None
+    ) -> None:
         self.outputs, self.up_error, self.destroy_error = outputs, up_error, destroy_error
         self.calls: list[str] = []
 
@@ -124,9 +125,17 @@ def make_seams(http: FakeHttp, clock: FakeClock, log: list[str], popen=None, pus
     def no_push(uri):
         raise AssertionError(f"no weights push expected (to {uri})")
 
-    return e2e.Seams(http_get=http.get, http_post=http.post, clock=clock, sleep=clock.sleep,
-                     popen=popen or no_popen, port_open=lambda port: True, free_local_port=lambda: 18000,
-                     push_weights=push_weights or no_push, log=log.append)
+    return e2e.Seams(
+        http_get=http.get,
+        http_post=http.post,
+        clock=clock,
+        sleep=clock.sleep,
+        popen=popen or no_popen,
+        port_open=lambda port: True,
+        free_local_port=lambda: 18000,
+        push_weights=push_weights or no_push,
+        log=log.append,
+    )
 
 
 def args(**overrides) -> argparse.Namespace:
@@ -143,7 +152,8 @@ def stacks(tmp_path: Path) -> Path:
         (directory / f"Pulumi.{name}.yaml").write_text(private.format(cloud=cloud))
     (directory / "Pulumi.aws-public.yaml").write_text(
         "config:\n  shardstack:cloud: aws\n  shardstack:serving:\n    public: true\n"
-        "    allowed_cidrs: ['203.0.113.0/24']\n")
+        "    allowed_cidrs: ['203.0.113.0/24']\n"
+    )
     return directory
 
 
@@ -171,29 +181,54 @@ CLOUD_ENV = {
 
 
 def test_no_pulumi_cli_is_a_skip_not_a_failure(stacks, home, capsys):
-    code = e2e.main(["--stack", "aws-dev", "--port-forward"], which=on_path("kubectl", "aws"),
-                    environ=CLOUD_ENV["aws"], home=home, stacks_dir=stacks)
+    code = e2e.main(
+        ["--stack", "aws-dev", "--port-forward"],
+        which=on_path("kubectl", "aws"),
+        environ=CLOUD_ENV["aws"],
+        home=home,
+        stacks_dir=stacks,
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("skipped: the Pulumi CLI is not on PATH")
 
 
 def test_no_pulumi_backend_login_is_a_skip(stacks, tmp_path, capsys):
-    code = e2e.main(["--stack", "aws-dev", "--port-forward"], which=ALL_TOOLS, environ=CLOUD_ENV["aws"],
-                    home=tmp_path / "empty-home", stacks_dir=stacks)
+    code = e2e.main(
+        ["--stack", "aws-dev", "--port-forward"],
+        which=ALL_TOOLS,
+        environ=CLOUD_ENV["aws"],
+        home=tmp_path / "empty-home",
+        stacks_dir=stacks,
+    )
     assert code == 0
     assert "skipped: not logged in to a Pulumi backend" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("cloud", "names"), [
-    ("aws", ["AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-             "~/.aws/credentials"]),
-    ("gcp", ["GOOGLE_APPLICATION_CREDENTIALS", "~/.config/gcloud/application_default_credentials.json"]),
-    ("azure", ["AZURE_CLIENT_ID and AZURE_TENANT_ID", "~/.azure"]),
-])
+@pytest.mark.parametrize(
+    ("cloud", "names"),
+    [
+        (
+            "aws",
+            [
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                "AWS_PROFILE",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "~/.aws/credentials",
+            ],
+        ),
+        ("gcp", ["GOOGLE_APPLICATION_CREDENTIALS", "~/.config/gcloud/application_default_credentials.json"]),
+        ("azure", ["AZURE_CLIENT_ID and AZURE_TENANT_ID", "~/.azure"]),
+    ],
+)
 def test_missing_cloud_credentials_are_a_skip_naming_what_to_set(cloud, names, stacks, home, capsys):
-    code = e2e.main(["--stack", f"{cloud}-dev", "--port-forward"], which=ALL_TOOLS,
-                    environ={"AWS_ACCESS_KEY_ID": ""}, home=home, stacks_dir=stacks)
+    code = e2e.main(
+        ["--stack", f"{cloud}-dev", "--port-forward"],
+        which=ALL_TOOLS,
+        environ={"AWS_ACCESS_KEY_ID": ""},
+        home=home,
+        stacks_dir=stacks,
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith(f"skipped: no {cloud} credentials: set ")
@@ -204,7 +239,8 @@ def test_missing_cloud_credentials_are_a_skip_naming_what_to_set(cloud, names, s
 @pytest.mark.parametrize("cloud", sorted(e2e.CLOUDS))
 def test_credentials_from_the_environment_or_a_file_are_enough(cloud, home):
     check = lambda environ: e2e.check_preconditions(  # noqa: E731
-        cloud, port_forward=False, which=ALL_TOOLS, environ=environ, home=home)
+        cloud, port_forward=False, which=ALL_TOOLS, environ=environ, home=home
+    )
     # The settings the provider cannot do without (the GCP project) come from the environment here.
     settings = {s.env[0]: "value" for s in e2e.CLOUDS[cloud].settings}
     check(CLOUD_ENV[cloud])
@@ -217,26 +253,37 @@ def test_credentials_from_the_environment_or_a_file_are_enough(cloud, home):
 
 def test_a_gcp_stack_needs_a_project_from_its_config_or_the_environment(home):
     credentials = {"GOOGLE_APPLICATION_CREDENTIALS": "/keys/sa.json"}
-    with pytest.raises(e2e.Skipped, match=r"the GCP project is not set: run `pulumi config set gcp:project .*"
-                                          r"GOOGLE_CLOUD_PROJECT"):
+    with pytest.raises(
+        e2e.Skipped,
+        match=r"the GCP project is not set: run `pulumi config set gcp:project .*"
+        r"GOOGLE_CLOUD_PROJECT",
+    ):
         e2e.check_preconditions("gcp", port_forward=False, which=ALL_TOOLS, environ=credentials, home=home)
-    e2e.check_preconditions("gcp", port_forward=False, which=ALL_TOOLS, environ=credentials, home=home,
-                            config={"gcp:project": "acme-ml"})
-    e2e.check_preconditions("gcp", port_forward=False, which=ALL_TOOLS,
-                            environ={**credentials, "CLOUDSDK_CORE_PROJECT": "acme-ml"}, home=home)
+    e2e.check_preconditions(
+        "gcp", port_forward=False, which=ALL_TOOLS, environ=credentials, home=home, config={"gcp:project": "acme-ml"}
+    )
+    e2e.check_preconditions(
+        "gcp",
+        port_forward=False,
+        which=ALL_TOOLS,
+        environ={**credentials, "CLOUDSDK_CORE_PROJECT": "acme-ml"},
+        home=home,
+    )
 
 
 @pytest.mark.parametrize(("cloud", "tool"), [("gcp", "gke-gcloud-auth-plugin"), ("azure", "kubelogin")])
 def test_a_private_stack_needs_the_tool_its_kubeconfig_runs(cloud, tool, home):
     with pytest.raises(e2e.Skipped, match=f"--port-forward needs `{tool}` on PATH"):
-        e2e.check_preconditions(cloud, port_forward=True, which=on_path("pulumi", "kubectl"),
-                                environ=CLOUD_ENV[cloud], home=home)
+        e2e.check_preconditions(
+            cloud, port_forward=True, which=on_path("pulumi", "kubectl"), environ=CLOUD_ENV[cloud], home=home
+        )
 
 
 def test_half_a_key_pair_is_no_aws_credentials(home):
     with pytest.raises(e2e.Skipped, match="no aws credentials"):
-        e2e.check_preconditions("aws", port_forward=False, which=ALL_TOOLS,
-                                environ={"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, home=home)
+        e2e.check_preconditions(
+            "aws", port_forward=False, which=ALL_TOOLS, environ={"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, home=home
+        )
 
 
 @pytest.mark.parametrize(("tools", "missing"), [(("pulumi", "aws"), "kubectl"), (("pulumi", "kubectl"), "aws")])
@@ -250,8 +297,13 @@ def test_port_forward_needs_kubectl_and_the_kubeconfig_tool(tools, missing, home
 
 
 def test_unknown_stack_is_bad_usage_listing_the_stacks(stacks, home, capsys):
-    code = e2e.main(["--stack", "aws-prod", "--port-forward"], which=ALL_TOOLS, environ=CLOUD_ENV["aws"],
-                    home=home, stacks_dir=stacks)
+    code = e2e.main(
+        ["--stack", "aws-prod", "--port-forward"],
+        which=ALL_TOOLS,
+        environ=CLOUD_ENV["aws"],
+        home=home,
+        stacks_dir=stacks,
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "no stack file" in err and "Pulumi.aws-prod.yaml" in err
@@ -278,8 +330,14 @@ def test_a_private_stack_is_reached_through_a_port_forward_without_being_asked(s
     assert not e2e.needs_port_forward("aws-public", stacks, asked=False)
     assert e2e.needs_port_forward("aws-public", stacks, asked=True)
     # So a private stack needs kubectl: without it the test is skipped before anything is deployed.
-    code = e2e.main(["--stack", "gcp-dev"], which=on_path("pulumi"), environ=CLOUD_ENV["gcp"], home=home,
-                    stacks_dir=stacks, select_stack=lambda name: pytest.fail("must not deploy"))
+    code = e2e.main(
+        ["--stack", "gcp-dev"],
+        which=on_path("pulumi"),
+        environ=CLOUD_ENV["gcp"],
+        home=home,
+        stacks_dir=stacks,
+        select_stack=lambda name: pytest.fail("must not deploy"),
+    )
     assert code == 0
     assert "kubectl" in capsys.readouterr().out
 
@@ -299,26 +357,32 @@ def test_bad_command_lines_exit_2(argv):
 # --- endpoint URLs -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    (ENDPOINT, ("inference-api", "shardstack", 8000)),
-    ("http://llm.prod.svc.cluster.local:8000/", ("llm", "prod", 8000)),
-    ("http://llm.prod.svc:9000", ("llm", "prod", 9000)),
-    ("http://llm.prod.svc.cluster.local", ("llm", "prod", 80)),
-    ("https://llm.prod.svc.cluster.local", ("llm", "prod", 443)),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (ENDPOINT, ("inference-api", "shardstack", 8000)),
+        ("http://llm.prod.svc.cluster.local:8000/", ("llm", "prod", 8000)),
+        ("http://llm.prod.svc:9000", ("llm", "prod", 9000)),
+        ("http://llm.prod.svc.cluster.local", ("llm", "prod", 80)),
+        ("https://llm.prod.svc.cluster.local", ("llm", "prod", 443)),
+    ],
+)
 def test_in_cluster_urls_name_the_service(url, expected):
     service = e2e.parse_in_cluster_url(url)
     assert service is not None
     assert (service.name, service.namespace, service.port) == expected
 
 
-@pytest.mark.parametrize("url", [
-    "http://a1b2.elb.us-east-1.amazonaws.com:8000",
-    "http://203.0.113.7:8000",
-    "http://svc.cluster.local:8000",
-    "http://llm.svc.cluster.local:8000",
-    "not a url",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a1b2.elb.us-east-1.amazonaws.com:8000",
+        "http://203.0.113.7:8000",
+        "http://svc.cluster.local:8000",
+        "http://llm.svc.cluster.local:8000",
+        "not a url",
+    ],
+)
 def test_other_urls_are_not_in_cluster(url):
     assert e2e.parse_in_cluster_url(url) is None
 
@@ -329,8 +393,15 @@ def test_other_urls_are_not_in_cluster(url):
 def test_readiness_polls_until_200_and_returns_the_first_model():
     clock, log = FakeClock(), []
     http = FakeHttp({"/v1/models": [(503, "not ready"), (503, "not ready"), (200, MODELS)]})
-    model = e2e.wait_until_ready("http://127.0.0.1:18000", {"Authorization": "Bearer k"}, timeout_s=600,
-                                 http_get=http.get, clock=clock, sleep=clock.sleep, log=log.append)
+    model = e2e.wait_until_ready(
+        "http://127.0.0.1:18000",
+        {"Authorization": "Bearer k"},
+        timeout_s=600,
+        http_get=http.get,
+        clock=clock,
+        sleep=clock.sleep,
+        log=log.append,
+    )
     assert model == "smollm2-135m-instruct"
     assert [r[1] for r in http.requests] == ["http://127.0.0.1:18000/v1/models"] * 3
     assert http.requests[0][3] == {"Authorization": "Bearer k"}
@@ -344,8 +415,9 @@ def test_readiness_times_out_with_the_last_status():
     clock, log = FakeClock(), []
     http = FakeHttp({"/v1/models": [ConnectionRefusedError(111, "Connection refused"), (503, "loading")]})
     with pytest.raises(e2e.StepFailed) as failure:
-        e2e.wait_until_ready("http://x", {}, timeout_s=95, http_get=http.get, clock=clock, sleep=clock.sleep,
-                             log=log.append)
+        e2e.wait_until_ready(
+            "http://x", {}, timeout_s=95, http_get=http.get, clock=clock, sleep=clock.sleep, log=log.append
+        )
     assert failure.value.step == "wait for the endpoint"
     assert "did not answer 200 within" in failure.value.detail and "(last: 503)" in failure.value.detail
     assert "unreachable" in log[0] and "Connection refused" in log[0]
@@ -357,8 +429,9 @@ def test_readiness_stops_at_once_on_a_wrong_api_key():
     clock = FakeClock()
     http = FakeHttp({"/v1/models": [(401, '{"error": {"code": "invalid_api_key"}}')]})
     with pytest.raises(e2e.StepFailed, match="API key") as failure:
-        e2e.wait_until_ready("http://x", {}, timeout_s=600, http_get=http.get, clock=clock, sleep=clock.sleep,
-                             log=lambda line: None)
+        e2e.wait_until_ready(
+            "http://x", {}, timeout_s=600, http_get=http.get, clock=clock, sleep=clock.sleep, log=lambda line: None
+        )
     assert failure.value.step == "wait for the endpoint"
     assert clock.sleeps == []
 
@@ -366,8 +439,12 @@ def test_readiness_stops_at_once_on_a_wrong_api_key():
 def test_readiness_waits_for_a_listed_model():
     clock = FakeClock()
     http = FakeHttp({"/v1/models": [(200, '{"data": []}'), (200, MODELS)]})
-    assert e2e.wait_until_ready("http://x", {}, timeout_s=600, http_get=http.get, clock=clock, sleep=clock.sleep,
-                                log=lambda line: None) == "smollm2-135m-instruct"
+    assert (
+        e2e.wait_until_ready(
+            "http://x", {}, timeout_s=600, http_get=http.get, clock=clock, sleep=clock.sleep, log=lambda line: None
+        )
+        == "smollm2-135m-instruct"
+    )
 
 
 # --- the completion ------------------------------------------------------------------------------
@@ -375,24 +452,41 @@ def test_readiness_waits_for_a_listed_model():
 
 def ask(http: FakeHttp, clock: FakeClock | None = None, deadline: float = 0.0) -> str:
     clock = clock or FakeClock()
-    return e2e.complete("http://x", "m", {"Authorization": "Bearer k"}, deadline=deadline, http_post=http.post,
-                        clock=clock, sleep=clock.sleep, log=lambda line: None)
+    return e2e.complete(
+        "http://x",
+        "m",
+        {"Authorization": "Bearer k"},
+        deadline=deadline,
+        http_post=http.post,
+        clock=clock,
+        sleep=clock.sleep,
+        log=lambda line: None,
+    )
 
 
 def test_the_completion_sends_one_small_request_and_returns_its_text():
     http = FakeHttp({"/v1/completions": [(200, completion(" there! How can I"))]})
     assert ask(http) == " there! How can I"
-    assert http.requests == [("POST", "http://x/v1/completions", {"model": "m", "prompt": "Hello", "max_tokens": 8},
-                              {"Authorization": "Bearer k"})]
+    assert http.requests == [
+        (
+            "POST",
+            "http://x/v1/completions",
+            {"model": "m", "prompt": "Hello", "max_tokens": 8},
+            {"Authorization": "Bearer k"},
+        )
+    ]
 
 
-@pytest.mark.parametrize(("answer", "detail"), [
-    ((200, completion("")), "the completion's text is empty"),
-    ((200, '{"choices": []}'), "not a completion"),
-    ((200, "<html>"), "not a completion"),
-    ((500, '{"error": "boom"}'), "answered 500"),
-    (ConnectionResetError(104, "reset"), "no answer"),
-])
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        ((200, completion("")), "the completion's text is empty"),
+        ((200, '{"choices": []}'), "not a completion"),
+        ((200, "<html>"), "not a completion"),
+        ((500, '{"error": "boom"}'), "answered 500"),
+        (ConnectionResetError(104, "reset"), "no answer"),
+    ],
+)
 def test_a_bad_completion_fails_naming_the_step(answer, detail):
     with pytest.raises(e2e.StepFailed, match=detail) as failure:
         ask(FakeHttp({"/v1/completions": [answer]}))
@@ -428,8 +522,13 @@ def test_port_forward_runs_kubectl_with_a_private_kubeconfig_and_cleans_up():
         assert url == "http://127.0.0.1:18000"
         assert get(f"{url}/v1/models", {}, 5) == (200, MODELS)
         kubeconfig = Path(started[0].command[2])
-    assert started[0].command[3:] == ["--namespace", "shardstack", "port-forward", "service/inference-api",
-                                      "18000:8000"]
+    assert started[0].command[3:] == [
+        "--namespace",
+        "shardstack",
+        "port-forward",
+        "service/inference-api",
+        "18000:8000",
+    ]
     assert started[0].command[:2] == ["kubectl", "--kubeconfig"]
     assert started[0].terminated
     assert not kubeconfig.exists()
@@ -456,19 +555,26 @@ def test_port_forward_starts_kubectl_again_after_it_exited():
 def test_an_in_cluster_endpoint_without_port_forward_says_it_is_unreachable():
     seams = make_seams(FakeHttp({}), FakeClock(), [])
     unreachable = r"in-cluster address, not reachable from here.*--port-forward"
-    with pytest.raises(e2e.StepFailed, match=unreachable) as failure, \
-            e2e.reachable_endpoint(ENDPOINT, {}, port_forward=False, seams=seams):
+    with (
+        pytest.raises(e2e.StepFailed, match=unreachable) as failure,
+        e2e.reachable_endpoint(ENDPOINT, {}, port_forward=False, seams=seams),
+    ):
         pass
     assert failure.value.step == "endpoint"
-    with pytest.raises(e2e.StepFailed, match="no `kubeconfig` output"), \
-            e2e.reachable_endpoint(ENDPOINT, {}, port_forward=True, seams=seams):
+    with (
+        pytest.raises(e2e.StepFailed, match="no `kubeconfig` output"),
+        e2e.reachable_endpoint(ENDPOINT, {}, port_forward=True, seams=seams),
+    ):
         pass
 
 
 def test_a_public_endpoint_is_used_directly():
     seams = make_seams(FakeHttp({}), FakeClock(), [])
     with e2e.reachable_endpoint("http://a1b2.elb.amazonaws.com:8000/", {}, port_forward=True, seams=seams) as (
-            url, get, post):
+        url,
+        get,
+        post,
+    ):
         assert url == "http://a1b2.elb.amazonaws.com:8000"
         assert (get, post) == (seams.http_get, seams.http_post)
 
@@ -576,9 +682,15 @@ def test_a_failed_destroy_is_a_failure_after_success_and_a_note_after_a_failure(
 def test_main_reports_pass_and_failure_with_exit_codes(stacks, home, capsys):
     def run(answer: str) -> int:
         http = FakeHttp({"/v1/models": [(200, MODELS)], "/v1/completions": [(200, completion(answer))]})
-        return e2e.main(["--stack", "aws-public"], which=ALL_TOOLS, environ=CLOUD_ENV["aws"], home=home,
-                        stacks_dir=stacks, select_stack=lambda name: FakeStack(public_outputs()),
-                        seams=make_seams(http, FakeClock(), []))
+        return e2e.main(
+            ["--stack", "aws-public"],
+            which=ALL_TOOLS,
+            environ=CLOUD_ENV["aws"],
+            home=home,
+            stacks_dir=stacks,
+            select_stack=lambda name: FakeStack(public_outputs()),
+            seams=make_seams(http, FakeClock(), []),
+        )
 
     assert run(" there") == 0
     assert "passed: aws-public answered 'Hello' with ' there'" in capsys.readouterr().out

@@ -275,7 +275,10 @@ def test_unknown_argument_suggests_a_gcp_one() -> None:
 def test_cluster_location_and_service_account_are_required() -> None:
     error = run_refused(lambda: GpuNodePool("l4", {"gpu": "l4"}), ArgumentError)  # type: ignore[typeddict-item]
     assert [p.split(":")[0] for p in error.problems] == [
-        "cluster is required", "location is required", "node_service_account is required"]
+        "cluster is required",
+        "location is required",
+        "node_service_account is required",
+    ]
 
 
 def test_location_is_a_region_not_a_zone() -> None:
@@ -370,8 +373,7 @@ def test_resource_labels_must_be_gcp_labels() -> None:
         "starting with a letter",
         "resource_labels key 'goog-x' starts with 'goog', which Google reserves for its own labels",
         "resource_labels key 'shardstack-component' is set by Shardstack itself; choose another key",
-        "resource_labels['ok']='Bad' is not a GCP label value: use at most 63 lowercase letters, digits, '_' "
-        "and '-'",
+        "resource_labels['ok']='Bad' is not a GCP label value: use at most 63 lowercase letters, digits, '_' and '-'",
     ]
 
 

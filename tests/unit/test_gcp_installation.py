@@ -61,8 +61,15 @@ API_KEY = "plain-text-api-key"
 LABELS = {"team": "ml-platform"}
 POOLS: list[dict[str, Any]] = [
     {"name": "l4", "gpu": "l4", "spot": True, "max_nodes": 2},
-    {"name": "h100", "gpu": "h100-80gb", "gpus_per_node": 8, "min_nodes": 1, "max_nodes": 2,
-     "node_locations": ["us-central1-a"], "placement": "COMPACT"},
+    {
+        "name": "h100",
+        "gpu": "h100-80gb",
+        "gpus_per_node": 8,
+        "min_nodes": 1,
+        "max_nodes": 2,
+        "node_locations": ["us-central1-a"],
+        "placement": "COMPACT",
+    },
 ]
 BASE: dict[str, Any] = {
     "region": "us-central1",
@@ -94,9 +101,12 @@ def graph() -> Graph:
 @pytest.fixture(scope="module")
 def custom() -> Graph:
     """An explicit model URI, another namespace, no registry, the DCGM exporter, buckets elsewhere."""
-    return render(inference={"image": IMAGE, "shards": 2, "model_uri": "gs://elsewhere/llama/",
-                             "namespace": "serving"},
-                  create_registry=False, gpu_enablement={"dcgm_exporter": True}, weight_store={"location": "US"})
+    return render(
+        inference={"image": IMAGE, "shards": 2, "model_uri": "gs://elsewhere/llama/", "namespace": "serving"},
+        create_registry=False,
+        gpu_enablement={"dcgm_exporter": True},
+        weight_store={"location": "US"},
+    )
 
 
 def gpu_node_pools(graph: Graph) -> dict[str, Resource]:
@@ -108,17 +118,9 @@ def gpu_node_pools(graph: Graph) -> dict[str, Resource]:
     return found
 
 
-
-
-
-
-
-
 def catalogue_price(gpu: str, gpus_per_node: int) -> float:
     """The cheapest GCP on-demand price the catalogue lists for this GPU and node size."""
     return min(o.usd_per_hour for o in catalog.GPUS[gpu].offers if o.cloud == "gcp" and o.gpu_count == gpus_per_node)
-
-
 
 
 # -- wiring -------------------------------------------------------------------------------------------
@@ -129,8 +131,13 @@ def test_component_has_the_fixed_type_token_and_every_part_is_its_child(graph: G
     assert installation.name == "llm"
     parts = {(r.type, r.name) for r in graph.children(installation)}
     assert parts >= {
-        ("shardstack:gcp:Network", "llm"), (CLUSTER, "llm"), (GPU_NODE_POOL, "l4"), (GPU_NODE_POOL, "h100"),
-        (WEIGHT_STORE, "llm-weights"), ("shardstack:gcp:Registry", "llm-registry"), (SHARDED_INFERENCE, "llm"),
+        ("shardstack:gcp:Network", "llm"),
+        (CLUSTER, "llm"),
+        (GPU_NODE_POOL, "l4"),
+        (GPU_NODE_POOL, "h100"),
+        (WEIGHT_STORE, "llm-weights"),
+        ("shardstack:gcp:Registry", "llm-registry"),
+        (SHARDED_INFERENCE, "llm"),
     }
     assert graph.roots() == [installation]
 
@@ -198,7 +205,8 @@ def test_workload_identity_lets_exactly_the_inference_service_account_read_this_
     assert member.inputs["bucket"] == graph.one(BUCKET).outputs["name"]
     assert member.inputs["role"] == "roles/storage.objectViewer"
     assert member.inputs["member"].endswith(
-        f"/workloadIdentityPools/{pool}/subject/ns/{account['namespace']}/sa/{account['name']}")
+        f"/workloadIdentityPools/{pool}/subject/ns/{account['namespace']}/sa/{account['name']}"
+    )
     assert account["namespace"] == "shardstack"
     assert pod_spec(graph)["serviceAccountName"] == account["name"]
     # The federation principal needs no annotation on the service account.
@@ -332,8 +340,12 @@ def test_arguments_the_installation_wires_itself_are_refused() -> None:
         gpu_pools=[{**POOLS[0], "node_service_account": "me@acme.iam.gserviceaccount.com"}],
         inference={"image": IMAGE, "shards": 2, "service_account_annotations": {"a": "b"}},
     )
-    for wired in ("network.region", "cluster.subnetwork", "gpu_pools[0].node_service_account",
-                  "inference.service_account_annotations"):
+    for wired in (
+        "network.region",
+        "cluster.subnetwork",
+        "gpu_pools[0].node_service_account",
+        "inference.service_account_annotations",
+    ):
         assert f"{wired} is set by the installation itself; remove it" in found, found
     assert len(found) == 4, found
 
@@ -375,8 +387,14 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         api_key=API_KEY,
         inference={"image": IMAGE, "shards": 2, "api_key_secret": {"name": "k", "key": "k"}},
     )
-    expected = ("network.region is set by", "cluster: kubernetes_version=", "gpu_pools[0]: gpu='l5'",
-                "gpu_pools[1]: name 'l4' is already", "labels key 'Team'", "api_key and inference.api_key_secret")
+    expected = (
+        "network.region is set by",
+        "cluster: kubernetes_version=",
+        "gpu_pools[0]: gpu='l5'",
+        "gpu_pools[1]: name 'l4' is already",
+        "labels key 'Team'",
+        "api_key and inference.api_key_secret",
+    )
     for start in expected:
         assert any(p.startswith(start) for p in error.problems), (start, error.problems)
 
@@ -384,16 +402,17 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
 # -- drift: the installation's part arguments are the components' arguments minus the wiring ---------
 
 
-
-
-
-
 @pytest.mark.parametrize(
     ("part", "component", "wired", "added", "defaulted"),
     [
         (InstallationNetwork, NetworkArgs, {"region"}, set(), set()),
-        (InstallationCluster, ClusterArgs,
-         {"region", "network", "subnetwork", "pods_range_name", "services_range_name"}, set(), set()),
+        (
+            InstallationCluster,
+            ClusterArgs,
+            {"region", "network", "subnetwork", "pods_range_name", "services_range_name"},
+            set(),
+            set(),
+        ),
         (NamedGpuPool, GpuNodePoolArgs, {"cluster", "location", "node_service_account"}, {"name"}, set()),
         (InstallationWeightStore, WeightStoreArgs, set(), set(), {"location"}),
         (InstallationRegistry, RegistryArgs, set(), set(), {"location"}),
@@ -418,10 +437,30 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
     resource = schema["resources"]["shardstack:index:GcpInstallation"]
     assert resource["isComponent"] is True
     assert set(resource["requiredInputs"]) == {"region", "gpuPools", "inference"}
-    assert {"region", "network", "cluster", "gpuPools", "weightStore", "registry", "createRegistry",
-            "gpuEnablement", "inference", "modelPath", "apiKey", "labels"} == set(resource["inputProperties"])
-    assert {"endpoint", "bucketUri", "modelUri", "registryUrl", "kubeconfig", "clusterName",
-            "gpuUsdPerHourMin", "gpuUsdPerHourMax"} == set(resource["properties"])
+    assert {
+        "region",
+        "network",
+        "cluster",
+        "gpuPools",
+        "weightStore",
+        "registry",
+        "createRegistry",
+        "gpuEnablement",
+        "inference",
+        "modelPath",
+        "apiKey",
+        "labels",
+    } == set(resource["inputProperties"])
+    assert {
+        "endpoint",
+        "bucketUri",
+        "modelUri",
+        "registryUrl",
+        "kubeconfig",
+        "clusterName",
+        "gpuUsdPerHourMin",
+        "gpuUsdPerHourMax",
+    } == set(resource["properties"])
     pool = schema["types"]["shardstack:index:NamedGpuPool"]
     assert not {"cluster", "location", "nodeServiceAccount"} & set(pool["properties"])
     assert set(pool["required"]) == {"gpu", "name"}

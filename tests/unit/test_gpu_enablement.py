@@ -149,9 +149,7 @@ def test_critical_pods_are_admitted_by_a_scoped_quota() -> None:
     quota = render().one(QUOTA).inputs["spec"]
     assert quota["hard"] == {"pods": "1000"}
     assert quota["scopeSelector"] == {
-        "matchExpressions": [
-            {"scopeName": "PriorityClass", "operator": "In", "values": ["system-node-critical"]}
-        ]
+        "matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["system-node-critical"]}]
     }
 
 
@@ -205,9 +203,7 @@ def test_dcgm_exporter_runs_on_gpu_nodes_with_a_metrics_service() -> None:
         "app.kubernetes.io/name": "dcgm-exporter",
         "app.kubernetes.io/instance": "gpu",
     }
-    assert svc["spec"]["ports"] == [
-        {"name": "metrics", "port": 9400, "targetPort": "metrics", "protocol": "TCP"}
-    ]
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9400, "targetPort": "metrics", "protocol": "TCP"}]
 
 
 def test_dcgm_exporter_has_no_extra_capabilities_and_a_read_only_pod_resources_mount() -> None:
@@ -221,9 +217,7 @@ def test_dcgm_exporter_has_no_extra_capabilities_and_a_read_only_pod_resources_m
 
 
 def test_dcgm_metrics_are_open_to_the_monitoring_namespaces_only() -> None:
-    graph = render(
-        dcgm_exporter=True, monitoring_namespace_selector={"kubernetes.io/metadata.name": "monitoring"}
-    )
+    graph = render(dcgm_exporter=True, monitoring_namespace_selector={"kubernetes.io/metadata.name": "monitoring"})
     (allow,) = [r for r in graph.of_type(NETPOL) if r.name == "gpu-dcgm-metrics-access"]
     assert allow.inputs["spec"]["ingress"] == [
         {

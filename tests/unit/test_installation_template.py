@@ -78,8 +78,10 @@ def run(parts: StandInParts, inference: Mapping[str, Any] | None = None) -> Grap
     """Install with ``parts`` and export every output the template returns."""
 
     def program() -> None:
-        args = {"inference": {"image": IMAGE, "shards": 2, "namespace": "serving", **(inference or {})},
-                "model_path": "llama/"}
+        args = {
+            "inference": {"image": IMAGE, "shards": 2, "namespace": "serving", **(inference or {})},
+            "model_path": "llama/",
+        }
         for key, value in install(parts, None, "llm", args).items():
             pulumi.export(key, value)
 
@@ -90,13 +92,22 @@ def test_the_parts_are_made_in_order_and_the_ranks_wait_for_what_they_need() -> 
     parts = StandInParts()
     graph = run(parts)
 
-    assert parts.made == ["network", "cluster", "gpu_pools", "weight_store", "registry", "gpu_enablement",
-                          "read_grant serving/llm", "outputs"]
+    assert parts.made == [
+        "network",
+        "cluster",
+        "gpu_pools",
+        "weight_store",
+        "registry",
+        "gpu_enablement",
+        "read_grant serving/llm",
+        "outputs",
+    ]
     inference = graph.one(SHARDED_INFERENCE)
     waited_for = {graph.named(name).urn for name in ("ready", "l4-nodes", "h100-nodes", "grant")}
     assert waited_for <= set(inference.dependencies)
-    assert {"key": "dedicated", "operator": "Equal", "value": "llm", "effect": "NoSchedule"} in \
-        pod_spec(graph)["tolerations"]
+    assert {"key": "dedicated", "operator": "Equal", "value": "llm", "effect": "NoSchedule"} in pod_spec(graph)[
+        "tolerations"
+    ]
 
 
 def test_the_outputs_are_the_templates_and_the_parts_own() -> None:
@@ -110,15 +121,19 @@ def test_the_outputs_are_the_templates_and_the_parts_own() -> None:
 
 
 def test_a_store_without_workload_identity_reaches_the_ranks_through_env_files_or_a_volume() -> None:
-    keyed = run(StandInParts(WeightAccess(env={"AWS_ENDPOINT_URL_S3": "http://store:8333"},
-                                          secret_files={"credentials": "[default]"})),
-                {"env": {"LOG_LEVEL": "debug"}})
+    keyed = run(
+        StandInParts(
+            WeightAccess(env={"AWS_ENDPOINT_URL_S3": "http://store:8333"}, secret_files={"credentials": "[default]"})
+        ),
+        {"env": {"LOG_LEVEL": "debug"}},
+    )
     mounted = run(StandInParts(WeightAccess(weights_volume_claim="weights")))
 
     assert {"AWS_ENDPOINT_URL_S3": "http://store:8333", "LOG_LEVEL": "debug"}.items() <= env(keyed).items()
     assert any(v.get("secret") for v in pod_spec(keyed)["volumes"])
-    assert {"name": "weights", "persistentVolumeClaim": {"claimName": "weights", "readOnly": True}} in \
-        pod_spec(mounted)["volumes"]
+    assert {"name": "weights", "persistentVolumeClaim": {"claimName": "weights", "readOnly": True}} in pod_spec(
+        mounted
+    )["volumes"]
     # No workload identity: the service account is left without the cloud's annotations.
     assert not graph_service_account(mounted).inputs["metadata"].get("annotations")
 
@@ -133,8 +148,9 @@ def test_a_local_installation_sits_at_the_top_of_the_stack_under_fixed_names() -
     inference: Any = {"image": IMAGE, "shards": 1}
 
     def program() -> None:
-        install = LocalInstallation({"inference": inference, "model_path": "smollm2/", "api_key": "key"},
-                                    provider=k8s.Provider("local"))
+        install = LocalInstallation(
+            {"inference": inference, "model_path": "smollm2/", "api_key": "key"}, provider=k8s.Provider("local")
+        )
         pulumi.export("model_uri", install.model_uri)
         pulumi.export("gpu_usd_per_hour_max", install.gpu_usd_per_hour_max)
 
@@ -151,12 +167,19 @@ def test_a_host_path_store_needs_its_directory_and_nothing_is_made_without_it() 
     def program() -> None:
         provider = k8s.Provider("local")
         with pytest.raises(ArgumentError) as error:
-            LocalInstallation({"inference": {"image": IMAGE, "shards": 1, "model_uri": "file:///models/smollm2/"},
-                               "weights": {"store": "host-path"}}, provider=provider)
+            LocalInstallation(
+                {
+                    "inference": {"image": IMAGE, "shards": 1, "model_uri": "file:///models/smollm2/"},
+                    "weights": {"store": "host-path"},
+                },
+                provider=provider,
+            )
         raised.append(error.value)
 
     graph = run_program(program)
 
     assert [r.name for r in graph] == ["local"]  # the caller's provider only
-    assert raised[0].problems == ["weights.host_path is required when weights.store is 'host-path': the node's "
-                                  "directory holding the checkpoints, e.g. '/srv/shardstack/models'"]
+    assert raised[0].problems == [
+        "weights.host_path is required when weights.store is 'host-path': the node's "
+        "directory holding the checkpoints, e.g. '/srv/shardstack/models'"
+    ]

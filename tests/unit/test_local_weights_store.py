@@ -242,9 +242,7 @@ def test_inference_reads_the_keys_from_the_store_secret() -> None:
 
 
 def test_inference_can_read_the_keys_from_a_mounted_credentials_file_instead() -> None:
-    graph = inference_with_store(
-        env=("inference_env", "credentials_file_env"), secret_files="inference_secret_files"
-    )
+    graph = inference_with_store(env=("inference_env", "credentials_file_env"), secret_files="inference_secret_files")
     env = {e["name"]: e for e in rank_container(graph)["env"]}
     assert env["AWS_SHARED_CREDENTIALS_FILE"]["value"] == f"{rc.SECRET_FILES_DIR}/aws-credentials"
     assert "AWS_ACCESS_KEY_ID" not in env

@@ -39,8 +39,13 @@ def stack_cloud(stack: str) -> str:
 
 @cache  # one fresh interpreter per stack, shared by the tests below
 def modules_loaded_by_planning(stack: str) -> frozenset[str]:
-    result = subprocess.run([sys.executable, "-c", PLAN_AND_LIST_IMPORTS, stack, str(REPO)], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", PLAN_AND_LIST_IMPORTS, stack, str(REPO)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return frozenset(json.loads(result.stdout.strip().splitlines()[-1]))
 

@@ -99,9 +99,7 @@ def test_provider_passed_to_the_component_reaches_every_child() -> None:
         ShardedInference("llm", {**BASE}, opts=pulumi.ResourceOptions(providers=[provider]))  # type: ignore[typeddict-item]
 
     graph = run_program(program)
-    children = [
-        r for r in graph if r.custom and r.type.startswith("kubernetes:") and r.inputs.get("apiVersion")
-    ]
+    children = [r for r in graph if r.custom and r.type.startswith("kubernetes:") and r.inputs.get("apiVersion")]
     assert children
     assert all(r.provider and "::cluster::" in r.provider for r in children)
 
@@ -207,9 +205,7 @@ def test_default_is_one_replica_group() -> None:
 
 
 def test_default_namespace_is_shardstack() -> None:
-    assert {r.inputs["metadata"]["namespace"] for r in render() if r.custom and r.type != NS} == {
-        "shardstack"
-    }
+    assert {r.inputs["metadata"]["namespace"] for r in render() if r.custom and r.type != NS} == {"shardstack"}
 
 
 def test_default_dtype_is_bf16() -> None:
@@ -230,12 +226,18 @@ def test_default_gpu_ranks_tolerate_the_gpu_taint_and_select_gpu_nodes() -> None
 
 
 def test_extra_tolerations_join_the_gpu_one_on_every_rank() -> None:
-    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
-            "effect": "NoSchedule"}
+    spot = {
+        "key": "kubernetes.azure.com/scalesetpriority",
+        "operator": "Equal",
+        "value": "spot",
+        "effect": "NoSchedule",
+    }
     graph = render(replica_groups=2, tolerations=[spot])
     for group in (0, 1):
         assert pod_spec(graph, group)["tolerations"] == [
-            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, spot]
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            spot,
+        ]
     # On CPU, only the extra ones.
     assert pod_spec(render(gpus_per_shard=0, tolerations=[spot]))["tolerations"] == [spot]
 
@@ -756,9 +758,7 @@ def test_leaderworkerset_pod_template_matches_the_statefulset_one_otherwise() ->
 
 
 def test_leaderworkerset_groups_stay_in_one_zone_by_group_key() -> None:
-    affinity = lws_spec(render(mode="leaderworkerset"))["leaderWorkerTemplate"]["workerTemplate"]["spec"][
-        "affinity"
-    ]
+    affinity = lws_spec(render(mode="leaderworkerset"))["leaderWorkerTemplate"]["workerTemplate"]["spec"]["affinity"]
     (same,) = affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert same["matchLabelKeys"] == ["leaderworkerset.sigs.k8s.io/group-key"]
     assert same["topologyKey"] == "topology.kubernetes.io/zone"
@@ -846,8 +846,7 @@ def test_fails_when_an_allowed_cidr_is_not_a_cidr() -> None:
 def test_fails_when_mode_is_unknown() -> None:
     (problem,) = failure(mode="statefulsets").problems
     assert problem == (
-        "mode='statefulsets' must be one of 'statefulset', 'leaderworkerset' "
-        "(did you mean 'statefulset'?)"
+        "mode='statefulsets' must be one of 'statefulset', 'leaderworkerset' (did you mean 'statefulset'?)"
     )
 
 
@@ -956,10 +955,7 @@ def test_fails_when_the_weights_cache_is_malformed() -> None:
 
 
 def test_fails_when_the_weights_cache_size_is_zero() -> None:
-    assert (
-        "weights_cache.size_gib=0 must be a whole number ≥ 1"
-        in failure(weights_cache={"size_gib": 0}).problems
-    )
+    assert "weights_cache.size_gib=0 must be a whole number ≥ 1" in failure(weights_cache={"size_gib": 0}).problems
 
 
 def test_fails_when_a_flag_is_not_a_boolean() -> None:
@@ -1010,8 +1006,11 @@ def test_fails_when_the_weights_volume_claim_is_not_a_valid_name() -> None:
 
 def test_pulumi_up_waits_for_the_ranks_unless_the_weights_come_later() -> None:
     waiting = render(replica_groups=2).of_type(STS)
-    assert all("annotations" not in (s.inputs["metadata"] or {}) or "pulumi.com/skipAwait" not in
-               s.inputs["metadata"]["annotations"] for s in waiting)
+    assert all(
+        "annotations" not in (s.inputs["metadata"] or {})
+        or "pulumi.com/skipAwait" not in s.inputs["metadata"]["annotations"]
+        for s in waiting
+    )
     later = render(replica_groups=2, wait_until_ready=False).of_type(STS)
     assert [s.inputs["metadata"]["annotations"] for s in later] == [{"pulumi.com/skipAwait": "true"}] * 2
     assert "wait_until_ready='no' must be true or false" in str(failure(wait_until_ready="no"))

@@ -93,8 +93,10 @@ def cluster_name_problem(name: str) -> str | None:
     """Why the component's name cannot name an EKS cluster, or None."""
     if EKS_CLUSTER_NAME.reason(name) is None:
         return None
-    return (f"name={name!r} cannot name an EKS cluster: use at most 100 letters, digits, '-' and '_', starting with "
-            "a letter or digit")
+    return (
+        f"name={name!r} cannot name an EKS cluster: use at most 100 letters, digits, '-' and '_', starting with "
+        "a letter or digit"
+    )
 
 
 def _assume_role_policy(service: str) -> str:

@@ -69,6 +69,7 @@ from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 
 TYPE_TOKEN = "shardstack:aws:AwsInstallation"
 
+
 class AwsInstallationArgs(TypedDict, total=False):
     """Arguments of AwsInstallation: each part's own arguments, minus what the installation wires."""
 
@@ -105,8 +106,11 @@ class AwsInstallationArgs(TypedDict, total=False):
 
 def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AwsInstallation arguments, each prefixed with the part it belongs to."""
-    checks = InstallationChecks(args, AwsInstallationArgs.__annotations__, (
-        "network", "cluster", "weight_store", "registry", "cluster_autoscaler", "gpu_enablement", "inference", "tags"))
+    checks = InstallationChecks(
+        args,
+        AwsInstallationArgs.__annotations__,
+        ("network", "cluster", "weight_store", "registry", "cluster_autoscaler", "gpu_enablement", "inference", "tags"),
+    )
     # The installation's tags reach every resource of every part, beside its own "Name" on some.
     checks.problems += tag_problems(args.get("tags"), reserved=("Name", COMPONENT_TAG))
 
@@ -118,13 +122,15 @@ def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = N
         checks.prefixed("cluster", [problem])
     checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL)
 
-    checks.prefixed("weight_store", validate_weight_store_args(part(args, "weight_store"),
-                                                               f"{name or 'shardstack'}-weights"))
+    checks.prefixed(
+        "weight_store", validate_weight_store_args(part(args, "weight_store"), f"{name or 'shardstack'}-weights")
+    )
     if args.get("create_registry", True) is not False:
         checks.prefixed("registry", validate_registry_args(part(args, "registry")))
     version = part(args, "cluster").get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
-    checks.spec_part("cluster_autoscaler", CLUSTER_AUTOSCALER, WIRED_AUTOSCALER_ARGS,
-                     known={**named, "kubernetes_version": version})
+    checks.spec_part(
+        "cluster_autoscaler", CLUSTER_AUTOSCALER, WIRED_AUTOSCALER_ARGS, known={**named, "kubernetes_version": version}
+    )
     checks.prefixed("gpu_enablement", validate_gpu_enablement_args(part(args, "gpu_enablement")))
     checks.inference(name)
     return checks.problems
@@ -176,27 +182,48 @@ class _AwsParts:
         return with_common(part_args, self.tags, "tags")
 
     def network(self) -> None:
-        self._network = Network(self.name, NetworkArgs(**self.tagged({**part(self.args, "network"),
-                                                                      "cluster_name": self.name})), opts=self.child)
+        self._network = Network(
+            self.name,
+            NetworkArgs(**self.tagged({**part(self.args, "network"), "cluster_name": self.name})),
+            opts=self.child,
+        )
 
     def cluster(self) -> KubernetesTarget:
-        self._cluster = Cluster(self.name, ClusterArgs(**self.tagged({
-            **part(self.args, "cluster"), "vpc_id": self._network.vpc_id,
-            "subnet_ids": self._network.private_subnet_ids,
-        })), opts=self.child)
+        self._cluster = Cluster(
+            self.name,
+            ClusterArgs(
+                **self.tagged(
+                    {
+                        **part(self.args, "cluster"),
+                        "vpc_id": self._network.vpc_id,
+                        "subnet_ids": self._network.private_subnet_ids,
+                    }
+                )
+            ),
+            opts=self.child,
+        )
         return KubernetesTarget(self._cluster.provider)
 
     def gpu_pools(self) -> GpuPools:
         self._pools = []
         for pool in self.args["gpu_pools"]:
             pool_args = {k: v for k, v in pool.items() if k != "name"}
-            self._pools.append(GpuNodePool(
-                pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
-                GpuNodePoolArgs(**self.tagged({**pool_args, "cluster_name": self._cluster.cluster_name,
-                                               "node_role_arn": self._cluster.node_role_arn,
-                                               "subnet_ids": self._network.private_subnet_ids})),
-                opts=self.child,
-            ))
+            self._pools.append(
+                GpuNodePool(
+                    pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
+                    GpuNodePoolArgs(
+                        **self.tagged(
+                            {
+                                **pool_args,
+                                "cluster_name": self._cluster.cluster_name,
+                                "node_role_arn": self._cluster.node_role_arn,
+                                "subnet_ids": self._network.private_subnet_ids,
+                            }
+                        )
+                    ),
+                    opts=self.child,
+                )
+            )
         return GpuPools(self._pools, self._pools)
 
     def weight_store(self) -> pulumi.Input[str]:
@@ -207,30 +234,49 @@ class _AwsParts:
     def registry(self) -> None:
         self._registry_url = pulumi.Output.from_input("")
         if self.args.get("create_registry", True):
-            registry = Registry(f"{self.name}-registry", RegistryArgs(**self.tagged(part(self.args, "registry"))),
-                                opts=self.child)
+            registry = Registry(
+                f"{self.name}-registry", RegistryArgs(**self.tagged(part(self.args, "registry"))), opts=self.child
+            )
             self._registry_url = registry.repository_url
 
     def gpu_enablement(self) -> Sequence[Toleration]:
         cluster_args = part(self.args, "cluster")
-        ClusterAutoscaler(f"{self.name}-autoscaler", ClusterAutoscalerArgs(**self.tagged({
-            **part(self.args, "cluster_autoscaler"), "cluster_name": self._cluster.cluster_name,
-            "kubernetes_version": cluster_args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
-        })), opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider))
+        ClusterAutoscaler(
+            f"{self.name}-autoscaler",
+            ClusterAutoscalerArgs(
+                **self.tagged(
+                    {
+                        **part(self.args, "cluster_autoscaler"),
+                        "cluster_name": self._cluster.cluster_name,
+                        "kubernetes_version": cluster_args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider),
+        )
         # The device plugin must run on every pool, tainted or not, or its GPUs are never advertised.
         tolerations = pool_tolerations(self.args["gpu_pools"])
         # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
-        GpuEnablement(f"{self.name}-gpu", GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"),
-                                                                                tolerations)),
-                      opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider,
-                                                  depends_on=self._pools))
+        GpuEnablement(
+            f"{self.name}-gpu",
+            GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"), tolerations)),
+            opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools),
+        )
         return tolerations
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
-        grant = self._store.grant_read(namespace, service_account, cluster_name=self._cluster.cluster_name,
-                                      opts=pulumi.ResourceOptions(parent=self._store))
+        grant = self._store.grant_read(
+            namespace,
+            service_account,
+            cluster_name=self._cluster.cluster_name,
+            opts=pulumi.ResourceOptions(parent=self._store),
+        )
         return WeightAccess(grant.service_account_annotations, grant.resources)
 
     def outputs(self, serving: Serving) -> Mapping[str, Any]:
-        return {"bucket_uri": self._store.model_uri_prefix, "registry_url": self._registry_url,
-                "kubeconfig": self._cluster.kubeconfig, "cluster_name": self._cluster.cluster_name}
+        return {
+            "bucket_uri": self._store.model_uri_prefix,
+            "registry_url": self._registry_url,
+            "kubeconfig": self._cluster.kubeconfig,
+            "cluster_name": self._cluster.cluster_name,
+        }

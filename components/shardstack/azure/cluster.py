@@ -165,8 +165,10 @@ def cluster_name_problem(name: Any) -> str | None:
     """Why the component's name cannot name an AKS cluster (it is also its DNS prefix), or None."""
     if isinstance(name, str) and _CLUSTER_NAME.match(name) and len(name) <= _MAX_CLUSTER_NAME_LENGTH:
         return None
-    return (f"name={name!r} cannot name an AKS cluster (it is also its DNS prefix): use at most "
-            f"{_MAX_CLUSTER_NAME_LENGTH} letters, digits and '-', starting and ending with a letter or digit")
+    return (
+        f"name={name!r} cannot name an AKS cluster (it is also its DNS prefix): use at most "
+        f"{_MAX_CLUSTER_NAME_LENGTH} letters, digits and '-', starting and ending with a letter or digit"
+    )
 
 
 def _certificate_authority(kubeconfigs: Sequence[Any]) -> str:
@@ -410,13 +412,18 @@ class Cluster(pulumi.ComponentResource):
         # wait; the wait runs again only when an assignment is replaced.
         propagated: list[pulumi.Resource] = []
         if admins:
-            propagated.append(pulumiverse_time.Sleep(
-                f"{name}-rbac-propagation",
-                create_duration=RBAC_PROPAGATION_WAIT,
-                triggers={"assignments": pulumi.Output.all(*[a.id for a in admins]).apply(
-                    lambda ids: ",".join(sorted(ids)))},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=admins),
-            ))
+            propagated.append(
+                pulumiverse_time.Sleep(
+                    f"{name}-rbac-propagation",
+                    create_duration=RBAC_PROPAGATION_WAIT,
+                    triggers={
+                        "assignments": pulumi.Output.all(*[a.id for a in admins]).apply(
+                            lambda ids: ",".join(sorted(ids))
+                        )
+                    },
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=admins),
+                )
+            )
         self.provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=self.kubeconfig,
@@ -431,9 +438,9 @@ class Cluster(pulumi.ComponentResource):
             lambda profile: (profile.issuer_url or "") if profile else ""
         )
         self.kubelet_identity_object_id = cluster.identity_profile.apply(
-            lambda profile: (profile["kubeletidentity"].object_id or "")
-            if profile and "kubeletidentity" in profile
-            else ""
+            lambda profile: (
+                (profile["kubeletidentity"].object_id or "") if profile and "kubeletidentity" in profile else ""
+            )
         )
         self.register_outputs(
             {

@@ -239,9 +239,7 @@ class GpuNodePool(pulumi.ComponentResource):
             vm_size=pool.instance_type,
             # AKS installs the NVIDIA driver itself (the API's default, written out); the device plugin is
             # GpuEnablement's job.
-            gpu_profile=azure_native.containerservice.GPUProfileArgs(
-                driver=args.get("gpu_driver", DEFAULT_GPU_DRIVER)
-            ),
+            gpu_profile=azure_native.containerservice.GPUProfileArgs(driver=args.get("gpu_driver", DEFAULT_GPU_DRIVER)),
             gpu_instance_profile=args.get("gpu_instance_profile"),
             enable_auto_scaling=True,
             # The autoscaler owns the count from creation on (see ignore_changes below).

@@ -136,15 +136,20 @@ def _pool_name_problems(pools: Any) -> list[str]:
     must not end up with one name."""
     if not isinstance(pools, Sequence) or isinstance(pools, str):
         return []
-    named = [(f"gpu_pools[{i}]", p["name"]) for i, p in enumerate(pools)
-             if isinstance(p, Mapping) and isinstance(p.get("name"), str) and p["name"]]
+    named = [
+        (f"gpu_pools[{i}]", p["name"])
+        for i, p in enumerate(pools)
+        if isinstance(p, Mapping) and isinstance(p.get("name"), str) and p["name"]
+    ]
     seen = {SYSTEM_POOL_NAME: "the system pool"}
     problems: list[str] = []
     for where, pool_name in named:
         aks_name = agent_pool_name(pool_name)
         if aks_name in seen:
-            problems.append(f"{where}: name {pool_name!r} becomes the AKS node pool name {aks_name!r}, which is "
-                            f"already {seen[aks_name]}'s (AKS drops '-' and keeps 12 characters); rename the pool")
+            problems.append(
+                f"{where}: name {pool_name!r} becomes the AKS node pool name {aks_name!r}, which is "
+                f"already {seen[aks_name]}'s (AKS drops '-' and keeps 12 characters); rename the pool"
+            )
         else:
             seen[aks_name] = where
     return problems
@@ -152,12 +157,16 @@ def _pool_name_problems(pools: Any) -> list[str]:
 
 def validate_azure_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AzureInstallation arguments, each prefixed with the part it belongs to."""
-    checks = InstallationChecks(args, AzureInstallationArgs.__annotations__, (
-        "network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "tags"))
+    checks = InstallationChecks(
+        args,
+        AzureInstallationArgs.__annotations__,
+        ("network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "tags"),
+    )
     location = args.get("location")
     if not isinstance(location, str) or not location:
-        checks.problems.append(f"location is required: the Azure region of the installation, e.g. 'eastus'; "
-                               f"got {location!r}")
+        checks.problems.append(
+            f"location is required: the Azure region of the installation, e.g. 'eastus'; got {location!r}"
+        )
         location = "eastus"  # judge the parts as if it were given
     checks.problems += tag_problems(args.get("tags"))
 
@@ -232,27 +241,49 @@ class _AzureParts:
         return with_common(part_args, self.tags, "tags")
 
     def network(self) -> None:
-        self._network = Network(self.name, NetworkArgs(**self.tagged({**part(self.args, "network"),
-                                                                      "location": self.location})), opts=self.child)
+        self._network = Network(
+            self.name,
+            NetworkArgs(**self.tagged({**part(self.args, "network"), "location": self.location})),
+            opts=self.child,
+        )
 
     def cluster(self) -> KubernetesTarget:
-        self._cluster = Cluster(self.name, ClusterArgs(**self.tagged({
-            **part(self.args, "cluster"), "resource_group_name": self._network.resource_group_name,
-            "location": self.location, "node_subnet_id": self._network.node_subnet_id,
-        })), opts=self.child)
+        self._cluster = Cluster(
+            self.name,
+            ClusterArgs(
+                **self.tagged(
+                    {
+                        **part(self.args, "cluster"),
+                        "resource_group_name": self._network.resource_group_name,
+                        "location": self.location,
+                        "node_subnet_id": self._network.node_subnet_id,
+                    }
+                )
+            ),
+            opts=self.child,
+        )
         return KubernetesTarget(self._cluster.provider)
 
     def gpu_pools(self) -> GpuPools:
         self._pools = []
         for pool in self.args["gpu_pools"]:
             pool_args = {k: v for k, v in pool.items() if k != "name"}
-            self._pools.append(GpuNodePool(
-                pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
-                GpuNodePoolArgs(**self.tagged({**pool_args, "cluster_name": self._cluster.cluster_name,
-                                               "resource_group_name": self._cluster.resource_group_name,
-                                               "node_subnet_id": self._network.node_subnet_id})),
-                opts=self.child,
-            ))
+            self._pools.append(
+                GpuNodePool(
+                    pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
+                    GpuNodePoolArgs(
+                        **self.tagged(
+                            {
+                                **pool_args,
+                                "cluster_name": self._cluster.cluster_name,
+                                "resource_group_name": self._cluster.resource_group_name,
+                                "node_subnet_id": self._network.node_subnet_id,
+                            }
+                        )
+                    ),
+                    opts=self.child,
+                )
+            )
         return GpuPools(self._pools, self._pools)
 
     def weight_store(self) -> pulumi.Input[str]:
@@ -262,10 +293,19 @@ class _AzureParts:
             deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self.owner))
             store_args["writer_principal_ids"] = [deployer.object_id]
             store_args["writer_principal_type"] = part(self.args, "cluster").get("deployer_principal_type", "User")
-        self._store = WeightStore(f"{self.name}-weights", WeightStoreArgs(**self.tagged({
-            **store_args, "resource_group_name": self._network.resource_group_name,
-            "allowed_subnet_ids": [self._network.node_subnet_id, *store_args.get("allowed_subnet_ids", [])],
-        })), opts=self.child)
+        self._store = WeightStore(
+            f"{self.name}-weights",
+            WeightStoreArgs(
+                **self.tagged(
+                    {
+                        **store_args,
+                        "resource_group_name": self._network.resource_group_name,
+                        "allowed_subnet_ids": [self._network.node_subnet_id, *store_args.get("allowed_subnet_ids", [])],
+                    }
+                )
+            ),
+            opts=self.child,
+        )
         return self._store.model_uri_prefix
 
     def registry(self) -> None:
@@ -276,10 +316,19 @@ class _AzureParts:
             # First, so that its resource name ('-reader-0') stays put when readers are added: a renamed
             # assignment would be written again under its fixed Azure name and then deleted with the old one.
             readers = [self._cluster.kubelet_identity_object_id, *registry_args.get("reader_principal_ids", [])]
-            registry = Registry(f"{self.name}-registry", RegistryArgs(**self.tagged({
-                **registry_args, "resource_group_name": self._network.resource_group_name,
-                "reader_principal_ids": readers,
-            })), opts=self.child)
+            registry = Registry(
+                f"{self.name}-registry",
+                RegistryArgs(
+                    **self.tagged(
+                        {
+                            **registry_args,
+                            "resource_group_name": self._network.resource_group_name,
+                            "reader_principal_ids": readers,
+                        }
+                    )
+                ),
+                opts=self.child,
+            )
             self._registry_url = registry.registry_url
 
     def gpu_enablement(self) -> Sequence[Toleration]:
@@ -287,17 +336,23 @@ class _AzureParts:
         tolerations: list[Toleration] = []
         for gpu_pool in self._pools:
             # The GPU taint is tolerated by both already.
-            tolerations += [t for t in gpu_pool.required_tolerations
-                            if t not in tolerations and t.get("key") != lbl.GPU_TAINT_KEY]
-        GpuEnablement(f"{self.name}-gpu", GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"),
-                                                                                tolerations)),
-                      opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider,
-                                                  depends_on=self._pools))
+            tolerations += [
+                t for t in gpu_pool.required_tolerations if t not in tolerations and t.get("key") != lbl.GPU_TAINT_KEY
+            ]
+        GpuEnablement(
+            f"{self.name}-gpu",
+            GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"), tolerations)),
+            opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools),
+        )
         return tolerations
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
-        grant = self._store.grant_read(namespace, service_account, oidc_issuer_url=self._cluster.oidc_issuer_url,
-                                       opts=pulumi.ResourceOptions(parent=self._store))
+        grant = self._store.grant_read(
+            namespace,
+            service_account,
+            oidc_issuer_url=self._cluster.oidc_issuer_url,
+            opts=pulumi.ResourceOptions(parent=self._store),
+        )
         return WeightAccess(grant.service_account_annotations, grant.resources, grant.pod_labels)
 
     def outputs(self, serving: Serving) -> Mapping[str, Any]:
@@ -309,7 +364,8 @@ class _AzureParts:
                 f"{self.name}-public-api",
                 resource_group_name=self._network.resource_group_name,
                 network_security_group_name=self._network.network_security_group_id.apply(
-                    lambda i: i.rsplit("/", 1)[-1]),
+                    lambda i: i.rsplit("/", 1)[-1]
+                ),
                 priority=PUBLIC_API_RULE_PRIORITY,
                 direction="Inbound",
                 access="Allow",
@@ -321,6 +377,10 @@ class _AzureParts:
                 description=f"Clients of the Shardstack API ({self.name}): inference.allowed_cidrs",
                 opts=self.child,
             )
-        return {"bucket_uri": self._store.model_uri_prefix, "registry_url": self._registry_url,
-                "kubeconfig": self._cluster.kubeconfig, "cluster_name": self._cluster.cluster_name,
-                "resource_group_name": self._cluster.resource_group_name}
+        return {
+            "bucket_uri": self._store.model_uri_prefix,
+            "registry_url": self._registry_url,
+            "kubeconfig": self._cluster.kubeconfig,
+            "cluster_name": self._cluster.cluster_name,
+            "resource_group_name": self._cluster.resource_group_name,
+        }

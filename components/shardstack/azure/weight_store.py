@@ -171,7 +171,8 @@ def validate_read_grant(namespace: Any, service_account: Any, oidc_issuer_url: A
         if p
     ]
     if not isinstance(oidc_issuer_url, pulumi.Output) and (
-        not isinstance(oidc_issuer_url, str) or urlsplit(oidc_issuer_url).scheme != "https"
+        not isinstance(oidc_issuer_url, str)
+        or urlsplit(oidc_issuer_url).scheme != "https"
         or not urlsplit(oidc_issuer_url).netloc
     ):
         problems.append(

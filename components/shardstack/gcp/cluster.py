@@ -143,9 +143,13 @@ def node_service_account_id(name: str) -> str:
 def known_project(project: str | None) -> str:
     """The provider's project; an unset one stops the program here, not at the first resource GCP refuses."""
     if not project:
-        raise ArgumentError("the GCP provider", [
-            "it has no project: run `pulumi config set gcp:project <project id>` (or give the provider `project`), "
-            "or export GOOGLE_CLOUD_PROJECT"])
+        raise ArgumentError(
+            "the GCP provider",
+            [
+                "it has no project: run `pulumi config set gcp:project <project id>` (or give the provider `project`), "
+                "or export GOOGLE_CLOUD_PROJECT"
+            ],
+        )
     return project
 
 

@@ -67,6 +67,7 @@ from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 
 TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
 
+
 class GcpInstallationArgs(TypedDict, total=False):
     """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
 
@@ -112,12 +113,14 @@ def _location_default(part_args: Mapping[str, Any], region: str, upper: bool) ->
 
 def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with GcpInstallation arguments, each prefixed with the part it belongs to."""
-    checks = InstallationChecks(args, GcpInstallationArgs.__annotations__, (
-        "network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "labels"))
+    checks = InstallationChecks(
+        args,
+        GcpInstallationArgs.__annotations__,
+        ("network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "labels"),
+    )
     region = args.get("region")
     if not isinstance(region, str) or not region:
-        checks.problems.append(f"region is required: the GCP region of the cluster, e.g. 'us-central1'; "
-                               f"got {region!r}")
+        checks.problems.append(f"region is required: the GCP region of the cluster, e.g. 'us-central1'; got {region!r}")
         region = "us-central1"  # judge the parts as if it were given
     checks.problems += label_problems(args.get("labels"))
 
@@ -128,15 +131,22 @@ def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = N
     if name is not None and (problem := cluster_name_problem(name)):
         checks.prefixed("cluster", [problem])
     checks.gpu_pools(WIRED_POOL_ARGS, GPU_NODE_POOL, known={"location": region})
-    checks.prefixed("weight_store", validate_weight_store_args(
-        _location_default(part(args, "weight_store"), region, upper=True), f"{name or 'shardstack'}-weights"))
+    checks.prefixed(
+        "weight_store",
+        validate_weight_store_args(
+            _location_default(part(args, "weight_store"), region, upper=True), f"{name or 'shardstack'}-weights"
+        ),
+    )
     if args.get("create_registry", True) is not False:
-        checks.prefixed("registry", validate_registry_args(_location_default(part(args, "registry"), region,
-                                                                             upper=False)))
+        checks.prefixed(
+            "registry", validate_registry_args(_location_default(part(args, "registry"), region, upper=False))
+        )
     enablement = part(args, "gpu_enablement")
     if enablement.get("device_plugin") is True:
-        checks.problems.append("gpu_enablement.device_plugin is True, but GKE installs the NVIDIA device plugin on "
-                               "GPU nodes itself and a second one would fight it; remove device_plugin")
+        checks.problems.append(
+            "gpu_enablement.device_plugin is True, but GKE installs the NVIDIA device plugin on "
+            "GPU nodes itself and a second one would fight it; remove device_plugin"
+        )
     elif enablement:
         # GKE's device plugin stands in for ours: what is left to enable is the DCGM exporter.
         checks.prefixed("gpu_enablement", validate_gpu_enablement_args({**enablement, "device_plugin": False}))
@@ -191,36 +201,60 @@ class _GcpParts:
         return with_common(part_args, self.labels, key)
 
     def network(self) -> None:
-        self._network = Network(self.name, NetworkArgs(**self.labelled({**part(self.args, "network"),
-                                                                        "region": self.region})), opts=self.child)
+        self._network = Network(
+            self.name,
+            NetworkArgs(**self.labelled({**part(self.args, "network"), "region": self.region})),
+            opts=self.child,
+        )
 
     def cluster(self) -> KubernetesTarget:
         network = self._network
-        self._cluster = Cluster(self.name, ClusterArgs(**self.labelled({
-            **part(self.args, "cluster"), "region": self.region, "network": network.network_self_link,
-            "subnetwork": network.subnetwork_self_link, "pods_range_name": network.pods_range_name,
-            "services_range_name": network.services_range_name,
-        })), opts=self.child)
+        self._cluster = Cluster(
+            self.name,
+            ClusterArgs(
+                **self.labelled(
+                    {
+                        **part(self.args, "cluster"),
+                        "region": self.region,
+                        "network": network.network_self_link,
+                        "subnetwork": network.subnetwork_self_link,
+                        "pods_range_name": network.pods_range_name,
+                        "services_range_name": network.services_range_name,
+                    }
+                )
+            ),
+            opts=self.child,
+        )
         return KubernetesTarget(self._cluster.provider)
 
     def gpu_pools(self) -> GpuPools:
         self._pools = []
         for pool in self.args["gpu_pools"]:
             pool_args = {k: v for k, v in pool.items() if k != "name"}
-            self._pools.append(GpuNodePool(
-                pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
-                # GCP labels on a pool go on its VMs (resource_labels); its `labels` are Kubernetes node labels.
-                GpuNodePoolArgs(**self.labelled({**pool_args, "cluster": self._cluster.cluster_name,
-                                                 "location": self.region,
-                                                 "node_service_account": self._cluster.node_service_account_email},
-                                                "resource_labels")),
-                opts=self.child,
-            ))
+            self._pools.append(
+                GpuNodePool(
+                    pool["name"],  # the component's name is the nodes' shardstack.dev/pool label
+                    # GCP labels on a pool go on its VMs (resource_labels); its `labels` are Kubernetes node labels.
+                    GpuNodePoolArgs(
+                        **self.labelled(
+                            {
+                                **pool_args,
+                                "cluster": self._cluster.cluster_name,
+                                "location": self.region,
+                                "node_service_account": self._cluster.node_service_account_email,
+                            },
+                            "resource_labels",
+                        )
+                    ),
+                    opts=self.child,
+                )
+            )
         return GpuPools(self._pools, self._pools)
 
     def weight_store(self) -> pulumi.Input[str]:
-        store_args = WeightStoreArgs(**self.labelled(_location_default(part(self.args, "weight_store"), self.region,
-                                                                       upper=True)))
+        store_args = WeightStoreArgs(
+            **self.labelled(_location_default(part(self.args, "weight_store"), self.region, upper=True))
+        )
         self._store = WeightStore(f"{self.name}-weights", store_args, opts=self.child)
         return self._store.model_uri_prefix
 
@@ -230,25 +264,35 @@ class _GcpParts:
             registry_args = _location_default(part(self.args, "registry"), self.region, upper=False)
             # The nodes pull the runtime image with their own service account (the kubelet's, not the pods').
             readers = [*registry_args.get("reader_service_accounts", []), self._cluster.node_service_account_email]
-            registry = Registry(f"{self.name}-registry", RegistryArgs(**self.labelled(
-                {**registry_args, "reader_service_accounts": readers})), opts=self.child)
+            registry = Registry(
+                f"{self.name}-registry",
+                RegistryArgs(**self.labelled({**registry_args, "reader_service_accounts": readers})),
+                opts=self.child,
+            )
             self._registry_url = registry.repository_url
 
     def gpu_enablement(self) -> Sequence[Toleration]:
         tolerations = pool_tolerations(self.args["gpu_pools"])
         enablement = part(self.args, "gpu_enablement")
         if enablement:
-            GpuEnablement(f"{self.name}-gpu", GpuEnablementArgs(**with_tolerations(
-                {**enablement, "device_plugin": False}, tolerations)),
-                opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools))
+            GpuEnablement(
+                f"{self.name}-gpu",
+                GpuEnablementArgs(**with_tolerations({**enablement, "device_plugin": False}, tolerations)),
+                opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools),
+            )
         return tolerations
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         # The principal names the cluster's workload identity pool, which exists once the cluster does.
-        grant = self._store.grant_read(namespace, service_account,
-                                       opts=pulumi.ResourceOptions(parent=self._store, depends_on=[self._cluster]))
+        grant = self._store.grant_read(
+            namespace, service_account, opts=pulumi.ResourceOptions(parent=self._store, depends_on=[self._cluster])
+        )
         return WeightAccess(grant.service_account_annotations, grant.resources)
 
     def outputs(self, serving: Serving) -> Mapping[str, Any]:
-        return {"bucket_uri": self._store.model_uri_prefix, "registry_url": self._registry_url,
-                "kubeconfig": self._cluster.kubeconfig, "cluster_name": self._cluster.cluster_name}
+        return {
+            "bucket_uri": self._store.model_uri_prefix,
+            "registry_url": self._registry_url,
+            "kubeconfig": self._cluster.kubeconfig,
+            "cluster_name": self._cluster.cluster_name,
+        }

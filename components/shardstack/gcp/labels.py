@@ -24,19 +24,25 @@ def label_problems(labels: Any, arg: str = "labels", reserved: Iterable[str] = (
     reserved = tuple(reserved)
     problems: list[str] = []
     if len(labels) + len(reserved) > MAX_LABELS:
-        problems.append(f"{arg} has {len(labels)} entries; GCP allows {MAX_LABELS} labels per resource and "
-                        f"Shardstack sets {len(reserved)}, so give at most {MAX_LABELS - len(reserved)}")
+        problems.append(
+            f"{arg} has {len(labels)} entries; GCP allows {MAX_LABELS} labels per resource and "
+            f"Shardstack sets {len(reserved)}, so give at most {MAX_LABELS - len(reserved)}"
+        )
     for key, value in labels.items():
         if not isinstance(key, str) or not LABEL_KEY.match(key):
-            problems.append(f"{arg} key {key!r} is not a GCP label key: use 1 to 63 lowercase letters, digits, "
-                            "'_' and '-', starting with a letter")
+            problems.append(
+                f"{arg} key {key!r} is not a GCP label key: use 1 to 63 lowercase letters, digits, "
+                "'_' and '-', starting with a letter"
+            )
         elif key.startswith("goog"):
             problems.append(f"{arg} key {key!r} starts with 'goog', which Google reserves for its own labels")
         elif key in reserved:
             problems.append(f"{arg} key {key!r} is set by Shardstack itself; choose another key")
         if not isinstance(value, str) or not LABEL_VALUE.match(value):
-            problems.append(f"{arg}[{key!r}]={value!r} is not a GCP label value: use at most 63 lowercase "
-                            "letters, digits, '_' and '-'")
+            problems.append(
+                f"{arg}[{key!r}]={value!r} is not a GCP label value: use at most 63 lowercase "
+                "letters, digits, '_' and '-'"
+            )
     return problems
 
 

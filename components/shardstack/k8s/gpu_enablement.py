@@ -92,9 +92,7 @@ class GpuEnablement(pulumi.ComponentResource):
     dcgm_metrics_endpoint: pulumi.Output[str] | None
     """In-cluster URL of the DCGM metrics; None when ``dcgm_exporter`` is False."""
 
-    def __init__(
-        self, name: str, args: GpuEnablementArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: GpuEnablementArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = validate_gpu_enablement_args(args, name=name)
         if problems:
             raise ArgumentError(f"GpuEnablement {name!r}", problems)
@@ -167,9 +165,7 @@ class GpuEnablement(pulumi.ComponentResource):
         self.dcgm_metrics_endpoint = None
         if args.get("dcgm_exporter", False):
             image = args.get("dcgm_exporter_image", DCGM_EXPORTER_IMAGE)
-            service = self._dcgm_exporter(
-                name, namespace, image, node_selector, tolerations, monitoring, labels
-            )
+            service = self._dcgm_exporter(name, namespace, image, node_selector, tolerations, monitoring, labels)
             self.dcgm_exporter_service_name = service.metadata.apply(lambda m: m.name or DCGM_EXPORTER_NAME)
             self.dcgm_metrics_endpoint = pulumi.Output.concat(
                 "http://",
@@ -316,11 +312,7 @@ class GpuEnablement(pulumi.ComponentResource):
                     ),
                 ),
             ],
-            ports=[
-                k8s.core.v1.ContainerPortArgs(
-                    name="metrics", container_port=DCGM_METRICS_PORT, protocol="TCP"
-                )
-            ],
+            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=DCGM_METRICS_PORT, protocol="TCP")],
             # DCGM's embedded host engine opens every GPU of the node and the kubelet's
             # pod-resources socket (to label metrics with pods): both are root-only.
             security_context=_root_without_capabilities(),
@@ -335,9 +327,7 @@ class GpuEnablement(pulumi.ComponentResource):
                 http_get=probe_action, initial_delay_seconds=15, period_seconds=10, timeout_seconds=5
             ),
             volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(
-                    name="pod-resources", mount_path=POD_RESOURCES_DIR, read_only=True
-                ),
+                k8s.core.v1.VolumeMountArgs(name="pod-resources", mount_path=POD_RESOURCES_DIR, read_only=True),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
             termination_message_policy="FallbackToLogsOnError",
@@ -358,9 +348,7 @@ class GpuEnablement(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-dcgm-exporter",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=DCGM_EXPORTER_NAME, namespace=namespace, labels=object_labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=selector,
@@ -385,16 +373,10 @@ class GpuEnablement(pulumi.ComponentResource):
                         k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                             from_=[
                                 k8s.networking.v1.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels=dict(monitoring)
-                                    )
+                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(monitoring))
                                 )
                             ],
-                            ports=[
-                                k8s.networking.v1.NetworkPolicyPortArgs(
-                                    port=DCGM_METRICS_PORT, protocol="TCP"
-                                )
-                            ],
+                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=DCGM_METRICS_PORT, protocol="TCP")],
                         )
                     ],
                 ),

@@ -82,9 +82,7 @@ def _env(settings: ShardedInferenceSettings, pod: RankPod) -> list[k8s.core.v1.E
     def field(name: str, path: str) -> k8s.core.v1.EnvVarArgs:
         return k8s.core.v1.EnvVarArgs(
             name=name,
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path)
-            ),
+            value_from=k8s.core.v1.EnvVarSourceArgs(field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path)),
         )
 
     def secret(name: str, secret_name: str, key: str) -> k8s.core.v1.EnvVarArgs:
@@ -112,9 +110,7 @@ def _env(settings: ShardedInferenceSettings, pod: RankPod) -> list[k8s.core.v1.E
     if settings.api_key_secret is not None:
         env.append(secret(rc.ENV_API_KEY, settings.api_key_secret["name"], settings.api_key_secret["key"]))
     env.extend(plain(name, value) for name, value in sorted(settings.env.items()))
-    env.extend(
-        secret(name, ref["name"], ref["key"]) for name, ref in sorted(settings.env_from_secrets.items())
-    )
+    env.extend(secret(name, ref["name"], ref["key"]) for name, ref in sorted(settings.env_from_secrets.items()))
     return env
 
 
@@ -158,9 +154,7 @@ def _volumes(settings: ShardedInferenceSettings, pod: RankPod) -> list[k8s.core.
         volumes.append(
             k8s.core.v1.VolumeArgs(
                 name=CACHE_VOLUME,
-                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                    size_limit=quantity_gib(settings.weights_cache_gib)
-                ),
+                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=quantity_gib(settings.weights_cache_gib)),
             )
         )
     if settings.weights_volume_claim is not None:
@@ -197,9 +191,7 @@ def _volume_mounts(settings: ShardedInferenceSettings, pod: RankPod) -> list[k8s
         mounts.append(k8s.core.v1.VolumeMountArgs(name=WEIGHTS_VOLUME, mount_path=rc.WEIGHTS_DIR, read_only=True))
     if pod.secret_files_secret is not None:
         mounts.append(
-            k8s.core.v1.VolumeMountArgs(
-                name=SECRET_FILES_VOLUME, mount_path=rc.SECRET_FILES_DIR, read_only=True
-            )
+            k8s.core.v1.VolumeMountArgs(name=SECRET_FILES_VOLUME, mount_path=rc.SECRET_FILES_DIR, read_only=True)
         )
     return mounts
 
@@ -245,15 +237,11 @@ def _affinity(settings: ShardedInferenceSettings, pod: RankPod) -> k8s.core.v1.A
         )
     return k8s.core.v1.AffinityArgs(
         # A group's ranks talk on every token: keep them in one zone (latency, cross-zone cost).
-        pod_affinity=k8s.core.v1.PodAffinityArgs(
-            required_during_scheduling_ignored_during_execution=[same_group]
-        ),
+        pod_affinity=k8s.core.v1.PodAffinityArgs(required_during_scheduling_ignored_during_execution=[same_group]),
         # Copies of the model survive a zone outage only if they sit in different zones.
         pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
             preferred_during_scheduling_ignored_during_execution=[
-                k8s.core.v1.WeightedPodAffinityTermArgs(
-                    weight=ANTI_AFFINITY_WEIGHT, pod_affinity_term=other_groups
-                )
+                k8s.core.v1.WeightedPodAffinityTermArgs(weight=ANTI_AFFINITY_WEIGHT, pod_affinity_term=other_groups)
             ]
         ),
     )
@@ -283,9 +271,7 @@ def rank_pod_template(settings: ShardedInferenceSettings, pod: RankPod) -> k8s.c
         image_pull_policy="IfNotPresent",
         env=_env(settings, pod),
         ports=[
-            k8s.core.v1.ContainerPortArgs(
-                name=rc.API_PORT_NAME, container_port=settings.api_port, protocol="TCP"
-            ),
+            k8s.core.v1.ContainerPortArgs(name=rc.API_PORT_NAME, container_port=settings.api_port, protocol="TCP"),
             k8s.core.v1.ContainerPortArgs(
                 name=rc.RENDEZVOUS_PORT_NAME, container_port=settings.rendezvous_port, protocol="TCP"
             ),

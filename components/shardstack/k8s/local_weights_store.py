@@ -135,9 +135,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     """Namespace of the store."""
 
-    def __init__(
-        self, name: str, args: LocalWeightsStoreArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: LocalWeightsStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = validate_local_weights_store_args(args, name=name)
         if problems:
             raise ArgumentError(f"LocalWeightsStore {name!r}", problems)
@@ -148,9 +146,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
         image = args.get("image", SEAWEEDFS_IMAGE)
         region = args.get("region", DEFAULT_REGION)
         clients = list(args.get("client_namespaces", [namespace_name]))
-        object_labels = lbl.standard_labels(
-            APP_NAME, name, "object-store", version=lbl.version_from_image(image)
-        )
+        object_labels = lbl.standard_labels(APP_NAME, name, "object-store", version=lbl.version_from_image(image))
         selector = lbl.selector_labels(APP_NAME, name)
 
         namespace: pulumi.Input[str] = namespace_name
@@ -167,15 +163,11 @@ class LocalWeightsStore(pulumi.ComponentResource):
         access_key_id = pulumi.Output.from_input(args["access_key_id"])
         secret_access_key = pulumi.Output.from_input(args["secret_access_key"])
         self._client_credentials = pulumi.Output.secret(
-            pulumi.Output.all(access_key_id, secret_access_key).apply(
-                lambda keys: _credentials_file(keys[0], keys[1])
-            )
+            pulumi.Output.all(access_key_id, secret_access_key).apply(lambda keys: _credentials_file(keys[0], keys[1]))
         )
         secret = k8s.core.v1.Secret(
             f"{name}-credentials",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-credentials", namespace=namespace, labels=object_labels
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-credentials", namespace=namespace, labels=object_labels),
             type="Opaque",
             string_data={
                 S3_CONFIG_KEY: pulumi.Output.all(access_key_id, secret_access_key).apply(
@@ -197,9 +189,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
 
         claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-data",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-data", namespace=namespace, labels=object_labels
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-data", namespace=namespace, labels=object_labels),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteOnce"],
                 storage_class_name=args.get("storage_class"),
@@ -280,9 +270,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
                             k8s.core.v1.VolumeArgs(
                                 name="config",
                                 secret=k8s.core.v1.SecretVolumeSourceArgs(
-                                    secret_name=secret.metadata.apply(
-                                        lambda m: m.name or f"{name}-credentials"
-                                    ),
+                                    secret_name=secret.metadata.apply(lambda m: m.name or f"{name}-credentials"),
                                     items=[k8s.core.v1.KeyToPathArgs(key=S3_CONFIG_KEY, path=S3_CONFIG_KEY)],
                                     default_mode=0o440,
                                 ),
@@ -303,9 +291,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(name="s3", port=S3_PORT, target_port="s3", protocol="TCP")
-                ],
+                ports=[k8s.core.v1.ServicePortArgs(name="s3", port=S3_PORT, target_port="s3", protocol="TCP")],
             ),
             opts=child,
         )
@@ -345,9 +331,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
         pod_selector = k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-default-deny", namespace=namespace, labels=object_labels
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-default-deny", namespace=namespace, labels=object_labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=pod_selector, policy_types=["Ingress"], ingress=[]
             ),
@@ -357,9 +341,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
         allowed = [namespace_name, *(ns for ns in clients if ns != namespace_name)]
         client_namespaces = k8s.meta.v1.LabelSelectorArgs(
             match_expressions=[
-                k8s.meta.v1.LabelSelectorRequirementArgs(
-                    key=lbl.NAMESPACE_NAME, operator="In", values=allowed
-                )
+                k8s.meta.v1.LabelSelectorRequirementArgs(key=lbl.NAMESPACE_NAME, operator="In", values=allowed)
             ]
         )
         inference_ranks = k8s.meta.v1.LabelSelectorArgs(
@@ -367,18 +349,12 @@ class LocalWeightsStore(pulumi.ComponentResource):
         )
         loaders = k8s.meta.v1.LabelSelectorArgs(match_labels={lbl.WEIGHTS_LOADER: "true"})
         peers = [
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=client_namespaces, pod_selector=inference_ranks
-            ),
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=client_namespaces, pod_selector=loaders
-            ),
+            k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=client_namespaces, pod_selector=inference_ranks),
+            k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=client_namespaces, pod_selector=loaders),
         ]
         k8s.networking.v1.NetworkPolicy(
             f"{name}-s3-access",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-s3-clients", namespace=namespace, labels=object_labels
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-s3-clients", namespace=namespace, labels=object_labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=pod_selector,
                 policy_types=["Ingress"],

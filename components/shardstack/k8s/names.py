@@ -61,11 +61,7 @@ def qualified_name_problem(arg: str, value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return f"{arg}={value!r} is not a valid key: use [prefix/]name, e.g. 'example.com/gpu'"
     prefix, _, name = value.rpartition("/")
-    if (
-        (prefix and subdomain_problem(arg, prefix))
-        or not LABEL_NAME.match(name)
-        or len(name) > MAX_LABEL_LENGTH
-    ):
+    if (prefix and subdomain_problem(arg, prefix)) or not LABEL_NAME.match(name) or len(name) > MAX_LABEL_LENGTH:
         return (
             f"{arg}={value!r} is not a valid key: use [prefix/]name where prefix is a DNS subdomain and "
             "name at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"

@@ -98,9 +98,7 @@ def api_access(
         k8s.networking.v1.NetworkPolicyPeerArgs(
             namespace_selector=k8s.meta.v1.LabelSelectorArgs(
                 match_expressions=[
-                    k8s.meta.v1.LabelSelectorRequirementArgs(
-                        key=lbl.NAMESPACE_NAME, operator="In", values=namespaces
-                    )
+                    k8s.meta.v1.LabelSelectorRequirementArgs(key=lbl.NAMESPACE_NAME, operator="In", values=namespaces)
                 ]
             )
         )

@@ -83,9 +83,7 @@ class ShardedInference(pulumi.ComponentResource):
     group_names: pulumi.Output[list[str]]
     """Name of each replica group: its StatefulSet, or in LeaderWorkerSet mode its leader pod."""
 
-    def __init__(
-        self, name: str, args: ShardedInferenceArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: ShardedInferenceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = validate_sharded_inference_args(args, name=name)
         if problems:
             raise ArgumentError(f"ShardedInference {name!r}", problems)
@@ -152,9 +150,7 @@ class ShardedInference(pulumi.ComponentResource):
 
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=namespace, labels=labels("disruption-budget")
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels("disruption-budget")),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=PDB_MAX_UNAVAILABLE,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=instance_selector),
@@ -265,7 +261,9 @@ class ShardedInference(pulumi.ComponentResource):
             statefulset = k8s.apps.v1.StatefulSet(
                 group,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=group, namespace=namespace, labels={**pod_labels, lbl.GROUP: group_value},
+                    name=group,
+                    namespace=namespace,
+                    labels={**pod_labels, lbl.GROUP: group_value},
                     # Pulumi's own annotation: create the object without waiting for its rollout.
                     annotations=None if s.wait_until_ready else {"pulumi.com/skipAwait": "true"},
                 ),
@@ -335,9 +333,7 @@ class ShardedInference(pulumi.ComponentResource):
             f"{name}-lws",
             api_version=LWS_API_VERSION,
             kind=LWS_KIND,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=namespace, labels=labels(RANK_COMPONENT)
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(RANK_COMPONENT)),
             spec={
                 "replicas": s.replica_groups,
                 "leaderWorkerTemplate": leader_worker_template,
@@ -352,9 +348,7 @@ class ShardedInference(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # Each group is named after its leader pod, <lws>-<index>; known once the LWS exists.
-        group_names = [
-            lws.id.apply(lambda _, g=g: group_object_name(name, s.mode, g)) for g in range(s.replica_groups)
-        ]
+        group_names = [lws.id.apply(lambda _, g=g: group_object_name(name, s.mode, g)) for g in range(s.replica_groups)]
         group_selectors = [
             (group_object_name(name, s.mode, g), {**instance_selector, lbl.LWS_GROUP_INDEX: str(g)})
             for g in range(s.replica_groups)
@@ -406,9 +400,7 @@ def _rank_ports(s: ShardedInferenceSettings) -> list[k8s.core.v1.ServicePortArgs
         k8s.core.v1.ServicePortArgs(
             name=rc.RENDEZVOUS_PORT_NAME, port=s.rendezvous_port, target_port=rc.RENDEZVOUS_PORT_NAME
         ),
-        k8s.core.v1.ServicePortArgs(
-            name=rc.METRICS_PORT_NAME, port=s.metrics_port, target_port=rc.METRICS_PORT_NAME
-        ),
+        k8s.core.v1.ServicePortArgs(name=rc.METRICS_PORT_NAME, port=s.metrics_port, target_port=rc.METRICS_PORT_NAME),
     ]
 
 

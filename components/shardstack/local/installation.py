@@ -88,8 +88,10 @@ def validate_local_weights(weights: Mapping[str, Any]) -> list[str]:
     if store not in (IN_CLUSTER_S3, HOST_PATH):
         return [f"weights.store must be {IN_CLUSTER_S3!r} or {HOST_PATH!r}; got {store!r}"]
     if store == HOST_PATH and not weights.get("host_path"):
-        return ["weights.host_path is required when weights.store is 'host-path': the node's directory holding the "
-                "checkpoints, e.g. '/srv/shardstack/models'"]
+        return [
+            "weights.host_path is required when weights.store is 'host-path': the node's directory holding the "
+            "checkpoints, e.g. '/srv/shardstack/models'"
+        ]
     return []
 
 
@@ -191,9 +193,12 @@ class _LocalParts:
             secret_key = random.RandomPassword("weights-secret-key", length=40, special=False)
             self._store = LocalWeightsStore(
                 "weights",
-                {"namespace": self.namespace_name, "access_key_id": access_key.result,
-                 "secret_access_key": secret_key.result,
-                 "storage_gib": self.weights.get("storage_gib", DEFAULT_STORAGE_GIB)},
+                {
+                    "namespace": self.namespace_name,
+                    "access_key_id": access_key.result,
+                    "secret_access_key": secret_key.result,
+                    "storage_gib": self.weights.get("storage_gib", DEFAULT_STORAGE_GIB),
+                },
                 opts=self.in_namespace(),
             )
             return self._store.model_uri_prefix
@@ -242,8 +247,10 @@ class _LocalParts:
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         if self._store is not None:
             # Keys reach the pods as a mounted credentials file, never as environment variables.
-            return WeightAccess(env={**self._store.inference_env, **self._store.credentials_file_env},
-                                secret_files=self._store.inference_secret_files)
+            return WeightAccess(
+                env={**self._store.inference_env, **self._store.credentials_file_env},
+                secret_files=self._store.inference_secret_files,
+            )
         return WeightAccess(weights_volume_claim=self._claim)
 
     def outputs(self, serving: Serving) -> Mapping[str, Any]:

@@ -34,13 +34,13 @@ class FakedProvider:
 
 
 PROVIDERS: tuple[FakedProvider, ...] = (
-    FakedProvider(type_prefixes=("kubernetes:",), sdk_packages=("pulumi_kubernetes",), module="kubernetes",
-                  cloud=None),
+    FakedProvider(type_prefixes=("kubernetes:",), sdk_packages=("pulumi_kubernetes",), module="kubernetes", cloud=None),
     FakedProvider(type_prefixes=("random:",), sdk_packages=("pulumi_random",), module="random", cloud=None),
     FakedProvider(type_prefixes=("aws:",), sdk_packages=("pulumi_aws",), module="aws", cloud="aws"),
     FakedProvider(type_prefixes=("gcp:",), sdk_packages=("pulumi_gcp",), module="gcp", cloud="gcp"),
-    FakedProvider(type_prefixes=("azure-native:",), sdk_packages=("pulumi_azure_native",), module="azure",
-                  cloud="azure"),
+    FakedProvider(
+        type_prefixes=("azure-native:",), sdk_packages=("pulumi_azure_native",), module="azure", cloud="azure"
+    ),
     # pulumiverse-time's Sleep only waits (the AKS provider waits for its role assignments to propagate).
     FakedProvider(type_prefixes=("time:",), sdk_packages=("pulumiverse_time",), module=None, cloud="azure"),
 )

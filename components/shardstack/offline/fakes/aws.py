@@ -74,8 +74,10 @@ def _specific_outputs(type_token: str, name: str, inputs: Mapping[str, Any], res
     if type_token == "aws:eks/nodeGroup:NodeGroup":
         # EKS names a prefixed node group with a timestamp suffix and gives it an Auto Scaling group.
         group = inputs.get("nodeGroupName") or f"{inputs.get('nodeGroupNamePrefix') or name}20260101000000000000000001"
-        return {"nodeGroupName": group,
-                "resources": [{"autoscalingGroups": [{"name": f"eks-{group}-{stable_hash(group)[:8]}"}]}]}
+        return {
+            "nodeGroupName": group,
+            "resources": [{"autoscalingGroups": [{"name": f"eks-{group}-{stable_hash(group)[:8]}"}]}],
+        }
     if type_token == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "defaultVersion": 1}
     if type_token == "aws:ec2/placementGroup:PlacementGroup":

@@ -17,14 +17,20 @@ STORAGE_SERVICE_AGENT = "service-123456789@gs-project-accounts.iam.gserviceaccou
 
 CALLS: dict[str, dict[str, Any]] = {
     "gcp:organizations/getClientConfig:getClientConfig": {
-        "project": MOCK_GCP_PROJECT, "region": MOCK_GCP_REGION, "accessToken": "mock",
+        "project": MOCK_GCP_PROJECT,
+        "region": MOCK_GCP_REGION,
+        "accessToken": "mock",
     },
     "gcp:organizations/getProject:getProject": {
-        "projectId": MOCK_GCP_PROJECT, "number": "123456789", "name": MOCK_GCP_PROJECT,
+        "projectId": MOCK_GCP_PROJECT,
+        "number": "123456789",
+        "name": MOCK_GCP_PROJECT,
     },
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": {
-        "emailAddress": STORAGE_SERVICE_AGENT, "member": f"serviceAccount:{STORAGE_SERVICE_AGENT}",
-        "project": MOCK_GCP_PROJECT, "id": MOCK_GCP_PROJECT,
+        "emailAddress": STORAGE_SERVICE_AGENT,
+        "member": f"serviceAccount:{STORAGE_SERVICE_AGENT}",
+        "project": MOCK_GCP_PROJECT,
+        "id": MOCK_GCP_PROJECT,
     },
 }
 
