@@ -386,13 +386,18 @@ def test_existing_reports_its_own_problems_and_each_creation_argument_given_with
             "existing": {**EXISTING, "private_subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa"], "public_subnet_ids": []},
         }
     ).problems
+    # existing's own problems and each creation argument given with it, all at once.
     assert problems == [
         "existing.private_subnet_ids=['subnet-0aaaaaaaaaaaaaaaa'] must be a list of at least 2 items, each item a "
         "subnet ID like 'subnet-0123456789abcdef0'",
         "existing.public_subnet_ids=[] must be a list of at least 1 item, each item a subnet ID like "
         "'subnet-0123456789abcdef0'",
+        "cidr_block='10.1.0.0/16' cannot be combined with existing: existing uses a VPC as it is, so it would be "
+        "ignored; drop one of them",
+        "zone_count=2 cannot be combined with existing: existing uses a VPC as it is, so it would be ignored; "
+        "drop one of them",
     ]
-    # The pairs are judged once existing itself is valid (a rule reads only valid arguments).
+    # The same with a valid existing.
     problems = failure(
         {"cluster_name": "llm", "cidr_block": "10.1.0.0/16", "zone_count": 2, "existing": EXISTING}
     ).problems

@@ -252,8 +252,8 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
             "tags": {"shardstack-component": "x"},
         }
     ).problems
-    # A rule runs once the arguments it reads pass their own checks: with existing (and
-    # resource_group_name) refused, the conflicts between them come after those are fixed.
+    # A rule across values runs once the values it reads pass their own checks; one that only asks whether
+    # existing is given (what it may not be combined with) speaks even while existing is refused.
     assert found == [
         "unknown argument 'tag' (did you mean 'tags'?)",
         "location='East US' is not an Azure region name such as 'eastus' or 'westeurope' ('East US' looks like "
@@ -263,6 +263,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         "existing.node_subnet_id='aks-nodes' is not a subnet resource ID: use '/subscriptions/<subscription "
         "id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>'",
         "tags['shardstack-component'] is set by Shardstack itself; choose another key",
+        "cidr_block='10.0.0.0/16' cannot be combined with existing, which uses a subnet as it is (this would be "
+        "ignored); drop one of them",
+        "node_subnet_cidr='10.1.0.0/24' cannot be combined with existing, which uses a subnet as it is (this would "
+        "be ignored); drop one of them",
     ]
 
 

@@ -82,7 +82,7 @@ EXISTING_NETWORK = Spec(
 
 def _not_with_existing(key: str) -> Callable[[Values], Iterator[Problem]]:
     def check(values: Values) -> Iterator[Problem]:
-        if values.given("existing") and values.given(key):
+        if values.present("existing") and values.given(key):
             yield Problem(
                 (key,),
                 "cannot be combined with existing, which uses a subnet as it is (this would be ignored); drop one "
@@ -156,7 +156,7 @@ NETWORK = Spec(
         ),
     ),
     rules=(
-        *(Rule(("existing", key), _not_with_existing(key)) for key in CREATION_ARGS),
+        *(Rule((key,), _not_with_existing(key), present=("existing",)) for key in CREATION_ARGS),
         Rule(("existing", "cidr_block", "node_subnet_cidr"), _node_subnet_in_vnet),
     ),
 )

@@ -135,14 +135,14 @@ IPV4_RANGE = Worded("str", "a private IPv4 CIDR block", _range_lines)
 
 def _creation_arg(key: str) -> Rule:
     def check(values: Values) -> Iterator[Problem]:
-        if values.given("existing") and values.given(key):
+        if values.present("existing") and values.given(key):
             yield Problem(
                 ("existing",),
                 f"and {key} cannot be combined: existing uses a network as it is, so {key}={values[key]!r} would "
                 "be ignored; drop one of them",
             )
 
-    return Rule(("existing", key), check)
+    return Rule((key,), check, present=("existing",))
 
 
 def _disjoint(first: str, second: str) -> Rule:

@@ -68,6 +68,7 @@ class Values(Mapping[str, Any]):
 
     def __init__(self, spec: Spec, given: Mapping[str, Any], invalid: Iterable[str] = ()) -> None:
         skip = set(invalid)
+        self._present = frozenset(k for k in given if k in spec.names)
         self._given = {k: v for k, v in given.items() if k in spec.names and k not in skip}
         self._values = {
             **{a.name: a.default for a in spec.args if a.default is not NO_DEFAULT and a.name not in skip},
@@ -77,6 +78,11 @@ class Values(Mapping[str, Any]):
     def given(self, name: str) -> bool:
         """Return whether the caller gave ``name`` (and it passed its own check)."""
         return name in self._given
+
+    def present(self, name: str) -> bool:
+        """Return whether the caller gave ``name`` at all, valid or not: what a rule that only asks whether an
+        argument is there ("x cannot be combined with y") reads, so that it still speaks when y is wrong too."""
+        return name in self._present
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
@@ -93,11 +99,13 @@ class Rule:
     """A rule across arguments, stated once: ``check`` returns its problems, with paths in the spec.
 
     It runs only when every argument it ``reads`` passed its own check (or was left out), so that one
-    mistake is reported once; a spec without one of those arguments drops the rule.
+    mistake is reported once; a spec without one of those arguments drops the rule. Arguments it only asks the
+    presence of (``Values.present``) go in ``present``: their own problems do not stop it.
     """
 
     reads: tuple[str, ...]
     check: Callable[[Values], Iterable[Problem]]
+    present: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ class Spec:
                 raise ValueError(f"spec {self.name}: argument {arg.name!r} is declared twice")
             seen.add(arg.name)
         for rule in self.rules:
-            unknown = set(rule.reads) - seen
+            unknown = (set(rule.reads) | set(rule.present)) - seen
             if unknown:
                 raise ValueError(f"spec {self.name}: a rule reads {sorted(unknown)}, which are not its arguments")
 
@@ -147,7 +155,7 @@ class Spec:
         if missing:
             raise ValueError(f"spec {self.name} has no arguments {sorted(missing)}")
         args = tuple(a for a in self.args if a.name not in dropped)
-        rules = tuple(r for r in self.rules if not dropped & set(r.reads))
+        rules = tuple(r for r in self.rules if not dropped & (set(r.reads) | set(r.present)))
         return Spec(name, doc, args, rules)
 
     def with_arg(self, name: str, **changes: Any) -> Spec:

@@ -93,7 +93,7 @@ def _vpc_cidr_block(value: str) -> str | None:
 
 def _existing_alone(key: str) -> Rule:
     def check(values: Values) -> Iterator[Problem]:
-        if values.given("existing") and values.given(key):
+        if values.present("existing") and values.given(key):
             yield Problem(
                 (key,),
                 "cannot be combined with existing: existing uses a VPC as it is, so it would be ignored; "
@@ -101,7 +101,7 @@ def _existing_alone(key: str) -> Rule:
                 values[key],
             )
 
-    return Rule(("existing", key), check)
+    return Rule((key,), check, present=("existing",))
 
 
 def _zones_given_once(values: Values) -> Iterator[Problem]:
