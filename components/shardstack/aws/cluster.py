@@ -200,8 +200,13 @@ class Cluster(pulumi.ComponentResource):
         )
         coredns = self._addon(name, cluster, "coredns", tags, depends_on=[system_nodes])
 
+        region = aws.get_region_output(opts=invoke).region
         certificate_authority = cluster.certificate_authority.apply(lambda ca: ca.data or "")
-        self.kubeconfig = self._kubeconfig(cluster, certificate_authority)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, certificate_authority, region).apply(
+                lambda values: eks_kubeconfig(*values)
+            )
+        )
         self.provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=self.kubeconfig,
@@ -497,13 +502,4 @@ class Cluster(pulumi.ComponentResource):
                 # An autoscaler owns the node count once the pool exists.
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
-        )
-
-    def _kubeconfig(self, cluster: aws.eks.Cluster, certificate_authority: pulumi.Output[str]) -> pulumi.Output[str]:
-        """Return the cluster's kubeconfig, as a secret."""
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        return pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, certificate_authority, region).apply(
-                lambda values: eks_kubeconfig(*values)
-            )
         )
