@@ -22,6 +22,7 @@ the node role: the nodes' instance metadata service is out of reach of pods (hop
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -29,6 +30,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from shardstack.aws.args import ClusterArgs, SystemPool
+from shardstack.aws.kubeconfig import eks_kubeconfig
 from shardstack.aws.specs import (
     CLUSTER,
     DEFAULT_LOG_RETENTION_DAYS,
@@ -117,38 +119,18 @@ def _secrets_key_policy(key_arn: str) -> str:
     )
 
 
-def _kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
-    """Return a kubeconfig that authenticates with ``aws eks get-token`` (no credential stored in it)."""
-    # --output json, as `aws eks update-kubeconfig` writes it: with a user's default output format
-    # (text, table) the CLI would not print an ExecCredential.
-    token_args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"]
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster_name,
-                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
-                }
-            ],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": token_args,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
-    )
+def _managed_policy(partition: pulumi.Input[str], policy: str) -> pulumi.Output[str]:
+    """Return the ARN of the AWS managed IAM policy ``policy`` in the deployment's partition."""
+    return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy)
+
+
+@dataclass(frozen=True)
+class _ClusterRole:
+    """The control plane's IAM role and what must exist before EKS may use it."""
+
+    role: aws.iam.Role
+    attachments: list[aws.iam.RolePolicyAttachment]
+    secrets_key_access: aws.iam.RolePolicy
 
 
 class Cluster(pulumi.ComponentResource):
@@ -181,232 +163,48 @@ class Cluster(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"Cluster {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         tags = {**dict(args.get("tags", {})), COMPONENT_TAG: name}
-        private = args.get("private_endpoint", True)
         pool: SystemPool = args.get("system_pool", {})
         partition = aws.get_partition_output(opts=invoke).partition
 
-        def managed_policy(policy: str) -> pulumi.Output[str]:
-            return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy)
-
-        # Secrets get a key of their own, so access to them can be audited and revoked apart from
-        # everything else. No key policy is given: AWS's default one lets the account's IAM policies
-        # govern the key, which is what lets the cluster role's policy below (and the deployer's
-        # kms:CreateGrant, used by EKS when it creates the cluster) take effect.
-        secrets_key = aws.kms.Key(
-            f"{name}-secrets-key",
-            description=f"Envelope encryption of the Kubernetes secrets of EKS cluster {name}",
-            enable_key_rotation=True,
-            # The longest wait AWS allows: a key deleted by mistake makes every secret unreadable.
-            deletion_window_in_days=30,
-            tags=tags,
-            opts=child,
+        secrets_key = self._secrets_key(name, tags)
+        cluster_role = self._cluster_role(name, tags, partition, secrets_key)
+        node_role, node_role_attachments = self._node_role(name, tags, partition)
+        log_group = self._log_group(name, args, tags)
+        api_access = self._api_access(name, args, tags)
+        cluster = self._control_plane(
+            name,
+            args,
+            tags,
+            role=cluster_role,
+            secrets_key=secrets_key,
+            api_access=api_access,
+            depends_on=[log_group, cluster_role.secrets_key_access, *cluster_role.attachments],
         )
-
-        cluster_role = aws.iam.Role(
-            f"{name}-cluster-role",
-            description=f"EKS control plane of cluster {name}",
-            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
-            tags=tags,
-            opts=child,
-        )
-        cluster_role_attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-cluster-{policy}", role=cluster_role.id, policy_arn=managed_policy(policy), opts=child
-            )
-            for policy in CLUSTER_ROLE_POLICIES
-        ]
-        secrets_key_access = aws.iam.RolePolicy(
-            f"{name}-cluster-secrets-key",
-            role=cluster_role.id,
-            policy=secrets_key.arn.apply(_secrets_key_policy),
-            opts=child,
-        )
-
-        node_role = aws.iam.Role(
-            f"{name}-node-role",
-            description=f"Nodes of EKS cluster {name}; pods get AWS access through Pod Identity instead",
-            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
-            tags=tags,
-            opts=child,
-        )
-        node_role_attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=node_role.id, policy_arn=managed_policy(policy), opts=child
-            )
-            for policy in NODE_ROLE_POLICIES
-        ]
-
-        # EKS writes control-plane logs to this group; created first, or EKS makes one that never expires.
-        # CloudWatch encrypts it at rest with its own key (using ours would open the key to the logs service).
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane-logs",
-            name=f"/aws/eks/{name}/cluster",
-            retention_in_days=args.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS),
-            tags=tags,
-            opts=child,
-        )
-
-        # EKS's own cluster security group admits only the cluster's nodes; this one lets the rest of
-        # the VPC (a bastion, a VPN endpoint, a CI runner) reach the private API endpoint.
-        vpc = aws.ec2.get_vpc_output(id=args["vpc_id"], opts=invoke)
-        api_access = aws.ec2.SecurityGroup(
-            f"{name}-api-access",
-            description=f"Kubernetes API of EKS cluster {name}, from inside its VPC",
-            vpc_id=args["vpc_id"],
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-api-from-vpc",
-            security_group_id=api_access.id,
-            description="HTTPS to the Kubernetes API from the VPC",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4=vpc.cidr_block,
-            tags=tags,
-            opts=child,
-        )
-
-        cluster = aws.eks.Cluster(
-            f"{name}-cluster",
-            # A fixed name: the log group above must carry it before the cluster exists.
-            name=name,
-            role_arn=cluster_role.arn,
-            version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
-            vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=args["subnet_ids"],
-                security_group_ids=[api_access.id],
-                # Nodes and in-VPC clients always use the private endpoint, even when a public one exists.
-                endpoint_private_access=True,
-                endpoint_public_access=not private,
-                public_access_cidrs=None if private else list(args.get("authorized_networks", [])),
-            ),
-            access_config=aws.eks.ClusterAccessConfigArgs(
-                # Access entries only: who may do what is an AWS API resource, not an editable ConfigMap.
-                authentication_mode="API",
-                # The deployer needs admin to create the Kubernetes objects in the same `pulumi up`.
-                bootstrap_cluster_creator_admin_permissions=True,
-            ),
-            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
-                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
-                resources=["secrets"],
-            ),
-            enabled_cluster_log_types=list(args.get("log_types", DEFAULT_LOG_TYPES)),
-            tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[log_group, secrets_key_access, *cluster_role_attachments]
-            ),
-        )
-
-        for arn in args.get("admin_role_arns", []):
-            principal = arn.rsplit("/", 1)[-1]
-            entry = aws.eks.AccessEntry(
-                f"{name}-admin-{principal}",
-                cluster_name=cluster.name,
-                principal_arn=arn,
-                type="STANDARD",
-                tags=tags,
-                opts=child,
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{principal}",
-                cluster_name=cluster.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=pulumi.Output.concat(
-                    "arn:", partition, ":eks::aws:cluster-access-policy/", CLUSTER_ADMIN_POLICY
-                ),
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=child,
-            )
-
-        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
-            # No addon_version: EKS installs its default for the cluster's Kubernetes version.
-            # OVERWRITE takes over the copies EKS installs itself when it creates the cluster.
-            return aws.eks.Addon(
-                f"{name}-{addon_name}",
-                cluster_name=cluster.name,
-                addon_name=addon_name,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-            )
+        self._admin_access(name, args, tags, cluster, partition)
 
         # DaemonSets become healthy without nodes; the nodes then start with the managed CNI's settings.
-        node_addons = [addon(a) for a in ADDONS if a != "coredns"]
-
-        disk_size_gib = pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB)
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-system",
-            description=f"System nodes of EKS cluster {name}",
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=ROOT_DEVICE_NAME,
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=disk_size_gib,
-                        volume_type="gp3",
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                # IMDSv2 only, and one hop: the node's credentials stay out of reach of pods,
-                # which get theirs from Pod Identity.
-                http_tokens="required",
-                http_put_response_hop_limit=1,
-            ),
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                for kind in ("instance", "volume", "network-interface")
-            ],
-            update_default_version=True,
-            tags=tags,
-            opts=child,
+        node_addons = [self._addon(name, cluster, a, tags) for a in ADDONS if a != "coredns"]
+        launch_template = self._system_launch_template(name, pool, tags)
+        system_nodes = self._system_nodes(
+            name,
+            args,
+            pool,
+            tags,
+            cluster=cluster,
+            node_role=node_role,
+            launch_template=launch_template,
+            # The node role must keep its policies while nodes exist, on create and on delete.
+            depends_on=[*node_role_attachments, *node_addons],
         )
-
-        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
-        system_nodes = aws.eks.NodeGroup(
-            f"{name}-system",
-            cluster_name=cluster.name,
-            node_role_arn=node_role.arn,
-            subnet_ids=args["subnet_ids"],
-            # Follows the control plane, so that an upgrade of the cluster upgrades its nodes after it.
-            version=cluster.version,
-            ami_type=SYSTEM_AMI_TYPE,
-            capacity_type="ON_DEMAND",
-            instance_types=[pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE)],
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=min_nodes,
-                desired_size=min_nodes,
-                max_size=pool.get("max_nodes", DEFAULT_MAX_NODES),
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=launch_template.id, version=launch_template.latest_version.apply(str)
-            ),
-            labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
-            tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # The node role must keep its policies while nodes exist, on create and on delete.
-                depends_on=[*node_role_attachments, *node_addons],
-                # An autoscaler owns the node count once the pool exists.
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
-        )
-        coredns = addon("coredns", depends_on=[system_nodes])
+        coredns = self._addon(name, cluster, "coredns", tags, depends_on=[system_nodes])
 
         region = aws.get_region_output(opts=invoke).region
         certificate_authority = cluster.certificate_authority.apply(lambda ca: ca.data or "")
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, certificate_authority, region).apply(
-                lambda values: _kubeconfig(*values)
+                lambda values: eks_kubeconfig(*values)
             )
         )
         self.provider = k8s.Provider(
@@ -435,4 +233,273 @@ class Cluster(pulumi.ComponentResource):
                 "cluster_security_group_id": self.cluster_security_group_id,
                 "oidc_issuer": self.oidc_issuer,
             }
+        )
+
+    def _secrets_key(self, name: str, tags: Mapping[str, str]) -> aws.kms.Key:
+        """Create the KMS key that envelope-encrypts the cluster's Kubernetes secrets."""
+        # Secrets get a key of their own, so access to them can be audited and revoked apart from
+        # everything else. No key policy is given: AWS's default one lets the account's IAM policies
+        # govern the key, which is what lets the cluster role's policy (and the deployer's
+        # kms:CreateGrant, used by EKS when it creates the cluster) take effect.
+        return aws.kms.Key(
+            f"{name}-secrets-key",
+            description=f"Envelope encryption of the Kubernetes secrets of EKS cluster {name}",
+            enable_key_rotation=True,
+            # The longest wait AWS allows: a key deleted by mistake makes every secret unreadable.
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _cluster_role(
+        self, name: str, tags: Mapping[str, str], partition: pulumi.Output[str], secrets_key: aws.kms.Key
+    ) -> _ClusterRole:
+        """Create the control plane's IAM role, its managed policies and its use of the secrets key."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-cluster-role",
+            description=f"EKS control plane of cluster {name}",
+            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-cluster-{policy}", role=role.id, policy_arn=_managed_policy(partition, policy), opts=child
+            )
+            for policy in CLUSTER_ROLE_POLICIES
+        ]
+        secrets_key_access = aws.iam.RolePolicy(
+            f"{name}-cluster-secrets-key",
+            role=role.id,
+            policy=secrets_key.arn.apply(_secrets_key_policy),
+            opts=child,
+        )
+        return _ClusterRole(role=role, attachments=attachments, secrets_key_access=secrets_key_access)
+
+    def _node_role(
+        self, name: str, tags: Mapping[str, str], partition: pulumi.Output[str]
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """Create the nodes' IAM role and attach its managed policies; return both."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-node-role",
+            description=f"Nodes of EKS cluster {name}; pods get AWS access through Pod Identity instead",
+            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=role.id, policy_arn=_managed_policy(partition, policy), opts=child
+            )
+            for policy in NODE_ROLE_POLICIES
+        ]
+        return role, attachments
+
+    def _log_group(self, name: str, args: ClusterArgs, tags: Mapping[str, str]) -> aws.cloudwatch.LogGroup:
+        """Create the CloudWatch log group of the control-plane logs."""
+        # EKS writes control-plane logs to this group; created first, or EKS makes one that never expires.
+        # CloudWatch encrypts it at rest with its own key (using ours would open the key to the logs service).
+        return aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{name}/cluster",
+            retention_in_days=args.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _api_access(self, name: str, args: ClusterArgs, tags: Mapping[str, str]) -> aws.ec2.SecurityGroup:
+        """Create the security group that admits HTTPS to the Kubernetes API from the whole VPC."""
+        child = pulumi.ResourceOptions(parent=self)
+        # EKS's own cluster security group admits only the cluster's nodes; this one lets the rest of
+        # the VPC (a bastion, a VPN endpoint, a CI runner) reach the private API endpoint.
+        vpc = aws.ec2.get_vpc_output(id=args["vpc_id"], opts=pulumi.InvokeOutputOptions(parent=self))
+        api_access = aws.ec2.SecurityGroup(
+            f"{name}-api-access",
+            description=f"Kubernetes API of EKS cluster {name}, from inside its VPC",
+            vpc_id=args["vpc_id"],
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-from-vpc",
+            security_group_id=api_access.id,
+            description="HTTPS to the Kubernetes API from the VPC",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=vpc.cidr_block,
+            tags=tags,
+            opts=child,
+        )
+        return api_access
+
+    def _control_plane(
+        self,
+        name: str,
+        args: ClusterArgs,
+        tags: Mapping[str, str],
+        *,
+        role: _ClusterRole,
+        secrets_key: aws.kms.Key,
+        api_access: aws.ec2.SecurityGroup,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> aws.eks.Cluster:
+        """Create the EKS control plane: its endpoints, access mode, secrets encryption and logs."""
+        private = args.get("private_endpoint", True)
+        return aws.eks.Cluster(
+            f"{name}-cluster",
+            # A fixed name: the log group must carry it before the cluster exists.
+            name=name,
+            role_arn=role.role.arn,
+            version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args["subnet_ids"],
+                security_group_ids=[api_access.id],
+                # Nodes and in-VPC clients always use the private endpoint, even when a public one exists.
+                endpoint_private_access=True,
+                endpoint_public_access=not private,
+                public_access_cidrs=None if private else list(args.get("authorized_networks", [])),
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                # Access entries only: who may do what is an AWS API resource, not an editable ConfigMap.
+                authentication_mode="API",
+                # The deployer needs admin to create the Kubernetes objects in the same `pulumi up`.
+                bootstrap_cluster_creator_admin_permissions=True,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(args.get("log_types", DEFAULT_LOG_TYPES)),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+    def _admin_access(
+        self,
+        name: str,
+        args: ClusterArgs,
+        tags: Mapping[str, str],
+        cluster: aws.eks.Cluster,
+        partition: pulumi.Output[str],
+    ) -> None:
+        """Create an access entry with cluster-admin rights for each of ``admin_role_arns``."""
+        child = pulumi.ResourceOptions(parent=self)
+        for arn in args.get("admin_role_arns", []):
+            principal = arn.rsplit("/", 1)[-1]
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{principal}",
+                cluster_name=cluster.name,
+                principal_arn=arn,
+                type="STANDARD",
+                tags=tags,
+                opts=child,
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{principal}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=pulumi.Output.concat(
+                    "arn:", partition, ":eks::aws:cluster-access-policy/", CLUSTER_ADMIN_POLICY
+                ),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
+
+    def _addon(
+        self,
+        name: str,
+        cluster: aws.eks.Cluster,
+        addon_name: str,
+        tags: Mapping[str, str],
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> aws.eks.Addon:
+        """Create the EKS managed add-on ``addon_name``, at EKS's default version for the cluster."""
+        # No addon_version: EKS installs its default for the cluster's Kubernetes version.
+        # OVERWRITE takes over the copies EKS installs itself when it creates the cluster.
+        return aws.eks.Addon(
+            f"{name}-{addon_name}",
+            cluster_name=cluster.name,
+            addon_name=addon_name,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+    def _system_launch_template(self, name: str, pool: SystemPool, tags: Mapping[str, str]) -> aws.ec2.LaunchTemplate:
+        """Create the system nodes' launch template: encrypted gp3 root volume, IMDSv2 with one hop."""
+        return aws.ec2.LaunchTemplate(
+            f"{name}-system",
+            description=f"System nodes of EKS cluster {name}",
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE_NAME,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB),
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                # IMDSv2 only, and one hop: the node's credentials stay out of reach of pods,
+                # which get theirs from Pod Identity.
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+            ),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            update_default_version=True,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _system_nodes(
+        self,
+        name: str,
+        args: ClusterArgs,
+        pool: SystemPool,
+        tags: Mapping[str, str],
+        *,
+        cluster: aws.eks.Cluster,
+        node_role: aws.iam.Role,
+        launch_template: aws.ec2.LaunchTemplate,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> aws.eks.NodeGroup:
+        """Create the managed node group of on-demand CPU "system" nodes, labelled as the system pool."""
+        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
+        return aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            subnet_ids=args["subnet_ids"],
+            # Follows the control plane, so that an upgrade of the cluster upgrades its nodes after it.
+            version=cluster.version,
+            ami_type=SYSTEM_AMI_TYPE,
+            capacity_type="ON_DEMAND",
+            instance_types=[pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE)],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=min_nodes,
+                desired_size=min_nodes,
+                max_size=pool.get("max_nodes", DEFAULT_MAX_NODES),
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
+            labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(depends_on),
+                # An autoscaler owns the node count once the pool exists.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
         )

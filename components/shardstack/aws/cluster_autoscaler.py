@@ -31,7 +31,7 @@ interface endpoints for ``autoscaling``, ``ec2`` and ``eks``).
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -40,7 +40,7 @@ import pulumi_kubernetes as k8s
 
 from shardstack.aws.args import ClusterAutoscalerArgs
 from shardstack.aws.cluster import SYSTEM_POOL_LABEL, SYSTEM_POOL_LABEL_VALUE
-from shardstack.aws.pod_identity import pod_identity_role, role_name_prefix
+from shardstack.aws.pod_identity import PodIdentityRole, pod_identity_role, role_name_prefix
 from shardstack.aws.specs import (
     AWS_UNSUPPORTED_EXPANDERS,
     CLUSTER_AUTOSCALER,
@@ -233,6 +233,11 @@ NAMESPACE_RULES = [
 ]
 
 
+def _metadata(namespace: str | None, labels: Mapping[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
+    """Return the metadata every autoscaler object carries; ``namespace`` None for cluster-scoped ones."""
+    return k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT_NAME, namespace=namespace, labels=labels)
+
+
 class ClusterAutoscaler(pulumi.ComponentResource):
     """Creates the cluster-autoscaler Deployment, its RBAC and an IAM role it gets through EKS Pod Identity."""
 
@@ -246,16 +251,49 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"ClusterAutoscaler {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         namespace = args.get("namespace", DEFAULT_NAMESPACE)
         expander = args.get("expander", DEFAULT_EXPANDER)
         unneeded_time = args.get("scale_down_unneeded_time", DEFAULT_SCALE_DOWN_UNNEEDED_TIME)
         image = args.get("image", image_for(args["kubernetes_version"]))
-        tags = component_tags(name, args.get("tags"))
         cluster_name = pulumi.Output.from_input(args["cluster_name"])
 
-        access = pod_identity_role(
+        access = self._aws_access(name, args, cluster_name, namespace)
+        object_labels = lbl.standard_labels(APP, name, "autoscaler", version=lbl.version_from_image(image))
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=_metadata(namespace, object_labels),
+            # Only the autoscaler's pods get a token, and they ask for it themselves.
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        bindings = self._rbac(name, namespace, object_labels)
+
+        command = cluster_name.apply(lambda c: autoscaler_command(namespace, c, expander, unneeded_time))
+        container = self._container(image, command)
+        selector = lbl.selector_labels(APP, name)
+        self._network_policy(name, namespace, object_labels, selector)
+        self._deployment(
+            name,
+            namespace,
+            object_labels,
+            selector,
+            service_account=service_account,
+            container=container,
+            # EKS injects the Pod Identity credentials into pods created after the association exists;
+            # and with its RBAC in place the first pod starts cleanly instead of crash-looping.
+            depends_on=[access.association, *bindings],
+        )
+
+        self.role_arn = access.role.arn
+        self.service_account_name = service_account.metadata.apply(lambda m: m.name or SERVICE_ACCOUNT_NAME)
+        self.register_outputs({"role_arn": self.role_arn, "service_account_name": self.service_account_name})
+
+    def _aws_access(
+        self, name: str, args: ClusterAutoscalerArgs, cluster_name: pulumi.Output[str], namespace: str
+    ) -> PodIdentityRole:
+        """Create the IAM role the autoscaler's service account assumes through EKS Pod Identity."""
+        return pod_identity_role(
             name,
             cluster_name=cluster_name,
             namespace=namespace,
@@ -263,33 +301,20 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             policy=cluster_name.apply(autoscaling_policy),
             role_name_prefix=role_name_prefix(name, "cluster-autoscaler"),
             description=pulumi.Output.concat("Cluster autoscaler of EKS cluster ", cluster_name),
-            tags=tags,
-            opts=child,
+            tags=component_tags(name, args.get("tags")),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        role, association = access.role, access.association
 
-        version = lbl.version_from_image(image)
-        object_labels = lbl.standard_labels(APP, name, "autoscaler", version=version)
-
-        def metadata(namespaced: bool = True) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT_NAME, namespace=namespace if namespaced else None, labels=object_labels
-            )
-
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=metadata(),
-            # Only the autoscaler's pods get a token, and they ask for it themselves.
-            automount_service_account_token=False,
-            opts=child,
-        )
+    def _rbac(self, name: str, namespace: str, labels: Mapping[str, str]) -> list[pulumi.Resource]:
+        """Create the cluster-wide and namespaced RBAC roles of the autoscaler; return their two bindings."""
+        child = pulumi.ResourceOptions(parent=self)
         subject = k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT_NAME, namespace=namespace)
         cluster_role = k8s.rbac.v1.ClusterRole(
-            f"{name}-cluster-role", metadata=metadata(namespaced=False), rules=CLUSTER_RULES, opts=child
+            f"{name}-cluster-role", metadata=_metadata(None, labels), rules=CLUSTER_RULES, opts=child
         )
         cluster_binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-cluster-role-binding",
-            metadata=metadata(namespaced=False),
+            metadata=_metadata(None, labels),
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io",
                 kind="ClusterRole",
@@ -299,11 +324,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             opts=child,
         )
         namespace_role = k8s.rbac.v1.Role(
-            f"{name}-namespace-role", metadata=metadata(), rules=NAMESPACE_RULES, opts=child
+            f"{name}-namespace-role", metadata=_metadata(namespace, labels), rules=NAMESPACE_RULES, opts=child
         )
         namespace_binding = k8s.rbac.v1.RoleBinding(
             f"{name}-namespace-role-binding",
-            metadata=metadata(),
+            metadata=_metadata(namespace, labels),
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io",
                 kind="Role",
@@ -312,12 +337,13 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             subjects=[subject],
             opts=child,
         )
+        return [cluster_binding, namespace_binding]
 
+    def _container(self, image: str, command: pulumi.Output[list[str]]) -> k8s.core.v1.ContainerArgs:
+        """Return the autoscaler's container: its command, region, probes, resources and security context."""
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        command = cluster_name.apply(lambda c: autoscaler_command(namespace, c, expander, unneeded_time))
-        selector = lbl.selector_labels(APP, name)
         health_check = k8s.core.v1.HTTPGetActionArgs(path="/health-check", port=METRICS_PORT, scheme="HTTP")
-        container = k8s.core.v1.ContainerArgs(
+        return k8s.core.v1.ContainerArgs(
             name=APP,
             image=image,
             image_pull_policy="IfNotPresent",
@@ -341,21 +367,39 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             security_context=pod_security.restricted_container_security_context(),
             termination_message_policy="FallbackToLogsOnError",
         )
+
+    def _network_policy(
+        self, name: str, namespace: str, labels: Mapping[str, str], selector: Mapping[str, str]
+    ) -> None:
+        """Create the NetworkPolicy that admits no inbound traffic to the autoscaler's pods."""
         # Nothing needs to connect to the autoscaler (the kubelet's probes come from its node, which
         # NetworkPolicies always admit); it only calls out, to the Kubernetes and AWS APIs.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=metadata(),
+            metadata=_metadata(namespace, labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 policy_types=["Ingress"],
                 ingress=[],
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _deployment(
+        self,
+        name: str,
+        namespace: str,
+        labels: Mapping[str, str],
+        selector: Mapping[str, str],
+        *,
+        service_account: k8s.core.v1.ServiceAccount,
+        container: k8s.core.v1.ContainerArgs,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> None:
+        """Create the one-replica Deployment of the autoscaler on the system pool."""
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=metadata(),
+            metadata=_metadata(namespace, labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # One replica: the autoscaler elects a leader anyway, a second one would only wait. No
                 # PodDisruptionBudget: with one replica it would have to allow zero disruptions and would
@@ -365,7 +409,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=object_labels,
+                        labels=labels,
                         # Never remove the node the autoscaler runs on itself (EKS's guidance).
                         annotations={"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
                     ),
@@ -383,11 +427,5 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            # EKS injects the Pod Identity credentials into pods created after the association exists;
-            # and with its RBAC in place the first pod starts cleanly instead of crash-looping.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[association, cluster_binding, namespace_binding]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
-
-        self.role_arn = role.arn
-        self.service_account_name = service_account.metadata.apply(lambda m: m.name or SERVICE_ACCOUNT_NAME)
-        self.register_outputs({"role_arn": self.role_arn, "service_account_name": self.service_account_name})

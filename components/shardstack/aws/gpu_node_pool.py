@@ -142,7 +142,62 @@ class GpuNodePool(pulumi.ComponentResource):
             # EFA's latency and bandwidth hold between instances in one cluster placement group.
             placement_group = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", tags=tags, opts=child)
 
-        launch_template = aws.ec2.LaunchTemplate(
+        launch_template = self._launch_template(
+            name,
+            pool,
+            tags,
+            ami_type=ami_type,
+            efa=efa,
+            placement_group=placement_group,
+            reservation=reservation,
+            reservation_type=reservation_type,
+        )
+        ca_tags = autoscaler_node_template_tags(pool, labels, taints)
+        node_group = self._node_group(
+            name,
+            args,
+            pool,
+            tags,
+            launch_template=launch_template,
+            ami_type=ami_type,
+            capacity_type=_capacity_type(pool, reservation, reservation_type),
+            labels=labels,
+            taints=taints,
+            ca_tags=ca_tags,
+        )
+        self._autoscaling_group_tags(name, node_group, ca_tags)
+
+        self.node_group_name = node_group.node_group_name
+        self.node_group_arn = node_group.arn
+        self.instance_type = pool.instance_type
+        self.gpus_per_node = pool.gpus_per_node
+        self.hourly_usd_min = pool.hourly_usd_min
+        self.hourly_usd_max = pool.hourly_usd_max
+        self.register_outputs(
+            {
+                "node_group_name": self.node_group_name,
+                "node_group_arn": self.node_group_arn,
+                "instance_type": self.instance_type,
+                "gpus_per_node": self.gpus_per_node,
+                "hourly_usd_min": self.hourly_usd_min,
+                "hourly_usd_max": self.hourly_usd_max,
+            }
+        )
+
+    def _launch_template(
+        self,
+        name: str,
+        pool: GpuPool,
+        tags: Mapping[str, str],
+        *,
+        ami_type: str,
+        efa: bool,
+        placement_group: aws.ec2.PlacementGroup | None,
+        reservation: Any,
+        reservation_type: str,
+    ) -> aws.ec2.LaunchTemplate:
+        """Create the nodes' launch template: disks, IMDSv2 with one hop, EFA, placement and reserved capacity."""
+        return aws.ec2.LaunchTemplate(
             f"{name}-launch-template",
             description=f"Shardstack GPU pool {name}: {pool.gpus_per_node} x {pool.gpu} on {pool.instance_type}",
             block_device_mappings=_block_devices(ami_type, pool.disk_size_gib),
@@ -183,11 +238,25 @@ class GpuNodePool(pulumi.ComponentResource):
             # The node group runs latest_version; making it the default too leaves no stale default behind.
             update_default_version=True,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _node_group(
+        self,
+        name: str,
+        args: GpuNodePoolArgs,
+        pool: GpuPool,
+        tags: Mapping[str, str],
+        *,
+        launch_template: aws.ec2.LaunchTemplate,
+        ami_type: str,
+        capacity_type: str,
+        labels: Mapping[str, str],
+        taints: Sequence[Taint],
+        ca_tags: Mapping[str, str],
+    ) -> aws.eks.NodeGroup:
+        """Create the EKS managed node group, tagged for the cluster autoscaler's auto-discovery."""
         cluster_name = pulumi.Output.from_input(args["cluster_name"])
-        ca_tags = autoscaler_node_template_tags(pool, labels, taints)
         node_group_tags = cluster_name.apply(
             lambda cluster: {
                 **tags,
@@ -196,7 +265,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 **ca_tags,
             }
         )
-        node_group = aws.eks.NodeGroup(
+        return aws.eks.NodeGroup(
             f"{name}-node-group",
             cluster_name=cluster_name,
             node_group_name_prefix=f"{name[:MAX_NODE_GROUP_NAME_PREFIX].rstrip('-')}-",
@@ -204,7 +273,7 @@ class GpuNodePool(pulumi.ComponentResource):
             subnet_ids=args["subnet_ids"],
             instance_types=[pool.instance_type],
             ami_type=ami_type,
-            capacity_type=_capacity_type(pool, reservation, reservation_type),
+            capacity_type=capacity_type,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=pool.min_nodes, max_size=pool.max_nodes, desired_size=pool.min_nodes
             ),
@@ -228,6 +297,8 @@ class GpuNodePool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
         )
 
+    def _autoscaling_group_tags(self, name: str, node_group: aws.eks.NodeGroup, ca_tags: Mapping[str, str]) -> None:
+        """Put the node-template tags on the node group's Auto Scaling group, where the autoscaler reads them."""
         # EKS tags the Auto Scaling group for the autoscaler's auto-discovery itself (the "enabled" and
         # "<cluster>: owned" tags) but copies no other node group tag to it, so the node-template tags
         # are put on the group one by one. They describe future nodes and are not propagated to them.
@@ -237,25 +308,8 @@ class GpuNodePool(pulumi.ComponentResource):
                 f"{name}-asg-{key.removeprefix(NODE_TEMPLATE_TAG_PREFIX)}",
                 autoscaling_group_name=asg_name,
                 tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             )
-
-        self.node_group_name = node_group.node_group_name
-        self.node_group_arn = node_group.arn
-        self.instance_type = pool.instance_type
-        self.gpus_per_node = pool.gpus_per_node
-        self.hourly_usd_min = pool.hourly_usd_min
-        self.hourly_usd_max = pool.hourly_usd_max
-        self.register_outputs(
-            {
-                "node_group_name": self.node_group_name,
-                "node_group_arn": self.node_group_arn,
-                "instance_type": self.instance_type,
-                "gpus_per_node": self.gpus_per_node,
-                "hourly_usd_min": self.hourly_usd_min,
-                "hourly_usd_max": self.hourly_usd_max,
-            }
-        )
 
 
 def _capacity_type(pool: GpuPool, reservation: Any, reservation_type: str) -> str:

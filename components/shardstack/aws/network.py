@@ -26,14 +26,14 @@ weight downloads and image pulls off the NAT gateways, where every gigabyte is b
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 import ipaddress
-import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
 from shardstack.aws.args import ExistingNetwork, NetworkArgs
+from shardstack.aws.flow_logs import vpc_flow_logs
 from shardstack.aws.specs import (
     CREATION_ARGS,
     DEFAULT_CIDR_BLOCK,
@@ -90,9 +90,6 @@ HTTPS_PORT = 443
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 """Zone IDs the EKS user guide lists as unable to host a cluster's control plane network interfaces."""
 
-FLOW_LOG_RETENTION_DAYS = 365
-"""A year of flow logs: what CIS/checkov ask for, and long enough to investigate an incident."""
-
 RESERVED_TAG_KEYS = NETWORK_RESERVED_TAG_KEYS
 
 
@@ -128,6 +125,12 @@ def validate_network_args(args: Mapping[str, Any], name: str | None = None) -> l
     if name is not None and (not isinstance(name, str) or not name.strip()):
         problems.append(f"name={name!r} must be a non-empty string: child resources are named after it")
     return problems
+
+
+class _Tags(Protocol):
+    """Returns the tags of one of the network's resources: the user's, ``extra``, a Name and the component's."""
+
+    def __call__(self, resource: str, extra: Mapping[str, str] | None = None) -> dict[str, str]: ...
 
 
 class Network(pulumi.ComponentResource):
@@ -178,8 +181,6 @@ class Network(pulumi.ComponentResource):
         self.availability_zones = pulumi.Output.all(*zones).apply(lambda z: list(dict.fromkeys(z)))
 
     def _create(self, name: str, args: NetworkArgs) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        cluster_name = args["cluster_name"]
         cidr_block = str(ipaddress.IPv4Network(args.get("cidr_block", DEFAULT_CIDR_BLOCK)))
         user_tags = dict(args.get("tags", {}))
 
@@ -191,8 +192,30 @@ class Network(pulumi.ComponentResource):
             zone_count = len(args["availability_zones"])
         else:
             zone_count = args.get("zone_count", DEFAULT_ZONE_COUNT)
-        private_cidrs, public_cidrs = carve_subnets(cidr_block, zone_count)
 
+        vpc = self._vpc(name, cidr_block, tags)
+        private_subnets, public_subnets = self._subnets(
+            name, vpc, args["cluster_name"], carve_subnets(cidr_block, zone_count), zone_names, tags
+        )
+        internet_gateway = self._public_routes(name, vpc, public_subnets, tags)
+        nat_count = zone_count if args.get("nat_gateways", DEFAULT_NAT_GATEWAYS) == NAT_ONE_PER_ZONE else 1
+        nat_gateways = self._nat_gateways(name, nat_count, public_subnets, internet_gateway, tags)
+        private_route_tables = self._private_routes(name, vpc, private_subnets, nat_gateways, tags)
+
+        if args.get("vpc_endpoints", True):
+            self._endpoints(name, vpc, cidr_block, private_subnets, private_route_tables, tags)
+        if args.get("flow_logs", False):
+            vpc_flow_logs(name, vpc, tags, parent=self)
+
+        self.vpc_id = vpc.id
+        self.cidr_block = vpc.cidr_block
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets]).apply(list)
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets]).apply(list)
+        self.availability_zones = zone_names
+
+    def _vpc(self, name: str, cidr_block: str, tags: Callable[[str], dict[str, str]]) -> aws.ec2.Vpc:
+        """Create the VPC, with DNS on and its default security group emptied."""
+        child = pulumi.ResourceOptions(parent=self)
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=cidr_block,
@@ -206,11 +229,24 @@ class Network(pulumi.ComponentResource):
         # Adopting the default security group with no rules empties it, so nothing that lands in
         # it by default (an ENI created without a group) can talk to anything (CIS AWS 5.4).
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, tags=tags("default-sg"), opts=child)
+        return vpc
 
+    def _subnets(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        cluster_name: str,
+        cidrs: tuple[list[str], list[str]],
+        zone_names: pulumi.Output[list[str]],
+        tags: _Tags,
+    ) -> tuple[list[aws.ec2.Subnet], list[aws.ec2.Subnet]]:
+        """Create a private and a public subnet in each zone, tagged for EKS's load balancers; return both lists."""
+        child = pulumi.ResourceOptions(parent=self)
+        private_cidrs, public_cidrs = cidrs
         cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         private_subnets: list[aws.ec2.Subnet] = []
         public_subnets: list[aws.ec2.Subnet] = []
-        for i in range(zone_count):
+        for i in range(len(private_cidrs)):
             zone = zone_names.apply(lambda names, i=i: names[i])
             private_subnets.append(
                 aws.ec2.Subnet(
@@ -237,7 +273,17 @@ class Network(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+        return private_subnets, public_subnets
 
+    def _public_routes(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        public_subnets: list[aws.ec2.Subnet],
+        tags: Callable[[str], dict[str, str]],
+    ) -> aws.ec2.InternetGateway:
+        """Create the internet gateway and the public subnets' route table to it; return the gateway."""
+        child = pulumi.ResourceOptions(parent=self)
         internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child)
         public_routes = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, tags=tags("public-rt"), opts=child)
         aws.ec2.Route(
@@ -251,10 +297,19 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(
                 f"{name}-public-{i}-rta", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
             )
+        return internet_gateway
 
+    def _nat_gateways(
+        self,
+        name: str,
+        nat_count: int,
+        public_subnets: list[aws.ec2.Subnet],
+        internet_gateway: aws.ec2.InternetGateway,
+        tags: Callable[[str], dict[str, str]],
+    ) -> list[aws.ec2.NatGateway]:
+        """Create ``nat_count`` NAT gateways, each with its Elastic IP, in the first public subnets."""
         # A NAT gateway needs the internet gateway attached before it can route.
         after_igw = pulumi.ResourceOptions(parent=self, depends_on=[internet_gateway])
-        nat_count = zone_count if args.get("nat_gateways", DEFAULT_NAT_GATEWAYS) == NAT_ONE_PER_ZONE else 1
         nat_gateways: list[aws.ec2.NatGateway] = []
         for i in range(nat_count):
             address = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", tags=tags(f"nat-{i}"), opts=after_igw)
@@ -268,7 +323,18 @@ class Network(pulumi.ComponentResource):
                     opts=after_igw,
                 )
             )
+        return nat_gateways
 
+    def _private_routes(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        private_subnets: list[aws.ec2.Subnet],
+        nat_gateways: list[aws.ec2.NatGateway],
+        tags: Callable[[str], dict[str, str]],
+    ) -> list[aws.ec2.RouteTable]:
+        """Create a route table per private subnet with its default route through a NAT gateway; return them."""
+        child = pulumi.ResourceOptions(parent=self)
         # One route table per zone even with a single NAT gateway: switching to one_per_zone later
         # changes a route, not the subnets' associations.
         private_route_tables: list[aws.ec2.RouteTable] = []
@@ -282,23 +348,13 @@ class Network(pulumi.ComponentResource):
                 route_table_id=routes.id,
                 destination_cidr_block="0.0.0.0/0",
                 # The zone's own NAT gateway, so that a zone outage only cuts that zone's egress.
-                nat_gateway_id=nat_gateways[i % nat_count].id,
+                nat_gateway_id=nat_gateways[i % len(nat_gateways)].id,
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{i}-rta", subnet_id=subnet.id, route_table_id=routes.id, opts=child
             )
-
-        if args.get("vpc_endpoints", True):
-            self._endpoints(name, vpc, cidr_block, private_subnets, private_route_tables, tags)
-        if args.get("flow_logs", False):
-            self._flow_logs(name, vpc, tags)
-
-        self.vpc_id = vpc.id
-        self.cidr_block = vpc.cidr_block
-        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets]).apply(list)
-        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets]).apply(list)
-        self.availability_zones = zone_names
+        return private_route_tables
 
     def _zone_names(self, args: NetworkArgs) -> pulumi.Output[list[str]]:
         """Return the zone names: the ones given, or the first ``zone_count`` the region offers."""
@@ -383,76 +439,3 @@ class Network(pulumi.ComponentResource):
                 tags=tags(resource),
                 opts=child,
             )
-
-    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, tags: Callable[[str], dict[str, str]]) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        lookup = pulumi.InvokeOutputOptions(parent=self)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            retention_in_days=FLOW_LOG_RETENTION_DAYS,
-            tags=tags("flow-logs"),
-            opts=child,
-        )
-        account_id = aws.get_caller_identity_output(opts=lookup).account_id
-        partition = aws.get_partition_output(opts=lookup).partition
-        region = aws.get_region_output(opts=lookup).region
-
-        def trust_policy(values: list[Any]) -> str:
-            account, partition_name, region_name = values
-            # Only the flow-logs service, and only on behalf of this account's flow logs (no
-            # confused deputy).
-            return json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {
-                                "StringEquals": {"aws:SourceAccount": account},
-                                "ArnLike": {
-                                    "aws:SourceArn": f"arn:{partition_name}:ec2:{region_name}:{account}:vpc-flow-log/*"
-                                },
-                            },
-                        }
-                    ],
-                }
-            )
-
-        role = aws.iam.Role(
-            f"{name}-flow-logs-role",
-            description=f"Lets VPC flow logs of {name} write to their log group",
-            assume_role_policy=pulumi.Output.all(account_id, partition, region).apply(trust_policy),
-            tags=tags("flow-logs-role"),
-            opts=child,
-        )
-
-        def write_policy(log_group_arn: str) -> str:
-            # The ':*' form covers the group and its streams; no other log group is reachable.
-            return json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                            "Resource": f"{log_group_arn}:*",
-                        }
-                    ],
-                }
-            )
-
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs-policy", role=role.id, policy=log_group.arn.apply(write_policy), opts=child
-        )
-        aws.ec2.FlowLog(
-            f"{name}-flow-log",
-            vpc_id=vpc.id,
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_destination=log_group.arn,
-            iam_role_arn=role.arn,
-            tags=tags("flow-log"),
-            opts=child,
-        )

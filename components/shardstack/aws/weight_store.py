@@ -214,43 +214,77 @@ class WeightStore(pulumi.ComponentResource):
         self._grants: set[tuple[str, str]] = set()
         protect = args.get("protect", True)
         self._tags = {**args.get("tags", {}), COMPONENT_TAG: name}
-        tags = self._tags
-        child = pulumi.ResourceOptions(parent=self)
         # Settings of a kept bucket are kept too: deleting them would leave it public-capable,
         # unencrypted by default and reachable over plain HTTP.
         kept = pulumi.ResourceOptions(parent=self, retain_on_delete=protect)
         # The key goes with the bucket: deleting it would make every kept object unreadable.
         guarded = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
 
-        key_arn: pulumi.Input[str]
-        if "kms_key_arn" in args:
-            key_arn = args["kms_key_arn"]
-        else:
-            # No key policy given: AWS's default key policy lets IAM policies of this account grant
-            # use of the key, which is how grant_read's roles get kms:Decrypt.
-            key = aws.kms.Key(
-                f"{name}-key",
-                description=f"Encrypts the model weights of Shardstack WeightStore {name}",
-                enable_key_rotation=True,
-                deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
-                tags=tags,
-                opts=guarded,
-            )
-            aws.kms.Alias(
-                f"{name}-key",
-                name_prefix=f"alias/shardstack/{re.sub(r'[^A-Za-z0-9/_-]', '-', name)}-",
-                target_key_id=key.key_id,
-                opts=child,
-            )
-            key_arn = key.arn
-
+        key_arn = self._encryption_key(name, args, guarded)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=args.get("bucket_name"),
             force_destroy=args.get("force_destroy", False),
-            tags=tags,
+            tags=self._tags,
             opts=guarded,
         )
+        public_access_block = self._private_access(name, bucket, kept)
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=kept,
+        )
+        self._default_encryption(name, bucket, key_arn, kept)
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(_tls_only_policy),
+            # S3 checks a new policy against the public access block; setting both at once can race.
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[public_access_block])),
+        )
+        self._lifecycle(name, args, bucket, versioning, kept)
+
+        self._bucket = bucket
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.kms_key_arn = pulumi.Output.from_input(key_arn)
+        self.model_uri_prefix = pulumi.Output.concat("s3://", bucket.bucket, "/")
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "kms_key_arn": self.kms_key_arn,
+                "model_uri_prefix": self.model_uri_prefix,
+            }
+        )
+
+    def _encryption_key(self, name: str, args: WeightStoreArgs, guarded: pulumi.ResourceOptions) -> pulumi.Input[str]:
+        """Return the ARN of the key that encrypts the weights: the one given, or a new rotating key with an alias."""
+        if "kms_key_arn" in args:
+            return args["kms_key_arn"]
+        # No key policy given: AWS's default key policy lets IAM policies of this account grant
+        # use of the key, which is how grant_read's roles get kms:Decrypt.
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encrypts the model weights of Shardstack WeightStore {name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+            tags=self._tags,
+            opts=guarded,
+        )
+        aws.kms.Alias(
+            f"{name}-key",
+            name_prefix=f"alias/shardstack/{re.sub(r'[^A-Za-z0-9/_-]', '-', name)}-",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return key.arn
+
+    def _private_access(
+        self, name: str, bucket: aws.s3.Bucket, kept: pulumi.ResourceOptions
+    ) -> aws.s3.BucketPublicAccessBlock:
+        """Turn the bucket's ACLs off and block every kind of public access; return the public access block."""
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
@@ -258,7 +292,7 @@ class WeightStore(pulumi.ComponentResource):
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=kept,
         )
-        public_access_block = aws.s3.BucketPublicAccessBlock(
+        return aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=bucket.id,
             block_public_acls=True,
@@ -267,12 +301,11 @@ class WeightStore(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=kept,
         )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=kept,
-        )
+
+    def _default_encryption(
+        self, name: str, bucket: aws.s3.Bucket, key_arn: pulumi.Input[str], kept: pulumi.ResourceOptions
+    ) -> None:
+        """Make the KMS key the bucket's default encryption, with S3 bucket keys."""
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
@@ -290,13 +323,16 @@ class WeightStore(pulumi.ComponentResource):
             ],
             opts=kept,
         )
-        aws.s3.BucketPolicy(
-            f"{name}-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(_tls_only_policy),
-            # S3 checks a new policy against the public access block; setting both at once can race.
-            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[public_access_block])),
-        )
+
+    def _lifecycle(
+        self,
+        name: str,
+        args: WeightStoreArgs,
+        bucket: aws.s3.Bucket,
+        versioning: aws.s3.BucketVersioning,
+        kept: pulumi.ResourceOptions,
+    ) -> None:
+        """Expire old object versions and abort abandoned multipart uploads."""
         noncurrent_days = args.get("noncurrent_version_days", DEFAULT_NONCURRENT_VERSION_DAYS)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
@@ -327,20 +363,6 @@ class WeightStore(pulumi.ComponentResource):
             ],
             # Noncurrent-version rules apply only once versioning is on.
             opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[versioning])),
-        )
-
-        self._bucket = bucket
-        self.bucket_name = bucket.bucket
-        self.bucket_arn = bucket.arn
-        self.kms_key_arn = pulumi.Output.from_input(key_arn)
-        self.model_uri_prefix = pulumi.Output.concat("s3://", bucket.bucket, "/")
-        self.register_outputs(
-            {
-                "bucket_name": self.bucket_name,
-                "bucket_arn": self.bucket_arn,
-                "kms_key_arn": self.kms_key_arn,
-                "model_uri_prefix": self.model_uri_prefix,
-            }
         )
 
     def grant_read(
