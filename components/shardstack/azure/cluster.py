@@ -248,187 +248,14 @@ class Cluster(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"Cluster {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
         tags = component_tags(name, args.get("tags"))
         resource_group = args["resource_group_name"]
-        location = args["location"]
-        private = args.get("private_endpoint", True)
-        pool: SystemPool = args.get("system_pool", {})
-        channel = args.get("auto_upgrade_channel", DEFAULT_AUTO_UPGRADE_CHANNEL)
-        service_cidr = args.get("service_cidr", DEFAULT_SERVICE_CIDR)
-        dns_service_ip = args.get(
-            "dns_service_ip", str(ipaddress.IPv4Network(service_cidr).network_address + DNS_SERVICE_IP_OFFSET)
-        )
 
-        control_plane = managedidentity.UserAssignedIdentity(
-            f"{name}-control-plane",
-            resource_group_name=resource_group,
-            location=location,
-            tags=tags,
-            opts=child,
-        )
-        # Before the cluster exists: AKS joins nodes and internal load balancers to the subnet as it creates them.
-        subnet_role = roles.role_assignment(
-            f"{name}-control-plane-network",
-            scope=args["node_subnet_id"],
-            principal_id=control_plane.principal_id,
-            role=roles.NETWORK_CONTRIBUTOR,
-            # A new identity may not have replicated through Entra yet; the type lets ARM skip that lookup.
-            principal_type="ServicePrincipal",
-            opts=child,
-        )
-
-        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
-        zones = args.get("zones")
-        system_pool = containerservice.ManagedClusterAgentPoolProfileArgs(
-            name=SYSTEM_POOL_NAME,
-            mode="System",
-            type="VirtualMachineScaleSets",
-            os_type="Linux",
-            os_sku=SYSTEM_OS_SKU,
-            vm_size=pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE),
-            os_disk_size_gb=pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB),
-            vnet_subnet_id=args["node_subnet_id"],
-            enable_auto_scaling=True,
-            count=min_nodes,
-            min_count=min_nodes,
-            max_count=pool.get("max_nodes", DEFAULT_MAX_NODES),
-            availability_zones=list(zones) if zones else None,
-            enable_node_public_ip=False,
-            # No CriticalAddonsOnly taint: this is the cluster's only CPU pool, and Shardstack's own CPU
-            # services (controllers, an in-cluster weight store) run here next to AKS's. GPU pools are
-            # tainted, so nothing lands on GPUs by accident.
-            node_labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
-            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge=SYSTEM_MAX_SURGE),
-            tags=tags,
-        )
-        if private:
-            api_access = containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                enable_private_cluster=True,
-                # AKS creates and links the private DNS zone in the node resource group.
-                private_dns_zone="system",
-                # A public DNS name that resolves to the private endpoint's address (no public endpoint):
-                # clients with a route to the VNet need not resolve its private DNS zone.
-                enable_private_cluster_public_fqdn=True,
-            )
-        else:
-            api_access = containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                enable_private_cluster=False,
-                authorized_ip_ranges=list(args.get("authorized_networks", [])),
-            )
-        # The autoscaler owns the node count after creation; a minor-version channel owns the version.
-        ignored = ["agentPoolProfiles[0].count"]
-        if channel in MINOR_UPGRADE_CHANNELS:
-            ignored.append("kubernetesVersion")
-
-        cluster = containerservice.ManagedCluster(
-            f"{name}-cluster",
-            # A fixed name: kubeconfigs, node pools and role assignments refer to the cluster by it.
-            resource_name_=name,
-            resource_group_name=resource_group,
-            location=location,
-            dns_prefix=name,
-            kubernetes_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
-            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.get("sku_tier", DEFAULT_SKU_TIER)),
-            identity=containerservice.ManagedClusterIdentityArgs(
-                type=containerservice.ResourceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[control_plane.id],
-            ),
-            aad_profile=containerservice.ManagedClusterAADProfileArgs(
-                managed=True,
-                enable_azure_rbac=True,
-                admin_group_object_ids=list(args.get("admin_group_object_ids") or []),
-            ),
-            enable_rbac=True,
-            # No static client certificate or admin kubeconfig: every caller is an Entra identity.
-            disable_local_accounts=True,
-            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
-            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
-                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
-            ),
-            api_server_access_profile=api_access,
-            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
-                upgrade_channel=channel,
-                node_os_upgrade_channel=NODE_OS_UPGRADE_CHANNEL,
-            ),
-            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
-                network_plugin=NETWORK_PLUGIN,
-                network_plugin_mode=NETWORK_PLUGIN_MODE,
-                network_dataplane=NETWORK_DATAPLANE,
-                network_policy=NETWORK_POLICY,
-                pod_cidr=args.get("pod_cidr", DEFAULT_POD_CIDR),
-                service_cidr=service_cidr,
-                dns_service_ip=dns_service_ip,
-                outbound_type=OUTBOUND_TYPE,
-                load_balancer_sku="standard",
-            ),
-            agent_pool_profiles=[system_pool],
-            tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=args.get("protect", True),
-                depends_on=[subnet_role],
-                ignore_changes=ignored,
-            ),
-        )
-
-        admins = [
-            roles.role_assignment(
-                # Named after the principal where it is known, so that reordering the list replaces nothing.
-                roles.principal_resource_name(f"{name}-admin", i, principal, lowercase=True),
-                scope=cluster.id,
-                principal_id=principal,
-                role=roles.AKS_RBAC_CLUSTER_ADMIN,
-                principal_type=args.get("admin_principal_type", DEFAULT_PRINCIPAL_TYPE),
-                opts=child,
-            )
-            for i, principal in enumerate(args.get("admin_principal_ids") or [])
-        ]
-        if args.get("grant_deployer_admin", True):
-            deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-            admins.append(
-                roles.role_assignment(
-                    f"{name}-admin-deployer",
-                    scope=cluster.id,
-                    principal_id=deployer.object_id,
-                    role=roles.AKS_RBAC_CLUSTER_ADMIN,
-                    principal_type=args.get("deployer_principal_type", DEFAULT_PRINCIPAL_TYPE),
-                    opts=child,
-                )
-            )
-
-        # Local accounts are off, so the user kubeconfig is the only one AKS hands out; only its CA is used.
-        credentials = containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=resource_group,
-            resource_name=cluster.name,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        ca = credentials.kubeconfigs.apply(_certificate_authority)
-        server = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda hosts: _api_server(*hosts))
-        kubeconfig_parts = pulumi.Output.all(pulumi.Output.from_input(resource_group), cluster.name, server, ca)
-        self.kubeconfig = pulumi.Output.secret(kubeconfig_parts.apply(lambda values: _kubeconfig(*values)))
-        # ARM returns a role assignment before the API server honours it (Microsoft documents up to five
-        # minutes). Kubernetes objects created in that window get 403 and leave a half-applied stack, so they
-        # wait; the wait runs again only when an assignment is replaced.
-        propagated: list[pulumi.Resource] = []
-        if admins:
-            propagated.append(
-                pulumiverse_time.Sleep(
-                    f"{name}-rbac-propagation",
-                    create_duration=RBAC_PROPAGATION_WAIT,
-                    triggers={
-                        "assignments": pulumi.Output.all(*[a.id for a in admins]).apply(
-                            lambda ids: ",".join(sorted(ids))
-                        )
-                    },
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=admins),
-                )
-            )
-        self.provider = k8s.Provider(
-            f"{name}-provider",
-            kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *admins, *propagated]),
-        )
+        control_plane, subnet_role = self._control_plane_identity(name, args, tags)
+        cluster = self._managed_cluster(name, args, tags, control_plane, subnet_role)
+        admins = self._admin_role_assignments(name, args, cluster)
+        self.kubeconfig = self._user_kubeconfig(resource_group, cluster)
+        self.provider = self._kubernetes_provider(name, cluster, admins, self.kubeconfig)
 
         self.cluster_name = cluster.name
         self.cluster_id = cluster.id
@@ -453,3 +280,227 @@ class Cluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
             }
         )
+
+    def _control_plane_identity(
+        self, name: str, args: ClusterArgs, tags: dict[str, str]
+    ) -> tuple[managedidentity.UserAssignedIdentity, authorization.RoleAssignment]:
+        """Create the control plane's user-assigned identity and its Network Contributor role on the node subnet."""
+        child = pulumi.ResourceOptions(parent=self)
+        control_plane = managedidentity.UserAssignedIdentity(
+            f"{name}-control-plane",
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
+            tags=tags,
+            opts=child,
+        )
+        # Before the cluster exists: AKS joins nodes and internal load balancers to the subnet as it creates them.
+        subnet_role = roles.role_assignment(
+            f"{name}-control-plane-network",
+            scope=args["node_subnet_id"],
+            principal_id=control_plane.principal_id,
+            role=roles.NETWORK_CONTRIBUTOR,
+            # A new identity may not have replicated through Entra yet; the type lets ARM skip that lookup.
+            principal_type="ServicePrincipal",
+            opts=child,
+        )
+        return control_plane, subnet_role
+
+    def _managed_cluster(
+        self,
+        name: str,
+        args: ClusterArgs,
+        tags: dict[str, str],
+        control_plane: managedidentity.UserAssignedIdentity,
+        subnet_role: authorization.RoleAssignment,
+    ) -> containerservice.ManagedCluster:
+        """Create the AKS cluster: Entra ID with Azure RBAC, Workload Identity, Cilium overlay, the system pool."""
+        channel = args.get("auto_upgrade_channel", DEFAULT_AUTO_UPGRADE_CHANNEL)
+        # The autoscaler owns the node count after creation; a minor-version channel owns the version.
+        ignored = ["agentPoolProfiles[0].count"]
+        if channel in MINOR_UPGRADE_CHANNELS:
+            ignored.append("kubernetesVersion")
+
+        return containerservice.ManagedCluster(
+            f"{name}-cluster",
+            # A fixed name: kubeconfigs, node pools and role assignments refer to the cluster by it.
+            resource_name_=name,
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
+            dns_prefix=name,
+            kubernetes_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.get("sku_tier", DEFAULT_SKU_TIER)),
+            identity=containerservice.ManagedClusterIdentityArgs(
+                type=containerservice.ResourceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[control_plane.id],
+            ),
+            aad_profile=containerservice.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                admin_group_object_ids=list(args.get("admin_group_object_ids") or []),
+            ),
+            enable_rbac=True,
+            # No static client certificate or admin kubeconfig: every caller is an Entra identity.
+            disable_local_accounts=True,
+            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
+            ),
+            api_server_access_profile=_api_server_access(args),
+            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=channel,
+                node_os_upgrade_channel=NODE_OS_UPGRADE_CHANNEL,
+            ),
+            network_profile=_network_profile(args),
+            agent_pool_profiles=[_system_pool_profile(args, tags)],
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.get("protect", True),
+                depends_on=[subnet_role],
+                ignore_changes=ignored,
+            ),
+        )
+
+    def _admin_role_assignments(
+        self, name: str, args: ClusterArgs, cluster: containerservice.ManagedCluster
+    ) -> list[authorization.RoleAssignment]:
+        """Create the "AKS RBAC Cluster Admin" role assignments: each admin principal's, then the deployer's."""
+        child = pulumi.ResourceOptions(parent=self)
+        admins = [
+            roles.role_assignment(
+                # Named after the principal where it is known, so that reordering the list replaces nothing.
+                roles.principal_resource_name(f"{name}-admin", i, principal, lowercase=True),
+                scope=cluster.id,
+                principal_id=principal,
+                role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                principal_type=args.get("admin_principal_type", DEFAULT_PRINCIPAL_TYPE),
+                opts=child,
+            )
+            for i, principal in enumerate(args.get("admin_principal_ids") or [])
+        ]
+        if args.get("grant_deployer_admin", True):
+            deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            admins.append(
+                roles.role_assignment(
+                    f"{name}-admin-deployer",
+                    scope=cluster.id,
+                    principal_id=deployer.object_id,
+                    role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                    principal_type=args.get("deployer_principal_type", DEFAULT_PRINCIPAL_TYPE),
+                    opts=child,
+                )
+            )
+        return admins
+
+    def _user_kubeconfig(
+        self, resource_group: pulumi.Input[str], cluster: containerservice.ManagedCluster
+    ) -> pulumi.Output[str]:
+        """Return the cluster's kubeconfig (a secret) that takes its token from kubelogin, with AKS's CA certificate."""
+        # Local accounts are off, so the user kubeconfig is the only one AKS hands out; only its CA is used.
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=resource_group,
+            resource_name=cluster.name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        ca = credentials.kubeconfigs.apply(_certificate_authority)
+        server = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda hosts: _api_server(*hosts))
+        kubeconfig_parts = pulumi.Output.all(pulumi.Output.from_input(resource_group), cluster.name, server, ca)
+        return pulumi.Output.secret(kubeconfig_parts.apply(lambda values: _kubeconfig(*values)))
+
+    def _kubernetes_provider(
+        self,
+        name: str,
+        cluster: containerservice.ManagedCluster,
+        admins: list[authorization.RoleAssignment],
+        kubeconfig: pulumi.Output[str],
+    ) -> k8s.Provider:
+        """Create the Kubernetes provider, ready once the cluster is and the admin role assignments have propagated."""
+        # ARM returns a role assignment before the API server honours it (Microsoft documents up to five
+        # minutes). Kubernetes objects created in that window get 403 and leave a half-applied stack, so they
+        # wait; the wait runs again only when an assignment is replaced.
+        propagated: list[pulumi.Resource] = []
+        if admins:
+            propagated.append(
+                pulumiverse_time.Sleep(
+                    f"{name}-rbac-propagation",
+                    create_duration=RBAC_PROPAGATION_WAIT,
+                    triggers={
+                        "assignments": pulumi.Output.all(*[a.id for a in admins]).apply(
+                            lambda ids: ",".join(sorted(ids))
+                        )
+                    },
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=admins),
+                )
+            )
+        return k8s.Provider(
+            f"{name}-provider",
+            kubeconfig=kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *admins, *propagated]),
+        )
+
+
+def _system_pool_profile(
+    args: ClusterArgs, tags: dict[str, str]
+) -> containerservice.ManagedClusterAgentPoolProfileArgs:
+    """Return the system node pool's profile: autoscaling CPU nodes in the node subnet, without public IPs."""
+    pool: SystemPool = args.get("system_pool", {})
+    min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
+    zones = args.get("zones")
+    return containerservice.ManagedClusterAgentPoolProfileArgs(
+        name=SYSTEM_POOL_NAME,
+        mode="System",
+        type="VirtualMachineScaleSets",
+        os_type="Linux",
+        os_sku=SYSTEM_OS_SKU,
+        vm_size=pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE),
+        os_disk_size_gb=pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB),
+        vnet_subnet_id=args["node_subnet_id"],
+        enable_auto_scaling=True,
+        count=min_nodes,
+        min_count=min_nodes,
+        max_count=pool.get("max_nodes", DEFAULT_MAX_NODES),
+        availability_zones=list(zones) if zones else None,
+        enable_node_public_ip=False,
+        # No CriticalAddonsOnly taint: this is the cluster's only CPU pool, and Shardstack's own CPU
+        # services (controllers, an in-cluster weight store) run here next to AKS's. GPU pools are
+        # tainted, so nothing lands on GPUs by accident.
+        node_labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
+        upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge=SYSTEM_MAX_SURGE),
+        tags=tags,
+    )
+
+
+def _api_server_access(args: ClusterArgs) -> containerservice.ManagedClusterAPIServerAccessProfileArgs:
+    """Return the API server's access profile: a private endpoint, or a public one open to authorized_networks."""
+    if args.get("private_endpoint", True):
+        return containerservice.ManagedClusterAPIServerAccessProfileArgs(
+            enable_private_cluster=True,
+            # AKS creates and links the private DNS zone in the node resource group.
+            private_dns_zone="system",
+            # A public DNS name that resolves to the private endpoint's address (no public endpoint):
+            # clients with a route to the VNet need not resolve its private DNS zone.
+            enable_private_cluster_public_fqdn=True,
+        )
+    return containerservice.ManagedClusterAPIServerAccessProfileArgs(
+        enable_private_cluster=False,
+        authorized_ip_ranges=list(args.get("authorized_networks", [])),
+    )
+
+
+def _network_profile(args: ClusterArgs) -> containerservice.ContainerServiceNetworkProfileArgs:
+    """Return the network profile: Azure CNI Overlay powered by Cilium, egress through the standard load balancer."""
+    service_cidr = args.get("service_cidr", DEFAULT_SERVICE_CIDR)
+    dns_service_ip = args.get(
+        "dns_service_ip", str(ipaddress.IPv4Network(service_cidr).network_address + DNS_SERVICE_IP_OFFSET)
+    )
+    return containerservice.ContainerServiceNetworkProfileArgs(
+        network_plugin=NETWORK_PLUGIN,
+        network_plugin_mode=NETWORK_PLUGIN_MODE,
+        network_dataplane=NETWORK_DATAPLANE,
+        network_policy=NETWORK_POLICY,
+        pod_cidr=args.get("pod_cidr", DEFAULT_POD_CIDR),
+        service_cidr=service_cidr,
+        dns_service_ip=dns_service_ip,
+        outbound_type=OUTBOUND_TYPE,
+        load_balancer_sku="standard",
+    )

@@ -234,29 +234,56 @@ class WeightStore(pulumi.ComponentResource):
         self._location = args["location"]
         self._tags = component_tags(name, args.get("tags"))
         protect = args.get("protect", True)
-        child = pulumi.ResourceOptions(parent=self)
         # The settings of a kept account are kept too: deleting the lifecycle rule or soft delete of a
         # kept account would only leave it more expensive or less recoverable.
         kept = pulumi.ResourceOptions(parent=self, retain_on_delete=protect)
         guarded = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
 
+        account = self._storage_account(name, args, guarded)
+        blob_service = self._blob_service(name, args, account, kept)
+        # Writes to one account's settings are serialized: the storage resource provider refuses
+        # concurrent updates of the same account.
+        after_blob_service = pulumi.ResourceOptions(depends_on=[blob_service])
+        container = storage.BlobContainer(
+            f"{name}-container",
+            account_name=account.name,
+            resource_group_name=self._resource_group_name,
+            container_name=args.get("container_name", DEFAULT_CONTAINER_NAME),
+            public_access=storage.PublicAccess.NONE,
+            opts=pulumi.ResourceOptions.merge(guarded, after_blob_service),
+        )
+        self._lifecycle_policy(name, args, account, pulumi.ResourceOptions.merge(kept, after_blob_service))
+        self._writer_role_assignments(name, args, container)
+
+        self._container = container
+        self.account_name = account.name
+        self.account_id = account.id
+        self.container_name = container.name
+        self.model_uri_prefix = pulumi.Output.all(container.name, account.primary_endpoints.blob).apply(
+            lambda values: f"az://{values[0]}@{_blob_host(values[1])}/"
+        )
+        self.register_outputs(
+            {
+                "account_name": self.account_name,
+                "account_id": self.account_id,
+                "container_name": self.container_name,
+                "model_uri_prefix": self.model_uri_prefix,
+            }
+        )
+
+    def _storage_account(
+        self, name: str, args: WeightStoreArgs, opts: pulumi.ResourceOptions
+    ) -> storage.StorageAccount:
+        """Create the storage account: Entra ID only over HTTPS, nothing public, firewalled to the listed callers."""
         account_name: pulumi.Input[str]
         if "account_name" in args:
             account_name = args["account_name"]
         else:
             # Storage account names are global and take no '-'.
-            account_name = unique_name(f"{name}-account-suffix", name, MAX_ACCOUNT_NAME_LENGTH, child)
-
-        encryption = None
-        if args.get("infrastructure_encryption", False):
-            encryption = storage.EncryptionArgs(
-                key_source=storage.KeySource.MICROSOFT_STORAGE,
-                require_infrastructure_encryption=True,
-                services=storage.EncryptionServicesArgs(
-                    blob=storage.EncryptionServiceArgs(enabled=True, key_type=storage.KeyType.ACCOUNT)
-                ),
+            account_name = unique_name(
+                f"{name}-account-suffix", name, MAX_ACCOUNT_NAME_LENGTH, pulumi.ResourceOptions(parent=self)
             )
-        account = storage.StorageAccount(
+        return storage.StorageAccount(
             f"{name}-account",
             account_name=account_name,
             resource_group_name=self._resource_group_name,
@@ -275,26 +302,19 @@ class WeightStore(pulumi.ComponentResource):
             # The public endpoint stays on for the node subnet's service endpoint and the uploader's IP;
             # the firewall denies everyone else.
             public_network_access=storage.PublicNetworkAccess.ENABLED,
-            network_rule_set=storage.NetworkRuleSetArgs(
-                default_action=storage.DefaultAction.DENY,
-                bypass=storage.Bypass.AZURE_SERVICES,
-                virtual_network_rules=[
-                    storage.VirtualNetworkRuleArgs(virtual_network_resource_id=subnet, action=storage.Action.ALLOW)
-                    for subnet in args.get("allowed_subnet_ids") or []
-                ],
-                ip_rules=[
-                    storage.IPRuleArgs(i_p_address_or_range=ip_rule(ip_range), action=storage.Action.ALLOW)
-                    for ip_range in args.get("allowed_ip_ranges") or []
-                ],
-            ),
-            encryption=encryption,
+            network_rule_set=_firewall(args),
+            encryption=_encryption(args),
             tags=self._tags,
-            opts=guarded,
+            opts=opts,
         )
 
+    def _blob_service(
+        self, name: str, args: WeightStoreArgs, account: storage.StorageAccount, opts: pulumi.ResourceOptions
+    ) -> storage.BlobServiceProperties:
+        """Create the account's blob service settings: versioning, and soft delete of blobs and containers."""
         soft_delete_days = args.get("soft_delete_days", DEFAULT_SOFT_DELETE_DAYS)
         container_soft_delete_days = args.get("container_soft_delete_days", DEFAULT_SOFT_DELETE_DAYS)
-        blob_service = storage.BlobServiceProperties(
+        return storage.BlobServiceProperties(
             f"{name}-blob-service",
             account_name=account.name,
             resource_group_name=self._resource_group_name,
@@ -302,20 +322,14 @@ class WeightStore(pulumi.ComponentResource):
             is_versioning_enabled=True,
             delete_retention_policy=_retention(soft_delete_days),
             container_delete_retention_policy=_retention(container_soft_delete_days),
-            opts=kept,
+            opts=opts,
         )
-        # Writes to one account's settings are serialized: the storage resource provider refuses
-        # concurrent updates of the same account.
-        after_blob_service = pulumi.ResourceOptions(depends_on=[blob_service])
-        container = storage.BlobContainer(
-            f"{name}-container",
-            account_name=account.name,
-            resource_group_name=self._resource_group_name,
-            container_name=args.get("container_name", DEFAULT_CONTAINER_NAME),
-            public_access=storage.PublicAccess.NONE,
-            opts=pulumi.ResourceOptions.merge(guarded, after_blob_service),
-        )
-        storage.ManagementPolicy(
+
+    def _lifecycle_policy(
+        self, name: str, args: WeightStoreArgs, account: storage.StorageAccount, opts: pulumi.ResourceOptions
+    ) -> storage.ManagementPolicy:
+        """Create the lifecycle rule that deletes blob versions ``noncurrent_version_days`` after they were replaced."""
+        return storage.ManagementPolicy(
             f"{name}-lifecycle",
             account_name=account.name,
             resource_group_name=self._resource_group_name,
@@ -343,34 +357,24 @@ class WeightStore(pulumi.ComponentResource):
                     )
                 ]
             ),
-            opts=pulumi.ResourceOptions.merge(kept, after_blob_service),
+            opts=opts,
         )
 
-        for index, principal in enumerate(args.get("writer_principal_ids") or []):
+    def _writer_role_assignments(
+        self, name: str, args: WeightStoreArgs, container: storage.BlobContainer
+    ) -> list[authorization.RoleAssignment]:
+        """Create a "Storage Blob Data Contributor" role assignment on the container for each writer principal."""
+        return [
             roles.role_assignment(
                 roles.principal_resource_name(f"{name}-writer", index, principal),
                 scope=container.id,
                 principal_id=principal,
                 role=roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
                 principal_type=args.get("writer_principal_type", DEFAULT_WRITER_PRINCIPAL_TYPE),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             )
-
-        self._container = container
-        self.account_name = account.name
-        self.account_id = account.id
-        self.container_name = container.name
-        self.model_uri_prefix = pulumi.Output.all(container.name, account.primary_endpoints.blob).apply(
-            lambda values: f"az://{values[0]}@{_blob_host(values[1])}/"
-        )
-        self.register_outputs(
-            {
-                "account_name": self.account_name,
-                "account_id": self.account_id,
-                "container_name": self.container_name,
-                "model_uri_prefix": self.model_uri_prefix,
-            }
-        )
+            for index, principal in enumerate(args.get("writer_principal_ids") or [])
+        ]
 
     def grant_read(
         self,
@@ -444,3 +448,32 @@ def _retention(days: int) -> storage.DeleteRetentionPolicyArgs:
     if days == 0:
         return storage.DeleteRetentionPolicyArgs(enabled=False)
     return storage.DeleteRetentionPolicyArgs(enabled=True, days=days)
+
+
+def _firewall(args: WeightStoreArgs) -> storage.NetworkRuleSetArgs:
+    """Return the account's firewall: deny all but Azure's trusted services, the listed subnets and IP ranges."""
+    return storage.NetworkRuleSetArgs(
+        default_action=storage.DefaultAction.DENY,
+        bypass=storage.Bypass.AZURE_SERVICES,
+        virtual_network_rules=[
+            storage.VirtualNetworkRuleArgs(virtual_network_resource_id=subnet, action=storage.Action.ALLOW)
+            for subnet in args.get("allowed_subnet_ids") or []
+        ],
+        ip_rules=[
+            storage.IPRuleArgs(i_p_address_or_range=ip_rule(ip_range), action=storage.Action.ALLOW)
+            for ip_range in args.get("allowed_ip_ranges") or []
+        ],
+    )
+
+
+def _encryption(args: WeightStoreArgs) -> storage.EncryptionArgs | None:
+    """Return double encryption at rest when ``infrastructure_encryption`` asks for it, else None (Azure's default)."""
+    if not args.get("infrastructure_encryption", False):
+        return None
+    return storage.EncryptionArgs(
+        key_source=storage.KeySource.MICROSOFT_STORAGE,
+        require_infrastructure_encryption=True,
+        services=storage.EncryptionServicesArgs(
+            blob=storage.EncryptionServiceArgs(enabled=True, key_type=storage.KeyType.ACCOUNT)
+        ),
+    )

@@ -99,6 +99,10 @@ LOGGING_COMPONENTS: tuple[str, ...] = ("SYSTEM_COMPONENTS", "WORKLOADS")
 MONITORING_COMPONENTS: tuple[str, ...] = ("SYSTEM_COMPONENTS",)
 DATAPATH_PROVIDER = "ADVANCED_DATAPATH"
 """Dataplane V2 (eBPF): NetworkPolicy is enforced without a separate add-on."""
+_SHIELDED = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
+"""Secure Boot and integrity monitoring, on the short-lived default pool and the system pool alike."""
+_GKE_METADATA = {"mode": "GKE_METADATA"}
+"""Pods see the GKE metadata server, which serves their Workload Identity and hides the node's."""
 
 """GCP label set on every labelled resource to the name of the component that made it."""
 
@@ -220,136 +224,13 @@ class Cluster(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"Cluster {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
         labels = {**dict(args.get("labels", {})), COMPONENT_LABEL: name}
-        private = args.get("private_endpoint", True)
-        pool: SystemPool = args.get("system_pool", {})
         client = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         project = client.project.apply(known_project)
 
-        node_account = gcp.serviceaccount.Account(
-            f"{name}-nodes",
-            account_id=node_service_account_id(name),
-            display_name=f"GKE nodes of cluster {name}",
-            description=f"Node pools of GKE cluster {name}; pods use Workload Identity instead",
-            opts=child,
-        )
-        node_roles = [
-            gcp.projects.IAMMember(
-                f"{name}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
-                project=project,
-                role=role,
-                member=node_account.member,
-                opts=child,
-            )
-            for role in NODE_SERVICE_ACCOUNT_ROLES
-        ]
-        shielded = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
-        # Pods see the GKE metadata server, which serves their Workload Identity and hides the node's.
-        gke_metadata = {"mode": "GKE_METADATA"}
-
-        cluster = gcp.container.Cluster(
-            f"{name}-cluster",
-            # A fixed name: kubeconfigs, node pools and IAM conditions refer to the cluster by it.
-            name=name,
-            description=f"Shardstack cluster {name}",
-            location=args["region"],
-            network=args["network"],
-            subnetwork=args["subnetwork"],
-            min_master_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
-            release_channel=gcp.container.ClusterReleaseChannelArgs(
-                channel=args.get("release_channel", DEFAULT_RELEASE_CHANNEL)
-            ),
-            # Node pools are separate resources: GKE insists on creating a default pool, which is
-            # deleted as soon as the cluster exists. While it lives it runs as the node service
-            # account, never the Compute Engine default one (which often holds Editor).
-            remove_default_node_pool=True,
-            initial_node_count=1,
-            node_config=gcp.container.ClusterNodeConfigArgs(
-                service_account=node_account.email,
-                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
-                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(**shielded),
-                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(**gke_metadata),
-                resource_labels=labels,
-            ),
-            networking_mode="VPC_NATIVE",
-            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
-                cluster_secondary_range_name=args["pods_range_name"],
-                services_secondary_range_name=args["services_range_name"],
-            ),
-            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
-                # Nodes have internal IPs only; they reach the internet through the network's Cloud NAT.
-                enable_private_nodes=True,
-                enable_private_endpoint=private,
-                master_ipv4_cidr_block=args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR),
-            ),
-            # Always on: with a public endpoint it admits only the listed networks (not even other
-            # Google Cloud customers' IPs); with a private one, the nodes' subnetwork plus the listed ones.
-            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
-                cidr_blocks=[
-                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
-                        cidr_block=cidr, display_name=f"authorized_networks[{i}]"
-                    )
-                    for i, cidr in enumerate(args.get("authorized_networks", []))
-                ],
-                gcp_public_cidrs_access_enabled=False,
-            ),
-            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
-                workload_pool=pulumi.Output.concat(project, ".svc.id.goog")
-            ),
-            datapath_provider=DATAPATH_PROVIDER,
-            enable_shielded_nodes=True,
-            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=list(LOGGING_COMPONENTS)),
-            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(enable_components=list(MONITORING_COMPONENTS)),
-            deletion_protection=args.get("deletion_protection", True),
-            resource_labels=labels,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # Both describe only the short-lived default pool; GKE later reports the first
-                # remaining pool's settings there, which must not look like a change (a replacement).
-                ignore_changes=["nodeConfig", "initialNodeCount"],
-            ),
-        )
-
-        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
-        system_nodes = gcp.container.NodePool(
-            f"{name}-system",
-            name=SYSTEM_POOL_NAME,
-            cluster=cluster.name,
-            location=cluster.location,
-            project=cluster.project,
-            # Per zone: a regional pool has this many nodes in each of its zones.
-            initial_node_count=min_nodes,
-            autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                min_node_count=min_nodes,
-                max_node_count=pool.get("max_nodes", DEFAULT_MAX_NODES),
-            ),
-            # The release channel upgrades the nodes after the control plane; auto-repair replaces broken ones.
-            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=1, max_unavailable=0),
-            node_config=gcp.container.NodePoolNodeConfigArgs(
-                machine_type=pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE),
-                image_type=SYSTEM_IMAGE_TYPE,
-                disk_size_gb=pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB),
-                disk_type=SYSTEM_DISK_TYPE,
-                service_account=node_account.email,
-                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(**gke_metadata),
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
-                # GKE sets this itself; stating it keeps the pool from showing a diff that would replace it.
-                metadata={"disable-legacy-endpoints": "true"},
-                labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
-                resource_labels=labels,
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # The nodes write logs and metrics from their first boot, and until they are gone.
-                depends_on=node_roles,
-                # initial_node_count only matters on create (a change would replace the pool); the
-                # autoscaler owns the count afterwards.
-                ignore_changes=["initialNodeCount"],
-            ),
-        )
+        node_account, node_roles = self._node_service_account(name, project)
+        cluster = self._gke_cluster(name, args, labels, project, node_account)
+        system_nodes = self._system_node_pool(name, args, labels, cluster, node_account, node_roles)
 
         certificate_authority = cluster.master_auth.apply(lambda auth: auth.cluster_ca_certificate or "")
         kubeconfig_parts = pulumi.Output.all(
@@ -381,3 +262,155 @@ class Cluster(pulumi.ComponentResource):
                 "workload_pool": self.workload_pool,
             }
         )
+
+    def _node_service_account(
+        self, name: str, project: pulumi.Output[str]
+    ) -> tuple[gcp.serviceaccount.Account, list[gcp.projects.IAMMember]]:
+        """Create the service account every node pool runs as, and its project roles (logs and metrics only)."""
+        child = pulumi.ResourceOptions(parent=self)
+        node_account = gcp.serviceaccount.Account(
+            f"{name}-nodes",
+            account_id=node_service_account_id(name),
+            display_name=f"GKE nodes of cluster {name}",
+            description=f"Node pools of GKE cluster {name}; pods use Workload Identity instead",
+            opts=child,
+        )
+        node_roles = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
+                project=project,
+                role=role,
+                member=node_account.member,
+                opts=child,
+            )
+            for role in NODE_SERVICE_ACCOUNT_ROLES
+        ]
+        return node_account, node_roles
+
+    def _gke_cluster(
+        self,
+        name: str,
+        args: ClusterArgs,
+        labels: dict[str, str],
+        project: pulumi.Output[str],
+        node_account: gcp.serviceaccount.Account,
+    ) -> gcp.container.Cluster:
+        """Create the GKE cluster: VPC-native, private nodes, Dataplane V2, Workload Identity, shielded nodes."""
+        return gcp.container.Cluster(
+            f"{name}-cluster",
+            # A fixed name: kubeconfigs, node pools and IAM conditions refer to the cluster by it.
+            name=name,
+            description=f"Shardstack cluster {name}",
+            location=args["region"],
+            network=args["network"],
+            subnetwork=args["subnetwork"],
+            min_master_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+            release_channel=gcp.container.ClusterReleaseChannelArgs(
+                channel=args.get("release_channel", DEFAULT_RELEASE_CHANNEL)
+            ),
+            # Node pools are separate resources: GKE insists on creating a default pool, which is
+            # deleted as soon as the cluster exists. While it lives it runs as the node service
+            # account, never the Compute Engine default one (which often holds Editor).
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(**_SHIELDED),
+                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(**_GKE_METADATA),
+                resource_labels=labels,
+            ),
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=args["pods_range_name"],
+                services_secondary_range_name=args["services_range_name"],
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                # Nodes have internal IPs only; they reach the internet through the network's Cloud NAT.
+                enable_private_nodes=True,
+                enable_private_endpoint=args.get("private_endpoint", True),
+                master_ipv4_cidr_block=args.get("master_ipv4_cidr", DEFAULT_MASTER_IPV4_CIDR),
+            ),
+            master_authorized_networks_config=_master_authorized_networks(args),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=pulumi.Output.concat(project, ".svc.id.goog")
+            ),
+            datapath_provider=DATAPATH_PROVIDER,
+            enable_shielded_nodes=True,
+            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=list(LOGGING_COMPONENTS)),
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(enable_components=list(MONITORING_COMPONENTS)),
+            deletion_protection=args.get("deletion_protection", True),
+            resource_labels=labels,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Both describe only the short-lived default pool; GKE later reports the first
+                # remaining pool's settings there, which must not look like a change (a replacement).
+                ignore_changes=["nodeConfig", "initialNodeCount"],
+            ),
+        )
+
+    def _system_node_pool(
+        self,
+        name: str,
+        args: ClusterArgs,
+        labels: dict[str, str],
+        cluster: gcp.container.Cluster,
+        node_account: gcp.serviceaccount.Account,
+        node_roles: list[gcp.projects.IAMMember],
+    ) -> gcp.container.NodePool:
+        """Create the autoscaling node pool of CPU "system" nodes, running as the node service account."""
+        pool: SystemPool = args.get("system_pool", {})
+        min_nodes = pool.get("min_nodes", DEFAULT_MIN_NODES)
+        return gcp.container.NodePool(
+            f"{name}-system",
+            name=SYSTEM_POOL_NAME,
+            cluster=cluster.name,
+            location=cluster.location,
+            project=cluster.project,
+            # Per zone: a regional pool has this many nodes in each of its zones.
+            initial_node_count=min_nodes,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                min_node_count=min_nodes,
+                max_node_count=pool.get("max_nodes", DEFAULT_MAX_NODES),
+            ),
+            # The release channel upgrades the nodes after the control plane; auto-repair replaces broken ones.
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=1, max_unavailable=0),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=pool.get("instance_type", DEFAULT_SYSTEM_INSTANCE_TYPE),
+                image_type=SYSTEM_IMAGE_TYPE,
+                disk_size_gb=pool.get("disk_size_gib", DEFAULT_DISK_SIZE_GIB),
+                disk_type=SYSTEM_DISK_TYPE,
+                service_account=node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(**_GKE_METADATA),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**_SHIELDED),
+                # GKE sets this itself; stating it keeps the pool from showing a diff that would replace it.
+                metadata={"disable-legacy-endpoints": "true"},
+                labels={SYSTEM_POOL_LABEL: SYSTEM_POOL_LABEL_VALUE},
+                resource_labels=labels,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The nodes write logs and metrics from their first boot, and until they are gone.
+                depends_on=node_roles,
+                # initial_node_count only matters on create (a change would replace the pool); the
+                # autoscaler owns the count afterwards.
+                ignore_changes=["initialNodeCount"],
+            ),
+        )
+
+
+def _master_authorized_networks(args: ClusterArgs) -> gcp.container.ClusterMasterAuthorizedNetworksConfigArgs:
+    """Return the networks the Kubernetes API admits: the listed ones (and, when private, the nodes' subnetwork)."""
+    # Always on: with a public endpoint it admits only the listed networks (not even other
+    # Google Cloud customers' IPs); with a private one, the nodes' subnetwork plus the listed ones.
+    return gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+        cidr_blocks=[
+            gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                cidr_block=cidr, display_name=f"authorized_networks[{i}]"
+            )
+            for i, cidr in enumerate(args.get("authorized_networks", []))
+        ],
+        gcp_public_cidrs_access_enabled=False,
+    )

@@ -158,84 +158,7 @@ class GpuNodePool(pulumi.ComponentResource):
         pool = gpu_pool.resolve_gpu_pool(_neutral(args), CLOUD, what=f"GpuNodePool {name!r}")
         super().__init__(TYPE_TOKEN, name, {}, opts)
 
-        node_locations = list(args["node_locations"]) if "node_locations" in args else None
-        reservation = args.get("reservation")
-        resource_labels = {**dict(args.get("resource_labels", {})), COMPONENT_LABEL: name}
-
-        node_pool = gcp.container.NodePool(
-            f"{name}-node-pool",
-            cluster=args["cluster"],
-            location=args["location"],
-            node_locations=node_locations,
-            # A unique name per pool, so that a replacement is created before the old pool is deleted.
-            name_prefix=_node_pool_name_prefix(name),
-            initial_node_count=initial_node_count(pool, node_locations),
-            autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                # Total limits: min_nodes and max_nodes count the whole pool, as on the other clouds,
-                # not each zone.
-                total_min_node_count=pool.min_nodes,
-                total_max_node_count=pool.max_nodes,
-                # ANY looks for capacity in whichever zone has it and uses unused reservations first,
-                # which lowers Spot preemptions; BALANCED spreads on-demand nodes over the zones.
-                location_policy="ANY" if pool.spot or reservation is not None else "BALANCED",
-            ),
-            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-            # One node at a time and no surge node: a surge node needs a spare GPU machine (and the
-            # quota for it), which is often not to be had, and does not fit a compact placement.
-            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
-                strategy="SURGE", max_surge=0, max_unavailable=1
-            ),
-            placement_policy=(
-                gcp.container.NodePoolPlacementPolicyArgs(type=args["placement"]) if "placement" in args else None
-            ),
-            node_config=gcp.container.NodePoolNodeConfigArgs(
-                machine_type=pool.instance_type,
-                guest_accelerators=[
-                    gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
-                        type=accelerator_type(pool),
-                        count=pool.gpus_per_node,
-                        # GKE installs and upgrades the NVIDIA driver with the node image.
-                        gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
-                            gpu_driver_version=args.get("gpu_driver_version", DEFAULT_GPU_DRIVER_VERSION)
-                        ),
-                    )
-                ],
-                # GKE-managed drivers are built for Container-Optimized OS, which also boots verified.
-                image_type="COS_CONTAINERD",
-                spot=pool.spot,
-                disk_size_gb=pool.disk_size_gib,
-                disk_type=disk_type(pool.instance_type),
-                labels=node_labels(pool, name),
-                # The GPU taint is set here although GKE adds it to GPU pools itself: GKE does so only in
-                # clusters that also have non-GPU pools, and written out it is part of the pool's
-                # template for the autoscaler and of the plan a reviewer reads. Google's own
-                # cluster-toolkit gke-node-pool module sets it the same way.
-                taints=[
-                    gcp.container.NodePoolNodeConfigTaintArgs(
-                        key=t["key"], value=t.get("value", ""), effect=GKE_TAINT_EFFECTS[t["effect"]]
-                    )
-                    for t in node_taints(pool)
-                ],
-                resource_labels=resource_labels,
-                service_account=args["node_service_account"],
-                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
-                # Pods get the GKE metadata server: Workload Identity credentials for their own
-                # Kubernetes service account, never the node service account's token.
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA"
-                ),
-                metadata={"disable-legacy-endpoints": "true"},
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
-                # gVNIC: the network interface A3 and G2 machines need for their full bandwidth.
-                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
-                reservation_affinity=_reservation_affinity(reservation),
-            ),
-            # initial_node_count only seeds the pool (changing it recreates the pool); the autoscaler
-            # owns the node count from then on.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
-        )
+        node_pool = self._node_pool(name, args, pool)
 
         self.node_pool_name = node_pool.name
         self.machine_type = pool.instance_type
@@ -251,6 +174,87 @@ class GpuNodePool(pulumi.ComponentResource):
                 "hourly_usd_max": self.hourly_usd_max,
             }
         )
+
+    def _node_pool(self, name: str, args: GpuNodePoolArgs, pool: GpuPool) -> gcp.container.NodePool:
+        """Create the GKE node pool: autoscaled over its whole node count, upgraded one node at a time."""
+        node_locations = list(args["node_locations"]) if "node_locations" in args else None
+        return gcp.container.NodePool(
+            f"{name}-node-pool",
+            cluster=args["cluster"],
+            location=args["location"],
+            node_locations=node_locations,
+            # A unique name per pool, so that a replacement is created before the old pool is deleted.
+            name_prefix=_node_pool_name_prefix(name),
+            initial_node_count=initial_node_count(pool, node_locations),
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                # Total limits: min_nodes and max_nodes count the whole pool, as on the other clouds,
+                # not each zone.
+                total_min_node_count=pool.min_nodes,
+                total_max_node_count=pool.max_nodes,
+                # ANY looks for capacity in whichever zone has it and uses unused reservations first,
+                # which lowers Spot preemptions; BALANCED spreads on-demand nodes over the zones.
+                location_policy="ANY" if pool.spot or args.get("reservation") is not None else "BALANCED",
+            ),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            # One node at a time and no surge node: a surge node needs a spare GPU machine (and the
+            # quota for it), which is often not to be had, and does not fit a compact placement.
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
+                strategy="SURGE", max_surge=0, max_unavailable=1
+            ),
+            placement_policy=(
+                gcp.container.NodePoolPlacementPolicyArgs(type=args["placement"]) if "placement" in args else None
+            ),
+            node_config=_node_config(name, args, pool),
+            # initial_node_count only seeds the pool (changing it recreates the pool); the autoscaler
+            # owns the node count from then on.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
+        )
+
+
+def _node_config(name: str, args: GpuNodePoolArgs, pool: GpuPool) -> gcp.container.NodePoolNodeConfigArgs:
+    """Return the nodes' configuration: GPUs with GKE-managed drivers, the GPU label and taint, shielded COS nodes."""
+    return gcp.container.NodePoolNodeConfigArgs(
+        machine_type=pool.instance_type,
+        guest_accelerators=[
+            gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                type=accelerator_type(pool),
+                count=pool.gpus_per_node,
+                # GKE installs and upgrades the NVIDIA driver with the node image.
+                gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                    gpu_driver_version=args.get("gpu_driver_version", DEFAULT_GPU_DRIVER_VERSION)
+                ),
+            )
+        ],
+        # GKE-managed drivers are built for Container-Optimized OS, which also boots verified.
+        image_type="COS_CONTAINERD",
+        spot=pool.spot,
+        disk_size_gb=pool.disk_size_gib,
+        disk_type=disk_type(pool.instance_type),
+        labels=node_labels(pool, name),
+        # The GPU taint is set here although GKE adds it to GPU pools itself: GKE does so only in
+        # clusters that also have non-GPU pools, and written out it is part of the pool's
+        # template for the autoscaler and of the plan a reviewer reads. Google's own
+        # cluster-toolkit gke-node-pool module sets it the same way.
+        taints=[
+            gcp.container.NodePoolNodeConfigTaintArgs(
+                key=t["key"], value=t.get("value", ""), effect=GKE_TAINT_EFFECTS[t["effect"]]
+            )
+            for t in node_taints(pool)
+        ],
+        resource_labels={**dict(args.get("resource_labels", {})), COMPONENT_LABEL: name},
+        service_account=args["node_service_account"],
+        oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+        # Pods get the GKE metadata server: Workload Identity credentials for their own
+        # Kubernetes service account, never the node service account's token.
+        workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+        metadata={"disable-legacy-endpoints": "true"},
+        shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+            enable_secure_boot=True, enable_integrity_monitoring=True
+        ),
+        # gVNIC: the network interface A3 and G2 machines need for their full bandwidth.
+        gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+        reservation_affinity=_reservation_affinity(args.get("reservation")),
+    )
 
 
 def _reservation_affinity(reservation: str | None) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs | None:
