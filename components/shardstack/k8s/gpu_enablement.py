@@ -97,7 +97,6 @@ class GpuEnablement(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"GpuEnablement {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
         namespace_name = args.get("namespace", DEFAULT_NAMESPACE)
         node_selector = dict(args.get("gpu_node_selector", DEFAULT_GPU_NODE_SELECTOR))
         tolerations = _tolerations(args.get("tolerations", []))
@@ -106,54 +105,11 @@ class GpuEnablement(pulumi.ComponentResource):
         def labels(app: str, component: str, version: str | None = None) -> dict[str, str]:
             return lbl.standard_labels(app, name, component, version=version)
 
-        namespace: pulumi.Input[str] = namespace_name
-        if args.get("create_namespace", True):
-            ns = k8s.core.v1.Namespace(
-                f"{name}-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=namespace_name,
-                    labels={
-                        **labels("shardstack-gpu", "namespace"),
-                        **pod_security.PRIVILEGED_NAMESPACE_LABELS,
-                    },
-                ),
-                opts=child,
-            )
-            namespace = ns.metadata.apply(lambda m: m.name or namespace_name)
-
-        k8s.core.v1.ResourceQuota(
-            f"{name}-critical-pods",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-critical-pods", namespace=namespace, labels=labels("shardstack-gpu", "quota")
-            ),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                hard={"pods": str(CRITICAL_POD_QUOTA)},
-                scope_selector=k8s.core.v1.ScopeSelectorArgs(
-                    match_expressions=[
-                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
-                            scope_name="PriorityClass", operator="In", values=["system-node-critical"]
-                        )
-                    ]
-                ),
-            ),
-            opts=child,
+        namespace = self._namespace(
+            name, namespace_name, labels("shardstack-gpu", "namespace"), args.get("create_namespace", True)
         )
-
-        # Nothing may connect to the add-ons' pods except, when allowed, Prometheus to DCGM.
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-default-deny",
-                namespace=namespace,
-                labels=labels("shardstack-gpu", "network-policy"),
-            ),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={lbl.INSTANCE: name}),
-                policy_types=["Ingress"],
-                ingress=[],
-            ),
-            opts=child,
-        )
+        self._critical_pod_quota(name, namespace, labels("shardstack-gpu", "quota"))
+        self._default_deny(name, namespace, labels("shardstack-gpu", "network-policy"))
 
         self.device_plugin_name = None
         if args.get("device_plugin", True):
@@ -183,6 +139,51 @@ class GpuEnablement(pulumi.ComponentResource):
                 "dcgm_exporter_service_name": self.dcgm_exporter_service_name,
                 "dcgm_metrics_endpoint": self.dcgm_metrics_endpoint,
             }
+        )
+
+    def _namespace(self, name: str, namespace_name: str, labels: dict[str, str], create: bool) -> pulumi.Input[str]:
+        """Create the add-ons' privileged namespace when asked; return its name (an Output when created)."""
+        if not create:
+            return namespace_name
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=namespace_name, labels={**labels, **pod_security.PRIVILEGED_NAMESPACE_LABELS}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return ns.metadata.apply(lambda m: m.name or namespace_name)
+
+    def _critical_pod_quota(self, name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> None:
+        """Create the ResourceQuota admitting system-node-critical pods in the namespace (see CRITICAL_POD_QUOTA)."""
+        k8s.core.v1.ResourceQuota(
+            f"{name}-critical-pods",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-critical-pods", namespace=namespace, labels=labels),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={"pods": str(CRITICAL_POD_QUOTA)},
+                scope_selector=k8s.core.v1.ScopeSelectorArgs(
+                    match_expressions=[
+                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
+                            scope_name="PriorityClass", operator="In", values=["system-node-critical"]
+                        )
+                    ]
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _default_deny(self, name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> None:
+        """Create the NetworkPolicy denying all ingress to the add-ons' pods."""
+        # Nothing may connect to the add-ons' pods except, when allowed, Prometheus to DCGM.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-default-deny", namespace=namespace, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={lbl.INSTANCE: name}),
+                policy_types=["Ingress"],
+                ingress=[],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _node_agent(
@@ -295,43 +296,7 @@ class GpuEnablement(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         object_labels = labels(DCGM_EXPORTER_NAME, "gpu-metrics", lbl.version_from_image(image))
         selector = lbl.selector_labels(DCGM_EXPORTER_NAME, name)
-        probe_action = k8s.core.v1.HTTPGetActionArgs(path="/health", port="metrics", scheme="HTTP")
-        container = k8s.core.v1.ContainerArgs(
-            name="dcgm-exporter",
-            image=image,
-            image_pull_policy="IfNotPresent",
-            # The default counters need no SYS_ADMIN; profiling (DCP) counters would.
-            args=["-f", "/etc/dcgm-exporter/default-counters.csv"],
-            env=[
-                k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
-                k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_METRICS_PORT}"),
-                k8s.core.v1.EnvVarArgs(
-                    name="NODE_NAME",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="spec.nodeName")
-                    ),
-                ),
-            ],
-            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=DCGM_METRICS_PORT, protocol="TCP")],
-            # DCGM's embedded host engine opens every GPU of the node and the kubelet's
-            # pod-resources socket (to label metrics with pods): both are root-only.
-            security_context=_root_without_capabilities(),
-            resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
-                limits={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "256Mi"},
-            ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe_action, initial_delay_seconds=45, period_seconds=10, timeout_seconds=5
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe_action, initial_delay_seconds=15, period_seconds=10, timeout_seconds=5
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="pod-resources", mount_path=POD_RESOURCES_DIR, read_only=True),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            ],
-            termination_message_policy="FallbackToLogsOnError",
-        )
+        container = _dcgm_container(image)
         self._node_agent(
             f"{name}-dcgm-exporter",
             DCGM_EXPORTER_NAME,
@@ -361,28 +326,78 @@ class GpuEnablement(pulumi.ComponentResource):
             opts=child,
         )
         if monitoring is not None:
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-dcgm-metrics-access",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{name}-dcgm-metrics", namespace=namespace, labels=object_labels
-                ),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                    policy_types=["Ingress"],
-                    ingress=[
-                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=[
-                                k8s.networking.v1.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(monitoring))
-                                )
-                            ],
-                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=DCGM_METRICS_PORT, protocol="TCP")],
-                        )
-                    ],
-                ),
-                opts=child,
-            )
+            self._dcgm_metrics_access(name, namespace, object_labels, selector, monitoring)
         return service
+
+    def _dcgm_metrics_access(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        object_labels: dict[str, str],
+        selector: dict[str, str],
+        monitoring: Mapping[str, str],
+    ) -> None:
+        """Create the NetworkPolicy letting namespaces matching ``monitoring`` scrape the DCGM metrics."""
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-dcgm-metrics-access",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-dcgm-metrics", namespace=namespace, labels=object_labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(monitoring))
+                            )
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=DCGM_METRICS_PORT, protocol="TCP")],
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _dcgm_container(image: str) -> k8s.core.v1.ContainerArgs:
+    """Return the DCGM exporter container: the default GPU counters on DCGM_METRICS_PORT, labelled by pod."""
+    probe_action = k8s.core.v1.HTTPGetActionArgs(path="/health", port="metrics", scheme="HTTP")
+    return k8s.core.v1.ContainerArgs(
+        name="dcgm-exporter",
+        image=image,
+        image_pull_policy="IfNotPresent",
+        # The default counters need no SYS_ADMIN; profiling (DCP) counters would.
+        args=["-f", "/etc/dcgm-exporter/default-counters.csv"],
+        env=[
+            k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
+            k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_METRICS_PORT}"),
+            k8s.core.v1.EnvVarArgs(
+                name="NODE_NAME",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="spec.nodeName")
+                ),
+            ),
+        ],
+        ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=DCGM_METRICS_PORT, protocol="TCP")],
+        # DCGM's embedded host engine opens every GPU of the node and the kubelet's
+        # pod-resources socket (to label metrics with pods): both are root-only.
+        security_context=_root_without_capabilities(),
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
+            limits={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "256Mi"},
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_action, initial_delay_seconds=45, period_seconds=10, timeout_seconds=5
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_action, initial_delay_seconds=15, period_seconds=10, timeout_seconds=5
+        ),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="pod-resources", mount_path=POD_RESOURCES_DIR, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+        termination_message_policy="FallbackToLogsOnError",
+    )
 
 
 def _tolerations(extra: Sequence[Toleration]) -> list[k8s.core.v1.TolerationArgs]:

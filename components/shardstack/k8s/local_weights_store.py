@@ -119,6 +119,76 @@ def _credentials_file(access_key_id: str, secret_access_key: str) -> str:
     return f"[default]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret_access_key}\n"
 
 
+def _server_container(image: str, bucket: str) -> k8s.core.v1.ContainerArgs:
+    """Return the SeaweedFS container: ``weed mini`` serving S3 only, creating ``bucket`` at start."""
+    probe_action = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="s3", scheme="HTTP")
+    return k8s.core.v1.ContainerArgs(
+        name="seaweedfs",
+        image=image,
+        image_pull_policy="IfNotPresent",
+        args=[
+            "mini",
+            f"-dir={DATA_DIR}",
+            f"-bucket={bucket}",
+            f"-s3.config={CONFIG_DIR}/{S3_CONFIG_KEY}",
+            f"-s3.port={S3_PORT}",
+            # Only S3 is used: no WebDAV, admin UI, Iceberg or Lance endpoints to expose.
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            # No data leaves the cluster.
+            "-master.telemetry=false",
+        ],
+        env=[k8s.core.v1.EnvVarArgs(name="HOME", value=rc.TMP_DIR)],
+        ports=[k8s.core.v1.ContainerPortArgs(name="s3", container_port=S3_PORT, protocol="TCP")],
+        security_context=pod_security.restricted_container_security_context(),
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": CPU, "memory": MEMORY, "ephemeral-storage": "1Gi"},
+            limits={"cpu": CPU, "memory": MEMORY, "ephemeral-storage": "1Gi"},
+        ),
+        # Master, volume server, filer and S3 gateway start one after the other.
+        startup_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_action, period_seconds=5, failure_threshold=60, timeout_seconds=3
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_action, period_seconds=10, failure_threshold=3, timeout_seconds=3
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_action, period_seconds=20, failure_threshold=3, timeout_seconds=5
+        ),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
+            k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=rc.TMP_DIR),
+        ],
+        termination_message_policy="FallbackToLogsOnError",
+    )
+
+
+def _server_volumes(
+    name: str, claim: k8s.core.v1.PersistentVolumeClaim, secret: k8s.core.v1.Secret
+) -> list[k8s.core.v1.VolumeArgs]:
+    """Return the server pod's volumes: the data claim, the identities file from ``secret``, a scratch dir."""
+    return [
+        k8s.core.v1.VolumeArgs(
+            name="data",
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=claim.metadata.apply(lambda m: m.name or f"{name}-data")
+            ),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="config",
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=secret.metadata.apply(lambda m: m.name or f"{name}-credentials"),
+                items=[k8s.core.v1.KeyToPathArgs(key=S3_CONFIG_KEY, path=S3_CONFIG_KEY)],
+                default_mode=0o440,
+            ),
+        ),
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")),
+    ]
+
+
 class LocalWeightsStore(pulumi.ComponentResource):
     """Creates a one-replica SeaweedFS S3 server with a data volume, a Service and credentials."""
 
@@ -140,7 +210,6 @@ class LocalWeightsStore(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"LocalWeightsStore {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
         namespace_name = args.get("namespace", DEFAULT_NAMESPACE)
         bucket = args.get("bucket", DEFAULT_BUCKET)
         image = args.get("image", SEAWEEDFS_IMAGE)
@@ -149,153 +218,29 @@ class LocalWeightsStore(pulumi.ComponentResource):
         object_labels = lbl.standard_labels(APP_NAME, name, "object-store", version=lbl.version_from_image(image))
         selector = lbl.selector_labels(APP_NAME, name)
 
-        namespace: pulumi.Input[str] = namespace_name
-        if args.get("create_namespace", False):
-            ns = k8s.core.v1.Namespace(
-                f"{name}-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=namespace_name, labels={**object_labels, **pod_security.RESTRICTED_NAMESPACE_LABELS}
-                ),
-                opts=child,
-            )
-            namespace = ns.metadata.apply(lambda m: m.name or namespace_name)
-
+        namespace = self._namespace(name, namespace_name, object_labels, args.get("create_namespace", False))
         access_key_id = pulumi.Output.from_input(args["access_key_id"])
         secret_access_key = pulumi.Output.from_input(args["secret_access_key"])
         self._client_credentials = pulumi.Output.secret(
             pulumi.Output.all(access_key_id, secret_access_key).apply(lambda keys: _credentials_file(keys[0], keys[1]))
         )
-        secret = k8s.core.v1.Secret(
-            f"{name}-credentials",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-credentials", namespace=namespace, labels=object_labels),
-            type="Opaque",
-            string_data={
-                S3_CONFIG_KEY: pulumi.Output.all(access_key_id, secret_access_key).apply(
-                    lambda keys: _s3_config(keys[0], keys[1])
-                ),
-                CLIENT_CREDENTIALS_FILE: self._client_credentials,
-                ACCESS_KEY_ID_KEY: access_key_id,
-                SECRET_ACCESS_KEY_KEY: secret_access_key,
-            },
-            opts=child,
+        secret = self._credentials_secret(
+            name, namespace, object_labels, access_key_id, secret_access_key, self._client_credentials
         )
-
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
-            automount_service_account_token=False,
-            opts=child,
+        service_account = self._service_account(name, namespace, object_labels)
+        claim = self._data_claim(
+            name, namespace, object_labels, args.get("storage_class"), args.get("storage_gib", DEFAULT_STORAGE_GIB)
         )
-
-        claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-data",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-data", namespace=namespace, labels=object_labels),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=args.get("storage_class"),
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                    requests={"storage": f"{args.get('storage_gib', DEFAULT_STORAGE_GIB)}Gi"}
-                ),
-            ),
-            opts=child,
+        self._server(
+            name,
+            namespace,
+            object_labels,
+            selector,
+            _server_container(image, bucket),
+            _server_volumes(name, claim, secret),
+            service_account,
         )
-
-        probe_action = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="s3", scheme="HTTP")
-        container = k8s.core.v1.ContainerArgs(
-            name="seaweedfs",
-            image=image,
-            image_pull_policy="IfNotPresent",
-            args=[
-                "mini",
-                f"-dir={DATA_DIR}",
-                f"-bucket={bucket}",
-                f"-s3.config={CONFIG_DIR}/{S3_CONFIG_KEY}",
-                f"-s3.port={S3_PORT}",
-                # Only S3 is used: no WebDAV, admin UI, Iceberg or Lance endpoints to expose.
-                "-webdav=false",
-                "-admin.ui=false",
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                # No data leaves the cluster.
-                "-master.telemetry=false",
-            ],
-            env=[k8s.core.v1.EnvVarArgs(name="HOME", value=rc.TMP_DIR)],
-            ports=[k8s.core.v1.ContainerPortArgs(name="s3", container_port=S3_PORT, protocol="TCP")],
-            security_context=pod_security.restricted_container_security_context(),
-            resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": CPU, "memory": MEMORY, "ephemeral-storage": "1Gi"},
-                limits={"cpu": CPU, "memory": MEMORY, "ephemeral-storage": "1Gi"},
-            ),
-            # Master, volume server, filer and S3 gateway start one after the other.
-            startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe_action, period_seconds=5, failure_threshold=60, timeout_seconds=3
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe_action, period_seconds=10, failure_threshold=3, timeout_seconds=3
-            ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe_action, period_seconds=20, failure_threshold=3, timeout_seconds=5
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
-                k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=rc.TMP_DIR),
-            ],
-            termination_message_policy="FallbackToLogsOnError",
-        )
-        k8s.apps.v1.Deployment(
-            f"{name}-server",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                # One ReadWriteOnce volume: the old pod must let go before the new one starts.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=service_account.metadata.apply(lambda m: m.name or name),
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        security_context=pod_security.restricted_pod_security_context(),
-                        containers=[container],
-                        termination_grace_period_seconds=30,
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="data",
-                                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                    claim_name=claim.metadata.apply(lambda m: m.name or f"{name}-data")
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="config",
-                                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                                    secret_name=secret.metadata.apply(lambda m: m.name or f"{name}-credentials"),
-                                    items=[k8s.core.v1.KeyToPathArgs(key=S3_CONFIG_KEY, path=S3_CONFIG_KEY)],
-                                    default_mode=0o440,
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")
-                            ),
-                        ],
-                    ),
-                ),
-            ),
-            opts=child,
-        )
-
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="s3", port=S3_PORT, target_port="s3", protocol="TCP")],
-            ),
-            opts=child,
-        )
-
+        service = self._service(name, namespace, object_labels, selector)
         self._network_policies(name, namespace, namespace_name, clients, selector, object_labels)
 
         self.namespace = pulumi.Output.from_input(namespace)
@@ -316,6 +261,127 @@ class LocalWeightsStore(pulumi.ComponentResource):
                 "credentials_secret_name": self.credentials_secret_name,
                 "namespace": self.namespace,
             }
+        )
+
+    def _namespace(
+        self, name: str, namespace_name: str, object_labels: dict[str, str], create: bool
+    ) -> pulumi.Input[str]:
+        """Create the store's namespace when asked; return its name (an Output waiting for it when created)."""
+        if not create:
+            return namespace_name
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=namespace_name, labels={**object_labels, **pod_security.RESTRICTED_NAMESPACE_LABELS}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return ns.metadata.apply(lambda m: m.name or namespace_name)
+
+    def _credentials_secret(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        object_labels: dict[str, str],
+        access_key_id: pulumi.Output[str],
+        secret_access_key: pulumi.Output[str],
+        client_credentials: pulumi.Output[str],
+    ) -> k8s.core.v1.Secret:
+        """Create the Secret holding the server's identities file, the clients' credentials file and the keys."""
+        return k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-credentials", namespace=namespace, labels=object_labels),
+            type="Opaque",
+            string_data={
+                S3_CONFIG_KEY: pulumi.Output.all(access_key_id, secret_access_key).apply(
+                    lambda keys: _s3_config(keys[0], keys[1])
+                ),
+                CLIENT_CREDENTIALS_FILE: client_credentials,
+                ACCESS_KEY_ID_KEY: access_key_id,
+                SECRET_ACCESS_KEY_KEY: secret_access_key,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _service_account(
+        self, name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]
+    ) -> k8s.core.v1.ServiceAccount:
+        """Create the server's service account, with no API token mounted."""
+        return k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _data_claim(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        object_labels: dict[str, str],
+        storage_class: str | None,
+        storage_gib: int,
+    ) -> k8s.core.v1.PersistentVolumeClaim:
+        """Create the server's data volume claim, ``storage_gib`` GiB of ``storage_class``."""
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-data",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-data", namespace=namespace, labels=object_labels),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{storage_gib}Gi"}),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _server(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        object_labels: dict[str, str],
+        selector: dict[str, str],
+        container: k8s.core.v1.ContainerArgs,
+        volumes: list[k8s.core.v1.VolumeArgs],
+        service_account: k8s.core.v1.ServiceAccount,
+    ) -> k8s.apps.v1.Deployment:
+        """Create the one-replica Deployment running ``container`` as ``service_account``."""
+        return k8s.apps.v1.Deployment(
+            f"{name}-server",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                # One ReadWriteOnce volume: the old pod must let go before the new one starts.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=object_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account.metadata.apply(lambda m: m.name or name),
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        security_context=pod_security.restricted_pod_security_context(),
+                        containers=[container],
+                        termination_grace_period_seconds=30,
+                        volumes=volumes,
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _service(
+        self, name: str, namespace: pulumi.Input[str], object_labels: dict[str, str], selector: dict[str, str]
+    ) -> k8s.core.v1.Service:
+        """Create the ClusterIP Service in front of the S3 gateway."""
+        return k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="s3", port=S3_PORT, target_port="s3", protocol="TCP")],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _network_policies(

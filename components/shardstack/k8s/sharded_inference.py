@@ -89,7 +89,6 @@ class ShardedInference(pulumi.ComponentResource):
             raise ArgumentError(f"ShardedInference {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, {}, opts)
         s = resolve_sharded_inference_args(args)
-        child = pulumi.ResourceOptions(parent=self)
 
         version = lbl.version_from_image(s.image) if isinstance(s.image, str) else None
 
@@ -98,43 +97,9 @@ class ShardedInference(pulumi.ComponentResource):
 
         instance_selector = lbl.selector_labels(APP_NAME, name)
 
-        namespace: pulumi.Input[str] = s.namespace
-        if s.create_namespace:
-            ns = k8s.core.v1.Namespace(
-                f"{name}-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=s.namespace,
-                    labels={**labels("namespace"), **pod_security.RESTRICTED_NAMESPACE_LABELS},
-                ),
-                opts=child,
-            )
-            # Taking the name from the Namespace makes every object below wait for it.
-            namespace = ns.metadata.apply(lambda m: m.name or s.namespace)
-
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name,
-                namespace=namespace,
-                labels=_merged(labels("service-account"), s.service_account_labels),
-                annotations=s.service_account_annotations,
-            ),
-            automount_service_account_token=False,
-            opts=child,
-        )
-
-        secret_files_name: pulumi.Input[str] | None = None
-        if s.secret_files:
-            secret_files = k8s.core.v1.Secret(
-                f"{name}-secret-files",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{name}-files", namespace=namespace, labels=labels("secret-files")
-                ),
-                type="Opaque",
-                string_data=s.secret_files,
-                opts=child,
-            )
-            secret_files_name = secret_files.metadata.apply(lambda m: m.name or f"{name}-files")
+        namespace = self._namespace(name, s, labels("namespace"))
+        service_account = self._service_account(name, s, namespace, labels("service-account"))
+        secret_files_name = self._secret_files(name, s, namespace, labels("secret-files"))
 
         pod_labels = labels(RANK_COMPONENT)
         if s.mode == MODE_STATEFULSET:
@@ -148,58 +113,23 @@ class ShardedInference(pulumi.ComponentResource):
 
         api_service = self._api_service(name, s, namespace, leader_selector, labels("api"))
 
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels("disruption-budget")),
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=PDB_MAX_UNAVAILABLE,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=instance_selector),
-                unhealthy_pod_eviction_policy="AlwaysAllow",
+        self._disruption_budget(name, namespace, instance_selector, labels("disruption-budget"))
+        self._network_policies(
+            name,
+            s,
+            netpol.PolicyTarget(
+                namespace=namespace,
+                namespace_name=s.namespace,
+                labels=labels("network-policy"),
+                instance_selector=instance_selector,
+                leader_selector=leader_selector,
+                group_selectors=group_selectors,
             ),
-            opts=child,
         )
-
-        target = netpol.PolicyTarget(
-            namespace=namespace,
-            namespace_name=s.namespace,
-            labels=labels("network-policy"),
-            instance_selector=instance_selector,
-            leader_selector=leader_selector,
-            group_selectors=group_selectors,
-        )
-        netpol.default_deny(f"{name}-default-deny", f"{name}-default-deny", target, child)
-        for group_name, selector in group_selectors:
-            netpol.within_group(f"{group_name}-ranks", f"{group_name}-ranks", selector, target, child)
-        netpol.api_access(
-            f"{name}-api-access",
-            f"{name}-api",
-            target,
-            api_port=s.api_port,
-            allowed_namespaces=s.api_allowed_namespaces,
-            allowed_cidrs=s.allowed_cidrs if s.public else [],
-            opts=child,
-        )
-        if s.monitoring_namespace_selector is not None:
-            netpol.metrics_access(
-                f"{name}-metrics-access",
-                f"{name}-metrics",
-                target,
-                metrics_port=s.metrics_port,
-                monitoring_namespace_selector=s.monitoring_namespace_selector,
-                opts=child,
-            )
 
         self.namespace = pulumi.Output.from_input(namespace)
         self.service_name = api_service.metadata.apply(lambda m: m.name or "")
-        cluster_url = pulumi.Output.concat(
-            "http://", self.service_name, ".", self.namespace, ".svc.cluster.local:", str(s.api_port)
-        )
-        if s.public:
-            self.endpoint = pulumi.Output.all(api_service.status, cluster_url).apply(
-                lambda parts: _public_url(parts[0], s.api_port) or parts[1]
-            )
-        else:
-            self.endpoint = cluster_url
+        self.endpoint = _endpoint(s, api_service, self.service_name, self.namespace)
         self.service_account_name = service_account.metadata.apply(lambda m: m.name or name)
         self.group_names = pulumi.Output.all(*groups).apply(lambda names: [str(n) for n in names])
         self.register_outputs(
@@ -211,6 +141,51 @@ class ShardedInference(pulumi.ComponentResource):
                 "group_names": self.group_names,
             }
         )
+
+    def _namespace(self, name: str, s: ShardedInferenceSettings, labels: dict[str, str]) -> pulumi.Input[str]:
+        """Create the namespace when ``create_namespace``; return its name (an Output waiting for it when created)."""
+        if not s.create_namespace:
+            return s.namespace
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=s.namespace, labels={**labels, **pod_security.RESTRICTED_NAMESPACE_LABELS}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Taking the name from the Namespace makes every object below wait for it.
+        return ns.metadata.apply(lambda m: m.name or s.namespace)
+
+    def _service_account(
+        self, name: str, s: ShardedInferenceSettings, namespace: pulumi.Input[str], labels: dict[str, str]
+    ) -> k8s.core.v1.ServiceAccount:
+        """Create the service account every rank runs as, with the user's labels and annotations."""
+        return k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=namespace,
+                labels=_merged(labels, s.service_account_labels),
+                annotations=s.service_account_annotations,
+            ),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _secret_files(
+        self, name: str, s: ShardedInferenceSettings, namespace: pulumi.Input[str], labels: dict[str, str]
+    ) -> pulumi.Input[str] | None:
+        """Create the Secret of ``secret_files`` when there are any; return its name, else None."""
+        if not s.secret_files:
+            return None
+        secret_files = k8s.core.v1.Secret(
+            f"{name}-secret-files",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-files", namespace=namespace, labels=labels),
+            type="Opaque",
+            string_data=s.secret_files,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return secret_files.metadata.apply(lambda m: m.name or f"{name}-files")
 
     def _statefulset_groups(
         self,
@@ -224,7 +199,6 @@ class ShardedInference(pulumi.ComponentResource):
         labels: Callable[[str], dict[str, str]],
     ) -> tuple[list[pulumi.Output[str]], list[tuple[str, dict[str, str]]], dict[str, str]]:
         """Create one headless Service + StatefulSet per group; return names and selectors."""
-        child = pulumi.ResourceOptions(parent=self)
         group_names: list[pulumi.Output[str]] = []
         group_selectors: list[tuple[str, dict[str, str]]] = []
         for g in range(s.replica_groups):
@@ -232,19 +206,8 @@ class ShardedInference(pulumi.ComponentResource):
             group_value = f"g{g}"
             selector = {**instance_selector, lbl.GROUP: group_value}
             group_selectors.append((group, selector))
-            headless = k8s.core.v1.Service(
-                f"{group}-headless",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=group, namespace=namespace, labels={**labels("rank-dns"), lbl.GROUP: group_value}
-                ),
-                spec=k8s.core.v1.ServiceSpecArgs(
-                    cluster_ip="None",
-                    # Ranks must resolve each other while loading, long before any is ready.
-                    publish_not_ready_addresses=True,
-                    selector=selector,
-                    ports=_rank_ports(s),
-                ),
-                opts=child,
+            headless = self._rank_dns_service(
+                group, s, namespace, {**labels("rank-dns"), lbl.GROUP: group_value}, selector
             )
             pod = RankPod(
                 labels={**pod_labels, lbl.GROUP: group_value},
@@ -258,41 +221,69 @@ class ShardedInference(pulumi.ComponentResource):
                 service_account_name=service_account.metadata.apply(lambda m: m.name or name),
                 secret_files_secret=secret_files_name,
             )
-            statefulset = k8s.apps.v1.StatefulSet(
-                group,
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=group,
-                    namespace=namespace,
-                    labels={**pod_labels, lbl.GROUP: group_value},
-                    # Pulumi's own annotation: create the object without waiting for its rollout.
-                    annotations=None if s.wait_until_ready else {"pulumi.com/skipAwait": "true"},
-                ),
-                spec=k8s.apps.v1.StatefulSetSpecArgs(
-                    replicas=s.shards,
-                    service_name=headless.metadata.apply(lambda m, group=group: m.name or group),
-                    # All ranks start together: none is useful alone and each waits for the others.
-                    pod_management_policy="Parallel",
-                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                    template=rank_pod_template(s, pod),
-                    # Ranks are replaced highest first, each rejoining its group; use the
-                    # leaderworkerset mode to restart and roll whole groups at once.
-                    update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
-                    volume_claim_templates=_cache_claims(s),
-                    persistent_volume_claim_retention_policy=(
-                        # A cache, not state: claims go with the StatefulSet or the ranks removed.
-                        k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                            when_deleted="Delete", when_scaled="Delete"
-                        )
-                        if s.weights_cache_storage_class
-                        else None
-                    ),
-                    revision_history_limit=5,
-                ),
-                opts=child,
-            )
+            statefulset = self._statefulset(group, s, pod, headless)
             group_names.append(statefulset.metadata.apply(lambda m, group=group: m.name or group))
         leader_selector = {**instance_selector, lbl.POD_INDEX: "0"}
         return group_names, group_selectors, leader_selector
+
+    def _rank_dns_service(
+        self,
+        group: str,
+        s: ShardedInferenceSettings,
+        namespace: pulumi.Input[str],
+        labels: dict[str, str],
+        selector: dict[str, str],
+    ) -> k8s.core.v1.Service:
+        """Create a group's headless Service, which gives each of its ranks a stable DNS name."""
+        return k8s.core.v1.Service(
+            f"{group}-headless",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=group, namespace=namespace, labels=labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                # Ranks must resolve each other while loading, long before any is ready.
+                publish_not_ready_addresses=True,
+                selector=selector,
+                ports=_rank_ports(s),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _statefulset(
+        self, group: str, s: ShardedInferenceSettings, pod: RankPod, headless: k8s.core.v1.Service
+    ) -> k8s.apps.v1.StatefulSet:
+        """Create a group's StatefulSet: ``shards`` ranks of ``pod``, labelled like them, named via ``headless``."""
+        return k8s.apps.v1.StatefulSet(
+            group,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=group,
+                namespace=pod.namespace,
+                labels=pod.labels,
+                # Pulumi's own annotation: create the object without waiting for its rollout.
+                annotations=None if s.wait_until_ready else {"pulumi.com/skipAwait": "true"},
+            ),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                replicas=s.shards,
+                service_name=headless.metadata.apply(lambda m: m.name or group),
+                # All ranks start together: none is useful alone and each waits for the others.
+                pod_management_policy="Parallel",
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod.group_selector),
+                template=rank_pod_template(s, pod),
+                # Ranks are replaced highest first, each rejoining its group; use the
+                # leaderworkerset mode to restart and roll whole groups at once.
+                update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                volume_claim_templates=_cache_claims(s),
+                persistent_volume_claim_retention_policy=(
+                    # A cache, not state: claims go with the StatefulSet or the ranks removed.
+                    k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                        when_deleted="Delete", when_scaled="Delete"
+                    )
+                    if s.weights_cache_storage_class
+                    else None
+                ),
+                revision_history_limit=5,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _leaderworkerset_groups(
         self,
@@ -393,6 +384,46 @@ class ShardedInference(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _disruption_budget(
+        self, name: str, namespace: pulumi.Input[str], instance_selector: dict[str, str], labels: dict[str, str]
+    ) -> None:
+        """Create the one PodDisruptionBudget over every rank of every group (see PDB_MAX_UNAVAILABLE)."""
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=PDB_MAX_UNAVAILABLE,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=instance_selector),
+                unhealthy_pod_eviction_policy="AlwaysAllow",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _network_policies(self, name: str, s: ShardedInferenceSettings, target: netpol.PolicyTarget) -> None:
+        """Create the NetworkPolicies: deny by default, ranks within each group, API and (optionally) metrics."""
+        child = pulumi.ResourceOptions(parent=self)
+        netpol.default_deny(f"{name}-default-deny", f"{name}-default-deny", target, child)
+        for group_name, selector in target.group_selectors:
+            netpol.within_group(f"{group_name}-ranks", f"{group_name}-ranks", selector, target, child)
+        netpol.api_access(
+            f"{name}-api-access",
+            f"{name}-api",
+            target,
+            api_port=s.api_port,
+            allowed_namespaces=s.api_allowed_namespaces,
+            allowed_cidrs=s.allowed_cidrs if s.public else [],
+            opts=child,
+        )
+        if s.monitoring_namespace_selector is not None:
+            netpol.metrics_access(
+                f"{name}-metrics-access",
+                f"{name}-metrics",
+                target,
+                metrics_port=s.metrics_port,
+                monitoring_namespace_selector=s.monitoring_namespace_selector,
+                opts=child,
+            )
+
 
 def _rank_ports(s: ShardedInferenceSettings) -> list[k8s.core.v1.ServicePortArgs]:
     return [
@@ -428,6 +459,21 @@ def _merged(
     if extra is None:
         return base
     return pulumi.Output.from_input(extra).apply(lambda e: {**dict(e), **base})
+
+
+def _endpoint(
+    s: ShardedInferenceSettings,
+    api_service: k8s.core.v1.Service,
+    service_name: pulumi.Output[str],
+    namespace: pulumi.Output[str],
+) -> pulumi.Output[str]:
+    """Return the API base URL: the load balancer's once it is known for a public API, else the in-cluster one."""
+    cluster_url = pulumi.Output.concat("http://", service_name, ".", namespace, ".svc.cluster.local:", str(s.api_port))
+    if not s.public:
+        return cluster_url
+    return pulumi.Output.all(api_service.status, cluster_url).apply(
+        lambda parts: _public_url(parts[0], s.api_port) or parts[1]
+    )
 
 
 def _public_url(status: Any, port: int) -> str | None:
