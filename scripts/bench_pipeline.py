@@ -181,7 +181,8 @@ def measure(group: Group, args: argparse.Namespace) -> dict[str, float]:
     return result
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
+    """Return the command line's options: dtype, tokens per request, streams, repetitions, rounds, write."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtype", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--new-tokens", type=int, default=64)
@@ -189,12 +190,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="single-request timings per round (median)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every configuration (median)")
     parser.add_argument("--write", action="store_true", help=f"write the results into {BENCHMARKS.name}")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    from shardstack_runtime.demo_model import prepare_demo_model
 
-    model_dir = prepare_demo_model()
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _run_rounds(model_dir: Path, args: argparse.Namespace) -> dict[Config, list[dict[str, float]]]:
+    """Return every round's measurements of each configuration, the groups started in a rotating order."""
     runs: dict[Config, list[dict[str, float]]] = {config: [] for config in CONFIGS}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
@@ -206,7 +206,11 @@ def main() -> int:
                 finally:
                     group.stop()
                 print(f"round {round_ + 1}/{args.rounds}, {config.label}: {runs[config][-1]}", file=sys.stderr)
-    med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items()}
+    return runs
+
+
+def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus: int) -> str:
+    """Return the results as docs/BENCHMARKS.md's section: the groups' throughput, then the Master-Worker model."""
     one = med[CONFIGS[0]]
     n = args.streams
     t = one["T1"]
@@ -250,17 +254,34 @@ def main() -> int:
         for count, measured in ((1, m["T1"]), (n, m["TN"])):
             model = count * t / p
             lines.append(f"| {config.label} | {p} | {count} | {measured:.2f} | {model:.2f} | {measured / model:.2f} |")
-    section = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def _write_section(section: str) -> None:
+    """Replace this benchmark's block in docs/BENCHMARKS.md with ``section``, or append it."""
+    text = BENCHMARKS.read_text()
+    block = f"{BEGIN}\n{section}\n{END}"
+    if BEGIN in text:
+        head, _, rest = text.partition(BEGIN)
+        text = head + block + rest.partition(END)[2]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    BENCHMARKS.write_text(text)
+
+
+def main() -> int:
+    args = _parse_args()
+
+    from shardstack_runtime.demo_model import prepare_demo_model
+
+    model_dir = prepare_demo_model()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    runs = _run_rounds(model_dir, args)
+    med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items()}
+    section = _section(med, args, cpus)
     print(section)
     if args.write:
-        text = BENCHMARKS.read_text()
-        block = f"{BEGIN}\n{section}\n{END}"
-        if BEGIN in text:
-            head, _, rest = text.partition(BEGIN)
-            text = head + block + rest.partition(END)[2]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        BENCHMARKS.write_text(text)
+        _write_section(section)
         print(f"written to {BENCHMARKS}", file=sys.stderr)
     return 0
 

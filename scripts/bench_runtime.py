@@ -192,16 +192,125 @@ def load_ratio(model_dir: Path, scratch: Path, repeat: int) -> dict[str, float]:
     }
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
+    """Return the command line's options: dtypes, tokens per generation, repetitions, whether to write."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _dtype_row(name: str, model_dir: Path, bandwidth: float, args: argparse.Namespace) -> dict[str, str | float]:
+    """Return one dtype's measurements: decode rates vs transformers, the floors, and the streams' scaling."""
+    from shardstack_runtime.engine import Engine
+
+    dtype = DTYPES[name]
+    engine = Engine.from_uri(str(model_dir), dtype=dtype, max_slots=8)
+    engine.wait_ready(timeout=600)
+    prompt_ids = engine.tokenizer.encode(PROMPT)
+    weight_bytes = engine.shard.model.nbytes  # every tensor a decode step reads, once
+
+    def ours_run(n: int, engine=engine, prompt_ids=prompt_ids) -> None:
+        asyncio.run(_generate(engine, prompt_ids, n))
+
+    rates = decode_rates(
+        {"ours": ours_run, "transformers": transformers_generate(model_dir, dtype)}, args.new_tokens, args.repeat
+    )
+    ours, theirs = rates["ours"], rates["transformers"]
+    streams = {n: engine_tokens_per_s(engine, prompt_ids, n, args.new_tokens, args.repeat) for n in (1, 4, 8)}
+    engine.shutdown()
+    floor_ms = weight_bytes / (bandwidth * (1 << 30)) * 1000
+    chain_ms = matmul_chain_ms(engine.shard.config, dtype, args.repeat)
+    return {
+        "dtype": name,
+        "ours": ours,
+        "transformers": theirs,
+        "vs_transformers": ours / theirs,
+        "ms_per_token": 1000 / ours,
+        "floor_ms": floor_ms,
+        "vs_floor": floor_ms / (1000 / ours),
+        "chain_ms": chain_ms,
+        "vs_chain": chain_ms / (1000 / ours),
+        **{f"streams_{n}": rate for n, rate in streams.items()},
+        "scale_8": streams[8] / streams[1],
+    }
+
+
+def _row_summary(row: dict[str, str | float]) -> str:
+    """Return one dtype's measurements as the line printed while the benchmark runs."""
+    return (
+        f"{row['dtype']}: ours {row['ours']:.1f} tok/s vs transformers {row['transformers']:.1f} tok/s = "
+        f"{row['vs_transformers']:.2f}x; "
+        f"{row['ms_per_token']:.1f} ms/token vs floor {row['floor_ms']:.1f} ms = {row['vs_floor']:.2f}x of floor "
+        f"(bare matmul chain {row['chain_ms']:.1f} ms = {row['vs_chain']:.2f}x); "
+        f"streams 1/4/8: {row['streams_1']:.1f}/{row['streams_4']:.1f}/{row['streams_8']:.1f} tok/s "
+        f"(8 streams = {row['scale_8']:.2f}x one)"
+    )
+
+
+def _section(
+    args: argparse.Namespace,
+    rows: list[dict[str, str | float]],
+    load: dict[str, float],
+    threads: int,
+    bandwidth: float,
+) -> str:
+    """Return this run's section of docs/BENCHMARKS.md, between its begin and end markers."""
+    table = [
+        "| dtype | ours tok/s | transformers tok/s | ours / transformers | ms/token | bandwidth floor ms "
+        "| floor / ours | matmul chain ms | chain / ours | 1 / 4 / 8 streams tok/s | 8 streams / 1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    table += [
+        f"| {r['dtype']} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['vs_transformers']:.2f} | "
+        f"{r['ms_per_token']:.1f} | {r['floor_ms']:.1f} | {r['vs_floor']:.2f} | {r['chain_ms']:.1f} | "
+        f"{r['vs_chain']:.2f} | "
+        f"{r['streams_1']:.1f} / {r['streams_4']:.1f} / {r['streams_8']:.1f} | {r['scale_8']:.2f} |"
+        for r in rows
+    ]
+    return "\n".join(
+        [
+            BEGIN,
+            "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
+            "",
+            f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
+            f"--new-tokens {args.new_tokens} --repeat {args.repeat} --write` ({datetime.now(UTC):%Y-%m-%d}, "
+            f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads).",
+            "",
+            "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
+            "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
+            f"({bandwidth:.1f} GiB/s): 'floor / ours' is the fraction of the floor reached. The matmul chain "
+            "is the bare matrix products of one batch-1 decode step in the same dtype (the compute a step "
+            "cannot avoid): 'chain / ours' is the fraction of it reached. Streams are "
+            "aggregate generated tokens/s with that many concurrent requests, prefill included.",
+            "",
+            *table,
+            "",
+            f"Weight load (page cache, targets reused): raw read on every core {load['raw']:.2f} GiB/s; loader "
+            f"{load['load']:.2f} GiB/s = **{load['ratio']:.2f}x** the ceiling; with sha256 verification "
+            f"{load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x (hashing bound).",
+            END,
+        ]
+    )
+
+
+def _write_section(section: str) -> None:
+    """Replace this benchmark's section of docs/BENCHMARKS.md with ``section``, or append it."""
+    text = BENCHMARKS.read_text()
+    if BEGIN in text:
+        head, _, rest = text.partition(BEGIN)
+        text = head + section + rest.partition(END)[2]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    BENCHMARKS.write_text(text)
+
+
+def main() -> int:
+    args = _parse_args()
 
     from shardstack_runtime.demo_model import prepare_demo_model
-    from shardstack_runtime.engine import Engine
 
     model_dir = prepare_demo_model()
     threads = torch.get_num_threads()
@@ -212,44 +321,9 @@ def main() -> int:
     )
     rows = []
     for name in args.dtypes:
-        dtype = DTYPES[name]
-        engine = Engine.from_uri(str(model_dir), dtype=dtype, max_slots=8)
-        engine.wait_ready(timeout=600)
-        prompt_ids = engine.tokenizer.encode(PROMPT)
-        weight_bytes = engine.shard.model.nbytes  # every tensor a decode step reads, once
-
-        def ours_run(n: int, engine=engine, prompt_ids=prompt_ids) -> None:
-            asyncio.run(_generate(engine, prompt_ids, n))
-
-        rates = decode_rates(
-            {"ours": ours_run, "transformers": transformers_generate(model_dir, dtype)}, args.new_tokens, args.repeat
-        )
-        ours, theirs = rates["ours"], rates["transformers"]
-        streams = {n: engine_tokens_per_s(engine, prompt_ids, n, args.new_tokens, args.repeat) for n in (1, 4, 8)}
-        engine.shutdown()
-        floor_ms = weight_bytes / (bandwidth * (1 << 30)) * 1000
-        chain_ms = matmul_chain_ms(engine.shard.config, dtype, args.repeat)
-        row = {
-            "dtype": name,
-            "ours": ours,
-            "transformers": theirs,
-            "vs_transformers": ours / theirs,
-            "ms_per_token": 1000 / ours,
-            "floor_ms": floor_ms,
-            "vs_floor": floor_ms / (1000 / ours),
-            "chain_ms": chain_ms,
-            "vs_chain": chain_ms / (1000 / ours),
-            **{f"streams_{n}": rate for n, rate in streams.items()},
-            "scale_8": streams[8] / streams[1],
-        }
+        row = _dtype_row(name, model_dir, bandwidth, args)
         rows.append(row)
-        print(
-            f"{name}: ours {ours:.1f} tok/s vs transformers {theirs:.1f} tok/s = {row['vs_transformers']:.2f}x; "
-            f"{row['ms_per_token']:.1f} ms/token vs floor {floor_ms:.1f} ms = {row['vs_floor']:.2f}x of floor "
-            f"(bare matmul chain {chain_ms:.1f} ms = {row['vs_chain']:.2f}x); "
-            f"streams 1/4/8: {streams[1]:.1f}/{streams[4]:.1f}/{streams[8]:.1f} tok/s "
-            f"(8 streams = {row['scale_8']:.2f}x one)"
-        )
+        print(_row_summary(row))
     with tempfile.TemporaryDirectory() as scratch:
         load = load_ratio(model_dir, Path(scratch), args.repeat)
     print(
@@ -258,49 +332,7 @@ def main() -> int:
     )
 
     if args.write:
-        table = [
-            "| dtype | ours tok/s | transformers tok/s | ours / transformers | ms/token | bandwidth floor ms "
-            "| floor / ours | matmul chain ms | chain / ours | 1 / 4 / 8 streams tok/s | 8 streams / 1 |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        table += [
-            f"| {r['dtype']} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['vs_transformers']:.2f} | "
-            f"{r['ms_per_token']:.1f} | {r['floor_ms']:.1f} | {r['vs_floor']:.2f} | {r['chain_ms']:.1f} | "
-            f"{r['vs_chain']:.2f} | "
-            f"{r['streams_1']:.1f} / {r['streams_4']:.1f} / {r['streams_8']:.1f} | {r['scale_8']:.2f} |"
-            for r in rows
-        ]
-        section = "\n".join(
-            [
-                BEGIN,
-                "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
-                "",
-                f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
-                f"--new-tokens {args.new_tokens} --repeat {args.repeat} --write` ({datetime.now(UTC):%Y-%m-%d}, "
-                f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads).",
-                "",
-                "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
-                "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
-                f"({bandwidth:.1f} GiB/s): 'floor / ours' is the fraction of the floor reached. The matmul chain "
-                "is the bare matrix products of one batch-1 decode step in the same dtype (the compute a step "
-                "cannot avoid): 'chain / ours' is the fraction of it reached. Streams are "
-                "aggregate generated tokens/s with that many concurrent requests, prefill included.",
-                "",
-                *table,
-                "",
-                f"Weight load (page cache, targets reused): raw read on every core {load['raw']:.2f} GiB/s; loader "
-                f"{load['load']:.2f} GiB/s = **{load['ratio']:.2f}x** the ceiling; with sha256 verification "
-                f"{load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x (hashing bound).",
-                END,
-            ]
-        )
-        text = BENCHMARKS.read_text()
-        if BEGIN in text:
-            head, _, rest = text.partition(BEGIN)
-            text = head + section + rest.partition(END)[2]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        BENCHMARKS.write_text(text)
+        _write_section(_section(args, rows, load, threads, bandwidth))
         print(f"updated {BENCHMARKS.relative_to(REPO)}")
     return 0
 

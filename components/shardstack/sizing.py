@@ -210,60 +210,15 @@ def size_model(
     weights). ``gpus_per_node`` picks the instance shape; by default the smallest offered shape that
     holds one replica group. Raises ArgumentError listing every problem with the arguments at once.
     """
-    problems: list[str] = []
-
-    if params is None and checkpoint_bytes is None:
-        problems.append("params or checkpoint_bytes: one is required; got neither")
-    elif params is not None and checkpoint_bytes is not None:
-        problems.append(
-            f"params and checkpoint_bytes are mutually exclusive; got both (params={params!r},"
-            f" checkpoint_bytes={checkpoint_bytes!r})"
-        )
-    if params is not None and not (_is_number(params) and params > 0):
-        problems.append(f"params: must be a number > 0, e.g. 70e9; got {params!r}")
-    if checkpoint_bytes is not None and not (_is_number(checkpoint_bytes) and checkpoint_bytes > 0):
-        problems.append(f"checkpoint_bytes: must be a number of bytes > 0; got {checkpoint_bytes!r}")
-
     dtype_key = dtype.strip().lower() if isinstance(dtype, str) else dtype
-    if dtype_key not in DTYPE_BYTES:
-        hint = did_you_mean(dtype_key, DTYPE_BYTES) if isinstance(dtype_key, str) else ""
-        problems.append(f"dtype: {dtype!r} is not a known dtype; use {one_of(DTYPE_BYTES)}{hint}")
-
-    model: GpuModel | None = None
-    try:
-        model = lookup_gpu(gpu)
-    except InputError as e:
-        problems.extend(e.problems)
-
-    cloud_ok = cloud is None or cloud in CLOUDS
-    if not cloud_ok:
-        hint = did_you_mean(cloud, CLOUDS) if isinstance(cloud, str) else ""
-        problems.append(f"cloud: {cloud!r} is not a supported cloud; use {one_of(CLOUDS)}{hint}")
-    gpu_on_cloud = False
-    if model is not None and cloud is not None and cloud_ok:
-        gpu_on_cloud = bool(model.offers_on(cloud))
-        if not gpu_on_cloud:
-            offered = ", ".join(repr(c) for c in model.clouds) or "none"
-            problems.append(
-                f"gpu: {model.name!r} is not offered on {cloud!r} in this catalogue; clouds that offer it: {offered}"
-            )
-
-    if gpus_per_node is not None:
-        if not isinstance(gpus_per_node, int) or isinstance(gpus_per_node, bool) or gpus_per_node < 1:
-            problems.append(f"gpus_per_node: must be a whole number >= 1; got {gpus_per_node!r}")
-        elif cloud is None:
-            problems.append(
-                f"gpus_per_node: picks an instance shape, so it needs a cloud; got"
-                f" gpus_per_node={gpus_per_node!r} and no cloud"
-            )
-        elif model is not None and gpu_on_cloud and cloud is not None:
-            counts = model.gpu_counts(cloud)
-            if gpus_per_node not in counts:
-                problems.append(
-                    f"gpus_per_node: {gpus_per_node!r} is not offered for {model.name} on {cloud};"
-                    f" use one of {', '.join(str(c) for c in counts)}"
-                )
-
+    model, gpu_problems = _gpu_model(gpu)
+    problems = [
+        *_weights_problems(params, checkpoint_bytes),
+        *_dtype_problems(dtype, dtype_key),
+        *gpu_problems,
+        *_cloud_problems(model, cloud),
+        *_gpus_per_node_problems(model, cloud, gpus_per_node),
+    ]
     if not isinstance(replica_groups, int) or isinstance(replica_groups, bool) or replica_groups < 1:
         problems.append(f"replica_groups: must be a whole number >= 1; got {replica_groups!r}")
     if _headroom_problem(headroom):
@@ -274,27 +229,13 @@ def size_model(
 
     # Every check above passed, so these narrowings hold.
     assert model is not None and isinstance(dtype_key, str)
-    bytes_per_param = DTYPE_BYTES[dtype_key]
-    if checkpoint_bytes is not None:
-        weight_bytes = float(checkpoint_bytes)
-        params_value = weight_bytes / bytes_per_param
-    else:
-        assert params is not None
-        params_value = float(params)
-        weight_bytes = params_value * bytes_per_param
-
+    params_value, weight_bytes = _weights(params, checkpoint_bytes, DTYPE_BYTES[dtype_key])
     gpu_memory_bytes = model.memory_gib * GIB
     shards = shards_for(weight_bytes, gpu_memory_bytes, headroom)
     usable = gpu_memory_bytes * (1 - headroom)
-
-    offer: InstanceOffer | None = None
-    nodes: int | None = None
-    usd_per_hour: float | None = None
-    if cloud is not None:
-        per_node = gpus_per_node if gpus_per_node is not None else _default_gpus_per_node(model, cloud, shards)
-        offer = model.offer(cloud, per_node)
-        nodes = math.ceil(shards * replica_groups / per_node)
-        usd_per_hour = nodes * offer.usd_per_hour
+    offer, nodes, usd_per_hour = (
+        (None, None, None) if cloud is None else _nodes_and_price(model, cloud, gpus_per_node, shards, replica_groups)
+    )
 
     return Sizing(
         params=params_value,
@@ -312,6 +253,98 @@ def size_model(
         usd_per_hour=usd_per_hour,
         from_checkpoint=checkpoint_bytes is not None,
     )
+
+
+def _weights_problems(params: float | None, checkpoint_bytes: int | None) -> list[str]:
+    """Return the problems with how the model's size is given: exactly one of the two, a number > 0."""
+    problems: list[str] = []
+    if params is None and checkpoint_bytes is None:
+        problems.append("params or checkpoint_bytes: one is required; got neither")
+    elif params is not None and checkpoint_bytes is not None:
+        problems.append(
+            f"params and checkpoint_bytes are mutually exclusive; got both (params={params!r},"
+            f" checkpoint_bytes={checkpoint_bytes!r})"
+        )
+    if params is not None and not (_is_number(params) and params > 0):
+        problems.append(f"params: must be a number > 0, e.g. 70e9; got {params!r}")
+    if checkpoint_bytes is not None and not (_is_number(checkpoint_bytes) and checkpoint_bytes > 0):
+        problems.append(f"checkpoint_bytes: must be a number of bytes > 0; got {checkpoint_bytes!r}")
+    return problems
+
+
+def _dtype_problems(dtype: object, dtype_key: object) -> list[str]:
+    """Return the problem with ``dtype`` (as given, and normalised to ``dtype_key``), if any."""
+    if dtype_key in DTYPE_BYTES:
+        return []
+    hint = did_you_mean(dtype_key, DTYPE_BYTES) if isinstance(dtype_key, str) else ""
+    return [f"dtype: {dtype!r} is not a known dtype; use {one_of(DTYPE_BYTES)}{hint}"]
+
+
+def _gpu_model(gpu: str) -> tuple[GpuModel | None, list[str]]:
+    """Return the catalogue's GPU named ``gpu``, or None and the problems with the name."""
+    try:
+        return lookup_gpu(gpu), []
+    except InputError as e:
+        return None, list(e.problems)
+
+
+def _cloud_problems(model: GpuModel | None, cloud: Cloud | None) -> list[str]:
+    """Return the problems with ``cloud``: not a supported cloud, or one that does not offer the GPU."""
+    if cloud is not None and cloud not in CLOUDS:
+        hint = did_you_mean(cloud, CLOUDS) if isinstance(cloud, str) else ""
+        return [f"cloud: {cloud!r} is not a supported cloud; use {one_of(CLOUDS)}{hint}"]
+    if model is not None and cloud is not None and not _offered_on(model, cloud):
+        offered = ", ".join(repr(c) for c in model.clouds) or "none"
+        return [f"gpu: {model.name!r} is not offered on {cloud!r} in this catalogue; clouds that offer it: {offered}"]
+    return []
+
+
+def _gpus_per_node_problems(model: GpuModel | None, cloud: Cloud | None, gpus_per_node: int | None) -> list[str]:
+    """Return the problem with ``gpus_per_node``: not a count >= 1, no cloud, or no such instance shape."""
+    if gpus_per_node is None:
+        return []
+    if not isinstance(gpus_per_node, int) or isinstance(gpus_per_node, bool) or gpus_per_node < 1:
+        return [f"gpus_per_node: must be a whole number >= 1; got {gpus_per_node!r}"]
+    if cloud is None:
+        return [
+            f"gpus_per_node: picks an instance shape, so it needs a cloud; got"
+            f" gpus_per_node={gpus_per_node!r} and no cloud"
+        ]
+    # An unknown cloud or GPU, or a GPU the cloud lacks, is reported on its own; no shape to check then.
+    if model is None or cloud not in CLOUDS or not _offered_on(model, cloud):
+        return []
+    counts = model.gpu_counts(cloud)
+    if gpus_per_node in counts:
+        return []
+    return [
+        f"gpus_per_node: {gpus_per_node!r} is not offered for {model.name} on {cloud};"
+        f" use one of {', '.join(str(c) for c in counts)}"
+    ]
+
+
+def _offered_on(model: GpuModel, cloud: Cloud) -> bool:
+    """Return True when ``cloud`` offers at least one instance type with ``model``."""
+    return bool(model.offers_on(cloud))
+
+
+def _weights(params: float | None, checkpoint_bytes: int | None, bytes_per_param: float) -> tuple[float, float]:
+    """Return the parameter count and the weight bytes, from whichever of the two sizes was given."""
+    if checkpoint_bytes is not None:
+        weight_bytes = float(checkpoint_bytes)
+        return weight_bytes / bytes_per_param, weight_bytes
+    assert params is not None
+    params_value = float(params)
+    return params_value, params_value * bytes_per_param
+
+
+def _nodes_and_price(
+    model: GpuModel, cloud: Cloud, gpus_per_node: int | None, shards: int, replica_groups: int
+) -> tuple[InstanceOffer, int, float]:
+    """Return the instance type every node uses, the node count and their hourly price on ``cloud``."""
+    per_node = gpus_per_node if gpus_per_node is not None else _default_gpus_per_node(model, cloud, shards)
+    offer = model.offer(cloud, per_node)
+    nodes = math.ceil(shards * replica_groups / per_node)
+    return offer, nodes, nodes * offer.usd_per_hour
 
 
 def _default_gpus_per_node(model: GpuModel, cloud: Cloud, shards: int) -> int:
