@@ -220,7 +220,7 @@ class SpecSection(Section):
                 for key, value in data.items()
                 if key not in cls.model_fields
             ]
-            details = [*(spec_problem_details(p) for p in problems if p.path), *unknown]
+            details = [*(spec_problem_details(p) for p in problems), *unknown]
             raise ValidationError.from_exception_data(cls.__name__, details)
         section = handler(data)
         raise_problems(cls.__name__, section._rules(Checked.of(section)))
