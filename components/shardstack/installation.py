@@ -262,34 +262,6 @@ def hourly_usd(pools: Sequence[PricedPool], *, at_max: bool) -> float:
     return round(float(sum(p.hourly_usd_max if at_max else p.hourly_usd_min for p in pools)), 2)
 
 
-def register_installation_outputs(
-    owner: pulumi.ComponentResource,
-    *,
-    serving: Serving,
-    bucket_uri: pulumi.Output[str],
-    registry_url: pulumi.Output[str],
-    kubeconfig: pulumi.Output[str],
-    cluster_name: pulumi.Output[str],
-    pools: Sequence[PricedPool],
-    **extra: Any,
-) -> None:
-    """Set and register the outputs every cloud's installation has (each class declares them, for its schema)."""
-    register_outputs(
-        owner,
-        {
-            "endpoint": serving.inference.endpoint,
-            "bucket_uri": bucket_uri,
-            "model_uri": serving.model_uri,
-            "registry_url": registry_url,
-            "kubeconfig": kubeconfig,
-            "cluster_name": cluster_name,
-            "gpu_usd_per_hour_min": hourly_usd(pools, at_max=False),
-            "gpu_usd_per_hour_max": hourly_usd(pools, at_max=True),
-            **extra,
-        },
-    )
-
-
 def register_outputs(owner: pulumi.ComponentResource, outputs: Mapping[str, Any]) -> None:
     """Set ``outputs`` as the component's attributes (each class declares them, for its schema) and register them."""
     for key, value in outputs.items():
