@@ -1,7 +1,9 @@
 """The Kubernetes minor versions Shardstack's clusters run, the same on every cloud."""
 
-import re
+from dataclasses import dataclass
 from typing import Any
+
+from shardstack.specs.kinds import Choice
 
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30", "1.31", "1.32", "1.33", "1.34")
 """Kubernetes minor versions the components are tested against, oldest first."""
@@ -10,18 +12,17 @@ DEFAULT_KUBERNETES_VERSION = "1.33"
 """The newest minor version that EKS, GKE and AKS all offer in their standard support windows."""
 
 
-_MINOR_VERSION = re.compile(r"^1\.\d+$")
+@dataclass(frozen=True)
+class KubernetesVersion(Choice):
+    """A supported Kubernetes minor version; a patch version is refused with a hint, as ``service`` picks it."""
 
+    values: tuple[str, ...] = SUPPORTED_KUBERNETES_VERSIONS
+    service: str = "the cloud"
+    """Who picks the patch release: 'EKS', 'GKE', 'AKS'."""
 
-def kubernetes_version_problem(version: Any, service: str) -> str | None:
-    """Why ``version`` is not a supported ``MAJOR.MINOR`` version for ``service`` (e.g. 'EKS'), or None."""
-    supported = f"supported: {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}"
-    if not isinstance(version, str) or not _MINOR_VERSION.match(version):
-        hint = f" ({service} picks the patch release)" if isinstance(version, str) and version.count(".") >= 2 else ""
-        return (
-            f"kubernetes_version={version!r} is not a MAJOR.MINOR version string like "
-            f"{DEFAULT_KUBERNETES_VERSION!r}{hint}; {supported}"
-        )
-    if version not in SUPPORTED_KUBERNETES_VERSIONS:
-        return f"kubernetes_version={version!r} is not supported; {supported}"
-    return None
+    def reason(self, value: Any) -> str | None:
+        if isinstance(value, str) and value in self.values:
+            return None
+        if isinstance(value, str) and value.count(".") >= 2:
+            return f"must be {self.allowed} (give the minor version only: {self.service} picks the patch release)"
+        return f"must be {self.allowed}"

@@ -507,7 +507,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     )
     assert found == [
         "unknown argument 'locaton' (did you mean 'location'?)",
-        "kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'",
+        "kubernetes_version='1.29' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'",
         "auto_upgrade_channel='Patch' must be one of 'patch', 'stable', 'rapid', 'none' (did you mean 'patch'?)",
         "system_pool.instance_type='Standard_NC24ads_A100_v4' has GPUs; the system pool runs cluster services "
         "on CPU nodes: use a size like 'Standard_D4s_v5' and a GPU node pool for GPUs",

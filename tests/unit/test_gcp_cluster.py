@@ -398,7 +398,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         regoin="us-east1",
     )
     assert found[0] == "unknown argument 'regoin' (did you mean 'region'?)"
-    assert "kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'" in found
+    assert "kubernetes_version='1.29' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'" in found
     assert any(p.startswith("release_channel='regular' must be one of 'RAPID', 'REGULAR'") for p in found)
     assert any("(did you mean 'REGULAR'?)" in p for p in found)
     assert any(p.startswith("master_ipv4_cidr='172.16.0.0/24' is a /24; GKE gives the control plane") for p in found)
@@ -475,8 +475,12 @@ def test_secondary_ranges_must_be_distinct_range_names() -> None:
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ("1.33.2", "kubernetes_version='1.33.2' is not a MAJOR.MINOR version string like '1.33' (GKE picks"),
-        ("1.35", "kubernetes_version='1.35' is not supported; supported: '1.30' to '1.34'"),
+        (
+            "1.33.2",
+            "kubernetes_version='1.33.2' must be one of '1.30', '1.31', '1.32', '1.33', '1.34' (give the minor "
+            "version only: GKE picks",
+        ),
+        ("1.35", "kubernetes_version='1.35' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'"),
     ],
 )
 def test_kubernetes_version_must_be_a_supported_minor_version(version: str, expected: str) -> None:

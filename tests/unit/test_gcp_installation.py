@@ -375,7 +375,7 @@ def test_problems_of_a_part_are_prefixed_with_the_part() -> None:
     )
     for part in ("network", "cluster", "gpu_pools[0]", "gpu_pools[1]", "weight_store", "registry", "inference"):
         assert any(p.startswith(f"{part}: ") for p in found), (part, found)
-    assert "cluster: kubernetes_version='1.29' is not supported; supported: '1.30' to '1.34'" in found
+    assert "cluster: kubernetes_version='1.29' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'" in found
 
 
 def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:

@@ -208,7 +208,7 @@ class ClusterArgs(TypedDict, total=False):
     """Resource ID of the subnet for the nodes (Network's ``node_subnet_id``)."""
     kubernetes_version: str
     """Kubernetes minor version, '1.30' to '1.34'; AKS picks the patch release and ``auto_upgrade_channel`` keeps it
-    patched. Default: '1.33'."""
+    patched. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default: '1.33'."""
     auto_upgrade_channel: str
     """How AKS upgrades Kubernetes by itself: 'patch' (the latest patch of the declared minor), 'stable' or 'rapid'
     (newer minors too; the declared version is then only the starting one) or 'none'. The nodes' OS image is upgraded
@@ -339,7 +339,7 @@ class InstallationCluster(TypedDict, total=False):
 
     kubernetes_version: str
     """Kubernetes minor version, '1.30' to '1.34'; AKS picks the patch release and ``auto_upgrade_channel`` keeps it
-    patched. Default: '1.33'."""
+    patched. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default: '1.33'."""
     auto_upgrade_channel: str
     """How AKS upgrades Kubernetes by itself: 'patch' (the latest patch of the declared minor), 'stable' or 'rapid'
     (newer minors too; the declared version is then only the starting one) or 'none'. The nodes' OS image is upgraded

@@ -26,7 +26,7 @@ from shardstack.azure.kinds import (
 from shardstack.kubernetes_versions import (
     DEFAULT_KUBERNETES_VERSION,
     SUPPORTED_KUBERNETES_VERSIONS,
-    kubernetes_version_problem,
+    KubernetesVersion,
 )
 from shardstack.specs.kinds import Choice, Flag, Kind, Record, Whole, Worded
 from shardstack.specs.problem import Problem
@@ -147,10 +147,6 @@ class IPv4Address(Kind):
         return None
 
 
-def _kubernetes_version(_name: str, value: Any) -> list[str]:
-    return [p] if (p := kubernetes_version_problem(value, "AKS")) else []
-
-
 def _authorized_networks(_name: str, value: Any) -> list[str]:
     return api_access_problems({"authorized_networks": value})
 
@@ -229,7 +225,7 @@ CLUSTER = Spec(
         ),
         Arg(
             "kubernetes_version",
-            Worded("str", "a MAJOR.MINOR version string like '1.33'", _kubernetes_version),
+            KubernetesVersion(service="AKS"),
             f"Kubernetes minor version, {SUPPORTED_KUBERNETES_VERSIONS[0]!r} to {SUPPORTED_KUBERNETES_VERSIONS[-1]!r}; "
             "AKS picks the patch release and ``auto_upgrade_channel`` keeps it patched.",
             default=DEFAULT_KUBERNETES_VERSION,

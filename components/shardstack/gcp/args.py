@@ -156,7 +156,7 @@ class ClusterArgs(TypedDict, total=False):
     """Name of the subnetwork's secondary range that Service IPs come from."""
     kubernetes_version: str
     """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on
-    ``release_channel`` from there. Default: '1.33'."""
+    ``release_channel`` from there. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default: '1.33'."""
     release_channel: str
     """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
     'EXTENDED'. Default: 'REGULAR'."""
@@ -184,7 +184,7 @@ class InstallationCluster(TypedDict, total=False):
 
     kubernetes_version: str
     """Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on
-    ``release_channel`` from there. Default: '1.33'."""
+    ``release_channel`` from there. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default: '1.33'."""
     release_channel: str
     """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
     'EXTENDED'. Default: 'REGULAR'."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from shardstack.api_access import api_access_problems
 from shardstack.gcp.labels import GCP_LABELS
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, kubernetes_version_problem
+from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 from shardstack.specs.kinds import Choice, Flag, Input, Record, Text, Worded
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -122,13 +122,6 @@ SYSTEM_POOL = system_pool_spec(GKE_MACHINE_TYPE).without(
 """A GKE cluster's system pool."""
 
 
-def _kubernetes_version(name: str, value: Any) -> list[str]:
-    # Worded by the helper every cloud's cluster shares.
-    del name
-    problem = kubernetes_version_problem(value, "GKE")
-    return [problem] if problem else []
-
-
 def _authorized_networks(name: str, value: Any) -> list[str]:
     # The list on its own; that a public endpoint needs one is the rule below.
     del name
@@ -178,7 +171,7 @@ CLUSTER = Spec(
         ),
         Arg(
             "kubernetes_version",
-            Worded("str", "a supported Kubernetes MAJOR.MINOR version", _kubernetes_version),
+            KubernetesVersion(service="GKE"),
             "Kubernetes minor version, '1.30' to '1.34'; GKE picks the patch release and keeps the cluster on "
             "``release_channel`` from there.",
             default=DEFAULT_KUBERNETES_VERSION,

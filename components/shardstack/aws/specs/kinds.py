@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-from shardstack.kubernetes_versions import SUPPORTED_KUBERNETES_VERSIONS
-from shardstack.specs.kinds import Choice, Input, Text
+from shardstack.kubernetes_versions import KubernetesVersion
+from shardstack.specs.kinds import Input, Text
 
 
 def shaped(pattern: re.Pattern[str], reason: str) -> Callable[[str], str | None]:
@@ -61,17 +59,5 @@ EKS_CLUSTER_NAME = Text(
 """The name of an EKS cluster, as EKS takes it."""
 
 
-@dataclass(frozen=True)
-class KubernetesVersion(Choice):
-    """A supported Kubernetes minor version; a patch version is refused with a hint, as EKS picks the patch."""
-
-    def reason(self, value: Any) -> str | None:
-        if isinstance(value, str) and value in self.values:
-            return None
-        if isinstance(value, str) and value.count(".") >= 2:
-            return f"must be {self.allowed} (give the minor version only: EKS picks the patch release)"
-        return f"must be {self.allowed}"
-
-
-KUBERNETES_VERSION = KubernetesVersion(SUPPORTED_KUBERNETES_VERSIONS)
+KUBERNETES_VERSION = KubernetesVersion(service="EKS")
 """A Kubernetes minor version Shardstack supports on EKS."""
