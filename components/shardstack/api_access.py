@@ -1,54 +1,70 @@
-"""Who may reach a managed cluster's Kubernetes API: the same rules on every cloud.
+"""Who may reach a managed cluster's Kubernetes API: the same arguments and rule on every cloud.
 
 ``private_endpoint`` (default True) keeps the API inside the cluster's network; with it False,
 ``authorized_networks`` must list the CIDR blocks allowed to reach the public endpoint, and the whole
-internet (0.0.0.0/0) is refused.
+internet (0.0.0.0/0) is refused. Each cloud's cluster spec takes these arguments, with its own words for where
+the private endpoint lives; the stack config's ``cluster`` section takes them too.
 """
 
+from __future__ import annotations
+
 import ipaddress
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import replace
 
-from shardstack.k8s import names
-
-
-def api_access_problems(args: Mapping[str, Any]) -> list[str]:
-    """Every problem with ``private_endpoint`` and ``authorized_networks`` in a cluster's arguments."""
-    problems: list[str] = []
-    private = args.get("private_endpoint", True)
-    problem = names.bool_problem("private_endpoint", private)
-    if problem:
-        problems.append(problem)
-    networks = args.get("authorized_networks", [])
-    if not isinstance(networks, Sequence) or isinstance(networks, str):
-        return [*problems, f"authorized_networks must be a list of CIDR blocks; got {networks!r}"]
-    for i, cidr in enumerate(networks):
-        problem = cidr_problem(f"authorized_networks[{i}]", cidr)
-        if problem:
-            problems.append(problem)
-    for cidr in sorted({c for c in networks if isinstance(c, str) and list(networks).count(c) > 1}):
-        problems.append(f"authorized_networks lists {cidr!r} more than once")
-    if private is False and not networks:
-        problems.append(
-            "authorized_networks is empty, but private_endpoint is False: list the CIDR blocks that may "
-            "reach the Kubernetes API, e.g. ['203.0.113.0/24'], or keep private_endpoint True"
-        )
-    return problems
+from shardstack.cidr import cidr_reason
+from shardstack.specs.kinds import Flag, ListOf, Text
+from shardstack.specs.problem import Problem
+from shardstack.specs.spec import Arg, Rule, Values
 
 
-def cidr_problem(arg: str, value: Any) -> str | None:
-    """Why ``value`` is not a CIDR block allowed to reach the API, or None."""
-    try:
-        if not isinstance(value, str) or "/" not in value:
-            raise ValueError(value)
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return f"{arg}={value!r} is not a CIDR block like '203.0.113.0/24'"
-    if network.with_prefixlen != value:
-        return f"{arg}={value!r} has host bits set; the network it is in is {network.with_prefixlen!r}"
-    if network.prefixlen == 0:
+def _api_network_reason(value: str) -> str | None:
+    reason = cidr_reason(value)
+    if reason is None and ipaddress.ip_network(value).prefixlen == 0:
         return (
-            f"{arg}={value!r} would open the Kubernetes API to the whole internet; list the networks that "
-            "need to reach it (e.g. your office or VPN egress), or keep private_endpoint True"
+            "would open the Kubernetes API to the whole internet; list the networks that need to reach it "
+            "(e.g. your office or VPN egress), or keep private_endpoint True"
         )
-    return None
+    return reason
+
+
+API_NETWORKS = ListOf(Text("a CIDR block like '203.0.113.0/24'", _api_network_reason), unique=True)
+"""CIDR blocks that may reach a Kubernetes API: never the whole internet."""
+
+PRIVATE_ENDPOINT = Arg(
+    "private_endpoint",
+    Flag(),
+    "Reach the Kubernetes API only from inside the cluster's network. When off the API also gets a public "
+    "endpoint, open to ``authorized_networks`` only. Nodes are private either way.",
+    default=True,
+)
+
+AUTHORIZED_NETWORKS = Arg(
+    "authorized_networks",
+    API_NETWORKS,
+    "CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when "
+    "private_endpoint is off; 0.0.0.0/0 is refused.",
+)
+
+
+def private_endpoint(where: str) -> Arg:
+    """Return ``private_endpoint``, saying ``where`` the private endpoint lives ('inside the cluster's VPC')."""
+    return replace(PRIVATE_ENDPOINT, doc=PRIVATE_ENDPOINT.doc.replace("inside the cluster's network", where))
+
+
+def authorized_networks(doc: str) -> Arg:
+    """Return ``authorized_networks``, with what the cloud does with them in ``doc``."""
+    return replace(AUTHORIZED_NETWORKS, doc=doc)
+
+
+def _public_api_needs_networks(values: Values) -> Iterator[Problem]:
+    if values["private_endpoint"] is False and not values.get("authorized_networks"):
+        yield Problem(
+            ("authorized_networks",),
+            "is empty, but private_endpoint is False: list the CIDR blocks that may reach the Kubernetes API, "
+            "e.g. ['203.0.113.0/24'], or keep private_endpoint True",
+        )
+
+
+PUBLIC_API_NEEDS_NETWORKS = Rule(("private_endpoint", "authorized_networks"), _public_api_needs_networks)
+"""A public API endpoint is open to listed networks only."""

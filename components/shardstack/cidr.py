@@ -1,7 +1,26 @@
-"""IPv4 blocks as users write them in arguments."""
+"""CIDR blocks as users write them in arguments and in the stack config."""
 
 import ipaddress
 from typing import Any
+
+from shardstack.specs.kinds import Text
+
+
+def cidr_reason(value: str) -> str | None:
+    """Why ``value`` is not a CIDR block (IPv4 or IPv6, without host bits), or None."""
+    try:
+        if "/" not in value:
+            raise ValueError(value)
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return "is not a CIDR block like '203.0.113.0/24'"
+    if network.with_prefixlen != value:
+        return f"has host bits set; the network it is in is {network.with_prefixlen!r}"
+    return None
+
+
+CIDR_BLOCK = Text("a CIDR block like '203.0.113.0/24'", cidr_reason)
+"""A block of client addresses (IPv4 or IPv6): who may reach an API, a firewall's allowed networks."""
 
 
 def ipv4_network(value: Any) -> ipaddress.IPv4Network | None:

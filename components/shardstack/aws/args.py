@@ -262,11 +262,11 @@ class ClusterArgs(TypedDict, total=False):
     """Kubernetes minor version; EKS picks the patch release. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default:
     '1.33'."""
     private_endpoint: bool
-    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public endpoint, open
-    to ``authorized_networks`` only. Default: True."""
+    """Reach the Kubernetes API only from inside the cluster's VPC. When off the API also gets a public endpoint, open
+    to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
-    private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    private_endpoint is off, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
     admin_role_arns: Sequence[str]
     """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
     made admin when the cluster is created: do not list it. Default: none."""
@@ -289,11 +289,11 @@ class InstallationCluster(TypedDict, total=False):
     """Kubernetes minor version; EKS picks the patch release. One of '1.30', '1.31', '1.32', '1.33', '1.34'. Default:
     '1.33'."""
     private_endpoint: bool
-    """Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public endpoint, open
-    to ``authorized_networks`` only. Default: True."""
+    """Reach the Kubernetes API only from inside the cluster's VPC. When off the API also gets a public endpoint, open
+    to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
-    private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    private_endpoint is off, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
     admin_role_arns: Sequence[str]
     """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
     made admin when the cluster is created: do not list it. Default: none."""

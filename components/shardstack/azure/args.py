@@ -214,11 +214,11 @@ class ClusterArgs(TypedDict, total=False):
     (newer minors too; the declared version is then only the starting one) or 'none'. The nodes' OS image is upgraded
     weekly either way. One of 'patch', 'stable', 'rapid', 'none'. Default: 'patch'."""
     private_endpoint: bool
-    """Reach the Kubernetes API only through its private endpoint in the VNet (a private cluster). When False the API
-    server is public, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    """Reach the Kubernetes API only from through its private endpoint in the VNet (a private cluster). When off the API
+    also gets a public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds the
-    cluster's own egress IP). Required when private_endpoint is False; AKS does not apply them to a private cluster, so
+    cluster's own egress IP). Required when private_endpoint is off; AKS does not apply them to a private cluster, so
     they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
     pod_cidr: str
     """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must not overlap
@@ -345,11 +345,11 @@ class InstallationCluster(TypedDict, total=False):
     (newer minors too; the declared version is then only the starting one) or 'none'. The nodes' OS image is upgraded
     weekly either way. One of 'patch', 'stable', 'rapid', 'none'. Default: 'patch'."""
     private_endpoint: bool
-    """Reach the Kubernetes API only through its private endpoint in the VNet (a private cluster). When False the API
-    server is public, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
+    """Reach the Kubernetes API only from through its private endpoint in the VNet (a private cluster). When off the API
+    also gets a public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds the
-    cluster's own egress IP). Required when private_endpoint is False; AKS does not apply them to a private cluster, so
+    cluster's own egress IP). Required when private_endpoint is off; AKS does not apply them to a private cluster, so
     they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
     pod_cidr: str
     """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must not overlap

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from shardstack.api_access import api_access_problems
+from shardstack.api_access import PUBLIC_API_NEEDS_NETWORKS, authorized_networks, private_endpoint
 from shardstack.azure.kinds import (
     AVAILABILITY_ZONES,
     PRINCIPAL_IDS,
@@ -28,7 +28,7 @@ from shardstack.kubernetes_versions import (
     SUPPORTED_KUBERNETES_VERSIONS,
     KubernetesVersion,
 )
-from shardstack.specs.kinds import Choice, Flag, Kind, Record, Whole, Worded
+from shardstack.specs.kinds import Choice, Flag, Kind, Record, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
@@ -147,24 +147,14 @@ class IPv4Address(Kind):
         return None
 
 
-def _authorized_networks(_name: str, value: Any) -> list[str]:
-    return api_access_problems({"authorized_networks": value})
-
-
-def _api_access(values: Values) -> Iterator[Problem]:
+def _no_networks_on_private_api(values: Values) -> Iterator[Problem]:
     networks = values.get("authorized_networks", [])
-    if values["private_endpoint"] is False and not networks:
-        yield Problem(
-            ("authorized_networks",),
-            "is empty, but private_endpoint is False: list the CIDR blocks that may reach the Kubernetes API, "
-            "e.g. ['203.0.113.0/24'], or keep private_endpoint True",
-        )
     if values["private_endpoint"] is True and networks:
         yield Problem(
             ("authorized_networks",),
             "cannot be combined with a private API server: AKS applies authorized IP ranges to a public API "
             "server only, and a private one is reached from the VNet, peered networks or a VPN; drop "
-            "authorized_networks or set private_endpoint False",
+            "authorized_networks or turn private_endpoint off",
             list(networks),
         )
 
@@ -238,20 +228,11 @@ CLUSTER = Spec(
             "image is upgraded weekly either way.",
             default=DEFAULT_AUTO_UPGRADE_CHANNEL,
         ),
-        Arg(
-            "private_endpoint",
-            Flag(),
-            "Reach the Kubernetes API only through its private endpoint in the VNet (a private cluster). When False "
-            "the API server is public, open to ``authorized_networks`` only. Nodes are private either way.",
-            default=True,
-        ),
-        Arg(
-            "authorized_networks",
-            Worded("Sequence[str]", "a list of CIDR blocks", _authorized_networks),
+        private_endpoint("through its private endpoint in the VNet (a private cluster)"),
+        authorized_networks(
             "Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds "
-            "the cluster's own egress IP). Required when private_endpoint is False; AKS does not apply them to a "
-            "private cluster, so they cannot be given with one. 0.0.0.0/0 is refused.",
-            default_doc="none",
+            "the cluster's own egress IP). Required when private_endpoint is off; AKS does not apply them to a "
+            "private cluster, so they cannot be given with one. 0.0.0.0/0 is refused."
         ),
         Arg(
             "pod_cidr",
@@ -343,7 +324,8 @@ CLUSTER = Spec(
         ),
     ),
     rules=(
-        Rule(("private_endpoint", "authorized_networks"), _api_access),
+        PUBLIC_API_NEEDS_NETWORKS,
+        Rule(("private_endpoint", "authorized_networks"), _no_networks_on_private_api),
         Rule(("authorized_networks",), _authorized_network_count),
         Rule(("pod_cidr", "service_cidr"), _disjoint_pods_and_services),
         Rule(("dns_service_ip", "service_cidr"), _dns_in_services),

@@ -161,12 +161,12 @@ class ClusterArgs(TypedDict, total=False):
     """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
     'EXTENDED'. Default: 'REGULAR'."""
     private_endpoint: bool
-    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also gets a
+    """Reach the Kubernetes API only from on its private IP address, from inside the VPC. When off the API also gets a
     public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
-    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is
-    False; with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the
-    nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is off;
+    with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the nodes'
+    subnetwork. 0.0.0.0/0 is refused. Default: none."""
     master_ipv4_cidr: str
     """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
     '172.16.0.0/28'."""
@@ -189,12 +189,12 @@ class InstallationCluster(TypedDict, total=False):
     """GKE release channel that upgrades the control plane and the nodes. One of 'RAPID', 'REGULAR', 'STABLE',
     'EXTENDED'. Default: 'REGULAR'."""
     private_endpoint: bool
-    """Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also gets a
+    """Reach the Kubernetes API only from on its private IP address, from inside the VPC. When off the API also gets a
     public endpoint, open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
-    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is
-    False; with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the
-    nodes' subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is off;
+    with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the nodes'
+    subnetwork. 0.0.0.0/0 is refused. Default: none."""
     master_ipv4_cidr: str
     """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
     '172.16.0.0/28'."""

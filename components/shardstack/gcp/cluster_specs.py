@@ -9,12 +9,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from typing import Any
 
-from shardstack.api_access import api_access_problems
+from shardstack.api_access import PUBLIC_API_NEEDS_NETWORKS, authorized_networks, private_endpoint
 from shardstack.gcp.labels import GCP_LABELS
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
-from shardstack.specs.kinds import Choice, Flag, Input, Record, Text, Worded
+from shardstack.specs.kinds import Choice, Flag, Input, Record, Text
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
@@ -122,17 +121,6 @@ SYSTEM_POOL = system_pool_spec(GKE_MACHINE_TYPE).without(
 """A GKE cluster's system pool."""
 
 
-def _authorized_networks(name: str, value: Any) -> list[str]:
-    # The list on its own; that a public endpoint needs one is the rule below.
-    del name
-    return api_access_problems({"authorized_networks": value})
-
-
-def _api_access(values: Values) -> Iterator[Problem]:
-    # With both arguments valid, what the shared helper has left to say is how they go together.
-    yield from (Problem((), line) for line in api_access_problems(values))
-
-
 CLUSTER = Spec(
     "ClusterArgs",
     "Arguments of Cluster.",
@@ -182,20 +170,11 @@ CLUSTER = Spec(
             "GKE release channel that upgrades the control plane and the nodes.",
             default=DEFAULT_RELEASE_CHANNEL,
         ),
-        Arg(
-            "private_endpoint",
-            Flag(),
-            "Reach the Kubernetes API only on its private IP address, from inside the VPC. When False the API also "
-            "gets a public endpoint, open to ``authorized_networks`` only. Nodes are private either way.",
-            default=True,
-        ),
-        Arg(
-            "authorized_networks",
-            Worded("Sequence[str]", "a list of CIDR blocks", _authorized_networks),
+        private_endpoint("on its private IP address, from inside the VPC"),
+        authorized_networks(
             "CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when "
-            "private_endpoint is False; with a private endpoint, the internal ranges (a VPN, a bastion's "
-            "subnetwork) that may reach it besides the nodes' subnetwork. 0.0.0.0/0 is refused.",
-            default_doc="none",
+            "private_endpoint is off; with a private endpoint, the internal ranges (a VPN, a bastion's "
+            "subnetwork) that may reach it besides the nodes' subnetwork. 0.0.0.0/0 is refused."
         ),
         Arg(
             "master_ipv4_cidr",
@@ -225,7 +204,7 @@ CLUSTER = Spec(
     ),
     rules=(
         Rule(("pods_range_name", "services_range_name"), _separate_ranges),
-        Rule(("private_endpoint", "authorized_networks"), _api_access),
+        PUBLIC_API_NEEDS_NETWORKS,
     ),
 )
 """Cluster's arguments."""

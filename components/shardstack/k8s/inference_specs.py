@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from shardstack.cidr import CIDR_BLOCK
 from shardstack.errors import one_of
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.kinds import (
-    CIDR_BLOCK,
     ENV_NAME,
     KUBERNETES_NAME,
     OBJECT_NAME,

@@ -57,8 +57,6 @@ QUANTITY = _checked_by("Kubernetes quantity", "e.g. '500m', '4', '512Mi' or '16G
 SECRET_KEY = _checked_by("Secret key", "letters, digits, '-', '_' or '.'", names.secret_key_problem)
 """A key inside a Secret, which is also a file name when the Secret is mounted."""
 
-CIDR_BLOCK = _checked_by("CIDR block", "e.g. '203.0.113.0/24' or '2001:db8::/32'", names.cidr_problem)
-
 IMAGE = Text("an image reference such as 'registry/repo:tag'")
 
 

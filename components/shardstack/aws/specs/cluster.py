@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shardstack import catalog
-from shardstack.api_access import cidr_problem
+from shardstack.api_access import PUBLIC_API_NEEDS_NETWORKS, authorized_networks, private_endpoint
 from shardstack.aws.specs.kinds import KUBERNETES_VERSION, SUBNET_ID, VPC_ID
 from shardstack.aws.tags import Tags
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
-from shardstack.specs.kinds import Choice, Flag, Input, Kind, ListOf, Record, Text
+from shardstack.specs.kinds import Choice, Input, Kind, ListOf, Record, Text
 from shardstack.specs.problem import Path, Problem
-from shardstack.specs.spec import Arg, Rule, Spec, Values
+from shardstack.specs.spec import Arg, Spec
 from shardstack.specs.system_pool import DEFAULT_DISK_SIZE_GIB, DEFAULT_MAX_NODES, DEFAULT_MIN_NODES, system_pool_spec
 
 LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -62,21 +62,6 @@ SYSTEM_POOL = system_pool_spec(
     )
 )
 """The EKS cluster's system pool."""
-
-
-def _api_network(value: str) -> str | None:
-    # The rules on who may reach a cluster's API are the same on every cloud (shardstack.api_access).
-    problem = cidr_problem("cidr", value)
-    return None if problem is None else problem.removeprefix(f"cidr={value!r} ")
-
-
-def _public_api_needs_networks(values: Values) -> Iterator[Problem]:
-    if values["private_endpoint"] is False and not values.get("authorized_networks"):
-        yield Problem(
-            ("authorized_networks",),
-            "is empty, but private_endpoint is False: list the CIDR blocks that may reach the Kubernetes API, "
-            "e.g. ['203.0.113.0/24'], or keep private_endpoint True",
-        )
 
 
 @dataclass(frozen=True)
@@ -148,18 +133,10 @@ CLUSTER = Spec(
             "Kubernetes minor version; EKS picks the patch release.",
             default=DEFAULT_KUBERNETES_VERSION,
         ),
-        Arg(
-            "private_endpoint",
-            Flag(),
-            "Reach the Kubernetes API only from inside the cluster's VPC. When False the API also gets a public "
-            "endpoint, open to ``authorized_networks`` only.",
-            default=True,
-        ),
-        Arg(
-            "authorized_networks",
-            ListOf(Text("a CIDR block like '203.0.113.0/24'", _api_network), unique=True),
+        private_endpoint("inside the cluster's VPC"),
+        authorized_networks(
             "CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when "
-            "private_endpoint is False, unused otherwise; 0.0.0.0/0 is refused.",
+            "private_endpoint is off, unused otherwise; 0.0.0.0/0 is refused."
         ),
         Arg(
             "admin_role_arns",
@@ -200,7 +177,7 @@ CLUSTER = Spec(
         ),
         Arg("tags", Tags(), "AWS tags added to every resource, next to ``shardstack:component: <name>``."),
     ),
-    rules=(Rule(("private_endpoint", "authorized_networks"), _public_api_needs_networks),),
+    rules=(PUBLIC_API_NEEDS_NETWORKS,),
 )
 """Cluster's arguments."""
 
