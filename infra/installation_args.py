@@ -10,7 +10,7 @@ import pulumi
 from model_sizing import ModelSizing
 
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPoolArgs
-from shardstack.k8s import SecretKeyRef, ShardedInferenceArgs
+from shardstack.k8s import ShardedInferenceArgs
 from shardstack.pool_args import SystemPool
 
 DEMO_MODEL_PATH = "demo/smollm2-135m-instruct"
@@ -37,23 +37,10 @@ class ClusterAccess(TypedDict, total=False):
 
 def serving_args(cfg: config.StackConfig, shards: int) -> ServingArgs:
     """The deployment, where its model is, and the API key, as every installation takes them."""
-    # ShardedInferenceArgs requires model_uri, which the installation fills in from model_path for the demo
-    # model: these keys go in untyped, every other one below is checked.
-    fields: dict[str, Any] = {
-        "image": cfg.serving.image,
-        "shards": shards,
-        "replica_groups": cfg.serving.replica_groups,
-        "dtype": cfg.model.dtype,
-        "namespace": cfg.serving.namespace,
-        "public": cfg.serving.public,
-        "mode": cfg.serving.mode,
-    }
-    inference = ShardedInferenceArgs(**fields)
-    if cfg.serving.public:
-        inference["allowed_cidrs"] = [str(c) for c in cfg.serving.allowed_cidrs]
-    if cfg.serving.api_key_secret is not None:
-        secret = cfg.serving.api_key_secret
-        inference["api_key_secret"] = SecretKeyRef(name=secret.name, key=secret.key)
+    # The serving keys are ShardedInference's own arguments (infra/config/specs.py takes them over): they pass
+    # through by name. An empty list is the component's default, left out as the key itself would be.
+    serving = {k: v for k, v in cfg.serving.model_dump(exclude_none=True).items() if v != []}
+    inference = cast(ShardedInferenceArgs, {**serving, "shards": shards, "dtype": cfg.model.dtype})
     args = ServingArgs(inference=inference)
     if cfg.model.uri == config.DEMO_MODEL_URI:
         args["model_path"] = f"{DEMO_MODEL_PATH}/"  # the installation points model_uri at it in its store

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import difflib
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from shardstack.aws import specs as aws
 from shardstack.azure import specs as azure
 from shardstack.gcp import specs as gcp
 from shardstack.k8s import specs as k8s
-from shardstack.specs import gpu_pool, render, stack, system_pool
+from shardstack.specs import gpu_pool, render, system_pool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +47,7 @@ def targets() -> list[Generated]:
 
     return [
         *(Generated(args.path, typed_dicts(args)) for args in ARGS_MODULES),
-        Generated("infra/config/node_pools.py", stack_config_pools),
+        Generated("infra/config/sections.py", stack_config_sections),
         Generated("docs/CONFIG.md", config_reference),
     ]
 
@@ -61,22 +63,45 @@ def config_reference() -> str:
     return reference.render()
 
 
-def stack_config_pools() -> str:
-    """Return the stack config's GPU pool sections, checked by their specs."""
-    classes = {
-        gpu_pool.TAINT.name: "TaintConfig",
-        stack.GPU_POOL.name: "GpuPoolConfig",
-        stack.SYSTEM_POOL.name: "SystemPoolConfig",
-    }
-    sections = [
-        render.config_section(gpu_pool.TAINT, "TAINT", "SpecSection", classes),
-        render.config_section(stack.SYSTEM_POOL, "SYSTEM_POOL", "SpecSection", classes),
-        render.config_section(stack.GPU_POOL, "GPU_POOL", "GpuPoolSection", classes),
-    ]
+SECTIONS = (
+    ("TAINT", "TaintConfig", "SpecSection"),
+    ("SYSTEM_POOL", "SystemPoolConfig", "SpecSection"),
+    ("GPU_POOL", "GpuPoolConfig", "GpuPoolSection"),
+    ("CLUSTER", "ClusterConfig", "SpecSection"),
+    ("NETWORK", "NetworkConfig", "SpecSection"),
+    ("WEIGHT_STORE", "WeightStoreConfig", "SpecSection"),
+    ("MODEL", "ModelConfig", "SpecSection"),
+    ("API_KEY_SECRET", "ApiKeySecretRef", "SpecSection"),
+    ("SERVING", "ServingConfig", "SpecSection"),
+    ("LOCAL_WEIGHTS", "LocalWeightsConfig", "SpecSection"),
+    ("LOCAL", "LocalConfig", "SpecSection"),
+)
+"""The stack config's sections: the spec each is generated from (in infra/config/specs.py, or TAINT, the GPU pool's
+taint), the class and its base; a section comes after the sections it holds."""
+
+
+def stack_config_specs() -> types.ModuleType:
+    """Import infra/config/specs.py, as Pulumi loads it, without running the package's ``__init__``: that imports
+    the sections generated from these specs, which may not exist yet."""
+    if "config" not in sys.modules:
+        package = types.ModuleType("config")
+        package.__path__ = [str(REPO / "infra" / "config")]
+        sys.modules["config"] = package
+    return importlib.import_module("config.specs")
+
+
+def stack_config_sections() -> str:
+    """Return the stack config's sections, each checked by its spec."""
+    specs = stack_config_specs()
+
+    found = {name: gpu_pool.TAINT if name == "TAINT" else getattr(specs, name) for name, _, _ in SECTIONS}
+    classes = {found[name].name: cls for name, cls, _ in SECTIONS}
+    sections = [render.config_section(found[name], name, base, classes) for name, _, base in SECTIONS]
     header = render.header(
-        "The stack config's node pools (``gpu_pools`` entries, ``system_pool``), as sections checked by their specs.",
-        "infra/config/stack.py",
+        "The stack config's sections (every mapping of keys but the whole namespace), each checked by its spec.",
+        "infra/config/specs.py",
     )
+    held = sorted(name for name, _, _ in SECTIONS if name != "TAINT")
     imports = [
         "from __future__ import annotations",
         "",
@@ -85,7 +110,7 @@ def stack_config_pools() -> str:
         "from shardstack.specs.gpu_pool import TAINT",
         "from shardstack.specs.spec import Spec",
         "",
-        "from shardstack.specs.stack import GPU_POOL, SYSTEM_POOL",
+        f"from .specs import {', '.join(held)}",
         "from .section import GpuPoolSection, SpecSection, spec_field",
     ]
     return header + "\n\n" + "\n".join(imports) + "\n\n\n" + "\n\n\n".join(sections) + "\n"

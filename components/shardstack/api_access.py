@@ -8,27 +8,15 @@ the private endpoint lives; the stack config's ``cluster`` section takes them to
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import replace
 
-from shardstack.cidr import cidr_reason
-from shardstack.specs.kinds import Flag, ListOf, Text
+from shardstack.cidr import admitted_networks
+from shardstack.specs.kinds import Flag, ListOf
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Values
 
-
-def _api_network_reason(value: str) -> str | None:
-    reason = cidr_reason(value)
-    if reason is None and ipaddress.ip_network(value).prefixlen == 0:
-        return (
-            "would open the Kubernetes API to the whole internet; list the networks that need to reach it "
-            "(e.g. your office or VPN egress), or keep private_endpoint True"
-        )
-    return reason
-
-
-API_NETWORKS = ListOf(Text("a CIDR block like '203.0.113.0/24'", _api_network_reason), unique=True)
+API_NETWORKS = ListOf(admitted_networks("the Kubernetes API", "keep private_endpoint True"), unique=True)
 """CIDR blocks that may reach a Kubernetes API: never the whole internet."""
 
 PRIVATE_ENDPOINT = Arg(

@@ -1,6 +1,8 @@
 """CIDR blocks as users write them in arguments and in the stack config."""
 
+import contextlib
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
 from shardstack.specs.kinds import Text
@@ -19,8 +21,36 @@ def cidr_reason(value: str) -> str | None:
     return None
 
 
-CIDR_BLOCK = Text("a CIDR block like '203.0.113.0/24'", cidr_reason)
+@dataclass(frozen=True)
+class CidrBlock(Text):
+    """A CIDR block; in a stack config a single address stands for its own block ('203.0.113.7' is a /32)."""
+
+    def from_text(self, value: Any) -> Any:
+        if isinstance(value, str) and "/" not in value:
+            with contextlib.suppress(ValueError):
+                return ipaddress.ip_network(value.strip()).with_prefixlen
+        return value
+
+
+CIDR_BLOCK = CidrBlock("a CIDR block like '203.0.113.0/24'", cidr_reason)
 """A block of client addresses (IPv4 or IPv6): who may reach an API, a firewall's allowed networks."""
+
+
+def admitted_networks(what: str, instead: str = "") -> CidrBlock:
+    """Return the kind of the CIDR blocks admitted to ``what`` ('the Kubernetes API'): never the whole internet;
+    ``instead`` is what else the user may do ('keep private_endpoint True')."""
+
+    def reason(value: str) -> str | None:
+        found = cidr_reason(value)
+        if found is None and ipaddress.ip_network(value).prefixlen == 0:
+            alternative = f", or {instead}" if instead else ""
+            return (
+                f"would open {what} to the whole internet; list the networks that need to reach it (e.g. your "
+                f"office or VPN egress){alternative}"
+            )
+        return found
+
+    return CidrBlock(CIDR_BLOCK.description, reason)
 
 
 def ipv4_network(value: Any) -> ipaddress.IPv4Network | None:

@@ -23,6 +23,12 @@ class KubernetesVersion(Choice):
     def reason(self, value: Any) -> str | None:
         if isinstance(value, str) and value in self.values:
             return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # YAML and Python read an unquoted 1.30 as the number 1.3: the version the user meant is already lost.
+            return (
+                f"is a number; write the version as a quoted string, e.g. {DEFAULT_KUBERNETES_VERSION!r} (as a "
+                "number, 1.30 is 1.3)"
+            )
         if isinstance(value, str) and value.count(".") >= 2:
             return f"must be {self.allowed} (give the minor version only: {self.service} picks the patch release)"
         return f"must be {self.allowed}"

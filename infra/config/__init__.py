@@ -48,15 +48,17 @@ from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED
 from .defaults import DEFAULT_API_KEY_SECRET_KEY, DEFAULT_IMAGE, DEFAULT_NAMESPACE, DEMO_MODEL_URI, NAMESPACE
 from .loading import load
 from .messages import format_errors
-from .models import (
+from .models import StackConfig
+from .sections import (
     ApiKeySecretRef,
     ClusterConfig,
+    GpuPoolConfig,
     LocalConfig,
     LocalWeightsConfig,
     ModelConfig,
     NetworkConfig,
     ServingConfig,
-    StackConfig,
+    SystemPoolConfig,
+    TaintConfig,
     WeightStoreConfig,
 )
-from .node_pools import GpuPoolConfig, SystemPoolConfig, TaintConfig

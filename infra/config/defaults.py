@@ -7,14 +7,17 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
+from shardstack.k8s.inference_specs import INFERENCE_NAMESPACE
+from shardstack.k8s.runtime_contract import MODEL_URI_SCHEMES as MODEL_URI_PREFIXES
+
 NAMESPACE = "shardstack"
 """The Pulumi config namespace of every key: ``shardstack:cloud``."""
 
 DEFAULT_IMAGE = "ghcr.io/shardstack/runtime:0.1.0"
 """The bundled torch runtime image, at the version this program was released with."""
 
-DEFAULT_NAMESPACE = "shardstack"
-"""Kubernetes namespace of the inference deployment."""
+DEFAULT_NAMESPACE = INFERENCE_NAMESPACE
+"""Kubernetes namespace of the inference deployment: ShardedInference's default."""
 
 DEMO_MODEL_URI = "demo"
 """The ``model.uri`` that selects the small demo model shipped with the runtime."""
@@ -23,10 +26,6 @@ DEFAULT_API_KEY_SECRET_KEY = "api-key"
 """Key of the API key in its Secret's data, unless ``serving.api_key_secret.key`` says otherwise."""
 
 Cloud = Literal["local", "aws", "gcp", "azure"]
-Dtype = Literal["fp32", "bf16", "fp16"]
-ServingMode = Literal["statefulset", "leaderworkerset"]
-LocalWeightsStore = Literal["in-cluster-s3", "host-path"]
-NatGateways = Literal["one_per_zone", "single"]
 
 # Model URI schemes each cloud can read with the pod's workload identity; https is a public download
 # and works everywhere. For local, s3 is the in-cluster object store and file a host path.
@@ -36,7 +35,8 @@ MODEL_URI_SCHEMES: Mapping[str, tuple[str, ...]] = {
     "azure": ("az", "http", "https"),
     "local": ("s3", "file", "http", "https"),
 }
-ALL_MODEL_URI_SCHEMES = ("s3", "gs", "az", "file", "http", "https")
+ALL_MODEL_URI_SCHEMES = tuple(scheme.removesuffix("://") for scheme in MODEL_URI_PREFIXES)
+"""Every scheme the runtime reads (the runtime contract's)."""
 
 CLOUD_NAMES: Mapping[str, str] = {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}
 REGION_EXAMPLES: Mapping[str, str] = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
@@ -46,6 +46,3 @@ REGION_SHAPES: Mapping[str, re.Pattern[str]] = {
     "azure": re.compile(r"[a-z][a-z0-9]*"),  # eastus, westus3, switzerlandnorth
 }
 AZURE_ZONES = ("1", "2", "3")
-
-VERSION = re.compile(r"(\d+)\.(\d+)")
-KUBERNETES_LABEL_PREFIXES = ("kubernetes.io", "k8s.io")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -16,7 +17,6 @@ from shardstack.specs.spec import Values
 from .defaults import AZURE_ZONES, CLOUD_NAMES, DEMO_MODEL_URI, MODEL_URI_SCHEMES, REGION_EXAMPLES, REGION_SHAPES, Cloud
 from .problems import Problem
 from .section import Checked, Item
-from .values import is_whole_internet
 
 if TYPE_CHECKING:
     from .models import GpuPoolConfig, StackConfig
@@ -223,7 +223,7 @@ def api_key_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
     unauthenticated = cfg.api_key is None and serving.api_key_secret is None
     if checked.valid("serving.public", "serving.allowed_cidrs") and serving.public and unauthenticated:
         for index, cidr in enumerate(serving.allowed_cidrs):
-            if is_whole_internet(cidr):
+            if ipaddress.ip_network(cidr).prefixlen == 0:
                 message = (
                     f"{cidr!r} opens the API to the whole internet without an API key; set one with "
                     "`pulumi config set --secret shardstack:api_key ...` (or serving.api_key_secret), "

@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal, LiteralString, Self, cast,
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -243,14 +244,17 @@ def spec_problem_details(problem: SpecProblem) -> InitErrorDetails:
     return InitErrorDetails(type=rule_error(problem.as_config_text()), loc=problem.path, input=value)
 
 
-def spec_field(spec: Spec, name: str) -> Any:
-    """Return the pydantic field of the spec's argument ``name``: its default and its documentation."""
+def spec_field(spec: Spec, name: str, section: type[BaseModel] | None = None) -> Any:
+    """Return the pydantic field of the spec's argument ``name``: its default and its documentation; a key that
+    holds a ``section`` of defaults when left out names that section."""
     arg = spec.arg(name)
     how, description = config_default(arg), arg.documentation(show)
     if how == "required":
         return Field(description=description)
     if how in ("list", "dict"):
         return Field(default_factory=list if how == "list" else dict, description=description)
+    if how == "section" and section is not None:
+        return Field(default_factory=lambda: section.model_validate({}), description=description)
     return Field(default=None if how == "none" else arg.default, description=description)
 
 
@@ -265,3 +269,18 @@ class GpuPoolSection(SpecSection):
         if "name" not in values and isinstance(gpu, str) and gpu in catalog.GPUS:
             values["name"] = gpu
         return values
+
+
+def checked_by(spec: Spec, name: str) -> BeforeValidator:
+    """Return the validator of a key outside any spec-backed section that is the spec's argument ``name``: it reads
+    the value as the spec does and refuses it with the spec's words."""
+    kind = spec.arg(name).kind
+
+    def check(value: Any) -> Any:
+        value = kind.from_text(value)
+        problems = kind.problems(value, ())
+        if problems:
+            raise_problems(name, [Problem(p.path, p.as_config_text(), p.value) for p in problems])
+        return value
+
+    return BeforeValidator(check)

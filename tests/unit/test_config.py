@@ -357,7 +357,7 @@ def test_fails_when_azure_region_is_a_display_name() -> None:
 
 def test_fails_when_zones_repeat() -> None:
     line = problem_at(stack(AWS, zones=["us-east-1a", "us-east-1a"]), "shardstack:zones[1]")
-    assert "'us-east-1a'" in line and "[0]" in line
+    assert "'us-east-1a'" in line and "listed twice" in line
 
 
 def test_fails_when_zones_empty() -> None:
@@ -367,7 +367,7 @@ def test_fails_when_zones_empty() -> None:
 
 def test_fails_when_zones_not_a_list() -> None:
     line = problem_at(stack(AWS, zones="us-east-1a"), "shardstack:zones")
-    assert "'us-east-1a'" in line and "not a list" in line
+    assert "'us-east-1a'" in line and "must be a list" in line
 
 
 def test_fails_when_zone_not_in_region() -> None:
@@ -486,12 +486,12 @@ def test_fails_when_weight_store_network_is_the_whole_internet() -> None:
 
 def test_fails_when_kubernetes_version_unsupported() -> None:
     line = problem_at(stack(AWS, kubernetes_version="1.29"), "shardstack:kubernetes_version")
-    assert "'1.29'" in line and "'1.30' to '1.34'" in line
+    assert "'1.29'" in line and "'1.30', '1.31', '1.32', '1.33', '1.34'" in line
 
 
 def test_fails_when_kubernetes_version_has_a_patch() -> None:
     line = problem_at(stack(AWS, kubernetes_version="1.33.2"), "shardstack:kubernetes_version")
-    assert "'1.33.2'" in line and "MAJOR.MINOR" in line
+    assert "'1.33.2'" in line and "minor version only" in line
 
 
 def test_fails_when_kubernetes_version_is_a_yaml_number() -> None:
@@ -509,7 +509,7 @@ def test_fails_when_kubernetes_version_given_for_local() -> None:
 
 def test_fails_when_public_endpoint_has_no_authorized_networks() -> None:
     line = problem_at(stack(AWS, cluster={"private_endpoint": False}), "shardstack:cluster.authorized_networks")
-    assert "is empty, but private_endpoint is false" in line
+    assert "is empty, but private_endpoint is False" in line and "203.0.113.0/24" in line
 
 
 def test_fails_when_authorized_network_is_the_whole_internet() -> None:
@@ -699,13 +699,13 @@ def test_fails_when_file_uri_not_absolute() -> None:
 
 def test_fails_when_dtype_unknown() -> None:
     line = problem_at(stack(LOCAL, model={"dtype": "bf8"}), "shardstack:model.dtype")
-    assert "'bf8'" in line and "'fp32', 'bf16', 'fp16'" in line
+    assert "'bf8'" in line and "'bf16', 'fp16', 'fp32'" in line
 
 
 @pytest.mark.parametrize("shards", [0, "many", 1.5, True])
 def test_fails_when_shards_not_auto_or_positive(shards: object) -> None:
     line = problem_at(stack(LOCAL, model={"shards": shards}), "shardstack:model.shards")
-    assert "is not 'auto' or a whole number ≥ 1" in line
+    assert "must be 'auto' or a whole number ≥ 1" in line
 
 
 def test_fails_when_params_missing_for_auto_shards() -> None:
@@ -728,12 +728,12 @@ def test_fails_when_model_not_a_mapping() -> None:
 
 def test_fails_when_replica_groups_zero() -> None:
     line = problem_at(stack(LOCAL, serving={"replica_groups": 0}), "shardstack:serving.replica_groups")
-    assert "0 is less than 1" in line
+    assert "0 must be a whole number ≥ 1" in line
 
 
 def test_fails_when_public_without_allowed_cidrs() -> None:
-    line = problem_at(stack(LOCAL, serving={"public": True}), "shardstack:serving.allowed_cidrs")
-    assert "public is true" in line
+    line = problem_at(stack(LOCAL, serving={"public": True}), "shardstack:serving.public")
+    assert "needs allowed_cidrs" in line and "203.0.113.0/24" in line
 
 
 def test_fails_when_public_to_whole_internet_without_api_key() -> None:
@@ -762,7 +762,7 @@ def test_fails_when_api_key_and_api_key_secret_both_set() -> None:
 def test_fails_when_api_key_secret_name_invalid() -> None:
     values = stack(LOCAL, serving={"api_key_secret": {"name": "My Keys"}})
     line = problem_at(values, "shardstack:serving.api_key_secret.name")
-    assert "'My Keys'" in line and "Secret name" in line
+    assert "'My Keys'" in line and "is not a valid Kubernetes object name" in line
 
 
 def test_fails_when_api_key_secret_key_invalid() -> None:
@@ -773,7 +773,7 @@ def test_fails_when_api_key_secret_key_invalid() -> None:
 
 def test_fails_when_namespace_not_dns_label() -> None:
     line = problem_at(stack(LOCAL, serving={"namespace": "Inference"}), "shardstack:serving.namespace")
-    assert "'Inference'" in line and "DNS-1123" in line
+    assert "'Inference'" in line and "lowercase letters, digits and '-'" in line
 
 
 def test_fails_when_namespace_reserved() -> None:

@@ -14,7 +14,9 @@ from shardstack.k8s import labels as lbl
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.kinds import (
     ENV_NAME,
+    IMAGE,
     KUBERNETES_NAME,
+    NAMESPACE,
     OBJECT_NAME,
     QUALIFIED_NAME,
     QUANTITY,
@@ -160,7 +162,7 @@ SHARDED_INFERENCE = Spec(
     (
         Arg(
             "image",
-            Input(Text("an image reference such as 'ghcr.io/org/runtime:0.1.0'")),
+            Input(IMAGE),
             "Runtime image reference, e.g. ``ghcr.io/org/shardstack-runtime:0.1.0`` (pin a tag or digest).",
             required=True,
         ),
@@ -191,7 +193,7 @@ SHARDED_INFERENCE = Spec(
             "Node labels the ranks must run on.",
             default_doc='``shardstack.dev/gpu: "true"`` when ``gpus_per_shard`` > 0, none on CPU',
         ),
-        Arg("namespace", KUBERNETES_NAME, "Namespace for every object.", default=INFERENCE_NAMESPACE),
+        Arg("namespace", NAMESPACE, "Namespace for every object.", default=INFERENCE_NAMESPACE),
         Arg(
             "create_namespace",
             Flag(),

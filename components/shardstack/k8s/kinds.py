@@ -52,12 +52,42 @@ LABEL_VALUE = _checked_by(
     names.label_value_problem,
 )
 
-QUANTITY = _checked_by("Kubernetes quantity", "e.g. '500m', '4', '512Mi' or '16Gi'", names.quantity_problem)
+
+
+@dataclass(frozen=True)
+class Quantity(Text):
+    """A Kubernetes quantity; in a stack config a bare number (``cpu_per_shard: 4``) is read as its text."""
+
+    def from_text(self, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _quantity_reason(value: str) -> str | None:
+    match = names.QUANTITY.fullmatch(value)
+    if match is None or float(match.group(1)) == 0:
+        return "is not a positive Kubernetes quantity: use e.g. '500m', '4', '512Mi' or '16Gi'"
+    return None
+
+
+QUANTITY = Quantity("a positive Kubernetes quantity: e.g. '500m', '4', '512Mi' or '16Gi'", _quantity_reason)
 
 SECRET_KEY = _checked_by("Secret key", "letters, digits, '-', '_' or '.'", names.secret_key_problem)
 """A key inside a Secret, which is also a file name when the Secret is mounted."""
 
-IMAGE = Text("an image reference such as 'registry/repo:tag'")
+IMAGE = Text(
+    "an image reference such as 'registry/repo:tag'",
+    lambda value: "is not an image reference: it has a space" if any(c.isspace() for c in value) else None,
+)
+
+
+def _namespace_reason(value: str) -> str | None:
+    if value.startswith("kube-"):
+        return "starts with 'kube-', which is reserved for Kubernetes: choose another namespace"
+    return KUBERNETES_NAME.reason(value)
+
+
+NAMESPACE = Text(KUBERNETES_NAME.description + ", not starting with 'kube-'", _namespace_reason)
+"""A namespace Shardstack creates or deploys into: Kubernetes keeps the 'kube-' ones for itself."""
 
 
 def _env_name_reason(value: str) -> str | None:

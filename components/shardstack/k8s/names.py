@@ -117,13 +117,6 @@ def secret_key_problem(arg: str, value: Any) -> str | None:
     return None
 
 
-def quantity_problem(arg: str, value: Any) -> str | None:
-    """Check a Kubernetes resource quantity such as ``'500m'``, ``'4'`` or ``'16Gi'``."""
-    if not isinstance(value, str) or not QUANTITY.match(value):
-        return f"{arg}={value!r} is not a Kubernetes quantity: use e.g. '500m', '4', '512Mi' or '16Gi'"
-    return None
-
-
 def int_problem(arg: str, value: Any, *, minimum: int, maximum: int | None = None) -> str | None:
     """Check a plain integer within bounds (``True``/``False`` are not integers here)."""
     in_range = isinstance(value, int) and not isinstance(value, bool) and value >= minimum

@@ -25,6 +25,7 @@ from shardstack.k8s.kinds import (
     IMAGE,
     KUBERNETES_NAME,
     LABEL_VALUE,
+    NAMESPACE,
     OBJECT_NAME,
 )
 from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Text, Whole
@@ -180,7 +181,7 @@ LOCAL_WEIGHTS_STORE = Spec(
         ),
         Arg(
             "namespace",
-            KUBERNETES_NAME,
+            NAMESPACE,
             "Namespace of the store; it must exist unless ``create_namespace`` is True.",
             default=INFERENCE_NAMESPACE,
             default_doc="'shardstack', ShardedInference's default namespace",

@@ -1,6 +1,6 @@
 """The GPU pool every cloud shares, declared once: its arguments, their kinds, defaults and docs, and its
 rules. Each cloud's GpuNodePool extends it (``shardstack.specs.aws`` ...); the stack config's
-``gpu_pools`` entries are it plus a name (``shardstack.specs.stack``).
+``gpu_pools`` entries are it plus a name (``infra/config/specs.py``).
 
 ``{cloud}`` in a doc becomes the cloud's name ('AWS') in a cloud's spec and "the cloud" in the neutral one.
 """

@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shardstack.specs.kinds import Choice, Kind, ListOf, Record
+from shardstack.specs.kinds import Choice, Input, Kind, ListOf, Record
 from shardstack.specs.spec import NO_DEFAULT, Arg, Spec
 
 WIDTH = 120
@@ -112,6 +112,8 @@ def config_type(kind: Kind, classes: Mapping[str, str]) -> str:
     """Return the pydantic type of a stack config key of ``kind``; ``classes`` names the sections of records."""
     if isinstance(kind, Record):
         return classes[kind.spec.name]
+    if isinstance(kind, Input):  # a stack config holds plain values only
+        return config_type(kind.plain, classes)
     if isinstance(kind, ListOf):
         return f"list[{config_type(kind.item, classes)}]"
     if isinstance(kind, Choice):
@@ -121,9 +123,12 @@ def config_type(kind: Kind, classes: Mapping[str, str]) -> str:
 
 def config_default(arg: Arg) -> str:
     """Return how a stack config section fills ``arg`` when the key is left out: 'required', 'value' (its
-    default), 'list' or 'dict' (empty) or 'none'."""
+    default), 'list' or 'dict' (empty), 'section' (a section of defaults: a record defaulting to ``{}``) or
+    'none'."""
     if arg.required:
         return "required"
+    if isinstance(arg.kind, Record) and arg.default == {}:
+        return "section"
     if arg.default is not NO_DEFAULT:
         return "value"
     if isinstance(arg.kind, ListOf):
@@ -145,5 +150,6 @@ def config_section(spec: Spec, spec_name: str, base: str, classes: Mapping[str, 
         annotation = config_type(arg.kind, classes)
         if config_default(arg) == "none" or (config_default(arg) == "value" and arg.default is None):
             annotation += " | None"
-        lines.append(f'    {arg.name}: {annotation} = spec_field({spec_name}, "{arg.name}")')
+        section = f", {annotation}" if config_default(arg) == "section" else ""
+        lines.append(f'    {arg.name}: {annotation} = spec_field({spec_name}, "{arg.name}"{section})')
     return "\n".join(lines)
