@@ -31,7 +31,7 @@ PINNED_RUNTIME = "ghcr.io/shardstack/runtime:0.1.0@sha256:" + "0" * 64
 CRD_SKIPS = {
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): (
         "a custom resource of the LWS controller: kubernetes-validate has no schema for it; its shape "
-        "is asserted field by field in tests/unit/test_sharded_inference.py"
+        "is asserted field by field in tests/unit/test_sharded_inference_leaderworkerset.py"
     ),
 }
 
