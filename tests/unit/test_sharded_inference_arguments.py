@@ -58,7 +58,12 @@ def test_fails_when_allowed_cidrs_are_given_without_public() -> None:
 
 def test_fails_when_an_allowed_cidr_is_not_a_cidr() -> None:
     (problem,) = failure(public=True, allowed_cidrs=["203.0.113.0/24", "everyone"]).problems
-    assert problem.startswith("allowed_cidrs[1]='everyone' is not a valid CIDR block")
+    assert problem == "allowed_cidrs[1]='everyone' is not a CIDR block like '203.0.113.0/24'"
+
+
+def test_fails_when_an_allowed_cidr_has_host_bits() -> None:
+    (problem,) = failure(public=True, allowed_cidrs=["203.0.113.7/24"]).problems
+    assert problem == "allowed_cidrs[0]='203.0.113.7/24' has host bits set; the network it is in is '203.0.113.0/24'"
 
 
 def test_fails_when_mode_is_unknown() -> None:
@@ -162,7 +167,22 @@ def test_fails_when_a_node_selector_value_is_invalid() -> None:
 
 def test_fails_when_cpu_is_not_a_quantity() -> None:
     (problem,) = failure(cpu="four").problems
-    assert problem.startswith("cpu='four' is not a valid Kubernetes quantity")
+    assert problem.startswith("cpu='four' is not a positive Kubernetes quantity")
+
+
+def test_fails_when_memory_is_zero() -> None:
+    (problem,) = failure(memory="0Gi").problems
+    assert problem.startswith("memory='0Gi' is not a positive Kubernetes quantity")
+
+
+def test_fails_when_the_namespace_is_kubernetes_own() -> None:
+    (problem,) = failure(namespace="kube-system").problems
+    assert problem.startswith("namespace='kube-system' starts with 'kube-', which is reserved for Kubernetes")
+
+
+def test_fails_when_the_image_has_a_space() -> None:
+    (problem,) = failure(image="ghcr.io/org/runtime 0.1").problems
+    assert problem == "image='ghcr.io/org/runtime 0.1' is not an image reference: it has a space"
 
 
 def test_fails_when_the_weights_cache_is_malformed() -> None:
