@@ -26,7 +26,7 @@ from shardstack.azure.arm import (
 from shardstack.azure.tags import AzureTags
 from shardstack.cidr import ipv4_network
 from shardstack.errors import one_of
-from shardstack.specs.kinds import Input, Kind
+from shardstack.specs.kinds import Input, Kind, Shaped
 from shardstack.specs.problem import Path, Problem
 from shardstack.specs.spec import Values
 
@@ -45,27 +45,6 @@ AKS_RESERVED_RANGES = tuple(
     ipaddress.IPv4Network(block) for block in ("169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24")
 )
 """Ranges AKS refuses in a cluster's VNet, pod and service ranges."""
-
-
-@dataclass(frozen=True)
-class Shaped(Kind):
-    """A string of a fixed shape (``pattern``, matched whole); anything else is refused with ``refusal``."""
-
-    description: str
-    pattern: re.Pattern[str]
-    refusal: str
-    """Why a value is refused and what to use instead: "is not a subnet resource ID: use '/subscriptions/...'"."""
-
-    @property
-    def annotation(self) -> str:
-        return "str"
-
-    @property
-    def allowed(self) -> str:
-        return self.description
-
-    def reason(self, value: Any) -> str | None:
-        return None if isinstance(value, str) and self.pattern.fullmatch(value) else self.refusal
 
 
 class Region(Kind):

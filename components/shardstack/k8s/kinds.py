@@ -53,7 +53,6 @@ LABEL_VALUE = _checked_by(
 )
 
 
-
 @dataclass(frozen=True)
 class Quantity(Text):
     """A Kubernetes quantity; in a stack config a bare number (``cpu_per_shard: 4``) is read as its text."""

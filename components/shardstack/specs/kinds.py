@@ -153,6 +153,27 @@ class Text(Kind):
 
 
 @dataclass(frozen=True)
+class Shaped(Kind):
+    """A string of a fixed shape (``pattern``, matched whole); anything else is refused with ``refusal``."""
+
+    description: str
+    pattern: re.Pattern[str]
+    refusal: str
+    """Why a value is refused and what to use instead: "is not a subnet resource ID: use '/subscriptions/...'"."""
+
+    @property
+    def annotation(self) -> str:
+        return "str"
+
+    @property
+    def allowed(self) -> str:
+        return self.description
+
+    def reason(self, value: Any) -> str | None:
+        return None if isinstance(value, str) and self.pattern.fullmatch(value) else self.refusal
+
+
+@dataclass(frozen=True)
 class Labels(Kind):
     """Kubernetes labels, ``{key: value}``, with keys that are someone else's refused."""
 

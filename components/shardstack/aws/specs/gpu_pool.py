@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID, shaped
+from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID
 from shardstack.aws.tags import Tags
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
-from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Text
+from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Shaped
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Values
 
@@ -98,9 +98,10 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         Arg(
             "node_role_arn",
             Input(
-                Text(
+                Shaped(
                     "an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'",
-                    shaped(_ROLE_ARN, "is not an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'"),
+                    _ROLE_ARN,
+                    "is not an IAM role ARN like 'arn:aws:iam::123456789012:role/nodes'",
                 )
             ),
             "ARN of the IAM role of the nodes (the kubelet's, not the pods': pods cannot reach it).",
@@ -130,9 +131,10 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         Arg(
             "capacity_reservation_id",
             Input(
-                Text(
+                Shaped(
                     "a capacity reservation ID like 'cr-0123456789abcdef0'",
-                    shaped(_CAPACITY_RESERVATION_ID, "is not a capacity reservation ID like 'cr-0123456789abcdef0'"),
+                    _CAPACITY_RESERVATION_ID,
+                    "is not a capacity reservation ID like 'cr-0123456789abcdef0'",
                 )
             ),
             "ID of an EC2 capacity reservation ('cr-...') the nodes launch into, of the type "

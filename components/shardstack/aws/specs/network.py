@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID, VPC_ID, shaped
+from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID, VPC_ID
 from shardstack.aws.tags import COMPONENT_TAG, Tags
 from shardstack.cidr import ipv4_network
-from shardstack.specs.kinds import Choice, Flag, ListOf, Record, Text, Whole
+from shardstack.specs.kinds import Choice, Flag, ListOf, Record, Shaped, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 
@@ -175,13 +175,11 @@ NETWORK = Spec(
         Arg(
             "availability_zones",
             ListOf(
-                Text(
+                Shaped(
                     "an availability zone name such as 'us-east-1a'",
-                    shaped(
-                        _ZONE_NAME,
-                        "is not an availability zone name such as 'us-east-1a' (zone IDs such as 'use1-az1' are "
-                        "not accepted)",
-                    ),
+                    _ZONE_NAME,
+                    "is not an availability zone name such as 'us-east-1a' (zone IDs such as 'use1-az1' are "
+                    "not accepted)",
                 ),
                 min_items=MIN_ZONES,
                 unique=True,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from shardstack.aws.specs.kinds import KMS_KEY, shaped
+from shardstack.aws.specs.kinds import KMS_KEY
 from shardstack.aws.tags import Tags
-from shardstack.specs.kinds import Input, ListOf, Text, Whole
+from shardstack.specs.kinds import Input, ListOf, Shaped, Text, Whole
 from shardstack.specs.spec import Arg, Spec
 
 DEFAULT_REPOSITORY_NAME = "shardstack/runtime"
@@ -53,13 +53,11 @@ REGISTRY = Spec(
             "pull_principal_arns",
             ListOf(
                 Input(
-                    Text(
+                    Shaped(
                         "an IAM principal ARN like 'arn:aws:iam::123456789012:role/nodes'",
-                        shaped(
-                            _IAM_PRINCIPAL_ARN,
-                            "is not an IAM principal ARN: use a role, user or account root ARN such as "
-                            "'arn:aws:iam::123456789012:role/nodes'",
-                        ),
+                        _IAM_PRINCIPAL_ARN,
+                        "is not an IAM principal ARN: use a role, user or account root ARN such as "
+                        "'arn:aws:iam::123456789012:role/nodes'",
                     )
                 )
             ),
