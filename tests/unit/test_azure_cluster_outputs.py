@@ -28,7 +28,8 @@ from azure_cluster_helpers import (
     system_pool,
 )
 
-from shardstack.azure.cluster import Cluster, _api_server
+from shardstack.azure.cluster import Cluster
+from shardstack.azure.kubeconfig import _api_server
 from shardstack.azure.network import Network
 from shardstack.testing import SECRET, UNKNOWN, Graph, run_program
 
