@@ -20,16 +20,20 @@ the node role: the nodes' instance metadata service is out of reach of pods (hop
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from shardstack.aws import cluster_roles
 from shardstack.aws.args import ClusterArgs, SystemPool
+
+# The policy constants are re-exported: they were defined here before the roles moved to their own module.
+from shardstack.aws.cluster_roles import CLUSTER_ROLE_POLICIES as CLUSTER_ROLE_POLICIES
+from shardstack.aws.cluster_roles import NODE_ROLE_POLICIES as NODE_ROLE_POLICIES
+from shardstack.aws.cluster_roles import SECRETS_KEY_ACTIONS as SECRETS_KEY_ACTIONS
 from shardstack.aws.kubeconfig import eks_kubeconfig
 from shardstack.aws.specs import (
     CLUSTER,
@@ -73,14 +77,6 @@ ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "c
 """EKS managed add-ons, in creation order; coredns needs nodes and is created after the system pool."""
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
-CLUSTER_ROLE_POLICIES: tuple[str, ...] = ("AmazonEKSClusterPolicy",)
-NODE_ROLE_POLICIES: tuple[str, ...] = (
-    "AmazonEKSWorkerNodePolicy",  # join the cluster; also lets the Pod Identity agent hand out credentials
-    "AmazonEC2ContainerRegistryReadOnly",  # pull images from ECR
-    "AmazonEKS_CNI_Policy",  # the VPC CNI assigns pod IPs from the node's ENIs
-)
-SECRETS_KEY_ACTIONS: tuple[str, ...] = ("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey")
-"""What the control plane does with the secrets key (the set terraform-aws-eks grants the cluster role)."""
 
 
 def validate_cluster_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
@@ -99,38 +95,6 @@ def cluster_name_problem(name: str) -> str | None:
         f"name={name!r} cannot name an EKS cluster: use at most 100 letters, digits, '-' and '_', starting with "
         "a letter or digit"
     )
-
-
-def _assume_role_policy(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-        }
-    )
-
-
-def _secrets_key_policy(key_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": list(SECRETS_KEY_ACTIONS), "Resource": key_arn}],
-        }
-    )
-
-
-def _managed_policy(partition: pulumi.Input[str], policy: str) -> pulumi.Output[str]:
-    """Return the ARN of the AWS managed IAM policy ``policy`` in the deployment's partition."""
-    return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy)
-
-
-@dataclass(frozen=True)
-class _ClusterRole:
-    """The control plane's IAM role and what must exist before EKS may use it."""
-
-    role: aws.iam.Role
-    attachments: list[aws.iam.RolePolicyAttachment]
-    secrets_key_access: aws.iam.RolePolicy
 
 
 class Cluster(pulumi.ComponentResource):
@@ -169,8 +133,8 @@ class Cluster(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke).partition
 
         secrets_key = self._secrets_key(name, tags)
-        cluster_role = self._cluster_role(name, tags, partition, secrets_key)
-        node_role, node_role_attachments = self._node_role(name, tags, partition)
+        cluster_role = cluster_roles.cluster_role(name, tags, partition, secrets_key, parent=self)
+        node_role, node_role_attachments = cluster_roles.node_role(name, tags, partition, parent=self)
         log_group = self._log_group(name, args, tags)
         api_access = self._api_access(name, args, tags)
         cluster = self._control_plane(
@@ -251,52 +215,6 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _cluster_role(
-        self, name: str, tags: Mapping[str, str], partition: pulumi.Output[str], secrets_key: aws.kms.Key
-    ) -> _ClusterRole:
-        """Create the control plane's IAM role, its managed policies and its use of the secrets key."""
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-cluster-role",
-            description=f"EKS control plane of cluster {name}",
-            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
-            tags=tags,
-            opts=child,
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-cluster-{policy}", role=role.id, policy_arn=_managed_policy(partition, policy), opts=child
-            )
-            for policy in CLUSTER_ROLE_POLICIES
-        ]
-        secrets_key_access = aws.iam.RolePolicy(
-            f"{name}-cluster-secrets-key",
-            role=role.id,
-            policy=secrets_key.arn.apply(_secrets_key_policy),
-            opts=child,
-        )
-        return _ClusterRole(role=role, attachments=attachments, secrets_key_access=secrets_key_access)
-
-    def _node_role(
-        self, name: str, tags: Mapping[str, str], partition: pulumi.Output[str]
-    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
-        """Create the nodes' IAM role and attach its managed policies; return both."""
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-node-role",
-            description=f"Nodes of EKS cluster {name}; pods get AWS access through Pod Identity instead",
-            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
-            tags=tags,
-            opts=child,
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=role.id, policy_arn=_managed_policy(partition, policy), opts=child
-            )
-            for policy in NODE_ROLE_POLICIES
-        ]
-        return role, attachments
-
     def _log_group(self, name: str, args: ClusterArgs, tags: Mapping[str, str]) -> aws.cloudwatch.LogGroup:
         """Create the CloudWatch log group of the control-plane logs."""
         # EKS writes control-plane logs to this group; created first, or EKS makes one that never expires.
@@ -341,7 +259,7 @@ class Cluster(pulumi.ComponentResource):
         args: ClusterArgs,
         tags: Mapping[str, str],
         *,
-        role: _ClusterRole,
+        role: cluster_roles.ClusterRole,
         secrets_key: aws.kms.Key,
         api_access: aws.ec2.SecurityGroup,
         depends_on: Sequence[pulumi.Resource],

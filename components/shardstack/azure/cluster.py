@@ -46,17 +46,14 @@ after they are created (once; again only when one is replaced).
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import base64
 import ipaddress
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumiverse_time
-import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity
 
 from shardstack.azure import roles
@@ -80,6 +77,12 @@ from shardstack.azure.cluster_specs import (
     SERVICE_CIDR_PREFIXES,
     SKU_TIERS,
 )
+
+# The kubelogin constants are re-exported: they were defined here before the kubeconfig moved to its own module.
+from shardstack.azure.kubeconfig import AKS_SERVER_ID as AKS_SERVER_ID
+from shardstack.azure.kubeconfig import KUBELOGIN as KUBELOGIN
+from shardstack.azure.kubeconfig import KUBELOGIN_INSTALL_HINT as KUBELOGIN_INSTALL_HINT
+from shardstack.azure.kubeconfig import aks_kubeconfig
 from shardstack.azure.tags import component_tags
 from shardstack.errors import ArgumentError
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
@@ -115,14 +118,6 @@ SYSTEM_OS_SKU = "AzureLinux"
 """Microsoft's minimal, hardened container host: fewer packages to patch than Ubuntu."""
 SYSTEM_MAX_SURGE = "1"
 """Upgrades add one node before draining one, so capacity never drops below min_nodes."""
-
-AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
-"""The AKS Microsoft Entra server application: the audience of every token an AKS API server accepts."""
-KUBELOGIN = "kubelogin"
-KUBELOGIN_INSTALL_HINT = (
-    "kubelogin is not installed; it gets Microsoft Entra tokens for AKS. Install it with `az aks install-cli` "
-    "(https://azure.github.io/kubelogin/) and sign in with `az login`."
-)
 
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 _MAX_CLUSTER_NAME_LENGTH = 54
@@ -171,55 +166,6 @@ def cluster_name_problem(name: Any) -> str | None:
     )
 
 
-def _certificate_authority(kubeconfigs: Sequence[Any]) -> str:
-    """Return the base64 CA certificate from the kubeconfig listManagedClusterUserCredentials returns."""
-    if not kubeconfigs:
-        raise ValueError("AKS returned no user kubeconfig for the cluster")
-    config = yaml.safe_load(base64.b64decode(kubeconfigs[0].value))
-    return config["clusters"][0]["cluster"]["certificate-authority-data"]
-
-
-def _api_server(fqdn: str | None, private_fqdn: str | None) -> str:
-    """Return the API server URL: the FQDN (public DNS; for a private cluster it resolves to the private
-    endpoint's address, so clients need only a route to the VNet, not its private DNS zone), else the
-    private FQDN."""
-    host = fqdn or private_fqdn
-    if not host:
-        raise ValueError("AKS reported neither an FQDN nor a private FQDN for the cluster")
-    return f"https://{host}:443"
-
-
-def _kubeconfig(resource_group: str, cluster_name: str, server: str, ca: str) -> str:
-    """Return a kubeconfig whose user gets a Microsoft Entra token from kubelogin's Azure CLI login (no
-    credential stored in it): what ``kubelogin convert-kubeconfig -l azurecli`` makes of AKS's own."""
-    # The entry names `az aks get-credentials` uses, so that the config merges cleanly with its output.
-    user = f"clusterUser_{resource_group}_{cluster_name}"
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": ca}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": user}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": user,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": KUBELOGIN,
-                            "args": ["get-token", "--login", "azurecli", "--server-id", AKS_SERVER_ID],
-                            "installHint": KUBELOGIN_INSTALL_HINT,
-                            "provideClusterInfo": False,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
-    )
-
-
 class Cluster(pulumi.ComponentResource):
     """Creates a private AKS cluster with Entra ID access, a system node pool and a Kubernetes provider.
 
@@ -254,7 +200,7 @@ class Cluster(pulumi.ComponentResource):
         control_plane, subnet_role = self._control_plane_identity(name, args, tags)
         cluster = self._managed_cluster(name, args, tags, control_plane, subnet_role)
         admins = self._admin_role_assignments(name, args, cluster)
-        self.kubeconfig = self._user_kubeconfig(resource_group, cluster)
+        self.kubeconfig = aks_kubeconfig(resource_group, cluster, parent=self)
         self.provider = self._kubernetes_provider(name, cluster, admins, self.kubeconfig)
 
         self.cluster_name = cluster.name
@@ -391,21 +337,6 @@ class Cluster(pulumi.ComponentResource):
                 )
             )
         return admins
-
-    def _user_kubeconfig(
-        self, resource_group: pulumi.Input[str], cluster: containerservice.ManagedCluster
-    ) -> pulumi.Output[str]:
-        """Return the cluster's kubeconfig (a secret) that takes its token from kubelogin, with AKS's CA certificate."""
-        # Local accounts are off, so the user kubeconfig is the only one AKS hands out; only its CA is used.
-        credentials = containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=resource_group,
-            resource_name=cluster.name,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        ca = credentials.kubeconfigs.apply(_certificate_authority)
-        server = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda hosts: _api_server(*hosts))
-        kubeconfig_parts = pulumi.Output.all(pulumi.Output.from_input(resource_group), cluster.name, server, ca)
-        return pulumi.Output.secret(kubeconfig_parts.apply(lambda values: _kubeconfig(*values)))
 
     def _kubernetes_provider(
         self,
