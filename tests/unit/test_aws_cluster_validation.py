@@ -63,7 +63,7 @@ def test_authorized_networks_must_be_cidr_blocks_without_host_bits() -> None:
             "kubernetes_version='1.33.2' must be one of '1.30', '1.31', '1.32', '1.33', '1.34' (give the minor "
             "version only: EKS picks the patch release)",
         ),
-        (1.3, "kubernetes_version=1.3 must be one of '1.30', '1.31', '1.32', '1.33', '1.34'"),
+        (1.3, "kubernetes_version=1.3 is a number; write the version as a quoted string, e.g. '1.33'"),
         ("1.35", "kubernetes_version='1.35' must be one of '1.30', '1.31', '1.32', '1.33', '1.34'"),
     ],
 )

@@ -62,10 +62,12 @@ def test_authorized_networks_must_be_distinct_cidr_blocks_without_host_bits() ->
     assert found == [
         "authorized_networks[0]='203.0.113.7/24' has host bits set; the network it is in is '203.0.113.0/24'",
         "authorized_networks[1]='office' is not a CIDR block like '203.0.113.0/24'",
-        "authorized_networks lists '198.51.100.0/24' more than once",
+        "authorized_networks[3]='198.51.100.0/24' is listed twice; give each item once",
     ]
     (not_a_list,) = problems(authorized_networks="203.0.113.0/24")
-    assert not_a_list == "authorized_networks must be a list of CIDR blocks; got '203.0.113.0/24'"
+    assert not_a_list == (
+        "authorized_networks='203.0.113.0/24' must be a list, each item a CIDR block like '203.0.113.0/24'"
+    )
 
 
 @pytest.mark.parametrize(
