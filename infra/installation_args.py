@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol, Required, TypedDict, cast
+from typing import Any, Protocol, cast
 
 import config
 import pulumi
 from model_sizing import ModelSizing
 
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPoolArgs
-from shardstack.k8s import ShardedInferenceArgs
-from shardstack.pool_args import SystemPool
+from shardstack.installation_args import ClusterAccess, InstallationInference, InstallationServing
+from shardstack.specs.installation import CLUSTER_ACCESS
 
 DEMO_MODEL_PATH = "demo/smollm2-135m-instruct"
 """Where the demo model (SmolLM2-135M-Instruct) lives in the weight store; the runtime's `weights push` puts it
 there."""
 
 
-class ServingArgs(TypedDict, total=False):
-    """The ``inference``, ``model_path`` and ``api_key`` arguments of every installation."""
-
-    inference: Required[ShardedInferenceArgs]
-    model_path: str
-    api_key: pulumi.Input[str]
-
-
-class ClusterAccess(TypedDict, total=False):
-    """The cluster arguments every cloud's installation takes: version, API access and the system pool."""
-
-    kubernetes_version: str
-    private_endpoint: bool
-    authorized_networks: Sequence[str]
-    system_pool: SystemPool
-
-
-def serving_args(cfg: config.StackConfig, shards: int) -> ServingArgs:
+def serving_args(cfg: config.StackConfig, shards: int) -> InstallationServing:
     """The deployment, where its model is, and the API key, as every installation takes them."""
     # The serving keys are ShardedInference's own arguments (infra/config/specs.py takes them over): they pass
     # through by name. An empty list is the component's default, left out as the key itself would be.
     serving = {k: v for k, v in cfg.serving.model_dump(exclude_none=True).items() if v != []}
-    inference = cast(ShardedInferenceArgs, {**serving, "shards": shards, "dtype": cfg.model.dtype})
-    args = ServingArgs(inference=inference)
+    inference = cast(InstallationInference, {**serving, "shards": shards, "dtype": cfg.model.dtype})
+    args = InstallationServing(inference=inference)
     if cfg.model.uri == config.DEMO_MODEL_URI:
         args["model_path"] = f"{DEMO_MODEL_PATH}/"  # the installation points model_uri at it in its store
     else:
@@ -63,14 +45,13 @@ def gpu_pool_args(pool: config.GpuPoolConfig) -> GpuPoolArgs:
 
 def cluster_access(cfg: config.StackConfig) -> ClusterAccess:
     """The cluster arguments every cloud shares: version, API access and the system pool."""
-    # The stack config's system pool keys are the system pool's own arguments (shardstack.specs.system_pool).
-    system_pool = cast(SystemPool, cfg.system_pool.model_dump(exclude_none=True))
-    return ClusterAccess(
-        kubernetes_version=cfg.kubernetes_version,
-        private_endpoint=cfg.cluster.private_endpoint,
-        authorized_networks=[str(c) for c in cfg.cluster.authorized_networks],
-        system_pool=system_pool,
-    )
+    # The stack config's keys are these arguments' own (shardstack.specs.installation.CLUSTER_ACCESS): by name.
+    given = {
+        "kubernetes_version": cfg.kubernetes_version,
+        **cfg.cluster.model_dump(),
+        "system_pool": cfg.system_pool.model_dump(exclude_none=True),
+    }
+    return cast(ClusterAccess, {k: v for k, v in given.items() if k in CLUSTER_ACCESS.names})
 
 
 class PricedInstallation(Protocol):

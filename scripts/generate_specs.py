@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shardstack.aws import specs as aws
-from shardstack.azure import specs as azure
-from shardstack.gcp import specs as gcp
+from shardstack.azure import installation_specs as azure
+from shardstack.gcp import installation_specs as gcp
 from shardstack.k8s import specs as k8s
-from shardstack.specs import gpu_pool, render, system_pool
+from shardstack.local import specs as local
+from shardstack.specs import gpu_pool, installation, render, system_pool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ class Generated:
     render: Callable[[], str]
 
 
-ARGS_MODULES = (system_pool.ARGS, aws.ARGS, gcp.ARGS, azure.ARGS, k8s.ARGS)
+ARGS_MODULES = (system_pool.ARGS, installation.ARGS, aws.ARGS, gcp.ARGS, azure.ARGS, k8s.ARGS, local.ARGS)
 """Every module of TypedDicts, each declared by its spec module."""
 
 

@@ -21,11 +21,11 @@ from typing import Any, Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
-from shardstack.errors import did_you_mean
 from shardstack.k8s import SecretKeyRef, ShardedInference, ShardedInferenceArgs, Toleration
 from shardstack.k8s.inference_specs import SHARDED_INFERENCE
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
 from shardstack.specs.gpu_pool import named_pool_spec
+from shardstack.specs.kinds import Kind, ListOf, Record
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Spec
 
@@ -82,17 +82,21 @@ def inference_identity(name: str, args: Mapping[str, Any]) -> tuple[str, str]:
 class InstallationChecks:
     """Collects every problem with an installation's arguments, each prefixed with the part it belongs to."""
 
-    def __init__(self, args: Mapping[str, Any], allowed: Mapping[str, Any], mappings: Sequence[str]) -> None:
+    def __init__(self, args: Mapping[str, Any], spec: Spec) -> None:
+        """Start with the problems of ``args`` as a whole, by the installation's ``spec``: unknown arguments, parts
+        that are not mappings, and the plain arguments' own problems. Each part's contents are checked by the
+        methods below, by its component's spec."""
         self.args = args
-        self.problems: list[str] = []
-        for key in sorted(set(args) - set(allowed)):
-            self.problems.append(f"unknown argument {key!r}{did_you_mean(key, allowed)}")
-        for key in mappings:
-            if key in args and not isinstance(args[key], Mapping):
-                self.problems.append(f"{key} must be a mapping of arguments; got {args[key]!r}")
-        for key in ("create_registry",):
-            if key in allowed and not isinstance(args.get(key, True), bool):
-                self.problems.append(f"{key} must be true or false; got {args[key]!r}")
+        self.problems = as_arguments(spec.unknown(args))
+        for arg in spec.args:
+            if arg.name not in args:
+                if arg.required and not _is_part(arg.kind):
+                    self.problems.append(f"{arg.name} is required: {arg.kind.allowed}")
+            elif isinstance(arg.kind, Record):
+                if not isinstance(args[arg.name], Mapping):
+                    self.problems.append(f"{arg.name} must be a mapping of arguments; got {args[arg.name]!r}")
+            elif not _is_part(arg.kind):
+                self.problems += as_arguments(arg.kind.problems(args[arg.name], (arg.name,)))
 
     def wired(self, part_name: str, given: Mapping[str, Any], keys: Sequence[str]) -> None:
         """Refuse the arguments of a part that the installation sets itself."""
@@ -173,6 +177,11 @@ class InstallationChecks:
         self.spec_part("inference", INSTALLATION_INFERENCE, WIRED_INFERENCE_ARGS, given=inference)
         if name is not None:
             self.prefixed("inference", name_problems(inference, name))
+
+
+def _is_part(kind: Kind) -> bool:
+    """Whether an installation's argument of ``kind`` is a part (or the parts' list), checked by its own spec."""
+    return isinstance(kind, Record) or (isinstance(kind, ListOf) and isinstance(kind.item, Record))
 
 
 @dataclass

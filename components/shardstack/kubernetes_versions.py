@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shardstack.specs.kinds import Choice
+from shardstack.specs.spec import Arg
 
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30", "1.31", "1.32", "1.33", "1.34")
 """Kubernetes minor versions the components are tested against, oldest first."""
@@ -32,3 +33,12 @@ class KubernetesVersion(Choice):
         if isinstance(value, str) and value.count(".") >= 2:
             return f"must be {self.allowed} (give the minor version only: {self.service} picks the patch release)"
         return f"must be {self.allowed}"
+
+
+KUBERNETES_VERSION = Arg(
+    "kubernetes_version",
+    KubernetesVersion(),
+    "Kubernetes MAJOR.MINOR version of the managed cluster; the cloud picks the patch release.",
+    default=DEFAULT_KUBERNETES_VERSION,
+)
+"""A cluster's ``kubernetes_version``, as every cloud takes it (each cloud's own spec names its service)."""

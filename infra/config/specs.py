@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
 from shardstack.cidr import admitted_networks
 from shardstack.k8s.inference_specs import SECRET_KEY_REF, SHARDED_INFERENCE
-from shardstack.k8s.specs import LOCAL_WEIGHTS_STORE
-from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
+from shardstack.kubernetes_versions import KUBERNETES_VERSION
+from shardstack.local.specs import LOCAL_WEIGHTS as LOCAL_WEIGHTS_OF_THE_INSTALLATION
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
 from shardstack.specs.kinds import Choice, Flag, Kind, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Problem
@@ -268,44 +268,10 @@ SERVING = (
 
 # --- Local ---------------------------------------------------------------------------------------------
 
-HOST_PATH_STORE = "host-path"
-LOCAL_WEIGHTS_STORES = ("in-cluster-s3", HOST_PATH_STORE)
-
-
-def _absolute_path_reason(value: str) -> str | None:
-    return None if value.startswith("/") else "is not an absolute path like '/srv/shardstack/models'"
-
-
-def _host_path_with_its_store(values: Values) -> Iterator[Problem]:
-    host_path = values.get("host_path")
-    if values["store"] == HOST_PATH_STORE and host_path is None:
-        yield Problem(("host_path",), "is required when store is 'host-path', e.g. '/srv/shardstack/models'")
-    if values["store"] != HOST_PATH_STORE and host_path is not None:
-        reason = f"is only used when store is 'host-path', but store is {values['store']!r}"
-        yield Problem(("host_path",), reason, host_path)
-
-
-LOCAL_WEIGHTS = Spec(
-    "LocalWeightsConfig",
-    "``shardstack:local.weights``: where a local cluster keeps model weights.",
-    (
-        Arg(
-            "store",
-            Choice(LOCAL_WEIGHTS_STORES),
-            "'in-cluster-s3' (an S3-compatible store deployed in the cluster; model.uri is s3://) or "
-            "'host-path' (a directory on the node; model.uri is file://).",
-            default="in-cluster-s3",
-        ),
-        Arg(
-            "host_path",
-            Text("an absolute path like '/srv/shardstack/models'", _absolute_path_reason),
-            "Directory on the node holding the weights; required when store is 'host-path'.",
-            default=None,
-            default_doc="none",
-        ),
-        replace(LOCAL_WEIGHTS_STORE.arg("storage_gib"), doc="Size of the weights volume, in GiB."),
-    ),
-    rules=(Rule(("store", "host_path"), _host_path_with_its_store),),
+LOCAL_WEIGHTS = replace(
+    LOCAL_WEIGHTS_OF_THE_INSTALLATION,
+    name="LocalWeightsConfig",
+    doc="``shardstack:local.weights``: where a local cluster keeps model weights.",
 )
 
 LOCAL = Spec(
@@ -355,12 +321,10 @@ TOP = Spec(
             default=None,
             default_doc="chosen by the cloud component",
         ),
-        Arg(
-            "kubernetes_version",
-            KubernetesVersion(),
-            "Kubernetes MAJOR.MINOR version of the managed cluster, quoted; the cloud picks the patch release. "
+        replace(
+            KUBERNETES_VERSION,
+            doc="Kubernetes MAJOR.MINOR version of the managed cluster, quoted; the cloud picks the patch release. "
             "Clouds only.",
-            default=DEFAULT_KUBERNETES_VERSION,
         ),
     ),
 )

@@ -339,7 +339,7 @@ def test_valid_arguments_have_no_problems() -> None:
 
 def test_the_location_is_required() -> None:
     (problem,) = validate_azure_installation_args({k: v for k, v in BASE.items() if k != "location"}, "llm")
-    assert problem == "location is required: the Azure region of the installation, e.g. 'eastus'; got None"
+    assert problem == "location is required: an Azure region name such as 'eastus' or 'westeurope'"
 
 
 def test_arguments_the_installation_wires_itself_are_refused() -> None:

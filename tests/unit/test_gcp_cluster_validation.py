@@ -89,7 +89,7 @@ def test_master_ipv4_cidr_must_be_an_ipv4_slash_28(cidr: str, expected: str) -> 
 def test_required_arguments_are_named() -> None:
     found = failure({}).problems
     assert found == [
-        "region is required: the region of the cluster, e.g. 'us-central1'",
+        "region is required: a GCP region like 'us-central1'",
         "network is required: the VPC network's name or self-link",
         "subnetwork is required: the name or self-link of the subnetwork in the cluster's region",
         "pods_range_name is required: the name of the subnetwork's secondary range that pod IPs come from",

@@ -330,7 +330,12 @@ def test_valid_arguments_have_no_problems() -> None:
 
 def test_the_region_is_required() -> None:
     (problem,) = validate_gcp_installation_args({k: v for k, v in BASE.items() if k != "region"}, "llm")
-    assert problem == "region is required: the GCP region of the cluster, e.g. 'us-central1'; got None"
+    assert problem == "region is required: a GCP region like 'us-central1'"
+
+
+def test_a_zone_given_as_the_region_is_refused_once() -> None:
+    (problem,) = validate_gcp_installation_args({**BASE, "region": "us-central1-a"}, "llm")
+    assert problem.startswith("region='us-central1-a' is a zone; the cluster is regional")
 
 
 def test_arguments_the_installation_wires_itself_are_refused() -> None:

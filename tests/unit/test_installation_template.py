@@ -180,6 +180,6 @@ def test_a_host_path_store_needs_its_directory_and_nothing_is_made_without_it() 
 
     assert [r.name for r in graph] == ["local"]  # the caller's provider only
     assert raised[0].problems == [
-        "weights.host_path is required when weights.store is 'host-path': the node's "
+        "weights: host_path is required when store is 'host-path': the node's "
         "directory holding the checkpoints, e.g. '/srv/shardstack/models'"
     ]

@@ -10,6 +10,8 @@ from typing import Required, TypedDict
 
 import pulumi
 
+from shardstack.installation_args import InstallationInference
+from shardstack.k8s.args import GpuEnablementArgs
 from shardstack.pool_args import Taint
 
 
@@ -357,3 +359,37 @@ class InstallationAutoscaler(TypedDict, total=False):
     tags: Mapping[str, str]
     """AWS tags for the IAM role and the Pod Identity association. Default: none (``shardstack:component`` is always
     set)."""
+
+
+class AwsInstallationArgs(TypedDict, total=False):
+    """Arguments of AwsInstallation: each part's own arguments, minus what the installation wires."""
+
+    network: InstallationNetwork
+    """The VPC. Default: a new VPC over 3 zones, a NAT gateway per zone."""
+    cluster: InstallationCluster
+    """The EKS cluster. Default: private endpoint only."""
+    gpu_pools: Required[Sequence[NamedGpuPool]]
+    """At least one GPU pool (see GpuNodePool), without the cluster, node role and subnets."""
+    weight_store: WeightStoreArgs
+    """The S3 bucket for the weights (see WeightStore). Default: a new, protected, KMS-encrypted bucket."""
+    registry: RegistryArgs
+    """The ECR repository for the runtime image (see Registry). Default: 'shardstack/runtime'."""
+    create_registry: bool
+    """Create the ECR repository. Default: True."""
+    cluster_autoscaler: InstallationAutoscaler
+    """The cluster-autoscaler, which grows the GPU pools from ``min_nodes`` (even 0) when ranks are pending and shrinks
+    them when idle. Default: least-waste expander, idle nodes removed after 10 minutes."""
+    gpu_enablement: GpuEnablementArgs
+    """The NVIDIA device plugin (and optionally the DCGM exporter). Default: the device plugin only."""
+    inference: Required[InstallationInference]
+    """The deployment (see ShardedInference). ``model_uri`` defaults to the bucket's URI plus ``model_path`` (and then
+    ``wait_until_ready`` to False: the weights go into the new bucket after ``pulumi up``); the service account gets
+    read access to the bucket through Pod Identity."""
+    model_path: str
+    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
+    ``model_uri``. Default: none."""
+    api_key: pulumi.Input[str]
+    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the inference
+    namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    tags: Mapping[str, str]
+    """Tags on every AWS resource, beside each component's own. Default: none."""

@@ -24,11 +24,17 @@ account, and no key ever reaches a pod.
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 
-from shardstack.aws.args import InstallationAutoscaler, InstallationCluster, InstallationNetwork, NamedGpuPool
+from shardstack.aws.args import (
+    AwsInstallationArgs,
+    InstallationAutoscaler,
+    InstallationCluster,
+    InstallationNetwork,
+    NamedGpuPool,
+)
 from shardstack.aws.cluster import Cluster, ClusterArgs, cluster_name_problem
 from shardstack.aws.cluster_autoscaler import (
     ClusterAutoscaler,
@@ -38,6 +44,7 @@ from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from shardstack.aws.network import Network, NetworkArgs
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
 from shardstack.aws.specs import (
+    AWS_INSTALLATION,
     CLUSTER,
     CLUSTER_AUTOSCALER,
     GPU_NODE_POOL,
@@ -47,7 +54,6 @@ from shardstack.aws.specs import (
     WIRED_NETWORK_ARGS,
     WIRED_POOL_ARGS,
 )
-from shardstack.aws.tags import COMPONENT_TAG, tag_problems
 from shardstack.aws.weight_store import WeightStore, WeightStoreArgs, validate_weight_store_args
 from shardstack.errors import ArgumentError
 from shardstack.installation import (
@@ -63,56 +69,26 @@ from shardstack.installation import (
     with_common,
     with_tolerations,
 )
-from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs, Toleration
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 
 TYPE_TOKEN = "shardstack:aws:AwsInstallation"
 
-
-class AwsInstallationArgs(TypedDict, total=False):
-    """Arguments of AwsInstallation: each part's own arguments, minus what the installation wires."""
-
-    network: InstallationNetwork
-    """The VPC. Default: a new VPC over 3 zones, a NAT gateway per zone."""
-    cluster: InstallationCluster
-    """The EKS cluster. Default: private endpoint only."""
-    gpu_pools: Required[Sequence[NamedGpuPool]]
-    """At least one GPU pool (see GpuNodePool), without the cluster, node role and subnets."""
-    weight_store: WeightStoreArgs
-    """The S3 bucket for the weights (see WeightStore). Default: a new, protected, KMS-encrypted bucket."""
-    registry: RegistryArgs
-    """The ECR repository for the runtime image (see Registry). Default: 'shardstack/runtime'."""
-    create_registry: bool
-    """Create the ECR repository. Default: True."""
-    cluster_autoscaler: InstallationAutoscaler
-    """The cluster-autoscaler, which grows the GPU pools from ``min_nodes`` (even 0) when ranks are pending
-    and shrinks them when idle. Default: least-waste expander, idle nodes removed after 10 minutes."""
-    gpu_enablement: GpuEnablementArgs
-    """The NVIDIA device plugin (and optionally the DCGM exporter). Default: the device plugin only."""
-    inference: Required[ShardedInferenceArgs]
-    """The deployment (see ShardedInference). ``model_uri`` defaults to the bucket's URI plus ``model_path``
-    (and then ``wait_until_ready`` to False: the weights go into the new bucket after ``pulumi up``); the
-    service account gets read access to the bucket through Pod Identity."""
-    model_path: str
-    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
-    ``model_uri``."""
-    api_key: pulumi.Input[str]
-    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
-    inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
-    tags: Mapping[str, str]
-    """Tags on every AWS resource, beside each component's own. Default: none."""
+__all__ = [  # the argument types stay importable from here, where they were declared before being generated
+    "AwsInstallation",
+    "AwsInstallationArgs",
+    "InstallationAutoscaler",
+    "InstallationCluster",
+    "InstallationNetwork",
+    "NamedGpuPool",
+    "validate_aws_installation_args",
+]
 
 
 def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AwsInstallation arguments, each prefixed with the part it belongs to."""
-    checks = InstallationChecks(
-        args,
-        AwsInstallationArgs.__annotations__,
-        ("network", "cluster", "weight_store", "registry", "cluster_autoscaler", "gpu_enablement", "inference", "tags"),
-    )
-    # The installation's tags reach every resource of every part, beside its own "Name" on some.
-    checks.problems += tag_problems(args.get("tags"), reserved=("Name", COMPONENT_TAG))
+    checks = InstallationChecks(args, AWS_INSTALLATION)
 
     # The installation's name is the network's cluster_name and the EKS cluster's name: known, so checked.
     named = {"cluster_name": name} if name is not None else {}

@@ -10,6 +10,8 @@ from typing import Required, TypedDict
 
 import pulumi
 
+from shardstack.installation_args import InstallationInference
+from shardstack.k8s.args import GpuEnablementArgs
 from shardstack.pool_args import Taint
 
 
@@ -459,3 +461,39 @@ class InstallationRegistry(TypedDict, total=False):
     ``kubelet_identity_object_id``), each given AcrPull on this registry. Default: none."""
     tags: Mapping[str, str]
     """Tags added to the registry, next to ``shardstack-component: <name>``. Default: none."""
+
+
+class AzureInstallationArgs(TypedDict, total=False):
+    """Arguments of AzureInstallation: each part's own arguments, minus what the installation wires."""
+
+    location: Required[str]
+    """The Azure region of every part, e.g. 'eastus'."""
+    network: InstallationNetwork
+    """The resource group and VNet. Default: new ones, with a node subnet and its NSG."""
+    cluster: InstallationCluster
+    """The AKS cluster. Default: a private cluster."""
+    gpu_pools: Required[Sequence[NamedGpuPool]]
+    """At least one GPU pool (see GpuNodePool), without the cluster, its resource group and subnet."""
+    weight_store: InstallationWeightStore
+    """The storage account for the weights (see WeightStore). Default: a new, protected account that only the cluster's
+    subnet reaches."""
+    registry: InstallationRegistry
+    """The container registry for the runtime image (see Registry); the kubelet identity may pull. Default: a Premium
+    registry."""
+    create_registry: bool
+    """Create the container registry. Default: True."""
+    gpu_enablement: GpuEnablementArgs
+    """The NVIDIA device plugin (and optionally the DCGM exporter); it tolerates every pool's taints, AKS's Spot taint
+    included. Default: the device plugin only."""
+    inference: Required[InstallationInference]
+    """The deployment (see ShardedInference). ``model_uri`` defaults to the container's URI plus ``model_path`` (and
+    then ``wait_until_ready`` to False: the weights go into the new container after ``pulumi up``); the service account
+    gets read access to the container through Workload Identity."""
+    model_path: str
+    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
+    ``model_uri``. Default: none."""
+    api_key: pulumi.Input[str]
+    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the inference
+    namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    tags: Mapping[str, str]
+    """Azure tags on every resource that takes them, beside each component's own. Default: none."""

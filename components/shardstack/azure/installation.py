@@ -33,13 +33,14 @@ The subscription is the provider's (``azure-native:subscriptionId``, ``ARM_SUBSC
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization
 from pulumi_azure_native import network as azure_network
 
 from shardstack.azure.args import (
+    AzureInstallationArgs,
     InstallationCluster,
     InstallationNetwork,
     InstallationRegistry,
@@ -49,6 +50,8 @@ from shardstack.azure.args import (
 from shardstack.azure.cluster import SYSTEM_POOL_NAME, Cluster, ClusterArgs, cluster_name_problem
 from shardstack.azure.cluster_specs import CLUSTER
 from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name
+from shardstack.azure.installation_specs import AZURE_INSTALLATION
+from shardstack.azure.kinds import REGION
 from shardstack.azure.network import Network, NetworkArgs
 from shardstack.azure.network import name_problems as network_name_problems
 from shardstack.azure.network_specs import NETWORK
@@ -63,7 +66,6 @@ from shardstack.azure.specs import (
     WIRED_REGISTRY_ARGS,
     WIRED_STORE_ARGS,
 )
-from shardstack.azure.tags import tag_problems
 from shardstack.azure.weight_store import WeightStore, WeightStoreArgs
 from shardstack.azure.weight_store import name_problems as store_name_problems
 from shardstack.azure.weight_store_specs import WEIGHT_STORE
@@ -80,51 +82,26 @@ from shardstack.installation import (
     with_common,
     with_tolerations,
 )
-from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs, Toleration
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 
 TYPE_TOKEN = "shardstack:azure:AzureInstallation"
 
+__all__ = [  # the argument types stay importable from here, where they were declared before being generated
+    "AzureInstallation",
+    "AzureInstallationArgs",
+    "InstallationCluster",
+    "InstallationNetwork",
+    "InstallationRegistry",
+    "InstallationWeightStore",
+    "NamedGpuPool",
+    "validate_azure_installation_args",
+]
+
 PUBLIC_API_RULE_PRIORITY = 200
 """Subnet NSG rules are read lowest first; Azure's own default rules start at 65000."""
-
-
-class AzureInstallationArgs(TypedDict, total=False):
-    """Arguments of AzureInstallation: each part's own arguments, minus what the installation wires."""
-
-    location: Required[str]
-    """The Azure region of every part, e.g. 'eastus'."""
-    network: InstallationNetwork
-    """The resource group and VNet. Default: new ones, with a node subnet and its NSG."""
-    cluster: InstallationCluster
-    """The AKS cluster. Default: a private cluster."""
-    gpu_pools: Required[Sequence[NamedGpuPool]]
-    """At least one GPU pool (see GpuNodePool), without the cluster, its resource group and subnet."""
-    weight_store: InstallationWeightStore
-    """The storage account for the weights (see WeightStore). Default: a new, protected account that only
-    the cluster's subnet reaches."""
-    registry: InstallationRegistry
-    """The container registry for the runtime image (see Registry); the kubelet identity may pull.
-    Default: a Premium registry."""
-    create_registry: bool
-    """Create the container registry. Default: True."""
-    gpu_enablement: GpuEnablementArgs
-    """The NVIDIA device plugin (and optionally the DCGM exporter); it tolerates every pool's taints, AKS's
-    Spot taint included. Default: the device plugin only."""
-    inference: Required[ShardedInferenceArgs]
-    """The deployment (see ShardedInference). ``model_uri`` defaults to the container's URI plus ``model_path``
-    (and then ``wait_until_ready`` to False: the weights go into the new container after ``pulumi up``);
-    the service account reads the container through Workload Identity."""
-    model_path: str
-    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
-    ``model_uri``."""
-    api_key: pulumi.Input[str]
-    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
-    inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
-    tags: Mapping[str, str]
-    """Azure tags on every resource that takes them, beside each component's own. Default: none."""
 
 
 def _located(part_args: Mapping[str, Any], location: str) -> dict[str, Any]:
@@ -157,18 +134,10 @@ def _pool_name_problems(pools: Any) -> list[str]:
 
 def validate_azure_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AzureInstallation arguments, each prefixed with the part it belongs to."""
-    checks = InstallationChecks(
-        args,
-        AzureInstallationArgs.__annotations__,
-        ("network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "tags"),
-    )
+    checks = InstallationChecks(args, AZURE_INSTALLATION)
     location = args.get("location")
-    if not isinstance(location, str) or not location:
-        checks.problems.append(
-            f"location is required: the Azure region of the installation, e.g. 'eastus'; got {location!r}"
-        )
-        location = "eastus"  # judge the parts as if it were given
-    checks.problems += tag_problems(args.get("tags"))
+    if not isinstance(location, str) or REGION.reason(location) is not None:
+        location = "eastus"  # reported above; judge the parts as if it were valid
 
     checks.spec_part("network", NETWORK, WIRED_NETWORK_ARGS, known={"location": location})
     if isinstance(args.get("network", {}), Mapping):

@@ -10,6 +10,8 @@ from typing import Required, TypedDict
 
 import pulumi
 
+from shardstack.installation_args import InstallationInference
+from shardstack.k8s.args import GpuEnablementArgs
 from shardstack.pool_args import Taint
 
 
@@ -392,3 +394,39 @@ class InstallationRegistry(TypedDict, total=False):
     labels: Mapping[str, str]
     """Labels added to the repository, next to ``shardstack-component: <name>``: keys of 1 to 63 lowercase letters,
     digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
+
+
+class GcpInstallationArgs(TypedDict, total=False):
+    """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
+
+    region: Required[str]
+    """The region of the network, the cluster and its node pools, e.g. 'us-central1'; also the default location of the
+    weight bucket and the registry (so that loading weights and pulling images stay in-region)."""
+    network: InstallationNetwork
+    """The VPC. Default: a new network with a subnetwork in ``region`` and Cloud NAT."""
+    cluster: InstallationCluster
+    """The GKE cluster, named after the installation. Default: private endpoint only."""
+    gpu_pools: Required[Sequence[NamedGpuPool]]
+    """At least one GPU pool (see GpuNodePool), without the cluster, its location and node service account."""
+    weight_store: InstallationWeightStore
+    """The Cloud Storage bucket for the weights (see WeightStore). Default: a new, protected bucket in ``region``."""
+    registry: InstallationRegistry
+    """The Artifact Registry repository for the runtime image (see Registry); the nodes' service account is added to its
+    readers. Default: repository 'shardstack' in ``region``."""
+    create_registry: bool
+    """Create the Artifact Registry repository. Default: True."""
+    gpu_enablement: GpuEnablementArgs
+    """Only for the DCGM exporter (``{'dcgm_exporter': True}``): GKE installs the NVIDIA device plugin itself, so
+    ``device_plugin`` is always False here. Default: nothing is deployed."""
+    inference: Required[InstallationInference]
+    """The deployment (see ShardedInference). ``model_uri`` defaults to the bucket's URI plus ``model_path`` (and then
+    ``wait_until_ready`` to False: the weights go into the new bucket after ``pulumi up``); the service account gets
+    read access to the bucket through Workload Identity Federation."""
+    model_path: str
+    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
+    ``model_uri``. Default: none."""
+    api_key: pulumi.Input[str]
+    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the inference
+    namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    labels: Mapping[str, str]
+    """GCP labels on every resource that takes them, beside each component's own. Default: none."""

@@ -48,6 +48,10 @@ def _region(value: str) -> str | None:
     return None if _REGION.match(value) else "is not a GCP region like 'us-central1'"
 
 
+REGION = Text("a GCP region like 'us-central1'", _region)
+"""A GCP region, by name."""
+
+
 def _network_reference(description: str) -> Text:
     return Text(description, lambda value: f"is not {description}" if any(c.isspace() for c in value) else None)
 
@@ -127,7 +131,7 @@ CLUSTER = Spec(
     (
         Arg(
             "region",
-            Input(Text("the region of the cluster, e.g. 'us-central1'", _region)),
+            Input(REGION),
             "Region of the cluster, e.g. 'us-central1'. The control plane and the nodes are spread over the "
             "region's zones.",
             required=True,

@@ -28,12 +28,13 @@ The project is the provider's (``gcp:project``, or ``GOOGLE_CLOUD_PROJECT`` in t
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 
 from shardstack.errors import ArgumentError
 from shardstack.gcp.args import (
+    GcpInstallationArgs,
     InstallationCluster,
     InstallationNetwork,
     InstallationRegistry,
@@ -41,9 +42,9 @@ from shardstack.gcp.args import (
     NamedGpuPool,
 )
 from shardstack.gcp.cluster import Cluster, ClusterArgs, cluster_name_problem
-from shardstack.gcp.cluster_specs import CLUSTER, WIRED_CLUSTER_ARGS
+from shardstack.gcp.cluster_specs import CLUSTER, REGION, WIRED_CLUSTER_ARGS
 from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
-from shardstack.gcp.labels import label_problems
+from shardstack.gcp.installation_specs import GCP_INSTALLATION
 from shardstack.gcp.network import Network, NetworkArgs, validate_network_args
 from shardstack.gcp.network_specs import WIRED_NETWORK_ARGS
 from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
@@ -62,47 +63,21 @@ from shardstack.installation import (
     with_common,
     with_tolerations,
 )
-from shardstack.k8s import GpuEnablement, GpuEnablementArgs, ShardedInferenceArgs, Toleration
+from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 
 TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
 
-
-class GcpInstallationArgs(TypedDict, total=False):
-    """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
-
-    region: Required[str]
-    """The region of the network, the cluster and its node pools, e.g. 'us-central1'; also the default
-    location of the weight bucket and the registry (so that loading weights and pulling images stay in-region)."""
-    network: InstallationNetwork
-    """The VPC. Default: a new network with a subnetwork in ``region`` and Cloud NAT."""
-    cluster: InstallationCluster
-    """The GKE cluster, named after the installation. Default: private endpoint only."""
-    gpu_pools: Required[Sequence[NamedGpuPool]]
-    """At least one GPU pool (see GpuNodePool), without the cluster, its location and node service account."""
-    weight_store: InstallationWeightStore
-    """The Cloud Storage bucket for the weights (see WeightStore). Default: a new, protected bucket in
-    ``region``."""
-    registry: InstallationRegistry
-    """The Artifact Registry repository for the runtime image (see Registry); the nodes' service account
-    is added to its readers. Default: repository 'shardstack' in ``region``."""
-    create_registry: bool
-    """Create the Artifact Registry repository. Default: True."""
-    gpu_enablement: GpuEnablementArgs
-    """Only for the DCGM exporter (``{'dcgm_exporter': True}``): GKE installs the NVIDIA device plugin
-    itself, so ``device_plugin`` is always False here. Default: nothing is deployed."""
-    inference: Required[ShardedInferenceArgs]
-    """The deployment (see ShardedInference). ``model_uri`` defaults to the bucket's URI plus ``model_path``
-    (and then ``wait_until_ready`` to False: the weights go into the new bucket after ``pulumi up``); the
-    service account gets read access to the bucket through Workload Identity Federation."""
-    model_path: str
-    """Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no
-    ``model_uri``."""
-    api_key: pulumi.Input[str]
-    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
-    inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
-    labels: Mapping[str, str]
-    """GCP labels on every resource that takes them, beside each component's own. Default: none."""
+__all__ = [  # the argument types stay importable from here, where they were declared before being generated
+    "GcpInstallation",
+    "GcpInstallationArgs",
+    "InstallationCluster",
+    "InstallationNetwork",
+    "InstallationRegistry",
+    "InstallationWeightStore",
+    "NamedGpuPool",
+    "validate_gcp_installation_args",
+]
 
 
 def _location_default(part_args: Mapping[str, Any], region: str, upper: bool) -> dict[str, Any]:
@@ -113,16 +88,10 @@ def _location_default(part_args: Mapping[str, Any], region: str, upper: bool) ->
 
 def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with GcpInstallation arguments, each prefixed with the part it belongs to."""
-    checks = InstallationChecks(
-        args,
-        GcpInstallationArgs.__annotations__,
-        ("network", "cluster", "weight_store", "registry", "gpu_enablement", "inference", "labels"),
-    )
+    checks = InstallationChecks(args, GCP_INSTALLATION)
     region = args.get("region")
-    if not isinstance(region, str) or not region:
-        checks.problems.append(f"region is required: the GCP region of the cluster, e.g. 'us-central1'; got {region!r}")
-        region = "us-central1"  # judge the parts as if it were given
-    checks.problems += label_problems(args.get("labels"))
+    if not isinstance(region, str) or REGION.reason(region) is not None:
+        region = "us-central1"  # reported above; judge the parts as if it were valid
 
     network = dict(part(args, "network"))
     checks.wired("network", network, WIRED_NETWORK_ARGS)

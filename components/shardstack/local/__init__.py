@@ -8,12 +8,15 @@ Usage::
                                  "model_path": "smollm2-135m/"}, provider=k8s.Provider("local"))
 """
 
-from shardstack.local.installation import (
-    HOST_PATH,
-    IN_CLUSTER_S3,
-    LocalInstallation,
-    LocalInstallationArgs,
-    LocalWeights,
-)
+from shardstack.local.args import LocalInstallationArgs, LocalWeights
+from shardstack.local.installation import LocalInstallation, validate_local_installation_args
+from shardstack.local.specs import HOST_PATH, IN_CLUSTER_S3
 
-__all__ = ["HOST_PATH", "IN_CLUSTER_S3", "LocalInstallation", "LocalInstallationArgs", "LocalWeights"]
+__all__ = [
+    "HOST_PATH",
+    "IN_CLUSTER_S3",
+    "LocalInstallation",
+    "LocalInstallationArgs",
+    "LocalWeights",
+    "validate_local_installation_args",
+]

@@ -25,7 +25,7 @@ under the fixed names the Shardstack program has always given them (``namespace`
 # No `from __future__ import annotations` here, as in the clouds' installations: the args are TypedDicts.
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,6 +37,7 @@ from shardstack.installation import (
     API_KEY_SECRET_NAME,
     NO_GPU_POOLS,
     GpuPools,
+    InstallationChecks,
     KubernetesTarget,
     Serving,
     WeightAccess,
@@ -46,53 +47,19 @@ from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInferenceArgs
 from shardstack.k8s.local_weights_store import DEFAULT_STORAGE_GIB
 from shardstack.k8s.runtime_contract import WEIGHTS_DIR
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE
+from shardstack.local.args import LocalInstallationArgs, LocalWeights
+from shardstack.local.specs import IN_CLUSTER_S3, LOCAL_INSTALLATION, LOCAL_WEIGHTS
 
-IN_CLUSTER_S3 = "in-cluster-s3"
-HOST_PATH = "host-path"
 INFERENCE_NAME = "inference"
 WEIGHTS_CLAIM_NAME = "shardstack-weights"
 
 
-class LocalWeights(TypedDict, total=False):
-    """Where a local cluster keeps the weights."""
-
-    store: str
-    """'in-cluster-s3' (an S3-compatible store deployed in the cluster; the weights are pushed after
-    ``pulumi up``) or 'host-path' (a directory on the node that already holds them). Default: 'in-cluster-s3'."""
-    host_path: str
-    """The node's directory holding the checkpoints; required with 'host-path'."""
-    storage_gib: int
-    """Size of the weights volume, GiB. Default: 20."""
-
-
-class LocalInstallationArgs(TypedDict, total=False):
-    """Arguments of LocalInstallation."""
-
-    inference: Required[ShardedInferenceArgs]
-    """The deployment (see ShardedInference), on CPU: ``gpus_per_shard`` defaults to 0 and ``zone_spread`` to
-    False (local nodes carry no zone labels); the installation creates the namespace. ``model_uri`` defaults
-    to the store's URI plus ``model_path``."""
-    model_path: str
-    """Path of the checkpoint inside the weight store (or the host directory); used when ``inference`` has no
-    ``model_uri``."""
-    weights: LocalWeights
-    """Where the weights are kept. Default: the in-cluster S3-compatible store."""
-    api_key: pulumi.Input[str]
-    """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the
-    namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
-
-
-def validate_local_weights(weights: Mapping[str, Any]) -> list[str]:
-    """Return every problem with a LocalInstallation's ``weights``, each naming its key."""
-    store = weights.get("store", IN_CLUSTER_S3)
-    if store not in (IN_CLUSTER_S3, HOST_PATH):
-        return [f"weights.store must be {IN_CLUSTER_S3!r} or {HOST_PATH!r}; got {store!r}"]
-    if store == HOST_PATH and not weights.get("host_path"):
-        return [
-            "weights.host_path is required when weights.store is 'host-path': the node's directory holding the "
-            "checkpoints, e.g. '/srv/shardstack/models'"
-        ]
-    return []
+def validate_local_installation_args(args: Mapping[str, Any]) -> list[str]:
+    """Return every problem with LocalInstallation arguments, each naming its argument."""
+    checks = InstallationChecks(args, LOCAL_INSTALLATION)
+    checks.spec_part("weights", LOCAL_WEIGHTS, ())
+    checks.inference(None)
+    return checks.problems
 
 
 class LocalInstallation:
@@ -114,7 +81,7 @@ class LocalInstallation:
     """Always 0."""
 
     def __init__(self, args: LocalInstallationArgs, *, provider: k8s.Provider) -> None:
-        problems = validate_local_weights(args.get("weights") or {})
+        problems = validate_local_installation_args(args)
         if problems:
             raise ArgumentError("LocalInstallation", problems)
         parts = _LocalParts(args, provider)

@@ -173,7 +173,7 @@ class Spec:
         if not isinstance(values, Mapping):
             what = "arguments" if not path else f"a mapping of {', '.join(self.names)}"
             return [Problem(path, f"must be {what}", values)]
-        problems = self._unknown(values, path)
+        problems = self.unknown(values, path)
         invalid: set[str] = set()
         for arg in self.args:
             if arg.name not in values:
@@ -195,7 +195,8 @@ class Spec:
             problem.within(*path) for rule in self.rules if not skip & set(rule.reads) for problem in rule.check(view)
         ]
 
-    def _unknown(self, values: Mapping[str, Any], path: Path) -> list[Problem]:
+    def unknown(self, values: Mapping[str, Any], path: Path = ()) -> list[Problem]:
+        """Return a problem for each key of ``values`` that is none of the arguments, with the nearest name."""
         problems = []
         for key in sorted(map(str, set(values) - set(self.names))):
             reason = f"unknown argument {key!r}{did_you_mean(key, self.names)}"

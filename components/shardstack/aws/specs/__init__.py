@@ -37,6 +37,7 @@ from shardstack.aws.specs.gpu_pool import (
     NAMED_GPU_POOL,
     WIRED_POOL_ARGS,
 )
+from shardstack.aws.specs.installation import AWS_INSTALLATION
 from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, KMS_KEY, KUBERNETES_VERSION, SUBNET_ID, VPC_ID
 from shardstack.aws.specs.network import (
     CREATION_ARGS,
@@ -73,6 +74,7 @@ from shardstack.specs.render import ArgsModule
 __all__ = [
     "AMI_TYPES",
     "ARGS",
+    "AWS_INSTALLATION",
     "AWS_UNSUPPORTED_EXPANDERS",
     "BUCKET_NAME_CHARS",
     "CAPACITY_RESERVATION_TYPES",
@@ -151,6 +153,7 @@ ARGS = ArgsModule(
         INSTALLATION_CLUSTER,
         CLUSTER_AUTOSCALER,
         INSTALLATION_AUTOSCALER,
+        AWS_INSTALLATION,
     ),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

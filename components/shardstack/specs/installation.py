@@ -1,0 +1,108 @@
+"""What every installation takes beside its cloud's parts, declared once: the inference deployment, where its model
+is, and the API key. Each installation's spec (``shardstack.<cloud>.specs``, ``shardstack.local.specs``) is its
+parts plus :func:`serving_args`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
+from shardstack.k8s.inference_specs import SHARDED_INFERENCE
+from shardstack.kubernetes_versions import KUBERNETES_VERSION
+from shardstack.specs.kinds import Flag, Input, ListOf, Record, Text
+from shardstack.specs.render import ArgsModule
+from shardstack.specs.spec import Arg, Spec
+from shardstack.specs.system_pool import SYSTEM_POOL
+
+INSTALLATION_INFERENCE = replace(
+    SHARDED_INFERENCE.with_arg(
+        "model_uri", required=False, default_doc="the weight store's URI plus ``model_path``, then read by the ranks"
+    ),
+    name="InstallationInference",
+    doc="ShardedInference's arguments (see ShardedInference) as an installation takes them: ``model_uri`` may be "
+    "left to the installation, which points it at ``model_path`` in its weight store.",
+)
+"""ShardedInference as an installation takes it (an installation requires ``model_uri`` or ``model_path``)."""
+
+
+def serving_args(inference_doc: str) -> tuple[Arg, ...]:
+    """Return ``inference``, ``model_path`` and ``api_key``, with what the installation does with the inference
+    (``inference_doc``: which store it reads, through which identity)."""
+    return (
+        Arg("inference", Record(INSTALLATION_INFERENCE), inference_doc, required=True),
+        Arg(
+            "model_path",
+            Text("a path inside the weight store, e.g. 'llama-3.1-8b/'"),
+            "Path of the checkpoint inside the weight store, e.g. 'llama-3.1-8b/'; used when ``inference`` has no "
+            "``model_uri``.",
+            default_doc="none",
+        ),
+        Arg(
+            "api_key",
+            Input(Text("an API key")),
+            "An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the "
+            "inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage.",
+            default_doc="none",
+        ),
+    )
+
+
+def gpu_pools_arg(named_pool: Spec, wired: str) -> Arg:
+    """Return ``gpu_pools``: at least one ``named_pool``, each named once, without what the installation ``wired``
+    ('the cluster, node role and subnets')."""
+    return Arg(
+        "gpu_pools",
+        ListOf(Record(named_pool), min_items=1, unique_by="name"),
+        f"At least one GPU pool (see GpuNodePool), without {wired}.",
+        required=True,
+    )
+
+
+def cloud_inference_doc(store: str, identity: str) -> str:
+    """Return the doc of a cloud installation's ``inference``: the ranks read the new ``store`` through
+    ``identity``."""
+    return (
+        f"The deployment (see ShardedInference). ``model_uri`` defaults to the {store}'s URI plus ``model_path`` (and "
+        f"then ``wait_until_ready`` to False: the weights go into the new {store} after ``pulumi up``); the service "
+        f"account gets read access to the {store} through {identity}."
+    )
+
+
+def create_registry_arg(registry: str) -> Arg:
+    """Return ``create_registry``: whether the installation creates its ``registry`` (an ECR repository ...)."""
+    return Arg("create_registry", Flag(), f"Create the {registry}.", default=True)
+
+
+SERVING = Spec(
+    "InstallationServing",
+    "The arguments of every installation that say what it serves: the deployment, its model and the API key.",
+    serving_args("The deployment (see ShardedInference)."),
+)
+"""What the stack config gives every installation alike for serving (each installation words its own docs)."""
+
+CLUSTER_ACCESS = Spec(
+    "ClusterAccess",
+    "The cluster arguments every cloud's installation takes alike: version, API access and the system pool.",
+    (
+        KUBERNETES_VERSION,
+        PRIVATE_ENDPOINT,
+        AUTHORIZED_NETWORKS,
+        Arg(
+            "system_pool",
+            Record(SYSTEM_POOL),
+            "The CPU nodes that run cluster services.",
+            default_doc="the cloud's",
+        ),
+    ),
+    rules=(PUBLIC_API_NEEDS_NETWORKS,),
+)
+"""What the stack config gives every cloud's cluster alike."""
+
+ARGS = ArgsModule(
+    "shardstack.installation_args",
+    "The arguments every installation shares: the inference deployment as an installation takes it, what it serves, "
+    "and the cluster arguments every cloud takes alike.",
+    __name__,
+    (INSTALLATION_INFERENCE, SERVING, CLUSTER_ACCESS),
+)
+"""The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
