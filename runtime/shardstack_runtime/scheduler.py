@@ -1,0 +1,247 @@
+"""The engine thread's step: which sequences get slots, what each lane's next pass holds, what comes of it.
+
+Each step admits waiting sequences into free KV-cache slots, starts a pass (a :class:`~.lanes.MicroBatch`)
+on every idle lane with work, alternating prompt chunks and decode steps, and finishes the oldest pass in
+flight: its sampled tokens become text and events, or end their sequences. A finished sequence's slot is
+filled by moving the lane's highest one down, so the running sequences keep the lowest slots.
+
+:class:`Scheduler` is the base of :class:`~.engine.Engine`, which owns the thread, the queues between it and
+the callers, and the model's loading; ``_submit`` and ``_collect`` are where a pipeline of shards plugs in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+import torch
+
+from .batch import Batch, SlotMove
+from .generation import FinishReason, GenerationEvent
+from .kv_cache import KVCache
+from .lanes import EngineSequence, Lane, MicroBatch
+from .sampling import sample
+from .shard import Shard
+
+logger = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Continuous batching over lanes of KV-cache slots, one step at a time, in the engine thread."""
+
+    # Set by the engine's constructor, which checks them.
+    shard: Shard
+    max_model_len: int
+    prefill_chunk: int
+    _eos_ids: frozenset[int]
+    _stopping: threading.Event
+    """Set once the engine stops: a pass that fails then ends the engine thread, not just its lane's requests."""
+
+    def __init__(self) -> None:
+        # Engine-thread state.
+        self._cache: KVCache | None = None
+        self._waiting: deque[EngineSequence] = deque()
+        self._lanes: list[Lane] = []
+        self._first_lane = 0
+        self._in_flight: deque[MicroBatch] = deque()  # oldest first: results come back in this order
+        self._counters: dict[str, float] = {"steps": 0, "prompt_tokens": 0, "generation_tokens": 0}
+
+    def _running(self) -> list[EngineSequence]:
+        return [seq for lane in self._lanes for seq in lane.running]
+
+    def _fail_all(self, reason: FinishReason) -> None:
+        for seq in [*self._running(), *self._waiting]:
+            if not seq.finished:
+                self._finish(seq, reason, "", None)
+        self._waiting.clear()
+        self._in_flight.clear()
+        for lane in self._lanes:
+            lane.busy = False
+
+    @torch.inference_mode()
+    def _step(self) -> None:
+        """Admit waiting requests, start a micro-batch on every idle lane with work, finish the oldest one."""
+        self._counters["steps"] += 1
+        self._admit()
+        lanes = self._lanes[self._first_lane :] + self._lanes[: self._first_lane]
+        self._first_lane = (self._first_lane + 1) % len(self._lanes)  # no lane always goes first
+        for lane in lanes:
+            if lane.busy:
+                continue
+            micro = self._plan(lane)
+            if micro is None:
+                continue
+            try:
+                self._submit(micro)
+            except Exception:
+                if self._stopping.is_set():  # the subclass found the engine unusable (say, a lost rank)
+                    raise
+                # A failed pass (say, out of memory) ends the requests of its lane, not the server.
+                logger.exception("a forward pass failed; aborting the %d requests of its lane", len(lane.running))
+                self._counters["failed_steps"] = self._counters.get("failed_steps", 0) + 1
+                self._abort_lane(lane)
+                continue
+            lane.busy = True
+            self._in_flight.append(micro)
+        if self._in_flight:
+            micro = self._in_flight.popleft()
+            self._collect(micro)
+            if micro.lane is not None:
+                micro.lane.busy = False
+            self._complete(micro)
+
+    def _admit(self) -> None:
+        """Move waiting requests into free slots, each into the lane with the fewest sequences."""
+        while self._waiting:
+            lane = min(self._lanes, key=lambda lane: len(lane.running))
+            if len(lane.running) >= len(lane.slots):
+                return
+            seq = self._waiting.popleft()
+            if seq.cancelled:
+                seq.finished = True
+                continue
+            seq.first_scheduled_time = time.monotonic()
+            if len(seq.prompt) >= self.max_model_len or seq.params.max_tokens < 1:
+                # The server rejects these; never let one overflow the cache.
+                self._finish(seq, "length", "", None)
+                continue
+            seq.lane, seq.slot = lane, lane.slots.start + len(lane.running)
+            lane.running.append(seq)
+
+    def _plan(self, lane: Lane) -> MicroBatch | None:
+        """The lane's next pass: the next chunks of prompts being read, or one token of every other sequence.
+
+        The two alternate while both have work, so that reading a long prompt doesn't stall the running
+        sequences. Several prompts share a pass, padded to the longest chunk, as long as rows x width stays
+        within ``prefill_chunk``; a long prompt goes alone, in chunks, over several passes.
+        """
+        for seq in [seq for seq in lane.running if seq.cancelled]:
+            self._release(seq)
+        reading = [seq for seq in lane.running if not seq.prefilled]
+        decoding = [seq for seq in lane.running if seq.prefilled]
+        if reading and (lane.decode_next is False or not decoding):
+            lane.decode_next = True
+            group: list[tuple[EngineSequence, int]] = []
+            for seq in reading:
+                n = min(len(seq.prompt) - seq.num_cached, self.prefill_chunk)
+                if group and max(n, *(m for _, m in group)) * (len(group) + 1) > self.prefill_chunk:
+                    break
+                group.append((seq, n))
+            width = max(n for _, n in group)
+            ids = torch.zeros((len(group), width), dtype=torch.int64)
+            for row, (seq, n) in enumerate(group):
+                ids[row, :n] = torch.tensor(seq.prompt[seq.num_cached : seq.num_cached + n], dtype=torch.int64)
+            batch = Batch(
+                tuple(seq.held_slot for seq, _ in group),
+                tuple(seq.num_cached for seq, _ in group),
+                tuple(n for _, n in group),
+                self._take_moves(lane),
+            )
+            for seq, n in group:
+                seq.num_cached += n
+                self._counters["prompt_tokens"] += n
+            rows = [seq for seq, _ in group]
+            draws = [seq.sampler.draw() if seq.prefilled else None for seq in rows]
+            return MicroBatch(lane, rows, ids, batch, draws)
+        if not decoding:
+            return None
+        lane.decode_next = False
+        ids = torch.tensor([[seq.next_token] for seq in decoding], dtype=torch.int64)
+        batch = Batch.decode(
+            [seq.held_slot for seq in decoding], [seq.num_cached for seq in decoding], self._take_moves(lane)
+        )
+        for seq in decoding:
+            seq.num_cached += 1
+        return MicroBatch(lane, decoding, ids, batch, [seq.sampler.draw() for seq in decoding])
+
+    def _submit(self, micro: MicroBatch) -> None:
+        """Start the micro-batch's forward pass; :meth:`_collect` gets its tokens. Here: run it now.
+
+        The one place a pipeline of shards plugs in (``pipeline.PipelineEngine``).
+        """
+        assert self._cache is not None
+        started = time.perf_counter()
+        logits = self.shard.model.forward(micro.ids, micro.batch, self._cache)
+        rows = [row for row, draw in enumerate(micro.draws) if draw is not None]
+        if rows:
+            tokens, logprobs = sample(logits[rows], [draw for draw in micro.draws if draw is not None])
+            for row, token, logprob in zip(rows, tokens, logprobs, strict=True):
+                micro.tokens[row], micro.logprobs[row] = token, logprob
+        self._counters["compute_seconds"] = self._counters.get("compute_seconds", 0.0) + time.perf_counter() - started
+
+    def _collect(self, micro: MicroBatch) -> None:
+        """Wait until ``micro.tokens`` holds the micro-batch's sampled tokens (already so here)."""
+
+    def _complete(self, micro: MicroBatch) -> None:
+        for seq, draw, token, logprob in zip(micro.rows, micro.draws, micro.tokens, micro.logprobs, strict=True):
+            if seq.cancelled:
+                self._release(seq)
+            elif draw is not None:
+                self._accept(seq, token, logprob)
+
+    def _abort_lane(self, lane: Lane) -> None:
+        for seq in list(lane.running):
+            self._finish(seq, "abort", "", None)
+        lane.moves.clear()  # between freed slots only; nothing left to carry
+
+    def _accept(self, seq: EngineSequence, token: int, logprob: float) -> None:
+        """Record a sampled token: emit its text, or finish the sequence."""
+        if seq.cancelled:
+            self._release(seq)
+            return
+        seq.generated += 1
+        seq.next_token = token
+        self._counters["generation_tokens"] += 1
+        params = seq.params
+        if token in params.stop_token_ids or (token in self._eos_ids and not params.ignore_eos):
+            self._finish(seq, "stop", seq.text.finish(), token, logprob)
+            return
+        text, stopped = seq.text.push(token)
+        if stopped:
+            self._finish(seq, "stop", text, token, logprob)
+        elif seq.generated >= params.max_tokens or len(seq.prompt) + seq.generated >= self.max_model_len:
+            self._finish(seq, "length", text + seq.text.finish(), token, logprob)
+        else:
+            seq.emit(self._event(seq, token, text, None, logprob))
+
+    def _finish(
+        self, seq: EngineSequence, reason: FinishReason, text: str, token: int | None, logprob: float | None = None
+    ) -> None:
+        self._release(seq)  # first, so that stats() no longer counts a request its client saw end
+        seq.emit(self._event(seq, token, text, reason, logprob))
+
+    def _release(self, seq: EngineSequence) -> None:
+        """Free the sequence's slot, moving the highest running sequence of its lane into it."""
+        seq.finished = True
+        lane, slot = seq.lane, seq.slot
+        if lane is None or slot is None:
+            return
+        last = lane.running.pop()
+        if last is not seq:
+            lane.moves.append(SlotMove(last.held_slot, slot, last.num_cached))
+            last.slot = slot
+            lane.running[slot - lane.slots.start] = last
+        seq.lane = seq.slot = None
+
+    @staticmethod
+    def _take_moves(lane: Lane) -> tuple[SlotMove, ...]:
+        moves = tuple(lane.moves)
+        lane.moves.clear()
+        return moves
+
+    @staticmethod
+    def _event(
+        seq: EngineSequence, token: int | None, text: str, reason: FinishReason | None, logprob: float | None
+    ) -> GenerationEvent:
+        return GenerationEvent(
+            request_id=seq.request.request_id,
+            token_id=token,
+            text=text,
+            finish_reason=reason,
+            prompt_tokens=len(seq.prompt),
+            completion_tokens=seq.generated,
+            first_scheduled_time=seq.first_scheduled_time,
+            logprob=logprob,
+        )
