@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import difflib
+import importlib
 import subprocess
 import sys
 import types

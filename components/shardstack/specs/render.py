@@ -70,10 +70,11 @@ def records(kind: Kind) -> list[Spec]:
 def header(doc: str, source: str) -> str:
     """Return the docstring of a generated module: what it holds, and where it is generated from."""
     paragraphs = [
-        textwrap.fill(p, WIDTH, break_long_words=False, break_on_hyphens=False)
-        for p in (doc, GENERATED_BY.format(source=source))
+        # The first line starts with the opening quotes: they count against its width.
+        textwrap.fill(p, WIDTH, initial_indent='"""' if i == 0 else "", break_long_words=False, break_on_hyphens=False)
+        for i, p in enumerate((doc, GENERATED_BY.format(source=source)))
     ]
-    return '"""' + "\n\n".join(paragraphs) + '\n"""'
+    return "\n\n".join(paragraphs) + '\n"""'
 
 
 def module(args: ArgsModule, homes: Mapping[int, str]) -> str:
