@@ -1,0 +1,186 @@
+"""Stack config: the model, serving, local settings and the API key."""
+
+from __future__ import annotations
+
+import pytest
+from config_cases import AWS, LOCAL, config, problem_at, problems_of, stack
+
+# --- model ------------------------------------------------------------------------------------------
+
+
+def test_fails_when_model_uri_scheme_unknown() -> None:
+    line = problem_at(stack(LOCAL, model={"uri": "ftp://host/m"}), "shardstack:model.uri")
+    assert "'ftp://host/m'" in line and "s3://" in line and "'demo'" in line
+
+
+def test_fails_when_model_uri_scheme_does_not_match_cloud() -> None:
+    line = problem_at(stack(AWS, model={"uri": "gs://bucket/m", "shards": 1}), "shardstack:model.uri")
+    assert "'gs://bucket/m'" in line and "'aws'" in line and "s3://" in line
+
+
+def test_fails_when_local_model_uri_is_another_clouds_store() -> None:
+    line = problem_at(stack(LOCAL, model={"uri": "az://container/m", "shards": 1}), "shardstack:model.uri")
+    assert "'az://container/m'" in line and "file://" in line
+
+
+def test_fails_when_local_file_uri_without_host_path_store() -> None:
+    line = problem_at(stack(LOCAL, model={"uri": "file:///srv/m", "shards": 1}), "shardstack:model.uri")
+    assert "'file:///srv/m'" in line and "'host-path'" in line
+
+
+def test_fails_when_model_uri_has_no_bucket() -> None:
+    line = problem_at(stack(AWS, model={"uri": "s3:///m", "shards": 1}), "shardstack:model.uri")
+    assert "'s3:///m'" in line and "bucket" in line
+
+
+def test_fails_when_file_uri_not_absolute() -> None:
+    line = problem_at(stack(LOCAL, model={"uri": "file://srv/m", "shards": 1}), "shardstack:model.uri")
+    assert "'file://srv/m'" in line and "file:///" in line
+
+
+def test_fails_when_dtype_unknown() -> None:
+    line = problem_at(stack(LOCAL, model={"dtype": "bf8"}), "shardstack:model.dtype")
+    assert "'bf8'" in line and "'bf16', 'fp16', 'fp32'" in line
+
+
+@pytest.mark.parametrize("shards", [0, "many", 1.5, True])
+def test_fails_when_shards_not_auto_or_positive(shards: object) -> None:
+    line = problem_at(stack(LOCAL, model={"shards": shards}), "shardstack:model.shards")
+    assert "must be 'auto' or a whole number ≥ 1" in line
+
+
+def test_fails_when_params_missing_for_auto_shards() -> None:
+    line = problem_at(stack(AWS, model={"uri": "s3://bucket/m"}), "shardstack:model.params")
+    assert "required when shards is 'auto'" in line and "7.0e9" in line
+
+
+def test_fails_when_params_not_positive() -> None:
+    line = problem_at(stack(LOCAL, model={"params": 0}), "shardstack:model.params")
+    assert "0" in line and "greater than 0" in line
+
+
+def test_fails_when_model_not_a_mapping() -> None:
+    line = problem_at(stack(LOCAL, model="demo"), "shardstack:model")
+    assert "'demo' is not a mapping" in line
+
+
+# --- serving ----------------------------------------------------------------------------------------
+
+
+def test_fails_when_replica_groups_zero() -> None:
+    line = problem_at(stack(LOCAL, serving={"replica_groups": 0}), "shardstack:serving.replica_groups")
+    assert "0 must be a whole number ≥ 1" in line
+
+
+def test_fails_when_public_without_allowed_cidrs() -> None:
+    line = problem_at(stack(LOCAL, serving={"public": True}), "shardstack:serving.public")
+    assert "needs allowed_cidrs" in line and "203.0.113.0/24" in line
+
+
+def test_fails_when_public_to_whole_internet_without_api_key() -> None:
+    values = stack(LOCAL, serving={"public": True, "allowed_cidrs": ["0.0.0.0/0"]})
+    line = problem_at(values, "shardstack:serving.allowed_cidrs[0]")
+    assert "'0.0.0.0/0'" in line and "shardstack:api_key" in line
+
+
+def test_public_to_whole_internet_is_allowed_with_api_key() -> None:
+    values = stack(LOCAL, serving={"public": True, "allowed_cidrs": ["0.0.0.0/0"]}, api_key="k")
+    assert config.load(values, stack="t").serving.allowed_cidrs == ["0.0.0.0/0"]
+
+
+def test_fails_when_allowed_cidr_has_host_bits() -> None:
+    values = stack(LOCAL, serving={"public": True, "allowed_cidrs": ["10.1.2.3/8"]})
+    line = problem_at(values, "shardstack:serving.allowed_cidrs[0]")
+    assert "'10.1.2.3/8'" in line and "'10.0.0.0/8'" in line
+
+
+def test_fails_when_api_key_and_api_key_secret_both_set() -> None:
+    values = stack(LOCAL, serving={"api_key_secret": {"name": "keys"}}, api_key="k")
+    line = problem_at(values, "shardstack:serving.api_key_secret")
+    assert "'keys'" in line and "only one" in line
+
+
+def test_fails_when_api_key_secret_name_invalid() -> None:
+    values = stack(LOCAL, serving={"api_key_secret": {"name": "My Keys"}})
+    line = problem_at(values, "shardstack:serving.api_key_secret.name")
+    assert "'My Keys'" in line and "is not a valid Kubernetes object name" in line
+
+
+def test_fails_when_api_key_secret_key_invalid() -> None:
+    values = stack(LOCAL, serving={"api_key_secret": {"name": "keys", "key": "a/b"}})
+    line = problem_at(values, "shardstack:serving.api_key_secret.key")
+    assert "'a/b'" in line
+
+
+def test_fails_when_namespace_not_dns_label() -> None:
+    line = problem_at(stack(LOCAL, serving={"namespace": "Inference"}), "shardstack:serving.namespace")
+    assert "'Inference'" in line and "lowercase letters, digits and '-'" in line
+
+
+def test_fails_when_namespace_reserved() -> None:
+    line = problem_at(stack(LOCAL, serving={"namespace": "kube-system"}), "shardstack:serving.namespace")
+    assert "'kube-system'" in line and "reserved" in line
+
+
+def test_fails_when_mode_unknown() -> None:
+    line = problem_at(stack(LOCAL, serving={"mode": "deployment"}), "shardstack:serving.mode")
+    assert "'deployment'" in line and "'statefulset', 'leaderworkerset'" in line
+
+
+def test_fails_when_image_has_spaces() -> None:
+    line = problem_at(stack(LOCAL, serving={"image": "my image"}), "shardstack:serving.image")
+    assert "'my image'" in line
+
+
+# --- local ------------------------------------------------------------------------------------------
+
+
+def test_fails_when_local_given_for_cloud() -> None:
+    line = problem_at(stack(AWS, local={"kube_context": "kind"}), "shardstack:local")
+    assert "cloud 'local'" in line and "'aws'" in line
+
+
+def test_fails_when_host_path_store_has_no_host_path() -> None:
+    values = stack(LOCAL, local={"weights": {"store": "host-path"}})
+    line = problem_at(values, "shardstack:local.weights.host_path")
+    assert "required when store is 'host-path'" in line
+
+
+def test_fails_when_host_path_given_for_in_cluster_store() -> None:
+    values = stack(LOCAL, local={"weights": {"host_path": "/srv/m"}})
+    line = problem_at(values, "shardstack:local.weights.host_path")
+    assert "'/srv/m'" in line and "'in-cluster-s3'" in line
+
+
+def test_fails_when_host_path_relative() -> None:
+    values = stack(LOCAL, local={"weights": {"store": "host-path", "host_path": "models"}})
+    line = problem_at(values, "shardstack:local.weights.host_path")
+    assert "'models'" in line and "absolute" in line
+
+
+def test_fails_when_weights_store_unknown() -> None:
+    line = problem_at(stack(LOCAL, local={"weights": {"store": "minio"}}), "shardstack:local.weights.store")
+    assert "'minio'" in line and "'in-cluster-s3', 'host-path'" in line
+
+
+@pytest.mark.parametrize(("key", "value"), [("cpu_per_shard", "two"), ("memory_per_shard", "0Gi")])
+def test_fails_when_resource_quantity_invalid(key: str, value: str) -> None:
+    line = problem_at(stack(LOCAL, local={key: value}), f"shardstack:local.{key}")
+    assert repr(value) in line and "quantity" in line
+
+
+def test_numeric_quantity_is_read_as_text() -> None:
+    assert config.load(stack(LOCAL, local={"cpu_per_shard": 4}), stack="t").local.cpu_per_shard == "4"
+
+
+# --- api_key ----------------------------------------------------------------------------------------
+
+
+def test_fails_when_api_key_empty() -> None:
+    line = problem_at(stack(LOCAL, api_key=" "), "shardstack:api_key")
+    assert "empty" in line and "--secret" in line
+
+
+def test_api_key_value_never_appears_in_messages() -> None:
+    problems = problems_of(stack(LOCAL, api_key=12345678))
+    assert problems == ["shardstack:api_key: '********' is not a string; quote it"]
