@@ -121,7 +121,7 @@ def test_tags_may_not_use_reserved_keys() -> None:
     found = problems(tags={"aws:owner": "me", "shardstack:component": "x"})
     assert found == [
         "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
-        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
+        "tags['shardstack:component'] is set by Shardstack itself; choose another key",
     ]
 
 

@@ -399,7 +399,7 @@ def test_tags_may_not_use_reserved_keys() -> None:
     problems = failure(tags={"aws:owner": "x", "shardstack:component": "y"}).problems
     assert problems == [
         "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
-        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
+        "tags['shardstack:component'] is set by Shardstack itself; choose another key",
     ]
 
 

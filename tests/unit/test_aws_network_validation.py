@@ -136,7 +136,7 @@ def test_fails_when_a_flag_is_not_a_boolean_or_a_tag_is_reserved() -> None:
     problems = failure({"cluster_name": "llm", "flow_logs": "yes", "tags": {"Name": "x", "aws:owner": "me"}}).problems
     assert problems == [
         "flow_logs='yes' must be true or false",
-        "tags['Name'] is not allowed: Shardstack sets this key itself; choose another key",
+        "tags['Name'] is set by Shardstack itself; choose another key",
         "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
     ]
 

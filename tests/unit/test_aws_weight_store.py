@@ -410,7 +410,7 @@ def test_tags_are_checked() -> None:
     problems = failure(tags={"aws:owner": "x", "shardstack:component": "y", "team": 3}).problems
     assert problems == [
         "tags['aws:owner'] is not allowed: AWS reserves keys starting with 'aws:'",
-        "tags['shardstack:component'] is not allowed: Shardstack sets this key itself; choose another key",
+        "tags['shardstack:component'] is set by Shardstack itself; choose another key",
         "tags['team']=3 must be a string of at most 256 characters",
     ]
 

@@ -44,7 +44,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert any(p.startswith("system_pool.instance_type='a2-highgpu-1g' has GPUs") for p in found)
     assert "system_pool.max_nodes=2 is less than min_nodes=3; max_nodes must be ≥ min_nodes" in found
     assert "deletion_protection='yes' must be true or false" in found
-    assert any(p.startswith("labels key 'Team' is not a GCP label key") for p in found)
+    assert any(p.startswith("labels['Team'] is not a GCP label key") for p in found)
     assert len(found) == 9, found
 
 
@@ -146,8 +146,8 @@ def test_system_pool_is_checked_field_by_field() -> None:
 def test_labels_must_follow_gcp_rules_and_leave_the_component_label_alone() -> None:
     found = problems(labels={"shardstack-component": "x", "goog-owner": "me", "team": "ML Platform"})
     assert found == [
-        "labels key 'shardstack-component' is set by Shardstack itself; choose another key",
-        "labels key 'goog-owner' starts with 'goog', which Google reserves for its own labels",
+        "labels['shardstack-component'] is set by Shardstack itself; choose another key",
+        "labels['goog-owner'] starts with 'goog', which Google reserves for its own labels",
         "labels['team']='ML Platform' is not a GCP label value: use at most 63 lowercase letters, digits, '_' and '-'",
     ]
 

@@ -369,10 +369,10 @@ def test_gpu_driver_version_must_be_one_gke_installs() -> None:
 def test_resource_labels_must_be_gcp_labels() -> None:
     problems = failure(resource_labels={"Team": "ml", "goog-x": "y", "shardstack-component": "z", "ok": "Bad"}).problems
     assert problems == [
-        "resource_labels key 'Team' is not a GCP label key: use 1 to 63 lowercase letters, digits, '_' and '-', "
+        "resource_labels['Team'] is not a GCP label key: use 1 to 63 lowercase letters, digits, '_' and '-', "
         "starting with a letter",
-        "resource_labels key 'goog-x' starts with 'goog', which Google reserves for its own labels",
-        "resource_labels key 'shardstack-component' is set by Shardstack itself; choose another key",
+        "resource_labels['goog-x'] starts with 'goog', which Google reserves for its own labels",
+        "resource_labels['shardstack-component'] is set by Shardstack itself; choose another key",
         "resource_labels['ok']='Bad' is not a GCP label value: use at most 63 lowercase letters, digits, '_' and '-'",
     ]
 

@@ -397,7 +397,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         "cluster: kubernetes_version=",
         "gpu_pools[0]: gpu='l5'",
         "gpu_pools[1]: name 'l4' is already",
-        "labels key 'Team'",
+        "labels['Team'] is not a GCP label key",
         "api_key and inference.api_key_secret",
     )
     for start in expected:

@@ -250,7 +250,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         "region='us-central1-a' is not a GCP region name such as 'us-central1' or 'europe-west4' "
         "('us-central1-a' is a zone; its region is 'us-central1')",
         "subnet_cidr='10.0.0.0/26' is a /26; use a /16 to a /24: every node takes one address of it",
-        "labels key 'Team' is not a GCP label key: use 1 to 63 lowercase letters, digits, '_' and '-', "
+        "labels['Team'] is not a GCP label key: use 1 to 63 lowercase letters, digits, '_' and '-', "
         "starting with a letter",
         # subnet_cidr is reported once, as a bad range: its clash with existing shows once it is a range.
         "existing and pods_cidr cannot be combined: existing uses a network as it is, so "
@@ -353,7 +353,7 @@ def test_fails_when_a_flag_is_not_a_boolean_or_a_label_is_reserved() -> None:
     ).problems
     assert problems == [
         "nat='yes' must be true or false",
-        "labels key 'shardstack-component' is set by Shardstack itself; choose another key",
+        "labels['shardstack-component'] is set by Shardstack itself; choose another key",
         "labels['team']='ML' is not a GCP label value: use at most 63 lowercase letters, digits, '_' and '-'",
     ]
 

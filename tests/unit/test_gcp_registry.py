@@ -188,7 +188,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         for p in problems
     )
     assert any(p.startswith(f"reader_service_accounts[2]={NODES!r} is listed twice") for p in problems)
-    assert any(p.startswith("labels key 'Team' is not a GCP label key") for p in problems)
+    assert any(p.startswith("labels['Team'] is not a GCP label key") for p in problems)
     assert len(problems) == 8
 
 

@@ -370,7 +370,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert "soft_delete_days=3 must be a whole number from 7 to 90, or 0 to turn soft delete off" in problems
     assert "protect='yes' must be true or false" in problems
     assert "force_destroy=1 must be true or false" in problems
-    assert any(p.startswith("labels key 'Team' is not a GCP label key") for p in problems)
+    assert any(p.startswith("labels['Team'] is not a GCP label key") for p in problems)
     assert any(p.startswith("labels['Team']='ML' is not a GCP label value") for p in problems)
     assert len(problems) == 11
 
@@ -383,11 +383,13 @@ def test_soft_delete_days_outside_what_cloud_storage_accepts_are_reported(days: 
 
 def test_the_component_label_cannot_be_overridden_and_labels_must_be_a_mapping() -> None:
     (problem,) = failure(labels={"shardstack-component": "x"}).problems
-    assert problem == "labels key 'shardstack-component' is set by Shardstack itself; choose another key"
+    assert problem == "labels['shardstack-component'] is set by Shardstack itself; choose another key"
     (problem,) = failure(labels=["team"]).problems
-    assert problem.startswith("labels must be a mapping")
+    assert problem == "labels=['team'] must be a mapping of GCP label keys to values"
     (problem,) = failure(labels={f"k{i}": "v" for i in range(64)}).problems
-    assert problem.startswith("labels has 64 entries; GCP allows 64 labels per resource")
+    assert problem == (
+        "labels has 64 entries; a resource carries at most 64 GCP labels and Shardstack sets 1, so give at most 63"
+    )
 
 
 def test_a_component_name_that_cannot_start_a_bucket_name_needs_bucket_name() -> None:

@@ -23,7 +23,7 @@ from shardstack.azure.arm import (
     VNET_ID_EXAMPLE,
     ZONES,
 )
-from shardstack.azure.tags import AzureTags
+from shardstack.azure.tags import AZURE_TAGS
 from shardstack.cidr import ipv4_network
 from shardstack.errors import one_of
 from shardstack.specs.kinds import Input, Kind, Shaped
@@ -210,4 +210,4 @@ ENTRA_OBJECT_ID = Shaped(
 )
 PRINCIPAL_IDS = IdList(Input(ENTRA_OBJECT_ID), "Microsoft Entra object IDs")
 SUBNET_IDS = IdList(SUBNET, "subnet resource IDs")
-TAGS = AzureTags()
+TAGS = AZURE_TAGS

@@ -174,6 +174,52 @@ class Shaped(Kind):
 
 
 @dataclass(frozen=True)
+class TagMap(Kind):
+    """A cloud's tags or labels that a caller adds, ``{key: value}``: each key and value checked by the cloud's
+    rules, the ``reserved`` keys refused (Shardstack sets them), and at most ``most`` per resource, Shardstack's
+    own included."""
+
+    noun: str
+    """What a key names, e.g. 'AWS tag', 'GCP label'."""
+    key_reason: Callable[[str], str | None]
+    """Why a key is refused by the cloud, or None."""
+    value_reason: Callable[[Any], str | None]
+    """Why a value is refused by the cloud, or None."""
+    reserved: tuple[str, ...] = ()
+    most: int | None = None
+
+    @property
+    def annotation(self) -> str:
+        return "Mapping[str, str]"
+
+    @property
+    def allowed(self) -> str:
+        return f"a mapping of {self.noun} keys to values"
+
+    def problems(self, value: Any, path: Path) -> list[Problem]:
+        if not isinstance(value, Mapping):
+            return [Problem(path, f"must be {self.allowed}", value)]
+        problems: list[Problem] = []
+        if self.most is not None and len(value) + len(self.reserved) > self.most:
+            reason = (
+                f"has {len(value)} entries; a resource carries at most {self.most} {self.noun}s and Shardstack sets "
+                f"{len(self.reserved)}, so give at most {self.most - len(self.reserved)}"
+            )
+            problems.append(Problem(path, reason))
+        for key, item in value.items():
+            at = (*path, Key(str(key)))
+            if not isinstance(key, str):
+                problems.append(Problem(at, f"is not a {self.noun} key: use a string"))
+            elif key in self.reserved:
+                problems.append(Problem(at, "is set by Shardstack itself; choose another key"))
+            elif reason := self.key_reason(key):
+                problems.append(Problem(at, reason))
+            if reason := self.value_reason(item):
+                problems.append(Problem(at, reason, item))
+        return problems
+
+
+@dataclass(frozen=True)
 class Labels(Kind):
     """Kubernetes labels, ``{key: value}``, with keys that are someone else's refused."""
 

@@ -10,7 +10,7 @@ from typing import Any
 from shardstack import catalog
 from shardstack.api_access import PUBLIC_API_NEEDS_NETWORKS, authorized_networks, private_endpoint
 from shardstack.aws.specs.kinds import KUBERNETES_VERSION, SUBNET_ID, VPC_ID
-from shardstack.aws.tags import Tags
+from shardstack.aws.tags import aws_tags
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 from shardstack.specs.kinds import Choice, Input, Kind, ListOf, Record, Text
 from shardstack.specs.problem import Path, Problem
@@ -175,7 +175,7 @@ CLUSTER = Spec(
             "30, 60, 90, ..., 3653).",
             default=DEFAULT_LOG_RETENTION_DAYS,
         ),
-        Arg("tags", Tags(), "AWS tags added to every resource, next to ``shardstack:component: <name>``."),
+        Arg("tags", aws_tags(), "AWS tags added to every resource, next to ``shardstack:component: <name>``."),
     ),
     rules=(PUBLIC_API_NEEDS_NETWORKS,),
 )

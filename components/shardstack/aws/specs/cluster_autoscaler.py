@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, KUBERNETES_VERSION
-from shardstack.aws.tags import Tags
+from shardstack.aws.tags import aws_tags
 from shardstack.specs.gpu_pool import POOL_NAME
 from shardstack.specs.kinds import Choice, Input, Text
 from shardstack.specs.spec import Arg, Spec
@@ -97,7 +97,7 @@ CLUSTER_AUTOSCALER = Spec(
         ),
         Arg(
             "tags",
-            Tags(),
+            aws_tags(),
             "AWS tags for the IAM role and the Pod Identity association.",
             default_doc="none (``shardstack:component`` is always set)",
         ),

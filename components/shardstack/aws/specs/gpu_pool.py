@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID
-from shardstack.aws.tags import Tags
+from shardstack.aws.tags import aws_tags
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
 from shardstack.specs.kinds import Choice, Flag, Input, ListOf, Shaped
 from shardstack.specs.problem import Problem
@@ -151,7 +151,7 @@ GPU_NODE_POOL = gpu_pool_spec(CLOUD).extend(
         ),
         Arg(
             "tags",
-            Tags(),
+            aws_tags(),
             "AWS tags for every resource the pool creates, and its instances and volumes.",
             default_doc="none (``shardstack:component`` is always set)",
         ),

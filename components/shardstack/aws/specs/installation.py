@@ -8,7 +8,7 @@ from shardstack.aws.specs.gpu_pool import NAMED_GPU_POOL
 from shardstack.aws.specs.network import INSTALLATION_NETWORK
 from shardstack.aws.specs.registry import REGISTRY
 from shardstack.aws.specs.weight_store import WEIGHT_STORE
-from shardstack.aws.tags import COMPONENT_TAG, Tags
+from shardstack.aws.tags import COMPONENT_TAG, aws_tags
 from shardstack.k8s.specs import GPU_ENABLEMENT
 from shardstack.specs.installation import cloud_inference_doc, create_registry_arg, gpu_pools_arg, serving_args
 from shardstack.specs.kinds import Record
@@ -56,7 +56,7 @@ AWS_INSTALLATION = Spec(
         Arg(
             "tags",
             # The installation's tags reach every resource of every part, beside its own "Name" on some.
-            Tags(("Name", COMPONENT_TAG)),
+            aws_tags(("Name", COMPONENT_TAG)),
             "Tags on every AWS resource, beside each component's own.",
             default_doc="none",
         ),

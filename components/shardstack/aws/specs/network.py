@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 from shardstack.aws.specs.kinds import EKS_CLUSTER_NAME, SUBNET_ID, VPC_ID
-from shardstack.aws.tags import COMPONENT_TAG, Tags
+from shardstack.aws.tags import COMPONENT_TAG, aws_tags
 from shardstack.cidr import ipv4_network
 from shardstack.specs.kinds import Choice, Flag, ListOf, Record, Shaped, Text, Whole
 from shardstack.specs.problem import Problem
@@ -224,7 +224,7 @@ NETWORK = Spec(
         ),
         Arg(
             "tags",
-            Tags(NETWORK_RESERVED_TAG_KEYS),
+            aws_tags(NETWORK_RESERVED_TAG_KEYS),
             "Tags added to every resource the component creates.",
             default_doc="none besides ``shardstack:component: <name>`` and a ``Name`` per resource",
         ),

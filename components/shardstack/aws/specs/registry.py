@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from shardstack.aws.specs.kinds import KMS_KEY
-from shardstack.aws.tags import Tags
+from shardstack.aws.tags import aws_tags
 from shardstack.specs.kinds import Input, ListOf, Shaped, Text, Whole
 from shardstack.specs.spec import Arg, Spec
 
@@ -66,7 +66,7 @@ REGISTRY = Spec(
         ),
         Arg(
             "tags",
-            Tags(),
+            aws_tags(),
             "Tags added to the repository, next to ``shardstack:component: <name>``.",
         ),
     ),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shardstack.aws.specs.kinds import KMS_KEY
-from shardstack.aws.tags import Tags
+from shardstack.aws.tags import aws_tags
 from shardstack.specs.kinds import Flag, Kind, Whole
 from shardstack.specs.problem import Path, Problem
 from shardstack.specs.spec import Arg, Spec
@@ -97,7 +97,7 @@ WEIGHT_STORE = Spec(
             default=True,
         ),
         Arg("force_destroy", Flag(), "Let deleting the bucket delete every object in it first.", default=False),
-        Arg("tags", Tags(), "Tags added to every taggable resource, next to ``shardstack:component: <name>``."),
+        Arg("tags", aws_tags(), "Tags added to every taggable resource, next to ``shardstack:component: <name>``."),
     ),
 )
 """WeightStore's arguments."""
