@@ -270,3 +270,13 @@ def test_args_and_outputs_give_a_multi_language_schema() -> None:
     ]
     assert sorted(resource["properties"]) == ["registryId", "registryUrl"]
     assert all(p.get("description") for p in resource["inputProperties"].values())
+
+
+def test_tags_beyond_what_a_resource_carries_are_refused() -> None:
+    (problem,) = failure(tags={f"k{i}": "v" for i in range(50)}).problems
+    assert (
+        problem
+        == "tags has 50 entries; a resource carries at most 50 Azure tags and Shardstack sets 1, so give at most 49"
+    )
+    (problem,) = failure(tags={"shardstack-component": "mine"}).problems
+    assert problem == "tags['shardstack-component'] is set by Shardstack itself; choose another key"
