@@ -293,7 +293,13 @@ def test_fails_when_a_key_is_empty() -> None:
 
 def test_fails_when_the_bucket_name_is_invalid() -> None:
     (problem,) = failure(**KEYS, bucket="My_Models").problems
-    assert problem.startswith("bucket='My_Models' is not a valid S3 bucket name")
+    assert problem == (
+        "bucket='My_Models' contains 'M', '_'; a bucket name may contain only lowercase letters, digits, '-' and '.'"
+    )
+    # The store speaks S3: S3's own naming rules hold, as for an AWS bucket.
+    assert failure(**KEYS, bucket="models--x-s3").problems == [
+        "bucket='models--x-s3' ends with '--x-s3', a suffix S3 reserves"
+    ]
 
 
 def test_fails_when_the_namespace_is_invalid() -> None:

@@ -6,14 +6,13 @@ Generated into ``shardstack/gcp/args.py`` through :data:`shardstack.gcp.specs.AR
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from shardstack.bucket_names import GCS_BUCKET_NAME
 from shardstack.gcp.labels import GCP_LABELS
-from shardstack.specs.kinds import Flag, Input, Kind, ListOf, Text, Whole
-from shardstack.specs.problem import Path, Problem
+from shardstack.specs.kinds import Flag, Input, ListOf, Text, Whole
 from shardstack.specs.spec import Arg, Spec
 
 # --- Shared by both stores -------------------------------------------------------------------------------
@@ -42,7 +41,6 @@ MIN_SOFT_DELETE_DAYS = 7
 MAX_SOFT_DELETE_DAYS = 90
 """The retention Cloud Storage accepts for soft delete, besides 0 (off)."""
 
-BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9._-]*$")
 GCS_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 GCS_MULTI_AND_DUAL_REGIONS = ("US", "EU", "ASIA", "NAM4", "EUR4", "EUR5", "EUR7", "EUR8", "ASIA1")
 """Cloud Storage's multi-regions and predefined dual-regions (regions such as 'us-central1' are accepted too)."""
@@ -55,51 +53,6 @@ def _gcs_location(value: str) -> str | None:
         "is not a Cloud Storage location: use a region such as 'US-CENTRAL1', a multi-region or a predefined "
         f"dual-region ({', '.join(repr(r) for r in GCS_MULTI_AND_DUAL_REGIONS)})"
     )
-
-
-@dataclass(frozen=True)
-class BucketName(Kind):
-    """A Cloud Storage bucket name: each naming rule it breaks is one problem."""
-
-    @property
-    def annotation(self) -> str:
-        return "str"
-
-    @property
-    def allowed(self) -> str:
-        return "a Cloud Storage bucket name"
-
-    def problems(self, value: Any, path: Path) -> list[Problem]:
-        if not isinstance(value, str):
-            return [Problem(path, f"must be {self.allowed}", value)]
-        return [Problem(path, reason, value) for reason in bucket_name_reasons(value)]
-
-
-def bucket_name_reasons(value: str) -> list[str]:
-    """Return every Cloud Storage bucket naming rule ``value`` breaks, each naming the rule."""
-    reasons: list[str] = []
-    if not 3 <= len(value) <= (222 if "." in value else 63):
-        reasons.append(f"has {len(value)} characters; a bucket name has 3 to 63 (222 when it contains dots)")
-    if "." in value and any(len(part) > 63 for part in value.split(".")):
-        reasons.append("has a dot-separated part longer than 63 characters")
-    if not BUCKET_NAME_CHARS.match(value):
-        bad = sorted({c for c in value if not BUCKET_NAME_CHARS.match(c)})
-        reasons.append(
-            f"contains {', '.join(repr(c) for c in bad)}; a bucket name may contain only lowercase letters, "
-            "digits, '-', '_' and '.'"
-        )
-    if value and not (value[0].isalnum() and value[-1].isalnum()):
-        reasons.append("must start and end with a lowercase letter or digit")
-    try:
-        ipaddress.IPv4Address(value)
-        reasons.append("is formatted as an IP address, which bucket names may not be")
-    except ValueError:
-        pass
-    if value.startswith("goog"):
-        reasons.append("starts with 'goog', a prefix Cloud Storage reserves")
-    if "google" in value or "g00gle" in value:
-        reasons.append("contains 'google' (or a look-alike), which Cloud Storage refuses")
-    return reasons
 
 
 @dataclass(frozen=True)
@@ -132,7 +85,7 @@ WEIGHT_STORE = Spec(
         ),
         Arg(
             "bucket_name",
-            BucketName(),
+            GCS_BUCKET_NAME,
             "Globally unique bucket name: 3 to 63 lowercase letters, digits, '-', '_' and '.' (up to 222 with "
             "dots, 63 between dots; dotted names need a verified domain), starting and ending with a letter or "
             "digit, not starting with 'goog' and not containing 'google'.",

@@ -51,11 +51,11 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from shardstack.bucket_names import GCS_BUCKET_NAME_CHARS as BUCKET_NAME_CHARS
 from shardstack.errors import ArgumentError
 from shardstack.gcp.args import WeightStoreArgs
 from shardstack.gcp.labels import component_labels
 from shardstack.gcp.storage_specs import (
-    BUCKET_NAME_CHARS,
     DEFAULT_NONCURRENT_VERSION_DAYS,
     DEFAULT_SOFT_DELETE_DAYS,
     GCS_MULTI_AND_DUAL_REGIONS,

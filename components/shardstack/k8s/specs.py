@@ -7,9 +7,9 @@ LocalWeightsStore here, ShardedInference (with tolerations and Secret references
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
+from shardstack.bucket_names import S3_BUCKET_NAME
 from shardstack.k8s import labels as lbl
 from shardstack.k8s.inference_specs import (
     INFERENCE_NAMESPACE,
@@ -148,8 +148,6 @@ DEFAULT_STORAGE_GIB = 20
 DEFAULT_REGION = "us-east-1"
 """SeaweedFS accepts any region; SDKs need one to sign requests."""
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_BUCKET_RULE = "3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
 _GENERATED_KEY = "a key generated in the program (e.g. with pulumi_random)"
 
 LOCAL_WEIGHTS_STORE = Spec(
@@ -170,12 +168,7 @@ LOCAL_WEIGHTS_STORE = Spec(
         ),
         Arg(
             "bucket",
-            Text(
-                f"an S3 bucket name: {_BUCKET_RULE}",
-                lambda v: (
-                    None if _BUCKET.match(v) and ".." not in v else f"is not a valid S3 bucket name: use {_BUCKET_RULE}"
-                ),
-            ),
+            S3_BUCKET_NAME,
             "Bucket created at start.",
             default=DEFAULT_BUCKET,
         ),
