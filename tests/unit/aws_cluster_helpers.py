@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from component_calls import ComponentCalls
+
 from shardstack.aws.cluster import Cluster
-from shardstack.errors import ArgumentError
-from shardstack.testing import Graph, Resource, run_program, run_refused
+from shardstack.testing import Graph, Resource
 
 CLUSTER_COMPONENT = "shardstack:aws:Cluster"
 EKS = "aws:eks/cluster:Cluster"
@@ -33,20 +34,8 @@ BREAK_GLASS = "arn:aws:iam::123456789012:role/ops/break-glass"
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
-def cluster_args(**args: Any) -> dict[str, Any]:
-    return {"vpc_id": VPC_ID, "subnet_ids": SUBNETS, **args}
-
-
-def render(**args: Any) -> Graph:
-    return run_program(lambda: Cluster("llm", cluster_args(**args)))  # type: ignore[arg-type]
-
-
-def failure(args: dict[str, Any]) -> ArgumentError:
-    return run_refused(lambda: Cluster("llm", args), ArgumentError)  # type: ignore[arg-type]
-
-
-def problems(**args: Any) -> list[str]:
-    return failure(cluster_args(**args)).problems
+CALLS = ComponentCalls(Cluster, {"vpc_id": VPC_ID, "subnet_ids": SUBNETS})
+cluster_args, render, failure, problems = CALLS.args, CALLS.render, CALLS.failure, CALLS.problems
 
 
 def eks(graph: Graph) -> dict[str, Any]:

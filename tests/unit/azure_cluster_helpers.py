@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from component_calls import ComponentCalls
+
 from shardstack.azure.cluster import Cluster
-from shardstack.errors import ArgumentError
-from shardstack.testing import Graph, Resource, run_program, run_refused
+from shardstack.testing import Graph, Resource
 
 CLUSTER_COMPONENT = "shardstack:azure:Cluster"
 AKS = "azure-native:containerservice:ManagedCluster"
@@ -39,20 +40,8 @@ CLUSTER_ID = re.compile(
 )
 
 
-def cluster_args(**args: Any) -> dict[str, Any]:
-    return {"resource_group_name": "llm-rg", "location": "eastus", "node_subnet_id": SUBNET, **args}
-
-
-def render(**args: Any) -> Graph:
-    return run_program(lambda: Cluster("llm", cluster_args(**args)))  # type: ignore[arg-type]
-
-
-def failure(args: dict[str, Any]) -> ArgumentError:
-    return run_refused(lambda: Cluster("llm", args), ArgumentError)  # type: ignore[arg-type]
-
-
-def problems(**args: Any) -> list[str]:
-    return failure(cluster_args(**args)).problems
+CALLS = ComponentCalls(Cluster, {"resource_group_name": "llm-rg", "location": "eastus", "node_subnet_id": SUBNET})
+cluster_args, render, failure, problems = CALLS.args, CALLS.render, CALLS.failure, CALLS.problems
 
 
 def aks(graph: Graph) -> dict[str, Any]:

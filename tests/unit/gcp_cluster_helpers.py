@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shardstack.errors import ArgumentError
+from component_calls import ComponentCalls
+
 from shardstack.gcp.cluster import Cluster
-from shardstack.testing import Graph, Resource, run_program, run_refused
+from shardstack.testing import Graph, Resource
 
 CLUSTER_COMPONENT = "shardstack:gcp:Cluster"
 GKE = "gcp:container/cluster:Cluster"
@@ -29,27 +30,17 @@ NODE_ROLES = {
 CLOUD_PLATFORM = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
-def cluster_args(**args: Any) -> dict[str, Any]:
-    return {
+CALLS = ComponentCalls(
+    Cluster,
+    {
         "region": "us-central1",
         "network": NETWORK,
         "subnetwork": SUBNETWORK,
         "pods_range_name": "pods",
         "services_range_name": "services",
-        **args,
-    }
-
-
-def render(**args: Any) -> Graph:
-    return run_program(lambda: Cluster("llm", cluster_args(**args)))  # type: ignore[arg-type]
-
-
-def failure(args: dict[str, Any]) -> ArgumentError:
-    return run_refused(lambda: Cluster("llm", args), ArgumentError)  # type: ignore[arg-type]
-
-
-def problems(**args: Any) -> list[str]:
-    return failure(cluster_args(**args)).problems
+    },
+)
+cluster_args, render, failure, problems = CALLS.args, CALLS.render, CALLS.failure, CALLS.problems
 
 
 def gke(graph: Graph) -> dict[str, Any]:
