@@ -128,97 +128,98 @@ class Metrics:
         """Metrics labelled ``model_name``; ``max_model_len`` bounds the token-count histograms' buckets."""
         self.model_name = model_name
         self.registry = CollectorRegistry()
-        labels = ("model_name",)
-        registry = self.registry
+        self._declare_tokens(max_model_len)
+        self._declare_latencies()
+        self._declare_rank_and_http()
+        self._engine_stats = _EngineStatsCollector(model_name)
+        self.registry.register(self._engine_stats)
 
-        def counter(name: str, doc: str) -> Counter:
-            return Counter(name, doc, labels, registry=registry)
+    # Children bound to the model label once: the hot path then skips the label lookup.
 
-        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
-            return Histogram(name, doc, labels, registry=registry, buckets=buckets)
+    def _counter(self, name: str, doc: str) -> Counter:
+        return Counter(name, doc, ("model_name",), registry=self.registry).labels(self.model_name)
 
-        # Children bound to the model label once: the hot path then skips the label lookup.
-        self.prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.").labels(model_name)
-        self.generation_tokens = counter("vllm:generation_tokens", "Number of generation tokens processed.").labels(
-            model_name
-        )
+    def _histogram(self, name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, doc, ("model_name",), registry=self.registry, buckets=buckets).labels(self.model_name)
+
+    def _gauge(self, name: str, doc: str) -> Gauge:
+        return Gauge(name, doc, ("model_name",), registry=self.registry).labels(self.model_name)
+
+    def _declare_tokens(self, max_model_len: int) -> None:
+        """Token counts: vLLM's names, so that its dashboards work unchanged."""
+        self.prompt_tokens = self._counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
+        self.generation_tokens = self._counter("vllm:generation_tokens", "Number of generation tokens processed.")
         success = Counter(
             "vllm:request_success",
             "Count of finished requests by finish reason.",
-            (*labels, "finished_reason"),
-            registry=registry,
+            ("model_name", "finished_reason"),
+            registry=self.registry,
         )
-        self.request_success = {reason: success.labels(model_name, reason) for reason in FINISH_REASONS}
-        self.time_to_first_token = histogram(
+        self.request_success = {reason: success.labels(self.model_name, reason) for reason in FINISH_REASONS}
+        token_buckets = _token_count_buckets(max_model_len)
+        self.request_prompt_tokens = self._histogram(
+            "vllm:request_prompt_tokens", "Number of prefill tokens processed.", token_buckets
+        )
+        self.request_generation_tokens = self._histogram(
+            "vllm:request_generation_tokens", "Number of generation tokens processed.", token_buckets
+        )
+        self.request_max_tokens = self._histogram(
+            "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", token_buckets
+        )
+
+    def _declare_latencies(self) -> None:
+        """Per-token and per-request times: vLLM's names."""
+        self.time_to_first_token = self._histogram(
             "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS
-        ).labels(model_name)
-        self.inter_token_latency = histogram(
+        )
+        self.inter_token_latency = self._histogram(
             "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", TOKEN_LATENCY_BUCKETS
-        ).labels(model_name)
+        )
         # vLLM's older name for the same per-token interval; dashboards built before v0.11 still query it.
-        self.time_per_output_token = histogram(
+        self.time_per_output_token = self._histogram(
             "vllm:time_per_output_token_seconds",
             "Histogram of time per output token in seconds (same samples as vllm:inter_token_latency_seconds).",
             TOKEN_LATENCY_BUCKETS,
-        ).labels(model_name)
-        self.request_time_per_output_token = histogram(
+        )
+        self.request_time_per_output_token = self._histogram(
             "vllm:request_time_per_output_token_seconds",
             "Histogram of a request's mean time per output token after the first, in seconds.",
             TOKEN_LATENCY_BUCKETS,
-        ).labels(model_name)
-        self.e2e_request_latency = histogram(
-            "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", REQUEST_LATENCY_BUCKETS
-        ).labels(model_name)
-        self.request_queue_time = histogram(
-            "vllm:request_queue_time_seconds",
-            "Histogram of time spent in WAITING phase for request.",
-            REQUEST_LATENCY_BUCKETS,
-        ).labels(model_name)
-        self.request_inference_time = histogram(
-            "vllm:request_inference_time_seconds",
-            "Histogram of time spent in RUNNING phase for request.",
-            REQUEST_LATENCY_BUCKETS,
-        ).labels(model_name)
-        self.request_prefill_time = histogram(
-            "vllm:request_prefill_time_seconds",
-            "Histogram of time spent in PREFILL phase for request.",
-            REQUEST_LATENCY_BUCKETS,
-        ).labels(model_name)
-        self.request_decode_time = histogram(
-            "vllm:request_decode_time_seconds",
-            "Histogram of time spent in DECODE phase for request.",
-            REQUEST_LATENCY_BUCKETS,
-        ).labels(model_name)
-        token_buckets = _token_count_buckets(max_model_len)
-        self.request_prompt_tokens = histogram(
-            "vllm:request_prompt_tokens", "Number of prefill tokens processed.", token_buckets
-        ).labels(model_name)
-        self.request_generation_tokens = histogram(
-            "vllm:request_generation_tokens", "Number of generation tokens processed.", token_buckets
-        ).labels(model_name)
-        self.request_max_tokens = histogram(
-            "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", token_buckets
-        ).labels(model_name)
-        self.weights_load_seconds = Gauge(
-            "shardstack_weights_load_seconds",
-            "Seconds this rank took to load its shard's weights.",
-            labels,
-            registry=registry,
-        ).labels(model_name)
-        self.weights_load_bytes = Gauge(
-            "shardstack_weights_load_bytes",
-            "Bytes of weights this rank loaded for its shard.",
-            labels,
-            registry=registry,
-        ).labels(model_name)
+        )
+
+        def phase(name: str, doc: str) -> Histogram:
+            return self._histogram(name, doc, REQUEST_LATENCY_BUCKETS)
+
+        self.e2e_request_latency = phase(
+            "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds."
+        )
+        self.request_queue_time = phase(
+            "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request."
+        )
+        self.request_inference_time = phase(
+            "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request."
+        )
+        self.request_prefill_time = phase(
+            "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request."
+        )
+        self.request_decode_time = phase(
+            "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request."
+        )
+
+    def _declare_rank_and_http(self) -> None:
+        """Shardstack's own: this rank's weight load, and the HTTP responses."""
+        self.weights_load_seconds = self._gauge(
+            "shardstack_weights_load_seconds", "Seconds this rank took to load its shard's weights."
+        )
+        self.weights_load_bytes = self._gauge(
+            "shardstack_weights_load_bytes", "Bytes of weights this rank loaded for its shard."
+        )
         self.http_requests = Counter(
             "shardstack_http_requests",
             "HTTP responses by route, method and status code.",
             ("route", "method", "status"),
-            registry=registry,
+            registry=self.registry,
         )
-        self._engine_stats = _EngineStatsCollector(model_name)
-        registry.register(self._engine_stats)
 
     def observe_engine(self, stats: Callable[[], EngineStats]) -> None:
         """Read running/waiting requests (and the engine's extra stats) from ``stats()`` at each scrape."""

@@ -88,52 +88,8 @@ class ModelConfig:
 
 
 def _parse(raw: Mapping[str, Any]) -> ModelConfig:
-    problems: list[str] = []
-
-    model_type = raw.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        problems.append(
-            f"model_type: {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
-        )
-    architectures = raw.get("architectures") or []
-    unknown = [a for a in architectures if a not in SUPPORTED_ARCHITECTURES]
-    if unknown:
-        problems.append(f"architectures: {unknown!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}")
-    hidden_act = raw.get("hidden_act", "silu")
-    if hidden_act not in SUPPORTED_ACTIVATIONS:
-        problems.append(f"hidden_act: {hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
-
-    def positive_int(key: str, default: int | None = None) -> int:
-        value = raw.get(key, default)
-        if value is None:
-            problems.append(f"{key}: missing; a positive integer is required")
-            return 1
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            problems.append(f"{key}: {value!r} is not a positive integer")
-            return 1
-        return value
-
-    vocab_size = positive_int("vocab_size")
-    hidden_size = positive_int("hidden_size")
-    intermediate_size = positive_int("intermediate_size")
-    num_layers = positive_int("num_hidden_layers")
-    num_heads = positive_int("num_attention_heads")
-    num_kv_heads = positive_int("num_key_value_heads", raw.get("num_attention_heads"))
-    if num_heads % num_kv_heads:
-        problems.append(f"num_key_value_heads: {num_kv_heads} does not divide num_attention_heads ({num_heads})")
-    head_dim_raw = raw.get("head_dim")
-    if head_dim_raw is None:
-        if hidden_size % num_heads:
-            problems.append(
-                f"head_dim: missing and hidden_size ({hidden_size}) is not a multiple of "
-                f"num_attention_heads ({num_heads}); set head_dim"
-            )
-        head_dim = max(hidden_size // num_heads, 1)
-    else:
-        head_dim = positive_int("head_dim")
-    if head_dim % 2:
-        problems.append(f"head_dim: {head_dim} is odd; rotary embeddings need an even head_dim")
-    max_position_embeddings = positive_int("max_position_embeddings", DEFAULT_MAX_POSITION_EMBEDDINGS)
+    problems = _unsupported(raw)
+    shape = _shape(raw, problems)
 
     rms_norm_eps = raw.get("rms_norm_eps", DEFAULT_RMS_NORM_EPS)
     if isinstance(rms_norm_eps, bool) or not isinstance(rms_norm_eps, int | float) or rms_norm_eps <= 0:
@@ -158,17 +114,10 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
     if problems:
         raise ModelConfigError("unsupported model config.json:\n  " + "\n  ".join(problems))
     return ModelConfig(
-        model_type=str(model_type),
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        num_kv_heads=num_kv_heads,
-        head_dim=head_dim,
+        model_type=str(raw.get("model_type")),
+        **shape,
         rms_norm_eps=float(rms_norm_eps),
         rope=rope,
-        max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
         bos_token_id=bos_token_id,
         eos_token_ids=eos_token_ids,
@@ -177,6 +126,65 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         sliding_window=sliding_window,
         raw=dict(raw),
     )
+
+
+def _unsupported(raw: Mapping[str, Any]) -> list[str]:
+    """Return what this runtime cannot run: the model type, the architectures, the activation."""
+    problems: list[str] = []
+    model_type = raw.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        problems.append(
+            f"model_type: {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    architectures = raw.get("architectures") or []
+    unknown = [a for a in architectures if a not in SUPPORTED_ARCHITECTURES]
+    if unknown:
+        problems.append(f"architectures: {unknown!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}")
+    hidden_act = raw.get("hidden_act", "silu")
+    if hidden_act not in SUPPORTED_ACTIVATIONS:
+        problems.append(f"hidden_act: {hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
+    return problems
+
+
+def _shape(raw: Mapping[str, Any], problems: list[str]) -> dict[str, int]:
+    """Return the model's sizes (vocabulary, hidden, heads, layers, positions), adding each bad one to ``problems``."""
+
+    def positive_int(key: str, default: int | None = None) -> int:
+        value = raw.get(key, default)
+        if value is None:
+            problems.append(f"{key}: missing; a positive integer is required")
+            return 1
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(f"{key}: {value!r} is not a positive integer")
+            return 1
+        return value
+
+    hidden_size = positive_int("hidden_size")
+    num_heads = positive_int("num_attention_heads")
+    num_kv_heads = positive_int("num_key_value_heads", raw.get("num_attention_heads"))
+    if num_heads % num_kv_heads:
+        problems.append(f"num_key_value_heads: {num_kv_heads} does not divide num_attention_heads ({num_heads})")
+    if raw.get("head_dim") is None:
+        if hidden_size % num_heads:
+            problems.append(
+                f"head_dim: missing and hidden_size ({hidden_size}) is not a multiple of "
+                f"num_attention_heads ({num_heads}); set head_dim"
+            )
+        head_dim = max(hidden_size // num_heads, 1)
+    else:
+        head_dim = positive_int("head_dim")
+    if head_dim % 2:
+        problems.append(f"head_dim: {head_dim} is odd; rotary embeddings need an even head_dim")
+    return {
+        "vocab_size": positive_int("vocab_size"),
+        "hidden_size": hidden_size,
+        "intermediate_size": positive_int("intermediate_size"),
+        "num_layers": positive_int("num_hidden_layers"),
+        "num_heads": num_heads,
+        "num_kv_heads": num_kv_heads,
+        "head_dim": head_dim,
+        "max_position_embeddings": positive_int("max_position_embeddings", DEFAULT_MAX_POSITION_EMBEDDINGS),
+    }
 
 
 def _parse_rope(raw: Mapping[str, Any], problems: list[str]) -> RopeConfig:
