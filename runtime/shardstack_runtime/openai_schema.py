@@ -1,4 +1,4 @@
-"""OpenAI request and response bodies for /v1/completions, /v1/chat/completions and /v1/models.
+"""OpenAI request bodies for /v1/completions and /v1/chat/completions (the answers: :mod:`.openai_responses`).
 
 Requests are strict about types (``"n": "2"`` or ``"stream": 1`` is an error, not a guess) and
 ignore fields they don't know, as OpenAI's own API does with harmless extras such as ``user``.
@@ -19,7 +19,6 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
-    model_serializer,
 )
 from pydantic_core import PydanticCustomError
 
@@ -29,7 +28,6 @@ MAX_STOP_TOKEN_IDS = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
-_RESPONSE = ConfigDict(extra="forbid")
 
 
 def _unsupported(field: str, why: str) -> PydanticCustomError:
@@ -330,138 +328,3 @@ class ChatCompletionRequest(_SharedRequestFields):
         if value is not None and value.type != "text":
             raise _unsupported(f"response_format {value.type!r}", "only text responses")
         return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Responses
-# ---------------------------------------------------------------------------------------------
-
-FinishReason = Literal["stop", "length"]
-
-
-class Usage(BaseModel):
-    model_config = _RESPONSE
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class CompletionChoice(BaseModel):
-    model_config = _RESPONSE
-
-    index: int
-    text: str
-    logprobs: None = None
-    finish_reason: FinishReason | None
-
-
-class CompletionResponse(BaseModel):
-    """A /v1/completions answer; also each streamed chunk (``usage`` then is null but in the last)."""
-
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
-    choices: list[CompletionChoice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-class AssistantMessage(BaseModel):
-    model_config = _RESPONSE
-
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class ChatChoice(BaseModel):
-    model_config = _RESPONSE
-
-    index: int
-    message: AssistantMessage
-    logprobs: None = None
-    finish_reason: FinishReason
-
-
-class ChatCompletionResponse(BaseModel):
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: Usage
-    system_fingerprint: str | None = None
-
-
-class ChatDelta(BaseModel):
-    """What a streamed chunk adds to a choice's message; fields left out are not sent."""
-
-    model_config = _RESPONSE
-
-    role: Literal["assistant"] | None = None
-    content: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: Any) -> dict[str, Any]:
-        return {k: v for k, v in handler(self).items() if v is not None}
-
-
-class ChatChunkChoice(BaseModel):
-    model_config = _RESPONSE
-
-    index: int
-    delta: ChatDelta
-    logprobs: None = None
-    finish_reason: FinishReason | None = None
-
-
-class ChatCompletionChunk(BaseModel):
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
-    choices: list[ChatChunkChoice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-class ModelCard(BaseModel):
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "shardstack"
-    max_model_len: int
-    """vLLM's extension: the context length, prompt and completion together."""
-
-
-class ModelList(BaseModel):
-    model_config = _RESPONSE
-
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
-
-
-class ErrorDetail(BaseModel):
-    model_config = _RESPONSE
-
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """Every non-2xx answer of the API, in OpenAI's shape."""
-
-    model_config = _RESPONSE
-
-    error: ErrorDetail

@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..generation import Engine, FinishReason, GenerationRequest, SamplingParams
 from ..metrics import Metrics, RequestTimer
-from ..openai_schema import INT64_MAX, INT64_MIN, ChatCompletionRequest, CompletionRequest, Usage
+from ..openai_responses import Usage
+from ..openai_schema import INT64_MAX, INT64_MIN, ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
 from .errors import APIError
 

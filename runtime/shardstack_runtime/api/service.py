@@ -17,22 +17,21 @@ from fastapi.responses import Response
 
 from ..generation import Engine, FinishReason, GenerationEvent
 from ..metrics import Metrics
-from ..openai_schema import (
+from ..openai_responses import (
     AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
     ChatCompletionChunk,
-    ChatCompletionRequest,
     ChatCompletionResponse,
     ChatDelta,
     CompletionChoice,
-    CompletionRequest,
     CompletionResponse,
     ModelCard,
     ModelList,
     Usage,
 )
-from ..openai_schema import FinishReason as ResponseFinishReason
+from ..openai_responses import FinishReason as ResponseFinishReason
+from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
 from .errors import APIError, error_body
 from .plan import Choice, Plan, Planner
