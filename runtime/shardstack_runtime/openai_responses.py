@@ -23,12 +23,25 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class CompletionLogprobs(BaseModel):
+    """The legacy completions' logprobs of a choice's tokens (in a stream: of the chunk's tokens)."""
+
+    model_config = _RESPONSE
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    """At each step the likeliest tokens asked for, and always the chosen one."""
+    text_offset: list[int]
+    """Where each token starts in the choice's text, in characters (counted on across a stream's chunks)."""
+
+
 class CompletionChoice(BaseModel):
     model_config = _RESPONSE
 
     index: int
     text: str
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
     finish_reason: FinishReason | None
 
 
@@ -53,12 +66,36 @@ class AssistantMessage(BaseModel):
     content: str
 
 
+class TopLogprob(BaseModel):
+    model_config = _RESPONSE
+
+    token: str
+    logprob: float
+    bytes: list[int]
+    """The token's UTF-8 bytes: a character split over several tokens is whole only in their bytes."""
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+    """The likeliest tokens at this step, likeliest first; the chosen one need not be among them."""
+
+
+class ChatLogprobs(BaseModel):
+    """A chat choice's logprobs (in a stream: those of the chunk's tokens)."""
+
+    model_config = _RESPONSE
+
+    content: list[TokenLogprob]
+    refusal: None = None
+    """OpenAI's logprobs of a refusal message; this server never writes one."""
+
+
 class ChatChoice(BaseModel):
     model_config = _RESPONSE
 
     index: int
     message: AssistantMessage
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
     finish_reason: FinishReason
 
 
@@ -92,7 +129,7 @@ class ChatChunkChoice(BaseModel):
 
     index: int
     delta: ChatDelta
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 

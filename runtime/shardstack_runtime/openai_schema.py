@@ -2,7 +2,7 @@
 
 Requests are strict about types (``"n": "2"`` or ``"stream": 1`` is an error, not a guess) and
 ignore fields they don't know, as OpenAI's own API does with harmless extras such as ``user``.
-Features this runtime doesn't have (tools, logprobs, penalties, JSON mode …) are refused with an
+Features this runtime doesn't have (tools, penalties, JSON mode, echo …) are refused with an
 error naming the field instead of being silently dropped. Limits that depend on the server's
 settings or the engine (``n``, ``max_tokens``, context length) are checked by the server.
 """
@@ -174,6 +174,7 @@ class CompletionRequest(_SharedRequestFields):
     """Default 16, as OpenAI's; null means as many as the context has room for."""
     echo: bool = False
     logprobs: int | None = Field(default=None, ge=0, le=5)
+    """Each token's logprob, with this many likeliest tokens at each step (OpenAI's limit: 5)."""
     suffix: str | None = None
     best_of: int | None = Field(default=None, ge=1)
 
@@ -184,13 +185,6 @@ class CompletionRequest(_SharedRequestFields):
     def _no_echo(cls, value: bool) -> bool:
         if value:
             raise _unsupported("echo", "set it to false and prepend the prompt yourself")
-        return value
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: int | None) -> int | None:
-        if value is not None:
-            raise _unsupported("logprobs", "leave it out or set it to null")
         return value
 
     @field_validator("suffix")
@@ -276,7 +270,9 @@ class ChatCompletionRequest(_SharedRequestFields):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     """OpenAI's newer name for ``max_tokens``; wins when both are given."""
     logprobs: bool | None = None
+    """Each token's logprob in the choice's ``logprobs.content``."""
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """With ``logprobs``: this many likeliest tokens at each step (default 0)."""
     tools: list[Any] | None = None
     tool_choice: Any = None
     functions: list[Any] | None = None
@@ -294,18 +290,13 @@ class ChatCompletionRequest(_SharedRequestFields):
             raise PydanticCustomError("invalid_value", "messages must contain at least one message")
         return value
 
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: bool | None) -> bool | None:
-        if value:
-            raise _unsupported("logprobs", "leave it out or set it to false")
-        return value
-
     @field_validator("top_logprobs")
     @classmethod
-    def _no_top_logprobs(cls, value: int | None) -> int | None:
-        if value:
-            raise _unsupported("top_logprobs", "leave it out or set it to 0")
+    def _top_logprobs_need_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("logprobs"):
+            raise PydanticCustomError(
+                "invalid_value", "top_logprobs is only allowed when logprobs is true; set logprobs to true or drop it"
+            )
         return value
 
     @field_validator("tools", "functions")
