@@ -49,7 +49,8 @@ class MicroBatch:
     top: list[TopLogprobs] = field(init=False)
     """Each row's likeliest tokens, ``top_logprobs`` of them (none when 0)."""
     top_logprobs: int = field(init=False)
-    """The most likeliest tokens any row to be sampled asked for: 0, and no top-k, unless one did."""
+    """How many likeliest tokens the pass reports per row: the most any of its sampled rows asked for (0, and
+    no top-k, when none did)."""
     handle: object = None
     """What a subclass needs to collect the result (e.g. the pending receive of a pipeline)."""
 

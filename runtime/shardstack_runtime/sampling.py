@@ -17,8 +17,8 @@ top-k and then to the smallest set whose probability reaches top-p, and one toke
 inverse-CDF sampling with a single uniform number from the row's own ``torch.Generator``. That
 generator is seeded from the request's ``seed``, so a request draws the same numbers whatever else
 shares its batch. Logprobs are those of the model's raw distribution (before temperature and cuts), as
-vLLM's default and OpenAI's API report them: a token's logprob does not depend on how it was sampled, and
-the likeliest tokens are the model's, which the sampled one need not be among.
+vLLM reports them by default: a token's logprob does not depend on how it was sampled, and the likeliest
+tokens are the model's, which the sampled one need not be among.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ class Sampled(NamedTuple):
     """``[B, k]`` float32: the logprobs of ``top_ids``."""
 
     def top(self) -> list[TopLogprobs]:
+        """Each row's likeliest tokens as ``(token id, logprob)`` pairs."""
         return _pairs(self.top_ids.tolist(), self.top_logprobs.tolist())
 
 
