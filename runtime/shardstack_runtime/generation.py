@@ -31,6 +31,9 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()
     """Extra token ids that end generation (the model's EOS ids always do unless ignore_eos)."""
     ignore_eos: bool = False
+    top_logprobs: int = 0
+    """Report this many of the likeliest tokens at each step, with their logprobs (0: none). Every
+    generated token's own logprob is reported anyway: it costs nothing, the likeliest ones a top-k."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class GenerationEvent:
     first_scheduled_time: float | None = None
     """time.monotonic() when the engine started the request's prefill (queue time ends here)."""
     logprob: float | None = None
+    """The token's logprob under the model's raw distribution (before temperature, top-k and top-p)."""
+    top_logprobs: tuple[tuple[int, float], ...] = ()
+    """The ``top_logprobs`` likeliest tokens at this step, ``(token id, logprob)``, likeliest first."""
 
 
 class EngineUnavailableError(RuntimeError):
@@ -107,6 +113,10 @@ class ChatTokenizer(Protocol):
     """What the server needs from the tokenizer."""
 
     def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]: ...
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token stands for (a piece of a UTF-8 character, possibly), as logprobs show it."""
+        ...
 
     def apply_chat_template(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         """Render chat messages with the model's own chat template (tokenizer_config.json)."""

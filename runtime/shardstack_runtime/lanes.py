@@ -15,7 +15,7 @@ import torch
 from .batch import Batch, SlotMove
 from .detokenizer import TextStream
 from .generation import GenerationEvent, GenerationRequest, SamplingParams
-from .sampling import Draw, RowSampler
+from .sampling import Draw, RowSampler, TopLogprobs
 from .tokenizer import Tokenizer
 
 
@@ -46,12 +46,22 @@ class MicroBatch:
     """One per row; None for a prompt chunk that does not end its prompt (nothing to sample)."""
     tokens: list[int] = field(init=False)
     logprobs: list[float] = field(init=False)
+    top: list[TopLogprobs] = field(init=False)
+    """Each row's likeliest tokens, ``top_logprobs`` of them (none when 0)."""
+    top_logprobs: int = field(init=False)
+    """How many likeliest tokens the pass reports per row: the most any of its sampled rows asked for (0, and
+    no top-k, when none did)."""
     handle: object = None
     """What a subclass needs to collect the result (e.g. the pending receive of a pipeline)."""
 
     def __post_init__(self) -> None:
         self.tokens = [-1] * len(self.draws)
         self.logprobs = [0.0] * len(self.draws)
+        self.top = [[] for _ in self.draws]
+        # Not strict: the warm-up passes sample rows that belong to no sequence (and ask for nothing).
+        drawn = zip(self.rows, self.draws, strict=False)
+        asked = (seq.params.top_logprobs for seq, draw in drawn if draw is not None)
+        self.top_logprobs = max(asked, default=0)
 
 
 @dataclass(eq=False)

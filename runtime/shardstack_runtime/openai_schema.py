@@ -1,8 +1,8 @@
-"""OpenAI request and response bodies for /v1/completions, /v1/chat/completions and /v1/models.
+"""OpenAI request bodies for /v1/completions and /v1/chat/completions (the answers: :mod:`.openai_responses`).
 
 Requests are strict about types (``"n": "2"`` or ``"stream": 1`` is an error, not a guess) and
 ignore fields they don't know, as OpenAI's own API does with harmless extras such as ``user``.
-Features this runtime doesn't have (tools, logprobs, penalties, JSON mode …) are refused with an
+Features this runtime doesn't have (tools, penalties, JSON mode, echo …) are refused with an
 error naming the field instead of being silently dropped. Limits that depend on the server's
 settings or the engine (``n``, ``max_tokens``, context length) are checked by the server.
 """
@@ -19,7 +19,6 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
-    model_serializer,
 )
 from pydantic_core import PydanticCustomError
 
@@ -29,7 +28,6 @@ MAX_STOP_TOKEN_IDS = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
-_RESPONSE = ConfigDict(extra="forbid")
 
 
 def _unsupported(field: str, why: str) -> PydanticCustomError:
@@ -176,6 +174,7 @@ class CompletionRequest(_SharedRequestFields):
     """Default 16, as OpenAI's; null means as many as the context has room for."""
     echo: bool = False
     logprobs: int | None = Field(default=None, ge=0, le=5)
+    """Each token's logprob, with this many likeliest tokens at each step (OpenAI's limit: 5)."""
     suffix: str | None = None
     best_of: int | None = Field(default=None, ge=1)
 
@@ -186,13 +185,6 @@ class CompletionRequest(_SharedRequestFields):
     def _no_echo(cls, value: bool) -> bool:
         if value:
             raise _unsupported("echo", "set it to false and prepend the prompt yourself")
-        return value
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: int | None) -> int | None:
-        if value is not None:
-            raise _unsupported("logprobs", "leave it out or set it to null")
         return value
 
     @field_validator("suffix")
@@ -278,7 +270,9 @@ class ChatCompletionRequest(_SharedRequestFields):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     """OpenAI's newer name for ``max_tokens``; wins when both are given."""
     logprobs: bool | None = None
+    """Each token's logprob in the choice's ``logprobs.content``."""
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """With ``logprobs``: this many likeliest tokens at each step (default 0)."""
     tools: list[Any] | None = None
     tool_choice: Any = None
     functions: list[Any] | None = None
@@ -296,18 +290,13 @@ class ChatCompletionRequest(_SharedRequestFields):
             raise PydanticCustomError("invalid_value", "messages must contain at least one message")
         return value
 
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: bool | None) -> bool | None:
-        if value:
-            raise _unsupported("logprobs", "leave it out or set it to false")
-        return value
-
     @field_validator("top_logprobs")
     @classmethod
-    def _no_top_logprobs(cls, value: int | None) -> int | None:
-        if value:
-            raise _unsupported("top_logprobs", "leave it out or set it to 0")
+    def _top_logprobs_need_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("logprobs"):
+            raise PydanticCustomError(
+                "invalid_value", "top_logprobs is only allowed when logprobs is true; set logprobs to true or drop it"
+            )
         return value
 
     @field_validator("tools", "functions")
@@ -330,138 +319,3 @@ class ChatCompletionRequest(_SharedRequestFields):
         if value is not None and value.type != "text":
             raise _unsupported(f"response_format {value.type!r}", "only text responses")
         return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Responses
-# ---------------------------------------------------------------------------------------------
-
-FinishReason = Literal["stop", "length"]
-
-
-class Usage(BaseModel):
-    model_config = _RESPONSE
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class CompletionChoice(BaseModel):
-    model_config = _RESPONSE
-
-    index: int
-    text: str
-    logprobs: None = None
-    finish_reason: FinishReason | None
-
-
-class CompletionResponse(BaseModel):
-    """A /v1/completions answer; also each streamed chunk (``usage`` then is null but in the last)."""
-
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
-    choices: list[CompletionChoice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-class AssistantMessage(BaseModel):
-    model_config = _RESPONSE
-
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class ChatChoice(BaseModel):
-    model_config = _RESPONSE
-
-    index: int
-    message: AssistantMessage
-    logprobs: None = None
-    finish_reason: FinishReason
-
-
-class ChatCompletionResponse(BaseModel):
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: Usage
-    system_fingerprint: str | None = None
-
-
-class ChatDelta(BaseModel):
-    """What a streamed chunk adds to a choice's message; fields left out are not sent."""
-
-    model_config = _RESPONSE
-
-    role: Literal["assistant"] | None = None
-    content: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: Any) -> dict[str, Any]:
-        return {k: v for k, v in handler(self).items() if v is not None}
-
-
-class ChatChunkChoice(BaseModel):
-    model_config = _RESPONSE
-
-    index: int
-    delta: ChatDelta
-    logprobs: None = None
-    finish_reason: FinishReason | None = None
-
-
-class ChatCompletionChunk(BaseModel):
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
-    choices: list[ChatChunkChoice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-class ModelCard(BaseModel):
-    model_config = _RESPONSE
-
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "shardstack"
-    max_model_len: int
-    """vLLM's extension: the context length, prompt and completion together."""
-
-
-class ModelList(BaseModel):
-    model_config = _RESPONSE
-
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
-
-
-class ErrorDetail(BaseModel):
-    model_config = _RESPONSE
-
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """Every non-2xx answer of the API, in OpenAI's shape."""
-
-    model_config = _RESPONSE
-
-    error: ErrorDetail

@@ -21,7 +21,8 @@ One pass crosses the wire as three preallocated, contiguous host tensors, with n
 hidden states are copied to the host and sent over gloo too: correct everywhere, and on CPUs the only
 path; sending them device to device over NCCL is the next step for GPU clusters):
 
-- a fixed-size int64 header: message kind, and for a step the batch's encoded length, rows and width;
+- a fixed-size int64 header: message kind, and for a step the batch's encoded length, rows, width and how
+  many likeliest tokens the last rank reports per row (0 unless a request of the pass asked for logprobs);
 - a float64 *meta* tensor: the :class:`~.batch.Batch` (:meth:`~.batch.Batch.to_tensor`), the rows' sampling
   draws (:func:`~.sampling.encode_draws`, the random number included, so that a seeded request samples the
   same tokens however it is split) and each rank's timings;
@@ -29,7 +30,9 @@ path; sending them device to device over NCCL is the next step for GPU clusters)
 
 Every worker runs its layers over them with its own KV cache, laid out like the leader's (the same slots;
 the batch's :class:`~.batch.SlotMove` s applied), and passes them on. The last rank samples and sends rank 0
-only ``[2, B]`` token ids and logprobs plus the timings. Results come back in the order passes were sent.
+only ``[2, B]`` token ids and logprobs plus the timings, or ``[2 + 2k, B]`` with each row's ``k`` likeliest
+tokens and their logprobs for a pass that asked for them (:func:`~.sampling.sample_encoded`). Results come
+back in the order passes were sent.
 
 Bounds: every wait on a peer is bounded by ``pipeline_timeout_s`` (default
 :data:`~.timeouts.PIPELINE_TIMEOUT_S`), so a stuck peer fails the pipeline instead of hanging it, and a peer
@@ -60,7 +63,7 @@ from .generation import EngineStats, StageStats
 from .kv_cache import KVCache
 from .model import LayerRange
 from .rendezvous import Group, stage_loads
-from .sampling import DRAW_FIELDS, encode_draws, sample_encoded
+from .sampling import DRAW_FIELDS, decode_sampled, encode_draws, sample_encoded
 from .shard import Shard
 from .timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
 
@@ -219,11 +222,10 @@ class PipelineEngine(Engine):
         flight = micro.handle
         assert isinstance(flight, _InFlight)
         self._guarded(lambda: self._wait(flight))
-        values = flight.result.tolist()
-        rows = len(micro.draws)
-        micro.tokens = [int(v) for v in values[:rows]]
-        micro.logprobs = values[rows : 2 * rows]
-        timings = values[2 * rows :]
+        rows, top = len(micro.draws), micro.top_logprobs
+        sampled = (2 + 2 * top) * rows
+        micro.tokens, micro.logprobs, micro.top = decode_sampled(flight.result[:sampled].view(-1, rows), top)
+        timings = flight.result[sampled:].tolist()
         for rank in range(1, self.group.world_size):
             stage = self._stages[rank]
             stage.compute_seconds += timings[TIMINGS * rank]
@@ -276,8 +278,9 @@ class PipelineEngine(Engine):
                 torch.zeros(TIMINGS * world, dtype=torch.float64),
             ]
         )
-        header = _header(STEP, encoded.numel(), rows, hidden.shape[1])
-        result = torch.empty(2 * rows + TIMINGS * world, dtype=torch.float64)
+        top = micro.top_logprobs
+        header = _header(STEP, encoded.numel(), rows, hidden.shape[1], top)
+        result = torch.empty((2 + 2 * top) * rows + TIMINGS * world, dtype=torch.float64)
         hidden = hidden.to("cpu").contiguous()  # host tensors over gloo (see the module docstring)
         try:
             receive = _started(dist.irecv(result, src=world - 1))
@@ -333,7 +336,7 @@ def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELI
                 if cache is None:
                     raise PipelineError(f"rank {rank}: a step arrived before the pipeline's hello")
                 arrived = time.perf_counter()
-                batch_len, rows, width = (int(v) for v in header[1:4])
+                batch_len, rows, width, top = (int(v) for v in header[1:5])
                 meta = _recv(
                     torch.empty(_meta_len(batch_len, rows, world), dtype=torch.float64), prev, "the meta", rank, timeout
                 )
@@ -349,7 +352,7 @@ def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELI
                 out = model.forward(hidden, batch, cache)
                 if last:
                     draws = meta[batch_len : batch_len + DRAW_FIELDS * rows].view(rows, DRAW_FIELDS)
-                    out = sample_encoded(out, draws).flatten()
+                    out = sample_encoded(out, draws, top).flatten()
                 timings = meta[batch_len + DRAW_FIELDS * rows :]
                 timings[TIMINGS * rank] = time.perf_counter() - started
                 timings[TIMINGS * rank + 1] = started - arrived

@@ -4,17 +4,21 @@ Usage::
 
     rows = [RowSampler(params) for params in requests]        # one per request, kept across steps
     draws = [row.draw() for row in rows]                      # this step's parameters and random number
-    tokens, logprobs = sample(logits, draws)                  # logits: [B, vocab]
+    tokens, logprobs, *_ = sample(logits, draws)              # logits: [B, vocab]
+    sampled = sample(logits, draws, top_logprobs=5)           # also each row's 5 likeliest tokens
 
 In a pipeline the leader keeps the :class:`RowSampler` s and the last rank holds the logits: the leader
 sends :func:`encode_draws` (four numbers a row) beside the activations and the last rank calls
-:func:`sample_encoded`, so only token ids and their logprobs travel back.
+:func:`sample_encoded`, so only token ids and their logprobs travel back (and the likeliest tokens with
+theirs, for a pass where some request asked for them: :func:`decode_sampled` reads them).
 
 Temperature 0 (or top-k 1) is greedy. Otherwise logits are divided by the temperature, cut to the
 top-k and then to the smallest set whose probability reaches top-p, and one token is drawn by
 inverse-CDF sampling with a single uniform number from the row's own ``torch.Generator``. That
 generator is seeded from the request's ``seed``, so a request draws the same numbers whatever else
-shares its batch. Logprobs are those of the model's raw distribution (before temperature and cuts).
+shares its batch. Logprobs are those of the model's raw distribution (before temperature and cuts), as
+vLLM reports them by default: a token's logprob does not depend on how it was sampled, and the likeliest
+tokens are the model's, which the sampled one need not be among.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 
@@ -96,26 +100,71 @@ def encode_draws(draws: list[Draw | None]) -> torch.Tensor:
     return out
 
 
-def sample_encoded(logits: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
-    """Sample the rows that :func:`encode_draws` asked for; ``[2, B]`` float64 of token ids and logprobs.
+TopLogprobs = list[tuple[int, float]]
+"""One row's likeliest tokens at one step: ``(token id, logprob)``, likeliest first."""
 
-    Rows that were not to be sampled get token -1 and logprob 0. Token ids are exact in float64.
+
+class Sampled(NamedTuple):
+    """What :func:`sample` chose for each row, and each row's likeliest tokens when asked for."""
+
+    tokens: list[int]
+    logprobs: list[float]
+    top_ids: torch.Tensor
+    """``[B, k]`` int64, likeliest first; ``k`` is 0 unless ``top_logprobs`` was asked for."""
+    top_logprobs: torch.Tensor
+    """``[B, k]`` float32: the logprobs of ``top_ids``."""
+
+    def top(self) -> list[TopLogprobs]:
+        """Each row's likeliest tokens as ``(token id, logprob)`` pairs."""
+        return _pairs(self.top_ids.tolist(), self.top_logprobs.tolist())
+
+
+def sample_encoded(logits: torch.Tensor, encoded: torch.Tensor, top_logprobs: int = 0) -> torch.Tensor:
+    """Sample the rows that :func:`encode_draws` asked for; ``[2 + 2k, B]`` float64 (:func:`decode_sampled`).
+
+    Row 0 holds the token ids, row 1 their logprobs, then ``k = top_logprobs`` rows of the likeliest ids and
+    ``k`` of their logprobs. Rows that were not to be sampled get token -1 and logprob 0; missing likeliest
+    tokens (a vocabulary smaller than ``k``) id -1. Token ids are exact in float64.
     """
     values = encoded.tolist()
     rows = [i for i, v in enumerate(values) if not math.isnan(v[0])]
-    out = torch.zeros((2, len(values)), dtype=torch.float64)
+    k = top_logprobs
+    out = torch.zeros((2 + 2 * k, len(values)), dtype=torch.float64)
     out[0] = -1
+    out[2 : 2 + k] = -1
     if rows:
         draws = [Draw(values[i][0] == 0.0, values[i][0], int(values[i][1]), values[i][2], values[i][3]) for i in rows]
-        tokens, logprobs = sample(logits[rows] if len(rows) < len(values) else logits, draws)
+        sampled = sample(logits[rows] if len(rows) < len(values) else logits, draws, k)
         index = torch.tensor(rows, dtype=torch.int64)
-        out[0, index] = torch.tensor(tokens, dtype=torch.float64)
-        out[1, index] = torch.tensor(logprobs, dtype=torch.float64)
+        out[0, index] = torch.tensor(sampled.tokens, dtype=torch.float64)
+        out[1, index] = torch.tensor(sampled.logprobs, dtype=torch.float64)
+        found = sampled.top_ids.shape[1]
+        out[2 : 2 + found, index] = sampled.top_ids.T.to(torch.float64)
+        out[2 + k : 2 + k + found, index] = sampled.top_logprobs.T.to(torch.float64)
     return out
 
 
-def sample(logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
-    """Return the chosen token id and its logprob for each row of ``logits`` ([B, vocab])."""
+def decode_sampled(encoded: torch.Tensor, top_logprobs: int) -> tuple[list[int], list[float], list[TopLogprobs]]:
+    """Read what :func:`sample_encoded` wrote: each row's token, its logprob and its likeliest tokens."""
+    tokens = [int(t) for t in encoded[0].tolist()]
+    logprobs = encoded[1].tolist()
+    k = top_logprobs
+    if not k:
+        return tokens, logprobs, [[] for _ in tokens]
+    top = _pairs(encoded[2 : 2 + k].T.to(torch.int64).tolist(), encoded[2 + k : 2 + 2 * k].T.tolist())
+    return tokens, logprobs, [[(t, lp) for t, lp in row if t >= 0] for row in top]
+
+
+def _pairs(ids: list[list[int]], logprobs: list[list[float]]) -> list[TopLogprobs]:
+    return [list(zip(i, lp, strict=True)) for i, lp in zip(ids, logprobs, strict=True)]
+
+
+def sample(logits: torch.Tensor, rows: Sequence[_Row], top_logprobs: int = 0) -> Sampled:
+    """Return the chosen token id and its logprob for each row of ``logits`` ([B, vocab]).
+
+    With ``top_logprobs`` also each row's that many likeliest tokens, from the same distribution; without,
+    no top-k is computed.
+    """
     logits = logits.float()
     logprobs = torch.log_softmax(logits, dim=-1)
     tokens = torch.argmax(logits, dim=-1)
@@ -125,7 +174,13 @@ def sample(logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[
         params = [rows[i] for i in sampled]
         tokens[index] = _draw(logits.index_select(0, index), params)
     chosen = logprobs.gather(1, tokens[:, None])[:, 0]
-    return tokens.tolist(), chosen.tolist()
+    if top_logprobs:
+        top = torch.topk(logprobs, min(top_logprobs, logprobs.shape[-1]), dim=-1)
+        top_ids, top_values = top.indices.cpu(), top.values.cpu()
+    else:
+        top_ids = torch.empty((len(rows), 0), dtype=torch.int64)
+        top_values = torch.empty((len(rows), 0), dtype=torch.float32)
+    return Sampled(tokens.tolist(), chosen.tolist(), top_ids, top_values)
 
 
 def _draw(logits: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:

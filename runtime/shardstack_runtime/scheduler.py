@@ -166,27 +166,33 @@ class Scheduler:
         logits = self.shard.model.forward(micro.ids, micro.batch, self._cache)
         rows = [row for row, draw in enumerate(micro.draws) if draw is not None]
         if rows:
-            tokens, logprobs = sample(logits[rows], [draw for draw in micro.draws if draw is not None])
-            for row, token, logprob in zip(rows, tokens, logprobs, strict=True):
+            sampled = sample(logits[rows], [draw for draw in micro.draws if draw is not None], micro.top_logprobs)
+            for row, token, logprob in zip(rows, sampled.tokens, sampled.logprobs, strict=True):
                 micro.tokens[row], micro.logprobs[row] = token, logprob
+            if micro.top_logprobs:
+                for row, top in zip(rows, sampled.top(), strict=True):
+                    micro.top[row] = top
         self._counters["compute_seconds"] = self._counters.get("compute_seconds", 0.0) + time.perf_counter() - started
 
     def _collect(self, micro: MicroBatch) -> None:
         """Wait until ``micro.tokens`` holds the micro-batch's sampled tokens (already so here)."""
 
     def _complete(self, micro: MicroBatch) -> None:
-        for seq, draw, token, logprob in zip(micro.rows, micro.draws, micro.tokens, micro.logprobs, strict=True):
+        for seq, draw, token, logprob, top in zip(
+            micro.rows, micro.draws, micro.tokens, micro.logprobs, micro.top, strict=True
+        ):
             if seq.cancelled:
                 self._release(seq)
             elif draw is not None:
-                self._accept(seq, token, logprob)
+                # The pass's likeliest tokens are as many as its most demanding row asked for.
+                self._accept(seq, token, logprob, tuple(top[: seq.params.top_logprobs]))
 
     def _abort_lane(self, lane: Lane) -> None:
         for seq in list(lane.running):
             self._finish(seq, "abort", "", None)
         lane.moves.clear()  # between freed slots only; nothing left to carry
 
-    def _accept(self, seq: EngineSequence, token: int, logprob: float) -> None:
+    def _accept(self, seq: EngineSequence, token: int, logprob: float, top: tuple[tuple[int, float], ...]) -> None:
         """Record a sampled token: emit its text, or finish the sequence."""
         if seq.cancelled:
             self._release(seq)
@@ -196,21 +202,27 @@ class Scheduler:
         self._counters["generation_tokens"] += 1
         params = seq.params
         if token in params.stop_token_ids or (token in self._eos_ids and not params.ignore_eos):
-            self._finish(seq, "stop", seq.text.finish(), token, logprob)
+            self._finish(seq, "stop", seq.text.finish(), token, logprob, top)
             return
         text, stopped = seq.text.push(token)
         if stopped:
-            self._finish(seq, "stop", text, token, logprob)
+            self._finish(seq, "stop", text, token, logprob, top)
         elif seq.generated >= params.max_tokens or len(seq.prompt) + seq.generated >= self.max_model_len:
-            self._finish(seq, "length", text + seq.text.finish(), token, logprob)
+            self._finish(seq, "length", text + seq.text.finish(), token, logprob, top)
         else:
-            seq.emit(self._event(seq, token, text, None, logprob))
+            seq.emit(self._event(seq, token, text, None, logprob, top))
 
     def _finish(
-        self, seq: EngineSequence, reason: FinishReason, text: str, token: int | None, logprob: float | None = None
+        self,
+        seq: EngineSequence,
+        reason: FinishReason,
+        text: str,
+        token: int | None,
+        logprob: float | None = None,
+        top: tuple[tuple[int, float], ...] = (),
     ) -> None:
         self._release(seq)  # first, so that stats() no longer counts a request its client saw end
-        seq.emit(self._event(seq, token, text, reason, logprob))
+        seq.emit(self._event(seq, token, text, reason, logprob, top))
 
     def _release(self, seq: EngineSequence) -> None:
         """Free the sequence's slot, moving the highest running sequence of its lane into it."""
@@ -233,7 +245,12 @@ class Scheduler:
 
     @staticmethod
     def _event(
-        seq: EngineSequence, token: int | None, text: str, reason: FinishReason | None, logprob: float | None
+        seq: EngineSequence,
+        token: int | None,
+        text: str,
+        reason: FinishReason | None,
+        logprob: float | None,
+        top: tuple[tuple[int, float], ...],
     ) -> GenerationEvent:
         return GenerationEvent(
             request_id=seq.request.request_id,
@@ -244,4 +261,5 @@ class Scheduler:
             completion_tokens=seq.generated,
             first_scheduled_time=seq.first_scheduled_time,
             logprob=logprob,
+            top_logprobs=top,
         )

@@ -6,6 +6,7 @@ Usage::
     ids = tokenizer.encode("Hello")
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}])
     tokenizer.eos_token_ids                                  # from config, generation config and tokenizer config
+    tokenizer.token_bytes(7042)                              # b" Paris": one token's bytes, for logprobs
 
 ``tokenizer.json`` is loaded by the ``tokenizers`` library; the chat template (``chat_template.jinja``
 or ``tokenizer_config.json``'s ``chat_template``) is rendered in a sandboxed jinja2 environment set up
@@ -16,6 +17,7 @@ like transformers' (``trim_blocks``, ``lstrip_blocks``, ``raise_exception``, ``t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -32,6 +34,9 @@ CHAT_TEMPLATE_FILE = "chat_template.jinja"
 GENERATION_CONFIG_FILE = "generation_config.json"
 CONFIG_FILE = "config.json"
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
+SENTENCEPIECE_SPACE = "\u2581"
+"""``▁``: how SentencePiece vocabularies write a space."""
+_BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
 class TextFiles(Protocol):
@@ -80,9 +85,11 @@ class Tokenizer:
             eos.append(eos_id)
         self.eos_token_ids: frozenset[int] = frozenset(eos)
         self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
-        self.special_token_ids = frozenset(
-            token_id for token_id, added in self._tokenizer.get_added_tokens_decoder().items() if added.special
-        )
+        added_tokens = self._tokenizer.get_added_tokens_decoder()
+        self.special_token_ids = frozenset(token_id for token_id, added in added_tokens.items() if added.special)
+        self._added_token_ids = frozenset(added_tokens)
+        self._byte_level = _is_byte_level(json.loads(tokenizer_json).get("decoder"))
+        self._token_bytes: dict[int, bytes] = {}
 
     @classmethod
     def from_checkpoint(cls, files: TextFiles) -> Tokenizer:
@@ -119,6 +126,30 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = True) -> str:
         return self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token stands for: ``b" Paris"`` with its space, part of a UTF-8 character as the
+        bytes it holds, a special token as its text (``b"<|im_end|>"``), an unknown id as ``b""``.
+
+        Decoding the token alone would not do: it turns a piece of a character into U+FFFD, and
+        SentencePiece's decoder drops the space a word starts with.
+        """
+        known = self._token_bytes.get(token_id)
+        if known is not None:
+            return known
+        token = self._tokenizer.id_to_token(token_id)
+        if token is None:
+            value = b""
+        elif token_id in self._added_token_ids:  # added tokens are stored as their text, in either scheme
+            value = token.encode()
+        elif self._byte_level:
+            value = b"".join(_BYTE_OF_CHAR.get(c, c.encode()) for c in token)
+        elif byte := _BYTE_FALLBACK.fullmatch(token):
+            value = bytes([int(byte.group(1), 16)])
+        else:
+            value = token.replace(SENTENCEPIECE_SPACE, " ").encode()
+        self._token_bytes[token_id] = value
+        return value
 
     def apply_chat_template(
         self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = True, **variables: Any
@@ -166,6 +197,29 @@ def _environment() -> ImmutableSandboxedEnvironment:
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
     return env
+
+
+def _is_byte_level(decoder: object) -> bool:
+    """Whether tokenizer.json's ``decoder`` maps bytes to characters as GPT-2's byte-level BPE does."""
+    if not isinstance(decoder, Mapping):
+        return False
+    if decoder.get("type") == "ByteLevel":
+        return True
+    parts = decoder.get("decoders") if decoder.get("type") == "Sequence" else None
+    return isinstance(parts, list) and any(_is_byte_level(part) for part in parts)
+
+
+def _byte_of_char() -> dict[str, bytes]:
+    """GPT-2's byte-level alphabet, backwards: the character each byte is written as → that byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = {b: chr(b) for b in printable}
+    # The other bytes (controls, space, …) are written as the characters from U+0100 on, in byte order.
+    for n, b in enumerate(b for b in range(256) if b not in chars):
+        chars[b] = chr(256 + n)
+    return {c: bytes([b]) for b, c in chars.items()}
+
+
+_BYTE_OF_CHAR = _byte_of_char()
 
 
 def _pick_template(value: object) -> str | None:

@@ -3,7 +3,11 @@
 The engine is a fake that implements generation.Engine with a one-token-per-character tokenizer
 and a scripted reply, so the API tests need no torch model. Its behaviour is chosen by the prompt:
 ``[slow]`` streams thousands of tokens 20 ms apart, ``[abort]`` ends with finish_reason "abort",
-``[crash]`` raises mid-generation, ``[eos-event]`` ends with a separate token-less event.
+``[crash]`` raises mid-generation, ``[eos-event]`` ends with a separate token-less event, ``[held]`` holds
+back the text of every other token and sends it with the next one (as the detokenizer does with part of a
+character). The reply's tokens are ids 101, 102, …, each standing for one piece of REPLY; the n-th has
+logprob ``-n / 4`` and, when a request asks for its likeliest tokens, comes first among them, followed by
+ids 1001, 1002, … (``"#1"``, ``"#2"``, …), one logprob lower each.
 
 The fixtures serving it (``engine``, ``app``, ``base_url``, ``client``, ``http``, ``engine_ready``) are in
 conftest.py, one server per test module.
@@ -40,6 +44,8 @@ MODEL = "fake-llama"
 MAX_MODEL_LEN = 256
 REPLY = ("Hello", ",", " world", "!", " I", " am", " fake", ".")
 REPLY_TEXT = "".join(REPLY)
+FIRST_REPLY_TOKEN = 101
+FIRST_ALTERNATIVE = 1001
 BOS = 1
 SLOW_TOKEN_S = 0.02
 
@@ -52,6 +58,13 @@ class FakeTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(chr(i - 3) for i in ids if i >= 3)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        if FIRST_REPLY_TOKEN <= token_id < FIRST_REPLY_TOKEN + len(REPLY):
+            return REPLY[token_id - FIRST_REPLY_TOKEN].encode()
+        if token_id >= FIRST_ALTERNATIVE:
+            return f"#{token_id - FIRST_ALTERNATIVE + 1}".encode()
+        return self.decode([token_id]).encode()
 
     def apply_chat_template(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         if any(m["content"] == "[reject]" for m in messages):
@@ -96,8 +109,14 @@ class FakeEngine:
             finish = "abort"
         separate_end = "[eos-event]" in prompt
         emitted = pieces[:budget]
+        held = ""
 
         def event(i: int, token: int | None, text: str, reason: FinishReason | None) -> GenerationEvent:
+            logprob = None if token is None else -i / 4
+            top: tuple[tuple[int, float], ...] = ()
+            if token is not None and logprob is not None and request.params.top_logprobs:
+                others = range(request.params.top_logprobs - 1)
+                top = ((token, logprob), *((FIRST_ALTERNATIVE + j, logprob - 1 - j) for j in others))
             return GenerationEvent(
                 request_id=request.request_id,
                 token_id=token,
@@ -106,6 +125,8 @@ class FakeEngine:
                 prompt_tokens=len(request.prompt_token_ids),
                 completion_tokens=i,
                 first_scheduled_time=scheduled if i <= 1 else None,
+                logprob=logprob,
+                top_logprobs=top,
             )
 
         try:
@@ -116,7 +137,8 @@ class FakeEngine:
                 if "[unavailable]" in prompt:
                     raise EngineUnavailableError("the waiting queue is full")
                 last = i == len(emitted)
-                yield event(i, 100 + i, piece, finish if last and not separate_end else None)
+                text, held = (held + piece, "") if "[held]" not in prompt or i % 2 == 0 or last else ("", held + piece)
+                yield event(i, FIRST_REPLY_TOKEN + i - 1, text, finish if last and not separate_end else None)
             if separate_end:
                 yield event(len(emitted), None, "", finish)
         except (asyncio.CancelledError, GeneratorExit):

@@ -3,10 +3,11 @@
     python pipeline_worker.py '{"rank": 0, "world_size": 2, "port": 29500, "uri": ..., "ranges": [[0, 2], [2, 4]],
                                 "prompts": [[1, 2, 3]], "max_tokens": 8, "out": "result-0.json"}'
 
-Rank 0 serves the prompts concurrently through a PipelineEngine and reports each one's tokens, logprobs
-and finish reason; the other ranks run ``run_worker``. Optional: ``"dtype"`` (``"fp32"``, the default, or
-``"bf16"``), and ``"params"``: SamplingParams fields (besides max_tokens and ignore_eos) for every prompt,
-or a list of them, one per prompt (default: greedy). With ``"hang_after_steps": N`` a worker stops
+Rank 0 serves the prompts concurrently through a PipelineEngine and reports each one's tokens, logprobs,
+likeliest tokens at each step (``top``, as ``[id, logprob]`` pairs) and finish reason; the other ranks run
+``run_worker``. Optional: ``"dtype"`` (``"fp32"``, the default, or ``"bf16"``), and ``"params"``:
+SamplingParams fields (besides max_tokens and ignore_eos) for every prompt, or a list of them, one per
+prompt (default: greedy). With ``"hang_after_steps": N`` a worker stops
 responding after N steps (it writes ``args["hung"]`` and sleeps), so that the test can kill it by PID
 while the leader's request is certainly in flight. Writes ``{"ok": true, ...}`` or
 ``{"ok": false, "type": ..., "message": ...}`` to ``args["out"]``.
@@ -23,13 +24,14 @@ from pathlib import Path
 
 
 async def _collect(engine, request) -> dict:
-    tokens, logprobs, reason = [], [], None
+    tokens, logprobs, top, reason = [], [], [], None
     async for event in engine.generate(request):
         if event.token_id is not None:
             tokens.append(event.token_id)
             logprobs.append(event.logprob)
+            top.append([list(pair) for pair in event.top_logprobs])
         reason = event.finish_reason
-    return {"tokens": tokens, "logprobs": logprobs, "finish_reason": reason}
+    return {"tokens": tokens, "logprobs": logprobs, "top": top, "finish_reason": reason}
 
 
 def leader(args: dict, group, shard) -> dict:

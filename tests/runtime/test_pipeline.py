@@ -1,7 +1,8 @@
 """A model split over real ranks (separate processes, gloo on 127.0.0.1), driven by rank 0's PipelineEngine.
 
 Sharded == unsharded: for the tiny model and SmolLM2 (fp32) over 2 and 3 ranks, concurrent requests get the
-single-rank Engine's greedy tokens and (to float rounding) its logprobs; seeded sampling gets its tokens too.
+single-rank Engine's greedy tokens and (to float rounding) its logprobs, the likeliest tokens' included;
+seeded sampling gets its tokens too.
 The same check on the logits of every pass, in one process: test_partition_logits.py.
 
 Each test starts one ``pipeline_worker.py`` process per rank, waits for them with a bounded timeout, and
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from test_engine import collect, make_engine, request, tokens
+from test_logprobs import assert_same_likeliest
 from test_rendezvous import free_port
 
 from shardstack_runtime.model import LayerRange
@@ -35,6 +37,8 @@ TEXTS = ["Hello there", "The quick brown fox jumps over the lazy dog", "1 2 3"]
 MAX_TOKENS = 12
 GREEDY = [{"temperature": 0.0}] * len(TEXTS)
 SAMPLED = [{"temperature": 0.8, "top_p": 0.9, "seed": seed} for seed in (11, 12, 13)]
+# Three lanes' worth of rows asking for different numbers of likeliest tokens (none, OpenAI's 5 and 20).
+LIKELIEST = [{"temperature": 0.0, "top_logprobs": k} for k in (5, 0, 20)]
 # fp32 logprobs. The ranks run the single-rank engine's kernels, but the pipeline's lanes batch the
 # requests differently (other GEMM shapes, a padded or a fresh prefill), so float sums run in another
 # order. Measured differences: up to 4e-5 (tiny model, logits ~25) and 2e-5 (SmolLM2); a wrong split or
@@ -105,6 +109,8 @@ class Reference:
     prompts: list[list[int]]
     tokens: list[list[int]]
     logprobs: list[list[float]]
+    top: list[list[list[tuple[int, float]]]]
+    """Per prompt, per step: the likeliest tokens and their logprobs."""
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +141,7 @@ def reference() -> Callable[[Path, list[dict]], Reference]:
                 prompts,
                 [tokens(events) for events in results],
                 [[e.logprob for e in events if e.logprob is not None] for events in results],
+                [[list(e.top_logprobs) for e in events if e.token_id is not None] for events in results],
             )
         return cache[key]
 
@@ -214,6 +221,21 @@ def test_seeded_sampling_through_two_ranks_equals_the_single_rank_engines(
         [r["logprobs"] for r in results],
         expected.logprobs,
     )
+
+
+def test_sharded_likeliest_tokens_equal_the_single_rank_engines(
+    tmp_path: Path, tiny_model_dir: Path, reference
+) -> None:
+    # The last rank sends them back beside the tokens, as many per row as the pass's most demanding row
+    # asked for; the leader gives each request its own number.
+    expected = reference(tiny_model_dir, LIKELIEST)
+    results = run_pipeline(tmp_path, tiny_model_dir, server_ranges(tiny_model_dir, 2), expected.prompts, LIKELIEST)
+    assert [r["tokens"] for r in results] == expected.tokens
+    assert max_logprob_difference(results, expected) <= LOGPROB_ATOL
+    for result, top, params in zip(results, expected.top, LIKELIEST, strict=True):
+        assert [len(step) for step in result["top"]] == [params["top_logprobs"]] * MAX_TOKENS
+        for ours, theirs in zip(result["top"], top, strict=True):
+            assert_same_likeliest([(int(t), lp) for t, lp in ours], theirs, LOGPROB_ATOL)
 
 
 def test_a_killed_worker_ends_the_leaders_requests_with_an_error(

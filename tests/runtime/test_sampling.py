@@ -10,7 +10,7 @@ import torch
 from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.detokenizer import StopStrings, TextStream
 from shardstack_runtime.generation import SamplingParams
-from shardstack_runtime.sampling import RowSampler, sample
+from shardstack_runtime.sampling import RowSampler, decode_sampled, encode_draws, sample, sample_encoded
 from shardstack_runtime.tokenizer import Tokenizer
 
 
@@ -25,7 +25,7 @@ def draw(logits: torch.Tensor, params: SamplingParams, steps: int) -> list[int]:
 
 def test_temperature_zero_is_argmax_with_the_raw_logprob() -> None:
     logits = random_logits(4)
-    tokens, logprobs = sample(logits, [RowSampler(SamplingParams(temperature=0.0)) for _ in range(4)])
+    tokens, logprobs, *_ = sample(logits, [RowSampler(SamplingParams(temperature=0.0)) for _ in range(4)])
     assert tokens == logits.argmax(-1).tolist()
     expected = torch.log_softmax(logits, -1).gather(1, logits.argmax(-1)[:, None])[:, 0]
     assert logprobs == pytest.approx(expected.tolist())
@@ -91,6 +91,31 @@ def test_rows_with_different_parameters_in_one_batch() -> None:
         for i, token in enumerate(sample(probs, rows)[0]):
             seen[i].add(token)
     assert seen[0] == {1} and seen[1] == {1, 2} and seen[2] == {0, 1, 2, 3, 4}
+
+
+def test_the_likeliest_tokens_are_the_raw_distributions_and_only_computed_when_asked() -> None:
+    logits = random_logits(3, seed=4)
+    rows = [RowSampler(SamplingParams(temperature=t, seed=5)) for t in (0.0, 1.7, 0.3)]
+    sampled = sample(logits, rows, top_logprobs=4)
+    expected = torch.log_softmax(logits, -1).topk(4)
+    assert sampled.top_ids.tolist() == expected.indices.tolist()
+    torch.testing.assert_close(sampled.top_logprobs, expected.values)
+    assert sampled.top()[0][0] == (sampled.tokens[0], pytest.approx(sampled.logprobs[0]))  # greedy: the likeliest
+    assert sample(logits, rows).top_ids.shape == (3, 0)
+
+
+def test_the_last_ranks_results_read_back_with_the_likeliest_tokens() -> None:
+    logits = torch.tensor([[0.1, 2.0, -1.0], [5.0, 0.0, 0.0], [3.0, 0.0, 1.0]])  # a vocabulary of 3
+    greedy = RowSampler(SamplingParams(temperature=0.0)).draw()
+    draws = encode_draws([greedy, None, greedy])  # the middle row is a prompt chunk: nothing to sample
+    tokens, logprobs, top = decode_sampled(sample_encoded(logits, draws, top_logprobs=5), 5)
+    expected = torch.log_softmax(logits, -1)
+    assert tokens == [1, -1, 0]
+    assert logprobs == pytest.approx([float(expected[0, 1]), 0.0, float(expected[2, 0])])
+    assert [[t for t, _ in row] for row in top] == [[1, 0, 2], [], [0, 2, 1]]  # 5 asked, 3 exist
+    assert [lp for _, lp in top[2]] == pytest.approx(expected[2].sort(descending=True).values.tolist())
+    plain = sample_encoded(logits, draws)
+    assert plain.shape == (2, 3) and decode_sampled(plain, 0)[2] == [[], [], []]
 
 
 # ---------------------------------------------------------------------------- stop strings

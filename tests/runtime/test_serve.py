@@ -136,13 +136,16 @@ def test_the_official_client_chats_with_smollm2(smollm2_server: Server) -> None:
     assert models == ["smollm2"]
 
 
+CAPITAL_OF_FRANCE = {
+    "model": "smollm2",
+    "messages": [{"role": "user", "content": "What is the capital of France?"}],
+    "max_tokens": 20,
+    "temperature": 0,
+}
+
+
 def test_the_official_client_streams_the_same_answer(smollm2_server: Server) -> None:
-    request = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": "What is the capital of France?"}],
-        "max_tokens": 20,
-        "temperature": 0,
-    }
+    request = CAPITAL_OF_FRANCE
     with smollm2_server.client() as client:
         whole = client.chat.completions.create(**request).choices[0].message.content
         with client.chat.completions.create(**request, stream=True) as stream:
@@ -151,6 +154,35 @@ def test_the_official_client_streams_the_same_answer(smollm2_server: Server) -> 
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == whole
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_smollm2s_logprobs_whole_and_streamed(smollm2_server: Server) -> None:
+    request = {**CAPITAL_OF_FRANCE, "logprobs": True, "top_logprobs": 3}
+    with smollm2_server.client() as client:
+        whole = client.chat.completions.create(**request)
+        with client.chat.completions.create(**request, stream=True) as stream:
+            chunks = list(stream)
+        completion = client.completions.create(model="smollm2", prompt="The sea is", max_tokens=6, logprobs=2)
+
+    [choice] = whole.choices
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    content = choice.logprobs.content
+    assert whole.usage is not None and len(content) == whole.usage.completion_tokens  # EOS included
+    text = bytes(b for token in content for b in token.bytes).decode()
+    assert text == (choice.message.content or "") + ("<|im_end|>" if choice.finish_reason == "stop" else "")
+    for token in content:  # greedy: the chosen token is the likeliest
+        likeliest = [(t.token, t.logprob) for t in token.top_logprobs]
+        assert likeliest[0] == (token.token, token.logprob) and len(likeliest) == 3
+        assert [lp for _, lp in likeliest] == sorted((lp for _, lp in likeliest), reverse=True)
+    streamed = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content or []]
+    assert [t.token for t in streamed] == [t.token for t in content]
+    assert [t.logprob for t in streamed] == pytest.approx([t.logprob for t in content], abs=1e-4)
+
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None and logprobs.tokens is not None and logprobs.top_logprobs is not None
+    assert "".join(logprobs.tokens) == completion.choices[0].text and len(logprobs.tokens) == 6
+    for token, top in zip(logprobs.tokens, logprobs.top_logprobs, strict=True):
+        assert len(top) in (2, 3) and token in top  # the 2 likeliest, and always the chosen one
 
 
 def test_64_concurrent_clients_times_20_requests_all_succeed(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -165,3 +165,31 @@ def test_special_tokens_are_not_part_of_the_text(tokenizer: Tokenizer) -> None:
     decoder = IncrementalDecoder(tokenizer)
     pieces = [decoder.push(t) for t in tokenizer.encode("Hi<|im_end|> there")]
     assert "".join(pieces) + decoder.flush() == "Hi there"
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_token_bytes_make_up_the_text(text: str, tokenizer: Tokenizer) -> None:
+    ids = tokenizer.encode(text)
+    assert b"".join(tokenizer.token_bytes(i) for i in ids) == text.encode()
+
+
+def test_token_bytes_of_single_tokens(tokenizer: Tokenizer) -> None:
+    # The emoji's four bytes over three tokens; the space a word starts with stays with it.
+    pieces = [tokenizer.token_bytes(i) for i in tokenizer.encode(" 🎉 Paris")]
+    assert pieces == [b" \xf0\x9f", b"\x8e", b"\x89", b" Paris"]
+    assert tokenizer.token_bytes(2) == b"<|im_end|>"
+    assert tokenizer.token_bytes(10**9) == b""
+
+
+def test_token_bytes_of_a_sentencepiece_vocabulary() -> None:
+    # Llama 2's, Mistral's and Gemma's scheme: "▁" for a space, <0xNN> tokens for bytes the vocabulary lacks.
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models
+
+    vocab = {"<unk>": 0, "<s>": 1, "▁Paris": 2, "<0xF0>": 3, "<0x9F>": 4, "▁is": 5}
+    hf = HFTokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", byte_fallback=True))
+    hf.add_special_tokens(["<s>"])
+    replace = decoders.Replace("▁", " ")
+    hf.decoder = decoders.Sequence([replace, decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    tokenizer = Tokenizer(hf.to_str())
+    assert [tokenizer.token_bytes(i) for i in range(6)] == [b"<unk>", b"<s>", b" Paris", b"\xf0", b"\x9f", b" is"]

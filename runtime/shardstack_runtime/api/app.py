@@ -13,14 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from ..generation import Engine
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..metrics import Metrics
-from ..openai_schema import (
-    ChatCompletionRequest,
-    ChatCompletionResponse,
-    CompletionRequest,
-    CompletionResponse,
-    ModelCard,
-    ModelList,
-)
+from ..openai_responses import ChatCompletionResponse, CompletionResponse, ModelCard, ModelList
+from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
 from .errors import add_error_handlers
 from .gate import RequestGate

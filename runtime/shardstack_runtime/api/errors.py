@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..openai_schema import ErrorDetail, ErrorResponse
+from ..openai_responses import ErrorDetail, ErrorResponse
 
 logger = logging.getLogger(__name__)
 

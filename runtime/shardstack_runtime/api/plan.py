@@ -16,9 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ..generation import Engine, FinishReason, GenerationRequest, SamplingParams
 from ..metrics import Metrics, RequestTimer
-from ..openai_schema import INT64_MAX, INT64_MIN, ChatCompletionRequest, CompletionRequest, Usage
+from ..openai_responses import Usage
+from ..openai_schema import INT64_MAX, INT64_MIN, ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
 from .errors import APIError
+from .logprobs import ChoiceLogprobs
 
 
 @dataclass(slots=True)
@@ -32,6 +34,8 @@ class Choice:
     tokens: int = 0
     engine_tokens: int = 0
     finish_reason: FinishReason | None = None
+    logprobs: ChoiceLogprobs | None = None
+    """The tokens' logprobs, when the request asked for them."""
 
     @property
     def completion_tokens(self) -> int:
@@ -176,6 +180,7 @@ class Planner:
             temperature, top_p = 0.0, 1.0
         top_k = max(0, body.top_k or 0)
         stop = tuple(body.stop or ())
+        top_logprobs = _top_logprobs(body)
         choices: list[Choice] = []
         for p, prompt in enumerate(prompts):
             for j in range(body.n):
@@ -193,11 +198,20 @@ class Planner:
                     stop=stop,
                     stop_token_ids=tuple(body.stop_token_ids or ()),
                     ignore_eos=body.ignore_eos,
+                    top_logprobs=top_logprobs or 0,
                 )
                 request = GenerationRequest(
                     request_id=f"{request_id}-{index}", prompt_token_ids=prompt, params=params, arrival_time=arrival
                 )
                 timer = self.metrics.start_request(arrival, len(prompt), max_tokens)
-                choices.append(Choice(index=index, request=request, timer=timer))
+                logprobs = None if top_logprobs is None else ChoiceLogprobs(self.engine.tokenizer)
+                choices.append(Choice(index=index, request=request, timer=timer, logprobs=logprobs))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return Plan(request_id, int(time.time()), [len(p) for p in prompts], choices, body.stream, include_usage)
+
+
+def _top_logprobs(body: CompletionRequest | ChatCompletionRequest) -> int | None:
+    """How many likeliest tokens to report beside each token's logprob; None when no logprobs are asked for."""
+    if isinstance(body, CompletionRequest):
+        return body.logprobs
+    return (body.top_logprobs or 0) if body.logprobs else None

@@ -17,22 +17,21 @@ from fastapi.responses import Response
 
 from ..generation import Engine, FinishReason, GenerationEvent
 from ..metrics import Metrics
-from ..openai_schema import (
+from ..openai_responses import (
     AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
     ChatCompletionChunk,
-    ChatCompletionRequest,
     ChatCompletionResponse,
     ChatDelta,
     CompletionChoice,
-    CompletionRequest,
     CompletionResponse,
     ModelCard,
     ModelList,
     Usage,
 )
-from ..openai_schema import FinishReason as ResponseFinishReason
+from ..openai_responses import FinishReason as ResponseFinishReason
+from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
 from .errors import APIError, error_body
 from .plan import Choice, Plan, Planner
@@ -104,7 +103,12 @@ class Service:
                 model=self.model_name,
                 usage=plan.usage(),
                 choices=[
-                    CompletionChoice(index=c.index, text="".join(c.text), finish_reason=_reported(c.finish_reason))
+                    CompletionChoice(
+                        index=c.index,
+                        text="".join(c.text),
+                        logprobs=c.logprobs.completion() if c.logprobs else None,
+                        finish_reason=_reported(c.finish_reason),
+                    )
                     for c in plan.choices
                 ],
             ),
@@ -137,6 +141,7 @@ class Service:
                     ChatChoice(
                         index=c.index,
                         message=AssistantMessage(content="".join(c.text)),
+                        logprobs=c.logprobs.chat() if c.logprobs else None,
                         finish_reason=_reported(c.finish_reason) or "stop",
                     )
                     for c in plan.choices
@@ -156,6 +161,8 @@ class Service:
                 choice.timer.on_event(event, now)
                 if event.token_id is not None:
                     choice.tokens += 1
+                if choice.logprobs is not None:
+                    choice.logprobs.add(event)
                 if event.completion_tokens:
                     choice.engine_tokens = event.completion_tokens
                 if event.finish_reason is not None:
@@ -210,7 +217,12 @@ class Service:
             return f"data: {data.model_dump_json()}\n\n"
 
         def choice_of(choice: Choice, event: GenerationEvent) -> CompletionChoice:
-            return CompletionChoice(index=choice.index, text=event.text, finish_reason=_reported(event.finish_reason))
+            return CompletionChoice(
+                index=choice.index,
+                text=event.text,
+                logprobs=choice.logprobs.completion() if choice.logprobs else None,
+                finish_reason=_reported(event.finish_reason),
+            )
 
         return self._stream(plan, chunk, [], choice_of)
 
@@ -223,7 +235,12 @@ class Service:
 
         def choice_of(choice: Choice, event: GenerationEvent) -> ChatChunkChoice:
             delta = ChatDelta(content=event.text) if event.text else ChatDelta()
-            return ChatChunkChoice(index=choice.index, delta=delta, finish_reason=_reported(event.finish_reason))
+            return ChatChunkChoice(
+                index=choice.index,
+                delta=delta,
+                logprobs=choice.logprobs.chat() if choice.logprobs else None,
+                finish_reason=_reported(event.finish_reason),
+            )
 
         opening = [ChatChunkChoice(index=c.index, delta=ChatDelta(role="assistant", content="")) for c in plan.choices]
         return self._stream(plan, chunk, opening, choice_of)
@@ -236,6 +253,8 @@ class Service:
         choice_of: Callable[[Choice, GenerationEvent], Any],
     ) -> AsyncIterator[str]:
         """Server-sent events for both APIs: opening chunks, one chunk per event, usage, then [DONE].
+
+        An event without text (held back) sends no chunk: its token's logprobs go with the next one.
 
         An engine failure mid-stream becomes an error event (the status line is already sent).
         """
