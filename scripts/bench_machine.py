@@ -10,10 +10,11 @@ next), and hashing, copying and bf16 speeds follow it: a number without its CPU 
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 
-__all__ = ["VECTOR_FLAGS", "cpu", "vector_units"]
+__all__ = ["VECTOR_FLAGS", "cpu", "cpu_line", "vector_units"]
 
 VECTOR_FLAGS = ("avx2", "avx512f", "amx_tile", "sha_ni")
 """The flags that move this repo's numbers: vector width (copies, BLAKE3, bf16), AMX (bf16 matmul), SHA-NI (sha256)."""
@@ -37,3 +38,9 @@ def vector_units(machine: dict[str, str]) -> str:
     """Return which of :data:`VECTOR_FLAGS` the CPU has, e.g. ``avx2 yes, avx512f no, amx_tile no, sha_ni yes``."""
     flags = set(machine["flags"].split())
     return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in VECTOR_FLAGS)
+
+
+def cpu_line(machine: dict[str, str]) -> str:
+    """Return the line written under a result: the CPU model, its vector units, the load average now."""
+    load_average = os.getloadavg()[0]
+    return f"CPU: {machine['model']} ({vector_units(machine)}); load average (1 min) {load_average:.1f} at the end."

@@ -5,7 +5,7 @@
   2. our single-stream time per token vs the bandwidth floor (weight bytes / memory read bandwidth,
      the bandwidth measured in this run);
   3. aggregate tokens/s of our engine at 1, 4 and 8 concurrent streams;
-  4. weight load GiB/s (loader, verify off and on) vs the raw read ceiling of the same file.
+  4. weight load GiB/s (loader, verify off and on) vs the raw read ceiling of the same file (bench_load.py).
 
     .venv/bin/python scripts/bench_runtime.py --dtypes fp32 bf16 --write
     .venv/bin/python scripts/bench_runtime.py --only load --repeat 7      # item 4 alone, under a minute
@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from bench_machine import cpu, vector_units
+from bench_load import LOAD_BEGIN, LOAD_CASES, LOAD_END, load_ratio, load_section, load_summary
+from bench_machine import cpu, cpu_line, vector_units
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
-LOAD_BEGIN, LOAD_END = "<!-- bench_runtime_load:begin -->", "<!-- bench_runtime_load:end -->"
 PARTS = ("decode", "load")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -146,80 +146,6 @@ def engine_tokens_per_s(engine, prompt_ids: list[int], streams: int, new_tokens:
     return statistics.median(rates)
 
 
-def load_ratio(model_dir: Path, scratch: Path, repeat: int) -> dict[str, float]:
-    """Loader GiB/s (verify off, and on against a manifest) vs a parallel raw read of the same file.
-
-    Each round times the three one after the other, so that other work on the machine hits them alike;
-    the ratios are taken within a round, and their median and range over the rounds are returned
-    (``ratio``, ``ratio_min``, ``ratio_max``; the same with ``_verified``), beside the median GiB/s.
-    """
-    from shardstack_runtime.checkpoint import open_checkpoint
-    from shardstack_runtime.loader import load_tensors
-    from shardstack_runtime.shard import open_shard
-    from shardstack_runtime.weights_cli import push_checkpoint
-
-    stored = scratch / "stored"
-    push_checkpoint(str(model_dir), str(stored), progress=False)  # a copy with shardstack-manifest.json
-    raw_read, size = _raw_reader(sorted(stored.glob("*.safetensors")))
-    raw_read()  # page cache warm, buffers touched
-    shard = open_shard(str(stored), dtype=torch.bfloat16)
-    targets = shard.model.checkpoint_targets()
-    checkpoint = open_checkpoint(str(stored))
-    report = load_tensors(checkpoint, targets, verify=True)  # touches the targets: reused from here on
-    assert report.verified, report
-    fetched = report.bytes_fetched / (1 << 30)
-    runs = {
-        "raw": (size / (1 << 30), raw_read),
-        "load": (fetched, lambda: load_tensors(checkpoint, targets, verify=False)),
-        "load_verified": (fetched, lambda: load_tensors(checkpoint, targets, verify=True)),
-    }
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, (gib, run) in runs.items():
-            rates[name].append(gib / median_time(run, 1))
-    result = {name: statistics.median(values) for name, values in rates.items()}
-    for name, suffix in (("load", ""), ("load_verified", "_verified")):
-        ratios = [ours / raw for ours, raw in zip(rates[name], rates["raw"], strict=True)]
-        result |= {f"ratio{suffix}": statistics.median(ratios), f"ratio{suffix}_min": min(ratios)}
-        result[f"ratio{suffix}_max"] = max(ratios)
-    return result
-
-
-def _raw_reader(files: list[Path]) -> tuple[Callable[[], None], int]:
-    """Return ``read()``, the ceiling: every core reading its slice of each file into a reused buffer; and the bytes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    sizes = [f.stat().st_size for f in files]
-    workers = os.cpu_count() or 1
-    buffers = [bytearray(size) for size in sizes]
-    jobs = []
-    for index, size in enumerate(sizes):
-        step = -(-size // workers)
-        jobs += [(index, s, min(s + step, size)) for s in range(0, size, step)]
-
-    def piece(job: tuple[int, int, int]) -> None:
-        index, start, end = job
-        with files[index].open("rb", buffering=0) as handle:
-            handle.seek(start)
-            handle.readinto(memoryview(buffers[index])[start:end])
-
-    def read() -> None:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(piece, jobs))
-
-    return read, sum(sizes)
-
-
-def load_summary(load: dict[str, float]) -> str:
-    """Return the load measurement as one line: GiB/s and the ratios to the raw read, median and range."""
-    return (
-        f"raw read on every core {load['raw']:.2f} GiB/s; loader {load['load']:.2f} GiB/s = "
-        f"**{load['ratio']:.2f}x** the raw read ({load['ratio_min']:.2f}-{load['ratio_max']:.2f}); verified "
-        f"against the manifest {load['load_verified']:.2f} GiB/s = **{load['ratio_verified']:.2f}x** "
-        f"({load['ratio_verified_min']:.2f}-{load['ratio_verified_max']:.2f})"
-    )
-
-
 def _parse_args() -> argparse.Namespace:
     """Return the command line's options: dtypes, tokens per generation, repetitions, parts, whether to write."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -313,7 +239,7 @@ def _section(
             f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
             f"{threads} threads).",
             "",
-            _cpu_line(machine),
+            cpu_line(machine),
             "",
             "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
             "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
@@ -328,35 +254,8 @@ def _section(
     )
 
 
-def _load_section(args: argparse.Namespace, load: dict[str, float], machine: dict[str, str]) -> str:
-    """Return this run's weight-load section of docs/BENCHMARKS.md, between its begin and end markers."""
-    return "\n".join(
-        [
-            LOAD_BEGIN,
-            "### Weight load (SmolLM2-135M-Instruct, bf16 targets, page cache)",
-            "",
-            f"Command: `.venv/bin/python scripts/bench_runtime.py --repeat {args.repeat}{_only(args)} --write` "
-            f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}).",
-            "",
-            _cpu_line(machine),
-            "",
-            f"Each of {args.repeat} rounds reads the same file three ways one after the other (targets reused): "
-            "a raw parallel read into one buffer (the ceiling), the loader without verification, the loader "
-            "verifying every tensor against the manifest. Ratios are within a round; median (range) over the rounds.",
-            "",
-            f"{load_summary(load)}.",
-            LOAD_END,
-        ]
-    )
-
-
 def _only(args: argparse.Namespace) -> str:
     return f" --only {args.only}" if args.only else ""
-
-
-def _cpu_line(machine: dict[str, str]) -> str:
-    load_average = os.getloadavg()[0]
-    return f"CPU: {machine['model']} ({vector_units(machine)}); load average (1 min) {load_average:.1f} at the end."
 
 
 def _write_section(section: str, begin: str, end: str, *, after: str = "") -> None:
@@ -400,11 +299,19 @@ def main() -> int:
         if args.write:
             _write_section(_section(args, rows, threads, bandwidth, machine), BEGIN, END)
     if "load" in parts:
+        loads = {}
         with tempfile.TemporaryDirectory() as scratch:
-            load = load_ratio(model_dir, Path(scratch), args.repeat)
-        print(f"load ({args.repeat} rounds, load average {os.getloadavg()[0]:.1f}): {load_summary(load)}")
+            for hash_name, cold in LOAD_CASES:
+                load = loads[hash_name, cold] = load_ratio(
+                    model_dir, Path(scratch), args.repeat, hash_name=hash_name, cold=cold
+                )
+                where = "disk (evicted)" if cold else "page cache"
+                print(
+                    f"load, {hash_name} manifest, {where} (load average {os.getloadavg()[0]:.1f}): {load_summary(load)}"
+                )
         if args.write:
-            _write_section(_load_section(args, load, machine), LOAD_BEGIN, LOAD_END, after=END)
+            command = f".venv/bin/python scripts/bench_runtime.py --repeat {args.repeat}{_only(args)} --write"
+            _write_section(load_section(command, args.repeat, loads, machine), LOAD_BEGIN, LOAD_END, after=END)
     if args.write:
         print(f"updated {BENCHMARKS.relative_to(REPO)}")
     return 0
