@@ -10,7 +10,7 @@ bytes it just read are still in its cache; no thread ever waits for another's tu
 reading while hashing goes on. sha256 (hashlib) and BLAKE3 (the ``blake3`` package) both release
 the GIL while they hash a buffer, so hashing runs on every core beside the reads.
 
-BLAKE3 is the default for new manifests: 3-5x sha256's speed per core on the CPUs measured here
+BLAKE3 is the default for new manifests: 3-6x sha256's speed per core on the CPUs measured here
 (docs/BENCHMARKS.md), and as strong (256-bit, collision- and preimage-resistant). sha256 stays for
 the manifests already written with it.
 """
