@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_machine import cpu
+
 from shardstack.offline.fakes import sdk_packages
 from shardstack.plan import find_project
 
@@ -54,20 +56,6 @@ def _seconds(cmd: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def cpu() -> dict[str, str]:
-    """Return lscpu's model name, CPU count and flags: benchmark results on these machines depend on them."""
-    try:
-        text = subprocess.run(["lscpu"], check=True, capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"model": platform.processor() or platform.machine(), "cpus": "?", "flags": "unknown (no lscpu)"}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return {
-        "model": fields.get("Model name", "?").strip(),
-        "cpus": fields.get("CPU(s)", "?").strip(),
-        "flags": fields.get("Flags", "?").strip(),
-    }
 
 
 @dataclass(frozen=True)

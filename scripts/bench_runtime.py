@@ -5,9 +5,10 @@
   2. our single-stream time per token vs the bandwidth floor (weight bytes / memory read bandwidth,
      the bandwidth measured in this run);
   3. aggregate tokens/s of our engine at 1, 4 and 8 concurrent streams;
-  4. weight load GiB/s (loader, verify off and on) vs the raw read ceiling of the same file.
+  4. weight load GiB/s (loader, verify off and on) vs the raw read ceiling of the same file (bench_load.py).
 
     .venv/bin/python scripts/bench_runtime.py --dtypes fp32 bf16 --write
+    .venv/bin/python scripts/bench_runtime.py --only load --repeat 7      # item 4 alone, under a minute
 
 Ratios are what to read: absolute numbers drift with the machine's load.
 """
@@ -28,10 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from bench_load import LOAD_BEGIN, LOAD_CASES, LOAD_END, load_ratio, load_section, load_summary
+from bench_machine import cpu, cpu_line, vector_units
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
+PARTS = ("decode", "load")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -142,63 +146,18 @@ def engine_tokens_per_s(engine, prompt_ids: list[int], streams: int, new_tokens:
     return statistics.median(rates)
 
 
-def load_ratio(model_dir: Path, scratch: Path, repeat: int) -> dict[str, float]:
-    """Loader GiB/s (verify off, and on against a manifest) vs a parallel raw read of the same file."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from shardstack_runtime.checkpoint import open_checkpoint
-    from shardstack_runtime.loader import load_tensors
-    from shardstack_runtime.shard import open_shard
-    from shardstack_runtime.weights_cli import push_checkpoint
-
-    stored = scratch / "stored"
-    push_checkpoint(str(model_dir), str(stored), progress=False)  # a copy with shardstack-manifest.json
-    files = sorted(stored.glob("*.safetensors"))
-    size = sum(f.stat().st_size for f in files)
-    workers = os.cpu_count() or 1
-    buffers = [bytearray(f.stat().st_size) for f in files]
-
-    def raw_read() -> None:
-        # The ceiling: every core reading its slice of each file straight into a touched buffer.
-        def piece(job: tuple[int, int, int]) -> None:
-            index, start, end = job
-            with files[index].open("rb", buffering=0) as handle:
-                handle.seek(start)
-                handle.readinto(memoryview(buffers[index])[start:end])
-
-        jobs = []
-        for index, f in enumerate(files):
-            step = -(-f.stat().st_size // workers)
-            jobs += [(index, s, min(s + step, f.stat().st_size)) for s in range(0, f.stat().st_size, step)]
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(piece, jobs))
-
-    raw_read()  # page cache warm, buffers touched
-    raw = size / (1 << 30) / median_time(raw_read, repeat)
-    shard = open_shard(str(stored), dtype=torch.bfloat16)
-    targets = shard.model.checkpoint_targets()
-    checkpoint = open_checkpoint(str(stored))
-    report = load_tensors(checkpoint, targets, verify=True)  # touches the targets: reused from here on
-    assert report.verified, report
-    fetched = report.bytes_fetched / (1 << 30)
-    plain = fetched / median_time(lambda: load_tensors(checkpoint, targets, verify=False), repeat)
-    verified = fetched / median_time(lambda: load_tensors(checkpoint, targets, verify=True), repeat)
-    return {
-        "raw": raw,
-        "load": plain,
-        "load_verified": verified,
-        "ratio": plain / raw,
-        "ratio_verified": verified / raw,
-    }
-
-
 def _parse_args() -> argparse.Namespace:
-    """Return the command line's options: dtypes, tokens per generation, repetitions, whether to write."""
+    """Return the command line's options: dtypes, tokens per generation, repetitions, parts, whether to write."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        help="measure one part: decode (items 1-3) or load (item 4, under a minute); default: both",
+    )
+    parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md (the parts measured)")
     return parser.parse_args()
 
 
@@ -253,11 +212,11 @@ def _row_summary(row: dict[str, str | float]) -> str:
 def _section(
     args: argparse.Namespace,
     rows: list[dict[str, str | float]],
-    load: dict[str, float],
     threads: int,
     bandwidth: float,
+    machine: dict[str, str],
 ) -> str:
-    """Return this run's section of docs/BENCHMARKS.md, between its begin and end markers."""
+    """Return this run's decode section of docs/BENCHMARKS.md, between its begin and end markers."""
     table = [
         "| dtype | ours tok/s | transformers tok/s | ours / transformers | ms/token | bandwidth floor ms "
         "| floor / ours | matmul chain ms | chain / ours | 1 / 4 / 8 streams tok/s | 8 streams / 1 |",
@@ -276,8 +235,11 @@ def _section(
             "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
             "",
             f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
-            f"--new-tokens {args.new_tokens} --repeat {args.repeat} --write` ({datetime.now(UTC):%Y-%m-%d}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads).",
+            f"--new-tokens {args.new_tokens} --repeat {args.repeat}{_only(args)} --write` "
+            f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+            f"{threads} threads).",
+            "",
+            cpu_line(machine),
             "",
             "Decode tokens/s are single-stream, greedy, a long generation minus a 1-token one (prefill) on both "
             "sides. The floor is the weight bytes over the memory read bandwidth measured in the same run "
@@ -287,21 +249,27 @@ def _section(
             "aggregate generated tokens/s with that many concurrent requests, prefill included.",
             "",
             *table,
-            "",
-            f"Weight load (page cache, targets reused): raw read on every core {load['raw']:.2f} GiB/s; loader "
-            f"{load['load']:.2f} GiB/s = **{load['ratio']:.2f}x** the ceiling; with sha256 verification "
-            f"{load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x (hashing bound).",
             END,
         ]
     )
 
 
-def _write_section(section: str) -> None:
-    """Replace this benchmark's section of docs/BENCHMARKS.md with ``section``, or append it."""
+def _only(args: argparse.Namespace) -> str:
+    return f" --only {args.only}" if args.only else ""
+
+
+def _write_section(section: str, begin: str, end: str, *, after: str = "") -> None:
+    """Replace the section between ``begin`` and ``end`` in docs/BENCHMARKS.md with ``section``, or add it.
+
+    A new section goes right after the marker ``after`` when that is present, else at the end.
+    """
     text = BENCHMARKS.read_text()
-    if BEGIN in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + section + rest.partition(END)[2]
+    if begin in text:
+        head, _, rest = text.partition(begin)
+        text = head + section + rest.partition(end)[2]
+    elif after and after in text:
+        head, _, rest = text.partition(after)
+        text = head + after + "\n\n" + section + rest
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     BENCHMARKS.write_text(text)
@@ -309,30 +277,42 @@ def _write_section(section: str) -> None:
 
 def main() -> int:
     args = _parse_args()
+    parts = [args.only] if args.only else list(PARTS)
 
     from shardstack_runtime.demo_model import prepare_demo_model
 
+    machine = cpu()
+    print(f"CPU: {machine['model']} ({machine['cpus']} CPUs; {vector_units(machine)})")
     model_dir = prepare_demo_model()
-    threads = torch.get_num_threads()
-    bandwidth = read_bandwidth_gib_s(args.repeat)
-    print(
-        f"SmolLM2-135M-Instruct at {model_dir}; torch {torch.__version__}, {threads} threads; "
-        f"memory read bandwidth {bandwidth:.1f} GiB/s"
-    )
-    rows = []
-    for name in args.dtypes:
-        row = _dtype_row(name, model_dir, bandwidth, args)
-        rows.append(row)
-        print(_row_summary(row))
-    with tempfile.TemporaryDirectory() as scratch:
-        load = load_ratio(model_dir, Path(scratch), args.repeat)
-    print(
-        f"load: raw read {load['raw']:.2f} GiB/s; loader {load['load']:.2f} GiB/s = {load['ratio']:.2f}x "
-        f"(with sha256 verification {load['load_verified']:.2f} GiB/s = {load['ratio_verified']:.2f}x)"
-    )
-
+    if "decode" in parts:
+        threads = torch.get_num_threads()
+        bandwidth = read_bandwidth_gib_s(args.repeat)
+        print(
+            f"SmolLM2-135M-Instruct at {model_dir}; torch {torch.__version__}, {threads} threads; "
+            f"memory read bandwidth {bandwidth:.1f} GiB/s"
+        )
+        rows = []
+        for name in args.dtypes:
+            row = _dtype_row(name, model_dir, bandwidth, args)
+            rows.append(row)
+            print(_row_summary(row))
+        if args.write:
+            _write_section(_section(args, rows, threads, bandwidth, machine), BEGIN, END)
+    if "load" in parts:
+        loads = {}
+        with tempfile.TemporaryDirectory() as scratch:
+            for hash_name, cold in LOAD_CASES:
+                load = loads[hash_name, cold] = load_ratio(
+                    model_dir, Path(scratch), args.repeat, hash_name=hash_name, cold=cold
+                )
+                where = "disk (evicted)" if cold else "page cache"
+                print(
+                    f"load, {hash_name} manifest, {where} (load average {os.getloadavg()[0]:.1f}): {load_summary(load)}"
+                )
+        if args.write:
+            command = f".venv/bin/python scripts/bench_runtime.py --repeat {args.repeat}{_only(args)} --write"
+            _write_section(load_section(command, args.repeat, loads, machine), LOAD_BEGIN, LOAD_END, after=END)
     if args.write:
-        _write_section(_section(args, rows, load, threads, bandwidth))
         print(f"updated {BENCHMARKS.relative_to(REPO)}")
     return 0
 

@@ -97,7 +97,7 @@ class Checkpoint:
         self.files = dict(files)
         """Every file at the top of the directory → its size in bytes."""
         self.manifest = manifest
-        """``shardstack-manifest.json`` when present: per-tensor sha256 to verify against."""
+        """``shardstack-manifest.json`` when present: per-tensor hashes (BLAKE3 or sha256) to verify against."""
         self._tensors = dict(tensors)
         self.tensor_names: set[str] = set(self._tensors)
 

@@ -1,31 +1,48 @@
-"""``shardstack-manifest.json``: per-tensor sha256 and byte ranges of a checkpoint, and its model revision.
+"""``shardstack-manifest.json``: per-tensor hashes and byte ranges of a checkpoint, and its model revision.
 
-    manifest = build_manifest("/models/smollm2")     # hashes every tensor and every other file
+    manifest = build_manifest("/models/smollm2")     # hashes every tensor and every other file (BLAKE3)
     manifest.digest                                   # "sha256:…", the model revision all ranks compare
     report = verify_checkpoint("s3://weights/smollm2")
     report.ok, report.mismatches
 
-The file (format version 1)::
+The file, version 2 (what ``weights push`` writes)::
 
     {
-      "format": "shardstack-manifest", "version": 1,
+      "format": "shardstack-manifest", "version": 2, "hash": "blake3",
       "digest": "sha256:<hex>",
       "files": {
-        "config.json": {"size": 712, "sha256": "<hex>"},
+        "config.json": {"size": 712, "blake3": "<hex>"},
         "model-00001-of-00002.safetensors": {
           "size": 4999819336,
           "tensors": {"model.embed_tokens.weight":
-                      {"dtype": "BF16", "shape": [49152, 576], "start": 14672, "end": 56637008, "sha256": "<hex>"}}}
+                      {"dtype": "BF16", "shape": [49152, 576], "start": 14672, "end": 56637008, "blake3": "<hex>"}}}
       }
     }
+
+Version 1 is the same without the ``"hash"`` key, every hash being sha256 under a ``"sha256"`` key.
+Both are read; ``build_manifest(..., hash_name="sha256")`` still writes version 1, byte for byte as
+before, for fleets with runtimes older than version 2.
 
 ``start``/``end`` are absolute byte offsets in the file (header included), so a rank can fetch and
 check a tensor with no other knowledge. Weight files carry per-tensor hashes (ranks verify only the
 bytes they load); every other file carries a whole-file hash.
 
-The ``digest`` (model revision) is sha256 over one line ``name\\tdtype\\tshape\\tsha256\\n`` per tensor,
-sorted by name: it depends on the weights only, not on how they are split into files, and not on the
-tokenizer or config files (which every rank reads whole from the same place).
+Why one top-level ``"hash"`` and a new version, rather than an algorithm per record: one push hashes
+everything with one algorithm, so the loader picks one hash function per manifest and rejects an
+unknown one once, with one message, before reading a byte; a per-record field would allow mixtures
+nothing writes and every reader would have to handle. Each record's key is still the algorithm's
+name, so a record read on its own cannot be mistaken for the other kind. The version goes to 2
+because a runtime that reads only version 1 cannot verify BLAKE3: it then says "manifest version 2 is
+not supported" instead of failing on a missing ``"sha256"`` key.
+
+The ``digest`` (model revision) is sha256 over one line ``name\\tdtype\\tshape\\thash\\n`` per tensor,
+sorted by name, where ``hash`` is the tensor's hex digest as it stands in a sha256 manifest and
+``<algorithm>:<hex>`` otherwise (``blake3:<hex>``). So a version 1 manifest keeps the revision it
+always had (the revision is what users and ranks compare: recomputing it differently would break
+them); the same weights pushed with BLAKE3 get a different revision, which no sha256 manifest's
+lines can produce. The revision depends on the weights only, not on how they are split into files,
+and not on the tokenizer or config files (which every rank reads whole from the same place); it
+stays ``sha256:<hex>`` whatever the per-tensor algorithm, the fixed size the ranks exchange.
 """
 
 from __future__ import annotations
@@ -36,9 +53,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .hashing import DEFAULT_HASH, HASHES
+
+if TYPE_CHECKING:
+    from .checkpoint import TensorLocation
 
 __all__ = [
+    "DEFAULT_HASH",
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
@@ -54,7 +77,9 @@ __all__ = [
 
 MANIFEST_NAME = "shardstack-manifest.json"
 FORMAT = "shardstack-manifest"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest version, written for BLAKE3 manifests; version 1 (sha256) is read and written too."""
+_SHA256_VERSION = 1
 
 
 class ManifestError(ValueError):
@@ -67,14 +92,15 @@ class TensorRecord:
     shape: tuple[int, ...]
     start: int
     end: int
-    sha256: str
+    hexdigest: str
+    """The tensor's bytes' hash, in the manifest's algorithm."""
 
 
 @dataclass(frozen=True)
 class FileRecord:
     size: int
-    sha256: str | None = None
-    """Whole-file hash, for files that are not weight files."""
+    hexdigest: str | None = None
+    """Whole-file hash (the manifest's algorithm), for files that are not weight files."""
     tensors: Mapping[str, TensorRecord] = field(default_factory=dict)
 
 
@@ -82,12 +108,19 @@ class FileRecord:
 class Manifest:
     files: Mapping[str, FileRecord]
     """Path relative to the checkpoint directory → record."""
+    hash_name: str
+    """The algorithm of every record's hash: ``blake3`` or ``sha256`` (version 1 manifests)."""
 
     @cached_property
     def digest(self) -> str:
-        """The model revision: ``sha256:<hex>`` over every tensor's name, dtype, shape and sha256."""
+        """The model revision: ``sha256:<hex>`` over every tensor's name, dtype, shape and hash.
+
+        A sha256 hash enters as its bare hex (the revision version 1 manifests always had), any other
+        as ``<algorithm>:<hex>``.
+        """
+        prefix = "" if self.hash_name == "sha256" else f"{self.hash_name}:"
         lines = sorted(
-            f"{name}\t{rec.dtype}\t{','.join(map(str, rec.shape))}\t{rec.sha256}\n"
+            f"{name}\t{rec.dtype}\t{','.join(map(str, rec.shape))}\t{prefix}{rec.hexdigest}\n"
             for _, name, rec in self.iter_tensors()
         )
         return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
@@ -111,42 +144,38 @@ class Manifest:
         return sum(record.size for record in self.files.values())
 
     def to_json(self) -> str:
+        """The manifest file: version 1 for sha256 (as older runtimes read it), else version 2."""
+        key = self.hash_name
         files: dict[str, Any] = {}
         for name in sorted(self.files):
             record = self.files[name]
             entry: dict[str, Any] = {"size": record.size}
-            if record.sha256 is not None:
-                entry["sha256"] = record.sha256
+            if record.hexdigest is not None:
+                entry[key] = record.hexdigest
             if record.tensors:
                 entry["tensors"] = {
-                    t: {"dtype": r.dtype, "shape": list(r.shape), "start": r.start, "end": r.end, "sha256": r.sha256}
+                    t: {"dtype": r.dtype, "shape": list(r.shape), "start": r.start, "end": r.end, key: r.hexdigest}
                     for t, r in sorted(record.tensors.items(), key=lambda item: item[1].start)
                 }
             files[name] = entry
-        return (
-            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "digest": self.digest, "files": files}, indent=1)
-            + "\n"
-        )
+        head: dict[str, Any] = {"format": FORMAT, "version": _SHA256_VERSION}
+        if self.hash_name != "sha256":
+            head = {"format": FORMAT, "version": FORMAT_VERSION, "hash": self.hash_name}
+        return json.dumps({**head, "digest": self.digest, "files": files}, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, data: str | bytes, *, source: str = MANIFEST_NAME) -> Manifest:
-        """Parse a manifest; the stored digest must match the one recomputed from its tensors."""
+        """Parse a manifest (version 1 or 2); the stored digest must match the one recomputed from its tensors."""
         try:
             doc = json.loads(data)
-            if doc.get("format") != FORMAT:
-                raise ManifestError(f"{source}: not a {FORMAT} file (format={doc.get('format')!r})")
-            if doc.get("version") != FORMAT_VERSION:
-                raise ManifestError(
-                    f"{source}: manifest version {doc.get('version')!r} is not supported; this "
-                    f"runtime reads version {FORMAT_VERSION}"
-                )
+            hash_name = _hash_name(doc, source)
             files = {
                 name: FileRecord(
                     size=int(entry["size"]),
-                    sha256=entry.get("sha256"),
+                    hexdigest=entry.get(hash_name),
                     tensors={
                         t: TensorRecord(
-                            r["dtype"], tuple(int(d) for d in r["shape"]), int(r["start"]), int(r["end"]), r["sha256"]
+                            r["dtype"], tuple(int(d) for d in r["shape"]), int(r["start"]), int(r["end"]), r[hash_name]
                         )
                         for t, r in entry.get("tensors", {}).items()
                     },
@@ -157,7 +186,7 @@ class Manifest:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ManifestError(f"{source}: malformed manifest: {e!r}") from None
-        manifest = cls(files)
+        manifest = cls(files, hash_name)
         if doc.get("digest") != manifest.digest:
             raise ManifestError(
                 f"{source}: stored digest {doc.get('digest')} does not match its tensors' "
@@ -226,13 +255,20 @@ class VerifyReport:
 
 
 def build_manifest(
-    checkpoint_dir: str, *, concurrency: int = 8, progress: Callable[[int, int], None] | None = None
+    checkpoint_dir: str,
+    *,
+    hash_name: str = DEFAULT_HASH,
+    concurrency: int = 8,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Manifest:
     """Hash every tensor of every weight file, and every other file, of a checkpoint directory or URI.
 
-    All files under the directory are included (recursively), except an existing manifest and hidden
-    files and directories (``.gitattributes``, ``.cache/``).
+    ``hash_name`` is ``blake3`` (the default: a version 2 manifest) or ``sha256`` (version 1, for
+    runtimes that predate version 2). All files under the directory are included (recursively),
+    except an existing manifest and hidden files and directories (``.gitattributes``, ``.cache/``).
     """
+    if hash_name not in HASHES:
+        raise ValueError(f"unknown hash {hash_name!r}; a manifest can use {', '.join(HASHES)}")
     from .checkpoint import TensorLocation, open_checkpoint
     from .loader import hash_ranges
 
@@ -245,21 +281,29 @@ def build_manifest(
         for name, size in sorted(sizes.items())
         if name not in weight_files
     ]
-    digests = hash_ranges(checkpoint.fs, checkpoint.root, tensors + others, concurrency=concurrency, progress=progress)
+    digests = hash_ranges(
+        checkpoint.fs,
+        checkpoint.root,
+        tensors + others,
+        hash_name=hash_name,
+        concurrency=concurrency,
+        progress=progress,
+    )
     by_file: dict[str, dict[str, TensorRecord]] = {name: {} for name in weight_files}
     for loc, digest in zip(tensors, digests[: len(tensors)], strict=True):
         by_file[loc.file][loc.name] = TensorRecord(loc.dtype, loc.shape, loc.start, loc.end, digest)
     files = {name: FileRecord(size=sizes[name], tensors=by_file[name]) for name in weight_files}
     for loc, digest in zip(others, digests[len(tensors) :], strict=True):
-        files[loc.file] = FileRecord(size=loc.nbytes, sha256=digest)
-    return Manifest(files)
+        files[loc.file] = FileRecord(size=loc.nbytes, hexdigest=digest)
+    return Manifest(files, hash_name)
 
 
 def verify_checkpoint(
     uri: str, *, concurrency: int = 8, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
     """Check a stored checkpoint against its manifest: every listed file present with its size, every
-    safetensors header entry as recorded, every tensor's and every other file's sha256.
+    safetensors header entry as recorded, every tensor's and every other file's hash (the manifest's
+    algorithm: BLAKE3 or sha256).
 
     Raises ``FileNotFoundError`` when there is no manifest (push the checkpoint with
     ``shardstack-runtime weights push`` to write one) and :class:`ManifestError` when it is unreadable.
@@ -287,41 +331,33 @@ def verify_checkpoint(
         if sizes[name] != record.size:
             mismatches.append(Mismatch(name, None, f"size is {sizes[name]} bytes, manifest says {record.size}"))
 
-    checks: list[tuple[TensorLocation, str, bool]] = []  # (bytes to hash, expected sha256, whole file?)
+    checks: list[tuple[TensorLocation, str, bool]] = []  # (bytes to hash, expected hash, whole file?)
     for name, record in present.items():
         if sizes[name] != record.size:
             continue  # already a mismatch; its ranges may lie beyond its end
         if not record.tensors:
-            checks.append((TensorLocation(name, name, "U8", (sizes[name],), 0, sizes[name]), record.sha256 or "", True))
+            whole = TensorLocation(name, name, "U8", (sizes[name],), 0, sizes[name])
+            checks.append((whole, record.hexdigest or "", True))
             continue
         try:
             found = read_headers(fs, root, [name], sizes, uri=uri)
         except CheckpointError as e:
             mismatches.append(Mismatch(name, None, f"unreadable safetensors header: {e}"))
             continue
-        for tensor, expected in record.tensors.items():
-            loc = found.get(tensor)
-            if loc is None:
-                mismatches.append(Mismatch(name, tensor, "listed in the manifest but not in the file's header"))
-                continue
-            stored = TensorRecord(loc.dtype, loc.shape, loc.start, loc.end, expected.sha256)
-            if stored != expected:
-                mismatches.append(
-                    Mismatch(name, tensor, f"header says {_describe(stored)}, manifest says {_describe(expected)}")
-                )
-            else:
-                checks.append((loc, expected.sha256, False))
-        mismatches += [
-            Mismatch(name, tensor, "in the file's header but not in the manifest")
-            for tensor in sorted(set(found) - set(record.tensors))
-        ]
+        mismatches += _compare_header(name, record, found, checks)
 
-    digests = hash_ranges(fs, root, [loc for loc, _, _ in checks], concurrency=concurrency, progress=progress)
+    digests = hash_ranges(
+        fs,
+        root,
+        [loc for loc, _, _ in checks],
+        hash_name=manifest.hash_name,
+        concurrency=concurrency,
+        progress=progress,
+    )
     for (loc, expected, whole_file), digest in zip(checks, digests, strict=True):
         if digest != expected:
-            mismatches.append(
-                Mismatch(loc.file, None if whole_file else loc.name, f"sha256 is {digest}, manifest says {expected}")
-            )
+            problem = f"{manifest.hash_name} is {digest}, manifest says {expected}"
+            mismatches.append(Mismatch(loc.file, None if whole_file else loc.name, problem))
     return VerifyReport(
         uri=uri,
         digest=manifest.digest,
@@ -333,6 +369,46 @@ def verify_checkpoint(
         missing_files=tuple(missing),
         unlisted_files=tuple(unlisted),
     )
+
+
+def _compare_header(
+    name: str, record: FileRecord, found: Mapping[str, TensorLocation], checks: list[tuple[TensorLocation, str, bool]]
+) -> list[Mismatch]:
+    """Return how a weight file's header differs from its manifest record; add each agreeing tensor to ``checks``."""
+    mismatches = []
+    for tensor, expected in record.tensors.items():
+        loc = found.get(tensor)
+        if loc is None:
+            mismatches.append(Mismatch(name, tensor, "listed in the manifest but not in the file's header"))
+            continue
+        stored = TensorRecord(loc.dtype, loc.shape, loc.start, loc.end, expected.hexdigest)
+        if stored != expected:
+            problem = f"header says {_describe(stored)}, manifest says {_describe(expected)}"
+            mismatches.append(Mismatch(name, tensor, problem))
+        else:
+            checks.append((loc, expected.hexdigest, False))
+    return mismatches + [
+        Mismatch(name, tensor, "in the file's header but not in the manifest")
+        for tensor in sorted(set(found) - set(record.tensors))
+    ]
+
+
+def _hash_name(doc: Any, source: str) -> str:
+    """Return the algorithm a parsed manifest's records use, refusing an unknown format, version or algorithm."""
+    if doc.get("format") != FORMAT:
+        raise ManifestError(f"{source}: not a {FORMAT} file (format={doc.get('format')!r})")
+    version = doc.get("version")
+    if version not in (_SHA256_VERSION, FORMAT_VERSION):
+        raise ManifestError(
+            f"{source}: manifest version {version!r} is not supported; this runtime reads versions "
+            f"{_SHA256_VERSION} and {FORMAT_VERSION}"
+        )
+    hash_name = doc.get("hash", "sha256") if version == FORMAT_VERSION else "sha256"
+    if version == _SHA256_VERSION and "hash" in doc:
+        raise ManifestError(f'{source}: a version {version} manifest is all sha256 and has no "hash" key')
+    if hash_name not in HASHES:
+        raise ManifestError(f"{source}: hash {hash_name!r} is not supported; this runtime verifies {', '.join(HASHES)}")
+    return hash_name
 
 
 def _describe(record: TensorRecord) -> str:

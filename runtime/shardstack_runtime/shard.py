@@ -3,7 +3,7 @@
 Usage::
 
     shard = open_shard("s3://weights/smollm2", layer_range=LayerRange(0, 15), dtype="bfloat16")
-    report = shard.load_weights()        # fetches just this range's tensors, sha256-verified with a manifest
+    report = shard.load_weights()        # fetches just this range's tensors, hash-verified with a manifest
     shard.model.forward(...)
 
 :func:`open_shard` is cheap (config, tokenizer, headers; the weights are allocated, not read), so a

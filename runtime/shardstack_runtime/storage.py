@@ -29,7 +29,7 @@ When ``AZURE_STORAGE_CONNECTION_STRING`` is set it decides the account and the e
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -85,11 +85,19 @@ def read_bytes(fs: AbstractFileSystem, path: str, start: int | None = None, end:
     return data
 
 
-def read_into(fs: AbstractFileSystem, path: str, start: int, outs: Sequence[memoryview]) -> None:
+def read_into(
+    fs: AbstractFileSystem,
+    path: str,
+    start: int,
+    outs: Sequence[memoryview],
+    filled: Callable[[int], None] | None = None,
+) -> None:
     """Read the bytes of ``path`` from ``start`` on into ``outs``, one after the other (a scatter read).
 
     Local files are read straight into ``outs`` (no intermediate copy); other filesystems make one
-    ranged request (``cat_file``) whose body is copied into ``outs``. A short file is an ``OSError``.
+    ranged request (``cat_file``) whose body is copied into ``outs``. ``filled(i)`` is called as soon
+    as ``outs[i]`` holds its bytes, while they are still in this core's cache. A short file is an
+    ``OSError``.
     """
     from fsspec.implementations.local import LocalFileSystem
 
@@ -98,24 +106,28 @@ def read_into(fs: AbstractFileSystem, path: str, start: int, outs: Sequence[memo
     if isinstance(fs, LocalFileSystem):
         with open(path, "rb", buffering=0) as f:
             f.seek(start)
-            for out in outs:
-                filled = 0
-                while filled < len(out):
-                    n = f.readinto(out[filled:])
+            for index, out in enumerate(outs):
+                filled_bytes = 0
+                while filled_bytes < len(out):
+                    n = f.readinto(out[filled_bytes:])
                     if not n:
                         break
-                    filled += n
-                got += filled
-                if filled < len(out):
+                    filled_bytes += n
+                got += filled_bytes
+                if filled_bytes < len(out):
                     break
+                if filled is not None:
+                    filled(index)
     else:
         data = memoryview(read_bytes(fs, path, start=start, end=start + want))
         got = len(data)
         if got == want:
             offset = 0
-            for out in outs:
+            for index, out in enumerate(outs):
                 out[:] = data[offset : offset + len(out)]
                 offset += len(out)
+                if filled is not None:
+                    filled(index)
     if got != want:
         raise OSError(
             f"{path}: expected {want} bytes at offset {start}, got {got}: the file is shorter than its "

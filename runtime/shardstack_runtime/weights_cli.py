@@ -3,7 +3,8 @@
     shardstack-runtime weights push ./SmolLM2-135M s3://my-weights/smollm2
     shardstack-runtime weights verify s3://my-weights/smollm2
 
-``push`` hashes the local checkpoint (per-tensor sha256), uploads every file of the directory with a
+``push`` hashes the local checkpoint (per-tensor BLAKE3; ``--hash sha256`` writes the version 1 manifest
+that runtimes before manifest version 2 read), uploads every file of the directory with a
 progress bar, and writes ``shardstack-manifest.json`` last: a present manifest means a complete
 upload (an old manifest at the destination is deleted first). ``verify`` re-reads every stored byte
 and compares it with the manifest. Both exit 1 with a one-line message on failure.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.callbacks import Callback
 
+from .hashing import DEFAULT_HASH, HASHES
 from .loader import DEFAULT_CONCURRENCY
 from .manifest import MANIFEST_NAME, Manifest, build_manifest, verify_checkpoint
 from .storage import filesystem, join
@@ -37,11 +39,18 @@ if TYPE_CHECKING:
 __all__ = ["add_weights_commands", "main", "push_checkpoint"]
 
 
-def push_checkpoint(src: str, dest: str, progress: bool = True, *, concurrency: int = DEFAULT_CONCURRENCY) -> Manifest:
+def push_checkpoint(
+    src: str,
+    dest: str,
+    progress: bool = True,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    hash_name: str = DEFAULT_HASH,
+) -> Manifest:
     """Upload the local checkpoint directory ``src`` to ``dest`` (file://, s3://, gs://, az://) with its manifest.
 
-    The source is validated and hashed first (a malformed checkpoint uploads nothing), then every file
-    under it is uploaded, then the manifest. Returns the manifest written.
+    The source is validated and hashed first with ``hash_name`` (a malformed checkpoint uploads
+    nothing), then every file under it is uploaded, then the manifest. Returns the manifest written.
     """
     src_fs, src_root = filesystem(src)
     if "file" not in _protocols(src_fs):
@@ -51,7 +60,7 @@ def push_checkpoint(src: str, dest: str, progress: bool = True, *, concurrency: 
     manifest = _with_bar(
         progress,
         f"hashing {src}",
-        lambda callback: build_manifest(src_root, concurrency=concurrency, progress=callback),
+        lambda callback: build_manifest(src_root, hash_name=hash_name, concurrency=concurrency, progress=callback),
     )
 
     dest_fs, dest_root = filesystem(dest)
@@ -91,7 +100,7 @@ def add_weights_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "push",
         help="upload a checkpoint directory with its manifest",
         description="Hash a local Hugging Face checkpoint directory, upload every file of it "
-        f"to DEST, then write {MANIFEST_NAME} (per-tensor sha256 and byte ranges).",
+        f"to DEST, then write {MANIFEST_NAME} (per-tensor hashes and byte ranges).",
     )
     push.add_argument("src", metavar="SRC", help="local checkpoint directory (config.json, *.safetensors, ...)")
     push.add_argument(
@@ -102,6 +111,13 @@ def add_weights_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "az://container@account.blob.core.windows.net/prefix",
     )
     push.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="parallel reads while hashing")
+    push.add_argument(
+        "--hash",
+        choices=HASHES,
+        default=DEFAULT_HASH,
+        help=f"the manifest's hash (default {DEFAULT_HASH}); sha256 writes the version 1 manifest that "
+        "runtimes older than manifest version 2 can verify",
+    )
     push.add_argument("--quiet", action="store_true", help="no progress bars")
     push.set_defaults(func=_run_push)
 
@@ -109,7 +125,7 @@ def add_weights_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "verify",
         help="check a stored checkpoint against its manifest",
         description=f"Re-read every file of a stored checkpoint and compare it with its "
-        f"{MANIFEST_NAME}: sizes, safetensors headers, sha256 of every tensor "
+        f"{MANIFEST_NAME}: sizes, safetensors headers, the hash of every tensor "
         "and file. Exits 1 on any mismatch or missing file.",
     )
     verify.add_argument("uri", metavar="URI", help="the checkpoint directory or URI")
@@ -130,13 +146,15 @@ def main(argv: list[str] | None = None) -> int:
 def _run_push(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
-        manifest = push_checkpoint(args.src, args.dest, progress=not args.quiet, concurrency=args.concurrency)
+        manifest = push_checkpoint(
+            args.src, args.dest, progress=not args.quiet, concurrency=args.concurrency, hash_name=args.hash
+        )
     except Exception as e:  # any storage SDK's error: report it, no traceback
         print(f"shardstack-runtime weights push: error: {_message(e)}", file=sys.stderr)
         return 1
     print(
         f"pushed {len(manifest.files)} files ({manifest.total_bytes / 2**30:.3f} GiB) to {args.dest} in "
-        f"{time.perf_counter() - started:.1f} s; model revision {manifest.digest}"
+        f"{time.perf_counter() - started:.1f} s; {manifest.hash_name} manifest, model revision {manifest.digest}"
     )
     return 0
 

@@ -1,11 +1,16 @@
-"""Tiny Llama-shaped safetensors checkpoints written into tmp dirs, and filesystems that count bytes read."""
+"""Tiny Llama-shaped safetensors checkpoints written into tmp dirs, their manifests as older runtimes wrote
+them, and in-memory filesystems that count bytes read or answer out of order."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
 import threading
+import time
 from pathlib import Path
 
+import blake3
 import fsspec
 import torch
 from fsspec.implementations.memory import MemoryFileSystem
@@ -88,6 +93,47 @@ def stored_bytes(tensor: torch.Tensor) -> bytes:
     return tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes()
 
 
+REFERENCE_HASHES = {
+    "sha256": lambda data: hashlib.sha256(data).hexdigest(),
+    "blake3": lambda data: blake3.blake3(data).hexdigest(),
+}
+"""Each algorithm over one whole byte string, straight from its library: what the runtime must agree with."""
+
+
+def version1_manifest(directory: Path) -> str:
+    """The ``shardstack-manifest.json`` of ``directory`` as runtime 0.1.0 wrote it: format version 1, all sha256.
+
+    Made here from that format's description (safetensors headers read by hand, hashlib over whole
+    byte strings), not by the code under test, so that it stands for the manifests already in users'
+    buckets.
+    """
+    files: dict[str, dict] = {}
+    tensor_lines = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "shardstack-manifest.json"):
+        name, data = path.relative_to(directory).as_posix(), path.read_bytes()
+        entry: dict = {"size": len(data)}
+        if not name.endswith(".safetensors"):
+            entry["sha256"] = hashlib.sha256(data).hexdigest()
+        else:
+            (header_size,) = struct.unpack("<Q", data[:8])
+            header = json.loads(data[8 : 8 + header_size])
+            base = 8 + header_size
+            tensors = {}
+            for tensor, info in sorted(
+                ((t, i) for t, i in header.items() if t != "__metadata__"), key=lambda item: item[1]["data_offsets"][0]
+            ):
+                start, end = (base + offset for offset in info["data_offsets"])
+                digest = hashlib.sha256(data[start:end]).hexdigest()
+                tensors[tensor] = {"dtype": info["dtype"], "shape": info["shape"], "start": start, "end": end}
+                tensors[tensor]["sha256"] = digest
+                tensor_lines.append(f"{tensor}\t{info['dtype']}\t{','.join(map(str, info['shape']))}\t{digest}\n")
+            entry["tensors"] = tensors
+        files[name] = entry
+    digest = "sha256:" + hashlib.sha256("".join(sorted(tensor_lines)).encode()).hexdigest()
+    doc = {"format": "shardstack-manifest", "version": 1, "digest": digest, "files": files}
+    return json.dumps(doc, indent=1) + "\n"
+
+
 def flip_byte(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0xFF
@@ -107,7 +153,7 @@ class CountingMemoryFileSystem(MemoryFileSystem):
     @classmethod
     def _strip_protocol(cls, path):
         if isinstance(path, str):
-            path = path.removeprefix("countmem://")
+            path = path.removeprefix(f"{cls.protocol[0]}://")
         return super()._strip_protocol(path)
 
     def cat_file(self, path, start=None, end=None, **kwargs):
@@ -124,6 +170,26 @@ class CountingMemoryFileSystem(MemoryFileSystem):
 
 
 fsspec.register_implementation("countmem", CountingMemoryFileSystem, clobber=True)
+
+
+class LateStartMemoryFileSystem(CountingMemoryFileSystem):
+    """``latemem://``: the bytes of countmem://, but a ranged read answers later the nearer it starts to the
+    start of its file, so that the pieces of one range arrive out of order (the last first)."""
+
+    protocol = ("latemem",)
+    most_lag_s = 0.02
+    answered: list[tuple[str, int]] = []  # noqa: RUF012 - (path, start) in the order the reads returned
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        size = self.size(path) or 1
+        time.sleep(self.most_lag_s * (1 - (start or 0) / size))
+        data = super().cat_file(path, start=start, end=end, **kwargs)
+        with CountingMemoryFileSystem._lock:
+            LateStartMemoryFileSystem.answered.append((self._strip_protocol(path), start or 0))
+        return data
+
+
+fsspec.register_implementation("latemem", LateStartMemoryFileSystem, clobber=True)
 
 
 def upload_to_countmem(directory: Path, name: str) -> str:

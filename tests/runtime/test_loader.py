@@ -1,4 +1,5 @@
-"""Loading a layer range fetches exactly its tensors' bytes, converts dtypes, and refuses corrupt weights."""
+"""Loading a layer range fetches exactly its tensors' bytes, converts dtypes, and refuses corrupt weights,
+whether the manifest is BLAKE3 (version 2) or sha256 (version 1, as already in users' buckets)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,26 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from synthetic_weights import (
+    REFERENCE_HASHES,
     CountingMemoryFileSystem,
+    LateStartMemoryFileSystem,
     flip_byte,
     layer_tensor_names,
+    stored_bytes,
     upload_to_countmem,
+    version1_manifest,
     write_checkpoint,
 )
 
+from shardstack_runtime import fetch
 from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.loader import WeightsCorruptError, load_tensors
+from shardstack_runtime.loader import WeightsCorruptError, hash_ranges, load_tensors
 from shardstack_runtime.manifest import MANIFEST_NAME, build_manifest
+from shardstack_runtime.storage import filesystem
 
 
-def with_manifest(directory: Path) -> Path:
-    (directory / MANIFEST_NAME).write_text(build_manifest(str(directory)).to_json())
+def with_manifest(directory: Path, hash_name: str = "blake3") -> Path:
+    (directory / MANIFEST_NAME).write_text(build_manifest(str(directory), hash_name=hash_name).to_json())
     return directory
 
 
@@ -90,9 +97,10 @@ def test_parameters_and_non_contiguous_targets_are_filled_in_place(tmp_path: Pat
     assert torch.equal(storage, tensors[name].float().t())
 
 
-def test_a_flipped_byte_refuses_the_load_naming_file_and_tensor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hash_name", ["blake3", "sha256"])
+def test_a_flipped_byte_refuses_the_load_naming_file_and_tensor(tmp_path: Path, hash_name: str) -> None:
     tensors = write_checkpoint(tmp_path)
-    with_manifest(tmp_path)
+    with_manifest(tmp_path, hash_name)
     ckpt = open_checkpoint(str(tmp_path))
     victim = ckpt.locate("model.layers.2.mlp.down_proj.weight")
     flip_byte(tmp_path / victim.file, victim.start + victim.nbytes // 2)
@@ -103,7 +111,73 @@ def test_a_flipped_byte_refuses_the_load_naming_file_and_tensor(tmp_path: Path) 
         load_tensors(ckpt, targets_for(tensors, layer_tensor_names(2)), chunk_bytes=512)
     message = str(e.value)
     assert "model-00002-of-00002.safetensors" in message and "'model.layers.2.mlp.down_proj.weight'" in message
-    assert "refusing to load" in message
+    assert f"{hash_name} of its stored bytes" in message and "refusing to load" in message
+
+
+def test_a_blake3_manifest_loads_and_verifies(tmp_path: Path) -> None:
+    tensors = write_checkpoint(tmp_path)
+    with_manifest(tmp_path)
+    ckpt = open_checkpoint(str(tmp_path))
+    assert ckpt.manifest is not None and ckpt.manifest.hash_name == "blake3"
+    targets = targets_for(tensors, sorted(tensors))
+    report = load_tensors(ckpt, targets)
+    assert (report.verified, report.hash_name, report.manifest_digest) == (True, "blake3", ckpt.manifest.digest)
+    assert f"blake3 verified against manifest {ckpt.manifest.digest}" in str(report)
+    for name, tensor in tensors.items():
+        assert torch.equal(targets[name], tensor), name
+
+
+def test_an_old_sha256_manifest_still_verifies_and_still_catches_a_flipped_byte(tmp_path: Path) -> None:
+    tensors = write_checkpoint(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text(version1_manifest(tmp_path))  # as runtime 0.1.0 pushed it
+    ckpt = open_checkpoint(str(tmp_path))
+    report = load_tensors(ckpt, targets_for(tensors, sorted(tensors)))
+    assert (report.verified, report.hash_name) == (True, "sha256")
+    victim = ckpt.locate("model.embed_tokens.weight")
+    flip_byte(tmp_path / victim.file, victim.end - 1)
+    with pytest.raises(WeightsCorruptError, match=r"model-00001-of-00002\.safetensors: tensor 'model\.embed_tokens"):
+        load_tensors(open_checkpoint(str(tmp_path)), targets_for(tensors, [victim.name]))
+
+
+@pytest.mark.parametrize("hash_name", ["blake3", "sha256"])
+def test_pieces_hashed_as_they_arrive_out_of_order_give_the_sequential_digests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_name: str
+) -> None:
+    tensors = write_checkpoint(tmp_path)
+    upload_to_countmem(tmp_path, f"late-{hash_name}")
+    # Segments of 96 bytes in pieces of 1000, one staging buffer per thread: every range arrives in many
+    # pieces, the later ones first, and parked segments hold buffers that the next reads wait for.
+    monkeypatch.setattr(fetch, "HASH_SEGMENT_BYTES", 96)
+    monkeypatch.setattr(fetch, "STAGING_BUFFERS_PER_WORKER", 1)
+    LateStartMemoryFileSystem.answered = []
+    fs, root = filesystem(f"latemem://late-{hash_name}")
+    ckpt = open_checkpoint(f"countmem://late-{hash_name}")
+    locations = [ckpt.locate(name) for name in sorted(tensors)]
+    digests = hash_ranges(fs, root, locations, hash_name=hash_name, concurrency=8, chunk_bytes=1000)
+    assert digests == [REFERENCE_HASHES[hash_name](stored_bytes(tensors[loc.name])) for loc in locations]
+    starts = [start for path, start in LateStartMemoryFileSystem.answered if path.endswith(locations[0].file)]
+    assert starts != sorted(starts), "the reads came back in order: nothing was hashed out of order"
+
+
+def test_a_load_with_pieces_out_of_order_into_staged_and_direct_targets_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tensors = write_checkpoint(tmp_path)
+    with_manifest(tmp_path)
+    upload_to_countmem(tmp_path, "late-load")
+    monkeypatch.setattr(fetch, "HASH_SEGMENT_BYTES", 64)
+    monkeypatch.setattr(fetch, "STAGING_BUFFERS_PER_WORKER", 1)
+    ckpt = open_checkpoint("latemem://late-load")
+    names = sorted(tensors)
+    # Every other tensor converted (through a staging buffer), the others straight into their targets.
+    targets = {
+        n: torch.empty(tensors[n].shape, dtype=torch.float64 if i % 2 else tensors[n].dtype)
+        for i, n in enumerate(names)
+    }
+    report = load_tensors(ckpt, targets, concurrency=6, chunk_bytes=700)
+    assert report.verified and report.hash_name == "blake3"
+    for name in names:
+        assert torch.equal(targets[name], tensors[name].to(targets[name].dtype)), name
 
 
 def test_without_a_manifest_the_load_works_and_says_it_was_not_verified(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_a_corrupted_object_is_caught_by_verify_and_refused_by_the_loader(store,
     assert not report.ok
     assert [(m.file, m.tensor) for m in report.mismatches] == [(victim.file, victim.name)]
     ckpt = open_checkpoint(uri)
-    with pytest.raises(WeightsCorruptError, match=rf"{victim.file}: tensor '{victim.name}': sha256"):
+    with pytest.raises(WeightsCorruptError, match=rf"{victim.file}: tensor '{victim.name}': blake3"):
         load_tensors(ckpt, {victim.name: torch.empty(tensors[victim.name].shape)})
 
 

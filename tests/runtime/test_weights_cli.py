@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic_weights import CountingMemoryFileSystem, flip_byte, write_checkpoint
+from synthetic_weights import CountingMemoryFileSystem, flip_byte, version1_manifest, write_checkpoint
 
 from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.manifest import MANIFEST_NAME, Manifest, build_manifest
@@ -32,6 +32,15 @@ def test_push_copies_every_file_and_writes_the_manifest_of_the_source(
         assert (dest / name).read_bytes() == (src / name).read_bytes(), name
     assert open_checkpoint(f"file://{dest}").manifest == manifest
     assert not (dest / ".cache").exists()
+    assert manifest.hash_name == "blake3" and "blake3 manifest" in out
+
+
+def test_push_with_hash_sha256_writes_the_version_1_manifest_older_runtimes_read(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write_checkpoint(src)
+    assert main(["weights", "push", str(src), str(dest), "--hash", "sha256", "--quiet"]) == 0
+    assert (dest / MANIFEST_NAME).read_text() == version1_manifest(src)
+    assert main(["weights", "verify", str(dest), "--quiet"]) == 0
 
 
 def test_the_manifest_is_removed_first_and_written_last_so_a_failed_push_leaves_none(
@@ -95,7 +104,7 @@ def test_verify_exits_0_when_intact_and_1_naming_file_and_tensor_when_corrupted(
     flip_byte(dest / loc.file, loc.start)
     assert main(["weights", "verify", str(dest), "--quiet"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED" in out and "model-00001-of-00002.safetensors: model.embed_tokens.weight: sha256 is" in out
+    assert "FAILED" in out and "model-00001-of-00002.safetensors: model.embed_tokens.weight: blake3 is" in out
     assert main(["weights", "verify", str(tmp_path / "src"), "--quiet"]) == 1
     assert "no shardstack-manifest.json" in capsys.readouterr().err
 
