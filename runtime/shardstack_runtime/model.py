@@ -21,12 +21,13 @@ plain ``target.copy_(source)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from .batch import Batch
+from .compute_path import WIDE_DTYPE, ComputePath, linear, native, onednn_linear_works, pack
 from .kv_cache import KVCache
 from .model_config import ModelConfig
 from .rope import RotaryTable, apply_rotary
@@ -172,6 +173,10 @@ class ShardModel:
                 self.lm_head = empty(c.vocab_size, c.hidden_size)
         self._head = self.lm_head
         self.packed = False
+        self.compute = native(self.dtype, "not chosen yet")
+        # fp32 twins of the projections, for the steps the compute path runs wide (see compute_path.py).
+        self._wide_layers: list[DecoderLayer] | None = None
+        self._wide_head: torch.Tensor | None = None
         self.rotary = RotaryTable(c.rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
 
     # ------------------------------------------------------------------ weights
@@ -228,27 +233,39 @@ class ShardModel:
     def nbytes(self) -> int:
         return sum(t.nbytes if not t.is_mkldnn else t.numel() * t.element_size() for t in self.tensors())
 
-    def pack_weights(self) -> bool:
-        """Re-lay the projection matrices out for oneDNN on CPU, once the weights are loaded; True if done.
+    @property
+    def twin_nbytes(self) -> int:
+        """What fp32 twins of the projection matrices (and the head) take: the cost of a wide compute path."""
+        matrices = [m for layer in self.layers for m in (layer.qkv, layer.o, layer.gate_up, layer.down)]
+        matrices += [self._head] if self._head is not None else []
+        return sum(m.numel() for m in matrices) * WIDE_DTYPE.itemsize
+
+    def pack_weights(self, compute: ComputePath | None = None) -> bool:
+        """Lay the projection matrices out for ``compute`` once the weights are loaded; True if repacked for oneDNN.
 
         oneDNN's blocked layout runs the small-batch matrix products of decoding two to five times
         faster than the plain layout on CPU. Results stay equal in bf16 and within float rounding in
-        fp32. Does nothing off CPU, or where this torch build lacks the oneDNN ops. Afterwards the
-        shard can no longer be loaded into (:meth:`checkpoint_targets` raises).
+        fp32. Not done off CPU, or where this torch build lacks the oneDNN ops. A ``compute`` path
+        with a wide dtype also gets its twins of every projection here, from the plain weights.
+        Afterwards the shard can no longer be loaded into (:meth:`checkpoint_targets` raises).
         """
-        if self.packed or self.device.type != "cpu" or not _onednn_linear_works(self.dtype):
+        if self.packed:
             return False
-        hint = 1  # the decode batch; the layout serves any batch size
+        self.packed = True
+        if compute is not None:
+            self.compute = compute
+        if (wide := self.compute.wide_dtype) is not None:
+            self._wide_layers = [_twin(layer, wide) for layer in self.layers]
+            self._wide_head = pack(self._head.to(wide)) if self._head is not None else None
+        if self.device.type != "cpu" or not onednn_linear_works(self.dtype):
+            return False
         for layer in self.layers:
-            layer.qkv = torch.ops.mkldnn._reorder_linear_weight(layer.qkv, hint)
-            layer.o = torch.ops.mkldnn._reorder_linear_weight(layer.o, hint)
-            layer.gate_up = torch.ops.mkldnn._reorder_linear_weight(layer.gate_up, hint)
-            layer.down = torch.ops.mkldnn._reorder_linear_weight(layer.down, hint)
+            layer.qkv, layer.o = pack(layer.qkv), pack(layer.o)
+            layer.gate_up, layer.down = pack(layer.gate_up), pack(layer.down)
         if self._head is not None:
-            self._head = torch.ops.mkldnn._reorder_linear_weight(self._head, hint)
+            self._head = pack(self._head)
             if self.lm_head is not self.embed_tokens:
                 self.lm_head = self._head  # frees the plain copy; a tied head's is the embedding table
-        self.packed = True
         return True
 
     def new_cache(self, num_slots: int, max_len: int | None = None, *, num_lanes: int = 1) -> KVCache:
@@ -299,17 +316,26 @@ class ShardModel:
 
         step = _StepPlan(batch, self.device, cache.max_len, self.config.num_query_groups)
         cos, sin = self.rotary.lookup(step.rope_positions)
-        for index, layer in enumerate(self.layers):
+        layers = self._wide_layers if self._wide_layers and self._runs_wide(rows * width) else self.layers
+        for index, layer in enumerate(layers):
             hidden = self._layer(hidden, layer, *cache.layer(index), step, cos, sin)
 
         if not self.is_last:
             return hidden
         if not all_logits:
             hidden = hidden[step.row_index, step.last_index] if width > 1 else hidden[:, 0]
-        assert self.norm is not None and self._head is not None
-        return _linear(self._rms_norm(hidden, self.norm), self._head, None)
+        head = (
+            self._wide_head
+            if self._wide_head is not None and self._runs_wide(hidden.shape[:-1].numel())
+            else self._head
+        )
+        assert self.norm is not None and head is not None
+        return linear(self._rms_norm(hidden, self.norm), head, None)
 
     __call__ = forward
+
+    def _runs_wide(self, rows: int) -> bool:
+        return self.compute.dtype_for(rows) != self.dtype
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         # The same arithmetic as transformers' LlamaRMSNorm: float32 statistics, weight in the model dtype.
@@ -329,7 +355,7 @@ class ShardModel:
     ) -> torch.Tensor:
         c = self.config
         rows, width = hidden.shape[0], hidden.shape[1]
-        qkv = _linear(self._rms_norm(hidden, layer.input_norm), layer.qkv, layer.qkv_bias)
+        qkv = linear(self._rms_norm(hidden, layer.input_norm), layer.qkv, layer.qkv_bias)
         q, k, v = qkv.split((self._q_size, self._kv_size, self._kv_size), dim=-1)
         q = apply_rotary(q.view(rows, width, c.num_heads, c.head_dim), cos, sin)
         k = apply_rotary(k.view(rows, width, c.num_kv_heads, c.head_dim), cos, sin)
@@ -358,33 +384,30 @@ class ShardModel:
             qg = qg.reshape(rows, c.num_kv_heads, groups * width, c.head_dim)
             attn = F.scaled_dot_product_attention(qg, keys, values, attn_mask=step.mask)
             attn = attn.view(rows, c.num_kv_heads, groups, width, c.head_dim).permute(0, 3, 1, 2, 4)
-        hidden = hidden + _linear(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
+        hidden = hidden + linear(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
 
-        gate_up = _linear(self._rms_norm(hidden, layer.post_norm), layer.gate_up, layer.gate_up_bias)
+        gate_up = linear(self._rms_norm(hidden, layer.post_norm), layer.gate_up, layer.gate_up_bias)
         gate, up = gate_up.chunk(2, dim=-1)
-        return hidden + _linear(F.silu(gate) * up, layer.down, layer.down_bias)
+        return hidden + linear(F.silu(gate) * up, layer.down, layer.down_bias)
 
 
-def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    if weight.is_mkldnn:
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-    return F.linear(x, weight, bias)
+def _twin(layer: DecoderLayer, dtype: torch.dtype) -> DecoderLayer:
+    """``layer`` with its projections (and their biases) copied to ``dtype``; the norms are shared."""
 
+    def copy(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.to(dtype)
 
-def _onednn_linear_works(dtype: torch.dtype) -> bool:
-    """Whether this torch build has oneDNN's packed linear for ``dtype`` and it agrees with F.linear."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        generator = torch.Generator().manual_seed(0)
-        weight = torch.randn(48, 32, generator=generator).to(dtype)
-        bias = torch.randn(48, generator=generator).to(dtype)
-        x = torch.randn(3, 32, generator=generator).to(dtype)
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
-        got = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
-    except (RuntimeError, AttributeError):
-        return False
-    return torch.allclose(got.float(), F.linear(x, weight, bias).float(), rtol=1e-2, atol=1e-2)
+    return replace(
+        layer,
+        qkv=pack(layer.qkv.to(dtype)),
+        qkv_bias=copy(layer.qkv_bias),
+        o=pack(layer.o.to(dtype)),
+        o_bias=copy(layer.o_bias),
+        gate_up=pack(layer.gate_up.to(dtype)),
+        gate_up_bias=copy(layer.gate_up_bias),
+        down=pack(layer.down.to(dtype)),
+        down_bias=copy(layer.down_bias),
+    )
 
 
 class _StepPlan:

@@ -11,6 +11,7 @@ from tiny_models import write_tiny_model
 
 from shardstack_runtime.batch import Batch, SlotMove
 from shardstack_runtime.checkpoint import open_checkpoint
+from shardstack_runtime.compute_path import ComputePath
 from shardstack_runtime.loader import load_tensors
 from shardstack_runtime.model import LayerRange, ShardModel
 from shardstack_runtime.model_config import ModelConfig
@@ -25,6 +26,9 @@ TINY_ATOL = 1e-3
 # SmolLM2 (30 layers, logits up to ~30) in fp32 through the cache and packed weights: measured
 # differences stay below 2e-4; the bound leaves 10x headroom.
 SMOLLM2_FP32_ATOL = 2e-3
+# The tiny model's bf16 logits summed in fp32 instead of bf16 products move by a rounding step or two
+# (measured: at most 0.016 over 3 rows); the bound leaves 6x headroom.
+BF16_LOGITS_ATOL = 0.1
 
 
 def load_model(
@@ -102,6 +106,33 @@ def test_packed_weights_give_the_same_logits(tiny_model_dir: Path, tiny_hf) -> N
     torch.testing.assert_close(last, reference[:, 15], atol=TINY_ATOL, rtol=0)
     with pytest.raises(RuntimeError, match="before pack_weights"):
         model.checkpoint_targets()
+
+
+def test_a_wide_compute_path_runs_batches_in_fp32_and_single_rows_as_before(tiny_model_dir: Path) -> None:
+    # bf16 weights; steps of 2+ rows compute in fp32 from fp32 twins, as on a CPU without native bf16.
+    wide = load_model(tiny_model_dir, dtype=torch.bfloat16)
+    wide.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", wide_from_rows=2))
+    plain = load_model(tiny_model_dir, dtype=torch.bfloat16)
+    plain.pack_weights()
+    config = plain.config
+    projections = sum(m.numel() for layer in plain.layers for m in (layer.qkv, layer.o, layer.gate_up, layer.down))
+    assert wide.twin_nbytes == (projections + config.vocab_size * config.hidden_size) * 4
+
+    ids = random_ids(3, 9, seed=4)
+    one_token = [m.forward(ids[:1, :1], Batch.prefill(0, 0, 1), m.new_cache(1)) for m in (wide, plain)]
+    assert torch.equal(*one_token)  # one row: the weights' own dtype, the same products
+
+    batched = {}
+    for model in (wide, plain):
+        cache = model.new_cache(3)
+        for row in range(3):  # 8 prompt tokens: wide too
+            model.forward(ids[row : row + 1, :8], Batch.prefill(row, 0, 8), cache)
+        batched[model] = model.forward(ids[:, 8:], Batch.decode([0, 1, 2], [8, 8, 8]), cache)
+        assert batched[model].dtype == torch.bfloat16  # activations and the cache stay in the weights' dtype
+    # Other products (fp32 sums of the same bf16 weights), the same predictions within bf16's rounding.
+    assert not torch.equal(batched[wide], batched[plain])
+    torch.testing.assert_close(batched[wide].float(), batched[plain].float(), atol=BF16_LOGITS_ATOL, rtol=0)
+    assert torch.equal(batched[wide].argmax(-1), batched[plain].argmax(-1))
 
 
 def test_the_last_logits_of_a_prompt_are_those_of_its_last_token(tiny_model_dir: Path) -> None:

@@ -1,0 +1,245 @@
+"""Which dtype the matrix products compute in, chosen per step by its number of rows, measured at start.
+
+Weights stay in the checkpoint's dtype (bf16 by default: half the bytes of fp32 to read per token). On
+a CPU without native bf16 arithmetic (no AVX512_BF16, no AMX), oneDNN converts every bf16 operand for
+every row it multiplies, so a bf16 product costs about one row's work per row: one stream decodes
+fastest in bf16, but a batch of 8 decodes or a prompt's prefill runs 2-5x faster in fp32. Where that
+is so and memory allows, :func:`choose_compute_path` keeps an fp32 twin of each projection matrix and
+steps with at least :attr:`ComputePath.wide_from_rows` rows compute in fp32 (activations are cast in
+and out; the KV cache, norms and attention stay in the weights' dtype). Where bf16 is native (CUDA,
+AVX512_BF16/AMX CPUs) the measurement finds no row count at which fp32 wins and nothing is copied.
+
+The choice comes from a short measurement rather than a table of CPU features because what decides it
+is the product's speed on this machine with this torch build, which features only predict. It is
+logged at start and exported on ``/metrics`` (``shardstack_compute_path_info``).
+
+Usage::
+
+    path = choose_compute_path(config, torch.bfloat16, torch.device("cpu"), twin_bytes=..., memory_left=...)
+    model.pack_weights(path)
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .model_config import ModelConfig
+
+WIDE_DTYPE = torch.float32
+MEASURED_ROWS = (1, 2, 4, 8, 16, 64)
+"""Row counts timed at start: decode batches up to the usual slot counts, and a prefill chunk."""
+WIN_MARGIN = 0.85
+"""fp32 must take at most this fraction of the native time to be used: a twin costs memory."""
+TWIN_SHARE = 0.5
+"""At most this share of the memory left after the KV cache may go to the fp32 twins."""
+_MEASURE_MAX_FEATURES = 2048
+"""The measured matrix is the model's MLP shape capped at this size, so big models measure in milliseconds."""
+
+Timer = Callable[[int, torch.dtype], float]
+"""Seconds one product of ``rows`` rows takes in a dtype; injected by tests."""
+
+
+@dataclass(frozen=True)
+class RowTiming:
+    """One measured row count: the product's time in the weights' dtype and in fp32."""
+
+    rows: int
+    native_s: float
+    wide_s: float
+
+    @property
+    def wide_speedup(self) -> float:
+        return self.native_s / self.wide_s
+
+
+@dataclass(frozen=True)
+class ComputePath:
+    """How this process's matrix products compute: in the weights' dtype, or in fp32 from ``wide_from_rows``."""
+
+    weights_dtype: torch.dtype
+    reason: str
+    wide_from_rows: int | None = None
+    """Steps with at least this many rows (batch rows x tokens) compute in fp32; None: never."""
+    measured: tuple[RowTiming, ...] = ()
+
+    @property
+    def wide_dtype(self) -> torch.dtype | None:
+        return WIDE_DTYPE if self.wide_from_rows is not None else None
+
+    def dtype_for(self, rows: int) -> torch.dtype:
+        """The dtype a step of ``rows`` rows computes its products in."""
+        if self.wide_from_rows is not None and rows >= self.wide_from_rows:
+            return WIDE_DTYPE
+        return self.weights_dtype
+
+    def describe(self) -> str:
+        """One line for the startup log: the choice, why, and the measurement behind it."""
+        name = _dtype_name(self.weights_dtype)
+        if self.wide_from_rows is None:
+            choice = f"matrix products in {name} at every batch size"
+        else:
+            choice = f"matrix products in {name} below {self.wide_from_rows} rows, in float32 from there"
+        timings = ", ".join(f"{t.rows} rows {t.wide_speedup:.2f}x" for t in self.measured)
+        return f"{choice} ({self.reason})" + (f"; float32 speed-up measured: {timings}" if timings else "")
+
+    def labels(self) -> dict[str, str]:
+        """The choice as metric labels."""
+        return {
+            "weights_dtype": _dtype_name(self.weights_dtype),
+            "wide_dtype": _dtype_name(self.wide_dtype) if self.wide_dtype else "none",
+            "wide_from_rows": str(self.wide_from_rows or 0),
+            "reason": self.reason,
+        }
+
+
+def native(dtype: torch.dtype, reason: str, measured: tuple[RowTiming, ...] = ()) -> ComputePath:
+    """Every product in the weights' dtype."""
+    return ComputePath(weights_dtype=dtype, reason=reason, measured=measured)
+
+
+def choose_compute_path(
+    config: ModelConfig,
+    dtype: torch.dtype,
+    device: torch.device,
+    *,
+    twin_bytes: int,
+    memory_left: int | None = None,
+    timer: Timer | None = None,
+) -> ComputePath:
+    """Measure whether fp32 products beat ``dtype`` ones here, and from how many rows; see the module doc.
+
+    ``twin_bytes`` is what the fp32 twins of the projections would take; ``memory_left`` the bytes
+    available once the KV cache is allocated (default: read from the cgroup and the kernel).
+    """
+    if dtype == WIDE_DTYPE:
+        return native(dtype, "the weights are fp32 already")
+    if device.type != "cpu":
+        return native(dtype, f"{device.type} computes {_dtype_name(dtype)} natively")
+    memory_left = available_memory() if memory_left is None else memory_left
+    if memory_left is not None and twin_bytes > TWIN_SHARE * memory_left:
+        return native(
+            dtype,
+            f"float32 twins would take {twin_bytes / 2**30:.1f} GiB, more than {TWIN_SHARE:.0%} of the "
+            f"{memory_left / 2**30:.1f} GiB left",
+        )
+    timer = timer or product_timer(config, dtype)
+    measured = tuple(RowTiming(rows, timer(rows, dtype), timer(rows, WIDE_DTYPE)) for rows in MEASURED_ROWS)
+    wide_from = _first_lasting_win(measured)
+    if wide_from is None:
+        return native(dtype, f"float32 is not faster than {_dtype_name(dtype)} here at any batch size", measured)
+    return ComputePath(
+        weights_dtype=dtype,
+        reason=f"this CPU computes {_dtype_name(dtype)} products slower than float32 from {wide_from} rows",
+        wide_from_rows=wide_from,
+        measured=measured,
+    )
+
+
+def _first_lasting_win(measured: Sequence[RowTiming]) -> int | None:
+    """The smallest row count from which fp32 wins at every larger measured count, if any."""
+    wide_from = None
+    for timing in reversed(measured):
+        if timing.wide_s > WIN_MARGIN * timing.native_s:
+            break
+        wide_from = timing.rows
+    return wide_from
+
+
+def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 5) -> Timer:
+    """Time the MLP's up-projection (capped in size) as the engine runs it: oneDNN-packed where available."""
+    out_features = min(2 * config.intermediate_size, _MEASURE_MAX_FEATURES)
+    in_features = min(config.hidden_size, _MEASURE_MAX_FEATURES)
+    plain = torch.randn(out_features, in_features, generator=torch.Generator().manual_seed(0))
+    weights = {d: pack(plain.to(d)) for d in (dtype, WIDE_DTYPE)}
+
+    def timer(rows: int, compute: torch.dtype) -> float:
+        x = torch.randn(rows, in_features).to(dtype)
+        weight = weights[compute]
+
+        def run() -> None:
+            linear(x, weight, None)
+
+        run()  # oneDNN builds its kernel for this shape on the first call
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            run()
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    return timer
+
+
+@torch.inference_mode()
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight.T + bias`` in the weight's dtype, the result in ``x``'s; packed weights use oneDNN."""
+    if x.dtype != weight.dtype:
+        return linear(x.to(weight.dtype), weight, bias).to(x.dtype)
+    if weight.is_mkldnn:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return F.linear(x, weight, bias)
+
+
+def pack(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` laid out for oneDNN's linear where this build has it for the dtype and the weight is on CPU."""
+    if weight.device.type != "cpu" or not onednn_linear_works(weight.dtype):
+        return weight
+    return torch.ops.mkldnn._reorder_linear_weight(weight, 1)  # 1: the decode batch; serves any batch
+
+
+_ONEDNN_WORKS: dict[torch.dtype, bool] = {}
+
+
+def onednn_linear_works(dtype: torch.dtype) -> bool:
+    """Whether this torch build has oneDNN's packed linear for ``dtype`` and it agrees with F.linear."""
+    if dtype not in _ONEDNN_WORKS:
+        _ONEDNN_WORKS[dtype] = _onednn_agrees(dtype)
+    return _ONEDNN_WORKS[dtype]
+
+
+def _onednn_agrees(dtype: torch.dtype) -> bool:
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        generator = torch.Generator().manual_seed(0)
+        weight = torch.randn(48, 32, generator=generator).to(dtype)
+        bias = torch.randn(48, generator=generator).to(dtype)
+        x = torch.randn(3, 32, generator=generator).to(dtype)
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
+        got = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    except (RuntimeError, AttributeError):
+        return False
+    return torch.allclose(got.float(), F.linear(x, weight, bias).float(), rtol=1e-2, atol=1e-2)
+
+
+def available_memory(cgroup: Path = Path("/sys/fs/cgroup"), meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """Bytes this process may still allocate: the smaller of the cgroup's room and the kernel's MemAvailable.
+
+    A pod's limit is its cgroup's ``memory.max``; the kernel's figure is the node's. None where neither
+    can be read (not Linux).
+    """
+    candidates = []
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            candidates.append(int(limit) - int((cgroup / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(0, min(candidates)) if candidates else None
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

@@ -1,0 +1,138 @@
+"""How the runtime picks the dtype its matrix products compute in (shardstack_runtime.compute_path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from shardstack_runtime.compute_path import (
+    MEASURED_ROWS,
+    WIDE_DTYPE,
+    available_memory,
+    choose_compute_path,
+    product_timer,
+)
+from shardstack_runtime.model_config import ModelConfig
+
+CPU = torch.device("cpu")
+GIB = 2**30
+
+
+def config() -> ModelConfig:
+    return ModelConfig.from_hf(
+        {
+            "model_type": "llama",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 256,
+            "max_position_embeddings": 128,
+        }
+    )
+
+
+def timer_from(native_s: dict[int, float], wide_s: dict[int, float]):
+    """A measurement that answers the given seconds per row count, and records what it was asked."""
+    asked: list[tuple[int, torch.dtype]] = []
+
+    def timer(rows: int, dtype: torch.dtype) -> float:
+        asked.append((rows, dtype))
+        return (wide_s if dtype == WIDE_DTYPE else native_s)[rows]
+
+    timer.asked = asked  # type: ignore[attr-defined]
+    return timer
+
+
+def never_measure(rows: int, dtype: torch.dtype) -> float:
+    raise AssertionError("no measurement was needed")
+
+
+def test_fp32_weights_and_gpus_compute_in_their_own_dtype_without_measuring() -> None:
+    fp32 = choose_compute_path(config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=never_measure)
+    cuda = choose_compute_path(
+        config(), torch.bfloat16, torch.device("cuda"), twin_bytes=GIB, memory_left=100 * GIB, timer=never_measure
+    )
+    for path in (fp32, cuda):
+        assert path.wide_from_rows is None and path.wide_dtype is None
+        assert path.dtype_for(1) == path.dtype_for(512) == path.weights_dtype
+    assert "fp32 already" in fp32.reason and "cuda" in cuda.reason
+
+
+def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_count() -> None:
+    # One row: bf16 reads half the bytes and wins; from 4 rows fp32 wins by far (no native bf16).
+    native_s = {rows: 1.0 * rows for rows in MEASURED_ROWS}
+    wide_s = {rows: 1.6 + 0.1 * rows for rows in MEASURED_ROWS}
+    timer = timer_from(native_s, wide_s)
+    path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer)
+    assert path.wide_from_rows == 4 and path.wide_dtype == torch.float32
+    assert [path.dtype_for(rows) for rows in (1, 3, 4, 64)] == [torch.bfloat16] * 2 + [torch.float32] * 2
+    assert {rows for rows, _ in timer.asked} == set(MEASURED_ROWS)  # type: ignore[attr-defined]
+    described = path.describe()
+    assert "below 4 rows" in described and "8 rows" in described, described
+    assert path.labels()["wide_from_rows"] == "4" and path.labels()["wide_dtype"] == "float32"
+
+
+def test_a_win_that_does_not_last_to_the_largest_batches_is_not_taken_below_them() -> None:
+    # fp32 wins at 2 rows by chance, loses at 4, wins from 8 on: the threshold is 8, not 2.
+    native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0}
+    wide_s = {1: 2.0, 2: 1.0, 4: 2.0, 8: 2.0, 16: 3.0, 64: 5.0}
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
+    )
+    assert path.wide_from_rows == 8
+
+
+def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
+    # A CPU with native bf16 (AMX, AVX512_BF16): fp32 never wins by the margin a twin's memory asks.
+    native_s = {rows: 1.0 for rows in MEASURED_ROWS}
+    wide_s = {rows: 0.95 for rows in MEASURED_ROWS}
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
+    )
+    assert path.wide_from_rows is None and len(path.measured) == len(MEASURED_ROWS)
+    assert "not faster" in path.reason
+
+
+def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=never_measure
+    )
+    assert path.wide_from_rows is None
+    assert "6.0 GiB" in path.reason and "10.0 GiB" in path.reason, path.reason
+
+
+def test_the_measurement_times_real_products_in_both_dtypes() -> None:
+    timer = product_timer(config(), torch.bfloat16, repeat=2)
+    assert timer(4, torch.bfloat16) > 0 and timer(4, torch.float32) > 0
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("limit", "current", "available_kib", "expected"),
+    [
+        ("8589934592\n", "2147483648\n", 32 * 2**20, 6 * GIB),  # a pod's limit, less what it uses
+        ("max\n", "2147483648\n", 3 * 2**20, 3 * GIB),  # no limit: the node's MemAvailable
+        ("8589934592\n", "0\n", 2 * 2**20, 2 * GIB),  # the node has less than the limit allows
+    ],
+)
+def test_memory_left_is_the_tighter_of_the_pods_limit_and_the_nodes(
+    limit: str, current: str, available_kib: int, expected: int, tmp_path: Path
+) -> None:
+    cgroup = tmp_path / "cgroup"
+    write(cgroup / "memory.max", limit)
+    write(cgroup / "memory.current", current)
+    meminfo = write(tmp_path / "meminfo", f"MemTotal: 99999999 kB\nMemAvailable: {available_kib} kB\n")
+    assert available_memory(cgroup, meminfo) == expected
+
+
+def test_memory_left_is_unknown_where_nothing_tells_it(tmp_path: Path) -> None:
+    assert available_memory(tmp_path / "no-cgroup", tmp_path / "no-meminfo") is None
