@@ -25,11 +25,11 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from .memory import available_memory
 from .model_config import ModelConfig
 
 WIDE_DTYPE = torch.float32
@@ -116,13 +116,13 @@ def choose_compute_path(
     """Measure whether fp32 products beat ``dtype`` ones here, and from how many rows; see the module doc.
 
     ``twin_bytes`` is what the fp32 twins of the projections would take; ``memory_left`` the bytes
-    available once the KV cache is allocated (default: read from the cgroup and the kernel).
+    available once the KV cache is allocated (default: :func:`~.memory.available_memory`).
     """
     if dtype == WIDE_DTYPE:
         return native(dtype, "the weights are fp32 already")
     if device.type != "cpu":
         return native(dtype, f"{device.type} computes {_dtype_name(dtype)} natively")
-    memory_left = available_memory() if memory_left is None else memory_left
+    memory_left = available_memory(device) if memory_left is None else memory_left
     if memory_left is not None and twin_bytes > TWIN_SHARE * memory_left:
         return native(
             dtype,
@@ -217,28 +217,6 @@ def _onednn_agrees(dtype: torch.dtype) -> bool:
     except (RuntimeError, AttributeError):
         return False
     return torch.allclose(got.float(), F.linear(x, weight, bias).float(), rtol=1e-2, atol=1e-2)
-
-
-def available_memory(cgroup: Path = Path("/sys/fs/cgroup"), meminfo: Path = Path("/proc/meminfo")) -> int | None:
-    """Bytes this process may still allocate: the smaller of the cgroup's room and the kernel's MemAvailable.
-
-    A pod's limit is its cgroup's ``memory.max``; the kernel's figure is the node's. None where neither
-    can be read (not Linux).
-    """
-    candidates = []
-    try:
-        limit = (cgroup / "memory.max").read_text().strip()
-        if limit != "max":
-            candidates.append(int(limit) - int((cgroup / "memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
-    try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                candidates.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return max(0, min(candidates)) if candidates else None
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

@@ -53,6 +53,13 @@ class KVCache:
         bounds = [i * num_slots // num_lanes for i in range(num_lanes + 1)]
         self.lanes = [range(a, b) for a, b in pairwise(bounds)]
 
+    @staticmethod
+    def nbytes_for(
+        *, num_layers: int, num_slots: int, num_kv_heads: int, head_dim: int, max_len: int, dtype: torch.dtype
+    ) -> int:
+        """What a cache of this shape takes, keys and values, before allocating it."""
+        return 2 * num_layers * num_slots * num_kv_heads * max_len * head_dim * dtype.itemsize
+
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the shard's ``index``-th layer, ``[slots, kv_heads, max_len, head_dim]``."""
         return self.keys[index], self.values[index]

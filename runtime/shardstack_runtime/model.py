@@ -270,18 +270,24 @@ class ShardModel:
 
     def new_cache(self, num_slots: int, max_len: int | None = None, *, num_lanes: int = 1) -> KVCache:
         """Allocate a KV cache for this shard's layers (``max_len`` defaults to ``max_positions``)."""
+        return KVCache(**self._cache_shape(num_slots, max_len), device=self.device, num_lanes=num_lanes)
+
+    def cache_nbytes(self, num_slots: int, max_len: int | None = None) -> int:
+        """What :meth:`new_cache` would allocate."""
+        return KVCache.nbytes_for(**self._cache_shape(num_slots, max_len))
+
+    def _cache_shape(self, num_slots: int, max_len: int | None) -> dict:
         max_len = max_len or self.max_positions
         if max_len > self.max_positions:
             raise ValueError(f"max_len {max_len} exceeds the shard's max_positions {self.max_positions}")
-        return KVCache(
+        c = self.config
+        return dict(
             num_layers=len(self.layers),
             num_slots=num_slots,
-            num_kv_heads=self.config.num_kv_heads,
-            head_dim=self.config.head_dim,
+            num_kv_heads=c.num_kv_heads,
+            head_dim=c.head_dim,
             max_len=max_len,
             dtype=self.dtype,
-            device=self.device,
-            num_lanes=num_lanes,
         )
 
     # ------------------------------------------------------------------ forward
