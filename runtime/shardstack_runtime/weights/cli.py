@@ -136,7 +136,7 @@ def add_weights_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``weights ...`` on its own (``python -m shardstack_runtime.weights_cli weights push SRC DEST``)."""
+    """Run ``weights ...`` on its own (``python -m shardstack_runtime.weights.cli weights push SRC DEST``)."""
     parser = argparse.ArgumentParser(prog="shardstack-runtime")
     add_weights_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
