@@ -20,8 +20,8 @@ from synthetic_weights import layer_tensor_names, write_checkpoint
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.cli import push_checkpoint
 from shardstack_runtime.weights.loader import WeightsCorruptError, load_tensors
-from shardstack_runtime.weights.manifest import verify_checkpoint
 from shardstack_runtime.weights.storage import filesystem, read_bytes
+from shardstack_runtime.weights.verify import verify_checkpoint
 
 STORES = ["file", "s3", "gs", "az"]
 

@@ -11,7 +11,8 @@ from synthetic_weights import CountingMemoryFileSystem, flip_byte, version1_mani
 
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.cli import main, push_checkpoint
-from shardstack_runtime.weights.manifest import MANIFEST_NAME, Manifest, build_manifest
+from shardstack_runtime.weights.manifest import MANIFEST_NAME, Manifest
+from shardstack_runtime.weights.verify import build_manifest
 
 
 def test_push_copies_every_file_and_writes_the_manifest_of_the_source(

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.callbacks import Callback
 
+from .fetch import DEFAULT_CONCURRENCY
 from .hashing import DEFAULT_HASH, HASHES
-from .loader import DEFAULT_CONCURRENCY
-from .manifest import MANIFEST_NAME, Manifest, build_manifest, verify_checkpoint
+from .manifest import MANIFEST_NAME, Manifest
 from .storage import filesystem, join
+from .verify import build_manifest, verify_checkpoint
 
 if TYPE_CHECKING:
     from tqdm import tqdm
