@@ -37,10 +37,10 @@ def load_ratio(model_dir: Path, scratch: Path, repeat: int, *, hash_name: str, c
     perfectly, as a fraction of the raw read: 1 / (1/raw + 1/hash) / raw. With ``cold`` the file is
     evicted from the page cache (``posix_fadvise``, this file's pages only) before every timed read.
     """
-    from shardstack_runtime.checkpoint import open_checkpoint
-    from shardstack_runtime.loader import load_tensors
     from shardstack_runtime.shard import open_shard
-    from shardstack_runtime.weights_cli import push_checkpoint
+    from shardstack_runtime.weights.checkpoint import open_checkpoint
+    from shardstack_runtime.weights.cli import push_checkpoint
+    from shardstack_runtime.weights.loader import load_tensors
 
     stored = scratch / hash_name
     push_checkpoint(str(model_dir), str(stored), progress=False, hash_name=hash_name)  # + the manifest
@@ -79,7 +79,7 @@ def _raw_reader(files: list[Path], hash_name: str) -> tuple[Callable[[], None], 
     ``hash()``, every core hashing its slice of those buffers; and the bytes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from shardstack_runtime.hashing import new_hash
+    from shardstack_runtime.weights.hashing import new_hash
 
     sizes = [f.stat().st_size for f in files]
     workers = os.cpu_count() or 1

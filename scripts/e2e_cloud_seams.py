@@ -58,7 +58,7 @@ def port_open(port: int) -> bool:
 def push_demo_weights(model_uri: str) -> None:
     """Put the demo model (SmolLM2, from the runtime's package) at ``model_uri``, with its manifest."""
     from shardstack_runtime.demo_model import prepare_demo_model
-    from shardstack_runtime.weights_cli import push_checkpoint
+    from shardstack_runtime.weights.cli import push_checkpoint
 
     push_checkpoint(str(prepare_demo_model()), model_uri, progress=True)
 

@@ -112,7 +112,7 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``shardstack-runtime`` command."""
     from shardstack_runtime.local import add_local_flags, run_local
-    from shardstack_runtime.weights_cli import add_weights_commands
+    from shardstack_runtime.weights.cli import add_weights_commands
 
     parser = argparse.ArgumentParser(
         prog="shardstack-runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

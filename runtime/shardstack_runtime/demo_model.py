@@ -156,7 +156,8 @@ def _convert(gguf: Path, out: Path) -> None:
     )
     # A manifest, as `weights push` writes one: every rank verifies its bytes and the ranks of a pipeline
     # agree on its digest, exactly as with a pushed checkpoint.
-    from .manifest import MANIFEST_NAME, build_manifest
+    from .weights.manifest import MANIFEST_NAME
+    from .weights.verify import build_manifest
 
     build_manifest(str(out)).save(str(out / MANIFEST_NAME))
     # mkdtemp made the directory private; the model is meant to be read by other users and containers.

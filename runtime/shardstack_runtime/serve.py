@@ -199,12 +199,12 @@ class _RankServer:
         return await self._serve_api(engine)
 
     async def _serve_rank_of_pipeline(self) -> int:
-        from .checkpoint import open_checkpoint
         from .metrics import Metrics
         from .model_config import ModelConfig
         from .partition import balanced_layer_ranges, parse_layer_split
         from .pipeline import PipelineEngine, run_worker
         from .rendezvous import join_and_load, leave_group
+        from .weights.checkpoint import open_checkpoint
 
         s, o = self.settings, self.options
         world = s.world_size

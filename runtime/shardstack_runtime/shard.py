@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checkpoint import Checkpoint, open_checkpoint
-from .loader import LoadReport, load_tensors
 from .model import LayerRange, ShardModel
 from .model_config import ModelConfig
 from .tokenizer import Tokenizer
+from .weights.checkpoint import Checkpoint, open_checkpoint
+from .weights.loader import LoadReport, load_tensors
 
 
 @dataclass

@@ -13,7 +13,7 @@ from synthetic_weights import (
     write_checkpoint,
 )
 
-from shardstack_runtime.checkpoint import CheckpointError, open_checkpoint
+from shardstack_runtime.weights.checkpoint import CheckpointError, open_checkpoint
 
 
 def test_a_sharded_checkpoint_locates_every_tensor_at_its_exact_bytes(tmp_path: Path) -> None:

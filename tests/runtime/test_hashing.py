@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from synthetic_weights import REFERENCE_HASHES
 
-from shardstack_runtime.hashing import HASHES, OrderedHash, new_hash
+from shardstack_runtime.weights.hashing import HASHES, OrderedHash, new_hash
 
 
 @pytest.mark.parametrize("hash_name", HASHES)

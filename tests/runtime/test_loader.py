@@ -20,11 +20,13 @@ from synthetic_weights import (
     write_checkpoint,
 )
 
-from shardstack_runtime import fetch
-from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.loader import WeightsCorruptError, hash_ranges, load_tensors
-from shardstack_runtime.manifest import MANIFEST_NAME, build_manifest
-from shardstack_runtime.storage import filesystem
+from shardstack_runtime.weights import fetch
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.fetch import hash_ranges
+from shardstack_runtime.weights.loader import WeightsCorruptError, load_tensors
+from shardstack_runtime.weights.manifest import MANIFEST_NAME
+from shardstack_runtime.weights.storage import filesystem
+from shardstack_runtime.weights.verify import build_manifest
 
 
 def with_manifest(directory: Path, hash_name: str = "blake3") -> Path:

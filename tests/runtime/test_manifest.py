@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from synthetic_weights import REFERENCE_HASHES, flip_byte, stored_bytes, version1_manifest, write_checkpoint
 
-from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.manifest import MANIFEST_NAME, Manifest, ManifestError, build_manifest, verify_checkpoint
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.manifest import MANIFEST_NAME, Manifest, ManifestError
+from shardstack_runtime.weights.verify import build_manifest, verify_checkpoint
 
 
 @pytest.mark.parametrize("hash_name", ["blake3", "sha256"])

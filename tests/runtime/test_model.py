@@ -10,12 +10,12 @@ import torch
 from tiny_models import write_tiny_model
 
 from shardstack_runtime.batch import Batch, SlotMove
-from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.compute_path import ComputePath
-from shardstack_runtime.loader import load_tensors
 from shardstack_runtime.model import LayerRange, ShardModel
 from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.shard import open_shard
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.loader import load_tensors
 
 # fp32 tolerances. A prompt's first pass uses the same kernels as transformers and matches to
 # rounding. Through the cache (another attention kernel) or oneDNN's packed products the float sums

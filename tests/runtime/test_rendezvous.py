@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.model import ShardModel
 from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.partition import balanced_layer_ranges
 from shardstack_runtime.rendezvous import _pods
-from shardstack_runtime.weights_cli import push_checkpoint
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.cli import push_checkpoint
 
 WORKER = Path(__file__).with_name("rendezvous_worker.py")
 PROCESS_LIMIT_S = 120  # generous: a bound on a hang, not a performance threshold

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.detokenizer import StopStrings, TextStream
 from shardstack_runtime.generation import SamplingParams
 from shardstack_runtime.sampling import RowSampler, decode_sampled, encode_draws, sample, sample_encoded
 from shardstack_runtime.tokenizer import Tokenizer
+from shardstack_runtime.weights.checkpoint import open_checkpoint
 
 
 def random_logits(rows: int, vocab: int = 1000, seed: int = 0) -> torch.Tensor:

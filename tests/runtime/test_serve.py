@@ -22,8 +22,8 @@ import openai
 import pytest
 from storage_emulators import free_port
 
-from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.weights_cli import push_checkpoint
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.cli import push_checkpoint
 
 READY_TIMEOUT_S = 180
 RUNTIME = [sys.executable, "-m", "shardstack_runtime.cli"]

@@ -36,8 +36,8 @@ from storage_emulators import free_port
 from test_engine import collect, make_engine, request, text, tokens
 from test_serve import READY_TIMEOUT_S, RUNTIME, Server, _get, _stop
 
-from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.weights_cli import push_checkpoint
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.cli import push_checkpoint
 
 EXIT_BOUND_S = 60  # a bound on a hang, not a performance threshold
 KILLED_REQUEST_BOUND_S = 5.0  # the requirement: a request in flight when a rank dies is answered 503 within this

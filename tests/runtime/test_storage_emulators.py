@@ -17,11 +17,11 @@ from google.auth.exceptions import DefaultCredentialsError
 from storage_emulators import SEAM_VARIABLES, azure_emulator, gcs_emulator, s3_emulator  # noqa: F401 (fixtures)
 from synthetic_weights import layer_tensor_names, write_checkpoint
 
-from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.loader import WeightsCorruptError, load_tensors
-from shardstack_runtime.manifest import verify_checkpoint
-from shardstack_runtime.storage import filesystem, read_bytes
-from shardstack_runtime.weights_cli import push_checkpoint
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.cli import push_checkpoint
+from shardstack_runtime.weights.loader import WeightsCorruptError, load_tensors
+from shardstack_runtime.weights.storage import filesystem, read_bytes
+from shardstack_runtime.weights.verify import verify_checkpoint
 
 STORES = ["file", "s3", "gs", "az"]
 

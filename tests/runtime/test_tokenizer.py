@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shardstack_runtime.checkpoint import open_checkpoint
 from shardstack_runtime.detokenizer import IncrementalDecoder
 from shardstack_runtime.tokenizer import ChatTemplateError, Tokenizer
+from shardstack_runtime.weights.checkpoint import open_checkpoint
 
 TEXTS = [
     "The capital of France is",

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from synthetic_weights import CountingMemoryFileSystem, flip_byte, version1_manifest, write_checkpoint
 
-from shardstack_runtime.checkpoint import open_checkpoint
-from shardstack_runtime.manifest import MANIFEST_NAME, Manifest, build_manifest
-from shardstack_runtime.weights_cli import main, push_checkpoint
+from shardstack_runtime.weights.checkpoint import open_checkpoint
+from shardstack_runtime.weights.cli import main, push_checkpoint
+from shardstack_runtime.weights.manifest import MANIFEST_NAME, Manifest
+from shardstack_runtime.weights.verify import build_manifest
 
 
 def test_push_copies_every_file_and_writes_the_manifest_of_the_source(
@@ -111,7 +112,7 @@ def test_verify_exits_0_when_intact_and_1_naming_file_and_tensor_when_corrupted(
 
 def test_the_command_runs_as_a_process_with_progress_bars(tmp_path: Path) -> None:
     write_checkpoint(tmp_path / "src")
-    command = [sys.executable, "-m", "shardstack_runtime.weights_cli", "weights"]
+    command = [sys.executable, "-m", "shardstack_runtime.weights.cli", "weights"]
     push = subprocess.run(
         [*command, "push", str(tmp_path / "src"), f"file://{tmp_path}/dest"],
         capture_output=True,

@@ -10,6 +10,11 @@ called, after the modules involved have loaded), under ``if TYPE_CHECKING:`` (ne
 ``if __name__ == "__main__":`` (run only once the script's own module has loaded). They are collected
 separately, as deferred imports, and shown beside a cycle so that its context is visible.
 
+In the runtime (:data:`LAYERED`), imports inside functions count too: an import moved into a function to
+dodge a cycle still leaves two modules that each need the other, and the runtime's modules are layered
+instead. Imports of optional third-party backends inside functions (s3fs, gcsfs, adlfs) are not between our
+modules, so they never enter the graph.
+
 Modules are named as Python finds them: ``shardstack`` under components/, ``shardstack_runtime`` under
 runtime/, ``config`` in infra/ (Pulumi puts the program's directory on sys.path; tests add it too), and a
 script or test module by its file name, found first in its own directory (``python scripts/x.py`` and
@@ -22,6 +27,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -29,6 +35,12 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE_ROOTS = ("components", "runtime", "infra")
 """Directories on sys.path wherever our code runs: the two packages' parents and the Pulumi program."""
 SCANNED = ("components/shardstack", "infra", "runtime/shardstack_runtime", "scripts", "tests")
+LAYERED = "runtime/shardstack_runtime"
+"""Where imports inside functions count as well: no cycle even when they run."""
+
+When = Literal["import", "call", "guarded"]
+"""When an import runs: while its module is imported; when the function holding it is called; or
+never on import (under ``if TYPE_CHECKING:`` or ``if __name__ == "__main__":``)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,11 @@ class Import:
     importer: Path
     imported: Path
     line: int
-    at_import_time: bool
+    when: When
+
+    @property
+    def at_import_time(self) -> bool:
+        return self.when == "import"
 
 
 @dataclass
@@ -49,24 +65,36 @@ class ImportGraph:
     modules: list[Path] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
 
-    def edges(self, *, at_import_time: bool) -> dict[Path, set[Path]]:
+    def edges(self, *, counted: tuple[When, ...]) -> dict[Path, set[Path]]:
         graph: dict[Path, set[Path]] = {module: set() for module in self.modules}
         for imp in self.imports:
-            if imp.at_import_time == at_import_time:
+            if imp.when in counted:
                 graph[imp.importer].add(imp.imported)
                 graph.setdefault(imp.imported, set())  # a file beside the scanned ones, e.g. in a package root
         return graph
 
-    def cycles(self) -> list[list[Path]]:
-        """The strongly connected components of more than one module in the import-time graph."""
-        return [sorted(c) for c in _strongly_connected(self.edges(at_import_time=True)) if len(c) > 1]
+    def cycles(self, *, with_calls: bool = False, under: Path | None = None) -> list[list[Path]]:
+        """The strongly connected components of more than one module in the import-time graph.
 
-    def describe(self, cycle: list[Path]) -> str:
+        ``with_calls`` adds the imports inside functions; ``under`` keeps only the modules below it.
+        """
+        graph = self.edges(counted=("import", "call") if with_calls else ("import",))
+        if under is not None:
+            graph = {m: {i for i in imported if i.is_relative_to(under)} for m, imported in graph.items()}
+            graph = {m: imported for m, imported in graph.items() if m.is_relative_to(under)}
+        return [sorted(c) for c in _strongly_connected(graph) if len(c) > 1]
+
+    def describe(self, cycle: list[Path], *, with_calls: bool = False) -> str:
         members = set(cycle)
         lines = [f"import cycle through {len(cycle)} modules:"]
         for imp in sorted(self.imports, key=lambda i: (i.importer, i.line)):
             if imp.importer in members and imp.imported in members:
-                when = "" if imp.at_import_time else "  (deferred: not part of the cycle)"
+                if imp.when == "import":
+                    when = ""
+                elif imp.when == "call" and with_calls:
+                    when = "  (inside a function)"
+                else:
+                    when = "  (deferred: not part of the cycle)"
                 lines.append(f"  {self._name(imp.importer)}:{imp.line} imports {self._name(imp.imported)}{when}")
         return "\n".join(lines)
 
@@ -81,29 +109,29 @@ def build_import_graph(root: Path, scanned: tuple[str, ...], package_roots: tupl
     resolver = _Resolver(root, [root / r for r in package_roots])
     for module in graph.modules:
         tree = ast.parse(module.read_text(), filename=str(module))
-        for node, at_import_time in _imports(tree.body, at_import_time=True):
+        for node, when in _imports(tree.body, when="import"):
             for imported in resolver.targets(module, node):
                 if imported != module:
-                    graph.imports.append(Import(module, imported, node.lineno, at_import_time))
+                    graph.imports.append(Import(module, imported, node.lineno, when))
     return graph
 
 
-def _imports(body: list[ast.stmt], *, at_import_time: bool) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
-    """Each import statement in ``body``, nested ones included, with whether it runs at import time."""
+def _imports(body: list[ast.stmt], *, when: When) -> Iterator[tuple[ast.Import | ast.ImportFrom, When]]:
+    """Each import statement in ``body``, nested ones included, with when it runs."""
     for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
-            yield node, at_import_time
+            yield node, when
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield from _imports(node.body, at_import_time=False)
+            yield from _imports(node.body, when="call" if when == "import" else when)
         elif isinstance(node, ast.If) and _never_runs_on_import(node.test):
-            yield from _imports(node.body, at_import_time=False)
-            yield from _imports(node.orelse, at_import_time=at_import_time)
+            yield from _imports(node.body, when="guarded")
+            yield from _imports(node.orelse, when=when)
         else:
             for child in ast.iter_child_nodes(node):  # class bodies, if/else, try/except/finally, with, loops
                 if isinstance(child, ast.stmt):
-                    yield from _imports([child], at_import_time=at_import_time)
+                    yield from _imports([child], when=when)
                 elif isinstance(child, ast.ExceptHandler | ast.match_case):
-                    yield from _imports(child.body, at_import_time=at_import_time)
+                    yield from _imports(child.body, when=when)
 
 
 def _never_runs_on_import(test: ast.expr) -> bool:
@@ -230,6 +258,13 @@ def test_no_module_imports_itself_back_at_import_time() -> None:
         pytest.fail("\n\n".join(graph.describe(cycle) for cycle in cycles), pytrace=False)
 
 
+def test_no_runtime_module_imports_itself_back_even_from_inside_a_function() -> None:
+    graph = build_import_graph(REPO, SCANNED, PACKAGE_ROOTS)
+    cycles = graph.cycles(with_calls=True, under=REPO / LAYERED)
+    if cycles:
+        pytest.fail("\n\n".join(graph.describe(cycle, with_calls=True) for cycle in cycles), pytrace=False)
+
+
 def test_the_checker_finds_a_cycle_and_leaves_out_imports_that_do_not_run_on_import(tmp_path: Path) -> None:
     package = tmp_path / "lib" / "pkg"
     package.mkdir(parents=True)
@@ -256,3 +291,31 @@ def test_the_checker_finds_a_cycle_and_leaves_out_imports_that_do_not_run_on_imp
     deferred = {(i.importer.name, i.imported.name) for i in graph.imports if not i.at_import_time}
     assert deferred == {("a.py", "c.py"), ("b.py", "a.py"), ("helper.py", "tool.py")}
     assert "lib/pkg/b.py:1 imports lib/pkg/util.py" in graph.describe(graph.cycles()[0])
+
+
+def test_the_checker_counts_imports_inside_functions_when_asked_and_never_type_checking_ones(tmp_path: Path) -> None:
+    package = tmp_path / "lib" / "pkg"
+    package.mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "low.py": "def build():\n    from .high import High\n    return High()\n",
+        "high.py": "from typing import TYPE_CHECKING\nfrom .low import build\n"
+        "if TYPE_CHECKING:\n    from .hints import Hint\nclass High: ...\n",
+        "hints.py": "from .high import High\nHint = High\n",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "tool.py").write_text("def run():\n    import helper\n")
+    (tmp_path / "scripts" / "helper.py").write_text("import tool\n")
+
+    graph = build_import_graph(tmp_path, ("lib/pkg", "scripts"), ("lib",))
+
+    assert graph.cycles() == []
+    found = graph.cycles(with_calls=True)
+    assert [[p.relative_to(tmp_path).as_posix() for p in cycle] for cycle in found] == [
+        ["lib/pkg/high.py", "lib/pkg/low.py"],
+        ["scripts/helper.py", "scripts/tool.py"],
+    ]
+    assert graph.cycles(with_calls=True, under=tmp_path / "lib") == [found[0]]
+    assert "lib/pkg/low.py:2 imports lib/pkg/high.py  (inside a function)" in graph.describe(found[0], with_calls=True)

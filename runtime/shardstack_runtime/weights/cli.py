@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.callbacks import Callback
 
+from .fetch import DEFAULT_CONCURRENCY
 from .hashing import DEFAULT_HASH, HASHES
-from .loader import DEFAULT_CONCURRENCY
-from .manifest import MANIFEST_NAME, Manifest, build_manifest, verify_checkpoint
+from .manifest import MANIFEST_NAME, Manifest
 from .storage import filesystem, join
+from .verify import build_manifest, verify_checkpoint
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -136,7 +137,7 @@ def add_weights_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``weights ...`` on its own (``python -m shardstack_runtime.weights_cli weights push SRC DEST``)."""
+    """Run ``weights ...`` on its own (``python -m shardstack_runtime.weights.cli weights push SRC DEST``)."""
     parser = argparse.ArgumentParser(prog="shardstack-runtime")
     add_weights_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

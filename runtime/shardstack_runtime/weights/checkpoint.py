@@ -6,7 +6,7 @@
 
 Opening costs one listing, the small JSON files, and two ranged reads per ``*.safetensors`` file
 (the 8-byte header length, then the JSON header): no tensor bytes are read until
-:func:`shardstack_runtime.loader.load_tensors` asks for exactly the ones a rank needs.
+:func:`shardstack_runtime.weights.loader.load_tensors` asks for exactly the ones a rank needs.
 """
 
 from __future__ import annotations

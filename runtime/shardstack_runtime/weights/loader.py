@@ -16,33 +16,19 @@ a mismatch raises :class:`WeightsCorruptError` naming file and tensor before the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
 
-from .fetch import FetchJob, fetch
-from .storage import join
+from .fetch import DEFAULT_CHUNK_BYTES, DEFAULT_CONCURRENCY, FetchJob, fetch
 
 if TYPE_CHECKING:
-    from fsspec import AbstractFileSystem
-
     from .checkpoint import Checkpoint, TensorLocation
     from .manifest import Manifest
 
-__all__ = [
-    "DEFAULT_CHUNK_BYTES",
-    "DEFAULT_CONCURRENCY",
-    "DTYPES",
-    "LoadReport",
-    "WeightsCorruptError",
-    "hash_ranges",
-    "load_tensors",
-]
-
-DEFAULT_CONCURRENCY = 8
-DEFAULT_CHUNK_BYTES = 16 << 20
+__all__ = ["DTYPES", "LoadReport", "WeightsCorruptError", "load_tensors"]
 
 # safetensors dtype → torch dtype, for the dtypes the loader can convert from.
 DTYPES: Mapping[str, torch.dtype] = {
@@ -164,37 +150,6 @@ def load_tensors(
         return replace(report, verified=True, manifest_digest=manifest.digest, hash_name=manifest.hash_name)
     why = "verify=False" if not verify else f"{checkpoint.uri} has no shardstack-manifest.json"
     return replace(report, note=f"not verified: {why}")
-
-
-def hash_ranges(
-    fs: AbstractFileSystem,
-    root: str,
-    locations: Sequence[TensorLocation],
-    *,
-    hash_name: str,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[str]:
-    """Return the hex digest (``hash_name``: blake3 or sha256) of each location's bytes, in order.
-
-    A location is ``[start, end)`` of ``root/file``. The same chunked, concurrent reads and hashing
-    as :func:`load_tensors`, without targets; used to build and verify manifests (a whole file is a
-    location of dtype ``U8`` spanning it).
-    """
-    jobs = [
-        FetchJob(
-            loc,
-            join(root, loc.file),
-            f"{root}/{loc.file}: {loc.name!r}",
-            destination=None,
-            source_dtype=torch.uint8,
-            hash_name=hash_name,
-        )
-        for loc in locations
-    ]
-    fetch(fs, jobs, concurrency=concurrency, chunk_bytes=chunk_bytes, progress=progress)
-    return [job.digest or "" for job in jobs]
 
 
 def _target_problem(checkpoint: Checkpoint, name: str, target: torch.Tensor) -> str | None:

@@ -3,6 +3,7 @@
     jobs = [FetchJob(loc, path, where, destination=param, source_dtype=torch.bfloat16,
                      hash_name="blake3", on_digest=check)]
     fetched = fetch(fs, jobs, concurrency=8, chunk_bytes=16 << 20)   # bytes read
+    digests = hash_ranges(fs, root, locations, hash_name="blake3")    # the same reads, hashed only
 
 Reads: each range is cut into element-aligned pieces of at most ``chunk_bytes``, adjacent pieces of
 one file are coalesced into reads of at most ``chunk_bytes``, and ``concurrency`` reads run at once
@@ -32,15 +33,25 @@ import torch
 from fsspec.implementations.local import LocalFileSystem
 
 from .hashing import OrderedHash
-from .storage import read_into
+from .storage import join, read_into
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from .checkpoint import TensorLocation
 
-__all__ = ["HASH_SEGMENT_BYTES", "STAGING_BUFFERS_PER_WORKER", "FetchJob", "fetch"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_CONCURRENCY",
+    "HASH_SEGMENT_BYTES",
+    "STAGING_BUFFERS_PER_WORKER",
+    "FetchJob",
+    "fetch",
+    "hash_ranges",
+]
 
+DEFAULT_CONCURRENCY = 8
+DEFAULT_CHUNK_BYTES = 16 << 20
 HASH_SEGMENT_BYTES = 1 << 20
 """Read and hash in steps of this size: small enough to stay in a core's L2 cache in between."""
 STAGING_BUFFERS_PER_WORKER = 2
@@ -292,6 +303,37 @@ def fetch(
         if job.hash is not None and job.hash.segments == 0:  # an empty range: nothing was read
             job.hash.finish()
     return total
+
+
+def hash_ranges(
+    fs: AbstractFileSystem,
+    root: str,
+    locations: Sequence[TensorLocation],
+    *,
+    hash_name: str,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """Return the hex digest (``hash_name``: blake3 or sha256) of each location's bytes, in order.
+
+    A location is ``[start, end)`` of ``root/file``. The same chunked, concurrent reads and hashing
+    as :func:`.loader.load_tensors`, without targets; used to build and verify manifests (a whole file
+    is a location of dtype ``U8`` spanning it).
+    """
+    jobs = [
+        FetchJob(
+            loc,
+            join(root, loc.file),
+            f"{root}/{loc.file}: {loc.name!r}",
+            destination=None,
+            source_dtype=torch.uint8,
+            hash_name=hash_name,
+        )
+        for loc in locations
+    ]
+    fetch(fs, jobs, concurrency=concurrency, chunk_bytes=chunk_bytes, progress=progress)
+    return [job.digest or "" for job in jobs]
 
 
 def _usable_cpus() -> int:
