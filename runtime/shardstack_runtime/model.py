@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .batch import Batch
-from .kv_cache import KVCache
+from .engine.batch import Batch
+from .engine.kv_cache import KVCache
 from .model_config import ModelConfig
 from .rope import RotaryTable, apply_rotary
 

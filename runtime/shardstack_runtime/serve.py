@@ -184,7 +184,7 @@ class _RankServer:
                     loop.remove_signal_handler(sig)
 
     async def _serve_whole_model(self) -> int:
-        from .engine import Engine
+        from .engine.engine import Engine
 
         s, o = self.settings, self.options
         # The engine loads in its own thread; the probes answer meanwhile.
@@ -200,10 +200,10 @@ class _RankServer:
 
     async def _serve_rank_of_pipeline(self) -> int:
         from .checkpoint import open_checkpoint
+        from .engine.pipeline import PipelineEngine, run_worker
         from .metrics import Metrics
         from .model_config import ModelConfig
         from .partition import balanced_layer_ranges, parse_layer_split
-        from .pipeline import PipelineEngine, run_worker
         from .rendezvous import join_and_load, leave_group
 
         s, o = self.settings, self.options

@@ -35,9 +35,9 @@ async def _collect(engine, request) -> dict:
 
 
 def leader(args: dict, group, shard) -> dict:
-    from shardstack_runtime.engine import EngineStoppedError
+    from shardstack_runtime.engine.engine import EngineStoppedError
+    from shardstack_runtime.engine.pipeline import PipelineEngine
     from shardstack_runtime.generation import GenerationRequest, SamplingParams
-    from shardstack_runtime.pipeline import PipelineEngine
 
     engine = PipelineEngine.from_group(
         group, shard, max_slots=args.get("max_slots", 4), max_model_len=args.get("max_model_len", 128), verify=False
@@ -74,7 +74,7 @@ def leader(args: dict, group, shard) -> dict:
 
 
 def worker(args: dict, group, shard) -> dict:
-    from shardstack_runtime.pipeline import run_worker
+    from shardstack_runtime.engine.pipeline import run_worker
 
     hang_after = args.get("hang_after_steps")
     if hang_after is not None:

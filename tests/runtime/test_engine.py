@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shardstack_runtime.engine import Engine, EngineOverloadedError, EngineStoppedError
+from shardstack_runtime.engine.engine import Engine, EngineOverloadedError, EngineStoppedError
 from shardstack_runtime.generation import GenerationEvent, GenerationRequest, SamplingParams
 from shardstack_runtime.shard import open_shard
 

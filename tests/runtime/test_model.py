@@ -9,8 +9,8 @@ import pytest
 import torch
 from tiny_models import write_tiny_model
 
-from shardstack_runtime.batch import Batch, SlotMove
 from shardstack_runtime.checkpoint import open_checkpoint
+from shardstack_runtime.engine.batch import Batch, SlotMove
 from shardstack_runtime.loader import load_tensors
 from shardstack_runtime.model import LayerRange, ShardModel
 from shardstack_runtime.model_config import ModelConfig

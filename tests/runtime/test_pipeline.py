@@ -26,10 +26,10 @@ from test_engine import collect, make_engine, request, tokens
 from test_logprobs import assert_same_likeliest
 from test_rendezvous import free_port
 
+from shardstack_runtime.engine.pipeline import HEADER_LEN, PipelineEngine, _header
 from shardstack_runtime.model import LayerRange
 from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.partition import balanced_layer_ranges
-from shardstack_runtime.pipeline import HEADER_LEN, PipelineEngine, _header
 
 WORKER = Path(__file__).with_name("pipeline_worker.py")
 PROCESS_LIMIT_S = 120  # generous: a bound on a hang, not a performance threshold

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..detokenizer import TextStream
+from ..generation import GenerationEvent, GenerationRequest, SamplingParams
+from ..sampling import Draw, RowSampler, TopLogprobs
+from ..tokenizer import Tokenizer
 from .batch import Batch, SlotMove
-from .detokenizer import TextStream
-from .generation import GenerationEvent, GenerationRequest, SamplingParams
-from .sampling import Draw, RowSampler, TopLogprobs
-from .tokenizer import Tokenizer
 
 
 @dataclass(eq=False)

@@ -57,15 +57,15 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from ..generation import EngineStats, StageStats
+from ..model import LayerRange
+from ..rendezvous import Group, stage_loads
+from ..sampling import DRAW_FIELDS, decode_sampled, encode_draws, sample_encoded
+from ..shard import Shard
+from ..timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
 from .batch import Batch
 from .engine import Engine, MicroBatch
-from .generation import EngineStats, StageStats
 from .kv_cache import KVCache
-from .model import LayerRange
-from .rendezvous import Group, stage_loads
-from .sampling import DRAW_FIELDS, decode_sampled, encode_draws, sample_encoded
-from .shard import Shard
-from .timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
 
 __all__ = ["PipelineEngine", "PipelineError", "run_worker"]
 

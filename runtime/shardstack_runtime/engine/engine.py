@@ -33,19 +33,19 @@ from collections.abc import AsyncGenerator
 
 import torch
 
-from .batch import Batch
-from .generation import (
+from ..generation import (
     EngineStats,
     EngineUnavailableError,
     GenerationEvent,
     GenerationRequest,
     SamplingParams,
 )
+from ..sampling import RowSampler
+from ..shard import Shard, open_shard
+from ..tokenizer import Tokenizer
+from .batch import Batch
 from .lanes import EngineSequence, Lane, MicroBatch
-from .sampling import RowSampler
 from .scheduler import Scheduler
-from .shard import Shard, open_shard
-from .tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 

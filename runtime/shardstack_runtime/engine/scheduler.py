@@ -18,12 +18,12 @@ from collections import deque
 
 import torch
 
+from ..generation import FinishReason, GenerationEvent
+from ..sampling import sample
+from ..shard import Shard
 from .batch import Batch, SlotMove
-from .generation import FinishReason, GenerationEvent
 from .kv_cache import KVCache
 from .lanes import EngineSequence, Lane, MicroBatch
-from .sampling import sample
-from .shard import Shard
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,13 @@
+"""The serving engine: continuous batching over a model shard, its passes run here or through a pipeline.
+
+- :mod:`.engine`: :class:`~.engine.Engine`, the thread, the callers' queues, loading and ``generate()``.
+- :mod:`.scheduler`: each step: admission, lanes of slots, what every pass holds, finishing sequences.
+- :mod:`.pipeline`: the pipeline's leader (:class:`~.pipeline.PipelineEngine`) and its workers
+  (:func:`~.pipeline.run_worker`).
+- :mod:`.lanes`, :mod:`.batch`, :mod:`.kv_cache`: the sequences, lanes and passes the scheduler tracks, the
+  slots and positions of one pass, and the KV cache they index.
+
+Nothing is imported here: the model (``shardstack_runtime.model``) uses :mod:`.batch` and :mod:`.kv_cache`,
+and the engine runs the model, so importing the engine's modules from this package's ``__init__`` would
+make an import cycle. Import from the modules: ``from shardstack_runtime.engine.engine import Engine``.
+"""
