@@ -3,11 +3,12 @@
 Every rank answers ``/health``, ``/ready`` and ``/metrics`` on its metrics port from the moment it starts,
 so that a startup probe sees a live process while a large shard downloads.
 
-- One rank (``world_size`` 1): an :class:`~.engine.Engine` over the whole model, the OpenAI API on the API
+- One rank (``world_size`` 1): an :class:`~.engine.engine.Engine` over the whole model, the OpenAI API on the API
   port.
 - Rank 0 of a pipeline: the ranks rendezvous while each loads only its own layers
   (:func:`~.rendezvous.join_and_load`), agree on the manifest digest, then rank 0 runs a
-  :class:`~.pipeline.PipelineEngine` behind the API; the other ranks run :func:`~.pipeline.run_worker`.
+  :class:`~.engine.pipeline.PipelineEngine` behind the API; the other ranks run
+  :func:`~.engine.worker.run_worker`.
 
 ``/ready`` turns 200 only once the engine (and so every rank) has loaded, verified and warmed up, and
 turns 503 again if the engine stops. Exit codes: 0 after a clean shutdown (SIGTERM, or the leader's
@@ -200,7 +201,8 @@ class _RankServer:
 
     async def _serve_rank_of_pipeline(self) -> int:
         from .checkpoint import open_checkpoint
-        from .engine.pipeline import PipelineEngine, run_worker
+        from .engine.pipeline import PipelineEngine
+        from .engine.worker import run_worker
         from .metrics import Metrics
         from .model_config import ModelConfig
         from .partition import balanced_layer_ranges, parse_layer_split

@@ -74,7 +74,7 @@ def leader(args: dict, group, shard) -> dict:
 
 
 def worker(args: dict, group, shard) -> dict:
-    from shardstack_runtime.engine.pipeline import run_worker
+    from shardstack_runtime.engine.worker import run_worker
 
     hang_after = args.get("hang_after_steps")
     if hang_after is not None:

@@ -26,7 +26,8 @@ from test_engine import collect, make_engine, request, tokens
 from test_logprobs import assert_same_likeliest
 from test_rendezvous import free_port
 
-from shardstack_runtime.engine.pipeline import HEADER_LEN, PipelineEngine, _header
+from shardstack_runtime.engine.pipeline import PipelineEngine
+from shardstack_runtime.engine.wire import HEADER_LEN, encode_header
 from shardstack_runtime.model import LayerRange
 from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.partition import balanced_layer_ranges
@@ -270,7 +271,7 @@ def test_a_killed_worker_ends_the_leaders_requests_with_an_error(
 
 
 def test_header_is_fixed_size() -> None:
-    header = _header(2, 8, 128)
+    header = encode_header(2, 8, 128)
     assert header.shape == (HEADER_LEN,) and header.tolist()[:3] == [2, 8, 128]
 
 

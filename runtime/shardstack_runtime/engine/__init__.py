@@ -2,8 +2,8 @@
 
 - :mod:`.engine`: :class:`~.engine.Engine`, the thread, the callers' queues, loading and ``generate()``.
 - :mod:`.scheduler`: each step: admission, lanes of slots, what every pass holds, finishing sequences.
-- :mod:`.pipeline`: the pipeline's leader (:class:`~.pipeline.PipelineEngine`) and its workers
-  (:func:`~.pipeline.run_worker`).
+- :mod:`.pipeline`: the pipeline's leader (:class:`~.pipeline.PipelineEngine`); :mod:`.worker`: the other
+  ranks (:func:`~.worker.run_worker`); :mod:`.wire`: what crosses the wire between them.
 - :mod:`.lanes`, :mod:`.batch`, :mod:`.kv_cache`: the sequences, lanes and passes the scheduler tracks, the
   slots and positions of one pass, and the KV cache they index.
 

@@ -17,32 +17,20 @@ into ``micro_batches`` lanes (default: one per rank) and every lane has its own 
 rank 1 runs lane A's pass the leader already runs lane B's: with as many lanes as stages and work in each,
 no stage waits for another except to fill and drain the pipeline.
 
-One pass crosses the wire as three preallocated, contiguous host tensors, with no pickles (on GPUs the
-hidden states are copied to the host and sent over gloo too: correct everywhere, and on CPUs the only
-path; sending them device to device over NCCL is the next step for GPU clusters):
-
-- a fixed-size int64 header: message kind, and for a step the batch's encoded length, rows, width and how
-  many likeliest tokens the last rank reports per row (0 unless a request of the pass asked for logprobs);
-- a float64 *meta* tensor: the :class:`~.batch.Batch` (:meth:`~.batch.Batch.to_tensor`), the rows' sampling
-  draws (:func:`~.sampling.encode_draws`, the random number included, so that a seeded request samples the
-  same tokens however it is split) and each rank's timings;
-- the hidden states ``[B, S, hidden]``.
-
-Every worker runs its layers over them with its own KV cache, laid out like the leader's (the same slots;
-the batch's :class:`~.batch.SlotMove` s applied), and passes them on. The last rank samples and sends rank 0
-only ``[2, B]`` token ids and logprobs plus the timings, or ``[2 + 2k, B]`` with each row's ``k`` likeliest
-tokens and their logprobs for a pass that asked for them (:func:`~.sampling.sample_encoded`). Results come
-back in the order passes were sent.
+The leader runs its own layers, sends the hidden states on (:mod:`.wire` says how a pass travels), and
+gets the sampled tokens back from the last rank, in the order passes were sent. Every other rank runs
+:func:`~.worker.run_worker`: its layers over what it receives, with its own KV cache, laid out like the
+leader's (the same slots; the batch's :class:`~.batch.SlotMove` s applied).
 
 Bounds: every wait on a peer is bounded by ``pipeline_timeout_s`` (default
-:data:`~.timeouts.PIPELINE_TIMEOUT_S`), so a stuck peer fails the pipeline instead of hanging it, and a peer
-that dies closes its connections, which fails the next exchange at once. While idle the leader sends a
-keep-alive every second (at most a quarter of the timeout), so that workers waiting for the next pass don't
-time out and a dead worker is noticed within about a second. A failed exchange is fatal: the ranks may
-disagree on what they received, so the engine stops with that error (``ready`` turns false,
-``engine.error`` holds it, in-flight requests end with ``finish_reason="abort"``, which the server answers
-with 503, and new ones raise :class:`~.engine.EngineStoppedError`); the replica group has to be restarted,
-which is what the server's exit code asks Kubernetes to do.
+:data:`~shardstack_runtime.timeouts.PIPELINE_TIMEOUT_S`), so a stuck peer fails the pipeline instead of
+hanging it, and a peer that dies closes its connections, which fails the next exchange at once. While idle
+the leader sends a keep-alive every second (at most a quarter of the timeout), so that workers waiting for
+the next pass don't time out and a dead worker is noticed within about a second. A failed exchange is
+fatal: the ranks may disagree on what they received, so the engine stops with that error (``ready`` turns
+false, ``engine.error`` holds it, in-flight requests end with ``finish_reason="abort"``, which the server
+answers with 503, and new ones raise :class:`~.engine.EngineStoppedError`); the replica group has to be
+restarted, which is what the server's exit code asks Kubernetes to do.
 """
 
 from __future__ import annotations
@@ -60,61 +48,18 @@ import torch.distributed as dist
 from ..generation import EngineStats, StageStats
 from ..model import LayerRange
 from ..rendezvous import Group, stage_loads
-from ..sampling import DRAW_FIELDS, decode_sampled, encode_draws, sample_encoded
+from ..sampling import decode_sampled, encode_draws
 from ..shard import Shard
 from ..timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
-from .batch import Batch
+from . import wire
 from .engine import Engine, MicroBatch
-from .kv_cache import KVCache
+from .wire import HELLO, KEEPALIVE, KINDS, SHUTDOWN, STEP, TIMINGS, PipelineError, encode_header
 
-__all__ = ["PipelineEngine", "PipelineError", "run_worker"]
+__all__ = ["PipelineEngine", "PipelineError"]
 
 logger = logging.getLogger(__name__)
 
-HEADER_LEN = 8
-# Message kinds (header[0]).
-STEP, HELLO, KEEPALIVE, SHUTDOWN = 1, 2, 3, 4
-_KINDS = {STEP: "step", HELLO: "hello", KEEPALIVE: "keep-alive", SHUTDOWN: "shutdown"}
-TIMINGS = 2
-"""Per rank in the meta tensor: compute seconds and transfer seconds of the pass."""
 T = TypeVar("T")
-
-
-class PipelineError(RuntimeError):
-    """A pipeline exchange failed: a peer died, timed out, or sent something unexpected."""
-
-
-def _header(kind: int, *values: int) -> torch.Tensor:
-    header = torch.zeros(HEADER_LEN, dtype=torch.int64)
-    header[0] = kind
-    header[1 : 1 + len(values)] = torch.tensor(values, dtype=torch.int64)
-    return header
-
-
-def _meta_len(batch_len: int, rows: int, world_size: int) -> int:
-    return batch_len + DRAW_FIELDS * rows + TIMINGS * world_size
-
-
-def _started(work: dist.Work | None) -> dist.Work:
-    """The handle of a started isend/irecv; torch returns None only to a process outside the group."""
-    if work is None:
-        raise PipelineError("this process is not a member of the pipeline's process group")
-    return work
-
-
-def _recv(tensor: torch.Tensor, src: int, what: str, rank: int, timeout: timedelta) -> torch.Tensor:
-    try:
-        _started(dist.irecv(tensor, src=src)).wait(timeout)
-    except Exception as e:  # gloo raises RuntimeError / DistBackendError on timeout or a closed peer
-        raise PipelineError(f"rank {rank}: receiving {what} from rank {src} failed: {e}") from e
-    return tensor
-
-
-def _send(tensor: torch.Tensor, dst: int, what: str, rank: int) -> None:
-    try:
-        dist.send(tensor.contiguous(), dst=dst)
-    except Exception as e:
-        raise PipelineError(f"rank {rank}: sending {what} to rank {dst} failed: {e}") from e
 
 
 class _InFlight:
@@ -191,12 +136,14 @@ class PipelineEngine(Engine):
         finally:
             if not self._pipeline_broken:
                 try:
-                    self._send_header(_header(SHUTDOWN))
+                    self._send_header(encode_header(SHUTDOWN))
                 except PipelineError:
                     logger.exception("could not tell the pipeline's workers to stop")
 
     def _on_cache_ready(self) -> None:
-        self._guarded(lambda: self._send_header(_header(HELLO, self.max_slots, self.max_model_len, self.micro_batches)))
+        self._guarded(
+            lambda: self._send_header(encode_header(HELLO, self.max_slots, self.max_model_len, self.micro_batches))
+        )
         for stage, (load_bytes, load_seconds) in zip(self._stages, stage_loads(self.group), strict=True):
             stage.load_bytes, stage.load_seconds = load_bytes, load_seconds
 
@@ -209,7 +156,7 @@ class PipelineEngine(Engine):
     def _on_idle(self) -> None:
         if time.monotonic() - self._last_sent >= self._keepalive_s:
             with contextlib.suppress(PipelineError):  # recorded as the engine's error; the loop stops
-                self._guarded(lambda: self._send_header(_header(KEEPALIVE)))
+                self._guarded(lambda: self._send_header(encode_header(KEEPALIVE)))
 
     def _submit(self, micro: MicroBatch) -> None:
         assert self._cache is not None
@@ -260,7 +207,7 @@ class PipelineEngine(Engine):
             raise
 
     def _send_header(self, header: torch.Tensor) -> None:
-        _send(header, 1, f"a {_KINDS[int(header[0])]} header", 0)
+        wire.send(header, 1, f"a {KINDS[int(header[0])]} header", 0)
         self._last_sent = time.monotonic()
 
     def _send_pass(self, micro: MicroBatch, hidden: torch.Tensor) -> _InFlight:
@@ -279,12 +226,12 @@ class PipelineEngine(Engine):
             ]
         )
         top = micro.top_logprobs
-        header = _header(STEP, encoded.numel(), rows, hidden.shape[1], top)
+        header = encode_header(STEP, encoded.numel(), rows, hidden.shape[1], top)
         result = torch.empty((2 + 2 * top) * rows + TIMINGS * world, dtype=torch.float64)
-        hidden = hidden.to("cpu").contiguous()  # host tensors over gloo (see the module docstring)
+        hidden = hidden.to("cpu").contiguous()  # host tensors over gloo (see .wire)
         try:
-            receive = _started(dist.irecv(result, src=world - 1))
-            sends = [_started(dist.isend(tensor, dst=1)) for tensor in (header, meta, hidden)]
+            receive = wire.started(dist.irecv(result, src=world - 1))
+            sends = [wire.started(dist.isend(tensor, dst=1)) for tensor in (header, meta, hidden)]
         except Exception as e:
             raise PipelineError(f"rank 0: starting a pass through the pipeline failed: {e}") from e
         self._last_sent = time.monotonic()
@@ -304,80 +251,3 @@ class PipelineEngine(Engine):
             flight.receive.wait(self._timeout)
         except Exception as e:
             raise PipelineError(f"rank 0: receiving tokens from rank {last} failed: {e}") from e
-
-
-def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELINE_TIMEOUT_S) -> int:
-    """Serve this rank's layers of the pipeline until the leader shuts it down; returns the passes run.
-
-    Raises :class:`PipelineError` when a peer dies or a receive waits longer than ``pipeline_timeout_s``
-    (the leader's keep-alives arrive every second while it is idle).
-    """
-    rank, world = group.rank, group.world_size
-    if rank == 0:
-        raise ValueError("rank 0 runs PipelineEngine, not run_worker")
-    model = shard.model
-    if model.is_first:
-        raise ValueError(f"rank {rank} holds the first layers {model.layer_range}; only rank 0 may")
-    if model.is_last != (rank == world - 1):
-        raise ValueError(f"rank {rank} of {world} holds {model.layer_range}: only the last rank ends the model")
-    if not shard.loaded:
-        shard.load_weights()
-    model.pack_weights()
-    prev, last = rank - 1, rank == world - 1
-    timeout = timedelta(seconds=pipeline_timeout_s)
-    header = torch.empty(HEADER_LEN, dtype=torch.int64)
-    cache: KVCache | None = None
-    steps = 0
-    with torch.inference_mode():
-        while True:
-            _recv(header, prev, "a header", rank, timeout)
-            kind = int(header[0])
-            if kind == STEP:
-                if cache is None:
-                    raise PipelineError(f"rank {rank}: a step arrived before the pipeline's hello")
-                arrived = time.perf_counter()
-                batch_len, rows, width, top = (int(v) for v in header[1:5])
-                meta = _recv(
-                    torch.empty(_meta_len(batch_len, rows, world), dtype=torch.float64), prev, "the meta", rank, timeout
-                )
-                hidden = _recv(
-                    torch.empty((rows, width, shard.config.hidden_size), dtype=model.dtype),
-                    prev,
-                    "hidden states",
-                    rank,
-                    timeout,
-                )
-                started = time.perf_counter()
-                batch = Batch.from_tensor(meta[:batch_len].to(torch.int64))
-                out = model.forward(hidden, batch, cache)
-                if last:
-                    draws = meta[batch_len : batch_len + DRAW_FIELDS * rows].view(rows, DRAW_FIELDS)
-                    out = sample_encoded(out, draws, top).flatten()
-                timings = meta[batch_len + DRAW_FIELDS * rows :]
-                timings[TIMINGS * rank] = time.perf_counter() - started
-                timings[TIMINGS * rank + 1] = started - arrived
-                steps += 1
-                if last:
-                    _send(torch.cat([out, timings]), 0, "tokens", rank)
-                else:
-                    _send(header, rank + 1, "a step header", rank)
-                    _send(meta, rank + 1, "the meta", rank)
-                    _send(out.to("cpu"), rank + 1, "hidden states", rank)
-                continue
-            if kind not in _KINDS:
-                raise PipelineError(f"rank {rank}: unknown message kind {kind} from rank {prev}")
-            if kind == HELLO:
-                max_slots, max_len, lanes = int(header[1]), int(header[2]), int(header[3])
-                cache = model.new_cache(max_slots, max_len, num_lanes=lanes)
-                logger.info(
-                    "rank %d: %d slots x %d tokens in %d lanes for layers %s",
-                    rank,
-                    max_slots,
-                    max_len,
-                    lanes,
-                    model.layer_range,
-                )
-            if not last:
-                _send(header, rank + 1, f"a {_KINDS[kind]} header", rank)
-            if kind == SHUTDOWN:
-                return steps
