@@ -6,9 +6,9 @@ so that a startup probe sees a live process while a large shard downloads.
 - One rank (``world_size`` 1): an :class:`~.engine.engine.Engine` over the whole model, the OpenAI API on the API
   port.
 - Rank 0 of a pipeline: the ranks rendezvous while each loads only its own layers
-  (:func:`~.rendezvous.join_and_load`), agree on the manifest digest, then rank 0 runs a
-  :class:`~.engine.pipeline.PipelineEngine` behind the API; the other ranks run
-  :func:`~.engine.worker.run_worker`.
+  (:func:`~.rendezvous.join_and_load`), agree on the manifest digest, then rank 0 runs an engine whose
+  passes go through every rank (:func:`~.engine.pipeline.pipeline_engine`) behind the API; the other ranks
+  run :func:`~.engine.worker.run_worker`.
 
 ``/ready`` turns 200 only once the engine (and so every rank) has loaded, verified and warmed up, and
 turns 503 again if the engine stops. Exit codes: 0 after a clean shutdown (SIGTERM, or the leader's
@@ -201,7 +201,7 @@ class _RankServer:
 
     async def _serve_rank_of_pipeline(self) -> int:
         from .checkpoint import open_checkpoint
-        from .engine.pipeline import PipelineEngine
+        from .engine.pipeline import pipeline_engine
         from .engine.worker import run_worker
         from .metrics import Metrics
         from .model_config import ModelConfig
@@ -244,7 +244,7 @@ class _RankServer:
             )
         try:
             if s.rank == 0:
-                engine = PipelineEngine.from_group(
+                engine = pipeline_engine(
                     group,
                     shard,
                     max_slots=o.max_slots,

@@ -4,18 +4,18 @@ Usage::
 
     group, shard = join_and_load(settings, ranges, timeout_s=300)
     if group.rank == 0:
-        engine = PipelineEngine.from_group(group, shard, max_slots=8, max_model_len=2048)
+        engine = pipeline_engine(group, shard, max_slots=8, max_model_len=2048)
         ...                                     # serve engine.generate() as with Engine
         engine.shutdown()                       # also stops the workers
     else:
         run_worker(group, shard)                # returns when the leader shuts the pipeline down
     leave_group(group)
 
-Rank 0 (the leader) runs the continuous-batching :class:`~.engine.Engine`: its scheduler, detokenizer and
-each request's random stream are unchanged; only where a pass runs differs. The KV-cache slots are split
-into ``micro_batches`` lanes (default: one per rank) and every lane has its own pass in flight, so while
-rank 1 runs lane A's pass the leader already runs lane B's: with as many lanes as stages and work in each,
-no stage waits for another except to fill and drain the pipeline.
+Rank 0 (the leader) runs the continuous-batching :class:`~.engine.Engine` with a :class:`PipelineExecutor`:
+its scheduler, detokenizer and each request's random stream are unchanged; only where a pass runs differs.
+The KV-cache slots are split into ``micro_batches`` lanes (default: one per rank) and every lane has its
+own pass in flight, so while rank 1 runs lane A's pass the leader already runs lane B's: with as many lanes
+as stages and work in each, no stage waits for another except to fill and drain the pipeline.
 
 The leader runs its own layers, sends the hidden states on (:mod:`.wire` says how a pass travels), and
 gets the sampled tokens back from the last rank, in the order passes were sent. Every other rank runs
@@ -35,7 +35,6 @@ restarted, which is what the server's exit code asks Kubernetes to do.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -52,14 +51,42 @@ from ..sampling import decode_sampled, encode_draws
 from ..shard import Shard
 from ..timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
 from . import wire
-from .engine import Engine, MicroBatch
+from .engine import DEFAULT_MAX_SLOTS, Engine
+from .kv_cache import KVCache
+from .lanes import MicroBatch
 from .wire import HELLO, KEEPALIVE, KINDS, SHUTDOWN, STEP, TIMINGS, PipelineError, encode_header
 
-__all__ = ["PipelineEngine", "PipelineError"]
+__all__ = ["PipelineError", "PipelineExecutor", "pipeline_engine"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def pipeline_engine(
+    group: Group,
+    shard: Shard,
+    *,
+    start: bool = True,
+    micro_batches: int | None = None,
+    layer_ranges: list[LayerRange] | None = None,
+    pipeline_timeout_s: float = PIPELINE_TIMEOUT_S,
+    **options,
+) -> Engine:
+    """The leader's engine over ``group``: an :class:`~.engine.Engine` whose passes run through every rank.
+
+    ``options`` as for :class:`~.engine.Engine` (``max_slots``, ``max_model_len``, ``model_name``, ``verify``,
+    ...); ``micro_batches`` defaults to one lane per rank, at most ``max_slots``; ``layer_ranges`` (every
+    rank's) name the stages in the stats. Started with ``start``.
+    """
+    executor = PipelineExecutor(group, shard, layer_ranges=layer_ranges, pipeline_timeout_s=pipeline_timeout_s)
+    max_slots = options.get("max_slots", DEFAULT_MAX_SLOTS)
+    engine = Engine(
+        shard, executor=executor, micro_batches=micro_batches or min(group.world_size, max_slots), **options
+    )
+    if start:
+        engine.start()
+    return engine
 
 
 class _InFlight:
@@ -72,24 +99,20 @@ class _InFlight:
         self.sent_at = sent_at
 
 
-class PipelineEngine(Engine):
-    """The :class:`~.engine.Engine` on rank 0 of a pipeline: its passes run through every rank."""
-
-    _whole_model = False
+class PipelineExecutor:
+    """Runs each pass through the ranks of ``group``: rank 0's layers here, then every worker's in turn."""
 
     def __init__(
         self,
         group: Group,
         shard: Shard,
         *,
-        micro_batches: int | None = None,
         layer_ranges: list[LayerRange] | None = None,
         pipeline_timeout_s: float = PIPELINE_TIMEOUT_S,
-        **options,
     ) -> None:
         if group.rank != 0 or group.world_size < 2:
             raise ValueError(
-                f"PipelineEngine runs on rank 0 of a group of ≥ 2 ranks; this is rank {group.rank} "
+                f"a pipeline's engine runs on rank 0 of a group of ≥ 2 ranks; this is rank {group.rank} "
                 f"of {group.world_size} (use Engine for one rank, run_worker on the others)"
             )
         if not shard.model.is_first or shard.model.is_last:
@@ -97,75 +120,38 @@ class PipelineEngine(Engine):
                 f"rank 0 of a pipeline needs the first layers but not the last; it holds "
                 f"{shard.model.layer_range} of {shard.config.num_layers}"
             )
-        max_slots = options.get("max_slots", 8)
-        super().__init__(shard, micro_batches=micro_batches or min(group.world_size, max_slots), **options)
         self.group = group
+        self.model = shard.model
+        self._cache: KVCache | None = None
         self._timeout = timedelta(seconds=pipeline_timeout_s)
         self._keepalive_s = min(KEEPALIVE_S, pipeline_timeout_s / 4)
-        self._idle_wait_s = self._keepalive_s
+        self.idle_wait_s: float | None = self._keepalive_s
         self._last_sent = time.monotonic()
-        self._pipeline_broken = False
+        self._broken = False
+        self._serving = False
         world = group.world_size
         names = [f"{r.start}-{r.end}" for r in layer_ranges] if layer_ranges else ["?"] * world
         self._stages = [StageStats(rank=r, layers=names[r]) for r in range(world)]
-        self._busy_seconds = 0.0
-        self._busy_since: float | None = None
 
-    @classmethod
-    def from_group(cls, group: Group, shard: Shard, *, start: bool = True, **options) -> PipelineEngine:
-        """The leader's engine over ``group`` (``options`` as for :class:`~.engine.Engine`); started with ``start``."""
-        engine = cls(group, shard, **options)
-        if start:
-            engine.start()
-        return engine
+    # ------------------------------------------------------------------ the Executor protocol
 
-    def stats(self) -> EngineStats:
-        stats = super().stats()
-        busy = self._busy_seconds
-        if self._busy_since is not None:
-            busy += time.monotonic() - self._busy_since
-        stats.stages = [StageStats(**vars(stage)) for stage in self._stages]
-        stats.busy_seconds = busy
-        return stats
-
-    # ------------------------------------------------------------------ engine-thread hooks
-
-    def _main(self) -> None:
-        try:
-            super()._main()
-        finally:
-            if not self._pipeline_broken:
-                try:
-                    self._send_header(encode_header(SHUTDOWN))
-                except PipelineError:
-                    logger.exception("could not tell the pipeline's workers to stop")
-
-    def _on_cache_ready(self) -> None:
-        self._guarded(
-            lambda: self._send_header(encode_header(HELLO, self.max_slots, self.max_model_len, self.micro_batches))
-        )
+    def prepare(self, max_slots: int, max_model_len: int, num_lanes: int) -> KVCache:
+        """Allocate this rank's cache and have every worker allocate its own, laid out alike (the hello)."""
+        self._cache = self.model.new_cache(max_slots, max_model_len, num_lanes=num_lanes)
+        self._guarded(lambda: self._send_header(encode_header(HELLO, max_slots, max_model_len, num_lanes)))
         for stage, (load_bytes, load_seconds) in zip(self._stages, stage_loads(self.group), strict=True):
             stage.load_bytes, stage.load_seconds = load_bytes, load_seconds
+        return self._cache
 
-    def _prepare(self) -> None:
-        super()._prepare()
-        for stage in self._stages:  # count serving only, not the warm-up
-            stage.compute_seconds = stage.transfer_seconds = 0.0
-            stage.received_bytes = stage.received_messages = 0
-
-    def _on_idle(self) -> None:
-        if time.monotonic() - self._last_sent >= self._keepalive_s:
-            with contextlib.suppress(PipelineError):  # recorded as the engine's error; the loop stops
-                self._guarded(lambda: self._send_header(encode_header(KEEPALIVE)))
-
-    def _submit(self, micro: MicroBatch) -> None:
+    def submit(self, micro: MicroBatch) -> None:
+        """Run rank 0's layers, then send the pass on without waiting for it."""
         assert self._cache is not None
         started = time.perf_counter()
-        hidden = self.shard.model.forward(micro.ids, micro.batch, self._cache)  # local: a failure is not fatal
+        hidden = self.model.forward(micro.ids, micro.batch, self._cache)  # local: a failure is not fatal
         self._stages[0].compute_seconds += time.perf_counter() - started
         micro.handle = self._guarded(lambda: self._send_pass(micro, hidden))
 
-    def _collect(self, micro: MicroBatch) -> None:
+    def collect(self, micro: MicroBatch) -> None:
         flight = micro.handle
         assert isinstance(flight, _InFlight)
         self._guarded(lambda: self._wait(flight))
@@ -181,30 +167,45 @@ class PipelineEngine(Engine):
         leader.received_bytes += flight.result.nbytes
         leader.received_messages += 1
 
-    def _step(self) -> None:
-        # Busy: from the first step with work until nothing runs or waits, the leader's bookkeeping between
-        # passes included, so that the bubble fraction counts it as the idle time it is for the workers.
-        if self._busy_since is None:
-            self._busy_since = time.monotonic()
-        super()._step()
-        if not self._in_flight and not self._waiting and not self._running():
-            self._busy_seconds += time.monotonic() - self._busy_since
-            self._busy_since = None
+    def idle(self) -> None:
+        """Send a keep-alive when nothing was sent for ``idle_wait_s``."""
+        if time.monotonic() - self._last_sent >= self._keepalive_s:
+            self._guarded(lambda: self._send_header(encode_header(KEEPALIVE)))
+
+    def reset_stats(self) -> None:
+        for stage in self._stages:
+            stage.compute_seconds = stage.transfer_seconds = 0.0
+            stage.received_bytes = stage.received_messages = 0
+        self._serving = True
+
+    def add_stats(self, stats: EngineStats) -> None:
+        stats.stages = [StageStats(**vars(stage)) for stage in self._stages]
+        if self._serving:
+            # What a single-rank engine reports as its passes' time: no whole pass runs here, each stage's
+            # part is in stats.stages.
+            stats.extra["compute_seconds"] = 0.0
+
+    def stop(self) -> None:
+        """Tell the workers to stop, unless the pipeline is broken (they fail on their own then)."""
+        if self._broken:
+            return
+        try:
+            self._send_header(encode_header(SHUTDOWN))
+        except PipelineError:
+            logger.exception("could not tell the pipeline's workers to stop")
 
     # ------------------------------------------------------------------ wire
 
     def _guarded(self, exchange: Callable[[], T]) -> T:
-        """Run an exchange with the workers; any failure breaks the pipeline and stops the engine."""
+        """Run an exchange with the workers; any failure breaks the pipeline, which stops the engine."""
         try:
             return exchange()
-        except BaseException as e:
-            self._pipeline_broken = True
-            with self._lock:
-                if self.error is None:
-                    self.error = e if isinstance(e, PipelineError) else PipelineError(f"rank 0: {e}")
-            self._stopping.set()
-            self._wakeup.set()
+        except PipelineError:
+            self._broken = True
             raise
+        except Exception as e:
+            self._broken = True
+            raise PipelineError(f"rank 0: {e}") from e
 
     def _send_header(self, header: torch.Tensor) -> None:
         wire.send(header, 1, f"a {KINDS[int(header[0])]} header", 0)

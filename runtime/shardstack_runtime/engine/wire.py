@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from ..sampling import DRAW_FIELDS
+from .executor import ExecutorBrokenError
 
 HEADER_LEN = 8
 # Message kinds (header[0]).
@@ -36,7 +37,7 @@ TIMINGS = 2
 """Per rank in the meta tensor: compute seconds and transfer seconds of the pass."""
 
 
-class PipelineError(RuntimeError):
+class PipelineError(ExecutorBrokenError):
     """A pipeline exchange failed: a peer died, timed out, or sent something unexpected."""
 
 

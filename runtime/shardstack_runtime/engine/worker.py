@@ -8,7 +8,7 @@ Usage::
 Each pass arrives as :mod:`.wire` describes; the worker runs its layers over the hidden states with its own
 KV cache, allocated at the leader's hello and laid out like the leader's, and passes the result on. The last
 rank samples (with the leader's draws) and sends rank 0 the tokens. The driving side is
-:class:`~.pipeline.PipelineEngine`.
+:class:`~.pipeline.PipelineExecutor`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELI
     """
     rank, world = group.rank, group.world_size
     if rank == 0:
-        raise ValueError("rank 0 runs PipelineEngine, not run_worker")
+        raise ValueError("rank 0 runs the pipeline's engine (pipeline_engine), not run_worker")
     model = shard.model
     if model.is_first:
         raise ValueError(f"rank {rank} holds the first layers {model.layer_range}; only rank 0 may")
