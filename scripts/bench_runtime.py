@@ -163,7 +163,7 @@ def _parse_args() -> argparse.Namespace:
 
 def _dtype_row(name: str, model_dir: Path, bandwidth: float, args: argparse.Namespace) -> dict[str, str | float]:
     """Return one dtype's measurements: decode rates vs transformers, the floors, and the streams' scaling."""
-    from shardstack_runtime.engine import Engine
+    from shardstack_runtime.engine.engine import Engine
 
     dtype = DTYPES[name]
     engine = Engine.from_uri(str(model_dir), dtype=dtype, max_slots=8)

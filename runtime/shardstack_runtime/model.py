@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from .batch import Batch
 from .compute_path import WIDE_DTYPE, ComputePath, linear, native, onednn_linear_works, pack
-from .kv_cache import KVCache
+from .engine.batch import Batch
+from .engine.kv_cache import KVCache
 from .model_config import ModelConfig
 from .rope import RotaryTable, apply_rotary
 

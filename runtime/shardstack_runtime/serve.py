@@ -3,11 +3,12 @@
 Every rank answers ``/health``, ``/ready`` and ``/metrics`` on its metrics port from the moment it starts,
 so that a startup probe sees a live process while a large shard downloads.
 
-- One rank (``world_size`` 1): an :class:`~.engine.Engine` over the whole model, the OpenAI API on the API
+- One rank (``world_size`` 1): an :class:`~.engine.engine.Engine` over the whole model, the OpenAI API on the API
   port.
 - Rank 0 of a pipeline: the ranks rendezvous while each loads only its own layers
-  (:func:`~.rendezvous.join_and_load`), agree on the manifest digest, then rank 0 runs a
-  :class:`~.pipeline.PipelineEngine` behind the API; the other ranks run :func:`~.pipeline.run_worker`.
+  (:func:`~.rendezvous.join_and_load`), agree on the manifest digest, then rank 0 runs an engine whose
+  passes go through every rank (:func:`~.engine.pipeline.pipeline_engine`) behind the API; the other ranks
+  run :func:`~.engine.worker.run_worker`.
 
 ``/ready`` turns 200 only once the engine (and so every rank) has loaded, verified and warmed up, and
 turns 503 again if the engine stops. Exit codes: 0 after a clean shutdown (SIGTERM, or the leader's
@@ -184,7 +185,7 @@ class _RankServer:
                     loop.remove_signal_handler(sig)
 
     async def _serve_whole_model(self) -> int:
-        from .engine import Engine
+        from .engine.engine import Engine
 
         s, o = self.settings, self.options
         # The engine loads in its own thread; the probes answer meanwhile.
@@ -199,10 +200,11 @@ class _RankServer:
         return await self._serve_api(engine)
 
     async def _serve_rank_of_pipeline(self) -> int:
+        from .engine.pipeline import pipeline_engine
+        from .engine.worker import run_worker
         from .metrics import Metrics
         from .model_config import ModelConfig
         from .partition import balanced_layer_ranges, parse_layer_split
-        from .pipeline import PipelineEngine, run_worker
         from .rendezvous import join_and_load, leave_group
         from .weights.checkpoint import open_checkpoint
 
@@ -242,7 +244,7 @@ class _RankServer:
             )
         try:
             if s.rank == 0:
-                engine = PipelineEngine.from_group(
+                engine = pipeline_engine(
                     group,
                     shard,
                     max_slots=o.max_slots,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .batch import Batch
+from .engine.batch import Batch
 from .model import ShardModel
 
 CANDIDATE_SLOTS = (1, 2, 4, 8, 16, 32, 64)

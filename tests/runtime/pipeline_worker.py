@@ -3,7 +3,7 @@
     python pipeline_worker.py '{"rank": 0, "world_size": 2, "port": 29500, "uri": ..., "ranges": [[0, 2], [2, 4]],
                                 "prompts": [[1, 2, 3]], "max_tokens": 8, "out": "result-0.json"}'
 
-Rank 0 serves the prompts concurrently through a PipelineEngine and reports each one's tokens, logprobs,
+Rank 0 serves the prompts concurrently through a pipeline_engine and reports each one's tokens, logprobs,
 likeliest tokens at each step (``top``, as ``[id, logprob]`` pairs) and finish reason; the other ranks run
 ``run_worker``. Optional: ``"dtype"`` (``"fp32"``, the default, or ``"bf16"``), and ``"params"``:
 SamplingParams fields (besides max_tokens and ignore_eos) for every prompt, or a list of them, one per
@@ -35,11 +35,11 @@ async def _collect(engine, request) -> dict:
 
 
 def leader(args: dict, group, shard) -> dict:
-    from shardstack_runtime.engine import EngineStoppedError
+    from shardstack_runtime.engine.engine import EngineStoppedError
+    from shardstack_runtime.engine.pipeline import pipeline_engine
     from shardstack_runtime.generation import GenerationRequest, SamplingParams
-    from shardstack_runtime.pipeline import PipelineEngine
 
-    engine = PipelineEngine.from_group(
+    engine = pipeline_engine(
         group, shard, max_slots=args.get("max_slots", 4), max_model_len=args.get("max_model_len", 128), verify=False
     )
     try:
@@ -74,7 +74,7 @@ def leader(args: dict, group, shard) -> dict:
 
 
 def worker(args: dict, group, shard) -> dict:
-    from shardstack_runtime.pipeline import run_worker
+    from shardstack_runtime.engine.worker import run_worker
 
     hang_after = args.get("hang_after_steps")
     if hang_after is not None:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shardstack_runtime.engine import Engine, EngineOverloadedError, EngineStoppedError
+from shardstack_runtime.engine.engine import Engine, EngineOverloadedError, EngineStoppedError
+from shardstack_runtime.engine.executor import ExecutorBrokenError
+from shardstack_runtime.engine.lanes import MicroBatch
 from shardstack_runtime.generation import GenerationEvent, GenerationRequest, SamplingParams
 from shardstack_runtime.shard import open_shard
 
@@ -269,6 +271,48 @@ def test_shutdown_aborts_requests_in_flight_and_refuses_new_ones(tiny_model_dir:
     assert events[-1].finish_reason == "abort" and len(events) < 400
     with pytest.raises(EngineStoppedError):
         asyncio.run(collect(engine, request(prompts[0])))
+
+
+def _fail_next_pass(engine: Engine, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    """The executor's next pass raises ``error``; the passes after it run."""
+    submit, failures = engine.executor.submit, [error]
+
+    def failing_submit(micro: MicroBatch) -> None:
+        if failures:
+            raise failures.pop()
+        submit(micro)
+
+    monkeypatch.setattr(engine.executor, "submit", failing_submit)
+
+
+def test_a_failed_pass_ends_its_lanes_requests_and_the_engine_serves_on(
+    tiny_model_dir: Path, prompts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(tiny_model_dir)
+    try:
+        _fail_next_pass(engine, monkeypatch, RuntimeError("out of memory"))
+        failed = asyncio.run(collect(engine, request(prompts[0], max_tokens=4, temperature=0.0)))
+        assert [(e.finish_reason, e.token_id) for e in failed] == [("abort", None)]
+        assert engine.ready and engine.stats().extra["failed_steps"] == 1
+        served = asyncio.run(collect(engine, request(prompts[0], max_tokens=4, temperature=0.0, ignore_eos=True)))
+        assert len(tokens(served)) == 4 and served[-1].finish_reason == "length"
+    finally:
+        engine.shutdown()
+
+
+def test_an_executor_that_breaks_stops_the_engine_with_its_error(
+    tiny_model_dir: Path, prompts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(tiny_model_dir)
+    try:
+        _fail_next_pass(engine, monkeypatch, ExecutorBrokenError("rank 1 is gone"))
+        failed = asyncio.run(collect(engine, request(prompts[0], max_tokens=4, temperature=0.0)))
+        assert [e.finish_reason for e in failed] == ["abort"]
+        assert not engine.ready and isinstance(engine.error, ExecutorBrokenError)
+        with pytest.raises(EngineStoppedError, match="rank 1 is gone"):
+            asyncio.run(collect(engine, request(prompts[0])))
+    finally:
+        engine.shutdown()
 
 
 def test_a_model_that_fails_to_load_reports_why(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -17,7 +17,7 @@ import torch
 from test_engine import collect, make_engine, request, tokens
 from test_model import TINY_ATOL, hf_model
 
-from shardstack_runtime.engine import Engine
+from shardstack_runtime.engine.engine import Engine
 from shardstack_runtime.generation import GenerationEvent
 
 LOGPROB_ATOL = 2 * TINY_ATOL

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from shardstack_runtime.batch import Batch
+from shardstack_runtime.engine.batch import Batch
 from shardstack_runtime.model import LayerRange, ShardModel
 from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.partition import balanced_layer_ranges

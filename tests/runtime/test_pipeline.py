@@ -1,4 +1,4 @@
-"""A model split over real ranks (separate processes, gloo on 127.0.0.1), driven by rank 0's PipelineEngine.
+"""A model split over real ranks (separate processes, gloo on 127.0.0.1), driven by rank 0's pipeline engine.
 
 Sharded == unsharded: for the tiny model and SmolLM2 (fp32) over 2 and 3 ranks, concurrent requests get the
 single-rank Engine's greedy tokens and (to float rounding) its logprobs, the likeliest tokens' included;
@@ -26,10 +26,11 @@ from test_engine import collect, make_engine, request, tokens
 from test_logprobs import assert_same_likeliest
 from test_rendezvous import free_port
 
+from shardstack_runtime.engine.pipeline import pipeline_engine
+from shardstack_runtime.engine.wire import HEADER_LEN, encode_header
 from shardstack_runtime.model import LayerRange
 from shardstack_runtime.model_config import ModelConfig
 from shardstack_runtime.partition import balanced_layer_ranges
-from shardstack_runtime.pipeline import HEADER_LEN, PipelineEngine, _header
 
 WORKER = Path(__file__).with_name("pipeline_worker.py")
 PROCESS_LIMIT_S = 120  # generous: a bound on a hang, not a performance threshold
@@ -270,7 +271,7 @@ def test_a_killed_worker_ends_the_leaders_requests_with_an_error(
 
 
 def test_header_is_fixed_size() -> None:
-    header = _header(2, 8, 128)
+    header = encode_header(2, 8, 128)
     assert header.shape == (HEADER_LEN,) and header.tolist()[:3] == [2, 8, 128]
 
 
@@ -281,10 +282,10 @@ def test_pipeline_engine_refuses_a_whole_model_or_a_worker_rank(tiny_model_dir: 
     whole = open_shard(str(tiny_model_dir), dtype="float32")
     group = Group(rank=0, world_size=2, backend="gloo", device="cpu", store=None, timeout_s=5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="first layers but not the last"):
-        PipelineEngine(group, whole)
+        pipeline_engine(group, whole, start=False)
     first = open_shard(str(tiny_model_dir), dtype="float32", layer_range=LayerRange(0, 2))
     with pytest.raises(ValueError, match="rank 0 of a group"):
-        PipelineEngine(
+        pipeline_engine(
             Group(
                 rank=1,
                 world_size=2,

@@ -1,4 +1,4 @@
-"""The serving engine: continuous batching of generation requests over one model shard (all layers).
+"""The serving engine: continuous batching of generation requests, its passes run by an executor.
 
 Usage::
 
@@ -17,8 +17,10 @@ leave the batch between steps. Closing or cancelling a ``generate()`` iterator a
 frees its slot. Running sequences are kept in the lowest slots (a finished sequence's slot is filled
 by moving the highest one down), so the decode step reads the cache through views, without gathers.
 
-This module holds the engine's lifecycle and its callers' side (loading, the thread, ``generate()``);
-what each step does is :class:`~.scheduler.Scheduler`'s, over the bookkeeping of :mod:`.lanes`.
+:class:`Engine` holds the engine's lifecycle and its callers' side (loading, the thread, ``generate()``,
+stats); what each step does is its :class:`~.scheduler.Scheduler`'s, over the bookkeeping of :mod:`.lanes`;
+where each pass runs is its :class:`~.executor.Executor`'s: here (:class:`~.executor.LocalExecutor`, the
+default) or through the ranks of a pipeline (:func:`~.pipeline.pipeline_engine`).
 """
 
 from __future__ import annotations
@@ -33,19 +35,20 @@ from collections.abc import AsyncGenerator
 
 import torch
 
-from .batch import Batch
-from .generation import (
+from ..generation import (
     EngineStats,
     EngineUnavailableError,
     GenerationEvent,
     GenerationRequest,
     SamplingParams,
 )
-from .lanes import EngineSequence, Lane, MicroBatch
-from .sampling import RowSampler
+from ..sampling import RowSampler
+from ..shard import Shard, open_shard
+from ..tokenizer import Tokenizer
+from .batch import Batch
+from .executor import Executor, ExecutorBrokenError, LocalExecutor
+from .lanes import EngineSequence, MicroBatch
 from .scheduler import Scheduler
-from .shard import Shard, open_shard
-from .tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -67,20 +70,12 @@ class EngineStoppedError(EngineUnavailableError):
     """The engine was shut down, or failed to load its model."""
 
 
-class Engine(Scheduler):
-    """Continuous-batching generation over a :class:`~.shard.Shard` (implements ``generation.Engine``)."""
+class Engine:
+    """Continuous-batching generation over a model shard (implements ``generation.Engine``).
 
-    # Hooks for subclasses that run the model elsewhere (pipeline.PipelineEngine).
-    _whole_model = True
-    """Whether the shard must hold every layer (a pipeline's leader holds only the first range)."""
-    _idle_wait_s: float | None = None
-    """With nothing to do, call :meth:`_on_idle` at least this often (None: just wait for work)."""
-
-    def _on_idle(self) -> None:
-        """Called in the engine thread while it has nothing to run (see ``_idle_wait_s``)."""
-
-    def _on_cache_ready(self) -> None:
-        """Called in the engine thread once the weights are loaded and the KV cache allocated, before warm-up."""
+    ``executor`` runs the passes; by default a :class:`~.executor.LocalExecutor`, which needs a shard that
+    holds every layer (a pipeline's leader: :func:`~.pipeline.pipeline_engine`).
+    """
 
     def __init__(
         self,
@@ -93,11 +88,9 @@ class Engine(Scheduler):
         model_name: str | None = None,
         verify: bool = True,
         micro_batches: int = 1,
+        executor: Executor | None = None,
     ) -> None:
-        if self._whole_model and not (shard.model.is_first and shard.model.is_last):
-            raise ValueError(
-                f"Engine runs a whole model on one rank; this shard holds layers {shard.model.layer_range}"
-            )
+        self.executor: Executor = executor if executor is not None else LocalExecutor(shard)
         if shard.tokenizer is None:
             raise ValueError("Engine needs the checkpoint's tokenizer (tokenizer.json)")
         if max_slots < 1 or prefill_chunk < 1:
@@ -114,21 +107,21 @@ class Engine(Scheduler):
         self.micro_batches = micro_batches
         """Passes in flight at once, each over its own lane of KV-cache slots (1 unless pipelined)."""
         self._verify = verify
-        self._eos_ids = frozenset(self.tokenizer.eos_token_ids) | frozenset(shard.config.eos_token_ids)
+        eos_ids = frozenset(self.tokenizer.eos_token_ids) | frozenset(shard.config.eos_token_ids)
+        self.scheduler = Scheduler(
+            self.executor, max_model_len=self.max_model_len, prefill_chunk=prefill_chunk, eos_ids=eos_ids
+        )
 
         self._inbox: queue.SimpleQueue[EngineSequence] = queue.SimpleQueue()
         self._aborts: queue.SimpleQueue[EngineSequence] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self._ready = threading.Event()
-        self._started = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()  # guards _closed against generate() racing shutdown()
+        self._lock = threading.Lock()  # guards _closed and error against generate() racing shutdown() or a failure
         self._closed = False
         self.error: BaseException | None = None
-        """Why the engine stopped, if it failed (loading, warm-up, or a step)."""
-
-        super().__init__()  # the scheduler's engine-thread state: cache, waiting sequences, lanes, passes
+        """Why the engine stopped, if it failed (loading, warm-up, a step, or its executor)."""
 
     # ------------------------------------------------------------------ construction
 
@@ -178,7 +171,7 @@ class Engine(Scheduler):
         self._wakeup.set()
         if self._thread is None:  # never started: answer whatever was queued
             self._take_inbox()
-            self._fail_all("abort")
+            self.scheduler.fail_all("abort")
         elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -195,19 +188,21 @@ class Engine(Scheduler):
         return self._ready.is_set() and self.error is None and not self._closed
 
     def stats(self) -> EngineStats:
-        sequences = self._running()
-        running = len(sequences)
+        sequences = self.scheduler.running()
         cached = sum(seq.num_cached for seq in sequences)
         capacity = self.max_slots * self.max_model_len
-        return EngineStats(
-            running=running,
+        stats = EngineStats(
+            running=len(sequences),
             waiting=self._num_waiting(),
             extra={
                 "kv_cache_usage": cached / capacity,
                 "max_slots": float(self.max_slots),
-                **{k: float(v) for k, v in self._counters.items()},
+                **{k: float(v) for k, v in self.scheduler.counters.items()},
             },
+            busy_seconds=self.scheduler.busy_seconds,
         )
+        self.executor.add_stats(stats)
+        return stats
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Queue ``request`` and yield one event per generated token; the last carries finish_reason."""
@@ -245,40 +240,57 @@ class Engine(Scheduler):
 
     def _main(self) -> None:
         try:
+            if self._start_up():
+                self._serve()
+            self._take_inbox()
+            self.scheduler.fail_all("abort")
+        finally:
+            self.executor.stop()
+
+    def _start_up(self) -> bool:
+        """Prepare the engine (:meth:`_prepare`); whether it is ready, or recorded why not in ``error``."""
+        try:
             self._prepare()
         except BaseException as e:  # reported through .error and wait_ready()
             logger.exception("loading %s failed", self.shard.checkpoint.uri)
             with self._lock:  # generate() checks .error under the lock: nothing slips in after this
                 self.error = e
+            return False
+        finally:
             self._ready.set()
-            self._take_inbox()
-            self._fail_all("abort")
-            return
-        self._ready.set()
+        return True
+
+    def _serve(self) -> None:
+        """Step while there is work, until shutdown or a failure that leaves the engine unusable."""
+        scheduler = self.scheduler
         while not self._stopping.is_set():
             self._wakeup.clear()
             self._take_inbox()
             self._take_aborts()
-            if not self._waiting and not self._in_flight and not any(lane.running for lane in self._lanes):
-                if not self._wakeup.wait(self._idle_wait_s):
-                    self._on_idle()
-                continue
             try:
-                self._step()
+                if not scheduler.has_work:
+                    if not self._wakeup.wait(self.executor.idle_wait_s):
+                        self.executor.idle()
+                    continue
+                scheduler.step()
+            except ExecutorBrokenError as e:
+                self._record_error(e)
+                return  # the engine is unusable; every request ends in _main
             except Exception as e:
                 if self._stopping.is_set():
-                    break  # the engine is unusable (the subclass recorded why); everything ends below
+                    return  # shutting down: every request ends in _main
                 # A failure outside a forward pass is a bug: end every request rather than guess at state.
-                logger.exception("engine step failed; aborting %d running requests", len(self._running()))
-                self._counters["failed_steps"] = self._counters.get("failed_steps", 0) + 1
-                if self._in_flight:  # results still on their way cannot be matched any more
-                    with self._lock:
-                        self.error = self.error or e
-                    break
-                for lane in self._lanes:
-                    self._abort_lane(lane)
-        self._take_inbox()
-        self._fail_all("abort")
+                logger.exception("engine step failed; aborting %d running requests", len(scheduler.running()))
+                scheduler.counters["failed_steps"] = scheduler.counters.get("failed_steps", 0) + 1
+                if scheduler.passes_in_flight:  # results still on their way cannot be matched any more
+                    self._record_error(e)
+                    return
+                scheduler.abort_running()
+
+    def _record_error(self, error: BaseException) -> None:
+        """Keep the first error that stopped the engine: ``ready`` turns false and new requests are refused."""
+        with self._lock:
+            self.error = self.error or error
 
     def _prepare(self) -> None:
         """Load the weights, lay them out for the device, allocate the cache, and run a warm-up pass."""
@@ -289,17 +301,16 @@ class Engine(Scheduler):
         model = self.shard.model
         if model.pack_weights():
             logger.info("weights repacked for oneDNN")
-        self._cache = model.new_cache(self.max_slots, self.max_model_len, num_lanes=self.micro_batches)
-        self._lanes = [Lane(slots) for slots in self._cache.lanes]
-        self._on_cache_ready()
+        cache = self.executor.prepare(self.max_slots, self.max_model_len, self.micro_batches)
+        self.scheduler.open_lanes(cache.lanes)
         self._warm_up()
-        self._counters["compute_seconds"] = 0.0  # count serving only
+        self.executor.reset_stats()  # count serving only
         logger.info(
             "engine ready in %.2f s: %d slots x %d tokens, KV cache %.1f MiB, %s on %s",
             time.perf_counter() - started,
             self.max_slots,
             self.max_model_len,
-            self._cache.nbytes / 2**20,
+            cache.nbytes / 2**20,
             model.dtype,
             model.device,
         )
@@ -310,7 +321,7 @@ class Engine(Scheduler):
                 seq = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            self._waiting.append(seq)
+            self.scheduler.waiting.append(seq)
 
     def _take_aborts(self) -> None:
         """Drop cancelled requests that wait; a running one leaves its lane at the lane's next pass."""
@@ -319,15 +330,13 @@ class Engine(Scheduler):
                 seq = self._aborts.get_nowait()
             except queue.Empty:
                 return
-            if not seq.finished and seq in self._waiting:
-                self._waiting.remove(seq)
-                seq.finished = True
+            self.scheduler.withdraw(seq)
 
     def _num_waiting(self) -> int:
-        return self._inbox.qsize() + len(self._waiting)
+        return self._inbox.qsize() + len(self.scheduler.waiting)
 
     def _warm_up(self) -> None:
-        """Run the paths a real step takes, a prefill then a batched decode, through :meth:`_submit`."""
+        """Run the paths a real step takes, a prefill then a batched decode, through the executor."""
         n = min(WARMUP_PROMPT_TOKENS, self.max_model_len - 1)
         if n < 1:
             return
@@ -343,8 +352,8 @@ class Engine(Scheduler):
                 [greedy] * rows,
             ),
         ):
-            self._submit(micro)
-            self._collect(micro)
+            self.executor.submit(micro)
+            self.executor.collect(micro)
 
 
 def _name_from_uri(uri: str) -> str:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..detokenizer import TextStream
+from ..generation import GenerationEvent, GenerationRequest, SamplingParams
+from ..sampling import Draw, RowSampler, TopLogprobs
+from ..tokenizer import Tokenizer
 from .batch import Batch, SlotMove
-from .detokenizer import TextStream
-from .generation import GenerationEvent, GenerationRequest, SamplingParams
-from .sampling import Draw, RowSampler, TopLogprobs
-from .tokenizer import Tokenizer
 
 
 @dataclass(eq=False)
@@ -52,7 +52,7 @@ class MicroBatch:
     """How many likeliest tokens the pass reports per row: the most any of its sampled rows asked for (0, and
     no top-k, when none did)."""
     handle: object = None
-    """What a subclass needs to collect the result (e.g. the pending receive of a pipeline)."""
+    """What the executor needs to collect the result (a pipeline's pending receive, say)."""
 
     def __post_init__(self) -> None:
         self.tokens = [-1] * len(self.draws)

@@ -5,68 +5,115 @@ on every idle lane with work, alternating prompt chunks and decode steps, and fi
 flight: its sampled tokens become text and events, or end their sequences. A finished sequence's slot is
 filled by moving the lane's highest one down, so the running sequences keep the lowest slots.
 
-:class:`Scheduler` is the base of :class:`~.engine.Engine`, which owns the thread, the queues between it and
-the callers, and the model's loading; ``_submit`` and ``_collect`` are where a pipeline of shards plugs in.
+Where a pass runs is the :class:`~.executor.Executor`'s: the scheduler submits passes to it and collects
+them in order. The thread, the queues between it and the callers, and the model's loading are the
+:class:`~.engine.Engine`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 
 import torch
 
+from ..generation import FinishReason, GenerationEvent
 from .batch import Batch, SlotMove
-from .generation import FinishReason, GenerationEvent
-from .kv_cache import KVCache
+from .executor import Executor, ExecutorBrokenError
 from .lanes import EngineSequence, Lane, MicroBatch
-from .sampling import sample
-from .shard import Shard
 
 logger = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """Continuous batching over lanes of KV-cache slots, one step at a time, in the engine thread."""
+    """Continuous batching over lanes of KV-cache slots, one step at a time, in the engine thread.
 
-    # Set by the engine's constructor, which checks them.
-    shard: Shard
-    max_model_len: int
-    prefill_chunk: int
-    _eos_ids: frozenset[int]
-    _stopping: threading.Event
-    """Set once the engine stops: a pass that fails then ends the engine thread, not just its lane's requests."""
+    Its state belongs to the engine thread; other threads only read its sizes and counters for stats.
+    """
 
-    def __init__(self) -> None:
-        # Engine-thread state.
-        self._cache: KVCache | None = None
-        self._waiting: deque[EngineSequence] = deque()
-        self._lanes: list[Lane] = []
+    def __init__(self, executor: Executor, *, max_model_len: int, prefill_chunk: int, eos_ids: frozenset[int]) -> None:
+        self.executor = executor
+        self.max_model_len = max_model_len
+        self.prefill_chunk = prefill_chunk
+        self._eos_ids = eos_ids
+        self.waiting: deque[EngineSequence] = deque()
+        self.lanes: list[Lane] = []
         self._first_lane = 0
         self._in_flight: deque[MicroBatch] = deque()  # oldest first: results come back in this order
-        self._counters: dict[str, float] = {"steps": 0, "prompt_tokens": 0, "generation_tokens": 0}
+        self.counters: dict[str, float] = {"steps": 0, "prompt_tokens": 0, "generation_tokens": 0}
+        self._busy_seconds = 0.0
+        self._busy_since: float | None = None
 
-    def _running(self) -> list[EngineSequence]:
-        return [seq for lane in self._lanes for seq in lane.running]
+    def open_lanes(self, slot_ranges: Iterable[range]) -> None:
+        """Schedule over these lanes of cache slots (the cache's ``lanes``)."""
+        self.lanes = [Lane(slots) for slots in slot_ranges]
 
-    def _fail_all(self, reason: FinishReason) -> None:
-        for seq in [*self._running(), *self._waiting]:
+    # ------------------------------------------------------------------ what the engine reads
+
+    def running(self) -> list[EngineSequence]:
+        return [seq for lane in self.lanes for seq in lane.running]
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.waiting or self._in_flight or any(lane.running for lane in self.lanes))
+
+    @property
+    def passes_in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def busy_seconds(self) -> float:
+        """Wall time from each first step with work until nothing ran or waited any more."""
+        busy, since = self._busy_seconds, self._busy_since
+        return busy if since is None else busy + time.monotonic() - since
+
+    # ------------------------------------------------------------------ the engine thread
+
+    def withdraw(self, seq: EngineSequence) -> None:
+        """Drop a cancelled sequence that still waits; a running one leaves its lane at the lane's next pass."""
+        if not seq.finished and seq in self.waiting:
+            self.waiting.remove(seq)
+            seq.finished = True
+
+    def fail_all(self, reason: FinishReason) -> None:
+        """End every running and waiting sequence with ``reason``; passes in flight are forgotten."""
+        for seq in [*self.running(), *self.waiting]:
             if not seq.finished:
                 self._finish(seq, reason, "", None)
-        self._waiting.clear()
+        self.waiting.clear()
         self._in_flight.clear()
-        for lane in self._lanes:
+        for lane in self.lanes:
             lane.busy = False
 
+    def abort_running(self) -> None:
+        for lane in self.lanes:
+            self._abort_lane(lane)
+
     @torch.inference_mode()
-    def _step(self) -> None:
+    def step(self) -> None:
         """Admit waiting requests, start a micro-batch on every idle lane with work, finish the oldest one."""
-        self._counters["steps"] += 1
+        # Busy: from the first step with work until nothing runs or waits, the bookkeeping between passes
+        # included, so that a pipeline's bubble fraction counts it as the idle time it is for the workers.
+        if self._busy_since is None:
+            self._busy_since = time.monotonic()
+        self.counters["steps"] += 1
         self._admit()
-        lanes = self._lanes[self._first_lane :] + self._lanes[: self._first_lane]
-        self._first_lane = (self._first_lane + 1) % len(self._lanes)  # no lane always goes first
+        self._start_passes()
+        if self._in_flight:
+            micro = self._in_flight.popleft()
+            self.executor.collect(micro)
+            if micro.lane is not None:
+                micro.lane.busy = False
+            self._complete(micro)
+        if not self._in_flight and not self.waiting and not self.running():
+            self._busy_seconds += time.monotonic() - self._busy_since
+            self._busy_since = None
+
+    def _start_passes(self) -> None:
+        lanes = self.lanes[self._first_lane :] + self.lanes[: self._first_lane]
+        self._first_lane = (self._first_lane + 1) % len(self.lanes)  # no lane always goes first
         for lane in lanes:
             if lane.busy:
                 continue
@@ -74,31 +121,25 @@ class Scheduler:
             if micro is None:
                 continue
             try:
-                self._submit(micro)
+                self.executor.submit(micro)
+            except ExecutorBrokenError:
+                raise  # the engine stops, and every request with it
             except Exception:
-                if self._stopping.is_set():  # the subclass found the engine unusable (say, a lost rank)
-                    raise
                 # A failed pass (say, out of memory) ends the requests of its lane, not the server.
                 logger.exception("a forward pass failed; aborting the %d requests of its lane", len(lane.running))
-                self._counters["failed_steps"] = self._counters.get("failed_steps", 0) + 1
+                self.counters["failed_steps"] = self.counters.get("failed_steps", 0) + 1
                 self._abort_lane(lane)
                 continue
             lane.busy = True
             self._in_flight.append(micro)
-        if self._in_flight:
-            micro = self._in_flight.popleft()
-            self._collect(micro)
-            if micro.lane is not None:
-                micro.lane.busy = False
-            self._complete(micro)
 
     def _admit(self) -> None:
         """Move waiting requests into free slots, each into the lane with the fewest sequences."""
-        while self._waiting:
-            lane = min(self._lanes, key=lambda lane: len(lane.running))
+        while self.waiting:
+            lane = min(self.lanes, key=lambda lane: len(lane.running))
             if len(lane.running) >= len(lane.slots):
                 return
-            seq = self._waiting.popleft()
+            seq = self.waiting.popleft()
             if seq.cancelled:
                 seq.finished = True
                 continue
@@ -141,7 +182,7 @@ class Scheduler:
             )
             for seq, n in group:
                 seq.num_cached += n
-                self._counters["prompt_tokens"] += n
+                self.counters["prompt_tokens"] += n
             rows = [seq for seq, _ in group]
             draws = [seq.sampler.draw() if seq.prefilled else None for seq in rows]
             return MicroBatch(lane, rows, ids, batch, draws)
@@ -155,27 +196,6 @@ class Scheduler:
         for seq in decoding:
             seq.num_cached += 1
         return MicroBatch(lane, decoding, ids, batch, [seq.sampler.draw() for seq in decoding])
-
-    def _submit(self, micro: MicroBatch) -> None:
-        """Start the micro-batch's forward pass; :meth:`_collect` gets its tokens. Here: run it now.
-
-        The one place a pipeline of shards plugs in (``pipeline.PipelineEngine``).
-        """
-        assert self._cache is not None
-        started = time.perf_counter()
-        logits = self.shard.model.forward(micro.ids, micro.batch, self._cache)
-        rows = [row for row, draw in enumerate(micro.draws) if draw is not None]
-        if rows:
-            sampled = sample(logits[rows], [draw for draw in micro.draws if draw is not None], micro.top_logprobs)
-            for row, token, logprob in zip(rows, sampled.tokens, sampled.logprobs, strict=True):
-                micro.tokens[row], micro.logprobs[row] = token, logprob
-            if micro.top_logprobs:
-                for row, top in zip(rows, sampled.top(), strict=True):
-                    micro.top[row] = top
-        self._counters["compute_seconds"] = self._counters.get("compute_seconds", 0.0) + time.perf_counter() - started
-
-    def _collect(self, micro: MicroBatch) -> None:
-        """Wait until ``micro.tokens`` holds the micro-batch's sampled tokens (already so here)."""
 
     def _complete(self, micro: MicroBatch) -> None:
         for seq, draw, token, logprob, top in zip(
@@ -199,7 +219,7 @@ class Scheduler:
             return
         seq.generated += 1
         seq.next_token = token
-        self._counters["generation_tokens"] += 1
+        self.counters["generation_tokens"] += 1
         params = seq.params
         if token in params.stop_token_ids or (token in self._eos_ids and not params.ignore_eos):
             self._finish(seq, "stop", seq.text.finish(), token, logprob, top)
@@ -210,7 +230,7 @@ class Scheduler:
         elif seq.generated >= params.max_tokens or len(seq.prompt) + seq.generated >= self.max_model_len:
             self._finish(seq, "length", text + seq.text.finish(), token, logprob, top)
         else:
-            seq.emit(self._event(seq, token, text, None, logprob, top))
+            seq.emit(_event(seq, token, text, None, logprob, top))
 
     def _finish(
         self,
@@ -222,9 +242,10 @@ class Scheduler:
         top: tuple[tuple[int, float], ...] = (),
     ) -> None:
         self._release(seq)  # first, so that stats() no longer counts a request its client saw end
-        seq.emit(self._event(seq, token, text, reason, logprob, top))
+        seq.emit(_event(seq, token, text, reason, logprob, top))
 
-    def _release(self, seq: EngineSequence) -> None:
+    @staticmethod
+    def _release(seq: EngineSequence) -> None:
         """Free the sequence's slot, moving the highest running sequence of its lane into it."""
         seq.finished = True
         lane, slot = seq.lane, seq.slot
@@ -243,23 +264,23 @@ class Scheduler:
         lane.moves.clear()
         return moves
 
-    @staticmethod
-    def _event(
-        seq: EngineSequence,
-        token: int | None,
-        text: str,
-        reason: FinishReason | None,
-        logprob: float | None,
-        top: tuple[tuple[int, float], ...],
-    ) -> GenerationEvent:
-        return GenerationEvent(
-            request_id=seq.request.request_id,
-            token_id=token,
-            text=text,
-            finish_reason=reason,
-            prompt_tokens=len(seq.prompt),
-            completion_tokens=seq.generated,
-            first_scheduled_time=seq.first_scheduled_time,
-            logprob=logprob,
-            top_logprobs=top,
-        )
+
+def _event(
+    seq: EngineSequence,
+    token: int | None,
+    text: str,
+    reason: FinishReason | None,
+    logprob: float | None,
+    top: tuple[tuple[int, float], ...],
+) -> GenerationEvent:
+    return GenerationEvent(
+        request_id=seq.request.request_id,
+        token_id=token,
+        text=text,
+        finish_reason=reason,
+        prompt_tokens=len(seq.prompt),
+        completion_tokens=seq.generated,
+        first_scheduled_time=seq.first_scheduled_time,
+        logprob=logprob,
+        top_logprobs=top,
+    )
