@@ -29,11 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from bench_doc import BENCHMARKS, REPO, write_section
 from bench_load import LOAD_BEGIN, LOAD_CASES, LOAD_END, load_ratio, load_section, load_summary
 from bench_machine import cpu, cpu_line, vector_units
 
-REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
 PARTS = ("decode", "load")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
@@ -258,23 +257,6 @@ def _only(args: argparse.Namespace) -> str:
     return f" --only {args.only}" if args.only else ""
 
 
-def _write_section(section: str, begin: str, end: str, *, after: str = "") -> None:
-    """Replace the section between ``begin`` and ``end`` in docs/BENCHMARKS.md with ``section``, or add it.
-
-    A new section goes right after the marker ``after`` when that is present, else at the end.
-    """
-    text = BENCHMARKS.read_text()
-    if begin in text:
-        head, _, rest = text.partition(begin)
-        text = head + section + rest.partition(end)[2]
-    elif after and after in text:
-        head, _, rest = text.partition(after)
-        text = head + after + "\n\n" + section + rest
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
-
-
 def main() -> int:
     args = _parse_args()
     parts = [args.only] if args.only else list(PARTS)
@@ -297,7 +279,7 @@ def main() -> int:
             rows.append(row)
             print(_row_summary(row))
         if args.write:
-            _write_section(_section(args, rows, threads, bandwidth, machine), BEGIN, END)
+            write_section(_section(args, rows, threads, bandwidth, machine), BEGIN, END)
     if "load" in parts:
         loads = {}
         with tempfile.TemporaryDirectory() as scratch:
@@ -311,7 +293,7 @@ def main() -> int:
                 )
         if args.write:
             command = f".venv/bin/python scripts/bench_runtime.py --repeat {args.repeat}{_only(args)} --write"
-            _write_section(load_section(command, args.repeat, loads, machine), LOAD_BEGIN, LOAD_END, after=END)
+            write_section(load_section(command, args.repeat, loads, machine), LOAD_BEGIN, LOAD_END, after=END)
     if args.write:
         print(f"updated {BENCHMARKS.relative_to(REPO)}")
     return 0
