@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -211,16 +212,22 @@ async def _measure(api: str, clients: int, requests: int, streams: int, stream_t
     return Run(before, after, replies, wall)
 
 
-def _runtime_default_slots() -> int:
-    """Return the slots `shardstack-runtime serve` decodes together when --max-slots is not given."""
-    from shardstack_runtime.cli import build_parser
+def _served_slots(metrics_url: str) -> int:
+    """Return the decode slots the running server took (measured at its start unless --max-slots said)."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-    return int(build_parser().parse_args(["serve"]).max_slots)
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "shardstack_engine_stat" and sample.labels.get("stat") == "max_slots":
+                return int(sample.value)
+    raise RuntimeError(f"{metrics_url}/metrics has no max_slots stat")
 
 
 @contextlib.contextmanager
-def _served(model_dir: Path, dtype: str, max_slots: int | None, log: Path) -> Iterator[str]:
-    """Run `shardstack-runtime serve` on 127.0.0.1 until the block ends; yield its API's base URL once ready."""
+def _served(model_dir: Path, dtype: str, max_slots: int | None, log: Path) -> Iterator[tuple[str, int]]:
+    """Run `shardstack-runtime serve` on 127.0.0.1 until the block ends; once ready, yield its API's URL and slots."""
     from shardstack_runtime.local import free_ports, is_ready
 
     api_port, metrics_port = free_ports(), free_ports()
@@ -244,7 +251,7 @@ def _served(model_dir: Path, dtype: str, max_slots: int | None, log: Path) -> It
             f"runtime ready on 127.0.0.1:{api_port} in {time.monotonic() - launched:.1f} s "
             f"(pid {server.pid}, log {log})"
         )
-        yield f"http://127.0.0.1:{api_port}"
+        yield f"http://127.0.0.1:{api_port}", _served_slots(f"http://127.0.0.1:{metrics_port}")
     finally:
         if server.poll() is None:
             os.kill(server.pid, signal.SIGTERM)
@@ -266,14 +273,14 @@ def measure_serving(
 ) -> ServingResult:
     """Serve the demo model, measure its full-batch throughput and the load side by side; return both.
 
-    ``max_slots`` None keeps the runtime's default. Raises RuntimeError when the server does not become ready
-    or the throughput requests fail; the load's refused and failed requests are counted in the result.
+    ``max_slots`` None keeps the runtime's default (its measured choice). Raises RuntimeError when the server
+    does not become ready or the throughput requests fail; the load's refused and failed requests are counted
+    in the result.
     """
     from shardstack_runtime.demo_model import prepare_demo_model
 
     model_dir = prepare_demo_model()
-    slots = max_slots if max_slots is not None else _runtime_default_slots()
-    with _served(model_dir, dtype, max_slots, model_dir.parent / "bench-serving.log") as api:
+    with _served(model_dir, dtype, max_slots, model_dir.parent / "bench-serving.log") as (api, slots):
         run = asyncio.run(_measure(api, clients, requests, slots, stream_tokens))
     done = [r for r in run.replies if r.status == 200]
     latencies = [r.latency_s for r in done]

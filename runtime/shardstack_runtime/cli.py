@@ -43,6 +43,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     options = ServeOptions(
         host=args.host,
         max_slots=args.max_slots,
+        max_waiting=args.max_waiting,
         max_model_len=args.max_model_len,
         model_name=args.model_name,
         micro_batches=args.micro_batches,
@@ -58,9 +59,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _check_options(options, world_size: int) -> str | None:
-    if options.max_slots < 1:
+    if options.max_slots is not None and options.max_slots < 1:
         return f"--max-slots {options.max_slots}: must be at least 1"
-    if options.micro_batches is not None and not 1 <= options.micro_batches <= options.max_slots:
+    if options.max_waiting is not None and options.max_waiting < 0:
+        return f"--max-waiting {options.max_waiting}: must be 0 or more"
+    if options.micro_batches is not None and not 1 <= options.micro_batches <= (
+        options.max_slots or options.micro_batches
+    ):
         return (
             f"--micro-batches {options.micro_batches}: must be between 1 and --max-slots ({options.max_slots}); "
             f"the default is one per rank ({world_size})"
@@ -76,7 +81,14 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
     """The flags ``serve`` and ``local`` share: how the engine runs."""
     parser.add_argument("--model-uri", help="checkpoint: s3://, gs://, az://, file:// or a directory")
     parser.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="compute dtype (default bf16)")
-    parser.add_argument("--max-slots", type=int, default=8, help="sequences decoded together (default 8)")
+    parser.add_argument(
+        "--max-slots",
+        type=int,
+        help="sequences decoded together (default: the knee of the batch curve measured at start, within memory)",
+    )
+    parser.add_argument(
+        "--max-waiting", type=int, help="requests waiting for a slot before more get 503 (default: 16 per slot)"
+    )
     parser.add_argument("--max-model-len", type=int, help="prompt + completion tokens (default: the model's)")
     parser.add_argument("--model-name", help="the name clients use in `model` (default: the checkpoint's directory)")
     parser.add_argument(

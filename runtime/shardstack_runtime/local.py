@@ -90,6 +90,7 @@ def _serve_flags(args: argparse.Namespace) -> list[str]:
     for name in (
         "dtype",
         "max_slots",
+        "max_waiting",
         "max_model_len",
         "model_name",
         "micro_batches",

@@ -23,6 +23,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
     start_http_server,
 )
@@ -214,6 +215,13 @@ class Metrics:
         self.weights_load_bytes = self._gauge(
             "shardstack_weights_load_bytes", "Bytes of weights this rank loaded for its shard."
         )
+        self.compute_path = Info(
+            "shardstack_compute_path",
+            "How this rank computes its matrix products: the weights' dtype, the wider dtype steps of at "
+            "least wide_from_rows rows use (none: never), and why (measured at start).",
+            ("model_name",),
+            registry=self.registry,
+        ).labels(self.model_name)
         self.http_requests = Counter(
             "shardstack_http_requests",
             "HTTP responses by route, method and status code.",
@@ -229,6 +237,10 @@ class Metrics:
         """Record how long this rank took to load its weights, and how many bytes it read."""
         self.weights_load_seconds.set(seconds)
         self.weights_load_bytes.set(num_bytes)
+
+    def record_compute_path(self, labels: dict[str, str]) -> None:
+        """Record the rank's compute path (``ComputePath.labels()``)."""
+        self.compute_path.info(labels)
 
     def start_request(self, arrival_time: float, prompt_tokens: int, max_tokens: int) -> RequestTimer:
         """Time one engine request from ``arrival_time`` (``time.monotonic()`` when the server got it)."""

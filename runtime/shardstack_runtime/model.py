@@ -26,9 +26,10 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from .compute_path import WIDE_DTYPE, ComputePath, linear, native, onednn_linear_works, pack
+from .compute_path import WIDE_DTYPE, ComputePath, choose_compute_path, linear, native, onednn_linear_works, pack
 from .engine.batch import Batch
 from .engine.kv_cache import KVCache
+from .memory import available_memory
 from .model_config import ModelConfig
 from .rope import RotaryTable, apply_rotary
 
@@ -239,6 +240,21 @@ class ShardModel:
         matrices = [m for layer in self.layers for m in (layer.qkv, layer.o, layer.gate_up, layer.down)]
         matrices += [self._head] if self._head is not None else []
         return sum(m.numel() for m in matrices) * WIDE_DTYPE.itemsize
+
+    def choose_compute(self, *, reserve_bytes: int = 0) -> ComputePath:
+        """Measure this machine's :class:`~.compute_path.ComputePath` and lay the weights out for it (once).
+
+        ``reserve_bytes`` (the KV cache to come) is kept out of the memory the fp32 twins may take.
+        """
+        if not self.packed:
+            left = available_memory(self.device)
+            memory_left = None if left is None else left - reserve_bytes
+            self.pack_weights(
+                choose_compute_path(
+                    self.config, self.dtype, self.device, twin_bytes=self.twin_nbytes, memory_left=memory_left
+                )
+            )
+        return self.compute
 
     def pack_weights(self, compute: ComputePath | None = None) -> bool:
         """Lay the projection matrices out for ``compute`` once the weights are loaded; True if repacked for oneDNN.

@@ -47,7 +47,10 @@ class ServeOptions:
     """What ``serve``'s flags add to the rank's settings."""
 
     host: str = "0.0.0.0"
-    max_slots: int = 8
+    max_slots: int | None = None
+    """Sequences decoded together (default: measured at start, see slots.py)."""
+    max_waiting: int | None = None
+    """Requests waiting for a slot before more are refused with 503 (default: 16 per slot)."""
     max_model_len: int | None = None
     model_name: str | None = None
     micro_batches: int | None = None
@@ -248,6 +251,7 @@ class _RankServer:
                     group,
                     shard,
                     max_slots=o.max_slots,
+                    max_waiting=o.max_waiting,
                     max_model_len=o.max_model_len,
                     model_name=o.model_name,
                     micro_batches=o.micro_batches,
@@ -258,6 +262,8 @@ class _RankServer:
             self.metrics = Metrics(o.model_name or s.model_uri.rstrip("/").rsplit("/", 1)[-1])
             if shard.load_report is not None:
                 self.metrics.record_weights_load(shard.load_report.seconds, shard.load_report.bytes_fetched)
+            compute = await asyncio.to_thread(shard.model.choose_compute)  # measures: off the event loop
+            self.metrics.record_compute_path(compute.labels())
             self.ready.set()
             working = _in_daemon_thread(lambda: run_worker(group, shard, pipeline_timeout_s=o.pipeline_timeout_s))
             if not await self._first(working):
@@ -308,6 +314,8 @@ class _RankServer:
                 await asyncio.sleep(READY_POLL_S)
             if engine.error is None:
                 report = engine.shard.load_report
+                if engine.compute is not None:
+                    metrics.record_compute_path(engine.compute.labels())
                 if report is not None:
                     metrics.record_weights_load(report.seconds, report.bytes_fetched)
                     print(f"ready in {time.monotonic() - started:.1f} s: {report}", file=sys.stderr, flush=True)

@@ -5,7 +5,9 @@ being bound by reading the weights. Past that knee more slots add little through
 stream slower and the KV cache bigger. So the engine, unless told ``max_slots``, times one decode step
 at 1, 2, 4 … rows on its own model and takes the smallest count whose tokens/s reach
 :data:`KNEE_SHARE` of the best measured, among the counts whose KV cache fits in
-:data:`CACHE_SHARE` of the memory left. The choice and the curve go to the startup log.
+:data:`CACHE_SHARE` of the memory left and whose step takes at most :data:`MAX_SLOWDOWN` times a
+one-row step (so that a stream in a full batch still gets a quarter of its speed alone). The choice and
+the curve go to the startup log.
 
 Usage::
 
@@ -31,6 +33,8 @@ KNEE_SHARE = 0.9
 """The default slots reach this share of the best throughput measured."""
 CACHE_SHARE = 0.5
 """The KV cache may take at most this share of the memory left once the weights are in."""
+MAX_SLOWDOWN = 4.0
+"""A full batch's step may take at most this many times a one-row step."""
 MEASURE_CONTEXT = 32
 """Cached tokens per row while measuring: a short chat's worth."""
 
@@ -72,14 +76,22 @@ def choose_slots(
             f"even {at_least}'s KV cache ({at_least * slot_bytes / 2**30:.2f} GiB) exceeds "
             f"{CACHE_SHARE:.0%} of the {memory_left / 2**30:.2f} GiB left: lower max_model_len",
         )
-    curve = tuple((rows, rows / step_seconds(rows)) for rows in fits)
-    best = max(rate for _, rate in curve)
-    slots = next(rows for rows, rate in curve if rate >= KNEE_SHARE * best)
-    capped = len(fits) < len([n for n in candidates if n >= at_least])
+    one_row = step_seconds(1)
+    curve: list[tuple[int, float]] = []
+    for rows in fits:
+        seconds = one_row if rows == 1 else step_seconds(rows)
+        curve.append((rows, rows / seconds))
+        if seconds > MAX_SLOWDOWN * one_row:
+            break  # larger batches only take longer
+    quick = [(rows, rate) for rows, rate in curve if rows / rate <= MAX_SLOWDOWN * one_row] or curve[:1]
+    best = max(rate for _, rate in quick)
+    slots = next(rows for rows, rate in quick if rate >= KNEE_SHARE * best)
     reason = f"the first to reach {KNEE_SHARE:.0%} of the best tokens/s measured"
-    if capped:
+    if len(quick) < len(curve):
+        reason += f" with a step at most {MAX_SLOWDOWN:g}x a one-row step"
+    if len(fits) < len([n for n in candidates if n >= at_least]):
         reason += f", among the counts whose KV cache fits in {CACHE_SHARE:.0%} of the memory left"
-    return SlotChoice(slots, reason, curve)
+    return SlotChoice(slots, reason, tuple(curve))
 
 
 def decode_step_timer(model: ShardModel, repeat: int = 3) -> StepTimer:

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
-from shardstack_runtime.engine.engine import Engine, EngineOverloadedError, EngineStoppedError
+from shardstack_runtime.engine.engine import WAITING_PER_SLOT, Engine, EngineOverloadedError, EngineStoppedError
 from shardstack_runtime.engine.executor import ExecutorBrokenError
 from shardstack_runtime.engine.lanes import MicroBatch
 from shardstack_runtime.generation import GenerationEvent, GenerationRequest, SamplingParams
@@ -237,6 +238,23 @@ def test_the_context_limit_ends_generation_with_length(engine: Engine) -> None:
     nothing = asyncio.run(collect(engine, request([1, 2, 3], max_tokens=0)))
     assert [(e.finish_reason, e.token_id, e.completion_tokens) for e in nothing] == [("length", None, 0)]
     assert engine.stats().running == 0
+
+
+def test_without_max_slots_the_engine_measures_its_batch_curve_and_bounds_its_queue(
+    tiny_model_dir: Path, prompts
+) -> None:
+    engine = make_engine(tiny_model_dir, max_slots=None, dtype="bfloat16")
+    try:
+        choice = engine.slot_choice
+        assert choice is not None and engine.max_slots == choice.slots >= 1, choice
+        assert [rows for rows, _ in choice.curve][:2] == [1, 2]  # measured from one row up
+        assert engine.stats().extra["max_slots"] == engine.max_slots
+        assert engine.max_waiting == WAITING_PER_SLOT * engine.max_slots
+        assert engine.compute is not None and engine.compute.weights_dtype == torch.bfloat16
+        events = asyncio.run(collect(engine, request(prompts[0], max_tokens=3, temperature=0.0)))
+        assert [e.finish_reason for e in events] == [None, None, "length"]
+    finally:
+        engine.shutdown()
 
 
 def test_a_full_waiting_queue_refuses_new_requests(tiny_model_dir: Path, prompts) -> None:

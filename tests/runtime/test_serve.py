@@ -103,7 +103,13 @@ def _stop(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def smollm2_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = _start(str(smollm2_dir), tmp_path_factory.mktemp("serve") / "smollm2.log", None, "--model-name", "smollm2")
+    # No --max-slots: the server measures its batch curve and chooses (a short max_model_len keeps the cache small).
+    server = _start(
+        str(smollm2_dir),
+        tmp_path_factory.mktemp("serve") / "smollm2.log",
+        None,
+        *("--model-name", "smollm2", "--max-model-len", "1024"),
+    )
     try:
         _wait_ready(server)
         yield server
@@ -119,6 +125,11 @@ def test_health_answers_and_ready_turns_true_after_loading(smollm2_server: Serve
     assert "shardstack_weights_load_bytes" in metrics
     loaded = [line for line in metrics.splitlines() if line.startswith("shardstack_weights_load_bytes")]
     assert float(loaded[0].split()[-1]) > 200e6  # SmolLM2's ~270 MB of bf16 weights were read
+    # What the server chose at start, and why, is on /metrics: its compute path and its decode slots.
+    (path,) = [line for line in metrics.splitlines() if line.startswith("shardstack_compute_path_info{")]
+    assert 'weights_dtype="float32"' in path and 'wide_dtype="none"' in path and "fp32 already" in path, path
+    (slots,) = [line for line in metrics.splitlines() if 'stat="max_slots"' in line and not line.startswith("#")]
+    assert float(slots.split()[-1]) >= 1
 
 
 def test_the_official_client_chats_with_smollm2(smollm2_server: Server) -> None:

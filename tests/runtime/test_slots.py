@@ -47,7 +47,22 @@ def test_only_counts_whose_cache_fits_in_memory_are_measured() -> None:
 def test_a_pipeline_gets_at_least_one_slot_per_pass_in_flight() -> None:
     timer = saturating(knee_rows=1)
     choice = choose_slots(timer, slot_bytes=MIB, memory_left=None, at_least=3)
-    assert choice.slots == 4 and min(timer.asked) == 4  # type: ignore[attr-defined]
+    assert choice.slots == 4 and choice.curve[0][0] == 4
+
+
+def test_batches_that_slow_each_stream_past_the_bound_are_not_taken() -> None:
+    # Throughput keeps growing (compute is cheap next to reading the weights) but a step of 32 rows
+    # takes 5x a one-row step: every stream would run at a fifth of its speed alone.
+    step = {1: 0.04, 2: 0.05, 4: 0.06, 8: 0.08, 16: 0.12, 32: 0.20, 64: 0.30}
+    asked: list[int] = []
+
+    def step_seconds(rows: int) -> float:
+        asked.append(rows)
+        return step[rows]
+
+    choice = choose_slots(step_seconds, slot_bytes=MIB, memory_left=None)
+    assert choice.slots == 16 and "4x a one-row step" in choice.reason
+    assert asked == [1, 2, 4, 8, 16, 32]  # 64 is not measured: it could only be slower
 
 
 def test_a_cache_too_big_for_even_the_minimum_says_what_to_lower() -> None:

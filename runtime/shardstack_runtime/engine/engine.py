@@ -35,6 +35,7 @@ from collections.abc import AsyncGenerator
 
 import torch
 
+from ..compute_path import ComputePath
 from ..generation import (
     EngineStats,
     EngineUnavailableError,
@@ -42,8 +43,10 @@ from ..generation import (
     GenerationRequest,
     SamplingParams,
 )
+from ..memory import available_memory
 from ..sampling import RowSampler
 from ..shard import Shard, open_shard
+from ..slots import SlotChoice, choose_slots, decode_step_timer
 from ..tokenizer import Tokenizer
 from .batch import Batch
 from .executor import Executor, ExecutorBrokenError, LocalExecutor
@@ -52,7 +55,9 @@ from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_SLOTS = 8
+WAITING_PER_SLOT = 16
+"""Default bound of the waiting queue, per decode slot: the request at its back waits for 16 rounds of the
+batch at most; beyond that the client is better told to retry (HTTP 503) than kept waiting."""
 DEFAULT_MAX_MODEL_LEN = 4096
 """Prompt + completion tokens per sequence, unless the model's own context is shorter. The KV cache
 is preallocated for max_slots * max_model_len tokens, so this bounds memory too."""
@@ -81,7 +86,7 @@ class Engine:
         self,
         shard: Shard,
         *,
-        max_slots: int = DEFAULT_MAX_SLOTS,
+        max_slots: int | None = None,
         max_model_len: int | None = None,
         max_waiting: int | None = None,
         prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
@@ -93,16 +98,21 @@ class Engine:
         self.executor: Executor = executor if executor is not None else LocalExecutor(shard)
         if shard.tokenizer is None:
             raise ValueError("Engine needs the checkpoint's tokenizer (tokenizer.json)")
-        if max_slots < 1 or prefill_chunk < 1:
+        if (max_slots is not None and max_slots < 1) or prefill_chunk < 1:
             raise ValueError(f"max_slots and prefill_chunk must be ≥ 1; got {max_slots} and {prefill_chunk}")
-        if not 1 <= micro_batches <= max_slots:
+        if not 1 <= micro_batches <= (max_slots or micro_batches):
             raise ValueError(f"micro_batches must be between 1 and max_slots ({max_slots}); got {micro_batches}")
         self.shard = shard
         self.tokenizer: Tokenizer = shard.tokenizer
         self.model_name = model_name or _name_from_uri(shard.checkpoint.uri)
         self.max_model_len = min(max_model_len or DEFAULT_MAX_MODEL_LEN, shard.model.max_positions)
         self.max_slots = max_slots
-        self.max_waiting = max_waiting
+        """Sequences decoded together; None until the engine chose them at start (:mod:`~..slots`)."""
+        self._max_waiting = max_waiting
+        self.compute: ComputePath | None = None
+        """How the products compute here, once chosen at start (:mod:`~..compute_path`)."""
+        self.slot_choice: SlotChoice | None = None
+        """Why ``max_slots`` is what it is, when the engine chose it."""
         self.prefill_chunk = prefill_chunk
         self.micro_batches = micro_batches
         """Passes in flight at once, each over its own lane of KV-cache slots (1 unless pipelined)."""
@@ -132,7 +142,7 @@ class Engine:
         *,
         dtype: torch.dtype | str = torch.bfloat16,
         device: torch.device | str = "cpu",
-        max_slots: int = DEFAULT_MAX_SLOTS,
+        max_slots: int | None = None,
         max_model_len: int | None = None,
         start: bool = True,
         **options,
@@ -190,13 +200,13 @@ class Engine:
     def stats(self) -> EngineStats:
         sequences = self.scheduler.running()
         cached = sum(seq.num_cached for seq in sequences)
-        capacity = self.max_slots * self.max_model_len
+        capacity = (self.max_slots or 0) * self.max_model_len
         stats = EngineStats(
             running=len(sequences),
             waiting=self._num_waiting(),
             extra={
-                "kv_cache_usage": cached / capacity,
-                "max_slots": float(self.max_slots),
+                "kv_cache_usage": cached / capacity if capacity else 0.0,
+                "max_slots": float(self.max_slots or 0),
                 **{k: float(v) for k, v in self.scheduler.counters.items()},
             },
             busy_seconds=self.scheduler.busy_seconds,
@@ -204,13 +214,20 @@ class Engine:
         self.executor.add_stats(stats)
         return stats
 
+    @property
+    def max_waiting(self) -> int | None:
+        """Requests that may wait for a slot before more are refused (default :data:`WAITING_PER_SLOT` per slot)."""
+        if self._max_waiting is None and self.max_slots is not None:
+            return WAITING_PER_SLOT * self.max_slots
+        return self._max_waiting
+
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Queue ``request`` and yield one event per generated token; the last carries finish_reason."""
         if not request.prompt_token_ids:
             raise ValueError(f"request {request.request_id}: the prompt has no tokens")
-        if self.max_waiting is not None and (waiting := self._num_waiting()) >= self.max_waiting:
+        if (max_waiting := self.max_waiting) is not None and (waiting := self._num_waiting()) >= max_waiting:
             raise EngineOverloadedError(
-                f"{waiting} requests are already waiting (max_waiting={self.max_waiting}); retry later"
+                f"{waiting} requests are already waiting (max_waiting={max_waiting}); retry later"
             )
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
@@ -299,21 +316,37 @@ class Engine:
             report = self.shard.load_weights(verify=self._verify)
             logger.info("%s", report)
         model = self.shard.model
-        if model.pack_weights():
-            logger.info("weights repacked for oneDNN")
-        cache = self.executor.prepare(self.max_slots, self.max_model_len, self.micro_batches)
+        self.compute = model.choose_compute(
+            reserve_bytes=model.cache_nbytes(self.max_slots or self.micro_batches, self.max_model_len)
+        )
+        logger.info("compute path: %s", self.compute.describe())
+        max_slots = self.max_slots or self._choose_slots()
+        cache = self.executor.prepare(max_slots, self.max_model_len, self.micro_batches)
         self.scheduler.open_lanes(cache.lanes)
-        self._warm_up()
+        self._warm_up(max_slots)
         self.executor.reset_stats()  # count serving only
         logger.info(
             "engine ready in %.2f s: %d slots x %d tokens, KV cache %.1f MiB, %s on %s",
             time.perf_counter() - started,
-            self.max_slots,
+            max_slots,
             self.max_model_len,
             cache.nbytes / 2**20,
             model.dtype,
             model.device,
         )
+
+    def _choose_slots(self) -> int:
+        """Measure the batch curve of this rank's model and take the default slots from it (:mod:`~..slots`)."""
+        model = self.shard.model
+        self.slot_choice = choose_slots(
+            decode_step_timer(model),
+            slot_bytes=model.cache_nbytes(1, self.max_model_len),
+            memory_left=available_memory(model.device),
+            at_least=self.micro_batches,
+        )
+        logger.info("%s", self.slot_choice.describe())
+        self.max_slots = self.slot_choice.slots
+        return self.max_slots
 
     def _take_inbox(self) -> None:
         while True:
@@ -335,12 +368,12 @@ class Engine:
     def _num_waiting(self) -> int:
         return self._inbox.qsize() + len(self.scheduler.waiting)
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, max_slots: int) -> None:
         """Run the paths a real step takes, a prefill then a batched decode, through the executor."""
         n = min(WARMUP_PROMPT_TOKENS, self.max_model_len - 1)
         if n < 1:
             return
-        rows = min(self.max_slots, 2)
+        rows = min(max_slots, 2)
         greedy = RowSampler(SamplingParams(temperature=0.0)).draw()
         for micro in (
             MicroBatch(None, [], torch.zeros((1, n), dtype=torch.int64), Batch.prefill(0, 0, n), [greedy]),

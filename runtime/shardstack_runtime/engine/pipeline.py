@@ -51,7 +51,7 @@ from ..sampling import decode_sampled, encode_draws
 from ..shard import Shard
 from ..timeouts import KEEPALIVE_S, PIPELINE_TIMEOUT_S
 from . import wire
-from .engine import DEFAULT_MAX_SLOTS, Engine
+from .engine import Engine
 from .kv_cache import KVCache
 from .lanes import MicroBatch
 from .wire import HELLO, KEEPALIVE, KINDS, SHUTDOWN, STEP, TIMINGS, PipelineError, encode_header
@@ -80,10 +80,8 @@ def pipeline_engine(
     rank's) name the stages in the stats. Started with ``start``.
     """
     executor = PipelineExecutor(group, shard, layer_ranges=layer_ranges, pipeline_timeout_s=pipeline_timeout_s)
-    max_slots = options.get("max_slots", DEFAULT_MAX_SLOTS)
-    engine = Engine(
-        shard, executor=executor, micro_batches=micro_batches or min(group.world_size, max_slots), **options
-    )
+    lanes = micro_batches or min(group.world_size, options.get("max_slots") or group.world_size)
+    engine = Engine(shard, executor=executor, micro_batches=lanes, **options)
     if start:
         engine.start()
     return engine

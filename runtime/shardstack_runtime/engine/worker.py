@@ -47,7 +47,7 @@ def run_worker(group: Group, shard: Shard, *, pipeline_timeout_s: float = PIPELI
         raise ValueError(f"rank {rank} of {world} holds {model.layer_range}: only the last rank ends the model")
     if not shard.loaded:
         shard.load_weights()
-    model.pack_weights()
+    model.choose_compute()  # a no-op where the server chose it already
     stage = _Stage(group, shard, timedelta(seconds=pipeline_timeout_s))
     header = torch.empty(HEADER_LEN, dtype=torch.int64)
     with torch.inference_mode():
