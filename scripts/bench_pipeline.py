@@ -15,7 +15,7 @@ instead of one per rank:
   4. the point-to-point latency of a pass (rank 1's receive time per message) and the bytes per pass.
 
 The groups take turns for ``--rounds`` rounds (in a rotating order) and medians are reported, so drift
-hits them alike.
+hits them alike. The CPU model and its vector units are printed and written with the results.
 
     .venv/bin/python scripts/bench_pipeline.py --write
 
@@ -39,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench_machine import cpu, cpu_line, vector_units
 
 from shardstack_runtime.local import free_ports, is_ready
 
@@ -209,7 +211,7 @@ def _run_rounds(model_dir: Path, args: argparse.Namespace) -> dict[Config, list[
     return runs
 
 
-def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus: int) -> str:
+def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus: int, machine: dict[str, str]) -> str:
     """Return the results as docs/BENCHMARKS.md's section: the groups' throughput, then the Master-Worker model."""
     one = med[CONFIGS[0]]
     n = args.streams
@@ -221,6 +223,8 @@ def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus
         f"Command: `.venv/bin/python scripts/bench_pipeline.py --dtype {args.dtype} --new-tokens {args.new_tokens} "
         f"--streams {n} --repeat {args.repeat} --rounds {args.rounds} --write` ({datetime.now(UTC):%Y-%m-%d}, "
         f"{platform.machine()}, {cpus} CPUs, {args.dtype}, medians of {args.rounds} rounds).",
+        "",
+        cpu_line(machine),
         "",
         f"Each group is `shardstack-runtime local --shards P` over HTTP on all {cpus} CPUs: 1 rank with {cpus} "
         f"threads, or 2 ranks each pinned to its own {max(cpus // 2, 1)} CPU(s). Requests are greedy "
@@ -274,11 +278,13 @@ def main() -> int:
 
     from shardstack_runtime.demo_model import prepare_demo_model
 
+    machine = cpu()
+    print(f"CPU: {machine['model']} ({machine['cpus']} CPUs; {vector_units(machine)})", file=sys.stderr)
     model_dir = prepare_demo_model()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     runs = _run_rounds(model_dir, args)
     med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items()}
-    section = _section(med, args, cpus)
+    section = _section(med, args, cpus, machine)
     print(section)
     if args.write:
         _write_section(section)
