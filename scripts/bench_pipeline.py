@@ -194,7 +194,7 @@ def measure(group: Group, args: argparse.Namespace) -> dict[str, float]:
 
 
 def _parse_args() -> argparse.Namespace:
-    """Return the command line's options: dtype, tokens per request, streams, repetitions, rounds, write."""
+    """Return the command line's options: dtype, tokens per request, streams, repetitions, rounds, write, check."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtype", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--new-tokens", type=int, default=64)

@@ -153,7 +153,7 @@ def engine_tokens_per_s(engine, prompt_ids: list[int], streams: int, new_tokens:
 
 
 def _parse_args() -> argparse.Namespace:
-    """Return the command line's options: dtypes, tokens per generation, repetitions, parts, whether to write."""
+    """Return the command line's options: dtypes, tokens per generation, repetitions, parts, write, check."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     goal_dtypes, goal_loads = _goal_cases()
     parser.add_argument(
