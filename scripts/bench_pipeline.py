@@ -45,13 +45,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_doc import BENCHMARKS, write_section
 from bench_goals import PIPELINE_GOALS, check, exit_status, goals_markdown, report
 from bench_machine import cpu, cpu_line, vector_units
 
 from shardstack_runtime.local import free_ports, is_ready
 
-REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench_pipeline:begin -->", "<!-- bench_pipeline:end -->"
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 READY_TIMEOUT_S = 300
@@ -302,18 +301,6 @@ def _section(
     return "\n".join(lines)
 
 
-def _write_section(section: str) -> None:
-    """Replace this benchmark's block in docs/BENCHMARKS.md with ``section``, or append it."""
-    text = BENCHMARKS.read_text()
-    block = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + block + rest.partition(END)[2]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    BENCHMARKS.write_text(text)
-
-
 def main() -> int:
     args = _parse_args()
 
@@ -329,7 +316,7 @@ def main() -> int:
     section = _section(med, args, cpus, machine, goals_markdown(verdicts))
     print(section)
     if args.write:
-        _write_section(section)
+        write_section(f"{BEGIN}\n{section}\n{END}", BEGIN, END)
         print(f"written to {BENCHMARKS}", file=sys.stderr)
     print(report(verdicts))
     return exit_status(verdicts) if args.check else 0
