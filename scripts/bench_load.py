@@ -12,7 +12,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -139,9 +139,16 @@ def _seconds(run: Callable[[], object]) -> float:
 
 
 def load_section(
-    command: str, repeat: int, loads: dict[tuple[str, bool], dict[str, float]], machine: dict[str, str]
+    command: str,
+    repeat: int,
+    loads: dict[tuple[str, bool], dict[str, float]],
+    machine: dict[str, str],
+    goals: Sequence[str] = (),
 ) -> str:
-    """Return this run's weight-load section of docs/BENCHMARKS.md, between its begin and end markers."""
+    """Return this run's weight-load section of docs/BENCHMARKS.md, between its begin and end markers.
+
+    ``goals``: lines written after the table (the goals this section measured), none by default.
+    """
     table = [
         "| manifest | read from | raw read GiB/s | loader GiB/s (÷ raw) | verified GiB/s | **verified ÷ raw** (range) "
         "| hash alone GiB/s | read+hash ceiling ÷ raw |",
@@ -173,6 +180,7 @@ def load_section(
             "both need the CPU and share its cores perfectly.",
             "",
             *table,
+            *goals,
             LOAD_END,
         ]
     )

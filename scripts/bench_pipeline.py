@@ -15,11 +15,16 @@ instead of one per rank:
   4. the point-to-point latency of a pass (rank 1's receive time per message) and the bytes per pass.
 
 The groups take turns for ``--rounds`` rounds (in a rotating order) and medians are reported, so drift
-hits them alike.
+hits them alike. The CPU model and its vector units are printed and written with the results.
 
     .venv/bin/python scripts/bench_pipeline.py --write
+    .venv/bin/python scripts/bench_pipeline.py --check      # the goals: exit 1 on a FAIL
 
-Ratios are what to read: absolute numbers drift with the machine's load.
+Ratios are what to read: absolute numbers drift with the machine's load. After every run the goals of
+scripts/bench_goals.py (the bubble and 2 ranks vs 1 at 8 streams, default split) are printed as PASS, FAIL or
+"not measured" (another --streams), and written under the table. With --check the run exits 1 when a goal
+failed, and without --write it starts only the groups the goals compare (1 rank; 2 ranks split by bytes), half
+the time. Run it on an idle machine before calling a runtime change done.
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_doc import BENCHMARKS, write_section
+from bench_goals import PIPELINE_GOALS, check, exit_status, goals_markdown, report
+from bench_machine import cpu, cpu_line, vector_units
+
 from shardstack_runtime.local import free_ports, is_ready
 
-REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench_pipeline:begin -->", "<!-- bench_pipeline:end -->"
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 READY_TIMEOUT_S = 300
@@ -51,6 +58,9 @@ READY_TIMEOUT_S = 300
 
 @dataclass(frozen=True)
 class Config:
+    """A replica group to measure: ``key`` names it in the goals' keys (``pipeline.<key>.<metric>``)."""
+
+    key: str
     label: str
     shards: int
     balance: str = "bytes"
@@ -58,11 +68,12 @@ class Config:
 
 
 CONFIGS = (
-    Config("1 rank", 1),
-    Config("2 ranks, split by bytes (default)", 2, "bytes"),
-    Config("2 ranks, split by compute", 2, "compute"),
-    Config("2 ranks, split by compute, 4 micro-batches", 2, "compute", 4),
+    Config("1-rank", "1 rank", 1),
+    Config("2-ranks-bytes", "2 ranks, split by bytes (default)", 2, "bytes"),
+    Config("2-ranks-compute", "2 ranks, split by compute", 2, "compute"),
+    Config("2-ranks-compute-4mb", "2 ranks, split by compute, 4 micro-batches", 2, "compute", 4),
 )
+"""The first is the baseline every other group is compared with."""
 
 
 @dataclass
@@ -182,7 +193,7 @@ def measure(group: Group, args: argparse.Namespace) -> dict[str, float]:
 
 
 def _parse_args() -> argparse.Namespace:
-    """Return the command line's options: dtype, tokens per request, streams, repetitions, rounds, write."""
+    """Return the command line's options: dtype, tokens per request, streams, repetitions, rounds, write, check."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtype", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--new-tokens", type=int, default=64)
@@ -190,15 +201,41 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="single-request timings per round (median)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every configuration (median)")
     parser.add_argument("--write", action="store_true", help=f"write the results into {BENCHMARKS.name}")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a goal of scripts/bench_goals.py failed (goals not measured, e.g. with --streams other "
+        "than 8, do not fail); without --write, start only the groups the goals compare: "
+        f"{'; '.join(config.label for config in _goal_configs())}",
+    )
     return parser.parse_args()
 
 
-def _run_rounds(model_dir: Path, args: argparse.Namespace) -> dict[Config, list[dict[str, float]]]:
+def _goal_configs() -> tuple[Config, ...]:
+    """Return the groups :data:`PIPELINE_GOALS` read, after the baseline: what ``--check`` alone starts."""
+    keys = {goal.reads.split(".")[1] for goal in PIPELINE_GOALS}
+    return tuple(config for index, config in enumerate(CONFIGS) if index == 0 or config.key in keys)
+
+
+def _measured(med: dict[Config, dict[str, float]], streams: int) -> dict[str, float]:
+    """Return each 2-rank group's bubble and throughput against 1 rank at ``streams`` streams, as the goals' keys."""
+    one = med[CONFIGS[0]]
+    out = {}
+    for config, m in med.items():
+        if config.shards > 1:
+            out[f"pipeline.{config.key}.bubble_at_{streams}_streams"] = m["bubble"]
+            out[f"pipeline.{config.key}.tps_{streams}_streams_vs_1_rank"] = m["tpsN"] / one["tpsN"]
+    return out
+
+
+def _run_rounds(
+    model_dir: Path, args: argparse.Namespace, configs: tuple[Config, ...]
+) -> dict[Config, list[dict[str, float]]]:
     """Return every round's measurements of each configuration, the groups started in a rotating order."""
-    runs: dict[Config, list[dict[str, float]]] = {config: [] for config in CONFIGS}
+    runs: dict[Config, list[dict[str, float]]] = {config: [] for config in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            order = CONFIGS[round_ % len(CONFIGS) :] + CONFIGS[: round_ % len(CONFIGS)]
+            order = configs[round_ % len(configs) :] + configs[: round_ % len(configs)]
             for config in order:
                 group = start_group(config, model_dir, args, Path(tmp) / f"group-{config.shards}-{round_}.log")
                 try:
@@ -209,7 +246,9 @@ def _run_rounds(model_dir: Path, args: argparse.Namespace) -> dict[Config, list[
     return runs
 
 
-def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus: int) -> str:
+def _section(
+    med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus: int, machine: dict[str, str], goals: list[str]
+) -> str:
     """Return the results as docs/BENCHMARKS.md's section: the groups' throughput, then the Master-Worker model."""
     one = med[CONFIGS[0]]
     n = args.streams
@@ -219,8 +258,11 @@ def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus
         "## Pipeline: 1 rank vs 2 ranks on the same cores (SmolLM2-135M-Instruct, CPU)",
         "",
         f"Command: `.venv/bin/python scripts/bench_pipeline.py --dtype {args.dtype} --new-tokens {args.new_tokens} "
-        f"--streams {n} --repeat {args.repeat} --rounds {args.rounds} --write` ({datetime.now(UTC):%Y-%m-%d}, "
-        f"{platform.machine()}, {cpus} CPUs, {args.dtype}, medians of {args.rounds} rounds).",
+        f"--streams {n} --repeat {args.repeat} --rounds {args.rounds}{' --check' if args.check else ''} --write` "
+        f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {cpus} CPUs, {args.dtype}, medians of {args.rounds} "
+        "rounds).",
+        "",
+        cpu_line(machine),
         "",
         f"Each group is `shardstack-runtime local --shards P` over HTTP on all {cpus} CPUs: 1 rank with {cpus} "
         f"threads, or 2 ranks each pinned to its own {max(cpus // 2, 1)} CPU(s). Requests are greedy "
@@ -241,6 +283,8 @@ def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus
             f"**{m['tpsN'] / one['tpsN']:.2f}** | {m['bubble']:.1%} | {m['latency_ms']:.2f} ms | "
             f"{m['kib_per_pass']:.1f} KiB |"
         )
+    if goals:
+        lines += ["", "Goals (`--check` exits 1 on a FAIL; read a FAIL against the CPU above):", "", *goals]
     lines += [
         "",
         f"Master-Worker model, Total Time = N·T/P with T = {t:.2f} s (one request alone on 1 rank); N requests "
@@ -257,33 +301,25 @@ def _section(med: dict[Config, dict[str, float]], args: argparse.Namespace, cpus
     return "\n".join(lines)
 
 
-def _write_section(section: str) -> None:
-    """Replace this benchmark's block in docs/BENCHMARKS.md with ``section``, or append it."""
-    text = BENCHMARKS.read_text()
-    block = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + block + rest.partition(END)[2]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    BENCHMARKS.write_text(text)
-
-
 def main() -> int:
     args = _parse_args()
 
     from shardstack_runtime.demo_model import prepare_demo_model
 
+    machine = cpu()
+    print(f"CPU: {machine['model']} ({machine['cpus']} CPUs; {vector_units(machine)})", file=sys.stderr)
     model_dir = prepare_demo_model()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    runs = _run_rounds(model_dir, args)
+    runs = _run_rounds(model_dir, args, _goal_configs() if args.check and not args.write else CONFIGS)
     med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items()}
-    section = _section(med, args, cpus)
+    verdicts = check(PIPELINE_GOALS, _measured(med, args.streams))
+    section = _section(med, args, cpus, machine, goals_markdown(verdicts))
     print(section)
     if args.write:
-        _write_section(section)
+        write_section(f"{BEGIN}\n{section}\n{END}", BEGIN, END)
         print(f"written to {BENCHMARKS}", file=sys.stderr)
-    return 0
+    print(report(verdicts))
+    return exit_status(verdicts) if args.check else 0
 
 
 if __name__ == "__main__":

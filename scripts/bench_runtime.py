@@ -9,8 +9,13 @@
 
     .venv/bin/python scripts/bench_runtime.py --dtypes fp32 bf16 --write
     .venv/bin/python scripts/bench_runtime.py --only load --repeat 7      # item 4 alone, under a minute
+    .venv/bin/python scripts/bench_runtime.py --check                     # the goals: exit 1 on a FAIL
 
-Ratios are what to read: absolute numbers drift with the machine's load.
+Ratios are what to read: absolute numbers drift with the machine's load. After every run the goals of
+scripts/bench_goals.py are printed as PASS, FAIL or "not measured" (a goal this run's options left out, never
+a failure); the written sections list those measured. With --check the run exits 1 when a goal failed, and
+without --write it measures only what the goals read: bf16 decode (unless --dtypes is given) and the BLAKE3
+load from disk. Run it on an idle machine before calling a runtime change done.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 
 import torch
 from bench_doc import BENCHMARKS, REPO, write_section
+from bench_goals import RUNTIME_GOALS, check, exit_status, goals_markdown, report
 from bench_load import LOAD_BEGIN, LOAD_CASES, LOAD_END, load_ratio, load_section, load_summary
 from bench_machine import cpu, cpu_line, vector_units
 
@@ -37,6 +43,7 @@ BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
 PARTS = ("decode", "load")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DEFAULT_DTYPES = ["fp32", "bf16"]
 
 
 def median_time(fn, repeat: int) -> float:
@@ -146,9 +153,16 @@ def engine_tokens_per_s(engine, prompt_ids: list[int], streams: int, new_tokens:
 
 
 def _parse_args() -> argparse.Namespace:
-    """Return the command line's options: dtypes, tokens per generation, repetitions, parts, whether to write."""
+    """Return the command line's options: dtypes, tokens per generation, repetitions, parts, write, check."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
+    goal_dtypes, goal_loads = _goal_cases()
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=sorted(DTYPES),
+        help=f"default: {' '.join(DEFAULT_DTYPES)}; with --check and no --write, those the goals read "
+        f"({' '.join(goal_dtypes)})",
+    )
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -157,7 +171,53 @@ def _parse_args() -> argparse.Namespace:
         help="measure one part: decode (items 1-3) or load (item 4, under a minute); default: both",
     )
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md (the parts measured)")
-    return parser.parse_args()
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a goal of scripts/bench_goals.py failed (goals not measured do not fail); without "
+        f"--write, measure only what the goals read: {' and '.join(goal_dtypes)} decode, the load of "
+        f"{' and '.join(f'a {h} manifest from {_where(c)}' for h, c in goal_loads)}. The load goal reads the "
+        "disk (evicted) row, not the page-cache one: from the page cache the raw read is itself CPU work and "
+        "the read+hash ceiling bounds a verified load (about 0.47x on 2 cores; docs/BENCHMARKS.md, 'Verified "
+        "loads')",
+    )
+    args = parser.parse_args()
+    args.dtypes = args.dtypes or (goal_dtypes if _goals_only(args) else DEFAULT_DTYPES)
+    return args
+
+
+def _goals_only(args: argparse.Namespace) -> bool:
+    """Whether this run measures only what the goals read: ``--check`` without ``--write`` (no section to fill)."""
+    return args.check and not args.write
+
+
+def _where(cold: bool) -> str:
+    """Return where a load case reads from, as in the measurements' keys."""
+    return "disk" if cold else "page_cache"
+
+
+def _goal_cases() -> tuple[list[str], list[tuple[str, bool]]]:
+    """Return the dtypes and load cases that :data:`RUNTIME_GOALS` read: what ``--check`` alone measures."""
+    keys = [goal.reads.split(".") for goal in RUNTIME_GOALS]
+    dtypes = [name for name in DTYPES if ["decode", name] in (key[:2] for key in keys)]
+    loads = [case for case in LOAD_CASES if ["load", case[0], _where(case[1])] in (key[:3] for key in keys)]
+    return dtypes, loads
+
+
+def _decode_measured(rows: list[dict[str, str | float]]) -> dict[str, float]:
+    """Return the decode rows as the goals' keys: ``decode.<dtype>.<metric>``."""
+    return {
+        f"decode.{row['dtype']}.{key}": value for row in rows for key, value in row.items() if isinstance(value, float)
+    }
+
+
+def _load_measured(loads: dict[tuple[str, bool], dict[str, float]]) -> dict[str, float]:
+    """Return the load measurements as the goals' keys: ``load.<hash>.<disk|page_cache>.<metric>``."""
+    return {
+        f"load.{hash_name}.{_where(cold)}.{key}": value
+        for (hash_name, cold), load in loads.items()
+        for key, value in load.items()
+    }
 
 
 def _dtype_row(name: str, model_dir: Path, bandwidth: float, args: argparse.Namespace) -> dict[str, str | float]:
@@ -214,6 +274,7 @@ def _section(
     threads: int,
     bandwidth: float,
     machine: dict[str, str],
+    goals: list[str],
 ) -> str:
     """Return this run's decode section of docs/BENCHMARKS.md, between its begin and end markers."""
     table = [
@@ -234,7 +295,7 @@ def _section(
             "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
             "",
             f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
-            f"--new-tokens {args.new_tokens} --repeat {args.repeat}{_only(args)} --write` "
+            f"--new-tokens {args.new_tokens} --repeat {args.repeat}{_flags(args)} --write` "
             f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
             f"{threads} threads).",
             "",
@@ -248,13 +309,22 @@ def _section(
             "aggregate generated tokens/s with that many concurrent requests, prefill included.",
             "",
             *table,
+            *goals,
             END,
         ]
     )
 
 
-def _only(args: argparse.Namespace) -> str:
-    return f" --only {args.only}" if args.only else ""
+def _goals_block(goals: list[str]) -> list[str]:
+    """Return a section's goal table with the sentence that introduces it, or nothing when it has none."""
+    if not goals:
+        return []
+    return ["", "Goals (`--check` exits 1 on a FAIL; read a FAIL against the CPU above):", "", *goals]
+
+
+def _flags(args: argparse.Namespace) -> str:
+    """Return the options besides dtypes, tokens and repeat that the written command line repeats."""
+    return (f" --only {args.only}" if args.only else "") + (" --check" if args.check else "")
 
 
 def main() -> int:
@@ -266,6 +336,7 @@ def main() -> int:
     machine = cpu()
     print(f"CPU: {machine['model']} ({machine['cpus']} CPUs; {vector_units(machine)})")
     model_dir = prepare_demo_model()
+    measured: dict[str, float] = {}
     if "decode" in parts:
         threads = torch.get_num_threads()
         bandwidth = read_bandwidth_gib_s(args.repeat)
@@ -278,12 +349,15 @@ def main() -> int:
             row = _dtype_row(name, model_dir, bandwidth, args)
             rows.append(row)
             print(_row_summary(row))
+        measured |= _decode_measured(rows)
         if args.write:
-            write_section(_section(args, rows, threads, bandwidth, machine), BEGIN, END)
+            goals = _goals_block(goals_markdown(check(RUNTIME_GOALS, _decode_measured(rows))))
+            write_section(_section(args, rows, threads, bandwidth, machine, goals), BEGIN, END)
     if "load" in parts:
         loads = {}
+        cases = _goal_cases()[1] if _goals_only(args) else LOAD_CASES
         with tempfile.TemporaryDirectory() as scratch:
-            for hash_name, cold in LOAD_CASES:
+            for hash_name, cold in cases:
                 load = loads[hash_name, cold] = load_ratio(
                     model_dir, Path(scratch), args.repeat, hash_name=hash_name, cold=cold
                 )
@@ -291,12 +365,17 @@ def main() -> int:
                 print(
                     f"load, {hash_name} manifest, {where} (load average {os.getloadavg()[0]:.1f}): {load_summary(load)}"
                 )
+        measured |= _load_measured(loads)
         if args.write:
-            command = f".venv/bin/python scripts/bench_runtime.py --repeat {args.repeat}{_only(args)} --write"
-            write_section(load_section(command, args.repeat, loads, machine), LOAD_BEGIN, LOAD_END, after=END)
+            command = f".venv/bin/python scripts/bench_runtime.py --repeat {args.repeat}{_flags(args)} --write"
+            goals = _goals_block(goals_markdown(check(RUNTIME_GOALS, _load_measured(loads))))
+            section = load_section(command, args.repeat, loads, machine, goals)
+            write_section(section, LOAD_BEGIN, LOAD_END, after=END)
     if args.write:
         print(f"updated {BENCHMARKS.relative_to(REPO)}")
-    return 0
+    verdicts = check(RUNTIME_GOALS, measured)
+    print(report(verdicts))
+    return exit_status(verdicts) if args.check else 0
 
 
 if __name__ == "__main__":
