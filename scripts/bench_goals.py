@@ -5,9 +5,9 @@
     print(report(verdicts))
     sys.exit(exit_status(verdicts))
 
-``scripts/bench_runtime.py`` and ``scripts/bench_pipeline.py`` flatten what they measured into one mapping,
-``"<part>.<case>.<metric>"`` → value (``decode.bf16.scale_8``, ``load.blake3.disk.ratio_verified``,
-``pipeline.2-ranks-bytes.bubble_at_8_streams``), and evaluate their goals on it after every run; with
+``scripts/bench_runtime.py``, ``scripts/bench_pipeline.py`` and ``scripts/bench_serving.py`` flatten what they
+measured into one mapping, ``"<part>.<case>.<metric>"`` → value (``decode.bf16.scale_8``,
+``load.blake3.disk.ratio_verified``, ``pipeline.2-ranks-bytes.bubble_at_8_streams``), and evaluate their goals on it after every run; with
 ``--check`` they exit 1 when a goal failed. A goal whose value the run did not measure (another dtype, ``--only``,
 another stream count) is "not measured", never a failure. These are benchmarks, not tests: no test asserts
 a timing, and a FAIL is read against the machine it ran on (docs/BENCHMARKS.md records both).
@@ -23,6 +23,7 @@ __all__ = [
     "GOALS",
     "PIPELINE_GOALS",
     "RUNTIME_GOALS",
+    "SERVING_GOALS",
     "Goal",
     "Verdict",
     "check",
@@ -34,7 +35,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Goal:
-    """A bound on one ratio a benchmark measures; ``at_least``: the value must reach the bound, else stay below it."""
+    """A bound on one value a benchmark measures; ``at_least``: the value must reach the bound, else not exceed it."""
 
     name: str
     benchmark: str
@@ -44,17 +45,19 @@ class Goal:
     bound: float
     at_least: bool
     sentence: str
-    percent: bool = False
-    """Shown as a percentage (a fraction of time) rather than as a ratio (``1.30x``)."""
+    unit: Literal["x", "%", "count"] = "x"
+    """How the value reads: a ratio (``1.30x``), a fraction of time (``12.5%``) or a number of things."""
 
     def passes(self, value: float) -> bool:
-        return value >= self.bound if self.at_least else value < self.bound
+        return value >= self.bound if self.at_least else value <= self.bound  # NaN passes neither
 
     def show(self, value: float) -> str:
-        return f"{value:.1%}" if self.percent else f"{value:.2f}x"
+        if self.unit == "%":
+            return f"{value:.1%}"
+        return f"{value:g}" if self.unit == "count" else f"{value:.2f}x"
 
     def bound_text(self) -> str:
-        return f"{'≥' if self.at_least else '<'} {self.show(self.bound)}"
+        return f"{'≥' if self.at_least else '≤'} {self.show(self.bound)}"
 
 
 GOALS = (
@@ -93,7 +96,7 @@ GOALS = (
         "pipeline.2-ranks-bytes.bubble_at_8_streams",
         0.10,
         at_least=False,
-        percent=True,
+        unit="%",
         sentence="At 8 streams on 2 ranks with the default split (by bytes), the pipeline bubble stays under 10%.",
     ),
     Goal(
@@ -105,11 +108,31 @@ GOALS = (
         sentence="At 8 streams, 2 ranks with the default split reach at least 0.9x the tokens/s of 1 rank on the "
         "same cores.",
     ),
+    Goal(
+        "load_waits_for_its_work_only",
+        "bench_serving.py",
+        "serving.load.p99_over_bound",
+        1.0,
+        at_least=False,
+        sentence="Under the 64-client load, the p99 latency is at most the load's completion tokens over the "
+        "full-batch throughput: no request waits longer than the work ahead of it.",
+    ),
+    Goal(
+        "load_all_answered",
+        "bench_serving.py",
+        # Else a server could shorten its own p99 by turning requests away.
+        "serving.load.unanswered",
+        0,
+        at_least=False,
+        unit="count",
+        sentence="Every request of the load is answered (none refused with 429/503, none failed).",
+    ),
 )
 """Issue 15's goals for the runtime, each evaluated by the benchmark that measures it."""
 
 RUNTIME_GOALS = tuple(goal for goal in GOALS if goal.benchmark == "bench_runtime.py")
 PIPELINE_GOALS = tuple(goal for goal in GOALS if goal.benchmark == "bench_pipeline.py")
+SERVING_GOALS = tuple(goal for goal in GOALS if goal.benchmark == "bench_serving.py")
 
 
 @dataclass(frozen=True)
