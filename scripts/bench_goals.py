@@ -7,10 +7,11 @@
 
 ``scripts/bench_runtime.py``, ``scripts/bench_pipeline.py`` and ``scripts/bench_serving.py`` flatten what they
 measured into one mapping, ``"<part>.<case>.<metric>"`` → value (``decode.bf16.scale_8``,
-``load.blake3.disk.ratio_verified``, ``pipeline.2-ranks-bytes.bubble_at_8_streams``), and evaluate their goals on it after every run; with
-``--check`` they exit 1 when a goal failed. A goal whose value the run did not measure (another dtype, ``--only``,
-another stream count) is "not measured", never a failure. These are benchmarks, not tests: no test asserts
-a timing, and a FAIL is read against the machine it ran on (docs/BENCHMARKS.md records both).
+``load.blake3.disk.ratio_verified``, ``pipeline.2-ranks-bytes.bubble_at_8_streams``), and evaluate their goals
+on it after every run; with ``--check`` they exit 1 when a goal failed. A goal whose value the run did not
+measure (another dtype, ``--only``, another stream count) is "not measured", never a failure. These are
+benchmarks, not tests: no test asserts a timing, and a FAIL is read against the machine it ran on
+(docs/BENCHMARKS.md records both).
 """
 
 from __future__ import annotations

@@ -22,16 +22,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from bench_doc import BENCHMARKS, REPO, write_section
@@ -39,10 +44,13 @@ from bench_goals import RUNTIME_GOALS, check, exit_status, goals_markdown, repor
 from bench_load import LOAD_BEGIN, LOAD_CASES, LOAD_END, load_ratio, load_section, load_summary
 from bench_machine import cpu, cpu_line, vector_units
 
+from shardstack_runtime.threads import compute_here, leave_cores_to_compute
+
 BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
 PARTS = ("decode", "load")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+T = TypeVar("T")
 DEFAULT_DTYPES = ["fp32", "bf16"]
 
 
@@ -83,26 +91,60 @@ def matmul_chain_ms(config, dtype: torch.dtype, repeat: int) -> float:
     return median_time(lambda: [step() for _ in range(10)], repeat) * 100  # ms per step
 
 
-def transformers_generate(model_dir: Path, dtype: torch.dtype) -> Callable[[int], None]:
-    """Return ``run(n)``: transformers' greedy ``generate`` of exactly n new tokens for the prompt."""
+def transformers_generate(model_dir: Path, dtype: torch.dtype, threads: int) -> Callable[[int], None]:
+    """Return ``run(n)``: transformers' greedy ``generate`` of exactly n new tokens for the prompt.
+
+    transformers runs in a process of its own, with ``threads`` cores: in this one, the engine thread's
+    OpenMP pool would slow it down, as its pool would the engine's (runtime/shardstack_runtime/threads.py).
+    The pipe's round trip is in both ``run(n)`` and ``run(1)`` and cancels out of the decode rate.
+    """
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=_transformers_child, args=(theirs, str(model_dir), dtype, threads), daemon=True)
+    child.start()
+    ours.recv()  # loaded
+
+    def run(n: int) -> None:
+        ours.send(n)
+        ours.recv()
+
+    weakref.finalize(run, ours.send, None)  # the child ends once nothing runs it any more
+    return run
+
+
+def _transformers_child(pipe: Connection, model_dir: str, dtype: torch.dtype, threads: int) -> None:
+    """Load the model with transformers, then generate as many tokens as each message asks until told None."""
     # transformers' names from their defining modules: importing the package itself makes pyright bind
     # every model family it has (about a minute of each type check).
     from transformers.models.auto.tokenization_auto import AutoTokenizer
     from transformers.models.llama import LlamaForCausalLM
 
+    torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = LlamaForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
     ids = tokenizer(PROMPT, return_tensors="pt").input_ids
-
-    def run(n: int) -> None:
+    pipe.send("loaded")
+    while (n := pipe.recv()) is not None:
         with torch.inference_mode():
             # transformers types `generate`'s self as a Protocol written for the `ty` checker, which its
             # own models do not satisfy under pyright (a property `device` against a mutable attribute).
             model.generate(  # pyright: ignore[reportAttributeAccessIssue]
                 ids, max_new_tokens=n, min_new_tokens=n, do_sample=False
             )
+        pipe.send(n)
 
-    return run
+
+def on_all_cores(fn: Callable[[], T], threads: int) -> T:
+    """Run ``fn`` in a thread of its own on ``threads`` cores; the thread and its OpenMP pool end with it.
+
+    The bench's main thread keeps torch single-threaded, as a serving process does (threads.py), so that
+    at most one thread holds an OpenMP pool at a time.
+    """
+    result: list[T] = []
+    worker = threading.Thread(target=lambda: (compute_here(threads), result.append(fn())))
+    worker.start()
+    worker.join()
+    return result[0]
 
 
 def decode_rates(runs: dict[str, Callable[[int], None]], new_tokens: int, repeat: int) -> dict[str, float]:
@@ -220,12 +262,14 @@ def _load_measured(loads: dict[tuple[str, bool], dict[str, float]]) -> dict[str,
     }
 
 
-def _dtype_row(name: str, model_dir: Path, bandwidth: float, args: argparse.Namespace) -> dict[str, str | float]:
+def _dtype_row(
+    name: str, model_dir: Path, bandwidth: float, threads: int, args: argparse.Namespace
+) -> dict[str, str | float]:
     """Return one dtype's measurements: decode rates vs transformers, the floors, and the streams' scaling."""
     from shardstack_runtime.engine.engine import Engine
 
     dtype = DTYPES[name]
-    engine = Engine.from_uri(str(model_dir), dtype=dtype, max_slots=8)
+    engine = Engine.from_uri(str(model_dir), dtype=dtype, max_slots=8, threads=threads)
     engine.wait_ready(timeout=600)
     prompt_ids = engine.tokenizer.encode(PROMPT)
     weight_bytes = engine.shard.model.nbytes  # every tensor a decode step reads, once
@@ -234,13 +278,15 @@ def _dtype_row(name: str, model_dir: Path, bandwidth: float, args: argparse.Name
         asyncio.run(_generate(engine, prompt_ids, n))
 
     rates = decode_rates(
-        {"ours": ours_run, "transformers": transformers_generate(model_dir, dtype)}, args.new_tokens, args.repeat
+        {"ours": ours_run, "transformers": transformers_generate(model_dir, dtype, threads)},
+        args.new_tokens,
+        args.repeat,
     )
     ours, theirs = rates["ours"], rates["transformers"]
     streams = {n: engine_tokens_per_s(engine, prompt_ids, n, args.new_tokens, args.repeat) for n in (1, 4, 8)}
     engine.shutdown()
     floor_ms = weight_bytes / (bandwidth * (1 << 30)) * 1000
-    chain_ms = matmul_chain_ms(engine.shard.config, dtype, args.repeat)
+    chain_ms = on_all_cores(lambda: matmul_chain_ms(engine.shard.config, dtype, args.repeat), threads)
     return {
         "dtype": name,
         "ours": ours,
@@ -329,6 +375,7 @@ def _flags(args: argparse.Namespace) -> str:
 
 def main() -> int:
     args = _parse_args()
+    threads = leave_cores_to_compute()  # as a serving process does: only the engine thread runs parallel kernels
     parts = [args.only] if args.only else list(PARTS)
 
     from shardstack_runtime.demo_model import prepare_demo_model
@@ -338,15 +385,14 @@ def main() -> int:
     model_dir = prepare_demo_model()
     measured: dict[str, float] = {}
     if "decode" in parts:
-        threads = torch.get_num_threads()
-        bandwidth = read_bandwidth_gib_s(args.repeat)
+        bandwidth = on_all_cores(lambda: read_bandwidth_gib_s(args.repeat), threads)
         print(
             f"SmolLM2-135M-Instruct at {model_dir}; torch {torch.__version__}, {threads} threads; "
             f"memory read bandwidth {bandwidth:.1f} GiB/s"
         )
         rows = []
         for name in args.dtypes:
-            row = _dtype_row(name, model_dir, bandwidth, args)
+            row = _dtype_row(name, model_dir, bandwidth, threads, args)
             rows.append(row)
             print(_row_summary(row))
         measured |= _decode_measured(rows)

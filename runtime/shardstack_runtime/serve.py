@@ -117,6 +117,10 @@ class _RankServer:
         self.metrics = None
         self.servers: list = []
         self.stopping = asyncio.Event()
+        from .threads import leave_cores_to_compute
+
+        self.threads = leave_cores_to_compute()
+        """torch's cores, all for this rank's compute thread: the engine's or the worker loop's (threads.py)."""
 
     def _server(self, app, port: int, **config):
         import uvicorn
@@ -197,14 +201,15 @@ class _RankServer:
             dtype=s.dtype,
             device=device_of(s),
             max_slots=o.max_slots,
+            max_waiting=o.max_waiting,
             max_model_len=o.max_model_len,
             model_name=o.model_name,
+            threads=self.threads,
         )
         return await self._serve_api(engine)
 
     async def _serve_rank_of_pipeline(self) -> int:
         from .engine.pipeline import pipeline_engine
-        from .engine.worker import run_worker
         from .metrics import Metrics
         from .model_config import ModelConfig
         from .partition import balanced_layer_ranges, parse_layer_split
@@ -257,15 +262,14 @@ class _RankServer:
                     micro_batches=o.micro_batches,
                     layer_ranges=ranges,
                     pipeline_timeout_s=o.pipeline_timeout_s,
+                    threads=self.threads,
                 )
                 return await self._serve_api(engine)
             self.metrics = Metrics(o.model_name or s.model_uri.rstrip("/").rsplit("/", 1)[-1])
             if shard.load_report is not None:
                 self.metrics.record_weights_load(shard.load_report.seconds, shard.load_report.bytes_fetched)
-            compute = await asyncio.to_thread(shard.model.choose_compute)  # measures: off the event loop
-            self.metrics.record_compute_path(compute.labels())
             self.ready.set()
-            working = _in_daemon_thread(lambda: run_worker(group, shard, pipeline_timeout_s=o.pipeline_timeout_s))
+            working = _in_daemon_thread(lambda: self._work(group, shard))
             if not await self._first(working):
                 # SIGTERM while the worker thread waits in a receive: tearing the group down under it could
                 # block; the process exits anyway, and the leader sees this rank leave.
@@ -283,6 +287,17 @@ class _RankServer:
         finally:
             if joined:
                 leave_group(group)
+
+    def _work(self, group, shard) -> int:
+        """The worker rank's compute thread: choose the compute path, then run the pipeline loop."""
+        from .engine.worker import run_worker
+        from .threads import compute_here
+
+        compute_here(self.threads)
+        compute = shard.model.choose_compute()
+        if self.metrics is not None:
+            self.metrics.record_compute_path(compute.labels())
+        return run_worker(group, shard, pipeline_timeout_s=self.options.pipeline_timeout_s)
 
     async def _first(self, work: asyncio.Future) -> bool:
         """Wait for ``work`` or a stop signal, whichever comes first; True if the work finished."""

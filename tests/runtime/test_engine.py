@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from shardstack_runtime.engine.engine import WAITING_PER_SLOT, Engine, EngineOverloadedError, EngineStoppedError
-from shardstack_runtime.engine.executor import ExecutorBrokenError
+from shardstack_runtime.engine.executor import ExecutorBrokenError, LocalExecutor
 from shardstack_runtime.engine.lanes import MicroBatch
 from shardstack_runtime.generation import GenerationEvent, GenerationRequest, SamplingParams
 from shardstack_runtime.shard import open_shard
@@ -255,6 +255,28 @@ def test_without_max_slots_the_engine_measures_its_batch_curve_and_bounds_its_qu
         assert [e.finish_reason for e in events] == [None, None, "length"]
     finally:
         engine.shutdown()
+
+
+def test_the_engine_thread_runs_torch_on_the_cores_it_is_given(tiny_model_dir: Path, prompts) -> None:
+    # A serving process keeps torch single-threaded outside its engine thread (threads.py): the engine
+    # thread sets its own count, whatever the thread that built the engine runs with.
+    seen: list[int] = []
+
+    class Recording(LocalExecutor):
+        def submit(self, micro: MicroBatch) -> None:
+            seen.append(torch.get_num_threads())
+            super().submit(micro)
+
+    caller = torch.get_num_threads()
+    shard = open_shard(str(tiny_model_dir), dtype="float32", max_positions=128)
+    engine = Engine(shard, executor=Recording(shard), threads=1, max_slots=2, max_model_len=128, verify=False)
+    try:
+        engine.start().wait_ready(60)
+        asyncio.run(collect(engine, request(prompts[0], max_tokens=2, temperature=0.0)))
+    finally:
+        engine.shutdown()
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == caller
 
 
 def test_a_full_waiting_queue_refuses_new_requests(tiny_model_dir: Path, prompts) -> None:

@@ -47,6 +47,7 @@ from ..memory import available_memory
 from ..sampling import RowSampler
 from ..shard import Shard, open_shard
 from ..slots import SlotChoice, choose_slots, decode_step_timer
+from ..threads import compute_here
 from ..tokenizer import Tokenizer
 from .batch import Batch
 from .executor import Executor, ExecutorBrokenError, LocalExecutor
@@ -94,6 +95,7 @@ class Engine:
         verify: bool = True,
         micro_batches: int = 1,
         executor: Executor | None = None,
+        threads: int | None = None,
     ) -> None:
         self.executor: Executor = executor if executor is not None else LocalExecutor(shard)
         if shard.tokenizer is None:
@@ -117,6 +119,8 @@ class Engine:
         self.micro_batches = micro_batches
         """Passes in flight at once, each over its own lane of KV-cache slots (1 unless pipelined)."""
         self._verify = verify
+        self._threads = threads or torch.get_num_threads()
+        """torch's cores in the engine thread (default: torch's count where the engine is built; see threads.py)."""
         eos_ids = frozenset(self.tokenizer.eos_token_ids) | frozenset(shard.config.eos_token_ids)
         self.scheduler = Scheduler(
             self.executor, max_model_len=self.max_model_len, prefill_chunk=prefill_chunk, eos_ids=eos_ids
@@ -256,6 +260,7 @@ class Engine:
     # ------------------------------------------------------------------ engine thread
 
     def _main(self) -> None:
+        compute_here(self._threads)
         try:
             if self._start_up():
                 self._serve()
