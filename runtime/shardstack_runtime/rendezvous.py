@@ -35,7 +35,7 @@ import torch.distributed as dist
 # `as TCPStore` or an __all__ entry, so pyright takes it for a private import.
 from torch.distributed import TCPStore  # pyright: ignore[reportPrivateImportUsage]
 
-from .model import LayerRange
+from .model.llama import LayerRange
 from .settings import RankSettings
 from .shard import Shard, open_shard
 

@@ -48,7 +48,7 @@ class ServeOptions:
 
     host: str = "0.0.0.0"
     max_slots: int | None = None
-    """Sequences decoded together (default: measured at start, see slots.py)."""
+    """Sequences decoded together (default: measured at start, see engine/slots.py)."""
     max_waiting: int | None = None
     """Requests waiting for a slot before more are refused with 503 (default: 16 per slot)."""
     max_model_len: int | None = None
@@ -211,8 +211,8 @@ class _RankServer:
     async def _serve_rank_of_pipeline(self) -> int:
         from .engine.pipeline import pipeline_engine
         from .metrics import Metrics
-        from .model_config import ModelConfig
-        from .partition import balanced_layer_ranges, parse_layer_split
+        from .model.config import ModelConfig
+        from .model.partition import balanced_layer_ranges, parse_layer_split
         from .rendezvous import join_and_load, leave_group
         from .weights.checkpoint import open_checkpoint
 
@@ -310,7 +310,7 @@ class _RankServer:
 
     async def _serve_api(self, engine) -> int:
         """Serve the OpenAI API over ``engine``; /ready follows the engine; exit 1 if it fails."""
-        from .api import create_app
+        from .http import create_app
         from .metrics import Metrics
         from .server_settings import ServerSettings
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import LayerRange, ShardModel
-from .model_config import ModelConfig
+from .model.config import ModelConfig
+from .model.llama import LayerRange, ShardModel
 from .tokenizer import Tokenizer
 from .weights.checkpoint import Checkpoint, open_checkpoint
 from .weights.loader import LoadReport, load_tensors

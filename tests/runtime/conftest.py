@@ -28,7 +28,7 @@ from api_harness import API_KEY, SETTINGS, FakeEngine, serve
 from fastapi import FastAPI
 from tiny_models import write_tiny_model
 
-from shardstack_runtime.api import create_app
+from shardstack_runtime.http import create_app
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,7 @@ def worker(args: dict, group, shard) -> dict:
 
 
 def main(args: dict) -> dict:
-    from shardstack_runtime.model import LayerRange
+    from shardstack_runtime.model.llama import LayerRange
     from shardstack_runtime.rendezvous import join_and_load, leave_group
     from shardstack_runtime.settings import RankSettings
 

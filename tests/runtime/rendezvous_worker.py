@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def main(args: dict) -> dict:
-    from shardstack_runtime.model import LayerRange
+    from shardstack_runtime.model.llama import LayerRange
     from shardstack_runtime.rendezvous import agree_on_model, join_and_load, join_group, leave_group
     from shardstack_runtime.settings import RankSettings
 

@@ -10,7 +10,7 @@ import openai
 import pytest
 from api_harness import API_KEY, MODEL, FakeEngine, assert_openai_error, serve
 
-from shardstack_runtime.api import create_app
+from shardstack_runtime.http import create_app
 from shardstack_runtime.metrics import Metrics
 from shardstack_runtime.server_settings import ServerSettings
 

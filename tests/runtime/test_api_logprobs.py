@@ -16,8 +16,8 @@ import pytest
 from api_harness import MODEL, REPLY, REPLY_TEXT, FakeEngine
 from openai.types.chat import ChatCompletionMessageParam
 
-from shardstack_runtime.api.logprobs import LOWEST_LOGPROB, ChoiceLogprobs
 from shardstack_runtime.generation import GenerationEvent
+from shardstack_runtime.http.logprobs import LOWEST_LOGPROB, ChoiceLogprobs
 
 pytestmark = pytest.mark.usefixtures("engine_ready")
 """The shared fake engine is ready at the start of every test, whatever an earlier one left it as."""

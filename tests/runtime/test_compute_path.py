@@ -1,16 +1,16 @@
-"""How the runtime picks the dtype its matrix products compute in (shardstack_runtime.compute_path)."""
+"""How the runtime picks the dtype its matrix products compute in (shardstack_runtime.model.compute_path)."""
 
 from __future__ import annotations
 
 import torch
 
-from shardstack_runtime.compute_path import (
+from shardstack_runtime.model.compute_path import (
     MEASURED_ROWS,
     WIDE_DTYPE,
     choose_compute_path,
     product_timer,
 )
-from shardstack_runtime.model_config import ModelConfig
+from shardstack_runtime.model.config import ModelConfig
 
 CPU = torch.device("cpu")
 GIB = 2**30

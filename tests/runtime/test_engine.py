@@ -249,7 +249,7 @@ def test_without_max_slots_the_engine_measures_its_batch_curve_and_bounds_its_qu
         assert choice is not None and engine.max_slots == choice.slots >= 1, choice
         assert [rows for rows, _ in choice.curve][:2] == [1, 2]  # measured from one row up
         assert engine.stats().extra["max_slots"] == engine.max_slots
-        assert engine.max_waiting == WAITING_PER_SLOT * engine.max_slots
+        assert engine.max_waiting == WAITING_PER_SLOT * choice.slots
         assert engine.compute is not None and engine.compute.weights_dtype == torch.bfloat16
         events = asyncio.run(collect(engine, request(prompts[0], max_tokens=3, temperature=0.0)))
         assert [e.finish_reason for e in events] == [None, None, "length"]

@@ -9,10 +9,10 @@ import pytest
 import torch
 from tiny_models import write_tiny_model
 
-from shardstack_runtime.compute_path import ComputePath
 from shardstack_runtime.engine.batch import Batch, SlotMove
-from shardstack_runtime.model import LayerRange, ShardModel
-from shardstack_runtime.model_config import ModelConfig
+from shardstack_runtime.model.compute_path import ComputePath
+from shardstack_runtime.model.config import ModelConfig
+from shardstack_runtime.model.llama import LayerRange, ShardModel
 from shardstack_runtime.shard import open_shard
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.loader import load_tensors

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shardstack_runtime.model_config import ModelConfig, ModelConfigError, RopeConfig
+from shardstack_runtime.model.config import ModelConfig, ModelConfigError, RopeConfig
 
 LLAMA_3_1_8B = {
     "architectures": ["LlamaForCausalLM"],

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from shardstack_runtime.model import LayerRange, ShardModel
-from shardstack_runtime.model_config import ModelConfig
-from shardstack_runtime.partition import balanced_layer_ranges, layer_params, parse_layer_split, rank_bytes
+from shardstack_runtime.model.config import ModelConfig
+from shardstack_runtime.model.llama import LayerRange, ShardModel
+from shardstack_runtime.model.partition import balanced_layer_ranges, layer_params, parse_layer_split, rank_bytes
 
 # SmolLM2-135M: 30 layers, hidden 576, intermediate 1536, 9 heads / 3 KV heads of 64, vocab 49152, tied.
 SMOLLM2 = ModelConfig.from_hf(

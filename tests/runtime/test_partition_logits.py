@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from shardstack_runtime.engine.batch import Batch
-from shardstack_runtime.model import LayerRange, ShardModel
-from shardstack_runtime.model_config import ModelConfig
-from shardstack_runtime.partition import balanced_layer_ranges
+from shardstack_runtime.model.config import ModelConfig
+from shardstack_runtime.model.llama import LayerRange, ShardModel
+from shardstack_runtime.model.partition import balanced_layer_ranges
 from shardstack_runtime.shard import Shard, open_shard
 
 # fp32. The shards run the whole model's kernels on the same shapes, so the chained logits come out equal

@@ -28,9 +28,9 @@ from test_rendezvous import free_port
 
 from shardstack_runtime.engine.pipeline import pipeline_engine
 from shardstack_runtime.engine.wire import HEADER_LEN, encode_header
-from shardstack_runtime.model import LayerRange
-from shardstack_runtime.model_config import ModelConfig
-from shardstack_runtime.partition import balanced_layer_ranges
+from shardstack_runtime.model.config import ModelConfig
+from shardstack_runtime.model.llama import LayerRange
+from shardstack_runtime.model.partition import balanced_layer_ranges
 
 WORKER = Path(__file__).with_name("pipeline_worker.py")
 PROCESS_LIMIT_S = 120  # generous: a bound on a hang, not a performance threshold

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from shardstack_runtime.model import ShardModel
-from shardstack_runtime.model_config import ModelConfig
-from shardstack_runtime.partition import balanced_layer_ranges
+from shardstack_runtime.model.config import ModelConfig
+from shardstack_runtime.model.llama import ShardModel
+from shardstack_runtime.model.partition import balanced_layer_ranges
 from shardstack_runtime.rendezvous import _pods
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.cli import push_checkpoint

@@ -1,4 +1,4 @@
-"""How many decode slots the engine takes by default (shardstack_runtime.slots)."""
+"""How many decode slots the engine takes by default (shardstack_runtime.engine.slots)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from test_model import load_model
 
-from shardstack_runtime.slots import CANDIDATE_SLOTS, choose_slots, decode_step_timer
+from shardstack_runtime.engine.slots import CANDIDATE_SLOTS, choose_slots, decode_step_timer
 
 MIB = 2**20
 

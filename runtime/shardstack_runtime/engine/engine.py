@@ -35,7 +35,6 @@ from collections.abc import AsyncGenerator
 
 import torch
 
-from ..compute_path import ComputePath
 from ..generation import (
     EngineStats,
     EngineUnavailableError,
@@ -44,15 +43,16 @@ from ..generation import (
     SamplingParams,
 )
 from ..memory import available_memory
+from ..model.compute_path import ComputePath
 from ..sampling import RowSampler
 from ..shard import Shard, open_shard
-from ..slots import SlotChoice, choose_slots, decode_step_timer
 from ..threads import compute_here
 from ..tokenizer import Tokenizer
 from .batch import Batch
 from .executor import Executor, ExecutorBrokenError, LocalExecutor
 from .lanes import EngineSequence, MicroBatch
 from .scheduler import Scheduler
+from .slots import SlotChoice, choose_slots, decode_step_timer
 
 logger = logging.getLogger(__name__)
 

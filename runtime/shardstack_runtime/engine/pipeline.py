@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 
 from ..generation import EngineStats, StageStats
-from ..model import LayerRange
+from ..model.llama import LayerRange
 from ..rendezvous import Group, stage_loads
 from ..sampling import decode_sampled, encode_draws
 from ..shard import Shard

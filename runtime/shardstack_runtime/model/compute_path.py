@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .memory import available_memory
-from .model_config import ModelConfig
+from ..memory import available_memory
+from .config import ModelConfig
 
 WIDE_DTYPE = torch.float32
 MEASURED_ROWS = (1, 2, 4, 8, 16, 64)

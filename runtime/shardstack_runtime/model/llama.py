@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from ..engine.batch import Batch
+from ..engine.kv_cache import KVCache
+from ..memory import available_memory
 from .compute_path import WIDE_DTYPE, ComputePath, choose_compute_path, linear, native, onednn_linear_works, pack
-from .engine.batch import Batch
-from .engine.kv_cache import KVCache
-from .memory import available_memory
-from .model_config import ModelConfig
+from .config import ModelConfig
 from .rope import RotaryTable, apply_rotary
 
 DTYPES = {

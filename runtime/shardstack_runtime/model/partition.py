@@ -22,8 +22,8 @@ rank to the first.
 
 from __future__ import annotations
 
-from .model import LayerRange
-from .model_config import ModelConfig
+from .config import ModelConfig
+from .llama import LayerRange
 
 __all__ = ["BALANCE", "balanced_layer_ranges", "layer_params", "parse_layer_split", "rank_bytes"]
 

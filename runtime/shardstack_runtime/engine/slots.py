@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .engine.batch import Batch
-from .model import ShardModel
+from ..model.llama import ShardModel
+from .batch import Batch
 
 CANDIDATE_SLOTS = (1, 2, 4, 8, 16, 32, 64)
 KNEE_SHARE = 0.9

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .model_config import RopeConfig
+from .config import RopeConfig
 
 
 def inverse_frequencies(rope: RopeConfig, head_dim: int) -> torch.Tensor:
