@@ -109,10 +109,10 @@ class Engine:
         self.model_name = model_name or _name_from_uri(shard.checkpoint.uri)
         self.max_model_len = min(max_model_len or DEFAULT_MAX_MODEL_LEN, shard.model.max_positions)
         self.max_slots = max_slots
-        """Sequences decoded together; None until the engine chose them at start (:mod:`~..slots`)."""
+        """Sequences decoded together; None until the engine chose them at start (:mod:`~.slots`)."""
         self._max_waiting = max_waiting
         self.compute: ComputePath | None = None
-        """How the products compute here, once chosen at start (:mod:`~..compute_path`)."""
+        """How the products compute here, once chosen at start (:mod:`~..model.compute_path`)."""
         self.slot_choice: SlotChoice | None = None
         """Why ``max_slots`` is what it is, when the engine chose it."""
         self.prefill_chunk = prefill_chunk
@@ -341,7 +341,7 @@ class Engine:
         )
 
     def _choose_slots(self) -> int:
-        """Measure the batch curve of this rank's model and take the default slots from it (:mod:`~..slots`)."""
+        """Measure the batch curve of this rank's model and take the default slots from it (:mod:`~.slots`)."""
         model = self.shard.model
         self.slot_choice = choose_slots(
             decode_step_timer(model),

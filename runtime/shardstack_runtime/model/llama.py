@@ -11,7 +11,7 @@ Usage::
 A shard holds the embeddings only when its range starts at layer 0 and the final norm + LM head only
 when it ends at the last layer. Its forward takes token ids ``[B, S]`` (first shard) or hidden states
 ``[B, S, hidden]`` (the others) and returns hidden states ``[B, S, hidden]`` (all but the last) or the
-logits of each row's last real token ``[B, vocab]`` (the last). The :class:`~.batch.Batch` travels
+logits of each row's last real token ``[B, vocab]`` (the last). The :class:`~..engine.batch.Batch` travels
 beside the activations, so the next shard writes its KV cache at the same slots and positions.
 
 Projections that read the same input are fused (q/k/v, gate/up); :meth:`ShardModel.checkpoint_targets`
