@@ -378,10 +378,11 @@ class ShardModel:
         c = self.config
         rows, width = hidden.shape[0], hidden.shape[1]
         qkv = linear(self._rms_norm(hidden, layer.input_norm), layer.qkv, layer.qkv_bias)
-        q, k, v = qkv.split((self._q_size, self._kv_size, self._kv_size), dim=-1)
-        q = apply_rotary(q.view(rows, width, c.num_heads, c.head_dim), cos, sin)
-        k = apply_rotary(k.view(rows, width, c.num_kv_heads, c.head_dim), cos, sin)
-        v = v.view(rows, width, c.num_kv_heads, c.head_dim)
+        # Queries and keys rotate together: one set of operations for both, every layer.
+        qk_size = self._q_size + self._kv_size
+        qk = apply_rotary(qkv[..., :qk_size].view(rows, width, c.num_heads + c.num_kv_heads, c.head_dim), cos, sin)
+        q, k = qk.split((c.num_heads, c.num_kv_heads), dim=2)
+        v = qkv[..., qk_size:].view(rows, width, c.num_kv_heads, c.head_dim)
 
         # Write this pass's keys and values: [B, S, kv_heads, head_dim] at (slot, position) pairs.
         if step.write_rows is None:

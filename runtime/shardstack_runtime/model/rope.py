@@ -41,7 +41,7 @@ def inverse_frequencies(rope: RopeConfig, head_dim: int) -> torch.Tensor:
 
 
 class RotaryTable:
-    """Precomputed cos/sin for positions ``0 .. max_positions - 1``."""
+    """Precomputed cos/sin for positions ``0 .. max_positions - 1``, laid out for :func:`apply_rotary`."""
 
     def __init__(
         self,
@@ -55,20 +55,17 @@ class RotaryTable:
         inv_freq = inverse_frequencies(rope, head_dim)
         positions = torch.arange(max_positions, dtype=torch.float32)
         freqs = positions[:, None] * inv_freq[None, :]
-        angles = torch.cat((freqs, freqs), dim=-1)
         self.max_positions = max_positions
-        self.cos = angles.cos().to(device=device, dtype=dtype)
-        self.sin = angles.sin().to(device=device, dtype=dtype)
+        self.cos = torch.cat((freqs, freqs), dim=-1).cos().to(device=device, dtype=dtype)
+        # The sine with its first half negated: rotating x is then x * cos + roll(x, half) * sin, the same
+        # products as transformers' x * cos + rotate_half(x) * sin in three operations instead of five.
+        self.sin = torch.cat((-freqs.sin(), freqs.sin()), dim=-1).to(device=device, dtype=dtype)
 
     def lookup(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return cos and sin for ``positions`` (any shape), each with a trailing ``head_dim`` axis."""
-        return self.cos[positions], self.sin[positions]
+        """Return cos and signed sin for ``positions`` ([B, S]) as [B, S, 1, head_dim]: one row for every head."""
+        return self.cos[positions].unsqueeze(-2), self.sin[positions].unsqueeze(-2)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` ([B, S, heads, head_dim]) by the angles in ``cos``/``sin`` ([B, S, head_dim])."""
-    cos = cos.unsqueeze(2)
-    sin = sin.unsqueeze(2)
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+    """Rotate ``x`` ([B, S, heads, head_dim]) by the angles of :meth:`RotaryTable.lookup` ([B, S, 1, head_dim])."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
