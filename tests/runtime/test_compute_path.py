@@ -31,24 +31,32 @@ def config() -> ModelConfig:
     )
 
 
-def timer_from(native_s: dict[int, float], wide_s: dict[int, float]):
-    """A measurement that answers the given seconds per row count, and records what it was asked."""
-    asked: list[tuple[int, torch.dtype]] = []
+def timer_from(native_s: dict[int, float], wide_s: dict[int, float], plain_one_row_s: float = 2.0):
+    """A measurement that answers the given seconds per row count, and records what it was asked.
 
-    def timer(rows: int, dtype: torch.dtype) -> float:
-        asked.append((rows, dtype))
+    The packed layout takes the given seconds, the plain one ``plain_one_row_s`` (only asked at one row).
+    """
+    asked: list[tuple[int, torch.dtype, bool]] = []
+
+    def timer(rows: int, dtype: torch.dtype, packed: bool) -> float:
+        asked.append((rows, dtype, packed))
+        if not packed:
+            return plain_one_row_s
         return (wide_s if dtype == WIDE_DTYPE else native_s)[rows]
 
     timer.asked = asked  # type: ignore[attr-defined]
     return timer
 
 
-def never_measure(rows: int, dtype: torch.dtype) -> float:
+def never_measure(rows: int, dtype: torch.dtype, packed: bool) -> float:
     raise AssertionError("no measurement was needed")
 
 
-def test_fp32_weights_and_gpus_compute_in_their_own_dtype_without_measuring() -> None:
-    fp32 = choose_compute_path(config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=never_measure)
+def test_fp32_weights_and_gpus_compute_in_their_own_dtype() -> None:
+    one_row = {rows: 1.0 for rows in MEASURED_ROWS}
+    fp32 = choose_compute_path(
+        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(one_row, one_row)
+    )
     cuda = choose_compute_path(
         config(), torch.bfloat16, torch.device("cuda"), twin_bytes=GIB, memory_left=100 * GIB, timer=never_measure
     )
@@ -66,7 +74,7 @@ def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_
     path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer)
     assert path.wide_from_rows == 4 and path.wide_dtype == torch.float32
     assert [path.dtype_for(rows) for rows in (1, 3, 4, 64)] == [torch.bfloat16] * 2 + [torch.float32] * 2
-    assert {rows for rows, _ in timer.asked} == set(MEASURED_ROWS)  # type: ignore[attr-defined]
+    assert {rows for rows, _, _ in timer.asked} == set(MEASURED_ROWS)  # type: ignore[attr-defined]
     described = path.describe()
     assert "below 4 rows" in described and "8 rows" in described, described
     assert path.labels()["wide_from_rows"] == "4" and path.labels()["wide_dtype"] == "float32"
@@ -94,13 +102,27 @@ def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
 
 
 def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
-    path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=never_measure
-    )
+    one_row = {rows: 1.0 for rows in MEASURED_ROWS}
+    timer = timer_from(one_row, one_row)
+    path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=timer)
+    assert {rows for rows, _, _ in timer.asked} == {1}  # the layout only: no twin would fit
     assert path.wide_from_rows is None
     assert "6.0 GiB" in path.reason and "10.0 GiB" in path.reason, path.reason
 
 
-def test_the_measurement_times_real_products_in_both_dtypes() -> None:
+def test_the_single_stream_keeps_whichever_layout_is_faster_at_one_row() -> None:
+    # MKL's plain fp32 product of one row can beat oneDNN's packed one: then the weights stay plain.
+    one_row = {rows: 1.0 for rows in MEASURED_ROWS}
+    plain_wins = choose_compute_path(
+        config(), torch.float32, CPU, twin_bytes=GIB, timer=timer_from(one_row, one_row, plain_one_row_s=0.5)
+    )
+    packed_wins = choose_compute_path(
+        config(), torch.float32, CPU, twin_bytes=GIB, timer=timer_from(one_row, one_row, plain_one_row_s=2.0)
+    )
+    assert not plain_wins.packed and plain_wins.labels()["layout"] == "plain" and "plain" in plain_wins.describe()
+    assert packed_wins.packed and packed_wins.labels()["layout"] == "packed"
+
+
+def test_the_measurement_times_real_products_in_both_dtypes_and_layouts() -> None:
     timer = product_timer(config(), torch.bfloat16, repeat=2)
-    assert timer(4, torch.bfloat16) > 0 and timer(4, torch.float32) > 0
+    assert all(timer(4, dtype, packed) > 0 for dtype in (torch.bfloat16, torch.float32) for packed in (True, False))

@@ -108,6 +108,17 @@ def test_packed_weights_give_the_same_logits(tiny_model_dir: Path, tiny_hf) -> N
         model.checkpoint_targets()
 
 
+def test_a_compute_path_that_measured_plain_faster_keeps_the_weights_plain(tiny_model_dir: Path) -> None:
+    model = load_model(tiny_model_dir)
+    plain = ComputePath(weights_dtype=torch.float32, reason="test", packed=False)
+    assert model.pack_weights(plain) is False and model.packed  # laid out: no more loading into it
+    assert not any(t.is_mkldnn for layer in model.layers for t in (layer.qkv, layer.o, layer.gate_up, layer.down))
+    reference = load_model(tiny_model_dir)
+    ids = random_ids(1, 6, seed=5)
+    ours = model.forward(ids, Batch.prefill(0, 0, 6), model.new_cache(1))
+    assert torch.equal(ours, reference.forward(ids, Batch.prefill(0, 0, 6), reference.new_cache(1)))
+
+
 def test_a_wide_compute_path_runs_batches_in_fp32_and_single_rows_as_before(tiny_model_dir: Path) -> None:
     # bf16 weights; steps of 2+ rows compute in fp32 from fp32 twins, as on a CPU without native bf16.
     wide = load_model(tiny_model_dir, dtype=torch.bfloat16)

@@ -42,8 +42,9 @@ TWIN_SHARE = 0.5
 _MEASURE_MAX_FEATURES = 2048
 """The measured matrix is the model's MLP shape capped at this size, so big models measure in milliseconds."""
 
-Timer = Callable[[int, torch.dtype], float]
-"""Seconds one product of ``rows`` rows takes in a dtype; injected by tests."""
+Timer = Callable[[int, torch.dtype, bool], float]
+"""Seconds one product of ``rows`` rows takes in a dtype, with oneDNN's packed layout or the plain one; injected
+by tests."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class ComputePath:
     wide_from_rows: int | None = None
     """Steps with at least this many rows (batch rows x tokens) compute in fp32; None: never."""
     measured: tuple[RowTiming, ...] = ()
+    packed: bool = True
+    """Whether the weights' own products use oneDNN's packed layout (on CPU): it wins for bf16 on the CPUs
+    measured, but a plain fp32 product of one row (MKL's) can beat it; measured at one row, the single stream."""
 
     @property
     def wide_dtype(self) -> torch.dtype | None:
@@ -86,8 +90,9 @@ class ComputePath:
             choice = f"matrix products in {name} at every batch size"
         else:
             choice = f"matrix products in {name} below {self.wide_from_rows} rows, in float32 from there"
+        layout = "oneDNN-packed" if self.packed else "plain (packing measured slower at one row)"
         timings = ", ".join(f"{t.rows} rows {t.wide_speedup:.2f}x" for t in self.measured)
-        return f"{choice} ({self.reason})" + (f"; float32 speed-up measured: {timings}" if timings else "")
+        return f"{choice}, {layout} ({self.reason})" + (f"; float32 speed-up measured: {timings}" if timings else "")
 
     def labels(self) -> dict[str, str]:
         """The choice as metric labels."""
@@ -95,13 +100,16 @@ class ComputePath:
             "weights_dtype": _dtype_name(self.weights_dtype),
             "wide_dtype": _dtype_name(self.wide_dtype) if self.wide_dtype else "none",
             "wide_from_rows": str(self.wide_from_rows or 0),
+            "layout": "packed" if self.packed else "plain",
             "reason": self.reason,
         }
 
 
-def native(dtype: torch.dtype, reason: str, measured: tuple[RowTiming, ...] = ()) -> ComputePath:
+def native(
+    dtype: torch.dtype, reason: str, measured: tuple[RowTiming, ...] = (), *, packed: bool = True
+) -> ComputePath:
     """Every product in the weights' dtype."""
-    return ComputePath(weights_dtype=dtype, reason=reason, measured=measured)
+    return ComputePath(weights_dtype=dtype, reason=reason, measured=measured, packed=packed)
 
 
 def choose_compute_path(
@@ -118,27 +126,34 @@ def choose_compute_path(
     ``twin_bytes`` is what the fp32 twins of the projections would take; ``memory_left`` the bytes
     available once the KV cache is allocated (default: :func:`~.memory.available_memory`).
     """
-    if dtype == WIDE_DTYPE:
-        return native(dtype, "the weights are fp32 already")
     if device.type != "cpu":
         return native(dtype, f"{device.type} computes {_dtype_name(dtype)} natively")
+    timer = timer or product_timer(config, dtype)
+    packed = onednn_linear_works(dtype) and timer(1, dtype, True) <= timer(1, dtype, False)
+    if dtype == WIDE_DTYPE:
+        return native(dtype, "the weights are fp32 already", packed=packed)
     memory_left = available_memory(device) if memory_left is None else memory_left
     if memory_left is not None and twin_bytes > TWIN_SHARE * memory_left:
         return native(
             dtype,
             f"float32 twins would take {twin_bytes / 2**30:.1f} GiB, more than {TWIN_SHARE:.0%} of the "
             f"{memory_left / 2**30:.1f} GiB left",
+            packed=packed,
         )
-    timer = timer or product_timer(config, dtype)
-    measured = tuple(RowTiming(rows, timer(rows, dtype), timer(rows, WIDE_DTYPE)) for rows in MEASURED_ROWS)
+    # The twins serve batches, where the packed layout wins: they are always packed.
+    measured = tuple(
+        RowTiming(rows, timer(rows, dtype, packed), timer(rows, WIDE_DTYPE, True)) for rows in MEASURED_ROWS
+    )
     wide_from = _first_lasting_win(measured)
     if wide_from is None:
-        return native(dtype, f"float32 is not faster than {_dtype_name(dtype)} here at any batch size", measured)
+        reason = f"float32 is not faster than {_dtype_name(dtype)} here at any batch size"
+        return native(dtype, reason, measured, packed=packed)
     return ComputePath(
         weights_dtype=dtype,
         reason=f"this CPU computes {_dtype_name(dtype)} products slower than float32 from {wide_from} rows",
         wide_from_rows=wide_from,
         measured=measured,
+        packed=packed,
     )
 
 
@@ -153,15 +168,19 @@ def _first_lasting_win(measured: Sequence[RowTiming]) -> int | None:
 
 
 def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 5) -> Timer:
-    """Time the MLP's up-projection (capped in size) as the engine runs it: oneDNN-packed where available."""
+    """Time the MLP's up-projection (capped in size) as the engine runs it, packed for oneDNN or plain."""
     out_features = min(2 * config.intermediate_size, _MEASURE_MAX_FEATURES)
     in_features = min(config.hidden_size, _MEASURE_MAX_FEATURES)
     plain = torch.randn(out_features, in_features, generator=torch.Generator().manual_seed(0))
-    weights = {d: pack(plain.to(d)) for d in (dtype, WIDE_DTYPE)}
+    weights = {
+        (d, packed): pack(plain.to(d)) if packed else plain.to(d)
+        for d in (dtype, WIDE_DTYPE)
+        for packed in (True, False)
+    }
 
-    def timer(rows: int, compute: torch.dtype) -> float:
+    def timer(rows: int, compute: torch.dtype, packed: bool) -> float:
         x = torch.randn(rows, in_features).to(dtype)
-        weight = weights[compute]
+        weight = weights[compute, packed]
 
         def run() -> None:
             linear(x, weight, None)

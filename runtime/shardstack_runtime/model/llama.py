@@ -259,10 +259,11 @@ class ShardModel:
     def pack_weights(self, compute: ComputePath | None = None) -> bool:
         """Lay the projection matrices out for ``compute`` once the weights are loaded; True if repacked for oneDNN.
 
-        oneDNN's blocked layout runs the small-batch matrix products of decoding two to five times
-        faster than the plain layout on CPU. Results stay equal in bf16 and within float rounding in
-        fp32. Not done off CPU, or where this torch build lacks the oneDNN ops. A ``compute`` path
-        with a wide dtype also gets its twins of every projection here, from the plain weights.
+        oneDNN's blocked layout runs bf16's small-batch matrix products of decoding two to five times
+        faster than the plain layout on CPU; for fp32 at one row MKL's plain product can win, so the
+        compute path says (``compute.packed``, measured at start). Results stay equal in bf16 and within
+        float rounding in fp32. Not done off CPU, or where this torch build lacks the oneDNN ops. A
+        ``compute`` path with a wide dtype also gets its twins of every projection here, packed.
         Afterwards the shard can no longer be loaded into (:meth:`checkpoint_targets` raises).
         """
         if self.packed:
@@ -273,7 +274,7 @@ class ShardModel:
         if (wide := self.compute.wide_dtype) is not None:
             self._wide_layers = [_twin(layer, wide) for layer in self.layers]
             self._wide_head = pack(self._head.to(wide)) if self._head is not None else None
-        if self.device.type != "cpu" or not onednn_linear_works(self.dtype):
+        if not self.compute.packed or self.device.type != "cpu" or not onednn_linear_works(self.dtype):
             return False
         for layer in self.layers:
             layer.qkv, layer.o = pack(layer.qkv), pack(layer.o)
