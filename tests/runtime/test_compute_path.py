@@ -52,7 +52,7 @@ def never_measure(rows: int, dtype: torch.dtype, packed: bool) -> float:
     raise AssertionError("no measurement was needed")
 
 
-def test_fp32_weights_and_gpus_compute_in_their_own_dtype() -> None:
+def test_fp32_weights_packed_and_gpus_compute_in_their_own_dtype() -> None:
     one_row = {rows: 1.0 for rows in MEASURED_ROWS}
     fp32 = choose_compute_path(
         config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(one_row, one_row)
@@ -83,11 +83,21 @@ def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_
 def test_a_win_that_does_not_last_to_the_largest_batches_is_not_taken_below_them() -> None:
     # fp32 wins at 2 rows by chance, loses at 4, wins from 8 on: the threshold is 8, not 2.
     native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0}
-    wide_s = {1: 2.0, 2: 1.0, 4: 2.0, 8: 2.0, 16: 3.0, 64: 5.0}
+    wide_s = {1: 2.0, 2: 1.0, 4: 2.5, 8: 2.0, 16: 3.0, 64: 5.0}
     path = choose_compute_path(
         config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
     )
     assert path.wide_from_rows == 8
+
+
+def test_past_the_first_clear_win_the_twins_need_only_not_lose() -> None:
+    # fp32 wins by far at 8 and 16 rows and merely ties at 64: the twins serve every step from 8 rows.
+    native_s = {1: 1.0, 2: 1.0, 4: 1.0, 8: 4.0, 16: 8.0, 64: 10.0}
+    wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9}
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
+    )
+    assert path.wide_from_rows == 8 and path.runs_wide(64)
 
 
 def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
@@ -111,16 +121,23 @@ def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
 
 
 def test_the_single_stream_keeps_whichever_layout_is_faster_at_one_row() -> None:
-    # MKL's plain fp32 product of one row can beat oneDNN's packed one: then the weights stay plain.
-    one_row = {rows: 1.0 for rows in MEASURED_ROWS}
-    plain_wins = choose_compute_path(
-        config(), torch.float32, CPU, twin_bytes=GIB, timer=timer_from(one_row, one_row, plain_one_row_s=0.5)
+    # MKL's plain fp32 product of one row can beat oneDNN's packed one: then the weights stay plain, and
+    # packed fp32 twins serve the row counts where packing wins (here from 4 rows).
+    packed_s = {rows: 1.0 if rows < 4 else 0.2 * rows for rows in MEASURED_ROWS}
+    plain_s = {rows: 0.5 * rows if rows < 4 else rows for rows in MEASURED_ROWS}
+
+    def timer(rows: int, dtype: torch.dtype, packed: bool) -> float:
+        return (packed_s if packed else plain_s)[rows]
+
+    plain_wins = choose_compute_path(config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer)
+    assert not plain_wins.packed and plain_wins.labels()["layout"] == "plain"
+    assert plain_wins.wide_from_rows == 4 and [plain_wins.runs_wide(rows) for rows in (1, 3, 4)] == [False, False, True]
+    assert "packed float32 twins from there" in plain_wins.describe()
+
+    always_packed = choose_compute_path(
+        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=lambda rows, dtype, packed: 1.0
     )
-    packed_wins = choose_compute_path(
-        config(), torch.float32, CPU, twin_bytes=GIB, timer=timer_from(one_row, one_row, plain_one_row_s=2.0)
-    )
-    assert not plain_wins.packed and plain_wins.labels()["layout"] == "plain" and "plain" in plain_wins.describe()
-    assert packed_wins.packed and packed_wins.labels()["layout"] == "packed"
+    assert always_packed.packed and always_packed.wide_from_rows is None and "fp32 already" in always_packed.reason
 
 
 def test_the_measurement_times_real_products_in_both_dtypes_and_layouts() -> None:

@@ -127,7 +127,7 @@ def test_health_answers_and_ready_turns_true_after_loading(smollm2_server: Serve
     assert float(loaded[0].split()[-1]) > 200e6  # SmolLM2's ~270 MB of bf16 weights were read
     # What the server chose at start, and why, is on /metrics: its compute path and its decode slots.
     (path,) = [line for line in metrics.splitlines() if line.startswith("shardstack_compute_path_info{")]
-    assert 'weights_dtype="float32"' in path and 'wide_dtype="none"' in path and "fp32 already" in path, path
+    assert 'weights_dtype="float32"' in path and ('layout="packed"' in path or 'layout="plain"' in path), path
     (slots,) = [line for line in metrics.splitlines() if 'stat="max_slots"' in line and not line.startswith("#")]
     assert float(slots.split()[-1]) >= 1
 

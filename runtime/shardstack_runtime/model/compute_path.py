@@ -9,6 +9,11 @@ steps with at least :attr:`ComputePath.wide_from_rows` rows compute in fp32 (act
 and out; the KV cache, norms and attention stay in the weights' dtype). Where bf16 is native (CUDA,
 AVX512_BF16/AMX CPUs) the measurement finds no row count at which fp32 wins and nothing is copied.
 
+The layout is measured too: oneDNN's packed layout beats the plain one for bf16, and for batches in fp32,
+but a plain fp32 product of one row (MKL's) can beat the packed one. The weights' own products take the
+layout that wins at one row, the single stream; fp32 weights kept plain for it get packed fp32 twins for the
+row counts where packing wins, by the same mechanism.
+
 The choice comes from a short measurement rather than a table of CPU features because what decides it
 is the product's speed on this machine with this torch build, which features only predict. It is
 logged at start and exported on ``/metrics`` (``shardstack_compute_path_info``).
@@ -21,7 +26,6 @@ Usage::
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +44,8 @@ WIN_MARGIN = 0.85
 TWIN_SHARE = 0.5
 """At most this share of the memory left after the KV cache may go to the fp32 twins."""
 _MEASURE_MAX_FEATURES = 2048
-"""The measured matrix is the model's MLP shape capped at this size, so big models measure in milliseconds."""
+"""The measured matrices are one layer's projections, each side capped at this size, so that big models
+measure in milliseconds."""
 
 Timer = Callable[[int, torch.dtype, bool], float]
 """Seconds one product of ``rows`` rows takes in a dtype, with oneDNN's packed layout or the plain one; injected
@@ -77,20 +82,25 @@ class ComputePath:
     def wide_dtype(self) -> torch.dtype | None:
         return WIDE_DTYPE if self.wide_from_rows is not None else None
 
+    def runs_wide(self, rows: int) -> bool:
+        """Whether a step of ``rows`` rows runs its products on the packed fp32 twins."""
+        return self.wide_from_rows is not None and rows >= self.wide_from_rows
+
     def dtype_for(self, rows: int) -> torch.dtype:
         """The dtype a step of ``rows`` rows computes its products in."""
-        if self.wide_from_rows is not None and rows >= self.wide_from_rows:
-            return WIDE_DTYPE
-        return self.weights_dtype
+        return WIDE_DTYPE if self.runs_wide(rows) else self.weights_dtype
 
     def describe(self) -> str:
         """One line for the startup log: the choice, why, and the measurement behind it."""
         name = _dtype_name(self.weights_dtype)
+        layout = "oneDNN-packed" if self.packed else "plain (packing measured slower at one row)"
         if self.wide_from_rows is None:
             choice = f"matrix products in {name} at every batch size"
+        elif self.weights_dtype == WIDE_DTYPE:
+            choice = f"plain float32 products below {self.wide_from_rows} rows, packed float32 twins from there"
+            layout = "the weights plain"
         else:
             choice = f"matrix products in {name} below {self.wide_from_rows} rows, in float32 from there"
-        layout = "oneDNN-packed" if self.packed else "plain (packing measured slower at one row)"
         timings = ", ".join(f"{t.rows} rows {t.wide_speedup:.2f}x" for t in self.measured)
         return f"{choice}, {layout} ({self.reason})" + (f"; float32 speed-up measured: {timings}" if timings else "")
 
@@ -130,8 +140,8 @@ def choose_compute_path(
         return native(dtype, f"{device.type} computes {_dtype_name(dtype)} natively")
     timer = timer or product_timer(config, dtype)
     packed = onednn_linear_works(dtype) and timer(1, dtype, True) <= timer(1, dtype, False)
-    if dtype == WIDE_DTYPE:
-        return native(dtype, "the weights are fp32 already", packed=packed)
+    if dtype == WIDE_DTYPE and packed:
+        return native(dtype, "the weights are fp32 already, in the layout that wins at one row", packed=True)
     memory_left = available_memory(device) if memory_left is None else memory_left
     if memory_left is not None and twin_bytes > TWIN_SHARE * memory_left:
         return native(
@@ -146,11 +156,15 @@ def choose_compute_path(
     )
     wide_from = _first_lasting_win(measured)
     if wide_from is None:
-        reason = f"float32 is not faster than {_dtype_name(dtype)} here at any batch size"
+        reason = f"packed float32 is not faster than {_dtype_name(dtype)} here at any batch size"
         return native(dtype, reason, measured, packed=packed)
+    if dtype == WIDE_DTYPE:  # plain wins one row, packed wins batches: packed twins serve the batches
+        reason = f"the plain layout wins one row, oneDNN's packed one from {wide_from} rows"
+    else:
+        reason = f"this CPU computes {_dtype_name(dtype)} products slower than float32 from {wide_from} rows"
     return ComputePath(
         weights_dtype=dtype,
-        reason=f"this CPU computes {_dtype_name(dtype)} products slower than float32 from {wide_from} rows",
+        reason=reason,
         wide_from_rows=wide_from,
         measured=measured,
         packed=packed,
@@ -158,32 +172,47 @@ def choose_compute_path(
 
 
 def _first_lasting_win(measured: Sequence[RowTiming]) -> int | None:
-    """The smallest row count from which fp32 wins at every larger measured count, if any."""
+    """The smallest row count at which the twins win by the margin and after which they never lose, if any.
+
+    The margin pays for the twins' memory; past it, larger counts only need the twins not to be slower.
+    """
     wide_from = None
     for timing in reversed(measured):
-        if timing.wide_s > WIN_MARGIN * timing.native_s:
+        if timing.wide_s > timing.native_s:
             break
-        wide_from = timing.rows
+        if timing.wide_s <= WIN_MARGIN * timing.native_s:
+            wide_from = timing.rows
     return wide_from
 
 
-def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 5) -> Timer:
-    """Time the MLP's up-projection (capped in size) as the engine runs it, packed for oneDNN or plain."""
-    out_features = min(2 * config.intermediate_size, _MEASURE_MAX_FEATURES)
-    in_features = min(config.hidden_size, _MEASURE_MAX_FEATURES)
-    plain = torch.randn(out_features, in_features, generator=torch.Generator().manual_seed(0))
+def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 10) -> Timer:
+    """Time one layer's four products (sides capped) as the engine runs them, packed for oneDNN or plain."""
+    c = config
+    q_size, kv_size = c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim
+    shapes = [
+        (q_size + 2 * kv_size, c.hidden_size),
+        (c.hidden_size, q_size),
+        (2 * c.intermediate_size, c.hidden_size),
+        (c.hidden_size, c.intermediate_size),
+    ]
+    generator = torch.Generator().manual_seed(0)
+    plains = [
+        torch.randn(min(out, _MEASURE_MAX_FEATURES), min(inner, _MEASURE_MAX_FEATURES), generator=generator)
+        for out, inner in shapes
+    ]
     weights = {
-        (d, packed): pack(plain.to(d)) if packed else plain.to(d)
+        (d, packed): [pack(w.to(d)) if packed else w.to(d) for w in plains]
         for d in (dtype, WIDE_DTYPE)
         for packed in (True, False)
     }
 
     def timer(rows: int, compute: torch.dtype, packed: bool) -> float:
-        x = torch.randn(rows, in_features).to(dtype)
-        weight = weights[compute, packed]
+        inputs = [torch.randn(rows, w.shape[1]).to(dtype) for w in plains]
+        layer = weights[compute, packed]
 
         def run() -> None:
-            linear(x, weight, None)
+            for x, weight in zip(inputs, layer, strict=True):
+                linear(x, weight, None)
 
         run()  # oneDNN builds its kernel for this shape on the first call
         samples = []
@@ -191,7 +220,8 @@ def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 5) -> T
             start = time.perf_counter()
             run()
             samples.append(time.perf_counter() - start)
-        return statistics.median(samples)
+        # The fastest run: what the kernel costs, as free of the machine's other work as one can see it.
+        return min(samples)
 
     return timer
 

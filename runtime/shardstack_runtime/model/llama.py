@@ -358,7 +358,7 @@ class ShardModel:
     __call__ = forward
 
     def _runs_wide(self, rows: int) -> bool:
-        return self.compute.dtype_for(rows) != self.dtype
+        return self.compute.runs_wide(rows)
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         # The same arithmetic as transformers' LlamaRMSNorm: float32 statistics, weight in the model dtype.
