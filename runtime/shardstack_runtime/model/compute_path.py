@@ -9,10 +9,10 @@ steps with at least :attr:`ComputePath.wide_from_rows` rows compute in fp32 (act
 and out; the KV cache, norms and attention stay in the weights' dtype). Where bf16 is native (CUDA,
 AVX512_BF16/AMX CPUs) the measurement finds no row count at which fp32 wins and nothing is copied.
 
-The layout is measured too: oneDNN's packed layout beats the plain one for bf16, and for batches in fp32,
-but a plain fp32 product of one row (MKL's) can beat the packed one. The weights' own products take the
-layout that wins at one row, the single stream; fp32 weights kept plain for it get packed fp32 twins for the
-row counts where packing wins, by the same mechanism.
+The layout is measured too: oneDNN's packed layout wins batches, but at one row the plain layout can win
+(MKL's fp32 product by far on the Xeon of docs/BENCHMARKS.md). The weights' own products take the layout that
+wins at one row, the single stream; fp32 weights kept plain for it get packed fp32 twins for the row counts
+where packing wins, by the same mechanism.
 
 The choice comes from a short measurement rather than a table of CPU features because what decides it
 is the product's speed on this machine with this torch build, which features only predict. It is
@@ -75,8 +75,8 @@ class ComputePath:
     """Steps with at least this many rows (batch rows x tokens) compute in fp32; None: never."""
     measured: tuple[RowTiming, ...] = ()
     packed: bool = True
-    """Whether the weights' own products use oneDNN's packed layout (on CPU): it wins for bf16 on the CPUs
-    measured, but a plain fp32 product of one row (MKL's) can beat it; measured at one row, the single stream."""
+    """Whether the weights' own products use oneDNN's packed layout (on CPU) or the plain one, whichever is faster
+    at one row, the single stream (the plain one won on the Xeon of docs/BENCHMARKS.md, in fp32 by far)."""
 
     @property
     def wide_dtype(self) -> torch.dtype | None:

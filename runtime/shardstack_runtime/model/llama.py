@@ -259,10 +259,10 @@ class ShardModel:
     def pack_weights(self, compute: ComputePath | None = None) -> bool:
         """Lay the projection matrices out for ``compute`` once the weights are loaded; True if repacked for oneDNN.
 
-        oneDNN's blocked layout runs bf16's small-batch matrix products of decoding two to five times
-        faster than the plain layout on CPU; for fp32 at one row MKL's plain product can win, so the
-        compute path says (``compute.packed``, measured at start). Results stay equal in bf16 and within
-        float rounding in fp32. Not done off CPU, or where this torch build lacks the oneDNN ops. A
+        oneDNN's blocked layout can run the small-batch products of decoding several times faster than
+        the plain layout on CPU, or slower (MKL's plain fp32 product of one row): the compute path says
+        which (``compute.packed``, measured at start). Results stay equal in bf16 and within float
+        rounding in fp32. Not done off CPU, or where this torch build lacks the oneDNN ops. A
         ``compute`` path with a wide dtype also gets its twins of every projection here, packed.
         Afterwards the shard can no longer be loaded into (:meth:`checkpoint_targets` raises).
         """
