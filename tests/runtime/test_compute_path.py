@@ -31,21 +31,21 @@ def config() -> ModelConfig:
     )
 
 
-def timer_from(native_s: dict[int, float], wide_s: dict[int, float], plain_one_row_s: float = 2.0):
+class RecordedTimer:
     """A measurement that answers the given seconds per row count, and records what it was asked.
 
     The packed layout takes the given seconds, the plain one ``plain_one_row_s`` (only asked at one row).
     """
-    asked: list[tuple[int, torch.dtype, bool]] = []
 
-    def timer(rows: int, dtype: torch.dtype, packed: bool) -> float:
-        asked.append((rows, dtype, packed))
+    def __init__(self, native_s: dict[int, float], wide_s: dict[int, float], plain_one_row_s: float = 2.0) -> None:
+        self.native_s, self.wide_s, self.plain_one_row_s = native_s, wide_s, plain_one_row_s
+        self.asked: list[tuple[int, torch.dtype, bool]] = []
+
+    def __call__(self, rows: int, dtype: torch.dtype, packed: bool) -> float:
+        self.asked.append((rows, dtype, packed))
         if not packed:
-            return plain_one_row_s
-        return (wide_s if dtype == WIDE_DTYPE else native_s)[rows]
-
-    timer.asked = asked  # type: ignore[attr-defined]
-    return timer
+            return self.plain_one_row_s
+        return (self.wide_s if dtype == WIDE_DTYPE else self.native_s)[rows]
 
 
 def never_measure(rows: int, dtype: torch.dtype, packed: bool) -> float:
@@ -55,7 +55,7 @@ def never_measure(rows: int, dtype: torch.dtype, packed: bool) -> float:
 def test_fp32_weights_packed_and_gpus_compute_in_their_own_dtype() -> None:
     one_row = {rows: 1.0 for rows in MEASURED_ROWS}
     fp32 = choose_compute_path(
-        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(one_row, one_row)
+        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(one_row, one_row)
     )
     cuda = choose_compute_path(
         config(), torch.bfloat16, torch.device("cuda"), twin_bytes=GIB, memory_left=100 * GIB, timer=never_measure
@@ -70,11 +70,11 @@ def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_
     # One row: bf16 reads half the bytes and wins; from 4 rows fp32 wins by far (no native bf16).
     native_s = {rows: 1.0 * rows for rows in MEASURED_ROWS}
     wide_s = {rows: 1.6 + 0.1 * rows for rows in MEASURED_ROWS}
-    timer = timer_from(native_s, wide_s)
+    timer = RecordedTimer(native_s, wide_s)
     path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer)
     assert path.wide_from_rows == 4 and path.wide_dtype == torch.float32
     assert [path.dtype_for(rows) for rows in (1, 3, 4, 64)] == [torch.bfloat16] * 2 + [torch.float32] * 2
-    assert {rows for rows, _, _ in timer.asked} == set(MEASURED_ROWS)  # type: ignore[attr-defined]
+    assert {rows for rows, _, _ in timer.asked} == set(MEASURED_ROWS)
     described = path.describe()
     assert "below 4 rows" in described and "8 rows" in described, described
     assert path.labels()["wide_from_rows"] == "4" and path.labels()["wide_dtype"] == "float32"
@@ -85,7 +85,7 @@ def test_a_win_that_does_not_last_to_the_largest_batches_is_not_taken_below_them
     native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0}
     wide_s = {1: 2.0, 2: 1.0, 4: 2.5, 8: 2.0, 16: 3.0, 64: 5.0}
     path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(native_s, wide_s)
     )
     assert path.wide_from_rows == 8
 
@@ -95,7 +95,7 @@ def test_past_the_first_clear_win_the_twins_need_only_not_lose() -> None:
     native_s = {1: 1.0, 2: 1.0, 4: 1.0, 8: 4.0, 16: 8.0, 64: 10.0}
     wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9}
     path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(native_s, wide_s)
     )
     assert path.wide_from_rows == 8 and path.runs_wide(64)
 
@@ -105,7 +105,7 @@ def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
     native_s = {rows: 1.0 for rows in MEASURED_ROWS}
     wide_s = {rows: 0.95 for rows in MEASURED_ROWS}
     path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer_from(native_s, wide_s)
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(native_s, wide_s)
     )
     assert path.wide_from_rows is None and len(path.measured) == len(MEASURED_ROWS)
     assert "not faster" in path.reason
@@ -113,7 +113,7 @@ def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
 
 def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
     one_row = {rows: 1.0 for rows in MEASURED_ROWS}
-    timer = timer_from(one_row, one_row)
+    timer = RecordedTimer(one_row, one_row)
     path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=timer)
     assert {rows for rows, _, _ in timer.asked} == {1}  # the layout only: no twin would fit
     assert path.wide_from_rows is None
