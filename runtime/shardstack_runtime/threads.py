@@ -11,16 +11,27 @@ So a serving process calls :func:`leave_cores_to_compute` first, which makes tor
 calling thread and in threads that start later, and its compute thread calls :func:`compute_here` with the
 count. Threads that do torch work and end (a load's readers) free their pool with them: only threads that
 live on matter.
+
+The count is the CPUs torch sees, but no more than the pod's CPU quota: a pod limited to 4 CPUs on a 64-core
+node sees 64, and 64 threads on 4 CPUs' worth of time would spend it waiting for each other.
+``OMP_NUM_THREADS``, when set, wins (``shardstack-runtime local`` sets it per rank).
 """
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
 import torch
+
+from .memory import CGROUP
 
 
 def leave_cores_to_compute() -> int:
-    """Run torch's kernels on one core in this thread and in threads started from now on; return the count torch had."""
-    threads = torch.get_num_threads()
+    """Run torch's kernels on one core in this thread and in threads started from now on; return the compute count."""
+    threads = compute_threads(torch.get_num_threads())
     torch.set_num_threads(1)
     return threads
 
@@ -28,3 +39,23 @@ def leave_cores_to_compute() -> int:
 def compute_here(threads: int) -> None:
     """Give the calling thread, the process's compute thread, ``threads`` cores for torch's kernels."""
     torch.set_num_threads(threads)
+
+
+def compute_threads(visible: int, env: Mapping[str, str] | None = None, cgroup: Path = CGROUP) -> int:
+    """The compute thread's count: ``visible`` (torch's) capped by the CPU quota, unless OMP_NUM_THREADS set it."""
+    env = os.environ if env is None else env
+    if env.get("OMP_NUM_THREADS"):
+        return visible
+    quota = cpu_quota(cgroup)
+    return visible if quota is None else max(1, min(visible, quota))
+
+
+def cpu_quota(cgroup: Path = CGROUP) -> int | None:
+    """CPUs' worth of time the cgroup may use (``cpu.max``: quota and period, rounded up); None without a quota."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if quota == "max":
+            return None
+        return math.ceil(int(quota) / int(period))
+    except (OSError, ValueError):
+        return None
