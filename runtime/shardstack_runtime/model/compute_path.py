@@ -206,6 +206,7 @@ def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 10) -> 
         for packed in (True, False)
     }
 
+    @torch.inference_mode()
     def timer(rows: int, compute: torch.dtype, packed: bool) -> float:
         inputs = [torch.randn(rows, w.shape[1]).to(dtype) for w in plains]
         layer = weights[compute, packed]
@@ -226,7 +227,6 @@ def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 10) -> 
     return timer
 
 
-@torch.inference_mode()
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ weight.T + bias`` in the weight's dtype, the result in ``x``'s; packed weights use oneDNN."""
     if x.dtype != weight.dtype:
