@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from shardstack_runtime.model import cpu_kernel
 from shardstack_runtime.model.compute_path import (
+    EVERY_ROW_COUNT,
     MEASURED_ROWS,
-    WIDE_DTYPE,
+    Method,
     choose_compute_path,
     product_timer,
 )
@@ -32,23 +34,32 @@ def config() -> ModelConfig:
 
 
 class RecordedTimer:
-    """A measurement that answers the given seconds per row count, and records what it was asked.
+    """A measurement that answers the given seconds per row count and method, and records what it was asked.
 
-    The packed layout takes the given seconds, the plain one ``plain_one_row_s`` (only asked at one row).
+    The packed layout takes ``native_s``, the plain one ``plain_s`` (where given; else ``plain_one_row_s`` at any
+    row count), the kernel ``kernel_s`` (where given), the fp32 twins ``wide_s``.
     """
 
-    def __init__(self, native_s: dict[int, float], wide_s: dict[int, float], plain_one_row_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        native_s: dict[int, float],
+        wide_s: dict[int, float],
+        plain_one_row_s: float = 2.0,
+        kernel_s: dict[int, float] | None = None,
+        plain_s: dict[int, float] | None = None,
+    ) -> None:
         self.native_s, self.wide_s, self.plain_one_row_s = native_s, wide_s, plain_one_row_s
-        self.asked: list[tuple[int, torch.dtype, bool]] = []
+        self.kernel_s, self.plain_s = kernel_s or {}, plain_s
+        self.asked: list[tuple[int, Method]] = []
 
-    def __call__(self, rows: int, dtype: torch.dtype, packed: bool) -> float:
-        self.asked.append((rows, dtype, packed))
-        if not packed:
-            return self.plain_one_row_s
-        return (self.wide_s if dtype == WIDE_DTYPE else self.native_s)[rows]
+    def __call__(self, rows: int, method: Method) -> float:
+        self.asked.append((rows, method))
+        if method == "plain":
+            return self.plain_s[rows] if self.plain_s else self.plain_one_row_s
+        return {"packed": self.native_s, "wide": self.wide_s, "kernel": self.kernel_s}[method][rows]
 
 
-def never_measure(rows: int, dtype: torch.dtype, packed: bool) -> float:
+def never_measure(rows: int, method: Method) -> float:
     raise AssertionError("no measurement was needed")
 
 
@@ -68,34 +79,49 @@ def test_fp32_weights_packed_and_gpus_compute_in_their_own_dtype() -> None:
 
 def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_count() -> None:
     # One row: bf16 reads half the bytes and wins; from 4 rows fp32 wins by far (no native bf16).
-    native_s = {rows: 1.0 * rows for rows in MEASURED_ROWS}
-    wide_s = {rows: 1.6 + 0.1 * rows for rows in MEASURED_ROWS}
+    native_s = {rows: 1e-3 * rows for rows in MEASURED_ROWS}
+    wide_s = {rows: 1e-3 * (1.6 + 0.1 * rows) for rows in MEASURED_ROWS}
     timer = RecordedTimer(native_s, wide_s)
-    path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer)
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer, kernel=False
+    )
     assert path.wide_from_rows == 4 and path.wide_dtype == torch.float32
     assert [path.dtype_for(rows) for rows in (1, 3, 4, 64)] == [torch.bfloat16] * 2 + [torch.float32] * 2
-    assert {rows for rows, _, _ in timer.asked} == set(MEASURED_ROWS)
+    assert {rows for rows, _ in timer.asked} == set(MEASURED_ROWS)
     described = path.describe()
-    assert "below 4 rows" in described and "8 rows" in described, described
+    assert "1-3 rows: bfloat16 products" in described and "4+ rows: packed float32" in described, described
+    assert "8 rows own 8.00/fp32 2.40" in described, described  # the measurement behind it, ms per layer
     assert path.labels()["wide_from_rows"] == "4" and path.labels()["wide_dtype"] == "float32"
 
 
 def test_a_win_that_does_not_last_to_the_largest_batches_is_not_taken_below_them() -> None:
     # fp32 wins at 2 rows by chance, loses at 4, wins from 8 on: the threshold is 8, not 2.
-    native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0}
-    wide_s = {1: 2.0, 2: 1.0, 4: 2.5, 8: 2.0, 16: 3.0, 64: 5.0}
+    native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0, 512: 512.0}
+    wide_s = {1: 2.0, 2: 1.0, 4: 2.5, 8: 2.0, 16: 3.0, 64: 5.0, 512: 40.0}
     path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(native_s, wide_s)
+        config(),
+        torch.bfloat16,
+        CPU,
+        twin_bytes=GIB,
+        memory_left=100 * GIB,
+        timer=RecordedTimer(native_s, wide_s),
+        kernel=False,
     )
     assert path.wide_from_rows == 8
 
 
 def test_past_the_first_clear_win_the_twins_need_only_not_lose() -> None:
-    # fp32 wins by far at 8 and 16 rows and merely ties at 64: the twins serve every step from 8 rows.
-    native_s = {1: 1.0, 2: 1.0, 4: 1.0, 8: 4.0, 16: 8.0, 64: 10.0}
-    wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9}
+    # fp32 wins by far at 8 and 16 rows and merely ties at 64 and 512: the twins serve every step from 8 rows.
+    native_s = {1: 1.0, 2: 1.0, 4: 1.0, 8: 4.0, 16: 8.0, 64: 10.0, 512: 80.0}
+    wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9, 512: 79.0}
     path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(native_s, wide_s)
+        config(),
+        torch.bfloat16,
+        CPU,
+        twin_bytes=GIB,
+        memory_left=100 * GIB,
+        timer=RecordedTimer(native_s, wide_s),
+        kernel=False,
     )
     assert path.wide_from_rows == 8 and path.runs_wide(64)
 
@@ -105,7 +131,13 @@ def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
     native_s = {rows: 1.0 for rows in MEASURED_ROWS}
     wide_s = {rows: 0.95 for rows in MEASURED_ROWS}
     path = choose_compute_path(
-        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=RecordedTimer(native_s, wide_s)
+        config(),
+        torch.bfloat16,
+        CPU,
+        twin_bytes=GIB,
+        memory_left=100 * GIB,
+        timer=RecordedTimer(native_s, wide_s),
+        kernel=False,
     )
     assert path.wide_from_rows is None and len(path.measured) == len(MEASURED_ROWS)
     assert "not faster" in path.reason
@@ -114,8 +146,10 @@ def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
 def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
     one_row = {rows: 1.0 for rows in MEASURED_ROWS}
     timer = RecordedTimer(one_row, one_row)
-    path = choose_compute_path(config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=timer)
-    assert {rows for rows, _, _ in timer.asked} == {1}  # the layout only: no twin would fit
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=timer, kernel=False
+    )
+    assert {rows for rows, _ in timer.asked} == {1}  # the layout only: no twin would fit
     assert path.wide_from_rows is None
     assert "6.0 GiB" in path.reason and "10.0 GiB" in path.reason, path.reason
 
@@ -126,20 +160,76 @@ def test_the_single_stream_keeps_whichever_layout_is_faster_at_one_row() -> None
     packed_s = {rows: 1.0 if rows < 4 else 0.2 * rows for rows in MEASURED_ROWS}
     plain_s = {rows: 0.5 * rows if rows < 4 else rows for rows in MEASURED_ROWS}
 
-    def timer(rows: int, dtype: torch.dtype, packed: bool) -> float:
-        return (packed_s if packed else plain_s)[rows]
+    def timer(rows: int, method: Method) -> float:
+        return (plain_s if method == "plain" else packed_s)[rows]
 
-    plain_wins = choose_compute_path(config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer)
+    plain_wins = choose_compute_path(
+        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer, kernel=False
+    )
     assert not plain_wins.packed and plain_wins.labels()["layout"] == "plain"
     assert plain_wins.wide_from_rows == 4 and [plain_wins.runs_wide(rows) for rows in (1, 3, 4)] == [False, False, True]
-    assert "packed float32 twins from there" in plain_wins.describe()
+    assert "1-3 rows: float32 products, weights plain" in plain_wins.describe()
 
     always_packed = choose_compute_path(
-        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=lambda rows, dtype, packed: 1.0
+        config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=lambda rows, method: 1.0
     )
     assert always_packed.packed and always_packed.wide_from_rows is None and "fp32 already" in always_packed.reason
 
 
-def test_the_measurement_times_real_products_in_both_dtypes_and_layouts() -> None:
+def test_the_measurement_times_real_products_with_every_method() -> None:
     timer = product_timer(config(), torch.bfloat16, repeat=2)
-    assert all(timer(4, dtype, packed) > 0 for dtype in (torch.bfloat16, torch.float32) for packed in (True, False))
+    methods: list[Method] = ["packed", "plain", "wide"]
+    if cpu_kernel.load() is not None:
+        methods.append("kernel")
+    assert all(timer(4, method) > 0 for method in methods)
+
+
+def test_where_the_kernel_wins_one_row_it_runs_the_steps_it_wins_and_the_weights_stay_plain() -> None:
+    # The kernel beats the plain bf16 product up to 16 rows and loses from 64: it serves steps below 64 rows.
+    # fp32 twins would beat the bf16 product at 8 and 16 rows, but not the kernel: they serve from 64 on.
+    plain_s = {1: 1.0, 2: 2.0, 4: 4.0, 8: 8.0, 16: 16.0, 64: 64.0, 512: 512.0}
+    kernel_s = {1: 0.5, 2: 0.6, 4: 0.8, 8: 1.2, 16: 2.0, 64: 70.0, 512: 600.0}
+    wide_s = {1: 2.0, 2: 2.2, 4: 2.4, 8: 2.8, 16: 3.5, 64: 9.0, 512: 60.0}
+    packed_one_row = {1: 1.5}
+    timer = RecordedTimer(packed_one_row, wide_s, kernel_s=kernel_s, plain_s=plain_s)
+    path = choose_compute_path(
+        config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer, kernel=True
+    )
+    assert not path.packed and path.kernel_below_rows == 64 and path.wide_from_rows == 64
+    assert [path.method_for(rows) for rows in (1, 8, 63, 64, 600)] == ["kernel"] * 3 + ["wide"] * 2
+    # The rows the kernel won are measured against the layout the weights keep (plain), not the packed one.
+    assert (8, "plain") in timer.asked and (8, "packed") not in timer.asked
+    assert path.labels()["kernel_below_rows"] == "64"
+    assert path.describe().startswith("1-63 rows: the bf16 kernel")
+
+
+def test_a_kernel_that_always_wins_serves_every_step_and_costs_no_twins() -> None:
+    rows_s = {rows: float(rows) for rows in MEASURED_ROWS}
+    half = {rows: seconds / 2 for rows, seconds in rows_s.items()}
+    path = choose_compute_path(
+        config(),
+        torch.bfloat16,
+        CPU,
+        twin_bytes=GIB,
+        memory_left=100 * GIB,
+        timer=RecordedTimer(rows_s, rows_s, kernel_s=half, plain_s=rows_s),
+        kernel=True,
+    )
+    assert path.kernel_below_rows == EVERY_ROW_COUNT and path.wide_from_rows is None
+    assert path.runs_kernel(100_000) and path.labels()["kernel_below_rows"] == "all"
+    assert "every batch size: the bf16 kernel" in path.describe()
+
+
+def test_a_kernel_slower_at_one_row_is_not_used() -> None:
+    rows_s = {rows: float(rows) for rows in MEASURED_ROWS}
+    double = {rows: seconds * 2 for rows, seconds in rows_s.items()}
+    path = choose_compute_path(
+        config(),
+        torch.bfloat16,
+        CPU,
+        twin_bytes=GIB,
+        memory_left=100 * GIB,
+        timer=RecordedTimer(rows_s, double, kernel_s=double),
+        kernel=True,
+    )
+    assert path.kernel_below_rows is None and path.packed and path.method_for(1) == "packed"

@@ -10,6 +10,7 @@ import torch
 from tiny_models import write_tiny_model
 
 from shardstack_runtime.engine.batch import Batch, SlotMove
+from shardstack_runtime.model import cpu_kernel
 from shardstack_runtime.model.compute_path import ComputePath
 from shardstack_runtime.model.config import ModelConfig
 from shardstack_runtime.model.llama import LayerRange, ShardModel
@@ -144,6 +145,31 @@ def test_a_wide_compute_path_runs_batches_in_fp32_and_single_rows_as_before(tiny
     assert not torch.equal(batched[wide], batched[plain])
     torch.testing.assert_close(batched[wide].float(), batched[plain].float(), atol=BF16_LOGITS_ATOL, rtol=0)
     assert torch.equal(batched[wide].argmax(-1), batched[plain].argmax(-1))
+
+
+@pytest.mark.skipif(cpu_kernel.load() is None, reason=f"no bf16 CPU kernel here: {cpu_kernel.why()}")
+def test_a_kernel_compute_path_runs_its_steps_with_the_kernel_and_predicts_the_same(tiny_model_dir: Path) -> None:
+    # The kernel below 4 rows, bf16 products from there: one row and a 3-row decode are the kernel's.
+    kernel = load_model(tiny_model_dir, dtype=torch.bfloat16)
+    kernel.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", packed=False, kernel_below_rows=4))
+    plain = load_model(tiny_model_dir, dtype=torch.bfloat16)
+    plain.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", packed=False))
+    ids = random_ids(3, 9, seed=6)
+    outputs: dict[ShardModel, list[torch.Tensor]] = {}
+    for model in (kernel, plain):
+        cache = model.new_cache(3)
+        outputs[model] = [
+            model.forward(ids[row : row + 1, :8], Batch.prefill(row, 0, 8), cache, all_logits=True) for row in range(3)
+        ]
+        outputs[model].append(model.forward(ids[:, 8:], Batch.decode([0, 1, 2], [8, 8, 8]), cache))
+        assert outputs[model][-1].dtype == torch.bfloat16
+    prompts, decode = outputs[kernel][:3], outputs[kernel][3]
+    # Prompts of 8 rows (and their 8 rows of logits) ran aten's products, as the plain model's did: the same logits.
+    assert all(torch.equal(a, b) for a, b in zip(prompts, outputs[plain][:3], strict=True))
+    # The decode step ran the kernel: fp32 sums of the same bf16 weights, the same predictions.
+    assert not torch.equal(decode, outputs[plain][3])
+    torch.testing.assert_close(decode.float(), outputs[plain][3].float(), atol=BF16_LOGITS_ATOL, rtol=0)
+    assert torch.equal(decode.argmax(-1), outputs[plain][3].argmax(-1))
 
 
 def test_the_last_logits_of_a_prompt_are_those_of_its_last_token(tiny_model_dir: Path) -> None:

@@ -21,6 +21,7 @@ plain ``target.copy_(source)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -29,9 +30,13 @@ import torch.nn.functional as F
 from ..engine.batch import Batch
 from ..engine.kv_cache import KVCache
 from ..memory import available_memory
+from . import cpu_kernel
 from .compute_path import WIDE_DTYPE, ComputePath, choose_compute_path, linear, native, onednn_linear_works, pack
 from .config import ModelConfig
 from .rope import RotaryTable, apply_rotary
+
+Product = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+"""``x @ weight.T + bias``: compute_path.linear, or the bf16 kernel's."""
 
 DTYPES = {
     "bfloat16": torch.bfloat16,
@@ -178,6 +183,8 @@ class ShardModel:
         # fp32 twins of the projections, for the steps the compute path runs wide (see compute_path.py).
         self._wide_layers: list[DecoderLayer] | None = None
         self._wide_head: torch.Tensor | None = None
+        # The bf16 kernel's product, where the compute path runs some steps with it (see compute_path.py).
+        self._kernel: Product | None = None
         self.rotary = RotaryTable(c.rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
 
     # ------------------------------------------------------------------ weights
@@ -274,6 +281,11 @@ class ShardModel:
         if (wide := self.compute.wide_dtype) is not None:
             self._wide_layers = [_twin(layer, wide) for layer in self.layers]
             self._wide_head = pack(self._head.to(wide)) if self._head is not None else None
+        if self.compute.kernel_below_rows is not None:
+            module = cpu_kernel.load()
+            if module is None:
+                raise RuntimeError(f"the compute path runs the bf16 kernel, which can't run here: {cpu_kernel.why()}")
+            self._kernel = module.bf16_linear
         if not self.compute.packed or self.device.type != "cpu" or not onednn_linear_works(self.dtype):
             return False
         for layer in self.layers:
@@ -339,26 +351,28 @@ class ShardModel:
 
         step = _StepPlan(batch, self.device, cache.max_len, self.config.num_query_groups)
         cos, sin = self.rotary.lookup(step.rope_positions)
-        layers = self._wide_layers if self._wide_layers and self._runs_wide(rows * width) else self.layers
+        layers, product = self._products(rows * width)
         for index, layer in enumerate(layers):
-            hidden = self._layer(hidden, layer, *cache.layer(index), step, cos, sin)
+            hidden = self._layer(hidden, layer, *cache.layer(index), step, cos, sin, product)
 
         if not self.is_last:
             return hidden
         if not all_logits:
             hidden = hidden[step.row_index, step.last_index] if width > 1 else hidden[:, 0]
-        head = (
-            self._wide_head
-            if self._wide_head is not None and self._runs_wide(hidden.shape[:-1].numel())
-            else self._head
-        )
+        rows = hidden.shape[:-1].numel()
+        head = self._wide_head if self._wide_head is not None and self.compute.runs_wide(rows) else self._head
         assert self.norm is not None and head is not None
-        return linear(self._rms_norm(hidden, self.norm), head, None)
+        return self._products(rows)[1](self._rms_norm(hidden, self.norm), head, None)
 
     __call__ = forward
 
-    def _runs_wide(self, rows: int) -> bool:
-        return self.compute.runs_wide(rows)
+    def _products(self, rows: int) -> tuple[list[DecoderLayer], Product]:
+        """The layers' weights (own or fp32 twins) and the product that a step of ``rows`` rows runs with."""
+        if self._wide_layers and self.compute.runs_wide(rows):
+            return self._wide_layers, linear
+        if self._kernel is not None and self.compute.runs_kernel(rows):
+            return self.layers, self._kernel
+        return self.layers, linear
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         # The same arithmetic as transformers' LlamaRMSNorm: float32 statistics, weight in the model dtype.
@@ -375,10 +389,11 @@ class ShardModel:
         step: _StepPlan,
         cos: torch.Tensor,
         sin: torch.Tensor,
+        product: Product,
     ) -> torch.Tensor:
         c = self.config
         rows, width = hidden.shape[0], hidden.shape[1]
-        qkv = linear(self._rms_norm(hidden, layer.input_norm), layer.qkv, layer.qkv_bias)
+        qkv = product(self._rms_norm(hidden, layer.input_norm), layer.qkv, layer.qkv_bias)
         # Queries and keys rotate together: one set of operations for both, every layer.
         qk_size = self._q_size + self._kv_size
         qk = apply_rotary(qkv[..., :qk_size].view(rows, width, c.num_heads + c.num_kv_heads, c.head_dim), cos, sin)
@@ -408,11 +423,11 @@ class ShardModel:
             qg = qg.reshape(rows, c.num_kv_heads, groups * width, c.head_dim)
             attn = F.scaled_dot_product_attention(qg, keys, values, attn_mask=step.mask)
             attn = attn.view(rows, c.num_kv_heads, groups, width, c.head_dim).permute(0, 3, 1, 2, 4)
-        hidden = hidden + linear(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
+        hidden = hidden + product(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
 
-        gate_up = linear(self._rms_norm(hidden, layer.post_norm), layer.gate_up, layer.gate_up_bias)
+        gate_up = product(self._rms_norm(hidden, layer.post_norm), layer.gate_up, layer.gate_up_bias)
         gate, up = gate_up.chunk(2, dim=-1)
-        return hidden + linear(F.silu(gate) * up, layer.down, layer.down_bias)
+        return hidden + product(F.silu(gate) * up, layer.down, layer.down_bias)
 
 
 def _twin(layer: DecoderLayer, dtype: torch.dtype) -> DecoderLayer:
