@@ -217,8 +217,8 @@ class Metrics:
         )
         self.compute_path = Info(
             "shardstack_compute_path",
-            "How this rank computes its matrix products: the weights' dtype, the wider dtype steps of at "
-            "least wide_from_rows rows use (none: never), and why (measured at start).",
+            "How this rank computes its matrix products: the weights' dtype, the method for each range of row "
+            "counts (own product, bf16 kernel, fp32 twins), and why (measured at start).",
             ("model_name",),
             registry=self.registry,
         ).labels(self.model_name)

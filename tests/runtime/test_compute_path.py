@@ -6,7 +6,6 @@ import torch
 
 from shardstack_runtime.model import cpu_kernel
 from shardstack_runtime.model.compute_path import (
-    EVERY_ROW_COUNT,
     MEASURED_ROWS,
     Method,
     choose_compute_path,
@@ -72,7 +71,7 @@ def test_fp32_weights_packed_and_gpus_compute_in_their_own_dtype() -> None:
         config(), torch.bfloat16, torch.device("cuda"), twin_bytes=GIB, memory_left=100 * GIB, timer=never_measure
     )
     for path in (fp32, cuda):
-        assert path.wide_from_rows is None and path.wide_dtype is None
+        assert path.methods == () and path.wide_dtype is None
         assert path.dtype_for(1) == path.dtype_for(512) == path.weights_dtype
     assert "fp32 already" in fp32.reason and "cuda" in cuda.reason
 
@@ -80,22 +79,22 @@ def test_fp32_weights_packed_and_gpus_compute_in_their_own_dtype() -> None:
 def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_count() -> None:
     # One row: bf16 reads half the bytes and wins; from 4 rows fp32 wins by far (no native bf16).
     native_s = {rows: 1e-3 * rows for rows in MEASURED_ROWS}
-    wide_s = {rows: 1e-3 * (1.6 + 0.1 * rows) for rows in MEASURED_ROWS}
+    wide_s = {rows: 1e-3 * (1.6 + 0.25 * rows) for rows in MEASURED_ROWS}
     timer = RecordedTimer(native_s, wide_s)
     path = choose_compute_path(
         config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer, kernel=False
     )
-    assert path.wide_from_rows == 4 and path.wide_dtype == torch.float32
-    assert [path.dtype_for(rows) for rows in (1, 3, 4, 64)] == [torch.bfloat16] * 2 + [torch.float32] * 2
+    assert path.methods == ((1, "packed"), (4, "wide")) and path.wide_dtype == torch.float32
+    assert [path.dtype_for(rows) for rows in (1, 3, 4, 64, 4096)] == [torch.bfloat16] * 2 + [torch.float32] * 3
     assert {rows for rows, _ in timer.asked} == set(MEASURED_ROWS)
     described = path.describe()
     assert "1-3 rows: bfloat16 products" in described and "4+ rows: packed float32" in described, described
-    assert "8 rows own 8.00/fp32 2.40" in described, described  # the measurement behind it, ms per layer
-    assert path.labels()["wide_from_rows"] == "4" and path.labels()["wide_dtype"] == "float32"
+    assert "8 rows own 8.00/fp32 3.60" in described, described  # the measurement behind it, ms per layer
+    assert path.labels()["methods"] == "1-3 rows:packed 4+ rows:wide" and path.labels()["wide_dtype"] == "float32"
 
 
-def test_a_win_that_does_not_last_to_the_largest_batches_is_not_taken_below_them() -> None:
-    # fp32 wins at 2 rows by chance, loses at 4, wins from 8 on: the threshold is 8, not 2.
+def test_each_measured_row_count_gets_its_fastest_method_up_to_the_next_one() -> None:
+    # fp32 wins at 2 rows, loses at 4, wins from 8 on: each range runs what was measured fastest for it.
     native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0, 512: 512.0}
     wide_s = {1: 2.0, 2: 1.0, 4: 2.5, 8: 2.0, 16: 3.0, 64: 5.0, 512: 40.0}
     path = choose_compute_path(
@@ -107,13 +106,16 @@ def test_a_win_that_does_not_last_to_the_largest_batches_is_not_taken_below_them
         timer=RecordedTimer(native_s, wide_s),
         kernel=False,
     )
-    assert path.wide_from_rows == 8
+    assert path.methods == ((1, "packed"), (2, "wide"), (4, "packed"), (8, "wide"))
+    assert [path.method_for(rows) for rows in (1, 3, 4, 7, 8, 100)] == ["packed", "wide", "packed", "packed"] + [
+        "wide"
+    ] * 2
 
 
-def test_past_the_first_clear_win_the_twins_need_only_not_lose() -> None:
-    # fp32 wins by far at 8 and 16 rows and merely ties at 64 and 512: the twins serve every step from 8 rows.
+def test_once_made_the_twins_serve_every_count_they_win_even_without_the_margin() -> None:
+    # fp32 wins by far at 8 and 16 rows, barely at 64 and loses at 512 (both compute-bound there).
     native_s = {1: 1.0, 2: 1.0, 4: 1.0, 8: 4.0, 16: 8.0, 64: 10.0, 512: 80.0}
-    wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9, 512: 79.0}
+    wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9, 512: 81.0}
     path = choose_compute_path(
         config(),
         torch.bfloat16,
@@ -123,7 +125,8 @@ def test_past_the_first_clear_win_the_twins_need_only_not_lose() -> None:
         timer=RecordedTimer(native_s, wide_s),
         kernel=False,
     )
-    assert path.wide_from_rows == 8 and path.runs_wide(64)
+    assert path.methods == ((1, "packed"), (8, "wide"), (512, "packed"))
+    assert path.runs_wide(64) and path.runs_wide(511) and not path.runs_wide(512)
 
 
 def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
@@ -139,8 +142,8 @@ def test_where_bf16_is_as_fast_nothing_is_copied() -> None:
         timer=RecordedTimer(native_s, wide_s),
         kernel=False,
     )
-    assert path.wide_from_rows is None and len(path.measured) == len(MEASURED_ROWS)
-    assert "not faster" in path.reason
+    assert path.wide_dtype is None and len(path.measured) == len(MEASURED_ROWS)
+    assert "not enough faster" in path.reason
 
 
 def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
@@ -150,7 +153,7 @@ def test_twins_that_do_not_fit_in_memory_are_not_made() -> None:
         config(), torch.bfloat16, CPU, twin_bytes=6 * GIB, memory_left=10 * GIB, timer=timer, kernel=False
     )
     assert {rows for rows, _ in timer.asked} == {1}  # the layout only: no twin would fit
-    assert path.wide_from_rows is None
+    assert path.wide_dtype is None
     assert "6.0 GiB" in path.reason and "10.0 GiB" in path.reason, path.reason
 
 
@@ -167,13 +170,13 @@ def test_the_single_stream_keeps_whichever_layout_is_faster_at_one_row() -> None
         config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer, kernel=False
     )
     assert not plain_wins.packed and plain_wins.labels()["layout"] == "plain"
-    assert plain_wins.wide_from_rows == 4 and [plain_wins.runs_wide(rows) for rows in (1, 3, 4)] == [False, False, True]
+    assert plain_wins.methods == ((1, "plain"), (4, "wide"))
     assert "1-3 rows: float32 products, weights plain" in plain_wins.describe()
 
     always_packed = choose_compute_path(
         config(), torch.float32, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=lambda rows, method: 1.0
     )
-    assert always_packed.packed and always_packed.wide_from_rows is None and "fp32 already" in always_packed.reason
+    assert always_packed.packed and always_packed.methods == () and "fp32 already" in always_packed.reason
 
 
 def test_the_measurement_times_real_products_with_every_method() -> None:
@@ -185,8 +188,8 @@ def test_the_measurement_times_real_products_with_every_method() -> None:
 
 
 def test_where_the_kernel_wins_one_row_it_runs_the_steps_it_wins_and_the_weights_stay_plain() -> None:
-    # The kernel beats the plain bf16 product up to 16 rows and loses from 64: it serves steps below 64 rows.
-    # fp32 twins would beat the bf16 product at 8 and 16 rows, but not the kernel: they serve from 64 on.
+    # The kernel beats the plain bf16 product up to 16 rows and loses from 64. fp32 twins would beat the bf16
+    # product at 8 and 16 rows, but not the kernel: they serve from 64 on.
     plain_s = {1: 1.0, 2: 2.0, 4: 4.0, 8: 8.0, 16: 16.0, 64: 64.0, 512: 512.0}
     kernel_s = {1: 0.5, 2: 0.6, 4: 0.8, 8: 1.2, 16: 2.0, 64: 70.0, 512: 600.0}
     wide_s = {1: 2.0, 2: 2.2, 4: 2.4, 8: 2.8, 16: 3.5, 64: 9.0, 512: 60.0}
@@ -195,11 +198,11 @@ def test_where_the_kernel_wins_one_row_it_runs_the_steps_it_wins_and_the_weights
     path = choose_compute_path(
         config(), torch.bfloat16, CPU, twin_bytes=GIB, memory_left=100 * GIB, timer=timer, kernel=True
     )
-    assert not path.packed and path.kernel_below_rows == 64 and path.wide_from_rows == 64
+    assert not path.packed and path.methods == ((1, "kernel"), (64, "wide"))
     assert [path.method_for(rows) for rows in (1, 8, 63, 64, 600)] == ["kernel"] * 3 + ["wide"] * 2
     # The rows the kernel won are measured against the layout the weights keep (plain), not the packed one.
     assert (8, "plain") in timer.asked and (8, "packed") not in timer.asked
-    assert path.labels()["kernel_below_rows"] == "64"
+    assert path.labels()["methods"] == "1-63 rows:kernel 64+ rows:wide"
     assert path.describe().startswith("1-63 rows: the bf16 kernel")
 
 
@@ -215,8 +218,8 @@ def test_a_kernel_that_always_wins_serves_every_step_and_costs_no_twins() -> Non
         timer=RecordedTimer(rows_s, rows_s, kernel_s=half, plain_s=rows_s),
         kernel=True,
     )
-    assert path.kernel_below_rows == EVERY_ROW_COUNT and path.wide_from_rows is None
-    assert path.runs_kernel(100_000) and path.labels()["kernel_below_rows"] == "all"
+    assert path.methods == ((1, "kernel"),) and path.wide_dtype is None
+    assert path.runs_kernel(100_000) and path.labels()["methods"] == "every batch size:kernel"
     assert "every batch size: the bf16 kernel" in path.describe()
 
 
@@ -232,4 +235,4 @@ def test_a_kernel_slower_at_one_row_is_not_used() -> None:
         timer=RecordedTimer(rows_s, double, kernel_s=double),
         kernel=True,
     )
-    assert path.kernel_below_rows is None and path.packed and path.method_for(1) == "packed"
+    assert not path.uses("kernel") and path.packed and path.method_for(1) == "packed"

@@ -123,7 +123,7 @@ def test_a_compute_path_that_measured_plain_faster_keeps_the_weights_plain(tiny_
 def test_a_wide_compute_path_runs_batches_in_fp32_and_single_rows_as_before(tiny_model_dir: Path) -> None:
     # bf16 weights; steps of 2+ rows compute in fp32 from fp32 twins, as on a CPU without native bf16.
     wide = load_model(tiny_model_dir, dtype=torch.bfloat16)
-    wide.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", wide_from_rows=2))
+    wide.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", methods=((2, "wide"),)))
     plain = load_model(tiny_model_dir, dtype=torch.bfloat16)
     plain.pack_weights()
     config = plain.config
@@ -151,7 +151,9 @@ def test_a_wide_compute_path_runs_batches_in_fp32_and_single_rows_as_before(tiny
 def test_a_kernel_compute_path_runs_its_steps_with_the_kernel_and_predicts_the_same(tiny_model_dir: Path) -> None:
     # The kernel below 4 rows, bf16 products from there: one row and a 3-row decode are the kernel's.
     kernel = load_model(tiny_model_dir, dtype=torch.bfloat16)
-    kernel.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", packed=False, kernel_below_rows=4))
+    kernel.pack_weights(
+        ComputePath(weights_dtype=torch.bfloat16, reason="test", packed=False, methods=((1, "kernel"), (4, "plain")))
+    )
     plain = load_model(tiny_model_dir, dtype=torch.bfloat16)
     plain.pack_weights(ComputePath(weights_dtype=torch.bfloat16, reason="test", packed=False))
     ids = random_ids(3, 9, seed=6)

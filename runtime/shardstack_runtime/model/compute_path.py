@@ -2,19 +2,17 @@
 
 Weights stay in the checkpoint's dtype (bf16 by default: half the bytes of fp32 to read per token). On
 a CPU without native bf16 arithmetic (no AVX512_BF16, no AMX), oneDNN and aten convert bf16 operands
-slowly: one row runs below the memory bandwidth and a batch costs about one row's work per row. Three
-remedies are measured against the weights' own product, and each row count gets the fastest:
+slowly: one row runs below the memory bandwidth and a batch costs about one row's work per row. At
+start one layer's products are timed at a few row counts (1 row, decode batches, prefill chunks) with
+each method below, and each measured count, and the counts up to the next one, gets the fastest:
 
+- **the weights' own product**, in oneDNN's packed layout or the plain one, whichever runs one row faster
+  (MKL's plain fp32 product of one row can win by far).
 - **the bf16 kernel** (``bf16_linear.cpp``, :mod:`.cpu_kernel`): reads the plain bf16 weights once per
-  step and multiplies every row in fp32; where it wins at one row the weights stay plain and it runs
-  every step up to the first measured row count at which it loses (on the Xeon of docs/BENCHMARKS.md:
-  all of them, prefill chunks aside).
-- **fp32 twins**: where memory allows, a packed fp32 copy of each projection matrix serves the steps from
-  :attr:`ComputePath.wide_from_rows` rows (activations are cast in and out; the KV cache, norms and
-  attention stay in the weights' dtype), when it beats the method below it by a margin that pays for
-  its memory.
-- **the layout**: oneDNN's packed layout or the plain one, whichever runs one row faster (MKL's plain
-  fp32 product of one row can win by far).
+  step and multiplies every row in fp32. Where it wins at one row the weights stay plain for it.
+- **fp32 twins**: a packed fp32 copy of each projection matrix, made only where memory allows and they
+  win somewhere by a margin that pays for that memory (activations are cast in and out; the KV cache,
+  norms and attention stay in the weights' dtype).
 
 Where bf16 is native (CUDA, AVX512_BF16/AMX CPUs) nothing beats the weights' own product and nothing is
 copied. The choice comes from a short measurement rather than a table of CPU features because what
@@ -29,7 +27,6 @@ Usage::
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,8 +42,6 @@ from .config import ModelConfig
 WIDE_DTYPE = torch.float32
 MEASURED_ROWS = (1, 2, 4, 8, 16, 64, 512)
 """Row counts timed at start: decode batches up to the usual slot counts, and prefill chunks (512 is the default)."""
-EVERY_ROW_COUNT = sys.maxsize
-"""``kernel_below_rows`` where the kernel won at every measured row count: it serves every step."""
 WIN_MARGIN = 0.85
 """fp32 must take at most this fraction of the native time to be used: a twin costs memory."""
 TWIN_SHARE = 0.5
@@ -83,53 +78,69 @@ class RowTiming:
 
 @dataclass(frozen=True)
 class ComputePath:
-    """How this process's matrix products compute, by a step's number of rows."""
+    """How this process's matrix products compute, by a step's number of rows (batch rows x tokens)."""
 
     weights_dtype: torch.dtype
     reason: str
-    wide_from_rows: int | None = None
-    """Steps with at least this many rows (batch rows x tokens) compute in fp32; None: never."""
+    methods: tuple[tuple[int, Method], ...] = ()
+    """``(from_rows, method)`` in ascending order: steps of at least ``from_rows`` rows, up to the next entry's,
+    run with ``method``; below the first entry (and where empty) the weights' own product runs."""
     measured: tuple[RowTiming, ...] = ()
     packed: bool = True
     """Whether the weights' own products use oneDNN's packed layout (on CPU) or the plain one, whichever is faster
     at one row, the single stream (the plain one won on the Xeon of docs/BENCHMARKS.md, in fp32 by far)."""
-    kernel_below_rows: int | None = None
-    """Steps with fewer rows than this (and not wide) run the bf16 kernel; None: never. A measured row count stands
-    for the counts up to the next one."""
+
+    @property
+    def own(self) -> Method:
+        """The weights' own product, in their layout."""
+        return "packed" if self.packed else "plain"
 
     @property
     def wide_dtype(self) -> torch.dtype | None:
-        return WIDE_DTYPE if self.wide_from_rows is not None else None
+        """The dtype of the twins where some steps run on them (they are made at start), else None."""
+        return WIDE_DTYPE if self.uses("wide") else None
+
+    def uses(self, method: Method) -> bool:
+        return any(used == method for _, used in self.methods)
+
+    def method_for(self, rows: int) -> Method:
+        """How a step of ``rows`` rows runs its products."""
+        method = self.own
+        for from_rows, used in self.methods:
+            if rows < from_rows:
+                break
+            method = used
+        return method
 
     def runs_wide(self, rows: int) -> bool:
         """Whether a step of ``rows`` rows runs its products on the packed fp32 twins."""
-        return self.wide_from_rows is not None and rows >= self.wide_from_rows
+        return self.method_for(rows) == "wide"
 
     def runs_kernel(self, rows: int) -> bool:
         """Whether a step of ``rows`` rows runs its products with the bf16 kernel."""
-        return self.kernel_below_rows is not None and rows < self.kernel_below_rows and not self.runs_wide(rows)
-
-    def method_for(self, rows: int) -> Method:
-        if self.runs_wide(rows):
-            return "wide"
-        if self.runs_kernel(rows):
-            return "kernel"
-        return "packed" if self.packed else "plain"
+        return self.method_for(rows) == "kernel"
 
     def dtype_for(self, rows: int) -> torch.dtype:
         """The dtype a step of ``rows`` rows computes its products in."""
         return WIDE_DTYPE if self.runs_wide(rows) else self.weights_dtype
 
+    def ranges(self) -> list[tuple[int, int | None, Method]]:
+        """``(first_row, last_row or None, method)`` for each range of row counts that runs one method."""
+        table = list(self.methods) if self.methods and self.methods[0][0] == 1 else [(1, self.own), *self.methods]
+        merged: list[tuple[int, Method]] = []
+        for from_rows, method in table:
+            if not merged or merged[-1][1] != method:
+                merged.append((from_rows, method))
+        return [
+            (low, None if i + 1 == len(merged) else merged[i + 1][0] - 1, method)
+            for i, (low, method) in enumerate(merged)
+        ]
+
     def describe(self) -> str:
         """One line for the startup log: the method for each range of row counts, why, and the measurement behind it."""
-        bounds = sorted({1} | {b for b in (self.kernel_below_rows, self.wide_from_rows) if b and b != EVERY_ROW_COUNT})
-        ranges: list[tuple[int, int | None, Method]] = []
-        for low, high in zip(bounds, [*bounds[1:], None], strict=True):
-            method = self.method_for(low)
-            if ranges and ranges[-1][2] == method:
-                low = ranges.pop()[0]
-            ranges.append((low, high, method))
-        choice = "; ".join(f"{_rows_text(low, high)}: {self._method_text(method)}" for low, high, method in ranges)
+        choice = "; ".join(
+            f"{_rows_text(low, high)}: {self._method_text(method)}" for low, high, method in self.ranges()
+        )
         timings = ", ".join(_timing_text(t) for t in self.measured)
         return f"{choice} ({self.reason})" + (f"; measured ms per layer: {timings}" if timings else "")
 
@@ -147,9 +158,8 @@ class ComputePath:
         return {
             "weights_dtype": _dtype_name(self.weights_dtype),
             "wide_dtype": _dtype_name(self.wide_dtype) if self.wide_dtype else "none",
-            "wide_from_rows": str(self.wide_from_rows or 0),
-            "kernel_below_rows": _kernel_label(self.kernel_below_rows),
-            "layout": "packed" if self.packed else "plain",
+            "methods": " ".join(f"{_rows_text(low, high)}:{method}" for low, high, method in self.ranges()),
+            "layout": self.own,
             "reason": self.reason,
         }
 
@@ -182,8 +192,7 @@ def choose_compute_path(
     if kernel is None:
         kernel = dtype == torch.bfloat16 and cpu_kernel.load() is not None
     timer = timer or product_timer(config, dtype)
-    # The single stream decides the weights' layout: the kernel and aten read it plain.
-    # Ties go to the first: oneDNN's packed layout, then aten's plain one.
+    # The single stream decides the weights' layout: the kernel and aten read it plain. Ties go to the first.
     one_row: dict[Method, float] = {"packed": timer(1, "packed")} if onednn_linear_works(dtype) else {}
     one_row["plain"] = timer(1, "plain")
     if kernel:
@@ -200,87 +209,74 @@ def choose_compute_path(
             f"float32 twins would take {twin_bytes / 2**30:.1f} GiB, more than {TWIN_SHARE:.0%} of the "
             f"{memory_left / 2**30:.1f} GiB left"
         )
-    twins_fit = not no_twins
-    if not twins_fit and not kernel:
+    if no_twins and not kernel:
         return native(dtype, no_twins, packed=packed)
     measured = tuple(
         RowTiming(
             rows,
             timer(rows, own),
-            wide_s=timer(rows, "wide") if twins_fit else None,
+            wide_s=None if no_twins else timer(rows, "wide"),
             kernel_s=timer(rows, "kernel") if kernel else None,
         )
         for rows in MEASURED_ROWS
     )
-    kernel_below = _kernel_rows(measured) if kernel else None
-    wide_from = _first_lasting_win(measured, kernel_below) if twins_fit else None
-    reason = _reason(dtype, kernel_below, wide_from, no_twins)
+    methods = _fastest_methods(measured, own)
     return ComputePath(
         weights_dtype=dtype,
-        reason=reason,
-        wide_from_rows=wide_from,
+        reason=_reason(dtype, methods, no_twins),
+        methods=methods,
         measured=measured,
         packed=packed,
-        kernel_below_rows=kernel_below,
     )
 
 
-def _reason(dtype: torch.dtype, kernel_below: int | None, wide_from: int | None, no_twins: str) -> str:
-    parts = []
-    if kernel_below is not None:
-        parts.append(f"the bf16 kernel beats oneDNN and aten {_kernel_range(kernel_below)}")
-    if wide_from is None:
-        parts.append(no_twins or f"packed float32 is not faster than {_dtype_name(dtype)} here at any batch size")
-    elif dtype == WIDE_DTYPE:  # plain wins one row, packed wins batches: packed twins serve the batches
-        parts.append(f"the plain layout wins one row, oneDNN's packed one from {wide_from} rows")
-    else:
-        parts.append(f"this CPU computes {_dtype_name(dtype)} products slower than float32 from {wide_from} rows")
-    return "; ".join(parts)
+def _fastest_methods(measured: Sequence[RowTiming], own: Method) -> tuple[tuple[int, Method], ...]:
+    """The fastest method at each measured row count, which then serves the counts up to the next one.
 
-
-def _own_s(timing: RowTiming, kernel_below: int | None) -> float:
-    """What a step of this many rows costs without twins: the kernel below its limit, else the weights' own product."""
-    if kernel_below is not None and timing.rows < kernel_below and timing.kernel_s is not None:
-        return timing.kernel_s
-    return timing.native_s
-
-
-def _kernel_rows(measured: Sequence[RowTiming]) -> int | None:
-    """The first measured row count at which the kernel is slower than the weights' own product (every count where
-    it never is; None where it is slower at one row)."""
-    for timing in measured:
-        if timing.kernel_s is None or timing.kernel_s > timing.native_s:
-            return timing.rows if timing.rows > 1 else None
-    return EVERY_ROW_COUNT
-
-
-def _first_lasting_win(measured: Sequence[RowTiming], kernel_below: int | None = None) -> int | None:
-    """The smallest row count at which the twins win by the margin and after which they never lose, if any.
-
-    The margin pays for the twins' memory; past it, larger counts only need the twins not to be slower.
+    The twins are made only where they win somewhere by ``WIN_MARGIN``, which pays for their memory; once made
+    they serve every measured count where they are the fastest.
     """
-    wide_from = None
-    for timing in reversed(measured):
-        own_s = _own_s(timing, kernel_below)
-        if timing.wide_s is None or timing.wide_s > own_s:
-            break
-        if timing.wide_s <= WIN_MARGIN * own_s:
-            wide_from = timing.rows
-    return wide_from
+
+    def fastest(timing: RowTiming, with_twins: bool) -> Method:
+        times: dict[Method, float] = {own: timing.native_s}
+        if timing.kernel_s is not None:
+            times["kernel"] = timing.kernel_s
+        best = min(times, key=times.__getitem__)
+        if with_twins and timing.wide_s is not None and timing.wide_s < times[best]:
+            return "wide"
+        return best
+
+    def twins_pay(timing: RowTiming) -> bool:
+        best_s = min(s for s in (timing.native_s, timing.kernel_s) if s is not None)
+        return timing.wide_s is not None and timing.wide_s <= WIN_MARGIN * best_s
+
+    with_twins = any(twins_pay(timing) for timing in measured)
+    table: list[tuple[int, Method]] = []
+    for timing in measured:
+        method = fastest(timing, with_twins)
+        if not table or table[-1][1] != method:
+            table.append((timing.rows, method))
+    return tuple(table)
+
+
+def _reason(dtype: torch.dtype, methods: Sequence[tuple[int, Method]], no_twins: str) -> str:
+    used = {method for _, method in methods}
+    parts = []
+    if "kernel" in used:
+        parts.append("the bf16 kernel measured faster than oneDNN and aten where it runs")
+    if "wide" in used and dtype == WIDE_DTYPE:
+        parts.append("oneDNN's packed layout measured faster than the plain one where the twins run")
+    elif "wide" in used:
+        parts.append(f"this CPU computes {_dtype_name(dtype)} products slower than float32 where the twins run")
+    else:
+        parts.append(no_twins or f"packed float32 is not enough faster than {_dtype_name(dtype)} here to pay for twins")
+    return "; ".join(parts)
 
 
 def _rows_text(low: int, high: int | None) -> str:
     if high is None:
         return f"{low}+ rows" if low > 1 else "every batch size"
-    return f"{low} row" if high == low + 1 == 2 else f"{low}-{high - 1} rows"
-
-
-def _kernel_range(below: int) -> str:
-    return "at every batch size" if below == EVERY_ROW_COUNT else f"below {below} rows"
-
-
-def _kernel_label(below: int | None) -> str:
-    return "all" if below == EVERY_ROW_COUNT else str(below or 0)
+    return f"{low} row" if high == low == 1 else f"{low}-{high} rows"
 
 
 def _timing_text(timing: RowTiming) -> str:

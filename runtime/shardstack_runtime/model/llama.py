@@ -281,7 +281,7 @@ class ShardModel:
         if (wide := self.compute.wide_dtype) is not None:
             self._wide_layers = [_twin(layer, wide) for layer in self.layers]
             self._wide_head = pack(self._head.to(wide)) if self._head is not None else None
-        if self.compute.kernel_below_rows is not None:
+        if self.compute.uses("kernel"):
             module = cpu_kernel.load()
             if module is None:
                 raise RuntimeError(f"the compute path runs the bf16 kernel, which can't run here: {cpu_kernel.why()}")
