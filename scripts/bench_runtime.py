@@ -47,6 +47,14 @@ from bench_machine import cpu, cpu_line, vector_units
 from shardstack_runtime.threads import compute_here, leave_cores_to_compute
 
 BEGIN, END = "<!-- bench_runtime:begin -->", "<!-- bench_runtime:end -->"
+AVX2_BEGIN, AVX2_END = "<!-- bench_runtime_avx2:begin -->", "<!-- bench_runtime_avx2:end -->"
+AVX2_CODE_PATHS = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorized kernels
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN: without AVX-512 it has no bf16 products, as on an AVX2-only CPU
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL's fp32 products
+    "SHARDSTACK_KERNEL_ISA": "avx2",  # the runtime's bf16 kernel
+}
+"""What ``--code-paths avx2`` sets: every library's code path capped at AVX2, on both sides of the comparison."""
 PARTS = ("decode", "load")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -212,6 +220,14 @@ def _parse_args() -> argparse.Namespace:
         choices=PARTS,
         help="measure one part: decode (items 1-3) or load (item 4, under a minute); default: both",
     )
+    parser.add_argument(
+        "--code-paths",
+        choices=("native", "avx2"),
+        default="native",
+        help="avx2: run the decode part with torch, oneDNN, MKL and the bf16 kernel capped at AVX2 (the process "
+        "restarts with " + " ".join(f"{k}={v}" for k, v in AVX2_CODE_PATHS.items()) + "): an AVX2-only CPU's "
+        "code on this one, written to a section of its own",
+    )
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md (the parts measured)")
     parser.add_argument(
         "--check",
@@ -224,6 +240,8 @@ def _parse_args() -> argparse.Namespace:
         "loads')",
     )
     args = parser.parse_args()
+    if args.code_paths == "avx2" and args.only != "decode":
+        parser.error("--code-paths avx2 measures decode: add --only decode")
     args.dtypes = args.dtypes or (goal_dtypes if _goals_only(args) else DEFAULT_DTYPES)
     return args
 
@@ -335,11 +353,22 @@ def _section(
         f"{r['streams_1']:.1f} / {r['streams_4']:.1f} / {r['streams_8']:.1f} | {r['scale_8']:.2f} |"
         for r in rows
     ]
+    avx2 = args.code_paths == "avx2"
     return "\n".join(
         [
-            BEGIN,
-            "## Runtime on SmolLM2-135M-Instruct (one rank, CPU)",
+            AVX2_BEGIN if avx2 else BEGIN,
+            "## Runtime on SmolLM2-135M-Instruct (one rank, CPU" + (", AVX2 code paths only)" if avx2 else ")"),
             "",
+            *(
+                [
+                    "Every library capped at AVX2 on this CPU, on both sides ("
+                    + ", ".join(f"`{k}={v}`" for k, v in AVX2_CODE_PATHS.items())
+                    + "): the code an AVX2-only CPU runs, not its memory system or clocks.",
+                    "",
+                ]
+                if avx2
+                else []
+            ),
             f"Command: `.venv/bin/python scripts/bench_runtime.py --dtypes {' '.join(args.dtypes)} "
             f"--new-tokens {args.new_tokens} --repeat {args.repeat}{_flags(args)} --write` "
             f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
@@ -356,7 +385,7 @@ def _section(
             "",
             *table,
             *goals,
-            END,
+            AVX2_END if avx2 else END,
         ]
     )
 
@@ -370,11 +399,18 @@ def _goals_block(goals: list[str]) -> list[str]:
 
 def _flags(args: argparse.Namespace) -> str:
     """Return the options besides dtypes, tokens and repeat that the written command line repeats."""
-    return (f" --only {args.only}" if args.only else "") + (" --check" if args.check else "")
+    return (
+        (f" --only {args.only}" if args.only else "")
+        + (f" --code-paths {args.code_paths}" if args.code_paths != "native" else "")
+        + (" --check" if args.check else "")
+    )
 
 
 def main() -> int:
     args = _parse_args()
+    if args.code_paths == "avx2" and any(os.environ.get(k) != v for k, v in AVX2_CODE_PATHS.items()):
+        # The libraries read these when they load: start again with them set.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_CODE_PATHS})
     threads = leave_cores_to_compute()  # as a serving process does: only the engine thread runs parallel kernels
     parts = [args.only] if args.only else list(PARTS)
 
@@ -398,7 +434,11 @@ def main() -> int:
         measured |= _decode_measured(rows)
         if args.write:
             goals = _goals_block(goals_markdown(check(RUNTIME_GOALS, _decode_measured(rows))))
-            write_section(_section(args, rows, threads, bandwidth, machine, goals), BEGIN, END)
+            section = _section(args, rows, threads, bandwidth, machine, goals)
+            if args.code_paths == "avx2":
+                write_section(section, AVX2_BEGIN, AVX2_END, after=LOAD_END)
+            else:
+                write_section(section, BEGIN, END)
     if "load" in parts:
         loads = {}
         cases = _goal_cases()[1] if _goals_only(args) else LOAD_CASES

@@ -89,3 +89,24 @@ def test_where_it_cannot_be_built_the_reason_is_given(tmp_path) -> None:
     result = run_build_command(PATH="/nonexistent", SHARDSTACK_KERNEL_DIR=str(tmp_path))
     assert result.returncode == 1
     assert f"not built: it could not be built in {tmp_path / cpu_kernel.build_name()}" in result.stderr
+
+
+def test_the_instruction_set_can_be_narrowed_by_name_and_a_wrong_name_is_refused() -> None:
+    assert kernel is not None
+    script = (
+        "from shardstack_runtime.model import cpu_kernel as k; m = k.load(); print(m and m.instruction_set(), k.why())"
+    )
+    narrowest = kernel.instruction_sets()[-1]
+    chosen = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, cpu_kernel.ISA_ENV: narrowest},
+    )
+    assert chosen.stdout.split()[0] == narrowest, chosen.stderr
+    wrong = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, cpu_kernel.ISA_ENV: "sse2"}
+    )
+    assert wrong.stdout.startswith(
+        f"None SHARDSTACK_KERNEL_ISA='sse2' is none of this CPU's: {kernel.instruction_sets()[0]}"
+    )

@@ -13,6 +13,7 @@ Usage::
     y = kernel.bf16_linear(x, weight, bias)
 
 ``python -m shardstack_runtime.model.cpu_kernel`` builds it ahead of time and prints where.
+``$SHARDSTACK_KERNEL_ISA`` (``avx2``) makes it run with a narrower instruction set than the CPU's best.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("bf16_linear.cpp")
 DIR_ENV = "SHARDSTACK_KERNEL_DIR"
+ISA_ENV = "SHARDSTACK_KERNEL_ISA"
+"""Names a narrower instruction set than this CPU's best for the kernel to run with ("avx2" on an AVX-512 CPU):
+to compare, or to keep AVX-512 off a node whose clocks drop under it."""
 DEFAULT_DIR = Path("~/.cache/shardstack/kernels")
 # OpenMP: at::parallel_for is inlined from torch's headers and runs on one thread without it.
 COMPILE_FLAGS = ("-O3", "-fopenmp")
@@ -68,8 +72,14 @@ def why() -> str:
 
 def _load() -> ModuleType | None:
     module = _built()
-    if module is not None and not module.instruction_set():
+    if module is None:
+        return None
+    if not module.instruction_set():
         return _without("this CPU has neither AVX-512 nor AVX2 with FMA")
+    if wanted := os.environ.get(ISA_ENV):
+        if wanted not in module.instruction_sets():
+            return _without(f"{ISA_ENV}={wanted!r} is none of this CPU's: {', '.join(module.instruction_sets())}")
+        module.use_instruction_set(wanted)
     return module
 
 
