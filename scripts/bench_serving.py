@@ -217,16 +217,22 @@ async def _measure(api: str, clients: int, requests: int, streams: int, stream_t
 
 
 def _served_slots(metrics_url: str) -> int:
-    """Return the decode slots the running server took (measured at its start unless --max-slots said)."""
+    """Return the decode slots the running server took (measured at its start unless --max-slots said); print the
+    compute path it chose."""
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:
         text = response.read().decode()
+    slots = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "shardstack_engine_stat" and sample.labels.get("stat") == "max_slots":
-                return int(sample.value)
-    raise RuntimeError(f"{metrics_url}/metrics has no max_slots stat")
+                slots = int(sample.value)
+            if sample.name == "shardstack_compute_path_info":
+                print(f"compute path: {sample.labels.get('methods')} ({sample.labels.get('reason')})")
+    if slots is None:
+        raise RuntimeError(f"{metrics_url}/metrics has no max_slots stat")
+    return slots
 
 
 @contextlib.contextmanager

@@ -58,6 +58,13 @@ class RecordedTimer:
         return {"packed": self.native_s, "wide": self.wide_s, "kernel": self.kernel_s}[method][rows]
 
 
+def per_rows(**given: float) -> dict[int, float]:
+    """Seconds for every measured row count from some of them (``r8=2.0``): each count takes the given time of the
+    largest given count at or below it."""
+    known = sorted((int(key.removeprefix("r")), value) for key, value in given.items())
+    return {rows: [value for count, value in known if count <= rows][-1] for rows in MEASURED_ROWS}
+
+
 def never_measure(rows: int, method: Method) -> float:
     raise AssertionError("no measurement was needed")
 
@@ -95,8 +102,8 @@ def test_a_cpu_slow_at_bf16_batches_computes_them_in_fp32_from_the_measured_row_
 
 def test_each_measured_row_count_gets_its_fastest_method_up_to_the_next_one() -> None:
     # fp32 wins at 2 rows, loses at 4, wins from 8 on: each range runs what was measured fastest for it.
-    native_s = {1: 1.0, 2: 2.0, 4: 2.0, 8: 8.0, 16: 16.0, 64: 64.0, 512: 512.0}
-    wide_s = {1: 2.0, 2: 1.0, 4: 2.5, 8: 2.0, 16: 3.0, 64: 5.0, 512: 40.0}
+    native_s = per_rows(r1=1.0, r2=2.0, r4=2.0, r8=8.0, r16=16.0, r64=64.0, r512=512.0)
+    wide_s = per_rows(r1=2.0, r2=1.0, r4=2.5, r8=2.0, r16=3.0, r64=5.0, r512=40.0)
     path = choose_compute_path(
         config(),
         torch.bfloat16,
@@ -114,8 +121,8 @@ def test_each_measured_row_count_gets_its_fastest_method_up_to_the_next_one() ->
 
 def test_once_made_the_twins_serve_every_count_they_win_even_without_the_margin() -> None:
     # fp32 wins by far at 8 and 16 rows, barely at 64 and loses at 512 (both compute-bound there).
-    native_s = {1: 1.0, 2: 1.0, 4: 1.0, 8: 4.0, 16: 8.0, 64: 10.0, 512: 80.0}
-    wide_s = {1: 2.0, 2: 2.0, 4: 1.5, 8: 2.0, 16: 3.0, 64: 9.9, 512: 81.0}
+    native_s = per_rows(r1=1.0, r2=1.0, r4=1.0, r8=4.0, r16=8.0, r64=10.0, r512=80.0)
+    wide_s = per_rows(r1=2.0, r2=2.0, r4=1.5, r8=2.0, r16=3.0, r64=9.9, r512=81.0)
     path = choose_compute_path(
         config(),
         torch.bfloat16,
@@ -190,9 +197,9 @@ def test_the_measurement_times_real_products_with_every_method() -> None:
 def test_where_the_kernel_wins_one_row_it_runs_the_steps_it_wins_and_the_weights_stay_plain() -> None:
     # The kernel beats the plain bf16 product up to 16 rows and loses from 64. fp32 twins would beat the bf16
     # product at 8 and 16 rows, but not the kernel: they serve from 64 on.
-    plain_s = {1: 1.0, 2: 2.0, 4: 4.0, 8: 8.0, 16: 16.0, 64: 64.0, 512: 512.0}
-    kernel_s = {1: 0.5, 2: 0.6, 4: 0.8, 8: 1.2, 16: 2.0, 64: 70.0, 512: 600.0}
-    wide_s = {1: 2.0, 2: 2.2, 4: 2.4, 8: 2.8, 16: 3.5, 64: 9.0, 512: 60.0}
+    plain_s = per_rows(r1=1.0, r2=2.0, r4=4.0, r8=8.0, r16=16.0, r64=64.0, r512=512.0)
+    kernel_s = per_rows(r1=0.5, r2=0.6, r4=0.8, r8=1.2, r16=2.0, r64=70.0, r512=600.0)
+    wide_s = per_rows(r1=2.0, r2=2.2, r4=2.4, r8=2.8, r16=3.5, r64=9.0, r512=60.0)
     packed_one_row = {1: 1.5}
     timer = RecordedTimer(packed_one_row, wide_s, kernel_s=kernel_s, plain_s=plain_s)
     path = choose_compute_path(

@@ -27,6 +27,7 @@ Usage::
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from . import cpu_kernel
 from .config import ModelConfig
 
 WIDE_DTYPE = torch.float32
-MEASURED_ROWS = (1, 2, 4, 8, 16, 64, 512)
+MEASURED_ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 """Row counts timed at start: decode batches up to the usual slot counts, and prefill chunks (512 is the default)."""
 WIN_MARGIN = 0.85
 """fp32 must take at most this fraction of the native time to be used: a twin costs memory."""
@@ -54,9 +55,9 @@ _MEASURE_WORKING_SET = 64 << 20
 last-level cache holds for one core's share, so the products read their weights from memory as a whole
 model's do, not from a cache that a single layer would fit in."""
 
-_MEASURE_BUDGET_S = 0.2
-"""Each (row count, method) is timed ``repeat`` times or for this long, whichever ends first (at least twice):
-big prefill chunks of big models must not hold the start up."""
+_MEASURE_BUDGET_S = 0.03
+"""Each (row count, method) is timed for about this long (``repeat`` passes over the copies at most, three layers
+at least): big prefill chunks of big models must not hold the start up."""
 
 Method = Literal["packed", "plain", "kernel", "wide"]
 """How a product runs: the weights' dtype in oneDNN's packed layout, in the plain layout (aten / MKL), with
@@ -287,8 +288,8 @@ def _timing_text(timing: RowTiming) -> str:
 def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 10) -> Timer:
     """Time one layer's four products (sides capped) as the engine runs them, with each method.
 
-    Each run goes through copies of the layer that add up to ``_MEASURE_WORKING_SET`` bytes, so that the
-    weights come from memory as in a whole model's step.
+    The layer is copied until the copies add up to ``_MEASURE_WORKING_SET`` bytes and they are timed in turn, so
+    that the weights come from memory as in a whole model's step.
     """
     c = config
     q_size, kv_size = c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim
@@ -322,19 +323,21 @@ def product_timer(config: ModelConfig, dtype: torch.dtype, repeat: int = 10) -> 
         inputs = {w.shape[1]: torch.randn(rows, w.shape[1]).to(dtype) for w in plains}
         product = kernel_linear if method == "kernel" else linear
         matrices = layer_copies(method)
+        layers = [matrices[i : i + len(plains)] for i in range(0, len(matrices), len(plains))]
 
-        def run() -> None:
-            for weight in matrices:
-                product(inputs[weight.shape[1]], weight, None)
-
-        run()  # oneDNN builds its kernel for this shape on the first call
-        samples: list[float] = []
-        while len(samples) < repeat and (len(samples) < 2 or sum(samples) < _MEASURE_BUDGET_S):
+        def run(layer: list[torch.Tensor]) -> float:
             start = time.perf_counter()
-            run()
-            samples.append(time.perf_counter() - start)
-        # The fastest run, per layer: what the products cost, as free of the machine's other work as one can see it.
-        return min(samples) / copies
+            for weight in layer:
+                product(inputs[weight.shape[1]], weight, None)
+            return time.perf_counter() - start
+
+        run(layers[0])  # oneDNN builds its kernel for this shape on the first call
+        # The copies in turn, each one's weights long out of the caches when it comes round again.
+        samples = [run(layers[i % len(layers)]) for i in range(1, 4)]
+        while len(samples) < repeat * len(layers) and sum(samples) < _MEASURE_BUDGET_S:
+            samples.append(run(layers[(len(samples) + 1) % len(layers)]))
+        # The median layer: robust to the machine's other work and to a layer that a cache happened to keep.
+        return statistics.median(samples)
 
     return timer
 
