@@ -2,8 +2,9 @@
 
 ``private_endpoint`` (default True) keeps the API inside the cluster's network; with it False,
 ``authorized_networks`` must list the CIDR blocks allowed to reach the public endpoint, and the whole
-internet (0.0.0.0/0) is refused. Each cloud's cluster spec takes these arguments, with its own words for where
-the private endpoint lives; the stack config's ``cluster`` section takes them too.
+internet is refused, whether one block spans it (0.0.0.0/0) or several do together. Each cloud's cluster
+spec takes these arguments, with its own words for where the private endpoint lives; the stack config's
+``cluster`` section takes them too.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from shardstack.cidr import admitted_networks
-from shardstack.specs.kinds import Flag, ListOf
+from shardstack.cidr import WHOLE_INTERNET_REFUSED, admitted_networks
+from shardstack.specs.kinds import Flag
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Values
 
-API_NETWORKS = ListOf(admitted_networks("the Kubernetes API", "keep private_endpoint True"), unique=True)
+API_NETWORKS = admitted_networks("the Kubernetes API", "keep private_endpoint True")
 """CIDR blocks that may reach a Kubernetes API: never the whole internet."""
 
 PRIVATE_ENDPOINT = Arg(
@@ -31,7 +32,7 @@ AUTHORIZED_NETWORKS = Arg(
     "authorized_networks",
     API_NETWORKS,
     "CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when "
-    "private_endpoint is off; 0.0.0.0/0 is refused.",
+    "private_endpoint is off; " + WHOLE_INTERNET_REFUSED,
 )
 
 

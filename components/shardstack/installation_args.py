@@ -129,6 +129,7 @@ class ClusterAccess(TypedDict, total=False):
     open to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
-    private_endpoint is off; 0.0.0.0/0 is refused. Default: none."""
+    private_endpoint is off; Blocks that cover 50% of the internet or more, alone or together (0.0.0.0/0, or 0.0.0.0/1
+    with 128.0.0.0/1), are refused. Default: none."""
     system_pool: SystemPool
     """The CPU nodes that run cluster services. Default: the cloud's."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shardstack import catalog
+from shardstack.cidr import internet_coverage
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES
 from shardstack.specs.gpu_pool import gpu_pool_spec, resolved_gpus_per_node
 from shardstack.specs.problem import show
@@ -222,12 +222,15 @@ def api_key_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
         problems.append(Problem(("serving", "api_key_secret"), message, serving.api_key_secret.name))
     unauthenticated = cfg.api_key is None and serving.api_key_secret is None
     if checked.valid("serving.public", "serving.allowed_cidrs") and serving.public and unauthenticated:
+        fix = (
+            "without an API key; set one with `pulumi config set --secret shardstack:api_key ...` (or "
+            "serving.api_key_secret), or list narrower networks"
+        )
         for index, cidr in enumerate(serving.allowed_cidrs):
-            if ipaddress.ip_network(cidr).prefixlen == 0:
-                message = (
-                    f"{cidr!r} opens the API to the whole internet without an API key; set one with "
-                    "`pulumi config set --secret shardstack:api_key ...` (or serving.api_key_secret), "
-                    "or list narrower networks"
-                )
+            if coverage := internet_coverage([cidr]):
+                message = f"{cidr!r} opens the API to the whole internet ({coverage}) {fix}"
                 problems.append(Problem(("serving", "allowed_cidrs", index), message, cidr))
+        if not problems and (coverage := internet_coverage(serving.allowed_cidrs)):
+            message = f"together these blocks open the API to the whole internet ({coverage}) {fix}"
+            problems.append(Problem(("serving", "allowed_cidrs"), message, list(serving.allowed_cidrs)))
     return problems

@@ -112,7 +112,7 @@ WEIGHT_STORE = Spec(
     (
         Arg(
             "allowed_networks",
-            ListOf(admitted_networks("the weight store"), unique=True),
+            admitted_networks("the weight store"),
             "Public CIDR blocks or addresses the storage account's firewall admits besides the cluster's "
             "subnet, e.g. where you push the weights from: ['203.0.113.0/24']. azure only: S3 and GCS "
             "buckets admit callers by their credentials alone.",

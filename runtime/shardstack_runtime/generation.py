@@ -123,12 +123,25 @@ class ChatTokenizer(Protocol):
         ...
 
 
+def tokens_outside(ids: Sequence[int], vocab_size: int) -> str | None:
+    """Why a model of ``vocab_size`` tokens can't read these ids (the first one outside its vocabulary), or None."""
+    if ids and min(ids) >= 0 and max(ids) < vocab_size:
+        return None
+    position, token = next((i, t) for i, t in enumerate(ids) if not 0 <= t < vocab_size)
+    return f"token id {token} at position {position} is outside the model's vocabulary (0 to {vocab_size - 1})"
+
+
 class Engine(Protocol):
     """The serving engine as the HTTP layer sees it; tests inject a fake one."""
 
     model_name: str
     max_model_len: int
     tokenizer: ChatTokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        """Token ids the model reads: 0 to ``vocab_size - 1``."""
+        ...
 
     @property
     def ready(self) -> bool:

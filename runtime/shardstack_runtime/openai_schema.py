@@ -9,9 +9,10 @@ settings or the engine (``n``, ``max_tokens``, context length) are checked by th
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,36 @@ MAX_STOP_TOKEN_IDS = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
+
+
+_NOT_UNICODE = "invalid_unicode"
+
+
+def _unicode_text(value: str) -> str:
+    """Refuse a string holding a lone UTF-16 surrogate: JSON's ``\\ud800`` escapes can spell one, but it is no
+    character, it has no UTF-8 bytes, and the tokenizer can't take it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise PydanticCustomError(
+            _NOT_UNICODE,
+            "it holds a lone UTF-16 surrogate ({char} at character {index}), which is not Unicode text; send valid "
+            "Unicode (a character beyond U+FFFF as both halves of its surrogate pair)",
+            {"char": f"U+{ord(value[error.start]):04X}", "index": error.start},
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode_text)]
+"""Every string of a request: Unicode text that UTF-8 can carry."""
+
+
+def _not_unicode(error: ValidationError) -> PydanticCustomError | None:
+    """The lone-surrogate refusal among a union's errors: a union's own summary must not hide it."""
+    for detail in error.errors():
+        if detail["type"] == _NOT_UNICODE:
+            return PydanticCustomError(_NOT_UNICODE, "{message}", {"message": detail["msg"]})
+    return None
 
 
 def _unsupported(field: str, why: str) -> PydanticCustomError:
@@ -68,7 +99,7 @@ class _SharedRequestFields(BaseModel):
 
     model_config = _REQUEST
 
-    model: str | None = None
+    model: Text | None = None
     """The served model name (GET /v1/models). Default: the one model this server serves."""
     n: int = Field(default=1, ge=1)
     """How many choices to generate for each prompt."""
@@ -80,7 +111,7 @@ class _SharedRequestFields(BaseModel):
     top_k: int | None = Field(default=None, ge=-1)
     """vLLM's extension: keep the k likeliest tokens; 0 or -1 turns the cut off."""
     seed: int | None = Field(default=None, ge=INT64_MIN, le=INT64_MAX)
-    stop: str | list[str] | None = None
+    stop: Text | list[Text] | None = None
     """Up to 4 sequences that end generation; the returned text never contains them."""
     stop_token_ids: list[int] | None = Field(default=None, max_length=MAX_STOP_TOKEN_IDS)
     """vLLM's extension: token ids that end generation besides the model's EOS."""
@@ -88,8 +119,8 @@ class _SharedRequestFields(BaseModel):
     """vLLM's extension: keep generating past EOS until ``max_tokens`` (benchmarks)."""
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    logit_bias: dict[str, float] | None = None
-    user: str | None = None
+    logit_bias: dict[Text, float] | None = None
+    user: Text | None = None
     """Accepted and ignored."""
 
     @field_validator("stream_options")
@@ -106,7 +137,9 @@ class _SharedRequestFields(BaseModel):
     def _check_stop(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
         try:
             stop = handler(value)
-        except ValidationError:
+        except ValidationError as error:
+            if not_unicode := _not_unicode(error):
+                raise not_unicode from None
             raise PydanticCustomError(
                 "invalid_type", "stop must be a string or an array of strings; got {kind}", {"kind": _kind(value)}
             ) from None
@@ -146,7 +179,9 @@ class _SharedRequestFields(BaseModel):
 def _check_prompt_value(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     try:
         prompt = handler(value)
-    except ValidationError:
+    except ValidationError as error:
+        if not_unicode := _not_unicode(error):
+            raise not_unicode from None
         raise PydanticCustomError(
             "invalid_type",
             "prompt must be a string, an array of strings, an array of token ids or an array of arrays of "
@@ -168,14 +203,14 @@ def _check_prompt_value(value: Any, handler: ValidatorFunctionWrapHandler) -> An
 class CompletionRequest(_SharedRequestFields):
     """POST /v1/completions."""
 
-    prompt: str | list[str] | list[int] | list[list[int]]
+    prompt: Text | list[Text] | list[int] | list[list[int]]
     """Text, token ids, or a batch of either (each gets ``n`` choices, indexed prompt by prompt)."""
     max_tokens: int | None = Field(default=16, ge=1)
     """Default 16, as OpenAI's; null means as many as the context has room for."""
     echo: bool = False
     logprobs: int | None = Field(default=None, ge=0, le=5)
     """Each token's logprob, with this many likeliest tokens at each step (OpenAI's limit: 5)."""
-    suffix: str | None = None
+    suffix: Text | None = None
     best_of: int | None = Field(default=None, ge=1)
 
     _prompt = field_validator("prompt", mode="wrap")(_check_prompt_value)
@@ -206,14 +241,15 @@ class TextContentPart(BaseModel):
     model_config = _REQUEST
 
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 def _check_content_value(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     try:
         return handler(value)
-    except ValidationError:
-        pass
+    except ValidationError as error:
+        if not_unicode := _not_unicode(error):
+            raise not_unicode from None
     if isinstance(value, list):
         for i, part in enumerate(value):
             kind = part.get("type") if isinstance(part, dict) else None
@@ -234,8 +270,8 @@ class ChatMessage(BaseModel):
     model_config = _REQUEST
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextContentPart]
-    name: str | None = None
+    content: Text | list[TextContentPart]
+    name: Text | None = None
     """Accepted and ignored (chat templates have no place for it)."""
     tool_calls: list[Any] | None = None
 
@@ -279,9 +315,9 @@ class ChatCompletionRequest(_SharedRequestFields):
     function_call: Any = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[Text, Text] | None = None
     store: bool | None = None
-    service_tier: str | None = None
+    service_tier: Text | None = None
 
     @field_validator("messages")
     @classmethod

@@ -47,6 +47,7 @@ REPLY_TEXT = "".join(REPLY)
 FIRST_REPLY_TOKEN = 101
 FIRST_ALTERNATIVE = 1001
 BOS = 1
+VOCAB_SIZE = 0x110000 + 3  # every code point, one token each (FakeTokenizer)
 SLOW_TOKEN_S = 0.02
 
 
@@ -78,6 +79,7 @@ class FakeEngine:
 
     model_name = MODEL
     max_model_len = MAX_MODEL_LEN
+    vocab_size = VOCAB_SIZE
 
     def __init__(self) -> None:
         self.tokenizer: ChatTokenizer = FakeTokenizer()

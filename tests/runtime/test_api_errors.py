@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from api_harness import MODEL, SETTINGS, assert_openai_error, good_completion
+from api_harness import MODEL, SETTINGS, VOCAB_SIZE, assert_openai_error, good_completion
 
 pytestmark = pytest.mark.usefixtures("engine_ready")
 """The shared fake engine is ready at the start of every test, whatever an earlier one left it as."""
@@ -46,6 +46,18 @@ MALFORMED: dict[str, tuple[str, Any, int, str | None, str | None]] = {
     "prompt empty token array": (C, _completion(prompt=[[1], []]), 400, "prompt", "invalid_value"),
     "prompt negative token id": (C, _completion(prompt=[3, -1]), 400, "prompt", "invalid_value"),
     "prompt booleans": (C, _completion(prompt=[True, False]), 400, "prompt", "invalid_type"),
+    "prompt token id outside the vocabulary": (C, _completion(prompt=[3, VOCAB_SIZE]), 400, "prompt", "invalid_value"),
+    "prompt lone surrogate": (C, b'{"prompt": "a\\ud800b"}', 400, "prompt", "invalid_value"),
+    "prompts lone surrogate": (C, b'{"prompt": ["ok", "\\udfff"]}', 400, "prompt", "invalid_value"),
+    "chat content lone surrogate": (
+        CHAT,
+        b'{"messages": [{"role": "user", "content": "\\udc00"}]}',
+        400,
+        "messages[0].content",
+        "invalid_value",
+    ),
+    "stop lone surrogate": (C, b'{"prompt": "hi", "stop": ["\\ud800"]}', 400, "stop", "invalid_value"),
+    "model lone surrogate": (C, b'{"prompt": "hi", "model": "\\ud800"}', 400, "model", "invalid_value"),
     "max_tokens zero": (C, _completion(max_tokens=0), 400, "max_tokens", "invalid_value"),
     "max_tokens negative": (C, _completion(max_tokens=-5), 400, "max_tokens", "invalid_value"),
     "max_tokens a string": (C, _completion(max_tokens="10"), 400, "max_tokens", "invalid_type"),
@@ -230,6 +242,22 @@ def test_malformed_request_is_a_4xx_naming_the_field(case: str, http: httpx.Clie
     else:
         response = http.post(path, json=body)
     assert_openai_error(response, status, param, code)
+    good_completion(client)
+
+
+def test_what_the_model_cannot_read_is_refused_saying_what_and_where(http: httpx.Client, client: openai.OpenAI) -> None:
+    # Refused at the door: inside a batch an id the model can't embed would fail every request batched with it.
+    error = assert_openai_error(http.post(C, json=_completion(prompt=[[5], [3, 4, VOCAB_SIZE + 7]])), 400, "prompt")
+    assert f"(prompt 1): token id {VOCAB_SIZE + 7} at position 2 is outside the model's vocabulary" in error["message"]
+    assert f"(0 to {VOCAB_SIZE - 1})" in error["message"]
+    surrogate = http.post(C, content=b'{"prompt": "ab\\ud800"}', headers={"Content-Type": "application/json"})
+    error = assert_openai_error(surrogate, 400, "prompt")
+    assert "lone UTF-16 surrogate (U+D800 at character 2)" in error["message"], error
+    # A surrogate pair is one character beyond U+FFFF, and welcome.
+    ok = http.post(
+        C, content=b'{"prompt": "\\ud83d\\ude00", "max_tokens": 2}', headers={"Content-Type": "application/json"}
+    )
+    assert ok.status_code == 200, ok.text
     good_completion(client)
 
 

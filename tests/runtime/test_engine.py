@@ -374,6 +374,29 @@ def test_empty_prompts_are_refused(engine: Engine) -> None:
         asyncio.run(collect(engine, request([])))
 
 
+def test_a_token_id_outside_the_vocabulary_is_refused_before_it_reaches_anyone_elses_batch(
+    engine: Engine, prompts
+) -> None:
+    params = {"max_tokens": 6, "temperature": 0.0, "ignore_eos": True}
+    alone = asyncio.run(collect(engine, request(prompts[0], **params)))
+    vocab = engine.vocab_size
+
+    async def together() -> tuple[list[GenerationEvent], BaseException | None]:
+        good = asyncio.ensure_future(collect(engine, request(prompts[0], **params)))
+        try:
+            await collect(engine, request([5, vocab], **params))
+            refused = None
+        except ValueError as error:
+            refused = error
+        return await good, refused
+
+    served, refused = asyncio.run(together())
+    assert refused is not None and f"token id {vocab} at position 1 is outside the model's vocabulary" in str(refused)
+    assert tokens(served) == tokens(alone)  # the request beside it never noticed
+    with pytest.raises(ValueError, match="token id -1 at position 0"):
+        asyncio.run(collect(engine, request([-1, 5])))
+
+
 # ---------------------------------------------------------------------------- SmolLM2
 
 

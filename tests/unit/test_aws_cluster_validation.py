@@ -47,6 +47,22 @@ def test_the_whole_internet_is_refused() -> None:
     assert problem.startswith("authorized_networks[0]='0.0.0.0/0' would open the Kubernetes API to the whole internet")
 
 
+def test_blocks_that_together_cover_the_internet_are_refused_as_it() -> None:
+    quarters = ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]
+    (problem,) = problems(private_endpoint=False, authorized_networks=quarters)
+    assert problem.startswith(
+        f"authorized_networks={quarters!r} together would open the Kubernetes API to the whole internet (all of IPv4)"
+    ), problem
+    (ipv6,) = problems(private_endpoint=False, authorized_networks=["::/2", "4000::/2", "8000::/2"])
+    assert "(75% of IPv6)" in ipv6
+    # The issue's [0.0.0.0/1, 128.0.0.0/1]: each half is refused on its own.
+    halves = problems(private_endpoint=False, authorized_networks=["0.0.0.0/1", "128.0.0.0/1"])
+    assert [p.split(" would open")[0] for p in halves] == [
+        "authorized_networks[0]='0.0.0.0/1'",
+        "authorized_networks[1]='128.0.0.0/1'",
+    ]
+
+
 def test_authorized_networks_must_be_cidr_blocks_without_host_bits() -> None:
     found = problems(private_endpoint=False, authorized_networks=["203.0.113.7/24", "office"])
     assert found == [

@@ -83,6 +83,33 @@ def test_fails_when_public_to_whole_internet_without_api_key() -> None:
     assert "'0.0.0.0/0'" in line and "shardstack:api_key" in line
 
 
+@pytest.mark.parametrize(
+    ("cidrs", "coverage"),
+    [
+        (["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"], "all of IPv4"),
+        (["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2"], "75% of IPv4"),
+        (["::/2", "4000::/2", "8000::/2", "c000::/2"], "all of IPv6"),
+    ],
+)
+def test_blocks_that_together_cover_the_internet_are_the_whole_internet(cidrs: list[str], coverage: str) -> None:
+    values = stack(LOCAL, serving={"public": True, "allowed_cidrs": cidrs})
+    line = problem_at(values, "shardstack:serving.allowed_cidrs")
+    assert f"together these blocks open the API to the whole internet ({coverage})" in line
+    assert "shardstack:api_key" in line
+    # Half the internet in one block is refused at that block: [0.0.0.0/1, 128.0.0.0/1] twice over.
+    one = problem_at(
+        stack(LOCAL, serving={"public": True, "allowed_cidrs": ["10.0.0.0/8", "0.0.0.0/1"]}),
+        "shardstack:serving.allowed_cidrs[1]",
+    )
+    assert "(50% of IPv4)" in one
+
+
+def test_an_office_and_every_private_range_are_not_the_internet() -> None:
+    cidrs = ["203.0.113.0/24", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "2001:db8::/32"]
+    values = stack(LOCAL, serving={"public": True, "allowed_cidrs": cidrs})
+    assert config.load(values, stack="t").serving.allowed_cidrs == cidrs
+
+
 def test_public_to_whole_internet_is_allowed_with_api_key() -> None:
     values = stack(LOCAL, serving={"public": True, "allowed_cidrs": ["0.0.0.0/0"]}, api_key="k")
     assert config.load(values, stack="t").serving.allowed_cidrs == ["0.0.0.0/0"]

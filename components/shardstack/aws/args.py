@@ -268,7 +268,8 @@ class ClusterArgs(TypedDict, total=False):
     to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
-    private_endpoint is off, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    private_endpoint is off, unused otherwise; Blocks that cover 50% of the internet or more, alone or together
+    (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1), are refused. Default: none."""
     admin_role_arns: Sequence[str]
     """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
     made admin when the cluster is created: do not list it. Default: none."""
@@ -295,7 +296,8 @@ class InstallationCluster(TypedDict, total=False):
     to ``authorized_networks`` only. Nodes are private either way. Default: True."""
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when
-    private_endpoint is off, unused otherwise; 0.0.0.0/0 is refused. Default: none."""
+    private_endpoint is off, unused otherwise; Blocks that cover 50% of the internet or more, alone or together
+    (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1), are refused. Default: none."""
     admin_role_arns: Sequence[str]
     """IAM role or user ARNs given cluster-admin through EKS access entries. The identity that runs ``pulumi up`` is
     made admin when the cluster is created: do not list it. Default: none."""

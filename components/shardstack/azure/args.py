@@ -221,7 +221,8 @@ class ClusterArgs(TypedDict, total=False):
     authorized_networks: Sequence[str]
     """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds the
     cluster's own egress IP). Required when private_endpoint is off; AKS does not apply them to a private cluster, so
-    they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
+    they cannot be given with one. Blocks that cover 50% of the internet or more, alone or together (0.0.0.0/0, or
+    0.0.0.0/1 with 128.0.0.0/1), are refused. Default: none."""
     pod_cidr: str
     """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must not overlap
     the VNet, peered networks or ``service_cidr``. Default: '10.244.0.0/14' (1,024 nodes)."""
@@ -352,7 +353,8 @@ class InstallationCluster(TypedDict, total=False):
     authorized_networks: Sequence[str]
     """Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds the
     cluster's own egress IP). Required when private_endpoint is off; AKS does not apply them to a private cluster, so
-    they cannot be given with one. 0.0.0.0/0 is refused. Default: none."""
+    they cannot be given with one. Blocks that cover 50% of the internet or more, alone or together (0.0.0.0/0, or
+    0.0.0.0/1 with 128.0.0.0/1), are refused. Default: none."""
     pod_cidr: str
     """Overlay range pods take addresses from, a private /8 to /22; every node takes a /24 of it. It must not overlap
     the VNet, peered networks or ``service_cidr``. Default: '10.244.0.0/14' (1,024 nodes)."""

@@ -23,6 +23,7 @@ from shardstack.azure.kinds import (
     range_block,
     shown_range,
 )
+from shardstack.cidr import WHOLE_INTERNET_REFUSED
 from shardstack.kubernetes_versions import (
     DEFAULT_KUBERNETES_VERSION,
     SUPPORTED_KUBERNETES_VERSIONS,
@@ -232,7 +233,7 @@ CLUSTER = Spec(
         authorized_networks(
             "Public CIDR blocks allowed to reach a public API server, e.g. ['203.0.113.0/24'], at most 200 (AKS adds "
             "the cluster's own egress IP). Required when private_endpoint is off; AKS does not apply them to a "
-            "private cluster, so they cannot be given with one. 0.0.0.0/0 is refused."
+            "private cluster, so they cannot be given with one. " + WHOLE_INTERNET_REFUSED
         ),
         Arg(
             "pod_cidr",

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shardstack.azure.kinds import PRINCIPAL_IDS, PRINCIPAL_TYPES, REGION, RESOURCE_GROUP, SUBNET_IDS, TAGS, Shaped
+from shardstack.cidr import internet_coverage
 from shardstack.specs.kinds import Choice, Flag, Kind, Whole
 from shardstack.specs.problem import Path, Problem
 from shardstack.specs.spec import Arg, Spec
@@ -90,8 +91,11 @@ def ip_range_reason(value: Any) -> str | None:
         return "is an IPv6 range; the storage firewall takes IPv4 addresses and blocks only"
     if "/" in value and network.with_prefixlen != value:
         return f"has host bits set; the network it is in is {network.with_prefixlen!r}"
-    if network.prefixlen == 0:
-        return "would open the storage account to the whole internet; list the addresses that upload weights instead"
+    if coverage := internet_coverage([value]):
+        return (
+            f"would open the storage account to the whole internet ({coverage}); list the addresses that upload "
+            "weights instead"
+        )
     if network.prefixlen == 31:
         return (
             "is a /31 block: the storage firewall does not take /31 blocks; list its two addresses instead "
@@ -130,6 +134,12 @@ class FirewallIpRanges(Kind):
                 problems.append(Problem((*path, i), reason, item))
             else:
                 seen.add(ip_rule(item))
+        if not problems and (coverage := internet_coverage(value)):
+            reason = (
+                f"together would open the storage account to the whole internet ({coverage}); list the addresses "
+                "that upload weights instead"
+            )
+            problems.append(Problem(path, reason, list(value)))
         return problems
 
 

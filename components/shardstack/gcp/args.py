@@ -168,7 +168,8 @@ class ClusterArgs(TypedDict, total=False):
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is off;
     with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the nodes'
-    subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    subnetwork. Blocks that cover 50% of the internet or more, alone or together (0.0.0.0/0, or 0.0.0.0/1 with
+    128.0.0.0/1), are refused. Default: none."""
     master_ipv4_cidr: str
     """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
     '172.16.0.0/28'."""
@@ -196,7 +197,8 @@ class InstallationCluster(TypedDict, total=False):
     authorized_networks: Sequence[str]
     """CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when private_endpoint is off;
     with a private endpoint, the internal ranges (a VPN, a bastion's subnetwork) that may reach it besides the nodes'
-    subnetwork. 0.0.0.0/0 is refused. Default: none."""
+    subnetwork. Blocks that cover 50% of the internet or more, alone or together (0.0.0.0/0, or 0.0.0.0/1 with
+    128.0.0.0/1), are refused. Default: none."""
     master_ipv4_cidr: str
     """The /28 block for the control plane's private endpoint; it must not overlap any range in the VPC. Default:
     '172.16.0.0/28'."""

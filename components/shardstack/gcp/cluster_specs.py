@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from shardstack.api_access import PUBLIC_API_NEEDS_NETWORKS, authorized_networks, private_endpoint
+from shardstack.cidr import WHOLE_INTERNET_REFUSED
 from shardstack.gcp.labels import GCP_LABELS
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 from shardstack.specs.kinds import Choice, Flag, Input, Record, Text
@@ -178,7 +179,7 @@ CLUSTER = Spec(
         authorized_networks(
             "CIDR blocks allowed to reach the Kubernetes API, e.g. ['203.0.113.0/24']. Required when "
             "private_endpoint is off; with a private endpoint, the internal ranges (a VPN, a bastion's "
-            "subnetwork) that may reach it besides the nodes' subnetwork. 0.0.0.0/0 is refused."
+            "subnetwork) that may reach it besides the nodes' subnetwork. " + WHOLE_INTERNET_REFUSED
         ),
         Arg(
             "master_ipv4_cidr",

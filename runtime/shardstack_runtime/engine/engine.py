@@ -41,6 +41,7 @@ from ..generation import (
     GenerationEvent,
     GenerationRequest,
     SamplingParams,
+    tokens_outside,
 )
 from ..memory import available_memory
 from ..model.compute_path import ComputePath
@@ -225,10 +226,21 @@ class Engine:
             return WAITING_PER_SLOT * self.max_slots
         return self._max_waiting
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids the model reads: 0 to ``vocab_size - 1``."""
+        return self.shard.config.vocab_size
+
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
-        """Queue ``request`` and yield one event per generated token; the last carries finish_reason."""
+        """Queue ``request`` and yield one event per generated token; the last carries finish_reason.
+
+        A prompt the model can't read (empty, or a token id outside the vocabulary) raises ValueError here,
+        before it can reach a batch that other requests share.
+        """
         if not request.prompt_token_ids:
             raise ValueError(f"request {request.request_id}: the prompt has no tokens")
+        if problem := tokens_outside(request.prompt_token_ids, self.vocab_size):
+            raise ValueError(f"request {request.request_id}: {problem}")
         if (max_waiting := self.max_waiting) is not None and (waiting := self._num_waiting()) >= max_waiting:
             raise EngineOverloadedError(
                 f"{waiting} requests are already waiting (max_waiting={max_waiting}); retry later"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 
-from ..generation import Engine, FinishReason, GenerationRequest, SamplingParams
+from ..generation import Engine, FinishReason, GenerationRequest, SamplingParams, tokens_outside
 from ..metrics import Metrics, RequestTimer
 from ..openai_responses import Usage
 from ..openai_schema import INT64_MAX, INT64_MIN, ChatCompletionRequest, CompletionRequest
@@ -130,7 +130,15 @@ class Planner:
             texts = [p for p in prompt if isinstance(p, str)]
             if not texts:
                 token_prompts = [list(p) for p in prompt if isinstance(p, list)]
-                return token_prompts or [[t for t in prompt if isinstance(t, int)]]
+                token_prompts = token_prompts or [[t for t in prompt if isinstance(t, int)]]
+                # Refused at the door: inside a batch, an id the model can't embed would fail every request in it.
+                for index, ids in enumerate(token_prompts):
+                    if problem := tokens_outside(ids, self.engine.vocab_size):
+                        where = f" (prompt {index})" if len(token_prompts) > 1 else ""
+                        raise APIError(
+                            400, f"Invalid 'prompt'{where}: {problem}.", param="prompt", code="invalid_value"
+                        )
+                return token_prompts
         encode = self.engine.tokenizer.encode
         ids = await run_in_threadpool(lambda: [encode(t, add_special_tokens=True) for t in texts])
         if any(not p for p in ids):

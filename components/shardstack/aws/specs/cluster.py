@@ -11,6 +11,7 @@ from shardstack import catalog
 from shardstack.api_access import PUBLIC_API_NEEDS_NETWORKS, authorized_networks, private_endpoint
 from shardstack.aws.specs.kinds import KUBERNETES_VERSION, SUBNET_ID, VPC_ID
 from shardstack.aws.tags import aws_tags
+from shardstack.cidr import WHOLE_INTERNET_REFUSED
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 from shardstack.specs.kinds import Choice, Input, Kind, ListOf, Record, Text
 from shardstack.specs.problem import Path, Problem
@@ -136,7 +137,7 @@ CLUSTER = Spec(
         private_endpoint("inside the cluster's VPC"),
         authorized_networks(
             "CIDR blocks allowed to reach the public Kubernetes API endpoint, e.g. ['203.0.113.0/24']. Required when "
-            "private_endpoint is off, unused otherwise; 0.0.0.0/0 is refused."
+            "private_endpoint is off, unused otherwise; " + WHOLE_INTERNET_REFUSED
         ),
         Arg(
             "admin_role_arns",
