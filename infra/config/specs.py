@@ -22,6 +22,7 @@ from shardstack.cidr import admitted_networks
 from shardstack.k8s.inference_specs import SECRET_KEY_REF, SHARDED_INFERENCE
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.local.specs import LOCAL_WEIGHTS as LOCAL_WEIGHTS_OF_THE_INSTALLATION
+from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
 from shardstack.specs.kinds import Choice, Flag, Kind, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Problem
@@ -143,7 +144,7 @@ def _model_uri_reason(value: str) -> str | None:
     elif not parts.netloc:
         what = "host" if parts.scheme.startswith("http") else "bucket"
         return f"has no {what}; write {parts.scheme}://<{what}>/<path>"
-    return None
+    return unsafe_uri_reason(value)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,22 @@ def test_fails_when_model_uri_has_no_bucket() -> None:
     assert "'s3:///m'" in line and "bucket" in line
 
 
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("https://user:pass@weights.example.com/llama", "carries credentials (user:password@host)"),
+        ("https://acct.blob.core.windows.net/c/llama?sv=2024&sig=abc", "carries credentials in its query (sig)"),
+        ("s3://bucket/llama?X-Amz-Signature=f00", "carries credentials in its query (X-Amz-Signature)"),
+        ("s3://bucket/models/../secrets", "has a '..' segment"),
+        ("s3://bucket/llama\nEVIL=1", "holds a control character"),
+    ],
+)
+def test_a_model_uri_never_carries_secrets_or_tricks_into_the_pods(uri: str, reason: str) -> None:
+    # The URI is written as it is into every rank's environment and the Pulumi state.
+    line = problem_at(stack(AWS, model={"uri": uri, "shards": 1}), "shardstack:model.uri")
+    assert reason in line, line
+
+
 def test_fails_when_file_uri_not_absolute() -> None:
     line = problem_at(stack(LOCAL, model={"uri": "file://srv/m", "shards": 1}), "shardstack:model.uri")
     assert "'file://srv/m'" in line and "file:///" in line

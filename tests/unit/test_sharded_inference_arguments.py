@@ -7,7 +7,7 @@ from sharded_inference_parts import BASE, IMAGE, failure
 
 from shardstack.errors import ArgumentError
 from shardstack.k8s import ShardedInference, validate_sharded_inference_args
-from shardstack.testing import run_program
+from shardstack.testing import run_program, run_refused
 
 
 def test_valid_arguments_have_no_problems() -> None:
@@ -101,6 +101,20 @@ def test_fails_when_dtype_is_unknown() -> None:
 def test_fails_when_model_uri_has_an_unknown_scheme() -> None:
     (problem,) = failure(model_uri="ftp://host/model").problems
     assert problem.startswith("model_uri='ftp://host/model' must start with one of 's3://'")
+
+
+def test_a_model_uri_with_credentials_is_refused_saying_where_they_belong() -> None:
+    (problem,) = failure(model_uri="https://user:pass@host/model").problems
+    assert problem.startswith("model_uri='https://user:pass@host/model' carries credentials")
+    assert "read-only identity" in problem and "env_from_secrets" in problem
+
+
+def test_arguments_that_are_not_a_mapping_are_an_argument_error_not_a_type_error() -> None:
+    for wrong in (None, "model_uri=s3://b/m", 5):
+        expected = [f"the arguments must be a mapping of argument names to values; got {wrong!r}"]
+        assert validate_sharded_inference_args(wrong, name="llm") == expected  # type: ignore[arg-type]
+        refused = run_refused(lambda wrong=wrong: ShardedInference("llm", wrong), ArgumentError)  # type: ignore[arg-type]
+        assert refused.problems == expected
 
 
 def test_fails_when_image_is_empty() -> None:

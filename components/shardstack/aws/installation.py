@@ -72,6 +72,7 @@ from shardstack.installation import (
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
+from shardstack.specs.spec import arguments_first
 
 TYPE_TOKEN = "shardstack:aws:AwsInstallation"
 
@@ -86,6 +87,7 @@ __all__ = [  # the argument types stay importable from here, where they were dec
 ]
 
 
+@arguments_first
 def validate_aws_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AwsInstallation arguments, each prefixed with the part it belongs to."""
     checks = InstallationChecks(args, AWS_INSTALLATION)

@@ -86,6 +86,7 @@ from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
+from shardstack.specs.spec import arguments_first
 
 TYPE_TOKEN = "shardstack:azure:AzureInstallation"
 
@@ -132,6 +133,7 @@ def _pool_name_problems(pools: Any) -> list[str]:
     return problems
 
 
+@arguments_first
 def validate_azure_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with AzureInstallation arguments, each prefixed with the part it belongs to."""
     checks = InstallationChecks(args, AZURE_INSTALLATION)

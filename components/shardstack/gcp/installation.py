@@ -65,6 +65,7 @@ from shardstack.installation import (
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
+from shardstack.specs.spec import arguments_first
 
 TYPE_TOKEN = "shardstack:gcp:GcpInstallation"
 
@@ -86,6 +87,7 @@ def _location_default(part_args: Mapping[str, Any], region: str, upper: bool) ->
     return {"location": location, **part_args}
 
 
+@arguments_first
 def validate_gcp_installation_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with GcpInstallation arguments, each prefixed with the part it belongs to."""
     checks = InstallationChecks(args, GCP_INSTALLATION)

@@ -25,6 +25,7 @@ from shardstack.k8s.kinds import (
     MapOf,
     OrEmpty,
 )
+from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import TAINT_EFFECTS
 from shardstack.specs.kinds import Choice, Flag, Input, Labels, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Key, Problem
@@ -123,7 +124,9 @@ _ANNOTATIONS = MapOf(QUALIFIED_NAME, _VALUES, "annotation keys to values")
 
 
 def _model_uri_reason(value: str) -> str | None:
-    return None if value.startswith(rc.MODEL_URI_SCHEMES) else f"must start with {one_of(rc.MODEL_URI_SCHEMES)}"
+    if not value.startswith(rc.MODEL_URI_SCHEMES):
+        return f"must start with {one_of(rc.MODEL_URI_SCHEMES)}"
+    return unsafe_uri_reason(value)
 
 
 def _distinct_ports(values: Values) -> Iterator[Problem]:

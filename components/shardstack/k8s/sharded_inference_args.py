@@ -28,6 +28,7 @@ from shardstack.k8s.inference_specs import (
 )
 from shardstack.k8s.inference_specs import INFERENCE_NAMESPACE as DEFAULT_NAMESPACE
 from shardstack.specs.problem import as_arguments
+from shardstack.specs.spec import arguments_first
 
 __all__ = [
     "DEFAULT_CPU",
@@ -158,6 +159,7 @@ def group_object_name(name: str, mode: str, group: int) -> str:
     return f"{name}-g{group}" if mode == MODE_STATEFULSET else f"{name}-{group}"
 
 
+@arguments_first
 def validate_sharded_inference_args(args: Mapping[str, Any], name: str | None = None) -> list[str]:
     """Return every problem with ShardedInference arguments (and its resource ``name``), one line each."""
     problems = as_arguments(SHARDED_INFERENCE.check(args))

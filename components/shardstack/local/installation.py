@@ -49,11 +49,13 @@ from shardstack.k8s.runtime_contract import WEIGHTS_DIR
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE
 from shardstack.local.args import LocalInstallationArgs, LocalWeights
 from shardstack.local.specs import IN_CLUSTER_S3, LOCAL_INSTALLATION, LOCAL_WEIGHTS
+from shardstack.specs.spec import arguments_first
 
 INFERENCE_NAME = "inference"
 WEIGHTS_CLAIM_NAME = "shardstack-weights"
 
 
+@arguments_first
 def validate_local_installation_args(args: Mapping[str, Any]) -> list[str]:
     """Return every problem with LocalInstallation arguments, each naming its argument."""
     checks = InstallationChecks(args, LOCAL_INSTALLATION)

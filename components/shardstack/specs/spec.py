@@ -14,6 +14,7 @@ A spec is data. From it come the TypedDict a component takes (generated source, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -218,3 +219,16 @@ class Spec:
     def resolved(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``values`` with every documented default filled in (call after :meth:`check` passed)."""
         return dict(Values(self, values))
+
+
+def arguments_first(validate: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    """Decorate a component's ``validate_*_args(args, ...)``: arguments that are not a mapping (None, a string)
+    get one problem saying so, instead of reaching code that reads them as a mapping and fails with a TypeError."""
+
+    @functools.wraps(validate)
+    def checked(args: Any, *rest: Any, **options: Any) -> list[str]:
+        if not isinstance(args, Mapping):
+            return [f"the arguments must be a mapping of argument names to values; got {args!r}"]
+        return validate(args, *rest, **options)
+
+    return checked
