@@ -36,7 +36,9 @@ def unsafe_uri_reason(value: str) -> str | None:
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
         return "holds a control character; write the URI as one line of printable characters"
     parts = urlsplit(value)
-    if "@" in parts.netloc:
+    userinfo = parts.netloc.rpartition("@")[0]
+    # az://container@account/... names a container, not a user: only a password, or any user of http(s), is a secret.
+    if userinfo and (":" in userinfo or parts.scheme in ("http", "https")):
         return f"carries credentials (user:password@host): {_WHERE_CREDENTIALS_GO}"
     secrets = sorted({key for key, _ in parse_qsl(parts.query) if key.lower() in SECRET_QUERY_KEYS})
     if secrets:

@@ -21,10 +21,11 @@ from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_
 from shardstack.cidr import admitted_networks
 from shardstack.k8s.inference_specs import SECRET_KEY_REF, SHARDED_INFERENCE
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
+from shardstack.limits import SHARDS
 from shardstack.local.specs import LOCAL_WEIGHTS as LOCAL_WEIGHTS_OF_THE_INSTALLATION
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
-from shardstack.specs.kinds import Choice, Flag, Kind, ListOf, Record, Text, Whole
+from shardstack.specs.kinds import Choice, Flag, Kind, ListOf, Record, Text
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
@@ -219,7 +220,7 @@ MODEL = Spec(
         replace(SHARDED_INFERENCE.arg("dtype"), doc="Weight and compute dtype."),
         Arg(
             "shards",
-            AutoOr(Whole(1)),
+            AutoOr(SHARDS),
             "Number of pipeline shards (pods) per copy of the model, or 'auto' to size them from params, "
             "dtype and the GPU memory.",
             default="auto",

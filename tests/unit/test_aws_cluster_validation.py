@@ -123,8 +123,8 @@ def test_system_pool_is_checked_field_by_field() -> None:
     assert arm.startswith("system_pool.instance_type='m7g.large' is an Arm (Graviton) type")
     (disk,) = problems(system_pool={"disk_size_gib": 10})
     assert disk == (
-        "system_pool.disk_size_gib=10 must be a whole number ≥ 20 (the node image and the system pods' images need "
-        "the room)"
+        "system_pool.disk_size_gib=10 must be a whole number from 20 to 65536 (the node image and the system pods' "
+        "images need the room; 64 TiB is the largest disk)"
     )
 
 

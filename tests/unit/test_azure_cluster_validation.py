@@ -185,7 +185,8 @@ def test_system_pool_fields_and_disk_are_checked() -> None:
     assert huge.startswith("system_pool.disk_size_gib=4096 must be a whole number from 30 to 2048")
     (nodes,) = problems(system_pool={"min_nodes": 0})
     assert nodes == (
-        "system_pool.min_nodes=0 must be a whole number ≥ 1 (CoreDNS and the controllers need somewhere to run)"
+        "system_pool.min_nodes=0 must be a whole number from 1 to 5000 (CoreDNS and the controllers need somewhere "
+        "to run)"
     )
 
 

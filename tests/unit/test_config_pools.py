@@ -44,7 +44,7 @@ def test_fails_when_system_pool_max_below_min() -> None:
 
 def test_fails_when_system_pool_disk_too_small() -> None:
     line = problem_at(stack(AWS, system_pool={"disk_size_gib": 10}), "shardstack:system_pool.disk_size_gib")
-    assert "10" in line and "≥ 20" in line
+    assert "10" in line and "from 20 to 65536" in line
 
 
 def test_fails_when_system_pool_given_for_local() -> None:
@@ -114,12 +114,12 @@ def test_fails_when_pool_name_missing_and_gpu_unknown() -> None:
 
 def test_fails_when_min_nodes_negative() -> None:
     line = problem_at(aws_pool(min_nodes=-1), "shardstack:gpu_pools[0].min_nodes")
-    assert "-1" in line and "≥ 0" in line
+    assert "-1" in line and "from 0 to 5000" in line
 
 
 def test_fails_when_max_nodes_zero() -> None:
     line = problem_at(aws_pool(max_nodes=0), "shardstack:gpu_pools[0].max_nodes")
-    assert "0 must be a whole number ≥ 1" in line
+    assert "0 must be a whole number from 1 to 5000" in line
 
 
 def test_fails_when_max_nodes_below_min_nodes() -> None:
@@ -139,7 +139,7 @@ def test_fails_when_spot_not_a_boolean() -> None:
 
 def test_fails_when_gpu_disk_too_small() -> None:
     line = problem_at(aws_pool(disk_size_gib=30), "shardstack:gpu_pools[0].disk_size_gib")
-    assert "30 must be a whole number ≥ 50" in line
+    assert "30 must be a whole number from 50 to 65536" in line
 
 
 def test_fails_when_node_label_key_reserved() -> None:

@@ -62,7 +62,7 @@ def test_fails_when_dtype_unknown() -> None:
 @pytest.mark.parametrize("shards", [0, "many", 1.5, True])
 def test_fails_when_shards_not_auto_or_positive(shards: object) -> None:
     line = problem_at(stack(LOCAL, model={"shards": shards}), "shardstack:model.shards")
-    assert "must be 'auto' or a whole number ≥ 1" in line
+    assert "must be 'auto' or a whole number from 1 to 64" in line
 
 
 def test_fails_when_params_missing_for_auto_shards() -> None:
@@ -85,7 +85,7 @@ def test_fails_when_model_not_a_mapping() -> None:
 
 def test_fails_when_replica_groups_zero() -> None:
     line = problem_at(stack(LOCAL, serving={"replica_groups": 0}), "shardstack:serving.replica_groups")
-    assert "0 must be a whole number ≥ 1" in line
+    assert "0 must be a whole number from 1 to 256" in line
 
 
 def test_fails_when_public_without_allowed_cidrs() -> None:
@@ -227,3 +227,22 @@ def test_fails_when_api_key_empty() -> None:
 def test_api_key_value_never_appears_in_messages() -> None:
     problems = problems_of(stack(LOCAL, api_key=12345678))
     assert problems == ["shardstack:api_key: '********' is not a string; quote it"]
+
+
+@pytest.mark.parametrize(
+    ("key", "section", "value", "bound"),
+    [
+        ("shardstack:serving.replica_groups", "serving", {"replica_groups": 100000}, "from 1 to 256"),
+        ("shardstack:model.shards", "model", {"shards": 1e30}, "from 1 to 64"),
+        ("shardstack:model.shards", "model", {"shards": True}, "from 1 to 64"),
+    ],
+)
+def test_counts_have_upper_bounds_and_booleans_are_not_counts(key: str, section: str, value: dict, bound: str) -> None:
+    # A typo must be a refusal, not a plan that runs for minutes or a cloud call for 10^30 of something.
+    assert bound in problem_at(stack(AWS, **{section: value}), key)
+
+
+def test_a_container_at_an_account_is_no_credential() -> None:
+    uri = "az://weights@acct.blob.core.windows.net/llama/"
+    values = stack(AWS, cloud="azure", region="eastus", model={"uri": uri, "shards": 1})
+    assert not [p for p in problems_of(values) if p.startswith("shardstack:model.uri")]

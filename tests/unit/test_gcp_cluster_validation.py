@@ -138,9 +138,9 @@ def test_system_pool_is_checked_field_by_field() -> None:
     (typo,) = problems(system_pool={"instance_type": "e2.standard.4"})
     assert typo.startswith("system_pool.instance_type='e2.standard.4' is not a Compute Engine machine type")
     (disk,) = problems(system_pool={"disk_size_gib": 10})
-    assert disk.startswith("system_pool.disk_size_gib=10 must be a whole number ≥ 20")
+    assert disk.startswith("system_pool.disk_size_gib=10 must be a whole number from 20 to 65536")
     (nodes,) = problems(system_pool={"min_nodes": 0})
-    assert nodes.startswith("system_pool.min_nodes=0 must be a whole number ≥ 1")
+    assert nodes.startswith("system_pool.min_nodes=0 must be a whole number from 1 to 5000")
 
 
 def test_labels_must_follow_gcp_rules_and_leave_the_component_label_alone() -> None:

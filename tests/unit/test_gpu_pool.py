@@ -163,13 +163,25 @@ def test_gpus_per_node_must_be_a_count_the_cloud_offers() -> None:
         only_problem(gpu="l4", gpus_per_node=3)
         == "gpus_per_node=3 is not a node size for 'l4' on aws; allowed: 1, 4, 8"
     )
-    assert only_problem(gpu="l4", gpus_per_node=0) == "gpus_per_node=0 must be a whole number ≥ 1"
+    assert (
+        only_problem(gpu="l4", gpus_per_node=0)
+        == "gpus_per_node=0 must be a whole number from 1 to 16 (no GPU machine type has more than 16)"
+    )
 
 
 def test_node_counts_are_checked() -> None:
-    assert only_problem(gpu="l4", min_nodes=-1) == "min_nodes=-1 must be a whole number ≥ 0"
-    assert only_problem(gpu="l4", max_nodes=0) == "max_nodes=0 must be a whole number ≥ 1"
-    assert only_problem(gpu="l4", max_nodes=True) == "max_nodes=True must be a whole number ≥ 1"
+    assert (
+        only_problem(gpu="l4", min_nodes=-1)
+        == "min_nodes=-1 must be a whole number from 0 to 5000 (no cloud's node pool holds more than 5000 nodes)"
+    )
+    assert (
+        only_problem(gpu="l4", max_nodes=0)
+        == "max_nodes=0 must be a whole number from 1 to 5000 (no cloud's node pool holds more than 5000 nodes)"
+    )
+    assert (
+        only_problem(gpu="l4", max_nodes=True)
+        == "max_nodes=True must be a whole number from 1 to 5000 (no cloud's node pool holds more than 5000 nodes)"
+    )
     assert (
         only_problem(gpu="l4", min_nodes=3, max_nodes=2)
         == "max_nodes=2 is less than min_nodes=3; max_nodes must be ≥ min_nodes"
@@ -183,7 +195,9 @@ def test_spot_must_be_a_boolean() -> None:
 
 def test_disk_must_hold_cuda_images() -> None:
     problem = only_problem(gpu="l4", disk_size_gib=20)
-    assert problem.startswith(f"disk_size_gib=20 must be a whole number ≥ {MIN_GPU_DISK_SIZE_GIB} (CUDA images")
+    assert problem.startswith(
+        f"disk_size_gib=20 must be a whole number from {MIN_GPU_DISK_SIZE_GIB} to 65536 (CUDA images"
+    )
 
 
 def test_labels_may_not_use_shardstack_or_kubernetes_prefixes() -> None:

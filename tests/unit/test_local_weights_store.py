@@ -308,7 +308,10 @@ def test_fails_when_the_namespace_is_invalid() -> None:
 
 
 def test_fails_when_the_storage_size_is_zero() -> None:
-    assert "storage_gib=0 must be a whole number ≥ 1" in failure(**KEYS, storage_gib=0).problems
+    assert (
+        "storage_gib=0 must be a whole number from 1 to 65536 (64 TiB is the largest volume the clouds offer)"
+        in failure(**KEYS, storage_gib=0).problems
+    )
 
 
 def test_fails_when_a_client_namespace_is_invalid() -> None:

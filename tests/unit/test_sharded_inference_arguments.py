@@ -16,19 +16,31 @@ def test_valid_arguments_have_no_problems() -> None:
 
 def test_fails_when_shards_is_below_one() -> None:
     error = failure(shards=0)
-    assert "shards=0 must be a whole number ≥ 1" in error.problems
+    assert (
+        "shards=0 must be a whole number from 1 to 64 (more than 64 pipeline ranks would each hold a sliver of the model)"
+        in error.problems
+    )
 
 
 def test_fails_when_shards_is_not_an_integer() -> None:
-    assert "shards='two' must be a whole number ≥ 1" in failure(shards="two").problems
+    assert (
+        "shards='two' must be a whole number from 1 to 64 (more than 64 pipeline ranks would each hold a sliver of the model)"
+        in failure(shards="two").problems
+    )
 
 
 def test_fails_when_replica_groups_is_below_one() -> None:
-    assert "replica_groups=0 must be a whole number ≥ 1" in failure(replica_groups=0).problems
+    assert (
+        "replica_groups=0 must be a whole number from 1 to 256 (for more copies, use more installations)"
+        in failure(replica_groups=0).problems
+    )
 
 
 def test_fails_when_gpus_per_shard_is_negative() -> None:
-    assert "gpus_per_shard=-1 must be a whole number ≥ 0" in failure(gpus_per_shard=-1).problems
+    assert (
+        "gpus_per_shard=-1 must be a whole number from 0 to 16 (a rank's GPUs are on one node, and no node has more than 16)"
+        in failure(gpus_per_shard=-1).problems
+    )
 
 
 def test_fails_when_a_port_is_out_of_range() -> None:
@@ -134,7 +146,7 @@ def test_fails_when_required_arguments_are_missing() -> None:
     assert len(run_program(program)) == 0
     assert errors[0].problems == [
         "model_uri is required: a URI starting with one of 's3://', 'gs://', 'az://', 'file://', 'http://', 'https://'",
-        "shards is required: a whole number ≥ 1",
+        "shards is required: a whole number from 1 to 64",
     ]
 
 
@@ -202,12 +214,15 @@ def test_fails_when_the_image_has_a_space() -> None:
 def test_fails_when_the_weights_cache_is_malformed() -> None:
     assert failure(weights_cache={"size": 10}).problems == [
         "weights_cache has unknown argument 'size' (did you mean 'size_gib'?)",
-        "weights_cache.size_gib is required: a whole number ≥ 1",
+        "weights_cache.size_gib is required: a whole number from 1 to 65536",
     ]
 
 
 def test_fails_when_the_weights_cache_size_is_zero() -> None:
-    assert "weights_cache.size_gib=0 must be a whole number ≥ 1" in failure(weights_cache={"size_gib": 0}).problems
+    assert (
+        "weights_cache.size_gib=0 must be a whole number from 1 to 65536 (64 TiB is the largest volume the clouds offer)"
+        in failure(weights_cache={"size_gib": 0}).problems
+    )
 
 
 def test_fails_when_a_flag_is_not_a_boolean() -> None:

@@ -25,6 +25,7 @@ from shardstack.k8s.kinds import (
     MapOf,
     OrEmpty,
 )
+from shardstack.limits import GPUS_PER_SHARD, REPLICA_GROUPS, SHARDS, VOLUME_GIB
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import TAINT_EFFECTS
 from shardstack.specs.kinds import Choice, Flag, Input, Labels, ListOf, Record, Text, Whole
@@ -105,7 +106,7 @@ WEIGHTS_CACHE = Spec(
     "WeightsCache",
     "Where each rank keeps the weight bytes it downloaded.",
     (
-        Arg("size_gib", Whole(1), "Size of each rank's cache, in GiB.", required=True),
+        Arg("size_gib", VOLUME_GIB, "Size of each rank's cache, in GiB.", required=True),
         Arg(
             "storage_class",
             OBJECT_NAME,
@@ -175,17 +176,17 @@ SHARDED_INFERENCE = Spec(
             "Where the weights are: an ``s3://``, ``gs://``, ``az://``, ``file://`` or ``https://`` URI.",
             required=True,
         ),
-        Arg("shards", Whole(1), "Ranks (pods) per replica group, each holding a slice of the layers.", required=True),
+        Arg("shards", SHARDS, "Ranks (pods) per replica group, each holding a slice of the layers.", required=True),
         Arg(
             "replica_groups",
-            Whole(1),
+            REPLICA_GROUPS,
             "Copies of the model, each a group of ``shards`` pods.",
             default=DEFAULT_REPLICA_GROUPS,
         ),
         Arg("dtype", Choice(rc.DTYPES), "Compute dtype.", default=rc.DEFAULT_DTYPE),
         Arg(
             "gpus_per_shard",
-            Whole(0),
+            GPUS_PER_SHARD,
             "GPUs each rank requests; 0 runs on CPU without GPU requests or GPU tolerations.",
             default=DEFAULT_GPUS_PER_SHARD,
         ),

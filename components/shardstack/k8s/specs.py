@@ -28,7 +28,8 @@ from shardstack.k8s.kinds import (
     NAMESPACE,
     OBJECT_NAME,
 )
-from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Text, Whole
+from shardstack.limits import VOLUME_GIB
+from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Text
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -186,7 +187,7 @@ LOCAL_WEIGHTS_STORE = Spec(
             default=False,
             default_doc="False: the namespace is usually shared with ShardedInference and created once, by the program",
         ),
-        Arg("storage_gib", Whole(1), "Size of the data volume, in GiB.", default=DEFAULT_STORAGE_GIB),
+        Arg("storage_gib", VOLUME_GIB, "Size of the data volume, in GiB.", default=DEFAULT_STORAGE_GIB),
         Arg(
             "storage_class", OBJECT_NAME, "Storage class of the data volume.", default_doc="the cluster's default class"
         ),

@@ -15,6 +15,7 @@ from shardstack import catalog
 from shardstack.errors import did_you_mean, one_of
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names
+from shardstack.limits import GPUS_PER_NODE, MAX_VOLUME_GIB, node_count
 from shardstack.specs.kinds import Choice, Flag, Kind, Labels, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -191,20 +192,20 @@ def gpu_pool_spec(cloud: catalog.Cloud | None) -> Spec:
         ),
         Arg(
             "gpus_per_node",
-            Whole(1),
+            GPUS_PER_NODE,
             f"GPUs per node: one of the counts the catalogue offers for this GPU on {on}.",
             default=DEFAULT_GPUS_PER_NODE,
             default_doc=f"1, or the smallest count offered when {on} has no 1-GPU shape for the GPU",
         ),
         Arg(
             "min_nodes",
-            Whole(0),
+            node_count(0),
             "Fewest nodes, ≥ 0; 0 lets the pool scale to zero when no GPU workload is pending.",
             default=DEFAULT_MIN_NODES,
         ),
         Arg(
             "max_nodes",
-            Whole(1),
+            node_count(1),
             "Most nodes, ≥ 1 and ≥ min_nodes; the autoscaler adds nodes up to this.",
             default=DEFAULT_MAX_NODES,
         ),
@@ -217,7 +218,11 @@ def gpu_pool_spec(cloud: catalog.Cloud | None) -> Spec:
         ),
         Arg(
             "disk_size_gib",
-            Whole(MIN_GPU_DISK_SIZE_GIB, why="CUDA images and the model's local copy need the room"),
+            Whole(
+                MIN_GPU_DISK_SIZE_GIB,
+                MAX_VOLUME_GIB,
+                why="CUDA images and the model's local copy need the room; 64 TiB is the largest disk",
+            ),
             f"Boot/data disk per node, GiB, at least "
             f"{MIN_GPU_DISK_SIZE_GIB} (CUDA images and the weights' local copy). The disk is encrypted.",
             default=DEFAULT_DISK_SIZE_GIB,

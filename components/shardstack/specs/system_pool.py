@@ -3,6 +3,7 @@ with each cloud's own instance type argument (its default and check differ)."""
 
 from __future__ import annotations
 
+from shardstack.limits import MAX_VOLUME_GIB, node_count
 from shardstack.specs.gpu_pool import NODE_RANGE, TAINT, gpu_pool_spec
 from shardstack.specs.kinds import Text, Whole
 from shardstack.specs.render import ArgsModule
@@ -32,14 +33,18 @@ def system_pool_spec(instance_type: Arg = NEUTRAL_INSTANCE_TYPE) -> Spec:
             instance_type,
             Arg(
                 "min_nodes",
-                Whole(1, why="CoreDNS and the controllers need somewhere to run"),
+                node_count(1, why="CoreDNS and the controllers need somewhere to run"),
                 "Fewest nodes.",
                 default=DEFAULT_MIN_NODES,
             ),
-            Arg("max_nodes", Whole(1), "Most nodes, ≥ min_nodes.", default=DEFAULT_MAX_NODES),
+            Arg("max_nodes", node_count(1), "Most nodes, ≥ min_nodes.", default=DEFAULT_MAX_NODES),
             Arg(
                 "disk_size_gib",
-                Whole(MIN_DISK_SIZE_GIB, why="the node image and the system pods' images need the room"),
+                Whole(
+                    MIN_DISK_SIZE_GIB,
+                    MAX_VOLUME_GIB,
+                    why="the node image and the system pods' images need the room; 64 TiB is the largest disk",
+                ),
                 "Boot disk per node, GiB; encrypted.",
                 default=DEFAULT_DISK_SIZE_GIB,
             ),

@@ -1,0 +1,39 @@
+"""Upper bounds of the counts and sizes users give: what a real installation could need, and no more.
+
+A bound turns a typo (``replica_groups: 100000``, ``shards: 1e30``) into a clear refusal instead of a plan that runs
+for minutes or a cloud call that asks for a billion nodes. Each is stated with its reason, which the refusal
+repeats.
+"""
+
+from __future__ import annotations
+
+from shardstack.specs.kinds import Whole
+
+MAX_SHARDS = 64
+"""Pipeline ranks per replica group. The largest open models (about 1T parameters in bf16) fit in 32 GPUs of
+80 GB; each rank past that holds a sliver of the layers and adds a hop to every token."""
+MAX_REPLICA_GROUPS = 256
+"""Copies of the model in one installation: 256 copies of even a one-GPU model is more GPUs than one cluster's
+quota gives; scale further with more installations."""
+MAX_NODES_PER_POOL = 5000
+"""Nodes in one node pool or node group, on any cloud: GKE's pools take 1,000 nodes per zone (a regional pool a
+few thousand), AKS's 1,000, EKS's managed node groups 450 unless the quota is raised. Each cloud's component checks
+its own limit; this bound catches what no cloud takes."""
+MAX_GPUS_PER_NODE = 16
+"""GPUs in one machine: the largest GPU machine types of AWS, GCP and Azure have 8 or 16."""
+MAX_VOLUME_GIB = 65536
+"""A disk or volume in GiB: 64 TiB is the largest block volume AWS, GCP and Azure offer."""
+
+SHARDS = Whole(1, MAX_SHARDS, why=f"more than {MAX_SHARDS} pipeline ranks would each hold a sliver of the model")
+REPLICA_GROUPS = Whole(1, MAX_REPLICA_GROUPS, why="for more copies, use more installations")
+GPUS_PER_NODE = Whole(1, MAX_GPUS_PER_NODE, why=f"no GPU machine type has more than {MAX_GPUS_PER_NODE}")
+GPUS_PER_SHARD = Whole(
+    0, MAX_GPUS_PER_NODE, why=f"a rank's GPUs are on one node, and no node has more than {MAX_GPUS_PER_NODE}"
+)
+VOLUME_GIB = Whole(1, MAX_VOLUME_GIB, why="64 TiB is the largest volume the clouds offer")
+
+
+def node_count(minimum: int, why: str = "") -> Whole:
+    """A pool's node count from ``minimum`` to :data:`MAX_NODES_PER_POOL`."""
+    reason = why or f"no cloud's node pool holds more than {MAX_NODES_PER_POOL} nodes"
+    return Whole(minimum, MAX_NODES_PER_POOL, why=reason)
