@@ -9,6 +9,10 @@ from shardstack.errors import ArgumentError
 from shardstack.k8s import ShardedInference, validate_sharded_inference_args
 from shardstack.testing import run_program, run_refused
 
+SHARDS_RULE = (
+    "shards={} must be a whole number from 1 to 64 (more than 64 pipeline ranks would each hold a sliver of the model)"
+)
+
 
 def test_valid_arguments_have_no_problems() -> None:
     assert validate_sharded_inference_args(BASE, name="llm") == []
@@ -16,17 +20,11 @@ def test_valid_arguments_have_no_problems() -> None:
 
 def test_fails_when_shards_is_below_one() -> None:
     error = failure(shards=0)
-    assert (
-        "shards=0 must be a whole number from 1 to 64 (more than 64 pipeline ranks would each hold a sliver of the model)"
-        in error.problems
-    )
+    assert SHARDS_RULE.format("0") in error.problems
 
 
 def test_fails_when_shards_is_not_an_integer() -> None:
-    assert (
-        "shards='two' must be a whole number from 1 to 64 (more than 64 pipeline ranks would each hold a sliver of the model)"
-        in failure(shards="two").problems
-    )
+    assert SHARDS_RULE.format("'two'") in failure(shards="two").problems
 
 
 def test_fails_when_replica_groups_is_below_one() -> None:
@@ -38,9 +36,9 @@ def test_fails_when_replica_groups_is_below_one() -> None:
 
 def test_fails_when_gpus_per_shard_is_negative() -> None:
     assert (
-        "gpus_per_shard=-1 must be a whole number from 0 to 16 (a rank's GPUs are on one node, and no node has more than 16)"
-        in failure(gpus_per_shard=-1).problems
-    )
+        "gpus_per_shard=-1 must be a whole number from 0 to 16 (a rank's GPUs are on one node, and no node has "
+        "more than 16)"
+    ) in failure(gpus_per_shard=-1).problems
 
 
 def test_fails_when_a_port_is_out_of_range() -> None:
@@ -220,9 +218,9 @@ def test_fails_when_the_weights_cache_is_malformed() -> None:
 
 def test_fails_when_the_weights_cache_size_is_zero() -> None:
     assert (
-        "weights_cache.size_gib=0 must be a whole number from 1 to 65536 (64 TiB is the largest volume the clouds offer)"
-        in failure(weights_cache={"size_gib": 0}).problems
-    )
+        "weights_cache.size_gib=0 must be a whole number from 1 to 65536 (64 TiB is the largest volume the "
+        "clouds offer)"
+    ) in failure(weights_cache={"size_gib": 0}).problems
 
 
 def test_fails_when_a_flag_is_not_a_boolean() -> None:
