@@ -53,11 +53,27 @@ class Project:
                     f"{did_you_mean(stack, known)}"
                 ],
             )
-        document = yaml.safe_load(path.read_text()) or {}
+        document = read_yaml(path)
         config = document.get("config") or {}
         if not isinstance(config, Mapping):
             raise InputError(f"cannot read {path}", [f"config: expected a mapping, got {type(config).__name__}"])
         return dict(config)
+
+
+def read_yaml(path: Path) -> Mapping[str, Any]:
+    """The YAML mapping in ``path`` (empty for an empty file); anything else is an InputError saying where."""
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise InputError(f"cannot read {path}", [f"{where}{problem}"]) from None
+    except RecursionError:
+        raise InputError(f"cannot read {path}", ["it is nested too deeply to be a Pulumi file"]) from None
+    if not isinstance(document, Mapping):
+        raise InputError(f"cannot read {path}", [f"expected a mapping at the top, got {type(document).__name__}"])
+    return document
 
 
 def find_project(start: Path | None = None) -> Project:
@@ -66,7 +82,7 @@ def find_project(start: Path | None = None) -> Project:
     for directory in (here, *here.parents):
         manifest = directory / "Pulumi.yaml"
         if manifest.is_file():
-            document = yaml.safe_load(manifest.read_text()) or {}
+            document = read_yaml(manifest)
             return Project(
                 root=directory,
                 name=str(document.get("name", directory.name)),

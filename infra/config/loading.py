@@ -21,6 +21,9 @@ from .models import StackConfig
 
 # --- Loading -----------------------------------------------------------------------------------------
 
+MAX_DEPTH = 16
+"""Levels of mappings and lists a stack config value may have: the deepest setting (a GPU pool's label) is 3."""
+
 
 def load(source: pulumi.Config | Mapping[str, Any], *, stack: str) -> StackConfig:
     """Return the validated stack config, or raise ConfigError listing every problem.
@@ -34,6 +37,11 @@ def load(source: pulumi.Config | Mapping[str, Any], *, stack: str) -> StackConfi
         namespace = source.name
     else:
         raw, namespace = dict(source), NAMESPACE
+    for key, value in raw.items():
+        if key not in unreadable and _nested_beyond(value, MAX_DEPTH):
+            unreadable[key] = _too_deep(f"{namespace}:{key}")
+    for key in unreadable:
+        raw[key] = "(unreadable)"  # text, so that the checks and the rules skip the key instead of walking it
     problems = list(unreadable.values())
     try:
         config = StackConfig.model_validate(raw)
@@ -70,5 +78,25 @@ def _read_pulumi_config(config: pulumi.Config) -> tuple[dict[str, Any], dict[str
             except json.JSONDecodeError as exc:
                 reason = f"{exc.msg} at character {exc.pos}"
                 unreadable[key] = f"{full_key}: {show(value)} is not valid JSON ({reason})"
+            except RecursionError:
+                unreadable[key] = _too_deep(full_key)
         raw[key] = value
     return raw, unreadable
+
+
+def _nested_beyond(value: Any, levels: int) -> bool:
+    """Whether ``value`` has more than ``levels`` levels of mappings and lists (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list | tuple) else None
+        if children is None:
+            continue
+        if level > levels:
+            return True
+        pending.extend((child, level + 1) for child in children)
+    return False
+
+
+def _too_deep(full_key: str) -> str:
+    return f"{full_key}: is nested more than {MAX_DEPTH} levels deep; no setting of a stack config goes that deep"

@@ -191,3 +191,13 @@ def test_gpu_pool_taints_and_instance_type_and_reserved_labels() -> None:
         "shardstack:gpu_pools[0].labels['shardstack.dev/x']",
     )
     assert "set by Shardstack itself" in line
+
+
+def test_fails_when_pulumi_config_value_is_json_nested_too_deep(pulumi_settings: dict[str, Any]) -> None:
+    # What `pulumi up` hands the program for a YAML value nested thousands of levels deep: JSON text.
+    pulumi_settings.update({"shardstack:cloud": "local", "shardstack:model": "[" * 100_000 + "]" * 100_000})
+    with pytest.raises(ConfigError) as info:
+        config.load(pulumi.Config("shardstack"), stack="local")
+    assert info.value.problems == [
+        "shardstack:model: is nested more than 16 levels deep; no setting of a stack config goes that deep"
+    ]
