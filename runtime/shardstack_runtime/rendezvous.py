@@ -21,6 +21,8 @@ instead of every rank hanging in ``init_process_group``. Every wait is bounded b
 
 from __future__ import annotations
 
+import errno
+import logging
 import re
 import socket
 import threading
@@ -51,7 +53,10 @@ __all__ = [
     "stage_loads",
 ]
 
+logger = logging.getLogger(__name__)
+
 _POLL_S = 0.05
+LISTEN_BACKLOG = 128
 _DIGEST_BYTES = 32
 # The status byte each rank sends beside its digest.
 _HAS_DIGEST, _NO_MANIFEST, _LOAD_FAILED = 0, 1, 2
@@ -75,6 +80,8 @@ class Group:
     device: str
     store: TCPStore
     timeout_s: float
+    listener: socket.socket | None = None
+    """The leader's listening socket, which its store serves on: held open as long as the group."""
 
 
 def rank_key(rank: int) -> str:
@@ -111,6 +118,33 @@ def _wait_for_ranks(store: TCPStore, prefix: str, world_size: int, timeout_s: fl
         time.sleep(_POLL_S)
 
 
+def listen_where_reached(leader_addr: str, port: int) -> socket.socket:
+    """A socket listening on ``port`` at the address of this host that ``leader_addr`` names (127.0.0.1 for a local
+    group, the pod's IP for a leader Service's DNS name), so that the store is reachable from nowhere else. Where
+    ``leader_addr`` names no address of this host (a name that routes through a proxy), every interface, logged.
+
+    The socket must stay open while the store serves: the store listens on its file descriptor.
+    """
+    for family, kind, proto, _, address in socket.getaddrinfo(leader_addr, port, type=socket.SOCK_STREAM):
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(address)
+        except OSError as e:
+            listener.close()
+            if e.errno == errno.EADDRNOTAVAIL:
+                continue  # not one of this host's addresses
+            raise
+        listener.listen(LISTEN_BACKLOG)
+        return listener
+    logger.warning(
+        "%s names no address of this host: the rendezvous store listens on every interface of port %d",
+        leader_addr,
+        port,
+    )
+    return socket.create_server(("", port), backlog=LISTEN_BACKLOG)
+
+
 def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, device: str, timeout_s: float) -> Group:
     """Join the process group of ``world_size`` ranks whose rank 0 listens on ``leader_addr:port``.
 
@@ -126,7 +160,17 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
     leader = f"{leader_addr}:{port}"
     is_leader = rank == 0
     try:
-        store = TCPStore(leader_addr, port, world_size, is_master=is_leader, timeout=timeout, wait_for_workers=False)
+        # The leader's store listens only where the group reaches it: the store has no authentication.
+        listener = listen_where_reached(leader_addr, port) if is_leader else None
+        store = TCPStore(
+            leader_addr,
+            port,
+            world_size,
+            is_master=is_leader,
+            timeout=timeout,
+            wait_for_workers=False,
+            master_listen_fd=listener.fileno() if listener is not None else None,
+        )
     except (RuntimeError, OSError) as e:  # DistNetworkError / DistStoreError are RuntimeErrors
         if is_leader:
             raise RendezvousError(f"rank 0 could not listen for the group on {leader}: {e}") from e
@@ -157,7 +201,15 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
             f"rank {rank}: every rank joined {leader}, but the {backend} process group did not "
             f"form within {timeout_s:g} s: {e}"
         ) from e
-    return Group(rank=rank, world_size=world_size, backend=backend, device=device, store=store, timeout_s=timeout_s)
+    return Group(
+        rank=rank,
+        world_size=world_size,
+        backend=backend,
+        device=device,
+        store=store,
+        timeout_s=timeout_s,
+        listener=listener,
+    )
 
 
 def _encode(status: int, digest: str | None, device: str) -> torch.Tensor:
@@ -234,9 +286,11 @@ def stage_loads(group: Group) -> list[tuple[int, float]]:
 
 
 def leave_group(group: Group) -> None:
-    """Destroy the process group (the leader's store closes with the process)."""
+    """Destroy the process group (the leader's store closes with the process, and its socket with the group)."""
     if dist.is_initialized():
         dist.destroy_process_group()
+    if group.listener is not None:
+        group.listener.close()
 
 
 def join_and_load(

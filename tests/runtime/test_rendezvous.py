@@ -17,7 +17,7 @@ import pytest
 from shardstack_runtime.model.config import ModelConfig
 from shardstack_runtime.model.llama import ShardModel
 from shardstack_runtime.model.partition import balanced_layer_ranges
-from shardstack_runtime.rendezvous import _pods
+from shardstack_runtime.rendezvous import _pods, listen_where_reached
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.cli import push_checkpoint
 
@@ -179,3 +179,31 @@ def test_a_rank_that_cannot_load_is_named_by_the_others(tmp_path: Path, tiny_mod
     assert "nothing-here" in worker["message"]
     assert not leader["ok"] and leader["type"] == "RendezvousError", leader
     assert "rank 1 of 2 failed to load its weights" in leader["message"]
+
+
+def _this_hosts_other_address() -> str | None:
+    """An address of this host other than loopback (the default route's source), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET: no packet is sent for a UDP connect
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_the_store_listens_only_where_the_group_reaches_it(caplog: pytest.LogCaptureFixture) -> None:
+    # A local group's leader is 127.0.0.1: the store (no authentication) must not be reachable from the network.
+    port = free_port()
+    with listen_where_reached("127.0.0.1", port) as listener:
+        assert listener.getsockname()[:2] == ("127.0.0.1", port)
+        other = _this_hosts_other_address()
+        if other is not None:
+            with pytest.raises(ConnectionRefusedError), socket.create_connection((other, port), timeout=5):
+                pass
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    # A leader name that is none of this host's addresses (a proxy in between): every interface, and it says so.
+    with caplog.at_level("WARNING"), listen_where_reached("192.0.2.123", free_port()) as anywhere:
+        assert anywhere.getsockname()[0] in ("0.0.0.0", "::")
+    assert "names no address of this host" in caplog.text

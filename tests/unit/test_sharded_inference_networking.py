@@ -3,9 +3,12 @@ balancer, ports moved everywhere they are used, and the network policies."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sharded_inference_parts import INSTANCE_SELECTOR, NETPOL, SVC, container, env_of, policy, render, spec_of
 
 from shardstack.k8s import runtime_contract as rc
+from shardstack.testing import Graph
 
 # -- services ------------------------------------------------------------------------------------------
 
@@ -143,3 +146,27 @@ def test_metrics_port_is_open_to_the_monitoring_namespaces() -> None:
 def test_default_lets_no_other_namespace_scrape_metrics() -> None:
     names = {r.inputs["metadata"]["name"] for r in render().of_type(NETPOL)}
     assert "llm-metrics" not in names
+
+
+def _peers_admitted(graph: Graph, pod_labels: dict[str, str], port: int) -> list[dict[str, Any]]:
+    """Every peer that the rendered NetworkPolicies, together, let reach ``port`` on a pod with ``pod_labels``
+    (Kubernetes' rule: a connection is allowed if any policy selecting the pod admits it)."""
+    peers: list[dict[str, Any]] = []
+    for resource in graph.of_type(NETPOL):
+        spec = spec_of(resource)
+        if not spec["podSelector"].get("matchLabels", {}).items() <= pod_labels.items():
+            continue
+        for rule in spec.get("ingress", []):
+            if "ports" not in rule or any(p["port"] == port for p in rule["ports"]):
+                peers += rule.get("from") or [{"everyone": True}]  # a rule without 'from' admits every source
+    return peers
+
+
+def test_only_the_groups_own_pods_reach_its_rendezvous_store() -> None:
+    # The store torch.distributed's ranks meet at has no authentication: the policies are what guards it.
+    graph = render(replica_groups=2, public=True, allowed_cidrs=["203.0.113.0/24"])
+    for g in (0, 1):
+        group = {**INSTANCE_SELECTOR, "shardstack.dev/group": f"g{g}"}
+        for index in ("0", "1"):  # the leader, which listens, and a worker
+            pod = {**group, "apps.kubernetes.io/pod-index": index}
+            assert _peers_admitted(graph, pod, 29500) == [{"podSelector": {"matchLabels": group}}]
