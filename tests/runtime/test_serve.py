@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from storage_emulators import free_port
@@ -227,6 +228,36 @@ def test_64_concurrent_clients_times_20_requests_all_succeed(tiny_model_dir: Pat
         assert server.process.poll() is None  # still serving
     finally:
         _stop(server)
+
+
+def test_64_clients_chat_with_smollm2_at_once_and_every_answer_is_a_reply_or_a_documented_refusal(
+    smollm2_server: Server,
+) -> None:
+    # The issue-16 load: 64 clients at once, 2 chats each, on the demo model with its default (measured) slots and
+    # queue. Bounded in time by each request's timeout; the only refusal allowed is 429/503 with Retry-After.
+    def one_client(index: int) -> list[str]:
+        outcomes = []
+        with httpx.Client(base_url=smollm2_server.api, timeout=120) as http:
+            for request in range(2):
+                body = {
+                    "model": "smollm2",
+                    "messages": [{"role": "user", "content": f"Client {index}, question {request}: name a colour."}],
+                    "max_tokens": 8,
+                }
+                response = http.post("/v1/chat/completions", json=body)
+                if response.status_code == 200:
+                    outcomes.append(response.json()["choices"][0]["finish_reason"])
+                elif response.status_code in (429, 503) and response.headers.get("retry-after"):
+                    outcomes.append("refused")
+                else:
+                    outcomes.append(f"{response.status_code}: {response.text[:200]}")
+        return outcomes
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+        outcomes = [o for client in pool.map(one_client, range(64)) for o in client]
+    assert len(outcomes) == 128
+    assert not [o for o in outcomes if o not in ("stop", "length", "refused")], outcomes
+    assert outcomes.count("refused") < len(outcomes)  # refusals are for a full queue, not the rule
 
 
 def test_a_flipped_byte_makes_the_server_refuse_to_start(tiny_model_dir: Path, tmp_path: Path) -> None:
