@@ -325,17 +325,47 @@ def _fail_next_pass(engine: Engine, monkeypatch: pytest.MonkeyPatch, error: Exce
     monkeypatch.setattr(engine.executor, "submit", failing_submit)
 
 
-def test_a_failed_pass_ends_its_lanes_requests_and_the_engine_serves_on(
+def test_a_pass_that_fails_once_runs_again_and_its_request_never_notices(
     tiny_model_dir: Path, prompts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(tiny_model_dir)
     try:
+        params = {"max_tokens": 4, "temperature": 0.0, "ignore_eos": True}
+        alone = asyncio.run(collect(engine, request(prompts[0], **params)))
         _fail_next_pass(engine, monkeypatch, RuntimeError("out of memory"))
-        failed = asyncio.run(collect(engine, request(prompts[0], max_tokens=4, temperature=0.0)))
-        assert [(e.finish_reason, e.token_id) for e in failed] == [("abort", None)]
+        served = asyncio.run(collect(engine, request(prompts[0], **params)))
+        assert tokens(served) == tokens(alone) and served[-1].finish_reason == "length"
         assert engine.ready and engine.stats().extra["failed_steps"] == 1
-        served = asyncio.run(collect(engine, request(prompts[0], max_tokens=4, temperature=0.0, ignore_eos=True)))
-        assert len(tokens(served)) == 4 and served[-1].finish_reason == "length"
+    finally:
+        engine.shutdown()
+
+
+def test_a_request_that_fails_every_pass_it_is_in_ends_alone(
+    tiny_model_dir: Path, prompts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Something inside a step that only one request triggers: the requests batched with it must not notice.
+    engine = make_engine(tiny_model_dir)
+    poison = [*prompts[1][:-1], prompts[1][-1] ^ 1]
+    try:
+        params = {"max_tokens": 6, "temperature": 0.0, "ignore_eos": True}
+        alone = [asyncio.run(collect(engine, request(p, **params))) for p in (prompts[0], prompts[2])]
+        submit = engine.executor.submit
+
+        def choking_submit(micro: MicroBatch) -> None:
+            if any(seq.prompt == poison for seq in micro.rows):
+                raise RuntimeError("the model chokes on this row")
+            submit(micro)
+
+        monkeypatch.setattr(engine.executor, "submit", choking_submit)
+
+        async def together() -> list[list[GenerationEvent]]:
+            reqs = [request(prompts[0], **params), request(poison, **params), request(prompts[2], **params)]
+            return await asyncio.gather(*(collect(engine, r) for r in reqs))
+
+        first, poisoned, third = asyncio.run(together())
+        assert [(e.finish_reason, e.token_id) for e in poisoned] == [("abort", None)]
+        assert tokens(first) == tokens(alone[0]) and tokens(third) == tokens(alone[1])
+        assert engine.ready and engine.stats().running == 0
     finally:
         engine.shutdown()
 

@@ -125,13 +125,43 @@ class Scheduler:
             except ExecutorBrokenError:
                 raise  # the engine stops, and every request with it
             except Exception:
-                # A failed pass (say, out of memory) ends the requests of its lane, not the server.
-                logger.exception("a forward pass failed; aborting the %d requests of its lane", len(lane.running))
                 self.counters["failed_steps"] = self.counters.get("failed_steps", 0) + 1
-                self._abort_lane(lane)
+                self._after_failed_pass(lane, micro)
                 continue
             lane.busy = True
             self._in_flight.append(micro)
+
+    def _after_failed_pass(self, lane: Lane, micro: MicroBatch) -> None:
+        """A pass failed (say, out of memory, or a row the model chokes on): only the requests that fail alone end.
+
+        Its slot moves go back to the lane (applying one twice copies the same rows again). With nothing else in
+        flight, each of its rows runs again alone, and a row that fails alone ends its request (abort); the others
+        go on as if nothing happened, their sampling draws unchanged. Where other passes are in flight (a
+        pipeline's), results must come back in order, so the lane's requests end instead.
+        """
+        lane.moves[:0] = micro.batch.moves
+        if self._in_flight:
+            logger.exception("a forward pass failed; aborting the %d requests of its lane", len(lane.running))
+            self._abort_lane(lane)
+            return
+        if len(micro.rows) > 1:
+            logger.warning("a forward pass of %d rows failed; running each row alone", len(micro.rows), exc_info=True)
+        for row, seq in enumerate(micro.rows):
+            if seq.finished:
+                continue
+            new = micro.batch.num_new[row]
+            batch = Batch((seq.held_slot,), (seq.num_cached - new,), (new,), self._take_moves(lane))
+            alone = MicroBatch(lane, [seq], micro.ids[row : row + 1, :new], batch, [micro.draws[row]])
+            try:
+                self.executor.submit(alone)
+                self.executor.collect(alone)
+            except ExecutorBrokenError:
+                raise
+            except Exception:
+                logger.exception("request %s failed in a forward pass of its own; ending it", seq.request.request_id)
+                self._finish(seq, "abort", "", None)
+                continue
+            self._complete(alone)
 
     def _admit(self) -> None:
         """Move waiting requests into free slots, each into the lane with the fewest sequences."""
