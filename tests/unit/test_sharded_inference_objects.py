@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 from component_schema import component_schema
 from sharded_inference_parts import (
     BASE,
+    IMAGE,
     INSTANCE_SELECTOR,
     LWS,
     NETPOL,
@@ -67,6 +68,7 @@ def test_statefulset_per_group_runs_shards_ranks_in_parallel_behind_its_headless
             "name": f"llm-g{g}",
             "namespace": "shardstack",
             "labels": sts["metadata"]["labels"],
+            "annotations": sts["metadata"]["annotations"],  # the scanner's exceptions, see the test below
         }
         spec = sts["spec"]
         assert spec["replicas"] == 4
@@ -94,7 +96,7 @@ def test_pulumi_up_waits_for_the_ranks_unless_the_weights_come_later() -> None:
         for s in waiting
     )
     later = render(replica_groups=2, wait_until_ready=False).of_type(STS)
-    assert [s.inputs["metadata"]["annotations"] for s in later] == [{"pulumi.com/skipAwait": "true"}] * 2
+    assert [s.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] for s in later] == ["true"] * 2
     assert "wait_until_ready='no' must be true or false" in str(failure(wait_until_ready="no"))
 
 
@@ -175,3 +177,16 @@ def test_args_and_outputs_give_a_multi_language_schema() -> None:
         "serviceName",
     ]
     assert all(p.get("description") for p in resource["inputProperties"].values())
+
+
+def test_the_scanner_checks_a_group_cannot_pass_are_annotated_on_it_with_why() -> None:
+    # By tag, and with the API key from a Secret: checkov's digest, pull-policy and secrets-as-env checks cannot pass.
+    tagged = render(api_key_secret={"name": "llm-key", "key": "token"}).one(STS, "llm-g0").inputs["metadata"]
+    skips = {
+        v.split("=", 1)[0]: v.split("=", 1)[1] for k, v in tagged["annotations"].items() if k.startswith("checkov")
+    }
+    assert set(skips) == {"CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35"}
+    assert "pin it by digest" in skips["CKV_K8S_43"] and "secretKeyRef" in skips["CKV_K8S_35"]
+    # Pinned by digest and without secrets in env: nothing to excuse, no annotation.
+    pinned = render(image=IMAGE + "@sha256:" + "0" * 64).one(STS, "llm-g0").inputs["metadata"]
+    assert "annotations" not in pinned or not pinned["annotations"]

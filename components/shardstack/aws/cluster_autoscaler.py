@@ -53,6 +53,7 @@ from shardstack.aws.tags import component_tags
 from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
+from shardstack.k8s.scanner_skips import THIRD_PARTY_TAG, image_tag_reasons, skip_annotations
 from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:aws:ClusterAutoscaler"
@@ -233,6 +234,13 @@ NAMESPACE_RULES = [
 ]
 
 
+API_TOKEN_NEEDED = (
+    "the autoscaler reads and scales the cluster through the Kubernetes API with its service account's token; its "
+    "RBAC grants only what it needs"
+)
+"""Why the autoscaler's pods mount a service account token (checkov's CKV_K8S_38)."""
+
+
 def _metadata(namespace: str | None, labels: Mapping[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
     """Return the metadata every autoscaler object carries; ``namespace`` None for cluster-scoped ones."""
     return k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT_NAME, namespace=namespace, labels=labels)
@@ -280,6 +288,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             selector,
             service_account=service_account,
             container=container,
+            cannot_pass={**image_tag_reasons(image, THIRD_PARTY_TAG), "CKV_K8S_38": API_TOKEN_NEEDED},
             # EKS injects the Pod Identity credentials into pods created after the association exists;
             # and with its RBAC in place the first pod starts cleanly instead of crash-looping.
             depends_on=[access.association, *bindings],
@@ -394,12 +403,19 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         *,
         service_account: k8s.core.v1.ServiceAccount,
         container: k8s.core.v1.ContainerArgs,
+        cannot_pass: Mapping[str, str],
         depends_on: Sequence[pulumi.Resource],
     ) -> None:
-        """Create the one-replica Deployment of the autoscaler on the system pool."""
+        """Create the one-replica Deployment of the autoscaler on the system pool; ``cannot_pass``: the scanner
+        checks it cannot pass, with why (annotated on it)."""
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=_metadata(namespace, labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVICE_ACCOUNT_NAME,
+                namespace=namespace,
+                labels=labels,
+                annotations=skip_annotations(cannot_pass) or None,
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # One replica: the autoscaler elects a leader anyway, a second one would only wait. No
                 # PodDisruptionBudget: with one replica it would have to allow zero disruptions and would

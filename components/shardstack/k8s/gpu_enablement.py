@@ -25,6 +25,7 @@ from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
 from shardstack.k8s.args import GpuEnablementArgs
+from shardstack.k8s.scanner_skips import THIRD_PARTY_TAG, image_tag_reasons, skip_annotations
 from shardstack.k8s.specs import DCGM_EXPORTER_IMAGE, DEFAULT_GPU_NODE_SELECTOR, DEVICE_PLUGIN_IMAGE, GPU_ENABLEMENT
 from shardstack.k8s.specs import GPU_ENABLEMENT_NAMESPACE as DEFAULT_NAMESPACE
 from shardstack.k8s.tolerations import Toleration, toleration_args
@@ -46,6 +47,20 @@ DEVICE_PLUGIN_NAME = "nvidia-device-plugin"
 DCGM_EXPORTER_NAME = "dcgm-exporter"
 DCGM_METRICS_PORT = 9400
 """dcgm-exporter's default listen port."""
+
+DEVICE_PLUGIN_PROBES = (
+    "the device plugin serves no health endpoint; the kubelet's device-plugin registration is its health signal "
+    "(the plugin exits and restarts when the kubelet's socket goes away)"
+)
+DEVICE_PLUGIN_ROOT = (
+    "the device plugin creates its socket in the kubelet's root-owned /var/lib/kubelet/device-plugins; it runs as "
+    "root with every capability dropped and no privilege escalation"
+)
+DCGM_ROOT = (
+    "DCGM's host engine opens the node's GPUs and the kubelet's root-only pod-resources socket; every capability is "
+    "dropped (no SYS_ADMIN: profiling counters stay off)"
+)
+"""Why the GPU node agents cannot pass some of checkov's checks (annotated on their DaemonSets)."""
 
 CRITICAL_POD_QUOTA = 1000
 """Pods of priority class system-node-critical allowed in the namespace. Some clusters (GKE) refuse
@@ -197,8 +212,13 @@ class GpuEnablement(pulumi.ComponentResource):
         tolerations: list[k8s.core.v1.TolerationArgs],
         container: k8s.core.v1.ContainerArgs,
         host_volume: k8s.core.v1.VolumeArgs,
+        *,
+        cannot_pass: Mapping[str, str],
     ) -> k8s.apps.v1.DaemonSet:
-        """Create a GPU-node agent: its service account and a DaemonSet of ``container`` on every GPU node."""
+        """Create a GPU-node agent: its service account and a DaemonSet of ``container`` on every GPU node.
+
+        ``cannot_pass``: the scanner checks the agent cannot pass, with why (annotated on the DaemonSet).
+        """
         child = pulumi.ResourceOptions(parent=self)
         service_account = k8s.core.v1.ServiceAccount(
             resource_name,
@@ -208,7 +228,12 @@ class GpuEnablement(pulumi.ComponentResource):
         )
         return k8s.apps.v1.DaemonSet(
             resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=object_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=object_name,
+                namespace=namespace,
+                labels=object_labels,
+                annotations=skip_annotations(cannot_pass) or None,
+            ),
             spec=k8s.apps.v1.DaemonSetSpecArgs(
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(type="RollingUpdate"),
@@ -281,6 +306,13 @@ class GpuEnablement(pulumi.ComponentResource):
                 name="device-plugins",
                 host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=DEVICE_PLUGIN_DIR, type="Directory"),
             ),
+            cannot_pass={
+                **image_tag_reasons(image, THIRD_PARTY_TAG),
+                "CKV_K8S_8": DEVICE_PLUGIN_PROBES,
+                "CKV_K8S_9": DEVICE_PLUGIN_PROBES,
+                "CKV_K8S_23": DEVICE_PLUGIN_ROOT,
+                "CKV_K8S_40": DEVICE_PLUGIN_ROOT,
+            },
         )
 
     def _dcgm_exporter(
@@ -310,6 +342,11 @@ class GpuEnablement(pulumi.ComponentResource):
                 name="pod-resources",
                 host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=POD_RESOURCES_DIR, type="Directory"),
             ),
+            cannot_pass={
+                **image_tag_reasons(image, THIRD_PARTY_TAG),
+                "CKV_K8S_23": DCGM_ROOT,
+                "CKV_K8S_40": DCGM_ROOT,
+            },
         )
         service = k8s.core.v1.Service(
             f"{name}-dcgm-exporter",

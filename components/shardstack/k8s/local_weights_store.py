@@ -48,6 +48,7 @@ from shardstack.k8s import labels as lbl
 from shardstack.k8s import names, pod_security
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.args import LocalWeightsStoreArgs, SecretKeyRef
+from shardstack.k8s.scanner_skips import THIRD_PARTY_TAG, image_tag_reasons, skip_annotations
 from shardstack.k8s.specs import (
     DEFAULT_BUCKET,
     DEFAULT_REGION,
@@ -239,6 +240,7 @@ class LocalWeightsStore(pulumi.ComponentResource):
             _server_container(image, bucket),
             _server_volumes(name, claim, secret),
             service_account,
+            cannot_pass=image_tag_reasons(image, THIRD_PARTY_TAG),
         )
         service = self._service(name, namespace, object_labels, selector)
         self._network_policies(name, namespace, namespace_name, clients, selector, object_labels)
@@ -343,11 +345,19 @@ class LocalWeightsStore(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgs,
         volumes: list[k8s.core.v1.VolumeArgs],
         service_account: k8s.core.v1.ServiceAccount,
+        *,
+        cannot_pass: Mapping[str, str],
     ) -> k8s.apps.v1.Deployment:
-        """Create the one-replica Deployment running ``container`` as ``service_account``."""
+        """Create the one-replica Deployment running ``container`` as ``service_account``; ``cannot_pass``: the
+        scanner checks it cannot pass, with why (annotated on it)."""
         return k8s.apps.v1.Deployment(
             f"{name}-server",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=object_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=namespace,
+                labels=object_labels,
+                annotations=skip_annotations(cannot_pass) or None,
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 # One ReadWriteOnce volume: the old pod must let go before the new one starts.

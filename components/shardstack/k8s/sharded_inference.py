@@ -40,6 +40,7 @@ from shardstack.k8s.inference_pod import (
     rank_pod_template,
     statefulset_rank_field_path,
 )
+from shardstack.k8s.scanner_skips import image_tag_reasons, skip_annotations
 from shardstack.k8s.sharded_inference_args import (
     MODE_STATEFULSET,
     ShardedInferenceArgs,
@@ -66,6 +67,24 @@ and waits for that group to be ready again before the next eviction. ``maxUnavai
 protect a single-group deployment only by blocking node drains and cluster upgrades for good.
 Unhealthy ranks may always be evicted (``AlwaysAllow``), so a crash-looping group never blocks a drain.
 """
+
+
+RUNTIME_IMAGE_TAG = (
+    "the runtime image is referenced by tag (image / serving.image); pin it by digest (image@sha256:...) in "
+    "production, so that every rank of a group runs the same image"
+)
+SECRETS_AS_ENV = (
+    "the runtime reads SHARDSTACK_API_KEY and env_from_secrets from its environment; the values stay in Secrets "
+    "(secretKeyRef), never in the pod spec"
+)
+
+
+def scanner_exceptions(s: ShardedInferenceSettings) -> dict[str, str]:
+    """The scanner checks a group's ranks cannot pass with these settings, with why (annotated on the object)."""
+    reasons = image_tag_reasons(s.image, RUNTIME_IMAGE_TAG) if isinstance(s.image, str) else {}
+    if s.api_key_secret is not None or s.env_from_secrets:
+        reasons["CKV_K8S_35"] = SECRETS_AS_ENV
+    return reasons
 
 
 class ShardedInference(pulumi.ComponentResource):
@@ -258,8 +277,12 @@ class ShardedInference(pulumi.ComponentResource):
                 name=group,
                 namespace=pod.namespace,
                 labels=pod.labels,
-                # Pulumi's own annotation: create the object without waiting for its rollout.
-                annotations=None if s.wait_until_ready else {"pulumi.com/skipAwait": "true"},
+                annotations={
+                    # Pulumi's own annotation: create the object without waiting for its rollout.
+                    **({} if s.wait_until_ready else {"pulumi.com/skipAwait": "true"}),
+                    **skip_annotations(scanner_exceptions(s)),
+                }
+                or None,
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 replicas=s.shards,
