@@ -24,6 +24,13 @@ MAX_GPUS_PER_NODE = 16
 MAX_VOLUME_GIB = 65536
 """A disk or volume in GiB: 64 TiB is the largest block volume AWS, GCP and Azure offer."""
 
+MAX_RETENTION_DAYS = 3650
+"""Days an old object version is kept: ten years is an archive's horizon, not a weight store's history."""
+MAX_KEPT_IMAGES = 10000
+"""Image versions a registry keeps: more than any release history of one runtime image."""
+MAX_SHM_GIB = 1024
+"""/dev/shm in GiB: it is memory, and no GPU node has more than a few TiB of it to share with its GPUs."""
+
 SHARDS = Whole(1, MAX_SHARDS, why=f"more than {MAX_SHARDS} pipeline ranks would each hold a sliver of the model")
 REPLICA_GROUPS = Whole(1, MAX_REPLICA_GROUPS, why="for more copies, use more installations")
 GPUS_PER_NODE = Whole(1, MAX_GPUS_PER_NODE, why=f"no GPU machine type has more than {MAX_GPUS_PER_NODE}")
@@ -37,3 +44,8 @@ def node_count(minimum: int, why: str = "") -> Whole:
     """A pool's node count from ``minimum`` to :data:`MAX_NODES_PER_POOL`."""
     reason = why or f"no cloud's node pool holds more than {MAX_NODES_PER_POOL} nodes"
     return Whole(minimum, MAX_NODES_PER_POOL, why=reason)
+
+
+RETENTION_DAYS = Whole(1, MAX_RETENTION_DAYS, why="ten years is an archive's horizon, not a weight store's history")
+KEPT_IMAGES = Whole(1, MAX_KEPT_IMAGES, why="more than any release history of one runtime image")
+SHM_GIB = Whole(1, MAX_SHM_GIB, why="/dev/shm is memory taken from the node")

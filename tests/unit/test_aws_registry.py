@@ -155,7 +155,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert error.what == "invalid arguments for Registry 'registry'"
     assert error.problems[0] == "unknown argument 'keep_image' (did you mean 'keep_images'?)"
     assert error.problems[1].startswith("repository_name='Runtime' is not an ECR repository name")
-    assert "keep_images=0 must be a whole number ≥ 1" in error.problems
+    assert (
+        "keep_images=0 must be a whole number from 1 to 10000 (more than any release history of one runtime image)"
+        in error.problems
+    )
     assert any(p.startswith("kms_key_arn='alias/aws/ecr' is not a KMS key ARN") for p in error.problems)
     assert any(p.startswith("pull_principal_arns[0]='*' is not an IAM principal ARN") for p in error.problems)
     assert "tags['aws:x'] is not allowed: AWS reserves keys starting with 'aws:'" in error.problems

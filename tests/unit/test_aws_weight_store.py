@@ -391,7 +391,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     problems = error.problems
     assert problems[0] == "unknown argument 'tag' (did you mean 'tags'?)"
     assert sum(p.startswith("bucket_name='Weights_'") for p in problems) == 2  # characters, last character
-    assert "noncurrent_version_days=0 must be a whole number ≥ 1" in problems
+    assert (
+        "noncurrent_version_days=0 must be a whole number from 1 to 3650 (ten years is an archive's horizon, not a "
+        "weight store's history)"
+    ) in problems
     assert "protect='yes' must be true or false" in problems
     assert any(p.startswith("kms_key_arn='alias/weights' is not a KMS key ARN") for p in problems)
     assert len(problems) == 6

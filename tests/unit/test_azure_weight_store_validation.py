@@ -172,7 +172,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     )
     assert f"writer_principal_ids[2]={DEPLOYER.upper()!r} is listed twice" in problems
     assert "writer_principal_type='Person' must be one of 'User', 'Group', 'ServicePrincipal'" in problems
-    assert "noncurrent_version_days=0 must be a whole number ≥ 1" in problems
+    assert (
+        "noncurrent_version_days=0 must be a whole number from 1 to 3650 (ten years is an archive's horizon, not a "
+        "weight store's history)"
+    ) in problems
     assert "soft_delete_days=366 must be a whole number from 0 to 365 (0 turns soft delete off)" in problems
     assert "container_soft_delete_days=True must be a whole number from 0 to 365 (0 turns soft delete off)" in problems
     assert "infrastructure_encryption='yes' must be true or false" in problems

@@ -180,7 +180,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert problems[0] == "unknown argument 'keep_image' (did you mean 'keep_images'?)"
     assert any(p.startswith("location='mars1' is not an Artifact Registry location") for p in problems)
     assert any(p.startswith("repository_id='Runtime' is not an Artifact Registry repository ID") for p in problems)
-    assert "keep_images=0 must be a whole number ≥ 1" in problems
+    assert (
+        "keep_images=0 must be a whole number from 1 to 10000 (more than any release history of one runtime image)"
+        in problems
+    )
     assert any(p.startswith("kms_key_name='images-key' is not a Cloud KMS key name") for p in problems)
     assert any(
         p.startswith(f"reader_service_accounts[0]='serviceAccount:{NODES}' is not a service account email")

@@ -366,7 +366,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     assert any(p.startswith("location='moon-base' is not a Cloud Storage location") for p in problems)
     assert sum(p.startswith("bucket_name='Weights_'") for p in problems) == 2  # characters, last character
     assert any(p.startswith("kms_key_name='weights-key' is not a Cloud KMS key name") for p in problems)
-    assert "noncurrent_version_days=0 must be a whole number ≥ 1" in problems
+    assert (
+        "noncurrent_version_days=0 must be a whole number from 1 to 3650 (ten years is an archive's horizon, not a "
+        "weight store's history)"
+    ) in problems
     assert "soft_delete_days=3 must be a whole number from 7 to 90, or 0 to turn soft delete off" in problems
     assert "protect='yes' must be true or false" in problems
     assert "force_destroy=1 must be true or false" in problems

@@ -12,6 +12,7 @@ from typing import Any
 
 from shardstack.azure.kinds import PRINCIPAL_IDS, PRINCIPAL_TYPES, REGION, RESOURCE_GROUP, SUBNET_IDS, TAGS, Shaped
 from shardstack.cidr import internet_coverage
+from shardstack.limits import RETENTION_DAYS
 from shardstack.specs.kinds import Choice, Flag, Kind, Whole
 from shardstack.specs.problem import Path, Problem
 from shardstack.specs.spec import Arg, Spec
@@ -221,7 +222,7 @@ WEIGHT_STORE = Spec(
         ),
         Arg(
             "noncurrent_version_days",
-            Whole(1),
+            RETENTION_DAYS,
             "Days an overwritten or deleted blob version is kept before a lifecycle rule deletes it; at least 1.",
             default=DEFAULT_NONCURRENT_VERSION_DAYS,
         ),

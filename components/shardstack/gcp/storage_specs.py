@@ -12,6 +12,7 @@ from typing import Any
 
 from shardstack.bucket_names import GCS_BUCKET_NAME
 from shardstack.gcp.labels import GCP_LABELS
+from shardstack.limits import KEPT_IMAGES, RETENTION_DAYS
 from shardstack.specs.kinds import Flag, Input, ListOf, Text, Whole
 from shardstack.specs.spec import Arg, Spec
 
@@ -102,7 +103,7 @@ WEIGHT_STORE = Spec(
         ),
         Arg(
             "noncurrent_version_days",
-            Whole(1),
+            RETENTION_DAYS,
             "Days an overwritten or deleted object version is kept before Cloud Storage deletes it; at least 1.",
             default=DEFAULT_NONCURRENT_VERSION_DAYS,
         ),
@@ -208,7 +209,7 @@ REGISTRY = Spec(
         ),
         Arg(
             "keep_images",
-            Whole(1),
+            KEPT_IMAGES,
             "Versions of each image kept from deletion, newest first: older tagged versions are deleted (and "
             "untagged ones after 7 days). At least 1.",
             default=DEFAULT_KEEP_IMAGES,

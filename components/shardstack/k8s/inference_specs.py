@@ -25,7 +25,7 @@ from shardstack.k8s.kinds import (
     MapOf,
     OrEmpty,
 )
-from shardstack.limits import GPUS_PER_SHARD, REPLICA_GROUPS, SHARDS, VOLUME_GIB
+from shardstack.limits import GPUS_PER_SHARD, REPLICA_GROUPS, SHARDS, SHM_GIB, VOLUME_GIB
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import TAINT_EFFECTS
 from shardstack.specs.kinds import Choice, Flag, Input, Labels, ListOf, Record, Text, Whole
@@ -242,7 +242,7 @@ SHARDED_INFERENCE = Spec(
         ),
         Arg(
             "shm_size_gib",
-            Whole(1),
+            SHM_GIB,
             "Size of the memory-backed /dev/shm for NCCL and torch, in GiB.",
             default=DEFAULT_SHM_SIZE_GIB,
         ),

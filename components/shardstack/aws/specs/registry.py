@@ -6,7 +6,8 @@ import re
 
 from shardstack.aws.specs.kinds import KMS_KEY
 from shardstack.aws.tags import aws_tags
-from shardstack.specs.kinds import Input, ListOf, Shaped, Text, Whole
+from shardstack.limits import KEPT_IMAGES
+from shardstack.specs.kinds import Input, ListOf, Shaped, Text
 from shardstack.specs.spec import Arg, Spec
 
 DEFAULT_REPOSITORY_NAME = "shardstack/runtime"
@@ -45,7 +46,7 @@ REGISTRY = Spec(
         ),
         Arg(
             "keep_images",
-            Whole(1),
+            KEPT_IMAGES,
             "Tagged images to keep; older ones expire, newest first kept. At least 1.",
             default=DEFAULT_KEEP_IMAGES,
         ),

@@ -8,7 +8,8 @@ from shardstack.bucket_names import S3_BUCKET_NAME
 from shardstack.bucket_names import S3_BUCKET_NAME_CHARS as BUCKET_NAME_CHARS
 from shardstack.bucket_names import S3_RESERVED_PREFIXES as RESERVED_BUCKET_PREFIXES
 from shardstack.bucket_names import S3_RESERVED_SUFFIXES as RESERVED_BUCKET_SUFFIXES
-from shardstack.specs.kinds import Flag, Whole
+from shardstack.limits import RETENTION_DAYS
+from shardstack.specs.kinds import Flag
 from shardstack.specs.spec import Arg, Spec
 
 DEFAULT_NONCURRENT_VERSION_DAYS = 30
@@ -34,7 +35,7 @@ WEIGHT_STORE = Spec(
         ),
         Arg(
             "noncurrent_version_days",
-            Whole(1),
+            RETENTION_DAYS,
             "Days an overwritten or deleted object version is kept before S3 expires it; at least 1.",
             default=DEFAULT_NONCURRENT_VERSION_DAYS,
         ),
