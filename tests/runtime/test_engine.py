@@ -340,11 +340,13 @@ def test_a_pass_that_fails_once_runs_again_and_its_request_never_notices(
         engine.shutdown()
 
 
+@pytest.mark.parametrize("micro_batches", [1, 2], ids=["one lane", "two lanes, passes in flight"])
 def test_a_request_that_fails_every_pass_it_is_in_ends_alone(
-    tiny_model_dir: Path, prompts, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path, prompts, monkeypatch: pytest.MonkeyPatch, micro_batches: int
 ) -> None:
-    # Something inside a step that only one request triggers: the requests batched with it must not notice.
-    engine = make_engine(tiny_model_dir)
+    # Something inside a step that only one request triggers: the requests batched with it must not notice. With
+    # two lanes another lane's pass is in flight when the failure comes, as in a pipeline.
+    engine = make_engine(tiny_model_dir, micro_batches=micro_batches)
     poison = [*prompts[1][:-1], prompts[1][-1] ^ 1]
     try:
         params = {"max_tokens": 6, "temperature": 0.0, "ignore_eos": True}

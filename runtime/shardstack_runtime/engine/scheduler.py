@@ -102,14 +102,17 @@ class Scheduler:
         self._admit()
         self._start_passes()
         if self._in_flight:
-            micro = self._in_flight.popleft()
-            self.executor.collect(micro)
-            if micro.lane is not None:
-                micro.lane.busy = False
-            self._complete(micro)
+            self._collect_oldest()
         if not self._in_flight and not self.waiting and not self.running():
             self._busy_seconds += time.monotonic() - self._busy_since
             self._busy_since = None
+
+    def _collect_oldest(self) -> None:
+        micro = self._in_flight.popleft()
+        self.executor.collect(micro)
+        if micro.lane is not None:
+            micro.lane.busy = False
+        self._complete(micro)
 
     def _start_passes(self) -> None:
         lanes = self.lanes[self._first_lane :] + self.lanes[: self._first_lane]
@@ -134,16 +137,14 @@ class Scheduler:
     def _after_failed_pass(self, lane: Lane, micro: MicroBatch) -> None:
         """A pass failed (say, out of memory, or a row the model chokes on): only the requests that fail alone end.
 
-        Its slot moves go back to the lane (applying one twice copies the same rows again). With nothing else in
-        flight, each of its rows runs again alone, and a row that fails alone ends its request (abort); the others
-        go on as if nothing happened, their sampling draws unchanged. Where other passes are in flight (a
-        pipeline's), results must come back in order, so the lane's requests end instead.
+        Its slot moves go back to the lane (applying one twice copies the same rows again). The passes already in
+        flight are collected first, in order, as a pipeline needs; then each row of the failed pass runs again
+        alone, and a row that fails alone ends its request (abort); the others go on as if nothing happened, their
+        sampling draws unchanged.
         """
         lane.moves[:0] = micro.batch.moves
-        if self._in_flight:
-            logger.exception("a forward pass failed; aborting the %d requests of its lane", len(lane.running))
-            self._abort_lane(lane)
-            return
+        while self._in_flight:
+            self._collect_oldest()
         if len(micro.rows) > 1:
             logger.warning("a forward pass of %d rows failed; running each row alone", len(micro.rows), exc_info=True)
         for row, seq in enumerate(micro.rows):
