@@ -1,5 +1,6 @@
 """Upper bounds of the counts and sizes users give: what a real installation could need, and no more.
 
+Lists, mappings and texts are bounded where their kinds are declared (``specs.kinds.MAX_ITEMS``, ``MAX_TEXT``).
 A bound turns a typo (``replica_groups: 100000``, ``shards: 1e30``) into a clear refusal instead of a plan that runs
 for minutes or a cloud call that asks for a billion nodes. Each is stated with its reason, which the refusal
 repeats.

@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from shardstack.errors import ConfigError
+from shardstack.specs.kinds import MAX_ITEMS
 from shardstack.specs.problem import show
 
 from .defaults import NAMESPACE
@@ -38,8 +39,8 @@ def load(source: pulumi.Config | Mapping[str, Any], *, stack: str) -> StackConfi
     else:
         raw, namespace = dict(source), NAMESPACE
     for key, value in raw.items():
-        if key not in unreadable and _nested_beyond(value, MAX_DEPTH):
-            unreadable[key] = _too_deep(f"{namespace}:{key}")
+        if key not in unreadable and (why := _too_big(value)):
+            unreadable[key] = f"{namespace}:{key}: {why}"
     for key in unreadable:
         raw[key] = "(unreadable)"  # text, so that the checks and the rules skip the key instead of walking it
     problems = list(unreadable.values())
@@ -84,19 +85,26 @@ def _read_pulumi_config(config: pulumi.Config) -> tuple[dict[str, Any], dict[str
     return raw, unreadable
 
 
-def _nested_beyond(value: Any, levels: int) -> bool:
-    """Whether ``value`` has more than ``levels`` levels of mappings and lists (walked without recursion)."""
+def _too_big(value: Any) -> str | None:
+    """Why ``value`` is too big to be a setting (nested too deep, a list or mapping too long), walked without
+    recursion, or None."""
     pending = [(value, 1)]
     while pending:
         item, level = pending.pop()
         children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list | tuple) else None
         if children is None:
             continue
-        if level > levels:
-            return True
+        if level > MAX_DEPTH:
+            return _too_deep_reason()
+        if len(children) > MAX_ITEMS:
+            return f"holds a list or mapping of {len(children)} entries; at most {MAX_ITEMS} (no setting needs more)"
         pending.extend((child, level + 1) for child in children)
-    return False
+    return None
 
 
 def _too_deep(full_key: str) -> str:
-    return f"{full_key}: is nested more than {MAX_DEPTH} levels deep; no setting of a stack config goes that deep"
+    return f"{full_key}: {_too_deep_reason()}"
+
+
+def _too_deep_reason() -> str:
+    return f"is nested more than {MAX_DEPTH} levels deep; no setting of a stack config goes that deep"

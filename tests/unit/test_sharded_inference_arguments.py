@@ -242,3 +242,13 @@ def test_tolerations_are_checked_with_the_rest() -> None:
     error = failure(tolerations=[{"key": "dedicated", "effect": "NoSchedul"}, {"operator": "Equal"}])
     assert any(p.startswith("tolerations[0].effect='NoSchedul'") for p in error.problems), error.problems
     assert any(p.startswith("tolerations[1].key is missing") for p in error.problems), error.problems
+
+
+def test_lists_and_mappings_have_an_upper_bound() -> None:
+    env = {f"VAR_{i}": "x" for i in range(300)}
+    assert "env has 300 entries; at most 256 (no setting needs more)" in failure(env=env).problems
+    cidrs = [f"203.0.{i // 256}.{i % 256}/32" for i in range(300)]
+    assert (
+        "allowed_cidrs has 300 entries; at most 256 (no setting needs more)"
+        in failure(public=True, allowed_cidrs=cidrs).problems
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_cases import LOCAL, problem_at, stack
+from config_cases import AWS, LOCAL, problem_at, stack
 
 from shardstack.errors import InputError
 from shardstack.plan import find_project
@@ -42,3 +42,11 @@ def test_a_config_value_nested_thousands_deep_is_refused_at_its_key() -> None:
         deep = {"uri": deep}
     line = problem_at(stack(LOCAL, model=deep), "shardstack:model")
     assert "nested more than 16 levels deep" in line
+
+
+def test_lists_mappings_and_texts_have_upper_bounds_too() -> None:
+    pools = [{"name": f"p{i}", "gpu": "l4", "max_nodes": 1} for i in range(300)]
+    line = problem_at(stack(AWS, gpu_pools=pools), "shardstack:gpu_pools")
+    assert "holds a list or mapping of 300 entries; at most 256" in line
+    uri = "s3://bucket/" + "m" * 5000
+    assert "has 5012 characters; at most 4096" in problem_at(stack(AWS, model={"uri": uri}), "shardstack:model.uri")

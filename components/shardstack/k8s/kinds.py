@@ -12,7 +12,7 @@ from typing import Any
 
 from shardstack.k8s import names
 from shardstack.k8s import runtime_contract as rc
-from shardstack.specs.kinds import Kind, Text
+from shardstack.specs.kinds import MAX_ITEMS, Kind, Text, too_many
 from shardstack.specs.problem import Key, Path, Problem
 
 
@@ -165,6 +165,8 @@ class MapOf(Kind):
     def problems(self, value: Any, path: Path) -> list[Problem]:
         if not isinstance(value, Mapping):
             return [Problem(path, f"must be {self.allowed}", value)]
+        if len(value) > MAX_ITEMS:
+            return [Problem(path, too_many(len(value)))]
         problems: list[Problem] = []
         for key, item in value.items():
             at = (*path, Key(str(key)))

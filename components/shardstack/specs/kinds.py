@@ -54,6 +54,13 @@ class Kind:
         return value
 
 
+MAX_ITEMS = 256
+"""Entries in any list or mapping argument: no setting needs more (GPU pools, zones, networks, labels), and a longer
+one is a slip that would plan for minutes."""
+MAX_TEXT = 4096
+"""Characters in any text argument: more than any name, URI, address or key a setting takes."""
+
+
 @dataclass(frozen=True)
 class Whole(Kind):
     """A whole number from ``minimum`` (to ``maximum``); booleans are not numbers here."""
@@ -149,6 +156,8 @@ class Text(Kind):
     def reason(self, value: Any) -> str | None:
         if not isinstance(value, str) or not value.strip():
             return f"must be {self.allowed}"
+        if len(value) > MAX_TEXT:
+            return f"has {len(value)} characters; at most {MAX_TEXT} (no setting takes a longer text)"
         return self.check(value) if self.check is not None else None
 
 
@@ -304,6 +313,8 @@ class ListOf(Kind):
             return [Problem(path, f"must be {self.allowed}", value)]
         if len(value) < self.min_items:
             return [Problem(path, f"must be {self.allowed}", list(value))]
+        if len(value) > MAX_ITEMS:
+            return [Problem(path, too_many(len(value)))]
         problems = [p for i, item in enumerate(value) for p in self.item.problems(item, (*path, i))]
         if self.unique:
             seen: set[str | int] = set()
@@ -394,3 +405,8 @@ class Worded(Kind):
 
 def _listing(values: Sequence[str]) -> str:
     return ", ".join(repr(v) for v in values)
+
+
+def too_many(count: int) -> str:
+    """Why a list or mapping of ``count`` entries is refused (more than :data:`MAX_ITEMS`)."""
+    return f"has {count} entries; at most {MAX_ITEMS} (no setting needs more)"
