@@ -124,8 +124,10 @@ class ChatTokenizer(Protocol):
 
 
 def tokens_outside(ids: Sequence[int], vocab_size: int) -> str | None:
-    """Why a model of ``vocab_size`` tokens can't read these ids (the first one outside its vocabulary), or None."""
-    if ids and min(ids) >= 0 and max(ids) < vocab_size:
+    """Why a model of ``vocab_size`` tokens can't read these ids (the first one outside its vocabulary), or None.
+
+    No ids is not this rule's to judge (an empty prompt has its own refusal)."""
+    if not ids or (min(ids) >= 0 and max(ids) < vocab_size):
         return None
     position, token = next((i, t) for i, t in enumerate(ids) if not 0 <= t < vocab_size)
     return f"token id {token} at position {position} is outside the model's vocabulary (0 to {vocab_size - 1})"

@@ -159,6 +159,7 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
     timeout = timedelta(seconds=timeout_s)
     leader = f"{leader_addr}:{port}"
     is_leader = rank == 0
+    listener: socket.socket | None = None
     try:
         # The leader's store listens only where the group reaches it: the store has no authentication.
         listener = listen_where_reached(leader_addr, port) if is_leader else None
@@ -172,6 +173,8 @@ def join_group(rank: int, world_size: int, leader_addr: str, port: int, *, devic
             master_listen_fd=listener.fileno() if listener is not None else None,
         )
     except (RuntimeError, OSError) as e:  # DistNetworkError / DistStoreError are RuntimeErrors
+        if listener is not None:
+            listener.close()
         if is_leader:
             raise RendezvousError(f"rank 0 could not listen for the group on {leader}: {e}") from e
         raise RendezvousError(

@@ -15,7 +15,7 @@ import torch
 from shardstack_runtime.engine.engine import WAITING_PER_SLOT, Engine, EngineOverloadedError, EngineStoppedError
 from shardstack_runtime.engine.executor import ExecutorBrokenError, LocalExecutor
 from shardstack_runtime.engine.lanes import MicroBatch
-from shardstack_runtime.generation import GenerationEvent, GenerationRequest, SamplingParams
+from shardstack_runtime.generation import GenerationEvent, GenerationRequest, SamplingParams, tokens_outside
 from shardstack_runtime.shard import open_shard
 
 _ids = itertools.count()
@@ -449,3 +449,9 @@ def test_smollm2_completes_and_chats(smollm2_engine: Engine) -> None:
     assert "Paris" in text(chatted)
     assert chatted[-1].finish_reason == "stop" and chatted[-1].token_id == 2  # <|im_end|>
     assert "<|im_end|>" not in text(chatted)
+
+
+def test_the_vocabulary_rule_leaves_an_empty_prompt_to_its_own_refusal() -> None:
+    assert tokens_outside([], 10) is None
+    assert tokens_outside([0, 9], 10) is None
+    assert tokens_outside([3, 10, -1], 10) == "token id 10 at position 1 is outside the model's vocabulary (0 to 9)"
