@@ -9,7 +9,8 @@ instead of one per rank:
 
   1. tokens/s at 1 stream and at 8 concurrent streams (greedy, ``--new-tokens`` each, EOS ignored);
   2. the bubble fraction at 8 streams, from rank 0's /metrics over exactly that window:
-     1 - sum(stage compute) / (stages x busy time);
+     1 - sum(stage compute) / (stages x busy time); and the ceiling it leaves: the tokens over
+     sum(stage compute) / stages, what the ranks would reach if no stage ever waited, against 1 rank;
   3. the seed's Master-Worker model, Total Time = N*T/P with T one request's time alone on one rank:
      the measured time for N requests (all at once) through P ranks against N*T/P;
   4. the point-to-point latency of a pass (rank 1's receive time per message) and the bytes per pass.
@@ -187,6 +188,8 @@ def measure(group: Group, args: argparse.Namespace) -> dict[str, float]:
         after = pipeline_counters(group.metrics)
         delta = {k: after[k] - before[k] for k in after}
         result["bubble"] = 1 - delta["compute"] / (group.shards * delta["busy"])
+        # The same tokens if no stage ever waited: every stage computing all the time, the work evenly split.
+        result["tpsN_no_wait"] = tokens / (delta["compute"] / group.shards)
         result["latency_ms"] = 1000 * delta["transfer"] / max(delta["messages"], 1)
         result["kib_per_pass"] = delta["bytes"] / max(delta["messages"], 1) / 1024
     return result
@@ -267,20 +270,23 @@ def _section(
         f"Each group is `shardstack-runtime local --shards P` over HTTP on all {cpus} CPUs: 1 rank with {cpus} "
         f"threads, or 2 ranks each pinned to its own {max(cpus // 2, 1)} CPU(s). Requests are greedy "
         f"completions of {args.new_tokens} tokens, prefill included; the {n} streams are sent at once. The "
-        "bubble is measured over the streams' window from rank 0's /metrics; the p2p latency is rank 1's "
-        "receive time per pass once rank 0 started sending.",
+        "bubble is measured over the streams' window from rank 0's /metrics; 'if no stage waited' is the same "
+        "tokens over the stages' summed compute time divided by the stages (the bubble removed and the work "
+        "evenly split), the most the pipeline could reach with its passes as they are; the p2p latency is rank "
+        "1's receive time per pass once rank 0 started sending.",
         "",
         f"| group | 1 stream tok/s | {n} streams tok/s | vs 1 rank, 1 / {n} streams | bubble at {n} streams | "
-        "p2p latency per pass | bytes per pass |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"{n} streams vs 1 rank if no stage waited | p2p latency per pass | bytes per pass |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for config, m in med.items():
         if config.shards == 1:
-            lines.append(f"| {config.label} | {m['tps1']:.1f} | {m['tpsN']:.1f} | 1 / 1 | n/a | n/a | n/a |")
+            lines.append(f"| {config.label} | {m['tps1']:.1f} | {m['tpsN']:.1f} | 1 / 1 | n/a | n/a | n/a | n/a |")
             continue
         lines.append(
             f"| {config.label} | {m['tps1']:.1f} | {m['tpsN']:.1f} | {m['tps1'] / one['tps1']:.2f} / "
-            f"**{m['tpsN'] / one['tpsN']:.2f}** | {m['bubble']:.1%} | {m['latency_ms']:.2f} ms | "
+            f"**{m['tpsN'] / one['tpsN']:.2f}** | {m['bubble']:.1%} | {m['tpsN_no_wait'] / one['tpsN']:.2f} | "
+            f"{m['latency_ms']:.2f} ms | "
             f"{m['kib_per_pass']:.1f} KiB |"
         )
     if goals:
