@@ -8,13 +8,10 @@ import config
 import pulumi
 from model_sizing import ModelSizing
 
+from shardstack.defaults import DEMO_MODEL_PATH
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPoolArgs
 from shardstack.installation_args import ClusterAccess, InstallationInference, InstallationServing
 from shardstack.specs.installation import CLUSTER_ACCESS
-
-DEMO_MODEL_PATH = "demo/smollm2-135m-instruct"
-"""Where the demo model (SmolLM2-135M-Instruct) lives in the weight store; the runtime's `weights push` puts it
-there."""
 
 
 def serving_args(cfg: config.StackConfig, shards: int) -> InstallationServing:

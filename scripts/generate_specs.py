@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write every file generated from the specs (TypedDicts, the stack config reference), or check them.
+"""Write every file generated from the specs (TypedDicts, the stack config reference, the `pulumi new` templates'
+Pulumi.yaml and requirements.txt), or check them.
 
 .venv/bin/python scripts/generate_specs.py           # write what changed
 .venv/bin/python scripts/generate_specs.py --check   # exit 1, naming each stale file (the suite runs this)
@@ -12,10 +13,13 @@ import difflib
 import importlib
 import subprocess
 import sys
+import tomllib
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from shardstack.aws import specs as aws
 from shardstack.azure import installation_specs as azure
@@ -23,6 +27,7 @@ from shardstack.gcp import installation_specs as gcp
 from shardstack.k8s import specs as k8s
 from shardstack.local import specs as local
 from shardstack.specs import gpu_pool, installation, render, system_pool
+from shardstack.template_config import TEMPLATES, Template
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +55,32 @@ def targets() -> list[Generated]:
         *(Generated(args.path, typed_dicts(args)) for args in ARGS_MODULES),
         Generated("infra/config/sections.py", stack_config_sections),
         Generated("docs/CONFIG.md", config_reference),
+        *(Generated(f"templates/{t.name}/Pulumi.yaml", lambda t=t: template_project(t)) for t in TEMPLATES),
+        *(Generated(f"templates/{t.name}/requirements.txt", template_requirements) for t in TEMPLATES),
     ]
+
+
+def template_project(template: Template) -> str:
+    """Return a template's Pulumi.yaml: the project ``pulumi new`` writes, and the prompts it asks (its config)."""
+    prompts = {}
+    for key in template.keys:
+        prompts[key.key] = {"description": key.description}
+        if key.default is not None:
+            prompts[key.key]["default"] = key.default
+    project = {
+        "name": "${PROJECT}",
+        "description": "${DESCRIPTION}",
+        "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}},
+        "template": {"displayName": template.display_name, "description": template.description, "config": prompts},
+    }
+    return yaml.safe_dump(project, sort_keys=False, width=120, allow_unicode=True)
+
+
+def template_requirements() -> str:
+    """Return a template's requirements.txt: the published package, at this release's minor version."""
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    major, minor, _ = version.split(".", 2)
+    return f"shardstack>={version},<{major}.{int(minor) + 1}\n"
 
 
 def config_reference() -> str:

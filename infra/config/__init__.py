@@ -43,9 +43,10 @@ __all__ = [
     "load",
 ]
 
+from shardstack.defaults import DEFAULT_IMAGE
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 
-from .defaults import DEFAULT_API_KEY_SECRET_KEY, DEFAULT_IMAGE, DEFAULT_NAMESPACE, DEMO_MODEL_URI, NAMESPACE
+from .defaults import DEFAULT_API_KEY_SECRET_KEY, DEFAULT_NAMESPACE, DEMO_MODEL_URI, NAMESPACE
 from .loading import load
 from .messages import format_errors
 from .models import StackConfig

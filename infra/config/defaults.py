@@ -1,5 +1,5 @@
-"""Names and defaults the stack config refers to: the config namespace, the default image, the clouds and their
-region shapes."""
+"""Names and defaults the stack config refers to: the config namespace, the clouds and their region shapes (the
+default image is the package's, :data:`shardstack.defaults.DEFAULT_IMAGE`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from shardstack.k8s.runtime_contract import MODEL_URI_SCHEMES as MODEL_URI_PREFI
 
 NAMESPACE = "shardstack"
 """The Pulumi config namespace of every key: ``shardstack:cloud``."""
-
-DEFAULT_IMAGE = "ghcr.io/shardstack/runtime:0.1.0"
-"""The bundled torch runtime image, at the version this program was released with."""
 
 DEFAULT_NAMESPACE = INFERENCE_NAMESPACE
 """Kubernetes namespace of the inference deployment: ShardedInference's default."""

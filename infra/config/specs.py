@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
 from shardstack.cidr import admitted_networks
+from shardstack.defaults import DEFAULT_IMAGE
 from shardstack.k8s.inference_specs import SECRET_KEY_REF, SHARDED_INFERENCE
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.limits import SHARDS
@@ -30,7 +31,7 @@ from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
 
-from .defaults import ALL_MODEL_URI_SCHEMES, DEFAULT_API_KEY_SECRET_KEY, DEFAULT_IMAGE, DEMO_MODEL_URI
+from .defaults import ALL_MODEL_URI_SCHEMES, DEFAULT_API_KEY_SECRET_KEY, DEMO_MODEL_URI
 
 # --- Node pools --------------------------------------------------------------------------------------
 
