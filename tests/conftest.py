@@ -79,3 +79,19 @@ def scratch_project(tmp_path: Path):
         return tmp_path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def template_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every template of templates/ made into a project and planned against the built wheel: each plan's --out
+    directory (graph.json, manifests/), by template name."""
+    from template_projects import TEMPLATES, install_wheel, new_project, plan
+
+    workdir = tmp_path_factory.mktemp("templates")
+    site = install_wheel(workdir)
+    plans = {}
+    for template in sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir()):
+        out = workdir / f"{template}-plan"
+        plan(new_project(template, workdir / template), site, out)
+        plans[template] = out
+    return plans

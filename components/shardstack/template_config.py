@@ -210,11 +210,9 @@ class TemplateSettings:
         """One pool of single-GPU nodes, from none up to one per shard."""
         return GpuPoolArgs(gpu=self.gpu, min_nodes=0, max_nodes=self.shards)
 
-    def serving(self, **inference: str) -> InstallationServing:
-        """The deployment of the runtime image released with this package, and where its model is; ``inference``
-        adds ShardedInference's text arguments (``cpu``, ``memory``)."""
+    def serving(self) -> InstallationServing:
+        """The deployment of the runtime image released with this package, and where its model is."""
         args = InstallationServing(inference=InstallationInference(image=DEFAULT_IMAGE, shards=self.shards))
-        args["inference"].update(inference)  # type: ignore[typeddict-item]
         if "://" in self.model:
             args["inference"]["model_uri"] = self.model
         else:

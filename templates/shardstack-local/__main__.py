@@ -9,8 +9,10 @@ from shardstack.local import LocalInstallation, LocalInstallationArgs, LocalWeig
 from shardstack.template_config import TemplateSettings
 
 settings = TemplateSettings.read("shardstack-local")
+serving = settings.serving()
+serving["inference"].update(cpu="1", memory="2Gi")  # what one rank of the demo model needs on CPU
 installation = LocalInstallation(
-    LocalInstallationArgs(weights=LocalWeights(store="in-cluster-s3"), **settings.serving(cpu="1", memory="2Gi")),
+    LocalInstallationArgs(weights=LocalWeights(store="in-cluster-s3"), **serving),
     provider=k8s.Provider("local", context=settings.kube_context),
 )
 

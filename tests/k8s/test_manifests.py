@@ -1,8 +1,9 @@
 """Every Kubernetes object Shardstack renders passes the official schemas and two security scanners.
 
-The objects come from the real local stack (``plan_stack("local")`` + ``write_plan``) plus variants
-that cover what the local stack does not use: GPUs, several replica groups, a public API with an
-API key, persistent caches, LeaderWorkerSet mode, and GpuEnablement with the DCGM exporter.
+The objects come from every real stack (``plan_stack`` + ``write_plan``), a project made from each ``pulumi new``
+template (tests/template_projects.py), and variants that cover what the stacks do not use: several replica
+groups, a public API with an API key, persistent caches, LeaderWorkerSet mode, and GpuEnablement with the DCGM
+exporter.
 """
 
 from __future__ import annotations
@@ -114,13 +115,15 @@ def variants_program() -> None:
 
 
 @pytest.fixture(scope="module")
-def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Render every stack of stacks/ and the variants; return their files and one directory to scan."""
+def manifests(tmp_path_factory: pytest.TempPathFactory, template_plans: dict[str, Path]) -> dict[str, Any]:
+    """Render every stack of stacks/, the variants and a project of each `pulumi new` template; return their files
+    and one directory to scan."""
     root = tmp_path_factory.mktemp("manifests")
     project = find_project(REPO)
     rendered = {stack: write_plan(plan_stack(stack, REPO), root / stack) for stack in project.stacks()}
     variants = Plan(stack="variants", project=project, graph=run_program(variants_program))
     rendered["variants"] = write_plan(variants, root / "variants")
+    rendered |= {name: sorted((out / "manifests").glob("*.yaml")) for name, out in template_plans.items()}
     scan_dir = root / "scan"
     scan_dir.mkdir()
     documents: dict[str, dict[str, Any]] = {}
