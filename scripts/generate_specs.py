@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write every file generated from the specs (TypedDicts, the stack config reference, the `pulumi new` templates'
-Pulumi.yaml and requirements.txt), or check them.
+Pulumi.yaml and requirements.txt, the component package's schema.json), or check them.
 
 .venv/bin/python scripts/generate_specs.py           # write what changed
 .venv/bin/python scripts/generate_specs.py --check   # exit 1, naming each stale file (the suite runs this)
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from shardstack import provider
 from shardstack.aws import specs as aws
 from shardstack.azure import installation_specs as azure
 from shardstack.gcp import installation_specs as gcp
@@ -57,7 +58,13 @@ def targets() -> list[Generated]:
         Generated("docs/CONFIG.md", config_reference),
         *(Generated(f"templates/{t.name}/Pulumi.yaml", lambda t=t: template_project(t)) for t in TEMPLATES),
         *(Generated(f"templates/{t.name}/requirements.txt", template_requirements) for t in TEMPLATES),
+        Generated("schema.json", lambda: provider.schema(package_version())),
     ]
+
+
+def package_version() -> str:
+    """The version pyproject.toml gives the package."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def template_project(template: Template) -> str:
@@ -78,7 +85,7 @@ def template_project(template: Template) -> str:
 
 def template_requirements() -> str:
     """Return a template's requirements.txt: the published package, at this release's minor version."""
-    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    version = package_version()
     major, minor, _ = version.split(".", 2)
     return f"shardstack>={version},<{major}.{int(minor) + 1}\n"
 

@@ -1,0 +1,6 @@
+"""``python -m shardstack``: the component package's provider, as the Pulumi CLI runs it for
+``pulumi package add`` (PulumiPlugin.yaml; the ``shardstack`` command is the CLI)."""
+
+from shardstack.provider import main
+
+main()
