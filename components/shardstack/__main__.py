@@ -3,4 +3,5 @@
 
 from shardstack.provider import main
 
-main()
+if __name__ == "__main__":
+    main()

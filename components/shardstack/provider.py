@@ -12,13 +12,13 @@ The schema is inferred from the components' own argument types (their ``TypedDic
 ``ComponentProvider``, one cloud's module at a time: its analysis puts every name in one module, and each cloud
 has its own ``GpuNodePool``, ``Network``, ``Cluster``, ``WeightStore`` and ``Registry``. Each module's tokens are
 then given the module's name, so they are the components' own (``shardstack:aws:GpuNodePool``, the type a
-component registers itself with). ``scripts/generate_specs.py`` writes the schema to ``schema.json``.
+component registers itself with). ``scripts/generate_specs.py`` writes the schema to ``schema.json``. Which
+components are offered is :mod:`shardstack.package_components`' list; this module runs in a process of its own
+(it loads Pulumi's gRPC protos, see there).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import sys
 from collections.abc import Mapping
@@ -30,23 +30,12 @@ from pulumi.provider import ConstructResult, Provider
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.server import main as serve
 
-__all__ = ["MODULES", "PACKAGE", "ShardstackProvider", "components", "main", "schema"]
+from shardstack.package_components import MODULES, PACKAGE, components
 
-PACKAGE = "shardstack"
-"""The package name: every type token starts with it."""
-
-MODULES = ("aws", "gcp", "azure", "k8s")
-"""The modules whose public components (``shardstack.<module>.__all__``) the package offers, by token module."""
+__all__ = ["ShardstackProvider", "main", "schema"]
 
 _ANALYZED = "index"
 """The one module ComponentProvider's analysis puts every token in."""
-
-
-def components(module: str) -> list[type[pulumi.ComponentResource]]:
-    """The public components of ``shardstack.<module>``: the ComponentResource classes it exports."""
-    package = importlib.import_module(f"{PACKAGE}.{module}")
-    exported = (getattr(package, name) for name in package.__all__)
-    return [c for c in exported if inspect.isclass(c) and issubclass(c, pulumi.ComponentResource)]
 
 
 def _version() -> str:

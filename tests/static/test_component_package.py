@@ -15,7 +15,7 @@ from provider_harness import STACK_URN, Provider, running_provider
 from pulumi.runtime.proto import provider_pb2
 
 from shardstack.defaults import DEFAULT_IMAGE
-from shardstack.provider import MODULES, components
+from shardstack.package_components import MODULES, components
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "schema.json").read_text())

@@ -18,6 +18,8 @@ def validators() -> dict[str, Callable[..., list[str]]]:
     for module_info in pkgutil.walk_packages(shardstack.__path__, "shardstack."):
         if ".offline" in module_info.name or module_info.name.endswith(".testing"):
             continue
+        if module_info.name in ("shardstack.provider", "shardstack.__main__"):
+            continue  # the component package's provider process (shardstack.package_components says why)
         module = importlib.import_module(module_info.name)
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("validate_") and name.endswith("_args") and function.__module__ == module.__name__:
