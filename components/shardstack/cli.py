@@ -2,6 +2,7 @@
 
 shardstack plan local                       # the resource tree, sizing and $/hour of a stack
 shardstack plan aws-prod --out plan-out     # + graph.json and every Kubernetes object as YAML
+shardstack plan aws-prod --policy policy    # + the policy pack's violations; exit 1 on a mandatory one
 shardstack size --params 70e9 --dtype bf16 --gpu h100-80gb --cloud aws
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pulumi
 
 from shardstack.errors import InputError
+from shardstack.offline.graph import Graph
 
 # Exit codes: 2 for input the user can fix (argparse uses 2 for usage errors too).
 EXIT_INPUT_ERROR = 2
@@ -35,7 +37,28 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan.graph.to_json(plan.stack), indent=2))
     else:
         print(render_plan(plan))
-    return 0
+    if args.policy is None:
+        return 0
+    # Policies run on the stack as `pulumi up` makes it: what the cloud computes (names with random suffixes, ARNs)
+    # known, as the engine knows it when it checks the policies again while applying.
+    applied = plan_stack(args.stack, args.project_dir, preview=False)
+    return _policy(applied.graph, args.policy, args.policy_config)
+
+
+def _policy(graph: Graph, pack_dir: Path, config_file: Path | None) -> int:
+    """Run the policy pack at ``pack_dir`` on the plan; 1 when a mandatory policy is violated."""
+    from shardstack.offline.policy import check, load_pack
+    from shardstack.plan import read_yaml
+
+    config = read_yaml(config_file) if config_file is not None else None
+    pack = load_pack(pack_dir)
+    violations = check(pack, graph, config)
+    for violation in violations:
+        print(f"{violation}{f' ({violation.urn})' if violation.urn else ''}", file=sys.stderr)
+    mandatory = sum(v.level == "mandatory" for v in violations)
+    print(f"policy pack {pack.name!r}: {len(pack.policies)} policies, {mandatory} mandatory violations, "
+          f"{len(violations) - mandatory} advisory", file=sys.stderr)  # fmt: skip
+    return 1 if mandatory else 0
 
 
 def _size(args: argparse.Namespace) -> int:
@@ -84,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="the Pulumi project (default: the nearest Pulumi.yaml at or above the cwd)",
+    )
+    plan.add_argument(
+        "--policy",
+        type=Path,
+        help="run the CrossGuard policy pack in DIR on the plan (e.g. policy/); exit 1 on a mandatory violation",
+    )
+    plan.add_argument(
+        "--policy-config", type=Path, help="the pack's config (JSON or YAML, as --policy-pack-config takes it)"
     )
     plan.set_defaults(run=_plan)
 
