@@ -67,10 +67,11 @@ def new_project(template: str, workdir: Path, project: str = "my-llm", descripti
 
 
 def plan(directory: Path, site: Path, out: Path) -> dict[str, Any]:
-    """`shardstack plan dev --out OUT` in ``directory`` with only the wheel's ``shardstack``; the graph."""
+    """`shardstack plan dev --out OUT --policy policy/` in ``directory`` with only the wheel's ``shardstack``, the
+    stacks' policy pack passing; the graph."""
     env = {**os.environ, "PYTHONPATH": str(site)}
     command = [sys.executable, "-c", _PLAN, str(site), "plan", STACK, "--project-dir", str(directory)]
-    command += ["--out", str(out)]
+    command += ["--out", str(out), "--policy", str(REPO / "policy")]
     result = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads((out / "graph.json").read_text())

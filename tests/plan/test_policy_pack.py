@@ -40,6 +40,7 @@ def insecure_program() -> None:
         instance_types=["p5.48xlarge"],
         scaling_config={"min_size": 0, "max_size": 500, "desired_size": 0},
     )
+    gcp.container.Cluster("no-networks", location="us-central1", private_cluster_config={"enable_private_nodes": True})
     gcp.container.NodePool(
         "node-identity",
         cluster="c",
@@ -82,6 +83,8 @@ def test_every_stack_passes_the_pack(stack: str, capsys: pytest.CaptureFixture[s
         ("buckets-versioned", "open-weights: no BucketVersioning with status 'Enabled'"),
         ("buckets-protected", "open-weights: protect is not set"),
         ("kubernetes-api-not-open", "open-api: vpcConfig.endpointPublicAccess is on and publicAccessCidrs"),
+        ("kubernetes-api-not-open", "no-networks: the API endpoint is public and masterAuthorizedNetworksConfig"),
+        ("gcp-workload-identity", "no-networks: workloadIdentityConfig.workloadPool is not set"),
         ("aws-imdsv2", "imdsv1-nodes: metadataOptions.httpTokens is 'optional'"),
         ("aws-imdsv2", "imdsv1-nodes: metadataOptions.httpPutResponseHopLimit is 2"),
         ("gcp-workload-identity", "node-identity: nodeConfig.workloadMetadataConfig.mode is 'GCE_METADATA'"),
