@@ -11,6 +11,7 @@ depending on the bucket). Values are the engine's property names (camelCase).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from pulumi_policy import (
 )
 
 from shardstack.catalog import GPUS, PRICES_AS_OF
-from shardstack.cidr import internet_coverage
+from shardstack.cidr import INTERNET_SHARE, internet_coverage
 from shardstack.k8s.specs import GPU_ENABLEMENT_NAMESPACE
 
 Report = Callable[..., None]
@@ -53,6 +54,11 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 AKS_AGENT_POOL = "azure-native:containerservice:AgentPool"
+
+REGION = re.compile(r"[a-z]+-[a-z]+\d+")
+"""A GCP region (us-central1); a zone has a suffix (us-central1-a)."""
+REGION_ZONES = 3
+"""The zones GKE spreads a regional node pool over when it names none."""
 
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 
@@ -93,18 +99,22 @@ def _gpu_pool(resource_type: str, props: Mapping[str, Any]) -> tuple[str, Any, i
             return None
         return types[0], AWS_GPU[types[0]], _get(props, "scalingConfig", "maxSize")
     if resource_type == GKE_NODE_POOL:
-        machine = _get(props, "nodeConfig", "machineType")
-        if machine not in GCP_GPU and not _get(props, "nodeConfig", "guestAccelerators"):
+        machine = str(_get(props, "nodeConfig", "machineType"))
+        # n1 machine types carry GPUs only when guestAccelerators attach them; a2/a3/g2 types come with theirs.
+        built_in = machine in GCP_GPU and not machine.startswith("n1-")
+        if not built_in and not _get(props, "nodeConfig", "guestAccelerators"):
             return None
+        # Counts are per zone, except the totals; a regional pool without nodeLocations spans the region's zones.
+        regional = REGION.fullmatch(str(props.get("location") or "")) is not None
+        zones = len(props.get("nodeLocations") or []) or (REGION_ZONES if regional else 1)
         autoscaling = props.get("autoscaling")
         if isinstance(autoscaling, Mapping):
-            total = autoscaling.get("totalMaxNodeCount")
-            per_zone = autoscaling.get("maxNodeCount")
-            zones = len(props.get("nodeLocations") or []) or 1
+            total, per_zone = autoscaling.get("totalMaxNodeCount"), autoscaling.get("maxNodeCount")
             most = total if total is not None else (per_zone * zones if per_zone is not None else None)
         else:
-            most = props.get("nodeCount")
-        return str(machine), GCP_GPU.get(str(machine)), most
+            fixed = props.get("nodeCount") if props.get("nodeCount") is not None else props.get("initialNodeCount")
+            most = fixed * zones if fixed is not None else None
+        return machine, GCP_GPU.get(machine), most
     if resource_type == AKS_AGENT_POOL:
         size = props.get("vmSize")
         if size not in AZURE_GPU:
@@ -149,22 +159,25 @@ def _buckets_encrypted(args: StackValidationArgs, report: Report) -> None:
         props = bucket.props
         if bucket.resource_type in (S3_BUCKET, S3_BUCKET_V2):
             configs = _depending_on(args.resources, S3_ENCRYPTION, bucket)
-            algorithms = [
-                _get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
+            defaults = [
+                rule.get("applyServerSideEncryptionByDefault") or {}
                 for config in configs
                 for rule in config.get("rules") or []
             ]
-            if not algorithms:
+            if not defaults:
                 report(f"{bucket.name}: no BucketServerSideEncryptionConfiguration for it", bucket.urn)
-            elif customer_keys and not any(str(a).startswith("aws:kms") for a in algorithms):
-                report(f"{bucket.name}: sseAlgorithm is {algorithms}; expected aws:kms (a customer key)", bucket.urn)
+            elif customer_keys and not any(
+                str(d.get("sseAlgorithm")).startswith("aws:kms") and d.get("kmsMasterKeyId") for d in defaults
+            ):
+                # aws:kms without a key id is AWS's own aws/s3 key, not a customer key.
+                report(f"{bucket.name}: no rule uses aws:kms with a kmsMasterKeyId (a customer key)", bucket.urn)
         elif (
             bucket.resource_type == GCS_BUCKET and customer_keys and not _get(props, "encryption", "defaultKmsKeyName")
         ):
             report(f"{bucket.name}: encryption.defaultKmsKeyName is not set; a customer key is required", bucket.urn)
         elif bucket.resource_type == STORAGE_ACCOUNT and customer_keys:
             source = _get(props, "encryption", "keySource")
-            if source != "Microsoft.Keyvault":
+            if str(source).casefold() != "microsoft.keyvault":  # the API takes it in any case
                 report(f"{bucket.name}: encryption.keySource is {source!r}; expected 'Microsoft.Keyvault'", bucket.urn)
 
 
@@ -400,7 +413,7 @@ POLICIES = [
     ResourceValidationPolicy(
         name="kubernetes-api-not-open",
         description="A managed Kubernetes API (EKS, GKE, AKS) is private, or public only to listed networks that "
-        "together cover less than half of the internet.",
+        f"together cover less than {INTERNET_SHARE:.0%} of IPv4 or IPv6.",
         validate=_api_not_open,
     ),
     ResourceValidationPolicy(

@@ -4,9 +4,10 @@ Usage (a TypeScript, Go, C#, Java or YAML program; needs the Pulumi CLI)::
 
     pulumi package add https://github.com/<you>/shardstack     # reads PulumiPlugin.yaml, generates the SDK
 
-The CLI starts this provider (``PulumiPlugin.yaml`` at the repository root: ``python -m shardstack.provider``),
-asks it for its schema, and generates a typed SDK from it; ``pulumi up`` then has it construct the components,
-which register their children with the engine exactly as in a Python program.
+The CLI starts this provider (``PulumiPlugin.yaml`` at the repository root: the Python language host installs the
+package and runs ``python -m pulumi.run.plugin shardstack <engine address>``, which runs ``python -m shardstack``,
+:mod:`shardstack.__main__`), asks it for its schema, and generates a typed SDK from it; ``pulumi up`` then has it
+construct the components, which register their children with the engine exactly as in a Python program.
 
 The schema is inferred from the components' own argument types (their ``TypedDict`` s and docstrings) by Pulumi's
 ``ComponentProvider``, one cloud's module at a time: its analysis puts every name in one module, and each cloud
@@ -82,10 +83,10 @@ class ShardstackProvider(Provider):
     def construct(
         self, name: str, resource_type: str, inputs: pulumi.Inputs, options: pulumi.ResourceOptions | None = None
     ) -> ConstructResult:
-        package, module, component = [*resource_type.split(":"), "", ""][:3]
-        if package != PACKAGE or module not in self.hosts or not component:
+        if resource_type not in self.schema_document["resources"]:
             offered = ", ".join(sorted(self.schema_document["resources"]))
             raise ValueError(f"unknown resource type {resource_type!r}; this package offers: {offered}")
+        _, module, component = resource_type.split(":")
         spec = self.schema_document["resources"][resource_type]["inputProperties"]
         whole = {key: self._whole_numbers(value, spec.get(key, {})) for key, value in inputs.items()}
         return self.hosts[module].construct(name, f"{PACKAGE}:{_ANALYZED}:{component}", whole, options)
@@ -113,9 +114,5 @@ def schema(version: str | None = None) -> str:
 
 
 def main() -> None:
-    """Serve the provider as the Pulumi engine starts it: ``python -m shardstack.provider <engine address>``."""
+    """Serve the provider to the engine at ``sys.argv[1]`` (its address), printing the port as the engine expects."""
     serve(ShardstackProvider(), sys.argv[1:])
-
-
-if __name__ == "__main__":
-    main()

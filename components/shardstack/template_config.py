@@ -25,7 +25,7 @@ import pulumi
 from shardstack.catalog import GPUS
 from shardstack.cidr import cidr_reason
 from shardstack.defaults import DEFAULT_IMAGE, DEMO_MODEL_PATH
-from shardstack.errors import ConfigError
+from shardstack.errors import ConfigError, did_you_mean
 from shardstack.installation_args import ClusterAccess, InstallationInference, InstallationServing
 from shardstack.limits import SHARDS
 from shardstack.pool_args import GpuPoolArgs
@@ -46,16 +46,20 @@ class TemplateKey:
 GPU = "gpu"
 
 
+def _offered(cloud: str) -> list[str]:
+    """The catalogue's GPUs that ``cloud`` rents."""
+    return sorted(name for name, gpu in GPUS.items() if cloud in gpu.clouds)
+
+
 def _gpu_key(cloud: str, default: str) -> TemplateKey:
-    offered = ", ".join(sorted(name for name, gpu in GPUS.items() if cloud in gpu.clouds))
-    return TemplateKey(
-        GPU, f"GPU model of the GPU pool, one of Shardstack's catalogue offered here: {offered}", default
-    )
+    offered = ", ".join(_offered(cloud))
+    return TemplateKey(GPU, f"GPU model of the GPU pool, one of the catalogue's GPUs offered here: {offered}", default)
 
 
 SHARDS_KEY = TemplateKey(
     "shards",
-    f"Ranks per copy of the model, each on its own GPU node and holding a slice of the layers ({SHARDS.allowed})",
+    f"Ranks per copy of the model, each holding a slice of the layers (on the clouds, each on a GPU node of its "
+    f"own; {SHARDS.allowed})",
     "2",
 )
 AUTHORIZED_NETWORKS = TemplateKey(
@@ -89,6 +93,8 @@ class Template:
     display_name: str
     description: str
     keys: tuple[TemplateKey, ...]
+    cloud: str | None = None
+    """The cloud whose catalogue GPUs the ``gpu`` prompt takes; None: no GPUs (a local cluster)."""
 
 
 TEMPLATES = (
@@ -104,6 +110,7 @@ TEMPLATES = (
             _model_key("s3:// or https://"),
             AUTHORIZED_NETWORKS,
         ),
+        cloud="aws",
     ),
     Template(
         "shardstack-gcp",
@@ -118,6 +125,7 @@ TEMPLATES = (
             _model_key("gs:// or https://"),
             AUTHORIZED_NETWORKS,
         ),
+        cloud="gcp",
     ),
     Template(
         "shardstack-azure",
@@ -131,6 +139,7 @@ TEMPLATES = (
             _model_key("az://<container>@<account>/... or https://"),
             AUTHORIZED_NETWORKS,
         ),
+        cloud="azure",
     ),
     Template(
         "shardstack-local",
@@ -185,6 +194,10 @@ class TemplateSettings:
         for network in networks:
             if (reason := cidr_reason(network)) is not None:
                 problem(AUTHORIZED_NETWORKS, network, reason)
+        gpu = text(GPU)
+        if found.cloud is not None and gpu not in (offered := _offered(found.cloud)):
+            allowed = f"one of {', '.join(offered)}{did_you_mean(gpu, offered)}"
+            problems.append(f"{config.name}:{GPU}: {gpu!r} is not offered on {found.cloud} in the catalogue; {allowed}")
         model = text(MODEL_URI)
         if not model:
             problems.append(f"{config.name}:{MODEL_URI}: is empty: give a URI, or a path in the weight store")
@@ -192,7 +205,7 @@ class TemplateSettings:
             # RunError ends the program with just this message, as `pulumi up` prints it: no traceback.
             raise pulumi.RunError(str(ConfigError(pulumi.get_stack(), problems)))
         return cls(
-            gpu=text(GPU),
+            gpu=gpu,
             shards=shards,
             model=model,
             authorized_networks=networks,

@@ -124,6 +124,7 @@ def manifests(tmp_path_factory: pytest.TempPathFactory, template_plans: dict[str
     variants = Plan(stack="variants", project=project, graph=run_program(variants_program))
     rendered["variants"] = write_plan(variants, root / "variants")
     rendered |= {name: sorted((out / "manifests").glob("*.yaml")) for name, out in template_plans.items()}
+    assert all(rendered[name] for name in template_plans), "a template rendered no Kubernetes object"
     scan_dir = root / "scan"
     scan_dir.mkdir()
     documents: dict[str, dict[str, Any]] = {}

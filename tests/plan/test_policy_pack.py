@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -12,10 +13,11 @@ import pulumi_azure_native as azure_native
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
+from pulumi_policy import EnforcementLevel
 
 from shardstack.cli import main
 from shardstack.errors import InputError
-from shardstack.offline.policy import Violation, check, load_pack
+from shardstack.offline.policy import LoadedPack, Violation, check, load_pack
 from shardstack.plan import find_project
 from shardstack.testing import run_program
 
@@ -31,7 +33,8 @@ def insecure_program() -> None:
         role_arn="arn:aws:iam::123456789012:role/eks",
         vpc_config={"subnet_ids": ["subnet-1"], "endpoint_public_access": True, "public_access_cidrs": ["0.0.0.0/0"]},
     )
-    aws.ec2.LaunchTemplate("imdsv1-nodes", metadata_options={"http_tokens": "optional", "http_put_response_hop_limit": 2})
+    imds = aws.ec2.LaunchTemplateMetadataOptionsArgs(http_tokens="optional", http_put_response_hop_limit=2)
+    aws.ec2.LaunchTemplate("imdsv1-nodes", metadata_options=imds)
     aws.eks.NodeGroup(
         "unbounded-gpus",
         cluster_name="c",
@@ -50,17 +53,23 @@ def insecure_program() -> None:
     azure_native.containerservice.ManagedCluster(
         "local-accounts", resource_group_name="rg", disable_local_accounts=False, dns_prefix="x"
     )
-    k8s.apps.v1.Deployment(
-        "root-pod",
-        metadata={"namespace": "apps"},
-        spec={
-            "selector": {"matchLabels": {"app": "x"}},
-            "template": {
-                "metadata": {"labels": {"app": "x"}},
-                "spec": {"containers": [{"name": "app", "image": "x", "securityContext": {"privileged": True}}]},
-            },
-        },
+    gcp.storage.Bucket("open-gcs", location="US", public_access_prevention="inherited")
+    azure_native.storage.StorageAccount(
+        "open-account",
+        resource_group_name="rg",
+        kind="StorageV2",
+        sku={"name": "Standard_LRS"},
+        allow_blob_public_access=True,
+        encryption={"key_source": "Microsoft.Storage"},
     )
+    spec: Any = {  # as a YAML or TypeScript program writes it
+        "selector": {"matchLabels": {"app": "x"}},
+        "template": {
+            "metadata": {"labels": {"app": "x"}},
+            "spec": {"containers": [{"name": "app", "image": "x", "securityContext": {"privileged": True}}]},
+        },
+    }
+    k8s.apps.v1.Deployment("root-pod", metadata={"namespace": "apps"}, spec=spec)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +91,11 @@ def test_every_stack_passes_the_pack(stack: str, capsys: pytest.CaptureFixture[s
         ("buckets-encrypted", "open-weights: no BucketServerSideEncryptionConfiguration"),
         ("buckets-versioned", "open-weights: no BucketVersioning with status 'Enabled'"),
         ("buckets-protected", "open-weights: protect is not set"),
+        ("buckets-private", "open-gcs: publicAccessPrevention is 'inherited'; expected 'enforced'"),
+        ("buckets-versioned", "open-gcs: versioning.enabled is not true"),
+        ("buckets-private", "open-account: allowBlobPublicAccess is True; expected false"),
+        ("buckets-versioned", "open-account: no BlobServiceProperties with isVersioningEnabled true"),
+        ("kubernetes-api-not-open", "local-accounts: apiServerAccessProfile.authorizedIPRanges is None"),
         ("kubernetes-api-not-open", "open-api: vpcConfig.endpointPublicAccess is on and publicAccessCidrs"),
         ("kubernetes-api-not-open", "no-networks: the API endpoint is public and masterAuthorizedNetworksConfig"),
         ("gcp-workload-identity", "no-networks: workloadIdentityConfig.workloadPool is not set"),
@@ -109,15 +123,32 @@ def test_levels_follow_the_pack(refused: list[Violation]) -> None:
     assert levels["gpu-cost-ceiling"] == levels["buckets-protected"] == "advisory"
 
 
-def test_config_sets_levels_and_parameters(refused: list[Violation]) -> None:
+def test_config_sets_levels_and_parameters() -> None:
     graph = run_program(insecure_program)
-    config = {"all": "advisory", "gpu-pools-bounded": {"enforcementLevel": "mandatory", "maxNodes": 1000},
+    config = {"all": "advisory", "gpu-pools-bounded": {"enforcementLevel": "mandatory", "maxNodes": 400},
               "pods-restricted": {"exemptNamespaces": ["apps"]}, "aws-imdsv2": "disabled"}  # fmt: skip
     violations = check(PACK, graph, config)
-    policies = {v.policy for v in violations}
-    assert "gpu-pools-bounded" not in policies  # 500 nodes are within 1000
-    assert "pods-restricted" not in policies and "aws-imdsv2" not in policies
-    assert {v.level for v in violations} == {"advisory"}
+    levels = {v.policy: v.level for v in violations}
+    assert levels.pop("gpu-pools-bounded") == "mandatory"  # its own level wins over "all"; 500 nodes > 400
+    assert "pods-restricted" not in levels and "aws-imdsv2" not in levels
+    assert set(levels.values()) == {"advisory"}
+    assert "gpu-pools-bounded" not in {v.policy for v in check(PACK, graph, {"gpu-pools-bounded": {"maxNodes": 500}})}
+
+
+def test_all_as_an_object_and_the_packs_initial_config_set_levels() -> None:
+    graph = run_program(insecure_program)
+    assert {v.level for v in check(PACK, graph, {"all": {"enforcementLevel": "advisory"}})} == {"advisory"}
+    quiet = LoadedPack(PACK.name, PACK.policies, "mandatory", {"pods-restricted": EnforcementLevel.DISABLED})
+    assert "pods-restricted" not in {v.policy for v in check(quiet, graph)}
+    # The user's config comes after the pack's.
+    assert "pods-restricted" in {v.policy for v in check(quiet, graph, {"pods-restricted": "advisory"})}
+
+
+def test_customer_managed_keys_when_required() -> None:
+    violations = check(PACK, run_program(insecure_program), {"buckets-encrypted": {"requireCustomerManagedKeys": True}})
+    messages = [v.message for v in violations if v.policy == "buckets-encrypted"]
+    assert any("open-gcs: encryption.defaultKmsKeyName is not set" in m for m in messages), messages
+    assert any("open-account: encryption.keySource is 'Microsoft.Storage'" in m for m in messages), messages
 
 
 def test_bad_config_names_the_policy_and_what_is_allowed() -> None:
@@ -136,3 +167,10 @@ def test_a_mandatory_violation_fails_the_plan(tmp_path: Path, capsys: pytest.Cap
     assert main(["plan", "aws-dev", "--policy", str(REPO / "policy"), "--policy-config", str(config)]) == 1
     err = capsys.readouterr().err
     assert "[mandatory] gpu-pools-bounded: l4-node-group: a pool of g6.xlarge GPU nodes may grow to 2 nodes" in err
+
+
+def test_the_readme_lists_every_policy_at_its_level() -> None:
+    readme = (REPO / "policy" / "README.md").read_text()
+    for policy in PACK.policies:
+        level = getattr(policy.enforcement_level, "value", None) or PACK.enforcement_level
+        assert f"| `{policy.name}` | {level} |" in readme, policy.name

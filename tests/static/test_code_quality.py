@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-TYPE_CHECKED = ("components", "infra", "runtime", "tests", "scripts")
+TYPE_CHECKED = ("components", "infra", "runtime", "tests", "scripts", "templates", "policy")
 """Every directory that holds Python: what pyproject.toml's [tool.pyright] include must cover."""
 
 

@@ -71,16 +71,23 @@ def test_cloud_template_keeps_the_kubernetes_api_private_by_default(template_pla
     assert cluster["inputs"]["vpcConfig"]["endpointPublicAccess"] is False
     (cluster,) = [r for r in graph(template_plans, "shardstack-gcp") if r["type"] == "gcp:container/cluster:Cluster"]
     assert cluster["inputs"]["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    aks = "azure-native:containerservice:ManagedCluster"
+    (cluster,) = [r for r in graph(template_plans, "shardstack-azure") if r["type"] == aks]
+    assert cluster["inputs"]["apiServerAccessProfile"]["enablePrivateCluster"] is True
 
 
 def test_bad_answers_are_refused_naming_the_key_and_the_value(tmp_path: Path) -> None:
     directory = new_project("shardstack-aws", tmp_path)
     stack = directory / "Pulumi.dev.yaml"
     config = yaml.safe_load(stack.read_text())["config"]
-    config.update({"my-llm:shards": "0", "my-llm:authorizedNetworks": "203.0.113.0/24, 10.0.0.1/8"})
+    config.update(
+        {"my-llm:shards": "0", "my-llm:authorizedNetworks": "203.0.113.0/24, 10.0.0.1/8", "my-llm:gpu": "l40"}
+    )
     stack.write_text(yaml.safe_dump({"config": config}))
     with pytest.raises(pulumi.RunError) as refused:
         plan_stack("dev", directory)
     message = str(refused.value)
     assert "my-llm:shards: '0' must be a whole number from 1 to 64" in message
     assert "my-llm:authorizedNetworks: '10.0.0.1/8' has host bits set" in message
+    assert "my-llm:gpu: 'l40' is not offered on aws in the catalogue; one of " in message
+    assert "(did you mean 'l40s'?)" in message

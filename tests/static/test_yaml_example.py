@@ -1,11 +1,13 @@
 """examples/yaml-local: a Pulumi YAML program over the component package, checked against schema.json and planned
-offline through the provider (provider_harness.py), each resource constructed in the order its references need."""
+offline through the provider (provider_harness.py), each resource constructed in the order its references need,
+its inputs sent as the engine sends them (values that read other resources or secrets as output values)."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +41,41 @@ def references(value: Any) -> Iterator[str]:
             yield from references(item)
 
 
-def resolve(value: Any, scope: Mapping[str, Any]) -> Any:
-    """``value`` with its references replaced, as Pulumi YAML does: a whole-string reference keeps its type."""
+def resolve(value: Any, scope: Mapping[str, Any], wire: Wire | None = None) -> Any:
+    """``value`` with its references replaced, as Pulumi YAML does: a whole-string reference keeps its type.
+
+    With ``wire``, as the engine sends it to Construct: a value that reads another resource's outputs or a secret
+    config key is an output value, with its dependencies and secretness, where it sits in the structure.
+    """
     if isinstance(value, str):
+        references = [match.split(".")[0] for match in REFERENCE.findall(value)]
+        if not references:
+            return value
         if (whole := REFERENCE.fullmatch(value)) is not None:
-            return lookup(whole.group(1), scope)
-        return REFERENCE.sub(lambda match: str(lookup(match.group(1), scope)), value)
+            resolved = lookup(whole.group(1), scope)
+        else:
+            resolved = REFERENCE.sub(lambda match: str(lookup(match.group(1), scope)), value)
+        if wire is None:
+            return resolved
+        dependencies = sorted({wire.urns[r] for r in references if r in wire.urns})
+        secret = any(r in wire.secrets for r in references)
+        if not dependencies and not secret:
+            return resolved
+        return {rpc._special_sig_key: rpc._special_output_value_sig, "value": resolved,
+                "dependencies": dependencies, "secret": secret}  # fmt: skip
     if isinstance(value, Mapping):
-        return {key: resolve(item, scope) for key, item in value.items()}
+        return {key: resolve(item, scope, wire) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, scope) for item in value]
+        return [resolve(item, scope, wire) for item in value]
     return value
+
+
+@dataclass
+class Wire:
+    """What the engine knows of a program's values: each constructed resource's URN, the secret config keys."""
+
+    urns: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
 
 
 def lookup(path: str, scope: Mapping[str, Any]) -> Any:
@@ -89,6 +115,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provider
     and from the states Construct returned; the registrations and the program's outputs."""
     config = {key: spec.get("default") for key, spec in PROGRAM["config"].items()} | CONFIG
     scope: dict[str, Any] = dict(config)
+    wire = Wire(secrets={key for key, spec in PROGRAM["config"].items() if spec.get("secret")})
     pending = dict(PROGRAM["resources"])
     with running_provider(tmp_path_factory.mktemp("yaml-consumer")) as provider:
         registered = []
@@ -97,10 +124,11 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provider
             assert ready, f"references that never resolve: {pending}"
             for name in ready:
                 resource = pending.pop(name)
-                inputs = resolve(resource.get("properties", {}), scope)
+                inputs = resolve(resource.get("properties", {}), scope, wire)
                 response = provider.construct(resource["type"], name, inputs)
                 registered += provider.monitor.registered
                 scope[name] = json_format.MessageToDict(response.state)
+                wire.urns[name] = response.urn
         provider.monitor.registered[:] = registered
         yield provider, resolve(PROGRAM["outputs"], scope)
 

@@ -103,7 +103,11 @@ def _level(value: Any) -> str:
 
 
 def reconcile(pack: LoadedPack, user: Mapping[str, Any] | None) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Each policy's enforcement level and config, as the engine works them out; a bad entry raises InputError."""
+    """Each policy's enforcement level and config, as the engine works them out; a bad entry raises InputError.
+
+    Stricter than the engine in one way: a key that names no policy of the pack is refused (the engine ignores
+    it), so that a misspelt policy name is not silently left unconfigured.
+    """
     import jsonschema
 
     names = {policy.name for policy in pack.policies}
@@ -120,11 +124,12 @@ def reconcile(pack: LoadedPack, user: Mapping[str, Any] | None) -> dict[str, tup
         for layer in (pack.initial_config, user or {}):
             for key in ("all", policy.name):
                 entry = layer.get(key)
-                if isinstance(entry, str):
-                    level = entry
-                elif isinstance(entry, Mapping) and key == policy.name:
+                if isinstance(entry, Mapping):
                     level = _level(entry.get("enforcementLevel", level))
-                    config.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+                    if key == policy.name:
+                        config.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+                elif entry is not None:  # a level alone: "advisory", or the SDK's EnforcementLevel in initial_config
+                    level = _level(entry)
         if level not in LEVELS:
             problems.append(f"{policy.name}: enforcement level {level!r}; allowed: {', '.join(LEVELS)}")
         required = getattr(policy.config_schema, "required", None) or []
@@ -169,7 +174,9 @@ def _options(resource: Resource) -> Any:
 
 
 def _run(validate: Any, args: Any, report: Any) -> str | None:
-    """Run one validation; a value unknown in the plan stops it, as in the engine: the reason, else None."""
+    """Run one validation; a value unknown in the plan stops it, as in the engine: the reason, else None. A policy
+    that calls ``args.not_applicable()`` simply ends, as the engine records it (not a violation)."""
+    from pulumi_policy.policy import _NotApplicableError
     from pulumi_policy.proxy import UnknownValueError
 
     try:
@@ -178,6 +185,8 @@ def _run(validate: Any, args: Any, report: Any) -> str | None:
             asyncio.run(result)  # type: ignore[arg-type]
     except UnknownValueError as error:
         return f"can't be checked before apply: {error}"
+    except _NotApplicableError:
+        return None
     return None
 
 
