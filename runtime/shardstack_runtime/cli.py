@@ -36,12 +36,13 @@ def _run_serve(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             dtype=args.dtype,
             device=args.device,
+            host=args.host,
         )
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     options = ServeOptions(
-        host=args.host,
+        host=settings.host,
         max_slots=args.max_slots,
         max_waiting=args.max_waiting,
         max_model_len=args.max_model_len,
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve one rank (settings from SHARDSTACK_* env; flags win)")
     _add_serving_flags(serve)
-    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--host", help="address to listen on (default: SHARDSTACK_HOST, else 0.0.0.0)")
     serve.add_argument("--api-port", type=int, help="OpenAI API port (default 8000)")
     serve.add_argument("--metrics-port", type=int, help="health/ready/metrics port (default 9090)")
     serve.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: cuda when visible")
@@ -145,9 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SAGEMAKER_START = "serve"
+"""SageMaker starts a container as ``docker run <image> serve``: the word lands after the image's entrypoint
+(``shardstack-runtime serve``), and means what the entrypoint already says."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] == ["serve", SAGEMAKER_START]:
+        del words[1]
+    args = build_parser().parse_args(words)
     return int(args.func(args))
 
 

@@ -317,7 +317,13 @@ class _RankServer:
         s = self.settings
         self.metrics = metrics = Metrics(engine.model_name, max_model_len=engine.max_model_len)
         api = self._server(
-            create_app(engine, ServerSettings(api_key=s.api_key), metrics=metrics),
+            create_app(
+                engine,
+                ServerSettings(
+                    api_key=s.api_key, platform=s.platform, health_route=s.health_route, predict_route=s.predict_route
+                ),
+                metrics=metrics,
+            ),
             s.api_port,
             timeout_graceful_shutdown=30,
         )
@@ -348,8 +354,9 @@ class _RankServer:
             self._stop()
 
         watcher = asyncio.create_task(watch_engine())
+        on = "" if s.platform == "kubernetes" else f" as a {s.platform} container"
         print(
-            f"serving {s.model_uri} on http://{self.options.host}:{s.api_port} "
+            f"serving {s.model_uri}{on} on http://{self.options.host}:{s.api_port} "
             f"(health, ready, metrics on :{s.metrics_port})",
             file=sys.stderr,
             flush=True,

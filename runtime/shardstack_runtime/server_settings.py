@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from .settings import Platform
+
 DEFAULT_MAX_TOKENS_LIMIT = 4096
 DEFAULT_MAX_N = 8
 # 4 MiB holds a ~128k-token prompt as JSON text with room to spare; anything bigger is a mistake or abuse.
@@ -33,3 +35,9 @@ class ServerSettings(BaseModel):
     """Name served in /v1/models and expected in ``model``. Default: the engine's ``model_name``."""
     cors_allow_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API. Default: none, CORS is off."""
+    platform: Platform = "kubernetes"
+    """Where the image runs: a managed platform's health and prediction routes are added (see http/platforms.py)."""
+    health_route: str | None = Field(default=None, pattern=r"^/")
+    """Vertex AI's health route (AIP_HEALTH_ROUTE)."""
+    predict_route: str | None = Field(default=None, pattern=r"^/")
+    """Vertex AI's predict route (AIP_PREDICT_ROUTE)."""

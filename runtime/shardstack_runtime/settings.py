@@ -15,6 +15,13 @@ ShardedInference pod. Sources, first match wins:
 | api_key       | SHARDSTACK_API_KEY                                                             |
 | cache_dir     | SHARDSTACK_CACHE_DIR                                                           |
 | device        | SHARDSTACK_DEVICE (default: cuda when a GPU is visible, else cpu)              |
+| host          | SHARDSTACK_HOST (default 0.0.0.0: every interface)                             |
+| platform      | SHARDSTACK_PLATFORM; Vertex AI's AIP_MODE=PREDICTION says vertex (default: kubernetes) |
+| predict_route | SHARDSTACK_PREDICT_ROUTE, AIP_PREDICT_ROUTE (Vertex AI)                        |
+| health_route  | SHARDSTACK_HEALTH_ROUTE, AIP_HEALTH_ROUTE (Vertex AI)                          |
+
+On a managed platform the API port is the platform's unless SHARDSTACK_API_PORT says otherwise: 8080 on
+SageMaker, AIP_HTTP_PORT (default 8080) on Vertex AI (see :mod:`.http.platforms`).
 
 Credentials never come from here: each cloud's SDK finds the pod's workload identity itself.
 """
@@ -33,6 +40,10 @@ DEFAULT_RENDEZVOUS_PORT = 29500
 DEFAULT_METRICS_PORT = 9090
 DEFAULT_CACHE_DIR = "/var/cache/shardstack"
 DTYPES = ("bf16", "fp16", "fp32")
+Platform = Literal["kubernetes", "sagemaker", "vertex", "azureml"]
+"""Where the image runs: a pod of a replica group, or a managed endpoint's container (see :mod:`.http.platforms`)."""
+PLATFORM_PORTS: Mapping[str, tuple[str, int]] = {"sagemaker": ("", 8080), "vertex": ("AIP_HTTP_PORT", 8080)}
+"""The API port a platform's contract fixes: the variable that carries it (if any) and its default."""
 
 # A StatefulSet pod is named <statefulset>-<ordinal>.
 _ORDINAL = re.compile(r"-(\d+)$")
@@ -58,6 +69,12 @@ class RankSettings(BaseModel):
     api_key: SecretStr | None = None
     cache_dir: str = DEFAULT_CACHE_DIR
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    host: str = Field(default="0.0.0.0", min_length=1, description="The address the servers listen on.")
+    platform: Platform = "kubernetes"
+    predict_route: str | None = Field(default=None, pattern=r"^/")
+    """Vertex AI's predict route (its AIP_PREDICT_ROUTE), where ``{"instances": ...}`` bodies arrive."""
+    health_route: str | None = Field(default=None, pattern=r"^/")
+    """Vertex AI's health route (its AIP_HEALTH_ROUTE): 200 once the model serves."""
 
     @model_validator(mode="after")
     def _rank_within_group(self) -> RankSettings:
@@ -84,7 +101,14 @@ _SOURCES: Mapping[str, tuple[str, ...]] = {
     "api_key": ("SHARDSTACK_API_KEY",),
     "cache_dir": ("SHARDSTACK_CACHE_DIR",),
     "device": ("SHARDSTACK_DEVICE",),
+    "host": ("SHARDSTACK_HOST",),
+    "platform": ("SHARDSTACK_PLATFORM",),
+    "predict_route": ("SHARDSTACK_PREDICT_ROUTE", "AIP_PREDICT_ROUTE"),
+    "health_route": ("SHARDSTACK_HEALTH_ROUTE", "AIP_HEALTH_ROUTE"),
 }
+
+VERTEX_MODE = ("AIP_MODE", "PREDICTION")
+"""What Vertex AI sets in every serving container (its documented environment)."""
 
 
 def _pod_ordinal(env: Mapping[str, str]) -> str | None:
@@ -111,6 +135,12 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> RankS
                 break
     if "rank" not in values and (ordinal := _pod_ordinal(env)) is not None:
         values["rank"], origin["rank"] = ordinal, "the pod name's ordinal"
+    if "platform" not in values and env.get(VERTEX_MODE[0]) == VERTEX_MODE[1]:
+        values["platform"], origin["platform"] = "vertex", VERTEX_MODE[0]
+    if "api_port" not in values and (fixed := PLATFORM_PORTS.get(str(values.get("platform")))) is not None:
+        variable, default = fixed
+        values["api_port"] = env.get(variable) or default if variable else default
+        origin["api_port"] = variable or f"the {values['platform']} contract"
     for setting, value in overrides.items():
         if value is not None:
             values[setting], origin[setting] = value, f"--{setting.replace('_', '-')}"

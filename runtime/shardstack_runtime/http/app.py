@@ -18,6 +18,7 @@ from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
 from .errors import add_error_handlers
 from .gate import RequestGate
+from .platforms import add_platform_routes, platform_routes
 from .service import Service, json_response
 
 
@@ -44,6 +45,8 @@ def create_app(engine: Engine, settings: ServerSettings, *, metrics: Metrics | N
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = Service(engine, settings, metrics, model_name)
+    if (routes := platform_routes(settings.platform, settings.health_route, settings.predict_route)) is not None:
+        add_platform_routes(app, settings.platform, *routes)
     app.include_router(_router)
     add_error_handlers(app)
     app.add_middleware(RequestGate, settings=settings, metrics=metrics)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..metrics import Metrics
 from ..server_settings import ServerSettings
 from .errors import error_body
+from .platforms import platform_routes
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 """Probes and scrapes: never behind the API key (kubelet and Prometheus carry none)."""
@@ -29,6 +30,9 @@ class RequestGate:
     def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
         self.app = app
         self.api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+        routes = platform_routes(settings.platform, settings.health_route, settings.predict_route)
+        # The platform's health checker carries no key either.
+        self.open_paths = OPEN_PATHS | ({routes[0]} if routes else set())
         self.max_body_bytes = settings.max_body_bytes
         self.metrics = metrics
 
@@ -52,7 +56,7 @@ class RequestGate:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
-        if self.api_key is not None and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
+        if self.api_key is not None and scope["path"] not in self.open_paths and scope["method"] != "OPTIONS":
             problem = self._key_problem(headers.get(b"authorization"))
             if problem:
                 await _send_error(
