@@ -204,42 +204,36 @@ def _buckets_protected(args: ResourceValidationArgs, report: Report) -> None:
 # --- the Kubernetes API and the nodes -----------------------------------------------------------------------------
 
 
-def _open_to(blocks: Any) -> str:
-    coverage = internet_coverage(list(blocks or []))
-    return f" they admit {coverage}" if coverage else ""
+def _api_access(resource_type: str, props: Mapping[str, Any]) -> tuple[bool, list[Any], str, str] | None:
+    """A managed cluster's API access: (private, the blocks admitted, where they are set, how to make it private)."""
+    if resource_type == EKS_CLUSTER:
+        vpc = props.get("vpcConfig") or {}
+        cidrs = list(vpc.get("publicAccessCidrs") or [])
+        private = vpc.get("endpointPublicAccess") is False
+        return private, cidrs, "vpcConfig.publicAccessCidrs", "turn off vpcConfig.endpointPublicAccess"
+    if resource_type == GKE_CLUSTER:
+        private = _get(props, "privateClusterConfig", "enablePrivateEndpoint") is True
+        blocks = [b.get("cidrBlock") for b in _get(props, "masterAuthorizedNetworksConfig", "cidrBlocks") or []]
+        return private, blocks, "masterAuthorizedNetworksConfig.cidrBlocks", "set enablePrivateEndpoint"
+    if resource_type == AKS_CLUSTER:
+        access = props.get("apiServerAccessProfile") or {}
+        ranges = list(access.get("authorizedIPRanges") or [])
+        private = access.get("enablePrivateCluster") is True
+        return private, ranges, "apiServerAccessProfile.authorizedIPRanges", "set enablePrivateCluster"
+    return None
 
 
 def _api_not_open(args: ResourceValidationArgs, report: Report) -> None:
-    props = args.props
-    if args.resource_type == EKS_CLUSTER:
-        vpc = props.get("vpcConfig") or {}
-        if vpc.get("endpointPublicAccess") is False:
-            return
-        cidrs = vpc.get("publicAccessCidrs")
-        if not cidrs or internet_coverage(list(cidrs)):
-            report(
-                f"{args.name}: vpcConfig.endpointPublicAccess is on and publicAccessCidrs is {cidrs!r}"
-                f"{_open_to(cidrs)}; list the networks that need the API, or turn public access off"
-            )
-    elif args.resource_type == GKE_CLUSTER:
-        if _get(props, "privateClusterConfig", "enablePrivateEndpoint") is True:
-            return
-        blocks = [b.get("cidrBlock") for b in _get(props, "masterAuthorizedNetworksConfig", "cidrBlocks") or []]
-        if not blocks or internet_coverage(blocks):
-            report(
-                f"{args.name}: the API endpoint is public and masterAuthorizedNetworksConfig.cidrBlocks is {blocks!r}"
-                f"{_open_to(blocks)}; list the networks that need the API, or set enablePrivateEndpoint"
-            )
-    elif args.resource_type == AKS_CLUSTER:
-        access = props.get("apiServerAccessProfile") or {}
-        if access.get("enablePrivateCluster") is True:
-            return
-        ranges = access.get("authorizedIPRanges")
-        if not ranges or internet_coverage(list(ranges)):
-            report(
-                f"{args.name}: apiServerAccessProfile.authorizedIPRanges is {ranges!r}{_open_to(ranges)} on a public "
-                "API server; list the networks that need the API, or set enablePrivateCluster"
-            )
+    access = _api_access(args.resource_type, args.props)
+    if access is None:
+        return
+    private, blocks, where, instead = access
+    if not private and (not blocks or internet_coverage(blocks)):
+        coverage = internet_coverage(blocks)
+        report(
+            f"{args.name}: the Kubernetes API is public and {where} is {blocks!r}"
+            f"{f' (they admit {coverage})' if coverage else ''}; list the networks that need it, or {instead}"
+        )
 
 
 def _aws_imdsv2(args: ResourceValidationArgs, report: Report) -> None:

@@ -95,9 +95,19 @@ def test_every_stack_passes_the_pack(stack: str, capsys: pytest.CaptureFixture[s
         ("buckets-versioned", "open-gcs: versioning.enabled is not true"),
         ("buckets-private", "open-account: allowBlobPublicAccess is True; expected false"),
         ("buckets-versioned", "open-account: no BlobServiceProperties with isVersioningEnabled true"),
-        ("kubernetes-api-not-open", "local-accounts: apiServerAccessProfile.authorizedIPRanges is None"),
-        ("kubernetes-api-not-open", "open-api: vpcConfig.endpointPublicAccess is on and publicAccessCidrs"),
-        ("kubernetes-api-not-open", "no-networks: the API endpoint is public and masterAuthorizedNetworksConfig"),
+        (
+            "kubernetes-api-not-open",
+            "local-accounts: the Kubernetes API is public and apiServerAccessProfile.authorizedIPRanges is []",
+        ),
+        (
+            "kubernetes-api-not-open",
+            "open-api: the Kubernetes API is public and vpcConfig.publicAccessCidrs is "
+            "['0.0.0.0/0'] (they admit all of IPv4)",
+        ),
+        (
+            "kubernetes-api-not-open",
+            "no-networks: the Kubernetes API is public and masterAuthorizedNetworksConfig.cidrBlocks is []",
+        ),
         ("gcp-workload-identity", "no-networks: workloadIdentityConfig.workloadPool is not set"),
         ("aws-imdsv2", "imdsv1-nodes: metadataOptions.httpTokens is 'optional'"),
         ("aws-imdsv2", "imdsv1-nodes: metadataOptions.httpPutResponseHopLimit is 2"),
