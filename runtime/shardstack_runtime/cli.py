@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from shardstack_runtime.settings import SettingsError, from_env
+from shardstack_runtime.settings import RankSettings, SettingsError, from_env
 from shardstack_runtime.timeouts import PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
 
 log = logging.getLogger("shardstack_runtime")
@@ -56,7 +56,26 @@ def _run_serve(args: argparse.Namespace) -> int:
     if (problem := _check_options(options, settings.world_size)) is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    if settings.ranks_here > 1:
+        return _serve_group_here(args, settings)
     return asyncio.run(serve(settings, options))
+
+
+def _serve_group_here(args: argparse.Namespace, settings: RankSettings) -> int:
+    """A whole replica group in this container (a managed endpoint's instance): its ranks as local processes,
+    each on its own share of the GPUs when every rank can have one, rank 0 serving the platform's port."""
+    from shardstack_runtime.local import gpu_sets, run_local, visible_gpus
+
+    gpus = None if settings.device == "cpu" else gpu_sets(visible_gpus(), settings.ranks_here)
+    if settings.device == "cuda" and gpus is None:
+        print(f"error: SHARDSTACK_DEVICE=cuda, but {visible_gpus()} GPUs for {settings.ranks_here} ranks",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_SETTINGS
+    # `local`'s arguments, from this rank's settings: the children read the rest of the env as it is.
+    group = argparse.Namespace(**vars(args))
+    group.shards, group.rendezvous_port, group.model_uri = settings.ranks_here, None, settings.model_uri
+    group.host, group.api_port, group.metrics_port = settings.host, settings.api_port, settings.metrics_port
+    return run_local(group, gpus)
 
 
 def _check_options(options, world_size: int) -> str | None:

@@ -50,6 +50,21 @@ def cpu_sets(cpus: list[int], shards: int) -> list[list[int]]:
     return sets
 
 
+def gpu_sets(gpus: int, shards: int) -> list[list[int]] | None:
+    """Each rank's GPUs (its CUDA_VISIBLE_DEVICES): an equal share, when every rank can have one; else None."""
+    if gpus < shards:
+        return None
+    share = gpus // shards
+    return [list(range(rank * share, (rank + 1) * share)) for rank in range(shards)]
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process may use (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def available_cpus() -> list[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
@@ -105,8 +120,10 @@ def _serve_flags(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def rank_commands(args: argparse.Namespace, cpus: list[int]) -> list[tuple[list[str], dict[str, str], list[int]]]:
-    """Each rank's command line, environment and CPU set."""
+def rank_commands(
+    args: argparse.Namespace, cpus: list[int], gpus: list[list[int]] | None = None
+) -> list[tuple[list[str], dict[str, str], list[int]]]:
+    """Each rank's command line, environment and CPU set; with ``gpus``, each rank's own GPUs too."""
     rendezvous_port = args.rendezvous_port or free_ports(1, args.host)
     sets = cpu_sets(cpus, args.shards)
     ranks = []
@@ -115,13 +132,17 @@ def rank_commands(args: argparse.Namespace, cpus: list[int]) -> list[tuple[list[
             **os.environ,
             "SHARDSTACK_WORLD_SIZE": str(args.shards),
             "SHARDSTACK_RANK": str(rank),
+            "SHARDSTACK_RANKS_HERE": "1",  # each child is one rank
             "SHARDSTACK_LEADER_ADDR": args.host,
             "SHARDSTACK_RENDEZVOUS_PORT": str(rendezvous_port),
             "SHARDSTACK_API_PORT": str(args.api_port),
             "SHARDSTACK_METRICS_PORT": str(args.metrics_port + rank),
-            "SHARDSTACK_DEVICE": "cpu",  # ranks on one machine share no GPUs; the pipeline runs over gloo
+            # Without a GPU share each, ranks run on their CPUs; the pipeline runs over gloo either way.
+            "SHARDSTACK_DEVICE": "cuda" if gpus else "cpu",
             "OMP_NUM_THREADS": str(len(cpu_set)),
         }
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus[rank]))
         if args.model_uri:
             env["SHARDSTACK_MODEL_URI"] = args.model_uri
         command = [sys.executable, "-m", "shardstack_runtime.cli", "serve", "--host", args.host, *_serve_flags(args)]
@@ -144,12 +165,13 @@ def is_ready(url: str) -> bool:
         return False
 
 
-def run_local(args: argparse.Namespace) -> int:
+def run_local(args: argparse.Namespace, gpus: list[list[int]] | None = None) -> int:
+    """Run the group of ``args.shards`` ranks until stopped; with ``gpus``, each rank on its own share of them."""
     if args.shards < 1:
         print(f"error: --shards {args.shards}: must be at least 1", file=sys.stderr)
         return 2
     cpus = available_cpus()
-    ranks = rank_commands(args, cpus)
+    ranks = rank_commands(args, cpus, gpus)
     if len(cpus) < args.shards:
         print(
             f"warning: {args.shards} ranks on {len(cpus)} CPUs: ranks share CPUs, so they slow each other down",

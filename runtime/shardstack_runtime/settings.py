@@ -16,6 +16,7 @@ ShardedInference pod. Sources, first match wins:
 | cache_dir     | SHARDSTACK_CACHE_DIR                                                           |
 | device        | SHARDSTACK_DEVICE (default: cuda when a GPU is visible, else cpu)              |
 | host          | SHARDSTACK_HOST (default 0.0.0.0: every interface)                             |
+| ranks_here    | SHARDSTACK_RANKS_HERE: > 1 starts that many ranks in this container (managed endpoints) |
 | platform      | SHARDSTACK_PLATFORM; Vertex AI's AIP_MODE=PREDICTION says vertex (default: kubernetes) |
 | predict_route | SHARDSTACK_PREDICT_ROUTE, AIP_PREDICT_ROUTE (Vertex AI)                        |
 | health_route  | SHARDSTACK_HEALTH_ROUTE, AIP_HEALTH_ROUTE (Vertex AI)                          |
@@ -70,6 +71,9 @@ class RankSettings(BaseModel):
     cache_dir: str = DEFAULT_CACHE_DIR
     device: Literal["auto", "cpu", "cuda"] = "auto"
     host: str = Field(default="0.0.0.0", min_length=1, description="The address the servers listen on.")
+    ranks_here: int = Field(default=1, ge=1)
+    """Ranks this container runs itself: a managed endpoint's instance holds a whole replica group, so ``serve``
+    starts the ranks as local processes (one per GPU share), rank 0 answering the platform."""
     platform: Platform = "kubernetes"
     predict_route: str | None = Field(default=None, pattern=r"^/")
     """Vertex AI's predict route (its AIP_PREDICT_ROUTE), where ``{"instances": ...}`` bodies arrive."""
@@ -102,6 +106,7 @@ _SOURCES: Mapping[str, tuple[str, ...]] = {
     "cache_dir": ("SHARDSTACK_CACHE_DIR",),
     "device": ("SHARDSTACK_DEVICE",),
     "host": ("SHARDSTACK_HOST",),
+    "ranks_here": ("SHARDSTACK_RANKS_HERE",),
     "platform": ("SHARDSTACK_PLATFORM",),
     "predict_route": ("SHARDSTACK_PREDICT_ROUTE", "AIP_PREDICT_ROUTE"),
     "health_route": ("SHARDSTACK_HEALTH_ROUTE", "AIP_HEALTH_ROUTE"),

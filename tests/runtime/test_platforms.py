@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 from api_harness import API_KEY, REPLY_TEXT, SETTINGS, FakeEngine, assert_openai_error, serve
-from storage_emulators import free_port
 
 from shardstack_runtime.http import create_app
+from shardstack_runtime.local import free_ports, gpu_sets
 from shardstack_runtime.settings import from_env
 
 CHAT = {"model": "fake-llama", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
@@ -150,22 +150,31 @@ def test_azureml_scoring_route_and_probes(azureml: httpx.Client, engine: FakeEng
     assert azureml.post("/v1/completions", json=COMPLETION, headers=KEY).status_code == 200
 
 
+def test_each_rank_of_a_group_in_one_container_gets_its_own_gpus() -> None:
+    assert gpu_sets(8, 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert gpu_sets(8, 3) == [[0, 1], [2, 3], [4, 5]]  # an equal share; the rest stay idle
+    assert gpu_sets(1, 2) is None  # fewer GPUs than ranks: they run on the CPUs
+
+
 def test_kubernetes_has_no_platform_routes(base_url: str) -> None:
     with httpx.Client(base_url=base_url, headers=KEY) as client:
         assert client.get("/ping").status_code == 404
         assert client.post("/invocations", json=CHAT).status_code == 404
 
 
-def test_the_image_starts_as_sagemaker_starts_it(tiny_model_dir: Path, tmp_path: Path) -> None:
-    # `docker run <image> serve`: the image's ENTRYPOINT, then the word. Only the env a SageMaker Model of ours sets,
-    # plus the address to bind here (tests listen on 127.0.0.1) and a free metrics port.
+@pytest.mark.parametrize("ranks", [1, 2], ids=["one-rank", "a-group-in-one-container"])
+def test_the_image_starts_as_sagemaker_starts_it(tiny_model_dir: Path, tmp_path: Path, ranks: int) -> None:
+    # `docker run <image> serve`: the image's ENTRYPOINT, then the word. Only the env a SageMaker Model of ours sets
+    # (with SHARDSTACK_RANKS_HERE, a whole replica group on one instance), plus the address to bind here (tests
+    # listen on 127.0.0.1) and free metrics ports.
     declared = re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE.read_text(), re.M)
     assert declared is not None
     entrypoint = json.loads(declared.group(1))
     command = [str(Path(sys.executable).parent / entrypoint[0]), *entrypoint[1:], "serve"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHARDSTACK_", "AIP_"))}
     env |= {"SHARDSTACK_PLATFORM": "sagemaker", "SHARDSTACK_MODEL_URI": str(tiny_model_dir), "SHARDSTACK_DTYPE": "fp32",
-            "SHARDSTACK_HOST": "127.0.0.1", "SHARDSTACK_METRICS_PORT": str(free_port())}  # fmt: skip
+            "SHARDSTACK_HOST": "127.0.0.1", "SHARDSTACK_METRICS_PORT": str(free_ports(ranks)),
+            "SHARDSTACK_RANKS_HERE": str(ranks)}  # fmt: skip
     log = tmp_path / "sagemaker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -181,6 +190,8 @@ def test_the_image_starts_as_sagemaker_starts_it(tiny_model_dir: Path, tmp_path:
         assert answer.status_code == 200, answer.text
         assert answer.json()["usage"]["completion_tokens"] == 8
         assert "as a sagemaker container on http://127.0.0.1:8080" in log.read_text()
+        if ranks > 1:
+            assert f"ready: {ranks} ranks serving http://127.0.0.1:8080/v1" in log.read_text()
     finally:
         process.send_signal(signal.SIGTERM)
         try:
