@@ -17,6 +17,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from shardstack_runtime import settings
+
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "runtime"
 DOCKERFILE = RUNTIME / "Dockerfile"
@@ -127,7 +129,10 @@ def test_final_stage_contract(dockerfile: list[tuple[str, str]]) -> None:
     final = final_stage(dockerfile)
     users = [args for keyword, args in final if keyword == "USER"]
     assert users == [f"{POD_UID}:{POD_UID}"]
-    assert ("EXPOSE", "8000 9090") in final
+    # The API and probe ports, and the API port the managed platforms' contracts fix (SageMaker, Vertex AI).
+    fixed = {port for _, port in settings.PLATFORM_PORTS.values()}
+    ports = sorted({settings.DEFAULT_API_PORT, settings.DEFAULT_METRICS_PORT, *fixed})
+    assert ("EXPOSE", " ".join(map(str, ports))) in final
     assert ("ENTRYPOINT", '["shardstack-runtime", "serve"]') in final
     [healthcheck] = [args for keyword, args in final if keyword == "HEALTHCHECK"]
     assert "http://127.0.0.1:9090/health" in healthcheck  # every rank serves /health on the metrics port
