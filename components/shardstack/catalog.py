@@ -21,6 +21,13 @@ Prices
       for these types), not re-read row by row.
     - ``approximate=True`` (and a comment): best knowledge that no published source confirmed.
 
+Managed serving platforms
+    ``GpuModel.managed`` holds each GPU's shapes on SageMaker real-time endpoints (``ml.<EC2 type>``), Vertex AI
+    online prediction (Compute Engine machine types) and Azure ML managed online endpoints (VM sizes), with their
+    hourly price; ``managed_offers_on(platform)`` picks one platform's. Every such price is ``approximate``: read
+    from AWS's sample price table, derived from Compute Engine's (+15%), or the VM's (Azure ML adds nothing); see
+    the tables' notes below.
+
 GPU memory
     ``GpuModel.memory_gib`` is the memory CUDA reports for one GPU (``total_memory`` of
     ``torch.cuda.get_device_properties``, the "total capacity" in PyTorch's out-of-memory messages),
@@ -44,7 +51,7 @@ What is left out, and why
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -52,6 +59,12 @@ from shardstack.errors import ArgumentError, InputError, did_you_mean, one_of
 
 Cloud = Literal["aws", "gcp", "azure"]
 CLOUDS: tuple[Cloud, ...] = ("aws", "gcp", "azure")
+
+Platform = Literal["sagemaker", "vertex", "azureml"]
+"""The managed serving platforms: SageMaker real-time endpoints, Vertex AI online prediction, Azure ML online
+endpoints."""
+PLATFORM_CLOUD: Mapping[Platform, Cloud] = MappingProxyType({"sagemaker": "aws", "vertex": "gcp", "azureml": "azure"})
+"""The cloud each platform runs on; its prices are for that cloud's ``PRICE_REGION``."""
 
 PRICES_AS_OF = "2026-11"
 """Year and month the price tables below were last checked."""
@@ -90,6 +103,9 @@ class InstanceOffer:
     """On-demand list price in ``PRICE_REGION[cloud]``, as of ``PRICES_AS_OF``."""
     approximate: bool = False
     """True when the price is best knowledge that could not be checked against a published source."""
+    platform: Platform | None = None
+    """The managed serving platform this offer is on (its ``instance_type`` is the platform's name for the
+    shape); None for a plain instance or VM of ``cloud``."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,12 @@ class GpuModel:
     offers: tuple[InstanceOffer, ...]
     gcp_accelerator: str | None
     """GKE/Compute Engine accelerator type (``nvidia-l4``), or None when GCP does not rent this GPU."""
+    managed: tuple[InstanceOffer, ...] = ()
+    """The managed serving platforms' shapes with this GPU (SageMaker, Vertex AI, Azure ML online endpoints)."""
+
+    def managed_offers_on(self, platform: Platform) -> tuple[InstanceOffer, ...]:
+        """Return ``platform``'s offers of this GPU (empty when the platform does not serve on it)."""
+        return tuple(o for o in self.managed if o.platform == platform)
 
     @property
     def clouds(self) -> tuple[Cloud, ...]:
@@ -252,6 +274,75 @@ _AZURE: tuple[tuple[str, str, int, int, float, float, bool], ...] = (
 )
 
 
+# --- Managed serving platforms ------------------------------------------------------------------------------------
+# Researched 2026-12; every price here is marked approximate (see each table). The shapes' GPUs, vCPUs and memory
+# are the instance's or VM's above.
+
+_SAGEMAKER: Mapping[str, float] = MappingProxyType(
+    {
+        "g4dn.xlarge": 0.7364,
+        "g4dn.12xlarge": 4.89,
+        "g5.xlarge": 1.4084,
+        "g5.2xlarge": 1.515,
+        "g5.12xlarge": 7.09,
+        "g5.48xlarge": 20.36,
+        "g6.2xlarge": 1.222,
+        "g6.12xlarge": 5.752,
+        "g6.48xlarge": 16.688,
+        "g6e.xlarge": 2.61,
+        "g6e.12xlarge": 13.12,
+        "p4d.24xlarge": 37.688,
+        "p5.48xlarge": 113.068,
+    }
+)
+"""SageMaker real-time inference, us-east-1, USD per instance-hour of ``ml.<EC2 type>``: AWS's own sample price
+table (aws-samples/foundation-model-benchmarking-tool, fmbench/configs/pricing.yml, 2025-01), not the official
+page; p4d and p5 are from before AWS's June 2025 P4/P5 price cut, and g6e from copies of the Price List API."""
+
+VERTEX_SERVING_MARKUP = 1.15
+"""Vertex AI bills a serving node as its Compute Engine machine and GPUs plus 15%: the H100's serving SKU is
+exactly the Compute Engine H100 price x 1.15 (billing SKU AE9C-DB60-DF46, 2025-08). Assumed for every family."""
+VERTEX_SERVING_FAMILIES = ("n1-", "g2-", "a2-", "a3-")
+"""The machine families with GPUs that Vertex AI serves on."""
+
+AZUREML_SKUS = frozenset(
+    {
+        "Standard_NC4as_T4_v3",
+        "Standard_NC8as_T4_v3",
+        "Standard_NC16as_T4_v3",
+        "Standard_NC64as_T4_v3",
+        "Standard_NV36ads_A10_v5",
+        "Standard_NV72ads_A10_v5",
+        "Standard_NC24ads_A100_v4",
+        "Standard_NC48ads_A100_v4",
+        "Standard_NC96ads_A100_v4",
+        "Standard_ND96asr_v4",
+        "Standard_ND96amsr_A100_v4",
+        "Standard_NC40ads_H100_v5",
+        "Standard_NC80adis_H100_v5",
+        "Standard_ND96isr_H100_v5",
+    }
+)
+"""The GPU VM sizes Azure ML managed online endpoints run on (learn.microsoft.com/azure/machine-learning/
+reference-managed-online-endpoints-vm-sku-list), of those above; billed at the VM's price, no surcharge."""
+
+
+def _managed(offers: tuple[InstanceOffer, ...]) -> tuple[InstanceOffer, ...]:
+    """The managed platforms' offers of one GPU, from its instances and VMs."""
+    managed = []
+    for o in offers:
+        if o.cloud == "aws" and o.instance_type in _SAGEMAKER:
+            price = _SAGEMAKER[o.instance_type]
+            managed.append(replace(o, instance_type=f"ml.{o.instance_type}", usd_per_hour=price, platform="sagemaker"))
+        if o.cloud == "gcp" and o.instance_type.startswith(VERTEX_SERVING_FAMILIES):
+            price = round(o.usd_per_hour * VERTEX_SERVING_MARKUP, 4)
+            managed.append(replace(o, usd_per_hour=price, platform="vertex"))
+        if o.cloud == "azure" and o.instance_type in AZUREML_SKUS:
+            managed.append(replace(o, platform="azureml"))
+    # Every managed price is approximate: none was read from the platform's own price page.
+    return tuple(replace(o, approximate=True) for o in managed)
+
+
 def _build() -> Mapping[str, GpuModel]:
     """Return the read-only catalogue assembled from the literal tables above."""
     tables: tuple[tuple[Cloud, tuple[tuple[str, str, int, int, float, float, bool], ...]], ...] = (
@@ -267,7 +358,7 @@ def _build() -> Mapping[str, GpuModel]:
             for (gpu_key, instance_type, gpus, vcpus, host_gib, price, approximate) in rows
             if gpu_key == key
         )
-        models[key] = GpuModel(key, display_name, memory_gib, offers, gcp_accelerator)
+        models[key] = GpuModel(key, display_name, memory_gib, offers, gcp_accelerator, _managed(offers))
     return MappingProxyType(models)
 
 

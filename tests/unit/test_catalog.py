@@ -9,9 +9,11 @@ import pytest
 from shardstack.catalog import (
     CLOUDS,
     GPUS,
+    PLATFORM_CLOUD,
     PRICE_REGION,
     PRICE_SOURCE_URL,
     PRICES_AS_OF,
+    VERTEX_SERVING_MARKUP,
     GpuModel,
     gpu,
 )
@@ -142,3 +144,33 @@ def test_offer_fails_on_a_cloud_without_the_gpu_naming_the_clouds_that_have_it()
     [problem] = e.value.problems
     assert "gpus_per_node" in problem and "'azure'" in problem
     assert "clouds that offer it: 'aws'" in problem
+
+
+def test_managed_offers_are_the_platforms_names_for_the_clouds_shapes() -> None:
+    for model in GPUS.values():
+        plain = {(o.cloud, o.instance_type): o for o in model.offers}
+        for managed in model.managed:
+            assert managed.platform is not None and managed.cloud == PLATFORM_CLOUD[managed.platform]
+            assert managed.approximate  # no managed price was read from the platform's own page
+            name = managed.instance_type.removeprefix("ml.") if managed.platform == "sagemaker" else None
+            base = plain[(managed.cloud, name or managed.instance_type)]
+            assert (managed.gpu_count, managed.vcpus, managed.memory_gib) == (
+                base.gpu_count,
+                base.vcpus,
+                base.memory_gib,
+            )
+            if managed.platform == "azureml":
+                assert managed.usd_per_hour == base.usd_per_hour  # the VM's price, no surcharge
+            elif managed.platform == "vertex":
+                assert managed.usd_per_hour == pytest.approx(base.usd_per_hour * VERTEX_SERVING_MARKUP, abs=1e-4)
+            else:
+                assert managed.instance_type.startswith("ml.") and managed.usd_per_hour > base.usd_per_hour
+
+
+def test_every_platform_serves_an_h100_node_and_a_small_gpu() -> None:
+    h100 = GPUS["h100-80gb"]
+    for platform in PLATFORM_CLOUD:
+        assert any(o.gpu_count == 8 for o in h100.managed_offers_on(platform)), platform
+        small = [o for g in ("t4", "l4", "a10g") for o in GPUS[g].managed_offers_on(platform) if o.gpu_count == 1]
+        assert small, platform
+    assert GPUS["h200-141gb"].managed_offers_on("azureml") == ()  # not on Azure ML's SKU list
