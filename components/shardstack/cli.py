@@ -4,6 +4,7 @@ shardstack plan local                       # the resource tree, sizing and $/ho
 shardstack plan aws-prod --out plan-out     # + graph.json and every Kubernetes object as YAML
 shardstack plan aws-prod --policy policy    # + the policy pack's violations; exit 1 on a mandatory one
 shardstack size --params 70e9 --dtype bf16 --gpu h100-80gb --cloud aws
+shardstack size --params 70e9 --gpu h100-80gb --cloud aws --target managed   # one SageMaker instance per group
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def _size(args: argparse.Namespace) -> int:
         cloud=args.cloud,
         gpus_per_node=args.gpus_per_node,
         replica_groups=args.replica_groups,
+        target=args.target,
         **({"headroom": args.headroom} if args.headroom is not None else {}),
     )
     print(json.dumps(sizing.as_dict(), indent=2) if args.json else sizing.render())
@@ -93,6 +95,8 @@ def _number(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``shardstack`` command."""
+    from shardstack.sizing import TARGETS
+
     parser = argparse.ArgumentParser(
         prog="shardstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -132,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--gpus-per-node", type=int, help="GPUs per node (default: smallest offer that fits)")
     size.add_argument("--replica-groups", type=int, default=1, help="copies of the model (default 1)")
     size.add_argument("--headroom", type=float, help="fraction of GPU memory kept free (default 0.2)")
+    size.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="kubernetes",
+        help="nodes of a Kubernetes cluster (default), or the cloud's managed endpoints (one instance per group)",
+    )
     size.add_argument("--json", action="store_true", help="print JSON")
     size.set_defaults(run=_size)
     return parser

@@ -36,11 +36,13 @@ from typing import Any, TypeGuard
 
 from shardstack.catalog import (
     CLOUDS,
+    PLATFORM_CLOUD,
     PRICE_REGION,
     PRICES_AS_OF,
     Cloud,
     GpuModel,
     InstanceOffer,
+    Platform,
 )
 from shardstack.catalog import gpu as lookup_gpu
 from shardstack.errors import ArgumentError, InputError, did_you_mean, one_of
@@ -55,6 +57,13 @@ One fifth covers the CUDA context (about 0.5-1 GiB), one pipeline stage's activa
 KV cache on every catalogue GPU from the 16 GB T4 up; serving engines that pre-allocate a large KV cache
 (vLLM's default uses 90% of memory in total) want more, and can pass a larger headroom.
 """
+
+TARGETS = ("kubernetes", "managed")
+"""Where the model is served: pods on a cluster's nodes, or a managed endpoint (SageMaker, Vertex AI, Azure ML),
+which runs a whole replica group on one instance."""
+
+PLATFORM_OF: Mapping[Cloud, Platform] = MappingProxyType({cloud: p for p, cloud in PLATFORM_CLOUD.items()})
+"""Each cloud's managed serving platform."""
 
 GIB = 2**30
 """Bytes in a GiB; all sizes are shown in GiB, the unit GPU memory is reported in."""
@@ -109,6 +118,8 @@ class Sizing:
     """``nodes * offer.usd_per_hour``: on-demand list price, see ``catalog``."""
     from_checkpoint: bool = False
     """True when ``weight_bytes`` is the checkpoint size rather than params * dtype bytes."""
+    target: str = "kubernetes"
+    """One of :data:`TARGETS`; with "managed", ``offer`` is the cloud's managed platform's shape."""
 
     @property
     def total_gpus(self) -> int:
@@ -145,13 +156,19 @@ class Sizing:
             return "\n".join(lines)
         o = self.offer
         approx = " (approximate)" if o.approximate else ""
+        on = f"{o.platform} ({self.cloud})" if o.platform else self.cloud
+        nodes = "Instances:" if o.platform else "Nodes:    "
         lines += [
-            f"Instance:  {o.instance_type} on {self.cloud}: {o.gpu_count} GPU{_plural(o.gpu_count)},"
+            f"Instance:  {o.instance_type} on {on}: {o.gpu_count} GPU{_plural(o.gpu_count)},"
             f" {o.vcpus} vCPUs, {o.memory_gib:g} GiB RAM; {_usd(o.usd_per_hour)}/hour{approx}",
-            f"Nodes:     {self.nodes} ({self.total_gpus} of {self.nodes * o.gpu_count} GPUs used)",
+            f"{nodes} {self.nodes} ({self.total_gpus} of {self.nodes * o.gpu_count} GPUs used)",
             f"Cost:      {_usd(self.usd_per_hour)}/hour{approx}, about"
-            f" ${self.usd_per_hour * HOURS_PER_MONTH:,.0f}/month; on-demand list price in"
-            f" {PRICE_REGION[self.cloud]} as of {PRICES_AS_OF}",
+            f" ${self.usd_per_hour * HOURS_PER_MONTH:,.0f}/month; "
+            + (
+                f"{o.platform}'s price in {PRICE_REGION[self.cloud]}, from the sources shardstack.catalog names"
+                if o.platform
+                else f"on-demand list price in {PRICE_REGION[self.cloud]} as of {PRICES_AS_OF}"
+            ),
         ]
         return "\n".join(lines)
 
@@ -175,6 +192,8 @@ class Sizing:
             "replica_groups": self.replica_groups,
             "total_gpus": self.total_gpus,
             "cloud": self.cloud,
+            "target": self.target,
+            "platform": o.platform if o is not None else None,
             "gpus_per_node": self.gpus_per_node,
             "offer": None
             if o is None
@@ -203,22 +222,31 @@ def size_model(
     gpus_per_node: int | None = None,
     replica_groups: int = 1,
     headroom: float = DEFAULT_HEADROOM,
+    target: str = "kubernetes",
 ) -> Sizing:
     """Return how many shards a model needs on ``gpu`` and, with a ``cloud``, the nodes and price.
 
     Give exactly one of ``params`` (parameter count) or ``checkpoint_bytes`` (size of the stored
     weights). ``gpus_per_node`` picks the instance shape; by default the smallest offered shape that
-    holds one replica group. Raises ArgumentError listing every problem with the arguments at once.
+    holds one replica group. With ``target="managed"`` the shapes are the cloud's managed platform's
+    (SageMaker, Vertex AI, Azure ML), one instance per replica group. Raises ArgumentError listing every
+    problem with the arguments at once.
     """
     dtype_key = dtype.strip().lower() if isinstance(dtype, str) else dtype
     model, gpu_problems = _gpu_model(gpu)
+    managed = target == "managed"
     problems = [
         *_weights_problems(params, checkpoint_bytes),
         *_dtype_problems(dtype, dtype_key),
         *gpu_problems,
-        *_cloud_problems(model, cloud),
-        *_gpus_per_node_problems(model, cloud, gpus_per_node),
+        *_cloud_problems(model, cloud, managed),
+        *_gpus_per_node_problems(model, cloud, gpus_per_node, managed),
     ]
+    if target not in TARGETS:
+        hint = did_you_mean(str(target), TARGETS)
+        problems.append(f"target: {target!r} is not a target; use {one_of(TARGETS)}{hint}")
+    elif managed and cloud is None:
+        problems.append("target: 'managed' needs a cloud, whose platform serves the model (sagemaker on aws, ...)")
     if not isinstance(replica_groups, int) or isinstance(replica_groups, bool) or replica_groups < 1:
         problems.append(f"replica_groups: must be a whole number >= 1; got {replica_groups!r}")
     if _headroom_problem(headroom):
@@ -233,9 +261,12 @@ def size_model(
     gpu_memory_bytes = model.memory_gib * GIB
     shards = shards_for(weight_bytes, gpu_memory_bytes, headroom)
     usable = gpu_memory_bytes * (1 - headroom)
-    offer, nodes, usd_per_hour = (
-        (None, None, None) if cloud is None else _nodes_and_price(model, cloud, gpus_per_node, shards, replica_groups)
-    )
+    if cloud is None:
+        offer, nodes, usd_per_hour = None, None, None
+    elif managed:
+        offer, nodes, usd_per_hour = _managed_instance(model, cloud, gpus_per_node, shards, replica_groups)
+    else:
+        offer, nodes, usd_per_hour = _nodes_and_price(model, cloud, gpus_per_node, shards, replica_groups)
 
     return Sizing(
         params=params_value,
@@ -252,6 +283,7 @@ def size_model(
         nodes=nodes,
         usd_per_hour=usd_per_hour,
         from_checkpoint=checkpoint_bytes is not None,
+        target=target,
     )
 
 
@@ -288,18 +320,36 @@ def _gpu_model(gpu: str) -> tuple[GpuModel | None, list[str]]:
         return None, list(e.problems)
 
 
-def _cloud_problems(model: GpuModel | None, cloud: Cloud | None) -> list[str]:
-    """Return the problems with ``cloud``: not a supported cloud, or one that does not offer the GPU."""
+def _cloud_problems(model: GpuModel | None, cloud: Cloud | None, managed: bool = False) -> list[str]:
+    """Return the problems with ``cloud``: not a supported cloud, or one that does not offer the GPU (on its
+    managed platform, with ``managed``)."""
     if cloud is not None and cloud not in CLOUDS:
         hint = did_you_mean(cloud, CLOUDS) if isinstance(cloud, str) else ""
         return [f"cloud: {cloud!r} is not a supported cloud; use {one_of(CLOUDS)}{hint}"]
-    if model is not None and cloud is not None and not _offered_on(model, cloud):
+    if model is not None and cloud is not None and not _offers(model, cloud, managed):
+        if managed:
+            serving = ", ".join(repr(p) for p in PLATFORM_CLOUD if model.managed_offers_on(p)) or "none"
+            return [
+                f"gpu: {model.name!r} is not offered on {PLATFORM_OF[cloud]!r} ({cloud}'s managed endpoints) in this "
+                f"catalogue; platforms that serve it: {serving}"
+            ]
         offered = ", ".join(repr(c) for c in model.clouds) or "none"
         return [f"gpu: {model.name!r} is not offered on {cloud!r} in this catalogue; clouds that offer it: {offered}"]
     return []
 
 
-def _gpus_per_node_problems(model: GpuModel | None, cloud: Cloud | None, gpus_per_node: int | None) -> list[str]:
+def _offers(model: GpuModel, cloud: Cloud, managed: bool) -> tuple[InstanceOffer, ...]:
+    """The shapes a model can be placed on: the cloud's instances, or its managed platform's."""
+    return model.managed_offers_on(PLATFORM_OF[cloud]) if managed else model.offers_on(cloud)
+
+
+def _counts(offers: tuple[InstanceOffer, ...]) -> tuple[int, ...]:
+    return tuple(sorted({o.gpu_count for o in offers}))
+
+
+def _gpus_per_node_problems(
+    model: GpuModel | None, cloud: Cloud | None, gpus_per_node: int | None, managed: bool = False
+) -> list[str]:
     """Return the problem with ``gpus_per_node``: not a count >= 1, no cloud, or no such instance shape."""
     if gpus_per_node is None:
         return []
@@ -311,13 +361,14 @@ def _gpus_per_node_problems(model: GpuModel | None, cloud: Cloud | None, gpus_pe
             f" gpus_per_node={gpus_per_node!r} and no cloud"
         ]
     # An unknown cloud or GPU, or a GPU the cloud lacks, is reported on its own; no shape to check then.
-    if model is None or cloud not in CLOUDS or not _offered_on(model, cloud):
+    if model is None or cloud not in CLOUDS or not _offers(model, cloud, managed):
         return []
-    counts = model.gpu_counts(cloud)
+    counts = _counts(_offers(model, cloud, managed))
     if gpus_per_node in counts:
         return []
+    where = PLATFORM_OF[cloud] if managed else cloud
     return [
-        f"gpus_per_node: {gpus_per_node!r} is not offered for {model.name} on {cloud};"
+        f"gpus_per_node: {gpus_per_node!r} is not offered for {model.name} on {where};"
         f" use one of {', '.join(str(c) for c in counts)}"
     ]
 
@@ -345,6 +396,27 @@ def _nodes_and_price(
     offer = model.offer(cloud, per_node)
     nodes = math.ceil(shards * replica_groups / per_node)
     return offer, nodes, nodes * offer.usd_per_hour
+
+
+def _managed_instance(
+    model: GpuModel, cloud: Cloud, gpus_per_node: int | None, shards: int, replica_groups: int
+) -> tuple[InstanceOffer, int, float]:
+    """The managed platform's cheapest shape that holds a whole replica group, one instance per group."""
+    platform = PLATFORM_OF[cloud]
+    offers = model.managed_offers_on(platform)
+    per_node = gpus_per_node or next((c for c in _counts(offers) if c >= shards), None)
+    if per_node is None or per_node < shards:
+        most = max(_counts(offers))
+        raise ArgumentError(
+            "size_model",
+            [
+                f"target: 'managed' runs a replica group on one instance, but {shards} GPUs of {model.name} hold the "
+                f"model and {platform}'s shapes have at most {most if gpus_per_node is None else per_node}; pick a "
+                "GPU with more memory, or target kubernetes (nodes of pods)"
+            ],
+        )
+    offer = min((o for o in offers if o.gpu_count == per_node), key=lambda o: o.usd_per_hour)
+    return offer, replica_groups, replica_groups * offer.usd_per_hour
 
 
 def _default_gpus_per_node(model: GpuModel, cloud: Cloud, shards: int) -> int:

@@ -288,3 +288,34 @@ def test_fails_listing_every_problem_at_once():
         "replica_groups",
         "headroom",
     ]
+
+
+def test_managed_target_puts_a_whole_group_on_the_platforms_cheapest_shape_that_holds_it() -> None:
+    sizing = size_model(params=70e9, dtype="bf16", gpu="h100-80gb", cloud="aws", target="managed", replica_groups=2)
+    assert sizing.shards == 3
+    assert sizing.offer is not None and sizing.offer.platform == "sagemaker"
+    assert sizing.offer.instance_type == "ml.p5.48xlarge" and sizing.nodes == 2  # one instance per replica group
+    assert sizing.usd_per_hour == pytest.approx(2 * sizing.offer.usd_per_hour)
+    assert "Instance:  ml.p5.48xlarge on sagemaker (aws)" in sizing.render()
+    assert sizing.as_dict()["platform"] == "sagemaker" and sizing.as_dict()["target"] == "managed"
+    # The smallest shape that holds the group, then the cheapest of that size.
+    small = size_model(params=8e9, dtype="bf16", gpu="l4", cloud="gcp", target="managed")
+    assert small.offer is not None and small.offer.gpu_count == 1
+    assert small.offer.usd_per_hour == min(
+        o.usd_per_hour for o in small.gpu.managed_offers_on("vertex") if o.gpu_count == 1
+    )
+
+
+def test_managed_target_refuses_what_no_instance_of_the_platform_holds() -> None:
+    with pytest.raises(ArgumentError) as error:
+        size_model(params=400e9, dtype="bf16", gpu="a10g", cloud="aws", target="managed")
+    assert "sagemaker's shapes have at most 8; pick a GPU with more memory, or target kubernetes" in str(error.value)
+    with pytest.raises(ArgumentError) as error:
+        size_model(params=8e9, gpu="h200-141gb", cloud="azure", target="managed", gpus_per_node=3)
+    assert "gpu: 'h200-141gb' is not offered on 'azureml' (azure's managed endpoints)" in str(error.value)
+    with pytest.raises(ArgumentError) as error:
+        size_model(params=8e9, gpu="l4", target="managd")
+    assert "target: 'managd' is not a target; use" in str(error.value) and "did you mean 'managed'" in str(error.value)
+    with pytest.raises(ArgumentError) as error:
+        size_model(params=8e9, gpu="l4", cloud="gcp", target="managed", gpus_per_node=3)
+    assert "gpus_per_node: 3 is not offered for l4 on vertex; use one of 1, 2, 4, 8" in str(error.value)
