@@ -108,6 +108,11 @@ class InstanceOffer:
     shape); None for a plain instance or VM of ``cloud``."""
 
 
+def gpu_counts(offers: tuple[InstanceOffer, ...]) -> tuple[int, ...]:
+    """Return the distinct GPUs-per-instance counts of ``offers``, ascending."""
+    return tuple(sorted({o.gpu_count for o in offers}))
+
+
 @dataclass(frozen=True)
 class GpuModel:
     """One GPU model and every instance type, on every cloud, that carries it."""
@@ -138,7 +143,7 @@ class GpuModel:
 
     def gpu_counts(self, cloud: Cloud) -> tuple[int, ...]:
         """Return the distinct GPUs-per-instance counts offered on ``cloud``, ascending."""
-        return tuple(sorted({o.gpu_count for o in self.offers_on(cloud)}))
+        return gpu_counts(self.offers_on(cloud))
 
     def offer(self, cloud: Cloud, gpus_per_node: int) -> InstanceOffer:
         """Return the cheapest offer on ``cloud`` with exactly ``gpus_per_node`` GPUs.

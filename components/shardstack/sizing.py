@@ -43,6 +43,7 @@ from shardstack.catalog import (
     GpuModel,
     InstanceOffer,
     Platform,
+    gpu_counts,
 )
 from shardstack.catalog import gpu as lookup_gpu
 from shardstack.errors import ArgumentError, InputError, did_you_mean, one_of
@@ -343,10 +344,6 @@ def _offers(model: GpuModel, cloud: Cloud, managed: bool) -> tuple[InstanceOffer
     return model.managed_offers_on(PLATFORM_OF[cloud]) if managed else model.offers_on(cloud)
 
 
-def _counts(offers: tuple[InstanceOffer, ...]) -> tuple[int, ...]:
-    return tuple(sorted({o.gpu_count for o in offers}))
-
-
 def _gpus_per_node_problems(
     model: GpuModel | None, cloud: Cloud | None, gpus_per_node: int | None, managed: bool = False
 ) -> list[str]:
@@ -363,7 +360,7 @@ def _gpus_per_node_problems(
     # An unknown cloud or GPU, or a GPU the cloud lacks, is reported on its own; no shape to check then.
     if model is None or cloud not in CLOUDS or not _offers(model, cloud, managed):
         return []
-    counts = _counts(_offers(model, cloud, managed))
+    counts = gpu_counts(_offers(model, cloud, managed))
     if gpus_per_node in counts:
         return []
     where = PLATFORM_OF[cloud] if managed else cloud
@@ -371,11 +368,6 @@ def _gpus_per_node_problems(
         f"gpus_per_node: {gpus_per_node!r} is not offered for {model.name} on {where};"
         f" use one of {', '.join(str(c) for c in counts)}"
     ]
-
-
-def _offered_on(model: GpuModel, cloud: Cloud) -> bool:
-    """Return True when ``cloud`` offers at least one instance type with ``model``."""
-    return bool(model.offers_on(cloud))
 
 
 def _weights(params: float | None, checkpoint_bytes: int | None, bytes_per_param: float) -> tuple[float, float]:
@@ -404,9 +396,9 @@ def _managed_instance(
     """The managed platform's cheapest shape that holds a whole replica group, one instance per group."""
     platform = PLATFORM_OF[cloud]
     offers = model.managed_offers_on(platform)
-    per_node = gpus_per_node or next((c for c in _counts(offers) if c >= shards), None)
+    per_node = gpus_per_node or next((c for c in gpu_counts(offers) if c >= shards), None)
     if per_node is None or per_node < shards:
-        most = max(_counts(offers))
+        most = max(gpu_counts(offers))
         raise ArgumentError(
             "size_model",
             [

@@ -66,10 +66,10 @@ def _serve_group_here(args: argparse.Namespace, settings: RankSettings) -> int:
     each on its own share of the GPUs when every rank can have one, rank 0 serving the platform's port."""
     from shardstack_runtime.local import gpu_sets, run_local, visible_gpus
 
-    gpus = None if settings.device == "cpu" else gpu_sets(visible_gpus(), settings.ranks_here)
+    visible = 0 if settings.device == "cpu" else visible_gpus()
+    gpus = gpu_sets(visible, settings.ranks_here) if visible else None
     if settings.device == "cuda" and gpus is None:
-        print(f"error: SHARDSTACK_DEVICE=cuda, but {visible_gpus()} GPUs for {settings.ranks_here} ranks",
-              file=sys.stderr)  # fmt: skip
+        print(f"error: SHARDSTACK_DEVICE=cuda, but {visible} GPUs for {settings.ranks_here} ranks", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     # `local`'s arguments, from this rank's settings: the children read the rest of the env as it is.
     group = argparse.Namespace(**vars(args))

@@ -43,8 +43,8 @@ DEFAULT_CACHE_DIR = "/var/cache/shardstack"
 DTYPES = ("bf16", "fp16", "fp32")
 Platform = Literal["kubernetes", "sagemaker", "vertex", "azureml"]
 """Where the image runs: a pod of a replica group, or a managed endpoint's container (see :mod:`.http.platforms`)."""
-PLATFORM_PORTS: Mapping[str, tuple[str, int]] = {"sagemaker": ("", 8080), "vertex": ("AIP_HTTP_PORT", 8080)}
-"""The API port a platform's contract fixes: the variable that carries it (if any) and its default."""
+PLATFORM_PORTS: Mapping[str, tuple[str | None, int]] = {"sagemaker": (None, 8080), "vertex": ("AIP_HTTP_PORT", 8080)}
+"""The API port a platform's contract fixes: the variable that carries it (None: fixed) and its default."""
 
 # A StatefulSet pod is named <statefulset>-<ordinal>.
 _ORDINAL = re.compile(r"-(\d+)$")
@@ -144,7 +144,7 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> RankS
         values["platform"], origin["platform"] = "vertex", VERTEX_MODE[0]
     if "api_port" not in values and (fixed := PLATFORM_PORTS.get(str(values.get("platform")))) is not None:
         variable, default = fixed
-        values["api_port"] = env.get(variable) or default if variable else default
+        values["api_port"] = (env.get(variable) if variable else None) or default
         origin["api_port"] = variable or f"the {values['platform']} contract"
     for setting, value in overrides.items():
         if value is not None:

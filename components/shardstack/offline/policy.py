@@ -186,7 +186,7 @@ def _run(validate: Any, args: Any, report: Any) -> str | None:
     except UnknownValueError as error:
         return f"can't be checked before apply: {error}"
     except _NotApplicableError:
-        return None
+        pass
     return None
 
 
