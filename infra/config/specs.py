@@ -26,7 +26,7 @@ from shardstack.limits import SHARDS
 from shardstack.local.specs import LOCAL_WEIGHTS as LOCAL_WEIGHTS_OF_THE_INSTALLATION
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
-from shardstack.specs.kinds import Choice, Flag, Kind, ListOf, Record, Text
+from shardstack.specs.kinds import Choice, Count, Flag, Kind, ListOf, Record, Text
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
@@ -172,29 +172,6 @@ class AutoOr(Kind):
         if isinstance(value, float) and value.is_integer():
             return int(value)
         return value if value == "auto" else self.plain.from_text(value)
-
-
-@dataclass(frozen=True)
-class Count(Kind):
-    """A number greater than 0, e.g. a parameter count written 7.0e9."""
-
-    @property
-    def annotation(self) -> str:
-        return "float"
-
-    @property
-    def allowed(self) -> str:
-        return "a number greater than 0, e.g. 7.0e9"
-
-    def reason(self, value: Any) -> str | None:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if number and value > 0 else f"must be {self.allowed}"
-
-    def from_text(self, value: Any) -> Any:
-        try:
-            return float(value) if isinstance(value, str) else value
-        except ValueError:
-            return value
 
 
 def _params_for_auto(values: Values) -> Iterator[Problem]:

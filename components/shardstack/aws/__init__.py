@@ -1,5 +1,6 @@
 """AWS components: the network, the EKS cluster, GPU node pools and their cluster-autoscaler, the S3 weight
-store and the ECR registry, and AwsInstallation, which composes them with the Kubernetes layer.
+store and the ECR registry, AwsInstallation, which composes them with the Kubernetes layer, and
+SageMakerEndpoint, the runtime image on a managed SageMaker endpoint instead of a cluster.
 
 Usage::
 
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
     )
     from shardstack.aws.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
     from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
+    from shardstack.aws.sagemaker_endpoint import (
+        SageMakerEndpoint,
+        SageMakerEndpointArgs,
+        validate_sagemaker_endpoint_args,
+    )
     from shardstack.aws.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
@@ -58,6 +64,8 @@ __all__ = [
     "ReadGrant",
     "Registry",
     "RegistryArgs",
+    "SageMakerEndpoint",
+    "SageMakerEndpointArgs",
     "SystemPool",
     "WeightStore",
     "WeightStoreArgs",
@@ -67,6 +75,7 @@ __all__ = [
     "validate_gpu_node_pool_args",
     "validate_network_args",
     "validate_registry_args",
+    "validate_sagemaker_endpoint_args",
     "validate_weight_store_args",
 ]
 

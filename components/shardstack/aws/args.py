@@ -141,6 +141,51 @@ class RegistryArgs(TypedDict, total=False):
     """Tags added to the repository, next to ``shardstack:component: <name>``. Default: none."""
 
 
+class SageMakerEndpointArgs(TypedDict, total=False):
+    """Arguments of SageMakerEndpoint: the managed endpoint every cloud shares, plus what is AWS's own."""
+
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb' (case-insensitive).
+    SageMaker must serve on it."""
+    gpus_per_instance: int
+    """GPUs per instance: one of the counts SageMaker offers for this GPU. Default: the smallest that holds the
+    shards."""
+    instance_type: str
+    """SageMaker's instance type, to pick another catalogue shape with the same GPUs (more vCPUs or memory) than the
+    cheapest one. Default: the cheapest shape with gpus_per_instance GPUs."""
+    min_instances: int
+    """Fewest instances, each running one copy of the model. Default: 1."""
+    max_instances: int
+    """Most instances, ≥ min_instances; the platform's autoscaling adds instances up to this. Default: 1."""
+    image: Required[pulumi.Input[str]]
+    """Runtime image reference in the cloud's registry (the platform pulls only from it), e.g.
+    ``<registry>/shardstack/runtime:0.1.0``; pin a tag or digest."""
+    model_uri: Required[pulumi.Input[str]]
+    """Where the weights are: s3:// or https://... (read through the endpoint's identity)."""
+    dtype: str
+    """Compute dtype. One of 'bf16', 'fp16', 'fp32'. Default: 'bf16'."""
+    shards: int
+    """Ranks per instance (one replica group), each on its own share of the instance's GPUs. Default: sized from params
+    and dtype, else one per GPU of the instance."""
+    params: float
+    """Parameter count of the model, e.g. 7.0e9: sizes shards, the instance and how long it may take to start. Default:
+    none: shards from the instance, and a startup timeout of 600 s (a small model)."""
+    startup_timeout_s: int
+    """Seconds an instance may take from start to serving before the platform gives up on it. Default: 600 s plus the
+    checkpoint (params x dtype) read at 100 MiB/s."""
+    env: Mapping[str, pulumi.Input[str]]
+    """Extra plain environment variables for every rank. Names starting SHARDSTACK_ or LWS_ are reserved. Default:
+    none."""
+    weights_kms_key_arn: pulumi.Input[str]
+    """KMS key the weight bucket is encrypted with (a WeightStore's ``kms_key_arn``): the endpoint's role may decrypt
+    with it, through S3 only. Default: none: the bucket uses S3-managed keys."""
+    target_invocations_per_instance: int
+    """Invocations per instance per minute that autoscaling keeps each instance at, between min_instances and
+    max_instances (used when max_instances > min_instances). Default: 60."""
+    tags: Mapping[str, str]
+    """AWS tags for every resource the endpoint creates. Default: none (``shardstack:component`` is always set)."""
+
+
 class WeightStoreArgs(TypedDict, total=False):
     """Arguments of WeightStore."""
 

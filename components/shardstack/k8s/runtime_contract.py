@@ -36,6 +36,10 @@ ENV_API_KEY = "SHARDSTACK_API_KEY"
 """Bearer token the API requires; present only when an API key Secret was given."""
 ENV_CACHE_DIR = "SHARDSTACK_CACHE_DIR"
 """A writable directory for downloaded weight bytes, kept for the pod's (or PVC's) lifetime."""
+ENV_PLATFORM = "SHARDSTACK_PLATFORM"
+"""Where the image runs: 'kubernetes' (a pod), or the managed platform whose container contract it serves."""
+ENV_RANKS_HERE = "SHARDSTACK_RANKS_HERE"
+"""On a managed endpoint: how many ranks the container starts, one replica group on the instance's GPUs."""
 
 CONTRACT_ENV = (
     ENV_MODEL_URI,
@@ -49,6 +53,8 @@ CONTRACT_ENV = (
     ENV_DTYPE,
     ENV_API_KEY,
     ENV_CACHE_DIR,
+    ENV_PLATFORM,
+    ENV_RANKS_HERE,
 )
 """Every variable of the contract; extra env passed by callers may not reuse these names."""
 

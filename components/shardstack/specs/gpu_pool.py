@@ -89,9 +89,11 @@ TAINT = Spec(
 
 @dataclass(frozen=True)
 class GpuKey(Kind):
-    """A key of the GPU catalogue (any case), offered on ``cloud`` when one is given."""
+    """A key of the GPU catalogue (any case), offered on ``cloud`` when one is given; with ``platform``, offered by
+    that managed serving platform (SageMaker, Vertex AI, Azure ML) of the cloud."""
 
     cloud: catalog.Cloud | None
+    platform: catalog.Platform | None = None
 
     @property
     def annotation(self) -> str:
@@ -99,7 +101,7 @@ class GpuKey(Kind):
 
     @property
     def allowed(self) -> str:
-        return f"a GPU catalogue key, {one_of(offered_on(self.cloud))}"
+        return f"a GPU catalogue key, {one_of(offered_on(self.cloud, self.platform))}"
 
     def reason(self, value: Any) -> str | None:
         if not isinstance(value, str):
@@ -107,12 +109,16 @@ class GpuKey(Kind):
         key = value.strip().lower()
         if key not in catalog.GPUS:
             return f"is not in the GPU catalogue; use {one_of(sorted(catalog.GPUS))}{did_you_mean(key, catalog.GPUS)}"
-        if self.cloud is not None and not catalog.GPUS[key].offers_on(self.cloud):
-            offered = offered_on(self.cloud)
-            elsewhere = ", ".join(catalog.GPUS[key].clouds) or "none"
+        where = self.platform or self.cloud
+        if where is not None and key not in offered_on(self.cloud, self.platform):
+            offered = offered_on(self.cloud, self.platform)
+            model = catalog.GPUS[key]
+            elsewhere = (
+                [p for p in catalog.PLATFORM_CLOUD if model.managed_offers_on(p)] if self.platform else model.clouds
+            )
             return (
-                f"is not offered on {self.cloud} in the catalogue (it is on: {elsewhere}); GPUs on {self.cloud}: "
-                f"{', '.join(repr(g) for g in offered)}{did_you_mean(key, offered)}"
+                f"is not offered on {where} in the catalogue (it is on: {', '.join(elsewhere) or 'none'}); GPUs on "
+                f"{where}: {', '.join(repr(g) for g in offered)}{did_you_mean(key, offered)}"
             )
         return None
 
@@ -120,8 +126,11 @@ class GpuKey(Kind):
         return value.strip().lower() if isinstance(value, str) else value
 
 
-def offered_on(cloud: catalog.Cloud | None) -> list[str]:
-    """Return the catalogue keys of the GPUs ``cloud`` offers (every key when ``cloud`` is None)."""
+def offered_on(cloud: catalog.Cloud | None, platform: catalog.Platform | None = None) -> list[str]:
+    """Return the catalogue keys of the GPUs ``cloud`` offers (every key when ``cloud`` is None), or with
+    ``platform``, those the managed platform serves on."""
+    if platform is not None:
+        return sorted(key for key, model in catalog.GPUS.items() if model.managed_offers_on(platform))
     return sorted(key for key, model in catalog.GPUS.items() if cloud is None or model.offers_on(cloud))
 
 

@@ -93,6 +93,29 @@ class Whole(Kind):
 
 
 @dataclass(frozen=True)
+class Count(Kind):
+    """A number greater than 0, e.g. a parameter count written 7.0e9."""
+
+    @property
+    def annotation(self) -> str:
+        return "float"
+
+    @property
+    def allowed(self) -> str:
+        return "a number greater than 0, e.g. 7.0e9"
+
+    def reason(self, value: Any) -> str | None:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number and value > 0 else f"must be {self.allowed}"
+
+    def from_text(self, value: Any) -> Any:
+        try:
+            return float(value) if isinstance(value, str) else value
+        except ValueError:
+            return value
+
+
+@dataclass(frozen=True)
 class Flag(Kind):
     """True or False."""
 

@@ -62,6 +62,11 @@ from shardstack.aws.specs.network import (
     subnet_prefixes,
 )
 from shardstack.aws.specs.registry import DEFAULT_KEEP_IMAGES, DEFAULT_REPOSITORY_NAME, REGISTRY
+from shardstack.aws.specs.sagemaker_endpoint import (
+    DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE,
+    ECR_IMAGE,
+    SAGEMAKER_ENDPOINT,
+)
 from shardstack.aws.specs.weight_store import (
     BUCKET_NAME_CHARS,
     DEFAULT_NONCURRENT_VERSION_DAYS,
@@ -95,7 +100,9 @@ __all__ = [
     "DEFAULT_REPOSITORY_NAME",
     "DEFAULT_SCALE_DOWN_UNNEEDED_TIME",
     "DEFAULT_SYSTEM_INSTANCE_TYPE",
+    "DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE",
     "DEFAULT_ZONE_COUNT",
+    "ECR_IMAGE",
     "EFA_NETWORK_CARDS",
     "EKS_CLUSTER_NAME",
     "EXISTING_NETWORK",
@@ -122,6 +129,7 @@ __all__ = [
     "REGISTRY",
     "RESERVED_BUCKET_PREFIXES",
     "RESERVED_BUCKET_SUFFIXES",
+    "SAGEMAKER_ENDPOINT",
     "SMALLEST_SUBNET_PREFIX",
     "SUBNET_ID",
     "SYSTEM_AMI_TYPE",
@@ -144,6 +152,7 @@ ARGS = ArgsModule(
         GPU_NODE_POOL,
         NAMED_GPU_POOL,
         REGISTRY,
+        SAGEMAKER_ENDPOINT,
         WEIGHT_STORE,
         EXISTING_NETWORK,
         NETWORK,

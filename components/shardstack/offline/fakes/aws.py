@@ -80,7 +80,8 @@ def _specific_outputs(type_token: str, name: str, inputs: Mapping[str, Any], res
         }
     if type_token == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "defaultVersion": 1}
-    if type_token == "aws:ec2/placementGroup:PlacementGroup":
+    if type_token == "aws:ec2/placementGroup:PlacementGroup" or type_token.startswith("aws:sagemaker/"):
+        # Auto-named by the provider when the program gives no name.
         return {"name": inputs.get("name") or resource_id}
     return {}
 
