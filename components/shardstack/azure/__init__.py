@@ -1,5 +1,6 @@
 """Azure components: the network, the AKS cluster, GPU node pools, the Blob weight store, the container
-registry, and AzureInstallation, which composes them with the Kubernetes layer.
+registry, AzureInstallation, which composes them with the Kubernetes layer, and MlOnlineEndpoint, the runtime
+image on a managed Azure Machine Learning online endpoint instead of a cluster.
 
 Usage::
 
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
         NamedGpuPool,
         validate_azure_installation_args,
     )
+    from shardstack.azure.ml_online_endpoint import (
+        MlOnlineEndpoint,
+        MlOnlineEndpointArgs,
+        validate_ml_online_endpoint_args,
+    )
     from shardstack.azure.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
     from shardstack.azure.registry import Registry, RegistryArgs, validate_registry_args
     from shardstack.azure.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
@@ -52,6 +58,8 @@ __all__ = [
     "InstallationNetwork",
     "InstallationRegistry",
     "InstallationWeightStore",
+    "MlOnlineEndpoint",
+    "MlOnlineEndpointArgs",
     "NamedGpuPool",
     "Network",
     "NetworkArgs",
@@ -65,6 +73,7 @@ __all__ = [
     "validate_azure_installation_args",
     "validate_cluster_args",
     "validate_gpu_node_pool_args",
+    "validate_ml_online_endpoint_args",
     "validate_network_args",
     "validate_registry_args",
     "validate_weight_store_args",

@@ -465,6 +465,61 @@ class InstallationRegistry(TypedDict, total=False):
     """Tags added to the registry, next to ``shardstack-component: <name>``. Default: none."""
 
 
+class MlOnlineEndpointArgs(TypedDict, total=False):
+    """Arguments of MlOnlineEndpoint: the managed endpoint every cloud shares, plus what is Azure's own."""
+
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb' (case-insensitive).
+    Azure ML must serve on it."""
+    gpus_per_instance: int
+    """GPUs per instance: one of the counts Azure ML offers for this GPU. Default: the smallest that holds the
+    shards."""
+    instance_type: str
+    """Azure ML's instance type, to pick another catalogue shape with the same GPUs (more vCPUs or memory) than the
+    cheapest one. Default: the cheapest shape with gpus_per_instance GPUs."""
+    min_instances: int
+    """Fewest instances, each running one copy of the model. Default: 1."""
+    max_instances: int
+    """Most instances, ≥ min_instances; the platform's autoscaling adds instances up to this. Default: 1."""
+    image: Required[pulumi.Input[str]]
+    """Runtime image reference in the cloud's registry (the platform pulls only from it), e.g.
+    ``<registry>/shardstack/runtime:0.1.0``; pin a tag or digest."""
+    model_uri: Required[pulumi.Input[str]]
+    """Where the weights are: az:// or https://... (read through the endpoint's identity)."""
+    dtype: str
+    """Compute dtype. One of 'bf16', 'fp16', 'fp32'. Default: 'bf16'."""
+    shards: int
+    """Ranks per instance (one replica group), each on its own share of the instance's GPUs. Default: sized from params
+    and dtype, else one per GPU of the instance."""
+    params: float
+    """Parameter count of the model, e.g. 7.0e9: sizes shards, the instance and how long it may take to start. Default:
+    none: shards from the instance, and a startup timeout of 600 s (a small model)."""
+    startup_timeout_s: int
+    """Seconds an instance may take from start to serving before the platform gives up on it. Default: 600 s plus the
+    checkpoint (params x dtype) read at 100 MiB/s."""
+    env: Mapping[str, pulumi.Input[str]]
+    """Extra plain environment variables for every rank. Names starting SHARDSTACK_ or LWS_ are reserved. Default:
+    none."""
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the workspace and the endpoint."""
+    location: Required[pulumi.Input[str]]
+    """Azure region of the workspace and the endpoint, e.g. 'eastus'."""
+    registry_id: Required[pulumi.Input[str]]
+    """The registry the image is in (a Registry's ``registry_id``): the endpoint's identity gets AcrPull on it, and a
+    workspace created here uses it."""
+    weights_account_id: pulumi.Input[str]
+    """The storage account of an az:// model_uri (a WeightStore's ``account_id``): the endpoint's identity reads the
+    model's container only, and a workspace created here reaches the account through a private endpoint of its managed
+    network (the weight store's firewall admits no public caller). Default: none; required with an az:// model_uri."""
+    workspace_name: pulumi.Input[str]
+    """An existing Azure ML workspace in resource_group_name to deploy into; it must reach the weights and the registry
+    itself. Default: a workspace created with its storage account and key vault, both private to it."""
+    auth_mode: str
+    """How callers authenticate to the scoring URI. One of 'Key', 'AMLToken', 'AADToken'. Default: 'Key'."""
+    tags: Mapping[str, str]
+    """Azure tags for every resource the endpoint creates. Default: none (``shardstack-component`` is always set)."""
+
+
 class AzureInstallationArgs(TypedDict, total=False):
     """Arguments of AzureInstallation: each part's own arguments, minus what the installation wires."""
 

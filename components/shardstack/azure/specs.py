@@ -13,6 +13,7 @@ from typing import Any
 from shardstack import catalog
 from shardstack.azure.cluster_specs import CLUSTER, SYSTEM_POOL
 from shardstack.azure.kinds import AVAILABILITY_ZONES, PRINCIPAL_IDS, REGION, RESOURCE_GROUP, SUBNET, TAGS
+from shardstack.azure.ml_endpoint_specs import ML_ONLINE_ENDPOINT
 from shardstack.azure.network_specs import EXISTING_NETWORK, NETWORK
 from shardstack.azure.weight_store_specs import WEIGHT_STORE
 from shardstack.specs.gpu_pool import gpu_pool_spec, named_pool_spec
@@ -399,6 +400,7 @@ ARGS = ArgsModule(
         INSTALLATION_CLUSTER,
         INSTALLATION_WEIGHT_STORE,
         INSTALLATION_REGISTRY,
+        ML_ONLINE_ENDPOINT,
     ),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
