@@ -4,6 +4,8 @@
     pulumi up -s aws-dev      # a VPC, an EKS cluster, GPU pools, an S3 weight store and ECR, then the same
     pulumi up -s gcp-dev      # a VPC, a GKE cluster, GPU pools, a GCS weight store and Artifact Registry, the same
     pulumi up -s azure-dev    # a VNet, an AKS cluster, GPU pools, a Blob weight store and ACR, the same
+    pulumi up -s aws-managed  # an S3 weight store, ECR and a SageMaker endpoint (gcp-managed: Vertex AI,
+                              # azure-managed: Azure ML), no cluster
     shardstack plan local     # the same program, offline, under recording mocks
 
 Each cloud's module (`<cloud>_installation.py`) turns the config into its installation's arguments; only the
@@ -31,6 +33,10 @@ def load_config() -> config.StackConfig:
 
 def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     """The stack's one installation, with ``sizing.shards`` ranks per replica group; its stack outputs."""
+    if cfg.managed:
+        import managed_installation
+
+        return managed_installation.install(cfg, sizing)
     if cfg.cloud == "local":
         import local_installation
 

@@ -30,16 +30,20 @@ def gpu_pool(cfg: config.StackConfig, pool: config.GpuPoolConfig) -> NamedGpuPoo
     return args
 
 
-def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
-    """A VPC, a GKE cluster, GPU pools, a GCS weight store, Artifact Registry, and the inference; its outputs."""
-    stack = pulumi.get_stack()
+def provider(cfg: config.StackConfig) -> gcp.Provider:
+    """The GCP provider in the stack's region, labelling everything with the stack's name."""
     # The project: `gcp:project` in the stack's config, else the provider's own lookup (GOOGLE_CLOUD_PROJECT, ...).
-    provider = gcp.Provider(
+    return gcp.Provider(
         "gcp",
         project=pulumi.Config("gcp").get("project"),
         region=cfg.region,
-        default_labels={"shardstack-stack": label_value(stack)},
+        default_labels={"shardstack-stack": label_value(pulumi.get_stack())},
     )
+
+
+def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
+    """A VPC, a GKE cluster, GPU pools, a GCS weight store, Artifact Registry, and the inference; its outputs."""
+    stack = pulumi.get_stack()
     assert cfg.region is not None  # config requires a region for every cloud
     args = GcpInstallationArgs(
         region=cfg.region,
@@ -48,4 +52,6 @@ def install(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
         gpu_pools=[gpu_pool(cfg, pool) for pool in cfg.gpu_pools],
         **serving_args(cfg, sizing.shards),
     )
-    return cloud_outputs(GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider})), sizing)
+    return cloud_outputs(
+        GcpInstallation(stack, args, opts=pulumi.ResourceOptions(providers={"gcp": provider(cfg)})), sizing
+    )

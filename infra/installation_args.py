@@ -6,6 +6,7 @@ from typing import Any, Protocol, cast
 
 import config
 import pulumi
+from config.specs import SERVING_KEYS
 from model_sizing import ModelSizing
 
 from shardstack.defaults import DEMO_MODEL_PATH
@@ -18,7 +19,7 @@ def serving_args(cfg: config.StackConfig, shards: int) -> InstallationServing:
     """The deployment, where its model is, and the API key, as every installation takes them."""
     # The serving keys are ShardedInference's own arguments (infra/config/specs.py takes them over): they pass
     # through by name. An empty list is the component's default, left out as the key itself would be.
-    serving = {k: v for k, v in cfg.serving.model_dump(exclude_none=True).items() if v != []}
+    serving = {k: v for k, v in cfg.serving.model_dump(exclude_none=True).items() if v != [] and k in SERVING_KEYS}
     inference = cast(InstallationInference, {**serving, "shards": shards, "dtype": cfg.model.dtype})
     args = InstallationServing(inference=inference)
     if cfg.model.uri == config.DEMO_MODEL_URI:

@@ -26,20 +26,29 @@ class ModelSizing:
     """The `sizing` stack output: the device, the GPU, the model's size and the shards."""
 
 
+def serving_gpu(cfg: config.StackConfig) -> str | None:
+    """The GPU a replica group runs on: the managed endpoint's, else the first GPU pool's (None on local)."""
+    if cfg.managed and cfg.endpoint is not None:
+        return cfg.endpoint.gpu
+    return cfg.gpu_pools[0].gpu if cfg.gpu_pools else None
+
+
 def size_for_stack(cfg: config.StackConfig) -> ModelSizing:
-    """The shards per replica group (sized on the first GPU pool's GPU when 'auto') and the sizing to report."""
+    """The shards per replica group (sized on the first GPU pool's GPU, or the managed endpoint's, when 'auto') and
+    the sizing to report."""
     params = DEMO_MODEL_PARAMS if cfg.model.uri == config.DEMO_MODEL_URI else cfg.model.params
     local = cfg.cloud == "local"
+    gpu = serving_gpu(cfg)
     if cfg.model.shards != "auto":
         shards = cfg.model.shards
     elif local:
         shards = LOCAL_AUTO_SHARDS
     else:
-        assert params is not None  # config requires params for 'auto' unless the model is the demo
-        shards = size_model(params=params, dtype=cfg.model.dtype, gpu=cfg.gpu_pools[0].gpu).shards
+        assert params is not None and gpu is not None  # config requires params for 'auto', and a GPU, on clouds
+        shards = size_model(params=params, dtype=cfg.model.dtype, gpu=gpu).shards
     model: dict[str, object] = {"replica_groups": cfg.serving.replica_groups, "dtype": cfg.model.dtype}
     if params:
         model.update(params=params, weights_gib=round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2))
     if local:
         return ModelSizing(shards, {"device": "cpu", "shards": shards, **model})
-    return ModelSizing(shards, {"device": "gpu", "gpu": cfg.gpu_pools[0].gpu, **model, "shards": shards})
+    return ModelSizing(shards, {"device": "gpu", "gpu": gpu, **model, "shards": shards})

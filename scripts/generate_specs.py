@@ -111,6 +111,7 @@ SECTIONS = (
     ("MODEL", "ModelConfig", "SpecSection"),
     ("API_KEY_SECRET", "ApiKeySecretRef", "SpecSection"),
     ("SERVING", "ServingConfig", "SpecSection"),
+    ("ENDPOINT", "EndpointConfig", "SpecSection"),
     ("LOCAL_WEIGHTS", "LocalWeightsConfig", "SpecSection"),
     ("LOCAL", "LocalConfig", "SpecSection"),
 )

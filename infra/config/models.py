@@ -9,10 +9,18 @@ from pydantic import Field
 
 from .defaults import Cloud
 from .problems import Problem
-from .rules import api_key_problems, cloud_problems, gpus_per_node, local_problems, pool_name_problems
+from .rules import (
+    api_key_problems,
+    cloud_problems,
+    gpus_per_node,
+    local_problems,
+    platform_problems,
+    pool_name_problems,
+)
 from .section import Checked, Section, checked_by, spec_field
 from .sections import (
     ClusterConfig,
+    EndpointConfig,
     GpuPoolConfig,
     LocalConfig,
     ModelConfig,
@@ -50,6 +58,12 @@ class StackConfig(Section):
     )
     model: ModelConfig = Field(default_factory=ModelConfig, description="The model to serve. Default: the demo model.")
     serving: ServingConfig = Field(default_factory=ServingConfig, description="The inference deployment.")
+    endpoint: EndpointConfig | None = Field(
+        default=None,
+        description=(
+            "The managed endpoint, with serving.platform 'managed': its GPU, shape and instances. Default: none."
+        ),
+    )
     local: LocalConfig = Field(default_factory=LocalConfig, description="Settings for cloud 'local' only.")
     api_key: ApiKey | None = Field(
         default=None,
@@ -59,10 +73,16 @@ class StackConfig(Section):
         ),
     )
 
+    @property
+    def managed(self) -> bool:
+        """Whether the model is served by the cloud's managed endpoint rather than a cluster."""
+        return self.serving.platform == "managed"
+
     def _rules(self, checked: Checked) -> list[Problem]:
         problems = pool_name_problems(checked.items.get("gpu_pools", ()))
         if not checked.valid("cloud"):
             return problems
+        problems += platform_problems(self, checked)
         if self.cloud == "local":
             problems += local_problems(self, checked)
         else:

@@ -10,13 +10,16 @@ from urllib.parse import urlsplit
 from shardstack import catalog
 from shardstack.cidr import internet_coverage
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES
+from shardstack.sizing import PLATFORM_OF
 from shardstack.specs.gpu_pool import gpu_pool_spec, resolved_gpus_per_node
+from shardstack.specs.managed_endpoint import managed_endpoint_spec
 from shardstack.specs.problem import show
 from shardstack.specs.spec import Values
 
 from .defaults import AZURE_ZONES, CLOUD_NAMES, DEMO_MODEL_URI, MODEL_URI_SCHEMES, REGION_EXAMPLES, REGION_SHAPES, Cloud
 from .problems import Problem
 from .section import Checked, Item
+from .specs import ENDPOINT_KEYS, SERVING
 
 if TYPE_CHECKING:
     from .models import GpuPoolConfig, StackConfig
@@ -86,7 +89,7 @@ def cloud_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
         problems.append(Problem(("cluster", "deployer_principal_type"), message, cfg.cluster.deployer_principal_type))
     if checked.valid("region"):
         problems += _region_problems(cloud, cfg.region, cfg.zones if checked.valid("zones") else None)
-    if checked.valid("gpu_pools") and not cfg.gpu_pools:
+    if checked.valid("gpu_pools") and not cfg.gpu_pools and not cfg.managed:
         message = (
             f"is empty, but cloud {cloud!r} needs at least one GPU pool, e.g. [{{name: l4, gpu: l4, max_nodes: 2}}]"
         )
@@ -100,7 +103,7 @@ def cloud_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
             problems.append(Problem(("gpu_pools", item.index, *problem.loc), problem.message, problem.value))
     if checked.valid("model.uri"):
         problems += _model_uri_problems(cfg.model.uri, cloud)
-    if checked.valid("model.shards", "serving.replica_groups", "gpu_pools") and cfg.gpu_pools:
+    if checked.valid("model.shards", "serving.replica_groups", "gpu_pools") and cfg.gpu_pools and not cfg.managed:
         problems += _capacity_problems(cfg, cloud)
     return problems
 
@@ -233,4 +236,71 @@ def api_key_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
         if not problems and (coverage := internet_coverage(serving.allowed_cidrs)):
             message = f"together these blocks open the API to the whole internet ({coverage}) {fix}"
             problems.append(Problem(("serving", "allowed_cidrs"), message, list(serving.allowed_cidrs)))
+    return problems
+
+
+# --- Where the model is served -------------------------------------------------------------------------
+
+CLUSTER_KEYS = ("zones", "kubernetes_version", "cluster", "network", "system_pool", "gpu_pools")
+"""The keys of a stack's cluster, which a managed endpoint has none of."""
+KUBERNETES_SERVING_KEYS = tuple(k for k in SERVING.names if k not in ("platform", "image"))
+"""The serving keys that configure ShardedInference, which a managed endpoint does not run."""
+
+
+def platform_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
+    """What serving.platform allows: the endpoint section with 'managed' only, no cluster keys with it."""
+    if not checked.valid("serving.platform"):
+        return []
+    if not cfg.managed:
+        if "endpoint" in checked.given:
+            message = "is only used with serving.platform 'managed'; set that, or remove endpoint"
+            return [Problem(("endpoint",), message, None)]
+        return []
+    if cfg.cloud == "local":
+        message = (
+            "'managed' needs cloud 'aws', 'gcp' or 'azure' (SageMaker, Vertex AI, Azure ML); local is 'kubernetes'"
+        )
+        return [Problem(("serving", "platform"), message, "managed")]
+    platform = PLATFORM_OF[cfg.cloud]
+    problems: list[Problem] = []
+    for key in CLUSTER_KEYS:
+        if key in checked.given:
+            message = (
+                f"is not used with serving.platform 'managed': {platform} runs the model with no cluster of yours; "
+                "remove it"
+            )
+            problems.append(Problem((key,), message, None))
+    for key in KUBERNETES_SERVING_KEYS:
+        if key in cfg.serving.model_fields_set:
+            message = (
+                "configures ShardedInference on a cluster, which serving.platform 'managed' does not run; remove it "
+                "(endpoint.min_instances and max_instances say how many copies)"
+            )
+            problems.append(Problem(("serving", key), message, None))
+    if "api_key" in checked.given:
+        message = f"is not used with serving.platform 'managed': callers authenticate with {platform}'s own auth"
+        problems.append(Problem(("api_key",), message, None))
+    if cfg.endpoint is None:
+        if checked.valid("endpoint"):
+            message = "is required with serving.platform 'managed', e.g. {gpu: l4, max_instances: 2}"
+            problems.append(Problem(("endpoint",), message, None))
+        return problems
+    return problems + _endpoint_offer_problems(cfg, checked, platform)
+
+
+def _endpoint_offer_problems(cfg: StackConfig, checked: Checked, platform: catalog.Platform) -> list[Problem]:
+    """The endpoint's shape as the cloud's platform offers it, and the model's shards on one instance."""
+    given = {k: getattr(cfg.endpoint, k) for k in ENDPOINT_KEYS if cfg.endpoint is not None}
+    given = {k: v for k, v in given.items() if v is not None and checked.valid(f"endpoint.{k}")}
+    model = {"dtype": cfg.model.dtype}
+    if checked.valid("model.shards") and cfg.model.shards != "auto":
+        model["shards"] = cfg.model.shards
+    if checked.valid("model.params") and cfg.model.params is not None:
+        model["params"] = cfg.model.params
+    keys = (*ENDPOINT_KEYS, "dtype", "shards", "params")
+    spec = managed_endpoint_spec(platform).only(keys, name="EndpointOffer", doc="What the platform offers.")
+    problems = []
+    for problem in spec.check({**given, **model}):
+        section = "model" if problem.path[0] in model else "endpoint"
+        problems.append(Problem((section, *problem.path), problem.as_config_text(), problem.value))
     return problems

@@ -14,6 +14,7 @@ from .section import GpuPoolSection, SpecSection, spec_field
 from .specs import (
     API_KEY_SECRET,
     CLUSTER,
+    ENDPOINT,
     GPU_POOL,
     LOCAL,
     LOCAL_WEIGHTS,
@@ -125,6 +126,20 @@ class ServingConfig(SpecSection):
     allowed_cidrs: list[str] = spec_field(SERVING, "allowed_cidrs")
     api_key_secret: ApiKeySecretRef | None = spec_field(SERVING, "api_key_secret")
     mode: Literal["statefulset", "leaderworkerset"] = spec_field(SERVING, "mode")
+    platform: Literal["kubernetes", "managed"] = spec_field(SERVING, "platform")
+
+
+class EndpointConfig(SpecSection):
+    """``shardstack:endpoint``: the managed endpoint, with serving.platform 'managed' (clouds only)."""
+
+    spec: ClassVar[Spec] = ENDPOINT
+
+    gpu: str = spec_field(ENDPOINT, "gpu")
+    gpus_per_instance: int | None = spec_field(ENDPOINT, "gpus_per_instance")
+    instance_type: str | None = spec_field(ENDPOINT, "instance_type")
+    min_instances: int = spec_field(ENDPOINT, "min_instances")
+    max_instances: int = spec_field(ENDPOINT, "max_instances")
+    startup_timeout_s: int | None = spec_field(ENDPOINT, "startup_timeout_s")
 
 
 class LocalWeightsConfig(SpecSection):

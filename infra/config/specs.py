@@ -27,6 +27,7 @@ from shardstack.local.specs import LOCAL_WEIGHTS as LOCAL_WEIGHTS_OF_THE_INSTALL
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
 from shardstack.specs.kinds import Choice, Count, Flag, Kind, ListOf, Record, Text
+from shardstack.specs.managed_endpoint import managed_endpoint_spec
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import system_pool_spec
@@ -245,6 +246,34 @@ SERVING = (
         default_doc="none; then shardstack:api_key, if set, is stored in a Secret the program creates",
     )
 )
+
+PLATFORMS = ("kubernetes", "managed")
+"""Where the model is served: ShardedInference on the stack's cluster, or the cloud's managed endpoint."""
+
+SERVING = SERVING.extend(
+    "ServingConfig",
+    SERVING.doc,
+    (
+        Arg(
+            "platform",
+            Choice(PLATFORMS),
+            "Where the model is served: 'kubernetes' (a cluster with GPU pools, ShardedInference on it) or 'managed' "
+            "(the cloud's managed endpoint: SageMaker on aws, Vertex AI on gcp, Azure ML on azure; no cluster; "
+            "see shardstack:endpoint). Clouds only for 'managed'.",
+            default="kubernetes",
+        ),
+    ),
+)
+
+ENDPOINT_KEYS = ("gpu", "gpus_per_instance", "instance_type", "min_instances", "max_instances", "startup_timeout_s")
+"""The endpoint keys, each the managed endpoint components' argument of the same name."""
+
+ENDPOINT = managed_endpoint_spec(None).only(
+    ENDPOINT_KEYS,
+    name="EndpointConfig",
+    doc="``shardstack:endpoint``: the managed endpoint, with serving.platform 'managed' (clouds only).",
+)
+"""``shardstack:endpoint``: the managed endpoint's shape and scale; its cloud's catalogue judges it in the rules."""
 
 # --- Local ---------------------------------------------------------------------------------------------
 

@@ -161,7 +161,7 @@ class SageMakerEndpointArgs(TypedDict, total=False):
     """Runtime image reference in the cloud's registry (the platform pulls only from it), e.g.
     ``<registry>/shardstack/runtime:0.1.0``; pin a tag or digest."""
     model_uri: Required[pulumi.Input[str]]
-    """Where the weights are: s3:// or https://... (read through the endpoint's identity)."""
+    """Where the weights are: a URI starting one of 's3://', 'https://', read through the endpoint's identity."""
     dtype: str
     """Compute dtype. One of 'bf16', 'fp16', 'fp32'. Default: 'bf16'."""
     shards: int

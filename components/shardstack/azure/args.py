@@ -485,7 +485,7 @@ class MlOnlineEndpointArgs(TypedDict, total=False):
     """Runtime image reference in the cloud's registry (the platform pulls only from it), e.g.
     ``<registry>/shardstack/runtime:0.1.0``; pin a tag or digest."""
     model_uri: Required[pulumi.Input[str]]
-    """Where the weights are: az:// or https://... (read through the endpoint's identity)."""
+    """Where the weights are: a URI starting one of 'az://', 'https://', read through the endpoint's identity."""
     dtype: str
     """Compute dtype. One of 'bf16', 'fp16', 'fp32'. Default: 'bf16'."""
     shards: int

@@ -111,8 +111,10 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
     """Ranks on each instance (one replica group)."""
     startup_timeout_s: pulumi.Output[int]
     """How long an instance may take to become ready."""
-    usd_per_hour: pulumi.Output[float]
-    """Approximate list price of ``min_instances`` instances per hour (see shardstack.catalog)."""
+    hourly_usd_min: float
+    """Approximate list price per hour of ``min_instances`` instances (see shardstack.catalog)."""
+    hourly_usd_max: float
+    """Approximate list price per hour of ``max_instances`` instances."""
 
     def __init__(self, name: str, args: MlOnlineEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = validate_ml_online_endpoint_args(args)
@@ -227,7 +229,7 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
         self.instance_type = pulumi.Output.from_input(shape.offer.instance_type)
         self.shards = pulumi.Output.from_input(shape.shards)
         self.startup_timeout_s = pulumi.Output.from_input(shape.startup_timeout_s)
-        self.usd_per_hour = pulumi.Output.from_input(round(values["min_instances"] * shape.offer.usd_per_hour, 4))
+        self.hourly_usd_min, self.hourly_usd_max = shape.hourly_usd(values)
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint_name,
@@ -237,7 +239,8 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
                 "instance_type": self.instance_type,
                 "shards": self.shards,
                 "startup_timeout_s": self.startup_timeout_s,
-                "usd_per_hour": self.usd_per_hour,
+                "hourly_usd_min": self.hourly_usd_min,
+                "hourly_usd_max": self.hourly_usd_max,
             }
         )
 

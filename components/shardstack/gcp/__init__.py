@@ -1,5 +1,6 @@
 """GCP components: the network, the GKE cluster, GPU node pools, the GCS weight store, the Artifact
-Registry, and GcpInstallation, which composes them with the Kubernetes layer.
+Registry, GcpInstallation, which composes them with the Kubernetes layer, and VertexEndpoint, the runtime image on
+a managed Vertex AI endpoint instead of a cluster.
 
 Usage::
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     )
     from shardstack.gcp.network import ExistingNetwork, Network, NetworkArgs, validate_network_args
     from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
+    from shardstack.gcp.vertex_endpoint import VertexEndpoint, VertexEndpointArgs, validate_vertex_endpoint_args
     from shardstack.gcp.weight_store import ReadGrant, WeightStore, WeightStoreArgs, validate_weight_store_args
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "Registry",
     "RegistryArgs",
     "SystemPool",
+    "VertexEndpoint",
+    "VertexEndpointArgs",
     "WeightStore",
     "WeightStoreArgs",
     "validate_cluster_args",
@@ -58,6 +62,7 @@ __all__ = [
     "validate_gpu_node_pool_args",
     "validate_network_args",
     "validate_registry_args",
+    "validate_vertex_endpoint_args",
     "validate_weight_store_args",
 ]
 

@@ -398,6 +398,55 @@ class InstallationRegistry(TypedDict, total=False):
     digits, '_' and '-' starting with a letter; values of at most 63 of the same. Default: none."""
 
 
+class VertexEndpointArgs(TypedDict, total=False):
+    """Arguments of VertexEndpoint: the managed endpoint every cloud shares, plus what is GCP's own."""
+
+    gpu: Required[str]
+    """GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb' (case-insensitive).
+    Vertex AI must serve on it."""
+    gpus_per_instance: int
+    """GPUs per instance: one of the counts Vertex AI offers for this GPU. Default: the smallest that holds the
+    shards."""
+    instance_type: str
+    """Vertex AI's instance type, to pick another catalogue shape with the same GPUs (more vCPUs or memory) than the
+    cheapest one. Default: the cheapest shape with gpus_per_instance GPUs."""
+    min_instances: int
+    """Fewest instances, each running one copy of the model. Default: 1."""
+    max_instances: int
+    """Most instances, ≥ min_instances; the platform's autoscaling adds instances up to this. Default: 1."""
+    image: Required[pulumi.Input[str]]
+    """Runtime image reference in the cloud's registry (the platform pulls only from it), e.g.
+    ``<registry>/shardstack/runtime:0.1.0``; pin a tag or digest."""
+    model_uri: Required[pulumi.Input[str]]
+    """Where the weights are: a URI starting one of 'gs://', 'https://', read through the endpoint's identity."""
+    dtype: str
+    """Compute dtype. One of 'bf16', 'fp16', 'fp32'. Default: 'bf16'."""
+    shards: int
+    """Ranks per instance (one replica group), each on its own share of the instance's GPUs. Default: sized from params
+    and dtype, else one per GPU of the instance."""
+    params: float
+    """Parameter count of the model, e.g. 7.0e9: sizes shards, the instance and how long it may take to start. Default:
+    none: shards from the instance, and a startup timeout of 600 s (a small model)."""
+    startup_timeout_s: int
+    """Seconds an instance may take from start to serving before the platform gives up on it. Default: 600 s plus the
+    checkpoint (params x dtype) read at 100 MiB/s."""
+    env: Mapping[str, pulumi.Input[str]]
+    """Extra plain environment variables for every rank. Names starting SHARDSTACK_ or LWS_ are reserved. Default:
+    none."""
+    project: pulumi.Input[str]
+    """Project of the endpoint and its service account. Default: the provider's project."""
+    region: Required[pulumi.Input[str]]
+    """Region of the endpoint, e.g. 'us-central1'; Vertex AI must offer the GPU there."""
+    kms_key_name: pulumi.Input[str]
+    """Cloud KMS key (in the endpoint's region) that encrypts the endpoint and the model resource. Default:
+    Google-managed encryption keys."""
+    target_duty_cycle: int
+    """GPU duty cycle, in percent, that autoscaling keeps each instance at between min_instances and max_instances.
+    Default: 60."""
+    labels: Mapping[str, str]
+    """GCP labels for the endpoint and the model. Default: none."""
+
+
 class GcpInstallationArgs(TypedDict, total=False):
     """Arguments of GcpInstallation: each part's own arguments, minus what the installation wires."""
 

@@ -134,7 +134,11 @@ def cluster_name_problem(name: str) -> str | None:
 
 def node_service_account_id(name: str) -> str:
     """Return the account ID (6 to 30 characters) of the node service account of cluster ``name``."""
-    suffix = "-nodes"
+    return service_account_id(name, "-nodes")
+
+
+def service_account_id(name: str, suffix: str) -> str:
+    """Return a service account ID (6 to 30 characters): the component ``name`` and the account's ``suffix``."""
     account_id = f"{name}{suffix}"
     if len(account_id) <= _MAX_ACCOUNT_ID_LENGTH:
         return account_id

@@ -13,6 +13,7 @@ from shardstack.gcp.cluster_specs import CLUSTER, INSTALLATION_CLUSTER, SYSTEM_P
 from shardstack.gcp.labels import GCP_LABELS
 from shardstack.gcp.network_specs import EXISTING_NETWORK, INSTALLATION_NETWORK, NETWORK
 from shardstack.gcp.storage_specs import INSTALLATION_REGISTRY, INSTALLATION_WEIGHT_STORE, REGISTRY, WEIGHT_STORE
+from shardstack.gcp.vertex_endpoint_specs import VERTEX_ENDPOINT
 from shardstack.specs.gpu_pool import gpu_model, gpu_pool_spec, named_pool_spec, resolved_gpus_per_node
 from shardstack.specs.kinds import Choice, Input, ListOf, Text
 from shardstack.specs.problem import Problem
@@ -269,6 +270,7 @@ ARGS = ArgsModule(
         INSTALLATION_WEIGHT_STORE,
         REGISTRY,
         INSTALLATION_REGISTRY,
+        VERTEX_ENDPOINT,
     ),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

@@ -56,6 +56,7 @@ MAX_STARTUP_TIMEOUT_S = 3600
 class ManagedShape:
     """What a managed endpoint runs: the shape of each instance, the ranks on it, and how long it may start."""
 
+    gpu: catalog.GpuModel
     offer: catalog.InstanceOffer
     """The platform's instance type (``offer.instance_type``), with its GPUs and hourly price."""
     shards: int
@@ -66,6 +67,11 @@ class ManagedShape:
     @property
     def gpus_per_instance(self) -> int:
         return self.offer.gpu_count
+
+    def hourly_usd(self, values: Values) -> tuple[float, float]:
+        """The list price per hour of ``min_instances`` and of ``max_instances`` instances."""
+        price = self.offer.usd_per_hour
+        return round(values["min_instances"] * price, 4), round(values["max_instances"] * price, 4)
 
 
 def _model(values: Values) -> catalog.GpuModel:
@@ -114,7 +120,9 @@ def managed_shape(platform: catalog.Platform, values: Values) -> ManagedShape:
         candidates = [o for o in offers if o.gpu_count == count]
     offer = min(candidates, key=lambda o: o.usd_per_hour)
     timeout = values["startup_timeout_s"] if values.given("startup_timeout_s") else None
-    return ManagedShape(offer, shards or offer.gpu_count, timeout or startup_timeout_s(weight_bytes(values)))
+    return ManagedShape(
+        _model(values), offer, shards or offer.gpu_count, timeout or startup_timeout_s(weight_bytes(values))
+    )
 
 
 def _instance_range(values: Values) -> Iterator[Problem]:
@@ -197,17 +205,19 @@ def _model_uri_rule(platform: catalog.Platform) -> Rule:
     return Rule(("model_uri",), check)
 
 
-def managed_endpoint_spec(platform: catalog.Platform) -> Spec:
-    """Return the arguments every cloud's managed endpoint takes, checked against ``platform``'s shapes."""
-    name = PLATFORM_NAMES[platform]
-    cloud = catalog.PLATFORM_CLOUD[platform]
+def managed_endpoint_spec(platform: catalog.Platform | None) -> Spec:
+    """Return the arguments every cloud's managed endpoint takes, checked against ``platform``'s shapes; with None,
+    the checks that need no platform (the stack config's, before it knows the cloud)."""
+    name = PLATFORM_NAMES[platform] if platform else "the platform"
+    cloud = catalog.PLATFORM_CLOUD[platform] if platform else None
     model_uri = SHARDED_INFERENCE.arg("model_uri")
+    schemes = tuple(sorted({s for each in MODEL_URI_SCHEMES.values() for s in each}))
     args = (
         Arg(
             "gpu",
             GpuKey(cloud, platform),
             f"GPU model: a key of the GPU catalogue (``shardstack.catalog.GPUS``), e.g. 'l4' or 'h100-80gb' "
-            f"(case-insensitive). {name} must serve on it.",
+            f"(case-insensitive). {name[0].upper()}{name[1:]} must serve on it.",
             required=True,
         ),
         Arg(
@@ -245,8 +255,8 @@ def managed_endpoint_spec(platform: catalog.Platform) -> Spec:
         Arg(
             "model_uri",
             model_uri.kind,
-            f"Where the weights are: {' or '.join(MODEL_URI_SCHEMES[platform])}... (read through the endpoint's "
-            "identity).",
+            f"Where the weights are: a URI starting {one_of(MODEL_URI_SCHEMES[platform] if platform else schemes)}, "
+            "read through the endpoint's identity.",
             required=True,
         ),
         SHARDED_INFERENCE.arg("dtype"),
@@ -273,8 +283,7 @@ def managed_endpoint_spec(platform: catalog.Platform) -> Spec:
     )
     rules = (
         Rule(("min_instances", "max_instances"), _instance_range),
-        *_catalogue_rules(platform),
-        _model_uri_rule(platform),
+        *((*_catalogue_rules(platform), _model_uri_rule(platform)) if platform else ()),
     )
     return Spec(
         "ManagedEndpointArgs",

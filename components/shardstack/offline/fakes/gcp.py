@@ -55,6 +55,11 @@ class GcpFakes(ProviderFakes):
             )
         elif type_token == "gcp:storage/bucket:Bucket":
             out.update(url=f"gs://{obj_name}")
+        elif type_token == "gcp:projects/serviceIdentity:ServiceIdentity":
+            # A Google-managed service agent of the project, e.g. Vertex AI's.
+            agent = inputs["service"].split(".")[0]
+            email = f"service-123456789@gcp-sa-{agent}.iam.gserviceaccount.com"
+            out.update(email=email, member=f"serviceAccount:{email}")
         elif type_token == "gcp:serviceaccount/account:Account":
             email = f"{inputs.get('accountId') or obj_name}@{MOCK_GCP_PROJECT}.iam.gserviceaccount.com"
             out.update(email=email, member=f"serviceAccount:{email}")
