@@ -50,12 +50,15 @@ def outputs(
     store_prefix: pulumi.Output[str],
     uri: pulumi.Input[str],
     registry_url: pulumi.Output[str],
+    image: pulumi.Input[str],
     **more: Any,
 ) -> dict[str, Any]:
+    """The stack outputs: where the weights and the image go, the endpoint, its shape and its price."""
     return {
         "bucket_uri": store_prefix,
         "model_uri": uri,
         "registry_url": registry_url,
+        "image": image,
         "instance_type": component.instance_type,
         "gpu_usd_per_hour": {
             "at_min_instances": component.hourly_usd_min,
@@ -81,17 +84,20 @@ def _aws(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     store = WeightStore(f"{stack}-weights", {}, opts=opts)
     registry = Registry(f"{stack}-registry", {}, opts=opts)
     uri = model_uri(cfg, store.model_uri_prefix)
+    image = runtime_image(cfg, pulumi.Output.concat(registry.repository_url, ":", image_tag(cfg)))
     endpoint = SageMakerEndpoint(
         f"{stack}-endpoint",
         {
             **endpoint_args(cfg, sizing),  # type: ignore[typeddict-item]
-            "image": runtime_image(cfg, pulumi.Output.concat(registry.repository_url, ":", image_tag(cfg))),
+            "image": image,
             "model_uri": uri,
             "weights_kms_key_arn": store.kms_key_arn,
         },
         opts=opts,
     )
-    return outputs(endpoint, store.model_uri_prefix, uri, registry.repository_url, endpoint=endpoint.endpoint_name)
+    return outputs(
+        endpoint, store.model_uri_prefix, uri, registry.repository_url, image, endpoint=endpoint.endpoint_name
+    )
 
 
 def _gcp(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
@@ -105,17 +111,26 @@ def _gcp(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     store = WeightStore(f"{stack}-weights", {"location": cfg.region.upper()}, opts=opts)
     registry = Registry(f"{stack}-registry", {"location": cfg.region}, opts=opts)
     uri = model_uri(cfg, store.model_uri_prefix)
+    image = runtime_image(cfg, pulumi.Output.concat(registry.repository_url, "/runtime:", image_tag(cfg)))
     endpoint = VertexEndpoint(
         f"{stack}-endpoint",
         {
             **endpoint_args(cfg, sizing),  # type: ignore[typeddict-item]
             "region": cfg.region,
-            "image": runtime_image(cfg, pulumi.Output.concat(registry.repository_url, "/runtime:", image_tag(cfg))),
+            "image": image,
             "model_uri": uri,
         },
         opts=opts,
     )
-    return outputs(endpoint, store.model_uri_prefix, uri, registry.repository_url, endpoint=endpoint.endpoint)
+    return outputs(
+        endpoint,
+        store.model_uri_prefix,
+        uri,
+        registry.repository_url,
+        image,
+        endpoint=endpoint.endpoint,
+        raw_predict_url=endpoint.raw_predict_url,
+    )
 
 
 def _azure(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
@@ -137,14 +152,13 @@ def _azure(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
     store = WeightStore(f"{stack}-weights", {**placed, **firewall}, opts=opts)  # type: ignore[typeddict-item]
     registry = Registry(f"{stack}-registry", placed, opts=opts)  # type: ignore[arg-type]
     uri = model_uri(cfg, store.model_uri_prefix)
+    image = runtime_image(cfg, pulumi.Output.concat(registry.registry_url, "/shardstack/runtime:", image_tag(cfg)))
     endpoint = MlOnlineEndpoint(
         f"{stack}-endpoint",
         {
             **endpoint_args(cfg, sizing),  # type: ignore[typeddict-item]
             **placed,
-            "image": runtime_image(
-                cfg, pulumi.Output.concat(registry.registry_url, "/shardstack/runtime:", image_tag(cfg))
-            ),
+            "image": image,
             "registry_id": registry.registry_id,
             "model_uri": uri,
             "weights_account_id": store.account_id,
@@ -156,7 +170,9 @@ def _azure(cfg: config.StackConfig, sizing: ModelSizing) -> dict[str, Any]:
         store.model_uri_prefix,
         uri,
         registry.registry_url,
+        image,
         endpoint=endpoint.endpoint_name,
+        endpoint_id=endpoint.endpoint_id,
         scoring_uri=endpoint.scoring_uri,
         workspace_name=endpoint.workspace_name,
         resource_group_name=group.name,

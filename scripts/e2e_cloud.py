@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/e2e_cloud.py --stack aws-dev
     .venv/bin/python scripts/e2e_cloud.py --stack aws-dev --timeout-min 90 --keep
+    .venv/bin/python scripts/e2e_cloud.py --stack aws-managed    # SageMaker (gcp-managed, azure-managed)
 
 Steps: `pulumi up` through the Automation API (the project in the repository root, the stack's config in
 stacks/Pulumi.<stack>.yaml), then, when the model lives in the stack's own new bucket, `weights push` of
@@ -16,6 +17,10 @@ then an in-cluster URL (http://<service>.<namespace>.svc.cluster.local:<port>) t
 cluster reaches. For such a stack (or with --port-forward) it runs `kubectl port-forward` to that Service
 with the stack's `kubeconfig` output (written to a 0600 temp file, removed afterwards) and talks to
 127.0.0.1 instead. kubectl then needs the same access to the Kubernetes API that `pulumi up` needs.
+
+A managed stack (`shardstack:serving.platform: managed`) runs as e2e_cloud_managed.py says: up without the
+endpoint, push the weights and the image (docker and the cloud's CLI), up the endpoint, one chat question
+through the platform's own invoke API, destroy.
 
 It is opt-in: without the Pulumi CLI, a Pulumi backend login or credentials for the stack's cloud (the
 stack's name starts with it: aws-*, gcp-*, azure-*) it prints "skipped: <what is missing>" and exits 0.
@@ -35,6 +40,7 @@ from typing import Any
 # The steps live beside this file, in e2e_cloud_*.py: running `python scripts/e2e_cloud.py` puts scripts/ on
 # sys.path, which is where these imports find them (scripts/ is not a package).
 from e2e_cloud_api import PROMPT
+from e2e_cloud_managed import MANAGED_TOOLS, is_managed
 from e2e_cloud_outcomes import EXIT_FAILED, EXIT_PASSED_OR_SKIPPED, EXIT_USAGE, Skipped, StepFailed, UsageError
 from e2e_cloud_preconditions import check_preconditions, check_stack, needs_port_forward, stack_config
 from e2e_cloud_run import REPO, run_stack, select_pulumi_stack
@@ -62,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "automatic for stacks that keep the API private",
     )
     args = parser.parse_args(argv)
+    args.managed = False  # whether the stack serves on a managed endpoint: main reads it from the stack file
     if args.timeout_min <= 0:
         parser.error(f"--timeout-min must be > 0; got {args.timeout_min:g}")
     return args
@@ -80,15 +87,21 @@ def main(
     args = parse_args(argv)  # exits 2 on a bad command line
     try:
         cloud = check_stack(args.stack, stacks_dir)
+        config = stack_config(args.stack, stacks_dir)
+        # A managed endpoint has no cluster to port-forward to: the platform's own invoke API answers.
+        args.managed = is_managed(config)
+        if args.managed and args.port_forward:
+            raise UsageError(f"{args.stack} serves on a managed endpoint, which has no cluster: drop --port-forward")
         # Missing tools or credentials first: where they are missing, this opt-in test is skipped, not misused.
-        args.port_forward = needs_port_forward(args.stack, stacks_dir, asked=args.port_forward)
+        args.port_forward = not args.managed and needs_port_forward(args.stack, stacks_dir, asked=args.port_forward)
         check_preconditions(
             cloud,
             port_forward=args.port_forward,
             which=which,
             environ=environ,
             home=home or Path.home(),
-            config=stack_config(args.stack, stacks_dir),
+            config=config,
+            tools=MANAGED_TOOLS[cloud] if args.managed else (),
         )
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -113,6 +113,7 @@ def check_preconditions(
     environ: Mapping[str, str],
     home: Path,
     config: Mapping[str, Any] | None = None,
+    tools: tuple[str, ...] = (),
 ) -> None:
     """Raise Skipped naming the first missing tool or credential; return when all are there."""
     if which("pulumi") is None:
@@ -138,6 +139,9 @@ def check_preconditions(
                 f"{setting.what} is not set: run `pulumi config set {setting.config_key} <value> -s "
                 f"<stack>` or set {' or '.join(setting.env)}"
             )
+    for tool in tools:
+        if which(tool) is None:
+            raise Skipped(f"a managed stack needs `{tool}` on PATH (to push the runtime image to its registry)")
     if port_forward:
         for tool in ("kubectl", *access.kubeconfig_tools):
             if which(tool) is None:

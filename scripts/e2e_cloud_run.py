@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e_cloud_api import MAX_TOKENS, PROMPT, complete, wait_until_ready
+from e2e_cloud_managed import PLATFORMS, exercise_managed
 from e2e_cloud_outcomes import StepFailed
 from e2e_cloud_port_forward import reachable_endpoint
 from e2e_cloud_seams import Seams
@@ -71,6 +72,8 @@ def run_stack(args: argparse.Namespace, select_stack: Callable[[str], Any], seam
         raise StepFailed("select the stack", _tail(str(error))) from error
     failure: BaseException | None = None
     try:
+        if args.managed:
+            return exercise_managed(stack, args, seams, PLATFORMS[args.stack.split("-", 1)[0]])
         return exercise(stack, args, seams)
     except BaseException as error:
         failure = error

@@ -1,6 +1,7 @@
 """Everything a run of scripts/e2e_cloud.py does outside this process, gathered in :class:`Seams`.
 
-HTTP, the clock, starting kubectl, local ports, the weights push and the log: the real ones are here, and the
+HTTP, the clock, starting kubectl, local ports, the weights push, other commands (docker, the clouds' CLIs), the
+offline plan and the log: the real ones are here, and the
 unit tests hand the run fakes of them instead, so that the whole sequence runs without a cloud.
 """
 
@@ -19,6 +20,8 @@ from typing import Any
 
 HttpGet = Callable[[str, Mapping[str, str], float], tuple[int, str]]
 HttpPost = Callable[[str, Mapping[str, Any], Mapping[str, str], float], tuple[int, str]]
+Run = Callable[[list[str], str | None], str]
+"""Run a command with this input; return its output; raise when it fails."""
 
 
 def http_get(url: str, headers: Mapping[str, str], timeout_s: float) -> tuple[int, str]:
@@ -63,6 +66,18 @@ def push_demo_weights(model_uri: str) -> None:
     push_checkpoint(str(prepare_demo_model()), model_uri, progress=True)
 
 
+def run(command: list[str], stdin: str | None) -> str:
+    """Run ``command`` with ``stdin``; return its standard output; raise CalledProcessError (with its stderr)."""
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def targets_outside_endpoint(stack: str) -> list[str]:
+    """A managed stack's URNs outside its endpoint, from the offline plan (see e2e_cloud_managed)."""
+    from e2e_cloud_managed import urns_outside_endpoint
+
+    return urns_outside_endpoint(stack)
+
+
 @dataclass
 class Seams:
     """Everything the run does outside this process; the tests replace them."""
@@ -75,4 +90,6 @@ class Seams:
     port_open: Callable[[int], bool] = port_open
     free_local_port: Callable[[], int] = free_local_port
     push_weights: Callable[[str], None] = push_demo_weights
+    run: Run = run
+    targets_outside_endpoint: Callable[[str], list[str]] = targets_outside_endpoint
     log: Callable[[str], None] = print

@@ -71,8 +71,8 @@ class FakeStack:
         self.outputs, self.up_error, self.destroy_error = outputs, up_error, destroy_error
         self.calls: list[str] = []
 
-    def up(self, on_output):
-        self.calls.append("up")
+    def up(self, on_output, target=None):
+        self.calls.append("up" if target is None else f"up {len(target)} targets")
         on_output("Resources: + 12 to create")
         if self.up_error:
             raise self.up_error
@@ -98,12 +98,17 @@ class FakeProcess:
         return self.returncode
 
 
-def make_seams(http: FakeHttp, clock: FakeClock, log: list[str], popen=None, push_weights=None) -> Seams:
+def make_seams(
+    http: FakeHttp, clock: FakeClock, log: list[str], popen=None, push_weights=None, run=None, targets=None
+) -> Seams:
     def no_popen(*args, **kwargs):
         raise AssertionError("no kubectl expected")
 
     def no_push(uri):
         raise AssertionError(f"no weights push expected (to {uri})")
+
+    def no_run(command, stdin):
+        raise AssertionError(f"no command expected ({command})")
 
     return Seams(
         http_get=http.get,
@@ -114,6 +119,8 @@ def make_seams(http: FakeHttp, clock: FakeClock, log: list[str], popen=None, pus
         port_open=lambda port: True,
         free_local_port=lambda: 18000,
         push_weights=push_weights or no_push,
+        run=run or no_run,
+        targets_outside_endpoint=targets or (lambda stack: []),
         log=log.append,
     )
 

@@ -252,3 +252,16 @@ def test_main_reports_pass_and_failure_with_exit_codes(stacks, home, capsys):
     assert "passed: aws-public answered 'Hello' with ' there'" in capsys.readouterr().out
     assert run("") == 1
     assert "FAILED in step 'completion': " in capsys.readouterr().err
+
+
+# --- managed stacks -------------------------------------------------------------------------------
+
+
+def test_a_managed_stack_is_skipped_without_docker_and_refuses_a_port_forward(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = CLOUD_ENV["aws"]
+    code = main(["--stack", "aws-managed"], which=on_path("pulumi", "aws"), environ=env, home=home)
+    assert code == 0 and "a managed stack needs `docker` on PATH" in capsys.readouterr().out
+    code = main(["--stack", "aws-managed", "--port-forward"], which=ALL_TOOLS, environ=env, home=home)
+    assert code == 2 and "has no cluster: drop --port-forward" in capsys.readouterr().err

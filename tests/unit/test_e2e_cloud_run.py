@@ -20,7 +20,8 @@ from e2e_cloud_run import run_stack  # noqa: E402
 
 
 def args(**overrides) -> argparse.Namespace:
-    values = {"stack": "aws-dev", "timeout_min": 60.0, "keep": False, "port_forward": False, **overrides}
+    values = {"stack": "aws-dev", "timeout_min": 60.0, "keep": False, "port_forward": False, "managed": False}
+    values.update(overrides)
     return argparse.Namespace(**values)
 
 

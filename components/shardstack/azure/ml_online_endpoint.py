@@ -99,6 +99,8 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
 
     endpoint_name: pulumi.Output[str]
     """Name of the online endpoint."""
+    endpoint_id: pulumi.Output[str]
+    """Resource ID of the online endpoint (its keys: ``POST <endpoint_id>/listKeys``)."""
     scoring_uri: pulumi.Output[str]
     """Where callers POST an OpenAI body, with the endpoint's key or token."""
     workspace_name: pulumi.Output[str]
@@ -223,6 +225,7 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
             self._autoscale(deployment, values["min_instances"], values["max_instances"], child)
 
         self.endpoint_name = endpoint.name
+        self.endpoint_id = endpoint.id
         self.scoring_uri = endpoint.properties.apply(lambda p: p.scoring_uri or "")
         self.workspace_name = pulumi.Output.from_input(workspace_name)
         self.identity_principal_id = identity.principal_id
@@ -233,6 +236,7 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint_name,
+                "endpoint_id": self.endpoint_id,
                 "scoring_uri": self.scoring_uri,
                 "workspace_name": self.workspace_name,
                 "identity_principal_id": self.identity_principal_id,

@@ -90,6 +90,9 @@ class VertexEndpoint(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     """The endpoint's resource name, ``projects/<p>/locations/<r>/endpoints/<id>``: what :predict and :rawPredict
     are called on."""
+    raw_predict_url: pulumi.Output[str]
+    """Where callers POST an OpenAI body: the dedicated endpoint's own DNS name, ``...:rawPredict`` (a dedicated
+    endpoint answers there only, not on the regional API)."""
     service_account_email: pulumi.Output[str]
     """The service account the deployed model runs as."""
     model: pulumi.Output[str]
@@ -193,6 +196,9 @@ class VertexEndpoint(pulumi.ComponentResource):
         )
 
         self.endpoint = resource_name
+        self.raw_predict_url = pulumi.Output.concat(
+            "https://", endpoint.dedicated_endpoint_dns, "/v1/", resource_name, ":rawPredict"
+        )
         self.service_account_email = account.email
         self.model = deployment.model
         self.deployed_model_id = deployment.deployed_model_id
@@ -203,6 +209,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
+                "raw_predict_url": self.raw_predict_url,
                 "service_account_email": self.service_account_email,
                 "model": self.model,
                 "deployed_model_id": self.deployed_model_id,
