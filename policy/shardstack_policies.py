@@ -196,8 +196,13 @@ def _buckets_versioned(args: StackValidationArgs, report: Report) -> None:
                 report(f"{bucket.name}: no BlobServiceProperties with isVersioningEnabled true for it", bucket.urn)
 
 
+WORKSPACE_STORAGE = "shardstack:azure:MlOnlineEndpoint$"
+"""In the URN of the storage an Azure ML workspace requires, which holds the workspace's own records, not weights:
+deleting it with its workspace is what `pulumi destroy` should do."""
+
+
 def _buckets_protected(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type in BUCKETS and not args.opts.protect:
+    if args.resource_type in BUCKETS and not args.opts.protect and WORKSPACE_STORAGE not in args.urn:
         report(f"{args.name}: protect is not set; a `pulumi destroy` or a replacement would delete the weights")
 
 

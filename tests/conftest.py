@@ -17,8 +17,9 @@ REPO = TESTS.parent
 
 FAST_TIER = ("unit", "contract", "plan")
 """The directories under tests/ that ``--fast`` runs: in one process, under mocks, with no server, emulator or
-scanner. tests/runtime (real processes, servers and emulators), tests/k8s (checkov, trivy) and tests/static
-(lint, format, types, packaging) run in the full suite only; so does any new directory until it is listed here."""
+scanner. tests/runtime (real processes, servers and emulators), tests/k8s (checkov, trivy), tests/static
+(lint, format, types, packaging) and tests/cloud_apis (cloud API fakes served as processes) run in the full suite
+only; so does any new directory until it is listed here."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

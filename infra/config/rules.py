@@ -290,8 +290,8 @@ def platform_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
 
 def _endpoint_offer_problems(cfg: StackConfig, checked: Checked, platform: catalog.Platform) -> list[Problem]:
     """The endpoint's shape as the cloud's platform offers it, and the model's shards on one instance."""
-    given = {k: getattr(cfg.endpoint, k) for k in ENDPOINT_KEYS if cfg.endpoint is not None}
-    given = {k: v for k, v in given.items() if v is not None and checked.valid(f"endpoint.{k}")}
+    valid = [k for k in ENDPOINT_KEYS if checked.valid(f"endpoint.{k}")]
+    given = {k: v for k in valid if (v := getattr(cfg.endpoint, k, None)) is not None}
     model = {"dtype": cfg.model.dtype}
     if checked.valid("model.shards") and cfg.model.shards != "auto":
         model["shards"] = cfg.model.shards

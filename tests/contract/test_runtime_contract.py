@@ -53,7 +53,7 @@ def _kubelet_env(
 
 def test_every_contract_variable_is_read_by_the_runtime() -> None:
     read = {v for variables in settings._SOURCES.values() for v in variables}
-    assert set(rc.CONTRACT_ENV) - {rc.ENV_POD_NAME} <= read
+    assert set(rc.CONTRACT_ENV) - {rc.ENV_POD_NAME} | set(rc.MANAGED_ENV) <= read
     assert {rc.LWS_LEADER_ADDRESS, rc.LWS_GROUP_SIZE, rc.LWS_WORKER_INDEX} <= read
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"unit", "contract", "plan"}
-FULL_ONLY = {"runtime", "k8s", "static"}
-"""Servers, emulators, real processes (runtime), security scans (k8s), lint, types and packaging (static)."""
+FULL_ONLY = {"runtime", "k8s", "static", "cloud_apis"}
+"""Servers, emulators, real processes (runtime), security scans (k8s), lint, types and packaging (static), fakes of
+cloud APIs served as processes (cloud_apis)."""
 
 PROBE = """
 def test_probe():

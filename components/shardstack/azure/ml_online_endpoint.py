@@ -73,6 +73,7 @@ SCALE_IN_GPU_PERCENT = 20
 WORKSPACE_NAME_LENGTH = 33
 """Azure ML workspace names: 3 to 33 characters."""
 KEY_VAULT_NAME_LENGTH = 24
+WORKSPACE_SOFT_DELETE_DAYS = 30
 ACCOUNT_NAME_LENGTH = 24
 
 __all__ = ["MlOnlineEndpoint", "MlOnlineEndpointArgs", "validate_ml_online_endpoint_args"]
@@ -270,6 +271,19 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
             default_to_o_auth_authentication=True,
             allow_cross_tenant_replication=False,
             tags=self._tags,
+            opts=child,
+        )
+        # Versions and soft delete keep what the workspace stores (its deployments' records) recoverable.
+        storage.BlobServiceProperties(
+            f"{name}-workspace-blob-service",
+            account_name=account.name,
+            resource_group_name=self._group,
+            blob_services_name="default",
+            is_versioning_enabled=True,
+            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=WORKSPACE_SOFT_DELETE_DAYS),
+            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(
+                enabled=True, days=WORKSPACE_SOFT_DELETE_DAYS
+            ),
             opts=child,
         )
         vault = keyvault.Vault(

@@ -53,10 +53,10 @@ CONTRACT_ENV = (
     ENV_DTYPE,
     ENV_API_KEY,
     ENV_CACHE_DIR,
-    ENV_PLATFORM,
-    ENV_RANKS_HERE,
 )
-"""Every variable of the contract; extra env passed by callers may not reuse these names."""
+"""Every variable of a pod's contract; extra env passed by callers may not reuse these names."""
+MANAGED_ENV = (ENV_PLATFORM, ENV_RANKS_HERE)
+"""What a managed endpoint's container gets beside the pod's contract (``shardstack.managed_endpoint``)."""
 
 RESERVED_ENV_PREFIXES = ("SHARDSTACK_", "LWS_")
 """Prefixes owned by the contract and by LeaderWorkerSet's injected variables."""
