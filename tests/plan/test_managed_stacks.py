@@ -33,7 +33,7 @@ def container_env(stack: str, graph: Graph) -> dict[str, str]:
     if stack == "aws-managed":
         return graph.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["environment"]
     if stack == "gcp-managed":
-        return graph.one("pulumi-python:dynamic:Resource").inputs["env"]
+        return graph.one("pulumi-python:dynamic/shardstack:VertexModelDeployment").inputs["env"]
     return graph.one("azure-native:machinelearningservices:OnlineDeployment").inputs["properties"][
         "environmentVariables"
     ]

@@ -16,7 +16,7 @@ ACCOUNT = "gcp:serviceaccount/account:Account"
 BUCKET_READER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 REPOSITORY_READER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
 ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
-DEPLOYMENT = "pulumi-python:dynamic:Resource"
+DEPLOYMENT = "pulumi-python:dynamic/shardstack:VertexModelDeployment"
 
 IMAGE = "us-central1-docker.pkg.dev/acme-ml/shardstack/runtime:0.1.0"
 BASE: dict[str, Any] = {

@@ -43,11 +43,12 @@ Vertex AI gives the container ``AIP_HTTP_PORT`` (``port``) and the other ``AIP_*
 is passed sorted by name: Pulumi does not keep a map's order, and a value that refers to another variable
 (``$(OTHER)``) is expanded only if that one comes first.
 
-Every Model it uploads is labelled ``shardstack-deployment: <the resource's id>`` besides ``labels``, so an
-update or delete that a failure interrupted is finished by the next run (it retires every deployed model of
-this resource but the current one), and ``gcloud ai models list --filter=labels.shardstack-deployment=<id>``
-lists them. Failures name the step (upload, deploy, undeploy, delete, read), the resource and the API's
-message.
+Every Model it uploads carries ``labels``, ``shardstack-component: VertexModelDeployment`` (unless ``labels``
+names the component) and ``shardstack-deployment: <the resource's id>``. The last lets the next run finish an
+update or delete that a failure interrupted (it retires every deployed model of this resource but the current
+one), and ``gcloud ai models list --filter=labels.shardstack-deployment=<id>`` lists them.
+
+Failures name the step (upload, deploy, undeploy, delete, read), the resource and the API's message.
 
 For tests, the provider takes the API's address and a credentials factory::
 
@@ -87,13 +88,13 @@ DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/dut
 # How long each long-running operation is awaited. Past it the provider gives up, and the operation goes on in
 # Vertex AI (its name is in the error).
 UPLOAD_TIMEOUT_S = 30 * 60
-"""Upload registers the image by reference (Vertex AI copies nothing): minutes, unless the region is busy."""
+"""Upload takes minutes; half an hour leaves room for a busy region."""
 MAX_DEPLOYMENT_TIMEOUT_S = 2 * 3600
 """ModelContainerSpec.deployment_timeout's documented limit; a deploy without one is awaited this long."""
 DEPLOY_MARGIN_S = 30 * 60
 """On top of the deployment timeout: a deploy also provisions the machines and pulls the image."""
 UNDEPLOY_TIMEOUT_S = 30 * 60
-"""Undeploy drains the replicas and releases the machines."""
+"""Undeploy stops the replicas and releases their machines."""
 DELETE_TIMEOUT_S = 10 * 60
 """Deleting a Model removes only its registration."""
 

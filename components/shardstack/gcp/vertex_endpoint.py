@@ -164,9 +164,7 @@ class VertexEndpoint(pulumi.ComponentResource):
             # The deployment below sets the traffic; this resource must not reset it.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["trafficSplit"]),
         )
-        resource_name = pulumi.Output.concat(
-            "projects/", endpoint.project, "/locations/", region, "/endpoints/", endpoint.name
-        )
+        resource_name = pulumi.Output.concat("projects/", project, "/locations/", region, "/endpoints/", endpoint.name)
         deployment = VertexModelDeployment(
             f"{name}-deployment",
             {

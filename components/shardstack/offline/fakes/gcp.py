@@ -55,6 +55,9 @@ class GcpFakes(ProviderFakes):
             )
         elif type_token == "gcp:storage/bucket:Bucket":
             out.update(url=f"gs://{obj_name}")
+        elif type_token == "gcp:vertex/aiEndpoint:AiEndpoint":
+            # A dedicated endpoint's own DNS name: <endpoint id>.<region>-<project number>.prediction.vertexai.goog
+            out.update(dedicatedEndpointDns=f"{obj_name}.{location}-123456789.prediction.vertexai.goog")
         elif type_token == "gcp:projects/serviceIdentity:ServiceIdentity":
             # A Google-managed service agent of the project, e.g. Vertex AI's.
             agent = inputs["service"].split(".")[0]
