@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from shardstack import catalog
@@ -292,7 +292,7 @@ def _endpoint_offer_problems(cfg: StackConfig, checked: Checked, platform: catal
     """The endpoint's shape as the cloud's platform offers it, and the model's shards on one instance."""
     valid = [k for k in ENDPOINT_KEYS if checked.valid(f"endpoint.{k}")]
     given = {k: v for k in valid if (v := getattr(cfg.endpoint, k, None)) is not None}
-    model = {"dtype": cfg.model.dtype}
+    model: dict[str, Any] = {"dtype": cfg.model.dtype}
     if checked.valid("model.shards") and cfg.model.shards != "auto":
         model["shards"] = cfg.model.shards
     if checked.valid("model.params") and cfg.model.params is not None:

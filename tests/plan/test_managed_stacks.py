@@ -16,7 +16,7 @@ from shardstack.testing import Graph
 
 REPO = Path(__file__).resolve().parents[2]
 
-ENDPOINTS = {
+ENDPOINTS: dict[str, tuple[str, catalog.Platform]] = {
     "aws-managed": ("shardstack:aws:SageMakerEndpoint", "sagemaker"),
     "gcp-managed": ("shardstack:gcp:VertexEndpoint", "vertex"),
     "azure-managed": ("shardstack:azure:MlOnlineEndpoint", "azureml"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def test_up_push_up_ask_destroy(monkeypatch: pytest.MonkeyPatch) -> None:
     done: list[Any] = []
     asked: list[Any] = []
 
-    def invoke(outputs: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    def invoke(outputs: Mapping[str, Any], body: Mapping[str, Any]) -> Mapping[str, Any]:
         asked.append((outputs["endpoint"], body))
         return ANSWER
 

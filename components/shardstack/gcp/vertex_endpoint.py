@@ -44,7 +44,7 @@ from shardstack.errors import ArgumentError
 from shardstack.gcp.args import VertexEndpointArgs
 from shardstack.gcp.cluster import service_account_id
 from shardstack.gcp.labels import COMPONENT_LABEL
-from shardstack.gcp.vertex_deployment import VertexModelDeployment
+from shardstack.gcp.vertex_deployment import VertexModelDeployment, VertexModelDeploymentArgs
 from shardstack.gcp.vertex_endpoint_specs import ARTIFACT_REGISTRY_IMAGE, PLATFORM, VERTEX_ENDPOINT
 from shardstack.k8s.inference_specs import DEFAULT_SHM_SIZE_GIB
 from shardstack.managed_endpoint import container_env
@@ -165,31 +165,33 @@ class VertexEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["trafficSplit"]),
         )
         resource_name = pulumi.Output.concat("projects/", project, "/locations/", region, "/endpoints/", endpoint.name)
+        deployment_args = VertexModelDeploymentArgs(
+            project=project,
+            region=region,
+            endpoint=resource_name,
+            display_name=name,
+            image_uri=args["image"],
+            env=container_env(PLATFORM, args, shape),
+            port=PORT,
+            predict_route=PREDICT_ROUTE,
+            health_route=HEALTH_ROUTE,
+            # NCCL and torch's shared-memory transport between the ranks on the machine.
+            shared_memory_size_mb=DEFAULT_SHM_SIZE_GIB * 1024 * shape.shards,
+            deployment_timeout_s=shape.startup_timeout_s,
+            machine_type=shape.offer.instance_type,
+            accelerator_type=accelerator_type(shape.gpu),
+            accelerator_count=shape.gpus_per_instance,
+            min_replica_count=values["min_instances"],
+            max_replica_count=values["max_instances"],
+            autoscaling_target_duty_cycle=values["target_duty_cycle"],
+            service_account=account.email,
+            labels=labels,
+        )
+        if "kms_key_name" in args:
+            deployment_args["kms_key_name"] = args["kms_key_name"]
         deployment = VertexModelDeployment(
             f"{name}-deployment",
-            {
-                "project": project,
-                "region": region,
-                "endpoint": resource_name,
-                "display_name": name,
-                "image_uri": args["image"],
-                "env": container_env(PLATFORM, args, shape),
-                "port": PORT,
-                "predict_route": PREDICT_ROUTE,
-                "health_route": HEALTH_ROUTE,
-                # NCCL and torch's shared-memory transport between the ranks on the machine.
-                "shared_memory_size_mb": DEFAULT_SHM_SIZE_GIB * 1024 * shape.shards,
-                "deployment_timeout_s": shape.startup_timeout_s,
-                "machine_type": shape.offer.instance_type,
-                "accelerator_type": accelerator_type(shape.gpu),
-                "accelerator_count": shape.gpus_per_instance,
-                "min_replica_count": values["min_instances"],
-                "max_replica_count": values["max_instances"],
-                "autoscaling_target_duty_cycle": values["target_duty_cycle"],
-                "service_account": account.email,
-                "labels": labels,
-                **({"kms_key_name": args["kms_key_name"]} if "kms_key_name" in args else {}),
-            },
+            deployment_args,
             opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
 
