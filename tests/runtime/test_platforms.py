@@ -14,21 +14,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from api_harness import API_KEY, REPLY_TEXT, SETTINGS, FakeEngine, assert_openai_error, serve
+from storage_emulators import Emulator, azure_emulator, gcs_emulator, s3_emulator  # noqa: F401 (fixtures)
 
+from shardstack.testing import Graph, run_program
 from shardstack_runtime.http import create_app
 from shardstack_runtime.local import free_ports, gpu_sets
 from shardstack_runtime.settings import from_env
+from shardstack_runtime.weights.cli import push_checkpoint
 
 CHAT = {"model": "fake-llama", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 COMPLETION = {"model": "fake-llama", "prompt": "hi", "max_tokens": 8}
 KEY = {"Authorization": f"Bearer {API_KEY}"}
 DOCKERFILE = Path(__file__).resolve().parents[2] / "runtime" / "Dockerfile"
+DEPLOYMENT = "pulumi-python:dynamic/shardstack:VertexModelDeployment"
 SAGEMAKER_URL = "http://127.0.0.1:8080"
 """SageMaker's contract: the container answers on port 8080."""
 
@@ -162,36 +168,136 @@ def test_kubernetes_has_no_platform_routes(base_url: str) -> None:
         assert client.post("/invocations", json=CHAT).status_code == 404
 
 
-@pytest.mark.parametrize("ranks", [1, 2], ids=["one-rank", "a-group-in-one-container"])
-def test_the_image_starts_as_sagemaker_starts_it(tiny_model_dir: Path, tmp_path: Path, ranks: int) -> None:
-    # `docker run <image> serve`: the image's ENTRYPOINT, then the word. Only the env a SageMaker Model of ours sets
-    # (with SHARDSTACK_RANKS_HERE, a whole replica group on one instance), plus the address to bind here (tests
-    # listen on 127.0.0.1) and free metrics ports.
+@dataclass(frozen=True)
+class Started:
+    """A platform's container as our component configures it: its env, and where the platform talks to it."""
+
+    env: dict[str, str]
+    health_url: str
+    predict_url: str
+    body: Callable[[str], dict[str, Any]]
+    """The body of one prediction request as the platform sends it, for the served model's name."""
+    answer: Callable[[dict[str, Any]], dict[str, Any]]
+    """The completion inside the platform's response."""
+
+
+def _component(component: Callable[[], Any], resource_type: str) -> Graph:
+    graph = run_program(component)
+    assert graph.of_type(resource_type)
+    return graph
+
+
+def as_sagemaker_starts_it(model_uri: str, shards: int) -> Started:
+    """SageMakerEndpoint's Model: the env it sets; SageMaker sends GET /ping and POST /invocations to port 8080."""
+    from shardstack.aws.sagemaker_endpoint import SageMakerEndpoint
+
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shardstack/runtime:0.1.0"
+    args = {"gpu": "l4", "image": image, "model_uri": model_uri, "dtype": "fp32", "shards": shards}
+    model = _component(lambda: SageMakerEndpoint("llm", args), "aws:sagemaker/model:Model")  # type: ignore[arg-type]
+    env = model.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["environment"]
+    return Started(
+        env, f"{SAGEMAKER_URL}/ping", f"{SAGEMAKER_URL}/invocations", lambda name: {**COMPLETION, "model": name}, dict
+    )
+
+
+def as_vertex_starts_it(model_uri: str, shards: int) -> Started:
+    """VertexEndpoint's deployment: the env it sets, plus the AIP_* variables Vertex AI sets from its container spec
+    (port and routes); Vertex AI sends GET to the health route and {"instances": [...]} to the predict route."""
+    from shardstack.gcp.vertex_endpoint import VertexEndpoint
+
+    image = "us-central1-docker.pkg.dev/acme/shardstack/runtime:0.1.0"
+    args = {"gpu": "l4", "region": "us-central1", "image": image, "model_uri": model_uri, "dtype": "fp32",
+            "shards": shards}  # fmt: skip
+    graph = _component(lambda: VertexEndpoint("llm", args), DEPLOYMENT)  # type: ignore[arg-type]
+    spec = graph.one(DEPLOYMENT).inputs
+    url = f"http://127.0.0.1:{spec['port']}"
+    env = {**spec["env"], "AIP_MODE": "PREDICTION", "AIP_HTTP_PORT": str(spec["port"]),
+           "AIP_HEALTH_ROUTE": spec["health_route"], "AIP_PREDICT_ROUTE": spec["predict_route"]}  # fmt: skip
+    return Started(
+        env,
+        url + spec["health_route"],
+        url + spec["predict_route"],
+        lambda name: {"instances": [{"model": name, "prompt": "hi"}], "parameters": {"max_tokens": 8}},
+        lambda response: response["predictions"][0],
+    )
+
+
+def as_azureml_starts_it(model_uri: str, shards: int) -> Started:
+    """MlOnlineEndpoint's deployment: the env it sets; Azure ML probes the environment's readiness route and posts
+    to its scoring route, on the port the routes name."""
+    from shardstack.azure.ml_online_endpoint import MlOnlineEndpoint
+
+    ids = "/subscriptions/0/resourceGroups/llm/providers"
+    args = {"gpu": "t4", "resource_group_name": "llm", "location": "eastus", "image": "llmacr.azurecr.io/rt:1",
+            "registry_id": f"{ids}/Microsoft.ContainerRegistry/registries/llmacr", "model_uri": model_uri,
+            "weights_account_id": f"{ids}/Microsoft.Storage/storageAccounts/w", "dtype": "fp32",
+            "shards": shards}  # fmt: skip
+    kinds = "azure-native:machinelearningservices"
+    graph = _component(lambda: MlOnlineEndpoint("llm", args), f"{kinds}:OnlineDeployment")  # type: ignore[arg-type]
+    env = graph.one(f"{kinds}:OnlineDeployment").inputs["properties"]["environmentVariables"]
+    routes = graph.one(f"{kinds}:EnvironmentVersion").inputs["properties"]["inferenceConfig"]
+
+    def url(route: str) -> str:
+        return f"http://127.0.0.1:{routes[route]['port']}{routes[route]['path']}"
+
+    return Started(env, url("readinessRoute"), url("scoringRoute"), lambda name: {**CHAT, "model": name}, dict)
+
+
+PLATFORM_STARTS = {"sagemaker": as_sagemaker_starts_it, "vertex": as_vertex_starts_it, "azureml": as_azureml_starts_it}
+EMULATORS = {"sagemaker": "s3_emulator", "vertex": "gcs_emulator", "azureml": "azure_emulator"}
+"""Where each platform's instances read weights from: its cloud's object storage, here an emulator of it."""
+
+
+# aiohttp (under gcsfs and adlfs) warns that a tokenizer file's bytes are a large body to send at once.
+@pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes:ResourceWarning")
+@pytest.mark.parametrize(
+    ("platform", "ranks"),
+    [("sagemaker", 1), ("sagemaker", 2), ("vertex", 2), ("azureml", 1)],
+    ids=["sagemaker", "sagemaker-a-group-in-one-container", "vertex-a-group", "azureml"],
+)
+def test_the_image_starts_as_each_platform_starts_it(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    platform: str,
+    ranks: int,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The image's ENTRYPOINT with `serve` after it (`docker run <image> serve`, as SageMaker starts a container),
+    # with exactly the env our component gives the platform's container: a whole replica group of `ranks` on one
+    # instance, the weights in the cloud's object storage. Besides it, only what points this machine's process at
+    # its stand-ins: the storage emulator (in the cloud, the endpoint's identity), the address to bind (tests listen
+    # on 127.0.0.1) and free metrics ports.
+    store: Emulator = request.getfixturevalue(EMULATORS[platform])
+    store.apply(monkeypatch)
+    name = f"{platform}-{ranks}"
+    model_uri = store.uri(f"{name}/")
+    push_checkpoint(str(tiny_model_dir), model_uri, progress=False)
+    started = PLATFORM_STARTS[platform](model_uri, ranks)
     declared = re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE.read_text(), re.M)
     assert declared is not None
     entrypoint = json.loads(declared.group(1))
     command = [str(Path(sys.executable).parent / entrypoint[0]), *entrypoint[1:], "serve"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHARDSTACK_", "AIP_"))}
-    env |= {"SHARDSTACK_PLATFORM": "sagemaker", "SHARDSTACK_MODEL_URI": str(tiny_model_dir), "SHARDSTACK_DTYPE": "fp32",
-            "SHARDSTACK_HOST": "127.0.0.1", "SHARDSTACK_METRICS_PORT": str(free_ports(ranks)),
-            "SHARDSTACK_RANKS_HERE": str(ranks)}  # fmt: skip
-    log = tmp_path / "sagemaker.log"
+    env |= started.env
+    env |= {"SHARDSTACK_HOST": "127.0.0.1", "SHARDSTACK_METRICS_PORT": str(free_ports(ranks))}
+    log = tmp_path / f"{platform}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
-        deadline, ping = time.monotonic() + 180, 0
-        while ping != 200:
+        deadline, health = time.monotonic() + 180, 0
+        while health != 200:
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             with contextlib.suppress(httpx.HTTPError):
-                ping = httpx.get(f"{SAGEMAKER_URL}/ping", timeout=2).status_code  # SageMaker's 2 s per ping
+                health = httpx.get(started.health_url, timeout=2).status_code  # SageMaker's 2 s per ping
             time.sleep(0.2)
-        answer = httpx.post(f"{SAGEMAKER_URL}/invocations", json={**COMPLETION, "model": tiny_model_dir.name},
-                            headers={"Content-Type": "application/json"}, timeout=60)  # fmt: skip
+        answer = httpx.post(started.predict_url, json=started.body(name), timeout=60)
         assert answer.status_code == 200, answer.text
-        assert answer.json()["usage"]["completion_tokens"] == 8
-        assert "as a sagemaker container on http://127.0.0.1:8080" in log.read_text()
+        assert started.answer(answer.json())["usage"]["completion_tokens"] == 8
+        port = started.predict_url.split(":")[2].split("/")[0]
+        assert f"as a {platform} container on http://127.0.0.1:{port}" in log.read_text()
         if ranks > 1:
-            assert f"ready: {ranks} ranks serving http://127.0.0.1:8080/v1" in log.read_text()
+            assert f"ready: {ranks} ranks serving" in log.read_text()
     finally:
         process.send_signal(signal.SIGTERM)
         try:
