@@ -34,3 +34,21 @@ def container_env(
         rc.ENV_RANKS_HERE: str(shape.shards),
         **contract,
     }
+
+
+def shape_outputs(
+    component: pulumi.ComponentResource, shape: ManagedShape, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Set what every managed endpoint reports of its shape on ``component`` (``instance_type``, ``shards``,
+    ``startup_timeout_s``, ``hourly_usd_min``/``_max``); return them for ``register_outputs``."""
+    price = shape.offer.usd_per_hour
+    outputs = {
+        "instance_type": pulumi.Output.from_input(shape.offer.instance_type),
+        "shards": pulumi.Output.from_input(shape.shards),
+        "startup_timeout_s": pulumi.Output.from_input(shape.startup_timeout_s),
+        "hourly_usd_min": round(values["min_instances"] * price, 4),
+        "hourly_usd_max": round(values["max_instances"] * price, 4),
+    }
+    for name, value in outputs.items():
+        setattr(component, name, value)
+    return outputs

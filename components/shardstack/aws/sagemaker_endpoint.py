@@ -45,7 +45,7 @@ from shardstack.aws.args import SageMakerEndpointArgs
 from shardstack.aws.specs import ECR_IMAGE, SAGEMAKER_ENDPOINT
 from shardstack.aws.tags import component_tags
 from shardstack.errors import ArgumentError
-from shardstack.managed_endpoint import container_env
+from shardstack.managed_endpoint import container_env, shape_outputs
 from shardstack.specs.managed_endpoint import managed_shape
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Values, arguments_first
@@ -230,20 +230,12 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
         self.execution_role_arn = role.arn
-        self.instance_type = pulumi.Output.from_input(shape.offer.instance_type)
-        self.shards = pulumi.Output.from_input(shape.shards)
-        self.startup_timeout_s = pulumi.Output.from_input(shape.startup_timeout_s)
-        self.hourly_usd_min, self.hourly_usd_max = shape.hourly_usd(values)
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint_name,
                 "endpoint_arn": self.endpoint_arn,
                 "execution_role_arn": self.execution_role_arn,
-                "instance_type": self.instance_type,
-                "shards": self.shards,
-                "startup_timeout_s": self.startup_timeout_s,
-                "hourly_usd_min": self.hourly_usd_min,
-                "hourly_usd_max": self.hourly_usd_max,
+                **shape_outputs(self, shape, values),
             }
         )
 

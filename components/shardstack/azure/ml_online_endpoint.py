@@ -50,7 +50,7 @@ from shardstack.azure.ml_endpoint_specs import ML_ONLINE_ENDPOINT, PLATFORM
 from shardstack.azure.tags import component_tags
 from shardstack.errors import ArgumentError
 from shardstack.k8s import runtime_contract as rc
-from shardstack.managed_endpoint import container_env
+from shardstack.managed_endpoint import container_env, shape_outputs
 from shardstack.specs.managed_endpoint import managed_shape
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Values, arguments_first
@@ -230,10 +230,6 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
         self.scoring_uri = endpoint.properties.apply(lambda p: p.scoring_uri or "")
         self.workspace_name = pulumi.Output.from_input(workspace_name)
         self.identity_principal_id = identity.principal_id
-        self.instance_type = pulumi.Output.from_input(shape.offer.instance_type)
-        self.shards = pulumi.Output.from_input(shape.shards)
-        self.startup_timeout_s = pulumi.Output.from_input(shape.startup_timeout_s)
-        self.hourly_usd_min, self.hourly_usd_max = shape.hourly_usd(values)
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint_name,
@@ -241,11 +237,7 @@ class MlOnlineEndpoint(pulumi.ComponentResource):
                 "scoring_uri": self.scoring_uri,
                 "workspace_name": self.workspace_name,
                 "identity_principal_id": self.identity_principal_id,
-                "instance_type": self.instance_type,
-                "shards": self.shards,
-                "startup_timeout_s": self.startup_timeout_s,
-                "hourly_usd_min": self.hourly_usd_min,
-                "hourly_usd_max": self.hourly_usd_max,
+                **shape_outputs(self, shape, values),
             }
         )
 

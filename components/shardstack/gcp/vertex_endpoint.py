@@ -47,7 +47,7 @@ from shardstack.gcp.labels import COMPONENT_LABEL
 from shardstack.gcp.vertex_deployment import VertexModelDeployment, VertexModelDeploymentArgs
 from shardstack.gcp.vertex_endpoint_specs import ARTIFACT_REGISTRY_IMAGE, PLATFORM, VERTEX_ENDPOINT
 from shardstack.k8s.inference_specs import DEFAULT_SHM_SIZE_GIB
-from shardstack.managed_endpoint import container_env
+from shardstack.managed_endpoint import container_env, shape_outputs
 from shardstack.specs.managed_endpoint import managed_shape
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Values, arguments_first
@@ -202,10 +202,6 @@ class VertexEndpoint(pulumi.ComponentResource):
         self.service_account_email = account.email
         self.model = deployment.model
         self.deployed_model_id = deployment.deployed_model_id
-        self.instance_type = pulumi.Output.from_input(shape.offer.instance_type)
-        self.shards = pulumi.Output.from_input(shape.shards)
-        self.startup_timeout_s = pulumi.Output.from_input(shape.startup_timeout_s)
-        self.hourly_usd_min, self.hourly_usd_max = shape.hourly_usd(values)
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -213,11 +209,7 @@ class VertexEndpoint(pulumi.ComponentResource):
                 "service_account_email": self.service_account_email,
                 "model": self.model,
                 "deployed_model_id": self.deployed_model_id,
-                "instance_type": self.instance_type,
-                "shards": self.shards,
-                "startup_timeout_s": self.startup_timeout_s,
-                "hourly_usd_min": self.hourly_usd_min,
-                "hourly_usd_max": self.hourly_usd_max,
+                **shape_outputs(self, shape, values),
             }
         )
 

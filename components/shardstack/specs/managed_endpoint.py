@@ -68,11 +68,6 @@ class ManagedShape:
     def gpus_per_instance(self) -> int:
         return self.offer.gpu_count
 
-    def hourly_usd(self, values: Values) -> tuple[float, float]:
-        """The list price per hour of ``min_instances`` and of ``max_instances`` instances."""
-        price = self.offer.usd_per_hour
-        return round(values["min_instances"] * price, 4), round(values["max_instances"] * price, 4)
-
 
 def _model(values: Values) -> catalog.GpuModel:
     return catalog.GPUS[values["gpu"].strip().lower()]
