@@ -147,13 +147,18 @@ def resolved_gpus_per_node(values: Values, cloud: catalog.Cloud) -> int:
     return DEFAULT_GPUS_PER_NODE if DEFAULT_GPUS_PER_NODE in counts else counts[0]
 
 
-def _node_range(values: Values) -> Iterator[Problem]:
-    low, high = values["min_nodes"], values["max_nodes"]
-    if high < low:
-        yield Problem(("max_nodes",), f"is less than min_nodes={low!r}; max_nodes must be ≥ min_nodes", high)
+def ordered_range(fewest: str, most: str) -> Rule:
+    """The rule that ``most`` ≥ ``fewest`` (the two ends of a range of nodes or instances)."""
+
+    def check(values: Values) -> Iterator[Problem]:
+        low, high = values[fewest], values[most]
+        if high < low:
+            yield Problem((most,), f"is less than {fewest}={low!r}; {most} must be ≥ {fewest}", high)
+
+    return Rule((fewest, most), check)
 
 
-NODE_RANGE = Rule(("min_nodes", "max_nodes"), _node_range)
+NODE_RANGE = ordered_range("min_nodes", "max_nodes")
 """max_nodes ≥ min_nodes, for every pool of nodes (GPU and system pools alike)."""
 
 

@@ -20,7 +20,7 @@ from shardstack import catalog
 from shardstack.errors import did_you_mean, one_of
 from shardstack.k8s.inference_specs import SHARDED_INFERENCE
 from shardstack.limits import GPUS_PER_NODE, SHARDS
-from shardstack.specs.gpu_pool import GpuKey
+from shardstack.specs.gpu_pool import GpuKey, ordered_range
 from shardstack.specs.kinds import Count, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -118,13 +118,6 @@ def managed_shape(platform: catalog.Platform, values: Values) -> ManagedShape:
     return ManagedShape(
         _model(values), offer, shards or offer.gpu_count, timeout or startup_timeout_s(weight_bytes(values))
     )
-
-
-def _instance_range(values: Values) -> Iterator[Problem]:
-    low, high = values["min_instances"], values["max_instances"]
-    if high < low:
-        message = f"is less than min_instances={low!r}; max_instances must be ≥ min_instances"
-        yield Problem(("max_instances",), message, high)
 
 
 def _catalogue_rules(platform: catalog.Platform) -> tuple[Rule, ...]:
@@ -277,7 +270,7 @@ def managed_endpoint_spec(platform: catalog.Platform | None) -> Spec:
         SHARDED_INFERENCE.arg("env"),
     )
     rules = (
-        Rule(("min_instances", "max_instances"), _instance_range),
+        ordered_range("min_instances", "max_instances"),
         *((*_catalogue_rules(platform), _model_uri_rule(platform)) if platform else ()),
     )
     return Spec(
