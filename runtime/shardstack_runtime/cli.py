@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from shardstack_runtime.settings import RankSettings, SettingsError, from_env
-from shardstack_runtime.timeouts import PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
+from shardstack_runtime.timeouts import DRAIN_TIMEOUT_S, PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
 
 log = logging.getLogger("shardstack_runtime")
 
@@ -52,6 +52,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         balance=args.balance,
         rendezvous_timeout_s=args.rendezvous_timeout,
         pipeline_timeout_s=args.pipeline_timeout,
+        drain_timeout_s=args.drain_timeout,
     )
     if (problem := _check_options(options, settings.world_size)) is not None:
         print(f"error: {problem}", file=sys.stderr)
@@ -94,6 +95,8 @@ def _check_options(options, world_size: int) -> str | None:
         return f"--rendezvous-timeout {options.rendezvous_timeout_s:g}: must be a positive number of seconds"
     if options.pipeline_timeout_s <= 0:
         return f"--pipeline-timeout {options.pipeline_timeout_s:g}: must be a positive number of seconds"
+    if options.drain_timeout_s < 0:
+        return f"--drain-timeout {options.drain_timeout_s:g}: must be 0 or more seconds"
     return None
 
 
@@ -138,6 +141,13 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=PIPELINE_TIMEOUT_S,
         help=f"seconds a rank waits for a peer once serving before it fails the group (default {PIPELINE_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=DRAIN_TIMEOUT_S,
+        help="seconds a stopping leader lets running requests finish, refusing new ones with 503 "
+        f"(default {DRAIN_TIMEOUT_S:g})",
     )
 
 

@@ -30,7 +30,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-STOP_GRACE_S = 30.0
+from .timeouts import DRAIN_TIMEOUT_S
+
+STOP_GRACE_S = DRAIN_TIMEOUT_S + 30.0
+"""How long the group may take to stop: the leader's drain, then the ranks leaving the group."""
 POLL_S = 0.2
 
 
@@ -113,6 +116,7 @@ def _serve_flags(args: argparse.Namespace) -> list[str]:
         "balance",
         "rendezvous_timeout",
         "pipeline_timeout",
+        "drain_timeout",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -229,7 +233,8 @@ def _supervise(args: argparse.Namespace, procs: list[subprocess.Popen], stop: di
 
 
 def _stop_all(procs: list[subprocess.Popen]) -> None:
-    """Stop the leader first (it tells the workers to stop), then any rank still running; SIGKILL after a grace."""
+    """Stop the leader first (it drains its running requests, then tells the workers to stop), then any rank still
+    running; SIGKILL after a grace."""
     deadline = time.monotonic() + STOP_GRACE_S
     for group in (procs[:1], procs[1:]):
         for proc in group:

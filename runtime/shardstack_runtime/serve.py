@@ -30,13 +30,17 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .settings import RankSettings
-from .timeouts import PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
+from .timeouts import DRAIN_TIMEOUT_S, PIPELINE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
 
 log = logging.getLogger("shardstack_runtime")
 
 EXIT_SERVE_FAILED = 1
 READY_POLL_S = 0.2
 FAULT_GRACE_S = 2.0
+API_CLOSE_TIMEOUT_S = 5
+"""After the drain, how long uvicorn waits for the connections left (idle keep-alives) before it closes them."""
+WORKER_DRAIN_MARGIN_S = 10.0
+"""A worker waits for the leader's drain this much longer than the drain itself: the shutdown message's trip."""
 """After the pipeline breaks, keep answering (503 to requests, /ready false) this long before exiting, so
 that clients in flight get their 503 and the readiness probe sees the rank leave."""
 T = TypeVar("T")
@@ -63,6 +67,8 @@ class ServeOptions:
     """Bound on each wait for the other ranks: to join, then to finish loading."""
     pipeline_timeout_s: float = PIPELINE_TIMEOUT_S
     """Bound on every wait for a peer once serving."""
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
+    """How long a stopping leader lets running requests finish (http/drain.py); workers wait that long for it."""
 
 
 def device_of(settings: RankSettings) -> str:
@@ -116,13 +122,16 @@ class _RankServer:
         self.failed = False
         self.metrics = None
         self.servers: list = []
+        self.draining: set = set()
+        """The servers that finish their running requests before they stop (the API's)."""
         self.stopping = asyncio.Event()
         from .threads import leave_cores_to_compute
 
         self.threads = leave_cores_to_compute()
         """torch's cores, all for this rank's compute thread: the engine's or the worker loop's (threads.py)."""
 
-    def _server(self, app, port: int, **config):
+    def _server(self, app, port: int, *, drains: bool = False, **config):
+        """A uvicorn server on ``port``; one that ``drains`` is left to stop itself when told to stop."""
         import uvicorn
 
         class Server(uvicorn.Server):
@@ -134,13 +143,17 @@ class _RankServer:
 
         server = Server(uvicorn.Config(app, host=self.options.host, port=port, log_level="warning", **config))
         self.servers.append(server)
+        if drains:
+            self.draining.add(server)
         return server
 
-    def _stop(self) -> None:
+    def _stop(self, *, everything: bool = False) -> None:
+        """Stop serving: /ready turns 503 at once; the API drains first unless ``everything`` must stop now."""
         self.ready.clear()
         self.stopping.set()
         for server in self.servers:
-            server.should_exit = True
+            if everything or server not in self.draining:
+                server.should_exit = True
 
     def _fail(self, error: BaseException) -> int:
         self.failed = True
@@ -178,13 +191,14 @@ class _RankServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, self._stop)
-        probe_task = asyncio.ensure_future(self._server(probes, self.settings.metrics_port).serve())
+        # The probes answer until the rank exits: /ready says 503 while it drains.
+        probe_task = asyncio.ensure_future(self._server(probes, self.settings.metrics_port, drains=True).serve())
         try:
             if self.settings.world_size == 1:
                 return await self._serve_whole_model()
             return await self._serve_rank_of_pipeline()
         finally:
-            self._stop()
+            self._stop(everything=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await probe_task
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -270,9 +284,9 @@ class _RankServer:
                 self.metrics.record_weights_load(shard.load_report.seconds, shard.load_report.bytes_fetched)
             self.ready.set()
             working = _in_daemon_thread(lambda: self._work(group, shard))
-            if not await self._first(working):
-                # SIGTERM while the worker thread waits in a receive: tearing the group down under it could
-                # block; the process exits anyway, and the leader sees this rank leave.
+            if not await self._first(working) and not await self._leader_drains(working):
+                # Still in a receive after the leader's drain: tearing the group down under the worker thread
+                # could block; the process exits anyway, and the leader sees this rank leave.
                 joined = False
                 return 0
             self.ready.clear()
@@ -287,6 +301,13 @@ class _RankServer:
         finally:
             if joined:
                 leave_group(group)
+
+    async def _leader_drains(self, working: asyncio.Future) -> bool:
+        """Told to stop, a worker keeps serving the pipeline while the leader drains (its running requests pass
+        through every rank), until the leader shuts the pipeline down; True if it did within the drain timeout."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(working), self.options.drain_timeout_s + WORKER_DRAIN_MARGIN_S)
+        return working.done()
 
     def _work(self, group, shard) -> int:
         """The worker rank's compute thread: choose the compute path, then run the pipeline loop."""
@@ -316,18 +337,36 @@ class _RankServer:
 
         s = self.settings
         self.metrics = metrics = Metrics(engine.model_name, max_model_len=engine.max_model_len)
-        api = self._server(
-            create_app(
-                engine,
-                ServerSettings(
-                    api_key=s.api_key, platform=s.platform, health_route=s.health_route, predict_route=s.predict_route
-                ),
-                metrics=metrics,
+        app = create_app(
+            engine,
+            ServerSettings(
+                api_key=s.api_key, platform=s.platform, health_route=s.health_route, predict_route=s.predict_route
             ),
+            metrics=metrics,
+        )
+        api = self._server(
+            app,
             s.api_port,
-            timeout_graceful_shutdown=30,
+            drains=True,
+            # Connections left once the drain is over are idle keep-alives: close them soon.
+            timeout_graceful_shutdown=API_CLOSE_TIMEOUT_S,
         )
         outcome = {"code": 0}
+
+        async def drain_when_stopped() -> None:
+            await self.stopping.wait()
+            drain = app.state.drain
+            drain.begin()
+            running = drain.in_flight
+            if running:
+                print(f"draining: {running} requests running", file=sys.stderr, flush=True)
+            if not await drain.idle(self.options.drain_timeout_s):
+                print(
+                    f"drain timeout ({self.options.drain_timeout_s:g} s): {drain.in_flight} requests cut",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            api.should_exit = True
 
         async def watch_engine() -> None:
             started = time.monotonic()
@@ -354,6 +393,7 @@ class _RankServer:
             self._stop()
 
         watcher = asyncio.create_task(watch_engine())
+        drainer = asyncio.create_task(drain_when_stopped())
         on = "" if s.platform == "kubernetes" else f" as a {s.platform} container"
         print(
             f"serving {s.model_uri}{on} on http://{self.options.host}:{s.api_port} "
@@ -364,8 +404,9 @@ class _RankServer:
         try:
             await api.serve()
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, drainer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             engine.shutdown()
         return outcome["code"]

@@ -15,3 +15,8 @@ stuck behind a hung rank fail in a minute, not after the rendezvous timeout."""
 KEEPALIVE_S = 1.0
 """How often an idle leader tells the workers it is alive (at most a quarter of the pipeline timeout);
 this is also how soon an idle leader notices a dead worker."""
+
+DRAIN_TIMEOUT_S = 30.0
+"""How long a stopping leader lets running requests finish (:mod:`.http.drain`): a long answer streams at tens of
+tokens a second, so this covers most; the pod's termination grace period (the IaC side) leaves room for it and
+for leaving the group. Workers keep the pipeline up that long, and a little more, for the leader."""

@@ -88,3 +88,12 @@ def test_a_leaderworkerset_rank_reads_what_the_controller_injects() -> None:
     rank = settings.from_env(_kubelet_env(container, pod, injected, secrets={("api", "token"): "k"}))
 
     assert (rank.rank, rank.world_size, rank.leader_addr) == (1, 3, "llm-1.llm.shardstack")
+
+
+def test_the_pod_waits_for_the_runtime_to_drain() -> None:
+    from shardstack.k8s.inference_pod import TERMINATION_GRACE_PERIOD_S
+    from shardstack_runtime import serve, timeouts
+
+    assert rc.DRAIN_TIMEOUT_S == timeouts.DRAIN_TIMEOUT_S
+    # SIGTERM comes after the preStop sleep; the workers hold on for the leader's drain and its margin.
+    assert TERMINATION_GRACE_PERIOD_S > rc.PRE_STOP_SLEEP_S + timeouts.DRAIN_TIMEOUT_S + serve.WORKER_DRAIN_MARGIN_S

@@ -24,8 +24,11 @@ SHM_VOLUME = "shm"
 SECRET_FILES_VOLUME = "secret-files"
 WEIGHTS_VOLUME = "weights"
 
-TERMINATION_GRACE_PERIOD_S = 60
-"""Time for the leader to finish in-flight requests and for ranks to leave the process group."""
+LEAVE_GROUP_S = 25
+"""After the drain: the leader's shutdown message to the workers, and every rank leaving the process group."""
+TERMINATION_GRACE_PERIOD_S = rc.PRE_STOP_SLEEP_S + rc.DRAIN_TIMEOUT_S + LEAVE_GROUP_S
+"""Time for the Service to stop routing to the pod, the leader to finish its running requests (the workers keep
+the pipeline up meanwhile) and the ranks to leave the process group, before the kubelet kills them."""
 
 STARTUP_PERIOD_S = 10
 STARTUP_FAILURE_THRESHOLD = 180
@@ -286,6 +289,10 @@ def rank_pod_template(settings: ShardedInferenceSettings, pod: RankPod) -> k8s.c
         security_context=pod_security.restricted_container_security_context(),
         volume_mounts=_volume_mounts(settings, pod),
         termination_message_policy="FallbackToLogsOnError",
+        # The image has no shell; the kubelet sleeps itself (Kubernetes 1.30+).
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=rc.PRE_STOP_SLEEP_S))
+        ),
     )
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -90,6 +90,15 @@ READY_PATH = "/ready"
 METRICS_PATH = "/metrics"
 """Prometheus metrics, vLLM-like names."""
 
+# -- stopping ---------------------------------------------------------------------------------------
+
+DRAIN_TIMEOUT_S = 30
+"""How long a stopping leader lets its running requests finish, refusing new ones with 503 (the runtime's
+``--drain-timeout`` default; a contract test checks the two agree)."""
+PRE_STOP_SLEEP_S = 5
+"""A rank waits this long before it is told to stop: the time for its endpoints to leave the Service, so that
+new requests go elsewhere before the leader starts refusing them."""
+
 # -- filesystem -----------------------------------------------------------------------------------
 
 CACHE_DIR = "/var/cache/shardstack"

@@ -16,6 +16,7 @@ from ..metrics import Metrics
 from ..openai_responses import ChatCompletionResponse, CompletionResponse, ModelCard, ModelList
 from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
+from .drain import Drain
 from .errors import add_error_handlers
 from .gate import RequestGate
 from .platforms import add_platform_routes, platform_routes
@@ -23,7 +24,7 @@ from .service import Service, json_response
 
 
 def create_app(engine: Engine, settings: ServerSettings, *, metrics: Metrics | None = None) -> FastAPI:
-    """Build the HTTP app serving ``engine``; state lives in ``app.state`` (engine, settings, metrics).
+    """Build the HTTP app serving ``engine``; state lives in ``app.state`` (engine, settings, metrics, drain).
 
     Pass ``metrics`` to share one registry with code that records outside requests (weight loading);
     by default the app makes its own, reachable as ``app.state.metrics``.
@@ -45,11 +46,12 @@ def create_app(engine: Engine, settings: ServerSettings, *, metrics: Metrics | N
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = Service(engine, settings, metrics, model_name)
+    app.state.drain = drain = Drain()
     if (routes := platform_routes(settings.platform, settings.health_route, settings.predict_route)) is not None:
         add_platform_routes(app, settings.platform, *routes)
     app.include_router(_router)
     add_error_handlers(app)
-    app.add_middleware(RequestGate, settings=settings, metrics=metrics)
+    app.add_middleware(RequestGate, settings=settings, metrics=metrics, drain=drain)
     if settings.cors_allow_origins:
         # Outside the gate, so that browsers' preflight requests (which carry no key) are answered.
         app.add_middleware(

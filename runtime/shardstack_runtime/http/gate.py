@@ -2,7 +2,8 @@
 
 :class:`RequestGate` is raw ASGI middleware rather than a FastAPI dependency so that a request without
 the API key, or with a body over ``max_body_bytes``, is refused before the app parses or buffers it.
-It also counts every response by route, method and status for the metrics.
+It also counts every response by route, method and status for the metrics, and the requests in flight for
+draining (:mod:`.drain`): a draining rank refuses new requests with 503 before they reach a route.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..metrics import Metrics
 from ..server_settings import ServerSettings
+from .drain import RETRY_AFTER_S, Drain
 from .errors import error_body
 from .platforms import platform_routes
 
@@ -27,8 +29,9 @@ class RequestGate:
     an oversized or unauthenticated request costs neither parsing nor buffering.
     """
 
-    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics, drain: Drain) -> None:
         self.app = app
+        self.drain = drain
         self.api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
         routes = platform_routes(settings.platform, settings.health_route, settings.predict_route)
         # The platform's health checker carries no key either.
@@ -55,8 +58,28 @@ class RequestGate:
             self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        if self.drain.draining:
+            await _send_error(
+                send,
+                503,
+                "This replica is shutting down; retry the request (another replica answers it).",
+                code="server_shutting_down",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+                error_type="server_error",
+            )
+            return
+        self.drain.started()
+        try:
+            await self._admit(scope, receive, send)
+        finally:
+            self.drain.finished()
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
-        if self.api_key is not None and scope["path"] not in self.open_paths and scope["method"] != "OPTIONS":
+        if self.api_key is not None and scope["method"] != "OPTIONS":
             problem = self._key_problem(headers.get(b"authorization"))
             if problem:
                 await _send_error(
@@ -138,9 +161,15 @@ async def _body_too_large(send: Send, limit: int) -> None:
 
 
 async def _send_error(
-    send: Send, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    error_type: str = "invalid_request_error",
 ) -> None:
-    body = error_body(message, "invalid_request_error", None, code).encode()
+    body = error_body(message, error_type, None, code).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
