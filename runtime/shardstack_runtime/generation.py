@@ -94,6 +94,9 @@ class StageStats:
 class EngineStats:
     running: int = 0
     waiting: int = 0
+    kv_cache_usage: float = 0.0
+    """Share of the KV cache the running sequences hold, 0 to 1. In a pipeline every stage caches the same
+    positions of the same sequences for its own layers, so the leader's count is every stage's."""
     extra: dict[str, float] = field(default_factory=dict)
     stages: list[StageStats] = field(default_factory=list)
     """One per rank of a pipeline; empty for a single-rank engine."""

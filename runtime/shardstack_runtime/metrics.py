@@ -353,8 +353,14 @@ class _EngineStatsCollector(Collector):
             "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels=["model_name"]
         )
         waiting.add_metric([self.model_name], stats.waiting)
+        # vLLM's name and meaning (0 to 1, despite "perc"), so that its dashboards and autoscaling rules read it.
+        kv_cache = GaugeMetricFamily(
+            "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels=["model_name"]
+        )
+        kv_cache.add_metric([self.model_name], stats.kv_cache_usage)
         yield running
         yield waiting
+        yield kv_cache
         if stats.extra:
             extra = GaugeMetricFamily(
                 "shardstack_engine_stat", "Engine-specific statistics, by name.", labels=["model_name", "stat"]

@@ -94,7 +94,7 @@ class FakeEngine:
         return self.is_ready
 
     def stats(self) -> EngineStats:
-        return EngineStats(running=self.running, waiting=0, extra={"kv_cache_usage_perc": 0.25})
+        return EngineStats(running=self.running, waiting=0, kv_cache_usage=0.25, extra={"max_slots": 4.0})
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         self.requests.append(request)

@@ -101,7 +101,8 @@ def test_metrics_names_and_counters_move(
     )
     assert metric(after, "vllm:num_requests_running", **labels) == engine.running == 0
     assert "vllm:num_requests_waiting{" in after
-    assert metric(after, "shardstack_engine_stat", stat="kv_cache_usage_perc") == 0.25
+    assert metric(after, "vllm:kv_cache_usage_perc", **labels) == 0.25
+    assert metric(after, "shardstack_engine_stat", stat="max_slots") == 4.0
     assert metric(after, "shardstack_weights_load_seconds", **labels) == 2.5
     assert metric(after, "shardstack_weights_load_bytes", **labels) == 270_000_000
     assert metric(after, "shardstack_http_requests_total", route="/v1/completions", method="POST", status="200") >= 1

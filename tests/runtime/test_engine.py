@@ -455,3 +455,19 @@ def test_the_vocabulary_rule_leaves_an_empty_prompt_to_its_own_refusal() -> None
     assert tokens_outside([], 10) is None
     assert tokens_outside([0, 9], 10) is None
     assert tokens_outside([3, 10, -1], 10) == "token id 10 at position 1 is outside the model's vocabulary (0 to 9)"
+
+
+def test_the_kv_cache_usage_counts_the_running_sequences_positions(engine: Engine) -> None:
+    # 4 slots x 128 positions; one sequence of 3 prompt tokens held while it decodes.
+    seen: list[float] = []
+
+    async def generate_and_watch() -> None:
+        async for event in engine.generate(request([5, 6, 7], max_tokens=40, ignore_eos=True, temperature=0.0)):
+            if event.token_id is not None:
+                seen.append(engine.stats().kv_cache_usage)
+
+    asyncio.run(generate_and_watch())
+    capacity = 4 * 128
+    # Read from another thread than the engine's: at the last token the sequence may already be freed.
+    assert 0 < seen[0] <= 4 / capacity < max(seen) <= (3 + 40) / capacity
+    assert engine.stats().kv_cache_usage == 0  # all freed once the request ended

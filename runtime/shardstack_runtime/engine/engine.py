@@ -209,8 +209,8 @@ class Engine:
         stats = EngineStats(
             running=len(sequences),
             waiting=self._num_waiting(),
+            kv_cache_usage=cached / capacity if capacity else 0.0,
             extra={
-                "kv_cache_usage": cached / capacity if capacity else 0.0,
                 "max_slots": float(self.max_slots or 0),
                 **{k: float(v) for k, v in self.scheduler.counters.items()},
             },
