@@ -104,3 +104,20 @@ def test_bad_arguments_fail_construct_with_the_components_message(provider: Prov
             "shardstack:k8s:ShardedInference", "bad", {"image": DEFAULT_IMAGE, "modelUri": "s3://w/m/", "shards": 0}
         )
     assert "shards=0 must be a whole number from 1 to 64" in str(refused.value.details())
+
+
+def test_construct_a_managed_endpoint_sized_from_its_parameters(provider: Provider) -> None:
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shardstack/runtime:0.1.0"
+    response = provider.construct(
+        "shardstack:aws:SageMakerEndpoint",
+        "llm",
+        {"gpu": "l4", "image": image, "modelUri": "s3://w/llama/", "params": 70e9, "maxInstances": 3},
+    )
+    registered = provider.monitor.registered
+    (model,) = [r for r in registered if r["type"] == "aws:sagemaker/model:Model"]
+    assert model["inputs"]["primaryContainer"]["environment"]["SHARDSTACK_RANKS_HERE"] == "8"
+    (target,) = [r for r in registered if r["type"] == "aws:appautoscaling/target:Target"]
+    assert target["inputs"]["maxCapacity"] == 3  # 3 over the wire is 3.0: whole again
+    state = json_format.MessageToDict(response.state)
+    assert state["instanceType"] == "ml.g6.48xlarge"
+    assert state["hourlyUsdMax"] == pytest.approx(3 * state["hourlyUsdMin"])
