@@ -84,6 +84,9 @@ class InstallationInference(TypedDict, total=False):
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port. Default: no other namespace
     may."""
+    grafana_dashboard: bool
+    """Create a ConfigMap holding the deployment's Grafana dashboard (``shardstack.k8s.dashboard``), labelled
+    ``grafana_dashboard: "1"`` for the Grafana sidecar (kube-prometheus-stack's) to load. Default: False."""
     api_key_secret: SecretKeyRef
     """Existing Secret key holding the API bearer token, passed as SHARDSTACK_API_KEY. Default: no key."""
     api_service_annotations: Mapping[str, pulumi.Input[str]]

@@ -64,6 +64,7 @@ def variants_program() -> None:
             "model_uri": "s3://weights/llama-3-70b/",
             "shards": 4,
             "replica_groups": 2,
+            "grafana_dashboard": True,
             "gpus_per_shard": 2,
             "namespace": "gpu-serving",
             "public": True,
@@ -157,6 +158,7 @@ def test_every_kind_shardstack_renders_is_covered(manifests: dict[str, Any]) -> 
         "Deployment",
         "PersistentVolumeClaim",
         "LeaderWorkerSet",
+        "ConfigMap",
     }
 
 

@@ -190,3 +190,13 @@ def test_the_scanner_checks_a_group_cannot_pass_are_annotated_on_it_with_why() -
     # Pinned by digest and without secrets in env: nothing to excuse, no annotation.
     pinned = render(image=IMAGE + "@sha256:" + "0" * 64).one(STS, "llm-g0").inputs["metadata"]
     assert "annotations" not in pinned or not pinned["annotations"]
+
+
+def test_the_grafana_dashboard_is_a_configmap_the_sidecar_loads_only_when_asked() -> None:
+    from shardstack.k8s.dashboard import UID, dashboard_json
+
+    assert not render().of_type("kubernetes:core/v1:ConfigMap")
+    (config_map,) = render(grafana_dashboard=True).of_type("kubernetes:core/v1:ConfigMap")
+    assert config_map.inputs["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map.inputs["metadata"]["namespace"] == "shardstack"
+    assert config_map.inputs["data"] == {f"{UID}.json": dashboard_json()}

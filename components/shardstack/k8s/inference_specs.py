@@ -294,6 +294,13 @@ SHARDED_INFERENCE = Spec(
             default_doc="no other namespace may",
         ),
         Arg(
+            "grafana_dashboard",
+            Flag(),
+            "Create a ConfigMap holding the deployment's Grafana dashboard (``shardstack.k8s.dashboard``), labelled "
+            '``grafana_dashboard: "1"`` for the Grafana sidecar (kube-prometheus-stack\'s) to load.',
+            default=False,
+        ),
+        Arg(
             "api_key_secret",
             Record(SECRET_KEY_REF),
             "Existing Secret key holding the API bearer token, passed as SHARDSTACK_API_KEY.",

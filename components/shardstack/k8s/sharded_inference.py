@@ -27,9 +27,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from shardstack.errors import ArgumentError
+from shardstack.k8s import dashboard, pod_security
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import network_policies as netpol
-from shardstack.k8s import pod_security
 from shardstack.k8s import runtime_contract as rc
 from shardstack.k8s.inference_pod import (
     CACHE_VOLUME,
@@ -53,6 +53,8 @@ from shardstack.k8s.sharded_inference_args import (
 TYPE_TOKEN = "shardstack:k8s:ShardedInference"
 APP_NAME = "shardstack-inference"
 RANK_COMPONENT = "inference"
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+"""The label the Grafana sidecar of kube-prometheus-stack loads dashboards by (its chart's default)."""
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 LWS_KIND = "LeaderWorkerSet"
@@ -133,6 +135,8 @@ class ShardedInference(pulumi.ComponentResource):
         api_service = self._api_service(name, s, namespace, leader_selector, labels("api"))
 
         self._disruption_budget(name, namespace, instance_selector, labels("disruption-budget"))
+        if s.grafana_dashboard:
+            self._grafana_dashboard(name, namespace, labels("dashboard"))
         self._network_policies(
             name,
             s,
@@ -174,6 +178,17 @@ class ShardedInference(pulumi.ComponentResource):
         )
         # Taking the name from the Namespace makes every object below wait for it.
         return ns.metadata.apply(lambda m: m.name or s.namespace)
+
+    def _grafana_dashboard(self, name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> None:
+        """The dashboard as a ConfigMap the Grafana sidecar loads (it watches for this label in every namespace)."""
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-dashboard", namespace=namespace, labels={**labels, GRAFANA_DASHBOARD_LABEL: "1"}
+            ),
+            data={f"{dashboard.UID}.json": dashboard.dashboard_json()},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _service_account(
         self, name: str, s: ShardedInferenceSettings, namespace: pulumi.Input[str], labels: dict[str, str]

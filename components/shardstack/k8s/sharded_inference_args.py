@@ -95,6 +95,7 @@ class ShardedInferenceSettings:
     allowed_cidrs: list[str]
     api_allowed_namespaces: list[str]
     monitoring_namespace_selector: dict[str, str] | None
+    grafana_dashboard: bool
     api_key_secret: SecretKeyRef | None
     api_service_annotations: dict[str, pulumi.Input[str]]
     mode: str
@@ -144,6 +145,7 @@ def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferen
         allowed_cidrs=list(values.get("allowed_cidrs") or []),
         api_allowed_namespaces=list(values.get("api_allowed_namespaces") or []),
         monitoring_namespace_selector=dict(monitoring) if monitoring is not None else None,
+        grafana_dashboard=values["grafana_dashboard"],
         api_key_secret=values.get("api_key_secret"),
         api_service_annotations=dict(values.get("api_service_annotations") or {}),
         mode=values["mode"],
