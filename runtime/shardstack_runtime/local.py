@@ -28,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from .timeouts import DRAIN_TIMEOUT_S
 
@@ -74,12 +74,15 @@ def available_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def free_ports(count: int = 1, host: str = "127.0.0.1") -> int:
-    """The first of ``count`` consecutive free ports on ``host`` (rank r's probes listen on the first + r)."""
+def free_ports(count: int = 1, host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
+    """The first of ``count`` consecutive free ports on ``host`` (rank r's probes listen on the first + r), none of
+    them in ``avoid``: ports already promised to the group but not yet bound, so free to the OS."""
     while True:
         with socket.socket() as s:
             s.bind((host, 0))
             first = s.getsockname()[1]
+        if set(range(first, first + count)) & set(avoid):
+            continue
         try:
             for port in range(first + 1, first + count):
                 with socket.socket() as s:
@@ -128,7 +131,8 @@ def rank_commands(
     args: argparse.Namespace, cpus: list[int], gpus: list[list[int]] | None = None
 ) -> list[tuple[list[str], dict[str, str], list[int]]]:
     """Each rank's command line, environment and CPU set; with ``gpus``, each rank's own GPUs too."""
-    rendezvous_port = args.rendezvous_port or free_ports(1, args.host)
+    promised = {args.api_port, *range(args.metrics_port, args.metrics_port + args.shards)}
+    rendezvous_port = args.rendezvous_port or free_ports(1, args.host, avoid=promised)
     sets = cpu_sets(cpus, args.shards)
     ranks = []
     for rank, cpu_set in enumerate(sets):

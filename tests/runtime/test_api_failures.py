@@ -53,6 +53,8 @@ def test_an_unavailable_engine_is_a_503_to_retry(client: openai.OpenAI, engine: 
     with pytest.raises(openai.InternalServerError) as excinfo:
         client.completions.create(model=MODEL, prompt="[unavailable]")
     assert excinfo.value.status_code == 503 and "queue is full" in excinfo.value.message
+    # A load balancer or client waits and sends it again: the refusal says when.
+    assert excinfo.value.response.headers["retry-after"] == "1"
     good_completion(client)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 
 RETRY_AFTER_S = 1
-"""What a refused request is told: another replica group, or this one's successor, answers within a second or so."""
+"""What a request refused for now is told (a draining replica, a full queue): another replica group, a successor or
+a freed slot answers within a second or so."""
 
 
 class Drain:

@@ -33,6 +33,7 @@ from ..openai_responses import (
 from ..openai_responses import FinishReason as ResponseFinishReason
 from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..server_settings import ServerSettings
+from .drain import RETRY_AFTER_S
 from .errors import APIError, error_body
 from .plan import Choice, Plan, Planner
 from .streaming import EventStream, GenerationFailed, close_shielded, merge_events, unless_disconnected
@@ -175,7 +176,9 @@ class Service:
                                 "says why); this replica will restart. Retry.",
                                 503,
                             )
-                        raise GenerationFailed("The engine aborted the request (it may be shutting down). Retry.", 503)
+                        raise GenerationFailed(
+                            "The engine aborted the request (it may be shutting down). Retry.", 503, RETRY_AFTER_S
+                        )
                 yield choice, event
             if any(c.finish_reason is None for c in plan.choices):
                 raise GenerationFailed("The engine ended a request without a finish reason.")
@@ -201,7 +204,10 @@ class Service:
             finished = await unless_disconnected(request, collect)
         except GenerationFailed as exc:
             logger.error("request %s failed: %s", plan.request_id, exc.message)
-            raise APIError(exc.status_code, exc.message, type="server_error", code="engine_error") from exc
+            retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+            raise APIError(
+                exc.status_code, exc.message, type="server_error", code="engine_error", headers=retry
+            ) from exc
         if not finished:
             raise APIError(
                 CLIENT_CLOSED_REQUEST,

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
 from ..generation import Engine, EngineUnavailableError, GenerationEvent, GenerationRequest
+from .drain import RETRY_AFTER_S
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +25,12 @@ logger = logging.getLogger(__name__)
 class GenerationFailed(Exception):
     """The engine failed or aborted a request after it was accepted."""
 
-    def __init__(self, message: str, status_code: int = 500) -> None:
+    def __init__(self, message: str, status_code: int = 500, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        """When the request may be sent again (a full queue, a model not serving yet): its Retry-After."""
 
 
 async def merge_events(
@@ -62,7 +65,9 @@ async def merge_events(
             if error is not None:
                 logger.error("engine.generate failed for %s", requests[index].request_id, exc_info=error)
                 if isinstance(error, EngineUnavailableError):
-                    raise GenerationFailed(f"The model is unavailable: {error}. Retry later.", status_code=503)
+                    raise GenerationFailed(
+                        f"The model is unavailable: {error}. Retry later.", status_code=503, retry_after_s=RETRY_AFTER_S
+                    )
                 raise GenerationFailed(f"The engine failed while generating: {type(error).__name__}: {error}")
             if event is None:
                 running -= 1
