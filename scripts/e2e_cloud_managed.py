@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from e2e_cloud_api import MAX_TOKENS, PROMPT
-from e2e_cloud_outcomes import StepFailed
+from e2e_cloud_outcomes import StepFailed, tail
 from e2e_cloud_seams import Run, Seams
 
 CHAT: dict[str, Any] = {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}
@@ -74,31 +74,31 @@ def exercise_managed(stack: Any, args: argparse.Namespace, seams: Seams, platfor
     try:
         first = stack.up(on_output=seams.log, target=seams.targets_outside_endpoint(args.stack))
     except Exception as error:
-        raise StepFailed("up the store and the registry", str(error)[-3000:]) from error
+        raise StepFailed("up the store and the registry", tail(str(error))) from error
     outputs = {name: output.value for name, output in first.outputs.items()}
     seams.log(f"== push the demo weights: {outputs['model_uri']}")
     try:
         seams.push_weights(str(outputs["model_uri"]))
     except Exception as error:
-        raise StepFailed("push the weights", str(error)[-3000:]) from error
+        raise StepFailed("push the weights", tail(str(error))) from error
     seams.log(f"== push the runtime image: {outputs['image']}")
     try:
         platform.registry_login(outputs, seams.run)
         for command in copy_image(SOURCE_IMAGE, str(outputs["image"])):
             seams.run(command, None)
     except Exception as error:
-        raise StepFailed("push the image", str(error)[-3000:]) from error
+        raise StepFailed("push the image", tail(str(error))) from error
     seams.log(f"== up, with the endpoint: {args.stack}")
     try:
         result = stack.up(on_output=seams.log)
     except Exception as error:
-        raise StepFailed("up the endpoint", str(error)[-3000:]) from error
+        raise StepFailed("up the endpoint", tail(str(error))) from error
     outputs = {name: output.value for name, output in result.outputs.items()}
     seams.log(f"== chat: {PROMPT!r}, max_tokens {MAX_TOKENS}, through the platform's invoke API")
     try:
         answer = platform.invoke(outputs, CHAT)
     except Exception as error:
-        raise StepFailed("ask the endpoint", str(error)[-3000:]) from error
+        raise StepFailed("ask the endpoint", tail(str(error))) from error
     try:
         text = answer["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError) as error:

@@ -7,6 +7,14 @@ from __future__ import annotations
 
 EXIT_PASSED_OR_SKIPPED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+OUTPUT_TAIL_CHARS = 3000
+"""How much of a failing tool's output a failure shows: its end, where the cause is."""
+
+
+def tail(text: str) -> str:
+    """The end of ``text``, at most OUTPUT_TAIL_CHARS characters."""
+    return text if len(text) <= OUTPUT_TAIL_CHARS else "…" + text[-OUTPUT_TAIL_CHARS:]
+
 
 class Skipped(Exception):
     """A precondition of this opt-in test is missing: report it and exit 0."""

@@ -14,13 +14,11 @@ from typing import Any
 
 from e2e_cloud_api import MAX_TOKENS, PROMPT, complete, wait_until_ready
 from e2e_cloud_managed import PLATFORMS, exercise_managed
-from e2e_cloud_outcomes import StepFailed
+from e2e_cloud_outcomes import StepFailed, tail
 from e2e_cloud_port_forward import reachable_endpoint
 from e2e_cloud_seams import Seams
 
 REPO = Path(__file__).resolve().parents[1]
-
-OUTPUT_TAIL_CHARS = 3000
 
 
 def exercise(stack: Any, args: argparse.Namespace, seams: Seams) -> str:
@@ -29,7 +27,7 @@ def exercise(stack: Any, args: argparse.Namespace, seams: Seams) -> str:
     try:
         result = stack.up(on_output=seams.log)
     except Exception as error:
-        raise StepFailed("up", _tail(str(error))) from error
+        raise StepFailed("up", tail(str(error))) from error
     outputs = {name: output.value for name, output in result.outputs.items()}
     endpoint = outputs.get("endpoint")
     if not endpoint:
@@ -41,7 +39,7 @@ def exercise(stack: Any, args: argparse.Namespace, seams: Seams) -> str:
         try:
             seams.push_weights(str(model_uri))
         except Exception as error:
-            raise StepFailed("push the weights", _tail(str(error))) from error
+            raise StepFailed("push the weights", tail(str(error))) from error
     api_key = outputs.get("api_key")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = seams.clock() + args.timeout_min * 60
@@ -69,7 +67,7 @@ def run_stack(args: argparse.Namespace, select_stack: Callable[[str], Any], seam
     try:
         stack = select_stack(args.stack)
     except Exception as error:
-        raise StepFailed("select the stack", _tail(str(error))) from error
+        raise StepFailed("select the stack", tail(str(error))) from error
     failure: BaseException | None = None
     try:
         if args.managed:
@@ -96,14 +94,10 @@ def finish(stack: Any, args: argparse.Namespace, failure: BaseException | None, 
     try:
         stack.destroy(on_output=seams.log)
     except Exception as error:
-        detail = f"{_tail(str(error))}\nits resources may still exist (and cost money): run {again}"
+        detail = f"{tail(str(error))}\nits resources may still exist (and cost money): run {again}"
         if failure is None:
             raise StepFailed("destroy", detail) from error
         print(f"destroy failed too: {detail}", file=sys.stderr)
-
-
-def _tail(text: str) -> str:
-    return text if len(text) <= OUTPUT_TAIL_CHARS else "…" + text[-OUTPUT_TAIL_CHARS:]
 
 
 def select_pulumi_stack(stack: str) -> Any:
