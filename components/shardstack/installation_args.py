@@ -12,7 +12,7 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.k8s.args import SecretKeyRef, Toleration, WeightsCache
+from shardstack.k8s.args import Autoscaling, SecretKeyRef, Toleration, WeightsCache
 from shardstack.pool_args import SystemPool
 
 
@@ -101,6 +101,9 @@ class InstallationInference(TypedDict, total=False):
     """Let ``pulumi up`` wait until every rank is ready. Turn off when the weights are pushed after the first ``pulumi
     up`` (a new bucket): the ranks then restart until the checkpoint is there, and ``pulumi up`` returns at once instead
     of timing out. Default: True."""
+    autoscaling: Autoscaling
+    """Add and remove whole replica groups with the load, between min_groups and max_groups (mode 'leaderworkerset');
+    ``replica_groups`` is then left out. Default: none, ``replica_groups`` groups always."""
     labels: Mapping[str, str]
     """Extra labels on every object and pod. Default: none."""
     tolerations: Sequence[Toleration]

@@ -171,8 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serving_flags(local)
     add_local_flags(local)
     local.set_defaults(func=run_local)
+    cold_start = commands.add_parser(
+        "cold-start",
+        help="answer every API request 503 with Retry-After: the KEDA HTTP interceptor's fallback while a model "
+        "scaled to zero wakes",
+    )
+    cold_start.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    cold_start.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    cold_start.add_argument(
+        "--wake-timeout",
+        type=float,
+        required=True,
+        help="seconds the interceptor held each request before handing it here (said in the answer)",
+    )
+    cold_start.set_defaults(func=_run_cold_start)
     add_weights_commands(commands)
     return parser
+
+
+def _run_cold_start(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from shardstack_runtime.http.cold_start import cold_start_app
+
+    uvicorn.run(cold_start_app(args.wake_timeout), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 SAGEMAKER_START = "serve"

@@ -100,6 +100,43 @@ class WeightsCache(TypedDict, total=False):
     (deleted with the StatefulSet). Default: an emptyDir limited to ``size_gib``."""
 
 
+class Autoscaling(TypedDict, total=False):
+    """Replica groups added and removed with the load, a whole group (all its ranks) at a time: KEDA scales the
+    LeaderWorkerSet, reading the leaders' metrics from Prometheus. Needs mode 'leaderworkerset' and, in the cluster,
+    what ``GroupAutoscaling`` installs."""
+
+    min_groups: int
+    """Fewest groups. 0 lets the last group, and through the node autoscaler its GPU nodes, go when idle; the first
+    request then wakes one, held meanwhile by the KEDA HTTP add-on's interceptor (the API must be private: ``public``
+    False). Default: 1."""
+    max_groups: Required[int]
+    """Most groups; the GPU pools must hold that many groups' ranks."""
+    metric: str
+    """The load signal: 'num_requests_waiting' (requests waiting for a decode slot, per group; running requests keep the
+    groups that hold them) or 'kv_cache_usage_perc' (the leaders' average KV cache usage, for long-context traffic). One
+    of 'num_requests_waiting', 'kv_cache_usage_perc'. Default: 'num_requests_waiting'."""
+    target: float
+    """The signal's value per group that groups are added and removed to hold: waiting requests per group, or a fraction
+    of the KV cache. A lower queue target buys time to first token with more GPUs. Default: 4 for num_requests_waiting,
+    0.8 for kv_cache_usage_perc."""
+    scale_up_stabilization_s: int
+    """Seconds of load that must all ask for more groups before one is added. Default: 0."""
+    scale_down_stabilization_s: int
+    """Seconds of load that must all ask for fewer groups before one is removed (one at a time, a minute apart).
+    Default: 300."""
+    scale_to_zero_after_s: int
+    """With min_groups 0: seconds without a request before the last group goes. Default: 900."""
+    wake_timeout_s: int
+    """With min_groups 0: seconds the KEDA HTTP interceptor holds a request while a group wakes; then the request is
+    answered 503 with Retry-After. Default: 300."""
+    prometheus_url: Required[str]
+    """The Prometheus (or compatible) server KEDA queries for the leaders' metrics, e.g.
+    'http://prometheus-operated.monitoring.svc:9090'. Its series must carry the pods' ``namespace`` and ``pod`` labels,
+    as the Prometheus Operator's PodMonitors give them."""
+    keda_namespace: str
+    """Namespace of KEDA and its HTTP add-on (GroupAutoscaling's). Default: 'keda'."""
+
+
 class ShardedInferenceArgs(TypedDict, total=False):
     """Arguments of ShardedInference: one model, ``shards`` ranks per copy, ``replica_groups`` copies."""
 
@@ -183,6 +220,9 @@ class ShardedInferenceArgs(TypedDict, total=False):
     """Let ``pulumi up`` wait until every rank is ready. Turn off when the weights are pushed after the first ``pulumi
     up`` (a new bucket): the ranks then restart until the checkpoint is there, and ``pulumi up`` returns at once instead
     of timing out. Default: True."""
+    autoscaling: Autoscaling
+    """Add and remove whole replica groups with the load, between min_groups and max_groups (mode 'leaderworkerset');
+    ``replica_groups`` is then left out. Default: none, ``replica_groups`` groups always."""
     labels: Mapping[str, str]
     """Extra labels on every object and pod. Default: none."""
     tolerations: Sequence[Toleration]

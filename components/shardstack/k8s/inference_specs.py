@@ -12,6 +12,7 @@ from shardstack.cidr import CIDR_BLOCK
 from shardstack.errors import one_of
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import runtime_contract as rc
+from shardstack.k8s.autoscaling_specs import AUTOSCALING
 from shardstack.k8s.kinds import (
     ENV_NAME,
     IMAGE,
@@ -150,6 +151,32 @@ def _exposure(values: Values) -> Iterator[Problem]:
     if cidrs and values["public"] is not True:
         yield Problem(
             ("allowed_cidrs",), "only applies to a public API: set public=True or drop allowed_cidrs", list(cidrs)
+        )
+
+
+def _autoscaling_shape(values: Values) -> Iterator[Problem]:
+    autoscaling = values.get("autoscaling")
+    if autoscaling is None:
+        return
+    if values["mode"] != MODE_LEADERWORKERSET:
+        yield Problem(
+            ("autoscaling",),
+            f"needs mode {MODE_LEADERWORKERSET!r} (got {values['mode']!r}): a group is scaled as a unit through its "
+            "LeaderWorkerSet's scale subresource, while in statefulset mode each group is its own StatefulSet",
+        )
+    if values.given("replica_groups"):
+        yield Problem(
+            ("replica_groups",),
+            "is given with autoscaling, which sets the number of groups between min_groups and max_groups: drop it",
+            values["replica_groups"],
+        )
+    if autoscaling.get("min_groups") == 0 and values["public"] is True:
+        yield Problem(
+            ("autoscaling", "min_groups"),
+            "is 0 with public True: the requests that wake a group are held by KEDA's HTTP interceptor inside the "
+            "cluster, which a LoadBalancer in front of the leaders would bypass; keep the API private (route your "
+            "ingress to the endpoint output) or set min_groups ≥ 1",
+            0,
         )
 
 
@@ -334,6 +361,13 @@ SHARDED_INFERENCE = Spec(
             "checkpoint is there, and ``pulumi up`` returns at once instead of timing out.",
             default=True,
         ),
+        Arg(
+            "autoscaling",
+            Record(AUTOSCALING),
+            "Add and remove whole replica groups with the load, between min_groups and max_groups "
+            "(mode 'leaderworkerset'); ``replica_groups`` is then left out.",
+            default_doc="none, ``replica_groups`` groups always",
+        ),
         Arg("labels", Labels(reserved_prefixes=lbl.RESERVED_LABEL_PREFIXES), "Extra labels on every object and pod."),
         Arg(
             "tolerations",
@@ -347,6 +381,7 @@ SHARDED_INFERENCE = Spec(
         Rule(_PORTS, _distinct_ports),
         Rule(("public", "allowed_cidrs"), _exposure),
         Rule(("env", "env_from_secrets"), _env_once),
+        Rule(("autoscaling", "mode", "replica_groups", "public"), _autoscaling_shape),
     ),
 )
 """ShardedInference's arguments."""

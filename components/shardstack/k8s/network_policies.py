@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from shardstack.k8s import group_scaler as scaler
 from shardstack.k8s import labels as lbl
 
 
@@ -82,6 +83,14 @@ def within_group(
     )
 
 
+def _interceptor(keda_namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """KEDA's HTTP interceptor pods, in ``keda_namespace``."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=_selector({lbl.NAMESPACE_NAME: keda_namespace}),
+        pod_selector=_selector(scaler.INTERCEPTOR_SELECTOR),
+    )
+
+
 def api_access(
     resource_name: str,
     object_name: str,
@@ -91,8 +100,10 @@ def api_access(
     allowed_namespaces: Sequence[str],
     allowed_cidrs: Sequence[str],
     opts: pulumi.ResourceOptions,
+    interceptor_namespace: str | None = None,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """Let the allowed namespaces (and, for a public API, the allowed CIDRs) reach the leaders' API port."""
+    """Let the allowed namespaces (and, for a public API, the allowed CIDRs; for a deployment scaled to zero, KEDA's
+    HTTP interceptor in ``interceptor_namespace``) reach the leaders' API port."""
     namespaces = [target.namespace_name, *(ns for ns in allowed_namespaces if ns != target.namespace_name)]
     peers = [
         k8s.networking.v1.NetworkPolicyPeerArgs(
@@ -109,6 +120,8 @@ def api_access(
         k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
         for cidr in allowed_cidrs
     )
+    if interceptor_namespace is not None:
+        peers.append(_interceptor(interceptor_namespace))
     return k8s.networking.v1.NetworkPolicy(
         resource_name,
         metadata=_meta(object_name, target),
@@ -146,6 +159,33 @@ def metrics_access(
                     ],
                     ports=[_tcp(metrics_port)],
                 )
+            ],
+        ),
+        opts=opts,
+    )
+
+
+def from_interceptor(
+    resource_name: str,
+    object_name: str,
+    *,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, pulumi.Input[str]],
+    pod_selector: Mapping[str, str],
+    keda_namespace: str,
+    port: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """Let only KEDA's HTTP interceptor reach ``port`` of the pods ``pod_selector`` selects (the cold-start
+    fallback), and nothing else reach them at all."""
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=_selector(pod_selector),
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_interceptor(keda_namespace)], ports=[_tcp(port)])
             ],
         ),
         opts=opts,

@@ -27,7 +27,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from shardstack.errors import ArgumentError
-from shardstack.k8s import dashboard, pod_security
+from shardstack.k8s import dashboard, pod_security, wake_path
+from shardstack.k8s import group_scaler as scaler
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import network_policies as netpol
 from shardstack.k8s import runtime_contract as rc
@@ -56,8 +57,8 @@ RANK_COMPONENT = "inference"
 GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
 """The label the Grafana sidecar of kube-prometheus-stack loads dashboards by (its chart's default)."""
 
-LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
-LWS_KIND = "LeaderWorkerSet"
+LWS_API_VERSION = scaler.LWS_API_VERSION
+LWS_KIND = scaler.LWS_KIND
 
 PDB_MAX_UNAVAILABLE = 1
 """One PodDisruptionBudget over every rank of every group, allowing one voluntary eviction at a time.
@@ -152,7 +153,7 @@ class ShardedInference(pulumi.ComponentResource):
 
         self.namespace = pulumi.Output.from_input(namespace)
         self.service_name = api_service.metadata.apply(lambda m: m.name or "")
-        self.endpoint = _endpoint(s, api_service, self.service_name, self.namespace)
+        self.endpoint = _endpoint(name, s, api_service, self.service_name, self.namespace)
         self.service_account_name = service_account.metadata.apply(lambda m: m.name or name)
         self.group_names = pulumi.Output.all(*groups).apply(lambda names: [str(n) for n in names])
         self.register_outputs(
@@ -188,6 +189,39 @@ class ShardedInference(pulumi.ComponentResource):
             ),
             data={f"{dashboard.UID}.json": dashboard.dashboard_json()},
             opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _group_scaler(
+        self,
+        name: str,
+        s: ShardedInferenceSettings,
+        namespace: pulumi.Input[str],
+        lws: k8s.apiextensions.CustomResource,
+        labels: Callable[[str], dict[str, str]],
+    ) -> None:
+        """Create the ScaledObject that scales the LeaderWorkerSet's groups, and the way in when it scales to zero."""
+        scaling = s.autoscaling
+        assert scaling is not None
+        route: k8s.apiextensions.CustomResource | None = None
+        if scaling.scales_to_zero:
+            route = wake_path.create(
+                self,
+                name,
+                s,
+                scaling,
+                namespace,
+                leaders_service=api_service_name(name),
+                labels=labels,
+                scanner_reasons=scanner_exceptions(s),
+            )
+        k8s.apiextensions.CustomResource(
+            f"{name}-scaler",
+            api_version=scaler.KEDA_API_VERSION,
+            kind=scaler.SCALED_OBJECT_KIND,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels("autoscaler")),
+            spec=scaler.scaled_object_spec(scaling, s.namespace, name, name if route is not None else None),
+            # KEDA reads the route when the ScaledObject appears: without it, its trigger would never wake a group.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[lws, *([route] if route is not None else [])]),
         )
 
     def _service_account(
@@ -364,7 +398,7 @@ class ShardedInference(pulumi.ComponentResource):
             kind=LWS_KIND,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(RANK_COMPONENT)),
             spec={
-                "replicas": s.replica_groups,
+                "replicas": s.replica_groups if s.autoscaling is None else s.autoscaling.min_groups,
                 "leaderWorkerTemplate": leader_worker_template,
                 # Roll one group at a time; the others keep serving.
                 "rolloutStrategy": {
@@ -374,13 +408,19 @@ class ShardedInference(pulumi.ComponentResource):
                 "startupPolicy": "LeaderCreated",
                 "networkConfig": {"subdomainPolicy": "Shared"},
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            # KEDA owns the number of groups once it scales them: an update must not reset it.
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["spec.replicas"] if s.autoscaling is not None else None
+            ),
         )
-        # Each group is named after its leader pod, <lws>-<index>; known once the LWS exists.
-        group_names = [lws.id.apply(lambda _, g=g: group_object_name(name, s.mode, g)) for g in range(s.replica_groups)]
+        if s.autoscaling is not None:
+            self._group_scaler(name, s, namespace, lws, labels)
+        # Each group is named after its leader pod, <lws>-<index>; known once the LWS exists. An autoscaled
+        # deployment's groups are those it may have: each gets its NetworkPolicy before it exists.
+        group_names = [lws.id.apply(lambda _, g=g: group_object_name(name, s.mode, g)) for g in range(s.groups_at_most)]
         group_selectors = [
             (group_object_name(name, s.mode, g), {**instance_selector, lbl.LWS_GROUP_INDEX: str(g)})
-            for g in range(s.replica_groups)
+            for g in range(s.groups_at_most)
         ]
         leader_selector = {**instance_selector, lbl.LWS_WORKER_INDEX: "0"}
         return group_names, group_selectors, leader_selector
@@ -413,7 +453,7 @@ class ShardedInference(pulumi.ComponentResource):
         return k8s.core.v1.Service(
             f"{name}-api",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-api",
+                name=api_service_name(name),
                 namespace=namespace,
                 labels=labels,
                 annotations=s.api_service_annotations or None,
@@ -451,6 +491,9 @@ class ShardedInference(pulumi.ComponentResource):
             allowed_namespaces=s.api_allowed_namespaces,
             allowed_cidrs=s.allowed_cidrs if s.public else [],
             opts=child,
+            interceptor_namespace=(
+                s.autoscaling.keda_namespace if s.autoscaling is not None and s.autoscaling.scales_to_zero else None
+            ),
         )
         if s.monitoring_namespace_selector is not None:
             netpol.metrics_access(
@@ -461,6 +504,11 @@ class ShardedInference(pulumi.ComponentResource):
                 monitoring_namespace_selector=s.monitoring_namespace_selector,
                 opts=child,
             )
+
+
+def api_service_name(name: str) -> str:
+    """The Service in front of every group's leader."""
+    return f"{name}-api"
 
 
 def _rank_ports(s: ShardedInferenceSettings) -> list[k8s.core.v1.ServicePortArgs]:
@@ -500,12 +548,16 @@ def _merged(
 
 
 def _endpoint(
+    name: str,
     s: ShardedInferenceSettings,
     api_service: k8s.core.v1.Service,
     service_name: pulumi.Output[str],
     namespace: pulumi.Output[str],
 ) -> pulumi.Output[str]:
-    """Return the API base URL: the load balancer's once it is known for a public API, else the in-cluster one."""
+    """Return the API base URL: the load balancer's once it is known for a public API, the interceptor's for a
+    deployment that scales to zero groups, else the leaders' Service's in the cluster."""
+    if s.autoscaling is not None and s.autoscaling.scales_to_zero:
+        return wake_path.endpoint(name, namespace)
     cluster_url = pulumi.Output.concat("http://", service_name, ".", namespace, ".svc.cluster.local:", str(s.api_port))
     if not s.public:
         return cluster_url

@@ -13,6 +13,8 @@ import pulumi
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import names
 from shardstack.k8s.args import SecretKeyRef, ShardedInferenceArgs, Toleration, WeightsCache
+from shardstack.k8s.autoscaling_specs import AUTOSCALING
+from shardstack.k8s.group_scaler import GroupScaling, resolve_group_scaling
 from shardstack.k8s.inference_specs import (
     DEFAULT_CPU,
     DEFAULT_GPU_RESOURCE_NAME,
@@ -101,12 +103,18 @@ class ShardedInferenceSettings:
     mode: str
     zone_spread: bool
     wait_until_ready: bool = True
+    autoscaling: GroupScaling | None = None
     labels: dict[str, str] = field(default_factory=dict)
     tolerations: list[Toleration] = field(default_factory=list)
 
     @property
     def uses_gpus(self) -> bool:
         return self.gpus_per_shard > 0
+
+    @property
+    def groups_at_most(self) -> int:
+        """The most groups there can be: ``max_groups`` when autoscaled, else ``replica_groups``."""
+        return self.autoscaling.max_groups if self.autoscaling else self.replica_groups
 
 
 def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferenceSettings:
@@ -151,6 +159,9 @@ def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferen
         mode=values["mode"],
         zone_spread=values["zone_spread"],
         wait_until_ready=values["wait_until_ready"],
+        autoscaling=resolve_group_scaling(AUTOSCALING.resolved(values["autoscaling"]))
+        if values.get("autoscaling") is not None
+        else None,
         labels=dict(values.get("labels") or {}),
         tolerations=list(values.get("tolerations") or []),
     )
@@ -175,7 +186,12 @@ def name_problems(args: Mapping[str, Any], name: str) -> list[str]:
     problem = names.service_name_problem("name", name)
     if problem:
         return [problem]
-    groups = args.get("replica_groups", DEFAULT_REPLICA_GROUPS)
+    autoscaling = args.get("autoscaling")
+    groups = (
+        autoscaling.get("max_groups", DEFAULT_REPLICA_GROUPS)
+        if isinstance(autoscaling, Mapping)
+        else args.get("replica_groups", DEFAULT_REPLICA_GROUPS)
+    )
     last_group = groups - 1 if isinstance(groups, int) and groups >= 1 else 0
     mode = args.get("mode", MODE_STATEFULSET)
     longest = group_object_name(name, mode if mode in MODES else MODE_STATEFULSET, last_group)

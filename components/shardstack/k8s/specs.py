@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from shardstack.bucket_names import S3_BUCKET_NAME
 from shardstack.k8s import labels as lbl
+from shardstack.k8s.autoscaling_specs import AUTOSCALING
 from shardstack.k8s.inference_specs import (
     INFERENCE_NAMESPACE,
     SECRET_KEY_REF,
@@ -209,6 +210,6 @@ ARGS = ArgsModule(
     "shardstack.k8s.args",
     "Kubernetes component arguments.",
     __name__,
-    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE, SECRET_KEY_REF, WEIGHTS_CACHE, SHARDED_INFERENCE),
+    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE, SECRET_KEY_REF, WEIGHTS_CACHE, AUTOSCALING, SHARDED_INFERENCE),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

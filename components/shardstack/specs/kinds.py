@@ -96,13 +96,15 @@ class Whole(Kind):
 class Count(Kind):
     """A number greater than 0, e.g. a parameter count written 7.0e9."""
 
+    example: str = "7.0e9"
+
     @property
     def annotation(self) -> str:
         return "float"
 
     @property
     def allowed(self) -> str:
-        return "a number greater than 0, e.g. 7.0e9"
+        return f"a number greater than 0, e.g. {self.example}"
 
     def reason(self, value: Any) -> str | None:
         number = isinstance(value, int | float) and not isinstance(value, bool)
