@@ -26,6 +26,8 @@ class Resource:
     id: str | None = None
     protect: bool = False
     retain_on_delete: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths an update leaves alone (a field another controller owns)."""
 
 
 @dataclass

@@ -44,6 +44,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 id=response.id or None,
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return response
