@@ -21,9 +21,18 @@ from typing import Any, Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
-from shardstack.k8s import SecretKeyRef, ShardedInference, ShardedInferenceArgs, Toleration
+from shardstack.k8s import (
+    GroupAutoscaling,
+    GroupAutoscalingArgs,
+    SecretKeyRef,
+    ShardedInference,
+    ShardedInferenceArgs,
+    Toleration,
+)
+from shardstack.k8s.group_autoscaling import validate_group_autoscaling_args
 from shardstack.k8s.inference_specs import SHARDED_INFERENCE
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
+from shardstack.k8s.specs import GROUP_AUTOSCALING
 from shardstack.specs.gpu_pool import named_pool_spec
 from shardstack.specs.kinds import Kind, ListOf, Record
 from shardstack.specs.problem import as_arguments
@@ -177,6 +186,22 @@ class InstallationChecks:
         self.spec_part("inference", INSTALLATION_INFERENCE, WIRED_INFERENCE_ARGS, given=inference)
         if name is not None:
             self.prefixed("inference", name_problems(inference, name))
+        self.group_autoscaling(inference)
+
+    def group_autoscaling(self, inference: Mapping[str, Any]) -> None:
+        """Check ``group_autoscaling``, which goes with ``inference.autoscaling`` and sets its KEDA namespace."""
+        autoscaling = inference.get("autoscaling")
+        if "group_autoscaling" in self.args and autoscaling is None:
+            self.problems.append(
+                "group_autoscaling is given without inference.autoscaling: add inference.autoscaling (it installs "
+                "what that needs) or drop group_autoscaling"
+            )
+        if isinstance(autoscaling, Mapping) and "keda_namespace" in autoscaling:
+            self.problems.append(
+                "inference.autoscaling.keda_namespace is set by the installation itself, from "
+                "group_autoscaling.keda_namespace; remove it"
+            )
+        self.prefixed("group_autoscaling", validate_group_autoscaling_args(part(self.args, "group_autoscaling")))
 
 
 def _is_part(kind: Kind) -> bool:
@@ -225,6 +250,16 @@ def deploy_inference(
     taints, so that the ranks can run on every pool.
     """
     inference_args = ShardedInferenceArgs(**with_tolerations(args["inference"], tolerations))
+    autoscaling = inference_args.get("autoscaling")
+    if autoscaling is not None:
+        # What the groups' scaler needs in the cluster, installed with it: its CRDs exist before the ScaledObject.
+        scaling = GroupAutoscaling(
+            f"{name}-autoscaling",
+            GroupAutoscalingArgs(**part(args, "group_autoscaling")),
+            opts=pulumi.ResourceOptions(parent=owner, provider=provider),
+        )
+        inference_args["autoscaling"] = {**autoscaling, "keda_namespace": scaling_namespace(args)}
+        depends_on = [*depends_on, scaling]
     model_uri: pulumi.Input[str] | None = inference_args.get("model_uri")
     if model_uri is None:
         model_uri = pulumi.Output.concat(model_uri_prefix, args.get("model_path", ""))
@@ -259,6 +294,11 @@ def deploy_inference(
             opts=pulumi.ResourceOptions(parent=owner, provider=provider),
         )
     return Serving(inference, pulumi.Output.from_input(model_uri).apply(str))
+
+
+def scaling_namespace(args: Mapping[str, Any]) -> str:
+    """KEDA's namespace: where the installation's GroupAutoscaling puts it."""
+    return str(GROUP_AUTOSCALING.resolved(part(args, "group_autoscaling"))["keda_namespace"])
 
 
 class PricedPool(Protocol):

@@ -12,7 +12,7 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.k8s.args import Autoscaling, SecretKeyRef, Toleration, WeightsCache
+from shardstack.k8s.args import Autoscaling, GroupAutoscalingArgs, SecretKeyRef, Toleration, WeightsCache
 from shardstack.pool_args import SystemPool
 
 
@@ -122,6 +122,11 @@ class InstallationServing(TypedDict, total=False):
     api_key: pulumi.Input[str]
     """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the inference
     namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    group_autoscaling: GroupAutoscalingArgs
+    """What ``inference.autoscaling`` needs in the cluster (see GroupAutoscaling), installed with it; e.g. ``{'keda':
+    False, 'http_add_on': False}`` where the cluster already runs KEDA. The installation sets
+    ``inference.autoscaling.keda_namespace`` from it. Default: the LeaderWorkerSet controller, KEDA and its HTTP add-on,
+    when ``inference.autoscaling`` is given."""
 
 
 class ClusterAccess(TypedDict, total=False):

@@ -450,6 +450,7 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
         "inference",
         "modelPath",
         "apiKey",
+        "groupAutoscaling",
         "tags",
     } == set(resource["inputProperties"])
     assert {

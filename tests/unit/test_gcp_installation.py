@@ -454,6 +454,7 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
         "inference",
         "modelPath",
         "apiKey",
+        "groupAutoscaling",
         "labels",
     } == set(resource["inputProperties"])
     assert {

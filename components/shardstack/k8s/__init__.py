@@ -1,4 +1,4 @@
-"""Kubernetes components: GPU enablement, sharded inference, and a local weights store."""
+"""Kubernetes components: GPU enablement, sharded inference, group autoscaling, and a local weights store."""
 
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,11 @@ if TYPE_CHECKING:
         GpuEnablement,
         GpuEnablementArgs,
         validate_gpu_enablement_args,
+    )
+    from shardstack.k8s.group_autoscaling import (
+        GroupAutoscaling,
+        GroupAutoscalingArgs,
+        validate_group_autoscaling_args,
     )
     from shardstack.k8s.local_weights_store import (
         LocalWeightsStore,
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "GpuEnablement",
     "GpuEnablementArgs",
+    "GroupAutoscaling",
+    "GroupAutoscalingArgs",
     "LocalWeightsStore",
     "LocalWeightsStoreArgs",
     "SecretKeyRef",
@@ -37,6 +44,7 @@ __all__ = [
     "Toleration",
     "WeightsCache",
     "validate_gpu_enablement_args",
+    "validate_group_autoscaling_args",
     "validate_local_weights_store_args",
     "validate_sharded_inference_args",
 ]

@@ -53,6 +53,23 @@ class GpuEnablementArgs(TypedDict, total=False):
     """DCGM exporter image. Default: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04'."""
 
 
+class GroupAutoscalingArgs(TypedDict, total=False):
+    """Arguments of GroupAutoscaling: what ShardedInference's ``autoscaling`` needs in the cluster, each a pinned Helm
+    release (``shardstack.k8s.charts``); turn off what the cluster already runs."""
+
+    leaderworkerset: bool
+    """Install the LeaderWorkerSet controller (0.10.0), whose scale subresource scales whole groups. Default: True."""
+    keda: bool
+    """Install KEDA (2.20.2). Default: True."""
+    http_add_on: bool
+    """Install KEDA's HTTP add-on (0.15.0), which holds requests while a deployment scaled to zero wakes
+    (``autoscaling.min_groups`` 0). Default: True."""
+    keda_namespace: str
+    """Namespace of KEDA and its HTTP add-on (ShardedInference's ``autoscaling.keda_namespace``). Default: 'keda'."""
+    leaderworkerset_namespace: str
+    """Namespace of the LeaderWorkerSet controller. Default: 'lws-system'."""
+
+
 class LocalWeightsStoreArgs(TypedDict, total=False):
     """Arguments of LocalWeightsStore."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from shardstack.k8s import charts
 from shardstack.k8s.kinds import NAMESPACE
 from shardstack.limits import MAX_REPLICA_GROUPS, REPLICA_GROUPS
 from shardstack.specs.gpu_pool import ordered_range
@@ -43,7 +44,7 @@ DEFAULT_WAKE_TIMEOUT_S = 300
 """How long a request is held while a group wakes from zero: a GPU node's boot and the image's pull fit in it; a
 large checkpoint's first load may not (docs/SCALING.md sums the parts), and such requests get 503 and Retry-After.
 Under the OpenAI SDKs' 600 s request timeout."""
-DEFAULT_KEDA_NAMESPACE = "keda"
+DEFAULT_KEDA_NAMESPACE = charts.KEDA.namespace
 
 SECONDS = Whole(0, 3600, why="an hour is longer than any load pattern a stabilisation window smooths")
 IDLE_SECONDS = Whole(60, 86400, why="under a minute the last group would go between two requests; over a day, pin it")

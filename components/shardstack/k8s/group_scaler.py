@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shardstack.k8s import charts
 from shardstack.k8s.autoscaling_specs import DEFAULT_TARGETS, METRIC_KV_CACHE
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -30,7 +31,7 @@ SCALED_OBJECT_KIND = "ScaledObject"
 HTTP_API_VERSION = "http.keda.sh/v1beta1"
 INTERCEPTOR_ROUTE_KIND = "InterceptorRoute"
 
-HTTP_ADD_ON_CHART = "keda-add-ons-http"
+HTTP_ADD_ON_CHART = charts.HTTP_ADD_ON.name
 """The add-on chart's name: its Services are named after it."""
 INTERCEPTOR_PROXY_SERVICE = f"{HTTP_ADD_ON_CHART}-interceptor-proxy"
 INTERCEPTOR_PROXY_PORT = 8080

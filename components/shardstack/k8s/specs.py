@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shardstack.bucket_names import S3_BUCKET_NAME
+from shardstack.k8s import charts
 from shardstack.k8s import labels as lbl
 from shardstack.k8s.autoscaling_specs import AUTOSCALING
 from shardstack.k8s.inference_specs import (
@@ -45,6 +46,7 @@ __all__ = [
     "DEVICE_PLUGIN_IMAGE",
     "GPU_ENABLEMENT",
     "GPU_ENABLEMENT_NAMESPACE",
+    "GROUP_AUTOSCALING",
     "INFERENCE_NAMESPACE",
     "LOCAL_WEIGHTS_STORE",
     "SEAWEEDFS_IMAGE",
@@ -140,6 +142,55 @@ GPU_ENABLEMENT = Spec(
 )
 """GpuEnablement's arguments."""
 
+# --- GroupAutoscaling ----------------------------------------------------------------------------------
+
+
+def _something_to_install(values: Values) -> Iterator[Problem]:
+    if not any(values[key] for key in ("leaderworkerset", "keda", "http_add_on")):
+        yield Problem(
+            ("leaderworkerset",),
+            "is False and so are keda and http_add_on: nothing to install; drop the component instead",
+            False,
+        )
+
+
+GROUP_AUTOSCALING = Spec(
+    "GroupAutoscalingArgs",
+    "Arguments of GroupAutoscaling: what ShardedInference's ``autoscaling`` needs in the cluster, each a pinned Helm "
+    "release (``shardstack.k8s.charts``); turn off what the cluster already runs.",
+    (
+        Arg(
+            "leaderworkerset",
+            Flag(),
+            f"Install the LeaderWorkerSet controller ({charts.LEADERWORKERSET.version}), whose scale subresource "
+            "scales whole groups.",
+            default=True,
+        ),
+        Arg("keda", Flag(), f"Install KEDA ({charts.KEDA.version}).", default=True),
+        Arg(
+            "http_add_on",
+            Flag(),
+            f"Install KEDA's HTTP add-on ({charts.HTTP_ADD_ON.version}), which holds requests while a deployment "
+            "scaled to zero wakes (``autoscaling.min_groups`` 0).",
+            default=True,
+        ),
+        Arg(
+            "keda_namespace",
+            NAMESPACE,
+            "Namespace of KEDA and its HTTP add-on (ShardedInference's ``autoscaling.keda_namespace``).",
+            default=charts.KEDA.namespace,
+        ),
+        Arg(
+            "leaderworkerset_namespace",
+            NAMESPACE,
+            "Namespace of the LeaderWorkerSet controller.",
+            default=charts.LEADERWORKERSET.namespace,
+        ),
+    ),
+    rules=(Rule(("leaderworkerset", "keda", "http_add_on"), _something_to_install),),
+)
+"""GroupAutoscaling's arguments."""
+
 # --- LocalWeightsStore ---------------------------------------------------------------------------------
 
 SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
@@ -210,6 +261,15 @@ ARGS = ArgsModule(
     "shardstack.k8s.args",
     "Kubernetes component arguments.",
     __name__,
-    (TOLERATION, GPU_ENABLEMENT, LOCAL_WEIGHTS_STORE, SECRET_KEY_REF, WEIGHTS_CACHE, AUTOSCALING, SHARDED_INFERENCE),
+    (
+        TOLERATION,
+        GPU_ENABLEMENT,
+        GROUP_AUTOSCALING,
+        LOCAL_WEIGHTS_STORE,
+        SECRET_KEY_REF,
+        WEIGHTS_CACHE,
+        AUTOSCALING,
+        SHARDED_INFERENCE,
+    ),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""

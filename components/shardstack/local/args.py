@@ -10,6 +10,7 @@ from typing import Required, TypedDict
 import pulumi
 
 from shardstack.installation_args import InstallationInference
+from shardstack.k8s.args import GroupAutoscalingArgs
 
 
 class LocalWeights(TypedDict, total=False):
@@ -38,5 +39,10 @@ class LocalInstallationArgs(TypedDict, total=False):
     api_key: pulumi.Input[str]
     """An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the inference
     namespace. Or give ``inference.api_key_secret`` for a Secret you manage. Default: none."""
+    group_autoscaling: GroupAutoscalingArgs
+    """What ``inference.autoscaling`` needs in the cluster (see GroupAutoscaling), installed with it; e.g. ``{'keda':
+    False, 'http_add_on': False}`` where the cluster already runs KEDA. The installation sets
+    ``inference.autoscaling.keda_namespace`` from it. Default: the LeaderWorkerSet controller, KEDA and its HTTP add-on,
+    when ``inference.autoscaling`` is given."""
     weights: LocalWeights
     """Where the weights are kept. Default: the in-cluster S3-compatible store."""

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
 from shardstack.k8s.inference_specs import SHARDED_INFERENCE
+from shardstack.k8s.specs import GROUP_AUTOSCALING
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.specs.kinds import Flag, Input, ListOf, Record, Text
 from shardstack.specs.render import ArgsModule
@@ -43,6 +44,15 @@ def serving_args(inference_doc: str) -> tuple[Arg, ...]:
             "An API key clients must send (wrap it with ``pulumi.Output.secret``); stored in a Secret in the "
             "inference namespace. Or give ``inference.api_key_secret`` for a Secret you manage.",
             default_doc="none",
+        ),
+        Arg(
+            "group_autoscaling",
+            Record(GROUP_AUTOSCALING),
+            "What ``inference.autoscaling`` needs in the cluster (see GroupAutoscaling), installed with it; e.g. "
+            "``{'keda': False, 'http_add_on': False}`` where the cluster already runs KEDA. The installation sets "
+            "``inference.autoscaling.keda_namespace`` from it.",
+            default_doc="the LeaderWorkerSet controller, KEDA and its HTTP add-on, when ``inference.autoscaling`` is "
+            "given",
         ),
     )
 

@@ -1,0 +1,29 @@
+"""The Helm charts Shardstack installs, pinned: what autoscaling whole replica groups needs in a cluster.
+
+Each pin is a released chart version, with where it is published; `pulumi up` installs exactly that version
+(Helm fetches it at deploy time), and a new version is a change to this file, reviewed and tested like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    version: str
+    repository: str
+    """A Helm repository URL, or '' when ``name`` is itself an OCI reference."""
+    namespace: str
+    """The namespace it is installed in by default (the project's own documented one)."""
+
+
+LEADERWORKERSET = Chart("oci://registry.k8s.io/lws/charts/lws", "0.10.0", "", "lws-system")
+"""The LeaderWorkerSet controller v0.10.0 (kubernetes-sigs/lws): the groups' workload, with the scale subresource
+KEDA scales whole groups through."""
+KEDA = Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda")
+"""KEDA v2.20.2: ScaledObjects, driving an HPA from Prometheus queries, and scaling from and to zero."""
+HTTP_ADD_ON = Chart("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts", "keda")
+"""KEDA's HTTP add-on v0.15.0: the interceptor that holds requests while a group scaled to zero wakes
+(InterceptorRoute, http.keda.sh/v1beta1)."""
