@@ -20,6 +20,11 @@ def serving_args(cfg: config.StackConfig, shards: int) -> InstallationServing:
     # The serving keys are ShardedInference's own arguments (infra/config/specs.py takes them over): they pass
     # through by name. An empty list is the component's default, left out as the key itself would be.
     serving = {k: v for k, v in cfg.serving.model_dump(exclude_none=True).items() if v != [] and k in SERVING_KEYS}
+    if cfg.serving.autoscaling is not None:
+        # The keys the stack sets, as given: the component fills in the rest (and refuses the zero-only ones at a
+        # floor above zero); the number of groups is the autoscaler's, not replica_groups'.
+        serving["autoscaling"] = cfg.serving.autoscaling.model_dump(exclude_unset=True)
+        del serving["replica_groups"]
     inference = cast(InstallationInference, {**serving, "shards": shards, "dtype": cfg.model.dtype})
     args = InstallationServing(inference=inference)
     if cfg.model.uri == config.DEMO_MODEL_URI:

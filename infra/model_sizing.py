@@ -46,7 +46,13 @@ def size_for_stack(cfg: config.StackConfig) -> ModelSizing:
     else:
         assert params is not None and gpu is not None  # config requires params for 'auto', and a GPU, on clouds
         shards = size_model(params=params, dtype=cfg.model.dtype, gpu=gpu).shards
-    model: dict[str, object] = {"replica_groups": cfg.serving.replica_groups, "dtype": cfg.model.dtype}
+    scaling = cfg.serving.autoscaling
+    groups = (
+        {"replica_groups": cfg.serving.replica_groups}
+        if scaling is None
+        else {"min_groups": scaling.min_groups, "max_groups": scaling.max_groups}
+    )
+    model: dict[str, object] = {**groups, "dtype": cfg.model.dtype}
     if params:
         model.update(params=params, weights_gib=round(params * DTYPE_BYTES[cfg.model.dtype] / GIB, 2))
     if local:

@@ -110,6 +110,7 @@ SECTIONS = (
     ("WEIGHT_STORE", "WeightStoreConfig", "SpecSection"),
     ("MODEL", "ModelConfig", "SpecSection"),
     ("API_KEY_SECRET", "ApiKeySecretRef", "SpecSection"),
+    ("SERVING_AUTOSCALING", "AutoscalingConfig", "SpecSection"),
     ("SERVING", "ServingConfig", "SpecSection"),
     ("ENDPOINT", "EndpointConfig", "SpecSection"),
     ("LOCAL_WEIGHTS", "LocalWeightsConfig", "SpecSection"),

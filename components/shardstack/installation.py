@@ -29,6 +29,7 @@ from shardstack.k8s import (
     ShardedInferenceArgs,
     Toleration,
 )
+from shardstack.k8s.autoscaling_specs import WIRED_AUTOSCALING_KEYS
 from shardstack.k8s.group_autoscaling import validate_group_autoscaling_args
 from shardstack.k8s.inference_specs import SHARDED_INFERENCE
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
@@ -196,11 +197,8 @@ class InstallationChecks:
                 "group_autoscaling is given without inference.autoscaling: add inference.autoscaling (it installs "
                 "what that needs) or drop group_autoscaling"
             )
-        if isinstance(autoscaling, Mapping) and "keda_namespace" in autoscaling:
-            self.problems.append(
-                "inference.autoscaling.keda_namespace is set by the installation itself, from "
-                "group_autoscaling.keda_namespace; remove it"
-            )
+        if isinstance(autoscaling, Mapping):
+            self.wired("inference.autoscaling", autoscaling, WIRED_AUTOSCALING_KEYS)
         self.prefixed("group_autoscaling", validate_group_autoscaling_args(part(self.args, "group_autoscaling")))
 
 

@@ -78,6 +78,12 @@ class StackConfig(Section):
         """Whether the model is served by the cloud's managed endpoint rather than a cluster."""
         return self.serving.platform == "managed"
 
+    @property
+    def groups_at_most(self) -> int:
+        """The most replica groups the deployment can have: autoscaling's ``max_groups``, else ``replica_groups``."""
+        scaling = self.serving.autoscaling
+        return scaling.max_groups if scaling is not None else self.serving.replica_groups
+
     def _rules(self, checked: Checked) -> list[Problem]:
         problems = pool_name_problems(checked.items.get("gpu_pools", ()))
         if not checked.valid("cloud"):

@@ -103,7 +103,11 @@ def cloud_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
             problems.append(Problem(("gpu_pools", item.index, *problem.loc), problem.message, problem.value))
     if checked.valid("model.uri"):
         problems += _model_uri_problems(cfg.model.uri, cloud)
-    if checked.valid("model.shards", "serving.replica_groups", "gpu_pools") and cfg.gpu_pools and not cfg.managed:
+    if (
+        checked.valid("model.shards", "serving.replica_groups", "serving.autoscaling", "gpu_pools")
+        and cfg.gpu_pools
+        and not cfg.managed
+    ):
         problems += _capacity_problems(cfg, cloud)
     return problems
 
@@ -200,15 +204,16 @@ def _model_uri_problems(uri: str, cloud: Cloud) -> list[Problem]:
 
 def _capacity_problems(cfg: StackConfig, cloud: catalog.Cloud) -> list[Problem]:
     # Every shard is one pod holding at least one GPU, so this is a lower bound on the GPUs needed.
-    shards, replica_groups = cfg.model.shards, cfg.serving.replica_groups
+    shards, replica_groups = cfg.model.shards, cfg.groups_at_most
     if shards == "auto":
         return []
     needed = shards * replica_groups
     capacity = sum(pool.max_nodes * gpus_per_node(pool, cloud) for pool in cfg.gpu_pools)
     if needed <= capacity:
         return []
+    groups = "replica group(s)" if cfg.serving.autoscaling is None else "group(s) at autoscaling.max_groups"
     message = (
-        f"{shards} shards x {replica_groups} replica group(s) need at least {needed} GPUs, but "
+        f"{shards} shards x {replica_groups} {groups} need at least {needed} GPUs, but "
         f"gpu_pools hold at most {capacity} (the sum of max_nodes x gpus_per_node); "
         "raise max_nodes or lower shards"
     )

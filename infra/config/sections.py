@@ -21,6 +21,7 @@ from .specs import (
     MODEL,
     NETWORK,
     SERVING,
+    SERVING_AUTOSCALING,
     SYSTEM_POOL,
     WEIGHT_STORE,
 )
@@ -114,6 +115,23 @@ class ApiKeySecretRef(SpecSection):
     key: str = spec_field(API_KEY_SECRET, "key")
 
 
+class AutoscalingConfig(SpecSection):
+    """``shardstack:serving.autoscaling``: replica groups added and removed with the load (mode 'leaderworkerset'); the
+    installation installs what it needs (the LeaderWorkerSet controller, KEDA and its HTTP add-on)."""
+
+    spec: ClassVar[Spec] = SERVING_AUTOSCALING
+
+    min_groups: int = spec_field(SERVING_AUTOSCALING, "min_groups")
+    max_groups: int = spec_field(SERVING_AUTOSCALING, "max_groups")
+    metric: Literal["num_requests_waiting", "kv_cache_usage_perc"] = spec_field(SERVING_AUTOSCALING, "metric")
+    target: float | None = spec_field(SERVING_AUTOSCALING, "target")
+    scale_up_stabilization_s: int = spec_field(SERVING_AUTOSCALING, "scale_up_stabilization_s")
+    scale_down_stabilization_s: int = spec_field(SERVING_AUTOSCALING, "scale_down_stabilization_s")
+    scale_to_zero_after_s: int = spec_field(SERVING_AUTOSCALING, "scale_to_zero_after_s")
+    wake_timeout_s: int = spec_field(SERVING_AUTOSCALING, "wake_timeout_s")
+    prometheus_url: str = spec_field(SERVING_AUTOSCALING, "prometheus_url")
+
+
 class ServingConfig(SpecSection):
     """``shardstack:serving``: the inference deployment and its HTTP API."""
 
@@ -126,6 +144,7 @@ class ServingConfig(SpecSection):
     allowed_cidrs: list[str] = spec_field(SERVING, "allowed_cidrs")
     api_key_secret: ApiKeySecretRef | None = spec_field(SERVING, "api_key_secret")
     mode: Literal["statefulset", "leaderworkerset"] = spec_field(SERVING, "mode")
+    autoscaling: AutoscalingConfig | None = spec_field(SERVING, "autoscaling")
     platform: Literal["kubernetes", "managed"] = spec_field(SERVING, "platform")
 
 

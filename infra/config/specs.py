@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
 from shardstack.cidr import admitted_networks
 from shardstack.defaults import DEFAULT_IMAGE
+from shardstack.k8s.autoscaling_specs import AUTOSCALING, WIRED_AUTOSCALING_KEYS
 from shardstack.k8s.inference_specs import SECRET_KEY_REF, SHARDED_INFERENCE
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.limits import SHARDS
@@ -230,7 +231,25 @@ API_KEY_SECRET = replace(
     doc="``shardstack:serving.api_key_secret``: an existing Kubernetes Secret holding the API key.",
 )
 
-SERVING_KEYS = ("replica_groups", "public", "allowed_cidrs", "api_key_secret", "image", "namespace", "mode")
+SERVING_AUTOSCALING = AUTOSCALING.without(
+    WIRED_AUTOSCALING_KEYS,
+    name="AutoscalingConfig",
+    doc="``shardstack:serving.autoscaling``: replica groups added and removed with the load (mode "
+    "'leaderworkerset'); the installation installs what it needs (the LeaderWorkerSet controller, KEDA and its HTTP "
+    "add-on).",
+)
+"""ShardedInference's ``autoscaling``, less what the installation wires."""
+
+SERVING_KEYS = (
+    "replica_groups",
+    "public",
+    "allowed_cidrs",
+    "api_key_secret",
+    "image",
+    "namespace",
+    "mode",
+    "autoscaling",
+)
 """The serving keys, each ShardedInference's argument of the same name."""
 
 SERVING = (
@@ -245,6 +264,7 @@ SERVING = (
         kind=Record(API_KEY_SECRET),
         default_doc="none; then shardstack:api_key, if set, is stored in a Secret the program creates",
     )
+    .with_arg("autoscaling", kind=Record(SERVING_AUTOSCALING))
 )
 
 PLATFORMS = ("kubernetes", "managed")

@@ -71,7 +71,7 @@ def test_without_autoscaling_nothing_is_installed() -> None:
          "group_autoscaling is given without inference.autoscaling"),
         ({"inference": {"image": IMAGE, "shards": 2, "mode": "leaderworkerset",
                         "autoscaling": {**AUTOSCALING, "keda_namespace": "keda"}}},
-         "inference.autoscaling.keda_namespace is set by the installation itself"),
+         "inference.autoscaling.keda_namespace is set by the installation itself; remove it"),
         ({"group_autoscaling": {"keda": "no"}}, "group_autoscaling: keda='no' must be true or false"),
         ({"inference": {"image": IMAGE, "shards": 2, "autoscaling": AUTOSCALING}},
          "inference: autoscaling needs mode 'leaderworkerset'"),

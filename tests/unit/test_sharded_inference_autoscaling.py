@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pulumi
 import pytest
 from sharded_inference_parts import BASE, INSTANCE_SELECTOR, LWS, NETPOL, SVC, failure, policy, render, spec_of
 
-from shardstack.k8s import validate_sharded_inference_args
+from shardstack.k8s import ShardedInference, validate_sharded_inference_args
 from shardstack.k8s.autoscaling_specs import DEFAULT_TARGETS, DEFAULT_WAKE_TIMEOUT_S
 from shardstack.k8s.group_scaler import INTERCEPTOR_SELECTOR
 from shardstack.testing import Graph, run_program
@@ -192,14 +193,10 @@ def test_without_scaling_to_zero_there_is_no_interceptor_and_the_endpoint_is_the
 
 
 def render_to_zero(**autoscaling: Any) -> Graph:
+    arguments: Any = {**BASE, **LWS_MODE, "autoscaling": {**AUTOSCALING, "min_groups": 0, **autoscaling}}
+
     def program() -> None:
-        import pulumi
-
-        from shardstack.k8s import ShardedInference
-
-        llm = ShardedInference(
-            "llm", {**BASE, **LWS_MODE, "autoscaling": {**AUTOSCALING, "min_groups": 0, **autoscaling}}
-        )  # type: ignore[typeddict-item]
+        llm = ShardedInference("llm", arguments)
         pulumi.export("endpoint", llm.endpoint)
 
     return run_program(program)

@@ -42,9 +42,11 @@ DEFAULT_SCALE_TO_ZERO_AFTER_S = 900
 """Idle time before the last group goes: about what its cold start costs in GPU time, several times over."""
 DEFAULT_WAKE_TIMEOUT_S = 300
 """How long a request is held while a group wakes from zero: a GPU node's boot and the image's pull fit in it; a
-large checkpoint's first load may not (docs/SCALING.md sums the parts), and such requests get 503 and Retry-After.
-Under the OpenAI SDKs' 600 s request timeout."""
+large checkpoint's first load may not (the README's "Scaling and monitoring" sums the parts), and such requests get
+503 and Retry-After. Under the OpenAI SDKs' 600 s request timeout."""
 DEFAULT_KEDA_NAMESPACE = charts.KEDA.namespace
+WIRED_AUTOSCALING_KEYS = ("keda_namespace",)
+"""What an installation sets itself, from the GroupAutoscaling it installs."""
 
 SECONDS = Whole(0, 3600, why="an hour is longer than any load pattern a stabilisation window smooths")
 IDLE_SECONDS = Whole(60, 86400, why="under a minute the last group would go between two requests; over a day, pin it")
