@@ -12,7 +12,14 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.k8s.args import Autoscaling, GroupAutoscalingArgs, SecretKeyRef, Toleration, WeightsCache
+from shardstack.k8s.args import (
+    Autoscaling,
+    GroupAutoscalingArgs,
+    PrometheusScrape,
+    SecretKeyRef,
+    Toleration,
+    WeightsCache,
+)
 from shardstack.pool_args import SystemPool
 
 
@@ -84,6 +91,9 @@ class InstallationInference(TypedDict, total=False):
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port. Default: no other namespace
     may."""
+    prometheus: PrometheusScrape
+    """Scrape every rank and alert on the deployment, through the Prometheus Operator (a PodMonitor and a
+    PrometheusRule); needs ``monitoring_namespace_selector``. Default: none."""
     grafana_dashboard: bool
     """Create a ConfigMap holding the deployment's Grafana dashboard (``shardstack.k8s.dashboard``), labelled
     ``grafana_dashboard: "1"`` for the Grafana sidecar (kube-prometheus-stack's) to load. Default: False."""

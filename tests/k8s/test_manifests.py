@@ -55,6 +55,7 @@ def variants_program() -> None:
         {
             "dcgm_exporter": True,
             "monitoring_namespace_selector": {"kubernetes.io/metadata.name": "monitoring"},
+            "prometheus": {"labels": {"release": "kube-prometheus-stack"}},
         },
     )
     ShardedInference(
@@ -72,6 +73,7 @@ def variants_program() -> None:
             "api_allowed_namespaces": ["gateway"],
             "api_key_secret": {"name": "gpu-llm-api-key", "key": "token"},
             "monitoring_namespace_selector": {"kubernetes.io/metadata.name": "monitoring"},
+            "prometheus": {"ttft_p99_slo_s": 2.5},
             "weights_cache": {"size_gib": 100, "storage_class": "gp3"},
             "service_account_annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/read"},
             "secret_files": {"extra.conf": "x = 1\n"},
@@ -177,6 +179,8 @@ def test_every_kind_shardstack_renders_is_covered(manifests: dict[str, Any]) -> 
         "ConfigMap",
         "ScaledObject",
         "InterceptorRoute",
+        "PodMonitor",
+        "PrometheusRule",
     }
 
 

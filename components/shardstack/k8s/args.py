@@ -25,6 +25,19 @@ class Toleration(TypedDict, total=False):
     Default: '' (every effect)."""
 
 
+class GpuPrometheusScrape(TypedDict, total=False):
+    """Prometheus Operator objects for the DCGM exporter: a PodMonitor scraping it, and a PrometheusRule alerting on GPU
+    memory near full and on XID errors. Needs ``dcgm_exporter`` and the Prometheus Operator's CRDs."""
+
+    interval_s: int
+    """Seconds between scrapes. Default: 15."""
+    labels: Mapping[str, str]
+    """Labels on the PodMonitor and PrometheusRule, for a Prometheus that selects them by label (e.g. ``release:
+    kube-prometheus-stack``, the chart's default selector). Default: none."""
+    alerts: bool
+    """Create the PrometheusRule with the alerts. Default: True."""
+
+
 class GpuEnablementArgs(TypedDict, total=False):
     """Arguments of GpuEnablement."""
 
@@ -46,6 +59,9 @@ class GpuEnablementArgs(TypedDict, total=False):
     Default: none."""
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces allowed to scrape the DCGM exporter. Default: no other namespace may."""
+    prometheus: GpuPrometheusScrape
+    """Scrape the DCGM exporter and alert on the GPUs through the Prometheus Operator (a PodMonitor and a
+    PrometheusRule); needs ``dcgm_exporter`` and ``monitoring_namespace_selector``. Default: none."""
     device_plugin_image: str
     """Device plugin image (pin a digest through this argument if your policy requires one). Default:
     'nvcr.io/nvidia/k8s-device-plugin:v0.17.4'."""
@@ -154,6 +170,27 @@ class Autoscaling(TypedDict, total=False):
     """Namespace of KEDA and its HTTP add-on (GroupAutoscaling's). Default: 'keda'."""
 
 
+class PrometheusScrape(TypedDict, total=False):
+    """Prometheus Operator objects for the ranks: a PodMonitor scraping every rank's metrics port, and a PrometheusRule
+    alerting when a group lost a rank, a rank stays not ready, the queue keeps growing or the time to first token's p99
+    is over its SLO. Needs the Prometheus Operator's CRDs (kube-prometheus-stack) and, for the rank alerts,
+    kube-state-metrics."""
+
+    interval_s: int
+    """Seconds between scrapes. Default: 15."""
+    labels: Mapping[str, str]
+    """Labels on the PodMonitor and PrometheusRule, for a Prometheus that selects them by label (e.g. ``release:
+    kube-prometheus-stack``, the chart's default selector). Default: none."""
+    alerts: bool
+    """Create the PrometheusRule with the alerts. Default: True."""
+    ttft_p99_slo_s: float
+    """The time to first token's p99 over 5 minutes above which the SLO alert fires. Default: 5.0."""
+    rank_not_ready_min: int
+    """Minutes a rank may stay not ready (loading included) before its alert fires. Default: 15."""
+    queue_growing_min: int
+    """Minutes of a growing queue before its alert fires. Default: 10."""
+
+
 class ShardedInferenceArgs(TypedDict, total=False):
     """Arguments of ShardedInference: one model, ``shards`` ranks per copy, ``replica_groups`` copies."""
 
@@ -220,6 +257,9 @@ class ShardedInferenceArgs(TypedDict, total=False):
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port. Default: no other namespace
     may."""
+    prometheus: PrometheusScrape
+    """Scrape every rank and alert on the deployment, through the Prometheus Operator (a PodMonitor and a
+    PrometheusRule); needs ``monitoring_namespace_selector``. Default: none."""
     grafana_dashboard: bool
     """Create a ConfigMap holding the deployment's Grafana dashboard (``shardstack.k8s.dashboard``), labelled
     ``grafana_dashboard: "1"`` for the Grafana sidecar (kube-prometheus-stack's) to load. Default: False."""

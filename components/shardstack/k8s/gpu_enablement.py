@@ -23,8 +23,9 @@ import pulumi_kubernetes as k8s
 
 from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
-from shardstack.k8s import names, pod_security
+from shardstack.k8s import monitoring, names, pod_security
 from shardstack.k8s.args import GpuEnablementArgs
+from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS
 from shardstack.k8s.scanner_skips import THIRD_PARTY_TAG, image_tag_reasons, skip_annotations
 from shardstack.k8s.specs import DCGM_EXPORTER_IMAGE, DEFAULT_GPU_NODE_SELECTOR, DEVICE_PLUGIN_IMAGE, GPU_ENABLEMENT
 from shardstack.k8s.specs import GPU_ENABLEMENT_NAMESPACE as DEFAULT_NAMESPACE
@@ -137,6 +138,8 @@ class GpuEnablement(pulumi.ComponentResource):
         if args.get("dcgm_exporter", False):
             image = args.get("dcgm_exporter_image", DCGM_EXPORTER_IMAGE)
             service = self._dcgm_exporter(name, namespace, image, node_selector, tolerations, monitoring, labels)
+            if args.get("prometheus") is not None:
+                self._prometheus(name, namespace_name, namespace, GPU_PROMETHEUS.resolved(args["prometheus"]), labels)
             self.dcgm_exporter_service_name = service.metadata.apply(lambda m: m.name or DCGM_EXPORTER_NAME)
             self.dcgm_metrics_endpoint = pulumi.Output.concat(
                 "http://",
@@ -365,6 +368,39 @@ class GpuEnablement(pulumi.ComponentResource):
         if monitoring is not None:
             self._dcgm_metrics_access(name, namespace, object_labels, selector, monitoring)
         return service
+
+    def _prometheus(
+        self,
+        name: str,
+        namespace_name: str,
+        namespace: pulumi.Input[str],
+        scrape: Mapping[str, Any],
+        labels: Callable[..., dict[str, str]],
+    ) -> None:
+        """Create the PodMonitor scraping the DCGM exporter and, with ``alerts``, the PrometheusRule of the GPUs."""
+        meta = k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-{DCGM_EXPORTER_NAME}",
+            namespace=namespace,
+            labels={**labels(DCGM_EXPORTER_NAME, "monitoring"), **scrape.get("labels", {})},
+        )
+        selector = lbl.selector_labels(DCGM_EXPORTER_NAME, name)
+        k8s.apiextensions.CustomResource(
+            f"{name}-dcgm-pod-monitor",
+            api_version=monitoring.MONITORING_API_VERSION,
+            kind=monitoring.POD_MONITOR_KIND,
+            metadata=meta,
+            spec=monitoring.pod_monitor_spec(selector, namespace_name, "metrics", scrape["interval_s"]),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if scrape["alerts"]:
+            k8s.apiextensions.CustomResource(
+                f"{name}-gpu-alerts",
+                api_version=monitoring.MONITORING_API_VERSION,
+                kind=monitoring.PROMETHEUS_RULE_KIND,
+                metadata=meta,
+                spec=monitoring.rule_spec(f"shardstack-{name}-gpus", monitoring.gpu_alerts()),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
     def _dcgm_metrics_access(
         self,

@@ -26,6 +26,7 @@ from shardstack.k8s.kinds import (
     MapOf,
     OrEmpty,
 )
+from shardstack.k8s.monitoring_specs import PROMETHEUS
 from shardstack.limits import GPUS_PER_SHARD, REPLICA_GROUPS, SHARDS, SHM_GIB, VOLUME_GIB
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import TAINT_EFFECTS
@@ -180,6 +181,15 @@ def _autoscaling_shape(values: Values) -> Iterator[Problem]:
         )
 
 
+def _scraped(values: Values) -> Iterator[Problem]:
+    if values.get("prometheus") is not None and values.get("monitoring_namespace_selector") is None:
+        yield Problem(
+            ("prometheus",),
+            "needs monitoring_namespace_selector, the labels of Prometheus's namespace: the ranks' NetworkPolicy "
+            "admits only those namespaces to the metrics port, e.g. {'kubernetes.io/metadata.name': 'monitoring'}",
+        )
+
+
 def _env_once(values: Values) -> Iterator[Problem]:
     plain = values.get("env") or {}
     for env_name in values.get("env_from_secrets") or {}:
@@ -321,6 +331,13 @@ SHARDED_INFERENCE = Spec(
             default_doc="no other namespace may",
         ),
         Arg(
+            "prometheus",
+            Record(PROMETHEUS),
+            "Scrape every rank and alert on the deployment, through the Prometheus Operator (a PodMonitor and a "
+            "PrometheusRule); needs ``monitoring_namespace_selector``.",
+            default_doc="none",
+        ),
+        Arg(
             "grafana_dashboard",
             Flag(),
             "Create a ConfigMap holding the deployment's Grafana dashboard (``shardstack.k8s.dashboard``), labelled "
@@ -382,6 +399,7 @@ SHARDED_INFERENCE = Spec(
         Rule(("public", "allowed_cidrs"), _exposure),
         Rule(("env", "env_from_secrets"), _env_once),
         Rule(("autoscaling", "mode", "replica_groups", "public"), _autoscaling_shape),
+        Rule(("prometheus", "monitoring_namespace_selector"), _scraped),
     ),
 )
 """ShardedInference's arguments."""

@@ -27,7 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from shardstack.errors import ArgumentError
-from shardstack.k8s import dashboard, pod_security, wake_path
+from shardstack.k8s import dashboard, monitoring, pod_security, wake_path
 from shardstack.k8s import group_scaler as scaler
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import network_policies as netpol
@@ -138,6 +138,8 @@ class ShardedInference(pulumi.ComponentResource):
         self._disruption_budget(name, namespace, instance_selector, labels("disruption-budget"))
         if s.grafana_dashboard:
             self._grafana_dashboard(name, namespace, labels("dashboard"))
+        if s.prometheus is not None:
+            self._prometheus(name, s, namespace, instance_selector, labels("monitoring"))
         self._network_policies(
             name,
             s,
@@ -222,6 +224,46 @@ class ShardedInference(pulumi.ComponentResource):
             spec=scaler.scaled_object_spec(scaling, s.namespace, name, name if route is not None else None),
             # KEDA reads the route when the ScaledObject appears: without it, its trigger would never wake a group.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[lws, *([route] if route is not None else [])]),
+        )
+
+    def _prometheus(
+        self,
+        name: str,
+        s: ShardedInferenceSettings,
+        namespace: pulumi.Input[str],
+        instance_selector: dict[str, str],
+        labels: dict[str, str],
+    ) -> None:
+        """Create the PodMonitor scraping every rank and, with ``alerts``, the PrometheusRule of its alerts."""
+        scrape = s.prometheus
+        assert scrape is not None
+        meta = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels, **scrape.get("labels", {})})
+        k8s.apiextensions.CustomResource(
+            f"{name}-pod-monitor",
+            api_version=monitoring.MONITORING_API_VERSION,
+            kind=monitoring.POD_MONITOR_KIND,
+            metadata=meta,
+            spec=monitoring.pod_monitor_spec(
+                instance_selector, s.namespace, rc.METRICS_PORT_NAME, scrape["interval_s"]
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if not scrape["alerts"]:
+            return
+        alerts = monitoring.inference_alerts(
+            monitoring.RankPods(s.namespace, name, s.mode),
+            shards=s.shards,
+            ttft_p99_slo_s=scrape["ttft_p99_slo_s"],
+            rank_not_ready_min=scrape["rank_not_ready_min"],
+            queue_growing_min=scrape["queue_growing_min"],
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-alerts",
+            api_version=monitoring.MONITORING_API_VERSION,
+            kind=monitoring.PROMETHEUS_RULE_KIND,
+            metadata=meta,
+            spec=monitoring.rule_spec(f"shardstack-{name}", alerts),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _service_account(

@@ -29,6 +29,7 @@ from shardstack.k8s.inference_specs import (
     SHARDED_INFERENCE,
 )
 from shardstack.k8s.inference_specs import INFERENCE_NAMESPACE as DEFAULT_NAMESPACE
+from shardstack.k8s.monitoring_specs import PROMETHEUS
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import arguments_first
 
@@ -104,6 +105,8 @@ class ShardedInferenceSettings:
     zone_spread: bool
     wait_until_ready: bool = True
     autoscaling: GroupScaling | None = None
+    prometheus: dict[str, Any] | None = None
+    """``prometheus`` with its defaults applied; None when not given."""
     labels: dict[str, str] = field(default_factory=dict)
     tolerations: list[Toleration] = field(default_factory=list)
 
@@ -162,6 +165,7 @@ def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferen
         autoscaling=resolve_group_scaling(AUTOSCALING.resolved(values["autoscaling"]))
         if values.get("autoscaling") is not None
         else None,
+        prometheus=PROMETHEUS.resolved(values["prometheus"]) if values.get("prometheus") is not None else None,
         labels=dict(values.get("labels") or {}),
         tolerations=list(values.get("tolerations") or []),
     )

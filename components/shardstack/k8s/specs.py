@@ -30,8 +30,9 @@ from shardstack.k8s.kinds import (
     NAMESPACE,
     OBJECT_NAME,
 )
+from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS, PROMETHEUS
 from shardstack.limits import VOLUME_GIB
-from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Text
+from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Record, Text
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -66,6 +67,19 @@ DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.1-ubuntu22.04"
 """DCGM 4.4.2 with exporter 4.7.1, the current pairing NVIDIA publishes for datacenter GPUs."""
 GPU_ENABLEMENT_NAMESPACE = "shardstack-gpu"
 DEFAULT_GPU_NODE_SELECTOR = {lbl.GPU_NODE_LABEL: lbl.GPU_NODE_LABEL_VALUE}
+
+
+def _dcgm_scraped(values: Values) -> Iterator[Problem]:
+    if values.get("prometheus") is None:
+        return
+    if values["dcgm_exporter"] is not True:
+        yield Problem(("prometheus",), "needs dcgm_exporter True: it scrapes the DCGM exporter")
+    if values.get("monitoring_namespace_selector") is None:
+        yield Problem(
+            ("prometheus",),
+            "needs monitoring_namespace_selector, the labels of Prometheus's namespace, which the exporter's "
+            "NetworkPolicy admits, e.g. {'kubernetes.io/metadata.name': 'monitoring'}",
+        )
 
 
 def _something_to_create(values: Values) -> Iterator[Problem]:
@@ -128,6 +142,13 @@ GPU_ENABLEMENT = Spec(
             default_doc="no other namespace may",
         ),
         Arg(
+            "prometheus",
+            Record(GPU_PROMETHEUS),
+            "Scrape the DCGM exporter and alert on the GPUs through the Prometheus Operator (a PodMonitor and a "
+            "PrometheusRule); needs ``dcgm_exporter`` and ``monitoring_namespace_selector``.",
+            default_doc="none",
+        ),
+        Arg(
             "device_plugin_image",
             IMAGE,
             "Device plugin image (pin a digest through this argument if your policy requires one).",
@@ -138,6 +159,7 @@ GPU_ENABLEMENT = Spec(
     rules=(
         Rule(("device_plugin", "dcgm_exporter"), _something_to_create),
         Rule(("gpu_node_selector",), _gpu_nodes_selected),
+        Rule(("prometheus", "dcgm_exporter", "monitoring_namespace_selector"), _dcgm_scraped),
     ),
 )
 """GpuEnablement's arguments."""
@@ -263,12 +285,14 @@ ARGS = ArgsModule(
     __name__,
     (
         TOLERATION,
+        GPU_PROMETHEUS,
         GPU_ENABLEMENT,
         GROUP_AUTOSCALING,
         LOCAL_WEIGHTS_STORE,
         SECRET_KEY_REF,
         WEIGHTS_CACHE,
         AUTOSCALING,
+        PROMETHEUS,
         SHARDED_INFERENCE,
     ),
 )
