@@ -11,7 +11,12 @@ from model_sizing import ModelSizing
 
 from shardstack.defaults import DEMO_MODEL_PATH
 from shardstack.gpu_pool import GPU_POOL_ARG_NAMES, GpuPoolArgs
-from shardstack.installation_args import ClusterAccess, InstallationInference, InstallationServing
+from shardstack.installation_args import (
+    ClusterAccess,
+    InstallationInference,
+    InstallationMonitoring,
+    InstallationServing,
+)
 from shardstack.specs.installation import CLUSTER_ACCESS
 
 
@@ -33,6 +38,8 @@ def serving_args(cfg: config.StackConfig, shards: int) -> InstallationServing:
         inference["model_uri"] = cfg.model.uri
     if cfg.serving.api_key_secret is None and cfg.api_key is not None:
         args["api_key"] = pulumi.Output.secret(cfg.api_key.get_secret_value())
+    # The keys the stack sets: the installation's defaults are the monitoring section's own.
+    args["monitoring"] = cast(InstallationMonitoring, cfg.monitoring.model_dump(exclude_unset=True))
     return args
 
 

@@ -113,6 +113,7 @@ SECTIONS = (
     ("SERVING_AUTOSCALING", "AutoscalingConfig", "SpecSection"),
     ("SERVING", "ServingConfig", "SpecSection"),
     ("ENDPOINT", "EndpointConfig", "SpecSection"),
+    ("MONITORING", "MonitoringConfig", "SpecSection"),
     ("LOCAL_WEIGHTS", "LocalWeightsConfig", "SpecSection"),
     ("LOCAL", "LocalConfig", "SpecSection"),
 )

@@ -16,7 +16,7 @@ new cluster, reading the weights from the new store through the cloud's workload
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,27 +24,30 @@ import pulumi_kubernetes as k8s
 from shardstack.k8s import (
     GroupAutoscaling,
     GroupAutoscalingArgs,
+    PrometheusStack,
+    PrometheusStackArgs,
     SecretKeyRef,
     ShardedInference,
     ShardedInferenceArgs,
     Toleration,
 )
-from shardstack.k8s.autoscaling_specs import WIRED_AUTOSCALING_KEYS
+from shardstack.k8s import labels as lbl
 from shardstack.k8s.group_autoscaling import validate_group_autoscaling_args
-from shardstack.k8s.inference_specs import SHARDED_INFERENCE
+from shardstack.k8s.prometheus_stack import prometheus_url
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
 from shardstack.k8s.specs import GROUP_AUTOSCALING
 from shardstack.specs.gpu_pool import named_pool_spec
+from shardstack.specs.installation import INSTALLATION_INFERENCE, INSTALLATION_MONITORING
 from shardstack.specs.kinds import Kind, ListOf, Record
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import Spec
 
+InstallationArgs = TypeVar("InstallationArgs", bound=Mapping[str, Any])
+"""An installation's arguments, as its own TypedDict."""
+
 API_KEY_SECRET_NAME = "shardstack-api-key"
 API_KEY_SECRET_KEY = "api-key"
 WIRED_INFERENCE_ARGS = ("service_account_annotations",)
-INSTALLATION_INFERENCE = SHARDED_INFERENCE.with_arg("model_uri", required=False)
-"""ShardedInference as an installation takes it: without ``model_uri``, the installation points it at ``model_path``
-in its weight store (the check above requires one of the two)."""
 """The cloud's workload identity fills these in; a caller's own would contradict the read grant."""
 
 
@@ -197,9 +200,14 @@ class InstallationChecks:
                 "group_autoscaling is given without inference.autoscaling: add inference.autoscaling (it installs "
                 "what that needs) or drop group_autoscaling"
             )
-        if isinstance(autoscaling, Mapping):
-            self.wired("inference.autoscaling", autoscaling, WIRED_AUTOSCALING_KEYS)
         self.prefixed("group_autoscaling", validate_group_autoscaling_args(part(self.args, "group_autoscaling")))
+        self.spec_part("monitoring", INSTALLATION_MONITORING, ())
+        watched = part(self.args, "monitoring").get("prometheus", True) is not False
+        if isinstance(autoscaling, Mapping) and "prometheus_url" not in autoscaling and not watched:
+            self.problems.append(
+                "inference.autoscaling.prometheus_url is required with monitoring.prometheus False: the Prometheus "
+                "that scrapes the ranks, e.g. 'http://prometheus-operated.monitoring.svc:9090'"
+            )
 
 
 def _is_part(kind: Kind) -> bool:
@@ -294,6 +302,54 @@ def deploy_inference(
     return Serving(inference, pulumi.Output.from_input(model_uri).apply(str))
 
 
+def with_monitoring(args: InstallationArgs, *, dcgm: bool) -> InstallationArgs:
+    """``args`` with what the installation's own Prometheus (``monitoring.prometheus``) watches filled in where the
+    caller left it: the ranks' PodMonitor, alerts and dashboard, autoscaling's Prometheus and, where the installation
+    runs the DCGM exporter (``dcgm``, or the caller's ``gpu_enablement.dcgm_exporter``), its scrape and alerts."""
+    monitoring = INSTALLATION_MONITORING.resolved(part(args, "monitoring"))
+    if not monitoring["prometheus"]:
+        return args
+    selector = {lbl.NAMESPACE_NAME: monitoring["namespace"]}
+    inference = {
+        "prometheus": {},
+        "monitoring_namespace_selector": selector,
+        "grafana_dashboard": monitoring["grafana"],
+        **part(args, "inference"),
+    }
+    if isinstance(inference.get("autoscaling"), Mapping):
+        inference["autoscaling"] = {
+            "prometheus_url": prometheus_url(monitoring["namespace"]),
+            **inference["autoscaling"],
+        }
+    watched = {**args, "inference": inference}
+    enablement = part(args, "gpu_enablement")
+    if dcgm or enablement.get("dcgm_exporter"):
+        watched["gpu_enablement"] = {
+            "dcgm_exporter": True,
+            "prometheus": {},
+            "monitoring_namespace_selector": selector,
+            **enablement,
+        }
+    return cast(InstallationArgs, watched)
+
+
+def install_monitoring(
+    owner: pulumi.Resource | None, name: str, args: Mapping[str, Any], target: "KubernetesTarget"
+) -> list[pulumi.Resource]:
+    """The installation's Prometheus, when ``monitoring.prometheus``: what the objects reporting to it wait for."""
+    monitoring = INSTALLATION_MONITORING.resolved(part(args, "monitoring"))
+    if not monitoring["prometheus"]:
+        return []
+    stack_args = {key: monitoring[key] for key in INSTALLATION_MONITORING.names if key != "prometheus"}
+    return [
+        PrometheusStack(
+            f"{name}-monitoring",
+            PrometheusStackArgs(**stack_args),
+            opts=pulumi.ResourceOptions(parent=owner, provider=target.provider, depends_on=list(target.ready)),
+        )
+    ]
+
+
 def scaling_namespace(args: Mapping[str, Any]) -> str:
     """KEDA's namespace: where the installation's GroupAutoscaling puts it."""
     return str(GROUP_AUTOSCALING.resolved(part(args, "group_autoscaling"))["keda_namespace"])
@@ -378,8 +434,9 @@ class InstallationParts(Protocol):
         """Make the image registry, if the cloud has one."""
         ...
 
-    def gpu_enablement(self) -> Sequence[Toleration]:
-        """Make what GPUs need in the cluster (device plugin, autoscaler); return the tolerations the ranks need."""
+    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
+        """Make what GPUs need in the cluster (device plugin, autoscaler), its Kubernetes objects ``after`` the
+        installation's Prometheus; return the tolerations the ranks need."""
         ...
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
@@ -405,7 +462,8 @@ def install(
     pools = parts.gpu_pools()
     model_uri_prefix = parts.weight_store()
     parts.registry()
-    tolerations = parts.gpu_enablement()
+    monitoring = install_monitoring(owner, name, args, target)
+    tolerations = parts.gpu_enablement(after=monitoring)
     namespace, service_account = inference_identity(name, args)
     access = parts.read_grant(namespace, service_account)
     serving = deploy_inference(
@@ -416,7 +474,7 @@ def install(
         model_uri_prefix=model_uri_prefix,
         access=access,
         tolerations=tolerations,
-        depends_on=[*target.ready, *pools.resources],
+        depends_on=[*target.ready, *pools.resources, *monitoring],
     )
     return {
         "endpoint": serving.inference.endpoint,

@@ -12,15 +12,61 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.k8s.args import (
-    Autoscaling,
-    GroupAutoscalingArgs,
-    PrometheusScrape,
-    SecretKeyRef,
-    Toleration,
-    WeightsCache,
-)
+from shardstack.k8s.args import GroupAutoscalingArgs, PrometheusScrape, SecretKeyRef, Toleration, WeightsCache
 from shardstack.pool_args import SystemPool
+
+
+class InstallationAutoscaling(TypedDict, total=False):
+    """ShardedInference's ``autoscaling`` as an installation takes it: KEDA's namespace is the installation's
+    GroupAutoscaling's, and the Prometheus it reads is the installation's own unless ``prometheus_url`` says
+    otherwise."""
+
+    min_groups: int
+    """Fewest groups. 0 lets the last group, and through the node autoscaler its GPU nodes, go when idle; the first
+    request then wakes one, held meanwhile by the KEDA HTTP add-on's interceptor (the API must be private: ``public``
+    False). Default: 1."""
+    max_groups: Required[int]
+    """Most groups; the GPU pools must hold that many groups' ranks."""
+    metric: str
+    """The load signal: 'num_requests_waiting' (requests waiting for a decode slot, per group; running requests keep the
+    groups that hold them) or 'kv_cache_usage_perc' (the leaders' average KV cache usage, for long-context traffic). One
+    of 'num_requests_waiting', 'kv_cache_usage_perc'. Default: 'num_requests_waiting'."""
+    target: float
+    """The signal's value per group that groups are added and removed to hold: waiting requests per group, or a fraction
+    of the KV cache. A lower queue target buys time to first token with more GPUs. Default: 4 for num_requests_waiting,
+    0.8 for kv_cache_usage_perc."""
+    scale_up_stabilization_s: int
+    """Seconds of load that must all ask for more groups before one is added. Default: 0."""
+    scale_down_stabilization_s: int
+    """Seconds of load that must all ask for fewer groups before one is removed (one at a time, a minute apart).
+    Default: 300."""
+    scale_to_zero_after_s: int
+    """With min_groups 0: seconds without a request before the last group goes. Default: 900."""
+    wake_timeout_s: int
+    """With min_groups 0: seconds the KEDA HTTP interceptor holds a request while a group wakes; then the request is
+    answered 503 with Retry-After. Default: 300."""
+    prometheus_url: str
+    """The Prometheus (or compatible) server KEDA queries for the leaders' metrics, e.g.
+    'http://prometheus-operated.monitoring.svc:9090'. Its series must carry the pods' ``namespace`` and ``pod`` labels,
+    as the Prometheus Operator's PodMonitors give them. Default: the installation's Prometheus
+    (``monitoring.prometheus``); required without it."""
+
+
+class InstallationMonitoring(TypedDict, total=False):
+    """What watches the installation: an in-cluster Prometheus (PrometheusStack) that every part reports to."""
+
+    prometheus: bool
+    """Install PrometheusStack (kube-prometheus-stack) and point everything at it: a PodMonitor and alerts for the
+    ranks, Grafana with the deployment's dashboard, the DCGM exporter's scrape and GPU alerts (where the installation
+    runs the exporter), and ``inference.autoscaling``'s Prometheus. It runs on the cluster's own nodes: no cloud service
+    is billed. Default: True."""
+    namespace: str
+    """Namespace of Prometheus and its companions. Default: 'monitoring'."""
+    grafana: bool
+    """Run Grafana, loading the dashboards of ConfigMaps labelled ``grafana_dashboard: "1"`` in every namespace (its
+    admin password is generated into a Secret in the namespace). Default: True."""
+    retention_days: int
+    """Days of samples Prometheus keeps. Default: 15."""
 
 
 class InstallationInference(TypedDict, total=False):
@@ -111,7 +157,7 @@ class InstallationInference(TypedDict, total=False):
     """Let ``pulumi up`` wait until every rank is ready. Turn off when the weights are pushed after the first ``pulumi
     up`` (a new bucket): the ranks then restart until the checkpoint is there, and ``pulumi up`` returns at once instead
     of timing out. Default: True."""
-    autoscaling: Autoscaling
+    autoscaling: InstallationAutoscaling
     """Add and remove whole replica groups with the load, between min_groups and max_groups (mode 'leaderworkerset');
     ``replica_groups`` is then left out. Default: none, ``replica_groups`` groups always."""
     labels: Mapping[str, str]
@@ -137,6 +183,9 @@ class InstallationServing(TypedDict, total=False):
     False, 'http_add_on': False}`` where the cluster already runs KEDA. The installation sets
     ``inference.autoscaling.keda_namespace`` from it. Default: the LeaderWorkerSet controller, KEDA and its HTTP add-on,
     when ``inference.autoscaling`` is given."""
+    monitoring: InstallationMonitoring
+    """The in-cluster Prometheus (see PrometheusStack) and what reports to it. Default: kube-prometheus-stack in
+    namespace 'monitoring', with Grafana."""
 
 
 class ClusterAccess(TypedDict, total=False):

@@ -24,6 +24,7 @@ from .sections import (
     GpuPoolConfig,
     LocalConfig,
     ModelConfig,
+    MonitoringConfig,
     NetworkConfig,
     ServingConfig,
     SystemPoolConfig,
@@ -63,6 +64,10 @@ class StackConfig(Section):
         description=(
             "The managed endpoint, with serving.platform 'managed': its GPU, shape and instances. Default: none."
         ),
+    )
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig,
+        description="The in-cluster Prometheus every part reports to. Default: kube-prometheus-stack, with Grafana.",
     )
     local: LocalConfig = Field(default_factory=LocalConfig, description="Settings for cloud 'local' only.")
     api_key: ApiKey | None = Field(

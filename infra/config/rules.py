@@ -246,8 +246,8 @@ def api_key_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
 
 # --- Where the model is served -------------------------------------------------------------------------
 
-CLUSTER_KEYS = ("zones", "kubernetes_version", "cluster", "network", "system_pool", "gpu_pools")
-"""The keys of a stack's cluster, which a managed endpoint has none of."""
+CLUSTER_KEYS = ("zones", "kubernetes_version", "cluster", "network", "system_pool", "gpu_pools", "monitoring")
+"""The keys of a stack's cluster (and what runs in it), which a managed endpoint has none of."""
 KUBERNETES_SERVING_KEYS = tuple(k for k in SERVING.names if k not in ("platform", "image"))
 """The serving keys that configure ShardedInference, which a managed endpoint does not run."""
 

@@ -19,6 +19,7 @@ from .specs import (
     LOCAL,
     LOCAL_WEIGHTS,
     MODEL,
+    MONITORING,
     NETWORK,
     SERVING,
     SERVING_AUTOSCALING,
@@ -129,7 +130,7 @@ class AutoscalingConfig(SpecSection):
     scale_down_stabilization_s: int = spec_field(SERVING_AUTOSCALING, "scale_down_stabilization_s")
     scale_to_zero_after_s: int = spec_field(SERVING_AUTOSCALING, "scale_to_zero_after_s")
     wake_timeout_s: int = spec_field(SERVING_AUTOSCALING, "wake_timeout_s")
-    prometheus_url: str = spec_field(SERVING_AUTOSCALING, "prometheus_url")
+    prometheus_url: str | None = spec_field(SERVING_AUTOSCALING, "prometheus_url")
 
 
 class ServingConfig(SpecSection):
@@ -159,6 +160,18 @@ class EndpointConfig(SpecSection):
     min_instances: int = spec_field(ENDPOINT, "min_instances")
     max_instances: int = spec_field(ENDPOINT, "max_instances")
     startup_timeout_s: int | None = spec_field(ENDPOINT, "startup_timeout_s")
+
+
+class MonitoringConfig(SpecSection):
+    """``shardstack:monitoring``: the in-cluster Prometheus (kube-prometheus-stack) every part reports to (kubernetes
+    platform only)."""
+
+    spec: ClassVar[Spec] = MONITORING
+
+    prometheus: bool = spec_field(MONITORING, "prometheus")
+    namespace: str = spec_field(MONITORING, "namespace")
+    grafana: bool = spec_field(MONITORING, "grafana")
+    retention_days: int = spec_field(MONITORING, "retention_days")
 
 
 class LocalWeightsConfig(SpecSection):

@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
 from shardstack.cidr import admitted_networks
 from shardstack.defaults import DEFAULT_IMAGE
-from shardstack.k8s.autoscaling_specs import AUTOSCALING, WIRED_AUTOSCALING_KEYS
 from shardstack.k8s.inference_specs import SECRET_KEY_REF, SHARDED_INFERENCE
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.limits import SHARDS
 from shardstack.local.specs import LOCAL_WEIGHTS as LOCAL_WEIGHTS_OF_THE_INSTALLATION
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import POOL_NAME, gpu_pool_spec
+from shardstack.specs.installation import INSTALLATION_AUTOSCALING, INSTALLATION_MONITORING
 from shardstack.specs.kinds import Choice, Count, Flag, Kind, ListOf, Record, Text
 from shardstack.specs.managed_endpoint import managed_endpoint_spec
 from shardstack.specs.problem import Problem
@@ -231,14 +231,14 @@ API_KEY_SECRET = replace(
     doc="``shardstack:serving.api_key_secret``: an existing Kubernetes Secret holding the API key.",
 )
 
-SERVING_AUTOSCALING = AUTOSCALING.without(
-    WIRED_AUTOSCALING_KEYS,
+SERVING_AUTOSCALING = replace(
+    INSTALLATION_AUTOSCALING,
     name="AutoscalingConfig",
     doc="``shardstack:serving.autoscaling``: replica groups added and removed with the load (mode "
     "'leaderworkerset'); the installation installs what it needs (the LeaderWorkerSet controller, KEDA and its HTTP "
     "add-on).",
 )
-"""ShardedInference's ``autoscaling``, less what the installation wires."""
+"""ShardedInference's ``autoscaling`` as every installation takes it."""
 
 SERVING_KEYS = (
     "replica_groups",
@@ -294,6 +294,14 @@ ENDPOINT = managed_endpoint_spec(None).only(
     doc="``shardstack:endpoint``: the managed endpoint, with serving.platform 'managed' (clouds only).",
 )
 """``shardstack:endpoint``: the managed endpoint's shape and scale; its cloud's catalogue judges it in the rules."""
+
+MONITORING = replace(
+    INSTALLATION_MONITORING,
+    name="MonitoringConfig",
+    doc="``shardstack:monitoring``: the in-cluster Prometheus (kube-prometheus-stack) every part reports to "
+    "(kubernetes platform only).",
+)
+"""``shardstack:monitoring``: every installation's ``monitoring``."""
 
 # --- Local ---------------------------------------------------------------------------------------------
 

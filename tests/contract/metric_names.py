@@ -29,7 +29,8 @@ def metrics_of(expr: str) -> list[str]:
 
 def _selected(node: Any) -> Iterator[str]:
     if isinstance(node, promql_parser.VectorSelector):
-        yield node.name
+        if node.name:
+            yield node.name
         return
     for part in ("expr", "lhs", "rhs", "args", "vector_selector", "param"):
         child = getattr(node, part, None)

@@ -443,6 +443,7 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
         "modelPath",
         "apiKey",
         "groupAutoscaling",
+        "monitoring",
         "tags",
         "clusterAutoscaler",
     } == set(resource["inputProperties"])

@@ -257,8 +257,11 @@ def test_an_explicit_model_uri_wins_and_pulumi_up_then_waits_for_the_ranks(graph
 
 
 def test_the_ranks_and_the_device_plugin_run_on_every_pool_spot_and_tainted_ones_too(graph: Graph) -> None:
-    (daemonset,) = graph.of_type(DAEMONSET)
-    specs = {"ranks": pod_template(graph)["spec"], "device plugin": daemonset.inputs["spec"]["template"]["spec"]}
+    # The device plugin, and the DCGM exporter the installation's Prometheus scrapes.
+    specs = {"ranks": pod_template(graph)["spec"]} | {
+        daemonset.name: daemonset.inputs["spec"]["template"]["spec"] for daemonset in graph.of_type(DAEMONSET)
+    }
+    assert len(specs) == 3
     for pool, agent_pool in agent_pools(graph).items():
         taints = [aks_taint(t) for t in agent_pool.inputs["nodeTaints"]]
         assert ("nvidia.com/gpu", "present", "NoSchedule") in taints
@@ -451,6 +454,7 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
         "modelPath",
         "apiKey",
         "groupAutoscaling",
+        "monitoring",
         "tags",
     } == set(resource["inputProperties"])
     assert {

@@ -455,6 +455,7 @@ def test_component_schema_is_inferred(schema: dict[str, Any]) -> None:
         "modelPath",
         "apiKey",
         "groupAutoscaling",
+        "monitoring",
         "labels",
     } == set(resource["inputProperties"])
     assert {

@@ -60,8 +60,8 @@ class StandInParts:
     def registry(self) -> None:
         self.made.append("registry")
 
-    def gpu_enablement(self) -> Sequence[Toleration]:
-        self.made.append("gpu_enablement")
+    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
+        self.made.append(f"gpu_enablement after {len(after)}")
         return [TAINT]
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
@@ -98,7 +98,7 @@ def test_the_parts_are_made_in_order_and_the_ranks_wait_for_what_they_need() -> 
         "gpu_pools",
         "weight_store",
         "registry",
-        "gpu_enablement",
+        "gpu_enablement after 1",  # the installation's Prometheus: the GPU add-ons' PodMonitor needs its CRDs
         "read_grant serving/llm",
         "outputs",
     ]

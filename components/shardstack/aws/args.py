@@ -10,7 +10,7 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.installation_args import InstallationInference
+from shardstack.installation_args import InstallationInference, InstallationMonitoring
 from shardstack.k8s.args import GpuEnablementArgs, GroupAutoscalingArgs
 from shardstack.pool_args import Taint
 
@@ -443,5 +443,8 @@ class AwsInstallationArgs(TypedDict, total=False):
     False, 'http_add_on': False}`` where the cluster already runs KEDA. The installation sets
     ``inference.autoscaling.keda_namespace`` from it. Default: the LeaderWorkerSet controller, KEDA and its HTTP add-on,
     when ``inference.autoscaling`` is given."""
+    monitoring: InstallationMonitoring
+    """The in-cluster Prometheus (see PrometheusStack) and what reports to it. Default: kube-prometheus-stack in
+    namespace 'monitoring', with Grafana."""
     tags: Mapping[str, str]
     """Tags on every AWS resource, beside each component's own. Default: none."""

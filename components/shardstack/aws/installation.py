@@ -67,6 +67,7 @@ from shardstack.installation import (
     pool_tolerations,
     register_outputs,
     with_common,
+    with_monitoring,
     with_tolerations,
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
@@ -139,7 +140,8 @@ class AwsInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"AwsInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        register_outputs(self, install(_AwsParts(self, name, args), self, name, args))
+        watched = with_monitoring(args, dcgm=True)
+        register_outputs(self, install(_AwsParts(self, name, watched), self, name, watched))
 
 
 class _AwsParts:
@@ -217,7 +219,7 @@ class _AwsParts:
             )
             self._registry_url = registry.repository_url
 
-    def gpu_enablement(self) -> Sequence[Toleration]:
+    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
         cluster_args = part(self.args, "cluster")
         ClusterAutoscaler(
             f"{self.name}-autoscaler",
@@ -238,7 +240,9 @@ class _AwsParts:
         GpuEnablement(
             f"{self.name}-gpu",
             GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"), tolerations)),
-            opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools),
+            opts=pulumi.ResourceOptions(
+                parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *after]
+            ),
         )
         return tolerations
 

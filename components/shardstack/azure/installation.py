@@ -80,6 +80,7 @@ from shardstack.installation import (
     part,
     register_outputs,
     with_common,
+    with_monitoring,
     with_tolerations,
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
@@ -190,7 +191,8 @@ class AzureInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"AzureInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        register_outputs(self, install(_AzureParts(self, name, args), self, name, args))
+        watched = with_monitoring(args, dcgm=True)
+        register_outputs(self, install(_AzureParts(self, name, watched), self, name, watched))
 
 
 class _AzureParts:
@@ -302,7 +304,7 @@ class _AzureParts:
             )
             self._registry_url = registry.registry_url
 
-    def gpu_enablement(self) -> Sequence[Toleration]:
+    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
         # Every pool's taints, AKS's Spot taint included: the device plugin and the ranks run on each pool.
         tolerations: list[Toleration] = []
         for gpu_pool in self._pools:
@@ -313,7 +315,9 @@ class _AzureParts:
         GpuEnablement(
             f"{self.name}-gpu",
             GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"), tolerations)),
-            opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools),
+            opts=pulumi.ResourceOptions(
+                parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *after]
+            ),
         )
         return tolerations
 

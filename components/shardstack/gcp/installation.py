@@ -61,6 +61,7 @@ from shardstack.installation import (
     pool_tolerations,
     register_outputs,
     with_common,
+    with_monitoring,
     with_tolerations,
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
@@ -150,7 +151,8 @@ class GcpInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"GcpInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        register_outputs(self, install(_GcpParts(self, name, args), self, name, args))
+        watched = with_monitoring(args, dcgm=False)
+        register_outputs(self, install(_GcpParts(self, name, watched), self, name, watched))
 
 
 class _GcpParts:
@@ -242,14 +244,16 @@ class _GcpParts:
             )
             self._registry_url = registry.repository_url
 
-    def gpu_enablement(self) -> Sequence[Toleration]:
+    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
         tolerations = pool_tolerations(self.args["gpu_pools"])
         enablement = part(self.args, "gpu_enablement")
         if enablement:
             GpuEnablement(
                 f"{self.name}-gpu",
                 GpuEnablementArgs(**with_tolerations({**enablement, "device_plugin": False}, tolerations)),
-                opts=pulumi.ResourceOptions(parent=self.owner, provider=self._cluster.provider, depends_on=self._pools),
+                opts=pulumi.ResourceOptions(
+                    parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *after]
+                ),
             )
         return tolerations
 

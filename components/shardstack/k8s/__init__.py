@@ -1,4 +1,5 @@
-"""Kubernetes components: GPU enablement, sharded inference, group autoscaling, and a local weights store."""
+"""Kubernetes components: GPU enablement, sharded inference, group autoscaling, a Prometheus stack, and a local
+weights store."""
 
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
         LocalWeightsStoreArgs,
         validate_local_weights_store_args,
     )
+    from shardstack.k8s.prometheus_stack import (
+        PrometheusStack,
+        PrometheusStackArgs,
+        validate_prometheus_stack_args,
+    )
     from shardstack.k8s.sharded_inference import ShardedInference
     from shardstack.k8s.sharded_inference_args import (
         SecretKeyRef,
@@ -38,6 +44,8 @@ __all__ = [
     "GroupAutoscalingArgs",
     "LocalWeightsStore",
     "LocalWeightsStoreArgs",
+    "PrometheusStack",
+    "PrometheusStackArgs",
     "SecretKeyRef",
     "ShardedInference",
     "ShardedInferenceArgs",
@@ -46,6 +54,7 @@ __all__ = [
     "validate_gpu_enablement_args",
     "validate_group_autoscaling_args",
     "validate_local_weights_store_args",
+    "validate_prometheus_stack_args",
     "validate_sharded_inference_args",
 ]
 

@@ -86,6 +86,19 @@ class GroupAutoscalingArgs(TypedDict, total=False):
     """Namespace of the LeaderWorkerSet controller. Default: 'lws-system'."""
 
 
+class PrometheusStackArgs(TypedDict, total=False):
+    """Arguments of PrometheusStack: kube-prometheus-stack as a pinned Helm release (``shardstack.k8s.charts``), set to
+    pick up every PodMonitor, PrometheusRule and Grafana dashboard ConfigMap of the cluster."""
+
+    namespace: str
+    """Namespace of Prometheus and its companions. Default: 'monitoring'."""
+    grafana: bool
+    """Run Grafana, loading the dashboards of ConfigMaps labelled ``grafana_dashboard: "1"`` in every namespace (its
+    admin password is generated into a Secret in the namespace). Default: True."""
+    retention_days: int
+    """Days of samples Prometheus keeps. Default: 15."""
+
+
 class LocalWeightsStoreArgs(TypedDict, total=False):
     """Arguments of LocalWeightsStore."""
 

@@ -27,3 +27,8 @@ KEDA = Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda")
 HTTP_ADD_ON = Chart("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts", "keda")
 """KEDA's HTTP add-on v0.15.0: the interceptor that holds requests while a group scaled to zero wakes
 (InterceptorRoute, http.keda.sh/v1beta1)."""
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "monitoring"
+)
+"""kube-prometheus-stack 88.5.3 (prometheus-operator v0.93.1): the Prometheus Operator, a Prometheus, Alertmanager,
+kube-state-metrics, node-exporter and Grafana with its dashboard sidecar."""

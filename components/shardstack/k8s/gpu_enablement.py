@@ -138,8 +138,9 @@ class GpuEnablement(pulumi.ComponentResource):
         if args.get("dcgm_exporter", False):
             image = args.get("dcgm_exporter_image", DCGM_EXPORTER_IMAGE)
             service = self._dcgm_exporter(name, namespace, image, node_selector, tolerations, monitoring, labels)
-            if args.get("prometheus") is not None:
-                self._prometheus(name, namespace_name, namespace, GPU_PROMETHEUS.resolved(args["prometheus"]), labels)
+            scrape = args.get("prometheus")
+            if scrape is not None:
+                self._prometheus(name, namespace_name, namespace, GPU_PROMETHEUS.resolved(scrape), labels)
             self.dcgm_exporter_service_name = service.metadata.apply(lambda m: m.name or DCGM_EXPORTER_NAME)
             self.dcgm_metrics_endpoint = pulumi.Output.concat(
                 "http://",

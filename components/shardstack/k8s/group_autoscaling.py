@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 from shardstack.errors import ArgumentError
 from shardstack.k8s import charts, names
 from shardstack.k8s.args import GroupAutoscalingArgs
-from shardstack.k8s.charts import Chart
+from shardstack.k8s.helm import release
 from shardstack.k8s.specs import GROUP_AUTOSCALING
 from shardstack.specs.problem import as_arguments
 from shardstack.specs.spec import arguments_first
@@ -38,8 +38,6 @@ from shardstack.specs.spec import arguments_first
 __all__ = ["GroupAutoscaling", "GroupAutoscalingArgs", "validate_group_autoscaling_args"]
 
 TYPE_TOKEN = "shardstack:k8s:GroupAutoscaling"
-RELEASE_TIMEOUT_S = 600
-"""How long `pulumi up` waits for a release's pods to be ready: image pulls on a fresh system node included."""
 
 
 @arguments_first
@@ -67,33 +65,14 @@ class GroupAutoscaling(pulumi.ComponentResource):
         values = GROUP_AUTOSCALING.resolved(args)
         releases: list[k8s.helm.v3.Release] = []
         if values["leaderworkerset"]:
-            releases.append(self._release(f"{name}-lws", charts.LEADERWORKERSET, values["leaderworkerset_namespace"]))
-        keda: list[pulumi.Resource] = []
+            releases.append(release(self, f"{name}-lws", charts.LEADERWORKERSET, values["leaderworkerset_namespace"]))
+        keda: list[k8s.helm.v3.Release] = []
         if values["keda"]:
-            release = self._release(f"{name}-keda", charts.KEDA, values["keda_namespace"])
-            releases.append(release)
-            keda.append(release)
+            keda.append(release(self, f"{name}-keda", charts.KEDA, values["keda_namespace"]))
+            releases.extend(keda)
         if values["http_add_on"]:
             # The add-on's operator registers with KEDA's CRDs: KEDA first.
-            releases.append(self._release(f"{name}-http", charts.HTTP_ADD_ON, values["keda_namespace"], after=keda))
+            releases.append(release(self, f"{name}-http", charts.HTTP_ADD_ON, values["keda_namespace"], after=keda))
         self.keda_namespace = pulumi.Output.from_input(values["keda_namespace"])
         self.release_names = pulumi.Output.all(*(r.name for r in releases)).apply(lambda n: [str(x) for x in n])
         self.register_outputs({"keda_namespace": self.keda_namespace, "release_names": self.release_names})
-
-    def _release(
-        self, resource_name: str, chart: Chart, namespace: str, after: list[pulumi.Resource] | None = None
-    ) -> k8s.helm.v3.Release:
-        """One pinned chart, released under its own chart name so its objects have their documented names."""
-        return k8s.helm.v3.Release(
-            resource_name,
-            name=chart.name.rsplit("/", 1)[-1],
-            chart=chart.name,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository) if chart.repository else None,
-            namespace=namespace,
-            create_namespace=True,
-            # A failed install is rolled back instead of left half-applied.
-            atomic=True,
-            timeout=RELEASE_TIMEOUT_S,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after or None),
-        )

@@ -32,7 +32,7 @@ from shardstack.k8s.kinds import (
 )
 from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS, PROMETHEUS
 from shardstack.limits import VOLUME_GIB
-from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Record, Text
+from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -50,6 +50,7 @@ __all__ = [
     "GROUP_AUTOSCALING",
     "INFERENCE_NAMESPACE",
     "LOCAL_WEIGHTS_STORE",
+    "PROMETHEUS_STACK",
     "SEAWEEDFS_IMAGE",
     "SECRET_KEY_REF",
     "SHARDED_INFERENCE",
@@ -213,6 +214,36 @@ GROUP_AUTOSCALING = Spec(
 )
 """GroupAutoscaling's arguments."""
 
+# --- PrometheusStack -----------------------------------------------------------------------------------
+
+PROMETHEUS_STACK = Spec(
+    "PrometheusStackArgs",
+    "Arguments of PrometheusStack: kube-prometheus-stack as a pinned Helm release (``shardstack.k8s.charts``), set "
+    "to pick up every PodMonitor, PrometheusRule and Grafana dashboard ConfigMap of the cluster.",
+    (
+        Arg(
+            "namespace",
+            NAMESPACE,
+            "Namespace of Prometheus and its companions.",
+            default=charts.KUBE_PROMETHEUS_STACK.namespace,
+        ),
+        Arg(
+            "grafana",
+            Flag(),
+            'Run Grafana, loading the dashboards of ConfigMaps labelled ``grafana_dashboard: "1"`` in every '
+            "namespace (its admin password is generated into a Secret in the namespace).",
+            default=True,
+        ),
+        Arg(
+            "retention_days",
+            Whole(1, 365, why="a year of samples is a long-term store's job, not an in-cluster Prometheus's"),
+            "Days of samples Prometheus keeps.",
+            default=15,
+        ),
+    ),
+)
+"""PrometheusStack's arguments."""
+
 # --- LocalWeightsStore ---------------------------------------------------------------------------------
 
 SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
@@ -288,6 +319,7 @@ ARGS = ArgsModule(
         GPU_PROMETHEUS,
         GPU_ENABLEMENT,
         GROUP_AUTOSCALING,
+        PROMETHEUS_STACK,
         LOCAL_WEIGHTS_STORE,
         SECRET_KEY_REF,
         WEIGHTS_CACHE,

@@ -9,7 +9,7 @@ from typing import Required, TypedDict
 
 import pulumi
 
-from shardstack.installation_args import InstallationInference
+from shardstack.installation_args import InstallationInference, InstallationMonitoring
 from shardstack.k8s.args import GroupAutoscalingArgs
 
 
@@ -44,5 +44,8 @@ class LocalInstallationArgs(TypedDict, total=False):
     False, 'http_add_on': False}`` where the cluster already runs KEDA. The installation sets
     ``inference.autoscaling.keda_namespace`` from it. Default: the LeaderWorkerSet controller, KEDA and its HTTP add-on,
     when ``inference.autoscaling`` is given."""
+    monitoring: InstallationMonitoring
+    """The in-cluster Prometheus (see PrometheusStack) and what reports to it. Default: kube-prometheus-stack in
+    namespace 'monitoring', with Grafana."""
     weights: LocalWeights
     """Where the weights are kept. Default: the in-cluster S3-compatible store."""

@@ -25,7 +25,7 @@ under the fixed names the Shardstack program has always given them (``namespace`
 # No `from __future__ import annotations` here, as in the clouds' installations: the args are TypedDicts.
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -42,6 +42,7 @@ from shardstack.installation import (
     Serving,
     WeightAccess,
     install,
+    with_monitoring,
 )
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInferenceArgs, Toleration
 from shardstack.k8s.local_weights_store import DEFAULT_STORAGE_GIB
@@ -87,7 +88,7 @@ class LocalInstallation:
         if problems:
             raise ArgumentError("LocalInstallation", problems)
         parts = _LocalParts(args, provider)
-        outputs = install(parts, None, INFERENCE_NAME, parts.template_args())
+        outputs = install(parts, None, INFERENCE_NAME, with_monitoring(parts.template_args(), dcgm=False))
         self.endpoint = outputs["endpoint"]
         self.namespace = outputs["namespace"]
         self.model_uri = outputs["model_uri"]
@@ -114,7 +115,8 @@ class _LocalParts:
 
     def template_args(self) -> dict[str, Any]:
         """``inference`` and ``model_path`` for the template, with what a local cluster always sets."""
-        inference = ShardedInferenceArgs(**self.args["inference"])
+        # install() fills in autoscaling's installation keys: the same dict, typed as the component's.
+        inference = cast(ShardedInferenceArgs, dict(self.args["inference"]))
         inference.setdefault("gpus_per_shard", 0)
         # kind/minikube/k3d nodes carry no zone labels: required zone affinity would never schedule.
         inference.setdefault("zone_spread", False)
@@ -125,8 +127,10 @@ class _LocalParts:
         if "api_key" in self.args:
             inference["api_key_secret"] = SecretKeyRef(name=API_KEY_SECRET_NAME, key=API_KEY_SECRET_KEY)
         template_args: dict[str, Any] = {"inference": inference}
-        if "model_path" in self.args:
-            template_args["model_path"] = self.args["model_path"]
+        given = dict(self.args)
+        for key in ("model_path", "group_autoscaling", "monitoring"):
+            if key in given:
+                template_args[key] = given[key]
         return template_args
 
     def network(self) -> None:
@@ -210,7 +214,8 @@ class _LocalParts:
     def registry(self) -> None:
         """Images come from wherever the cluster pulls them."""
 
-    def gpu_enablement(self) -> Sequence[Toleration]:
+    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
+        del after  # no GPUs: nothing waits for the installation's Prometheus
         return []
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:

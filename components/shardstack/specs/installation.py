@@ -7,18 +7,51 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
+from shardstack.k8s import charts
+from shardstack.k8s.autoscaling_specs import AUTOSCALING, WIRED_AUTOSCALING_KEYS
 from shardstack.k8s.inference_specs import SHARDED_INFERENCE
-from shardstack.k8s.specs import GROUP_AUTOSCALING
+from shardstack.k8s.specs import GROUP_AUTOSCALING, PROMETHEUS_STACK
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.specs.kinds import Flag, Input, ListOf, Record, Text
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Spec
 from shardstack.specs.system_pool import SYSTEM_POOL
 
+INSTALLATION_AUTOSCALING = AUTOSCALING.without(
+    WIRED_AUTOSCALING_KEYS,
+    name="InstallationAutoscaling",
+    doc="ShardedInference's ``autoscaling`` as an installation takes it: KEDA's namespace is the installation's "
+    "GroupAutoscaling's, and the Prometheus it reads is the installation's own unless ``prometheus_url`` says "
+    "otherwise.",
+).with_arg(
+    "prometheus_url",
+    required=False,
+    default_doc="the installation's Prometheus (``monitoring.prometheus``); required without it",
+)
+"""``inference.autoscaling``: what the installation wires left out, and its Prometheus by default."""
+
+INSTALLATION_MONITORING = Spec(
+    "InstallationMonitoring",
+    "What watches the installation: an in-cluster Prometheus (PrometheusStack) that every part reports to.",
+    (
+        Arg(
+            "prometheus",
+            Flag(),
+            "Install PrometheusStack (kube-prometheus-stack) and point everything at it: a PodMonitor and alerts "
+            "for the ranks, Grafana with the deployment's dashboard, the DCGM exporter's scrape and GPU alerts "
+            "(where the installation runs the exporter), and ``inference.autoscaling``'s Prometheus. It runs on the "
+            "cluster's own nodes: no cloud service is billed.",
+            default=True,
+        ),
+        *PROMETHEUS_STACK.args,
+    ),
+)
+"""``monitoring``: the in-cluster Prometheus, on by default."""
+
 INSTALLATION_INFERENCE = replace(
     SHARDED_INFERENCE.with_arg(
         "model_uri", required=False, default_doc="the weight store's URI plus ``model_path``, then read by the ranks"
-    ),
+    ).with_arg("autoscaling", kind=Record(INSTALLATION_AUTOSCALING)),
     name="InstallationInference",
     doc="ShardedInference's arguments (see ShardedInference) as an installation takes them: ``model_uri`` may be "
     "left to the installation, which points it at ``model_path`` in its weight store.",
@@ -53,6 +86,12 @@ def serving_args(inference_doc: str) -> tuple[Arg, ...]:
             "``inference.autoscaling.keda_namespace`` from it.",
             default_doc="the LeaderWorkerSet controller, KEDA and its HTTP add-on, when ``inference.autoscaling`` is "
             "given",
+        ),
+        Arg(
+            "monitoring",
+            Record(INSTALLATION_MONITORING),
+            "The in-cluster Prometheus (see PrometheusStack) and what reports to it.",
+            default_doc=f"kube-prometheus-stack in namespace {charts.KUBE_PROMETHEUS_STACK.namespace!r}, with Grafana",
         ),
     )
 
@@ -113,6 +152,6 @@ ARGS = ArgsModule(
     "The arguments every installation shares: the inference deployment as an installation takes it, what it serves, "
     "and the cluster arguments every cloud takes alike.",
     __name__,
-    (INSTALLATION_INFERENCE, SERVING, CLUSTER_ACCESS),
+    (INSTALLATION_AUTOSCALING, INSTALLATION_MONITORING, INSTALLATION_INFERENCE, SERVING, CLUSTER_ACCESS),
 )
 """The TypedDicts generated from these specs (``scripts/generate_specs.py``)."""
