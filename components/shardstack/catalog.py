@@ -35,6 +35,12 @@ GPU memory
     driver and ECC keep for themselves: sizing against it would plan shards that do not fit. Where
     readings differ between driver versions or board variants (SXM vs PCIe) the smaller one is used.
 
+GPU speed
+    ``GpuModel.speed`` holds what the capacity model (:mod:`shardstack.performance`) needs of each GPU: its memory
+    bandwidth and its dense (no sparsity) BF16/FP16 tensor throughput, as NVIDIA's datasheets publish them
+    (``SPEED_SOURCE``, read ``SPEEDS_AS_OF``). Peak figures: a kernel reaches a fraction of them, which the model
+    states as its efficiencies.
+
 What is left out, and why
     - Fractional GPUs (Azure NVadsA10 v5 sizes below NV36ads: 1/6, 1/3 and 1/2 of an A10, and AWS
       g6f / gr6f): a shard needs a whole GPU's memory and a CUDA context of its own, so only the
@@ -127,6 +133,8 @@ class GpuModel:
     """GKE/Compute Engine accelerator type (``nvidia-l4``), or None when GCP does not rent this GPU."""
     managed: tuple[InstanceOffer, ...] = ()
     """The managed serving platforms' shapes with this GPU (SageMaker, Vertex AI, Azure ML online endpoints)."""
+    speed: GpuSpeed | None = None
+    """Its published peak speeds, for the capacity model."""
 
     def managed_offers_on(self, platform: Platform) -> tuple[InstanceOffer, ...]:
         """Return ``platform``'s offers of this GPU (empty when the platform does not serve on it)."""
@@ -168,6 +176,25 @@ class GpuModel:
         raise ArgumentError(f"{self.name} offer", [problem])
 
 
+SPEEDS_AS_OF = "2026-12-07"
+SPEED_SOURCE = (
+    "NVIDIA data-center GPU datasheets (nvidia.com/en-us/data-center/<gpu>/): memory bandwidth, and BF16 (FP16 on "
+    "T4, which has no BF16) tensor TFLOPS halved from the 'with sparsity' figure where only that is printed"
+)
+
+
+@dataclass(frozen=True)
+class GpuSpeed:
+    """A GPU's published peak speeds (see ``SPEED_SOURCE``)."""
+
+    memory_gb_per_s: float
+    """HBM/GDDR bandwidth, 10**9 bytes per second."""
+    dense_tflops: float
+    """Dense BF16 tensor throughput, 10**12 floating-point operations per second."""
+    approximate: bool = False
+    """No datasheet of the vendor states it (AWS's A10G): a figure derived from the nearest board."""
+
+
 # --- Data -------------------------------------------------------------------------------------------
 # One row per GPU model: key, display name, memory CUDA reports (GiB, rounded down), GKE accelerator.
 # Typical CUDA readings, which vary a little with driver, ECC mode and board: T4 14.75, L4 and
@@ -185,6 +212,21 @@ _GPU_ROWS: tuple[tuple[str, str, float, str | None], ...] = (
     ("h100-nvl-94gb", "NVIDIA H100 NVL 94GB", 93.1, None),
     ("h200-141gb", "NVIDIA H200 141GB", 139.7, "nvidia-h200-141gb"),
 )
+
+# Speeds by GPU key (see GpuSpeed). SXM boards where a GPU comes as SXM and PCIe (A100, H100): the clouds rent SXM.
+_GPU_SPEEDS: Mapping[str, GpuSpeed] = {
+    "t4": GpuSpeed(320, 65),
+    "l4": GpuSpeed(300, 121),
+    # AWS publishes no tensor figure for its A10G; it is an A10 with a lower clock: about 56% of the A10's.
+    "a10g": GpuSpeed(600, 70, approximate=True),
+    "a10": GpuSpeed(600, 125),
+    "l40s": GpuSpeed(864, 362),
+    "a100-40gb": GpuSpeed(1555, 312),
+    "a100-80gb": GpuSpeed(2039, 312),
+    "h100-80gb": GpuSpeed(3350, 989),
+    "h100-nvl-94gb": GpuSpeed(3900, 835),
+    "h200-141gb": GpuSpeed(4800, 989),
+}
 
 # Offer rows: (gpu key, instance type, GPUs, vCPUs, host memory GiB, USD/hour, approximate).
 # AWS, us-east-1, Linux on-demand. p4d/p4de/p5 prices are after AWS's June 2025 cut of up to 45%.
@@ -363,7 +405,9 @@ def _build() -> Mapping[str, GpuModel]:
             for (gpu_key, instance_type, gpus, vcpus, host_gib, price, approximate) in rows
             if gpu_key == key
         )
-        models[key] = GpuModel(key, display_name, memory_gib, offers, gcp_accelerator, _managed(offers))
+        models[key] = GpuModel(
+            key, display_name, memory_gib, offers, gcp_accelerator, _managed(offers), _GPU_SPEEDS[key]
+        )
     return MappingProxyType(models)
 
 

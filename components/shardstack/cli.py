@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
-from shardstack.errors import InputError
+from shardstack.errors import ArgumentError, InputError
 from shardstack.offline.graph import Graph
 
 # Exit codes: 2 for input the user can fix (argparse uses 2 for usage errors too).
@@ -62,21 +63,53 @@ def _policy(graph: Graph, pack_dir: Path, config_file: Path | None) -> int:
     return 1 if mandatory else 0
 
 
-def _size(args: argparse.Namespace) -> int:
-    from shardstack.sizing import size_model
+LOAD_FLAGS = ("requests_per_s", "prompt_tokens", "output_tokens", "ttft_slo_s")
+"""The load mode's flags: with one, ``size`` answers how many groups that load needs."""
 
-    sizing = size_model(
-        params=args.params,
-        checkpoint_bytes=args.checkpoint_bytes,
-        dtype=args.dtype,
-        gpu=args.gpu,
-        cloud=args.cloud,
-        gpus_per_node=args.gpus_per_node,
-        replica_groups=args.replica_groups,
-        target=args.target,
-        **({"headroom": args.headroom} if args.headroom is not None else {}),
-    )
-    print(json.dumps(sizing.as_dict(), indent=2) if args.json else sizing.render())
+
+def _size(args: argparse.Namespace) -> int:
+    from shardstack.performance import DEFAULT_SLOTS, Load, capacity_dict, plan_capacity, render_capacity
+    from shardstack.sizing import DTYPE_BYTES, size_model
+
+    def sized(replica_groups: int):
+        return size_model(
+            params=args.params,
+            checkpoint_bytes=args.checkpoint_bytes,
+            dtype=args.dtype,
+            gpu=args.gpu,
+            cloud=args.cloud,
+            gpus_per_node=args.gpus_per_node,
+            replica_groups=replica_groups,
+            target=args.target,
+            **({"headroom": args.headroom} if args.headroom is not None else {}),
+        )
+
+    def option(flag: str) -> str:
+        return "--" + flag.replace("_", "-")
+
+    given = [flag for flag in LOAD_FLAGS if getattr(args, flag) is not None]
+    if not given:
+        sizing = sized(args.replica_groups)
+        print(json.dumps(sizing.as_dict(), indent=2) if args.json else sizing.render())
+        return 0
+    missing = [option(flag) for flag in LOAD_FLAGS if flag not in given]
+    if missing or args.replica_groups != 1:
+        with_ = ", ".join(option(flag) for flag in given)
+        problems = [f"{flag} is required with {with_}: the load mode needs the whole load" for flag in missing]
+        if args.replica_groups != 1:
+            problems.append("--replica-groups: the load mode answers how many groups; drop it")
+        raise ArgumentError("shardstack size", problems)
+    load = Load(args.requests_per_s, args.prompt_tokens, args.output_tokens, args.ttft_slo_s)
+    one = sized(1)
+    capacity = plan_capacity(
+        load, params=one.params, dtype_bytes=DTYPE_BYTES[one.dtype], gpu=one.gpu.name, shards=one.shards,
+        slots=args.slots or DEFAULT_SLOTS, checkpoint_bytes=args.checkpoint_bytes,
+    )  # fmt: skip
+    sizing = sized(capacity.groups)
+    if args.json:
+        print(json.dumps({**sizing.as_dict(), "capacity": capacity_dict(capacity, load)}, indent=2))
+    else:
+        print(render_capacity(capacity, load) + "\n" + sizing.render())
     return 0
 
 
@@ -91,6 +124,21 @@ def _number(text: str) -> float:
         return float(cleaned) * factor
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 70e9 or 70B)") from None
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a ``kind`` number above zero, refused in argparse's words otherwise."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="kubernetes",
         help="nodes of a Kubernetes cluster (default), or the cloud's managed endpoints (one instance per group)",
     )
+    load = size.add_argument_group(
+        "load mode", "how many replica groups a load needs, by the performance model of shardstack.performance"
+    )
+    load.add_argument("--requests-per-s", type=_positive(float), help="requests per second to serve")
+    load.add_argument("--prompt-tokens", type=_positive(int), help="mean prompt length, tokens")
+    load.add_argument("--output-tokens", type=_positive(int), help="mean output length, tokens")
+    load.add_argument("--ttft-slo-s", type=_positive(float), help="time to first token 99%% of requests meet, s")
+    load.add_argument("--slots", type=_positive(int), help="sequences one group decodes together (default 16)")
     size.add_argument("--json", action="store_true", help="print JSON")
     size.set_defaults(run=_size)
     return parser
