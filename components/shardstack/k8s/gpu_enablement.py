@@ -27,6 +27,7 @@ from shardstack.k8s import monitoring, names, pod_security
 from shardstack.k8s.args import GpuEnablementArgs
 from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS
 from shardstack.k8s.scanner_skips import THIRD_PARTY_TAG, image_tag_reasons, skip_annotations
+from shardstack.k8s.scrape import scrape_objects
 from shardstack.k8s.specs import DCGM_EXPORTER_IMAGE, DEFAULT_GPU_NODE_SELECTOR, DEVICE_PLUGIN_IMAGE, GPU_ENABLEMENT
 from shardstack.k8s.specs import GPU_ENABLEMENT_NAMESPACE as DEFAULT_NAMESPACE
 from shardstack.k8s.tolerations import Toleration, toleration_args
@@ -379,29 +380,21 @@ class GpuEnablement(pulumi.ComponentResource):
         labels: Callable[..., dict[str, str]],
     ) -> None:
         """Create the PodMonitor scraping the DCGM exporter and, with ``alerts``, the PrometheusRule of the GPUs."""
-        meta = k8s.meta.v1.ObjectMetaArgs(
-            name=f"{name}-{DCGM_EXPORTER_NAME}",
-            namespace=namespace,
-            labels={**labels(DCGM_EXPORTER_NAME, "monitoring"), **scrape.get("labels", {})},
+        scrape_objects(
+            self,
+            resource_names=(f"{name}-dcgm-pod-monitor", f"{name}-gpu-alerts"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-{DCGM_EXPORTER_NAME}",
+                namespace=namespace,
+                labels={**labels(DCGM_EXPORTER_NAME, "monitoring"), **scrape.get("labels", {})},
+            ),
+            pod_monitor=monitoring.pod_monitor_spec(
+                lbl.selector_labels(DCGM_EXPORTER_NAME, name), namespace_name, "metrics", scrape["interval_s"]
+            ),
+            rules=monitoring.rule_spec(f"shardstack-{name}-gpus", monitoring.gpu_alerts())
+            if scrape["alerts"]
+            else None,
         )
-        selector = lbl.selector_labels(DCGM_EXPORTER_NAME, name)
-        k8s.apiextensions.CustomResource(
-            f"{name}-dcgm-pod-monitor",
-            api_version=monitoring.MONITORING_API_VERSION,
-            kind=monitoring.POD_MONITOR_KIND,
-            metadata=meta,
-            spec=monitoring.pod_monitor_spec(selector, namespace_name, "metrics", scrape["interval_s"]),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        if scrape["alerts"]:
-            k8s.apiextensions.CustomResource(
-                f"{name}-gpu-alerts",
-                api_version=monitoring.MONITORING_API_VERSION,
-                kind=monitoring.PROMETHEUS_RULE_KIND,
-                metadata=meta,
-                spec=monitoring.rule_spec(f"shardstack-{name}-gpus", monitoring.gpu_alerts()),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
 
     def _dcgm_metrics_access(
         self,

@@ -42,6 +42,7 @@ from shardstack.k8s.inference_pod import (
     statefulset_rank_field_path,
 )
 from shardstack.k8s.scanner_skips import image_tag_reasons, skip_annotations
+from shardstack.k8s.scrape import scrape_objects
 from shardstack.k8s.sharded_inference_args import (
     MODE_STATEFULSET,
     ShardedInferenceArgs,
@@ -237,19 +238,6 @@ class ShardedInference(pulumi.ComponentResource):
         """Create the PodMonitor scraping every rank and, with ``alerts``, the PrometheusRule of its alerts."""
         scrape = s.prometheus
         assert scrape is not None
-        meta = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels, **scrape.get("labels", {})})
-        k8s.apiextensions.CustomResource(
-            f"{name}-pod-monitor",
-            api_version=monitoring.MONITORING_API_VERSION,
-            kind=monitoring.POD_MONITOR_KIND,
-            metadata=meta,
-            spec=monitoring.pod_monitor_spec(
-                instance_selector, s.namespace, rc.METRICS_PORT_NAME, scrape["interval_s"]
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        if not scrape["alerts"]:
-            return
         alerts = monitoring.inference_alerts(
             monitoring.RankPods(s.namespace, name, s.mode),
             shards=s.shards,
@@ -257,13 +245,16 @@ class ShardedInference(pulumi.ComponentResource):
             rank_not_ready_min=scrape["rank_not_ready_min"],
             queue_growing_min=scrape["queue_growing_min"],
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-alerts",
-            api_version=monitoring.MONITORING_API_VERSION,
-            kind=monitoring.PROMETHEUS_RULE_KIND,
-            metadata=meta,
-            spec=monitoring.rule_spec(f"shardstack-{name}", alerts),
-            opts=pulumi.ResourceOptions(parent=self),
+        scrape_objects(
+            self,
+            resource_names=(f"{name}-pod-monitor", f"{name}-alerts"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=namespace, labels={**labels, **scrape.get("labels", {})}
+            ),
+            pod_monitor=monitoring.pod_monitor_spec(
+                instance_selector, s.namespace, rc.METRICS_PORT_NAME, scrape["interval_s"]
+            ),
+            rules=monitoring.rule_spec(f"shardstack-{name}", alerts) if scrape["alerts"] else None,
         )
 
     def _service_account(
