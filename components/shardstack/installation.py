@@ -35,7 +35,7 @@ from shardstack.k8s import labels as lbl
 from shardstack.k8s.group_autoscaling import validate_group_autoscaling_args
 from shardstack.k8s.prometheus_stack import prometheus_url
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
-from shardstack.k8s.specs import GROUP_AUTOSCALING
+from shardstack.k8s.specs import GROUP_AUTOSCALING, PROMETHEUS_STACK
 from shardstack.specs.gpu_pool import named_pool_spec
 from shardstack.specs.installation import INSTALLATION_INFERENCE, INSTALLATION_MONITORING
 from shardstack.specs.kinds import Kind, ListOf, Record
@@ -190,10 +190,11 @@ class InstallationChecks:
         self.spec_part("inference", INSTALLATION_INFERENCE, WIRED_INFERENCE_ARGS, given=inference)
         if name is not None:
             self.prefixed("inference", name_problems(inference, name))
-        self.group_autoscaling(inference)
+        self.cluster_addons(inference)
 
-    def group_autoscaling(self, inference: Mapping[str, Any]) -> None:
-        """Check ``group_autoscaling``, which goes with ``inference.autoscaling`` and sets its KEDA namespace."""
+    def cluster_addons(self, inference: Mapping[str, Any]) -> None:
+        """Check ``group_autoscaling`` (which goes with ``inference.autoscaling`` and sets its KEDA namespace) and
+        ``monitoring`` (whose Prometheus autoscaling reads unless it names its own)."""
         autoscaling = inference.get("autoscaling")
         if "group_autoscaling" in self.args and autoscaling is None:
             self.problems.append(
@@ -340,7 +341,7 @@ def install_monitoring(
     monitoring = INSTALLATION_MONITORING.resolved(part(args, "monitoring"))
     if not monitoring["prometheus"]:
         return []
-    stack_args = {key: monitoring[key] for key in INSTALLATION_MONITORING.names if key != "prometheus"}
+    stack_args = {key: monitoring[key] for key in PROMETHEUS_STACK.names}
     return [
         PrometheusStack(
             f"{name}-monitoring",

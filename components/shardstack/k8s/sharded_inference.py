@@ -15,6 +15,10 @@ Usage::
 One pod is one rank; a replica group is ``shards`` pods holding one copy of the model, with rank 0
 as its leader. Each group lives in one zone; groups spread across zones. Only leaders receive API
 traffic. See :mod:`shardstack.k8s.runtime_contract` for what each pod is given.
+
+With ``autoscaling`` (mode ``leaderworkerset``), KEDA adds and removes whole groups with the load
+(:mod:`shardstack.k8s.group_scaler`, down to zero through :mod:`shardstack.k8s.wake_path`); with ``prometheus``,
+the Prometheus Operator scrapes every rank and alerts (:mod:`shardstack.k8s.monitoring`).
 """
 
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
@@ -104,7 +108,8 @@ class ShardedInference(pulumi.ComponentResource):
     service_account_name: pulumi.Output[str]
     """Service account the ranks run as; bind cloud read access to the weights to it."""
     group_names: pulumi.Output[list[str]]
-    """Name of each replica group: its StatefulSet, or in LeaderWorkerSet mode its leader pod."""
+    """Name of each replica group: its StatefulSet, or in LeaderWorkerSet mode its leader pod; with ``autoscaling``,
+    of each group it may have (up to ``max_groups``)."""
 
     def __init__(self, name: str, args: ShardedInferenceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = validate_sharded_inference_args(args, name=name)
