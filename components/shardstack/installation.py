@@ -32,7 +32,10 @@ from shardstack.k8s import (
     Toleration,
 )
 from shardstack.k8s import labels as lbl
+from shardstack.k8s.args import Autoscaling
 from shardstack.k8s.group_autoscaling import validate_group_autoscaling_args
+from shardstack.k8s.monitoring import RankPods, gpu_alerts, inference_alerts, rule_spec
+from shardstack.k8s.monitoring_specs import PROMETHEUS
 from shardstack.k8s.prometheus_stack import prometheus_url
 from shardstack.k8s.sharded_inference_args import DEFAULT_NAMESPACE, name_problems
 from shardstack.k8s.specs import GROUP_AUTOSCALING, PROMETHEUS_STACK
@@ -250,22 +253,33 @@ def deploy_inference(
     access: WeightAccess,
     tolerations: Sequence[Toleration],
     depends_on: Sequence[pulumi.Resource],
+    monitoring: "Monitoring | None" = None,
 ) -> Serving:
     """ShardedInference on the new cluster, reading its checkpoint from the new store (or ``inference.model_uri``).
 
     ``owner``: the parent of what it creates (None: the top of the stack). ``tolerations``: for the GPU pools'
-    taints, so that the ranks can run on every pool.
+    taints, so that the ranks can run on every pool. ``monitoring``: what watches the ranks, and what
+    ``inference.autoscaling`` queries unless it names its own Prometheus.
     """
-    inference_args = ShardedInferenceArgs(**with_tolerations(args["inference"], tolerations))
+    monitoring = monitoring or Monitoring()
+    inference_args = ShardedInferenceArgs(**reporting(with_tolerations(args["inference"], tolerations), monitoring))
     autoscaling = inference_args.get("autoscaling")
     if autoscaling is not None:
+        managed = monitoring.managed
         # What the groups' scaler needs in the cluster, installed with it: its CRDs exist before the ScaledObject.
         scaling = GroupAutoscaling(
             f"{name}-autoscaling",
-            GroupAutoscalingArgs(**part(args, "group_autoscaling")),
-            opts=pulumi.ResourceOptions(parent=owner, provider=provider),
+            GroupAutoscalingArgs(**{**(managed.keda if managed else {}), **part(args, "group_autoscaling")}),
+            opts=pulumi.ResourceOptions(parent=owner, provider=provider, depends_on=list(monitoring.resources)),
         )
-        inference_args["autoscaling"] = {**autoscaling, "keda_namespace": scaling_namespace(args)}
+        queried: dict[str, Any] = {}
+        if monitoring.prometheus_url is not None:
+            queried["prometheus_url"] = monitoring.prometheus_url
+        if managed is not None and managed.aws_region is not None:
+            queried["aws_region"] = managed.aws_region
+        inference_args["autoscaling"] = cast(
+            Autoscaling, {**queried, **autoscaling, "keda_namespace": scaling_namespace(args)}
+        )
         depends_on = [*depends_on, scaling]
     model_uri: pulumi.Input[str] | None = inference_args.get("model_uri")
     if model_uri is None:
@@ -303,57 +317,172 @@ def deploy_inference(
     return Serving(inference, pulumi.Output.from_input(model_uri).apply(str))
 
 
-def with_monitoring(args: InstallationArgs, *, dcgm: bool) -> InstallationArgs:
-    """``args`` with what the installation's own Prometheus (``monitoring.prometheus``) watches filled in where the
-    caller left it: the ranks' PodMonitor, alerts and dashboard, autoscaling's Prometheus and, where the installation
-    runs the DCGM exporter (``dcgm``, or the caller's ``gpu_enablement.dcgm_exporter``), its scrape and alerts."""
+@dataclass(frozen=True)
+class ManagedCollection:
+    """How a cloud's managed Prometheus collects, known before anything is made: what :func:`with_monitoring` points
+    the ranks and the DCGM exporter at when ``monitoring.managed_prometheus`` is set."""
+
+    scrape_api: str | None
+    """The API group of the scrape objects it reads (``prometheus.api``); None: a scraper outside the cluster,
+    configured with the installation (Amazon's), reads the pods, and they get no scrape objects."""
+    collector_namespace: str | None
+    """Namespace of its collector's pods, which the metrics NetworkPolicies admit; None: it scrapes from outside the
+    cluster's pods (:attr:`ManagedPrometheus.scraper_cidrs`)."""
+    rules_in_cluster: bool
+    """Whether it reads alert rules from Kubernetes objects; else the installation makes them cloud resources."""
+    keda_identity: str
+    """The pod identity provider KEDA's queries are signed with (``autoscaling.prometheus_identity``)."""
+
+
+@dataclass(frozen=True)
+class ManagedPrometheus:
+    """What a cloud's managed Prometheus made (:meth:`InstallationParts.managed_prometheus`)."""
+
+    query_url: pulumi.Input[str]
+    """Where KEDA queries it (without ``/api/v1/query``)."""
+    resources: Sequence[pulumi.Resource]
+    """What must exist before anything reports to it or queries it."""
+    keda: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """GroupAutoscaling's ``keda_*`` arguments: the identity KEDA's operator queries as."""
+    aws_region: pulumi.Input[str] | None = None
+    """The region KEDA signs its queries for (Amazon's)."""
+    scraper_cidrs: pulumi.Input[Sequence[str]] | None = None
+    """The address blocks its scraper reaches the pods from, when it is no pod of the cluster."""
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Where the installation's metrics go (:func:`install_monitoring`)."""
+
+    resources: Sequence[pulumi.Resource] = ()
+    """What the objects reporting to it wait for."""
+    prometheus_url: pulumi.Input[str] | None = None
+    """Where ``inference.autoscaling`` queries, unless it names its own; None when nothing watches."""
+    managed: ManagedPrometheus | None = None
+    collection: ManagedCollection | None = None
+    """How the managed Prometheus collects, when ``managed``."""
+
+
+def watched_by_managed(args: Mapping[str, Any]) -> bool:
+    """Whether ``monitoring.managed_prometheus`` sends the installation's metrics to the cloud's managed Prometheus:
+    what a cloud's cluster must then run (GKE's managed collection, AKS's metrics add-on)."""
+    return bool(INSTALLATION_MONITORING.resolved(part(args, "monitoring"))["managed_prometheus"])
+
+
+def with_monitoring(
+    args: InstallationArgs, *, dcgm: bool, collection: ManagedCollection | None = None
+) -> InstallationArgs:
+    """``args`` with what watches the installation filled in where the caller left it: the ranks' scrape, alerts and
+    dashboard and, where the installation runs the DCGM exporter (``dcgm``, or the caller's
+    ``gpu_enablement.dcgm_exporter``), its scrape and alerts. They report to the in-cluster Prometheus
+    (``monitoring.prometheus``) or, with ``monitoring.managed_prometheus``, to the cloud's, as its ``collection``
+    reads them (required then)."""
     monitoring = INSTALLATION_MONITORING.resolved(part(args, "monitoring"))
     if not monitoring["prometheus"]:
         return args
-    selector = {lbl.NAMESPACE_NAME: monitoring["namespace"]}
-    inference = {
-        "prometheus": {},
-        "monitoring_namespace_selector": selector,
-        "grafana_dashboard": monitoring["grafana"],
-        **part(args, "inference"),
-    }
-    if isinstance(inference.get("autoscaling"), Mapping):
-        inference["autoscaling"] = {
-            "prometheus_url": prometheus_url(monitoring["namespace"]),
-            **inference["autoscaling"],
-        }
+    scrape: dict[str, Any] = {}
+    selector: dict[str, str] | None = {lbl.NAMESPACE_NAME: monitoring["namespace"]}
+    dashboard = monitoring["grafana"]
+    if monitoring["managed_prometheus"]:
+        if collection is None:
+            raise ValueError("with_monitoring: managed_prometheus needs the cloud's collection")
+        if collection.scrape_api is not None:
+            scrape = {"api": collection.scrape_api}
+        ns = collection.collector_namespace
+        selector = {lbl.NAMESPACE_NAME: ns} if ns is not None else None
+        dashboard = False  # no Grafana in the cluster to load it
+    reported = {"monitoring_namespace_selector": selector} if selector is not None else {}
+    inference = {"prometheus": {}, **reported, "grafana_dashboard": dashboard, **part(args, "inference")}
+    inference["prometheus"] = {**scrape, **inference["prometheus"]}
+    if (
+        monitoring["managed_prometheus"]
+        and collection is not None
+        and isinstance(inference.get("autoscaling"), Mapping)
+    ):
+        inference["autoscaling"] = {"prometheus_identity": collection.keda_identity, **inference["autoscaling"]}
     watched = {**args, "inference": inference}
     enablement = part(args, "gpu_enablement")
     if dcgm or enablement.get("dcgm_exporter"):
-        watched["gpu_enablement"] = {
-            "dcgm_exporter": True,
-            "prometheus": {},
-            "monitoring_namespace_selector": selector,
-            **enablement,
-        }
+        gpus = {"dcgm_exporter": True, "prometheus": {}, **reported, **enablement}
+        gpus["prometheus"] = {**scrape, **gpus["prometheus"]}
+        watched["gpu_enablement"] = gpus
     return cast(InstallationArgs, watched)
 
 
+def reporting(part_args: Mapping[str, Any], monitoring: Monitoring) -> dict[str, Any]:
+    """A part's arguments (the inference's, GpuEnablement's) as they report to ``monitoring``. A managed Prometheus
+    that takes its alert rules as cloud resources gets no rule objects (the part's alert settings became those
+    rules), one whose scraper is no pod of the cluster (Amazon's) no scrape objects either, and its scraper's
+    addresses may reach the metrics ports."""
+    managed, collection = monitoring.managed, monitoring.collection
+    if managed is None or collection is None or collection.rules_in_cluster:
+        return dict(part_args)
+    reported = {k: v for k, v in part_args.items() if k != "prometheus"}
+    if collection.scrape_api is not None and "prometheus" in part_args:
+        reported["prometheus"] = {**part_args["prometheus"], "alerts": False}
+    if managed.scraper_cidrs is not None:
+        reported = {"monitoring_cidrs": managed.scraper_cidrs, **reported}
+    return reported
+
+
+def alert_rule_groups(name: str, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The installation's alert rules as Prometheus rule groups, for a managed Prometheus that takes them as cloud
+    resources: the ranks' (by ``inference.prometheus``) and, where the DCGM exporter is scraped, the GPUs'."""
+    inference = INSTALLATION_INFERENCE.resolved(part(args, "inference"))
+    scrape = PROMETHEUS.resolved(part(inference, "prometheus"))
+    groups = []
+    if scrape["alerts"] is not False:
+        alerts = inference_alerts(
+            RankPods(inference["namespace"], name, inference["mode"]),
+            shards=inference["shards"],
+            ttft_p99_slo_s=scrape["ttft_p99_slo_s"],
+            rank_not_ready_min=scrape["rank_not_ready_min"],
+            queue_growing_min=scrape["queue_growing_min"],
+        )
+        groups += rule_spec(f"shardstack-{name}", alerts)["groups"]
+    enablement = part(args, "gpu_enablement")
+    if enablement.get("dcgm_exporter") and part(enablement, "prometheus").get("alerts", True) is not False:
+        groups += rule_spec(f"shardstack-{name}-gpus", gpu_alerts())["groups"]
+    return groups
+
+
 def install_monitoring(
-    owner: pulumi.Resource | None, name: str, args: Mapping[str, Any], target: "KubernetesTarget"
-) -> list[pulumi.Resource]:
-    """The installation's Prometheus, when ``monitoring.prometheus``: what the objects reporting to it wait for."""
+    owner: pulumi.Resource | None,
+    name: str,
+    args: Mapping[str, Any],
+    target: "KubernetesTarget",
+    parts: "InstallationParts",
+) -> Monitoring:
+    """What watches the installation: its in-cluster Prometheus (``monitoring.prometheus``) or, with
+    ``monitoring.managed_prometheus``, the cloud's (made by ``parts``, with the alert rules it takes as cloud
+    resources); nothing without either."""
     monitoring = INSTALLATION_MONITORING.resolved(part(args, "monitoring"))
     if not monitoring["prometheus"]:
-        return []
+        return Monitoring()
+    if monitoring["managed_prometheus"]:
+        collection = parts.collection
+        assert collection is not None, "the installation's checks refuse managed_prometheus without a collection"
+        rules = [] if collection.rules_in_cluster else alert_rule_groups(name, args)
+        managed = parts.managed_prometheus(rules)
+        return Monitoring(managed.resources, managed.query_url, managed, collection)
     stack_args = {key: monitoring[key] for key in PROMETHEUS_STACK.names}
-    return [
-        PrometheusStack(
-            f"{name}-monitoring",
-            PrometheusStackArgs(**stack_args),
-            opts=pulumi.ResourceOptions(parent=owner, provider=target.provider, depends_on=list(target.ready)),
-        )
-    ]
+    stack = PrometheusStack(
+        f"{name}-monitoring",
+        PrometheusStackArgs(**stack_args),
+        opts=pulumi.ResourceOptions(parent=owner, provider=target.provider, depends_on=list(target.ready)),
+    )
+    return Monitoring([stack], prometheus_url(monitoring["namespace"]))
 
 
 def scaling_namespace(args: Mapping[str, Any]) -> str:
     """KEDA's namespace: where the installation's GroupAutoscaling puts it."""
     return str(GROUP_AUTOSCALING.resolved(part(args, "group_autoscaling"))["keda_namespace"])
+
+
+def autoscaling_keda_namespace(args: Mapping[str, Any]) -> str | None:
+    """KEDA's namespace when the installation autoscales (and so installs KEDA, whose operator queries Prometheus);
+    None when it does not."""
+    return scaling_namespace(args) if "autoscaling" in part(args, "inference") else None
 
 
 class PricedPool(Protocol):
@@ -435,9 +564,19 @@ class InstallationParts(Protocol):
         """Make the image registry, if the cloud has one."""
         ...
 
-    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
-        """Make what GPUs need in the cluster (device plugin, autoscaler), its Kubernetes objects ``after`` the
-        installation's Prometheus; return the tolerations the ranks need."""
+    def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
+        """Make what GPUs need in the cluster (device plugin, autoscaler), its Kubernetes objects after what watches
+        them and reporting to it (:func:`reporting`); return the tolerations the ranks need."""
+        ...
+
+    @property
+    def collection(self) -> ManagedCollection | None:
+        """How the cloud's managed Prometheus collects; None where there is none (a local cluster)."""
+        ...
+
+    def managed_prometheus(self, rule_groups: Sequence[Mapping[str, Any]]) -> ManagedPrometheus:
+        """Make the cloud's managed Prometheus (``monitoring.managed_prometheus``), with ``rule_groups`` (Prometheus
+        rule groups) as its alert rules where it does not read them from the cluster."""
         ...
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
@@ -463,8 +602,8 @@ def install(
     pools = parts.gpu_pools()
     model_uri_prefix = parts.weight_store()
     parts.registry()
-    monitoring = install_monitoring(owner, name, args, target)
-    tolerations = parts.gpu_enablement(after=monitoring)
+    monitoring = install_monitoring(owner, name, args, target, parts)
+    tolerations = parts.gpu_enablement(monitoring)
     namespace, service_account = inference_identity(name, args)
     access = parts.read_grant(namespace, service_account)
     serving = deploy_inference(
@@ -475,7 +614,8 @@ def install(
         model_uri_prefix=model_uri_prefix,
         access=access,
         tolerations=tolerations,
-        depends_on=[*target.ready, *pools.resources, *monitoring],
+        depends_on=[*target.ready, *pools.resources, *monitoring.resources],
+        monitoring=monitoring,
     )
     return {
         "endpoint": serving.inference.endpoint,

@@ -45,21 +45,38 @@ class InstallationAutoscaling(TypedDict, total=False):
     wake_timeout_s: int
     """With min_groups 0: seconds the KEDA HTTP interceptor holds a request while a group wakes; then the request is
     answered 503 with Retry-After. Default: 300."""
-    prometheus_url: str
+    prometheus_url: pulumi.Input[str]
     """The Prometheus (or compatible) server KEDA queries for the leaders' metrics, e.g.
-    'http://prometheus-operated.monitoring.svc:9090'. Its series must carry the pods' ``namespace`` and ``pod`` labels,
-    as the Prometheus Operator's PodMonitors give them. Default: the installation's Prometheus
-    (``monitoring.prometheus``); required without it."""
+    'http://prometheus-operated.monitoring.svc:9090', or a managed Prometheus' query URL (without ``/api/v1/query``:
+    KEDA adds it). Its series must carry the pods' ``namespace`` and ``pod`` labels, as PodMonitors give them. Default:
+    the installation's Prometheus (``monitoring.prometheus``); required without it."""
+    prometheus_identity: str
+    """The cloud identity KEDA's operator queries ``prometheus_url`` as, for a managed Prometheus: 'aws' (EKS Pod
+    Identity, with ``aws_region``), 'gcp' (GKE Workload Identity) or 'azure-workload' (Azure Workload Identity). A
+    TriggerAuthentication names it; the identity itself is KEDA's operator's: an EKS Pod Identity association or a GKE
+    IAM grant for its service account, or GroupAutoscaling's ``keda_azure_*`` arguments. One of 'aws', 'gcp',
+    'azure-workload'. Default: none: the queries go unsigned, as an in-cluster Prometheus takes them."""
+    aws_region: pulumi.Input[str]
+    """The AWS region of the Amazon Managed Service for Prometheus workspace (with prometheus_identity 'aws'). Default:
+    none."""
 
 
 class InstallationMonitoring(TypedDict, total=False):
-    """What watches the installation: an in-cluster Prometheus (PrometheusStack) that every part reports to."""
+    """What watches the installation: an in-cluster Prometheus (PrometheusStack) that every part reports to, or the
+    cloud's managed Prometheus."""
 
     prometheus: bool
     """Install PrometheusStack (kube-prometheus-stack) and point everything at it: a PodMonitor and alerts for the
     ranks, Grafana with the deployment's dashboard, the DCGM exporter's scrape and GPU alerts (where the installation
     runs the exporter), and ``inference.autoscaling``'s Prometheus. It runs on the cluster's own nodes: no cloud service
     is billed. Default: True."""
+    managed_prometheus: bool
+    """Send the same metrics, alerts and autoscaling queries to the cloud's managed Prometheus instead of an in-cluster
+    one: Amazon Managed Service for Prometheus (a workspace, its agentless scraper and rule groups), Google Cloud
+    Managed Service for Prometheus (GKE's managed collection: PodMonitoring and Rules) or Azure Monitor managed
+    Prometheus (a workspace, its data collection rule and rule groups). KEDA queries it as a workload identity of its
+    own, with read access only. Billed by the cloud per sample; no Grafana is installed (import the dashboard JSON into
+    your managed Grafana). Not on a local cluster. Default: False."""
     namespace: str
     """Namespace of Prometheus and its companions. Default: 'monitoring'."""
     grafana: bool
@@ -137,6 +154,9 @@ class InstallationInference(TypedDict, total=False):
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port. Default: no other namespace
     may."""
+    monitoring_cidrs: pulumi.Input[Sequence[str]]
+    """Address blocks allowed to scrape the metrics port, for a scraper that is no pod of the cluster: Amazon Managed
+    Service for Prometheus' scraper reaches the pods from network interfaces in the cluster's subnets. Default: none."""
     prometheus: PrometheusScrape
     """Scrape every rank and alert on the deployment, through the Prometheus Operator (a PodMonitor and a
     PrometheusRule); needs ``monitoring_namespace_selector``. Default: none."""

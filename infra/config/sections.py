@@ -131,6 +131,10 @@ class AutoscalingConfig(SpecSection):
     scale_to_zero_after_s: int = spec_field(SERVING_AUTOSCALING, "scale_to_zero_after_s")
     wake_timeout_s: int = spec_field(SERVING_AUTOSCALING, "wake_timeout_s")
     prometheus_url: str | None = spec_field(SERVING_AUTOSCALING, "prometheus_url")
+    prometheus_identity: Literal["aws", "gcp", "azure-workload"] | None = spec_field(
+        SERVING_AUTOSCALING, "prometheus_identity"
+    )
+    aws_region: str | None = spec_field(SERVING_AUTOSCALING, "aws_region")
 
 
 class ServingConfig(SpecSection):
@@ -169,6 +173,7 @@ class MonitoringConfig(SpecSection):
     spec: ClassVar[Spec] = MONITORING
 
     prometheus: bool = spec_field(MONITORING, "prometheus")
+    managed_prometheus: bool = spec_field(MONITORING, "managed_prometheus")
     namespace: str = spec_field(MONITORING, "namespace")
     grafana: bool = spec_field(MONITORING, "grafana")
     retention_days: int = spec_field(MONITORING, "retention_days")

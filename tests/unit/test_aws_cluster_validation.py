@@ -155,6 +155,7 @@ def test_args_and_outputs_give_a_multi_language_schema() -> None:
     assert sorted(resource["requiredInputs"]) == ["subnetIds", "vpcId"]
     assert sorted(resource["properties"]) == [
         "certificateAuthority",
+        "clusterArn",
         "clusterName",
         "clusterSecurityGroupId",
         "endpoint",

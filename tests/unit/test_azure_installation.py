@@ -416,7 +416,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     ("part", "component", "wired", "added", "defaulted"),
     [
         (InstallationNetwork, NetworkArgs, {"location"}, set(), set()),
-        (InstallationCluster, ClusterArgs, {"resource_group_name", "location", "node_subnet_id"}, set(), set()),
+        (
+            InstallationCluster,
+            ClusterArgs,
+            {"resource_group_name", "location", "node_subnet_id", "managed_prometheus"},
+            set(),
+            set(),
+        ),
         (NamedGpuPool, GpuNodePoolArgs, {"cluster_name", "resource_group_name", "node_subnet_id"}, {"name"}, set()),
         (InstallationWeightStore, WeightStoreArgs, {"resource_group_name"}, set(), {"location"}),
         (InstallationRegistry, RegistryArgs, {"resource_group_name"}, set(), {"location"}),

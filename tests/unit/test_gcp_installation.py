@@ -414,7 +414,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         (
             InstallationCluster,
             ClusterArgs,
-            {"region", "network", "subnetwork", "pods_range_name", "services_range_name"},
+            {"region", "network", "subnetwork", "pods_range_name", "services_range_name", "managed_prometheus"},
             set(),
             set(),
         ),

@@ -11,7 +11,15 @@ import pytest
 from installation_parts import env, pod_spec
 
 from shardstack.errors import ArgumentError
-from shardstack.installation import GpuPools, KubernetesTarget, Serving, WeightAccess, install
+from shardstack.installation import (
+    GpuPools,
+    KubernetesTarget,
+    ManagedPrometheus,
+    Monitoring,
+    Serving,
+    WeightAccess,
+    install,
+)
 from shardstack.k8s import Toleration
 from shardstack.local import LocalInstallation
 from shardstack.testing import Graph, Resource, run_program
@@ -60,9 +68,14 @@ class StandInParts:
     def registry(self) -> None:
         self.made.append("registry")
 
-    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
-        self.made.append(f"gpu_enablement after {len(after)}")
+    def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
+        self.made.append(f"gpu_enablement after {len(monitoring.resources)}")
         return [TAINT]
+
+    collection = None
+
+    def managed_prometheus(self, rule_groups: Sequence[Mapping[str, Any]]) -> ManagedPrometheus:
+        raise AssertionError("these arguments ask for no managed Prometheus")
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         self.made.append(f"read_grant {namespace}/{service_account}")

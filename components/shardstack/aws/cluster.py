@@ -107,6 +107,8 @@ class Cluster(pulumi.ComponentResource):
 
     cluster_name: pulumi.Output[str]
     """EKS cluster name (the component's name); Pod Identity associations refer to it."""
+    cluster_arn: pulumi.Output[str]
+    """ARN of the EKS cluster (Amazon Managed Service for Prometheus' scraper refers to it)."""
     endpoint: pulumi.Output[str]
     """HTTPS URL of the Kubernetes API."""
     certificate_authority: pulumi.Output[str]
@@ -178,6 +180,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
         self.endpoint = cluster.endpoint
         self.certificate_authority = certificate_authority
         self.node_role_arn = node_role.arn
@@ -189,6 +192,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
+                "cluster_arn": self.cluster_arn,
                 "endpoint": self.endpoint,
                 "certificate_authority": self.certificate_authority,
                 "kubeconfig": self.kubeconfig,

@@ -41,6 +41,7 @@ from shardstack.aws.cluster_autoscaler import (
     ClusterAutoscalerArgs,
 )
 from shardstack.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from shardstack.aws.managed_prometheus import MANAGED_COLLECTION, amazon_managed_prometheus
 from shardstack.aws.network import Network, NetworkArgs
 from shardstack.aws.registry import Registry, RegistryArgs, validate_registry_args
 from shardstack.aws.specs import (
@@ -60,18 +61,25 @@ from shardstack.installation import (
     GpuPools,
     InstallationChecks,
     KubernetesTarget,
+    ManagedPrometheus,
+    Monitoring,
     Serving,
     WeightAccess,
+    autoscaling_keda_namespace,
+    inference_identity,
     install,
     part,
     pool_tolerations,
     register_outputs,
+    reporting,
     with_common,
     with_monitoring,
     with_tolerations,
 )
 from shardstack.k8s import GpuEnablement, GpuEnablementArgs, Toleration
 from shardstack.k8s.gpu_enablement import validate_gpu_enablement_args
+from shardstack.k8s.monitoring_specs import PROMETHEUS
+from shardstack.k8s.specs import GPU_ENABLEMENT_NAMESPACE
 from shardstack.kubernetes_versions import DEFAULT_KUBERNETES_VERSION
 from shardstack.specs.spec import arguments_first
 
@@ -140,7 +148,7 @@ class AwsInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"AwsInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        watched = with_monitoring(args, dcgm=True)
+        watched = with_monitoring(args, dcgm=True, collection=_AwsParts.collection)
         register_outputs(self, install(_AwsParts(self, name, watched), self, name, watched))
 
 
@@ -219,7 +227,7 @@ class _AwsParts:
             )
             self._registry_url = registry.repository_url
 
-    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
+    def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
         cluster_args = part(self.args, "cluster")
         ClusterAutoscaler(
             f"{self.name}-autoscaler",
@@ -239,12 +247,38 @@ class _AwsParts:
         # Kubernetes objects go through the cluster's own provider, and only once a GPU pool exists.
         GpuEnablement(
             f"{self.name}-gpu",
-            GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"), tolerations)),
+            GpuEnablementArgs(
+                **reporting(with_tolerations(part(self.args, "gpu_enablement"), tolerations), monitoring)
+            ),
             opts=pulumi.ResourceOptions(
-                parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *after]
+                parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *monitoring.resources]
             ),
         )
         return tolerations
+
+    collection = MANAGED_COLLECTION
+
+    def managed_prometheus(self, rule_groups: Sequence[Mapping[str, Any]]) -> ManagedPrometheus:
+        inference = part(self.args, "inference")
+        namespaces = [inference_identity(self.name, self.args)[0]]
+        if part(self.args, "gpu_enablement").get("dcgm_exporter"):
+            namespaces.append(part(self.args, "gpu_enablement").get("namespace", GPU_ENABLEMENT_NAMESPACE))
+        scrape = PROMETHEUS.resolved(part(inference, "prometheus"))
+        return amazon_managed_prometheus(
+            self.owner,
+            self.name,
+            cluster_arn=self._cluster.cluster_arn,
+            cluster_name=self._cluster.cluster_name,
+            security_group_id=self._cluster.cluster_security_group_id,
+            subnet_ids=self._network.private_subnet_ids,
+            vpc_cidr=self._network.cidr_block,
+            provider=self._cluster.provider,
+            namespaces=namespaces,
+            interval_s=scrape["interval_s"],
+            rule_groups=rule_groups,
+            keda_namespace=autoscaling_keda_namespace(self.args),
+            tags=self.tags,
+        )
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         grant = self._store.grant_read(

@@ -260,6 +260,10 @@ class ClusterArgs(TypedDict, total=False):
     'Standard'."""
     protect: bool
     """Protect the AKS cluster: ``pulumi destroy`` fails until this is set to False and applied. Default: True."""
+    managed_prometheus: bool
+    """Run AKS's metrics add-on (the Azure Monitor agent, ama-metrics) for Azure Monitor managed Prometheus: it scrapes
+    the cluster and the pods its azmonitoring.coreos.com PodMonitors select, into the workspace a data collection rule
+    on the cluster names (AzureInstallation creates them); billed per sample. Default: False."""
     tags: Mapping[str, str]
     """Azure tags for the cluster, its nodes and its control plane identity, next to ``shardstack-component: <name>``.
     Default: none."""

@@ -19,8 +19,7 @@ import re
 import pulumi
 import pulumi_random as random
 
-GUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-"""A GUID (Entra object IDs, subscription IDs, role definition names), to compose into other patterns."""
+from shardstack.specs.kinds import GUID_PATTERN as GUID_PATTERN  # declared with the cloud-neutral kinds
 
 LOCATION = re.compile(r"[a-z][a-z0-9]*")
 """Azure region names such as 'eastus', 'westus3' or 'germanywestcentral' (the shape infra/config.py checks)."""

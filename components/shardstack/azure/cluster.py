@@ -288,6 +288,12 @@ class Cluster(pulumi.ComponentResource):
             # No static client certificate or admin kubeconfig: every caller is an Entra identity.
             disable_local_accounts=True,
             oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            # The metrics add-on: without a data collection rule naming a workspace, it sends nothing.
+            azure_monitor_profile=containerservice.ManagedClusterAzureMonitorProfileArgs(
+                metrics=containerservice.ManagedClusterAzureMonitorProfileMetricsArgs(enabled=True)
+            )
+            if args.get("managed_prometheus", False)
+            else None,
             security_profile=containerservice.ManagedClusterSecurityProfileArgs(
                 workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
             ),

@@ -317,6 +317,14 @@ CLUSTER = Spec(
             default=True,
         ),
         Arg(
+            "managed_prometheus",
+            Flag(),
+            "Run AKS's metrics add-on (the Azure Monitor agent, ama-metrics) for Azure Monitor managed Prometheus: it "
+            "scrapes the cluster and the pods its azmonitoring.coreos.com PodMonitors select, into the workspace a "
+            "data collection rule on the cluster names (AzureInstallation creates them); billed per sample.",
+            default=False,
+        ),
+        Arg(
             "tags",
             TAGS,
             "Azure tags for the cluster, its nodes and its control plane identity, next to "

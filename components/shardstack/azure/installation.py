@@ -52,6 +52,7 @@ from shardstack.azure.cluster_specs import CLUSTER
 from shardstack.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, agent_pool_name
 from shardstack.azure.installation_specs import AZURE_INSTALLATION
 from shardstack.azure.kinds import REGION
+from shardstack.azure.managed_prometheus import MANAGED_COLLECTION, azure_managed_prometheus
 from shardstack.azure.network import Network, NetworkArgs
 from shardstack.azure.network import name_problems as network_name_problems
 from shardstack.azure.network_specs import NETWORK
@@ -74,11 +75,16 @@ from shardstack.installation import (
     GpuPools,
     InstallationChecks,
     KubernetesTarget,
+    ManagedPrometheus,
+    Monitoring,
     Serving,
     WeightAccess,
+    autoscaling_keda_namespace,
     install,
     part,
     register_outputs,
+    reporting,
+    watched_by_managed,
     with_common,
     with_monitoring,
     with_tolerations,
@@ -191,7 +197,7 @@ class AzureInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"AzureInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        watched = with_monitoring(args, dcgm=True)
+        watched = with_monitoring(args, dcgm=True, collection=_AzureParts.collection)
         register_outputs(self, install(_AzureParts(self, name, watched), self, name, watched))
 
 
@@ -230,6 +236,7 @@ class _AzureParts:
                         "resource_group_name": self._network.resource_group_name,
                         "location": self.location,
                         "node_subnet_id": self._network.node_subnet_id,
+                        "managed_prometheus": watched_by_managed(self.args),
                     }
                 )
             ),
@@ -304,7 +311,7 @@ class _AzureParts:
             )
             self._registry_url = registry.registry_url
 
-    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
+    def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
         # Every pool's taints, AKS's Spot taint included: the device plugin and the ranks run on each pool.
         tolerations: list[Toleration] = []
         for gpu_pool in self._pools:
@@ -314,12 +321,30 @@ class _AzureParts:
             ]
         GpuEnablement(
             f"{self.name}-gpu",
-            GpuEnablementArgs(**with_tolerations(part(self.args, "gpu_enablement"), tolerations)),
+            GpuEnablementArgs(
+                **reporting(with_tolerations(part(self.args, "gpu_enablement"), tolerations), monitoring)
+            ),
             opts=pulumi.ResourceOptions(
-                parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *after]
+                parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *monitoring.resources]
             ),
         )
         return tolerations
+
+    collection = MANAGED_COLLECTION
+
+    def managed_prometheus(self, rule_groups: Sequence[Mapping[str, Any]]) -> ManagedPrometheus:
+        return azure_managed_prometheus(
+            self.owner,
+            self.name,
+            resource_group_name=self._cluster.resource_group_name,
+            location=self.location,
+            cluster_id=self._cluster.cluster_id,
+            cluster_name=self._cluster.cluster_name,
+            oidc_issuer_url=self._cluster.oidc_issuer_url,
+            rule_groups=rule_groups,
+            keda_namespace=autoscaling_keda_namespace(self.args),
+            tags=self.tags,
+        )
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         grant = self._store.grant_read(

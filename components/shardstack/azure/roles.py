@@ -39,6 +39,8 @@ ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 """AcrPull: pull images (Microsoft.ContainerRegistry/registries/pull/read) and nothing else."""
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 """Network Contributor: what AKS's control plane needs on a subnet it did not create."""
+MONITORING_DATA_READER = "b0d8363b-8ddd-447d-831f-62ca05bff136"
+"""Monitoring Data Reader: query an Azure Monitor workspace's metrics, nothing that writes."""
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 """Azure Kubernetes Service RBAC Cluster Admin: every Kubernetes resource, cluster-wide."""
 

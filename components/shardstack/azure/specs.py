@@ -345,7 +345,7 @@ REGISTRY = Spec(
 # Each part's arguments without what the installation wires itself, so that checking them needs no stand-ins.
 
 WIRED_NETWORK_ARGS = ("location",)
-WIRED_CLUSTER_ARGS = ("resource_group_name", "location", "node_subnet_id")
+WIRED_CLUSTER_ARGS = ("resource_group_name", "location", "node_subnet_id", "managed_prometheus")
 WIRED_STORE_ARGS = ("resource_group_name",)
 WIRED_REGISTRY_ARGS = ("resource_group_name",)
 

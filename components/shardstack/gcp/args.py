@@ -177,6 +177,10 @@ class ClusterArgs(TypedDict, total=False):
     """The CPU node pool for cluster services. Default: 1 to 3 e2-standard-4 nodes per zone with 50 GiB disks."""
     deletion_protection: bool
     """Refuse to delete the cluster (``pulumi destroy`` fails until this is set to False and applied). Default: True."""
+    managed_prometheus: bool
+    """Run GKE's managed collection for Google Cloud Managed Service for Prometheus (it reads PodMonitoring and Rules
+    objects) and its kube-state-metrics package for pods (the rank alerts read their readiness); billed per sample
+    ingested. Default: False: the managed collection is left as GKE sets it, and no pod metrics are exported."""
     labels: Mapping[str, str]
     """GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys and values are
     lowercase letters, digits, '_' and '-', at most 63 characters. Default: none."""

@@ -97,6 +97,9 @@ mechanism that IAM already makes redundant."""
 
 LOGGING_COMPONENTS: tuple[str, ...] = ("SYSTEM_COMPONENTS", "WORKLOADS")
 MONITORING_COMPONENTS: tuple[str, ...] = ("SYSTEM_COMPONENTS",)
+MANAGED_PROMETHEUS_COMPONENTS: tuple[str, ...] = ("POD",)
+"""With managed Prometheus, GKE's kube-state-metrics package for pods (kube_pod_container_status_ready, which the
+rank alerts read): ``enable_components`` is the whole set, so it goes beside the system components."""
 DATAPATH_PROVIDER = "ADVANCED_DATAPATH"
 """Dataplane V2 (eBPF): NetworkPolicy is enforced without a separate add-on."""
 _SHIELDED = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
@@ -146,6 +149,17 @@ def service_account_id(name: str, suffix: str) -> str:
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
     prefix = name[: _MAX_ACCOUNT_ID_LENGTH - len(suffix) - len(digest) - 1].rstrip("-")
     return f"{prefix}-{digest}{suffix}"
+
+
+def _monitoring_config(managed_prometheus: bool) -> gcp.container.ClusterMonitoringConfigArgs:
+    """System metrics to Cloud Monitoring; with ``managed_prometheus``, GKE's managed collection (set, not left to
+    GKE's default for the cluster's version) and the pods' kube-state-metrics."""
+    if not managed_prometheus:
+        return gcp.container.ClusterMonitoringConfigArgs(enable_components=list(MONITORING_COMPONENTS))
+    return gcp.container.ClusterMonitoringConfigArgs(
+        enable_components=[*MONITORING_COMPONENTS, *MANAGED_PROMETHEUS_COMPONENTS],
+        managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+    )
 
 
 def known_project(project: str | None) -> str:
@@ -342,7 +356,7 @@ class Cluster(pulumi.ComponentResource):
             datapath_provider=DATAPATH_PROVIDER,
             enable_shielded_nodes=True,
             logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=list(LOGGING_COMPONENTS)),
-            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(enable_components=list(MONITORING_COMPONENTS)),
+            monitoring_config=_monitoring_config(args.get("managed_prometheus", False)),
             deletion_protection=args.get("deletion_protection", True),
             resource_labels=labels,
             opts=pulumi.ResourceOptions(

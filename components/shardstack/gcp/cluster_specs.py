@@ -200,6 +200,15 @@ CLUSTER = Spec(
             default=True,
         ),
         Arg(
+            "managed_prometheus",
+            Flag(),
+            "Run GKE's managed collection for Google Cloud Managed Service for Prometheus (it reads PodMonitoring and "
+            "Rules objects) and its kube-state-metrics package for pods (the rank alerts read their readiness); "
+            "billed per sample ingested.",
+            default=False,
+            default_doc="False: the managed collection is left as GKE sets it, and no pod metrics are exported",
+        ),
+        Arg(
             "labels",
             GCP_LABELS,
             "GCP labels added to the cluster and its nodes, next to ``shardstack-component: <name>``; keys and "
@@ -214,7 +223,14 @@ CLUSTER = Spec(
 )
 """Cluster's arguments."""
 
-WIRED_CLUSTER_ARGS = ("region", "network", "subnetwork", "pods_range_name", "services_range_name")
+WIRED_CLUSTER_ARGS = (
+    "region",
+    "network",
+    "subnetwork",
+    "pods_range_name",
+    "services_range_name",
+    "managed_prometheus",  # the installation's monitoring.managed_prometheus
+)
 """What GcpInstallation sets on its cluster itself."""
 
 INSTALLATION_CLUSTER = CLUSTER.without(

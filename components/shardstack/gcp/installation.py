@@ -45,6 +45,7 @@ from shardstack.gcp.cluster import Cluster, ClusterArgs, cluster_name_problem
 from shardstack.gcp.cluster_specs import CLUSTER, REGION, WIRED_CLUSTER_ARGS
 from shardstack.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from shardstack.gcp.installation_specs import GCP_INSTALLATION
+from shardstack.gcp.managed_prometheus import MANAGED_COLLECTION, google_managed_prometheus
 from shardstack.gcp.network import Network, NetworkArgs, validate_network_args
 from shardstack.gcp.network_specs import WIRED_NETWORK_ARGS
 from shardstack.gcp.registry import Registry, RegistryArgs, validate_registry_args
@@ -54,12 +55,17 @@ from shardstack.installation import (
     GpuPools,
     InstallationChecks,
     KubernetesTarget,
+    ManagedPrometheus,
+    Monitoring,
     Serving,
     WeightAccess,
+    autoscaling_keda_namespace,
     install,
     part,
     pool_tolerations,
     register_outputs,
+    reporting,
+    watched_by_managed,
     with_common,
     with_monitoring,
     with_tolerations,
@@ -151,7 +157,7 @@ class GcpInstallation(pulumi.ComponentResource):
         if problems:
             raise ArgumentError(f"GcpInstallation {name!r}", problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        watched = with_monitoring(args, dcgm=False)
+        watched = with_monitoring(args, dcgm=False, collection=_GcpParts.collection)
         register_outputs(self, install(_GcpParts(self, name, watched), self, name, watched))
 
 
@@ -193,6 +199,7 @@ class _GcpParts:
                         "subnetwork": network.subnetwork_self_link,
                         "pods_range_name": network.pods_range_name,
                         "services_range_name": network.services_range_name,
+                        "managed_prometheus": watched_by_managed(self.args),
                     }
                 )
             ),
@@ -244,18 +251,31 @@ class _GcpParts:
             )
             self._registry_url = registry.repository_url
 
-    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
+    def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
         tolerations = pool_tolerations(self.args["gpu_pools"])
         enablement = part(self.args, "gpu_enablement")
         if enablement:
             GpuEnablement(
                 f"{self.name}-gpu",
-                GpuEnablementArgs(**with_tolerations({**enablement, "device_plugin": False}, tolerations)),
+                GpuEnablementArgs(
+                    **reporting(with_tolerations({**enablement, "device_plugin": False}, tolerations), monitoring)
+                ),
                 opts=pulumi.ResourceOptions(
-                    parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *after]
+                    parent=self.owner, provider=self._cluster.provider, depends_on=[*self._pools, *monitoring.resources]
                 ),
             )
         return tolerations
+
+    collection = MANAGED_COLLECTION
+
+    def managed_prometheus(self, rule_groups: Sequence[Mapping[str, Any]]) -> ManagedPrometheus:
+        del rule_groups  # GKE's rule evaluator reads the Rules objects beside the PodMonitorings
+        return google_managed_prometheus(
+            self.owner,
+            self.name,
+            after=[self._cluster],
+            keda_namespace=autoscaling_keda_namespace(self.args),
+        )
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         # The principal names the cluster's workload identity pool, which exists once the cluster does.

@@ -26,8 +26,8 @@ class Toleration(TypedDict, total=False):
 
 
 class GpuPrometheusScrape(TypedDict, total=False):
-    """Prometheus Operator objects for the DCGM exporter: a PodMonitor scraping it, and a PrometheusRule alerting on GPU
-    memory near full and on XID errors. Needs ``dcgm_exporter`` and the Prometheus Operator's CRDs."""
+    """Prometheus objects for the DCGM exporter: a PodMonitor scraping it, and a PrometheusRule alerting on GPU memory
+    near full and on XID errors. Needs ``dcgm_exporter`` and the CRDs of ``api``."""
 
     interval_s: int
     """Seconds between scrapes. Default: 15."""
@@ -36,6 +36,12 @@ class GpuPrometheusScrape(TypedDict, total=False):
     kube-prometheus-stack``, the chart's default selector). Default: none."""
     alerts: bool
     """Create the PrometheusRule with the alerts. Default: True."""
+    api: str
+    """The API group of the objects, which says which Prometheus reads them: 'monitoring.coreos.com' (the Prometheus
+    Operator: PodMonitor and PrometheusRule), 'monitoring.googleapis.com' (GKE's managed collection for Google Cloud
+    Managed Service for Prometheus: PodMonitoring and Rules) or 'azmonitoring.coreos.com' (AKS's Azure Monitor agent: a
+    PodMonitor; its alerts are Azure rule groups, so ``alerts`` must be False). One of 'monitoring.coreos.com',
+    'monitoring.googleapis.com', 'azmonitoring.coreos.com'. Default: 'monitoring.coreos.com'."""
 
 
 class GpuEnablementArgs(TypedDict, total=False):
@@ -59,6 +65,9 @@ class GpuEnablementArgs(TypedDict, total=False):
     Default: none."""
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces allowed to scrape the DCGM exporter. Default: no other namespace may."""
+    monitoring_cidrs: pulumi.Input[Sequence[str]]
+    """Address blocks allowed to scrape the metrics port, for a scraper that is no pod of the cluster: Amazon Managed
+    Service for Prometheus' scraper reaches the pods from network interfaces in the cluster's subnets. Default: none."""
     prometheus: GpuPrometheusScrape
     """Scrape the DCGM exporter and alert on the GPUs through the Prometheus Operator (a PodMonitor and a
     PrometheusRule); needs ``dcgm_exporter`` and ``monitoring_namespace_selector``. Default: none."""
@@ -84,6 +93,12 @@ class GroupAutoscalingArgs(TypedDict, total=False):
     """Namespace of KEDA and its HTTP add-on (ShardedInference's ``autoscaling.keda_namespace``). Default: 'keda'."""
     leaderworkerset_namespace: str
     """Namespace of the LeaderWorkerSet controller. Default: 'lws-system'."""
+    keda_azure_client_id: pulumi.Input[str]
+    """The client ID of the managed identity KEDA's operator acts as, through Azure Workload Identity: to query Azure
+    Monitor managed Prometheus (it needs Monitoring Data Reader on the workspace, and a federated credential for the
+    Kubernetes service account 'keda-operator'). Default: none."""
+    keda_azure_tenant_id: pulumi.Input[str]
+    """The Entra tenant of ``keda_azure_client_id``. Default: none."""
 
 
 class PrometheusStackArgs(TypedDict, total=False):
@@ -175,19 +190,27 @@ class Autoscaling(TypedDict, total=False):
     wake_timeout_s: int
     """With min_groups 0: seconds the KEDA HTTP interceptor holds a request while a group wakes; then the request is
     answered 503 with Retry-After. Default: 300."""
-    prometheus_url: Required[str]
+    prometheus_url: Required[pulumi.Input[str]]
     """The Prometheus (or compatible) server KEDA queries for the leaders' metrics, e.g.
-    'http://prometheus-operated.monitoring.svc:9090'. Its series must carry the pods' ``namespace`` and ``pod`` labels,
-    as the Prometheus Operator's PodMonitors give them."""
+    'http://prometheus-operated.monitoring.svc:9090', or a managed Prometheus' query URL (without ``/api/v1/query``:
+    KEDA adds it). Its series must carry the pods' ``namespace`` and ``pod`` labels, as PodMonitors give them."""
+    prometheus_identity: str
+    """The cloud identity KEDA's operator queries ``prometheus_url`` as, for a managed Prometheus: 'aws' (EKS Pod
+    Identity, with ``aws_region``), 'gcp' (GKE Workload Identity) or 'azure-workload' (Azure Workload Identity). A
+    TriggerAuthentication names it; the identity itself is KEDA's operator's: an EKS Pod Identity association or a GKE
+    IAM grant for its service account, or GroupAutoscaling's ``keda_azure_*`` arguments. One of 'aws', 'gcp',
+    'azure-workload'. Default: none: the queries go unsigned, as an in-cluster Prometheus takes them."""
+    aws_region: pulumi.Input[str]
+    """The AWS region of the Amazon Managed Service for Prometheus workspace (with prometheus_identity 'aws'). Default:
+    none."""
     keda_namespace: str
     """Namespace of KEDA and its HTTP add-on (GroupAutoscaling's). Default: 'keda'."""
 
 
 class PrometheusScrape(TypedDict, total=False):
-    """Prometheus Operator objects for the ranks: a PodMonitor scraping every rank's metrics port, and a PrometheusRule
-    alerting when a group lost a rank, a rank stays not ready, the queue keeps growing or the time to first token's p99
-    is over its SLO. Needs the Prometheus Operator's CRDs (kube-prometheus-stack) and, for the rank alerts,
-    kube-state-metrics."""
+    """Prometheus objects for the ranks: a PodMonitor scraping every rank's metrics port, and a PrometheusRule alerting
+    when a group lost a rank, a rank stays not ready, the queue keeps growing or the time to first token's p99 is over
+    its SLO. Needs the CRDs of ``api`` (e.g. kube-prometheus-stack's) and, for the rank alerts, kube-state-metrics."""
 
     interval_s: int
     """Seconds between scrapes. Default: 15."""
@@ -196,6 +219,12 @@ class PrometheusScrape(TypedDict, total=False):
     kube-prometheus-stack``, the chart's default selector). Default: none."""
     alerts: bool
     """Create the PrometheusRule with the alerts. Default: True."""
+    api: str
+    """The API group of the objects, which says which Prometheus reads them: 'monitoring.coreos.com' (the Prometheus
+    Operator: PodMonitor and PrometheusRule), 'monitoring.googleapis.com' (GKE's managed collection for Google Cloud
+    Managed Service for Prometheus: PodMonitoring and Rules) or 'azmonitoring.coreos.com' (AKS's Azure Monitor agent: a
+    PodMonitor; its alerts are Azure rule groups, so ``alerts`` must be False). One of 'monitoring.coreos.com',
+    'monitoring.googleapis.com', 'azmonitoring.coreos.com'. Default: 'monitoring.coreos.com'."""
     ttft_p99_slo_s: float
     """The time to first token's p99 over 5 minutes above which the SLO alert fires. Default: 5.0."""
     rank_not_ready_min: int
@@ -270,6 +299,9 @@ class ShardedInferenceArgs(TypedDict, total=False):
     monitoring_namespace_selector: Mapping[str, str]
     """Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port. Default: no other namespace
     may."""
+    monitoring_cidrs: pulumi.Input[Sequence[str]]
+    """Address blocks allowed to scrape the metrics port, for a scraper that is no pod of the cluster: Amazon Managed
+    Service for Prometheus' scraper reaches the pods from network interfaces in the cluster's subnets. Default: none."""
     prometheus: PrometheusScrape
     """Scrape every rank and alert on the deployment, through the Prometheus Operator (a PodMonitor and a
     PrometheusRule); needs ``monitoring_namespace_selector``. Default: none."""

@@ -13,6 +13,7 @@ cache fills before the slots do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ from shardstack.k8s import charts
 from shardstack.k8s.kinds import NAMESPACE
 from shardstack.limits import MAX_REPLICA_GROUPS, REPLICA_GROUPS
 from shardstack.specs.gpu_pool import ordered_range
-from shardstack.specs.kinds import Choice, Count, Text, Whole
+from shardstack.specs.kinds import Choice, Count, Input, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.spec import Arg, Rule, Spec, Values
 
@@ -60,6 +61,37 @@ def _url_reason(value: str) -> str | None:
     if "@" in parts.netloc:
         return "carries credentials: give the Prometheus server's address alone"
     return None
+
+
+IDENTITY_AWS = "aws"
+IDENTITY_GCP = "gcp"
+IDENTITY_AZURE = "azure-workload"
+PROMETHEUS_IDENTITIES = (IDENTITY_AWS, IDENTITY_GCP, IDENTITY_AZURE)
+"""KEDA's pod identity providers that sign its queries to a cloud's managed Prometheus: EKS Pod Identity (SigV4
+for Amazon Managed Service for Prometheus), GKE Workload Identity (Google Cloud Managed Service for Prometheus) and
+Azure Workload Identity (Azure Monitor managed Prometheus)."""
+
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+def _aws_region(value: str) -> str | None:
+    return None if _AWS_REGION.match(value) else "is not an AWS region like 'us-east-1'"
+
+
+def _identity_region(values: Values) -> Iterator[Problem]:
+    aws = values.get("prometheus_identity") == IDENTITY_AWS
+    if aws and not values.given("aws_region"):
+        yield Problem(
+            ("aws_region",),
+            f"is required with prometheus_identity {IDENTITY_AWS!r}: the region of the Amazon Managed Service for "
+            "Prometheus workspace, which KEDA signs its queries for",
+        )
+    elif not aws and values.given("aws_region"):
+        yield Problem(
+            ("aws_region",),
+            f"only applies with prometheus_identity {IDENTITY_AWS!r} (got {values.get('prometheus_identity')!r}): "
+            "drop it",
+        )
 
 
 def _kv_target(values: Values) -> Iterator[Problem]:
@@ -141,11 +173,29 @@ AUTOSCALING = Spec(
         ),
         Arg(
             "prometheus_url",
-            Text("an HTTP URL", _url_reason),
+            Input(Text("an HTTP URL", _url_reason)),
             "The Prometheus (or compatible) server KEDA queries for the leaders' metrics, e.g. "
-            "'http://prometheus-operated.monitoring.svc:9090'. Its series must carry the pods' ``namespace`` and "
-            "``pod`` labels, as the Prometheus Operator's PodMonitors give them.",
+            "'http://prometheus-operated.monitoring.svc:9090', or a managed Prometheus' query URL (without "
+            "``/api/v1/query``: KEDA adds it). Its series must carry the pods' ``namespace`` and ``pod`` labels, as "
+            "PodMonitors give them.",
             required=True,
+        ),
+        Arg(
+            "prometheus_identity",
+            Choice(PROMETHEUS_IDENTITIES),
+            f"The cloud identity KEDA's operator queries ``prometheus_url`` as, for a managed Prometheus: "
+            f"'{IDENTITY_AWS}' (EKS Pod Identity, with ``aws_region``), '{IDENTITY_GCP}' (GKE Workload Identity) or "
+            f"'{IDENTITY_AZURE}' (Azure Workload Identity). A TriggerAuthentication names it; the identity itself is "
+            "KEDA's operator's: an EKS Pod Identity association or a GKE IAM grant for its service account, or "
+            "GroupAutoscaling's ``keda_azure_*`` arguments.",
+            default_doc="none: the queries go unsigned, as an in-cluster Prometheus takes them",
+        ),
+        Arg(
+            "aws_region",
+            Input(Text("an AWS region like 'us-east-1'", _aws_region)),
+            f"The AWS region of the Amazon Managed Service for Prometheus workspace (with prometheus_identity "
+            f"'{IDENTITY_AWS}').",
+            default_doc="none",
         ),
         Arg(
             "keda_namespace",
@@ -158,6 +208,7 @@ AUTOSCALING = Spec(
         ordered_range("min_groups", "max_groups"),
         Rule(("metric", "target"), _kv_target),
         Rule(("min_groups", *ZERO_ONLY), _zero_only),
+        Rule(("prometheus_identity", "aws_region"), _identity_region),
     ),
 )
 """ShardedInference's ``autoscaling``."""

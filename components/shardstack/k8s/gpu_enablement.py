@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 from shardstack.errors import ArgumentError
 from shardstack.k8s import labels as lbl
 from shardstack.k8s import monitoring, names, pod_security
+from shardstack.k8s import network_policies as netpol
 from shardstack.k8s.args import GpuEnablementArgs
 from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS
 from shardstack.k8s.scanner_skips import THIRD_PARTY_TAG, image_tag_reasons, skip_annotations
@@ -117,7 +118,8 @@ class GpuEnablement(pulumi.ComponentResource):
         namespace_name = args.get("namespace", DEFAULT_NAMESPACE)
         node_selector = dict(args.get("gpu_node_selector", DEFAULT_GPU_NODE_SELECTOR))
         tolerations = _tolerations(args.get("tolerations", []))
-        monitoring = args.get("monitoring_namespace_selector")
+        selector, cidrs = args.get("monitoring_namespace_selector"), args.get("monitoring_cidrs")
+        scraped_by = None if selector is None and cidrs is None else netpol.scrapers(selector, cidrs)
 
         def labels(app: str, component: str, version: str | None = None) -> dict[str, str]:
             return lbl.standard_labels(app, name, component, version=version)
@@ -138,7 +140,7 @@ class GpuEnablement(pulumi.ComponentResource):
         self.dcgm_metrics_endpoint = None
         if args.get("dcgm_exporter", False):
             image = args.get("dcgm_exporter_image", DCGM_EXPORTER_IMAGE)
-            service = self._dcgm_exporter(name, namespace, image, node_selector, tolerations, monitoring, labels)
+            service = self._dcgm_exporter(name, namespace, image, node_selector, tolerations, scraped_by, labels)
             scrape = args.get("prometheus")
             if scrape is not None:
                 self._prometheus(name, namespace_name, namespace, GPU_PROMETHEUS.resolved(scrape), labels)
@@ -327,7 +329,7 @@ class GpuEnablement(pulumi.ComponentResource):
         image: str,
         node_selector: dict[str, str],
         tolerations: list[k8s.core.v1.TolerationArgs],
-        monitoring: Mapping[str, str] | None,
+        scraped_by: pulumi.Input[list[k8s.networking.v1.NetworkPolicyPeerArgs]] | None,
         labels: Callable[..., dict[str, str]],
     ) -> k8s.core.v1.Service:
         child = pulumi.ResourceOptions(parent=self)
@@ -367,8 +369,8 @@ class GpuEnablement(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        if monitoring is not None:
-            self._dcgm_metrics_access(name, namespace, object_labels, selector, monitoring)
+        if scraped_by is not None:
+            self._dcgm_metrics_access(name, namespace, object_labels, selector, scraped_by)
         return service
 
     def _prometheus(
@@ -388,12 +390,9 @@ class GpuEnablement(pulumi.ComponentResource):
                 namespace=namespace,
                 labels={**labels(DCGM_EXPORTER_NAME, "monitoring"), **scrape.get("labels", {})},
             ),
-            pod_monitor=monitoring.pod_monitor_spec(
-                lbl.selector_labels(DCGM_EXPORTER_NAME, name), namespace_name, "metrics", scrape["interval_s"]
-            ),
-            rules=monitoring.rule_spec(f"shardstack-{name}-gpus", monitoring.gpu_alerts())
-            if scrape["alerts"]
-            else None,
+            scrape=scrape,
+            pods=(lbl.selector_labels(DCGM_EXPORTER_NAME, name), namespace_name, "metrics"),
+            rule_group=(f"shardstack-{name}-gpus", monitoring.gpu_alerts()),
         )
 
     def _dcgm_metrics_access(
@@ -402,9 +401,10 @@ class GpuEnablement(pulumi.ComponentResource):
         namespace: pulumi.Input[str],
         object_labels: dict[str, str],
         selector: dict[str, str],
-        monitoring: Mapping[str, str],
+        scraped_by: pulumi.Input[list[k8s.networking.v1.NetworkPolicyPeerArgs]],
     ) -> None:
-        """Create the NetworkPolicy letting namespaces matching ``monitoring`` scrape the DCGM metrics."""
+        """Create the NetworkPolicy letting the scrapers (``monitoring_namespace_selector``, ``monitoring_cidrs``)
+        reach the DCGM metrics."""
         k8s.networking.v1.NetworkPolicy(
             f"{name}-dcgm-metrics-access",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-dcgm-metrics", namespace=namespace, labels=object_labels),
@@ -413,11 +413,7 @@ class GpuEnablement(pulumi.ComponentResource):
                 policy_types=["Ingress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(monitoring))
-                            )
-                        ],
+                        from_=scraped_by,
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=DCGM_METRICS_PORT, protocol="TCP")],
                     )
                 ],

@@ -49,6 +49,22 @@ def validate_group_autoscaling_args(args: Mapping[str, Any], name: str | None = 
     return problems
 
 
+def keda_values(args: Mapping[str, Any]) -> dict[str, Any]:
+    """KEDA's chart values: the Azure Workload Identity its operator's service account gets (``keda_azure_*``), for
+    Azure Monitor managed Prometheus; none otherwise."""
+    if "keda_azure_client_id" in args:
+        return {
+            "podIdentity": {
+                "azureWorkload": {
+                    "enabled": True,
+                    "clientId": args["keda_azure_client_id"],
+                    "tenantId": args["keda_azure_tenant_id"],
+                }
+            }
+        }
+    return {}
+
+
 class GroupAutoscaling(pulumi.ComponentResource):
     """Installs the LeaderWorkerSet controller, KEDA and KEDA's HTTP add-on as pinned Helm releases."""
 
@@ -68,7 +84,7 @@ class GroupAutoscaling(pulumi.ComponentResource):
             releases.append(release(self, f"{name}-lws", charts.LEADERWORKERSET, values["leaderworkerset_namespace"]))
         keda: list[k8s.helm.v3.Release] = []
         if values["keda"]:
-            keda.append(release(self, f"{name}-keda", charts.KEDA, values["keda_namespace"]))
+            keda.append(release(self, f"{name}-keda", charts.KEDA, values["keda_namespace"], values=keda_values(args)))
             releases.extend(keda)
         if values["http_add_on"]:
             # The add-on's operator registers with KEDA's CRDs: KEDA first.

@@ -14,6 +14,9 @@ Service: the interceptor counts requests in flight (its trigger wakes the first 
 group, no metrics) and holds each request until a leader is ready, up to ``wake_timeout_s``; then it hands the
 request to the **cold-start** Deployment, which answers 503 with ``Retry-After``. Callers reach the interceptor
 through an ExternalName Service in the model's namespace, which is the deployment's endpoint.
+
+With ``prometheus_identity`` (a cloud's managed Prometheus), a **TriggerAuthentication** names the pod identity
+KEDA's operator signs its queries with, and the Prometheus triggers refer to it.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+
 from shardstack.k8s import charts
-from shardstack.k8s.autoscaling_specs import DEFAULT_TARGETS, METRIC_KV_CACHE
+from shardstack.k8s.autoscaling_specs import DEFAULT_TARGETS, IDENTITY_AWS, METRIC_KV_CACHE
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 LWS_KIND = "LeaderWorkerSet"
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 SCALED_OBJECT_KIND = "ScaledObject"
+TRIGGER_AUTHENTICATION_KIND = "TriggerAuthentication"
 HTTP_API_VERSION = "http.keda.sh/v1beta1"
 INTERCEPTOR_ROUTE_KIND = "InterceptorRoute"
 
@@ -62,8 +68,10 @@ class GroupScaling:
     scale_down_stabilization_s: int
     scale_to_zero_after_s: int
     wake_timeout_s: int
-    prometheus_url: str
+    prometheus_url: pulumi.Input[str]
     keda_namespace: str
+    prometheus_identity: str | None = None
+    aws_region: pulumi.Input[str] | None = None
 
     @property
     def scales_to_zero(self) -> bool:
@@ -77,15 +85,36 @@ def leader_series(metric: str, namespace: str, name: str, **labels: str) -> str:
     return f"{metric}{{{','.join(matchers)}}}"
 
 
-def triggers(scaling: GroupScaling, namespace: str, name: str, interceptor_route: str | None) -> list[dict[str, Any]]:
-    """The ScaledObject's triggers for ``scaling`` (see the module's doc); the interceptor's when scaled to zero."""
+def trigger_authentication_spec(scaling: GroupScaling) -> dict[str, Any] | None:
+    """The TriggerAuthentication's spec: KEDA's operator signs its queries as its own pod identity; None when the
+    Prometheus takes unsigned queries."""
+    if scaling.prometheus_identity is None:
+        return None
+    return {"podIdentity": {"provider": scaling.prometheus_identity}}
+
+
+def triggers(
+    scaling: GroupScaling, namespace: str, name: str, interceptor_route: str | None, authentication: str | None
+) -> list[dict[str, Any]]:
+    """The ScaledObject's triggers for ``scaling`` (see the module's doc), signed by the TriggerAuthentication
+    ``authentication`` when there is one; the interceptor's when scaled to zero."""
+    signed: dict[str, Any] = {}
+    if scaling.prometheus_identity == IDENTITY_AWS:
+        # SigV4 for the workspace's region, as KEDA's operator (its own Pod Identity), not the scaled pods.
+        signed = {"awsRegion": scaling.aws_region, "identityOwner": "operator"}
 
     def prometheus(trigger: str, query: str, threshold: float, metric_type: str) -> dict[str, Any]:
         return {
             "type": "prometheus",
             "name": trigger,
             "metricType": metric_type,
-            "metadata": {"serverAddress": scaling.prometheus_url, "query": query, "threshold": f"{threshold:g}"},
+            "metadata": {
+                "serverAddress": scaling.prometheus_url,
+                "query": query,
+                "threshold": f"{threshold:g}",
+                **signed,
+            },
+            **({"authenticationRef": {"name": authentication}} if authentication is not None else {}),
         }
 
     if scaling.metric == METRIC_KV_CACHE:
@@ -115,7 +144,7 @@ def triggers(scaling: GroupScaling, namespace: str, name: str, interceptor_route
 
 
 def scaled_object_spec(
-    scaling: GroupScaling, namespace: str, name: str, interceptor_route: str | None
+    scaling: GroupScaling, namespace: str, name: str, interceptor_route: str | None, authentication: str | None
 ) -> dict[str, Any]:
     """The ScaledObject's spec: the LeaderWorkerSet ``name`` between min and max groups, by ``triggers``."""
     return {
@@ -136,7 +165,7 @@ def scaled_object_spec(
                 },
             }
         },
-        "triggers": triggers(scaling, namespace, name, interceptor_route),
+        "triggers": triggers(scaling, namespace, name, interceptor_route, authentication),
     }
 
 
@@ -177,4 +206,6 @@ def resolve_group_scaling(values: dict[str, Any]) -> GroupScaling:
         wake_timeout_s=values["wake_timeout_s"],
         prometheus_url=values["prometheus_url"],
         keda_namespace=values["keda_namespace"],
+        prometheus_identity=values.get("prometheus_identity"),
+        aws_region=values.get("aws_region"),
     )

@@ -22,9 +22,10 @@ def release(
     *,
     values: Mapping[str, Any] | None = None,
     after: Sequence[pulumi.Resource] = (),
+    provider: k8s.Provider | None = None,
 ) -> k8s.helm.v3.Release:
     """``chart`` released under its own name (so its objects have the names its documentation gives) in
-    ``namespace``, after ``after``."""
+    ``namespace``, after ``after``, through ``provider`` (the owner's when None)."""
     return k8s.helm.v3.Release(
         resource_name,
         name=chart.name.rsplit("/", 1)[-1],
@@ -37,5 +38,5 @@ def release(
         # A failed install is rolled back instead of left half-applied.
         atomic=True,
         timeout=RELEASE_TIMEOUT_S,
-        opts=pulumi.ResourceOptions(parent=owner, depends_on=list(after) or None),
+        opts=pulumi.ResourceOptions(parent=owner, depends_on=list(after) or None, provider=provider),
     )

@@ -26,7 +26,7 @@ from shardstack.k8s.kinds import (
     MapOf,
     OrEmpty,
 )
-from shardstack.k8s.monitoring_specs import PROMETHEUS
+from shardstack.k8s.monitoring_specs import MONITORING_CIDRS, PROMETHEUS
 from shardstack.limits import GPUS_PER_SHARD, REPLICA_GROUPS, SHARDS, SHM_GIB, VOLUME_GIB
 from shardstack.model_uri import unsafe_uri_reason
 from shardstack.specs.gpu_pool import TAINT_EFFECTS
@@ -330,6 +330,7 @@ SHARDED_INFERENCE = Spec(
             "Labels of the namespaces (e.g. Prometheus') allowed to scrape the metrics port.",
             default_doc="no other namespace may",
         ),
+        MONITORING_CIDRS,
         Arg(
             "prometheus",
             Record(PROMETHEUS),

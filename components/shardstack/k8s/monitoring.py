@@ -2,7 +2,8 @@
 to alert on), for ShardedInference's ranks and GpuEnablement's DCGM exporter (their ``prometheus`` argument).
 
 Every alert reads metrics that exist: the runtime's (its vLLM-named and ``shardstack_*`` metrics), DCGM's default
-counters, and kube-state-metrics' pod readiness (kube-prometheus-stack runs it); a contract test checks each name.
+counters, and kube-state-metrics' container readiness (kube-prometheus-stack runs it; so do GKE's and AKS's managed
+Prometheus); a contract test checks each name.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shardstack.k8s.inference_pod import CONTAINER_NAME as RANK_CONTAINER
 from shardstack.k8s.inference_specs import MODE_STATEFULSET
-
-MONITORING_API_VERSION = "monitoring.coreos.com/v1"
-POD_MONITOR_KIND = "PodMonitor"
-PROMETHEUS_RULE_KIND = "PrometheusRule"
+from shardstack.k8s.monitoring_specs import AZURE_API, GOOGLE_API, OPERATOR_API
 
 GPU_MEMORY_FULL = 0.97
 """GPU memory share above which the alert fires: the runtime preallocates its KV cache within the memory left after
@@ -67,7 +66,9 @@ def inference_alerts(
     pods: RankPods, *, shards: int, ttft_p99_slo_s: float, rank_not_ready_min: int, queue_growing_min: int
 ) -> list[Alert]:
     """The alerts of one deployment's ranks."""
-    ready = f"kube_pod_status_ready{pods.selector(condition='true')}"
+    # The runtime container's readiness, not the pod's: GKE's managed kube-state-metrics and Azure's default keep
+    # list export only the container's, and a rank's pod is ready exactly when its one container is.
+    ready = f"kube_pod_container_status_ready{pods.selector(container=RANK_CONTAINER)}"
     ready_per_group = f"count by (group) ({pods.by_group(f'{ready} == 1')})"
     waiting = f"sum(vllm:num_requests_waiting{pods.selector()})"
     ttft = f"histogram_quantile(0.99, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{pods.selector()}[5m])))"
@@ -130,13 +131,36 @@ def gpu_alerts() -> list[Alert]:
     ]
 
 
-def pod_monitor_spec(selector: Mapping[str, str], namespace: str, port: str, interval_s: int) -> dict[str, Any]:
-    """Scrape ``port`` (a container port's name) of the pods ``selector`` selects in ``namespace``."""
-    return {
-        "selector": {"matchLabels": dict(selector)},
-        "namespaceSelector": {"matchNames": [namespace]},
-        "podMetricsEndpoints": [{"port": port, "path": "/metrics", "interval": f"{interval_s}s"}],
-    }
+@dataclass(frozen=True)
+class ScrapeKinds:
+    """The custom resources one Prometheus reads its scrape targets and alert rules from (a ``prometheus.api``)."""
+
+    api_version: str
+    monitor_kind: str
+    rule_kind: str | None
+    """None: its alert rules are not Kubernetes objects (Azure's are Azure resources)."""
+
+    def monitor_spec(self, selector: Mapping[str, str], namespace: str, port: str, interval_s: int) -> dict[str, Any]:
+        """Scrape ``port`` (a container port's name) of the pods ``selector`` selects in ``namespace``."""
+        endpoint = {"port": port, "path": "/metrics", "interval": f"{interval_s}s"}
+        if self.monitor_kind == GOOGLE_MONITOR_KIND:
+            # A PodMonitoring selects the pods of its own namespace only: it has no namespace selector.
+            return {"selector": {"matchLabels": dict(selector)}, "endpoints": [endpoint]}
+        return {
+            "selector": {"matchLabels": dict(selector)},
+            "namespaceSelector": {"matchNames": [namespace]},
+            "podMetricsEndpoints": [endpoint],
+        }
+
+
+GOOGLE_MONITOR_KIND = "PodMonitoring"
+SCRAPE_KINDS = {
+    OPERATOR_API: ScrapeKinds(f"{OPERATOR_API}/v1", "PodMonitor", "PrometheusRule"),
+    GOOGLE_API: ScrapeKinds(f"{GOOGLE_API}/v1", GOOGLE_MONITOR_KIND, "Rules"),
+    # ama-metrics reads the Prometheus Operator's PodMonitor schema under its own group, so that both can run.
+    AZURE_API: ScrapeKinds(f"{AZURE_API}/v1", "PodMonitor", None),
+}
+"""Each ``prometheus.api``'s kinds."""
 
 
 def rule_spec(group: str, alerts: Sequence[Alert]) -> dict[str, Any]:

@@ -1,10 +1,16 @@
-"""The ``prometheus`` argument of ShardedInference and GpuEnablement: scraping by the Prometheus Operator (a
-PodMonitor) and alert rules (a PrometheusRule). The objects are built in :mod:`shardstack.k8s.monitoring`."""
+"""The ``prometheus`` argument of ShardedInference and GpuEnablement: what scrapes the pods (a PodMonitor) and
+alerts on them (a PrometheusRule), in the custom resources of the Prometheus that reads them: the Prometheus
+Operator's, Google Cloud Managed Service for Prometheus' or Azure Monitor's. The objects are built in
+:mod:`shardstack.k8s.monitoring`."""
 
 from __future__ import annotations
 
-from shardstack.specs.kinds import Count, Flag, Labels, Whole
-from shardstack.specs.spec import Arg, Spec
+from collections.abc import Iterator
+
+from shardstack.cidr import CIDR_BLOCK
+from shardstack.specs.kinds import Choice, Count, Flag, Input, Labels, ListOf, Whole
+from shardstack.specs.problem import Problem
+from shardstack.specs.spec import Arg, Rule, Spec, Values
 
 DEFAULT_INTERVAL_S = 15
 """The Prometheus Operator's own default scrape interval is 30 s; a queue that builds is seen twice as fast."""
@@ -15,6 +21,24 @@ DEFAULT_RANK_NOT_READY_MIN = 15
 """A rank loads its shard before it is ready: 15 minutes covers a large shard's first download (tens of GB)."""
 DEFAULT_QUEUE_GROWING_MIN = 10
 """Longer than a scale-up (KEDA adds a group within a minute; its node and load take a few more)."""
+
+OPERATOR_API = "monitoring.coreos.com"
+"""The Prometheus Operator's (kube-prometheus-stack): PodMonitor and PrometheusRule."""
+GOOGLE_API = "monitoring.googleapis.com"
+"""Google Cloud Managed Service for Prometheus' managed collection on GKE: PodMonitoring and Rules."""
+AZURE_API = "azmonitoring.coreos.com"
+"""Azure Monitor managed Prometheus' agent (ama-metrics) on AKS: a PodMonitor of its own group; its alert rules are
+Azure resources (prometheusRuleGroups), not Kubernetes objects."""
+SCRAPE_APIS = (OPERATOR_API, GOOGLE_API, AZURE_API)
+
+MONITORING_CIDRS = Arg(
+    "monitoring_cidrs",
+    Input(ListOf(CIDR_BLOCK)),
+    "Address blocks allowed to scrape the metrics port, for a scraper that is no pod of the cluster: Amazon "
+    "Managed Service for Prometheus' scraper reaches the pods from network interfaces in the cluster's subnets.",
+    default_doc="none",
+)
+"""ShardedInference's and GpuEnablement's ``monitoring_cidrs``, beside their ``monitoring_namespace_selector``."""
 
 MINUTES = Whole(1, 1440, why="a day is the longest an alert can usefully wait")
 
@@ -32,14 +56,36 @@ SCRAPE_ARGS = (
         "``release: kube-prometheus-stack``, the chart's default selector).",
     ),
     Arg("alerts", Flag(), "Create the PrometheusRule with the alerts.", default=True),
+    Arg(
+        "api",
+        Choice(SCRAPE_APIS),
+        f"The API group of the objects, which says which Prometheus reads them: '{OPERATOR_API}' (the Prometheus "
+        f"Operator: PodMonitor and PrometheusRule), '{GOOGLE_API}' (GKE's managed collection for Google Cloud "
+        f"Managed Service for Prometheus: PodMonitoring and Rules) or '{AZURE_API}' (AKS's Azure Monitor agent: a "
+        "PodMonitor; its alerts are Azure rule groups, so ``alerts`` must be False).",
+        default=OPERATOR_API,
+    ),
 )
 """What every ``prometheus`` argument takes: how often, which Prometheus, and whether to alert."""
 
+
+def _alerts_have_a_kind(values: Values) -> Iterator[Problem]:
+    if values["api"] == AZURE_API and values["alerts"]:
+        yield Problem(
+            ("alerts",),
+            f"is True with api {AZURE_API!r}, which has no rule kind: Azure Monitor reads alert rules from Azure "
+            "prometheusRuleGroups (AzureInstallation creates them from the same alerts); set alerts False",
+            True,
+        )
+
+
+SCRAPE_RULES = (Rule(("api", "alerts"), _alerts_have_a_kind),)
+
 PROMETHEUS = Spec(
     "PrometheusScrape",
-    "Prometheus Operator objects for the ranks: a PodMonitor scraping every rank's metrics port, and a "
+    "Prometheus objects for the ranks: a PodMonitor scraping every rank's metrics port, and a "
     "PrometheusRule alerting when a group lost a rank, a rank stays not ready, the queue keeps growing or the time "
-    "to first token's p99 is over its SLO. Needs the Prometheus Operator's CRDs (kube-prometheus-stack) and, for the "
+    "to first token's p99 is over its SLO. Needs the CRDs of ``api`` (e.g. kube-prometheus-stack's) and, for the "
     "rank alerts, kube-state-metrics.",
     (
         *SCRAPE_ARGS,
@@ -62,13 +108,15 @@ PROMETHEUS = Spec(
             default=DEFAULT_QUEUE_GROWING_MIN,
         ),
     ),
+    rules=SCRAPE_RULES,
 )
 """ShardedInference's ``prometheus``."""
 
 GPU_PROMETHEUS = Spec(
     "GpuPrometheusScrape",
-    "Prometheus Operator objects for the DCGM exporter: a PodMonitor scraping it, and a PrometheusRule alerting on "
-    "GPU memory near full and on XID errors. Needs ``dcgm_exporter`` and the Prometheus Operator's CRDs.",
+    "Prometheus objects for the DCGM exporter: a PodMonitor scraping it, and a PrometheusRule alerting on "
+    "GPU memory near full and on XID errors. Needs ``dcgm_exporter`` and the CRDs of ``api``.",
     SCRAPE_ARGS,
+    rules=SCRAPE_RULES,
 )
 """GpuEnablement's ``prometheus``."""

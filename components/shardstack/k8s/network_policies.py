@@ -134,32 +134,42 @@ def api_access(
     )
 
 
+def scrapers(
+    namespace_selector: Mapping[str, str] | None, cidrs: pulumi.Input[Sequence[str]] | None
+) -> pulumi.Input[list[k8s.networking.v1.NetworkPolicyPeerArgs]]:
+    """Who may scrape a metrics port: the pods of the monitoring namespaces (``namespace_selector``), and scrapers
+    that are no pod of the cluster, by address (``cidrs``: e.g. Amazon Managed Service for Prometheus' scraper,
+    whose network interfaces sit in the cluster's subnets)."""
+    namespaces = [] if namespace_selector is None else [
+        k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=_selector(namespace_selector))
+    ]  # fmt: skip
+    if cidrs is None:
+        return namespaces
+    return pulumi.Output.from_input(cidrs).apply(
+        lambda blocks: [
+            *namespaces,
+            *(k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=b)) for b in blocks),
+        ]
+    )
+
+
 def metrics_access(
     resource_name: str,
     object_name: str,
     target: PolicyTarget,
     *,
     metrics_port: int,
-    monitoring_namespace_selector: Mapping[str, str],
+    scraped_by: pulumi.Input[list[k8s.networking.v1.NetworkPolicyPeerArgs]],
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """Let pods in the monitoring namespaces scrape every rank's metrics port."""
+    """Let the scrapers (:func:`scrapers`) reach every rank's metrics port."""
     return k8s.networking.v1.NetworkPolicy(
         resource_name,
         metadata=_meta(object_name, target),
         spec=k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=_selector(target.instance_selector),
             policy_types=["Ingress"],
-            ingress=[
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[
-                        k8s.networking.v1.NetworkPolicyPeerArgs(
-                            namespace_selector=_selector(monitoring_namespace_selector)
-                        )
-                    ],
-                    ports=[_tcp(metrics_port)],
-                )
-            ],
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=scraped_by, ports=[_tcp(metrics_port)])],
         ),
         opts=opts,
     )

@@ -222,14 +222,34 @@ class ShardedInference(pulumi.ComponentResource):
                 labels=labels,
                 scanner_reasons=scanner_exceptions(s),
             )
+        # KEDA reads the route and the authentication when the ScaledObject appears: without the route, its trigger
+        # would never wake a group; without the authentication, the managed Prometheus would refuse its queries.
+        first: list[pulumi.Resource] = [lws, *([route] if route is not None else [])]
+        authentication = None
+        auth_spec = scaler.trigger_authentication_spec(scaling)
+        if auth_spec is not None:
+            authentication = f"{name}-prometheus"
+            first.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-prometheus-auth",
+                    api_version=scaler.KEDA_API_VERSION,
+                    kind=scaler.TRIGGER_AUTHENTICATION_KIND,
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=authentication, namespace=namespace, labels=labels("autoscaler")
+                    ),
+                    spec=auth_spec,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         k8s.apiextensions.CustomResource(
             f"{name}-scaler",
             api_version=scaler.KEDA_API_VERSION,
             kind=scaler.SCALED_OBJECT_KIND,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels("autoscaler")),
-            spec=scaler.scaled_object_spec(scaling, s.namespace, name, name if route is not None else None),
-            # KEDA reads the route when the ScaledObject appears: without it, its trigger would never wake a group.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[lws, *([route] if route is not None else [])]),
+            spec=scaler.scaled_object_spec(
+                scaling, s.namespace, name, name if route is not None else None, authentication
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=first),
         )
 
     def _prometheus(
@@ -256,10 +276,9 @@ class ShardedInference(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=name, namespace=namespace, labels={**labels, **scrape.get("labels", {})}
             ),
-            pod_monitor=monitoring.pod_monitor_spec(
-                instance_selector, s.namespace, rc.METRICS_PORT_NAME, scrape["interval_s"]
-            ),
-            rules=monitoring.rule_spec(f"shardstack-{name}", alerts) if scrape["alerts"] else None,
+            scrape=scrape,
+            pods=(instance_selector, s.namespace, rc.METRICS_PORT_NAME),
+            rule_group=(f"shardstack-{name}", alerts),
         )
 
     def _service_account(
@@ -533,13 +552,13 @@ class ShardedInference(pulumi.ComponentResource):
                 s.autoscaling.keda_namespace if s.autoscaling is not None and s.autoscaling.scales_to_zero else None
             ),
         )
-        if s.monitoring_namespace_selector is not None:
+        if s.monitoring_namespace_selector is not None or s.monitoring_cidrs is not None:
             netpol.metrics_access(
                 f"{name}-metrics-access",
                 f"{name}-metrics",
                 target,
                 metrics_port=s.metrics_port,
-                monitoring_namespace_selector=s.monitoring_namespace_selector,
+                scraped_by=netpol.scrapers(s.monitoring_namespace_selector, s.monitoring_cidrs),
                 opts=child,
             )
 

@@ -4,7 +4,7 @@ the component can make (its arguments are declared in :mod:`shardstack.k8s.specs
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,7 @@ class ShardedInferenceSettings:
     allowed_cidrs: list[str]
     api_allowed_namespaces: list[str]
     monitoring_namespace_selector: dict[str, str] | None
+    monitoring_cidrs: pulumi.Input[Sequence[str]] | None
     grafana_dashboard: bool
     api_key_secret: SecretKeyRef | None
     api_service_annotations: dict[str, pulumi.Input[str]]
@@ -156,6 +157,7 @@ def resolve_sharded_inference_args(args: ShardedInferenceArgs) -> ShardedInferen
         allowed_cidrs=list(values.get("allowed_cidrs") or []),
         api_allowed_namespaces=list(values.get("api_allowed_namespaces") or []),
         monitoring_namespace_selector=dict(monitoring) if monitoring is not None else None,
+        monitoring_cidrs=values.get("monitoring_cidrs"),
         grafana_dashboard=values["grafana_dashboard"],
         api_key_secret=values.get("api_key_secret"),
         api_service_annotations=dict(values.get("api_service_annotations") or {}),

@@ -7,6 +7,7 @@ LocalWeightsStore here, ShardedInference (with tolerations and Secret references
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from shardstack.bucket_names import S3_BUCKET_NAME
@@ -30,9 +31,9 @@ from shardstack.k8s.kinds import (
     NAMESPACE,
     OBJECT_NAME,
 )
-from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS, PROMETHEUS
+from shardstack.k8s.monitoring_specs import GPU_PROMETHEUS, MONITORING_CIDRS, PROMETHEUS
 from shardstack.limits import VOLUME_GIB
-from shardstack.specs.kinds import Flag, Input, Labels, ListOf, Record, Text, Whole
+from shardstack.specs.kinds import GUID_PATTERN, Flag, Input, Labels, ListOf, Record, Text, Whole
 from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
 from shardstack.specs.spec import Arg, Rule, Spec, Values
@@ -142,6 +143,7 @@ GPU_ENABLEMENT = Spec(
             "Labels of the namespaces allowed to scrape the DCGM exporter.",
             default_doc="no other namespace may",
         ),
+        MONITORING_CIDRS,
         Arg(
             "prometheus",
             Record(GPU_PROMETHEUS),
@@ -166,6 +168,24 @@ GPU_ENABLEMENT = Spec(
 """GpuEnablement's arguments."""
 
 # --- GroupAutoscaling ----------------------------------------------------------------------------------
+
+
+def _guid(value: str) -> str | None:
+    return None if re.fullmatch(GUID_PATTERN, value) else "is not a GUID such as '5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b'"
+
+
+KEDA_IDENTITY_ARGS = ("keda_azure_client_id", "keda_azure_tenant_id")
+"""What gives KEDA's operator an Azure Workload Identity, for Azure Monitor managed Prometheus (EKS Pod Identity and
+GKE's Workload Identity Federation bind to its service account's name, with nothing in the chart)."""
+
+
+def _keda_identity(values: Values) -> Iterator[Problem]:
+    given = [key for key in KEDA_IDENTITY_ARGS if values.present(key)]
+    if given and values["keda"] is False:
+        yield Problem((given[0],), "is given with keda False: it is an identity for the KEDA this installs; drop it")
+    if len(given) == 1:
+        missing = next(key for key in KEDA_IDENTITY_ARGS if key not in given)
+        yield Problem((missing,), f"is required with {given[0]}: Azure Workload Identity needs both")
 
 
 def _something_to_install(values: Values) -> Iterator[Problem]:
@@ -209,8 +229,25 @@ GROUP_AUTOSCALING = Spec(
             "Namespace of the LeaderWorkerSet controller.",
             default=charts.LEADERWORKERSET.namespace,
         ),
+        Arg(
+            "keda_azure_client_id",
+            Input(Text("a client ID (a GUID)", _guid)),
+            "The client ID of the managed identity KEDA's operator acts as, through Azure Workload Identity: to query "
+            "Azure Monitor managed Prometheus (it needs Monitoring Data Reader on the workspace, and a federated "
+            f"credential for the Kubernetes service account {charts.KEDA_OPERATOR_SERVICE_ACCOUNT!r}).",
+            default_doc="none",
+        ),
+        Arg(
+            "keda_azure_tenant_id",
+            Input(Text("a tenant ID (a GUID)", _guid)),
+            "The Entra tenant of ``keda_azure_client_id``.",
+            default_doc="none",
+        ),
     ),
-    rules=(Rule(("leaderworkerset", "keda", "http_add_on"), _something_to_install),),
+    rules=(
+        Rule(("leaderworkerset", "keda", "http_add_on"), _something_to_install),
+        Rule(("keda",), _keda_identity, present=KEDA_IDENTITY_ARGS),
+    ),
 )
 """GroupAutoscaling's arguments."""
 

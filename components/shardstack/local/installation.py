@@ -39,9 +39,12 @@ from shardstack.installation import (
     GpuPools,
     InstallationChecks,
     KubernetesTarget,
+    ManagedPrometheus,
+    Monitoring,
     Serving,
     WeightAccess,
     install,
+    part,
     with_monitoring,
 )
 from shardstack.k8s import LocalWeightsStore, SecretKeyRef, ShardedInferenceArgs, Toleration
@@ -62,6 +65,11 @@ def validate_local_installation_args(args: Mapping[str, Any]) -> list[str]:
     checks = InstallationChecks(args, LOCAL_INSTALLATION)
     checks.spec_part("weights", LOCAL_WEIGHTS, ())
     checks.inference(None)
+    if part(args, "monitoring").get("managed_prometheus"):
+        checks.problems.append(
+            "monitoring.managed_prometheus is True, but a local cluster has no cloud's managed Prometheus: drop it "
+            "(the in-cluster Prometheus, monitoring.prometheus, watches a local installation)"
+        )
     return checks.problems
 
 
@@ -214,9 +222,15 @@ class _LocalParts:
     def registry(self) -> None:
         """Images come from wherever the cluster pulls them."""
 
-    def gpu_enablement(self, after: Sequence[pulumi.Resource]) -> Sequence[Toleration]:
-        del after  # no GPUs: nothing waits for the installation's Prometheus
+    def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
+        del monitoring  # no GPUs: nothing to watch
         return []
+
+    collection = None
+    """A local cluster has no managed Prometheus: its checks refuse ``monitoring.managed_prometheus``."""
+
+    def managed_prometheus(self, rule_groups: Sequence[Mapping[str, Any]]) -> ManagedPrometheus:
+        raise ArgumentError("LocalInstallation", ["monitoring.managed_prometheus: a local cluster has none"])
 
     def read_grant(self, namespace: str, service_account: str) -> WeightAccess:
         if self._store is not None:

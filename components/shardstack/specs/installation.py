@@ -4,6 +4,7 @@ parts plus :func:`serving_args`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from shardstack.api_access import AUTHORIZED_NETWORKS, PRIVATE_ENDPOINT, PUBLIC_API_NEEDS_NETWORKS
@@ -13,8 +14,9 @@ from shardstack.k8s.inference_specs import SHARDED_INFERENCE
 from shardstack.k8s.specs import GROUP_AUTOSCALING, PROMETHEUS_STACK
 from shardstack.kubernetes_versions import KUBERNETES_VERSION
 from shardstack.specs.kinds import Flag, Input, ListOf, Record, Text
+from shardstack.specs.problem import Problem
 from shardstack.specs.render import ArgsModule
-from shardstack.specs.spec import Arg, Spec
+from shardstack.specs.spec import Arg, Rule, Spec, Values
 from shardstack.specs.system_pool import SYSTEM_POOL
 
 INSTALLATION_AUTOSCALING = AUTOSCALING.without(
@@ -30,9 +32,30 @@ INSTALLATION_AUTOSCALING = AUTOSCALING.without(
 )
 """``inference.autoscaling``: what the installation wires left out, and its Prometheus by default."""
 
+
+def _managed_alone(values: Values) -> Iterator[Problem]:
+    if not values["managed_prometheus"]:
+        return
+    if values["prometheus"] is False:
+        yield Problem(
+            ("managed_prometheus",),
+            "is True with prometheus False: managed_prometheus says where the metrics go; prometheus False says "
+            "nothing watches the installation. Drop one",
+            True,
+        )
+    for key in PROMETHEUS_STACK.names:
+        if values.present(key):
+            yield Problem(
+                (key,),
+                "configures the in-cluster Prometheus, which managed_prometheus replaces: drop it",
+                values.get(key),
+            )
+
+
 INSTALLATION_MONITORING = Spec(
     "InstallationMonitoring",
-    "What watches the installation: an in-cluster Prometheus (PrometheusStack) that every part reports to.",
+    "What watches the installation: an in-cluster Prometheus (PrometheusStack) that every part reports to, or the "
+    "cloud's managed Prometheus.",
     (
         Arg(
             "prometheus",
@@ -43,10 +66,23 @@ INSTALLATION_MONITORING = Spec(
             "cluster's own nodes: no cloud service is billed.",
             default=True,
         ),
+        Arg(
+            "managed_prometheus",
+            Flag(),
+            "Send the same metrics, alerts and autoscaling queries to the cloud's managed Prometheus instead of "
+            "an in-cluster one: Amazon Managed Service for Prometheus (a workspace, its agentless scraper and rule "
+            "groups), Google Cloud Managed Service for Prometheus (GKE's managed collection: PodMonitoring and "
+            "Rules) or Azure Monitor managed Prometheus (a workspace, its data collection rule and rule groups). "
+            "KEDA queries it as a workload identity of its own, with read access only. Billed by the cloud per "
+            "sample; no Grafana is installed (import the dashboard JSON into your managed Grafana). Not on a local "
+            "cluster.",
+            default=False,
+        ),
         *PROMETHEUS_STACK.args,
     ),
+    rules=(Rule(("prometheus", "managed_prometheus"), _managed_alone, present=PROMETHEUS_STACK.names),),
 )
-"""``monitoring``: the in-cluster Prometheus, on by default."""
+"""``monitoring``: the in-cluster Prometheus, on by default; the cloud's managed one, opt-in."""
 
 INSTALLATION_INFERENCE = replace(
     SHARDED_INFERENCE.with_arg(

@@ -59,6 +59,8 @@ MAX_ITEMS = 256
 one is a slip that would plan for minutes."""
 MAX_TEXT = 4096
 """Characters in any text argument: more than any name, URI, address or key a setting takes."""
+GUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+"""A GUID (Entra object IDs, subscription IDs, role definition names), to compose into other patterns."""
 
 
 @dataclass(frozen=True)

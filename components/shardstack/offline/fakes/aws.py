@@ -78,6 +78,11 @@ def _specific_outputs(type_token: str, name: str, inputs: Mapping[str, Any], res
             "nodeGroupName": group,
             "resources": [{"autoscalingGroups": [{"name": f"eks-{group}-{stable_hash(group)[:8]}"}]}],
         }
+    if type_token == "aws:amp/workspace:Workspace":
+        return {
+            "arn": f"arn:aws:aps:{MOCK_AWS_REGION}:{MOCK_ACCOUNT_ID}:workspace/{resource_id}",
+            "prometheusEndpoint": f"https://aps-workspaces.{MOCK_AWS_REGION}.amazonaws.com/workspaces/{resource_id}/",
+        }
     if type_token == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "defaultVersion": 1}
     if type_token == "aws:ec2/placementGroup:PlacementGroup" or type_token.startswith("aws:sagemaker/"):

@@ -117,6 +117,14 @@ def _azure_outputs(typ: str, name: str, inputs: Mapping[str, Any], resource_id: 
         )
     elif typ == "azure-native:containerregistry:Registry":
         out.update(loginServer=f"{out['name'].lower()}.azurecr.io", provisioningState="Succeeded")
+    elif typ == "azure-native:monitor:AzureMonitorWorkspace":
+        # The workspace's query endpoint: its name, a short hash Azure adds, and its region.
+        workspace = out["name"].lower()
+        out["metrics"] = {
+            "internalId": f"mac_{stable_hash(name)}",
+            "prometheusQueryEndpoint": f"https://{workspace}-{stable_hash(name)[:4]}.{inputs.get('location')}"
+            ".prometheus.monitor.azure.com",
+        }
     return out
 
 
