@@ -67,7 +67,8 @@ class StackConfig(Section):
     )
     monitoring: MonitoringConfig = Field(
         default_factory=MonitoringConfig,
-        description="The in-cluster Prometheus every part reports to. Default: kube-prometheus-stack, with Grafana.",
+        description="The Prometheus every part reports to: in the cluster, or the cloud's managed one. Default: "
+        "kube-prometheus-stack, with Grafana.",
     )
     local: LocalConfig = Field(default_factory=LocalConfig, description="Settings for cloud 'local' only.")
     api_key: ApiKey | None = Field(

@@ -53,6 +53,12 @@ def local_problems(cfg: StackConfig, checked: Checked) -> list[Problem]:
                 "existing cluster from your kubeconfig, so remove it"
             )
             problems.append(Problem((name,), message, value))
+    if checked.valid("monitoring") and cfg.monitoring.managed_prometheus:
+        message = (
+            "is only used with cloud 'aws', 'gcp' or 'azure', whose managed Prometheus it reports to; a local "
+            "cluster has none (monitoring.prometheus, the in-cluster one, watches it), so remove it"
+        )
+        problems.append(Problem(("monitoring", "managed_prometheus"), message, True))
     pools = checked.items.get("gpu_pools", ())
     if pools:
         message = f"{len(pools)} pool(s) given, but cloud 'local' uses the existing cluster's nodes; remove gpu_pools"

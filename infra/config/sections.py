@@ -167,8 +167,8 @@ class EndpointConfig(SpecSection):
 
 
 class MonitoringConfig(SpecSection):
-    """``shardstack:monitoring``: the in-cluster Prometheus (kube-prometheus-stack) every part reports to (kubernetes
-    platform only)."""
+    """``shardstack:monitoring``: the Prometheus every part reports to, in the cluster (kube-prometheus-stack) or the
+    cloud's managed one (kubernetes platform only)."""
 
     spec: ClassVar[Spec] = MONITORING
 

@@ -298,8 +298,8 @@ ENDPOINT = managed_endpoint_spec(None).only(
 MONITORING = replace(
     INSTALLATION_MONITORING,
     name="MonitoringConfig",
-    doc="``shardstack:monitoring``: the in-cluster Prometheus (kube-prometheus-stack) every part reports to "
-    "(kubernetes platform only).",
+    doc="``shardstack:monitoring``: the Prometheus every part reports to, in the cluster (kube-prometheus-stack) or "
+    "the cloud's managed one (kubernetes platform only).",
 )
 """``shardstack:monitoring``: every installation's ``monitoring``."""
 

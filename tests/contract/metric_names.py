@@ -22,21 +22,31 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$model_name": ".*"}
 def metrics_of(expr: str) -> list[str]:
     """The metric names ``expr`` selects, read from its syntax tree as Prometheus parses it (a syntax error
     raises ValueError)."""
+    return sorted({selector.name for selector in selectors_of(expr) if selector.name})
+
+
+def selectors_of(expr: str) -> list[promql_parser.VectorSelector]:
+    """Every series selector in ``expr``, as Prometheus parses it (Grafana's variables filled in)."""
     for variable, value in GRAFANA_VARIABLES.items():
         expr = expr.replace(variable, value)
-    return sorted(set(_selected(promql_parser.parse(expr))))
+    return list(_selectors(promql_parser.parse(expr)))
 
 
-def _selected(node: Any) -> Iterator[str]:
+def matchers_of(selector: promql_parser.VectorSelector) -> list[tuple[str, str, str]]:
+    """A selector's label matchers as (label, operator, value), the operator as PromQL writes it."""
+    ops = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+    return [(m.name, ops[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers]
+
+
+def _selectors(node: Any) -> Iterator[promql_parser.VectorSelector]:
     if isinstance(node, promql_parser.VectorSelector):
-        if node.name:
-            yield node.name
+        yield node
         return
     for part in ("expr", "lhs", "rhs", "args", "vector_selector", "param"):
         child = getattr(node, part, None)
         for item in child if isinstance(child, list) else [child]:
             if item is not None and type(item).__module__.startswith("promql_parser"):
-                yield from _selected(item)
+                yield from _selectors(item)
 
 
 def runtime_metric_names() -> set[str]:

@@ -45,7 +45,9 @@ def test_every_autoscaling_query_parses_and_reads_the_runtimes_metrics(metric: s
     scaling = resolve_group_scaling(
         AUTOSCALING.resolved({"max_groups": 2, "metric": metric, "prometheus_url": "http://p:9090", "min_groups": 0})
     )
-    queries = [t["metadata"]["query"] for t in triggers(scaling, "serving", "llm", "llm", None) if t["type"] == "prometheus"]
+    queries = [
+        t["metadata"]["query"] for t in triggers(scaling, "serving", "llm", "llm", None) if t["type"] == "prometheus"
+    ]
     assert queries
     for query in queries:
         assert metrics_of(query) and set(metrics_of(query)) <= runtime_metric_names(), query

@@ -3,7 +3,8 @@
 The objects come from every real stack (``plan_stack`` + ``write_plan``), a project made from each ``pulumi new``
 template (tests/template_projects.py), and variants that cover what the stacks do not use: several replica
 groups, a public API with an API key, persistent caches, LeaderWorkerSet mode, autoscaled groups (down to zero),
-and GpuEnablement with the DCGM exporter. Custom resources are checked against their pinned CRDs (crd_schema.py).
+GpuEnablement with the DCGM exporter, and what each cloud's managed Prometheus reads. Custom resources are checked
+against their pinned CRDs (crd_schema.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from crd_schema import load_crds
 from crd_schema import problems as crd_problems
 
 from shardstack.k8s import GpuEnablement, LocalWeightsStore, ShardedInference
+from shardstack.k8s.monitoring_specs import AZURE_API, GOOGLE_API
 from shardstack.plan import Plan, find_project, plan_stack, write_plan
 from shardstack.testing import UNKNOWN, run_program
 
@@ -106,6 +108,35 @@ def variants_program() -> None:
                 "autoscaling": {**autoscaling, "prometheus_url": PROMETHEUS},  # type: ignore[typeddict-item]
             },
         )
+    # What each cloud's managed Prometheus reads: GKE's PodMonitoring and Rules, AKS's azmonitoring PodMonitor, and
+    # for Amazon's scraper (outside the pods) a metrics port open to the cluster's subnets; KEDA signs its queries.
+    managed = {
+        "gmp": ({"api": GOOGLE_API}, {"prometheus_identity": "gcp"}, "gmp-system"),
+        "azmon": ({"api": AZURE_API, "alerts": False}, {"prometheus_identity": "azure-workload"}, "kube-system"),
+        "amp": (None, {"prometheus_identity": "aws", "aws_region": "us-east-1"}, None),
+    }
+    for name, (scrape, identity, collector) in managed.items():
+        reported: dict[str, Any] = (
+            {"prometheus": scrape, "monitoring_namespace_selector": {"kubernetes.io/metadata.name": collector}}
+            if scrape is not None
+            else {"monitoring_cidrs": ["10.0.0.0/16"]}
+        )
+        ShardedInference(
+            f"{name}-llm",
+            {
+                "image": PINNED_RUNTIME,
+                "model_uri": "s3://weights/llama-3-8b/",
+                "shards": 2,
+                "namespace": f"{name}-serving",
+                "mode": "leaderworkerset",
+                "autoscaling": {"max_groups": 2, "prometheus_url": PROMETHEUS, **identity},  # type: ignore[typeddict-item]
+                **reported,  # type: ignore[typeddict-item]
+            },
+        )
+        GpuEnablement(
+            f"{name}-gpu",
+            {"device_plugin": False, "dcgm_exporter": True, "namespace": f"{name}-gpu", **reported},  # type: ignore[typeddict-item]
+        )
     store = LocalWeightsStore(
         "store",
         {
@@ -181,6 +212,9 @@ def test_every_kind_shardstack_renders_is_covered(manifests: dict[str, Any]) -> 
         "InterceptorRoute",
         "PodMonitor",
         "PrometheusRule",
+        "PodMonitoring",
+        "Rules",
+        "TriggerAuthentication",
     }
 
 

@@ -91,6 +91,7 @@ def _identity_region(values: Values) -> Iterator[Problem]:
             ("aws_region",),
             f"only applies with prometheus_identity {IDENTITY_AWS!r} (got {values.get('prometheus_identity')!r}): "
             "drop it",
+            values["aws_region"],
         )
 
 

@@ -182,7 +182,11 @@ GKE's Workload Identity Federation bind to its service account's name, with noth
 def _keda_identity(values: Values) -> Iterator[Problem]:
     given = [key for key in KEDA_IDENTITY_ARGS if values.present(key)]
     if given and values["keda"] is False:
-        yield Problem((given[0],), "is given with keda False: it is an identity for the KEDA this installs; drop it")
+        yield Problem(
+            (given[0],),
+            "is given with keda False: it is an identity for the KEDA this installs; drop it",
+            values.get(given[0]),
+        )
     if len(given) == 1:
         missing = next(key for key in KEDA_IDENTITY_ARGS if key not in given)
         yield Problem((missing,), f"is required with {given[0]}: Azure Workload Identity needs both")

@@ -39,7 +39,7 @@ def _managed_alone(values: Values) -> Iterator[Problem]:
     if values["prometheus"] is False:
         yield Problem(
             ("managed_prometheus",),
-            "is True with prometheus False: managed_prometheus says where the metrics go; prometheus False says "
+            "contradicts prometheus False: managed_prometheus says where the metrics go; prometheus False says "
             "nothing watches the installation. Drop one",
             True,
         )
