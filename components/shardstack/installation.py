@@ -565,8 +565,8 @@ class InstallationParts(Protocol):
         ...
 
     def gpu_enablement(self, monitoring: Monitoring) -> Sequence[Toleration]:
-        """Make what GPUs need in the cluster (device plugin, autoscaler), its Kubernetes objects after what watches
-        them and reporting to it (:func:`reporting`); return the tolerations the ranks need."""
+        """Make what GPUs need in the cluster (device plugin, autoscaler), its Kubernetes objects after
+        ``monitoring``'s resources and reporting to it (:func:`reporting`); return the tolerations the ranks need."""
         ...
 
     @property

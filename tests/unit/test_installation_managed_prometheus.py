@@ -186,11 +186,13 @@ def test_azure_sends_the_clusters_metrics_into_a_workspace_and_alerts_there() ->
 def test_azure_keda_reads_the_workspace_as_a_managed_identity_of_its_own() -> None:
     graph = render("azure")
     identity = graph.one("azure-native:managedidentity:UserAssignedIdentity", "llm-keda-prometheus")
-    credential = graph.one("azure-native:managedidentity:FederatedIdentityCredential", "llm-keda-prometheus").inputs
+    credential = graph.one(
+        "azure-native:managedidentity:FederatedIdentityCredential", "llm-keda-prometheus-federation"
+    ).inputs
     assert (
         credential["subject"] == f"system:serviceaccount:{charts.KEDA.namespace}:{charts.KEDA_OPERATOR_SERVICE_ACCOUNT}"
     )
-    reader = graph.one("azure-native:authorization:RoleAssignment", "llm-keda-prometheus").inputs
+    reader = graph.one("azure-native:authorization:RoleAssignment", "llm-keda-prometheus-reader").inputs
     assert reader["scope"] == graph.one("azure-native:monitor:AzureMonitorWorkspace").id
     assert reader["roleDefinitionId"].endswith("/b0d8363b-8ddd-447d-831f-62ca05bff136")  # Monitoring Data Reader
     (keda,) = [r for r in graph.of_type(RELEASE) if r.inputs["chart"] == charts.KEDA.name]

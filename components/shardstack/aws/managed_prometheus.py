@@ -2,7 +2,8 @@
 
 Usage (inside AwsInstallation)::
 
-    managed = amazon_managed_prometheus(owner, name, cluster=cluster, subnet_ids=..., vpc_cidr=..., ...)
+    managed = amazon_managed_prometheus(owner, name, cluster_arn=cluster.cluster_arn, subnet_ids=private_subnets,
+                                        vpc_cidr=network.cidr_block, namespaces=["shardstack"], ...)
     managed.query_url          # KEDA's serverAddress; managed.resources: what reports to it waits for
 
 A **workspace** (encrypted with an AWS owned key: AWS's managed collectors cannot write to a workspace with a

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import alertsmanagement, authorization, managedidentity, monitor
+from pulumi_azure_native import alertsmanagement, authorization, monitor
 
 from shardstack.azure import roles
-from shardstack.azure.weight_store import WORKLOAD_IDENTITY_AUDIENCE, workload_identity_subject
+from shardstack.azure.workload_identity import workload_identity_grant
 from shardstack.installation import ManagedCollection, ManagedPrometheus
 from shardstack.k8s import charts
 from shardstack.k8s.autoscaling_specs import IDENTITY_AZURE
@@ -118,35 +118,22 @@ def azure_managed_prometheus(
         )
     keda: dict[str, pulumi.Input[str]] = {}
     if keda_namespace is not None:
-        identity = managedidentity.UserAssignedIdentity(
-            f"{name}-keda-prometheus", resource_name_=f"{name}-keda-prometheus", **located, opts=child
+        grant = workload_identity_grant(
+            f"{name}-keda-prometheus",
+            resource_group_name=resource_group_name,
+            location=location,
+            identity_name=f"{name}-keda-prometheus",
+            oidc_issuer_url=oidc_issuer_url,
+            namespace=keda_namespace,
+            service_account=charts.KEDA_OPERATOR_SERVICE_ACCOUNT,
+            scope=workspace.id,
+            role=roles.MONITORING_DATA_READER,
+            tags=tags,
+            opts=child,
         )
-        resources.append(identity)
-        resources.append(
-            managedidentity.FederatedIdentityCredential(
-                f"{name}-keda-prometheus",
-                resource_group_name=resource_group_name,
-                resource_name_=identity.name,
-                federated_identity_credential_resource_name=f"{keda_namespace}-{charts.KEDA_OPERATOR_SERVICE_ACCOUNT}",
-                issuer=oidc_issuer_url,
-                subject=workload_identity_subject(keda_namespace, charts.KEDA_OPERATOR_SERVICE_ACCOUNT),
-                audiences=[WORKLOAD_IDENTITY_AUDIENCE],
-                opts=child,
-            )
-        )
-        resources.append(
-            roles.role_assignment(
-                f"{name}-keda-prometheus",
-                scope=workspace.id,
-                principal_id=identity.principal_id,
-                role=roles.MONITORING_DATA_READER,
-                # A new identity may not have replicated through Entra yet; the type lets Azure assign anyway.
-                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                opts=child,
-            )
-        )
+        resources.extend(grant.resources)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=owner))
-        keda = {"keda_azure_client_id": identity.client_id, "keda_azure_tenant_id": client.tenant_id}
+        keda = {"keda_azure_client_id": grant.identity.client_id, "keda_azure_tenant_id": client.tenant_id}
     return ManagedPrometheus(
         query_url=workspace.metrics.apply(lambda metrics: metrics.prometheus_query_endpoint if metrics else ""),
         resources=resources,

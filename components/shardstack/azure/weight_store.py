@@ -52,15 +52,13 @@ identity enabled (Shardstack's AKS cluster enables both).
 # No `from __future__ import annotations` here: Pulumi's ComponentProvider reads the args and
 # output annotations at run time to infer the package schema, and cannot resolve strings.
 
-import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity, storage
+from pulumi_azure_native import authorization, storage
 
 from shardstack.azure import roles
 from shardstack.azure.args import WeightStoreArgs
@@ -80,20 +78,19 @@ from shardstack.azure.weight_store_specs import (
     WEIGHT_STORE,
     ip_rule,
 )
+from shardstack.azure.workload_identity import (
+    CLIENT_ID_ANNOTATION,
+    MAX_IDENTITY_NAME_LENGTH,
+    USE_LABEL,
+    bounded_name,
+    workload_identity_grant,
+)
 from shardstack.errors import ArgumentError
 from shardstack.k8s import names
 from shardstack.specs.problem import as_arguments
 
 TYPE_TOKEN = "shardstack:azure:WeightStore"
 
-WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
-"""The audience Microsoft Entra expects in a Kubernetes service account token it exchanges."""
-CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
-USE_LABEL = "azure.workload.identity/use"
-
-MAX_IDENTITY_NAME_LENGTH = 128
-MAX_FEDERATED_CREDENTIAL_NAME_LENGTH = 120
-IDENTITY_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 __all__ = [
     "CONTAINER_NAME",
@@ -182,26 +179,9 @@ def validate_read_grant(namespace: Any, service_account: Any, oidc_issuer_url: A
     return problems
 
 
-def workload_identity_subject(namespace: str, service_account: str) -> str:
-    """Return the subject of a Kubernetes service account's tokens, as a federated credential matches it."""
-    return f"system:serviceaccount:{namespace}:{service_account}"
-
-
-def _bounded_name(text: str, max_length: int) -> str:
-    """Return ``text`` with characters Azure refuses in identity names turned into '-', cut to fit.
-
-    A cut name ends with a hash of the whole text, so that two long names never collide.
-    """
-    clean = IDENTITY_NAME_CHARS.sub("-", text)
-    if len(clean) <= max_length:
-        return clean
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"{clean[: max_length - len(digest) - 1]}-{digest}"
-
-
 def identity_name(account_name: str, namespace: str, service_account: str) -> str:
     """Return the managed identity's name: the account (globally unique), the namespace and service account."""
-    return _bounded_name(f"{account_name}-{namespace}-{service_account}", MAX_IDENTITY_NAME_LENGTH)
+    return bounded_name(f"{account_name}-{namespace}-{service_account}", MAX_IDENTITY_NAME_LENGTH)
 
 
 def _blob_host(blob_endpoint: str) -> str:
@@ -403,43 +383,27 @@ class WeightStore(pulumi.ComponentResource):
 
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
         prefix = f"{self._name}-read-{namespace}-{service_account}"
-        identity = managedidentity.UserAssignedIdentity(
+        grant = workload_identity_grant(
             prefix,
             resource_group_name=self._resource_group_name,
             location=self._location,
-            resource_name_=self.account_name.apply(lambda account: identity_name(account, namespace, service_account)),
+            identity_name=self.account_name.apply(lambda account: identity_name(account, namespace, service_account)),
+            oidc_issuer_url=oidc_issuer_url,
+            namespace=namespace,
+            service_account=service_account,
+            scope=self._container.id,
+            role=roles.STORAGE_BLOB_DATA_READER,
             tags=self._tags,
             opts=child,
         )
-        credential = managedidentity.FederatedIdentityCredential(
-            f"{prefix}-federation",
-            resource_group_name=self._resource_group_name,
-            resource_name_=identity.name,
-            federated_identity_credential_resource_name=_bounded_name(
-                f"{namespace}-{service_account}", MAX_FEDERATED_CREDENTIAL_NAME_LENGTH
-            ),
-            issuer=oidc_issuer_url,
-            subject=workload_identity_subject(namespace, service_account),
-            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
-            opts=child,
-        )
-        reader = roles.role_assignment(
-            f"{prefix}-reader",
-            scope=self._container.id,
-            principal_id=identity.principal_id,
-            role=roles.STORAGE_BLOB_DATA_READER,
-            # A new identity may not have replicated through Entra yet; the type lets Azure assign anyway.
-            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-            opts=child,
-        )
         return ReadGrant(
-            identity_client_id=identity.client_id,
-            principal_id=identity.principal_id,
+            identity_client_id=grant.identity.client_id,
+            principal_id=grant.identity.principal_id,
             namespace=namespace,
             service_account=service_account,
-            service_account_annotations={CLIENT_ID_ANNOTATION: identity.client_id},
+            service_account_annotations={CLIENT_ID_ANNOTATION: grant.identity.client_id},
             pod_labels={USE_LABEL: "true"},
-            resources=[identity, credential, reader],
+            resources=grant.resources,
         )
 
 
