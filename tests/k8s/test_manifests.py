@@ -1,10 +1,11 @@
 """Every Kubernetes object Shardstack renders passes the official schemas and two security scanners.
 
-The objects come from every real stack (``plan_stack`` + ``write_plan``), a project made from each ``pulumi new``
-template (tests/template_projects.py), and variants that cover what the stacks do not use: several replica
-groups, a public API with an API key, persistent caches, LeaderWorkerSet mode, autoscaled groups (down to zero),
-GpuEnablement with the DCGM exporter, and what each cloud's managed Prometheus reads. Custom resources are checked
-against their pinned CRDs (crd_schema.py).
+The objects come from every real stack (``plan_stack`` + ``write_plan``), each cloud's dev stack with its managed
+Prometheus (tests/managed_prometheus_stacks.py), a project made from each ``pulumi new`` template
+(tests/template_projects.py), and variants that cover what the stacks do not use: several replica groups, a public
+API with an API key, persistent caches, LeaderWorkerSet mode, autoscaled groups (down to zero), GpuEnablement with
+the DCGM exporter, and what each cloud's managed Prometheus reads. Custom resources are checked against their pinned
+CRDs (crd_schema.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pytest
 import yaml
 from crd_schema import load_crds
 from crd_schema import problems as crd_problems
+from managed_prometheus_stacks import STACKS as MANAGED_STACKS
+from managed_prometheus_stacks import managed_project
 
 from shardstack.k8s import GpuEnablement, LocalWeightsStore, ShardedInference
 from shardstack.k8s.monitoring_specs import AZURE_API, GOOGLE_API
@@ -171,6 +174,9 @@ def manifests(tmp_path_factory: pytest.TempPathFactory, template_plans: dict[str
     root = tmp_path_factory.mktemp("manifests")
     project = find_project(REPO)
     rendered = {stack: write_plan(plan_stack(stack, REPO), root / stack) for stack in project.stacks()}
+    for stack in MANAGED_STACKS:  # what each cloud's installation adds for its managed Prometheus
+        variant = managed_project(tmp_path_factory.mktemp(f"{stack}-managed"), stack)
+        rendered[f"{stack}-managed-prometheus"] = write_plan(plan_stack(stack, variant), root / f"{stack}-mp")
     variants = Plan(stack="variants", project=project, graph=run_program(variants_program))
     rendered["variants"] = write_plan(variants, root / "variants")
     rendered |= {name: sorted((out / "manifests").glob("*.yaml")) for name, out in template_plans.items()}
