@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shardstack_runtime.model.config import ModelConfig, ModelConfigError, RopeConfig
+from shardstack_runtime.model.family import Architecture
 
 LLAMA_3_1_8B = {
     "architectures": ["LlamaForCausalLM"],
@@ -58,7 +59,7 @@ def test_llama_3_1_with_llama3_rope_and_several_eos_ids() -> None:
         original_max_position_embeddings=8192,
     )
     assert config.eos_token_ids == (128001, 128008, 128009)
-    assert not config.attention_bias and not config.mlp_bias
+    assert config.architecture == Architecture()  # Llama's decoder, nothing added
 
 
 def test_linear_rope_scaling_in_the_old_type_key() -> None:
@@ -109,7 +110,7 @@ def test_every_problem_is_reported_at_once() -> None:
         )
     message = str(error.value)
     for expected in (
-        "model_type: 'gpt2' is not supported; supported model types: llama, mistral",
+        "model_type: 'gpt2' is not supported; supported model types: llama, mistral, qwen2, qwen3",
         "architectures: ['GPT2LMHeadModel']",
         "num_key_value_heads: 5 does not divide",
         "hidden_act: 'gelu'",
@@ -123,3 +124,33 @@ def test_missing_sizes_are_named() -> None:
     with pytest.raises(ModelConfigError) as error:
         ModelConfig.from_hf(incomplete)
     assert "vocab_size: missing" in str(error.value) and "hidden_size: missing" in str(error.value)
+
+
+QWEN = {**LLAMA_3_1_8B, "rope_scaling": None, "rope_theta": 1000000.0, "use_sliding_window": False,
+        "sliding_window": 131072, "max_window_layers": 28}  # fmt: skip
+
+
+def test_each_family_declares_what_its_decoder_adds() -> None:
+    qwen2 = ModelConfig.from_hf({**QWEN, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]})
+    # Qwen2: biases on q, k and v only; its unused window does not cap the context.
+    assert qwen2.architecture == Architecture(qkv_bias=True)
+    assert qwen2.max_context == LLAMA_3_1_8B["max_position_embeddings"]
+    qwen3 = ModelConfig.from_hf({**QWEN, "model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"]})
+    assert qwen3.architecture == Architecture(qk_norm=True)
+    biased = ModelConfig.from_hf({**LLAMA_3_1_8B, "attention_bias": True})
+    assert biased.architecture == Architecture(qkv_bias=True, o_bias=True)
+
+
+def test_a_family_refuses_what_it_cannot_serve_exactly() -> None:
+    with pytest.raises(ModelConfigError) as error:
+        ModelConfig.from_hf(
+            {**QWEN, "model_type": "qwen2", "architectures": ["LlamaForCausalLM"], "use_sliding_window": True}
+        )
+    message = str(error.value)
+    assert "use_sliding_window: True is not supported (a window on some layers only)" in message
+    assert (
+        "architectures: ['LlamaForCausalLM'] is not supported with model_type 'qwen2'; supported: Qwen2ForCausalLM"
+        in (message)
+    )
+    with pytest.raises(ModelConfigError, match="attention_bias: 'yes' is not true or false"):
+        ModelConfig.from_hf({**LLAMA_3_1_8B, "attention_bias": "yes"})

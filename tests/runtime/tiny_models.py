@@ -37,6 +37,42 @@ TINY_CONFIG: Mapping[str, Any] = {
 }
 
 
+FAMILY_CLASSES: Mapping[str, tuple[str, str, str]] = {
+    "llama": ("transformers.models.llama", "LlamaConfig", "LlamaForCausalLM"),
+    "mistral": ("transformers.models.mistral", "MistralConfig", "MistralForCausalLM"),
+    "qwen2": ("transformers.models.qwen2", "Qwen2Config", "Qwen2ForCausalLM"),
+    "qwen3": ("transformers.models.qwen3", "Qwen3Config", "Qwen3ForCausalLM"),
+}
+"""Each family's transformers classes, by module path: the oracle the runtime's implementation is checked against."""
+
+
+def family_classes(model_type: str) -> tuple[Any, Any]:
+    """``model_type``'s (config class, causal LM class), imported by name (importing transformers' package itself
+    makes pyright bind every family it has)."""
+    import importlib
+
+    module, config_class, model_class = FAMILY_CLASSES[model_type]
+    loaded = importlib.import_module(module)
+    return getattr(loaded, config_class), getattr(loaded, model_class)
+
+
+def write_family_model(out: Path, model_type: str, config: Mapping[str, Any], *, seed: int = 0) -> Path:
+    """Write a seeded random model of ``model_type`` (transformers' own class, fp32) with ``config`` to ``out``;
+    its norms are random too, so that a norm applied wrong cannot hide behind all-ones weights."""
+    import torch
+
+    config_class, model_class = family_classes(model_type)
+    torch.manual_seed(seed)
+    model = model_class(config_class(**config)).to(torch.float32)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.uniform_(0.5, 1.5)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
 def write_tiny_model(
     out: Path,
     *,

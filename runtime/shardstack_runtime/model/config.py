@@ -1,4 +1,4 @@
-"""The architecture of a Llama-family checkpoint, read from its Hugging Face ``config.json``.
+"""The architecture of a checkpoint of a family this runtime serves, read from its Hugging Face ``config.json``.
 
 Usage::
 
@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SUPPORTED_MODEL_TYPES = ("llama", "mistral")
-SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM")
+from shardstack_runtime.model.families import FAMILIES
+from shardstack_runtime.model.family import Architecture
+
+SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
 SUPPORTED_ACTIVATIONS = ("silu",)
 
@@ -62,11 +64,8 @@ class ModelConfig:
     tie_word_embeddings: bool
     bos_token_id: int | None
     eos_token_ids: tuple[int, ...]
-    attention_bias: bool = False
-    mlp_bias: bool = False
-    sliding_window: int | None = None
-    """Mistral: attention looks back at most this many tokens. The runtime caps its context here
-    instead of implementing the window, so results stay exact."""
+    architecture: Architecture = field(default_factory=Architecture)
+    """What the family's decoder does beyond Llama's (:mod:`shardstack_runtime.model.families`)."""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -77,8 +76,8 @@ class ModelConfig:
     @property
     def max_context(self) -> int:
         """The longest sequence (prompt + completion) the model handles exactly."""
-        if self.sliding_window is not None:
-            return min(self.max_position_embeddings, self.sliding_window)
+        if (window := self.architecture.sliding_window) is not None:
+            return min(self.max_position_embeddings, window)
         return self.max_position_embeddings
 
     @classmethod
@@ -97,13 +96,8 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         rms_norm_eps = DEFAULT_RMS_NORM_EPS
 
     rope = _parse_rope(raw, problems)
-
-    sliding_window = raw.get("sliding_window")
-    if sliding_window is not None and (
-        isinstance(sliding_window, bool) or not isinstance(sliding_window, int) or sliding_window <= 0
-    ):
-        problems.append(f"sliding_window: {sliding_window!r} is not a positive integer or null")
-        sliding_window = None
+    family = FAMILIES.get(str(raw.get("model_type")))
+    architecture = family.read(raw, problems) if family is not None else Architecture()
 
     bos_token_id = raw.get("bos_token_id")
     if bos_token_id is not None and not _is_token_id(bos_token_id):
@@ -121,9 +115,7 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
         bos_token_id=bos_token_id,
         eos_token_ids=eos_token_ids,
-        attention_bias=bool(raw.get("attention_bias", False)),
-        mlp_bias=bool(raw.get("mlp_bias", False)),
-        sliding_window=sliding_window,
+        architecture=architecture,
         raw=dict(raw),
     )
 
@@ -136,10 +128,15 @@ def _unsupported(raw: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"model_type: {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
-    architectures = raw.get("architectures") or []
-    unknown = [a for a in architectures if a not in SUPPORTED_ARCHITECTURES]
+    family = FAMILIES.get(str(model_type))
+    # A known family's checkpoint names its own classes; an unknown one is judged against every family's.
+    allowed = (
+        family.architectures if family is not None else tuple(a for f in FAMILIES.values() for a in f.architectures)
+    )
+    unknown = [a for a in raw.get("architectures") or [] if a not in allowed]
     if unknown:
-        problems.append(f"architectures: {unknown!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}")
+        problems.append(f"architectures: {unknown!r} is not supported with model_type {model_type!r}; supported: "
+                        f"{', '.join(allowed)}")  # fmt: skip
     hidden_act = raw.get("hidden_act", "silu")
     if hidden_act not in SUPPORTED_ACTIVATIONS:
         problems.append(f"hidden_act: {hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}")

@@ -112,6 +112,9 @@ class DecoderLayer:
     input_norm: torch.Tensor
     qkv: torch.Tensor
     qkv_bias: torch.Tensor | None
+    q_norm: torch.Tensor | None
+    """Qwen3: every query head's RMSNorm weight (``head_dim``); None where the family has none."""
+    k_norm: torch.Tensor | None
     o: torch.Tensor
     o_bias: torch.Tensor | None
     post_norm: torch.Tensor
@@ -146,7 +149,7 @@ class ShardModel:
         # Positions past the model's trained context would only extrapolate rope: never go there.
         self.max_positions = min(max_positions or config.max_context, config.max_context)
 
-        c = config
+        c, arch = config, config.architecture
         self._q_size = c.num_heads * c.head_dim
         self._kv_size = c.num_kv_heads * c.head_dim
 
@@ -159,14 +162,16 @@ class ShardModel:
             DecoderLayer(
                 input_norm=empty(c.hidden_size),
                 qkv=empty(self._q_size + 2 * self._kv_size, c.hidden_size),
-                qkv_bias=empty(self._q_size + 2 * self._kv_size) if c.attention_bias else None,
+                qkv_bias=empty(self._q_size + 2 * self._kv_size) if arch.qkv_bias else None,
+                q_norm=empty(c.head_dim) if arch.qk_norm else None,
+                k_norm=empty(c.head_dim) if arch.qk_norm else None,
                 o=empty(c.hidden_size, self._q_size),
-                o_bias=empty(c.hidden_size) if c.attention_bias else None,
+                o_bias=empty(c.hidden_size) if arch.o_bias else None,
                 post_norm=empty(c.hidden_size),
                 gate_up=empty(2 * c.intermediate_size, c.hidden_size),
-                gate_up_bias=empty(2 * c.intermediate_size) if c.mlp_bias else None,
+                gate_up_bias=empty(2 * c.intermediate_size) if arch.mlp_bias else None,
                 down=empty(c.hidden_size, c.intermediate_size),
-                down_bias=empty(c.hidden_size) if c.mlp_bias else None,
+                down_bias=empty(c.hidden_size) if arch.mlp_bias else None,
             )
             for _ in layer_range
         ]
@@ -210,6 +215,9 @@ class ShardModel:
                 targets[f"{prefix}self_attn.{name}.weight"] = layer.qkv[rows]
                 if layer.qkv_bias is not None:
                     targets[f"{prefix}self_attn.{name}.bias"] = layer.qkv_bias[rows]
+            if layer.q_norm is not None and layer.k_norm is not None:
+                targets[prefix + "self_attn.q_norm.weight"] = layer.q_norm
+                targets[prefix + "self_attn.k_norm.weight"] = layer.k_norm
             targets[prefix + "self_attn.o_proj.weight"] = layer.o
             if layer.o_bias is not None:
                 targets[prefix + "self_attn.o_proj.bias"] = layer.o_bias
@@ -396,8 +404,11 @@ class ShardModel:
         qkv = product(self._rms_norm(hidden, layer.input_norm), layer.qkv, layer.qkv_bias)
         # Queries and keys rotate together: one set of operations for both, every layer.
         qk_size = self._q_size + self._kv_size
-        qk = apply_rotary(qkv[..., :qk_size].view(rows, width, c.num_heads + c.num_kv_heads, c.head_dim), cos, sin)
-        q, k = qk.split((c.num_heads, c.num_kv_heads), dim=2)
+        qk = qkv[..., :qk_size].view(rows, width, c.num_heads + c.num_kv_heads, c.head_dim)
+        if layer.q_norm is not None and layer.k_norm is not None:
+            q, k = qk.split((c.num_heads, c.num_kv_heads), dim=2)
+            qk = torch.cat((self._rms_norm(q, layer.q_norm), self._rms_norm(k, layer.k_norm)), dim=2)
+        q, k = apply_rotary(qk, cos, sin).split((c.num_heads, c.num_kv_heads), dim=2)
         v = qkv[..., qk_size:].view(rows, width, c.num_kv_heads, c.head_dim)
 
         # Write this pass's keys and values: [B, S, kv_heads, head_dim] at (slot, position) pairs.

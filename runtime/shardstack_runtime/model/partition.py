@@ -32,16 +32,16 @@ BALANCE = ("bytes", "compute")
 
 
 def layer_params(config: ModelConfig) -> int:
-    """Parameters of one decoder layer: two norms, q/k/v/o projections, gate/up/down (+ biases)."""
-    c = config
+    """Parameters of one decoder layer: two norms, q/k/v/o projections, gate/up/down, and what its family adds
+    (biases, per-head q/k norms)."""
+    c, arch = config, config.architecture
     q, kv = c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim
     params = 2 * c.hidden_size  # input and post-attention norms
     params += (q + 2 * kv) * c.hidden_size + c.hidden_size * q  # q, k, v, o
     params += 3 * c.intermediate_size * c.hidden_size  # gate, up, down
-    if c.attention_bias:
-        params += q + 2 * kv + c.hidden_size
-    if c.mlp_bias:
-        params += 2 * c.intermediate_size + c.hidden_size
+    params += (q + 2 * kv) * arch.qkv_bias + c.hidden_size * arch.o_bias
+    params += (2 * c.intermediate_size + c.hidden_size) * arch.mlp_bias
+    params += 2 * c.head_dim * arch.qk_norm
     return params
 
 

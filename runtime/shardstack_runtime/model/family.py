@@ -1,0 +1,65 @@
+"""How a model family's decoder differs from Llama's, declared once per family (``model/families/``).
+
+Usage::
+
+    family = FAMILIES["qwen3"]
+    architecture = family.read(config_json, problems)   # Architecture(qk_norm=True, ...)
+
+The decoder (:mod:`shardstack_runtime.model.llama`) is Llama's; an :class:`Architecture` switches on what a family
+adds to it. Everything a family reads from config.json beyond the shared shape (layers, heads, rope) is read by its
+own module, which appends every problem to the list it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a family's decoder layer does beyond Llama's; every default is Llama's."""
+
+    qkv_bias: bool = False
+    """Biases on the query, key and value projections (Qwen2, or Llama's ``attention_bias``)."""
+    o_bias: bool = False
+    """A bias on the output projection (Llama's ``attention_bias``; not Qwen2's)."""
+    mlp_bias: bool = False
+    qk_norm: bool = False
+    """Qwen3: an RMSNorm over every query and key head (weights ``q_norm``/``k_norm``, ``head_dim`` wide) before
+    the rotary embedding."""
+    sliding_window: int | None = None
+    """Attention looks back at most this many tokens. The runtime caps its context here instead (see
+    ``ModelConfig.max_context``), so results stay exact."""
+
+
+ReadArchitecture = Callable[[Mapping[str, Any], list[str]], Architecture]
+"""Read a family's differences from config.json, appending each problem (naming key, value and what is allowed)."""
+
+
+@dataclass(frozen=True)
+class Family:
+    model_type: str
+    """config.json's ``model_type``."""
+    architectures: tuple[str, ...]
+    """The ``architectures`` (transformers classes) a checkpoint of the family names."""
+    read: ReadArchitecture
+
+
+def flag(raw: Mapping[str, Any], key: str, problems: list[str], default: bool = False) -> bool:
+    """config.json's boolean ``key``."""
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        problems.append(f"{key}: {value!r} is not true or false")
+        return default
+    return value
+
+
+def window(raw: Mapping[str, Any], problems: list[str], key: str = "sliding_window") -> int | None:
+    """config.json's sliding window: a positive number of tokens, or null."""
+    value = raw.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        problems.append(f"{key}: {value!r} is not a positive integer or null")
+        return None
+    return value
