@@ -67,7 +67,7 @@ def test_linear_rope_scaling_in_the_old_type_key() -> None:
     assert config.rope == RopeConfig(theta=500000.0, type="linear", factor=2.0)
 
 
-def test_mistral_caps_its_context_at_the_sliding_window() -> None:
+def test_mistrals_window_limits_attention_not_the_context() -> None:
     config = ModelConfig.from_hf(
         {
             **LLAMA_3_1_8B,
@@ -78,7 +78,8 @@ def test_mistral_caps_its_context_at_the_sliding_window() -> None:
             "sliding_window": 4096,
         }
     )
-    assert config.max_context == 4096
+    assert config.max_context == 32768
+    assert [config.architecture.window(layer) for layer in (0, 31)] == [4096, 4096]
 
 
 def test_unknown_rope_type_is_refused_naming_the_key() -> None:

@@ -1,6 +1,7 @@
 """Every model family the runtime serves computes what transformers computes for it: transformers' own class is the
 oracle. For each family a tiny random checkpoint (4 layers, grouped-query heads, head dims as released models have
-them, seeded weights and norms) written by transformers: the prompt's logits match in fp32, and a 32-token greedy
+them, seeded weights and norms) written by transformers: the prompt's logits match in fp32 (read at once, and in two
+chunks through the KV cache), and a 32-token greedy
 generation is token for token transformers' own, unsharded and split over 2 and 3 ranks (each rank its own
 ShardModel and KV cache, chained as the pipeline chains them)."""
 
@@ -46,7 +47,7 @@ SHAPE: dict[str, Any] = {
 }
 CONFIGS: dict[str, dict[str, Any]] = {
     "llama": {"rope_theta": 500000.0},
-    "mistral": {"sliding_window": None, "rope_theta": 1000000.0},
+    "mistral": {"sliding_window": 12, "rope_theta": 1000000.0},  # far shorter than the 72 positions generated
     "qwen2": {"rope_theta": 1000000.0, "tie_word_embeddings": True},  # as Qwen2.5's small models
     "qwen3": {"rope_theta": 1000000.0, "head_dim": 128},  # wider than hidden / heads, as Qwen3's
 }
@@ -102,6 +103,12 @@ def test_the_prompts_logits_match_transformers(family: tuple[str, Path]) -> None
         expected = reference(model_type, model_dir)(ids).logits.float()
     torch.testing.assert_close(ours, expected, atol=ATOL, rtol=0)
     assert expected.abs().max() > 1  # logits that a wrong layer would visibly move
+    # The same prompt read in two chunks, as a long prompt is: the second attends through the KV cache.
+    cache = model.new_cache(1)
+    half = PROMPT // 2
+    model.forward(ids[:, :half], Batch.prefill(0, 0, half), cache)
+    second = model.forward(ids[:, half:], Batch.prefill(0, half, PROMPT - half), cache, all_logits=True)
+    torch.testing.assert_close(second, expected[:, half:], atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("ranks", [1, 2, 3])

@@ -75,9 +75,7 @@ class ModelConfig:
 
     @property
     def max_context(self) -> int:
-        """The longest sequence (prompt + completion) the model handles exactly."""
-        if (window := self.architecture.sliding_window) is not None:
-            return min(self.max_position_embeddings, window)
+        """The longest sequence (prompt + completion) the model was trained for; a sliding window does not cut it."""
         return self.max_position_embeddings
 
     @classmethod

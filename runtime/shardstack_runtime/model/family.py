@@ -30,8 +30,14 @@ class Architecture:
     """Qwen3: an RMSNorm over every query and key head (weights ``q_norm``/``k_norm``, ``head_dim`` wide) before
     the rotary embedding."""
     sliding_window: int | None = None
-    """Attention looks back at most this many tokens. The runtime caps its context here instead (see
-    ``ModelConfig.max_context``), so results stay exact."""
+    """A query attends to the keys of at most this many positions, its own included (Mistral, Gemma's local
+    layers); None: to every earlier position."""
+    global_layers: frozenset[int] = frozenset()
+    """The layers that attend to every earlier position despite ``sliding_window`` (Gemma's global layers)."""
+
+    def window(self, layer: int) -> int | None:
+        """Layer ``layer``'s attention window (None: none)."""
+        return None if layer in self.global_layers else self.sliding_window
 
 
 ReadArchitecture = Callable[[Mapping[str, Any], list[str]], Architecture]

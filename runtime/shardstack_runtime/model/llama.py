@@ -360,8 +360,9 @@ class ShardModel:
         step = _StepPlan(batch, self.device, cache.max_len, self.config.num_query_groups)
         cos, sin = self.rotary.lookup(step.rope_positions)
         layers, product = self._products(rows * width)
-        for index, layer in enumerate(layers):
-            hidden = self._layer(hidden, layer, *cache.layer(index), step, cos, sin, product)
+        windows = [self.config.architecture.window(i) for i in self.layer_range]
+        for index, (layer, window) in enumerate(zip(layers, windows, strict=True)):
+            hidden = self._layer(hidden, layer, *cache.layer(index), step, step.mask(window), cos, sin, product)
 
         if not self.is_last:
             return hidden
@@ -395,6 +396,7 @@ class ShardModel:
         cache_keys: torch.Tensor,
         cache_values: torch.Tensor,
         step: _StepPlan,
+        mask: torch.Tensor | None,
         cos: torch.Tensor,
         sin: torch.Tensor,
         product: Product,
@@ -420,9 +422,14 @@ class ShardModel:
             cache_values[step.write_slots, :, step.write_positions] = v[step.write_rows, step.write_cols]
 
         if step.fresh:
-            # Prompts from position 0: causal attention over this pass's own keys only.
+            # Prompts from position 0: causal attention over this pass's own keys only (within the window).
             attn = F.scaled_dot_product_attention(
-                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=True
+                q.transpose(1, 2),
+                k.transpose(1, 2),
+                v.transpose(1, 2),
+                attn_mask=mask,
+                is_causal=mask is None,
+                enable_gqa=True,
             ).transpose(1, 2)
         else:
             keys, values = step.read(cache_keys), step.read(cache_values)
@@ -432,7 +439,7 @@ class ShardModel:
             groups = c.num_query_groups
             qg = q.view(rows, width, c.num_kv_heads, groups, c.head_dim).permute(0, 2, 3, 1, 4)
             qg = qg.reshape(rows, c.num_kv_heads, groups * width, c.head_dim)
-            attn = F.scaled_dot_product_attention(qg, keys, values, attn_mask=step.mask)
+            attn = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask)
             attn = attn.view(rows, c.num_kv_heads, groups, width, c.head_dim).permute(0, 3, 1, 2, 4)
         hidden = hidden + product(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
 
@@ -486,16 +493,41 @@ class _StepPlan:
             self.write_positions = positions.to(device)
         self.row_index = torch.arange(rows, device=device)
         self.last_index = torch.tensor([n - 1 for n in batch.num_new], dtype=torch.int64, device=device)
+        self._positions, self._groups, self._device = positions, groups, device
+        self._masks: dict[int | None, torch.Tensor | None] = {}
         if self.fresh:
             return
-        # Keys 0 .. end-1 of each row's slot; a query at position p sees keys ≤ p.
+        # Keys 0 .. end-1 of each row's slot.
         self.end = min(batch.end, max_len)
         self.slot_range = batch.contiguous_slots()
         self.slots = slots.to(device)
-        mask = torch.arange(self.end)[None, None, :] <= positions[:, :, None]  # [B, S, L]
-        if groups > 1:
-            mask = mask[:, None].expand(rows, groups, width, self.end).reshape(rows, groups * width, self.end)
-        self.mask = mask[:, None].to(device)  # [B, 1, groups * S, L]
+
+    def mask(self, window: int | None) -> torch.Tensor | None:
+        """Which keys each query of a layer attending within ``window`` positions (None: every earlier one) sees,
+        built once per window and shared by the layers with it: a query at position p sees keys p - window < k ≤ p.
+        Cached passes ``[B, 1, groups * S, L]``; a fresh pass ``[S, S]``, or None when its window reaches back past
+        its own start (SDPA's plain causal attention)."""
+        if window not in self._masks:
+            self._masks[window] = self._build_mask(window)
+        return self._masks[window]
+
+    def _build_mask(self, window: int | None) -> torch.Tensor | None:
+        positions = self._positions
+        if self.fresh:
+            if window is None or positions.shape[1] <= window:
+                return None
+            keys = positions[0]  # every row of a fresh pass has the same positions, from 0
+            return ((keys[None, :] <= keys[:, None]) & (keys[None, :] > keys[:, None] - window)).to(self._device)
+        keys = torch.arange(self.end)[None, None, :]
+        mask = keys <= positions[:, :, None]  # [B, S, L]
+        if window is not None:
+            mask &= keys > positions[:, :, None] - window
+        rows, width = positions.shape
+        if self._groups > 1:
+            mask = (
+                mask[:, None].expand(rows, self._groups, width, self.end).reshape(rows, self._groups * width, self.end)
+            )
+        return mask[:, None].to(self._device)  # [B, 1, groups * S, L]
 
     def read(self, cache: torch.Tensor) -> torch.Tensor:
         """This batch's rows of one layer's cache, positions ``0 .. end - 1``: a view when the slots are contiguous."""
