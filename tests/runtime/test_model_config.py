@@ -105,7 +105,6 @@ def test_every_problem_is_reported_at_once() -> None:
                 "model_type": "gpt2",
                 "architectures": ["GPT2LMHeadModel"],
                 "num_key_value_heads": 5,
-                "hidden_act": "gelu",
                 "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
             }
         )
@@ -114,7 +113,6 @@ def test_every_problem_is_reported_at_once() -> None:
         "model_type: 'gpt2' is not supported; supported model types: llama, mistral, qwen2, qwen3",
         "architectures: ['GPT2LMHeadModel']",
         "num_key_value_heads: 5 does not divide",
-        "hidden_act: 'gelu'",
         "rope_scaling.original_max_position_embeddings: None",
     ):
         assert expected in message
@@ -155,3 +153,50 @@ def test_a_family_refuses_what_it_cannot_serve_exactly() -> None:
     )
     with pytest.raises(ModelConfigError, match="attention_bias: 'yes' is not true or false"):
         ModelConfig.from_hf({**LLAMA_3_1_8B, "attention_bias": "yes"})
+
+
+GEMMA = {**LLAMA_3_1_8B, "architectures": [], "rope_scaling": None, "num_hidden_layers": 12, "hidden_activation": "gelu_pytorch_tanh",
+         "query_pre_attn_scalar": 144, "sliding_window": 4096, "tie_word_embeddings": True}  # fmt: skip
+
+
+def test_gemma_reads_its_local_and_global_layers_from_the_config_or_its_own_pattern() -> None:
+    gemma2 = ModelConfig.from_hf({**GEMMA, "model_type": "gemma2", "attn_logit_softcapping": 50.0,
+                                  "final_logit_softcapping": 30.0})  # fmt: skip
+    arch = gemma2.architecture
+    # No layer_types in an older Gemma 2 config: local and global layers alternate, local first.
+    assert [arch.window(layer) for layer in range(4)] == [4096, None, 4096, None]
+    assert (arch.norm, arch.activation, arch.attention_softcap, arch.logit_softcap) == ("gemma", "gelu_pytorch_tanh",
+                                                                                       50.0, 30.0)  # fmt: skip
+    assert arch.query_scale == 144**-0.5 and arch.embedding_scale and arch.sandwich_norms
+    # Gemma 3 (text): every sixth layer global, and the local layers' own rotary base.
+    gemma3 = ModelConfig.from_hf(
+        {
+            **GEMMA,
+            "model_type": "gemma3_text",
+            "rope_parameters": {
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+            },
+        }
+    )
+    assert [layer for layer in range(12) if gemma3.architecture.window(layer) is None] == [5, 11]
+    assert gemma3.architecture.qk_norm and gemma3.architecture.attention_softcap is None
+    assert gemma3.rope == RopeConfig(theta=1000000.0, type="linear", factor=8.0)
+    assert gemma3.local_rope == RopeConfig(theta=10000.0)
+
+
+def test_gemma_refuses_layer_types_that_do_not_fit_its_layers() -> None:
+    with pytest.raises(ModelConfigError) as error:
+        ModelConfig.from_hf({**GEMMA, "model_type": "gemma2", "layer_types": ["full_attention"],
+                             "hidden_activation": "relu"})  # fmt: skip
+    message = str(error.value)
+    assert (
+        "layer_types: ['full_attention'] is not a list of 'sliding_attention' or 'full_attention', one per layer (12)"
+        in (message)
+    )
+    assert "hidden_activation: 'relu' is not supported; supported: gelu_pytorch_tanh" in message
+
+
+def test_a_llama_with_another_activation_is_refused() -> None:
+    with pytest.raises(ModelConfigError, match="hidden_act: 'gelu' is not supported; supported: silu"):
+        ModelConfig.from_hf({**LLAMA_3_1_8B, "hidden_act": "gelu"})

@@ -42,6 +42,8 @@ FAMILY_CLASSES: Mapping[str, tuple[str, str, str]] = {
     "mistral": ("transformers.models.mistral", "MistralConfig", "MistralForCausalLM"),
     "qwen2": ("transformers.models.qwen2", "Qwen2Config", "Qwen2ForCausalLM"),
     "qwen3": ("transformers.models.qwen3", "Qwen3Config", "Qwen3ForCausalLM"),
+    "gemma2": ("transformers.models.gemma2", "Gemma2Config", "Gemma2ForCausalLM"),
+    "gemma3_text": ("transformers.models.gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM"),
 }
 """Each family's transformers classes, by module path: the oracle the runtime's implementation is checked against."""
 

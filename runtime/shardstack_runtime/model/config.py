@@ -19,7 +19,8 @@ from shardstack_runtime.model.family import Architecture
 
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
-SUPPORTED_ACTIVATIONS = ("silu",)
+LAYER_TYPES = ("sliding_attention", "full_attention")
+"""transformers' names of a layer's attention, keys of a ``rope_parameters`` given per kind of layer (Gemma 3)."""
 
 DEFAULT_ROPE_THETA = 10000.0
 DEFAULT_RMS_NORM_EPS = 1e-6
@@ -66,6 +67,8 @@ class ModelConfig:
     eos_token_ids: tuple[int, ...]
     architecture: Architecture = field(default_factory=Architecture)
     """What the family's decoder does beyond Llama's (:mod:`shardstack_runtime.model.families`)."""
+    local_rope: RopeConfig | None = None
+    """The rotary embedding of the sliding-window layers, where it differs from ``rope`` (Gemma 3's local base)."""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -93,7 +96,7 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         problems.append(f"rms_norm_eps: {rms_norm_eps!r} is not a positive number")
         rms_norm_eps = DEFAULT_RMS_NORM_EPS
 
-    rope = _parse_rope(raw, problems)
+    rope, local_rope = _parse_ropes(raw, problems)
     family = FAMILIES.get(str(raw.get("model_type")))
     architecture = family.read(raw, problems) if family is not None else Architecture()
 
@@ -114,12 +117,13 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         bos_token_id=bos_token_id,
         eos_token_ids=eos_token_ids,
         architecture=architecture,
+        local_rope=local_rope,
         raw=dict(raw),
     )
 
 
 def _unsupported(raw: Mapping[str, Any]) -> list[str]:
-    """Return what this runtime cannot run: the model type, the architectures, the activation."""
+    """Return what this runtime cannot run: the model type and the architectures (the family checks the rest)."""
     problems: list[str] = []
     model_type = raw.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
@@ -135,9 +139,6 @@ def _unsupported(raw: Mapping[str, Any]) -> list[str]:
     if unknown:
         problems.append(f"architectures: {unknown!r} is not supported with model_type {model_type!r}; supported: "
                         f"{', '.join(allowed)}")  # fmt: skip
-    hidden_act = raw.get("hidden_act", "silu")
-    if hidden_act not in SUPPORTED_ACTIVATIONS:
-        problems.append(f"hidden_act: {hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
     return problems
 
 
@@ -182,11 +183,27 @@ def _shape(raw: Mapping[str, Any], problems: list[str]) -> dict[str, int]:
     }
 
 
-def _parse_rope(raw: Mapping[str, Any], problems: list[str]) -> RopeConfig:
+def _parse_ropes(raw: Mapping[str, Any], problems: list[str]) -> tuple[RopeConfig, RopeConfig | None]:
+    """The rotary embedding of the model (its global layers) and, where transformers gives one per kind of layer
+    (``rope_parameters: {sliding_attention: ..., full_attention: ...}``), the sliding-window layers' own."""
+    per_kind = raw.get("rope_parameters")
+    if not isinstance(per_kind, Mapping) or not set(per_kind) & set(LAYER_TYPES):
+        return _parse_rope(raw, problems), None
+    ropes = {}
+    for kind in LAYER_TYPES:
+        params = per_kind.get(kind)
+        if not isinstance(params, Mapping):
+            problems.append(f"rope_parameters.{kind}: {params!r} is not an object")
+            params = {}
+        ropes[kind] = _parse_rope({**raw, "rope_parameters": params}, problems, f"rope_parameters.{kind}")
+    return ropes["full_attention"], ropes["sliding_attention"]
+
+
+def _parse_rope(raw: Mapping[str, Any], problems: list[str], prefix: str = "rope_parameters") -> RopeConfig:
     # transformers ≥ 5 writes one "rope_parameters" dict (theta included); older configs have
     # "rope_theta" and an optional "rope_scaling" dict. Both name the type "rope_type" or "type".
     if isinstance(raw.get("rope_parameters"), Mapping):
-        key, params = "rope_parameters", dict(raw["rope_parameters"])
+        key, params = prefix, dict(raw["rope_parameters"])
     elif raw.get("rope_scaling") is not None:
         key, params = "rope_scaling", raw["rope_scaling"]
         if not isinstance(params, Mapping):

@@ -29,6 +29,22 @@ class Architecture:
     qk_norm: bool = False
     """Qwen3: an RMSNorm over every query and key head (weights ``q_norm``/``k_norm``, ``head_dim`` wide) before
     the rotary embedding."""
+    norm: str = "llama"
+    """'llama': RMSNorm times its weight; 'gemma': times (1 + weight), the product in float32."""
+    embedding_scale: bool = False
+    """Gemma: the token embeddings are multiplied by √hidden_size."""
+    activation: str = "silu"
+    """The gated MLP's activation: 'silu', or 'gelu_pytorch_tanh' (Gemma)."""
+    sandwich_norms: bool = False
+    """Gemma 2 and 3: the attention's and the MLP's outputs are normalised too, before their residual sums
+    (``post_attention_layernorm`` then normalises the attention's output; ``pre_feedforward_layernorm`` is the
+    MLP's input norm and ``post_feedforward_layernorm`` its output's)."""
+    query_scale: float | None = None
+    """The attention scores' scale; None: 1/√head_dim (Gemma: 1/√query_pre_attn_scalar)."""
+    attention_softcap: float | None = None
+    """Gemma 2: attention scores become cap·tanh(score/cap) before the softmax."""
+    logit_softcap: float | None = None
+    """Gemma 2: the final logits become cap·tanh(logit/cap)."""
     sliding_window: int | None = None
     """A query attends to the keys of at most this many positions, its own included (Mistral, Gemma's local
     layers); None: to every earlier position."""
@@ -60,6 +76,28 @@ def flag(raw: Mapping[str, Any], key: str, problems: list[str], default: bool = 
         problems.append(f"{key}: {value!r} is not true or false")
         return default
     return value
+
+
+def activation(raw: Mapping[str, Any], problems: list[str], key: str, allowed: tuple[str, ...]) -> str:
+    """config.json's activation under ``key``, one of ``allowed``."""
+    value = raw.get(key, allowed[0])
+    if value not in allowed:
+        problems.append(f"{key}: {value!r} is not supported; supported: {', '.join(allowed)}")
+        return allowed[0]
+    return str(value)
+
+
+def positive(
+    raw: Mapping[str, Any], key: str, problems: list[str], *, optional: bool = False, default: float | None = None
+) -> float | None:
+    """config.json's positive number ``key`` (``default`` when absent; or null, when ``optional``)."""
+    value = raw.get(key, default)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        problems.append(f"{key}: {value!r} is not a positive number{' or null' if optional else ''}")
+        return None
+    return float(value)
 
 
 def window(raw: Mapping[str, Any], problems: list[str], key: str = "sliding_window") -> int | None:

@@ -118,10 +118,15 @@ class DecoderLayer:
     o: torch.Tensor
     o_bias: torch.Tensor | None
     post_norm: torch.Tensor
+    """The MLP's input norm (Llama's ``post_attention_layernorm``, Gemma's ``pre_feedforward_layernorm``)."""
     gate_up: torch.Tensor
     gate_up_bias: torch.Tensor | None
     down: torch.Tensor
     down_bias: torch.Tensor | None
+    attn_out_norm: torch.Tensor | None = None
+    """Gemma: the attention output's norm (its ``post_attention_layernorm``); None where the family has none."""
+    mlp_out_norm: torch.Tensor | None = None
+    """Gemma: the MLP output's norm (``post_feedforward_layernorm``)."""
 
 
 class ShardModel:
@@ -172,6 +177,8 @@ class ShardModel:
                 gate_up_bias=empty(2 * c.intermediate_size) if arch.mlp_bias else None,
                 down=empty(c.hidden_size, c.intermediate_size),
                 down_bias=empty(c.hidden_size) if arch.mlp_bias else None,
+                attn_out_norm=empty(c.hidden_size) if arch.sandwich_norms else None,
+                mlp_out_norm=empty(c.hidden_size) if arch.sandwich_norms else None,
             )
             for _ in layer_range
         ]
@@ -191,6 +198,13 @@ class ShardModel:
         # The bf16 kernel's product, where the compute path runs some steps with it (see compute_path.py).
         self._kernel: Product | None = None
         self.rotary = RotaryTable(c.rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
+        local = c.local_rope is not None and any(arch.window(i) is not None for i in layer_range)
+        # Gemma 3's local layers turn at a base of their own.
+        self.local_rotary = (
+            RotaryTable(c.local_rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
+            if local and c.local_rope is not None
+            else self.rotary
+        )
 
     # ------------------------------------------------------------------ weights
 
@@ -210,7 +224,12 @@ class ShardModel:
         for index, layer in zip(self.layer_range, self.layers, strict=True):
             prefix = f"model.layers.{index}."
             targets[prefix + "input_layernorm.weight"] = layer.input_norm
-            targets[prefix + "post_attention_layernorm.weight"] = layer.post_norm
+            if layer.attn_out_norm is not None and layer.mlp_out_norm is not None:
+                targets[prefix + "post_attention_layernorm.weight"] = layer.attn_out_norm
+                targets[prefix + "pre_feedforward_layernorm.weight"] = layer.post_norm
+                targets[prefix + "post_feedforward_layernorm.weight"] = layer.mlp_out_norm
+            else:
+                targets[prefix + "post_attention_layernorm.weight"] = layer.post_norm
             for name, rows in qkv_rows.items():
                 targets[f"{prefix}self_attn.{name}.weight"] = layer.qkv[rows]
                 if layer.qkv_bias is not None:
@@ -342,6 +361,9 @@ class ShardModel:
             if inputs.dim() != 2:
                 raise ValueError(f"the first shard takes token ids [B, S]; got shape {tuple(inputs.shape)}")
             hidden = F.embedding(inputs.to(self.device), self.embed_tokens)  # type: ignore[arg-type]
+            if self.config.architecture.embedding_scale:
+                # In the model's dtype, as Gemma was trained (√3072 is 55.5 in bf16, not 55.43).
+                hidden = hidden * torch.tensor(self.config.hidden_size**0.5, dtype=hidden.dtype)
         else:
             if inputs.dim() != 3:
                 raise ValueError(
@@ -358,10 +380,11 @@ class ShardModel:
             raise ValueError(f"the batch reaches position {batch.end}, past the cache's max_len {cache.max_len}")
 
         step = _StepPlan(batch, self.device, cache.max_len, self.config.num_query_groups)
-        cos, sin = self.rotary.lookup(step.rope_positions)
+        angles = {id(t): t.lookup(step.rope_positions) for t in (self.rotary, self.local_rotary)}
         layers, product = self._products(rows * width)
         windows = [self.config.architecture.window(i) for i in self.layer_range]
         for index, (layer, window) in enumerate(zip(layers, windows, strict=True)):
+            cos, sin = angles[id(self.rotary if window is None else self.local_rotary)]
             hidden = self._layer(hidden, layer, *cache.layer(index), step, step.mask(window), cos, sin, product)
 
         if not self.is_last:
@@ -371,7 +394,10 @@ class ShardModel:
         rows = hidden.shape[:-1].numel()
         head = self._wide_head if self._wide_head is not None and self.compute.runs_wide(rows) else self._head
         assert self.norm is not None and head is not None
-        return self._products(rows)[1](self._rms_norm(hidden, self.norm), head, None)
+        logits = self._products(rows)[1](self._rms_norm(hidden, self.norm), head, None)
+        if (cap := self.config.architecture.logit_softcap) is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
 
     __call__ = forward
 
@@ -384,9 +410,12 @@ class ShardModel:
         return self.layers, linear
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # The same arithmetic as transformers' LlamaRMSNorm: float32 statistics, weight in the model dtype.
+        # The same arithmetic as transformers' LlamaRMSNorm (float32 statistics, weight in the model dtype) or
+        # GemmaRMSNorm (times 1 + weight, in float32).
         x32 = x.float()
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.config.rms_norm_eps)
+        if self.config.architecture.norm == "gemma":
+            return (x32 * (1.0 + weight.float())).to(x.dtype)
         return weight * x32.to(x.dtype)
 
     def _layer(
@@ -421,7 +450,11 @@ class ShardModel:
             cache_keys[step.write_slots, :, step.write_positions] = k[step.write_rows, step.write_cols]
             cache_values[step.write_slots, :, step.write_positions] = v[step.write_rows, step.write_cols]
 
-        if step.fresh:
+        arch = c.architecture
+        if arch.attention_softcap is not None:
+            keys, values = (k, v) if step.fresh else (step.read(cache_keys), step.read(cache_values))
+            attn = _softcapped_attention(q, keys, values, mask, step.fresh, arch.query_scale, arch.attention_softcap)
+        elif step.fresh:
             # Prompts from position 0: causal attention over this pass's own keys only (within the window).
             attn = F.scaled_dot_product_attention(
                 q.transpose(1, 2),
@@ -430,6 +463,7 @@ class ShardModel:
                 attn_mask=mask,
                 is_causal=mask is None,
                 enable_gqa=True,
+                scale=arch.query_scale,
             ).transpose(1, 2)
         else:
             keys, values = step.read(cache_keys), step.read(cache_values)
@@ -439,13 +473,46 @@ class ShardModel:
             groups = c.num_query_groups
             qg = q.view(rows, width, c.num_kv_heads, groups, c.head_dim).permute(0, 2, 3, 1, 4)
             qg = qg.reshape(rows, c.num_kv_heads, groups * width, c.head_dim)
-            attn = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask)
+            attn = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask, scale=arch.query_scale)
             attn = attn.view(rows, c.num_kv_heads, groups, width, c.head_dim).permute(0, 3, 1, 2, 4)
-        hidden = hidden + product(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
+        out = product(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
+        hidden = hidden + (out if layer.attn_out_norm is None else self._rms_norm(out, layer.attn_out_norm))
 
         gate_up = product(self._rms_norm(hidden, layer.post_norm), layer.gate_up, layer.gate_up_bias)
         gate, up = gate_up.chunk(2, dim=-1)
-        return hidden + product(F.silu(gate) * up, layer.down, layer.down_bias)
+        gate = F.silu(gate) if arch.activation == "silu" else F.gelu(gate, approximate="tanh")
+        out = product(gate * up, layer.down, layer.down_bias)
+        return hidden + (out if layer.mlp_out_norm is None else self._rms_norm(out, layer.mlp_out_norm))
+
+
+def _softcapped_attention(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor | None,
+    fresh: bool,
+    scale: float | None,
+    cap: float,
+) -> torch.Tensor:
+    """Attention whose scores are soft-capped (cap·tanh(score/cap)) before the mask and softmax, as Gemma 2's
+    eager attention computes them; SDPA has no such step. ``q`` is [B, S, heads, head_dim]; ``keys``/``values`` a
+    fresh pass's own [B, S, kv_heads, head_dim] or the cache's [B, kv_heads, L, head_dim]; ``mask`` as
+    :meth:`_StepPlan.mask` builds it. Returns [B, S, heads, head_dim]."""
+    rows, width, heads, head_dim = q.shape
+    if fresh:
+        keys, values = keys.transpose(1, 2), values.transpose(1, 2)
+        causal = torch.ones(width, width, dtype=torch.bool, device=q.device).tril()
+        mask = causal if mask is None else mask
+    groups = heads // keys.shape[1]
+    keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+    scores = torch.matmul(q.transpose(1, 2), keys.transpose(2, 3)) * (scale or head_dim**-0.5)
+    scores = torch.tanh(scores / cap) * cap
+    if not fresh and mask is not None:
+        # The cache's mask is laid out for grouped query rows [B, 1, groups * S, L]: back to [B, 1, S, L].
+        mask = mask.view(rows, 1, groups, width, -1)[:, :, 0]
+    scores = scores.masked_fill(~mask, float("-inf")) if mask is not None else scores
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    return torch.matmul(weights, values).transpose(1, 2)
 
 
 def _twin(layer: DecoderLayer, dtype: torch.dtype) -> DecoderLayer:

@@ -42,6 +42,7 @@ def layer_params(config: ModelConfig) -> int:
     params += (q + 2 * kv) * arch.qkv_bias + c.hidden_size * arch.o_bias
     params += (2 * c.intermediate_size + c.hidden_size) * arch.mlp_bias
     params += 2 * c.head_dim * arch.qk_norm
+    params += 2 * c.hidden_size * arch.sandwich_norms  # the attention's and the MLP's output norms
     return params
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shardstack_runtime.model.family import Architecture, Family, flag
+from shardstack_runtime.model.family import Architecture, Family, activation, flag
 
 
 def read(raw: Mapping[str, Any], problems: list[str]) -> Architecture:
+    activation(raw, problems, "hidden_act", ("silu",))
     bias = flag(raw, "attention_bias", problems)
     return Architecture(qkv_bias=bias, o_bias=bias, mlp_bias=flag(raw, "mlp_bias", problems))
 

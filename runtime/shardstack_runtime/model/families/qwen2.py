@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shardstack_runtime.model.family import Architecture, Family, flag
+from shardstack_runtime.model.family import Architecture, Family, activation, flag
 
 
 def sliding_window(raw: Mapping[str, Any], problems: list[str]) -> None:
@@ -20,6 +20,7 @@ def sliding_window(raw: Mapping[str, Any], problems: list[str]) -> None:
 
 
 def read(raw: Mapping[str, Any], problems: list[str]) -> Architecture:
+    activation(raw, problems, "hidden_act", ("silu",))
     sliding_window(raw, problems)
     return Architecture(qkv_bias=True)
 

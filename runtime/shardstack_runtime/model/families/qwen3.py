@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from shardstack_runtime.model.families import qwen2
-from shardstack_runtime.model.family import Architecture, Family, flag
+from shardstack_runtime.model.family import Architecture, Family, activation, flag
 
 
 def read(raw: Mapping[str, Any], problems: list[str]) -> Architecture:
+    activation(raw, problems, "hidden_act", ("silu",))
     qwen2.sliding_window(raw, problems)
     bias = flag(raw, "attention_bias", problems)
     return Architecture(qkv_bias=bias, o_bias=bias, qk_norm=True)
