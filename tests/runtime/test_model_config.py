@@ -155,8 +155,9 @@ def test_a_family_refuses_what_it_cannot_serve_exactly() -> None:
         ModelConfig.from_hf({**LLAMA_3_1_8B, "attention_bias": "yes"})
 
 
-GEMMA = {**LLAMA_3_1_8B, "architectures": [], "rope_scaling": None, "num_hidden_layers": 12, "hidden_activation": "gelu_pytorch_tanh",
-         "query_pre_attn_scalar": 144, "sliding_window": 4096, "tie_word_embeddings": True}  # fmt: skip
+GEMMA = {**LLAMA_3_1_8B, "architectures": [], "rope_scaling": None, "num_hidden_layers": 12,
+         "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 144, "sliding_window": 4096,
+         "tie_word_embeddings": True}  # fmt: skip
 
 
 def test_gemma_reads_its_local_and_global_layers_from_the_config_or_its_own_pattern() -> None:

@@ -70,6 +70,19 @@ CONFIGS: dict[str, dict[str, Any]] = {
             "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
         },
     },
+    # Phi-3's 128k checkpoints: fused q/k/v and gate/up tensors, LongRoPE (within the original context: see phi3.py).
+    "phi3": {
+        "rope_parameters": {
+            "rope_type": "longrope",
+            "rope_theta": 10000.0,
+            "short_factor": [1.0 + i / 16 for i in range(32)],
+            "long_factor": [2.0 + i / 4 for i in range(32)],
+            "original_max_position_embeddings": 128,
+        },
+        "max_position_embeddings": 1024,
+        "sliding_window": 48,
+        "pad_token_id": 0,  # Phi3Config's default (32000) is past this vocabulary
+    },
 }
 
 
@@ -153,3 +166,24 @@ def test_greedy_generation_is_transformers_token_for_token(family: tuple[str, Pa
         generated.append(int(logits.argmax(-1)))
     assert generated == expected[0, PROMPT:].tolist()
     assert len(set(generated)) > 4  # a real continuation, not one token repeated
+
+
+def test_longrope_turns_positions_past_the_original_context_by_the_long_factors(tmp_path: Path) -> None:
+    """Past the original context transformers recomputes a whole pass with the long factors (phi3.py says why this
+    runtime turns each position by its own); the frequencies and cos/sin scale there are still transformers' own."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    from shardstack_runtime.model.rope import RotaryTable
+
+    config_class, _ = family_classes("phi3")
+    hf_config = config_class(**{**SHAPE, **CONFIGS["phi3"]})
+    ours = ModelConfig.from_hf(hf_config.to_dict())
+    original = ours.rope.original_max_position_embeddings
+    assert original is not None
+    table = RotaryTable(ours.rope, ours.head_dim, 2 * original, dtype=torch.float32, device="cpu")
+    for seq_len, position in ((original, original - 1), (original + 1, original)):
+        inv_freq, scale = ROPE_INIT_FUNCTIONS["longrope"](hf_config, None, seq_len=seq_len)
+        angles = position * inv_freq
+        expected = torch.cat((angles, angles)).cos() * scale
+        torch.testing.assert_close(table.cos[position], expected, atol=1e-6, rtol=0)
+    assert ours.rope.attention_factor == pytest.approx(scale)

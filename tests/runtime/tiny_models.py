@@ -44,6 +44,7 @@ FAMILY_CLASSES: Mapping[str, tuple[str, str, str]] = {
     "qwen3": ("transformers.models.qwen3", "Qwen3Config", "Qwen3ForCausalLM"),
     "gemma2": ("transformers.models.gemma2", "Gemma2Config", "Gemma2ForCausalLM"),
     "gemma3_text": ("transformers.models.gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM"),
+    "phi3": ("transformers.models.phi3", "Phi3Config", "Phi3ForCausalLM"),
 }
 """Each family's transformers classes, by module path: the oracle the runtime's implementation is checked against."""
 

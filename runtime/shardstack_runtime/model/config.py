@@ -10,6 +10,7 @@ Every problem is reported at once, naming the config key, the bad value and what
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,9 @@ from shardstack_runtime.model.families import FAMILIES
 from shardstack_runtime.model.family import Architecture
 
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
-SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
+SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3", "longrope")
+ROPE_TYPE_ALIASES = {"su": "longrope"}
+"""Older names of a rope type (Phi-3's first 128k checkpoints say 'su')."""
 LAYER_TYPES = ("sliding_attention", "full_attention")
 """transformers' names of a layer's attention, keys of a ``rope_parameters`` given per kind of layer (Gemma 3)."""
 
@@ -44,7 +47,13 @@ class RopeConfig:
     high_freq_factor: float = 4.0
     """llama3 only."""
     original_max_position_embeddings: int | None = None
-    """llama3 only: the context length the model was trained with before extension."""
+    """llama3 and longrope: the context length the model was trained with before extension."""
+    short_factor: tuple[float, ...] = ()
+    """longrope: each frequency's divisor at positions within the original context."""
+    long_factor: tuple[float, ...] = ()
+    """longrope: each frequency's divisor at the positions past it."""
+    attention_factor: float = 1.0
+    """longrope: what cos and sin are multiplied by (√(1 + ln factor / ln original context) unless given)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,12 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         bos_token_id = None
     eos_token_ids = _token_ids(raw.get("eos_token_id"), "eos_token_id", problems)
 
+    if rope.type == "longrope":
+        for name in ("short_factor", "long_factor"):
+            factors = getattr(rope, name)
+            if factors and len(factors) != shape["head_dim"] // 2:
+                problems.append(f"rope_scaling.{name}: {len(factors)} factors, but head_dim {shape['head_dim']} has "
+                                f"{shape['head_dim'] // 2} frequencies")  # fmt: skip
     if problems:
         raise ModelConfigError("unsupported model config.json:\n  " + "\n  ".join(problems))
     return ModelConfig(
@@ -217,6 +232,7 @@ def _parse_rope(raw: Mapping[str, Any], problems: list[str], prefix: str = "rope
         problems.append(f"rope_theta: {theta!r} is not a positive number")
         theta = DEFAULT_ROPE_THETA
     rope_type = params.get("rope_type", params.get("type", "default"))
+    rope_type = ROPE_TYPE_ALIASES.get(rope_type, rope_type)
     type_key = f"{key}.rope_type" if "rope_type" in params or "type" not in params else f"{key}.type"
     if rope_type not in SUPPORTED_ROPE_TYPES:
         problems.append(
@@ -233,6 +249,8 @@ def _parse_rope(raw: Mapping[str, Any], problems: list[str], prefix: str = "rope
             return 1.0
         return float(value)
 
+    if rope_type == "longrope":
+        return _longrope(raw, params, key, float(theta), problems)
     factor = number("factor")
     if rope_type == "linear":
         return RopeConfig(theta=float(theta), type="linear", factor=factor)
@@ -251,6 +269,36 @@ def _parse_rope(raw: Mapping[str, Any], problems: list[str], prefix: str = "rope
         high_freq_factor=number("high_freq_factor", 4.0),
         original_max_position_embeddings=original,
     )
+
+
+def _longrope(
+    raw: Mapping[str, Any], params: Mapping[str, Any], key: str, theta: float, problems: list[str]
+) -> RopeConfig:
+    """Phi-3's LongRoPE: per-frequency divisors for the original context (``short_factor``) and past it
+    (``long_factor``), and cos/sin scaled by ``attention_factor``."""
+    original = params.get("original_max_position_embeddings", raw.get("original_max_position_embeddings"))
+    if isinstance(original, bool) or not isinstance(original, int) or original <= 0:
+        problems.append(f"{key}.original_max_position_embeddings: {original!r} is not a positive integer "
+                        "(required by rope type 'longrope')")  # fmt: skip
+        original = 4096
+    factors = {}
+    for name in ("short_factor", "long_factor"):
+        value = params.get(name)
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            problems.append(f"{key}.{name}: {value!r} is not a list of positive numbers (required by 'longrope')")
+            value = []
+        factors[name] = tuple(float(v) for v in value)
+    max_positions = raw.get("max_position_embeddings")
+    factor = params.get("factor") or (max_positions / original if isinstance(max_positions, int) else 1.0)
+    attention_factor = params.get("attention_factor")
+    if attention_factor is None:
+        attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
+    return RopeConfig(theta=theta, type="longrope", factor=float(factor), original_max_position_embeddings=original,
+                      attention_factor=float(attention_factor), **factors)  # fmt: skip
 
 
 def _is_token_id(value: object) -> bool:

@@ -26,6 +26,9 @@ class Architecture:
     o_bias: bool = False
     """A bias on the output projection (Llama's ``attention_bias``; not Qwen2's)."""
     mlp_bias: bool = False
+    fused_checkpoint: bool = False
+    """Phi-3: the checkpoint holds q/k/v as one ``qkv_proj`` and gate/up as one ``gate_up_proj``, the layout this
+    runtime computes with, instead of one tensor each."""
     qk_norm: bool = False
     """Qwen3: an RMSNorm over every query and key head (weights ``q_norm``/``k_norm``, ``head_dim`` wide) before
     the rotary embedding."""

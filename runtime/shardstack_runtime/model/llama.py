@@ -230,7 +230,9 @@ class ShardModel:
                 targets[prefix + "post_feedforward_layernorm.weight"] = layer.mlp_out_norm
             else:
                 targets[prefix + "post_attention_layernorm.weight"] = layer.post_norm
-            for name, rows in qkv_rows.items():
+            if c.architecture.fused_checkpoint:
+                targets[prefix + "self_attn.qkv_proj.weight"] = layer.qkv
+            for name, rows in qkv_rows.items() if not c.architecture.fused_checkpoint else ():
                 targets[f"{prefix}self_attn.{name}.weight"] = layer.qkv[rows]
                 if layer.qkv_bias is not None:
                     targets[f"{prefix}self_attn.{name}.bias"] = layer.qkv_bias[rows]
@@ -240,7 +242,9 @@ class ShardModel:
             targets[prefix + "self_attn.o_proj.weight"] = layer.o
             if layer.o_bias is not None:
                 targets[prefix + "self_attn.o_proj.bias"] = layer.o_bias
-            for name, rows in mlp_rows.items():
+            if c.architecture.fused_checkpoint:
+                targets[prefix + "mlp.gate_up_proj.weight"] = layer.gate_up
+            for name, rows in mlp_rows.items() if not c.architecture.fused_checkpoint else ():
                 targets[f"{prefix}mlp.{name}.weight"] = layer.gate_up[rows]
                 if layer.gate_up_bias is not None:
                     targets[f"{prefix}mlp.{name}.bias"] = layer.gate_up_bias[rows]

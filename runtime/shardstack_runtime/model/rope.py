@@ -40,6 +40,12 @@ def inverse_frequencies(rope: RopeConfig, head_dim: int) -> torch.Tensor:
     return inv_freq
 
 
+def longrope_frequencies(rope: RopeConfig, head_dim: int, factors: tuple[float, ...]) -> torch.Tensor:
+    """LongRoPE's frequencies: each of the plain ones divided by its factor (float32)."""
+    shape = torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim
+    return 1.0 / (torch.tensor(factors, dtype=torch.float32) * rope.theta**shape)
+
+
 class RotaryTable:
     """Precomputed cos/sin for positions ``0 .. max_positions - 1``, laid out for :func:`apply_rotary`."""
 
@@ -52,14 +58,21 @@ class RotaryTable:
         dtype: torch.dtype,
         device: torch.device | str,
     ) -> None:
-        inv_freq = inverse_frequencies(rope, head_dim)
         positions = torch.arange(max_positions, dtype=torch.float32)
-        freqs = positions[:, None] * inv_freq[None, :]
+        if rope.type == "longrope":
+            # Positions within the original context turn by the short factors, those past it by the long ones.
+            assert rope.original_max_position_embeddings is not None
+            short, long = (longrope_frequencies(rope, head_dim, f) for f in (rope.short_factor, rope.long_factor))
+            inv_freq = torch.where(positions[:, None] < rope.original_max_position_embeddings, short, long)
+            freqs = positions[:, None] * inv_freq
+        else:
+            freqs = positions[:, None] * inverse_frequencies(rope, head_dim)[None, :]
         self.max_positions = max_positions
-        self.cos = torch.cat((freqs, freqs), dim=-1).cos().to(device=device, dtype=dtype)
+        scale = rope.attention_factor
+        self.cos = (torch.cat((freqs, freqs), dim=-1).cos() * scale).to(device=device, dtype=dtype)
         # The sine with its first half negated: rotating x is then x * cos + roll(x, half) * sin, the same
         # products as transformers' x * cos + rotate_half(x) * sin in three operations instead of five.
-        self.sin = torch.cat((-freqs.sin(), freqs.sin()), dim=-1).to(device=device, dtype=dtype)
+        self.sin = (torch.cat((-freqs.sin(), freqs.sin()), dim=-1) * scale).to(device=device, dtype=dtype)
 
     def lookup(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return cos and signed sin for ``positions`` ([B, S]) as [B, S, 1, head_dim]: one row for every head."""

@@ -3,9 +3,9 @@ differs from Llama (:class:`~shardstack_runtime.model.family.Family`)."""
 
 from __future__ import annotations
 
-from shardstack_runtime.model.families import gemma2, gemma3_text, llama, mistral, qwen2, qwen3
+from shardstack_runtime.model.families import gemma2, gemma3_text, llama, mistral, phi3, qwen2, qwen3
 from shardstack_runtime.model.family import Family
 
 FAMILIES: dict[str, Family] = {
-    module.FAMILY.model_type: module.FAMILY for module in (llama, mistral, qwen2, qwen3, gemma2, gemma3_text)
+    module.FAMILY.model_type: module.FAMILY for module in (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)
 }
