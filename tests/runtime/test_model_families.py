@@ -83,6 +83,24 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "sliding_window": 48,
         "pad_token_id": 0,  # Phi3Config's default (32000) is past this vocabulary
     },
+    # Mixtures of experts: a few experts, two per token, so that tokens take different ones.
+    "mixtral": {"num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": None},
+    # Qwen2-MoE: a shared expert, and a dense layer among sparse ones (mlp_only_layers).
+    "qwen2_moe": {
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 128,
+        "shared_expert_intermediate_size": 384,
+        "mlp_only_layers": [1],
+        "norm_topk_prob": False,
+    },
+    "qwen3_moe": {
+        "num_experts": 6,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 128,
+        "norm_topk_prob": True,
+        "head_dim": 128,
+    },
 }
 
 

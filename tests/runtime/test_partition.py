@@ -194,3 +194,37 @@ def test_parse_layer_split_errors(text: str, shards: int, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         parse_layer_split(text, 30, shards)
     assert repr(text) in str(info.value)
+
+
+# A Qwen2-MoE-shaped tiny config: 6 layers, two of them dense (mlp_only_layers), the others 8 experts of width 32
+# plus a shared expert of 96, so that a sparse layer weighs several dense ones.
+MOE = ModelConfig.from_hf(
+    {
+        **TINY.raw,
+        "architectures": ["Qwen2MoeForCausalLM"],
+        "model_type": "qwen2_moe",
+        "num_hidden_layers": 6,
+        "num_experts": 8,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 96,
+        "mlp_only_layers": [0, 1],
+    }
+)
+
+
+def test_every_family_s_shards_hold_what_rank_bytes_says() -> None:
+    # Sparse layers hold every expert, the router and the shared expert and its gate: the real bytes of each split.
+    for ranges in ([LayerRange(0, 6)], [LayerRange(0, 2), LayerRange(2, 4), LayerRange(4, 6)]):
+        assert rank_bytes(MOE, ranges, 2) == [ShardModel(MOE, r, dtype="bf16").nbytes for r in ranges]
+
+
+def test_experts_are_balanced_by_their_bytes_and_by_what_a_token_computes() -> None:
+    dense, sparse = layer_params(MOE, 0), layer_params(MOE, 2)
+    assert sparse > 2 * dense  # every expert's bytes
+    assert layer_params(MOE, 2, active=True) < sparse  # a token computes with two experts of eight
+    by_bytes = balanced_layer_ranges(MOE, 2)
+    check_cover(by_bytes, 6)
+    # Three layers each would leave the first rank light (its two dense layers): by bytes it takes more.
+    assert by_bytes != LayerRange.split(6, 2)
+    assert max(rank_bytes(MOE, by_bytes)) < max(rank_bytes(MOE, LayerRange.split(6, 2)))

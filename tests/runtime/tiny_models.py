@@ -45,6 +45,9 @@ FAMILY_CLASSES: Mapping[str, tuple[str, str, str]] = {
     "gemma2": ("transformers.models.gemma2", "Gemma2Config", "Gemma2ForCausalLM"),
     "gemma3_text": ("transformers.models.gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM"),
     "phi3": ("transformers.models.phi3", "Phi3Config", "Phi3ForCausalLM"),
+    "mixtral": ("transformers.models.mixtral", "MixtralConfig", "MixtralForCausalLM"),
+    "qwen2_moe": ("transformers.models.qwen2_moe", "Qwen2MoeConfig", "Qwen2MoeForCausalLM"),
+    "qwen3_moe": ("transformers.models.qwen3_moe", "Qwen3MoeConfig", "Qwen3MoeForCausalLM"),
 }
 """Each family's transformers classes, by module path: the oracle the runtime's implementation is checked against."""
 

@@ -48,11 +48,31 @@ class Architecture:
     """Gemma 2: attention scores become cap·tanh(score/cap) before the softmax."""
     logit_softcap: float | None = None
     """Gemma 2: the final logits become cap·tanh(logit/cap)."""
+    experts: int = 0
+    """Mixture of experts: how many expert MLPs a sparse layer has (0: every layer's MLP is dense)."""
+    experts_per_token: int = 0
+    """How many experts the router picks for each token."""
+    expert_intermediate_size: int = 0
+    """An expert MLP's width."""
+    normalize_top_k: bool = True
+    """Whether the picked experts' router probabilities are renormalised to sum to 1 (Mixtral always; Qwen by
+    ``norm_topk_prob``)."""
+    shared_expert_intermediate_size: int = 0
+    """Qwen2-MoE: a dense expert every token also takes, gated by sigmoid(``shared_expert_gate``); 0: none."""
+    dense_layers: frozenset[int] = frozenset()
+    """The layers whose MLP is dense despite ``experts`` (Qwen's ``mlp_only_layers``, ``decoder_sparse_step``)."""
+    expert_names: tuple[str, str, str, str] = ("mlp", "gate_proj", "up_proj", "down_proj")
+    """Where a sparse layer's checkpoint tensors are: its block (with the router as ``<block>.gate``) and each
+    expert's gate, up and down projection (``<block>.experts.<e>.<name>.weight``)."""
     sliding_window: int | None = None
     """A query attends to the keys of at most this many positions, its own included (Mistral, Gemma's local
     layers); None: to every earlier position."""
     global_layers: frozenset[int] = frozenset()
     """The layers that attend to every earlier position despite ``sliding_window`` (Gemma's global layers)."""
+
+    def sparse(self, layer: int) -> bool:
+        """Whether layer ``layer``'s MLP is a mixture of experts."""
+        return self.experts > 0 and layer not in self.dense_layers
 
     def window(self, layer: int) -> int | None:
         """Layer ``layer``'s attention window (None: none)."""
@@ -101,6 +121,15 @@ def positive(
         problems.append(f"{key}: {value!r} is not a positive number{' or null' if optional else ''}")
         return None
     return float(value)
+
+
+def count(raw: Mapping[str, Any], key: str, problems: list[str], default: int | None = None) -> int:
+    """config.json's positive integer ``key``."""
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        problems.append(f"{key}: {value!r} is not a positive integer")
+        return 1
+    return value
 
 
 def window(raw: Mapping[str, Any], problems: list[str], key: str = "sliding_window") -> int | None:

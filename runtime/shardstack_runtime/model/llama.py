@@ -106,6 +106,20 @@ class LayerRange:
 
 
 @dataclass
+class Experts:
+    """A sparse layer's mixture of experts: the router and every expert's projections, stacked."""
+
+    router: torch.Tensor
+    """[experts, hidden]: each token's score for each expert."""
+    gate_up: torch.Tensor
+    """[experts, 2 * width, hidden]: each expert's gate and up projections, fused row-wise."""
+    down: torch.Tensor
+    """[experts, hidden, width]."""
+    shared_gate: torch.Tensor | None = None
+    """Qwen2-MoE [1, hidden]: sigmoid(x · shared_gate) scales the shared expert (the layer's dense MLP)."""
+
+
+@dataclass
 class DecoderLayer:
     """One decoder layer's weights, q/k/v and gate/up fused row-wise."""
 
@@ -119,14 +133,17 @@ class DecoderLayer:
     o_bias: torch.Tensor | None
     post_norm: torch.Tensor
     """The MLP's input norm (Llama's ``post_attention_layernorm``, Gemma's ``pre_feedforward_layernorm``)."""
-    gate_up: torch.Tensor
+    gate_up: torch.Tensor | None
+    """The dense MLP (a sparse layer's shared expert); None in a sparse layer without one."""
     gate_up_bias: torch.Tensor | None
-    down: torch.Tensor
+    down: torch.Tensor | None
     down_bias: torch.Tensor | None
     attn_out_norm: torch.Tensor | None = None
     """Gemma: the attention output's norm (its ``post_attention_layernorm``); None where the family has none."""
     mlp_out_norm: torch.Tensor | None = None
     """Gemma: the MLP output's norm (``post_feedforward_layernorm``)."""
+    experts: Experts | None = None
+    """A sparse layer's mixture of experts; None in a dense layer."""
 
 
 class ShardModel:
@@ -163,6 +180,22 @@ class ShardModel:
 
         # Weights are allocated, not initialised: a loader overwrites every byte.
         self.embed_tokens = empty(c.vocab_size, c.hidden_size) if self.is_first else None
+
+        def mlp_width(layer: int) -> int:
+            """The dense MLP's width: a sparse layer's shared expert's (0: none)."""
+            return arch.shared_expert_intermediate_size if arch.sparse(layer) else c.intermediate_size
+
+        def experts(layer: int) -> Experts | None:
+            if not arch.sparse(layer):
+                return None
+            width = arch.expert_intermediate_size
+            return Experts(
+                router=empty(arch.experts, c.hidden_size),
+                gate_up=empty(arch.experts, 2 * width, c.hidden_size),
+                down=empty(arch.experts, c.hidden_size, width),
+                shared_gate=empty(1, c.hidden_size) if arch.shared_expert_intermediate_size else None,
+            )
+
         self.layers = [
             DecoderLayer(
                 input_norm=empty(c.hidden_size),
@@ -173,14 +206,15 @@ class ShardModel:
                 o=empty(c.hidden_size, self._q_size),
                 o_bias=empty(c.hidden_size) if arch.o_bias else None,
                 post_norm=empty(c.hidden_size),
-                gate_up=empty(2 * c.intermediate_size, c.hidden_size),
-                gate_up_bias=empty(2 * c.intermediate_size) if arch.mlp_bias else None,
-                down=empty(c.hidden_size, c.intermediate_size),
-                down_bias=empty(c.hidden_size) if arch.mlp_bias else None,
+                gate_up=empty(2 * mlp_width(i), c.hidden_size) if mlp_width(i) else None,
+                gate_up_bias=empty(2 * mlp_width(i)) if arch.mlp_bias and mlp_width(i) else None,
+                down=empty(c.hidden_size, mlp_width(i)) if mlp_width(i) else None,
+                down_bias=empty(c.hidden_size) if arch.mlp_bias and mlp_width(i) else None,
                 attn_out_norm=empty(c.hidden_size) if arch.sandwich_norms else None,
                 mlp_out_norm=empty(c.hidden_size) if arch.sandwich_norms else None,
+                experts=experts(i),
             )
-            for _ in layer_range
+            for i in layer_range
         ]
         self.norm = empty(c.hidden_size) if self.is_last else None
         self.lm_head: torch.Tensor | None = None
@@ -220,7 +254,7 @@ class ShardModel:
             targets["model.embed_tokens.weight"] = self.embed_tokens
         q, kv = self._q_size, self._kv_size
         qkv_rows = {"q_proj": slice(0, q), "k_proj": slice(q, q + kv), "v_proj": slice(q + kv, q + 2 * kv)}
-        mlp_rows = {"gate_proj": slice(0, c.intermediate_size), "up_proj": slice(c.intermediate_size, None)}
+        arch = c.architecture
         for index, layer in zip(self.layer_range, self.layers, strict=True):
             prefix = f"model.layers.{index}."
             targets[prefix + "input_layernorm.weight"] = layer.input_norm
@@ -242,15 +276,22 @@ class ShardModel:
             targets[prefix + "self_attn.o_proj.weight"] = layer.o
             if layer.o_bias is not None:
                 targets[prefix + "self_attn.o_proj.bias"] = layer.o_bias
-            if c.architecture.fused_checkpoint:
-                targets[prefix + "mlp.gate_up_proj.weight"] = layer.gate_up
-            for name, rows in mlp_rows.items() if not c.architecture.fused_checkpoint else ():
-                targets[f"{prefix}mlp.{name}.weight"] = layer.gate_up[rows]
-                if layer.gate_up_bias is not None:
-                    targets[f"{prefix}mlp.{name}.bias"] = layer.gate_up_bias[rows]
-            targets[prefix + "mlp.down_proj.weight"] = layer.down
-            if layer.down_bias is not None:
-                targets[prefix + "mlp.down_proj.bias"] = layer.down_bias
+            # A sparse layer's dense MLP is its shared expert.
+            mlp = prefix + ("mlp.shared_expert." if layer.experts is not None else "mlp.")
+            if layer.gate_up is not None and layer.down is not None:
+                width = layer.down.shape[1]
+                if arch.fused_checkpoint:
+                    targets[mlp + "gate_up_proj.weight"] = layer.gate_up
+                mlp_rows = {"gate_proj": slice(0, width), "up_proj": slice(width, None)}
+                for name, rows in mlp_rows.items() if not arch.fused_checkpoint else ():
+                    targets[f"{mlp}{name}.weight"] = layer.gate_up[rows]
+                    if layer.gate_up_bias is not None:
+                        targets[f"{mlp}{name}.bias"] = layer.gate_up_bias[rows]
+                targets[mlp + "down_proj.weight"] = layer.down
+                if layer.down_bias is not None:
+                    targets[mlp + "down_proj.bias"] = layer.down_bias
+            if layer.experts is not None:
+                targets.update(_expert_targets(prefix, layer.experts, arch.expert_names))
         if self.norm is not None:
             targets["model.norm.weight"] = self.norm
         if self.lm_head is not None and self.lm_head is not self.embed_tokens:
@@ -263,7 +304,9 @@ class ShardModel:
         """Every weight tensor this shard owns (fused tensors once, the tied head once)."""
         out = [t for t in (self.embed_tokens, self.norm) if t is not None]
         for layer in self.layers:
-            out += [t for t in vars(layer).values() if t is not None]
+            out += [t for t in vars(layer).values() if isinstance(t, torch.Tensor)]
+            if layer.experts is not None:
+                out += [t for t in vars(layer.experts).values() if t is not None]
         if self.lm_head is not None and self.lm_head is not self.embed_tokens:
             out.append(self.lm_head)
         return out
@@ -275,7 +318,7 @@ class ShardModel:
     @property
     def twin_nbytes(self) -> int:
         """What fp32 twins of the projection matrices (and the head) take: the cost of a wide compute path."""
-        matrices = [m for layer in self.layers for m in (layer.qkv, layer.o, layer.gate_up, layer.down)]
+        matrices = [m for layer in self.layers for m in _projections(layer)]
         matrices += [self._head] if self._head is not None else []
         return sum(m.numel() for m in matrices) * WIDE_DTYPE.itemsize
 
@@ -321,7 +364,8 @@ class ShardModel:
             return False
         for layer in self.layers:
             layer.qkv, layer.o = pack(layer.qkv), pack(layer.o)
-            layer.gate_up, layer.down = pack(layer.gate_up), pack(layer.down)
+            if layer.gate_up is not None and layer.down is not None:
+                layer.gate_up, layer.down = pack(layer.gate_up), pack(layer.down)
         if self._head is not None:
             self._head = pack(self._head)
             if self.lm_head is not self.embed_tokens:
@@ -482,11 +526,39 @@ class ShardModel:
         out = product(attn.reshape(rows, width, self._q_size), layer.o, layer.o_bias)
         hidden = hidden + (out if layer.attn_out_norm is None else self._rms_norm(out, layer.attn_out_norm))
 
-        gate_up = product(self._rms_norm(hidden, layer.post_norm), layer.gate_up, layer.gate_up_bias)
-        gate, up = gate_up.chunk(2, dim=-1)
-        gate = F.silu(gate) if arch.activation == "silu" else F.gelu(gate, approximate="tanh")
-        out = product(gate * up, layer.down, layer.down_bias)
+        x = self._rms_norm(hidden, layer.post_norm)
+        out = self._experts(x, layer.experts) if layer.experts is not None else None
+        if layer.gate_up is not None and layer.down is not None:
+            gate, up = product(x, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
+            dense = product(self._activation(gate) * up, layer.down, layer.down_bias)
+            if layer.experts is not None and layer.experts.shared_gate is not None:
+                dense = torch.sigmoid(F.linear(x, layer.experts.shared_gate.to(x.dtype))) * dense
+            out = dense if out is None else out + dense
+        assert out is not None
         return hidden + (out if layer.mlp_out_norm is None else self._rms_norm(out, layer.mlp_out_norm))
+
+    def _activation(self, gate: torch.Tensor) -> torch.Tensor:
+        return F.silu(gate) if self.config.architecture.activation == "silu" else F.gelu(gate, approximate="tanh")
+
+    def _experts(self, x: torch.Tensor, experts: Experts) -> torch.Tensor:
+        """The mixture of experts over ``x`` [B, S, hidden]: the router's top-k experts of each token, their outputs
+        weighed by its (renormalised) probabilities and summed, expert by expert as transformers sums them."""
+        arch = self.config.architecture
+        flat = x.reshape(-1, x.shape[-1])
+        # In the activations' dtype (a wide compute path's fp32 too): the experts are not among its twins.
+        probs = torch.softmax(F.linear(flat, experts.router.to(flat.dtype)).float(), dim=-1)
+        weights, chosen = probs.topk(arch.experts_per_token, dim=-1)
+        if arch.normalize_top_k:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        weights = weights.to(x.dtype)
+        out = torch.zeros_like(flat)
+        for expert in chosen.unique().tolist():
+            tokens, slot = torch.where(chosen == expert)
+            gate, up = F.linear(flat[tokens], experts.gate_up[expert].to(flat.dtype)).chunk(2, dim=-1)
+            y = F.linear(self._activation(gate) * up, experts.down[expert].to(flat.dtype))
+            y = y * weights[tokens, slot, None]
+            out.index_add_(0, tokens, y)
+        return out.view_as(x)
 
 
 def _softcapped_attention(
@@ -519,6 +591,26 @@ def _softcapped_attention(
     return torch.matmul(weights, values).transpose(1, 2)
 
 
+def _projections(layer: DecoderLayer) -> list[torch.Tensor]:
+    """The layer's projection matrices the compute path lays out (a sparse layer's experts run as they are)."""
+    return [m for m in (layer.qkv, layer.o, layer.gate_up, layer.down) if m is not None]
+
+
+def _expert_targets(prefix: str, experts: Experts, names: tuple[str, str, str, str]) -> dict[str, torch.Tensor]:
+    """A sparse layer's checkpoint tensors: ``<block>.gate`` the router, ``<block>.experts.<e>.<gate|up|down>``."""
+    block, gate, up, down = names
+    width = experts.down.shape[2]
+    targets = {f"{prefix}{block}.gate.weight": experts.router}
+    for e in range(experts.router.shape[0]):
+        expert = f"{prefix}{block}.experts.{e}."
+        targets[f"{expert}{gate}.weight"] = experts.gate_up[e, :width]
+        targets[f"{expert}{up}.weight"] = experts.gate_up[e, width:]
+        targets[f"{expert}{down}.weight"] = experts.down[e]
+    if experts.shared_gate is not None:
+        targets[f"{prefix}{block}.shared_expert_gate.weight"] = experts.shared_gate
+    return targets
+
+
 def _twin(layer: DecoderLayer, dtype: torch.dtype) -> DecoderLayer:
     """``layer`` with its projections (and their biases) copied to ``dtype``; the norms are shared."""
 
@@ -531,9 +623,9 @@ def _twin(layer: DecoderLayer, dtype: torch.dtype) -> DecoderLayer:
         qkv_bias=copy(layer.qkv_bias),
         o=pack(layer.o.to(dtype)),
         o_bias=copy(layer.o_bias),
-        gate_up=pack(layer.gate_up.to(dtype)),
+        gate_up=None if layer.gate_up is None else pack(layer.gate_up.to(dtype)),
         gate_up_bias=copy(layer.gate_up_bias),
-        down=pack(layer.down.to(dtype)),
+        down=None if layer.down is None else pack(layer.down.to(dtype)),
         down_bias=copy(layer.down_bias),
     )
 

@@ -31,25 +31,44 @@ BALANCE = ("bytes", "compute")
 """What :func:`balanced_layer_ranges` evens out across ranks."""
 
 
-def layer_params(config: ModelConfig) -> int:
-    """Parameters of one decoder layer: two norms, q/k/v/o projections, gate/up/down, and what its family adds
-    (biases, per-head q/k norms)."""
+def layer_params(config: ModelConfig, layer: int = 0, *, active: bool = False) -> int:
+    """Parameters of decoder layer ``layer``: two norms, q/k/v/o projections, its MLP (dense, or the experts with
+    their router and a shared expert), and what its family adds (biases, per-head q/k norms). ``active``: only
+    those one token computes with (a sparse layer's top-k experts, not all of them)."""
     c, arch = config, config.architecture
     q, kv = c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim
     params = 2 * c.hidden_size  # input and post-attention norms
     params += (q + 2 * kv) * c.hidden_size + c.hidden_size * q  # q, k, v, o
-    params += 3 * c.intermediate_size * c.hidden_size  # gate, up, down
     params += (q + 2 * kv) * arch.qkv_bias + c.hidden_size * arch.o_bias
-    params += (2 * c.intermediate_size + c.hidden_size) * arch.mlp_bias
     params += 2 * c.head_dim * arch.qk_norm
     params += 2 * c.hidden_size * arch.sandwich_norms  # the attention's and the MLP's output norms
+    width = c.intermediate_size
+    if arch.sparse(layer):
+        experts = arch.experts_per_token if active else arch.experts
+        params += arch.experts * c.hidden_size  # the router
+        params += experts * 3 * arch.expert_intermediate_size * c.hidden_size
+        width = arch.shared_expert_intermediate_size
+        params += c.hidden_size if width else 0  # the shared expert's gate
+    params += 3 * width * c.hidden_size  # gate, up, down
+    params += (2 * width + c.hidden_size) * arch.mlp_bias
     return params
 
 
-def _range_params(config: ModelConfig, start: int, end: int, per_layer: int, *, lookups_free: bool = False) -> int:
+def _layer_sums(config: ModelConfig, *, compute: bool) -> list[int]:
+    """Prefix sums of the layers' parameters (``compute``: those a token computes with): layers [a, b) hold
+    ``sums[b] - sums[a]``."""
+    sums = [0]
+    for layer in range(config.num_layers):
+        sums.append(sums[-1] + layer_params(config, layer, active=compute))
+    return sums
+
+
+def _range_params(config: ModelConfig, start: int, end: int, sums: list[int], *, compute: bool = False) -> int:
+    """Parameters of the layers [start, end) (``sums``: :func:`_layer_sums`) with the embedding, final norm and head
+    their rank holds; ``compute``: those every token computes with (the embedding is a lookup)."""
     c = config
-    params = (end - start) * per_layer
-    if start == 0 and not lookups_free:
+    params = sums[end] - sums[start]
+    if start == 0 and not compute:
         params += c.vocab_size * c.hidden_size  # embeddings
     if end == c.num_layers:
         params += c.hidden_size  # final norm
@@ -60,8 +79,8 @@ def _range_params(config: ModelConfig, start: int, end: int, per_layer: int, *, 
 
 def rank_bytes(config: ModelConfig, ranges: list[LayerRange], dtype_bytes: float = 2) -> list[int]:
     """The weight bytes each range's rank holds, at ``dtype_bytes`` per parameter (2 for bf16/fp16)."""
-    per_layer = layer_params(config)
-    return [round(_range_params(config, r.start, r.end, per_layer) * dtype_bytes) for r in ranges]
+    sums = _layer_sums(config, compute=False)
+    return [round(_range_params(config, r.start, r.end, sums) * dtype_bytes) for r in ranges]
 
 
 def balanced_layer_ranges(
@@ -82,10 +101,12 @@ def balanced_layer_ranges(
             f"shards={shards}: a model of {layers} layers can be split into 1 to {layers} shards "
             "(every shard needs at least one layer)"
         )
-    per_layer = layer_params(config)
+
+    compute = by == "compute"
+    sums = _layer_sums(config, compute=compute)
 
     def cost(start: int, end: int) -> int:
-        return _range_params(config, start, end, per_layer, lookups_free=by == "compute")
+        return _range_params(config, start, end, sums, compute=compute)
 
     # best[k][i]: the smallest possible largest rank when layers [0, i) go to k ranks; cut[k][i]: where
     # the k-th range starts in that split. O(shards · layers²): microseconds for real models.
