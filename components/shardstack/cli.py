@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 
 from shardstack.errors import ArgumentError, InputError
+from shardstack.model_shapes import MODELS
 from shardstack.offline.graph import Graph
 
 # Exit codes: 2 for input the user can fix (argparse uses 2 for usage errors too).
@@ -71,9 +72,11 @@ def _size(args: argparse.Namespace) -> int:
     from shardstack.performance import DEFAULT_SLOTS, Load, capacity_dict, plan_capacity, render_capacity
     from shardstack.sizing import DTYPE_BYTES, size_model
 
+    params = MODELS[args.model].params if args.model is not None else args.params
+
     def sized(replica_groups: int):
         return size_model(
-            params=args.params,
+            params=params,
             checkpoint_bytes=args.checkpoint_bytes,
             dtype=args.dtype,
             gpu=args.gpu,
@@ -173,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     size = commands.add_parser("size", help="how many shards, nodes and $/hour a model needs")
     what = size.add_mutually_exclusive_group(required=True)
     what.add_argument("--params", type=_number, help="parameter count, e.g. 70e9 or 70B")
+    what.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        help="a catalogued model (shardstack.model_shapes): its config.json's shape gives the parameters",
+    )
     what.add_argument(
         "--checkpoint-bytes",
         type=lambda s: int(_number(s)),

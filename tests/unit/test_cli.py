@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from shardstack.cli import main
@@ -106,6 +107,17 @@ def test_size_accepts_suffixed_counts(capsys) -> None:
     assert main(["size", "--params", "8B", "--gpu", "l4", "--json"]) == 0
 
     assert json.loads(capsys.readouterr().out)["params"] == 8e9
+
+
+def test_size_answers_for_a_catalogued_model(capsys) -> None:
+    assert main(["size", "--model", "gemma-3-27b", "--gpu", "l4", "--json"]) == 0
+
+    sizing = json.loads(capsys.readouterr().out)
+    # Gemma 3 27B's text model: about 27.0e9 parameters, 54 GB in bf16 over 17.6 GiB usable per L4 -> 3 shards.
+    assert round(sizing["params"] / 1e9, 1) == 27.0 and sizing["shards"] == 3
+    with pytest.raises(SystemExit):
+        main(["size", "--model", "gemma-4", "--gpu", "l4"])
+    assert "invalid choice: 'gemma-4'" in capsys.readouterr().err
 
 
 def test_size_bad_input_is_an_error_not_a_traceback(capsys) -> None:
