@@ -13,7 +13,7 @@ from shardstack_runtime.engine.batch import Batch, SlotMove
 from shardstack_runtime.model import cpu_kernel
 from shardstack_runtime.model.compute_path import ComputePath
 from shardstack_runtime.model.config import ModelConfig
-from shardstack_runtime.model.llama import LayerRange, ShardModel
+from shardstack_runtime.model.llama import LayerRange, ShardModel, projection_matrices
 from shardstack_runtime.shard import open_shard
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.loader import load_tensors
@@ -113,7 +113,7 @@ def test_a_compute_path_that_measured_plain_faster_keeps_the_weights_plain(tiny_
     model = load_model(tiny_model_dir)
     plain = ComputePath(weights_dtype=torch.float32, reason="test", packed=False)
     assert model.pack_weights(plain) is False and model.packed  # laid out: no more loading into it
-    assert not any(t.is_mkldnn for layer in model.layers for t in (layer.qkv, layer.o, layer.gate_up, layer.down))
+    assert not any(t.is_mkldnn for layer in model.layers for t in projection_matrices(layer))
     reference = load_model(tiny_model_dir)
     ids = random_ids(1, 6, seed=5)
     ours = model.forward(ids, Batch.prefill(0, 0, 6), model.new_cache(1))
@@ -127,7 +127,7 @@ def test_a_wide_compute_path_runs_batches_in_fp32_and_single_rows_as_before(tiny
     plain = load_model(tiny_model_dir, dtype=torch.bfloat16)
     plain.pack_weights()
     config = plain.config
-    projections = sum(m.numel() for layer in plain.layers for m in (layer.qkv, layer.o, layer.gate_up, layer.down))
+    projections = sum(m.numel() for layer in plain.layers for m in projection_matrices(layer))
     assert wide.twin_nbytes == (projections + config.vocab_size * config.hidden_size) * 4
 
     ids = random_ids(3, 9, seed=4)

@@ -318,7 +318,7 @@ class ShardModel:
     @property
     def twin_nbytes(self) -> int:
         """What fp32 twins of the projection matrices (and the head) take: the cost of a wide compute path."""
-        matrices = [m for layer in self.layers for m in _projections(layer)]
+        matrices = [m for layer in self.layers for m in projection_matrices(layer)]
         matrices += [self._head] if self._head is not None else []
         return sum(m.numel() for m in matrices) * WIDE_DTYPE.itemsize
 
@@ -591,7 +591,7 @@ def _softcapped_attention(
     return torch.matmul(weights, values).transpose(1, 2)
 
 
-def _projections(layer: DecoderLayer) -> list[torch.Tensor]:
+def projection_matrices(layer: DecoderLayer) -> list[torch.Tensor]:
     """The layer's projection matrices the compute path lays out (a sparse layer's experts run as they are)."""
     return [m for m in (layer.qkv, layer.o, layer.gate_up, layer.down) if m is not None]
 
