@@ -1,4 +1,7 @@
-"""A contiguous range of a Llama-family model's layers, with preallocated weights: one pipeline shard.
+"""A contiguous range of a model's layers, with preallocated weights: one pipeline shard.
+
+The layer is Llama's; what a family adds to it (biases, q/k norms, Gemma's norms and soft-capping, sliding windows,
+experts) is switched on by its :class:`~.family.Architecture`, declared in ``model/families/``.
 
 Usage::
 
@@ -232,11 +235,11 @@ class ShardModel:
         # The bf16 kernel's product, where the compute path runs some steps with it (see compute_path.py).
         self._kernel: Product | None = None
         self.rotary = RotaryTable(c.rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
-        local = c.local_rope is not None and any(arch.window(i) is not None for i in layer_range)
-        # Gemma 3's local layers turn at a base of their own.
+        # Gemma 3's local layers turn at a base of their own (a table only where this range has such layers).
+        local_rope = c.local_rope if any(arch.window(i) is not None for i in layer_range) else None
         self.local_rotary = (
-            RotaryTable(c.local_rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
-            if local and c.local_rope is not None
+            RotaryTable(local_rope, c.head_dim, self.max_positions, dtype=self.dtype, device=self.device)
+            if local_rope is not None
             else self.rotary
         )
 
@@ -264,9 +267,9 @@ class ShardModel:
                 targets[prefix + "post_feedforward_layernorm.weight"] = layer.mlp_out_norm
             else:
                 targets[prefix + "post_attention_layernorm.weight"] = layer.post_norm
-            if c.architecture.fused_checkpoint:
+            if arch.fused_checkpoint:
                 targets[prefix + "self_attn.qkv_proj.weight"] = layer.qkv
-            for name, rows in qkv_rows.items() if not c.architecture.fused_checkpoint else ():
+            for name, rows in qkv_rows.items() if not arch.fused_checkpoint else ():
                 targets[f"{prefix}self_attn.{name}.weight"] = layer.qkv[rows]
                 if layer.qkv_bias is not None:
                     targets[f"{prefix}self_attn.{name}.bias"] = layer.qkv_bias[rows]
