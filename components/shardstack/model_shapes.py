@@ -67,10 +67,6 @@ class ModelShape:
         embeddings = self.vocab_size * self.hidden_size * (1 if self.tied else 2)
         return embeddings + self.layers * self._layer_params(experts) + self.hidden_size  # + the final norm
 
-    def kv_bytes_per_token(self, dtype_bytes: float) -> float:
-        """What one token's keys and values take in the KV cache, over every layer."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * dtype_bytes
-
 
 def _hf(repo: str) -> str:
     return f"huggingface.co/{repo} config.json"
