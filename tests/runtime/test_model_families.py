@@ -18,7 +18,7 @@ from shardstack_runtime.engine.batch import Batch
 from shardstack_runtime.model.config import ModelConfig
 from shardstack_runtime.model.families import FAMILIES
 from shardstack_runtime.model.llama import LayerRange, ShardModel
-from shardstack_runtime.model.partition import balanced_layer_ranges
+from shardstack_runtime.model.partition import balanced_layer_ranges, rank_bytes
 from shardstack_runtime.weights.checkpoint import open_checkpoint
 from shardstack_runtime.weights.loader import load_tensors
 
@@ -205,3 +205,11 @@ def test_longrope_turns_positions_past_the_original_context_by_the_long_factors(
         expected = torch.cat((angles, angles)).cos() * scale
         torch.testing.assert_close(table.cos[position], expected, atol=1e-6, rtol=0)
     assert ours.rope.attention_factor == pytest.approx(scale)
+
+
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_each_rank_holds_the_bytes_the_split_weighs_it_by(family: tuple[str, Path], ranks: int) -> None:
+    models = shards(family[1], ranks)
+    config = models[0].config
+    # The balanced split weighs each rank by rank_bytes: it must be what the rank really allocates.
+    assert rank_bytes(config, [m.layer_range for m in models], 4) == [m.nbytes for m in models]
