@@ -213,3 +213,16 @@ def test_each_rank_holds_the_bytes_the_split_weighs_it_by(family: tuple[str, Pat
     config = models[0].config
     # The balanced split weighs each rank by rank_bytes: it must be what the rank really allocates.
     assert rank_bytes(config, [m.layer_range for m in models], 4) == [m.nbytes for m in models]
+
+
+def test_a_head_rotating_in_part_matches_transformers(tmp_path: Path) -> None:
+    """Phi-4-mini rotates 3/4 of each head (``partial_rotary_factor``) and passes the rest through."""
+    config = {**SHAPE, "partial_rotary_factor": 0.75, "pad_token_id": 0, "rope_theta": 10000.0}
+    model_dir = write_family_model(tmp_path, "phi3", config, seed=11)
+    (model,) = shards(model_dir, 1)
+    assert model.config.rope.rotary_dims(model.config.head_dim) == 48
+    ids = prompt_ids()
+    ours = model.forward(ids, Batch.prefill(0, 0, PROMPT), model.new_cache(1), all_logits=True)
+    with torch.no_grad():
+        expected = reference("phi3", model_dir)(ids).logits.float()
+    torch.testing.assert_close(ours, expected, atol=RELATIVE_ATOL * float(expected.abs().max()), rtol=0)

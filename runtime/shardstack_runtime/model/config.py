@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shardstack_runtime.model.families import FAMILIES
@@ -54,6 +54,12 @@ class RopeConfig:
     """longrope: each frequency's divisor at the positions past it."""
     attention_factor: float = 1.0
     """longrope: what cos and sin are multiplied by (√(1 + ln factor / ln original context) unless given)."""
+    partial_rotary_factor: float = 1.0
+    """The share of each head's dimensions that rotate (Phi-4-mini: 0.75); the rest pass through."""
+
+    def rotary_dims(self, head_dim: int) -> int:
+        """How many of a head's ``head_dim`` dimensions rotate."""
+        return int(head_dim * self.partial_rotary_factor)
 
 
 @dataclass(frozen=True)
@@ -115,12 +121,16 @@ def _parse(raw: Mapping[str, Any]) -> ModelConfig:
         bos_token_id = None
     eos_token_ids = _token_ids(raw.get("eos_token_id"), "eos_token_id", problems)
 
+    rotary = rope.rotary_dims(shape["head_dim"])
+    if rotary % 2:
+        problems.append(f"partial_rotary_factor: {rope.partial_rotary_factor!r} of head_dim {shape['head_dim']} "
+                        f"rotates {rotary} dimensions, an odd number; rotation pairs them")  # fmt: skip
     if rope.type == "longrope":
         for name in ("short_factor", "long_factor"):
             factors = getattr(rope, name)
-            if factors and len(factors) != shape["head_dim"] // 2:
-                problems.append(f"rope_scaling.{name}: {len(factors)} factors, but head_dim {shape['head_dim']} has "
-                                f"{shape['head_dim'] // 2} frequencies")  # fmt: skip
+            if factors and len(factors) != rotary // 2:
+                problems.append(f"rope_scaling.{name}: {len(factors)} factors, but {rotary} rotating dimensions "
+                                f"have {rotary // 2} frequencies")  # fmt: skip
     if problems:
         raise ModelConfigError("unsupported model config.json:\n  " + "\n  ".join(problems))
     return ModelConfig(
@@ -203,7 +213,7 @@ def _parse_ropes(raw: Mapping[str, Any], problems: list[str]) -> tuple[RopeConfi
     (``rope_parameters: {sliding_attention: ..., full_attention: ...}``), the sliding-window layers' own."""
     per_kind = raw.get("rope_parameters")
     if not isinstance(per_kind, Mapping) or not set(per_kind) & set(LAYER_TYPES):
-        return _parse_rope(raw, problems), None
+        return replace(_parse_rope(raw, problems), partial_rotary_factor=_partial_rotary_factor(raw, problems)), None
     ropes = {}
     for kind in LAYER_TYPES:
         params = per_kind.get(kind)
@@ -212,6 +222,17 @@ def _parse_ropes(raw: Mapping[str, Any], problems: list[str]) -> tuple[RopeConfi
             params = {}
         ropes[kind] = _parse_rope({**raw, "rope_parameters": params}, problems, f"rope_parameters.{kind}")
     return ropes["full_attention"], ropes["sliding_attention"]
+
+
+def _partial_rotary_factor(raw: Mapping[str, Any], problems: list[str]) -> float:
+    """config.json's ``partial_rotary_factor`` (top level, or in transformers 5's ``rope_parameters``)."""
+    params = raw.get("rope_parameters")
+    value = raw.get("partial_rotary_factor", params.get("partial_rotary_factor", 1.0) if isinstance(params, Mapping)
+                    else 1.0)  # fmt: skip
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        problems.append(f"partial_rotary_factor: {value!r} is not a fraction in (0, 1]")
+        return 1.0
+    return float(value)
 
 
 def _parse_rope(raw: Mapping[str, Any], problems: list[str], prefix: str = "rope_parameters") -> RopeConfig:

@@ -59,6 +59,7 @@ class RotaryTable:
         device: torch.device | str,
     ) -> None:
         positions = torch.arange(max_positions, dtype=torch.float32)
+        head_dim = rope.rotary_dims(head_dim)  # only these rotate: the tables cover them alone
         if rope.type == "longrope":
             # Positions within the original context turn by the short factors, those past it by the long ones.
             assert rope.original_max_position_embeddings is not None
@@ -80,5 +81,10 @@ class RotaryTable:
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` ([B, S, heads, head_dim]) by the angles of :meth:`RotaryTable.lookup` ([B, S, 1, head_dim])."""
-    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
+    """Rotate ``x`` ([B, S, heads, head_dim]) by the angles of :meth:`RotaryTable.lookup` ([B, S, 1, dims]): its
+    first ``dims`` dimensions, all of them unless the rope rotates part of each head."""
+    dims = cos.shape[-1]
+    if dims == x.shape[-1]:
+        return x * cos + x.roll(dims // 2, dims=-1) * sin
+    rotating = x[..., :dims]
+    return torch.cat((rotating * cos + rotating.roll(dims // 2, dims=-1) * sin, x[..., dims:]), dim=-1)
