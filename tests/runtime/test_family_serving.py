@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ import pytest
 import torch
 from test_local import STOP_BOUND_S, _children, _free_port_pair
 from test_serve import READY_TIMEOUT_S, RUNTIME, Server
-from tiny_models import SMOLLM2_VOCAB, TOKENIZER_FILES, family_classes, write_family_model
+from tiny_models import SMOLLM2_VOCAB, family_classes, write_family_model
 
 from shardstack_runtime.tokenizer import Tokenizer
 from shardstack_runtime.weights.checkpoint import open_checkpoint
@@ -52,10 +51,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module", params=list(FAMILIES))
 def model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) -> Path:
     model_type = request.param
-    out = write_family_model(tmp_path_factory.mktemp(model_type), model_type, {**SHAPE, **FAMILIES[model_type]})
-    for name in TOKENIZER_FILES:
-        shutil.copyfile(smollm2_dir / name, out / name)
-    return out
+    config = {**SHAPE, **FAMILIES[model_type]}
+    return write_family_model(tmp_path_factory.mktemp(model_type), model_type, config, tokenizer_from=smollm2_dir)
 
 
 def transformers_greedy(model_dir: Path) -> list[int]:

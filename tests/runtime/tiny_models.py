@@ -62,20 +62,33 @@ def family_classes(model_type: str) -> tuple[Any, Any]:
     return getattr(loaded, config_class), getattr(loaded, model_class)
 
 
-def write_family_model(out: Path, model_type: str, config: Mapping[str, Any], *, seed: int = 0) -> Path:
-    """Write a seeded random model of ``model_type`` (transformers' own class, fp32) with ``config`` to ``out``;
-    its norms are random too, so that a norm applied wrong cannot hide behind all-ones weights."""
+def write_family_model(
+    out: Path,
+    model_type: str,
+    config: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    dtype: str = "float32",
+    tokenizer_from: Path | None = None,
+) -> Path:
+    """Write a seeded random model of ``model_type`` (transformers' own class, in ``dtype``) with ``config`` to
+    ``out``; its norms are random too, so that a norm applied wrong cannot hide behind all-ones weights. With
+    ``tokenizer_from`` the tokenizer files of that model directory are copied in."""
     import torch
 
     config_class, model_class = family_classes(model_type)
     torch.manual_seed(seed)
-    model = model_class(config_class(**config)).to(torch.float32)
+    model = model_class(config_class(**config)).to(getattr(torch, dtype))
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name.endswith("norm.weight"):
                 param.uniform_(0.5, 1.5)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
+    if tokenizer_from is not None:
+        for name in TOKENIZER_FILES:
+            shutil.copyfile(tokenizer_from / name, out / name)
+        (out / "generation_config.json").write_text(json.dumps({"bos_token_id": 1, "eos_token_id": 2}) + "\n")
     return out
 
 
@@ -94,22 +107,5 @@ def write_tiny_model(
     seed-dependent next-token distributions instead of the near-uniform ones of the default 0.02.
     With ``tokenizer_from`` the tokenizer files of that model directory are copied in.
     """
-    # transformers' names from their defining modules: importing the package itself makes pyright bind
-    # every model family it has (about a minute of each type check).
-    import torch
-    from transformers.models.llama import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(**{**TINY_CONFIG, "initializer_range": initializer_range, **overrides})
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).to(getattr(torch, dtype))
-    with torch.no_grad():  # random norm weights too, so a wrong norm cannot hide behind all-ones
-        for name, param in model.named_parameters():
-            if name.endswith("norm.weight"):
-                param.uniform_(0.5, 1.5)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
-    if tokenizer_from is not None:
-        for name in TOKENIZER_FILES:
-            shutil.copyfile(tokenizer_from / name, out / name)
-        (out / "generation_config.json").write_text(json.dumps({"bos_token_id": 1, "eos_token_id": 2}) + "\n")
-    return out
+    config = {**TINY_CONFIG, "initializer_range": initializer_range, **overrides}
+    return write_family_model(out, "llama", config, seed=seed, dtype=dtype, tokenizer_from=tokenizer_from)

@@ -242,6 +242,10 @@ class ShardModel:
             if local_rope is not None
             else self.rotary
         )
+        # Each layer's attention window and rotary table, fixed by the family: decided once, not every pass.
+        self._attention = [
+            (arch.window(i), self.rotary if arch.window(i) is None else self.local_rotary) for i in layer_range
+        ]
 
     # ------------------------------------------------------------------ weights
 
@@ -431,11 +435,12 @@ class ShardModel:
             raise ValueError(f"the batch reaches position {batch.end}, past the cache's max_len {cache.max_len}")
 
         step = _StepPlan(batch, self.device, cache.max_len, self.config.num_query_groups)
-        angles = {id(t): t.lookup(step.rope_positions) for t in (self.rotary, self.local_rotary)}
+        angles: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # each table looked up once a pass
         layers, product = self._products(rows * width)
-        windows = [self.config.architecture.window(i) for i in self.layer_range]
-        for index, (layer, window) in enumerate(zip(layers, windows, strict=True)):
-            cos, sin = angles[id(self.rotary if window is None else self.local_rotary)]
+        for index, (layer, (window, table)) in enumerate(zip(layers, self._attention, strict=True)):
+            if id(table) not in angles:
+                angles[id(table)] = table.lookup(step.rope_positions)
+            cos, sin = angles[id(table)]
             hidden = self._layer(hidden, layer, *cache.layer(index), step, step.mask(window), cos, sin, product)
 
         if not self.is_last:
